@@ -1,0 +1,290 @@
+//! Writes the code: the impl block without our attributes, an `__private::Server` impl (server
+//! info, one `ToolSpec` per tool, the dispatch `match`) and a four-method `ServerHandler` impl.
+//! Everything else is a call into `::mcp_analytics::__private`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::{
+    errors::Errors,
+    model::{Annotations, Server, Tool},
+    validate,
+};
+
+/// `#[mcp_server(args)] item`.
+pub(crate) fn mcp_server(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item_impl: syn::ItemImpl = match syn::parse2(item.clone()) {
+        Ok(item_impl) => item_impl,
+        Err(_) => {
+            let error = syn::Error::new(
+                Span::call_site(),
+                "`#[mcp_server]` goes on an inherent impl block: `#[mcp_server] impl MyServer { ... }`",
+            )
+            .into_compile_error();
+            return quote!(#item #error);
+        }
+    };
+    let mut errors = Errors::default();
+    validate::placement(&item_impl, &mut errors);
+    let server = Server::read(args, item_impl, &mut errors);
+    validate::server(&server, &mut errors);
+    match errors.finish() {
+        Ok(()) => generate(&server),
+        Err(error) => {
+            let item = &server.item;
+            let error = error.into_compile_error();
+            quote!(#item #error)
+        }
+    }
+}
+
+/// `#[tool]` or `#[paid]` outside `#[mcp_server]`: an error, and the item unchanged.
+pub(crate) fn misplaced(name: &str, _args: TokenStream, item: TokenStream) -> TokenStream {
+    let message = format!(
+        "`#[{name}]` only works on a method inside an `#[mcp_server]` impl block: put `#[mcp_server]` on the impl"
+    );
+    let error = syn::Error::new(Span::call_site(), message).into_compile_error();
+    quote!(#error #item)
+}
+
+fn generate(server: &Server) -> TokenStream {
+    let item = &server.item;
+    let self_ty = &item.self_ty;
+    let info = server_info(server);
+    let specs = server.tools.iter().map(tool_spec);
+    let arms = server.tools.iter().map(dispatch_arm);
+    let analytics = server.analytics.as_ref().map(|expr| {
+        quote_spanned! {expr.span()=>
+            fn analytics(&self) -> &::mcp_analytics::Analytics {
+                &#expr
+            }
+        }
+    });
+    quote! {
+        #item
+
+        const _: () = {
+            use ::mcp_analytics::__private as mcpa;
+
+            impl mcpa::Server for #self_ty {
+                const INFO: mcpa::ServerInfo = #info;
+                const TOOLS: &'static [mcpa::ToolSpec] = &[#(#specs),*];
+
+                fn tool_list() -> &'static mcpa::ToolList {
+                    static TOOLS: mcpa::ToolList = mcpa::ToolList::new();
+                    &TOOLS
+                }
+                #analytics
+                async fn dispatch(&self, call: mcpa::ToolCall) -> mcpa::Outcome {
+                    match call.name() {
+                        #(#arms)*
+                        _ => call.unknown_tool(),
+                    }
+                }
+            }
+
+            impl mcpa::ServerHandler for #self_ty {
+                fn get_info(&self) -> mcpa::ServerConfig {
+                    mcpa::server_config::<Self>()
+                }
+                fn get_tool(&self, name: &str) -> ::core::option::Option<mcpa::Tool> {
+                    mcpa::get_tool::<Self>(name)
+                }
+                async fn list_tools(
+                    &self,
+                    _request: ::core::option::Option<mcpa::PaginatedRequestParams>,
+                    context: mcpa::RequestContext,
+                ) -> ::core::result::Result<mcpa::ListToolsResult, mcpa::ErrorData> {
+                    mcpa::list_tools::<Self>(&context)
+                }
+                async fn call_tool(
+                    &self,
+                    request: mcpa::CallToolRequestParams,
+                    context: mcpa::RequestContext,
+                ) -> ::core::result::Result<mcpa::CallToolResponse, mcpa::ErrorData> {
+                    mcpa::call_tool(self, request, context).await
+                }
+            }
+        };
+    }
+}
+
+fn server_info(server: &Server) -> TokenStream {
+    let name = match &server.name {
+        Some(name) => quote!(#name),
+        None => quote!(::core::env!("CARGO_PKG_NAME")),
+    };
+    let version = match &server.version {
+        Some(version) => quote!(#version),
+        None => quote!(::core::env!("CARGO_PKG_VERSION")),
+    };
+    let instructions = option(server.instructions.as_ref());
+    quote! {
+        mcpa::ServerInfo {
+            name: #name,
+            version: #version,
+            instructions: #instructions,
+        }
+    }
+}
+
+fn tool_spec(tool: &Tool) -> TokenStream {
+    let name = &tool.name;
+    let mut fields = vec![quote!(name: #name,)];
+    if let Some(title) = &tool.title {
+        fields.push(quote!(title: ::core::option::Option::Some(#title),));
+    }
+    if let Some(description) = &tool.description {
+        fields.push(quote!(description: ::core::option::Option::Some(#description),));
+    }
+    if let Some(ty) = &tool.args {
+        fields.push(quote_spanned!(ty.span()=> input_schema: mcpa::input_schema::<#ty>,));
+    }
+    if let Some(ty) = &tool.output {
+        fields.push(quote_spanned!(ty.span()=>
+            output_schema: ::core::option::Option::Some(mcpa::output_schema::<#ty>),
+        ));
+    }
+    if let Some(annotations) = annotations(&tool.annotations) {
+        fields.push(quote!(annotations: #annotations,));
+    }
+    if let Some(meta) = &tool.meta {
+        fields.push(quote_spanned!(meta.span()=>
+            meta: ::core::option::Option::Some(|| mcpa::tool_meta(#meta)),
+        ));
+    }
+    if !tool.track_results {
+        fields.push(quote!(track_results: false,));
+    }
+    if !tool.redact.is_empty() {
+        let redact = &tool.redact;
+        fields.push(quote!(redact: &[#(#redact),*],));
+    }
+    quote! {
+        mcpa::ToolSpec {
+            #(#fields)*
+            ..mcpa::ToolSpec::DEFAULT
+        }
+    }
+}
+
+fn annotations(annotations: &Annotations) -> Option<TokenStream> {
+    let Annotations { title, read_only, destructive, idempotent, open_world } = annotations;
+    let fields: Vec<TokenStream> = [
+        title.as_ref().map(|title| quote!(title: ::core::option::Option::Some(#title),)),
+        read_only.as_ref().map(|hint| quote!(read_only_hint: ::core::option::Option::Some(#hint),)),
+        destructive.as_ref().map(|hint| quote!(destructive_hint: ::core::option::Option::Some(#hint),)),
+        idempotent.as_ref().map(|hint| quote!(idempotent_hint: ::core::option::Option::Some(#hint),)),
+        open_world.as_ref().map(|hint| quote!(open_world_hint: ::core::option::Option::Some(#hint),)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!fields.is_empty()).then(|| {
+        quote! {
+            mcpa::Annotations {
+                #(#fields)*
+                ..mcpa::Annotations::NONE
+            }
+        }
+    })
+}
+
+fn dispatch_arm(tool: &Tool) -> TokenStream {
+    let name = &tool.name;
+    let method = &tool.method;
+    let (context, pass_context) = if tool.takes_context {
+        (quote!(cx), quote!(cx))
+    } else {
+        (quote!(_), quote!())
+    };
+    let call = match &tool.args {
+        Some(ty) => {
+            let args = quote!(args);
+            let pass = if tool.takes_context { quote!(#args, #pass_context) } else { args.clone() };
+            quote_spanned! {ty.span()=>
+                call.run(|#args: #ty, #context| self.#method(#pass)).await
+            }
+        }
+        None => quote_spanned! {method.span()=>
+            call.run_without_args(|#context| self.#method(#pass_context)).await
+        },
+    };
+    quote!(#name => #call,)
+}
+
+fn option(value: Option<&syn::LitStr>) -> TokenStream {
+    match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pretty(tokens: TokenStream) -> String {
+        prettyplease::unparse(&syn::parse2(tokens).expect("expansion parses as a file"))
+    }
+
+    /// Expansion snapshots: what `cargo expand` shows for one `#[mcp_server]` impl. Set
+    /// `UPDATE_SNAPSHOTS=1` to rewrite them after an intended change, then review the diff.
+    #[test]
+    fn expansion_snapshots() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expand");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).expect("tests/expand exists") {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|ext| ext != "rs") || path.to_string_lossy().ends_with(".expanded.rs") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).unwrap();
+            let file: syn::File = syn::parse_str(&source).unwrap();
+            let mut out = TokenStream::new();
+            for item in file.items {
+                match item {
+                    syn::Item::Impl(mut item_impl) if !item_impl.attrs.is_empty() => {
+                        let attr = item_impl.attrs.remove(0);
+                        let args = match attr.meta {
+                            syn::Meta::List(list) => list.tokens,
+                            _ => TokenStream::new(),
+                        };
+                        out.extend(mcp_server(args, quote!(#item_impl)));
+                    }
+                    other => out.extend(quote!(#other)),
+                }
+            }
+            let expanded = pretty(out);
+            let snapshot = path.with_extension("expanded.rs");
+            if std::env::var_os("UPDATE_SNAPSHOTS").is_some() || !snapshot.exists() {
+                std::fs::write(&snapshot, &expanded).unwrap();
+            }
+            let expected = std::fs::read_to_string(&snapshot).unwrap();
+            assert_eq!(expected, expanded, "expansion of {} changed; rerun with UPDATE_SNAPSHOTS=1 and review", path.display());
+            checked += 1;
+        }
+        assert!(checked >= 2, "expected expansion cases in {}", dir.display());
+    }
+
+    #[test]
+    fn errors_keep_the_item_without_our_attributes() {
+        let out = mcp_server(quote!(), quote! {
+            impl S {
+                #[tool(track_results = "no")]
+                async fn a(&self) -> String { todo!() }
+            }
+        })
+        .to_string();
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("async fn a"), "{out}");
+        assert!(!out.contains("# [tool"), "{out}");
+    }
+
+    #[test]
+    fn not_an_impl_is_an_error() {
+        let out = mcp_server(quote!(), quote!(struct S;)).to_string();
+        assert!(out.contains("inherent impl block") && out.contains("struct S"), "{out}");
+    }
+}
