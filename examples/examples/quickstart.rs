@@ -1,1 +1,91 @@
-fn main(){}
+//! The seed's "analytics only" server in Rust: four tools, every call recorded into
+//! `./mcp-analytics.db` (or `MCP_ANALYTICS_DB`).
+//!
+//! ```text
+//! cargo run --example quickstart                  # streamable HTTP at http://127.0.0.1:8000/mcp
+//! cargo run --example quickstart -- --http 127.0.0.1:9000
+//! cargo run --example quickstart -- --stdio       # for MCP clients that spawn the server
+//! ```
+
+use mcp_analytics::{mcp_server, serde_json, tool};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+#[derive(Deserialize, JsonSchema)]
+struct AddArgs {
+    /// The first addend.
+    a: f64,
+    /// The second addend.
+    b: f64,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct DivideArgs {
+    /// The dividend.
+    a: f64,
+    /// The divisor; must not be zero.
+    b: f64,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Document {
+    /// The document text.
+    document: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct ConnectArgs {
+    /// The service to connect to.
+    service: String,
+    /// Any credentials object: its secrets are redacted before anything is stored.
+    credentials: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A calculator with analytics.
+#[derive(Clone, Default)]
+struct Quickstart;
+
+#[mcp_server(name = "My Analytics-Only MCP", version = "1.0.0")]
+impl Quickstart {
+    /// Add two numbers
+    #[tool]
+    async fn add(&self, args: AddArgs) -> String {
+        format!("Result: {}", args.a + args.b)
+    }
+
+    /// Divide two numbers (dividing by zero is a tool error)
+    #[tool]
+    async fn divide(&self, args: DivideArgs) -> Result<String, String> {
+        if args.b == 0.0 {
+            return Err("cannot divide by zero".into());
+        }
+        Ok(format!("Result: {}", args.a / args.b))
+    }
+
+    /// Process a sensitive document: the call is tracked, the result never stored
+    #[tool(track_results = false)]
+    async fn process_document(&self, args: Document) -> String {
+        format!("Processed {} characters", args.document.chars().count())
+    }
+
+    /// Connect to an external service with credentials (shows redaction)
+    #[tool]
+    async fn connect_service(&self, args: ConnectArgs) -> String {
+        format!("Connected to {} with {} credential fields", args.service, args.credentials.len())
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("warn").init();
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("--stdio") => mcp_analytics::serve::stdio(Quickstart).await?,
+        Some("--http") | None => {
+            let addr = args.next().unwrap_or_else(|| "127.0.0.1:8000".into()).parse()?;
+            mcp_analytics::serve::http(|| Quickstart, addr).await?;
+        }
+        Some(other) => anyhow::bail!("unknown option {other}; use --stdio or --http ADDR"),
+    }
+    Ok(())
+}

@@ -98,7 +98,10 @@ impl Server {
 impl Tool {
     /// Reads `#[tool]`/`#[paid]` from a method (removing them); `None` when it is not a tool.
     fn read(method: &mut ImplItemFn, errors: &mut Errors) -> Option<Tool> {
-        let tool_attrs = take_attrs(&mut method.attrs, "tool");
+        let tool_attrs: Vec<syn::Attribute> = take_attrs(&mut method.attrs, "tool")
+            .into_iter()
+            .filter(|attr| !is_marker(attr))
+            .collect();
         let paid = take_attrs(&mut method.attrs, "paid");
         let Some(first) = tool_attrs.first() else {
             for attr in &paid {
@@ -106,6 +109,9 @@ impl Tool {
             }
             return None;
         };
+        // Put back a marker so the user's `tool` import stays used; `#[tool]` passes it through.
+        let (path, marker) = (first.path(), syn::Ident::new(MARKER, first.path().segments[0].ident.span()));
+        method.attrs.push(syn::parse_quote!(#[#path(#marker)]));
         for extra in &tool_attrs[1..] {
             errors.at(extra, "duplicate `#[tool]` attribute: put all options in one `#[tool(...)]`");
         }
@@ -216,6 +222,9 @@ impl Tool {
     }
 }
 
+/// The argument of the `#[tool(...)]` that `#[mcp_server]` leaves on processed methods.
+pub(crate) const MARKER: &str = "__expanded_by_mcp_server";
+
 /// Removes and returns the attributes named `name` or `mcp_analytics::name`.
 fn take_attrs(attrs: &mut Vec<syn::Attribute>, name: &str) -> Vec<syn::Attribute> {
     let (ours, others) = std::mem::take(attrs).into_iter().partition(|attr| is_ours(attr, name));
@@ -231,6 +240,11 @@ pub(crate) fn is_ours(attr: &syn::Attribute, name: &str) -> bool {
         [krate, last] => krate == "mcp_analytics" && last == name,
         _ => false,
     }
+}
+
+/// Whether `attr` is the marker `#[tool(__expanded_by_mcp_server)]`.
+pub(crate) fn is_marker(attr: &syn::Attribute) -> bool {
+    matches!(&attr.meta, syn::Meta::List(list) if list.tokens.to_string() == MARKER)
 }
 
 fn doc_comment(attrs: &[syn::Attribute]) -> Option<String> {
@@ -325,7 +339,8 @@ mod tests {
         assert!(tools[2].args.is_none());
         assert!(tools[2].annotations.read_only.as_ref().unwrap().value);
         let rendered = quote::ToTokens::to_token_stream(&server.item).to_string();
-        assert!(!rendered.contains("tool"), "attributes must be stripped: {rendered}");
+        assert_eq!(rendered.matches("tool").count(), 3, "only markers remain: {rendered}");
+        assert_eq!(rendered.matches(MARKER).count(), 3, "only markers remain: {rendered}");
     }
 
     #[test]

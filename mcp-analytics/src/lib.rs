@@ -1,1 +1,77 @@
-//! x
+//! Analytics for [rmcp](https://docs.rs/rmcp) MCP servers with one attribute macro.
+//!
+//! Put `#[mcp_server]` on the impl block that holds your tools and mark each tool `#[tool]`.
+//! Every call is then timed, classified, sanitized and recorded into an embedded SQLite file
+//! (`./mcp-analytics.db` by default) — without the tool waiting on storage.
+//!
+//! ```no_run
+//! use mcp_analytics::{mcp_server, tool};
+//! use serde::Deserialize;
+//! use schemars::JsonSchema;
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct AddArgs { a: f64, b: f64 }
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Doc { document: String }
+//!
+//! #[derive(Clone)]
+//! struct MyServer;
+//!
+//! #[mcp_server(name = "My MCP", version = "1.0.0")]
+//! impl MyServer {
+//!     /// Add two numbers
+//!     #[tool]
+//!     async fn add(&self, args: AddArgs) -> String {
+//!         (args.a + args.b).to_string()
+//!     }
+//!
+//!     /// Process a sensitive document: the call is tracked, its result never stored.
+//!     #[tool(track_results = false)]
+//!     async fn process_document(&self, args: Doc) -> String {
+//!         format!("{} characters", args.document.len())
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), mcp_analytics::Error> {
+//!     mcp_analytics::serve::stdio(MyServer).await
+//! }
+//! ```
+//!
+//! See the README for the stored schema, the configuration variables and the examples.
+
+mod capture;
+mod config;
+mod context;
+mod event;
+mod identity;
+mod recorder;
+mod sanitize;
+pub mod serve;
+mod sink;
+#[cfg(feature = "sqlite")]
+pub mod store;
+
+#[doc(hidden)]
+#[path = "private/mod.rs"]
+pub mod __private;
+
+pub(crate) use __private as private;
+
+pub use config::{AnalyticsBuilder, Config, Environment, Error};
+pub use context::CallContext;
+pub use event::{Status, ToolCallEvent, Transport};
+pub use identity::{Identity, IdentityResolver};
+pub use mcp_analytics_macros::{mcp_server, paid, tool};
+pub use recorder::{Analytics, Stats};
+pub use sanitize::{DEFAULT_SENSITIVE_KEYS, REDACTED, Sanitizer};
+pub use sink::{MemorySink, Sink, SinkError};
+
+/// The rmcp version this crate is built on, for direct use of its types.
+pub use rmcp;
+/// Structured tool output: return `Json<T>` to advertise `T`'s schema and send it as
+/// `structuredContent`.
+pub use rmcp::Json;
+pub use schemars;
+pub use serde_json;

@@ -1,4 +1,5 @@
 impl Weather {
+    #[mcp_analytics::tool(__expanded_by_mcp_server)]
     async fn weather(&self, args: City) -> Json<Forecast> {
         Json(Forecast::default())
     }
@@ -32,7 +33,7 @@ const _: () = {
         fn analytics(&self) -> &::mcp_analytics::Analytics {
             &self.analytics
         }
-        async fn dispatch(&self, call: mcpa::ToolCall) -> mcpa::Outcome {
+        async fn dispatch(&self, call: mcpa::ToolCall<'_>) -> mcpa::Outcome {
             match call.name() {
                 "get_weather" => call.run(|args: City, _| self.weather(args)).await,
                 _ => call.unknown_tool(),

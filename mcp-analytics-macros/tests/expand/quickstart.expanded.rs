@@ -1,8 +1,10 @@
 impl Calculator {
     /// Add two numbers.
+    #[tool(__expanded_by_mcp_server)]
     async fn add(&self, args: AddArgs) -> String {
         (args.a + args.b).to_string()
     }
+    #[tool(__expanded_by_mcp_server)]
     async fn process_document(
         &self,
         args: Doc,
@@ -10,6 +12,7 @@ impl Calculator {
     ) -> Result<String, String> {
         Ok(format!("{} bytes for {:?}", args.document.len(), cx.user_id()))
     }
+    #[tool(__expanded_by_mcp_server)]
     async fn ping(&self) -> &'static str {
         "pong"
     }
@@ -52,7 +55,7 @@ const _: () = {
             static TOOLS: mcpa::ToolList = mcpa::ToolList::new();
             &TOOLS
         }
-        async fn dispatch(&self, call: mcpa::ToolCall) -> mcpa::Outcome {
+        async fn dispatch(&self, call: mcpa::ToolCall<'_>) -> mcpa::Outcome {
             match call.name() {
                 "add" => call.run(|args: AddArgs, _| self.add(args)).await,
                 "process_document" => {

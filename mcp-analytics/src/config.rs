@@ -1,0 +1,274 @@
+//! Configuration: [`Config`] from the environment and `.env` / `.dev.vars` files, the
+//! [`AnalyticsBuilder`] for everything, and the crate's [`Error`].
+
+use std::path::{Path, PathBuf};
+
+use crate::{Analytics, Sanitizer, Sink};
+
+/// Whether this is a development or a production deployment (`ENVIRONMENT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Environment {
+    /// Local development (the default).
+    #[default]
+    Development,
+    /// A production deployment.
+    Production,
+}
+
+/// Settings read from the environment.
+///
+/// | variable | meaning | default |
+/// |---|---|---|
+/// | `MCP_ANALYTICS_ENABLED` | `false` records nothing; calls go straight to the tool | `true` |
+/// | `MCP_ANALYTICS_DB` | the SQLite file | `./mcp-analytics.db` |
+/// | `ENVIRONMENT` | `development` or `production` | `development` |
+///
+/// Process environment variables win over `.dev.vars`, which wins over `.env` (both read from
+/// the current directory when present; the process environment is never modified).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Record tool calls at all.
+    pub enabled: bool,
+    /// The SQLite database file.
+    pub database: PathBuf,
+    /// Development or production.
+    pub environment: Environment,
+}
+
+impl Config {
+    /// The database file used when `MCP_ANALYTICS_DB` is not set.
+    pub const DEFAULT_DATABASE: &'static str = "./mcp-analytics.db";
+
+    /// Reads the process environment, then `.dev.vars` and `.env` in the current directory.
+    pub fn from_env() -> Result<Self, Error> {
+        let files = [read_env_file(Path::new(".dev.vars"))?, read_env_file(Path::new(".env"))?];
+        Self::from_lookup(|name| {
+            std::env::var(name).ok().or_else(|| {
+                files.iter().flatten().find(|(key, _)| key == name).map(|(_, value)| value.clone())
+            })
+        })
+    }
+
+    /// Reads settings through `lookup` (a variable name → its value).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let enabled = match lookup("MCP_ANALYTICS_ENABLED") {
+            None => true,
+            Some(value) => parse_bool(&value).ok_or(Error::InvalidConfig {
+                var: "MCP_ANALYTICS_ENABLED",
+                value,
+                expected: "`true` or `false` (also 1/0, yes/no, on/off)",
+            })?,
+        };
+        let database = match lookup("MCP_ANALYTICS_DB") {
+            Some(path) if path.trim().is_empty() => {
+                return Err(Error::InvalidConfig {
+                    var: "MCP_ANALYTICS_DB",
+                    value: path,
+                    expected: "a file path such as `./mcp-analytics.db`",
+                });
+            }
+            Some(path) => PathBuf::from(path),
+            None => PathBuf::from(Self::DEFAULT_DATABASE),
+        };
+        let environment = match lookup("ENVIRONMENT") {
+            None => Environment::Development,
+            Some(value) => match value.to_ascii_lowercase().as_str() {
+                "development" | "dev" => Environment::Development,
+                "production" | "prod" => Environment::Production,
+                _ => {
+                    return Err(Error::InvalidConfig {
+                        var: "ENVIRONMENT",
+                        value,
+                        expected: "`development` or `production`",
+                    });
+                }
+            },
+        };
+        Ok(Config { enabled, database, environment })
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, Error> {
+    match dotenvy::from_path_iter(path) {
+        Ok(entries) => entries
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| Error::EnvFile { path: path.to_owned(), source }),
+        Err(error) if error.not_found() => Ok(Vec::new()),
+        Err(source) => Err(Error::EnvFile { path: path.to_owned(), source }),
+    }
+}
+
+/// Everything that can go wrong while setting analytics up or serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An environment variable has a value we cannot use.
+    #[error("invalid {var}={value:?}: expected {expected}")]
+    InvalidConfig {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What is accepted.
+        expected: &'static str,
+    },
+    /// A `.env` / `.dev.vars` file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    EnvFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: dotenvy::Error,
+    },
+    /// The SQLite database could not be opened or prepared.
+    #[cfg(feature = "sqlite")]
+    #[error("cannot open the analytics database {}: {source} (set MCP_ANALYTICS_DB to a writable file path)", path.display())]
+    Store {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// The background writer thread could not be started.
+    #[error("cannot start the analytics writer thread: {0}")]
+    Writer(std::io::Error),
+    /// Serving failed (binding the address, the transport).
+    #[error("{context}: {source}")]
+    Serve {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Builds an [`Analytics`] handle: sinks, database, redaction rules, queue size.
+#[derive(Default)]
+pub struct AnalyticsBuilder {
+    enabled: Option<bool>,
+    database: Option<PathBuf>,
+    sinks: Vec<Box<dyn Sink>>,
+    sanitizer: Option<Sanitizer>,
+    queue_capacity: Option<usize>,
+}
+
+impl AnalyticsBuilder {
+    /// The events the queue holds before new ones are dropped (and counted).
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+
+    /// Applies a [`Config`] (enabled flag and database file).
+    pub fn config(self, config: Config) -> Self {
+        self.enabled(config.enabled).database(config.database)
+    }
+
+    /// `false` makes [`build`](Self::build) return [`Analytics::disabled`].
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = Some(enabled);
+        self
+    }
+
+    /// Stores events in this SQLite file (created if missing).
+    #[cfg(feature = "sqlite")]
+    pub fn database(mut self, path: impl Into<PathBuf>) -> Self {
+        self.database = Some(path.into());
+        self
+    }
+
+    /// Without the `sqlite` feature there is no database; the path is ignored.
+    #[cfg(not(feature = "sqlite"))]
+    pub fn database(self, _path: impl Into<PathBuf>) -> Self {
+        self
+    }
+
+    /// Adds a sink (an exporter, or a [`crate::MemorySink`] in tests).
+    pub fn sink(mut self, sink: impl Sink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Replaces the redaction rules.
+    pub fn sanitizer(mut self, sanitizer: Sanitizer) -> Self {
+        self.sanitizer = Some(sanitizer);
+        self
+    }
+
+    /// Sets the queue capacity (default [`Self::DEFAULT_QUEUE_CAPACITY`]).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = Some(capacity);
+        self
+    }
+
+    /// Opens the database and starts the writer thread.
+    pub fn build(self) -> Result<Analytics, Error> {
+        if self.enabled == Some(false) {
+            return Ok(Analytics::disabled());
+        }
+        let mut sinks = self.sinks;
+        let mut destinations: Vec<String> = Vec::new();
+        #[cfg(feature = "sqlite")]
+        if let Some(path) = &self.database {
+            let store = crate::store::SqliteStore::open(path)?;
+            destinations.push(format!("SQLite {}", path.display()));
+            sinks.insert(0, Box::new(store));
+        }
+        destinations.extend(sinks.iter().skip(destinations.len()).map(|sink| sink.name().to_owned()));
+        let description = if destinations.is_empty() {
+            "analytics enabled, no sink".to_owned()
+        } else {
+            destinations.join(", ")
+        };
+        Analytics::start(
+            sinks,
+            self.sanitizer.unwrap_or_default(),
+            self.queue_capacity.unwrap_or(Self::DEFAULT_QUEUE_CAPACITY),
+            description,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, Error> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let config = config(&[]).unwrap();
+        assert!(config.enabled);
+        assert_eq!(config.database, PathBuf::from("./mcp-analytics.db"));
+        assert_eq!(config.environment, Environment::Development);
+    }
+
+    #[test]
+    fn reads_values_and_rejects_bad_ones() {
+        let parsed = config(&[("MCP_ANALYTICS_ENABLED", "off"), ("MCP_ANALYTICS_DB", "/tmp/x.db"), ("ENVIRONMENT", "Production")]).unwrap();
+        assert!(!parsed.enabled);
+        assert_eq!(parsed.environment, Environment::Production);
+        let error = config(&[("MCP_ANALYTICS_ENABLED", "maybe")]).unwrap_err().to_string();
+        assert!(error.contains("MCP_ANALYTICS_ENABLED") && error.contains("`true` or `false`"), "{error}");
+        assert!(config(&[("ENVIRONMENT", "staging")]).is_err());
+        assert!(config(&[("MCP_ANALYTICS_DB", " ")]).is_err());
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn unwritable_database_is_a_clear_startup_error() {
+        let error = Analytics::builder().database("/nonexistent-dir/sub/x.db").build().unwrap_err().to_string();
+        assert!(error.contains("/nonexistent-dir/sub/x.db") && error.contains("MCP_ANALYTICS_DB"), "{error}");
+    }
+}

@@ -1,0 +1,126 @@
+//! What one tool call is, as stored and exported: [`ToolCallEvent`], its [`Status`] and
+//! [`Transport`]. Events are already sanitized when anyone outside the recorder sees them.
+
+use serde::Serialize;
+
+/// How a tool call ended. Stored as the `status` column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The tool returned a result without `isError`.
+    Ok,
+    /// The tool returned a result with `isError: true` (including `Err` values it returned).
+    ToolError,
+    /// The arguments did not deserialize into the tool's argument type.
+    InvalidParams,
+    /// No tool of that name exists.
+    UnknownTool,
+    /// The call ended in a JSON-RPC error (the tool returned `Err(ErrorData)`).
+    ProtocolError,
+    /// The client cancelled the request (or went away) before the tool finished.
+    Cancelled,
+    /// The tool panicked; the caller got a tool error and the server kept serving.
+    Panic,
+    /// The tool asked the client for more input (MCP 2026-07-28 `InputRequiredResult`).
+    InputRequired,
+}
+
+impl Status {
+    /// Every status, in a fixed order.
+    pub const ALL: [Status; 8] = [
+        Status::Ok,
+        Status::ToolError,
+        Status::InvalidParams,
+        Status::UnknownTool,
+        Status::ProtocolError,
+        Status::Cancelled,
+        Status::Panic,
+        Status::InputRequired,
+    ];
+
+    /// The stored name (`ok`, `tool_error`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::ToolError => "tool_error",
+            Status::InvalidParams => "invalid_params",
+            Status::UnknownTool => "unknown_tool",
+            Status::ProtocolError => "protocol_error",
+            Status::Cancelled => "cancelled",
+            Status::Panic => "panic",
+            Status::InputRequired => "input_required",
+        }
+    }
+
+    /// Whether this status counts as an error in rates and rollups.
+    pub fn is_error(self) -> bool {
+        !matches!(self, Status::Ok | Status::InputRequired)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the call reached the server. Stored as the `transport` column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// A byte stream: stdio (or any `AsyncRead + AsyncWrite`, such as an in-process duplex).
+    Stdio,
+    /// Streamable HTTP.
+    Http,
+}
+
+impl Transport {
+    /// The stored name (`stdio` or `http`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Stdio => "stdio",
+            Transport::Http => "http",
+        }
+    }
+}
+
+/// One `tools/call`, sanitized: the row stored in `tool_calls` and what exporters receive.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolCallEvent {
+    /// Unique, time-ordered id (UUIDv7).
+    pub id: String,
+    /// When the call started, in unix milliseconds.
+    pub ts_ms: i64,
+    /// The server's name (from `#[mcp_server(name)]` or the crate name).
+    pub server_name: String,
+    /// The server's version.
+    pub server_version: String,
+    /// The tool name the client asked for.
+    pub tool: String,
+    /// The authenticated user (`Identity::subject`), if any.
+    pub user_id: Option<String>,
+    /// The MCP session, or a derived correlation id on sessionless protocols.
+    pub session_id: Option<String>,
+    /// The client's implementation name, if known.
+    pub client_name: Option<String>,
+    /// The client's implementation version, if known.
+    pub client_version: Option<String>,
+    /// The negotiated or per-request MCP protocol version.
+    pub protocol_version: Option<String>,
+    /// How the call arrived.
+    pub transport: Transport,
+    /// The JSON-RPC request id.
+    pub request_id: Option<String>,
+    /// Wall time spent in the call, in microseconds.
+    pub duration_us: u64,
+    /// How the call ended.
+    pub status: Status,
+    /// A short error class (`tool_error`, `invalid_params`, a JSON-RPC code, `panic`, …).
+    pub error_type: Option<String>,
+    /// The error text, redacted.
+    pub error_message: Option<String>,
+    /// The arguments as JSON text, redacted and size-capped.
+    pub params: Option<String>,
+    /// The result as JSON text, redacted and size-capped; `None` with `track_results = false`.
+    pub result: Option<String>,
+}

@@ -1,0 +1,100 @@
+//! The generic bodies of the generated `ServerHandler` methods. `call_tool` is the path of
+//! every call: capture, dispatch (panics caught, cancellation observed), classify, record.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rmcp::{
+    ErrorData,
+    model::{
+        CacheScope, CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+        ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
+    },
+};
+use serde_json::Value;
+
+use super::{Outcome, RequestContext, Server, ToolCall};
+use crate::{Analytics, CallContext, capture::Capture, recorder::RawCall};
+
+/// `ServerHandler::get_info`: name, version, instructions; tools enabled.
+pub fn server_config<S: Server>() -> ServerConfig {
+    let capabilities = ServerCapabilities::builder().enable_tools().build();
+    let config = ServerConfig::new(capabilities)
+        .with_server_info(Implementation::new(S::INFO.name, S::INFO.version));
+    match S::INFO.instructions {
+        Some(instructions) => config.with_instructions(instructions),
+        None => config,
+    }
+}
+
+/// `ServerHandler::get_tool`.
+pub fn get_tool<S: Server>(name: &str) -> Option<Tool> {
+    S::tool_list().get(S::TOOLS).iter().find(|tool| tool.name == name).cloned()
+}
+
+/// `ServerHandler::list_tools`: every tool, with 2026-07-28 cache hints when negotiated.
+pub fn list_tools<S: Server>(context: &RequestContext) -> Result<ListToolsResult, ErrorData> {
+    let result = ListToolsResult::with_all_items(S::tool_list().get(S::TOOLS).to_vec());
+    let modern = context.protocol_version().is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+    Ok(if modern { result.with_ttl_ms(0).with_cache_scope(CacheScope::Public) } else { result })
+}
+
+/// `ServerHandler::call_tool`: runs the tool and records the call.
+pub async fn call_tool<S: Server>(
+    server: &S,
+    request: CallToolRequestParams,
+    context: RequestContext,
+) -> Result<CallToolResponse, ErrorData> {
+    let CallToolRequestParams { name, arguments, .. } = request;
+    let arguments = Value::Object(arguments.unwrap_or_default());
+    let analytics = server.analytics();
+    if !analytics.is_enabled() {
+        let call = ToolCall::new(&name, &arguments, CallContext::new(context, None, None));
+        return server.dispatch(call).await.response;
+    }
+    let started = Instant::now();
+    let ts_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64);
+    let capture = Capture::read(&context);
+    let cancelled = context.ct.clone();
+    let call_context = CallContext::new(context, capture.user_id.clone(), capture.session_id.clone());
+    let pending = Pending {
+        analytics,
+        raw: Some(RawCall::new::<S>(ts_ms, name, arguments, capture)),
+        started,
+    };
+    let outcome = {
+        let raw = pending.raw.as_ref().expect("set above");
+        let call = ToolCall::new(&raw.tool, &raw.arguments, call_context);
+        tokio::select! {
+            biased;
+            outcome = server.dispatch(call) => outcome,
+            () = cancelled.cancelled() => Outcome::cancelled(),
+        }
+    };
+    pending.finish(outcome)
+}
+
+/// A call being served. If it is dropped unfinished (the client went away and the future was
+/// dropped), it is recorded as cancelled.
+struct Pending<'a> {
+    analytics: &'a Analytics,
+    raw: Option<RawCall>,
+    started: Instant,
+}
+
+impl Pending<'_> {
+    fn finish(mut self, outcome: Outcome) -> Result<CallToolResponse, ErrorData> {
+        let mut raw = self.raw.take().expect("finished once");
+        raw.complete(self.started.elapsed(), &outcome);
+        self.analytics.record(raw);
+        outcome.response
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Some(mut raw) = self.raw.take() {
+            raw.complete(self.started.elapsed(), &Outcome::cancelled());
+            self.analytics.record(raw);
+        }
+    }
+}

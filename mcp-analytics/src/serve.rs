@@ -1,0 +1,190 @@
+//! One-liners that serve an `#[mcp_server]` type over stdio or streamable HTTP, print where its
+//! analytics go, and flush them on shutdown (end of input, Ctrl-C or SIGTERM).
+
+use rmcp::{ServerHandler, ServiceExt};
+
+use crate::{Error, private::Server};
+
+/// Serves `server` over stdin/stdout until the client disconnects or the process is asked to
+/// stop, then flushes analytics. Messages go to stderr: stdout carries the protocol.
+pub async fn stdio<S: Server + ServerHandler>(server: S) -> Result<(), Error> {
+    let analytics = server.analytics().clone();
+    eprintln!(
+        "{} {}: MCP over stdio; analytics: {}",
+        S::INFO.name,
+        S::INFO.version,
+        analytics.description()
+    );
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|source| Error::Serve { context: "MCP handshake over stdio failed".into(), source: Box::new(source) })?;
+    let stop = running.cancellation_token();
+    tokio::select! {
+        _ = running.waiting() => {}
+        () = shutdown_signal() => stop.cancel(),
+    }
+    analytics.shutdown().await;
+    Ok(())
+}
+
+/// Resolves when the process receives Ctrl-C or (on Unix) SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+#[cfg(feature = "http")]
+pub use http::{HttpServer, http};
+
+#[cfg(feature = "http")]
+mod http {
+    use std::{future::Future, net::SocketAddr, sync::Arc};
+
+    use rmcp::{
+        ServerHandler,
+        transport::streamable_http_server::{
+            StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+        },
+    };
+    use tokio_util::sync::CancellationToken;
+
+    use crate::{Analytics, Error, IdentityResolver, private::Server};
+
+    /// Serves the server built by `factory` over streamable HTTP at `http://{addr}/mcp` until
+    /// Ctrl-C or SIGTERM, then flushes analytics.
+    pub async fn http<S, F>(factory: F, addr: SocketAddr) -> Result<(), Error>
+    where
+        S: Server + ServerHandler,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
+        HttpServer::new(factory).serve(addr).await
+    }
+
+    /// A streamable HTTP server (axum) for an `#[mcp_server]` type, mounted at `/mcp`.
+    ///
+    /// Legacy clients get `Mcp-Session-Id` sessions (stateful mode, the default); MCP
+    /// 2026-07-28 clients are always served sessionless. [`HttpServer::router`] gives the
+    /// axum router to add routes or layers to.
+    pub struct HttpServer<S> {
+        factory: Arc<dyn Fn() -> S + Send + Sync>,
+        stateful: bool,
+        allowed_hosts: Vec<String>,
+        identity: Option<Arc<dyn IdentityResolver>>,
+        shutdown: CancellationToken,
+    }
+
+    impl<S: Server + ServerHandler> HttpServer<S> {
+        /// A server whose sessions (or requests, when stateless) are built by `factory`.
+        pub fn new(factory: impl Fn() -> S + Send + Sync + 'static) -> Self {
+            Self {
+                factory: Arc::new(factory),
+                stateful: true,
+                allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+                identity: None,
+                shutdown: CancellationToken::new(),
+            }
+        }
+
+        /// Serve without `Mcp-Session-Id` sessions: every request stands alone.
+        pub fn stateless(mut self) -> Self {
+            self.stateful = false;
+            self
+        }
+
+        /// Accept these `Host` header values (default: loopback names only, which protects
+        /// local servers from DNS rebinding). Add your public host name when deploying.
+        pub fn allowed_hosts(mut self, hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
+            self.allowed_hosts.extend(hosts.into_iter().map(Into::into));
+            self
+        }
+
+        /// Attribute calls to the identity `resolver` finds on each HTTP request.
+        pub fn identity(mut self, resolver: impl IdentityResolver) -> Self {
+            self.identity = Some(Arc::new(resolver));
+            self
+        }
+
+        /// The axum router serving MCP at `/mcp`.
+        pub fn router(&self) -> axum::Router {
+            let factory = self.factory.clone();
+            let config = StreamableHttpServerConfig::default()
+                .with_allowed_hosts(self.allowed_hosts.clone())
+                .with_legacy_session_mode(self.stateful)
+                .with_json_response(!self.stateful)
+                .with_cancellation_token(self.shutdown.child_token());
+            let service = StreamableHttpService::new(
+                move || Ok(factory()),
+                Arc::new(LocalSessionManager::default()),
+                config,
+            );
+            let router = axum::Router::new().nest_service("/mcp", service);
+            match self.identity.clone() {
+                None => router,
+                Some(resolver) => router.layer(axum::middleware::map_request(
+                    move |request: axum::extract::Request| {
+                        let resolver = resolver.clone();
+                        async move {
+                            let (mut parts, body) = request.into_parts();
+                            if let Some(identity) = resolver.resolve(&parts) {
+                                parts.extensions.insert(identity);
+                            }
+                            axum::extract::Request::from_parts(parts, body)
+                        }
+                    },
+                )),
+            }
+        }
+
+        /// Binds `addr`, prints where MCP and analytics are, and serves until Ctrl-C/SIGTERM.
+        pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| {
+                Error::Serve { context: format!("cannot listen on {addr}"), source: Box::new(source) }
+            })?;
+            let local = listener.local_addr().unwrap_or(addr);
+            let analytics = (self.factory)().analytics().clone();
+            eprintln!(
+                "{} {}: MCP at http://{local}/mcp; analytics: {}",
+                S::INFO.name,
+                S::INFO.version,
+                analytics.description()
+            );
+            self.serve_on(listener, super::shutdown_signal(), &analytics).await
+        }
+
+        /// Serves on an already bound listener until `shutdown` resolves, then flushes
+        /// `analytics` (tests use this with an ephemeral port).
+        pub async fn serve_on(
+            self,
+            listener: tokio::net::TcpListener,
+            shutdown: impl Future<Output = ()> + Send + 'static,
+            analytics: &Analytics,
+        ) -> Result<(), Error> {
+            let stop = self.shutdown.clone();
+            let result = axum::serve(listener, self.router())
+                .with_graceful_shutdown(async move {
+                    shutdown.await;
+                    stop.cancel();
+                })
+                .await;
+            analytics.shutdown().await;
+            result.map_err(|source| Error::Serve { context: "HTTP server failed".into(), source: Box::new(source) })
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Where sanitized events go: the [`Sink`] trait, and [`MemorySink`] for tests.
+
+use std::sync::{Arc, Mutex};
+
+use crate::{Stats, event::ToolCallEvent};
+
+/// The error a sink reports; the recorder counts and logs it, and the tool call never sees it.
+pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A destination for batches of events (a store or an exporter).
+///
+/// Sinks run on the recorder's background thread, never on a tool call's path. A sink that fails
+/// or panics is counted (`Stats::sink_errors`) and the other sinks still get the batch.
+pub trait Sink: Send + 'static {
+    /// A short name for logs.
+    fn name(&self) -> &str;
+    /// Stores or sends one batch of events.
+    fn write(&mut self, events: &[ToolCallEvent]) -> Result<(), SinkError>;
+    /// Makes everything written so far durable (called on flush and shutdown); `stats` are the
+    /// pipeline's counters at that moment, for sinks that keep them (dropped events, …).
+    fn flush(&mut self, stats: &Stats) -> Result<(), SinkError> {
+        let _ = stats;
+        Ok(())
+    }
+}
+
+/// Keeps events in memory; clones share the same buffer. Meant for tests.
+#[derive(Clone, Default)]
+pub struct MemorySink {
+    events: Arc<Mutex<Vec<ToolCallEvent>>>,
+}
+
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of every event received so far.
+    pub fn events(&self) -> Vec<ToolCallEvent> {
+        self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+}
+
+impl Sink for MemorySink {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    fn write(&mut self, events: &[ToolCallEvent]) -> Result<(), SinkError> {
+        self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend_from_slice(events);
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! The embedded store: one SQLite file (WAL) holding raw `tool_calls`, the per-minute rollup
+//! `tool_calls_1m` (written in the same transaction) and the recorder's counters.
+
+mod histogram;
+mod schema;
+mod summary;
+
+use std::{collections::HashMap, path::Path};
+
+use rusqlite::{Connection, functions::FunctionFlags, params};
+
+pub use histogram::LatencyHistogram;
+pub use summary::ToolSummary;
+
+use crate::{Sink, SinkError, Stats, event::ToolCallEvent};
+
+/// A SQLite analytics database. As a [`Sink`] it appends batches; its query methods read the
+/// rollups.
+pub struct SqliteStore {
+    connection: Connection,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, crate::Error> {
+        let path = path.as_ref();
+        let error = |source| crate::Error::Store { path: path.to_owned(), source };
+        let connection = Connection::open(path).map_err(error)?;
+        Self::prepare(connection).map_err(error)
+    }
+
+    fn prepare(connection: Connection) -> rusqlite::Result<Self> {
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.create_scalar_function(
+            "hist_merge",
+            2,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            |context| {
+                let mut merged = LatencyHistogram::decode(context.get_raw(0).as_blob()?).unwrap_or_default();
+                merged.merge(&LatencyHistogram::decode(context.get_raw(1).as_blob()?).unwrap_or_default());
+                Ok(merged.encode())
+            },
+        )?;
+        let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let applied = usize::try_from(version).unwrap_or(0);
+        for (index, migration) in (1i64..).zip(schema::MIGRATIONS).skip(applied) {
+            let transaction = connection.unchecked_transaction()?;
+            transaction.execute_batch(migration)?;
+            transaction.pragma_update(None, "user_version", index)?;
+            transaction.commit()?;
+        }
+        Ok(Self { connection })
+    }
+
+    /// Appends events and updates the rollup in one transaction.
+    pub fn append(&mut self, events: &[ToolCallEvent]) -> rusqlite::Result<()> {
+        let transaction = self.connection.transaction()?;
+        {
+            let mut insert = transaction.prepare_cached(schema::INSERT_CALL)?;
+            for event in events {
+                insert.execute(params![
+                    event.id,
+                    event.ts_ms,
+                    event.server_name,
+                    event.server_version,
+                    event.tool,
+                    event.user_id,
+                    event.session_id,
+                    event.client_name,
+                    event.client_version,
+                    event.protocol_version,
+                    event.transport.as_str(),
+                    event.request_id,
+                    i64::try_from(event.duration_us).unwrap_or(i64::MAX),
+                    event.status.as_str(),
+                    event.error_type,
+                    event.error_message,
+                    event.params,
+                    event.result,
+                ])?;
+            }
+            let mut upsert = transaction.prepare_cached(schema::UPSERT_ROLLUP)?;
+            for ((minute_ms, server, tool, status), rollup) in rollups(events) {
+                upsert.execute(params![
+                    minute_ms,
+                    server,
+                    tool,
+                    status,
+                    rollup.calls,
+                    rollup.sum_us,
+                    rollup.max_us,
+                    rollup.histogram.encode(),
+                ])?;
+            }
+        }
+        transaction.commit()
+    }
+
+    /// Per-tool figures from the rollup for calls that started at or after `since_ms`.
+    pub fn tool_summary(&self, since_ms: i64) -> rusqlite::Result<Vec<ToolSummary>> {
+        summary::tool_summary(&self.connection, since_ms)
+    }
+
+    /// The underlying connection, for ad-hoc queries.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+}
+
+#[derive(Default)]
+struct Rollup {
+    calls: i64,
+    sum_us: i64,
+    max_us: i64,
+    histogram: LatencyHistogram,
+}
+
+type RollupKey<'a> = (i64, &'a str, &'a str, &'static str);
+
+fn rollups(events: &[ToolCallEvent]) -> HashMap<RollupKey<'_>, Rollup> {
+    let mut rollups: HashMap<RollupKey<'_>, Rollup> = HashMap::new();
+    for event in events {
+        let minute_ms = event.ts_ms - event.ts_ms.rem_euclid(60_000);
+        let key = (minute_ms, event.server_name.as_str(), event.tool.as_str(), event.status.as_str());
+        let rollup = rollups.entry(key).or_default();
+        let duration = i64::try_from(event.duration_us).unwrap_or(i64::MAX);
+        rollup.calls += 1;
+        rollup.sum_us = rollup.sum_us.saturating_add(duration);
+        rollup.max_us = rollup.max_us.max(duration);
+        rollup.histogram.record(event.duration_us);
+    }
+    rollups
+}
+
+impl Sink for SqliteStore {
+    fn name(&self) -> &str {
+        "sqlite"
+    }
+
+    fn write(&mut self, events: &[ToolCallEvent]) -> Result<(), SinkError> {
+        Ok(self.append(events)?)
+    }
+
+    fn flush(&mut self, stats: &Stats) -> Result<(), SinkError> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as i64);
+        let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.connection.execute(
+            schema::UPSERT_STATS,
+            params![
+                now_ms,
+                std::process::id(),
+                count(stats.recorded),
+                count(stats.dropped),
+                count(stats.written),
+                count(stats.sink_errors),
+            ],
+        )?;
+        Ok(())
+    }
+}

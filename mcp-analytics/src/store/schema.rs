@@ -1,0 +1,54 @@
+//! The SQLite schema (the public one documented in the README) and its migrations.
+
+/// Migrations, applied in order; `PRAGMA user_version` records how many ran.
+pub(crate) const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tool_calls (
+    id               TEXT    NOT NULL UNIQUE,
+    ts_ms            INTEGER NOT NULL,
+    server_name      TEXT    NOT NULL,
+    server_version   TEXT    NOT NULL,
+    tool             TEXT    NOT NULL,
+    user_id          TEXT,
+    session_id       TEXT,
+    client_name      TEXT,
+    client_version   TEXT,
+    protocol_version TEXT,
+    transport        TEXT    NOT NULL,
+    request_id       TEXT,
+    duration_us      INTEGER NOT NULL,
+    status           TEXT    NOT NULL,
+    error_type       TEXT,
+    error_message    TEXT,
+    params           TEXT,
+    result           TEXT
+);
+CREATE INDEX tool_calls_ts ON tool_calls (ts_ms);
+
+CREATE TABLE tool_calls_1m (
+    minute_ms       INTEGER NOT NULL,
+    server_name     TEXT    NOT NULL,
+    tool            TEXT    NOT NULL,
+    status          TEXT    NOT NULL,
+    calls           INTEGER NOT NULL,
+    duration_us_sum INTEGER NOT NULL,
+    duration_us_max INTEGER NOT NULL,
+    latency_hist    BLOB    NOT NULL,
+    PRIMARY KEY (minute_ms, server_name, tool, status)
+) WITHOUT ROWID;
+
+CREATE TABLE recorder_stats (
+    ts_ms       INTEGER NOT NULL,
+    pid         INTEGER NOT NULL,
+    recorded    INTEGER NOT NULL,
+    dropped     INTEGER NOT NULL,
+    written     INTEGER NOT NULL,
+    sink_errors INTEGER NOT NULL,
+    PRIMARY KEY (pid)
+);
+"#];
+
+pub(crate) const INSERT_CALL: &str = "INSERT INTO tool_calls (id, ts_ms, server_name, server_version, tool, user_id, session_id, client_name, client_version, protocol_version, transport, request_id, duration_us, status, error_type, error_message, params, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+
+pub(crate) const UPSERT_ROLLUP: &str = "INSERT INTO tool_calls_1m (minute_ms, server_name, tool, status, calls, duration_us_sum, duration_us_max, latency_hist) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (minute_ms, server_name, tool, status) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), latency_hist = hist_merge(latency_hist, excluded.latency_hist)";
+
+pub(crate) const UPSERT_STATS: &str = "INSERT INTO recorder_stats (ts_ms, pid, recorded, dropped, written, sink_errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (pid) DO UPDATE SET ts_ms = excluded.ts_ms, recorded = excluded.recorded, dropped = excluded.dropped, written = excluded.written, sink_errors = excluded.sink_errors";
