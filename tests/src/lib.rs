@@ -1,1 +1,120 @@
-//! Integration tests live in `tests/`; this crate has no library code.
+//! A demo server with one tool per outcome (`ok`, `tool_error`, `protocol_error`, `panic`,
+//! slow for cancellation, secrets for redaction), shared by the behaviour tests and by the
+//! `stdio-demo` binary they spawn. It is also a pass case: the macro used from another crate
+//! that depends only on `mcp-analytics`, serde and schemars.
+
+use std::time::Duration;
+
+use mcp_analytics::{Analytics, CallContext, Json, mcp_server, rmcp::ErrorData, serde_json, tool};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Two integers to add.
+#[derive(Deserialize, JsonSchema)]
+pub struct AddArgs {
+    /// The first addend.
+    pub a: i64,
+    /// The second addend.
+    pub b: i64,
+}
+
+/// The sum of two integers.
+#[derive(Serialize, JsonSchema)]
+pub struct Sum {
+    /// `a + b`.
+    pub sum: i64,
+}
+
+/// A division.
+#[derive(Deserialize, JsonSchema)]
+pub struct DivideArgs {
+    /// The dividend.
+    pub a: f64,
+    /// The divisor.
+    pub b: f64,
+}
+
+/// How long to sleep.
+#[derive(Deserialize, JsonSchema)]
+pub struct SlowArgs {
+    /// Milliseconds.
+    pub ms: u64,
+}
+
+/// A sensitive document.
+#[derive(Deserialize, JsonSchema)]
+pub struct Doc {
+    /// The text.
+    pub document: String,
+}
+
+/// A service connection with free-form credentials.
+#[derive(Deserialize, JsonSchema)]
+pub struct Connect {
+    /// The service name.
+    pub service: String,
+    /// Any credentials object.
+    pub credentials: serde_json::Value,
+}
+
+/// The demo server; its calls go to `analytics`.
+#[derive(Clone, Debug)]
+pub struct Demo {
+    /// Where calls are recorded.
+    pub analytics: Analytics,
+}
+
+#[mcp_server(name = "demo", version = "0.0.1", instructions = "Test server.", analytics = self.analytics)]
+impl Demo {
+    /// Add two integers.
+    #[tool(annotations(read_only_hint = true))]
+    async fn add(&self, args: AddArgs) -> Json<Sum> {
+        Json(Sum { sum: args.a + args.b })
+    }
+
+    /// Divide; dividing by zero is a tool error.
+    #[tool]
+    async fn divide(&self, args: DivideArgs) -> Result<String, String> {
+        if args.b == 0.0 {
+            return Err("cannot divide by zero".into());
+        }
+        Ok((args.a / args.b).to_string())
+    }
+
+    /// Always fails with a JSON-RPC error.
+    #[tool]
+    async fn fail_protocol(&self) -> Result<String, ErrorData> {
+        Err(ErrorData::internal_error("database down", None))
+    }
+
+    /// Always panics (with a secret in the message, which must be redacted).
+    #[tool]
+    async fn explode(&self) -> String {
+        panic!("boom: key sk_live_abcdefghijklmnop leaked")
+    }
+
+    /// Sleeps, for cancellation tests.
+    #[tool]
+    async fn slow(&self, args: SlowArgs) -> String {
+        tokio::time::sleep(Duration::from_millis(args.ms)).await;
+        "done".into()
+    }
+
+    /// Processes a document; results are never stored.
+    #[tool(track_results = false, redact = ["document"])]
+    async fn process_document(&self, args: Doc) -> String {
+        format!("processed {} chars of a secret document", args.document.len())
+    }
+
+    /// Echoes a token in its result (which must be redacted in storage).
+    #[tool(name = "connect_service")]
+    async fn connect(&self, args: Connect) -> String {
+        format!("connected to {} using Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlX2hlcmU", args.service)
+    }
+
+    /// Tells who is calling.
+    #[tool]
+    async fn whoami(&self, cx: CallContext) -> String {
+        format!("{}|{}", cx.user_id().unwrap_or("-"), cx.session_id().unwrap_or("-"))
+    }
+}
