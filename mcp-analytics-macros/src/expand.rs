@@ -41,7 +41,7 @@ pub(crate) fn mcp_server(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// `#[tool]` or `#[paid]` outside `#[mcp_server]`: an error, and the item unchanged.
 pub(crate) fn misplaced(name: &str, args: TokenStream, item: TokenStream) -> TokenStream {
-    if name == "tool" && args.to_string() == crate::model::MARKER {
+    if args.to_string() == crate::model::MARKER {
         return item; // left by `#[mcp_server]`, which already read the real options
     }
     let message = format!(

@@ -98,20 +98,19 @@ impl Server {
 impl Tool {
     /// Reads `#[tool]`/`#[paid]` from a method (removing them); `None` when it is not a tool.
     fn read(method: &mut ImplItemFn, errors: &mut Errors) -> Option<Tool> {
-        let tool_attrs: Vec<syn::Attribute> = take_attrs(&mut method.attrs, "tool")
-            .into_iter()
-            .filter(|attr| !is_marker(attr))
-            .collect();
+        let tool_attrs = take_attrs(&mut method.attrs, "tool");
         let paid = take_attrs(&mut method.attrs, "paid");
+        // Put back markers so the user's `tool`/`paid` imports stay used; those macros pass
+        // marked items through unchanged.
+        for attr in tool_attrs.first().into_iter().chain(paid.first()) {
+            method.attrs.push(marker(attr));
+        }
         let Some(first) = tool_attrs.first() else {
             for attr in &paid {
                 errors.at(attr, "`#[paid]` needs `#[tool]` on the same method: a payment gate guards a tool");
             }
             return None;
         };
-        // Put back a marker so the user's `tool` import stays used; `#[tool]` passes it through.
-        let (path, marker) = (first.path(), syn::Ident::new(MARKER, first.path().segments[0].ident.span()));
-        method.attrs.push(syn::parse_quote!(#[#path(#marker)]));
         for extra in &tool_attrs[1..] {
             errors.at(extra, "duplicate `#[tool]` attribute: put all options in one `#[tool(...)]`");
         }
@@ -225,9 +224,18 @@ impl Tool {
 /// The argument of the `#[tool(...)]` that `#[mcp_server]` leaves on processed methods.
 pub(crate) const MARKER: &str = "__expanded_by_mcp_server";
 
-/// Removes and returns the attributes named `name` or `mcp_analytics::name`.
+/// `#[path(__expanded_by_mcp_server)]` for the attribute `attr`.
+fn marker(attr: &syn::Attribute) -> syn::Attribute {
+    let path = attr.path();
+    let marker = syn::Ident::new(MARKER, path.segments[0].ident.span());
+    syn::parse_quote!(#[#path(#marker)])
+}
+
+/// Removes and returns the attributes named `name` or `mcp_analytics::name` (markers left by
+/// an earlier expansion are dropped).
 fn take_attrs(attrs: &mut Vec<syn::Attribute>, name: &str) -> Vec<syn::Attribute> {
-    let (ours, others) = std::mem::take(attrs).into_iter().partition(|attr| is_ours(attr, name));
+    let (ours, others): (Vec<_>, _) = std::mem::take(attrs).into_iter().partition(|attr| is_ours(attr, name));
+    let ours = ours.into_iter().filter(|attr| !is_marker(attr)).collect();
     *attrs = others;
     ours
 }

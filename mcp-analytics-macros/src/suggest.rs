@@ -5,7 +5,10 @@ pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str>
     candidates
         .iter()
         .map(|candidate| (edit_distance(word, candidate), *candidate))
-        .filter(|(distance, candidate)| *distance <= (candidate.len().max(word.len()) / 3).max(1))
+        .filter(|(distance, candidate)| {
+            *distance <= (candidate.len().max(word.len()) / 3).max(1)
+                || (word.len() >= 4 && candidate.starts_with(word))
+        })
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
 }
@@ -54,6 +57,7 @@ mod tests {
         assert_eq!(closest("descripton", &keys), Some("description"));
         assert_eq!(closest("nmae", &keys), Some("name"));
         assert_eq!(closest("completely_else", &keys), None);
+        assert_eq!(closest("read_only", &["title", "read_only_hint"]), Some("read_only_hint"));
     }
 
     #[test]

@@ -1,0 +1,6 @@
+use mcp_analytics::mcp_server;
+
+#[mcp_server]
+struct Server;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use mcp_analytics::paid;
+
+#[paid(reason = "money")]
+async fn ping() -> String {
+    "pong".into()
+}
+
+fn main() {}

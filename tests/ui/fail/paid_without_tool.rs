@@ -1,0 +1,18 @@
+use mcp_analytics::{mcp_server, paid, tool};
+
+struct Server;
+
+#[mcp_server]
+impl Server {
+    #[tool]
+    async fn free(&self) -> String {
+        "free".into()
+    }
+
+    #[paid(reason = "money")]
+    async fn premium(&self) -> String {
+        "premium".into()
+    }
+}
+
+fn main() {}

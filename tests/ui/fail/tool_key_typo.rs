@@ -1,0 +1,13 @@
+use mcp_analytics::{mcp_server, tool};
+
+struct Server;
+
+#[mcp_server]
+impl Server {
+    #[tool(trak_results = false)]
+    async fn ping(&self) -> String {
+        "pong".into()
+    }
+}
+
+fn main() {}
