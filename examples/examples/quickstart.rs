@@ -71,18 +71,28 @@ impl Quickstart {
     /// Connect to an external service with credentials (shows redaction)
     #[tool]
     async fn connect_service(&self, args: ConnectArgs) -> String {
-        format!("Connected to {} with {} credential fields", args.service, args.credentials.len())
+        format!(
+            "Connected to {} with {} credential fields",
+            args.service,
+            args.credentials.len()
+        )
     }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("warn").init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter("warn")
+        .init();
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("--stdio") => mcp_analytics::serve::stdio(Quickstart).await?,
         Some("--http") | None => {
-            let addr = args.next().unwrap_or_else(|| "127.0.0.1:8000".into()).parse()?;
+            let addr = args
+                .next()
+                .unwrap_or_else(|| "127.0.0.1:8000".into())
+                .parse()?;
             mcp_analytics::serve::http(|| Quickstart, addr).await?;
         }
         Some(other) => anyhow::bail!("unknown option {other}; use --stdio or --http ADDR"),

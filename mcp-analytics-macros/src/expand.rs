@@ -173,13 +173,29 @@ fn tool_spec(tool: &Tool) -> TokenStream {
 }
 
 fn annotations(annotations: &Annotations) -> Option<TokenStream> {
-    let Annotations { title, read_only, destructive, idempotent, open_world } = annotations;
+    let Annotations {
+        title,
+        read_only,
+        destructive,
+        idempotent,
+        open_world,
+    } = annotations;
     let fields: Vec<TokenStream> = [
-        title.as_ref().map(|title| quote!(title: ::core::option::Option::Some(#title),)),
-        read_only.as_ref().map(|hint| quote!(read_only_hint: ::core::option::Option::Some(#hint),)),
-        destructive.as_ref().map(|hint| quote!(destructive_hint: ::core::option::Option::Some(#hint),)),
-        idempotent.as_ref().map(|hint| quote!(idempotent_hint: ::core::option::Option::Some(#hint),)),
-        open_world.as_ref().map(|hint| quote!(open_world_hint: ::core::option::Option::Some(#hint),)),
+        title
+            .as_ref()
+            .map(|title| quote!(title: ::core::option::Option::Some(#title),)),
+        read_only
+            .as_ref()
+            .map(|hint| quote!(read_only_hint: ::core::option::Option::Some(#hint),)),
+        destructive
+            .as_ref()
+            .map(|hint| quote!(destructive_hint: ::core::option::Option::Some(#hint),)),
+        idempotent
+            .as_ref()
+            .map(|hint| quote!(idempotent_hint: ::core::option::Option::Some(#hint),)),
+        open_world
+            .as_ref()
+            .map(|hint| quote!(open_world_hint: ::core::option::Option::Some(#hint),)),
     ]
     .into_iter()
     .flatten()
@@ -205,7 +221,11 @@ fn dispatch_arm(tool: &Tool) -> TokenStream {
     let call = match &tool.args {
         Some(ty) => {
             let args = quote!(args);
-            let pass = if tool.takes_context { quote!(#args, #pass_context) } else { args.clone() };
+            let pass = if tool.takes_context {
+                quote!(#args, #pass_context)
+            } else {
+                args.clone()
+            };
             quote_spanned! {ty.span()=>
                 call.run(|#args: #ty, #context| self.#method(#pass)).await
             }
@@ -240,7 +260,9 @@ mod tests {
         let mut checked = 0;
         for entry in std::fs::read_dir(&dir).expect("tests/expand exists") {
             let path = entry.unwrap().path();
-            if path.extension().is_none_or(|ext| ext != "rs") || path.to_string_lossy().ends_with(".expanded.rs") {
+            if path.extension().is_none_or(|ext| ext != "rs")
+                || path.to_string_lossy().ends_with(".expanded.rs")
+            {
                 continue;
             }
             let source = std::fs::read_to_string(&path).unwrap();
@@ -265,29 +287,53 @@ mod tests {
                 std::fs::write(&snapshot, &expanded).unwrap();
             }
             let expected = std::fs::read_to_string(&snapshot).unwrap();
-            assert_eq!(expected, expanded, "expansion of {} changed; rerun with UPDATE_SNAPSHOTS=1 and review", path.display());
+            assert_eq!(
+                expected,
+                expanded,
+                "expansion of {} changed; rerun with UPDATE_SNAPSHOTS=1 and review",
+                path.display()
+            );
             checked += 1;
         }
-        assert!(checked >= 2, "expected expansion cases in {}", dir.display());
+        assert!(
+            checked >= 2,
+            "expected expansion cases in {}",
+            dir.display()
+        );
     }
 
     #[test]
     fn errors_keep_the_item_without_our_attributes() {
-        let out = mcp_server(quote!(), quote! {
-            impl S {
-                #[tool(track_results = "no")]
-                async fn a(&self) -> String { todo!() }
-            }
-        })
+        let out = mcp_server(
+            quote!(),
+            quote! {
+                impl S {
+                    #[tool(track_results = "no")]
+                    async fn a(&self) -> String { todo!() }
+                }
+            },
+        )
         .to_string();
         assert!(out.contains("compile_error"), "{out}");
         assert!(out.contains("async fn a"), "{out}");
-        assert!(out.contains("__expanded_by_mcp_server") && !out.contains("\"no\""), "{out}");
+        assert!(
+            out.contains("__expanded_by_mcp_server") && !out.contains("\"no\""),
+            "{out}"
+        );
     }
 
     #[test]
     fn not_an_impl_is_an_error() {
-        let out = mcp_server(quote!(), quote!(struct S;)).to_string();
-        assert!(out.contains("inherent impl block") && out.contains("struct S"), "{out}");
+        let out = mcp_server(
+            quote!(),
+            quote!(
+                struct S;
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("inherent impl block") && out.contains("struct S"),
+            "{out}"
+        );
     }
 }

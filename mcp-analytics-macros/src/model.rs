@@ -10,10 +10,22 @@ use crate::{
 };
 
 const SERVER_KEYS: &[&str] = &["name", "version", "instructions", "analytics"];
-const TOOL_KEYS: &[&str] =
-    &["name", "title", "description", "track_results", "redact", "annotations", "meta"];
-const ANNOTATION_KEYS: &[&str] =
-    &["title", "read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint"];
+const TOOL_KEYS: &[&str] = &[
+    "name",
+    "title",
+    "description",
+    "track_results",
+    "redact",
+    "annotations",
+    "meta",
+];
+const ANNOTATION_KEYS: &[&str] = &[
+    "title",
+    "read_only_hint",
+    "destructive_hint",
+    "idempotent_hint",
+    "open_world_hint",
+];
 
 /// Options of `#[mcp_server(...)]` plus the tools found in the impl block.
 pub(crate) struct Server {
@@ -64,7 +76,10 @@ impl Server {
     /// Reads the server options and every tool; mistakes go to `errors`.
     pub(crate) fn read(args: TokenStream, mut item: syn::ItemImpl, errors: &mut Errors) -> Self {
         let mut server = Server {
-            item: syn::ItemImpl { items: Vec::new(), ..item.clone() },
+            item: syn::ItemImpl {
+                items: Vec::new(),
+                ..item.clone()
+            },
             name: None,
             version: None,
             instructions: None,
@@ -78,7 +93,8 @@ impl Server {
                 Some("version") => server.version = parse::string(&arg, errors),
                 Some("instructions") => server.instructions = parse::string(&arg, errors),
                 Some("analytics") => {
-                    server.analytics = parse::expr(&arg, "analytics = self.analytics", errors).cloned();
+                    server.analytics =
+                        parse::expr(&arg, "analytics = self.analytics", errors).cloned();
                 }
                 _ => {}
             }
@@ -107,12 +123,18 @@ impl Tool {
         }
         let Some(first) = tool_attrs.first() else {
             for attr in &paid {
-                errors.at(attr, "`#[paid]` needs `#[tool]` on the same method: a payment gate guards a tool");
+                errors.at(
+                    attr,
+                    "`#[paid]` needs `#[tool]` on the same method: a payment gate guards a tool",
+                );
             }
             return None;
         };
         for extra in &tool_attrs[1..] {
-            errors.at(extra, "duplicate `#[tool]` attribute: put all options in one `#[tool(...)]`");
+            errors.at(
+                extra,
+                "duplicate `#[tool]` attribute: put all options in one `#[tool(...)]`",
+            );
         }
         let method_name = method.sig.ident.clone();
         let mut tool = Tool {
@@ -139,7 +161,10 @@ impl Tool {
             syn::Meta::Path(_) => return,
             syn::Meta::List(list) => list.tokens.clone(),
             syn::Meta::NameValue(name_value) => {
-                errors.at(name_value, "expected `#[tool]` or `#[tool(option = value, ...)]`");
+                errors.at(
+                    name_value,
+                    "expected `#[tool]` or `#[tool(option = value, ...)]`",
+                );
                 return;
             }
         };
@@ -160,7 +185,9 @@ impl Tool {
                 }
                 Some("redact") => self.redact = parse::strings(&arg, errors).unwrap_or_default(),
                 Some("annotations") => self.read_annotations(&arg, errors),
-                Some("meta") => self.meta = parse::expr(&arg, "meta = <expression>", errors).cloned(),
+                Some("meta") => {
+                    self.meta = parse::expr(&arg, "meta = <expression>", errors).cloned()
+                }
                 _ => {}
             }
         }
@@ -168,7 +195,9 @@ impl Tool {
 
     fn read_annotations(&mut self, arg: &Arg, errors: &mut Errors) {
         let form = "annotations(read_only_hint = true, ...)";
-        let Some(args) = parse::list(arg, form, errors) else { return };
+        let Some(args) = parse::list(arg, form, errors) else {
+            return;
+        };
         let mut keys = Keys::new("annotations", ANNOTATION_KEYS);
         let annotations = &mut self.annotations;
         for arg in args {
@@ -187,29 +216,44 @@ impl Tool {
     fn read_signature(&mut self, method: &ImplItemFn, errors: &mut Errors) {
         let sig = &method.sig;
         if sig.asyncness.is_none() {
-            errors.at(sig.fn_token, format!(
-                "a `#[tool]` method must be `async`: write `async fn {}(&self, ...)`", sig.ident
-            ));
+            errors.at(
+                sig.fn_token,
+                format!(
+                    "a `#[tool]` method must be `async`: write `async fn {}(&self, ...)`",
+                    sig.ident
+                ),
+            );
         }
         if !sig.generics.params.is_empty() {
             errors.at(&sig.generics, "a `#[tool]` method cannot be generic: its argument type must be known to build the input schema");
         }
         let mut inputs = sig.inputs.iter();
         match inputs.next() {
-            Some(FnArg::Receiver(receiver)) if receiver.reference.is_some() && receiver.mutability.is_none() => {}
+            Some(FnArg::Receiver(receiver))
+                if receiver.reference.is_some() && receiver.mutability.is_none() => {}
             Some(other @ FnArg::Receiver(_)) => {
-                errors.at(other, "a `#[tool]` method takes `&self`: tools of one server run concurrently");
+                errors.at(
+                    other,
+                    "a `#[tool]` method takes `&self`: tools of one server run concurrently",
+                );
             }
-            _ => errors.at(sig.ident.clone(), format!(
-                "a `#[tool]` method takes `&self` first: `async fn {}(&self, args: Args)`", sig.ident
-            )),
+            _ => errors.at(
+                sig.ident.clone(),
+                format!(
+                    "a `#[tool]` method takes `&self` first: `async fn {}(&self, args: Args)`",
+                    sig.ident
+                ),
+            ),
         }
         let rest: Vec<&FnArg> = inputs.collect();
         for (position, input) in rest.iter().enumerate() {
             let FnArg::Typed(typed) = input else { continue };
             if is_call_context(&typed.ty) {
                 if position + 1 != rest.len() {
-                    errors.at(&typed.ty, "`CallContext` must be the last parameter of a `#[tool]` method");
+                    errors.at(
+                        &typed.ty,
+                        "`CallContext` must be the last parameter of a `#[tool]` method",
+                    );
                 }
                 self.takes_context = true;
             } else if position == 0 {
@@ -234,7 +278,9 @@ fn marker(attr: &syn::Attribute) -> syn::Attribute {
 /// Removes and returns the attributes named `name` or `mcp_analytics::name` (markers left by
 /// an earlier expansion are dropped).
 fn take_attrs(attrs: &mut Vec<syn::Attribute>, name: &str) -> Vec<syn::Attribute> {
-    let (ours, others): (Vec<_>, _) = std::mem::take(attrs).into_iter().partition(|attr| is_ours(attr, name));
+    let (ours, others): (Vec<_>, _) = std::mem::take(attrs)
+        .into_iter()
+        .partition(|attr| is_ours(attr, name));
     let ours = ours.into_iter().filter(|attr| !is_marker(attr)).collect();
     *attrs = others;
     ours
@@ -242,7 +288,12 @@ fn take_attrs(attrs: &mut Vec<syn::Attribute>, name: &str) -> Vec<syn::Attribute
 
 /// Whether `attr` is `#[name]` or `#[mcp_analytics::name]`.
 pub(crate) fn is_ours(attr: &syn::Attribute, name: &str) -> bool {
-    let segments: Vec<String> = attr.path().segments.iter().map(|s| s.ident.to_string()).collect();
+    let segments: Vec<String> = attr
+        .path()
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
     match segments.as_slice() {
         [only] => only == name,
         [krate, last] => krate == "mcp_analytics" && last == name,
@@ -261,12 +312,21 @@ fn doc_comment(attrs: &[syn::Attribute]) -> Option<String> {
         .filter(|attr| attr.path().is_ident("doc"))
         .filter_map(|attr| match &attr.meta {
             syn::Meta::NameValue(syn::MetaNameValue {
-                value: Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }),
+                value:
+                    Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(lit),
+                        ..
+                    }),
                 ..
             }) => Some(lit.value()),
             _ => None,
         })
-        .map(|line| line.strip_prefix(' ').unwrap_or(&line).trim_end().to_owned())
+        .map(|line| {
+            line.strip_prefix(' ')
+                .unwrap_or(&line)
+                .trim_end()
+                .to_owned()
+        })
         .collect();
     let text = lines.join("\n").trim().to_owned();
     (!text.is_empty()).then_some(text)
@@ -295,12 +355,16 @@ fn first_type_argument(segment: &syn::PathSegment) -> Option<&Type> {
 
 /// `T` for a return type written `Json<T>` or `Result<Json<T>, E>`.
 fn output_type(output: &ReturnType) -> Option<Type> {
-    let ReturnType::Type(_, ty) = output else { return None };
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
     let mut segment = last_segment(ty)?;
     if segment.ident == "Result" {
         segment = last_segment(first_type_argument(segment)?)?;
     }
-    (segment.ident == "Json").then(|| first_type_argument(segment).cloned()).flatten()
+    (segment.ident == "Json")
+        .then(|| first_type_argument(segment).cloned())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -338,7 +402,10 @@ mod tests {
         assert_eq!(server.name.unwrap().value(), "Calc");
         let tools = &server.tools;
         assert_eq!(tools.len(), 3);
-        assert_eq!(tools[0].description.as_deref(), Some("Adds two numbers.\n\nExactly."));
+        assert_eq!(
+            tools[0].description.as_deref(),
+            Some("Adds two numbers.\n\nExactly.")
+        );
         assert!(tools[0].args.is_some() && !tools[0].takes_context && tools[0].track_results);
         assert_eq!(tools[1].name.value(), "doc");
         assert!(!tools[1].track_results && tools[1].takes_context);
@@ -347,8 +414,16 @@ mod tests {
         assert!(tools[2].args.is_none());
         assert!(tools[2].annotations.read_only.as_ref().unwrap().value);
         let rendered = quote::ToTokens::to_token_stream(&server.item).to_string();
-        assert_eq!(rendered.matches("tool").count(), 3, "only markers remain: {rendered}");
-        assert_eq!(rendered.matches(MARKER).count(), 3, "only markers remain: {rendered}");
+        assert_eq!(
+            rendered.matches("tool").count(),
+            3,
+            "only markers remain: {rendered}"
+        );
+        assert_eq!(
+            rendered.matches(MARKER).count(),
+            3,
+            "only markers remain: {rendered}"
+        );
     }
 
     #[test]
@@ -364,7 +439,11 @@ mod tests {
                 }
             },
         );
-        let messages: Vec<String> = result.unwrap_err().into_iter().map(|e| e.to_string()).collect();
+        let messages: Vec<String> = result
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect();
         assert_eq!(messages.len(), 5, "{messages:#?}");
         assert!(messages[0].contains("did you mean `name`?"));
         assert!(messages[1].contains("did you mean `track_results`?"));

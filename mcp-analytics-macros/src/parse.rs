@@ -30,7 +30,10 @@ pub(crate) fn args(tokens: TokenStream, errors: &mut Errors) -> Vec<Arg> {
         return Vec::new();
     }
     match syn::parse::Parser::parse2(Punctuated::<Meta, Token![,]>::parse_terminated, tokens) {
-        Ok(metas) => metas.into_iter().filter_map(|meta| arg(meta, errors)).collect(),
+        Ok(metas) => metas
+            .into_iter()
+            .filter_map(|meta| arg(meta, errors))
+            .collect(),
         Err(error) => {
             errors.push(error);
             Vec::new()
@@ -40,7 +43,10 @@ pub(crate) fn args(tokens: TokenStream, errors: &mut Errors) -> Vec<Arg> {
 
 fn arg(meta: Meta, errors: &mut Errors) -> Option<Arg> {
     let Some(key) = meta.path().get_ident().cloned() else {
-        errors.at(meta.path(), "expected a plain option name such as `name = \"...\"`");
+        errors.at(
+            meta.path(),
+            "expected a plain option name such as `name = \"...\"`",
+        );
         return None;
     };
     let value = match meta {
@@ -62,7 +68,11 @@ pub(crate) struct Keys {
 impl Keys {
     /// A checker for the options of `#[attribute(...)]`.
     pub(crate) fn new(attribute: &'static str, accepted: &'static [&'static str]) -> Self {
-        Self { attribute, accepted, seen: Vec::new() }
+        Self {
+            attribute,
+            accepted,
+            seen: Vec::new(),
+        }
     }
 
     /// The key's name when it is accepted and not a repeat; otherwise records why not.
@@ -75,11 +85,17 @@ impl Keys {
                 None => String::new(),
             };
             let accepted = suggest::one_of(self.accepted);
-            errors.at(key, format!("unknown `{attribute}` option `{name}`; {hint}expected {accepted}"));
+            errors.at(
+                key,
+                format!("unknown `{attribute}` option `{name}`; {hint}expected {accepted}"),
+            );
             return None;
         }
         if self.seen.contains(&name) {
-            errors.at(key, format!("duplicate `{attribute}` option `{name}`: it is already set"));
+            errors.at(
+                key,
+                format!("duplicate `{attribute}` option `{name}`: it is already set"),
+            );
             return None;
         }
         self.seen.push(name.clone());
@@ -102,9 +118,14 @@ pub(crate) fn expr<'a>(arg: &'a Arg, form: &str, errors: &mut Errors) -> Option<
 pub(crate) fn string(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
     let form = format!("{} = \"...\"", arg.key);
     match expr(arg, &form, errors)? {
-        Expr::Lit(ExprLit { lit: Lit::Str(lit), .. }) => Some(lit.clone()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => Some(lit.clone()),
         other => {
-            errors.at(other, format!("`{}` expects a string literal: `{form}`", arg.key));
+            errors.at(
+                other,
+                format!("`{}` expects a string literal: `{form}`", arg.key),
+            );
             None
         }
     }
@@ -115,13 +136,22 @@ pub(crate) fn boolean(arg: &Arg, errors: &mut Errors) -> Option<LitBool> {
     let key = &arg.key;
     match &arg.value {
         ArgValue::Flag => Some(LitBool::new(true, key.span())),
-        ArgValue::Expr(Expr::Lit(ExprLit { lit: Lit::Bool(lit), .. })) => Some(lit.clone()),
+        ArgValue::Expr(Expr::Lit(ExprLit {
+            lit: Lit::Bool(lit),
+            ..
+        })) => Some(lit.clone()),
         ArgValue::Expr(other) => {
-            errors.at(other, format!("`{key}` expects `true` or `false`: `{key} = false`"));
+            errors.at(
+                other,
+                format!("`{key}` expects `true` or `false`: `{key} = false`"),
+            );
             None
         }
         ArgValue::List(_) => {
-            errors.at(key, format!("`{key}` expects `true` or `false`: `{key} = false`"));
+            errors.at(
+                key,
+                format!("`{key}` expects `true` or `false`: `{key} = false`"),
+            );
             None
         }
     }
@@ -132,16 +162,27 @@ pub(crate) fn strings(arg: &Arg, errors: &mut Errors) -> Option<Vec<LitStr>> {
     let form = format!("{} = [\"field\", ...]", arg.key);
     let Expr::Array(array) = expr(arg, &form, errors)? else {
         let value = expr(arg, &form, errors)?;
-        errors.at(value, format!("`{}` expects an array of string literals: `{form}`", arg.key));
+        errors.at(
+            value,
+            format!(
+                "`{}` expects an array of string literals: `{form}`",
+                arg.key
+            ),
+        );
         return None;
     };
     let mut out = Vec::new();
     for element in &array.elems {
         match element {
-            Expr::Lit(ExprLit { lit: Lit::Str(lit), .. }) if !lit.value().is_empty() => {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            }) if !lit.value().is_empty() => {
                 out.push(lit.clone());
             }
-            other => errors.at(other, format!("expected a non-empty string literal: `{form}`")),
+            other => errors.at(
+                other,
+                format!("expected a non-empty string literal: `{form}`"),
+            ),
         }
     }
     Some(out)
@@ -172,7 +213,12 @@ mod tests {
 
     #[test]
     fn reads_all_shapes() {
-        let (args, result) = parse(quote!(name = "x", track_results = false, flag, annotations(read_only_hint)));
+        let (args, result) = parse(quote!(
+            name = "x",
+            track_results = false,
+            flag,
+            annotations(read_only_hint)
+        ));
         assert!(result.is_ok());
         let keys: Vec<String> = args.iter().map(|arg| arg.key.to_string()).collect();
         assert_eq!(keys, ["name", "track_results", "flag", "annotations"]);
@@ -187,9 +233,17 @@ mod tests {
         assert!(boolean(&args[0], &mut errors).is_none());
         assert!(string(&args[1], &mut errors).is_none());
         assert_eq!(strings(&args[2], &mut errors).map(|v| v.len()), Some(1));
-        let message = errors.finish().unwrap_err().into_iter().map(|e| e.to_string()).collect::<Vec<_>>();
+        let message = errors
+            .finish()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>();
         assert_eq!(message.len(), 3);
-        assert!(message[0].contains("`track_results = false`"), "{message:?}");
+        assert!(
+            message[0].contains("`track_results = false`"),
+            "{message:?}"
+        );
         assert!(message[1].contains("string literal"), "{message:?}");
     }
 
@@ -198,11 +252,22 @@ mod tests {
         let (args, _) = parse(quote!(name = "a", nmae = "b", name = "c"));
         let mut keys = Keys::new("tool", &["name", "description"]);
         let mut errors = Errors::default();
-        let accepted: Vec<_> = args.iter().filter_map(|arg| keys.check(&arg.key, &mut errors)).collect();
+        let accepted: Vec<_> = args
+            .iter()
+            .filter_map(|arg| keys.check(&arg.key, &mut errors))
+            .collect();
         assert_eq!(accepted, ["name"]);
-        let messages: Vec<String> = errors.finish().unwrap_err().into_iter().map(|e| e.to_string()).collect();
+        let messages: Vec<String> = errors
+            .finish()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect();
         assert!(messages[0].contains("did you mean `name`?"), "{messages:?}");
-        assert!(messages[1].contains("duplicate `tool` option `name`"), "{messages:?}");
+        assert!(
+            messages[1].contains("duplicate `tool` option `name`"),
+            "{messages:?}"
+        );
     }
 
     #[test]

@@ -31,13 +31,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }
@@ -57,7 +59,10 @@ mod tests {
         assert_eq!(closest("descripton", &keys), Some("description"));
         assert_eq!(closest("nmae", &keys), Some("name"));
         assert_eq!(closest("completely_else", &keys), None);
-        assert_eq!(closest("read_only", &["title", "read_only_hint"]), Some("read_only_hint"));
+        assert_eq!(
+            closest("read_only", &["title", "read_only_hint"]),
+            Some("read_only_hint")
+        );
     }
 
     #[test]

@@ -39,7 +39,9 @@ fn name_problem(name: &str) -> Option<String> {
         return Some("a tool name cannot be empty".into());
     }
     if name.len() > MAX_TOOL_NAME {
-        return Some(format!("a tool name has at most {MAX_TOOL_NAME} characters"));
+        return Some(format!(
+            "a tool name has at most {MAX_TOOL_NAME} characters"
+        ));
     }
     name.chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))

@@ -28,7 +28,11 @@ impl Capture {
         let parts = context.extensions.get::<http::request::Parts>();
         let identity = identity(context);
         let user_id = identity.map(|identity| Arc::from(identity.subject.as_str()));
-        let transport = if parts.is_some() { Transport::Http } else { Transport::Stdio };
+        let transport = if parts.is_some() {
+            Transport::Http
+        } else {
+            Transport::Stdio
+        };
         let header_session = parts
             .and_then(|parts| parts.headers.get("mcp-session-id"))
             .and_then(|value| value.to_str().ok());
@@ -74,7 +78,11 @@ fn derived_http_session(
     client: Option<&Implementation>,
 ) -> Arc<str> {
     let header = |name: http::header::HeaderName| {
-        parts.headers.get(name).map(|value| value.as_bytes().to_vec()).unwrap_or_default()
+        parts
+            .headers
+            .get(name)
+            .map(|value| value.as_bytes().to_vec())
+            .unwrap_or_default()
     };
     let caller = match identity {
         Some(identity) => identity.subject.as_bytes().to_vec(),
@@ -93,7 +101,10 @@ fn derived_http_session(
         hasher.update(field);
     }
     let digest = hasher.finalize();
-    let hex: String = digest[..8].iter().map(|byte| format!("{byte:02x}")).collect();
+    let hex: String = digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     Arc::from(format!("d-{hex}"))
 }
 
@@ -106,7 +117,9 @@ fn stream_session(
 ) -> Arc<str> {
     let connection = match context.peer.peer_info() {
         Some(info) => Arc::as_ptr(&info) as usize as u64,
-        None => client.map_or(0, |client| fnv1a(client.name.as_bytes()) ^ fnv1a(client.version.as_bytes()).rotate_left(17)),
+        None => client.map_or(0, |client| {
+            fnv1a(client.name.as_bytes()) ^ fnv1a(client.version.as_bytes()).rotate_left(17)
+        }),
     };
     Arc::from(format!("c-{:016x}", mix(process_nonce() ^ connection)))
 }
@@ -117,7 +130,9 @@ fn process_nonce() -> u64 {
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// SplitMix64 finaliser: spreads a pointer or hash over all 64 bits.

@@ -41,10 +41,17 @@ impl Config {
 
     /// Reads the process environment, then `.dev.vars` and `.env` in the current directory.
     pub fn from_env() -> Result<Self, Error> {
-        let files = [read_env_file(Path::new(".dev.vars"))?, read_env_file(Path::new(".env"))?];
+        let files = [
+            read_env_file(Path::new(".dev.vars"))?,
+            read_env_file(Path::new(".env"))?,
+        ];
         Self::from_lookup(|name| {
             std::env::var(name).ok().or_else(|| {
-                files.iter().flatten().find(|(key, _)| key == name).map(|(_, value)| value.clone())
+                files
+                    .iter()
+                    .flatten()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.clone())
             })
         })
     }
@@ -84,7 +91,11 @@ impl Config {
                 }
             },
         };
-        Ok(Config { enabled, database, environment })
+        Ok(Config {
+            enabled,
+            database,
+            environment,
+        })
     }
 }
 
@@ -100,9 +111,15 @@ fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, Error> {
     match dotenvy::from_path_iter(path) {
         Ok(entries) => entries
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| Error::EnvFile { path: path.to_owned(), source }),
+            .map_err(|source| Error::EnvFile {
+                path: path.to_owned(),
+                source,
+            }),
         Err(error) if error.not_found() => Ok(Vec::new()),
-        Err(source) => Err(Error::EnvFile { path: path.to_owned(), source }),
+        Err(source) => Err(Error::EnvFile {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -219,7 +236,12 @@ impl AnalyticsBuilder {
             destinations.push(format!("SQLite {}", path.display()));
             sinks.insert(0, Box::new(store));
         }
-        destinations.extend(sinks.iter().skip(destinations.len()).map(|sink| sink.name().to_owned()));
+        destinations.extend(
+            sinks
+                .iter()
+                .skip(destinations.len())
+                .map(|sink| sink.name().to_owned()),
+        );
         let description = if destinations.is_empty() {
             "analytics enabled, no sink".to_owned()
         } else {
@@ -241,8 +263,10 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, Error> {
-        let vars: HashMap<String, String> =
-            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -256,11 +280,21 @@ mod tests {
 
     #[test]
     fn reads_values_and_rejects_bad_ones() {
-        let parsed = config(&[("MCP_ANALYTICS_ENABLED", "off"), ("MCP_ANALYTICS_DB", "/tmp/x.db"), ("ENVIRONMENT", "Production")]).unwrap();
+        let parsed = config(&[
+            ("MCP_ANALYTICS_ENABLED", "off"),
+            ("MCP_ANALYTICS_DB", "/tmp/x.db"),
+            ("ENVIRONMENT", "Production"),
+        ])
+        .unwrap();
         assert!(!parsed.enabled);
         assert_eq!(parsed.environment, Environment::Production);
-        let error = config(&[("MCP_ANALYTICS_ENABLED", "maybe")]).unwrap_err().to_string();
-        assert!(error.contains("MCP_ANALYTICS_ENABLED") && error.contains("`true` or `false`"), "{error}");
+        let error = config(&[("MCP_ANALYTICS_ENABLED", "maybe")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("MCP_ANALYTICS_ENABLED") && error.contains("`true` or `false`"),
+            "{error}"
+        );
         assert!(config(&[("ENVIRONMENT", "staging")]).is_err());
         assert!(config(&[("MCP_ANALYTICS_DB", " ")]).is_err());
     }
@@ -268,7 +302,14 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[test]
     fn unwritable_database_is_a_clear_startup_error() {
-        let error = Analytics::builder().database("/nonexistent-dir/sub/x.db").build().unwrap_err().to_string();
-        assert!(error.contains("/nonexistent-dir/sub/x.db") && error.contains("MCP_ANALYTICS_DB"), "{error}");
+        let error = Analytics::builder()
+            .database("/nonexistent-dir/sub/x.db")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("/nonexistent-dir/sub/x.db") && error.contains("MCP_ANALYTICS_DB"),
+            "{error}"
+        );
     }
 }

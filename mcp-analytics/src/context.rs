@@ -20,7 +20,11 @@ impl CallContext {
         user_id: Option<Arc<str>>,
         session_id: Option<Arc<str>>,
     ) -> Self {
-        Self { request, user_id, session_id }
+        Self {
+            request,
+            user_id,
+            session_id,
+        }
     }
 
     /// The authenticated user's id (`Identity::subject`), if any.

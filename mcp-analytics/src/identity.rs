@@ -18,7 +18,12 @@ pub struct Identity {
 impl Identity {
     /// An identity with only a subject.
     pub fn new(subject: impl Into<String>) -> Self {
-        Self { subject: subject.into(), email: None, name: None, scopes: Vec::new() }
+        Self {
+            subject: subject.into(),
+            email: None,
+            name: None,
+            scopes: Vec::new(),
+        }
     }
 }
 

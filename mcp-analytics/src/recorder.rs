@@ -140,7 +140,12 @@ impl Analytics {
         if let Some(done) = self.send_control(Message::Shutdown).await {
             let _ = done.await;
         }
-        let writer = self.inner.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
         if let Some(writer) = writer {
             let _ = tokio::task::spawn_blocking(move || writer.join()).await;
         }
@@ -148,7 +153,9 @@ impl Analytics {
 
     /// Queues a finished call; never blocks.
     pub(crate) fn record(&self, call: RawCall) {
-        let Some(queue) = &self.inner.queue else { return };
+        let Some(queue) = &self.inner.queue else {
+            return;
+        };
         let counters = &self.inner.counters;
         match queue.try_send(Message::Call(Box::new(call))) {
             Ok(()) => counters.recorded.fetch_add(1, Ordering::Relaxed),
@@ -167,12 +174,22 @@ impl Analytics {
     ) -> Result<Self, crate::Error> {
         let (queue, receiver) = mpsc::sync_channel(capacity.max(1));
         let counters = Arc::new(Counters::default());
-        let writer = Writer { receiver, sinks, sanitizer, counters: counters.clone() };
+        let writer = Writer {
+            receiver,
+            sinks,
+            sanitizer,
+            counters: counters.clone(),
+        };
         let handle = std::thread::Builder::new()
             .name("mcp-analytics-writer".into())
             .spawn(move || writer.run())
             .map_err(crate::Error::Writer)?;
-        Ok(Self::from_parts(Some(queue), counters, Some(handle), description))
+        Ok(Self::from_parts(
+            Some(queue),
+            counters,
+            Some(handle),
+            description,
+        ))
     }
 
     fn from_parts(
@@ -181,7 +198,14 @@ impl Analytics {
         writer: Option<JoinHandle<()>>,
         description: String,
     ) -> Self {
-        Self { inner: Arc::new(Inner { queue, counters, writer: Mutex::new(writer), description }) }
+        Self {
+            inner: Arc::new(Inner {
+                queue,
+                counters,
+                writer: Mutex::new(writer),
+                description,
+            }),
+        }
     }
 
     async fn send_control(
@@ -217,7 +241,12 @@ impl Drop for Inner {
     /// The last handle is gone: close the queue so the writer drains it, flushes and exits.
     fn drop(&mut self) {
         self.queue = None;
-        if let Some(writer) = self.writer.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+        if let Some(writer) = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+        {
             let _ = writer.join();
         }
     }
@@ -282,7 +311,10 @@ impl RawCall {
             _ => None,
         };
         let (error_type, mut error_message) = match self.error {
-            Some((kind, message)) => (Some(kind.into_owned()), (!message.is_empty()).then_some(message)),
+            Some((kind, message)) => (
+                Some(kind.into_owned()),
+                (!message.is_empty()).then_some(message),
+            ),
             None => (None, None),
         };
         if self.status == Status::ToolError && error_message.is_none() {
@@ -328,7 +360,11 @@ fn response_json(response: &CallToolResponse) -> Option<Value> {
 
 /// The text of the first text block of a serialized `CallToolResult`.
 fn first_text(result: &Value) -> Option<&str> {
-    result.get("content")?.as_array()?.iter().find_map(|block| block.get("text")?.as_str())
+    result
+        .get("content")?
+        .as_array()?
+        .iter()
+        .find_map(|block| block.get("text")?.as_str())
 }
 
 struct Writer {
@@ -383,7 +419,9 @@ impl Writer {
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| sink.write(batch)));
             report(&self.counters, sink.name(), "write", result);
         }
-        self.counters.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.counters
+            .written
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
 
     fn flush(&mut self) {
@@ -413,6 +451,8 @@ fn report(
     };
     let failures = counters.sink_errors.fetch_add(1, Ordering::Relaxed) + 1;
     if failures.is_power_of_two() {
-        tracing::warn!("mcp-analytics: sink `{sink}` failed to {action} ({failures} failures so far): {error}");
+        tracing::warn!(
+            "mcp-analytics: sink `{sink}` failed to {action} ({failures} failures so far): {error}"
+        );
     }
 }

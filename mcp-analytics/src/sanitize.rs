@@ -7,8 +7,16 @@ use serde_json::{Map, Value};
 pub const REDACTED: &str = "[REDACTED]";
 
 /// The seed's sensitive key list, matched as substrings of normalised keys.
-pub const DEFAULT_SENSITIVE_KEYS: &[&str] =
-    &["password", "apiKey", "creditCard", "ssn", "token", "secret", "private", "auth"];
+pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
+    "password",
+    "apiKey",
+    "creditCard",
+    "ssn",
+    "token",
+    "secret",
+    "private",
+    "auth",
+];
 
 /// Rules and limits for redaction. Cheap to clone; build once, share.
 #[derive(Clone)]
@@ -23,7 +31,10 @@ pub struct Sanitizer {
 impl Default for Sanitizer {
     fn default() -> Self {
         Self {
-            keys: DEFAULT_SENSITIVE_KEYS.iter().map(|key| normalize_key(key)).collect(),
+            keys: DEFAULT_SENSITIVE_KEYS
+                .iter()
+                .map(|key| normalize_key(key))
+                .collect(),
             value_prefixes: Vec::new(),
             max_depth: 16,
             max_string_chars: 1024,
@@ -66,8 +77,12 @@ impl Sanitizer {
     /// Whether a key (in any case or separator style) names sensitive data.
     pub fn is_sensitive_key(&self, key: &str, extra: &[&str]) -> bool {
         let key = normalize_key(key);
-        self.keys.iter().any(|sensitive| key.contains(sensitive.as_str()))
-            || extra.iter().any(|sensitive| key.contains(normalize_key(sensitive).as_str()))
+        self.keys
+            .iter()
+            .any(|sensitive| key.contains(sensitive.as_str()))
+            || extra
+                .iter()
+                .any(|sensitive| key.contains(normalize_key(sensitive).as_str()))
     }
 
     /// A redacted copy of `value`; `extra_keys` are per-tool sensitive keys.
@@ -82,7 +97,11 @@ impl Sanitizer {
             return text;
         }
         let cut = truncate_at_char(&text, self.max_total_bytes);
-        Value::String(format!("{cut}…[TRUNCATED {} bytes]", text.len() - cut.len())).to_string()
+        Value::String(format!(
+            "{cut}…[TRUNCATED {} bytes]",
+            text.len() - cut.len()
+        ))
+        .to_string()
     }
 
     /// Free text (an error message) with secret-looking values replaced, length-capped.
@@ -108,9 +127,12 @@ impl Sanitizer {
                 }
                 Value::Object(out)
             }
-            Value::Array(items) => {
-                Value::Array(items.iter().map(|item| self.walk(item, extra, depth + 1)).collect())
-            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| self.walk(item, extra, depth + 1))
+                    .collect(),
+            ),
             Value::String(text) => Value::String(self.text(text)),
             Value::Number(number) if looks_like_card(&number.to_string()) => {
                 Value::String(REDACTED.into())
@@ -141,14 +163,17 @@ impl Sanitizer {
             } else {
                 out.push_str(piece);
             }
-            redact_next = piece.eq_ignore_ascii_case("bearer") || piece.eq_ignore_ascii_case("basic");
+            redact_next =
+                piece.eq_ignore_ascii_case("bearer") || piece.eq_ignore_ascii_case("basic");
         }
         out
     }
 
     fn is_secret_token(&self, token: &str) -> bool {
-        const PREFIXES: &[&str] =
-            &["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "sk-", "xoxb-", "xoxp-", "ghp_"];
+        const PREFIXES: &[&str] = &[
+            "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "sk-", "xoxb-", "xoxp-",
+            "ghp_",
+        ];
         PREFIXES
             .iter()
             .copied()
@@ -176,7 +201,24 @@ fn truncate_at_char(text: &str, max_bytes: usize) -> &str {
 }
 
 fn is_separator(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | '=' | ':' | '`')
+    c.is_whitespace()
+        || matches!(
+            c,
+            '"' | '\''
+                | ','
+                | ';'
+                | '('
+                | ')'
+                | '['
+                | ']'
+                | '{'
+                | '}'
+                | '<'
+                | '>'
+                | '='
+                | ':'
+                | '`'
+        )
 }
 
 /// Splits into alternating runs of separators and tokens, keeping both.
@@ -203,14 +245,21 @@ fn is_jwt(token: &str) -> bool {
     parts.len() == 3
         && token.starts_with("eyJ")
         && parts.iter().all(|part| {
-            part.len() >= 4 && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
+            part.len() >= 4
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
         })
 }
 
 fn is_aws_access_key(token: &str) -> bool {
     token.len() == 20
-        && ["AKIA", "ASIA"].iter().any(|prefix| token.starts_with(prefix))
-        && token.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && ["AKIA", "ASIA"]
+            .iter()
+            .any(|prefix| token.starts_with(prefix))
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 fn luhn_valid(digits: &[u8]) -> bool {
@@ -220,14 +269,22 @@ fn luhn_valid(digits: &[u8]) -> bool {
         .enumerate()
         .map(|(i, d)| {
             let d = u32::from(*d);
-            if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn looks_like_card(candidate: &str) -> bool {
-    let digits: Vec<u8> = candidate.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
+    let digits: Vec<u8> = candidate
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect();
     (13..=19).contains(&digits.len()) && luhn_valid(&digits)
 }
 
@@ -239,7 +296,8 @@ fn redact_card_numbers(text: &str) -> String {
     let mut index = 0;
     let mut copied = 0;
     while index < bytes.len() {
-        if !bytes[index].is_ascii_digit() || (index > 0 && bytes[index - 1].is_ascii_alphanumeric()) {
+        if !bytes[index].is_ascii_digit() || (index > 0 && bytes[index - 1].is_ascii_alphanumeric())
+        {
             index += 1;
             continue;
         }
@@ -311,17 +369,32 @@ mod tests {
             "not_card": "order 1234567890123 shipped",
         });
         let text = sanitizer.value(&input, &[]).to_string();
-        for secret in ["4242 4242", "4000-0566", "4242424242424242", "eyJ", "sk_live_", "AKIAIOSF"] {
+        for secret in [
+            "4242 4242",
+            "4000-0566",
+            "4242424242424242",
+            "eyJ",
+            "sk_live_",
+            "AKIAIOSF",
+        ] {
             assert!(!text.contains(secret), "{secret} leaked in {text}");
         }
-        assert!(text.contains("order 1234567890123 shipped"), "non-Luhn numbers stay: {text}");
+        assert!(
+            text.contains("order 1234567890123 shipped"),
+            "non-Luhn numbers stay: {text}"
+        );
         assert!(text.contains("card [REDACTED] expires soon"), "{text}");
     }
 
     #[test]
     fn extra_keys_and_prefixes() {
-        let sanitizer = Sanitizer::default().redact_key("document").redact_value_prefix("ghp_");
-        let out = sanitizer.value(&json!({"Document": "x", "memo": "ghp_abcdefghijkl"}), &["memo_x"]);
+        let sanitizer = Sanitizer::default()
+            .redact_key("document")
+            .redact_value_prefix("ghp_");
+        let out = sanitizer.value(
+            &json!({"Document": "x", "memo": "ghp_abcdefghijkl"}),
+            &["memo_x"],
+        );
         assert_eq!(out, json!({"Document": REDACTED, "memo": REDACTED}));
         let per_tool = Sanitizer::default().value(&json!({"document": "x"}), &["document"]);
         assert_eq!(per_tool["document"], REDACTED);
@@ -329,12 +402,21 @@ mod tests {
 
     #[test]
     fn caps_depth_strings_and_total_size() {
-        let sanitizer = Sanitizer::default().max_depth(2).max_string_chars(5).max_total_bytes(40);
+        let sanitizer = Sanitizer::default()
+            .max_depth(2)
+            .max_string_chars(5)
+            .max_total_bytes(40);
         let deep = sanitizer.value(&json!({"a": {"b": {"c": 1}}}), &[]);
         assert_eq!(deep["a"]["b"], "[TRUNCATED: too deep]");
         assert_eq!(sanitizer.text("abcdefgh"), "abcde…[TRUNCATED 3 chars]");
-        let big = sanitizer.json_text(&json!(["aaaa", "bbbb", "cccc", "dddd", "eeee", "ffff", "gggg"]), &[]);
-        assert!(big.contains("TRUNCATED") && serde_json::from_str::<Value>(&big).is_ok(), "{big}");
+        let big = sanitizer.json_text(
+            &json!(["aaaa", "bbbb", "cccc", "dddd", "eeee", "ffff", "gggg"]),
+            &[],
+        );
+        assert!(
+            big.contains("TRUNCATED") && serde_json::from_str::<Value>(&big).is_ok(),
+            "{big}"
+        );
     }
 
     fn card_number() -> impl Strategy<Value = String> {

@@ -18,7 +18,10 @@ pub async fn stdio<S: Server + ServerHandler>(server: S) -> Result<(), Error> {
     let running = server
         .serve(rmcp::transport::stdio())
         .await
-        .map_err(|source| Error::Serve { context: "MCP handshake over stdio failed".into(), source: Box::new(source) })?;
+        .map_err(|source| Error::Serve {
+            context: "MCP handshake over stdio failed".into(),
+            source: Box::new(source),
+        })?;
     let stop = running.cancellation_token();
     tokio::select! {
         _ = running.waiting() => {}
@@ -154,9 +157,12 @@ mod http {
 
         /// Binds `addr`, prints where MCP and analytics are, and serves until Ctrl-C/SIGTERM.
         pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| {
-                Error::Serve { context: format!("cannot listen on {addr}"), source: Box::new(source) }
-            })?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Serve {
+                    context: format!("cannot listen on {addr}"),
+                    source: Box::new(source),
+                })?;
             let local = listener.local_addr().unwrap_or(addr);
             let analytics = (self.factory)().analytics().clone();
             eprintln!(
@@ -165,7 +171,8 @@ mod http {
                 S::INFO.version,
                 analytics.description()
             );
-            self.serve_on(listener, super::shutdown_signal(), &analytics).await
+            self.serve_on(listener, super::shutdown_signal(), &analytics)
+                .await
         }
 
         /// Serves on an already bound listener until `shutdown` resolves, then flushes
@@ -184,7 +191,10 @@ mod http {
                 })
                 .await;
             analytics.shutdown().await;
-            result.map_err(|source| Error::Serve { context: "HTTP server failed".into(), source: Box::new(source) })
+            result.map_err(|source| Error::Serve {
+                context: "HTTP server failed".into(),
+                source: Box::new(source),
+            })
         }
     }
 }

@@ -38,7 +38,10 @@ impl MemorySink {
 
     /// A copy of every event received so far.
     pub fn events(&self) -> Vec<ToolCallEvent> {
-        self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 }
 
@@ -48,7 +51,10 @@ impl Sink for MemorySink {
     }
 
     fn write(&mut self, events: &[ToolCallEvent]) -> Result<(), SinkError> {
-        self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend_from_slice(events);
+        self.events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .extend_from_slice(events);
         Ok(())
     }
 }

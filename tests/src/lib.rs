@@ -69,7 +69,9 @@ impl Demo {
     /// Add two integers.
     #[tool(annotations(read_only_hint = true))]
     async fn add(&self, args: AddArgs) -> Json<Sum> {
-        Json(Sum { sum: args.a + args.b })
+        Json(Sum {
+            sum: args.a + args.b,
+        })
     }
 
     /// Divide; dividing by zero is a tool error.
@@ -103,18 +105,28 @@ impl Demo {
     /// Processes a document; results are never stored.
     #[tool(track_results = false, redact = ["document"])]
     async fn process_document(&self, args: Doc) -> String {
-        format!("processed {} chars of a secret document", args.document.len())
+        format!(
+            "processed {} chars of a secret document",
+            args.document.len()
+        )
     }
 
     /// Echoes a token in its result (which must be redacted in storage).
     #[tool(name = "connect_service")]
     async fn connect(&self, args: Connect) -> String {
-        format!("connected to {} using Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlX2hlcmU", args.service)
+        format!(
+            "connected to {} using Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlX2hlcmU",
+            args.service
+        )
     }
 
     /// Tells who is calling.
     #[tool]
     async fn whoami(&self, cx: CallContext) -> String {
-        format!("{}|{}", cx.user_id().unwrap_or("-"), cx.session_id().unwrap_or("-"))
+        format!(
+            "{}|{}",
+            cx.user_id().unwrap_or("-"),
+            cx.session_id().unwrap_or("-")
+        )
     }
 }

@@ -15,13 +15,21 @@ use rmcp::{
 };
 use serde_json::json;
 
-async fn connect_legacy(analytics: Analytics) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig> {
+async fn connect_legacy(
+    analytics: Analytics,
+) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig> {
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
-        let server = Demo { analytics }.serve(server_io).await.expect("server starts");
+        let server = Demo { analytics }
+            .serve(server_io)
+            .await
+            .expect("server starts");
         let _ = server.waiting().await;
     });
-    client_info().serve(client_io).await.expect("client connects")
+    client_info()
+        .serve(client_io)
+        .await
+        .expect("client connects")
 }
 
 #[tokio::test]
@@ -34,7 +42,9 @@ async fn every_status_produces_the_right_row() {
 
     let sum = call(&client, "add", json!({"a": 2, "b": 3})).await.unwrap();
     assert_eq!(sum.structured_content, Some(json!({"sum": 5})));
-    let divided = call(&client, "divide", json!({"a": 1, "b": 0})).await.unwrap();
+    let divided = call(&client, "divide", json!({"a": 1, "b": 0}))
+        .await
+        .unwrap();
     assert_eq!(divided.is_error, Some(true));
     let invalid = call(&client, "add", json!({"a": "two"})).await.unwrap();
     assert_eq!(invalid.is_error, Some(true));
@@ -56,10 +66,16 @@ async fn every_status_produces_the_right_row() {
     assert_eq!(status_of("fail_protocol"), Status::ProtocolError);
     assert_eq!(status_of("explode"), Status::Panic);
     let adds: Vec<_> = events.iter().filter(|event| event.tool == "add").collect();
-    assert_eq!(adds.iter().map(|event| event.status).collect::<Vec<_>>(), [Status::Ok, Status::InvalidParams, Status::Ok]);
+    assert_eq!(
+        adds.iter().map(|event| event.status).collect::<Vec<_>>(),
+        [Status::Ok, Status::InvalidParams, Status::Ok]
+    );
 
     let ok = adds[0];
-    assert_eq!((ok.server_name.as_str(), ok.server_version.as_str()), ("demo", "0.0.1"));
+    assert_eq!(
+        (ok.server_name.as_str(), ok.server_version.as_str()),
+        ("demo", "0.0.1")
+    );
     assert_eq!(ok.client_name.as_deref(), Some("test-client"));
     assert_eq!(ok.client_version.as_deref(), Some("1.2.3"));
     assert_eq!(ok.transport, Transport::Stdio);
@@ -67,16 +83,34 @@ async fn every_status_produces_the_right_row() {
     assert!(ok.result.as_deref().unwrap().contains(r#""sum":5"#));
     assert!(ok.protocol_version.is_some() && ok.request_id.is_some() && ok.error_type.is_none());
     assert!(ok.session_id.as_deref().unwrap().starts_with("c-"));
-    assert!(events.iter().all(|event| event.session_id == ok.session_id), "one connection, one session");
+    assert!(
+        events.iter().all(|event| event.session_id == ok.session_id),
+        "one connection, one session"
+    );
 
     let invalid = adds[1];
     assert_eq!(invalid.error_type.as_deref(), Some("invalid_params"));
-    assert!(invalid.error_message.as_deref().unwrap().contains("invalid type"));
-    assert_eq!(only(&events, "fail_protocol").error_type.as_deref(), Some("-32603"));
-    assert_eq!(only(&events, "divide").error_message.as_deref(), Some("cannot divide by zero"));
+    assert!(
+        invalid
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("invalid type")
+    );
+    assert_eq!(
+        only(&events, "fail_protocol").error_type.as_deref(),
+        Some("-32603")
+    );
+    assert_eq!(
+        only(&events, "divide").error_message.as_deref(),
+        Some("cannot divide by zero")
+    );
     let panic = only(&events, "explode");
     assert_eq!(panic.error_type.as_deref(), Some("panic"));
-    assert_eq!(panic.error_message.as_deref(), Some("boom: key [REDACTED] leaked"));
+    assert_eq!(
+        panic.error_message.as_deref(),
+        Some("boom: key [REDACTED] leaked")
+    );
 
     // The same rows are in SQLite, and the rollup agrees.
     let rows = stored_rows(&db);
@@ -96,15 +130,28 @@ async fn the_2026_lifecycle_is_recorded_with_its_own_client_info() {
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let server_analytics = analytics.clone();
     tokio::spawn(async move {
-        let server = Demo { analytics: server_analytics }.serve(server_io).await.expect("server starts");
+        let server = Demo {
+            analytics: server_analytics,
+        }
+        .serve(server_io)
+        .await
+        .expect("server starts");
         let _ = server.waiting().await;
     });
-    let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
-    let client = client_info().serve_with_lifecycle(client_io, lifecycle).await.expect("discover works");
+    let lifecycle = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let client = client_info()
+        .serve_with_lifecycle(client_io, lifecycle)
+        .await
+        .expect("discover works");
     let tools = client.list_all_tools().await.unwrap();
     assert_eq!(tools.len(), 8);
     let add = tools.iter().find(|tool| tool.name == "add").unwrap();
-    assert!(add.output_schema.is_some() && add.annotations.as_ref().unwrap().read_only_hint == Some(true));
+    assert!(
+        add.output_schema.is_some()
+            && add.annotations.as_ref().unwrap().read_only_hint == Some(true)
+    );
     call(&client, "add", json!({"a": 1, "b": 2})).await.unwrap();
     call(&client, "add", json!({"a": 3, "b": 4})).await.unwrap();
     analytics.flush().await;
@@ -113,7 +160,12 @@ async fn the_2026_lifecycle_is_recorded_with_its_own_client_info() {
     for event in &events {
         assert_eq!(event.protocol_version.as_deref(), Some("2026-07-28"));
         assert_eq!(event.client_name.as_deref(), Some("test-client"));
-        assert!(event.session_id.as_deref().is_some_and(|id| id.starts_with("c-")));
+        assert!(
+            event
+                .session_id
+                .as_deref()
+                .is_some_and(|id| id.starts_with("c-"))
+        );
     }
     assert_eq!(events[0].session_id, events[1].session_id);
     client.cancel().await.unwrap();
@@ -126,14 +178,25 @@ async fn redaction_holds_for_nested_and_value_pattern_secrets() {
     let sink = MemorySink::new();
     let analytics = analytics(&sink, &db);
     let client = connect_legacy(analytics.clone()).await;
-    let result = call(&client, "connect_service", secret_arguments()).await.unwrap();
-    assert!(format!("{result:?}").contains("eyJhbGciOiJIUzI1NiJ9"), "the client itself gets the real result");
+    let result = call(&client, "connect_service", secret_arguments())
+        .await
+        .unwrap();
+    assert!(
+        format!("{result:?}").contains("eyJhbGciOiJIUzI1NiJ9"),
+        "the client itself gets the real result"
+    );
     analytics.flush().await;
     let event = only(&sink.events(), "connect_service").clone();
     let params: serde_json::Value = serde_json::from_str(event.params.as_deref().unwrap()).unwrap();
     assert_eq!(params["credentials"]["Password"], "[REDACTED]");
-    assert_eq!(params["credentials"]["nested"][0]["x-auth-token"], "[REDACTED]");
-    assert_eq!(params["credentials"]["nested"][1]["note"], "card [REDACTED]");
+    assert_eq!(
+        params["credentials"]["nested"][0]["x-auth-token"],
+        "[REDACTED]"
+    );
+    assert_eq!(
+        params["credentials"]["nested"][1]["note"],
+        "card [REDACTED]"
+    );
     assert_eq!(params["credentials"]["username"], "bob");
     for (_, _, _, _, params, result) in stored_rows(&db) {
         assert_no_secrets(&format!("{params:?} {result:?}"));
@@ -147,26 +210,45 @@ async fn track_results_false_stores_no_result() {
     let sink = MemorySink::new();
     let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
     let client = connect_legacy(analytics.clone()).await;
-    let result = call(&client, "process_document", json!({"document": "top-secret-document-body"})).await.unwrap();
+    let result = call(
+        &client,
+        "process_document",
+        json!({"document": "top-secret-document-body"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(result.is_error, Some(false));
     analytics.flush().await;
     let event = only(&sink.events(), "process_document").clone();
     assert_eq!(event.status, Status::Ok);
     assert_eq!(event.result, None);
-    assert_eq!(event.params.as_deref(), Some(r#"{"document":"[REDACTED]"}"#), "per-tool redact key");
+    assert_eq!(
+        event.params.as_deref(),
+        Some(r#"{"document":"[REDACTED]"}"#),
+        "per-tool redact key"
+    );
     client.cancel().await.unwrap();
 }
 
 #[tokio::test]
 async fn disabled_analytics_records_nothing_and_tools_still_work() {
     let client = connect_legacy(Analytics::disabled()).await;
-    let sum = call(&client, "add", json!({"a": 20, "b": 22})).await.unwrap();
+    let sum = call(&client, "add", json!({"a": 20, "b": 22}))
+        .await
+        .unwrap();
     assert_eq!(sum.structured_content, Some(json!({"sum": 42})));
     let panicked = call(&client, "explode", json!({})).await.unwrap();
     assert_eq!(panicked.is_error, Some(true), "panics are still caught");
-    let disabled = Analytics::builder().enabled(false).sink(MemorySink::new()).build().unwrap();
+    let disabled = Analytics::builder()
+        .enabled(false)
+        .sink(MemorySink::new())
+        .build()
+        .unwrap();
     assert!(!disabled.is_enabled());
-    assert_eq!(Analytics::disabled().stats(), mcp_analytics::Stats::default());
+    assert_eq!(
+        Analytics::disabled().stats(),
+        mcp_analytics::Stats::default()
+    );
     client.cancel().await.unwrap();
 }
 
@@ -176,20 +258,35 @@ async fn a_cancelled_call_is_recorded_as_cancelled() {
     let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
     let client = connect_legacy(analytics.clone()).await;
     let request = ClientRequest::CallToolRequest(Request::new(
-        CallToolRequestParams::new("slow").with_arguments(json!({"ms": 30_000}).as_object().unwrap().clone()),
+        CallToolRequestParams::new("slow")
+            .with_arguments(json!({"ms": 30_000}).as_object().unwrap().clone()),
     ));
-    let handle = client.peer().send_cancellable_request(request, PeerRequestOptions::no_options()).await.unwrap();
+    let handle = client
+        .peer()
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    handle.cancel(Some("user pressed stop".into())).await.unwrap();
+    handle
+        .cancel(Some("user pressed stop".into()))
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         analytics.flush().await;
         if let Some(event) = sink.events().into_iter().find(|event| event.tool == "slow") {
             assert_eq!(event.status, Status::Cancelled);
-            assert!(event.duration_us < 10_000_000, "cancelled promptly: {}", event.duration_us);
+            assert!(
+                event.duration_us < 10_000_000,
+                "cancelled promptly: {}",
+                event.duration_us
+            );
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no cancelled event recorded");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no cancelled event recorded"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     client.cancel().await.unwrap();

@@ -11,7 +11,9 @@ use mcp_analytics_tests::Demo;
 use rmcp::{
     ClientLifecycleMode, ClientServiceExt, ServiceExt,
     model::ProtocolVersion,
-    transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
 };
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -40,7 +42,10 @@ async fn start(analytics: Analytics, stateful: bool) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let factory_analytics = analytics.clone();
-    let mut server = HttpServer::new(move || Demo { analytics: factory_analytics.clone() }).identity(bearer_identity);
+    let mut server = HttpServer::new(move || Demo {
+        analytics: factory_analytics.clone(),
+    })
+    .identity(bearer_identity);
     if !stateful {
         server = server.stateless();
     }
@@ -49,12 +54,18 @@ async fn start(analytics: Analytics, stateful: bool) -> Running {
         let _ = stopped.await;
     });
     let done = tokio::spawn(async move {
-        server.serve_on(listener, shutdown, &analytics).await.unwrap();
+        server
+            .serve_on(listener, shutdown, &analytics)
+            .await
+            .unwrap();
     });
     Running { addr, stop, done }
 }
 
-fn transport(addr: SocketAddr, user: Option<&str>) -> StreamableHttpClientTransport<reqwest::Client> {
+fn transport(
+    addr: SocketAddr,
+    user: Option<&str>,
+) -> StreamableHttpClientTransport<reqwest::Client> {
     let mut config = StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp"));
     if let Some(user) = user {
         config = config.auth_header(user);
@@ -70,31 +81,69 @@ async fn stateful_sessions_group_calls_and_users_are_recorded() {
     let analytics = analytics(&sink, &db);
     let server = start(analytics.clone(), true).await;
 
-    let alice = client_info().serve(transport(server.addr, Some("alice"))).await.unwrap();
-    let anonymous = client_info().serve(transport(server.addr, None)).await.unwrap();
+    let alice = client_info()
+        .serve(transport(server.addr, Some("alice")))
+        .await
+        .unwrap();
+    let anonymous = client_info()
+        .serve(transport(server.addr, None))
+        .await
+        .unwrap();
     call(&alice, "add", json!({"a": 1, "b": 2})).await.unwrap();
-    call(&alice, "divide", json!({"a": 1, "b": 0})).await.unwrap();
+    call(&alice, "divide", json!({"a": 1, "b": 0}))
+        .await
+        .unwrap();
     let whoami = call(&alice, "whoami", json!({})).await.unwrap();
-    call(&anonymous, "add", json!({"a": 5, "b": 5})).await.unwrap();
-    call(&anonymous, "connect_service", secret_arguments()).await.unwrap();
+    call(&anonymous, "add", json!({"a": 5, "b": 5}))
+        .await
+        .unwrap();
+    call(&anonymous, "connect_service", secret_arguments())
+        .await
+        .unwrap();
     analytics.flush().await;
 
     let events = sink.events();
     assert_eq!(events.len(), 5);
-    let alice_events: Vec<_> = events.iter().filter(|event| event.user_id.as_deref() == Some("alice")).collect();
+    let alice_events: Vec<_> = events
+        .iter()
+        .filter(|event| event.user_id.as_deref() == Some("alice"))
+        .collect();
     assert_eq!(alice_events.len(), 3);
-    let alice_session = alice_events[0].session_id.clone().expect("HTTP calls always have a session");
-    assert!(alice_events.iter().all(|event| event.session_id.as_deref() == Some(alice_session.as_str())));
+    let alice_session = alice_events[0]
+        .session_id
+        .clone()
+        .expect("HTTP calls always have a session");
+    assert!(
+        alice_events
+            .iter()
+            .all(|event| event.session_id.as_deref() == Some(alice_session.as_str()))
+    );
     let text = format!("{:?}", whoami.content);
-    assert!(text.contains(&format!("alice|{alice_session}")), "the tool sees the same ids: {text}");
-    let anonymous_events: Vec<_> = events.iter().filter(|event| event.user_id.is_none()).collect();
+    assert!(
+        text.contains(&format!("alice|{alice_session}")),
+        "the tool sees the same ids: {text}"
+    );
+    let anonymous_events: Vec<_> = events
+        .iter()
+        .filter(|event| event.user_id.is_none())
+        .collect();
     assert_eq!(anonymous_events.len(), 2);
-    assert_ne!(anonymous_events[0].session_id.as_deref(), Some(alice_session.as_str()));
-    assert_eq!(anonymous_events[0].session_id, anonymous_events[1].session_id);
+    assert_ne!(
+        anonymous_events[0].session_id.as_deref(),
+        Some(alice_session.as_str())
+    );
+    assert_eq!(
+        anonymous_events[0].session_id,
+        anonymous_events[1].session_id
+    );
     for event in &events {
         assert_eq!(event.transport, Transport::Http);
         assert_eq!(event.client_name.as_deref(), Some("test-client"));
-        assert!(uuid_like(event.session_id.as_deref().unwrap()), "Mcp-Session-Id is a UUID: {:?}", event.session_id);
+        assert!(
+            uuid_like(event.session_id.as_deref().unwrap()),
+            "Mcp-Session-Id is a UUID: {:?}",
+            event.session_id
+        );
     }
     assert_eq!(only(&events, "divide").status, Status::ToolError);
     for row in stored_rows(&db) {
@@ -112,30 +161,62 @@ async fn sessionless_requests_get_a_stable_derived_correlation_id() {
     let server = start(analytics.clone(), false).await;
 
     // A legacy client against a stateless server: rmcp fabricates `rmcp/…` as the peer info.
-    let legacy = client_info().serve(transport(server.addr, Some("bob"))).await.unwrap();
+    let legacy = client_info()
+        .serve(transport(server.addr, Some("bob")))
+        .await
+        .unwrap();
     call(&legacy, "add", json!({"a": 1, "b": 1})).await.unwrap();
     call(&legacy, "add", json!({"a": 2, "b": 2})).await.unwrap();
     // An MCP 2026-07-28 client: sessionless by design, client info in every request's `_meta`.
-    let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
-    let modern = client_info().serve_with_lifecycle(transport(server.addr, Some("carol")), lifecycle).await.unwrap();
+    let lifecycle = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let modern = client_info()
+        .serve_with_lifecycle(transport(server.addr, Some("carol")), lifecycle)
+        .await
+        .unwrap();
     call(&modern, "add", json!({"a": 3, "b": 3})).await.unwrap();
     call(&modern, "whoami", json!({})).await.unwrap();
     analytics.flush().await;
 
     let events = sink.events();
     assert_eq!(events.len(), 4);
-    let (bob, carol): (Vec<_>, Vec<_>) = events.iter().partition(|event| event.user_id.as_deref() == Some("bob"));
+    let (bob, carol): (Vec<_>, Vec<_>) = events
+        .iter()
+        .partition(|event| event.user_id.as_deref() == Some("bob"));
     assert_eq!(bob.len(), 2);
-    assert!(carol.iter().all(|event| event.user_id.as_deref() == Some("carol")));
+    assert!(
+        carol
+            .iter()
+            .all(|event| event.user_id.as_deref() == Some("carol"))
+    );
     for group in [&bob, &carol] {
         let session = group[0].session_id.clone().expect("never NULL on HTTP");
-        assert!(session.starts_with("d-") && session.len() == 18, "{session}");
-        assert!(group.iter().all(|event| event.session_id.as_deref() == Some(session.as_str())));
+        assert!(
+            session.starts_with("d-") && session.len() == 18,
+            "{session}"
+        );
+        assert!(
+            group
+                .iter()
+                .all(|event| event.session_id.as_deref() == Some(session.as_str()))
+        );
     }
     assert_ne!(bob[0].session_id, carol[0].session_id);
-    assert!(bob.iter().all(|event| event.client_name.is_none()), "fabricated rmcp peer info is not a client: {bob:?}");
-    assert!(carol.iter().all(|event| event.client_name.as_deref() == Some("test-client")));
-    assert!(carol.iter().all(|event| event.protocol_version.as_deref() == Some("2026-07-28")));
+    assert!(
+        bob.iter().all(|event| event.client_name.is_none()),
+        "fabricated rmcp peer info is not a client: {bob:?}"
+    );
+    assert!(
+        carol
+            .iter()
+            .all(|event| event.client_name.as_deref() == Some("test-client"))
+    );
+    assert!(
+        carol
+            .iter()
+            .all(|event| event.protocol_version.as_deref() == Some("2026-07-28"))
+    );
     legacy.cancel().await.unwrap();
     modern.cancel().await.unwrap();
     server.stop().await;
@@ -148,13 +229,20 @@ async fn shutting_the_server_down_flushes_analytics_to_sqlite() {
     let sink = MemorySink::new();
     let analytics = analytics(&sink, &db);
     let server = start(analytics.clone(), true).await;
-    let client = client_info().serve(transport(server.addr, None)).await.unwrap();
+    let client = client_info()
+        .serve(transport(server.addr, None))
+        .await
+        .unwrap();
     for i in 0..20 {
         call(&client, "add", json!({"a": i, "b": 1})).await.unwrap();
     }
     client.cancel().await.unwrap();
     server.stop().await;
-    assert_eq!(stored_rows(&db).len(), 20, "every call is on disk after shutdown");
+    assert_eq!(
+        stored_rows(&db).len(),
+        20,
+        "every call is on disk after shutdown"
+    );
     assert_eq!(analytics.stats().dropped, 0);
 }
 

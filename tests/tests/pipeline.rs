@@ -54,45 +54,75 @@ impl Sink for StuckSink {
     }
 }
 
-async fn connect(analytics: Analytics) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig> {
+async fn connect(
+    analytics: Analytics,
+) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig> {
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
-        let server = Demo { analytics }.serve(server_io).await.expect("server starts");
+        let server = Demo { analytics }
+            .serve(server_io)
+            .await
+            .expect("server starts");
         let _ = server.waiting().await;
     });
-    client_info().serve(client_io).await.expect("client connects")
+    client_info()
+        .serve(client_io)
+        .await
+        .expect("client connects")
 }
 
 #[tokio::test]
 async fn failing_and_panicking_sinks_do_not_fail_the_call() {
     let memory = MemorySink::new();
-    let analytics = Analytics::builder().sink(FailingSink).sink(PanickingSink).sink(memory.clone()).build().unwrap();
+    let analytics = Analytics::builder()
+        .sink(FailingSink)
+        .sink(PanickingSink)
+        .sink(memory.clone())
+        .build()
+        .unwrap();
     let client = connect(analytics.clone()).await;
     for i in 0..5 {
         let sum = call(&client, "add", json!({"a": i, "b": 1})).await.unwrap();
         assert_eq!(sum.structured_content, Some(json!({"sum": i + 1})));
     }
     analytics.flush().await;
-    assert_eq!(memory.events().len(), 5, "healthy sinks still get every event");
+    assert_eq!(
+        memory.events().len(),
+        5,
+        "healthy sinks still get every event"
+    );
     let stats = analytics.stats();
     assert_eq!((stats.recorded, stats.written, stats.dropped), (5, 5, 0));
-    assert!(stats.sink_errors >= 3, "write failures, write panics and flush panics are counted: {stats:?}");
+    assert!(
+        stats.sink_errors >= 3,
+        "write failures, write panics and flush panics are counted: {stats:?}"
+    );
     client.cancel().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_drops_and_counts_instead_of_blocking() {
     let release = Arc::new(Barrier::new(2));
-    let analytics = Analytics::builder().sink(StuckSink(Some(release.clone()))).queue_capacity(4).build().unwrap();
+    let analytics = Analytics::builder()
+        .sink(StuckSink(Some(release.clone())))
+        .queue_capacity(4)
+        .build()
+        .unwrap();
     let client = connect(analytics.clone()).await;
     let started = Instant::now();
     for i in 0..50 {
         call(&client, "add", json!({"a": i, "b": 0})).await.unwrap();
     }
-    assert!(started.elapsed() < Duration::from_secs(10), "calls never wait for the stuck sink");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "calls never wait for the stuck sink"
+    );
     let stats = analytics.stats();
     assert_eq!(stats.recorded + stats.dropped, 50);
-    assert!(stats.dropped >= 40, "most events were dropped while the sink was stuck: {stats:?}");
+    assert!(
+        stats.dropped >= 40,
+        "most events were dropped while the sink was stuck: {stats:?}"
+    );
     release.wait();
     analytics.flush().await;
     assert_eq!(analytics.stats().written, stats.recorded);
@@ -108,10 +138,16 @@ async fn dropped_counts_reach_the_database() {
     call(&client, "add", json!({"a": 1, "b": 1})).await.unwrap();
     analytics.shutdown().await;
     call(&client, "add", json!({"a": 1, "b": 1})).await.unwrap();
-    assert_eq!(analytics.stats().dropped, 1, "after shutdown events are dropped, and counted");
+    assert_eq!(
+        analytics.stats().dropped,
+        1,
+        "after shutdown events are dropped, and counted"
+    );
     let connection = rusqlite::Connection::open(&db).unwrap();
     let (recorded, written): (i64, i64) = connection
-        .query_row("SELECT recorded, written FROM recorder_stats", [], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row("SELECT recorded, written FROM recorder_stats", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .unwrap();
     assert_eq!((recorded, written), (1, 1));
     client.cancel().await.unwrap();

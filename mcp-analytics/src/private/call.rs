@@ -31,7 +31,11 @@ pub struct Outcome {
 
 impl<'a> ToolCall<'a> {
     pub(crate) fn new(name: &'a str, arguments: &'a Value, context: CallContext) -> Self {
-        Self { name, arguments, context }
+        Self {
+            name,
+            arguments,
+            context,
+        }
     }
 
     /// The requested tool name.
@@ -88,16 +92,22 @@ where
 impl Outcome {
     pub(crate) fn from_response(response: Result<CallToolResponse, ErrorData>) -> Self {
         let (status, error) = match &response {
-            Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
-                (Status::ToolError, Some(("tool_error".into(), String::new())))
-            }
+            Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => (
+                Status::ToolError,
+                Some(("tool_error".into(), String::new())),
+            ),
             Ok(CallToolResponse::InputRequired(_)) => (Status::InputRequired, None),
             Ok(_) => (Status::Ok, None),
-            Err(error) => {
-                (Status::ProtocolError, Some((error.code.0.to_string().into(), error.message.to_string())))
-            }
+            Err(error) => (
+                Status::ProtocolError,
+                Some((error.code.0.to_string().into(), error.message.to_string())),
+            ),
         };
-        Outcome { response, status, error }
+        Outcome {
+            response,
+            status,
+            error,
+        }
     }
 
     fn invalid_params(error: &serde_json::Error) -> Self {
@@ -127,7 +137,10 @@ impl Outcome {
         Outcome {
             response: Err(ErrorData::new(ErrorCode(-32800), "request cancelled", None)),
             status: Status::Cancelled,
-            error: Some(("cancelled".into(), "the client cancelled the request".into())),
+            error: Some((
+                "cancelled".into(),
+                "the client cancelled the request".into(),
+            )),
         }
     }
 }

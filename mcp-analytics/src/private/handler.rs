@@ -28,14 +28,24 @@ pub fn server_config<S: Server>() -> ServerConfig {
 
 /// `ServerHandler::get_tool`.
 pub fn get_tool<S: Server>(name: &str) -> Option<Tool> {
-    S::tool_list().get(S::TOOLS).iter().find(|tool| tool.name == name).cloned()
+    S::tool_list()
+        .get(S::TOOLS)
+        .iter()
+        .find(|tool| tool.name == name)
+        .cloned()
 }
 
 /// `ServerHandler::list_tools`: every tool, with 2026-07-28 cache hints when negotiated.
 pub fn list_tools<S: Server>(context: &RequestContext) -> Result<ListToolsResult, ErrorData> {
     let result = ListToolsResult::with_all_items(S::tool_list().get(S::TOOLS).to_vec());
-    let modern = context.protocol_version().is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
-    Ok(if modern { result.with_ttl_ms(0).with_cache_scope(CacheScope::Public) } else { result })
+    let modern = context
+        .protocol_version()
+        .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+    Ok(if modern {
+        result.with_ttl_ms(0).with_cache_scope(CacheScope::Public)
+    } else {
+        result
+    })
 }
 
 /// `ServerHandler::call_tool`: runs the tool and records the call.
@@ -44,7 +54,9 @@ pub async fn call_tool<S: Server>(
     request: CallToolRequestParams,
     context: RequestContext,
 ) -> Result<CallToolResponse, ErrorData> {
-    let CallToolRequestParams { name, arguments, .. } = request;
+    let CallToolRequestParams {
+        name, arguments, ..
+    } = request;
     let arguments = Value::Object(arguments.unwrap_or_default());
     let analytics = server.analytics();
     if !analytics.is_enabled() {
@@ -52,10 +64,13 @@ pub async fn call_tool<S: Server>(
         return server.dispatch(call).await.response;
     }
     let started = Instant::now();
-    let ts_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64);
+    let ts_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64);
     let capture = Capture::read(&context);
     let cancelled = context.ct.clone();
-    let call_context = CallContext::new(context, capture.user_id.clone(), capture.session_id.clone());
+    let call_context =
+        CallContext::new(context, capture.user_id.clone(), capture.session_id.clone());
     let pending = Pending {
         analytics,
         raw: Some(RawCall::new::<S>(ts_ms, name, arguments, capture)),

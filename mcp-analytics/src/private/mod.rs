@@ -15,8 +15,8 @@ pub use rmcp::{
     },
 };
 pub use spec::{
-    Annotations, Server, ServerInfo, ToolList, ToolSpec, empty_schema, input_schema,
-    output_schema, tool_meta,
+    Annotations, Server, ServerInfo, ToolList, ToolSpec, empty_schema, input_schema, output_schema,
+    tool_meta,
 };
 
 /// The request context rmcp hands to a server.

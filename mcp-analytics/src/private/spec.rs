@@ -46,8 +46,13 @@ impl Annotations {
     };
 
     fn to_rmcp(self) -> Option<ToolAnnotations> {
-        let Annotations { title, read_only_hint, destructive_hint, idempotent_hint, open_world_hint } =
-            self;
+        let Annotations {
+            title,
+            read_only_hint,
+            destructive_hint,
+            idempotent_hint,
+            open_world_hint,
+        } = self;
         let any = title.is_some()
             || read_only_hint.is_some()
             || destructive_hint.is_some()
@@ -103,7 +108,11 @@ impl ToolSpec {
     };
 
     fn to_tool(&self) -> Tool {
-        let mut tool = Tool::new_with_raw(self.name, self.description.map(Into::into), (self.input_schema)());
+        let mut tool = Tool::new_with_raw(
+            self.name,
+            self.description.map(Into::into),
+            (self.input_schema)(),
+        );
         if let Some(title) = self.title {
             tool = tool.with_title(title);
         }
@@ -131,7 +140,8 @@ impl ToolList {
 
     /// The tools described by `specs`, built once.
     pub fn get(&self, specs: &[ToolSpec]) -> &[Tool] {
-        self.0.get_or_init(|| specs.iter().map(ToolSpec::to_tool).collect())
+        self.0
+            .get_or_init(|| specs.iter().map(ToolSpec::to_tool).collect())
     }
 }
 
@@ -194,7 +204,9 @@ pub fn tool_meta(meta: serde_json::Value) -> MetaObject {
     match meta {
         serde_json::Value::Object(object) => MetaObject(object),
         other => {
-            tracing::error!("`#[tool(meta = ...)]` must be a JSON object, got {other}; ignoring it");
+            tracing::error!(
+                "`#[tool(meta = ...)]` must be a JSON object, got {other}; ignoring it"
+            );
             MetaObject(JsonObject::new())
         }
     }

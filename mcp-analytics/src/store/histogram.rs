@@ -59,7 +59,7 @@ impl LatencyHistogram {
 
     /// Reads the BLOB form; `None` when it is malformed.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() % 10 != 0 {
+        if !bytes.len().is_multiple_of(10) {
             return None;
         }
         let mut histogram = Self::default();

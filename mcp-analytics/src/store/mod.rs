@@ -24,7 +24,10 @@ impl SqliteStore {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, crate::Error> {
         let path = path.as_ref();
-        let error = |source| crate::Error::Store { path: path.to_owned(), source };
+        let error = |source| crate::Error::Store {
+            path: path.to_owned(),
+            source,
+        };
         let connection = Connection::open(path).map_err(error)?;
         Self::prepare(connection).map_err(error)
     }
@@ -38,8 +41,11 @@ impl SqliteStore {
             2,
             FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
             |context| {
-                let mut merged = LatencyHistogram::decode(context.get_raw(0).as_blob()?).unwrap_or_default();
-                merged.merge(&LatencyHistogram::decode(context.get_raw(1).as_blob()?).unwrap_or_default());
+                let mut merged =
+                    LatencyHistogram::decode(context.get_raw(0).as_blob()?).unwrap_or_default();
+                merged.merge(
+                    &LatencyHistogram::decode(context.get_raw(1).as_blob()?).unwrap_or_default(),
+                );
                 Ok(merged.encode())
             },
         )?;
@@ -123,7 +129,12 @@ fn rollups(events: &[ToolCallEvent]) -> HashMap<RollupKey<'_>, Rollup> {
     let mut rollups: HashMap<RollupKey<'_>, Rollup> = HashMap::new();
     for event in events {
         let minute_ms = event.ts_ms - event.ts_ms.rem_euclid(60_000);
-        let key = (minute_ms, event.server_name.as_str(), event.tool.as_str(), event.status.as_str());
+        let key = (
+            minute_ms,
+            event.server_name.as_str(),
+            event.tool.as_str(),
+            event.status.as_str(),
+        );
         let rollup = rollups.entry(key).or_default();
         let duration = i64::try_from(event.duration_us).unwrap_or(i64::MAX);
         rollup.calls += 1;

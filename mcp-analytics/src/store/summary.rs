@@ -23,7 +23,10 @@ pub struct ToolSummary {
     pub p99_ms: f64,
 }
 
-pub(super) fn tool_summary(connection: &Connection, since_ms: i64) -> rusqlite::Result<Vec<ToolSummary>> {
+pub(super) fn tool_summary(
+    connection: &Connection,
+    since_ms: i64,
+) -> rusqlite::Result<Vec<ToolSummary>> {
     let mut statement = connection.prepare_cached(
         "SELECT tool, status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999",
     )?;
@@ -45,7 +48,14 @@ pub(super) fn tool_summary(connection: &Connection, since_ms: i64) -> rusqlite::
         .into_iter()
         .map(|(tool, (calls, errors, histogram))| {
             let ms = |q| histogram.quantile(q).unwrap_or(0.0) / 1000.0;
-            ToolSummary { tool, calls, errors, p50_ms: ms(0.5), p95_ms: ms(0.95), p99_ms: ms(0.99) }
+            ToolSummary {
+                tool,
+                calls,
+                errors,
+                p50_ms: ms(0.5),
+                p95_ms: ms(0.95),
+                p99_ms: ms(0.99),
+            }
         })
         .collect())
 }

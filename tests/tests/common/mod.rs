@@ -6,19 +6,28 @@ use std::path::Path;
 use mcp_analytics::{Analytics, MemorySink, ToolCallEvent};
 use rmcp::{
     RoleClient,
-    model::{CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation},
+    model::{
+        CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+    },
     service::{RunningService, ServiceError},
 };
 use serde_json::Value;
 
 /// Analytics writing into `sink` and the SQLite file `db`.
 pub fn analytics(sink: &MemorySink, db: &Path) -> Analytics {
-    Analytics::builder().database(db).sink(sink.clone()).build().expect("analytics builds")
+    Analytics::builder()
+        .database(db)
+        .sink(sink.clone())
+        .build()
+        .expect("analytics builds")
 }
 
 /// A client that introduces itself as `test-client/1.2.3`.
 pub fn client_info() -> ClientConfig {
-    ClientConfig::new(ClientCapabilities::default(), Implementation::new("test-client", "1.2.3"))
+    ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("test-client", "1.2.3"),
+    )
 }
 
 pub async fn call(
@@ -27,7 +36,9 @@ pub async fn call(
     arguments: Value,
 ) -> Result<CallToolResult, ServiceError> {
     let arguments = arguments.as_object().cloned().unwrap_or_default();
-    client.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)).await
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+        .await
 }
 
 /// The one event recorded for `tool` (panics if there is not exactly one).
@@ -37,14 +48,33 @@ pub fn only<'a>(events: &'a [ToolCallEvent], tool: &str) -> &'a ToolCallEvent {
     found[0]
 }
 
-/// Rows of `tool_calls` as (tool, status, session_id, user_id, params, result).
-pub fn stored_rows(db: &Path) -> Vec<(String, String, Option<String>, Option<String>, Option<String>, Option<String>)> {
+/// One stored `tool_calls` row: (tool, status, session_id, user_id, params, result).
+pub type Row = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Rows of `tool_calls` in call order.
+pub fn stored_rows(db: &Path) -> Vec<Row> {
     let connection = rusqlite::Connection::open(db).unwrap();
     let mut statement = connection
         .prepare("SELECT tool, status, session_id, user_id, params, result FROM tool_calls ORDER BY ts_ms, id")
         .unwrap();
     statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?)))
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+            ))
+        })
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
@@ -77,6 +107,9 @@ pub fn secret_arguments() -> Value {
 
 pub fn assert_no_secrets(text: &str) {
     for secret in SECRETS {
-        assert!(!text.contains(secret), "secret {secret:?} leaked into {text}");
+        assert!(
+            !text.contains(secret),
+            "secret {secret:?} leaked into {text}"
+        );
     }
 }
