@@ -47,12 +47,12 @@ fn writer_throughput(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(30);
     group.bench_function("append_4096_events", |b| {
-        b.iter_batched(
+        b.iter_batched_ref(
             || {
                 next += BATCH;
                 events(next)
             },
-            |batch| store.append(&batch).unwrap(),
+            |batch| store.append(batch).unwrap(),
             BatchSize::LargeInput,
         )
     });

@@ -58,6 +58,18 @@ impl Status {
     }
 }
 
+impl std::str::FromStr for Status {
+    type Err = String;
+
+    /// Parses a stored name (`ok`, `tool_error`, …).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == name)
+            .ok_or_else(|| format!("unknown status `{name}`"))
+    }
+}
+
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::Connection;
 
 use super::LatencyHistogram;
+use crate::Status;
 
 /// Usage and latency of one tool over a time range.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,7 +40,7 @@ pub(super) fn tool_summary(
         let histogram = LatencyHistogram::decode(row.get_ref(3)?.as_blob()?).unwrap_or_default();
         let entry = tools.entry(tool).or_default();
         entry.0 += calls;
-        if !matches!(status.as_str(), "ok" | "input_required") {
+        if status.parse::<Status>().is_ok_and(Status::is_error) {
             entry.1 += calls;
         }
         entry.2.merge(&histogram);
