@@ -1,12 +1,15 @@
 //! Reads who and where a call comes from out of rmcp's `RequestContext`: transport, session (or
-//! a derived correlation id), user, client, protocol version and request id. Only cheap reads and
-//! clones happen here; formatting is left to the recorder's thread.
+//! a derived correlation id), user, client, protocol version and request id. The call path only
+//! copies pointers and small values; names and ids are formatted on the recorder's thread.
 
-use std::sync::{Arc, OnceLock};
+use std::{
+    fmt,
+    sync::{Arc, OnceLock},
+};
 
 use rmcp::{
     RoleServer,
-    model::{Implementation, ProtocolVersion, RequestId},
+    model::{Implementation, InitializeRequestParams, ProtocolVersion, RequestId},
     service::RequestContext,
 };
 use sha2::{Digest, Sha256};
@@ -16,41 +19,83 @@ use crate::{Identity, event::Transport};
 /// What analytics records about the caller of one request.
 pub(crate) struct Capture {
     pub transport: Transport,
-    pub session_id: Option<Arc<str>>,
+    pub session: Option<Session>,
     pub user_id: Option<Arc<str>>,
-    pub client: Option<Implementation>,
+    pub client: Client,
+    /// The request's own `_meta` protocol version (MCP 2026-07-28); else the handshake's.
     pub protocol_version: Option<ProtocolVersion>,
     pub request_id: RequestId,
+}
+
+/// The session a call belongs to (see the README's *Sessions*).
+#[derive(Clone, Debug)]
+pub(crate) enum Session {
+    /// An `Mcp-Session-Id`, or a derived `d-…` correlation id.
+    Text(Arc<str>),
+    /// A byte-stream connection, shown as `c-` and 16 hex digits.
+    Connection(u64),
+}
+
+impl fmt::Display for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Session::Text(text) => f.write_str(text),
+            Session::Connection(id) => write!(f, "c-{id:016x}"),
+        }
+    }
+}
+
+/// Where the client's name and version come from.
+pub(crate) enum Client {
+    Unknown,
+    /// The legacy `initialize` handshake of this connection.
+    Handshake(Arc<InitializeRequestParams>),
+    /// The request's `_meta` (MCP 2026-07-28).
+    Request(Implementation),
+}
+
+impl Client {
+    pub(crate) fn implementation(&self) -> Option<&Implementation> {
+        match self {
+            Client::Unknown => None,
+            Client::Handshake(handshake) => Some(&handshake.client_info),
+            Client::Request(implementation) => Some(implementation),
+        }
+    }
 }
 
 impl Capture {
     pub(crate) fn read(context: &RequestContext<RoleServer>) -> Self {
         let parts = context.extensions.get::<http::request::Parts>();
         let identity = identity(context);
-        let user_id = identity.map(|identity| Arc::from(identity.subject.as_str()));
-        let transport = if parts.is_some() {
-            Transport::Http
-        } else {
-            Transport::Stdio
-        };
         let header_session = parts
             .and_then(|parts| parts.headers.get("mcp-session-id"))
             .and_then(|value| value.to_str().ok());
-        let client = context.client_info().filter(|client| {
-            // Stateless HTTP fabricates the peer info from rmcp's own build: that is not the client.
-            !(parts.is_some() && header_session.is_none() && is_fabricated(client))
-        });
-        let session_id = match (parts, header_session) {
-            (Some(_), Some(session)) => Some(Arc::from(session)),
-            (Some(parts), None) => Some(derived_http_session(parts, identity, client.as_ref())),
-            (None, _) => Some(stream_session(context, client.as_ref())),
+        let handshake = context.peer.peer_info();
+        let client = match context.meta.client_info() {
+            Some(implementation) => Client::Request(implementation),
+            // Stateless HTTP fabricates the handshake from rmcp's own build: not the client.
+            None if parts.is_some() && header_session.is_none() => Client::Unknown,
+            None => handshake.clone().map_or(Client::Unknown, Client::Handshake),
+        };
+        let session = match (parts, header_session) {
+            (Some(_), Some(session)) => Session::Text(Arc::from(session)),
+            (Some(parts), None) => derived_http_session(parts, identity, client.implementation()),
+            (None, _) => stream_session(handshake.as_ref(), client.implementation()),
         };
         Capture {
-            transport,
-            session_id,
-            user_id,
+            transport: if parts.is_some() {
+                Transport::Http
+            } else {
+                Transport::Stdio
+            },
+            session: Some(session),
+            user_id: identity.map(|identity| Arc::from(identity.subject.as_str())),
+            protocol_version: context
+                .meta
+                .protocol_version()
+                .or_else(|| handshake.map(|handshake| handshake.protocol_version.clone())),
             client,
-            protocol_version: context.protocol_version(),
             request_id: context.id.clone(),
         }
     }
@@ -65,10 +110,6 @@ pub(crate) fn identity(context: &RequestContext<RoleServer>) -> Option<&Identity
         .or_else(|| context.extensions.get::<Identity>())
 }
 
-fn is_fabricated(client: &Implementation) -> bool {
-    client.name == "rmcp"
-}
-
 /// Sessionless HTTP (MCP 2026-07-28, or stateless mode): a correlation id that groups the calls
 /// of one caller and client. `d-` + the first 16 hex digits of SHA-256 over the user id (else
 /// the `Authorization` header, else the `User-Agent`), the client name and the client version.
@@ -76,16 +117,15 @@ fn derived_http_session(
     parts: &http::request::Parts,
     identity: Option<&Identity>,
     client: Option<&Implementation>,
-) -> Arc<str> {
-    let header = |name: http::header::HeaderName| {
+) -> Session {
+    let header = |name| {
         parts
             .headers
             .get(name)
-            .map(|value| value.as_bytes().to_vec())
-            .unwrap_or_default()
+            .map_or(&b""[..], |value| value.as_bytes())
     };
     let caller = match identity {
-        Some(identity) => identity.subject.as_bytes().to_vec(),
+        Some(identity) => identity.subject.as_bytes(),
         None if parts.headers.contains_key(http::header::AUTHORIZATION) => {
             header(http::header::AUTHORIZATION)
         }
@@ -93,7 +133,7 @@ fn derived_http_session(
     };
     let mut hasher = Sha256::new();
     for field in [
-        caller.as_slice(),
+        caller,
         client.map_or(&b""[..], |client| client.name.as_bytes()),
         client.map_or(&b""[..], |client| client.version.as_bytes()),
     ] {
@@ -101,27 +141,24 @@ fn derived_http_session(
         hasher.update(field);
     }
     let digest = hasher.finalize();
-    let hex: String = digest[..8]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    Arc::from(format!("d-{hex}"))
+    let prefix = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    Session::Text(Arc::from(format!("d-{prefix:016x}")))
 }
 
-/// Stream transports (stdio, duplex): one id per connection, `c-` + 16 hex digits. The
-/// connection is recognised by its handshake record; on MCP 2026-07-28 (no handshake) by the
-/// client name and version within this process.
+/// Byte streams (stdio, duplex): one id per connection. The connection is recognised by its
+/// handshake record; on MCP 2026-07-28 (no handshake) by the client name and version.
 fn stream_session(
-    context: &RequestContext<RoleServer>,
+    handshake: Option<&Arc<InitializeRequestParams>>,
     client: Option<&Implementation>,
-) -> Arc<str> {
-    let connection = match context.peer.peer_info() {
-        Some(info) => Arc::as_ptr(&info) as usize as u64,
-        None => client.map_or(0, |client| {
+) -> Session {
+    let connection = match (handshake, client) {
+        (Some(handshake), _) => Arc::as_ptr(handshake) as usize as u64,
+        (None, Some(client)) => {
             fnv1a(client.name.as_bytes()) ^ fnv1a(client.version.as_bytes()).rotate_left(17)
-        }),
+        }
+        (None, None) => 0,
     };
-    Arc::from(format!("c-{:016x}", mix(process_nonce() ^ connection)))
+    Session::Connection(mix(process_nonce() ^ connection))
 }
 
 fn process_nonce() -> u64 {

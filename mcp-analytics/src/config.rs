@@ -1,7 +1,10 @@
 //! Configuration: [`Config`] from the environment and `.env` / `.dev.vars` files, the
 //! [`AnalyticsBuilder`] for everything, and the crate's [`Error`].
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use crate::{Analytics, Sanitizer, Sink};
 
@@ -124,7 +127,10 @@ fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, Error> {
 }
 
 /// Everything that can go wrong while setting analytics up or serving.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same message as `Display`, so `fn main() -> Result<(), Error>` reports
+/// errors readably.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An environment variable has a value we cannot use.
@@ -167,6 +173,12 @@ pub enum Error {
     },
 }
 
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 /// Builds an [`Analytics`] handle: sinks, database, redaction rules, queue size.
 #[derive(Default)]
 pub struct AnalyticsBuilder {
@@ -175,11 +187,14 @@ pub struct AnalyticsBuilder {
     sinks: Vec<Box<dyn Sink>>,
     sanitizer: Option<Sanitizer>,
     queue_capacity: Option<usize>,
+    write_interval: Option<Duration>,
 }
 
 impl AnalyticsBuilder {
     /// The events the queue holds before new ones are dropped (and counted).
     pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+    /// How often the writer stores queued events when the queue is not filling up.
+    pub const DEFAULT_WRITE_INTERVAL: Duration = Duration::from_millis(5);
 
     /// Applies a [`Config`] (enabled flag and database file).
     pub fn config(self, config: Config) -> Self {
@@ -223,6 +238,14 @@ impl AnalyticsBuilder {
         self
     }
 
+    /// Sets how often the writer stores queued events (default
+    /// [`Self::DEFAULT_WRITE_INTERVAL`]); it also wakes when 4,096 events are waiting and on
+    /// every flush. Longer intervals mean larger batches and later writes.
+    pub fn write_interval(mut self, interval: Duration) -> Self {
+        self.write_interval = Some(interval);
+        self
+    }
+
     /// Opens the database and starts the writer thread.
     pub fn build(self) -> Result<Analytics, Error> {
         if self.enabled == Some(false) {
@@ -251,6 +274,7 @@ impl AnalyticsBuilder {
             sinks,
             self.sanitizer.unwrap_or_default(),
             self.queue_capacity.unwrap_or(Self::DEFAULT_QUEUE_CAPACITY),
+            self.write_interval.unwrap_or(Self::DEFAULT_WRITE_INTERVAL),
             description,
         )
     }

@@ -1,29 +1,31 @@
 //! [`CallContext`]: what a tool can learn about the call it is serving.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rmcp::{RoleServer, service::RequestContext};
 
-use crate::Identity;
+use crate::{Identity, capture::Session};
 
 /// The request behind a tool call. Declare a last parameter of this type on a `#[tool]` method
 /// to receive it: `async fn add(&self, args: AddArgs, cx: CallContext) -> String`.
 pub struct CallContext {
     request: RequestContext<RoleServer>,
     user_id: Option<Arc<str>>,
-    session_id: Option<Arc<str>>,
+    session: Option<Session>,
+    session_text: OnceLock<String>,
 }
 
 impl CallContext {
     pub(crate) fn new(
         request: RequestContext<RoleServer>,
         user_id: Option<Arc<str>>,
-        session_id: Option<Arc<str>>,
+        session: Option<Session>,
     ) -> Self {
         Self {
             request,
             user_id,
-            session_id,
+            session,
+            session_text: OnceLock::new(),
         }
     }
 
@@ -39,7 +41,8 @@ impl CallContext {
 
     /// The session id recorded for this call (see the README for how it is derived).
     pub fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
+        let session = self.session.as_ref()?;
+        Some(self.session_text.get_or_init(|| session.to_string()))
     }
 
     /// rmcp's request context: cancellation token, peer, `_meta`, extensions.
@@ -53,7 +56,7 @@ impl std::fmt::Debug for CallContext {
         f.debug_struct("CallContext")
             .field("request_id", &self.request.id)
             .field("user_id", &self.user_id)
-            .field("session_id", &self.session_id)
+            .field("session_id", &self.session_id())
             .finish_non_exhaustive()
     }
 }

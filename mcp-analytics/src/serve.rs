@@ -16,7 +16,9 @@ pub async fn stdio<S: Server + ServerHandler>(server: S) -> Result<(), Error> {
         analytics.description()
     );
     let running = server
-        .serve(rmcp::transport::stdio())
+        // Non-blocking pipes (how MCP clients launch servers) let the runtime shut down on a
+        // signal even while the client still holds stdin open.
+        .serve(rmcp::transport::io::stdio_pipes())
         .await
         .map_err(|source| Error::Serve {
             context: "MCP handshake over stdio failed".into(),

@@ -14,16 +14,24 @@ struct Plain;
 impl Plain {
     /// Pings.
     #[tool]
-    async fn ping(&self) -> &'static str {
-        "pong"
+    async fn ping(&self) -> String {
+        "pong".into()
     }
 }
 
 #[tokio::test]
 async fn servers_without_an_analytics_option_use_the_installed_global() {
     let sink = MemorySink::new();
-    let installed = Analytics::builder().sink(sink.clone()).build().unwrap().install().unwrap();
-    assert!(Analytics::builder().build().unwrap().install().is_err(), "only one global");
+    let installed = Analytics::builder()
+        .sink(sink.clone())
+        .build()
+        .unwrap()
+        .install()
+        .unwrap();
+    assert!(
+        Analytics::builder().build().unwrap().install().is_err(),
+        "only one global"
+    );
     let (server_io, client_io) = tokio::io::duplex(4096);
     tokio::spawn(async move {
         let _ = Plain.serve(server_io).await.unwrap().waiting().await;
@@ -34,7 +42,10 @@ async fn servers_without_an_analytics_option_use_the_installed_global() {
     installed.flush().await;
     let events = sink.events();
     let ping = only(&events, "ping");
-    assert_eq!(ping.server_name, "mcp-analytics-tests", "defaults to the package name");
+    assert_eq!(
+        ping.server_name, "mcp-analytics-tests",
+        "defaults to the package name"
+    );
     assert_eq!(ping.server_version, env!("CARGO_PKG_VERSION"));
     client.cancel().await.unwrap();
 }

@@ -63,15 +63,37 @@ async fn a_disabled_stdio_server_writes_nothing() {
 #[tokio::test]
 async fn configuration_comes_from_dev_vars_files() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".dev.vars"), "MCP_ANALYTICS_DB=from-dev-vars.db\n").unwrap();
-    std::fs::write(dir.path().join(".env"), "MCP_ANALYTICS_DB=from-env-file.db\n").unwrap();
+    std::fs::write(
+        dir.path().join(".dev.vars"),
+        "MCP_ANALYTICS_DB=from-dev-vars.db\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "MCP_ANALYTICS_DB=from-env-file.db\n",
+    )
+    .unwrap();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_stdio-demo"));
-    command.current_dir(dir.path()).env_remove("MCP_ANALYTICS_DB").env_remove("MCP_ANALYTICS_ENABLED");
-    let client = client_info().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
+    command
+        .current_dir(dir.path())
+        .env_remove("MCP_ANALYTICS_DB")
+        .env_remove("MCP_ANALYTICS_ENABLED");
+    let client = client_info()
+        .serve(TokioChildProcess::new(command).unwrap())
+        .await
+        .unwrap();
     call(&client, "add", json!({"a": 1, "b": 2})).await.unwrap();
     client.cancel().await.unwrap();
-    assert_eq!(wait_for_rows(&dir.path().join("from-dev-vars.db"), 1).await.len(), 1);
-    assert!(!dir.path().join("from-env-file.db").exists(), ".dev.vars wins over .env");
+    assert_eq!(
+        wait_for_rows(&dir.path().join("from-dev-vars.db"), 1)
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        !dir.path().join("from-env-file.db").exists(),
+        ".dev.vars wins over .env"
+    );
 }
 
 #[tokio::test]
@@ -84,7 +106,10 @@ async fn a_bad_configuration_fails_at_startup_with_a_clear_message() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("invalid MCP_ANALYTICS_ENABLED=\"maybe\""), "{stderr}");
+    assert!(
+        stderr.contains("invalid MCP_ANALYTICS_ENABLED=\"maybe\""),
+        "{stderr}"
+    );
 }
 
 /// SIGTERM while a client is still connected: the server flushes what it recorded, then exits.
@@ -109,7 +134,10 @@ async fn sigterm_flushes_before_exit() {
         r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}"#,
     ];
     for message in messages {
-        stdin.write_all(format!("{message}\n").as_bytes()).await.unwrap();
+        stdin
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .unwrap();
     }
     let mut answered = 0;
     while answered < 2 {
@@ -117,9 +145,16 @@ async fn sigterm_flushes_before_exit() {
         answered += usize::from(line.contains(r#""id":"#));
     }
     let pid = child.id().unwrap().to_string();
-    let killed = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
     assert!(killed.success());
-    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "a clean exit after SIGTERM: {status}");
     let rows = stored_rows(&db);
     assert_eq!(rows.len(), 1);

@@ -13,8 +13,8 @@ impl Calculator {
         Ok(format!("{} bytes for {:?}", args.document.len(), cx.user_id()))
     }
     #[tool(__expanded_by_mcp_server)]
-    async fn ping(&self) -> &'static str {
-        "pong"
+    async fn ping(&self) -> String {
+        "pong".into()
     }
     fn not_a_tool(&self) {}
 }

@@ -12,8 +12,8 @@ impl Calculator {
     }
 
     #[tool(description = "Liveness check", annotations(read_only_hint = true, idempotent_hint = true))]
-    async fn ping(&self) -> &'static str {
-        "pong"
+    async fn ping(&self) -> String {
+        "pong".into()
     }
 
     fn not_a_tool(&self) {}

@@ -69,8 +69,7 @@ pub async fn call_tool<S: Server>(
         .map_or(0, |elapsed| elapsed.as_millis() as i64);
     let capture = Capture::read(&context);
     let cancelled = context.ct.clone();
-    let call_context =
-        CallContext::new(context, capture.user_id.clone(), capture.session_id.clone());
+    let call_context = CallContext::new(context, capture.user_id.clone(), capture.session.clone());
     let pending = Pending {
         analytics,
         raw: Some(RawCall::new::<S>(ts_ms, name, arguments, capture)),
@@ -92,7 +91,7 @@ pub async fn call_tool<S: Server>(
 /// dropped), it is recorded as cancelled.
 struct Pending<'a> {
     analytics: &'a Analytics,
-    raw: Option<RawCall>,
+    raw: Option<Box<RawCall>>,
     started: Instant,
 }
 

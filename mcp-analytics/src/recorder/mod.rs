@@ -1,0 +1,286 @@
+//! [`Analytics`]: the handle tool calls record into. Recording pushes onto a bounded lock-free
+//! queue and never blocks or makes a system call (full → the event is dropped and counted); a
+//! writer thread drains it every few milliseconds (see [`writer`]).
+
+mod raw;
+mod writer;
+
+use std::{
+    sync::{
+        Arc, Mutex, MutexGuard, OnceLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread::{JoinHandle, Thread},
+};
+
+use crossbeam_queue::ArrayQueue;
+pub(crate) use raw::RawCall;
+
+use crate::{Sanitizer, Sink};
+
+/// Where tool calls are recorded. Cheap to clone; clones share one queue and writer thread.
+///
+/// Build one with [`Analytics::builder`] or [`Analytics::from_env`]; servers without
+/// `#[mcp_server(analytics = ...)]` use [`Analytics::global`].
+#[derive(Clone)]
+pub struct Analytics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `None` when analytics is disabled.
+    shared: Option<Arc<Shared>>,
+    counters: Arc<Counters>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    description: String,
+}
+
+/// What the call path and the writer thread share.
+struct Shared {
+    events: ArrayQueue<Box<RawCall>>,
+    controls: Mutex<Vec<Control>>,
+    closed: AtomicBool,
+    writer: OnceLock<Thread>,
+}
+
+enum Control {
+    Flush(tokio::sync::oneshot::Sender<()>),
+    Shutdown(tokio::sync::oneshot::Sender<()>),
+}
+
+impl Shared {
+    fn lock_controls(&self) -> MutexGuard<'_, Vec<Control>> {
+        self.controls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    fn wake_writer(&self) {
+        if let Some(writer) = self.writer.get() {
+            writer.unpark();
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    recorded: AtomicU64,
+    dropped: AtomicU64,
+    written: AtomicU64,
+    sink_errors: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> Stats {
+        Stats {
+            recorded: self.recorded.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            written: self.written.load(Ordering::Relaxed),
+            sink_errors: self.sink_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counters of the recording pipeline since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events accepted into the queue.
+    pub recorded: u64,
+    /// Events dropped because the queue was full or the writer had stopped.
+    pub dropped: u64,
+    /// Events handed to the sinks.
+    pub written: u64,
+    /// Failed (or panicked) sink writes and flushes.
+    pub sink_errors: u64,
+}
+
+impl Analytics {
+    /// A builder with every option at its default (no sinks: add one, or use `from_env`).
+    pub fn builder() -> crate::AnalyticsBuilder {
+        crate::AnalyticsBuilder::default()
+    }
+
+    /// Analytics configured from the environment (and `.env` / `.dev.vars`); see [`crate::Config`].
+    pub fn from_env() -> Result<Self, crate::Error> {
+        Self::builder().config(crate::Config::from_env()?).build()
+    }
+
+    /// A handle that records nothing: calls go straight to the tool.
+    pub fn disabled() -> Self {
+        Self::from_parts(None, Arc::default(), None, "analytics disabled".into())
+    }
+
+    /// The process-wide handle: the one passed to [`Analytics::install`], else built from the
+    /// environment on first use (an invalid configuration is logged and disables analytics).
+    pub fn global() -> &'static Analytics {
+        GLOBAL.get_or_init(|| {
+            Analytics::from_env().unwrap_or_else(|error| {
+                tracing::error!("mcp-analytics: {error}; analytics is disabled");
+                Analytics::disabled()
+            })
+        })
+    }
+
+    /// Makes this handle the process-wide one. Fails (returning it) if one is already in use.
+    pub fn install(self) -> Result<&'static Analytics, Analytics> {
+        let mut candidate = Some(self);
+        let installed = GLOBAL.get_or_init(|| candidate.take().expect("taken once"));
+        match candidate {
+            None => Ok(installed),
+            Some(rejected) => Err(rejected),
+        }
+    }
+
+    /// Whether calls are recorded at all.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.shared.is_some()
+    }
+
+    /// Where the data goes, for startup messages (e.g. `SQLite ./mcp-analytics.db`).
+    pub fn description(&self) -> &str {
+        &self.inner.description
+    }
+
+    /// The pipeline's counters.
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Waits until every event recorded before this call has been written and flushed.
+    pub async fn flush(&self) {
+        self.control(Control::Flush).await;
+    }
+
+    /// Flushes, then stops the writer thread. Events recorded afterwards are dropped and counted.
+    pub async fn shutdown(&self) {
+        self.control(Control::Shutdown).await;
+        let writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(writer) = writer {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
+    }
+
+    /// Queues a finished call; never blocks.
+    pub(crate) fn record(&self, call: Box<RawCall>) {
+        let Some(shared) = &self.inner.shared else {
+            return;
+        };
+        let counters = &self.inner.counters;
+        if shared.is_closed() || shared.events.push(call).is_err() {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        counters.recorded.fetch_add(1, Ordering::Relaxed);
+        if shared.events.len() == writer::MAX_BATCH {
+            shared.wake_writer();
+        }
+    }
+
+    /// Starts the writer thread over `sinks`.
+    pub(crate) fn start(
+        sinks: Vec<Box<dyn Sink>>,
+        sanitizer: Sanitizer,
+        capacity: usize,
+        interval: std::time::Duration,
+        description: String,
+    ) -> Result<Self, crate::Error> {
+        let shared = Arc::new(Shared {
+            events: ArrayQueue::new(capacity.max(1)),
+            controls: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            writer: OnceLock::new(),
+        });
+        let counters = Arc::new(Counters::default());
+        let writer = writer::Writer {
+            shared: shared.clone(),
+            sinks,
+            sanitizer,
+            counters: counters.clone(),
+            ids: writer::IdGenerator::new(),
+            interval,
+        };
+        let handle = std::thread::Builder::new()
+            .name("mcp-analytics-writer".into())
+            .spawn(move || writer.run())
+            .map_err(crate::Error::Writer)?;
+        let _ = shared.writer.set(handle.thread().clone());
+        Ok(Self::from_parts(
+            Some(shared),
+            counters,
+            Some(handle),
+            description,
+        ))
+    }
+
+    fn from_parts(
+        shared: Option<Arc<Shared>>,
+        counters: Arc<Counters>,
+        writer: Option<JoinHandle<()>>,
+        description: String,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                shared,
+                counters,
+                writer: Mutex::new(writer),
+                description,
+            }),
+        }
+    }
+
+    /// Hands `control` to the writer and waits until it has been carried out.
+    async fn control(&self, control: fn(tokio::sync::oneshot::Sender<()>) -> Control) {
+        let Some(shared) = &self.inner.shared else {
+            return;
+        };
+        if shared.is_closed() {
+            return;
+        }
+        let (done, wait) = tokio::sync::oneshot::channel();
+        shared.lock_controls().push(control(done));
+        shared.wake_writer();
+        let _ = wait.await;
+    }
+}
+
+impl std::fmt::Debug for Analytics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analytics")
+            .field("destination", &self.inner.description)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: the writer drains the queue, flushes and exits.
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.close();
+            shared.wake_writer();
+        }
+        if let Some(writer) = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+        {
+            let _ = writer.join();
+        }
+    }
+}
+
+static GLOBAL: OnceLock<Analytics> = OnceLock::new();

@@ -1,0 +1,134 @@
+//! [`RawCall`]: a finished call as the call path hands it over (nothing formatted, nothing
+//! sanitized yet), and its conversion into the stored [`ToolCallEvent`] on the writer thread.
+
+use std::{borrow::Cow, time::Duration};
+
+use rmcp::{ErrorData, model::CallToolResponse};
+use serde_json::Value;
+
+use crate::{
+    Sanitizer,
+    capture::Capture,
+    event::{Status, ToolCallEvent},
+    private::{Outcome, Server, ServerInfo, ToolSpec},
+};
+
+/// A finished call before sanitization: what the call path hands to the queue.
+pub(crate) struct RawCall {
+    pub(super) ts_ms: i64,
+    server: &'static ServerInfo,
+    specs: &'static [ToolSpec],
+    pub(crate) tool: Cow<'static, str>,
+    pub(crate) arguments: Value,
+    capture: Capture,
+    duration: Duration,
+    status: Status,
+    error: Option<(Cow<'static, str>, String)>,
+    result: Option<Result<CallToolResponse, ErrorData>>,
+}
+
+impl RawCall {
+    pub(crate) fn new<S: Server>(
+        ts_ms: i64,
+        tool: Cow<'static, str>,
+        arguments: Value,
+        capture: Capture,
+    ) -> Box<Self> {
+        // A known tool's name is the spec's `&'static str`; the request's copy is freed here, on
+        // the calling thread, instead of on the writer's.
+        let tool = match S::TOOLS.iter().find(|spec| spec.name == tool) {
+            Some(spec) => Cow::Borrowed(spec.name),
+            None => tool,
+        };
+        Box::new(RawCall {
+            ts_ms,
+            server: &S::INFO,
+            specs: S::TOOLS,
+            tool,
+            arguments,
+            capture,
+            duration: Duration::ZERO,
+            status: Status::Ok,
+            error: None,
+            result: None,
+        })
+    }
+
+    /// Fills in how the call ended; keeps a copy of the response only for tracked results.
+    pub(crate) fn complete(&mut self, duration: Duration, outcome: &Outcome) {
+        self.duration = duration;
+        self.status = outcome.status;
+        self.error.clone_from(&outcome.error);
+        if self.spec().is_none_or(|spec| spec.track_results) && outcome.response.is_ok() {
+            self.result = Some(outcome.response.clone());
+        }
+    }
+
+    fn spec(&self) -> Option<&'static ToolSpec> {
+        self.specs.iter().find(|spec| spec.name == self.tool)
+    }
+
+    /// The stored form: ids formatted, everything that may hold secrets sanitized.
+    pub(super) fn into_event(self, id: String, sanitizer: &Sanitizer) -> ToolCallEvent {
+        let redact = self.spec().map_or(&[][..], |spec| spec.redact);
+        let result_json = match &self.result {
+            Some(Ok(response)) => response_json(response),
+            _ => None,
+        };
+        let (error_type, mut error_message) = match self.error {
+            Some((kind, message)) => (
+                Some(kind.into_owned()),
+                (!message.is_empty()).then_some(message),
+            ),
+            None => (None, None),
+        };
+        if self.status == Status::ToolError && error_message.is_none() {
+            error_message = result_json.as_ref().and_then(first_text).map(str::to_owned);
+        }
+        let capture = self.capture;
+        ToolCallEvent {
+            id,
+            ts_ms: self.ts_ms,
+            server_name: self.server.name.to_owned(),
+            server_version: self.server.version.to_owned(),
+            tool: self.tool.into_owned(),
+            user_id: capture.user_id.map(|id| id.to_string()),
+            session_id: capture.session.map(|session| session.to_string()),
+            client_name: capture
+                .client
+                .implementation()
+                .map(|client| client.name.clone()),
+            client_version: capture
+                .client
+                .implementation()
+                .map(|client| client.version.clone()),
+            protocol_version: capture.protocol_version.map(|version| version.to_string()),
+            transport: capture.transport,
+            request_id: Some(capture.request_id.to_string()),
+            duration_us: u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX),
+            status: self.status,
+            error_type,
+            error_message: error_message.map(|message| sanitizer.text(&message)),
+            params: Some(sanitizer.json_text(&self.arguments, redact)),
+            result: result_json.map(|result| sanitizer.json_text(&result, redact)),
+        }
+    }
+}
+
+fn response_json(response: &CallToolResponse) -> Option<Value> {
+    match response {
+        CallToolResponse::Complete(result) => serde_json::to_value(result).ok(),
+        CallToolResponse::InputRequired(input) => serde_json::to_value(input).ok(),
+        CallToolResponse::Task(task) => serde_json::to_value(task).ok(),
+        _ => None,
+    }
+}
+
+/// The text of the first text block of a serialized `CallToolResult`.
+fn first_text(result: &Value) -> Option<&str> {
+    result
+        .get("content")?
+        .as_array()?
+        .iter()
+        .find_map(|block| block.get("text")?.as_str())
+}
