@@ -15,30 +15,13 @@ use rmcp::{
 };
 use serde_json::json;
 
-async fn connect_legacy(
-    analytics: Analytics,
-) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig> {
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        let server = Demo { analytics }
-            .serve(server_io)
-            .await
-            .expect("server starts");
-        let _ = server.waiting().await;
-    });
-    client_info()
-        .serve(client_io)
-        .await
-        .expect("client connects")
-}
-
 #[tokio::test]
 async fn every_status_produces_the_right_row() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.db");
     let sink = MemorySink::new();
     let analytics = analytics(&sink, &db);
-    let client = connect_legacy(analytics.clone()).await;
+    let client = connect_demo(analytics.clone()).await;
 
     let sum = call(&client, "add", json!({"a": 2, "b": 3})).await.unwrap();
     assert_eq!(sum.structured_content, Some(json!({"sum": 5})));
@@ -177,7 +160,7 @@ async fn redaction_holds_for_nested_and_value_pattern_secrets() {
     let db = dir.path().join("r.db");
     let sink = MemorySink::new();
     let analytics = analytics(&sink, &db);
-    let client = connect_legacy(analytics.clone()).await;
+    let client = connect_demo(analytics.clone()).await;
     let result = call(&client, "connect_service", secret_arguments())
         .await
         .unwrap();
@@ -209,7 +192,7 @@ async fn redaction_holds_for_nested_and_value_pattern_secrets() {
 async fn track_results_false_stores_no_result() {
     let sink = MemorySink::new();
     let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
-    let client = connect_legacy(analytics.clone()).await;
+    let client = connect_demo(analytics.clone()).await;
     let result = call(
         &client,
         "process_document",
@@ -232,7 +215,7 @@ async fn track_results_false_stores_no_result() {
 
 #[tokio::test]
 async fn disabled_analytics_records_nothing_and_tools_still_work() {
-    let client = connect_legacy(Analytics::disabled()).await;
+    let client = connect_demo(Analytics::disabled()).await;
     let sum = call(&client, "add", json!({"a": 20, "b": 22}))
         .await
         .unwrap();
@@ -256,7 +239,7 @@ async fn disabled_analytics_records_nothing_and_tools_still_work() {
 async fn a_cancelled_call_is_recorded_as_cancelled() {
     let sink = MemorySink::new();
     let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
-    let client = connect_legacy(analytics.clone()).await;
+    let client = connect_demo(analytics.clone()).await;
     let request = ClientRequest::CallToolRequest(Request::new(
         CallToolRequestParams::new("slow")
             .with_arguments(json!({"ms": 30_000}).as_object().unwrap().clone()),

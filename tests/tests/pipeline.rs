@@ -10,8 +10,6 @@ use std::{
 
 use common::*;
 use mcp_analytics::{Analytics, MemorySink, Sink, SinkError, Stats, ToolCallEvent};
-use mcp_analytics_tests::Demo;
-use rmcp::ServiceExt;
 use serde_json::json;
 
 struct FailingSink;
@@ -54,23 +52,6 @@ impl Sink for StuckSink {
     }
 }
 
-async fn connect(
-    analytics: Analytics,
-) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig> {
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        let server = Demo { analytics }
-            .serve(server_io)
-            .await
-            .expect("server starts");
-        let _ = server.waiting().await;
-    });
-    client_info()
-        .serve(client_io)
-        .await
-        .expect("client connects")
-}
-
 #[tokio::test]
 async fn failing_and_panicking_sinks_do_not_fail_the_call() {
     let memory = MemorySink::new();
@@ -80,7 +61,7 @@ async fn failing_and_panicking_sinks_do_not_fail_the_call() {
         .sink(memory.clone())
         .build()
         .unwrap();
-    let client = connect(analytics.clone()).await;
+    let client = connect_demo(analytics.clone()).await;
     for i in 0..5 {
         let sum = call(&client, "add", json!({"a": i, "b": 1})).await.unwrap();
         assert_eq!(sum.structured_content, Some(json!({"sum": i + 1})));
@@ -108,7 +89,7 @@ async fn a_full_queue_drops_and_counts_instead_of_blocking() {
         .queue_capacity(4)
         .build()
         .unwrap();
-    let client = connect(analytics.clone()).await;
+    let client = connect_demo(analytics.clone()).await;
     let started = Instant::now();
     for i in 0..50 {
         call(&client, "add", json!({"a": i, "b": 0})).await.unwrap();
@@ -134,7 +115,7 @@ async fn dropped_counts_reach_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("stats.db");
     let analytics = Analytics::builder().database(&db).build().unwrap();
-    let client = connect(analytics.clone()).await;
+    let client = connect_demo(analytics.clone()).await;
     call(&client, "add", json!({"a": 1, "b": 1})).await.unwrap();
     analytics.shutdown().await;
     call(&client, "add", json!({"a": 1, "b": 1})).await.unwrap();

@@ -162,17 +162,7 @@ async fn sigterm_flushes_before_exit() {
     drop(stdin);
 }
 
-async fn wait_for_rows(
-    db: &std::path::Path,
-    count: usize,
-) -> Vec<(
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-)> {
+async fn wait_for_rows(db: &std::path::Path, count: usize) -> Vec<Row> {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         if db.exists() {

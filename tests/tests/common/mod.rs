@@ -4,14 +4,32 @@
 use std::path::Path;
 
 use mcp_analytics::{Analytics, MemorySink, ToolCallEvent};
+use mcp_analytics_tests::Demo;
 use rmcp::{
-    RoleClient,
+    RoleClient, ServiceExt,
     model::{
         CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
     },
     service::{RunningService, ServiceError},
 };
 use serde_json::Value;
+
+/// A client connected over an in-process duplex to a `Demo` server recording into `analytics`
+/// (legacy `initialize` handshake).
+pub async fn connect_demo(analytics: Analytics) -> RunningService<RoleClient, ClientConfig> {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        let server = Demo { analytics }
+            .serve(server_io)
+            .await
+            .expect("server starts");
+        let _ = server.waiting().await;
+    });
+    client_info()
+        .serve(client_io)
+        .await
+        .expect("client connects")
+}
 
 /// Analytics writing into `sink` and the SQLite file `db`.
 pub fn analytics(sink: &MemorySink, db: &Path) -> Analytics {
