@@ -58,10 +58,14 @@ fn generate(server: &Server) -> TokenStream {
     let specs = server.tools.iter().map(tool_spec);
     let arms = server.tools.iter().map(dispatch_arm);
     let analytics = server.analytics.as_ref().map(|expr| {
-        quote_spanned! {expr.span()=>
+        let method = quote_spanned! {expr.span()=>
             fn analytics(&self) -> &::mcp_analytics::Analytics {
                 &#expr
             }
+        };
+        quote! {
+            const GLOBAL_ANALYTICS: bool = false;
+            #method
         }
     });
     quote! {

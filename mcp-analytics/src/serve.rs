@@ -8,7 +8,7 @@ use crate::{Error, private::Server};
 /// Serves `server` over stdin/stdout until the client disconnects or the process is asked to
 /// stop, then flushes analytics. Messages go to stderr: stdout carries the protocol.
 pub async fn stdio<S: Server + ServerHandler>(server: S) -> Result<(), Error> {
-    let analytics = server.analytics().clone();
+    let analytics = startup_analytics(&server)?;
     eprintln!(
         "{} {}: MCP over stdio; analytics: {}",
         S::INFO.name,
@@ -31,6 +31,15 @@ pub async fn stdio<S: Server + ServerHandler>(server: S) -> Result<(), Error> {
     }
     analytics.shutdown().await;
     Ok(())
+}
+
+/// The server's analytics, with the process-wide handle set up first when the server uses it, so
+/// bad settings stop the server at startup with a clear message.
+fn startup_analytics<S: Server>(server: &S) -> Result<crate::Analytics, Error> {
+    if S::GLOBAL_ANALYTICS {
+        crate::Analytics::init_global()?;
+    }
+    Ok(server.analytics().clone())
 }
 
 /// Resolves when the process receives Ctrl-C or (on Unix) SIGTERM.
@@ -166,7 +175,7 @@ mod http {
                     source: Box::new(source),
                 })?;
             let local = listener.local_addr().unwrap_or(addr);
-            let analytics = (self.factory)().analytics().clone();
+            let analytics = super::startup_analytics(&(self.factory)())?;
             eprintln!(
                 "{} {}: MCP at http://{local}/mcp; analytics: {}",
                 S::INFO.name,

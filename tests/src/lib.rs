@@ -130,3 +130,17 @@ impl Demo {
         )
     }
 }
+
+/// A server that records into the process-wide analytics (no `analytics = ...`), which the serve
+/// helpers set up from the environment at startup.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GlobalDemo;
+
+#[mcp_server(name = "global-demo")]
+impl GlobalDemo {
+    /// Echoes the document.
+    #[tool]
+    async fn echo(&self, args: Doc) -> String {
+        args.document
+    }
+}

@@ -112,6 +112,43 @@ async fn a_bad_configuration_fails_at_startup_with_a_clear_message() {
     );
 }
 
+#[tokio::test]
+async fn servers_on_the_global_analytics_check_settings_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_stdio-demo"))
+        .arg("--global")
+        .env("MCP_ANALYTICS_DB", dir.path().join("missing-dir/x.db"))
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot open the analytics database")
+            && stderr.contains("MCP_ANALYTICS_DB"),
+        "{stderr}"
+    );
+
+    let db = dir.path().join("global.db");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_stdio-demo"));
+    command
+        .arg("--global")
+        .env("MCP_ANALYTICS_DB", &db)
+        .current_dir(dir.path());
+    let client = client_info()
+        .serve(TokioChildProcess::new(command).unwrap())
+        .await
+        .unwrap();
+    call(&client, "echo", json!({"document": "hello"}))
+        .await
+        .unwrap();
+    client.cancel().await.unwrap();
+    let rows = wait_for_rows(&db, 1).await;
+    assert_eq!((rows[0].0.as_str(), rows[0].1.as_str()), ("echo", "ok"));
+}
+
 /// SIGTERM while a client is still connected: the server flushes what it recorded, then exits.
 #[cfg(unix)]
 #[tokio::test]

@@ -30,6 +30,7 @@ const _: () = {
             static TOOLS: mcpa::ToolList = mcpa::ToolList::new();
             &TOOLS
         }
+        const GLOBAL_ANALYTICS: bool = false;
         fn analytics(&self) -> &::mcp_analytics::Analytics {
             &self.analytics
         }

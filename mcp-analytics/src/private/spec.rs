@@ -158,6 +158,10 @@ pub trait Server: Send + Sync + Sized + 'static {
     /// Every tool, in declaration order.
     const TOOLS: &'static [ToolSpec];
 
+    /// Whether calls go to [`Analytics::global`] (no `#[mcp_server(analytics = ...)]`); the serve
+    /// helpers then set it up from the environment before serving, failing on bad settings.
+    const GLOBAL_ANALYTICS: bool = true;
+
     /// The cache of rmcp `Tool`s built from [`Server::TOOLS`].
     fn tool_list() -> &'static ToolList;
 

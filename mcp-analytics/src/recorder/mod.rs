@@ -129,6 +129,18 @@ impl Analytics {
         })
     }
 
+    /// The process-wide handle, set up from the environment now if it is not yet: unlike
+    /// [`Analytics::global`], bad settings are an error (the serve helpers call this at startup).
+    pub fn init_global() -> Result<&'static Analytics, crate::Error> {
+        if let Some(installed) = GLOBAL.get() {
+            return Ok(installed);
+        }
+        let analytics = Analytics::from_env()?;
+        Ok(analytics
+            .install()
+            .unwrap_or_else(|_| GLOBAL.get().expect("installed by another thread")))
+    }
+
     /// Makes this handle the process-wide one. Fails (returning it) if one is already in use.
     pub fn install(self) -> Result<&'static Analytics, Analytics> {
         let mut candidate = Some(self);
