@@ -3,14 +3,15 @@
 
 mod common;
 
-use std::{future::Future, net::SocketAddr, pin::Pin};
+use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
 
 use common::*;
 use mcp_analytics::{Analytics, Identity, MemorySink, Status, Transport, serve::HttpServer};
 use mcp_analytics_tests::Demo;
 use rmcp::{
     ClientLifecycleMode, ClientServiceExt, ServiceExt,
-    model::ProtocolVersion,
+    model::{CallToolRequestParams, ClientRequest, ProtocolVersion, Request},
+    service::PeerRequestOptions,
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
@@ -244,6 +245,76 @@ async fn shutting_the_server_down_flushes_analytics_to_sqlite() {
         "every call is on disk after shutdown"
     );
     assert_eq!(analytics.stats().dropped, 0);
+}
+
+#[tokio::test]
+async fn every_status_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("statuses.db");
+    let sink = MemorySink::new();
+    let analytics = analytics(&sink, &db);
+    let server = start(analytics.clone(), true).await;
+    let client = client_info()
+        .serve(transport(server.addr, Some("dana")))
+        .await
+        .unwrap();
+
+    call(&client, "add", json!({"a": 1, "b": 2})).await.unwrap();
+    call(&client, "divide", json!({"a": 1, "b": 0}))
+        .await
+        .unwrap();
+    call(&client, "add", json!({"a": "one"})).await.unwrap();
+    call(&client, "missing", json!({})).await.unwrap_err();
+    call(&client, "fail_protocol", json!({})).await.unwrap_err();
+    call(&client, "explode", json!({})).await.unwrap();
+    let request = ClientRequest::CallToolRequest(Request::new(
+        CallToolRequestParams::new("slow")
+            .with_arguments(json!({"ms": 30_000}).as_object().unwrap().clone()),
+    ));
+    let handle = client
+        .peer()
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    handle.cancel(Some("stop".into())).await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !sink.events().iter().any(|event| event.tool == "slow") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cancelled call was not recorded"
+        );
+        analytics.flush().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let statuses: Vec<(String, Status)> = sink
+        .events()
+        .into_iter()
+        .map(|event| (event.tool, event.status))
+        .collect();
+    let expected = [
+        ("add", Status::Ok),
+        ("divide", Status::ToolError),
+        ("add", Status::InvalidParams),
+        ("missing", Status::UnknownTool),
+        ("fail_protocol", Status::ProtocolError),
+        ("explode", Status::Panic),
+        ("slow", Status::Cancelled),
+    ];
+    let expected: Vec<(String, Status)> = expected
+        .iter()
+        .map(|(tool, status)| ((*tool).to_owned(), *status))
+        .collect();
+    assert_eq!(statuses, expected);
+    let rows = stored_rows(&db);
+    assert_eq!(rows.len(), 7);
+    assert!(
+        rows.iter()
+            .all(|row| row.3.as_deref() == Some("dana") && row.2.is_some())
+    );
+    client.cancel().await.unwrap();
+    server.stop().await;
 }
 
 fn uuid_like(text: &str) -> bool {
