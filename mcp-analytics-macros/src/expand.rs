@@ -68,6 +68,32 @@ fn generate(server: &Server) -> TokenStream {
             #method
         }
     });
+    let handler = server.server_handler.then(|| {
+        quote! {
+            impl mcpa::ServerHandler for #self_ty {
+                fn get_info(&self) -> mcpa::ServerConfig {
+                    mcpa::server_config::<Self>()
+                }
+                fn get_tool(&self, name: &str) -> ::core::option::Option<mcpa::Tool> {
+                    mcpa::get_tool::<Self>(name)
+                }
+                async fn list_tools(
+                    &self,
+                    _request: ::core::option::Option<mcpa::PaginatedRequestParams>,
+                    context: mcpa::RequestContext,
+                ) -> ::core::result::Result<mcpa::ListToolsResult, mcpa::ErrorData> {
+                    mcpa::list_tools::<Self>(&context)
+                }
+                async fn call_tool(
+                    &self,
+                    request: mcpa::CallToolRequestParams,
+                    context: mcpa::RequestContext,
+                ) -> ::core::result::Result<mcpa::CallToolResponse, mcpa::ErrorData> {
+                    mcpa::call_tool(self, request, context).await
+                }
+            }
+        }
+    });
     quote! {
         #item
 
@@ -91,28 +117,7 @@ fn generate(server: &Server) -> TokenStream {
                 }
             }
 
-            impl mcpa::ServerHandler for #self_ty {
-                fn get_info(&self) -> mcpa::ServerConfig {
-                    mcpa::server_config::<Self>()
-                }
-                fn get_tool(&self, name: &str) -> ::core::option::Option<mcpa::Tool> {
-                    mcpa::get_tool::<Self>(name)
-                }
-                async fn list_tools(
-                    &self,
-                    _request: ::core::option::Option<mcpa::PaginatedRequestParams>,
-                    context: mcpa::RequestContext,
-                ) -> ::core::result::Result<mcpa::ListToolsResult, mcpa::ErrorData> {
-                    mcpa::list_tools::<Self>(&context)
-                }
-                async fn call_tool(
-                    &self,
-                    request: mcpa::CallToolRequestParams,
-                    context: mcpa::RequestContext,
-                ) -> ::core::result::Result<mcpa::CallToolResponse, mcpa::ErrorData> {
-                    mcpa::call_tool(self, request, context).await
-                }
-            }
+            #handler
         };
     }
 }

@@ -9,7 +9,13 @@ use crate::{
     parse::{self, Arg, Keys},
 };
 
-const SERVER_KEYS: &[&str] = &["name", "version", "instructions", "analytics"];
+const SERVER_KEYS: &[&str] = &[
+    "name",
+    "version",
+    "instructions",
+    "analytics",
+    "server_handler",
+];
 const TOOL_KEYS: &[&str] = &[
     "name",
     "title",
@@ -36,6 +42,9 @@ pub(crate) struct Server {
     pub instructions: Option<LitStr>,
     /// Where the `Analytics` handle comes from (`self.analytics`); the global one when absent.
     pub analytics: Option<Expr>,
+    /// `server_handler = false`: the user writes `impl ServerHandler` (to add prompts or
+    /// resources) and calls `mcp_analytics::handler::*` from it.
+    pub server_handler: bool,
     pub tools: Vec<Tool>,
 }
 
@@ -84,6 +93,7 @@ impl Server {
             version: None,
             instructions: None,
             analytics: None,
+            server_handler: true,
             tools: Vec::new(),
         };
         let mut keys = Keys::new("mcp_server", SERVER_KEYS);
@@ -92,6 +102,10 @@ impl Server {
                 Some("name") => server.name = parse::string(&arg, errors),
                 Some("version") => server.version = parse::string(&arg, errors),
                 Some("instructions") => server.instructions = parse::string(&arg, errors),
+                Some("server_handler") => {
+                    server.server_handler =
+                        parse::boolean(&arg, errors).is_none_or(|lit| lit.value);
+                }
                 Some("analytics") => {
                     server.analytics =
                         parse::expr(&arg, "analytics = self.analytics", errors).cloned();

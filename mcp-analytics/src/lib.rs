@@ -59,6 +59,14 @@ pub mod __private;
 
 pub(crate) use __private as private;
 
+/// The bodies of the `ServerHandler` methods `#[mcp_server]` generates, for servers declared with
+/// `#[mcp_server(server_handler = false)]` that implement `ServerHandler` themselves (to serve
+/// prompts or resources next to their tools). Forward `call_tool`, `list_tools`, `get_tool` and
+/// (extending its capabilities) `get_info` to these; the type parameter is the server type.
+pub mod handler {
+    pub use crate::private::{call_tool, get_tool, list_tools, server_config};
+}
+
 pub use config::{AnalyticsBuilder, Config, Environment, Error};
 pub use context::CallContext;
 pub use event::{Status, ToolCallEvent, Transport};
