@@ -3,8 +3,8 @@
 //! Use them through the `mcp_analytics` crate (`use mcp_analytics::{mcp_server, tool};`); this
 //! crate only turns syntax into a few lines of code that call `::mcp_analytics::__private`.
 //!
-//! The pipeline is one-directional: [`parse`] reads attribute arguments, [`model`] describes the
-//! server and its tools, [`validate`] collects every mistake at once, and [`expand`] writes code.
+//! The pipeline is one-directional: `parse` reads attribute arguments, `model` describes the
+//! server and its tools, `validate` collects every mistake at once, and `expand` writes code.
 //! Set `MCP_ANALYTICS_MACROS_DEBUG=1` to print each expansion to stderr.
 
 use proc_macro::TokenStream;
