@@ -317,6 +317,60 @@ async fn every_status_over_http() {
     server.stop().await;
 }
 
+/// Many clients at once over HTTP: every call ends up on disk exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_lose_no_events() {
+    const CLIENTS: usize = 8;
+    const CALLS: usize = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("concurrent.db");
+    let analytics = Analytics::builder().database(&db).build().unwrap();
+    let server = start(analytics.clone(), true).await;
+    let mut clients = Vec::new();
+    for index in 0..CLIENTS {
+        let addr = server.addr;
+        clients.push(tokio::spawn(async move {
+            let user = format!("user-{index}");
+            let client = client_info()
+                .serve(transport(addr, Some(&user)))
+                .await
+                .unwrap();
+            for call_index in 0..CALLS {
+                let sum = call(&client, "add", json!({"a": index, "b": call_index}))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    sum.structured_content,
+                    Some(json!({"sum": index + call_index}))
+                );
+            }
+            client.cancel().await.unwrap();
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    server.stop().await;
+    let stats = analytics.stats();
+    assert_eq!(
+        (stats.recorded, stats.dropped, stats.written),
+        ((CLIENTS * CALLS) as u64, 0, (CLIENTS * CALLS) as u64)
+    );
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let (rows, ids, users, sessions): (i64, i64, i64, i64) = connection
+        .query_row(
+            "SELECT count(*), count(DISTINCT id), count(DISTINCT user_id), count(DISTINCT session_id) FROM tool_calls",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!((rows, ids, users, sessions), (400, 400, 8, 8));
+    let rollup: i64 = connection
+        .query_row("SELECT sum(calls) FROM tool_calls_1m", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(rollup, 400, "the rollup counts every call once");
+}
+
 fn uuid_like(text: &str) -> bool {
     text.len() == 36 && text.chars().filter(|c| *c == '-').count() == 4
 }
