@@ -2,6 +2,7 @@
 //! `tool_calls_1m` (written in the same transaction) and the recorder's counters.
 
 mod histogram;
+mod report;
 mod schema;
 mod summary;
 
@@ -10,6 +11,7 @@ use std::{collections::HashMap, path::Path};
 use rusqlite::{Connection, functions::FunctionFlags, params};
 
 pub use histogram::LatencyHistogram;
+pub use report::{ErrorKind, Report, Sessions, ToolReport, UserUsage};
 pub use summary::ToolSummary;
 
 use crate::{Sink, SinkError, Stats, event::ToolCallEvent};
@@ -111,6 +113,11 @@ impl SqliteStore {
     /// Per-tool figures from the rollup for calls that started at or after `since_ms`.
     pub fn tool_summary(&self, since_ms: i64) -> rusqlite::Result<Vec<ToolSummary>> {
         summary::tool_summary(&self.connection, since_ms)
+    }
+
+    /// The usage report for calls that started at or after `since_ms`, optionally for one tool.
+    pub fn report(&self, since_ms: i64, tool: Option<&str>) -> rusqlite::Result<Report> {
+        report::report(&self.connection, since_ms, tool)
     }
 
     /// The underlying connection, for ad-hoc queries.

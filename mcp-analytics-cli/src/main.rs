@@ -1,0 +1,182 @@
+//! `mcp-analytics`: look at what an MCP server recorded.
+//!
+//! ```text
+//! mcp-analytics report --db ./mcp-analytics.db --since 24h [--tool NAME] [--json]
+//! ```
+
+use std::{
+    path::PathBuf,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+use mcp_analytics::store::{Report, SqliteStore};
+
+/// Analytics for MCP servers built with mcp-analytics.
+#[derive(Parser)]
+#[command(name = "mcp-analytics", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Usage, errors, latency, users and sessions over a time range.
+    Report {
+        /// The SQLite database the server writes (its MCP_ANALYTICS_DB).
+        #[arg(long, default_value = "./mcp-analytics.db")]
+        db: PathBuf,
+        /// How far back to look: `30m`, `24h`, `7d`, or `all`.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Only this tool.
+        #[arg(long)]
+        tool: Option<String>,
+        /// Print one JSON document instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() {
+    if let Err(error) = run(Cli::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Report {
+            db,
+            since,
+            tool,
+            json,
+        } => {
+            if !db.exists() {
+                bail!(
+                    "no analytics database at {} (set --db to the server's MCP_ANALYTICS_DB)",
+                    db.display()
+                );
+            }
+            let since_ms = since_ms(&since)?;
+            let store = SqliteStore::open(&db)?;
+            let report = store
+                .report(since_ms, tool.as_deref())
+                .context("reading the report")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", render(&report, &since));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The start of the range `since` describes, in unix ms.
+fn since_ms(since: &str) -> anyhow::Result<i64> {
+    if since == "all" {
+        return Ok(0);
+    }
+    let (number, unit) = since.split_at(
+        since
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(since.len()),
+    );
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!(
+            "--since {since:?}: expected a number and a unit (s, m, h, d), e.g. `24h`, or `all`"
+        ),
+    };
+    let amount: i64 = number
+        .parse()
+        .with_context(|| format!("--since {since:?}: expected e.g. `24h`"))?;
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+    Ok(now_ms - amount * seconds * 1000)
+}
+
+fn render(report: &Report, since: &str) -> String {
+    let scope = report
+        .tool
+        .as_deref()
+        .map(|tool| format!(" for `{tool}`"))
+        .unwrap_or_default();
+    let error_rate = if report.calls == 0 {
+        0.0
+    } else {
+        report.errors as f64 / report.calls as f64
+    };
+    let range = if since == "all" {
+        "All time".to_owned()
+    } else {
+        format!("Last {since}")
+    };
+    let mut out = format!(
+        "{range}{scope}: {} calls, {} errors ({:.1} %), {} sessions ({:.1} calls each)\n\n",
+        report.calls,
+        report.errors,
+        error_rate * 100.0,
+        report.sessions.count,
+        report.sessions.average_calls
+    );
+    let mut tools = table(&[
+        "tool", "calls", "success", "errors", "p50 ms", "p95 ms", "p99 ms", "users",
+    ]);
+    for tool in &report.tools {
+        tools.add_row(vec![
+            Cell::new(&tool.tool),
+            number(tool.calls),
+            number(format!("{:.1} %", tool.success_rate * 100.0)),
+            number(tool.errors),
+            number(format!("{:.2}", tool.p50_ms)),
+            number(format!("{:.2}", tool.p95_ms)),
+            number(format!("{:.2}", tool.p99_ms)),
+            number(tool.users),
+        ]);
+    }
+    out.push_str(&format!("Tools\n{tools}\n\n"));
+    if !report.error_kinds.is_empty() {
+        let mut errors = table(&["status", "error type", "calls"]);
+        for kind in &report.error_kinds {
+            errors.add_row(vec![
+                Cell::new(&kind.status),
+                Cell::new(kind.error_type.as_deref().unwrap_or("-")),
+                number(kind.count),
+            ]);
+        }
+        out.push_str(&format!("Errors\n{errors}\n\n"));
+    }
+    if !report.top_users.is_empty() {
+        let mut users = table(&["user", "calls", "errors", "tools"]);
+        for user in &report.top_users {
+            users.add_row(vec![
+                Cell::new(&user.user_id),
+                number(user.calls),
+                number(user.errors),
+                number(user.tools),
+            ]);
+        }
+        out.push_str(&format!("Top users\n{users}\n"));
+    }
+    out
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
+    table
+}
+
+fn number(value: impl ToString) -> Cell {
+    Cell::new(value.to_string()).set_alignment(CellAlignment::Right)
+}

@@ -1,0 +1,150 @@
+//! `mcp-analytics report` over a database with known calls.
+
+use std::process::Command;
+
+use mcp_analytics::{Status, ToolCallEvent, Transport, store::SqliteStore};
+
+fn event(
+    index: usize,
+    tool: &str,
+    user: Option<&str>,
+    status: Status,
+    duration_us: u64,
+) -> ToolCallEvent {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    ToolCallEvent {
+        id: format!("0190a5c2-0000-7000-8000-{index:012x}"),
+        ts_ms: now_ms - 1000,
+        server_name: "test".into(),
+        server_version: "1".into(),
+        tool: tool.into(),
+        user_id: user.map(str::to_owned),
+        session_id: Some(format!("s-{}", index % 3)),
+        client_name: None,
+        client_version: None,
+        protocol_version: None,
+        transport: Transport::Http,
+        request_id: Some(index.to_string()),
+        duration_us,
+        status,
+        error_type: status.is_error().then(|| status.as_str().to_owned()),
+        error_message: None,
+        params: Some("{}".into()),
+        result: None,
+    }
+}
+
+fn database() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.db");
+    let mut store = SqliteStore::open(&path).unwrap();
+    let mut events = Vec::new();
+    for index in 0..10 {
+        let status = if index < 2 {
+            Status::ToolError
+        } else {
+            Status::Ok
+        };
+        events.push(event(
+            index,
+            "search",
+            Some(["ann", "bob"][index % 2]),
+            status,
+            1_000 * (index as u64 + 1),
+        ));
+    }
+    events.push(event(10, "add", Some("ann"), Status::Ok, 500));
+    events.push(event(11, "add", None, Status::Panic, 700));
+    store.append(&events).unwrap();
+    (dir, path)
+}
+
+fn report(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mcp-analytics"))
+        .arg("report")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn json_report_has_the_right_numbers() {
+    let (_dir, db) = database();
+    let output = report(&["--db", db.to_str().unwrap(), "--json"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (json["calls"].as_u64(), json["errors"].as_u64()),
+        (Some(12), Some(3))
+    );
+    let search = &json["tools"][0];
+    assert_eq!(search["tool"], "search");
+    assert_eq!(
+        (
+            search["calls"].as_u64(),
+            search["errors"].as_u64(),
+            search["users"].as_u64()
+        ),
+        (Some(10), Some(2), Some(2))
+    );
+    assert!((search["success_rate"].as_f64().unwrap() - 0.8).abs() < 1e-9);
+    let p50 = search["p50_ms"].as_f64().unwrap();
+    let p99 = search["p99_ms"].as_f64().unwrap();
+    assert!(
+        (4.5..6.5).contains(&p50) && (9.0..11.0).contains(&p99),
+        "p50 {p50} p99 {p99}"
+    );
+    assert_eq!(json["tools"][1]["tool"], "add");
+    assert_eq!(
+        json["error_kinds"][0],
+        serde_json::json!({"status": "tool_error", "error_type": "tool_error", "count": 2})
+    );
+    assert_eq!(json["top_users"][0]["user_id"], "ann");
+    assert_eq!(json["top_users"][0]["calls"], 6);
+    assert_eq!(json["sessions"]["count"], 3);
+}
+
+#[test]
+fn table_report_and_tool_filter() {
+    let (_dir, db) = database();
+    let output = report(&[
+        "--db",
+        db.to_str().unwrap(),
+        "--since",
+        "1h",
+        "--tool",
+        "add",
+    ]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.starts_with("Last 1h for `add`: 2 calls, 1 errors (50.0 %)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("│ add ") && !text.contains("search"),
+        "{text}"
+    );
+    assert!(text.contains("panic"), "{text}");
+}
+
+#[test]
+fn bad_arguments_are_clear_errors() {
+    let (_dir, db) = database();
+    let output = report(&["--db", db.to_str().unwrap(), "--since", "yesterday"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("expected a number and a unit"));
+    let missing = report(&["--db", "/nonexistent/analytics.db"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("no analytics database at /nonexistent/analytics.db")
+    );
+}

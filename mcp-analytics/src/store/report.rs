@@ -1,0 +1,194 @@
+//! The usage report behind `mcp-analytics report` (and, later, the dashboard): per-tool figures
+//! from the per-minute rollup, and user, error and session breakdowns from indexed raw rows.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::summary;
+
+/// Everything the report shows for one time range.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// Start of the range (unix ms, inclusive).
+    pub since_ms: i64,
+    /// The tool the report is limited to, if any.
+    pub tool: Option<String>,
+    /// Calls of any tool in the range.
+    pub calls: u64,
+    /// Calls whose status is an error.
+    pub errors: u64,
+    /// Per tool, busiest first.
+    pub tools: Vec<ToolReport>,
+    /// Errors by status and type, most frequent first.
+    pub error_kinds: Vec<ErrorKind>,
+    /// The most active users, most calls first (at most 10).
+    pub top_users: Vec<UserUsage>,
+    /// Session figures.
+    pub sessions: Sessions,
+}
+
+/// Usage and latency of one tool.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ToolReport {
+    /// The tool name.
+    pub tool: String,
+    /// Calls of any status.
+    pub calls: u64,
+    /// Calls whose status is an error.
+    pub errors: u64,
+    /// `(calls - errors) / calls`, 0–1.
+    pub success_rate: f64,
+    /// Median latency in milliseconds.
+    pub p50_ms: f64,
+    /// 95th percentile latency in milliseconds.
+    pub p95_ms: f64,
+    /// 99th percentile latency in milliseconds.
+    pub p99_ms: f64,
+    /// Distinct users who called it.
+    pub users: u64,
+}
+
+/// How many calls ended with one status and error type.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ErrorKind {
+    /// The status (`tool_error`, `panic`, …).
+    pub status: String,
+    /// The error type, if recorded.
+    pub error_type: Option<String>,
+    /// How many calls.
+    pub count: u64,
+}
+
+/// One user's activity.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UserUsage {
+    /// The user id.
+    pub user_id: String,
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// Distinct tools used.
+    pub tools: u64,
+}
+
+/// Session figures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Sessions {
+    /// Distinct sessions with at least one call.
+    pub count: u64,
+    /// Average calls per session.
+    pub average_calls: f64,
+}
+
+/// SQL for "this status is an error" (kept in step with `Status::is_error`).
+const IS_ERROR: &str = "status NOT IN ('ok', 'input_required')";
+
+pub(super) fn report(
+    connection: &Connection,
+    since_ms: i64,
+    tool: Option<&str>,
+) -> rusqlite::Result<Report> {
+    let mut tools: Vec<ToolReport> = summary::tool_summary(connection, since_ms)?
+        .into_iter()
+        .filter(|summary| tool.is_none_or(|tool| summary.tool == tool))
+        .map(|summary| ToolReport {
+            success_rate: if summary.calls == 0 {
+                0.0
+            } else {
+                (summary.calls - summary.errors) as f64 / summary.calls as f64
+            },
+            tool: summary.tool,
+            calls: summary.calls,
+            errors: summary.errors,
+            p50_ms: summary.p50_ms,
+            p95_ms: summary.p95_ms,
+            p99_ms: summary.p99_ms,
+            users: 0,
+        })
+        .collect();
+    let mut users = connection.prepare_cached(
+        "SELECT tool, count(DISTINCT user_id) FROM tool_calls WHERE ts_ms >= ?1 GROUP BY tool",
+    )?;
+    let mut rows = users.query([since_ms])?;
+    while let Some(row) = rows.next()? {
+        let name: String = row.get(0)?;
+        if let Some(entry) = tools.iter_mut().find(|entry| entry.tool == name) {
+            entry.users = count(row.get(1)?);
+        }
+    }
+    tools.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.tool.cmp(&b.tool)));
+    let tool_filter = "(?2 IS NULL OR tool = ?2)";
+    let error_kinds = query(
+        connection,
+        &format!(
+            "SELECT status, error_type, count(*) FROM tool_calls WHERE ts_ms >= ?1 AND {tool_filter} AND {IS_ERROR} GROUP BY status, error_type ORDER BY count(*) DESC, status"
+        ),
+        since_ms,
+        tool,
+        |row| {
+            Ok(ErrorKind {
+                status: row.get(0)?,
+                error_type: row.get(1)?,
+                count: count(row.get(2)?),
+            })
+        },
+    )?;
+    let top_users = query(
+        connection,
+        &format!(
+            "SELECT user_id, count(*), sum({IS_ERROR}), count(DISTINCT tool) FROM tool_calls WHERE ts_ms >= ?1 AND {tool_filter} AND user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 10"
+        ),
+        since_ms,
+        tool,
+        |row| {
+            Ok(UserUsage {
+                user_id: row.get(0)?,
+                calls: count(row.get(1)?),
+                errors: count(row.get(2)?),
+                tools: count(row.get(3)?),
+            })
+        },
+    )?;
+    let (session_count, session_calls): (i64, i64) = connection.query_row(
+        &format!(
+            "SELECT count(DISTINCT session_id), count(session_id) FROM tool_calls WHERE ts_ms >= ?1 AND {tool_filter}"
+        ),
+        params![since_ms, tool],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok(Report {
+        since_ms,
+        tool: tool.map(str::to_owned),
+        calls: tools.iter().map(|entry| entry.calls).sum(),
+        errors: tools.iter().map(|entry| entry.errors).sum(),
+        tools,
+        error_kinds,
+        top_users,
+        sessions: Sessions {
+            count: count(session_count),
+            average_calls: if session_count == 0 {
+                0.0
+            } else {
+                session_calls as f64 / session_count as f64
+            },
+        },
+    })
+}
+
+fn query<T>(
+    connection: &Connection,
+    sql: &str,
+    since_ms: i64,
+    tool: Option<&str>,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    connection
+        .prepare_cached(sql)?
+        .query_map(params![since_ms, tool], map)?
+        .collect()
+}
+
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
