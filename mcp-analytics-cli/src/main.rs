@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! mcp-analytics report --db ./mcp-analytics.db --since 24h [--tool NAME] [--json]
+//! mcp-analytics dashboard --db ./mcp-analytics.db [--listen 127.0.0.1:8787]
 //! ```
 
 use std::{
@@ -12,7 +13,10 @@ use std::{
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
-use mcp_analytics::store::{Report, SqliteStore};
+use mcp_analytics::{
+    dashboard::Dashboard,
+    store::{Report, SqliteStore},
+};
 
 /// Analytics for MCP servers built with mcp-analytics.
 #[derive(Parser)]
@@ -39,6 +43,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the web dashboard (protected by MCP_ANALYTICS_API_KEY when set; required off loopback).
+    Dashboard {
+        /// The SQLite database the server writes (its MCP_ANALYTICS_DB).
+        #[arg(long, default_value = "./mcp-analytics.db")]
+        db: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 fn main() {
@@ -50,6 +63,13 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Dashboard { db, listen } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(Dashboard::from_env(db).serve(listen))?;
+        }
         Command::Report {
             db,
             since,

@@ -276,6 +276,7 @@ impl AnalyticsBuilder {
             self.queue_capacity.unwrap_or(Self::DEFAULT_QUEUE_CAPACITY),
             self.write_interval.unwrap_or(Self::DEFAULT_WRITE_INTERVAL),
             description,
+            self.database,
         )
     }
 }

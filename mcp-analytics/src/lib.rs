@@ -44,6 +44,8 @@
 mod capture;
 mod config;
 mod context;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 mod event;
 mod identity;
 mod recorder;

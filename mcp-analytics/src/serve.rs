@@ -102,6 +102,17 @@ mod http {
         allowed_hosts: Vec<String>,
         identity: Option<Arc<dyn IdentityResolver>>,
         shutdown: CancellationToken,
+        #[cfg(feature = "dashboard")]
+        dashboard: DashboardMount,
+    }
+
+    /// Whether `/analytics` serves the dashboard.
+    #[cfg(feature = "dashboard")]
+    enum DashboardMount {
+        /// Over the server's own database, protected by `MCP_ANALYTICS_API_KEY` when set.
+        Auto,
+        Off,
+        With(crate::dashboard::Dashboard),
     }
 
     impl<S: Server + ServerHandler> HttpServer<S> {
@@ -113,6 +124,8 @@ mod http {
                 allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
                 identity: None,
                 shutdown: CancellationToken::new(),
+                #[cfg(feature = "dashboard")]
+                dashboard: DashboardMount::Auto,
             }
         }
 
@@ -132,6 +145,21 @@ mod http {
         /// Attribute calls to the identity `resolver` finds on each HTTP request.
         pub fn identity(mut self, resolver: impl IdentityResolver) -> Self {
             self.identity = Some(Arc::new(resolver));
+            self
+        }
+
+        /// Serve this dashboard at `/analytics` (by default the server's own database is shown,
+        /// protected by `MCP_ANALYTICS_API_KEY` when set).
+        #[cfg(feature = "dashboard")]
+        pub fn dashboard(mut self, dashboard: crate::dashboard::Dashboard) -> Self {
+            self.dashboard = DashboardMount::With(dashboard);
+            self
+        }
+
+        /// Do not serve a dashboard.
+        #[cfg(feature = "dashboard")]
+        pub fn without_dashboard(mut self) -> Self {
+            self.dashboard = DashboardMount::Off;
             self
         }
 
@@ -186,6 +214,37 @@ mod http {
                 .await
         }
 
+        /// The MCP router plus, when there is one to show, the dashboard at `/analytics`.
+        fn app(&self, local: SocketAddr, analytics: &Analytics) -> axum::Router {
+            let router = self.router();
+            #[cfg(feature = "dashboard")]
+            {
+                let dashboard = match &self.dashboard {
+                    DashboardMount::Off => None,
+                    DashboardMount::With(dashboard) => Some(dashboard.clone()),
+                    DashboardMount::Auto => analytics
+                        .database()
+                        .map(crate::dashboard::Dashboard::from_env),
+                };
+                if let Some(dashboard) = dashboard {
+                    if local.ip().is_loopback() || dashboard.is_protected() {
+                        eprintln!("dashboard at http://{local}/analytics");
+                        let to_dashboard = axum::response::Redirect::permanent("/analytics");
+                        return router.nest("/analytics", dashboard.router()).route(
+                            "/analytics/",
+                            axum::routing::get(move || async move { to_dashboard }),
+                        );
+                    }
+                    eprintln!(
+                        "dashboard not served: set {} to serve it on {local}",
+                        crate::dashboard::API_KEY_VAR
+                    );
+                }
+            }
+            let _ = (local, analytics);
+            router
+        }
+
         /// Serves on an already bound listener until `shutdown` resolves, then flushes
         /// `analytics` (tests use this with an ephemeral port).
         pub async fn serve_on(
@@ -195,7 +254,12 @@ mod http {
             analytics: &Analytics,
         ) -> Result<(), Error> {
             let stop = self.shutdown.clone();
-            let result = axum::serve(listener, self.router())
+            let local = listener.local_addr().map_err(|source| Error::Serve {
+                context: "the listener has no address".into(),
+                source: Box::new(source),
+            })?;
+            let app = self.app(local, analytics);
+            let result = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     shutdown.await;
                     stop.cancel();

@@ -33,6 +33,7 @@ struct Inner {
     counters: Arc<Counters>,
     writer: Mutex<Option<JoinHandle<()>>>,
     description: String,
+    database: Option<std::path::PathBuf>,
 }
 
 /// What the call path and the writer thread share.
@@ -115,7 +116,13 @@ impl Analytics {
 
     /// A handle that records nothing: calls go straight to the tool.
     pub fn disabled() -> Self {
-        Self::from_parts(None, Arc::default(), None, "analytics disabled".into())
+        Self::from_parts(
+            None,
+            Arc::default(),
+            None,
+            "analytics disabled".into(),
+            None,
+        )
     }
 
     /// The process-wide handle: the one passed to [`Analytics::install`], else built from the
@@ -159,6 +166,11 @@ impl Analytics {
     /// Where the data goes, for startup messages (e.g. `SQLite ./mcp-analytics.db`).
     pub fn description(&self) -> &str {
         &self.inner.description
+    }
+
+    /// The SQLite file calls are stored in, if any (the dashboard reads it).
+    pub fn database(&self) -> Option<&std::path::Path> {
+        self.inner.database.as_deref()
     }
 
     /// The pipeline's counters.
@@ -208,6 +220,7 @@ impl Analytics {
         capacity: usize,
         interval: std::time::Duration,
         description: String,
+        database: Option<std::path::PathBuf>,
     ) -> Result<Self, crate::Error> {
         let shared = Arc::new(Shared {
             events: ArrayQueue::new(capacity.max(1)),
@@ -234,6 +247,7 @@ impl Analytics {
             counters,
             Some(handle),
             description,
+            database,
         ))
     }
 
@@ -242,6 +256,7 @@ impl Analytics {
         counters: Arc<Counters>,
         writer: Option<JoinHandle<()>>,
         description: String,
+        database: Option<std::path::PathBuf>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -249,6 +264,7 @@ impl Analytics {
                 counters,
                 writer: Mutex::new(writer),
                 description,
+                database,
             }),
         }
     }

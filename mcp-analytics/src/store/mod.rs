@@ -5,6 +5,7 @@ mod histogram;
 mod report;
 mod schema;
 mod summary;
+mod views;
 
 use std::{collections::HashMap, path::Path};
 
@@ -13,6 +14,7 @@ use rusqlite::{Connection, functions::FunctionFlags, params};
 pub use histogram::LatencyHistogram;
 pub use report::{ErrorKind, Report, Sessions, ToolReport, UserUsage};
 pub use summary::ToolSummary;
+pub use views::{CallRow, SeriesPoint};
 
 use crate::{Sink, SinkError, Stats, event::ToolCallEvent};
 
@@ -118,6 +120,36 @@ impl SqliteStore {
     /// The usage report for calls that started at or after `since_ms`, optionally for one tool.
     pub fn report(&self, since_ms: i64, tool: Option<&str>) -> rusqlite::Result<Report> {
         report::report(&self.connection, since_ms, tool)
+    }
+
+    /// Calls, errors and latency per `bucket_ms` (at least a minute) since `since_ms`.
+    pub fn series(
+        &self,
+        since_ms: i64,
+        bucket_ms: i64,
+        tool: Option<&str>,
+    ) -> rusqlite::Result<Vec<SeriesPoint>> {
+        views::series(&self.connection, since_ms, bucket_ms, tool)
+    }
+
+    /// The latest failed calls since `since_ms`, newest first.
+    pub fn recent_errors(&self, since_ms: i64, limit: usize) -> rusqlite::Result<Vec<CallRow>> {
+        views::recent_errors(&self.connection, since_ms, limit)
+    }
+
+    /// The calls of one session, in order.
+    pub fn session(&self, session_id: &str, limit: usize) -> rusqlite::Result<Vec<CallRow>> {
+        views::session(&self.connection, session_id, limit)
+    }
+
+    /// Every call's latency since `since_ms`, merged from the rollup.
+    pub fn latency(&self, since_ms: i64) -> rusqlite::Result<LatencyHistogram> {
+        summary::latency(&self.connection, since_ms)
+    }
+
+    /// How many distinct identified users called since `since_ms`.
+    pub fn users(&self, since_ms: i64) -> rusqlite::Result<u64> {
+        summary::users(&self.connection, since_ms)
     }
 
     /// The underlying connection, for ad-hoc queries.

@@ -1,7 +1,8 @@
 //! The SQLite schema (the public one documented in the README) and its migrations.
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tool_calls (
     id               TEXT    NOT NULL UNIQUE,
     ts_ms            INTEGER NOT NULL,
@@ -45,7 +46,11 @@ CREATE TABLE recorder_stats (
     sink_errors INTEGER NOT NULL,
     PRIMARY KEY (pid)
 );
-"#];
+"#,
+    r#"
+CREATE INDEX tool_calls_session ON tool_calls (session_id, ts_ms);
+"#,
+];
 
 pub(crate) const INSERT_CALL: &str = "INSERT INTO tool_calls (id, ts_ms, server_name, server_version, tool, user_id, session_id, client_name, client_version, protocol_version, transport, request_id, duration_us, status, error_type, error_message, params, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 

@@ -60,3 +60,26 @@ pub(super) fn tool_summary(
         })
         .collect())
 }
+
+/// All calls' latencies since `since_ms` merged into one histogram (for overall percentiles).
+pub(super) fn latency(
+    connection: &Connection,
+    since_ms: i64,
+) -> rusqlite::Result<LatencyHistogram> {
+    let mut statement = connection
+        .prepare_cached("SELECT latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999")?;
+    let mut merged = LatencyHistogram::default();
+    let mut rows = statement.query([since_ms])?;
+    while let Some(row) = rows.next()? {
+        merged.merge(&LatencyHistogram::decode(row.get_ref(0)?.as_blob()?).unwrap_or_default());
+    }
+    Ok(merged)
+}
+
+/// Distinct identified users since `since_ms`.
+pub(super) fn users(connection: &Connection, since_ms: i64) -> rusqlite::Result<u64> {
+    let count: i64 = connection
+        .prepare_cached("SELECT count(DISTINCT user_id) FROM tool_calls WHERE ts_ms >= ?1")?
+        .query_row([since_ms], |row| row.get(0))?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}

@@ -1,0 +1,171 @@
+// The dashboard: fetches api/overview and api/errors for the selected range, renders cards,
+// charts (uPlot), tables; refreshes every 10 s. No build step, no framework.
+(function () {
+  "use strict";
+  const base = location.pathname.endsWith("/") ? location.pathname : location.pathname + "/";
+  const $ = (id) => document.getElementById(id);
+  const fmt = new Intl.NumberFormat("en-US");
+  const charts = {};
+  let sort = { key: "calls", desc: true };
+  let lastTools = [];
+
+  async function get(path) {
+    const response = await fetch(base + path, { credentials: "same-origin" });
+    if (response.status === 401) { location.reload(); throw new Error("signed out"); }
+    if (!response.ok) throw new Error(path + ": HTTP " + response.status);
+    return response.json();
+  }
+
+  function text(value) { return value === null || value === undefined ? "–" : String(value); }
+  function ms(value) { return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : fmt.format(Math.round(value)); }
+  function pct(value) { return (value * 100).toFixed(1) + " %"; }
+  function cell(row, value, numeric) {
+    const td = document.createElement("td");
+    td.textContent = text(value);
+    if (numeric) td.className = "num";
+    row.appendChild(td);
+    return td;
+  }
+  function header(table, columns) {
+    table.innerHTML = "";
+    const row = table.createTHead().insertRow();
+    for (const [key, label, numeric] of columns) {
+      const th = document.createElement("th");
+      th.textContent = label;
+      if (numeric) th.className = "num";
+      th.dataset.key = key;
+      row.appendChild(th);
+    }
+    return table.createTBody();
+  }
+  function sessionLink(td, id) {
+    if (!id) return;
+    td.textContent = "";
+    const a = document.createElement("a");
+    a.className = "session";
+    a.textContent = id;
+    a.onclick = () => { $("session-id").value = id; showSession(id); };
+    td.appendChild(a);
+  }
+
+  function renderCards(overview) {
+    const report = overview.report;
+    $("card-calls").textContent = fmt.format(report.calls);
+    $("card-error-rate").textContent = report.calls ? pct(report.errors / report.calls) : "–";
+    $("card-p95").textContent = overview.p95_ms === null ? "–" : ms(overview.p95_ms) + " ms";
+    $("card-users").textContent = fmt.format(overview.users);
+    $("card-sessions").textContent = fmt.format(report.sessions.count);
+    $("card-revenue").textContent = "–";
+  }
+
+  function renderTools(tools) {
+    lastTools = tools;
+    const columns = [["tool", "Tool"], ["calls", "Calls", 1], ["success_rate", "Success", 1], ["errors", "Errors", 1],
+      ["p50_ms", "p50 ms", 1], ["p95_ms", "p95 ms", 1], ["p99_ms", "p99 ms", 1], ["users", "Users", 1]];
+    const body = header($("tools"), columns);
+    $("tools").tHead.onclick = (event) => {
+      const key = event.target.dataset.key;
+      if (!key) return;
+      sort = { key, desc: sort.key === key ? !sort.desc : true };
+      renderTools(lastTools);
+    };
+    const slowest = tools.reduce((best, t) => (!best || t.p95_ms > best.p95_ms ? t : best), null);
+    const failing = tools.reduce((best, t) => (t.errors && (!best || 1 - t.success_rate > 1 - best.success_rate) ? t : best), null);
+    const sorted = [...tools].sort((a, b) => {
+      const x = a[sort.key], y = b[sort.key];
+      const order = typeof x === "string" ? x.localeCompare(y) : x - y;
+      return sort.desc ? -order : order;
+    });
+    for (const tool of sorted) {
+      const row = body.insertRow();
+      if (tools.length > 1 && tool === slowest) row.classList.add("slowest");
+      if (tool === failing) row.classList.add("failing");
+      cell(row, tool.tool);
+      cell(row, fmt.format(tool.calls), 1);
+      cell(row, pct(tool.success_rate), 1);
+      cell(row, fmt.format(tool.errors), 1);
+      cell(row, ms(tool.p50_ms), 1);
+      cell(row, ms(tool.p95_ms), 1);
+      cell(row, ms(tool.p99_ms), 1);
+      cell(row, fmt.format(tool.users), 1);
+    }
+    if (!tools.length) body.insertRow().insertCell().textContent = "No calls in this range.";
+  }
+
+  function renderCalls(table, rows, withTool) {
+    const columns = [["ts", "Time"], ["tool", "Tool"], ["status", "Status"], ["error", "Error"], ["ms", "ms", 1], ["params", "Parameters (redacted)"], ["user", "User"], ["session", "Session"]];
+    const body = header(table, columns);
+    for (const call of rows) {
+      const row = body.insertRow();
+      cell(row, new Date(call.ts_ms).toLocaleString());
+      cell(row, call.tool);
+      const status = cell(row, call.status);
+      if (call.status !== "ok") status.className = "status-bad";
+      cell(row, [call.error_type, call.error_message].filter(Boolean).join(": "));
+      cell(row, ms(call.duration_ms), 1);
+      const params = cell(row, "");
+      const code = document.createElement("code");
+      code.textContent = call.params || "";
+      params.appendChild(code);
+      cell(row, call.user_id);
+      sessionLink(cell(row, call.session_id), call.session_id);
+    }
+    if (!rows.length) body.insertRow().insertCell().textContent = withTool ? "No errors in this range." : "No calls.";
+  }
+
+  function renderUsers(users) {
+    const body = header($("users"), [["user", "User"], ["calls", "Calls", 1], ["errors", "Errors", 1], ["tools", "Tools", 1]]);
+    for (const user of users) {
+      const row = body.insertRow();
+      cell(row, user.user_id);
+      cell(row, fmt.format(user.calls), 1);
+      cell(row, fmt.format(user.errors), 1);
+      cell(row, fmt.format(user.tools), 1);
+    }
+    if (!users.length) body.insertRow().insertCell().textContent = "No identified users in this range.";
+  }
+
+  function chart(id, series, data, range) {
+    const target = $(id);
+    const width = Math.max(300, target.clientWidth || 500);
+    if (charts[id]) charts[id].destroy();
+    const options = { width, height: 220, series: [{}].concat(series), axes: [{}, { size: 60 }],
+      scales: { x: { time: true, range: () => range } } };
+    charts[id] = new uPlot(options, data, target);
+  }
+
+  function renderCharts(series, sinceMs, untilMs) {
+    const range = [sinceMs / 1000, untilMs / 1000];
+    const t = series.map((p) => p.ts_ms / 1000);
+    chart("chart-calls", [{ label: "calls", stroke: "#2f6fde", width: 2 }, { label: "errors", stroke: "#c0392b", width: 2 }],
+      [t, series.map((p) => p.calls), series.map((p) => p.errors)], range);
+    chart("chart-latency", [{ label: "p50", stroke: "#2e8b57", width: 2 }, { label: "p95", stroke: "#b7791f", width: 2 }, { label: "p99", stroke: "#c0392b", width: 2 }],
+      [t, series.map((p) => p.p50_ms), series.map((p) => p.p95_ms), series.map((p) => p.p99_ms)], range);
+  }
+
+  async function showSession(id) {
+    if (!id) return;
+    const calls = await get("api/session?id=" + encodeURIComponent(id));
+    renderCalls($("session"), calls, false);
+  }
+
+  async function refresh() {
+    const range = $("range").value;
+    try {
+      const [overview, errors] = await Promise.all([get("api/overview?range=" + range), get("api/errors?range=" + range)]);
+      renderCards(overview);
+      renderTools(overview.report.tools);
+      renderUsers(overview.report.top_users);
+      renderCharts(overview.series, overview.since_ms, overview.until_ms);
+      renderCalls($("errors"), errors, true);
+      $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+    } catch (error) {
+      $("updated").textContent = "error: " + error.message;
+    }
+  }
+
+  $("range").onchange = refresh;
+  $("session-go").onclick = () => showSession($("session-id").value.trim());
+  refresh();
+  setInterval(refresh, 10000);
+})();

@@ -1,0 +1,190 @@
+//! Access to the dashboard: an optional key, given as `Authorization: Bearer <key>` or through
+//! the login form, which sets an HttpOnly cookie derived from the key. Keys are compared in
+//! constant time (as SHA-256 digests, so lengths do not leak either).
+
+use std::sync::Arc;
+
+use axum::{
+    body::Bytes,
+    extract::State as Extract,
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use sha2::{Digest, Sha256};
+
+use super::State;
+
+const COOKIE: &str = "mcp_analytics_session";
+
+pub(super) struct Auth {
+    /// SHA-256 of the key, when one is required.
+    key: Option<[u8; 32]>,
+}
+
+impl Auth {
+    pub(super) fn new(key: Option<&str>) -> Self {
+        Self {
+            key: key.map(digest),
+        }
+    }
+
+    /// Whether the request carries the key (always true without one).
+    pub(super) fn allows(&self, headers: &HeaderMap) -> bool {
+        let Some(key) = &self.key else { return true };
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .is_some_and(|given| constant_time_eq(&digest(given), key));
+        bearer
+            || cookies(headers).any(|(name, value)| {
+                name == COOKIE && constant_time_eq(&digest(value), &cookie_digest(key))
+            })
+    }
+
+    fn cookie_value(&self) -> Option<String> {
+        self.key.map(|key| hex(&cookie_token(&key)))
+    }
+}
+
+/// `GET /`: the page, or the login form.
+pub(super) async fn page(Extract(state): Extract<Arc<State>>, headers: HeaderMap) -> Response {
+    if state.auth.allows(&headers) {
+        Html(super::page_html()).into_response()
+    } else {
+        login_form(StatusCode::UNAUTHORIZED, "")
+    }
+}
+
+/// `POST /` with `key=...`: sets the session cookie and shows the page.
+pub(super) async fn login(Extract(state): Extract<Arc<State>>, body: Bytes) -> Response {
+    let given = form_value(&body, "key").unwrap_or_default();
+    let valid = state
+        .auth
+        .key
+        .as_ref()
+        .is_some_and(|key| constant_time_eq(&digest(&given), key));
+    match state.auth.cookie_value() {
+        Some(cookie) if valid => (
+            StatusCode::SEE_OTHER,
+            [
+                (
+                    header::SET_COOKIE,
+                    format!("{COOKIE}={cookie}; HttpOnly; SameSite=Strict; Path=/"),
+                ),
+                (header::LOCATION, ".".to_owned()),
+            ],
+        )
+            .into_response(),
+        None => (StatusCode::SEE_OTHER, [(header::LOCATION, ".")]).into_response(),
+        Some(_) => login_form(StatusCode::UNAUTHORIZED, "That key is not right."),
+    }
+}
+
+fn login_form(status: StatusCode, message: &str) -> Response {
+    let page = format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>MCP analytics: sign in</title>
+<style>body{{font:15px system-ui,sans-serif;display:grid;place-items:center;height:90vh}}form{{display:grid;gap:10px;width:320px}}p{{color:#c0392b}}</style></head>
+<body><form method="post"><h1>MCP analytics</h1><label>API key (<code>MCP_ANALYTICS_API_KEY</code>)<br><input type="password" name="key" autofocus style="width:100%"></label>
+<button>Sign in</button><p>{message}</p></form></body></html>"#
+    );
+    (status, Html(page)).into_response()
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// The cookie is a different digest from the key's, so it cannot be replayed as a bearer key.
+fn cookie_token(key: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"mcp-analytics dashboard cookie\0");
+    hasher.update(key);
+    hasher.finalize().into()
+}
+
+fn cookie_digest(key: &[u8; 32]) -> [u8; 32] {
+    digest(&hex(&cookie_token(key)))
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(header::COOKIE)
+        .into_iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+}
+
+/// One field of an `application/x-www-form-urlencoded` body.
+fn form_value(body: &[u8], name: &str) -> Option<String> {
+    let body = std::str::from_utf8(body).ok()?;
+    body.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| percent_decode(value))
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'+' => out.push(b' '),
+            b'%' if index + 2 < bytes.len() => {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[index + 1..index + 3]).unwrap_or("zz"),
+                    16,
+                ) {
+                    Ok(byte) => {
+                        out.push(byte);
+                        index += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_cookies() {
+        let auth = Auth::new(Some("s3cret"));
+        let mut headers = HeaderMap::new();
+        assert!(!auth.allows(&headers));
+        headers.insert(header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
+        assert!(auth.allows(&headers));
+        headers.insert(header::AUTHORIZATION, "Bearer wrong".parse().unwrap());
+        assert!(!auth.allows(&headers));
+        let mut with_cookie = HeaderMap::new();
+        let cookie = format!("other=1; {COOKIE}={}", auth.cookie_value().unwrap());
+        with_cookie.insert(header::COOKIE, cookie.parse().unwrap());
+        assert!(auth.allows(&with_cookie));
+        assert!(Auth::new(None).allows(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn form_values_are_decoded() {
+        assert_eq!(
+            form_value(b"key=a%2Bb+c%21&x=1", "key").as_deref(),
+            Some("a+b c!")
+        );
+        assert_eq!(form_value(b"x=1", "key"), None);
+    }
+}

@@ -1,0 +1,159 @@
+//! The web dashboard: one page (uPlot inlined, no build step) and a small JSON API over the
+//! SQLite store, as an axum router to serve alone (`mcp-analytics dashboard`) or to nest next to
+//! `/mcp` at `/analytics`. With an API key set, the page and the API need it (bearer header, or
+//! the login form's cookie); a dashboard on a non-loopback address always needs one.
+
+mod api;
+mod auth;
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use axum::{Router, routing::get};
+
+use crate::{Error, store::SqliteStore};
+
+/// The variable holding the key that protects the dashboard (and, later, the ingest endpoint).
+pub const API_KEY_VAR: &str = "MCP_ANALYTICS_API_KEY";
+
+/// A dashboard over one SQLite analytics database.
+#[derive(Clone, Debug)]
+pub struct Dashboard {
+    database: PathBuf,
+    api_key: Option<String>,
+}
+
+impl Dashboard {
+    /// A dashboard for `database` (the server's `MCP_ANALYTICS_DB`), without an API key.
+    pub fn new(database: impl Into<PathBuf>) -> Self {
+        Self {
+            database: database.into(),
+            api_key: None,
+        }
+    }
+
+    /// A dashboard for `database` protected by `MCP_ANALYTICS_API_KEY` when that is set.
+    pub fn from_env(database: impl Into<PathBuf>) -> Self {
+        Self::new(database).api_key(
+            std::env::var(API_KEY_VAR)
+                .ok()
+                .filter(|key| !key.is_empty()),
+        )
+    }
+
+    /// Requires this key (or no key with `None`).
+    pub fn api_key(mut self, key: Option<String>) -> Self {
+        self.api_key = key;
+        self
+    }
+
+    /// Whether a key protects this dashboard.
+    pub fn is_protected(&self) -> bool {
+        self.api_key.is_some()
+    }
+
+    /// The router: the page at `/`, the API under `/api/`. Nest it anywhere.
+    pub fn router(&self) -> Router {
+        let state = Arc::new(State {
+            database: self.database.clone(),
+            store: Mutex::new(None),
+            auth: auth::Auth::new(self.api_key.as_deref()),
+        });
+        Router::new()
+            .route("/", get(auth::page).post(auth::login))
+            .route("/api/overview", get(api::overview))
+            .route("/api/errors", get(api::errors))
+            .route("/api/session", get(api::session))
+            .with_state(state)
+    }
+
+    /// Serves the dashboard alone at `http://{addr}/` until Ctrl-C or SIGTERM. Refuses a
+    /// non-loopback address without an API key.
+    pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
+        if !addr.ip().is_loopback() && self.api_key.is_none() {
+            return Err(Error::Serve {
+                context: format!("refusing to serve the dashboard on {addr} without a key"),
+                source: format!("set {API_KEY_VAR}, or listen on 127.0.0.1").into(),
+            });
+        }
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Serve {
+                context: format!("cannot listen on {addr}"),
+                source: Box::new(source),
+            })?;
+        let local = listener.local_addr().unwrap_or(addr);
+        eprintln!(
+            "mcp-analytics dashboard for {} at http://{local}/",
+            self.database.display()
+        );
+        self.serve_on(listener, crate::serve::shutdown_signal())
+            .await
+    }
+
+    /// Serves on an already bound listener until `shutdown` resolves.
+    pub async fn serve_on(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|source| Error::Serve {
+                context: "dashboard server failed".into(),
+                source: Box::new(source),
+            })
+    }
+}
+
+/// What every request handler shares.
+struct State {
+    database: PathBuf,
+    /// Opened on first use, so the dashboard can start before the server creates the file.
+    store: Mutex<Option<SqliteStore>>,
+    auth: auth::Auth,
+}
+
+impl State {
+    /// Runs `query` against the store on a blocking thread.
+    async fn query<T: Send + 'static>(
+        self: &Arc<Self>,
+        query: impl FnOnce(&SqliteStore) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = state
+                .store
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if store.is_none() {
+                if !state.database.exists() {
+                    return Err(format!(
+                        "no analytics database at {} yet",
+                        state.database.display()
+                    ));
+                }
+                *store =
+                    Some(SqliteStore::open(&state.database).map_err(|error| error.to_string())?);
+            }
+            query(store.as_ref().expect("opened above")).map_err(|error| error.to_string())
+        })
+        .await
+        .map_err(|error| error.to_string())?
+    }
+}
+
+/// The page with uPlot and the app inlined (built once).
+fn page_html() -> &'static str {
+    static PAGE: OnceLock<String> = OnceLock::new();
+    PAGE.get_or_init(|| {
+        include_str!("assets/index.html")
+            .replace("/*UPLOT_CSS*/", include_str!("assets/uPlot.min.css"))
+            .replace("/*UPLOT_JS*/", include_str!("assets/uPlot.iife.min.js"))
+            .replace("/*APP_JS*/", include_str!("assets/app.js"))
+    })
+}

@@ -1,0 +1,138 @@
+//! Queries behind the dashboard's charts and drill-downs: time series from the per-minute
+//! rollup, recent errors and one session's calls from indexed raw rows.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::LatencyHistogram;
+use crate::Status;
+
+/// Calls, errors and latency percentiles of one time bucket.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SeriesPoint {
+    /// Start of the bucket, unix ms.
+    pub ts_ms: i64,
+    /// Calls started in the bucket.
+    pub calls: u64,
+    /// Of which errors.
+    pub errors: u64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 95th percentile latency, ms.
+    pub p95_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+}
+
+/// One recorded call, as the drill-down views show it (already redacted).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CallRow {
+    /// Event id.
+    pub id: String,
+    /// Start, unix ms.
+    pub ts_ms: i64,
+    /// Tool name.
+    pub tool: String,
+    /// Status name.
+    pub status: String,
+    /// Error type, if any.
+    pub error_type: Option<String>,
+    /// Error message (redacted), if any.
+    pub error_message: Option<String>,
+    /// Duration in milliseconds.
+    pub duration_ms: f64,
+    /// Arguments as JSON text (redacted).
+    pub params: Option<String>,
+    /// The user, if known.
+    pub user_id: Option<String>,
+    /// The session.
+    pub session_id: Option<String>,
+}
+
+pub(super) fn series(
+    connection: &Connection,
+    since_ms: i64,
+    bucket_ms: i64,
+    tool: Option<&str>,
+) -> rusqlite::Result<Vec<SeriesPoint>> {
+    let bucket_ms = bucket_ms.max(60_000);
+    let mut statement = connection.prepare_cached(
+        "SELECT minute_ms, status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999 AND (?2 IS NULL OR tool = ?2)",
+    )?;
+    let mut buckets: BTreeMap<i64, (u64, u64, LatencyHistogram)> = BTreeMap::new();
+    let mut rows = statement.query(params![since_ms, tool])?;
+    while let Some(row) = rows.next()? {
+        let minute: i64 = row.get(0)?;
+        let status: String = row.get(1)?;
+        let calls = u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0);
+        let histogram = LatencyHistogram::decode(row.get_ref(3)?.as_blob()?).unwrap_or_default();
+        let bucket = buckets
+            .entry(minute - minute.rem_euclid(bucket_ms))
+            .or_default();
+        bucket.0 += calls;
+        if status.parse::<Status>().is_ok_and(Status::is_error) {
+            bucket.1 += calls;
+        }
+        bucket.2.merge(&histogram);
+    }
+    Ok(buckets
+        .into_iter()
+        .map(|(ts_ms, (calls, errors, histogram))| {
+            let ms = |q| histogram.quantile(q).unwrap_or(0.0) / 1000.0;
+            SeriesPoint {
+                ts_ms,
+                calls,
+                errors,
+                p50_ms: ms(0.5),
+                p95_ms: ms(0.95),
+                p99_ms: ms(0.99),
+            }
+        })
+        .collect())
+}
+
+const CALL_COLUMNS: &str =
+    "id, ts_ms, tool, status, error_type, error_message, duration_us, params, user_id, session_id";
+
+fn call_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CallRow> {
+    Ok(CallRow {
+        id: row.get(0)?,
+        ts_ms: row.get(1)?,
+        tool: row.get(2)?,
+        status: row.get(3)?,
+        error_type: row.get(4)?,
+        error_message: row.get(5)?,
+        duration_ms: row.get::<_, i64>(6)? as f64 / 1000.0,
+        params: row.get(7)?,
+        user_id: row.get(8)?,
+        session_id: row.get(9)?,
+    })
+}
+
+pub(super) fn recent_errors(
+    connection: &Connection,
+    since_ms: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<CallRow>> {
+    connection
+        .prepare_cached(&format!(
+            "SELECT {CALL_COLUMNS} FROM tool_calls WHERE ts_ms >= ?1 AND status NOT IN ('ok', 'input_required') ORDER BY ts_ms DESC LIMIT ?2"
+        ))?
+        .query_map(params![since_ms, limit as i64], call_row)?
+        .collect()
+}
+
+pub(super) fn session(
+    connection: &Connection,
+    session_id: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<CallRow>> {
+    connection
+        .prepare_cached(&format!(
+            "SELECT {CALL_COLUMNS} FROM tool_calls WHERE session_id = ?1 ORDER BY ts_ms, id LIMIT ?2"
+        ))?
+        .query_map(params![session_id, limit as i64], call_row)?
+        .collect()
+}

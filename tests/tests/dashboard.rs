@@ -1,0 +1,261 @@
+//! The dashboard in a real browser: headless Chromium loads the page against a database seeded
+//! with known calls and must show the right tools, counts and error rate (a screenshot is saved
+//! to `target/tmp/dashboard.png`); access control over real HTTP.
+
+use std::{net::SocketAddr, path::Path, process::Command};
+
+use mcp_analytics::{Status, ToolCallEvent, Transport, dashboard::Dashboard, store::SqliteStore};
+use tokio::sync::oneshot;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn event(index: usize, tool: &str, user: &str, status: Status, duration_us: u64) -> ToolCallEvent {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    ToolCallEvent {
+        id: format!("0190a5c2-0000-7000-8000-{index:012x}"),
+        ts_ms: now_ms - 60_000,
+        server_name: "seeded".into(),
+        server_version: "1".into(),
+        tool: tool.into(),
+        user_id: Some(user.into()),
+        session_id: Some(format!("session-{}", index % 2)),
+        client_name: Some("claude".into()),
+        client_version: Some("1".into()),
+        protocol_version: Some("2025-11-25".into()),
+        transport: Transport::Http,
+        request_id: Some(index.to_string()),
+        duration_us,
+        status,
+        error_type: status.is_error().then(|| status.as_str().to_owned()),
+        error_message: status.is_error().then(|| "upstream unavailable".to_owned()),
+        params: Some(r#"{"query":"weather","api_key":"[REDACTED]"}"#.into()),
+        result: None,
+    }
+}
+
+/// 12 calls: `search_docs` 10 (2 tool errors, slow), `translate` 2 (1 panic).
+fn seed(path: &Path) {
+    let mut store = SqliteStore::open(path).unwrap();
+    let mut events = Vec::new();
+    for index in 0..10 {
+        let status = if index < 2 {
+            Status::ToolError
+        } else {
+            Status::Ok
+        };
+        events.push(event(
+            index,
+            "search_docs",
+            ["ann", "bob"][index % 2],
+            status,
+            20_000 + 1_000 * index as u64,
+        ));
+    }
+    events.push(event(10, "translate", "ann", Status::Ok, 900));
+    events.push(event(11, "translate", "cid", Status::Panic, 1_100));
+    store.append(&events).unwrap();
+}
+
+async fn serve(dashboard: Dashboard) -> (SocketAddr, oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(dashboard.serve_on(listener, async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
+}
+
+/// Runs headless Chromium on `url`: the DOM after scripts ran, and a screenshot.
+fn chromium(url: &str, screenshot: &Path) -> String {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "the browser tests need Chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)"
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--window-size=1280,1400",
+        "--virtual-time-budget=8000",
+    ];
+    let user_data = format!("--user-data-dir={}", profile.path().display());
+    let shot = Command::new(CHROMIUM)
+        .args(flags)
+        .arg(&user_data)
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let dom = Command::new(CHROMIUM)
+        .args(flags)
+        .arg(&user_data)
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    String::from_utf8(dom.stdout).unwrap()
+}
+
+/// The text of the element with `id` in a dumped DOM.
+fn text_of<'a>(dom: &'a str, id: &str) -> &'a str {
+    let start = dom
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in the page"));
+    let open = start + dom[start..].find('>').unwrap() + 1;
+    let close = open + dom[open..].find('<').unwrap();
+    &dom[open..close]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_shows_the_seeded_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("seeded.db");
+    seed(&db);
+    let (addr, stop) = serve(Dashboard::new(&db)).await;
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    let url = format!("http://{addr}/");
+    let dom = tokio::task::spawn_blocking(move || chromium(&url, &screenshot))
+        .await
+        .unwrap();
+
+    assert_eq!(text_of(&dom, "card-calls"), "12");
+    assert_eq!(text_of(&dom, "card-error-rate"), "25.0 %");
+    assert_eq!(text_of(&dom, "card-users"), "3");
+    assert_eq!(text_of(&dom, "card-sessions"), "2");
+    let tools = &dom[dom.find("id=\"tools\"").unwrap()..dom.find("id=\"errors\"").unwrap()];
+    let search = tools.find("search_docs").expect("search_docs row");
+    let translate = tools.find("translate").expect("translate row");
+    assert!(search < translate, "busiest first");
+    assert!(
+        tools.contains("<tr class=\"slowest\"><td>search_docs"),
+        "{tools}"
+    );
+    assert!(
+        tools.contains("<tr class=\"failing\"><td>translate"),
+        "{tools}"
+    );
+    assert!(
+        tools.contains("80.0 %") && tools.contains("50.0 %"),
+        "success rates: {tools}"
+    );
+    let errors = &dom[dom.find("id=\"errors\"").unwrap()..];
+    assert_eq!(errors.matches("upstream unavailable").count(), 3);
+    assert!(
+        errors.contains("[REDACTED]") && !errors.contains("sk_"),
+        "redacted parameters are shown"
+    );
+    let _ = stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_protects_the_page_and_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("protected.db");
+    seed(&db);
+    let (addr, stop) = serve(Dashboard::new(&db).api_key(Some("open sesame".into()))).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("http://{addr}");
+
+    let page = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), 401);
+    assert!(page.text().await.unwrap().contains("Sign in"));
+    assert_eq!(
+        client
+            .get(format!("{base}/api/overview"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let wrong = client
+        .get(format!("{base}/api/overview"))
+        .bearer_auth("open sesam")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let api = client
+        .get(format!("{base}/api/overview?range=1h"))
+        .bearer_auth("open sesame")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 200);
+    let overview: serde_json::Value = api.json().await.unwrap();
+    assert_eq!(overview["report"]["calls"], 12);
+
+    let refused = client
+        .post(format!("{base}/"))
+        .body("key=nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let login = client
+        .post(format!("{base}/"))
+        .body("key=open+sesame")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !cookie.contains("sesame"),
+        "the cookie does not carry the key"
+    );
+    let signed_in = client
+        .get(format!("{base}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    assert!(signed_in.text().await.unwrap().contains("MCP analytics"));
+    let session = client
+        .get(format!("{base}/api/session?id=session-1"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let calls: serde_json::Value = session.json().await.unwrap();
+    assert_eq!(calls.as_array().unwrap().len(), 6);
+
+    let error = Dashboard::new(&db)
+        .serve("0.0.0.0:0".parse().unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("MCP_ANALYTICS_API_KEY"), "{error}");
+    let _ = stop.send(());
+}
