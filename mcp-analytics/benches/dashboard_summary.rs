@@ -1,0 +1,93 @@
+//! The dashboard's overview over 1,000,000 stored calls (7 days, 20 tools, 1,000 users): the
+//! report, the chart series, overall p95 and distinct users — what `api/overview` runs.
+//!
+//! `cargo bench -p mcp-analytics --bench dashboard_summary`
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mcp_analytics::{Status, ToolCallEvent, Transport, store::SqliteStore};
+
+const CALLS: usize = 1_000_000;
+const WEEK_MS: i64 = 7 * 86_400_000;
+
+fn seed(store: &mut SqliteStore, now_ms: i64) {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut batch = Vec::with_capacity(4096);
+    for index in 0..CALLS {
+        let random = next();
+        let failed = random % 20 == 0;
+        batch.push(ToolCallEvent {
+            id: format!("{index:032x}"),
+            ts_ms: now_ms - WEEK_MS + (index as i64 * WEEK_MS / CALLS as i64),
+            server_name: "bench".into(),
+            server_version: "1".into(),
+            tool: format!("tool_{}", random % 20),
+            user_id: Some(format!("user_{}", (random >> 8) % 1000)),
+            session_id: Some(format!("s-{}", index / 40)),
+            client_name: Some("client".into()),
+            client_version: Some("1".into()),
+            protocol_version: Some("2025-11-25".into()),
+            transport: Transport::Http,
+            request_id: Some(index.to_string()),
+            duration_us: 100 + (random >> 20) % 50_000,
+            status: if failed {
+                Status::ToolError
+            } else {
+                Status::Ok
+            },
+            error_type: failed.then(|| "tool_error".into()),
+            error_message: failed.then(|| "failed".into()),
+            params: Some(r#"{"q":"x"}"#.into()),
+            result: None,
+        });
+        if batch.len() == 4096 {
+            store.append(&batch).unwrap();
+            batch.clear();
+        }
+    }
+    store.append(&batch).unwrap();
+}
+
+fn dashboard_summary(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path().join("million.db")).unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    seed(&mut store, now_ms);
+    let mut group = c.benchmark_group("dashboard_1m_calls");
+    group.sample_size(10);
+    for (name, range_ms, bucket_ms) in [
+        ("last_24h", 86_400_000, 900_000),
+        ("last_7d", WEEK_MS, 3_600_000),
+    ] {
+        let since_ms = now_ms - range_ms;
+        group.bench_function(format!("{name}/rollup_views"), |b| {
+            b.iter(|| {
+                let series = store.series(since_ms, bucket_ms, None).unwrap();
+                let tools = store.tool_summary(since_ms).unwrap();
+                let p95 = store.latency(since_ms).unwrap().quantile(0.95);
+                (series, tools, p95)
+            })
+        });
+        group.bench_function(format!("{name}/full_overview"), |b| {
+            b.iter(|| {
+                let report = store.report(since_ms, None).unwrap();
+                let series = store.series(since_ms, bucket_ms, None).unwrap();
+                let p95 = store.latency(since_ms).unwrap().quantile(0.95);
+                let users = store.users(since_ms).unwrap();
+                (report, series, p95, users)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, dashboard_summary);
+criterion_main!(benches);
