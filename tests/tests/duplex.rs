@@ -8,11 +8,7 @@ use std::time::Duration;
 use common::*;
 use mcp_analytics::{Analytics, MemorySink, Status, Transport};
 use mcp_analytics_tests::Demo;
-use rmcp::{
-    ClientLifecycleMode, ClientServiceExt, ServiceExt,
-    model::{CallToolRequestParams, ClientRequest, ProtocolVersion, Request},
-    service::PeerRequestOptions,
-};
+use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceExt, model::ProtocolVersion};
 use serde_json::json;
 
 #[tokio::test]
@@ -240,15 +236,7 @@ async fn a_cancelled_call_is_recorded_as_cancelled() {
     let sink = MemorySink::new();
     let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
     let client = connect_demo(analytics.clone()).await;
-    let request = ClientRequest::CallToolRequest(Request::new(
-        CallToolRequestParams::new("slow")
-            .with_arguments(json!({"ms": 30_000}).as_object().unwrap().clone()),
-    ));
-    let handle = client
-        .peer()
-        .send_cancellable_request(request, PeerRequestOptions::no_options())
-        .await
-        .unwrap();
+    let handle = start_slow_call(&client).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     handle
         .cancel(Some("user pressed stop".into()))

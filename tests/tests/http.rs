@@ -10,8 +10,7 @@ use mcp_analytics::{Analytics, Identity, MemorySink, Status, Transport, serve::H
 use mcp_analytics_tests::Demo;
 use rmcp::{
     ClientLifecycleMode, ClientServiceExt, ServiceExt,
-    model::{CallToolRequestParams, ClientRequest, ProtocolVersion, Request},
-    service::PeerRequestOptions,
+    model::ProtocolVersion,
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
@@ -267,15 +266,7 @@ async fn every_status_over_http() {
     call(&client, "missing", json!({})).await.unwrap_err();
     call(&client, "fail_protocol", json!({})).await.unwrap_err();
     call(&client, "explode", json!({})).await.unwrap();
-    let request = ClientRequest::CallToolRequest(Request::new(
-        CallToolRequestParams::new("slow")
-            .with_arguments(json!({"ms": 30_000}).as_object().unwrap().clone()),
-    ));
-    let handle = client
-        .peer()
-        .send_cancellable_request(request, PeerRequestOptions::no_options())
-        .await
-        .unwrap();
+    let handle = start_slow_call(&client).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     handle.cancel(Some("stop".into())).await.unwrap();
 

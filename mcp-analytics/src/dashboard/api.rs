@@ -10,7 +10,7 @@ use std::{
 use axum::{
     Json,
     extract::{Query, State as Extract},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
@@ -85,12 +85,8 @@ fn fill(
 
 pub(super) async fn overview(
     Extract(state): Extract<Arc<State>>,
-    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if !state.auth.allows(&headers) {
-        return unauthorized();
-    }
     let (name, since_ms, bucket_ms) = range(&query);
     let until_ms = now_ms();
     let result = state
@@ -119,12 +115,8 @@ pub(super) async fn overview(
 
 pub(super) async fn errors(
     Extract(state): Extract<Arc<State>>,
-    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if !state.auth.allows(&headers) {
-        return unauthorized();
-    }
     let (_, since_ms, _) = range(&query);
     respond(
         state
@@ -135,12 +127,8 @@ pub(super) async fn errors(
 
 pub(super) async fn session(
     Extract(state): Extract<Arc<State>>,
-    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if !state.auth.allows(&headers) {
-        return unauthorized();
-    }
     let Some(id) = query.get("id").cloned() else {
         return (StatusCode::BAD_REQUEST, "expected ?id=<session id>").into_response();
     };
@@ -157,10 +145,19 @@ fn respond<T: Serialize>(result: Result<T, String>) -> Response {
     }
 }
 
-fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        "sign in: send `Authorization: Bearer <MCP_ANALYTICS_API_KEY>`",
-    )
-        .into_response()
+/// Middleware for every API route: without the key, 401.
+pub(super) async fn require_key(
+    Extract(state): Extract<Arc<State>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if state.auth.allows(request.headers()) {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            "sign in: send `Authorization: Bearer <MCP_ANALYTICS_API_KEY>`",
+        )
+            .into_response()
+    }
 }

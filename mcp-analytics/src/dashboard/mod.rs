@@ -62,11 +62,17 @@ impl Dashboard {
             store: Mutex::new(None),
             auth: auth::Auth::new(self.api_key.as_deref()),
         });
+        let api = Router::new()
+            .route("/overview", get(api::overview))
+            .route("/errors", get(api::errors))
+            .route("/session", get(api::session))
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                api::require_key,
+            ));
         Router::new()
             .route("/", get(auth::page).post(auth::login))
-            .route("/api/overview", get(api::overview))
-            .route("/api/errors", get(api::errors))
-            .route("/api/session", get(api::session))
+            .nest("/api", api)
             .with_state(state)
     }
 

@@ -3,6 +3,7 @@
 
 mod histogram;
 mod report;
+mod rollup;
 mod schema;
 mod summary;
 mod views;

@@ -1,11 +1,9 @@
-//! Queries over the per-minute rollup (never over raw rows).
-
-use std::collections::BTreeMap;
+//! Per-tool figures and overall latency from the per-minute rollup (never raw rows), and the
+//! distinct user count.
 
 use rusqlite::Connection;
 
-use super::LatencyHistogram;
-use crate::Status;
+use super::{LatencyHistogram, rollup};
 
 /// Usage and latency of one tool over a time range.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,35 +26,22 @@ pub(super) fn tool_summary(
     connection: &Connection,
     since_ms: i64,
 ) -> rusqlite::Result<Vec<ToolSummary>> {
-    let mut statement = connection.prepare_cached(
+    let tools = rollup::fold(
+        connection,
         "SELECT tool, status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999",
+        [since_ms],
+        1,
+        |row| row.get::<_, String>(0),
     )?;
-    let mut tools: BTreeMap<String, (u64, u64, LatencyHistogram)> = BTreeMap::new();
-    let mut rows = statement.query([since_ms])?;
-    while let Some(row) = rows.next()? {
-        let tool: String = row.get(0)?;
-        let status: String = row.get(1)?;
-        let calls = u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0);
-        let histogram = LatencyHistogram::decode(row.get_ref(3)?.as_blob()?).unwrap_or_default();
-        let entry = tools.entry(tool).or_default();
-        entry.0 += calls;
-        if status.parse::<Status>().is_ok_and(Status::is_error) {
-            entry.1 += calls;
-        }
-        entry.2.merge(&histogram);
-    }
     Ok(tools
         .into_iter()
-        .map(|(tool, (calls, errors, histogram))| {
-            let ms = |q| histogram.quantile(q).unwrap_or(0.0) / 1000.0;
-            ToolSummary {
-                tool,
-                calls,
-                errors,
-                p50_ms: ms(0.5),
-                p95_ms: ms(0.95),
-                p99_ms: ms(0.99),
-            }
+        .map(|(tool, totals)| ToolSummary {
+            p50_ms: totals.ms(0.5),
+            p95_ms: totals.ms(0.95),
+            p99_ms: totals.ms(0.99),
+            tool,
+            calls: totals.calls,
+            errors: totals.errors,
         })
         .collect())
 }
@@ -66,14 +51,17 @@ pub(super) fn latency(
     connection: &Connection,
     since_ms: i64,
 ) -> rusqlite::Result<LatencyHistogram> {
-    let mut statement = connection
-        .prepare_cached("SELECT latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999")?;
-    let mut merged = LatencyHistogram::default();
-    let mut rows = statement.query([since_ms])?;
-    while let Some(row) = rows.next()? {
-        merged.merge(&LatencyHistogram::decode(row.get_ref(0)?.as_blob()?).unwrap_or_default());
-    }
-    Ok(merged)
+    let mut all = rollup::fold(
+        connection,
+        "SELECT status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999",
+        [since_ms],
+        0,
+        |_| Ok(()),
+    )?;
+    Ok(all
+        .remove(&())
+        .map(|totals| totals.latency)
+        .unwrap_or_default())
 }
 
 /// Distinct identified users since `since_ms`.

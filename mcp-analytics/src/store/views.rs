@@ -1,13 +1,10 @@
 //! Queries behind the dashboard's charts and drill-downs: time series from the per-minute
 //! rollup, recent errors and one session's calls from indexed raw rows.
 
-use std::collections::BTreeMap;
-
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use super::LatencyHistogram;
-use crate::Status;
+use super::rollup;
 
 /// Calls, errors and latency percentiles of one time bucket.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -58,37 +55,25 @@ pub(super) fn series(
     tool: Option<&str>,
 ) -> rusqlite::Result<Vec<SeriesPoint>> {
     let bucket_ms = bucket_ms.max(60_000);
-    let mut statement = connection.prepare_cached(
+    let buckets = rollup::fold(
+        connection,
         "SELECT minute_ms, status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999 AND (?2 IS NULL OR tool = ?2)",
+        params![since_ms, tool],
+        1,
+        |row| {
+            row.get::<_, i64>(0)
+                .map(|minute| minute - minute.rem_euclid(bucket_ms))
+        },
     )?;
-    let mut buckets: BTreeMap<i64, (u64, u64, LatencyHistogram)> = BTreeMap::new();
-    let mut rows = statement.query(params![since_ms, tool])?;
-    while let Some(row) = rows.next()? {
-        let minute: i64 = row.get(0)?;
-        let status: String = row.get(1)?;
-        let calls = u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0);
-        let histogram = LatencyHistogram::decode(row.get_ref(3)?.as_blob()?).unwrap_or_default();
-        let bucket = buckets
-            .entry(minute - minute.rem_euclid(bucket_ms))
-            .or_default();
-        bucket.0 += calls;
-        if status.parse::<Status>().is_ok_and(Status::is_error) {
-            bucket.1 += calls;
-        }
-        bucket.2.merge(&histogram);
-    }
     Ok(buckets
         .into_iter()
-        .map(|(ts_ms, (calls, errors, histogram))| {
-            let ms = |q| histogram.quantile(q).unwrap_or(0.0) / 1000.0;
-            SeriesPoint {
-                ts_ms,
-                calls,
-                errors,
-                p50_ms: ms(0.5),
-                p95_ms: ms(0.95),
-                p99_ms: ms(0.99),
-            }
+        .map(|(ts_ms, totals)| SeriesPoint {
+            ts_ms,
+            calls: totals.calls,
+            errors: totals.errors,
+            p50_ms: totals.ms(0.5),
+            p95_ms: totals.ms(0.95),
+            p99_ms: totals.ms(0.99),
         })
         .collect())
 }

@@ -31,6 +31,25 @@ pub async fn connect_demo(analytics: Analytics) -> RunningService<RoleClient, Cl
         .expect("client connects")
 }
 
+/// Starts a call of the demo's `slow` tool (30 s) that the test then cancels.
+pub async fn start_slow_call(
+    client: &RunningService<RoleClient, ClientConfig>,
+) -> rmcp::service::RequestHandle<RoleClient> {
+    let request = rmcp::model::ClientRequest::CallToolRequest(rmcp::model::Request::new(
+        CallToolRequestParams::new("slow").with_arguments(
+            serde_json::json!({"ms": 30_000})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ),
+    ));
+    client
+        .peer()
+        .send_cancellable_request(request, rmcp::service::PeerRequestOptions::no_options())
+        .await
+        .expect("the request is sent")
+}
+
 /// Analytics writing into `sink` and the SQLite file `db`.
 pub fn analytics(sink: &MemorySink, db: &Path) -> Analytics {
     Analytics::builder()

@@ -1,0 +1,49 @@
+//! Folding rows of the per-minute rollup into totals: calls, errors and a merged latency
+//! histogram per key (a tool, a time bucket, or everything).
+
+use std::collections::BTreeMap;
+
+use super::LatencyHistogram;
+use crate::Status;
+
+/// Calls, errors and latencies summed over rollup rows.
+#[derive(Default)]
+pub(super) struct Totals {
+    pub calls: u64,
+    pub errors: u64,
+    pub latency: LatencyHistogram,
+}
+
+impl Totals {
+    /// The `q` latency quantile in milliseconds (0 when there were no calls).
+    pub fn ms(&self, q: f64) -> f64 {
+        self.latency.quantile(q).unwrap_or(0.0) / 1000.0
+    }
+}
+
+/// Runs `sql` (which must select `status, calls, latency_hist` after the key columns) and folds
+/// its rows into totals per `key(row)`.
+pub(super) fn fold<K: Ord>(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    key_columns: usize,
+    key: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<K>,
+) -> rusqlite::Result<BTreeMap<K, Totals>> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut totals: BTreeMap<K, Totals> = BTreeMap::new();
+    while let Some(row) = rows.next()? {
+        let status: String = row.get(key_columns)?;
+        let calls = u64::try_from(row.get::<_, i64>(key_columns + 1)?).unwrap_or(0);
+        let latency =
+            LatencyHistogram::decode(row.get_ref(key_columns + 2)?.as_blob()?).unwrap_or_default();
+        let entry = totals.entry(key(row)?).or_default();
+        entry.calls += calls;
+        if status.parse::<Status>().is_ok_and(Status::is_error) {
+            entry.errors += calls;
+        }
+        entry.latency.merge(&latency);
+    }
+    Ok(totals)
+}
