@@ -2,7 +2,8 @@
 //! `./mcp-analytics.db` (or `MCP_ANALYTICS_DB`).
 //!
 //! ```text
-//! cargo run --example quickstart                  # streamable HTTP at http://127.0.0.1:8000/mcp
+//! cargo run --example quickstart                  # MCP at http://127.0.0.1:8000/mcp,
+//!                                                  # dashboard at http://127.0.0.1:8000/analytics
 //! cargo run --example quickstart -- --http 127.0.0.1:9000
 //! cargo run --example quickstart -- --stdio       # for MCP clients that spawn the server
 //! ```
