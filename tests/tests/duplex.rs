@@ -262,3 +262,41 @@ async fn a_cancelled_call_is_recorded_as_cancelled() {
     }
     client.cancel().await.unwrap();
 }
+
+/// A call whose future is dropped mid-flight (a transport giving up on it) is still recorded.
+#[tokio::test]
+async fn a_dropped_call_is_recorded_as_cancelled() {
+    use rmcp::{ServerHandler, model::NumberOrString, service::RequestContext};
+
+    let sink = MemorySink::new();
+    let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let server = tokio::spawn(async move {
+        Demo {
+            analytics: Analytics::disabled(),
+        }
+        .serve(server_io)
+        .await
+        .expect("server starts")
+    });
+    let client = client_info().serve(client_io).await.unwrap();
+    let running = server.await.unwrap();
+    let demo = Demo {
+        analytics: analytics.clone(),
+    };
+    let context = RequestContext::new(NumberOrString::Number(7), running.peer().clone());
+    let request = rmcp::model::CallToolRequestParams::new("slow")
+        .with_arguments(json!({"ms": 30_000}).as_object().unwrap().clone());
+    let call = demo.call_tool(request, context);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), call)
+            .await
+            .is_err(),
+        "still running"
+    );
+    analytics.flush().await;
+    let event = only(&sink.events(), "slow").clone();
+    assert_eq!(event.status, Status::Cancelled);
+    assert_eq!(event.request_id.as_deref(), Some("7"));
+    client.cancel().await.unwrap();
+}
