@@ -39,7 +39,46 @@
 //! }
 //! ```
 //!
-//! See the README for the stored schema, the configuration variables and the examples.
+//! Tests (or an in-process host) can record into memory and look at what was stored:
+//!
+//! ```
+//! use mcp_analytics::{Analytics, MemorySink, Status, mcp_server, tool};
+//! use mcp_analytics::rmcp::{ServiceExt, model::{CallToolRequestParams, ClientConfig}};
+//!
+//! struct Echo {
+//!     analytics: Analytics,
+//! }
+//!
+//! #[mcp_server(analytics = self.analytics)]
+//! impl Echo {
+//!     /// Says hello.
+//!     #[tool]
+//!     async fn hello(&self) -> String {
+//!         "hello".into()
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let sink = MemorySink::new();
+//!     let analytics = Analytics::builder().sink(sink.clone()).build()?;
+//!     let (server_io, client_io) = tokio::io::duplex(4096);
+//!     let server = Echo { analytics: analytics.clone() };
+//!     tokio::spawn(async move {
+//!         let running = server.serve(server_io).await.expect("the handshake succeeds");
+//!         running.waiting().await
+//!     });
+//!     let client = ClientConfig::default().serve(client_io).await?;
+//!     client.call_tool(CallToolRequestParams::new("hello")).await?;
+//!     analytics.flush().await;
+//!     assert_eq!(sink.events()[0].tool, "hello");
+//!     assert_eq!(sink.events()[0].status, Status::Ok);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! See the README for the stored schema, the configuration variables, the dashboard and the
+//! examples.
 
 mod capture;
 mod config;
