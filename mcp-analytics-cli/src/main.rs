@@ -3,6 +3,7 @@
 //! ```text
 //! mcp-analytics report --db ./mcp-analytics.db --since 24h [--tool NAME] [--json]
 //! mcp-analytics dashboard --db ./mcp-analytics.db [--listen 127.0.0.1:8787]
+//! mcp-analytics collect --db ./collected.db --listen 0.0.0.0:8787   # needs MCP_ANALYTICS_API_KEY
 //! ```
 
 use std::{
@@ -14,6 +15,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use mcp_analytics::{
+    collector::Collector,
     dashboard::Dashboard,
     store::{Report, SqliteStore},
 };
@@ -43,6 +45,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Receive events from servers' HTTP exporters (and serve the dashboard over them).
+    Collect {
+        /// The SQLite database to store into.
+        #[arg(long, default_value = "./mcp-analytics.db")]
+        db: PathBuf,
+        /// Address to listen on (a non-loopback address needs MCP_ANALYTICS_API_KEY).
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: std::net::SocketAddr,
+    },
     /// Serve the web dashboard (protected by MCP_ANALYTICS_API_KEY when set; required off loopback).
     Dashboard {
         /// The SQLite database the server writes (its MCP_ANALYTICS_DB).
@@ -64,11 +75,10 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dashboard { db, listen } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            runtime.block_on(Dashboard::from_env(db).serve(listen))?;
+            runtime()?.block_on(Dashboard::from_env(db).serve(listen))?
+        }
+        Command::Collect { db, listen } => {
+            runtime()?.block_on(Collector::from_env(db).serve(listen))?
         }
         Command::Report {
             db,
@@ -95,6 +105,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }
 
 /// The start of the range `since` describes, in unix ms.

@@ -25,6 +25,8 @@ pub enum Environment {
 /// | `MCP_ANALYTICS_ENABLED` | `false` records nothing; calls go straight to the tool | `true` |
 /// | `MCP_ANALYTICS_DB` | the SQLite file | `./mcp-analytics.db` |
 /// | `ENVIRONMENT` | `development` or `production` | `development` |
+/// | `MCP_ANALYTICS_ENDPOINT` | a collector to ship events to (feature `export-http`) | none |
+/// | `MCP_ANALYTICS_API_KEY` | the collector's (and dashboard's) key | none |
 ///
 /// Process environment variables win over `.dev.vars`, which wins over `.env` (both read from
 /// the current directory when present; the process environment is never modified).
@@ -36,6 +38,10 @@ pub struct Config {
     pub database: PathBuf,
     /// Development or production.
     pub environment: Environment,
+    /// A collector's base URL to ship events to.
+    pub endpoint: Option<String>,
+    /// The key for the collector (and the dashboard).
+    pub api_key: Option<String>,
 }
 
 impl Config {
@@ -94,10 +100,23 @@ impl Config {
                 }
             },
         };
+        let endpoint = lookup("MCP_ANALYTICS_ENDPOINT").filter(|value| !value.trim().is_empty());
+        if let Some(endpoint) = &endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(Error::InvalidConfig {
+                var: "MCP_ANALYTICS_ENDPOINT",
+                value: endpoint.clone(),
+                expected: "a collector URL such as `https://analytics.example.com`",
+            });
+        }
+        let api_key = lookup("MCP_ANALYTICS_API_KEY").filter(|value| !value.is_empty());
         Ok(Config {
             enabled,
             database,
             environment,
+            endpoint,
+            api_key,
         })
     }
 }
@@ -188,6 +207,8 @@ pub struct AnalyticsBuilder {
     sanitizer: Option<Sanitizer>,
     queue_capacity: Option<usize>,
     write_interval: Option<Duration>,
+    /// `MCP_ANALYTICS_ENDPOINT` and key, turned into an exporter by `build`.
+    endpoint: Option<(String, Option<String>)>,
 }
 
 impl AnalyticsBuilder {
@@ -196,8 +217,9 @@ impl AnalyticsBuilder {
     /// How often the writer stores queued events when the queue is not filling up.
     pub const DEFAULT_WRITE_INTERVAL: Duration = Duration::from_millis(5);
 
-    /// Applies a [`Config`] (enabled flag and database file).
-    pub fn config(self, config: Config) -> Self {
+    /// Applies a [`Config`] (enabled flag, database file, collector endpoint and key).
+    pub fn config(mut self, config: Config) -> Self {
+        self.endpoint = config.endpoint.map(|endpoint| (endpoint, config.api_key));
         self.enabled(config.enabled).database(config.database)
     }
 
@@ -259,6 +281,9 @@ impl AnalyticsBuilder {
             destinations.push(format!("SQLite {}", path.display()));
             sinks.insert(0, Box::new(store));
         }
+        if let Some((endpoint, api_key)) = self.endpoint {
+            sinks.push(exporter(endpoint, api_key, self.database.as_deref())?);
+        }
         destinations.extend(
             sinks
                 .iter()
@@ -279,6 +304,32 @@ impl AnalyticsBuilder {
             self.database,
         )
     }
+}
+
+#[cfg(feature = "export-http")]
+fn exporter(
+    endpoint: String,
+    api_key: Option<String>,
+    outbox: Option<&Path>,
+) -> Result<Box<dyn Sink>, Error> {
+    let config = crate::export::HttpExporterConfig {
+        api_key,
+        ..crate::export::HttpExporterConfig::new(endpoint)
+    };
+    Ok(Box::new(crate::export::HttpExporter::new(config, outbox)?))
+}
+
+#[cfg(not(feature = "export-http"))]
+fn exporter(
+    endpoint: String,
+    _api_key: Option<String>,
+    _outbox: Option<&Path>,
+) -> Result<Box<dyn Sink>, Error> {
+    Err(Error::InvalidConfig {
+        var: "MCP_ANALYTICS_ENDPOINT",
+        value: endpoint,
+        expected: "no endpoint: this build lacks mcp-analytics's `export-http` feature",
+    })
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! What one tool call is, as stored and exported: [`ToolCallEvent`], its [`Status`] and
 //! [`Transport`]. Events are already sanitized when anyone outside the recorder sees them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a tool call ended. Stored as the `status` column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The tool returned a result without `isError`.
@@ -77,7 +77,7 @@ impl std::fmt::Display for Status {
 }
 
 /// How the call reached the server. Stored as the `transport` column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Transport {
     /// A byte stream: stdio (or any `AsyncRead + AsyncWrite`, such as an in-process duplex).
@@ -97,7 +97,7 @@ impl Transport {
 }
 
 /// One `tools/call`, sanitized: the row stored in `tool_calls` and what exporters receive.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ToolCallEvent {
     /// Unique, time-ordered id (UUIDv7).
     pub id: String,

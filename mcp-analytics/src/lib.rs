@@ -81,11 +81,15 @@
 //! examples.
 
 mod capture;
+#[cfg(feature = "dashboard")]
+pub mod collector;
 mod config;
 mod context;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
 mod event;
+#[cfg(feature = "export-http")]
+pub mod export;
 mod identity;
 mod recorder;
 mod sanitize;
@@ -93,6 +97,7 @@ pub mod serve;
 mod sink;
 #[cfg(feature = "sqlite")]
 pub mod store;
+mod wire;
 
 #[doc(hidden)]
 #[path = "private/mod.rs"]

@@ -16,27 +16,32 @@ use super::State;
 
 const COOKIE: &str = "mcp_analytics_session";
 
-pub(super) struct Auth {
+pub(crate) struct Auth {
     /// SHA-256 of the key, when one is required.
     key: Option<[u8; 32]>,
 }
 
 impl Auth {
-    pub(super) fn new(key: Option<&str>) -> Self {
+    pub(crate) fn new(key: Option<&str>) -> Self {
         Self {
             key: key.map(digest),
         }
     }
 
-    /// Whether the request carries the key (always true without one).
-    pub(super) fn allows(&self, headers: &HeaderMap) -> bool {
+    /// Whether the request carries the key as a bearer token (always true without a key).
+    pub(crate) fn allows_bearer(&self, headers: &HeaderMap) -> bool {
         let Some(key) = &self.key else { return true };
-        let bearer = headers
+        headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
-            .is_some_and(|given| constant_time_eq(&digest(given), key));
-        bearer
+            .is_some_and(|given| constant_time_eq(&digest(given), key))
+    }
+
+    /// Whether the request carries the key, as a bearer token or the sign-in cookie.
+    pub(super) fn allows(&self, headers: &HeaderMap) -> bool {
+        let Some(key) = &self.key else { return true };
+        self.allows_bearer(headers)
             || cookies(headers).any(|(name, value)| {
                 name == COOKIE && constant_time_eq(&digest(value), &cookie_digest(key))
             })

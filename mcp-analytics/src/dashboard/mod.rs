@@ -4,7 +4,7 @@
 //! the login form's cookie); a dashboard on a non-loopback address always needs one.
 
 mod api;
-mod auth;
+pub(crate) mod auth;
 
 use std::{
     net::SocketAddr,

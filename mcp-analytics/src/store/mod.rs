@@ -71,13 +71,15 @@ impl SqliteStore {
         Ok(Self { connection })
     }
 
-    /// Appends events and updates the rollup in one transaction.
-    pub fn append(&mut self, events: &[ToolCallEvent]) -> rusqlite::Result<()> {
+    /// Appends events and updates the rollup in one transaction. Events whose id is already
+    /// stored are skipped (so a batch delivered twice counts once); returns how many were new.
+    pub fn append(&mut self, events: &[ToolCallEvent]) -> rusqlite::Result<usize> {
         let transaction = self.connection.transaction()?;
+        let mut inserted = Vec::with_capacity(events.len());
         {
             let mut insert = transaction.prepare_cached(schema::INSERT_CALL)?;
             for event in events {
-                insert.execute(params![
+                let changed = insert.execute(params![
                     event.id,
                     event.ts_ms,
                     event.server_name,
@@ -97,9 +99,12 @@ impl SqliteStore {
                     event.params,
                     event.result,
                 ])?;
+                if changed == 1 {
+                    inserted.push(event);
+                }
             }
             let mut upsert = transaction.prepare_cached(schema::UPSERT_ROLLUP)?;
-            for ((minute_ms, server, tool, status), rollup) in rollups(events) {
+            for ((minute_ms, server, tool, status), rollup) in rollups(&inserted) {
                 upsert.execute(params![
                     minute_ms,
                     server,
@@ -112,7 +117,8 @@ impl SqliteStore {
                 ])?;
             }
         }
-        transaction.commit()
+        transaction.commit()?;
+        Ok(inserted.len())
     }
 
     /// Per-tool figures from the rollup for calls that started at or after `since_ms`.
@@ -171,9 +177,9 @@ struct Rollup {
 
 type RollupKey<'a> = (i64, &'a str, &'a str, &'static str);
 
-fn rollups(events: &[ToolCallEvent]) -> HashMap<RollupKey<'_>, Rollup> {
-    let mut rollups: HashMap<RollupKey<'_>, Rollup> = HashMap::new();
-    for event in events {
+fn rollups<'a>(events: &[&'a ToolCallEvent]) -> HashMap<RollupKey<'a>, Rollup> {
+    let mut rollups: HashMap<RollupKey<'a>, Rollup> = HashMap::new();
+    for event in events.iter().copied() {
         let minute_ms = event.ts_ms - event.ts_ms.rem_euclid(60_000);
         let key = (
             minute_ms,
@@ -197,7 +203,8 @@ impl Sink for SqliteStore {
     }
 
     fn write(&mut self, events: &[ToolCallEvent]) -> Result<(), SinkError> {
-        Ok(self.append(events)?)
+        self.append(events)?;
+        Ok(())
     }
 
     fn flush(&mut self, stats: &Stats) -> Result<(), SinkError> {

@@ -1,0 +1,300 @@
+//! Many servers, one place: the HTTP exporter ships events to a collector over 127.0.0.1; the
+//! collector may be down for a while (nothing is lost or duplicated), and refuses bad requests.
+
+mod common;
+
+use std::{io::Write, net::SocketAddr, path::Path, time::Duration};
+
+use common::*;
+use mcp_analytics::{
+    Analytics, Status, ToolCallEvent, Transport,
+    collector::{Collector, INGEST_PATH},
+    export::{HttpExporter, HttpExporterConfig},
+};
+use serde_json::json;
+use tokio::sync::oneshot;
+
+const KEY: &str = "collector-key";
+
+/// A collector on `addr` until the returned sender is dropped or fired.
+async fn start_collector(
+    addr: SocketAddr,
+    database: &Path,
+) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("the collector's port is free");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let collector = Collector::new(database).api_key(Some(KEY.into()));
+    let done = tokio::spawn(async move {
+        collector
+            .serve_on(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    (stop, done)
+}
+
+fn count(database: &Path, sql: &str) -> i64 {
+    if !database.exists() {
+        return 0;
+    }
+    rusqlite::Connection::open(database)
+        .unwrap()
+        .query_row(sql, [], |row| row.get(0))
+        .unwrap_or(0)
+}
+
+async fn wait_for(database: &Path, rows: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while count(database, "SELECT count(*) FROM tool_calls") < rows {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the collector never got {rows} rows"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_lost_or_duplicated_while_the_collector_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let (local, collected) = (
+        dir.path().join("server.db"),
+        dir.path().join("collected.db"),
+    );
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = HttpExporterConfig {
+        api_key: Some(KEY.into()),
+        min_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(200),
+        timeout: Duration::from_secs(2),
+        flush_timeout: Duration::from_millis(100),
+        ..HttpExporterConfig::new(format!("http://{addr}"))
+    };
+    let exporter = HttpExporter::new(config, Some(&local)).unwrap();
+    let analytics = Analytics::builder()
+        .database(&local)
+        .sink(exporter)
+        .build()
+        .unwrap();
+    let client = connect_demo(analytics.clone()).await;
+    let calls = |range: std::ops::Range<i64>| {
+        let client = &client;
+        async move {
+            for i in range {
+                call(client, "add", json!({"a": i, "b": 1})).await.unwrap();
+            }
+        }
+    };
+
+    calls(0..30).await; // the collector is not running yet
+    analytics.flush().await;
+    assert!(
+        count(&local, "SELECT count(*) FROM export_outbox") > 0,
+        "undelivered batches wait in the outbox"
+    );
+
+    let (stop, done) = start_collector(addr, &collected).await;
+    calls(30..60).await;
+    wait_for(&collected, 60).await;
+    let _ = stop.send(());
+    done.await.unwrap();
+
+    calls(60..80).await; // down again
+    analytics.flush().await;
+    let (stop, done) = start_collector(addr, &collected).await;
+    wait_for(&collected, 80).await;
+    analytics.flush().await;
+
+    assert_eq!(count(&collected, "SELECT count(*) FROM tool_calls"), 80);
+    assert_eq!(
+        count(&collected, "SELECT count(DISTINCT id) FROM tool_calls"),
+        80
+    );
+    assert_eq!(
+        count(&collected, "SELECT sum(calls) FROM tool_calls_1m"),
+        80,
+        "the rollup counts each call once"
+    );
+    assert_eq!(
+        count(
+            &collected,
+            "SELECT count(DISTINCT server_name) FROM tool_calls"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&local, "SELECT count(*) FROM tool_calls"),
+        80,
+        "the server keeps its own copy"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while count(&local, "SELECT count(*) FROM export_outbox") > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outbox never drained"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    client.cancel().await.unwrap();
+    let _ = stop.send(());
+    done.await.unwrap();
+}
+
+fn events(ids: &[&str]) -> Vec<ToolCallEvent> {
+    ids.iter()
+        .map(|id| ToolCallEvent {
+            id: (*id).into(),
+            ts_ms: 1_764_000_000_000,
+            server_name: "edge-1".into(),
+            server_version: "1".into(),
+            tool: "search".into(),
+            user_id: None,
+            session_id: Some("s".into()),
+            client_name: None,
+            client_version: None,
+            protocol_version: None,
+            transport: Transport::Http,
+            request_id: None,
+            duration_us: 1200,
+            status: Status::Ok,
+            error_type: None,
+            error_message: None,
+            params: Some("{}".into()),
+            result: None,
+        })
+        .collect()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_refuses_bad_requests_and_deduplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("collected.db");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (stop, done) = start_collector(addr, &database).await;
+    let url = format!("http://{addr}{INGEST_PATH}");
+    let http = reqwest::Client::new();
+    let batch = serde_json::to_vec(&json!({"events": events(&["e-1", "e-2"])})).unwrap();
+    let post = |body: Vec<u8>, key: Option<&str>, gzipped: bool| {
+        let mut request = http.post(&url).body(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if gzipped {
+            request = request.header("content-encoding", "gzip");
+        }
+        request.send()
+    };
+
+    assert_eq!(
+        post(batch.clone(), None, false).await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        post(batch.clone(), Some("wrong"), false)
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    let malformed = post(b"{\"events\": [1, 2]".to_vec(), Some(KEY), false)
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    assert!(
+        malformed
+            .text()
+            .await
+            .unwrap()
+            .contains("expected {\"events\": [...]}")
+    );
+    let mut invalid = events(&["e-3"]);
+    invalid[0].tool.clear();
+    let invalid = post(
+        serde_json::to_vec(&json!({"events": invalid})).unwrap(),
+        Some(KEY),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(invalid.status(), 400);
+    assert!(
+        invalid
+            .text()
+            .await
+            .unwrap()
+            .contains("event 0: `tool` is empty")
+    );
+    assert_eq!(
+        post(vec![b' '; 9 * 1024 * 1024], Some(KEY), false)
+            .await
+            .unwrap()
+            .status(),
+        413
+    );
+    assert_eq!(
+        post(gzip(&vec![b' '; 65 * 1024 * 1024]), Some(KEY), true)
+            .await
+            .unwrap()
+            .status(),
+        413,
+        "gzip bombs too"
+    );
+
+    let first: serde_json::Value = post(gzip(&batch), Some(KEY), true)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first, json!({"accepted": 2, "duplicates": 0}));
+    let again: serde_json::Value = post(batch, Some(KEY), false)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        json!({"accepted": 0, "duplicates": 2}),
+        "a retried delivery is counted once"
+    );
+    assert_eq!(count(&database, "SELECT count(*) FROM tool_calls"), 2);
+    assert_eq!(count(&database, "SELECT sum(calls) FROM tool_calls_1m"), 2);
+
+    let dashboard = http
+        .get(format!("http://{addr}/api/overview"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        dashboard.status(),
+        401,
+        "the collector's dashboard needs the key too"
+    );
+    let dashboard = http
+        .get(format!("http://{addr}/api/overview"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dashboard.status(), 200);
+    let _ = stop.send(());
+    done.await.unwrap();
+}
