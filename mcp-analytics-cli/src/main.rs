@@ -192,13 +192,12 @@ fn render(report: &Report, since: &str) -> String {
         out.push_str(&format!("Errors\n{errors}\n\n"));
     }
     if !report.top_users.is_empty() {
-        let mut users = table(&["user", "calls", "errors", "tools"]);
+        let mut users = table(&["user", "calls", "errors"]);
         for user in &report.top_users {
             users.add_row(vec![
                 Cell::new(&user.user_id),
                 number(user.calls),
                 number(user.errors),
-                number(user.tools),
             ]);
         }
         out.push_str(&format!("Top users\n{users}\n"));

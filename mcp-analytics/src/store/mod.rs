@@ -1,18 +1,21 @@
 //! The embedded store: one SQLite file (WAL) holding raw `tool_calls`, the per-minute rollup
 //! `tool_calls_1m` (written in the same transaction) and the recorder's counters.
 
+mod aggregate;
 mod histogram;
 mod report;
 mod rollup;
 mod schema;
+mod sketch;
 mod summary;
 mod views;
 
-use std::{collections::HashMap, path::Path};
+use std::path::Path;
 
 use rusqlite::{Connection, functions::FunctionFlags, params};
 
 pub use histogram::LatencyHistogram;
+pub use sketch::DistinctSketch;
 pub use report::{ErrorKind, Report, Sessions, ToolReport, UserUsage};
 pub use summary::ToolSummary;
 pub use views::{CallRow, SeriesPoint};
@@ -60,6 +63,16 @@ impl SqliteStore {
                 Ok(merged.encode())
             },
         )?;
+        connection.create_scalar_function(
+            "hll_merge",
+            2,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            |context| {
+                let mut merged = DistinctSketch::decode(context.get_raw(0).as_blob()?).unwrap_or_default();
+                merged.merge(&DistinctSketch::decode(context.get_raw(1).as_blob()?).unwrap_or_default());
+                Ok(merged.encode())
+            },
+        )?;
         let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
         let applied = usize::try_from(version).unwrap_or(0);
         for (index, migration) in (1i64..).zip(schema::MIGRATIONS).skip(applied) {
@@ -103,20 +116,8 @@ impl SqliteStore {
                     inserted.push(event);
                 }
             }
-            let mut upsert = transaction.prepare_cached(schema::UPSERT_ROLLUP)?;
-            for ((minute_ms, server, tool, status), rollup) in rollups(&inserted) {
-                upsert.execute(params![
-                    minute_ms,
-                    server,
-                    tool,
-                    status,
-                    rollup.calls,
-                    rollup.sum_us,
-                    rollup.max_us,
-                    rollup.histogram.encode(),
-                ])?;
-            }
         }
+        aggregate::write(&transaction, &inserted)?;
         transaction.commit()?;
         Ok(inserted.len())
     }
@@ -165,36 +166,6 @@ impl SqliteStore {
     pub fn connection(&self) -> &Connection {
         &self.connection
     }
-}
-
-#[derive(Default)]
-struct Rollup {
-    calls: i64,
-    sum_us: i64,
-    max_us: i64,
-    histogram: LatencyHistogram,
-}
-
-type RollupKey<'a> = (i64, &'a str, &'a str, &'static str);
-
-fn rollups<'a>(events: &[&'a ToolCallEvent]) -> HashMap<RollupKey<'a>, Rollup> {
-    let mut rollups: HashMap<RollupKey<'a>, Rollup> = HashMap::new();
-    for event in events.iter().copied() {
-        let minute_ms = event.ts_ms - event.ts_ms.rem_euclid(60_000);
-        let key = (
-            minute_ms,
-            event.server_name.as_str(),
-            event.tool.as_str(),
-            event.status.as_str(),
-        );
-        let rollup = rollups.entry(key).or_default();
-        let duration = i64::try_from(event.duration_us).unwrap_or(i64::MAX);
-        rollup.calls += 1;
-        rollup.sum_us = rollup.sum_us.saturating_add(duration);
-        rollup.max_us = rollup.max_us.max(duration);
-        rollup.histogram.record(event.duration_us);
-    }
-    rollups
 }
 
 impl Sink for SqliteStore {

@@ -1,10 +1,13 @@
-//! The usage report behind `mcp-analytics report` (and, later, the dashboard): per-tool figures
-//! from the per-minute rollup, and user, error and session breakdowns from indexed raw rows.
+//! The usage report behind `mcp-analytics report` and the dashboard: per-tool figures from the
+//! per-minute (or, past a day, hourly) rollup; distinct users and sessions from the hourly
+//! sketches; errors by type and top users from the hourly tables (so those start on the hour).
 
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use super::summary;
+use std::collections::HashMap;
+
+use super::{DistinctSketch, summary};
 
 /// Everything the report shows for one time range.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -68,8 +71,6 @@ pub struct UserUsage {
     pub calls: u64,
     /// Calls that failed.
     pub errors: u64,
-    /// Distinct tools used.
-    pub tools: u64,
 }
 
 /// Session figures.
@@ -107,71 +108,55 @@ pub(super) fn report(
             users: 0,
         })
         .collect();
-    let mut users = connection.prepare_cached(
-        "SELECT tool, count(DISTINCT user_id) FROM tool_calls WHERE ts_ms >= ?1 GROUP BY tool",
-    )?;
-    let mut rows = users.query([since_ms])?;
-    while let Some(row) = rows.next()? {
-        let name: String = row.get(0)?;
-        if let Some(entry) = tools.iter_mut().find(|entry| entry.tool == name) {
-            entry.users = count(row.get(1)?);
+    let filter = "hour_ms >= ?1 - 3599999 AND (?2 IS NULL OR tool = ?2)";
+    let mut user_sketches: HashMap<String, DistinctSketch> = HashMap::new();
+    let mut sessions = DistinctSketch::default();
+    {
+        let mut statement = connection
+            .prepare_cached(&format!("SELECT tool, users_hll, sessions_hll FROM tool_calls_1h WHERE {filter}"))?;
+        let mut rows = statement.query(params![since_ms, tool])?;
+        while let Some(row) = rows.next()? {
+            let sketch = |index| DistinctSketch::decode(row.get_ref(index)?.as_blob()?).ok_or(rusqlite::Error::InvalidQuery);
+            user_sketches.entry(row.get(0)?).or_default().merge(&sketch(1).unwrap_or_default());
+            sessions.merge(&sketch(2).unwrap_or_default());
         }
     }
+    for entry in &mut tools {
+        entry.users = user_sketches.get(&entry.tool).map_or(0, DistinctSketch::estimate);
+    }
     tools.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.tool.cmp(&b.tool)));
-    let tool_filter = "(?2 IS NULL OR tool = ?2)";
     let error_kinds = query(
         connection,
         &format!(
-            "SELECT status, error_type, count(*) FROM tool_calls WHERE ts_ms >= ?1 AND {tool_filter} AND {IS_ERROR} GROUP BY status, error_type ORDER BY count(*) DESC, status"
+            "SELECT status, NULLIF(error_type, ''), sum(calls) FROM tool_calls_1h WHERE {filter} AND {IS_ERROR} GROUP BY status, error_type ORDER BY sum(calls) DESC, status"
         ),
         since_ms,
         tool,
-        |row| {
-            Ok(ErrorKind {
-                status: row.get(0)?,
-                error_type: row.get(1)?,
-                count: count(row.get(2)?),
-            })
-        },
+        |row| Ok(ErrorKind { status: row.get(0)?, error_type: row.get(1)?, count: count(row.get(2)?) }),
     )?;
-    let top_users = query(
-        connection,
-        &format!(
-            "SELECT user_id, count(*), sum({IS_ERROR}), count(DISTINCT tool) FROM tool_calls WHERE ts_ms >= ?1 AND {tool_filter} AND user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 10"
+    // Per-user counts are kept per hour for the whole server; one tool's users come from its rows.
+    let top_users_sql = match tool {
+        None => "SELECT user_id, sum(calls), sum(errors) FROM user_calls_1h WHERE hour_ms >= ?1 - 3599999 AND ?2 IS NULL GROUP BY user_id ORDER BY sum(calls) DESC, user_id LIMIT 10".to_owned(),
+        Some(_) => format!(
+            "SELECT user_id, count(*), sum({IS_ERROR}) FROM tool_calls WHERE ts_ms >= ?1 AND tool = ?2 AND user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 10"
         ),
-        since_ms,
-        tool,
-        |row| {
-            Ok(UserUsage {
-                user_id: row.get(0)?,
-                calls: count(row.get(1)?),
-                errors: count(row.get(2)?),
-                tools: count(row.get(3)?),
-            })
-        },
-    )?;
-    let (session_count, session_calls): (i64, i64) = connection.query_row(
-        &format!(
-            "SELECT count(DISTINCT session_id), count(session_id) FROM tool_calls WHERE ts_ms >= ?1 AND {tool_filter}"
-        ),
-        params![since_ms, tool],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
+    };
+    let top_users = query(connection, &top_users_sql, since_ms, tool, |row| {
+        Ok(UserUsage { user_id: row.get(0)?, calls: count(row.get(1)?), errors: count(row.get(2)?) })
+    })?;
+    let calls: u64 = tools.iter().map(|entry| entry.calls).sum();
+    let session_count = sessions.estimate();
     Ok(Report {
         since_ms,
         tool: tool.map(str::to_owned),
-        calls: tools.iter().map(|entry| entry.calls).sum(),
+        calls,
         errors: tools.iter().map(|entry| entry.errors).sum(),
         tools,
         error_kinds,
         top_users,
         sessions: Sessions {
-            count: count(session_count),
-            average_calls: if session_count == 0 {
-                0.0
-            } else {
-                session_calls as f64 / session_count as f64
-            },
+            count: session_count,
+            average_calls: if session_count == 0 { 0.0 } else { calls as f64 / session_count as f64 },
         },
     })
 }

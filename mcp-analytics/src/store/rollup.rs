@@ -21,6 +21,22 @@ impl Totals {
     }
 }
 
+/// Ranges longer than this read the hourly rollup instead of the per-minute one.
+const MINUTE_RANGE_MS: i64 = 86_400_000;
+
+/// The rollup table for calls since `since_ms`, and the time condition on `?1` (buckets that
+/// overlap the range, so the first bucket counts whole).
+pub(super) fn table_for(since_ms: i64) -> (&'static str, &'static str) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64);
+    if now_ms - since_ms > MINUTE_RANGE_MS {
+        ("tool_calls_1h", "hour_ms >= ?1 - 3599999")
+    } else {
+        ("tool_calls_1m", "minute_ms >= ?1 - 59999")
+    }
+}
+
 /// Runs `sql` (which must select `status, calls, latency_hist` after the key columns) and folds
 /// its rows into totals per `key(row)`.
 pub(super) fn fold<K: Ord>(

@@ -50,6 +50,34 @@ CREATE TABLE recorder_stats (
     r#"
 CREATE INDEX tool_calls_session ON tool_calls (session_id, ts_ms);
 "#,
+    r#"
+CREATE TABLE tool_calls_1h (
+    hour_ms         INTEGER NOT NULL,
+    server_name     TEXT    NOT NULL,
+    tool            TEXT    NOT NULL,
+    status          TEXT    NOT NULL,
+    error_type      TEXT    NOT NULL,
+    calls           INTEGER NOT NULL,
+    duration_us_sum INTEGER NOT NULL,
+    duration_us_max INTEGER NOT NULL,
+    latency_hist    BLOB    NOT NULL,
+    users_hll       BLOB    NOT NULL,
+    sessions_hll    BLOB    NOT NULL,
+    PRIMARY KEY (hour_ms, server_name, tool, status, error_type)
+) WITHOUT ROWID;
+
+CREATE TABLE user_calls_1h (
+    hour_ms INTEGER NOT NULL,
+    user_id TEXT    NOT NULL,
+    calls   INTEGER NOT NULL,
+    errors  INTEGER NOT NULL,
+    PRIMARY KEY (hour_ms, user_id)
+) WITHOUT ROWID;
+
+INSERT INTO user_calls_1h
+    SELECT ts_ms - ts_ms % 3600000, user_id, count(*), sum(status NOT IN ('ok', 'input_required'))
+    FROM tool_calls WHERE user_id IS NOT NULL GROUP BY 1, 2;
+"#,
 ];
 
 pub(crate) const INSERT_CALL: &str = "INSERT OR IGNORE INTO tool_calls (id, ts_ms, server_name, server_version, tool, user_id, session_id, client_name, client_version, protocol_version, transport, request_id, duration_us, status, error_type, error_message, params, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
@@ -57,3 +85,7 @@ pub(crate) const INSERT_CALL: &str = "INSERT OR IGNORE INTO tool_calls (id, ts_m
 pub(crate) const UPSERT_ROLLUP: &str = "INSERT INTO tool_calls_1m (minute_ms, server_name, tool, status, calls, duration_us_sum, duration_us_max, latency_hist) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (minute_ms, server_name, tool, status) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), latency_hist = hist_merge(latency_hist, excluded.latency_hist)";
 
 pub(crate) const UPSERT_STATS: &str = "INSERT INTO recorder_stats (ts_ms, pid, recorded, dropped, written, sink_errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (pid) DO UPDATE SET ts_ms = excluded.ts_ms, recorded = excluded.recorded, dropped = excluded.dropped, written = excluded.written, sink_errors = excluded.sink_errors";
+
+pub(crate) const UPSERT_HOURLY: &str = "INSERT INTO tool_calls_1h (hour_ms, server_name, tool, status, error_type, calls, duration_us_sum, duration_us_max, latency_hist, users_hll, sessions_hll) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (hour_ms, server_name, tool, status, error_type) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), latency_hist = hist_merge(latency_hist, excluded.latency_hist), users_hll = hll_merge(users_hll, excluded.users_hll), sessions_hll = hll_merge(sessions_hll, excluded.sessions_hll)";
+
+pub(crate) const UPSERT_USER: &str = "INSERT INTO user_calls_1h (hour_ms, user_id, calls, errors) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hour_ms, user_id) DO UPDATE SET calls = calls + excluded.calls, errors = errors + excluded.errors";

@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-use super::{LatencyHistogram, rollup};
+use super::{DistinctSketch, LatencyHistogram, rollup};
 
 /// Usage and latency of one tool over a time range.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,9 +51,10 @@ pub(super) fn latency(
     connection: &Connection,
     since_ms: i64,
 ) -> rusqlite::Result<LatencyHistogram> {
+    let (table, time) = rollup::table_for(since_ms);
     let mut all = rollup::fold(
         connection,
-        "SELECT status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999",
+        &format!("SELECT status, calls, latency_hist FROM {table} WHERE {time}"),
         [since_ms],
         0,
         |_| Ok(()),
@@ -64,10 +65,14 @@ pub(super) fn latency(
         .unwrap_or_default())
 }
 
-/// Distinct identified users since `since_ms`.
+/// Distinct identified users since `since_ms` (from the hourly sketches: from the hour on).
 pub(super) fn users(connection: &Connection, since_ms: i64) -> rusqlite::Result<u64> {
-    let count: i64 = connection
-        .prepare_cached("SELECT count(DISTINCT user_id) FROM tool_calls WHERE ts_ms >= ?1")?
-        .query_row([since_ms], |row| row.get(0))?;
-    Ok(u64::try_from(count).unwrap_or(0))
+    let mut statement =
+        connection.prepare_cached("SELECT users_hll FROM tool_calls_1h WHERE hour_ms >= ?1 - 3599999")?;
+    let mut rows = statement.query([since_ms])?;
+    let mut users = DistinctSketch::default();
+    while let Some(row) = rows.next()? {
+        users.merge(&DistinctSketch::decode(row.get_ref(0)?.as_blob()?).unwrap_or_default());
+    }
+    Ok(users.estimate())
 }

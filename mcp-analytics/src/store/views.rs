@@ -55,9 +55,15 @@ pub(super) fn series(
     tool: Option<&str>,
 ) -> rusqlite::Result<Vec<SeriesPoint>> {
     let bucket_ms = bucket_ms.max(60_000);
+    // Hour-sized buckets (or longer) come from the hourly rollup.
+    let sql = if bucket_ms % 3_600_000 == 0 {
+        "SELECT hour_ms, status, calls, latency_hist FROM tool_calls_1h WHERE hour_ms >= ?1 - 3599999 AND (?2 IS NULL OR tool = ?2)"
+    } else {
+        "SELECT minute_ms, status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999 AND (?2 IS NULL OR tool = ?2)"
+    };
     let buckets = rollup::fold(
         connection,
-        "SELECT minute_ms, status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999 AND (?2 IS NULL OR tool = ?2)",
+        sql,
         params![since_ms, tool],
         1,
         |row| {

@@ -114,13 +114,12 @@
   }
 
   function renderUsers(users) {
-    const body = header($("users"), [["user", "User"], ["calls", "Calls", 1], ["errors", "Errors", 1], ["tools", "Tools", 1]]);
+    const body = header($("users"), [["user", "User"], ["calls", "Calls", 1], ["errors", "Errors", 1]]);
     for (const user of users) {
       const row = body.insertRow();
       cell(row, user.user_id);
       cell(row, fmt.format(user.calls), 1);
       cell(row, fmt.format(user.errors), 1);
-      cell(row, fmt.format(user.tools), 1);
     }
     if (!users.length) body.insertRow().insertCell().textContent = "No identified users in this range.";
   }
