@@ -91,22 +91,15 @@ pub(super) async fn overview(
     let until_ms = now_ms();
     let result = state
         .query(move |store| {
+            let overview = store.overview(since_ms, bucket_ms)?;
             Ok(Overview {
                 range: name,
                 since_ms,
                 until_ms,
-                report: store.report(since_ms, None)?,
-                series: fill(
-                    store.series(since_ms, bucket_ms, None)?,
-                    since_ms,
-                    until_ms,
-                    bucket_ms,
-                ),
-                p95_ms: store
-                    .latency(since_ms)?
-                    .quantile(0.95)
-                    .map(|us| us / 1000.0),
-                users: store.users(since_ms)?,
+                series: fill(overview.series, since_ms, until_ms, bucket_ms),
+                report: overview.report,
+                p95_ms: overview.p95_ms,
+                users: overview.users,
             })
         })
         .await;

@@ -42,16 +42,28 @@ fn floor(ts_ms: i64, unit: i64) -> i64 {
 }
 
 /// Adds `events` (all newly stored) to every rollup.
-pub(super) fn write(transaction: &Transaction<'_>, events: &[&ToolCallEvent]) -> rusqlite::Result<()> {
+pub(super) fn write(
+    transaction: &Transaction<'_>,
+    events: &[&ToolCallEvent],
+) -> rusqlite::Result<()> {
     let mut minutes: HashMap<(i64, &str, &str, &str), Totals> = HashMap::new();
     let mut hours: HashMap<(i64, &str, &str, &str, &str), Hourly> = HashMap::new();
     let mut users: HashMap<(i64, &str), (i64, i64)> = HashMap::new();
     for event in events.iter().copied() {
-        let (server, tool, status) = (event.server_name.as_str(), event.tool.as_str(), event.status.as_str());
-        minutes.entry((floor(event.ts_ms, MINUTE_MS), server, tool, status)).or_default().add(event);
+        let (server, tool, status) = (
+            event.server_name.as_str(),
+            event.tool.as_str(),
+            event.status.as_str(),
+        );
+        minutes
+            .entry((floor(event.ts_ms, MINUTE_MS), server, tool, status))
+            .or_default()
+            .add(event);
         let hour = floor(event.ts_ms, HOUR_MS);
         let error_type = event.error_type.as_deref().unwrap_or("");
-        let hourly = hours.entry((hour, server, tool, status, error_type)).or_default();
+        let hourly = hours
+            .entry((hour, server, tool, status, error_type))
+            .or_default();
         hourly.totals.add(event);
         if let Some(user) = &event.user_id {
             hourly.users.insert(user);
@@ -65,11 +77,24 @@ pub(super) fn write(transaction: &Transaction<'_>, events: &[&ToolCallEvent]) ->
     }
     let mut upsert = transaction.prepare_cached(schema::UPSERT_ROLLUP)?;
     for ((minute, server, tool, status), totals) in minutes {
-        upsert.execute(params![minute, server, tool, status, totals.calls, totals.sum_us, totals.max_us, totals.latency.encode()])?;
+        upsert.execute(params![
+            minute,
+            server,
+            tool,
+            status,
+            totals.calls,
+            totals.sum_us,
+            totals.max_us,
+            totals.latency.encode()
+        ])?;
     }
     let mut upsert = transaction.prepare_cached(schema::UPSERT_HOURLY)?;
     for ((hour, server, tool, status, error_type), hourly) in hours {
-        let Hourly { totals, users, sessions } = hourly;
+        let Hourly {
+            totals,
+            users,
+            sessions,
+        } = hourly;
         upsert.execute(params![
             hour,
             server,

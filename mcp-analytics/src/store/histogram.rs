@@ -1,33 +1,56 @@
 //! Latency histograms for the per-minute rollup: log-scale buckets (8 per doubling, so any
 //! percentile is within ~4.5 % of the truth), stored sparsely as a BLOB and merged in SQL.
 
-use std::collections::BTreeMap;
-
 /// Buckets per doubling of latency.
 const PER_OCTAVE: f64 = 8.0;
 
 /// A histogram of call durations in microseconds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LatencyHistogram {
-    counts: BTreeMap<u16, u64>,
+    /// Count per bucket, dense (grown on demand; at most ~520 buckets).
+    counts: Vec<u64>,
 }
 
 impl LatencyHistogram {
     /// Counts one duration.
     pub fn record(&mut self, duration_us: u64) {
-        *self.counts.entry(bucket_of(duration_us)).or_default() += 1;
+        self.add(bucket_of(duration_us), 1);
+    }
+
+    fn add(&mut self, bucket: u16, count: u64) {
+        let index = usize::from(bucket);
+        if index >= self.counts.len() {
+            self.counts.resize(index + 1, 0);
+        }
+        self.counts[index] += count;
     }
 
     /// Adds every count of `other`.
     pub fn merge(&mut self, other: &LatencyHistogram) {
-        for (bucket, count) in &other.counts {
-            *self.counts.entry(*bucket).or_default() += count;
+        if other.counts.len() > self.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
         }
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+    }
+
+    /// Adds the counts of a histogram in its BLOB form; `false` (adding nothing) when malformed.
+    pub fn merge_encoded(&mut self, bytes: &[u8]) -> bool {
+        if !bytes.len().is_multiple_of(10) {
+            return false;
+        }
+        for pair in bytes.chunks_exact(10) {
+            let bucket = u16::from_le_bytes([pair[0], pair[1]]);
+            let count = u64::from_le_bytes(pair[2..10].try_into().expect("8 bytes"));
+            self.add(bucket, count);
+        }
+        true
     }
 
     /// How many durations were counted.
     pub fn count(&self) -> u64 {
-        self.counts.values().sum()
+        self.counts.iter().sum()
     }
 
     /// The `q` quantile (0.0–1.0) in microseconds: the middle of the bucket holding it.
@@ -38,10 +61,10 @@ impl LatencyHistogram {
         }
         let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
         let mut seen = 0;
-        for (bucket, count) in &self.counts {
+        for (bucket, count) in self.counts.iter().enumerate() {
             seen += count;
             if seen >= rank {
-                return Some(bucket_middle(*bucket));
+                return Some(bucket_middle(bucket as u16));
             }
         }
         None
@@ -49,9 +72,14 @@ impl LatencyHistogram {
 
     /// The sparse BLOB form: `(u16 bucket, u64 count)` little-endian pairs.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.counts.len() * 10);
-        for (bucket, count) in &self.counts {
-            out.extend_from_slice(&bucket.to_le_bytes());
+        let mut out = Vec::new();
+        for (bucket, count) in self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+        {
+            out.extend_from_slice(&(bucket as u16).to_le_bytes());
             out.extend_from_slice(&count.to_le_bytes());
         }
         out
@@ -59,16 +87,8 @@ impl LatencyHistogram {
 
     /// Reads the BLOB form; `None` when it is malformed.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        if !bytes.len().is_multiple_of(10) {
-            return None;
-        }
         let mut histogram = Self::default();
-        for pair in bytes.chunks_exact(10) {
-            let bucket = u16::from_le_bytes([pair[0], pair[1]]);
-            let count = u64::from_le_bytes(pair[2..10].try_into().ok()?);
-            *histogram.counts.entry(bucket).or_default() += count;
-        }
-        Some(histogram)
+        histogram.merge_encoded(bytes).then_some(histogram)
     }
 }
 

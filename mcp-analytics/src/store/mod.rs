@@ -3,6 +3,7 @@
 
 mod aggregate;
 mod histogram;
+mod overview;
 mod report;
 mod rollup;
 mod schema;
@@ -15,8 +16,9 @@ use std::path::Path;
 use rusqlite::{Connection, functions::FunctionFlags, params};
 
 pub use histogram::LatencyHistogram;
-pub use sketch::DistinctSketch;
+pub use overview::Overview;
 pub use report::{ErrorKind, Report, Sessions, ToolReport, UserUsage};
+pub use sketch::DistinctSketch;
 pub use summary::ToolSummary;
 pub use views::{CallRow, SeriesPoint};
 
@@ -68,8 +70,11 @@ impl SqliteStore {
             2,
             FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
             |context| {
-                let mut merged = DistinctSketch::decode(context.get_raw(0).as_blob()?).unwrap_or_default();
-                merged.merge(&DistinctSketch::decode(context.get_raw(1).as_blob()?).unwrap_or_default());
+                let mut merged =
+                    DistinctSketch::decode(context.get_raw(0).as_blob()?).unwrap_or_default();
+                merged.merge(
+                    &DistinctSketch::decode(context.get_raw(1).as_blob()?).unwrap_or_default(),
+                );
                 Ok(merged.encode())
             },
         )?;
@@ -130,6 +135,12 @@ impl SqliteStore {
     /// The usage report for calls that started at or after `since_ms`, optionally for one tool.
     pub fn report(&self, since_ms: i64, tool: Option<&str>) -> rusqlite::Result<Report> {
         report::report(&self.connection, since_ms, tool)
+    }
+
+    /// The dashboard's overview since `since_ms` with chart buckets of `bucket_ms`, read in one
+    /// scan of the rollup (the hourly one for whole-hour buckets).
+    pub fn overview(&self, since_ms: i64, bucket_ms: i64) -> rusqlite::Result<Overview> {
+        overview::overview(&self.connection, since_ms, bucket_ms)
     }
 
     /// Calls, errors and latency per `bucket_ms` (at least a minute) since `since_ms`.

@@ -5,9 +5,9 @@
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use super::{DistinctSketch, summary};
+use super::{DistinctSketch, rollup::Totals, summary};
 
 /// Everything the report shows for one time range.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -90,21 +90,36 @@ pub(super) fn report(
     since_ms: i64,
     tool: Option<&str>,
 ) -> rusqlite::Result<Report> {
-    let mut tools: Vec<ToolReport> = summary::tool_summary(connection, since_ms)?
+    complete(
+        connection,
+        since_ms,
+        tool,
+        summary::tool_totals(connection, since_ms)?,
+    )
+}
+
+/// The report around per-tool totals already read from the rollup.
+pub(super) fn complete(
+    connection: &Connection,
+    since_ms: i64,
+    tool: Option<&str>,
+    totals: BTreeMap<String, Totals>,
+) -> rusqlite::Result<Report> {
+    let mut tools: Vec<ToolReport> = totals
         .into_iter()
-        .filter(|summary| tool.is_none_or(|tool| summary.tool == tool))
-        .map(|summary| ToolReport {
-            success_rate: if summary.calls == 0 {
+        .filter(|(name, _)| tool.is_none_or(|tool| name == tool))
+        .map(|(name, totals)| ToolReport {
+            success_rate: if totals.calls == 0 {
                 0.0
             } else {
-                (summary.calls - summary.errors) as f64 / summary.calls as f64
+                (totals.calls - totals.errors) as f64 / totals.calls as f64
             },
-            tool: summary.tool,
-            calls: summary.calls,
-            errors: summary.errors,
-            p50_ms: summary.p50_ms,
-            p95_ms: summary.p95_ms,
-            p99_ms: summary.p99_ms,
+            p50_ms: totals.ms(0.5),
+            p95_ms: totals.ms(0.95),
+            p99_ms: totals.ms(0.99),
+            tool: name,
+            calls: totals.calls,
+            errors: totals.errors,
             users: 0,
         })
         .collect();
@@ -112,17 +127,22 @@ pub(super) fn report(
     let mut user_sketches: HashMap<String, DistinctSketch> = HashMap::new();
     let mut sessions = DistinctSketch::default();
     {
-        let mut statement = connection
-            .prepare_cached(&format!("SELECT tool, users_hll, sessions_hll FROM tool_calls_1h WHERE {filter}"))?;
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT tool, users_hll, sessions_hll FROM tool_calls_1h WHERE {filter}"
+        ))?;
         let mut rows = statement.query(params![since_ms, tool])?;
         while let Some(row) = rows.next()? {
-            let sketch = |index| DistinctSketch::decode(row.get_ref(index)?.as_blob()?).ok_or(rusqlite::Error::InvalidQuery);
-            user_sketches.entry(row.get(0)?).or_default().merge(&sketch(1).unwrap_or_default());
-            sessions.merge(&sketch(2).unwrap_or_default());
+            user_sketches
+                .entry(row.get(0)?)
+                .or_default()
+                .merge_encoded(row.get_ref(1)?.as_blob()?);
+            sessions.merge_encoded(row.get_ref(2)?.as_blob()?);
         }
     }
     for entry in &mut tools {
-        entry.users = user_sketches.get(&entry.tool).map_or(0, DistinctSketch::estimate);
+        entry.users = user_sketches
+            .get(&entry.tool)
+            .map_or(0, DistinctSketch::estimate);
     }
     tools.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.tool.cmp(&b.tool)));
     let error_kinds = query(
@@ -132,7 +152,13 @@ pub(super) fn report(
         ),
         since_ms,
         tool,
-        |row| Ok(ErrorKind { status: row.get(0)?, error_type: row.get(1)?, count: count(row.get(2)?) }),
+        |row| {
+            Ok(ErrorKind {
+                status: row.get(0)?,
+                error_type: row.get(1)?,
+                count: count(row.get(2)?),
+            })
+        },
     )?;
     // Per-user counts are kept per hour for the whole server; one tool's users come from its rows.
     let top_users_sql = match tool {
@@ -142,7 +168,11 @@ pub(super) fn report(
         ),
     };
     let top_users = query(connection, &top_users_sql, since_ms, tool, |row| {
-        Ok(UserUsage { user_id: row.get(0)?, calls: count(row.get(1)?), errors: count(row.get(2)?) })
+        Ok(UserUsage {
+            user_id: row.get(0)?,
+            calls: count(row.get(1)?),
+            errors: count(row.get(2)?),
+        })
     })?;
     let calls: u64 = tools.iter().map(|entry| entry.calls).sum();
     let session_count = sessions.estimate();
@@ -156,7 +186,11 @@ pub(super) fn report(
         top_users,
         sessions: Sessions {
             count: session_count,
-            average_calls: if session_count == 0 { 0.0 } else { calls as f64 / session_count as f64 },
+            average_calls: if session_count == 0 {
+                0.0
+            } else {
+                calls as f64 / session_count as f64
+            },
         },
     })
 }

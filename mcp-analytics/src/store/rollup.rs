@@ -15,6 +15,13 @@ pub(super) struct Totals {
 }
 
 impl Totals {
+    /// Adds `other` into these totals.
+    pub fn merge(&mut self, other: &Totals) {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.latency.merge(&other.latency);
+    }
+
     /// The `q` latency quantile in milliseconds (0 when there were no calls).
     pub fn ms(&self, q: f64) -> f64 {
         self.latency.quantile(q).unwrap_or(0.0) / 1000.0
@@ -52,14 +59,14 @@ pub(super) fn fold<K: Ord>(
     while let Some(row) = rows.next()? {
         let status: String = row.get(key_columns)?;
         let calls = u64::try_from(row.get::<_, i64>(key_columns + 1)?).unwrap_or(0);
-        let latency =
-            LatencyHistogram::decode(row.get_ref(key_columns + 2)?.as_blob()?).unwrap_or_default();
         let entry = totals.entry(key(row)?).or_default();
         entry.calls += calls;
         if status.parse::<Status>().is_ok_and(Status::is_error) {
             entry.errors += calls;
         }
-        entry.latency.merge(&latency);
+        entry
+            .latency
+            .merge_encoded(row.get_ref(key_columns + 2)?.as_blob()?);
     }
     Ok(totals)
 }

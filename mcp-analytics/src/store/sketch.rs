@@ -14,7 +14,9 @@ pub struct DistinctSketch {
 
 impl Default for DistinctSketch {
     fn default() -> Self {
-        Self { registers: vec![0; REGISTERS] }
+        Self {
+            registers: vec![0; REGISTERS],
+        }
     }
 }
 
@@ -34,16 +36,39 @@ impl DistinctSketch {
         }
     }
 
+    /// Adds a sketch in its BLOB form; `false` (adding nothing) when malformed.
+    pub fn merge_encoded(&mut self, bytes: &[u8]) -> bool {
+        if bytes.len() != REGISTERS {
+            return false;
+        }
+        for (mine, theirs) in self.registers.iter_mut().zip(bytes) {
+            *mine = (*mine).max(*theirs);
+        }
+        true
+    }
+
     /// The estimated number of distinct values.
     pub fn estimate(&self) -> u64 {
         let m = REGISTERS as f64;
-        let zeros = self.registers.iter().filter(|register| **register == 0).count();
+        let zeros = self
+            .registers
+            .iter()
+            .filter(|register| **register == 0)
+            .count();
         if zeros == REGISTERS {
             return 0;
         }
-        let harmonic: f64 = self.registers.iter().map(|register| 2f64.powi(-i32::from(*register))).sum();
+        let harmonic: f64 = self
+            .registers
+            .iter()
+            .map(|register| 2f64.powi(-i32::from(*register)))
+            .sum();
         let raw = 0.7213 / (1.0 + 1.079 / m) * m * m / harmonic;
-        let estimate = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
+        let estimate = if raw <= 2.5 * m && zeros > 0 {
+            m * (m / zeros as f64).ln()
+        } else {
+            raw
+        };
         estimate.round() as u64
     }
 
@@ -54,7 +79,9 @@ impl DistinctSketch {
 
     /// Reads the BLOB form (`None` when malformed).
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        (bytes.len() == REGISTERS).then(|| Self { registers: bytes.to_vec() })
+        (bytes.len() == REGISTERS).then(|| Self {
+            registers: bytes.to_vec(),
+        })
     }
 }
 

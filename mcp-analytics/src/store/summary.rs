@@ -3,7 +3,12 @@
 
 use rusqlite::Connection;
 
-use super::{DistinctSketch, LatencyHistogram, rollup};
+use std::collections::BTreeMap;
+
+use super::{
+    DistinctSketch, LatencyHistogram,
+    rollup::{self, Totals},
+};
 
 /// Usage and latency of one tool over a time range.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,18 +27,26 @@ pub struct ToolSummary {
     pub p99_ms: f64,
 }
 
+/// Calls, errors and latency per tool since `since_ms`.
+pub(super) fn tool_totals(
+    connection: &Connection,
+    since_ms: i64,
+) -> rusqlite::Result<BTreeMap<String, Totals>> {
+    let (table, time) = rollup::table_for(since_ms);
+    rollup::fold(
+        connection,
+        &format!("SELECT tool, status, calls, latency_hist FROM {table} WHERE {time}"),
+        [since_ms],
+        1,
+        |row| row.get::<_, String>(0),
+    )
+}
+
 pub(super) fn tool_summary(
     connection: &Connection,
     since_ms: i64,
 ) -> rusqlite::Result<Vec<ToolSummary>> {
-    let tools = rollup::fold(
-        connection,
-        "SELECT tool, status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999",
-        [since_ms],
-        1,
-        |row| row.get::<_, String>(0),
-    )?;
-    Ok(tools
+    Ok(tool_totals(connection, since_ms)?
         .into_iter()
         .map(|(tool, totals)| ToolSummary {
             p50_ms: totals.ms(0.5),
@@ -51,28 +64,21 @@ pub(super) fn latency(
     connection: &Connection,
     since_ms: i64,
 ) -> rusqlite::Result<LatencyHistogram> {
-    let (table, time) = rollup::table_for(since_ms);
-    let mut all = rollup::fold(
-        connection,
-        &format!("SELECT status, calls, latency_hist FROM {table} WHERE {time}"),
-        [since_ms],
-        0,
-        |_| Ok(()),
-    )?;
-    Ok(all
-        .remove(&())
-        .map(|totals| totals.latency)
-        .unwrap_or_default())
+    let mut all = LatencyHistogram::default();
+    for totals in tool_totals(connection, since_ms)?.values() {
+        all.merge(&totals.latency);
+    }
+    Ok(all)
 }
 
 /// Distinct identified users since `since_ms` (from the hourly sketches: from the hour on).
 pub(super) fn users(connection: &Connection, since_ms: i64) -> rusqlite::Result<u64> {
-    let mut statement =
-        connection.prepare_cached("SELECT users_hll FROM tool_calls_1h WHERE hour_ms >= ?1 - 3599999")?;
+    let mut statement = connection
+        .prepare_cached("SELECT users_hll FROM tool_calls_1h WHERE hour_ms >= ?1 - 3599999")?;
     let mut rows = statement.query([since_ms])?;
     let mut users = DistinctSketch::default();
     while let Some(row) = rows.next()? {
-        users.merge(&DistinctSketch::decode(row.get_ref(0)?.as_blob()?).unwrap_or_default());
+        users.merge_encoded(row.get_ref(0)?.as_blob()?);
     }
     Ok(users.estimate())
 }

@@ -61,16 +61,10 @@ pub(super) fn series(
     } else {
         "SELECT minute_ms, status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999 AND (?2 IS NULL OR tool = ?2)"
     };
-    let buckets = rollup::fold(
-        connection,
-        sql,
-        params![since_ms, tool],
-        1,
-        |row| {
-            row.get::<_, i64>(0)
-                .map(|minute| minute - minute.rem_euclid(bucket_ms))
-        },
-    )?;
+    let buckets = rollup::fold(connection, sql, params![since_ms, tool], 1, |row| {
+        row.get::<_, i64>(0)
+            .map(|minute| minute - minute.rem_euclid(bucket_ms))
+    })?;
     Ok(buckets
         .into_iter()
         .map(|(ts_ms, totals)| SeriesPoint {

@@ -1,0 +1,69 @@
+//! Everything the dashboard's overview shows, from one scan of the rollup: the report, the
+//! chart series and the overall p95, plus distinct users from the hourly sketches.
+
+use std::collections::BTreeMap;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::{Report, SeriesPoint, report, rollup, rollup::Totals, summary};
+
+/// The dashboard's overview of one time range.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Overview {
+    /// Totals, per-tool figures, errors, top users, sessions.
+    pub report: Report,
+    /// Calls, errors and latency per bucket.
+    pub series: Vec<SeriesPoint>,
+    /// The 95th percentile latency of all calls, in ms.
+    pub p95_ms: Option<f64>,
+    /// Distinct identified users.
+    pub users: u64,
+}
+
+pub(super) fn overview(
+    connection: &Connection,
+    since_ms: i64,
+    bucket_ms: i64,
+) -> rusqlite::Result<Overview> {
+    let bucket_ms = bucket_ms.max(60_000);
+    let (table, time, condition) = if bucket_ms % 3_600_000 == 0 {
+        ("tool_calls_1h", "hour_ms", "hour_ms >= ?1 - 3599999")
+    } else {
+        ("tool_calls_1m", "minute_ms", "minute_ms >= ?1 - 59999")
+    };
+    let cells = rollup::fold(
+        connection,
+        &format!("SELECT {time}, tool, status, calls, latency_hist FROM {table} WHERE {condition}"),
+        [since_ms],
+        2,
+        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+    )?;
+    let mut tools: BTreeMap<String, Totals> = BTreeMap::new();
+    let mut buckets: BTreeMap<i64, Totals> = BTreeMap::new();
+    let mut all = Totals::default();
+    for ((start, tool), totals) in &cells {
+        tools.entry(tool.clone()).or_default().merge(totals);
+        buckets
+            .entry(start - start.rem_euclid(bucket_ms))
+            .or_default()
+            .merge(totals);
+        all.merge(totals);
+    }
+    Ok(Overview {
+        report: report::complete(connection, since_ms, None, tools)?,
+        series: buckets
+            .into_iter()
+            .map(|(ts_ms, totals)| SeriesPoint {
+                ts_ms,
+                calls: totals.calls,
+                errors: totals.errors,
+                p50_ms: totals.ms(0.5),
+                p95_ms: totals.ms(0.95),
+                p99_ms: totals.ms(0.99),
+            })
+            .collect(),
+        p95_ms: all.latency.quantile(0.95).map(|us| us / 1000.0),
+        users: summary::users(connection, since_ms)?,
+    })
+}
