@@ -360,6 +360,17 @@ async fn concurrent_clients_lose_no_events() {
         .query_row("SELECT sum(calls) FROM tool_calls_1m", [], |row| row.get(0))
         .unwrap();
     assert_eq!(rollup, 400, "the rollup counts every call once");
+    let hourly: i64 = connection
+        .query_row("SELECT sum(calls) FROM tool_calls_1h", [], |row| row.get(0))
+        .unwrap();
+    let per_user: i64 = connection
+        .query_row("SELECT sum(calls) FROM user_calls_1h", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(
+        (hourly, per_user),
+        (400, 400),
+        "hourly aggregates are flushed on shutdown"
+    );
 }
 
 fn uuid_like(text: &str) -> bool {

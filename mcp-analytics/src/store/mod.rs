@@ -28,6 +28,8 @@ use crate::{Sink, SinkError, Stats, event::ToolCallEvent};
 /// rollups.
 pub struct SqliteStore {
     connection: Connection,
+    /// Hourly aggregates of rows written through the [`Sink`] path, not yet stored.
+    pending: aggregate::Pending,
 }
 
 impl SqliteStore {
@@ -86,12 +88,21 @@ impl SqliteStore {
             transaction.pragma_update(None, "user_version", index)?;
             transaction.commit()?;
         }
-        Ok(Self { connection })
+        Ok(Self {
+            connection,
+            pending: aggregate::Pending::default(),
+        })
     }
 
-    /// Appends events and updates the rollup in one transaction. Events whose id is already
+    /// Appends events and updates every rollup in one transaction. Events whose id is already
     /// stored are skipped (so a batch delivered twice counts once); returns how many were new.
     pub fn append(&mut self, events: &[ToolCallEvent]) -> rusqlite::Result<usize> {
+        self.store(events, true)
+    }
+
+    /// Stores rows and the per-minute rollup; hourly aggregates are written when `hourly_now`
+    /// or when they are due (see `aggregate`).
+    fn store(&mut self, events: &[ToolCallEvent], hourly_now: bool) -> rusqlite::Result<usize> {
         let transaction = self.connection.transaction()?;
         let mut inserted = Vec::with_capacity(events.len());
         {
@@ -122,7 +133,11 @@ impl SqliteStore {
                 }
             }
         }
-        aggregate::write(&transaction, &inserted)?;
+        aggregate::write_minutes(&transaction, &inserted)?;
+        self.pending.add(&inserted);
+        if hourly_now || self.pending.is_due() {
+            self.pending.write(&transaction)?;
+        }
         transaction.commit()?;
         Ok(inserted.len())
     }
@@ -185,11 +200,14 @@ impl Sink for SqliteStore {
     }
 
     fn write(&mut self, events: &[ToolCallEvent]) -> Result<(), SinkError> {
-        self.append(events)?;
+        self.store(events, false)?;
         Ok(())
     }
 
     fn flush(&mut self, stats: &Stats) -> Result<(), SinkError> {
+        let transaction = self.connection.transaction()?;
+        self.pending.write(&transaction)?;
+        transaction.commit()?;
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_millis() as i64);
