@@ -78,7 +78,7 @@ fn dashboard_summary(c: &mut Criterion) {
             })
         });
         group.bench_function(format!("{name}/full_overview"), |b| {
-            b.iter(|| store.overview(since_ms, bucket_ms).unwrap())
+            b.iter(|| store.overview(since_ms, bucket_ms, None).unwrap())
         });
     }
     group.finish();

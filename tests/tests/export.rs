@@ -148,10 +148,14 @@ async fn nothing_is_lost_or_duplicated_while_the_collector_is_down() {
 }
 
 fn events(ids: &[&str]) -> Vec<ToolCallEvent> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     ids.iter()
         .map(|id| ToolCallEvent {
             id: (*id).into(),
-            ts_ms: 1_764_000_000_000,
+            ts_ms: now_ms - 60_000,
             server_name: "edge-1".into(),
             server_version: "1".into(),
             tool: "search".into(),

@@ -31,6 +31,7 @@ struct Overview {
     series: Vec<SeriesPoint>,
     p95_ms: Option<f64>,
     users: u64,
+    servers: Vec<String>,
 }
 
 /// `(name, length, chart bucket)` of the ranges the page offers.
@@ -40,6 +41,11 @@ const RANGES: [(&str, i64, i64); 4] = [
     ("7d", 604_800_000, 3_600_000),
     ("30d", 2_592_000_000, 21_600_000),
 ];
+
+/// `?server=NAME` narrows the views to one server (a collector stores many).
+fn server(query: &HashMap<String, String>) -> Option<String> {
+    query.get("server").filter(|name| !name.is_empty()).cloned()
+}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -88,10 +94,11 @@ pub(super) async fn overview(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let (name, since_ms, bucket_ms) = range(&query);
+    let server = server(&query);
     let until_ms = now_ms();
     let result = state
         .query(move |store| {
-            let overview = store.overview(since_ms, bucket_ms)?;
+            let overview = store.overview(since_ms, bucket_ms, server.as_deref())?;
             Ok(Overview {
                 range: name,
                 since_ms,
@@ -100,6 +107,7 @@ pub(super) async fn overview(
                 report: overview.report,
                 p95_ms: overview.p95_ms,
                 users: overview.users,
+                servers: overview.servers,
             })
         })
         .await;
@@ -111,9 +119,10 @@ pub(super) async fn errors(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let (_, since_ms, _) = range(&query);
+    let server = server(&query);
     respond(
         state
-            .query(move |store| store.recent_errors(since_ms, ROW_LIMIT))
+            .query(move |store| store.recent_errors(since_ms, ROW_LIMIT, server.as_deref()))
             .await,
     )
 }

@@ -149,13 +149,29 @@ impl SqliteStore {
 
     /// The usage report for calls that started at or after `since_ms`, optionally for one tool.
     pub fn report(&self, since_ms: i64, tool: Option<&str>) -> rusqlite::Result<Report> {
-        report::report(&self.connection, since_ms, tool)
+        report::report(&self.connection, since_ms, tool, None)
+    }
+
+    /// The usage report of one server (as the collector stores many), optionally for one tool.
+    pub fn server_report(
+        &self,
+        since_ms: i64,
+        tool: Option<&str>,
+        server: &str,
+    ) -> rusqlite::Result<Report> {
+        report::report(&self.connection, since_ms, tool, Some(server))
     }
 
     /// The dashboard's overview since `since_ms` with chart buckets of `bucket_ms`, read in one
     /// scan of the rollup (the hourly one for whole-hour buckets).
-    pub fn overview(&self, since_ms: i64, bucket_ms: i64) -> rusqlite::Result<Overview> {
-        overview::overview(&self.connection, since_ms, bucket_ms)
+    /// `server` narrows it to one server's calls.
+    pub fn overview(
+        &self,
+        since_ms: i64,
+        bucket_ms: i64,
+        server: Option<&str>,
+    ) -> rusqlite::Result<Overview> {
+        overview::overview(&self.connection, since_ms, bucket_ms, server)
     }
 
     /// Calls, errors and latency per `bucket_ms` (at least a minute) since `since_ms`.
@@ -169,8 +185,14 @@ impl SqliteStore {
     }
 
     /// The latest failed calls since `since_ms`, newest first.
-    pub fn recent_errors(&self, since_ms: i64, limit: usize) -> rusqlite::Result<Vec<CallRow>> {
-        views::recent_errors(&self.connection, since_ms, limit)
+    /// `server` narrows it to one server's calls.
+    pub fn recent_errors(
+        &self,
+        since_ms: i64,
+        limit: usize,
+        server: Option<&str>,
+    ) -> rusqlite::Result<Vec<CallRow>> {
+        views::recent_errors(&self.connection, since_ms, limit, server)
     }
 
     /// The calls of one session, in order.
@@ -185,7 +207,7 @@ impl SqliteStore {
 
     /// How many distinct identified users called since `since_ms`.
     pub fn users(&self, since_ms: i64) -> rusqlite::Result<u64> {
-        summary::users(&self.connection, since_ms)
+        summary::users(&self.connection, since_ms, None)
     }
 
     /// The underlying connection, for ad-hoc queries.

@@ -19,12 +19,15 @@ pub struct Overview {
     pub p95_ms: Option<f64>,
     /// Distinct identified users.
     pub users: u64,
+    /// Every server that recorded calls in the range (to choose one).
+    pub servers: Vec<String>,
 }
 
 pub(super) fn overview(
     connection: &Connection,
     since_ms: i64,
     bucket_ms: i64,
+    server: Option<&str>,
 ) -> rusqlite::Result<Overview> {
     let bucket_ms = bucket_ms.max(60_000);
     let (table, time, condition) = if bucket_ms % 3_600_000 == 0 {
@@ -34,8 +37,10 @@ pub(super) fn overview(
     };
     let cells = rollup::fold(
         connection,
-        &format!("SELECT {time}, tool, status, calls, latency_hist FROM {table} WHERE {condition}"),
-        [since_ms],
+        &format!(
+            "SELECT {time}, tool, status, calls, latency_hist FROM {table} WHERE {condition} AND (?2 IS NULL OR server_name = ?2)"
+        ),
+        rusqlite::params![since_ms, server],
         2,
         |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
     )?;
@@ -51,7 +56,7 @@ pub(super) fn overview(
         all.merge(totals);
     }
     Ok(Overview {
-        report: report::complete(connection, since_ms, None, tools)?,
+        report: report::complete(connection, since_ms, None, server, tools)?,
         series: buckets
             .into_iter()
             .map(|(ts_ms, totals)| SeriesPoint {
@@ -64,6 +69,7 @@ pub(super) fn overview(
             })
             .collect(),
         p95_ms: all.latency.quantile(0.95).map(|us| us / 1000.0),
-        users: summary::users(connection, since_ms)?,
+        users: summary::users(connection, since_ms, server)?,
+        servers: summary::servers(connection, since_ms)?,
     })
 }

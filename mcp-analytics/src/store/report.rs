@@ -89,13 +89,10 @@ pub(super) fn report(
     connection: &Connection,
     since_ms: i64,
     tool: Option<&str>,
+    server: Option<&str>,
 ) -> rusqlite::Result<Report> {
-    complete(
-        connection,
-        since_ms,
-        tool,
-        summary::tool_totals(connection, since_ms)?,
-    )
+    let totals = summary::tool_totals(connection, since_ms, server)?;
+    complete(connection, since_ms, tool, server, totals)
 }
 
 /// The report around per-tool totals already read from the rollup.
@@ -103,6 +100,7 @@ pub(super) fn complete(
     connection: &Connection,
     since_ms: i64,
     tool: Option<&str>,
+    server: Option<&str>,
     totals: BTreeMap<String, Totals>,
 ) -> rusqlite::Result<Report> {
     let mut tools: Vec<ToolReport> = totals
@@ -123,14 +121,14 @@ pub(super) fn complete(
             users: 0,
         })
         .collect();
-    let filter = "hour_ms >= ?1 - 3599999 AND (?2 IS NULL OR tool = ?2)";
+    let filter = "hour_ms >= ?1 - 3599999 AND (?2 IS NULL OR tool = ?2) AND (?3 IS NULL OR server_name = ?3)";
     let mut user_sketches: HashMap<String, DistinctSketch> = HashMap::new();
     let mut sessions = DistinctSketch::default();
     {
         let mut statement = connection.prepare_cached(&format!(
             "SELECT tool, users_hll, sessions_hll FROM tool_calls_1h WHERE {filter}"
         ))?;
-        let mut rows = statement.query(params![since_ms, tool])?;
+        let mut rows = statement.query(params![since_ms, tool, server])?;
         while let Some(row) = rows.next()? {
             user_sketches
                 .entry(row.get(0)?)
@@ -152,6 +150,7 @@ pub(super) fn complete(
         ),
         since_ms,
         tool,
+        server,
         |row| {
             Ok(ErrorKind {
                 status: row.get(0)?,
@@ -160,14 +159,15 @@ pub(super) fn complete(
             })
         },
     )?;
-    // Per-user counts are kept per hour for the whole server; one tool's users come from its rows.
-    let top_users_sql = match tool {
-        None => "SELECT user_id, sum(calls), sum(errors) FROM user_calls_1h WHERE hour_ms >= ?1 - 3599999 AND ?2 IS NULL GROUP BY user_id ORDER BY sum(calls) DESC, user_id LIMIT 10".to_owned(),
-        Some(_) => format!(
-            "SELECT user_id, count(*), sum({IS_ERROR}) FROM tool_calls WHERE ts_ms >= ?1 AND tool = ?2 AND user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 10"
-        ),
+    // Per-user counts are kept per hour across servers and tools; narrower scopes read their rows.
+    let top_users_sql = if tool.is_none() && server.is_none() {
+        "SELECT user_id, sum(calls), sum(errors) FROM user_calls_1h WHERE hour_ms >= ?1 - 3599999 AND ?2 IS NULL AND ?3 IS NULL GROUP BY user_id ORDER BY sum(calls) DESC, user_id LIMIT 10".to_owned()
+    } else {
+        format!(
+            "SELECT user_id, count(*), sum({IS_ERROR}) FROM tool_calls WHERE ts_ms >= ?1 AND (?2 IS NULL OR tool = ?2) AND (?3 IS NULL OR server_name = ?3) AND user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 10"
+        )
     };
-    let top_users = query(connection, &top_users_sql, since_ms, tool, |row| {
+    let top_users = query(connection, &top_users_sql, since_ms, tool, server, |row| {
         Ok(UserUsage {
             user_id: row.get(0)?,
             calls: count(row.get(1)?),
@@ -200,11 +200,12 @@ fn query<T>(
     sql: &str,
     since_ms: i64,
     tool: Option<&str>,
+    server: Option<&str>,
     map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<Vec<T>> {
     connection
         .prepare_cached(sql)?
-        .query_map(params![since_ms, tool], map)?
+        .query_map(params![since_ms, tool, server], map)?
         .collect()
 }
 

@@ -31,12 +31,15 @@ pub struct ToolSummary {
 pub(super) fn tool_totals(
     connection: &Connection,
     since_ms: i64,
+    server: Option<&str>,
 ) -> rusqlite::Result<BTreeMap<String, Totals>> {
     let (table, time) = rollup::table_for(since_ms);
     rollup::fold(
         connection,
-        &format!("SELECT tool, status, calls, latency_hist FROM {table} WHERE {time}"),
-        [since_ms],
+        &format!(
+            "SELECT tool, status, calls, latency_hist FROM {table} WHERE {time} AND (?2 IS NULL OR server_name = ?2)"
+        ),
+        rusqlite::params![since_ms, server],
         1,
         |row| row.get::<_, String>(0),
     )
@@ -46,7 +49,7 @@ pub(super) fn tool_summary(
     connection: &Connection,
     since_ms: i64,
 ) -> rusqlite::Result<Vec<ToolSummary>> {
-    Ok(tool_totals(connection, since_ms)?
+    Ok(tool_totals(connection, since_ms, None)?
         .into_iter()
         .map(|(tool, totals)| ToolSummary {
             p50_ms: totals.ms(0.5),
@@ -65,20 +68,33 @@ pub(super) fn latency(
     since_ms: i64,
 ) -> rusqlite::Result<LatencyHistogram> {
     let mut all = LatencyHistogram::default();
-    for totals in tool_totals(connection, since_ms)?.values() {
+    for totals in tool_totals(connection, since_ms, None)?.values() {
         all.merge(&totals.latency);
     }
     Ok(all)
 }
 
 /// Distinct identified users since `since_ms` (from the hourly sketches: from the hour on).
-pub(super) fn users(connection: &Connection, since_ms: i64) -> rusqlite::Result<u64> {
-    let mut statement = connection
-        .prepare_cached("SELECT users_hll FROM tool_calls_1h WHERE hour_ms >= ?1 - 3599999")?;
-    let mut rows = statement.query([since_ms])?;
+pub(super) fn users(
+    connection: &Connection,
+    since_ms: i64,
+    server: Option<&str>,
+) -> rusqlite::Result<u64> {
+    let mut statement = connection.prepare_cached(
+        "SELECT users_hll FROM tool_calls_1h WHERE hour_ms >= ?1 - 3599999 AND (?2 IS NULL OR server_name = ?2)",
+    )?;
+    let mut rows = statement.query(rusqlite::params![since_ms, server])?;
     let mut users = DistinctSketch::default();
     while let Some(row) = rows.next()? {
         users.merge_encoded(row.get_ref(0)?.as_blob()?);
     }
     Ok(users.estimate())
+}
+
+/// The servers that recorded calls since `since_ms`.
+pub(super) fn servers(connection: &Connection, since_ms: i64) -> rusqlite::Result<Vec<String>> {
+    connection
+        .prepare_cached("SELECT DISTINCT server_name FROM tool_calls_1h WHERE hour_ms >= ?1 - 3599999 ORDER BY 1")?
+        .query_map([since_ms], |row| row.get(0))?
+        .collect()
 }

@@ -100,12 +100,13 @@ pub(super) fn recent_errors(
     connection: &Connection,
     since_ms: i64,
     limit: usize,
+    server: Option<&str>,
 ) -> rusqlite::Result<Vec<CallRow>> {
     connection
         .prepare_cached(&format!(
-            "SELECT {CALL_COLUMNS} FROM tool_calls WHERE ts_ms >= ?1 AND status NOT IN ('ok', 'input_required') ORDER BY ts_ms DESC LIMIT ?2"
+            "SELECT {CALL_COLUMNS} FROM tool_calls WHERE ts_ms >= ?1 AND status NOT IN ('ok', 'input_required') AND (?3 IS NULL OR server_name = ?3) ORDER BY ts_ms DESC LIMIT ?2"
         ))?
-        .query_map(params![since_ms, limit as i64], call_row)?
+        .query_map(params![since_ms, limit as i64, server], call_row)?
         .collect()
 }
 

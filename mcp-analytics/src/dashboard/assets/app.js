@@ -148,10 +148,19 @@
     renderCalls($("session"), calls, false);
   }
 
+  function renderServers(servers) {
+    const select = $("server");
+    const chosen = select.value;
+    $("server-choice").hidden = servers.length < 2 && !chosen;
+    select.length = 1;
+    for (const name of servers) select.add(new Option(name, name, false, name === chosen));
+  }
+
   async function refresh() {
-    const range = $("range").value;
+    const scope = "range=" + $("range").value + "&server=" + encodeURIComponent($("server").value);
     try {
-      const [overview, errors] = await Promise.all([get("api/overview?range=" + range), get("api/errors?range=" + range)]);
+      const [overview, errors] = await Promise.all([get("api/overview?" + scope), get("api/errors?" + scope)]);
+      renderServers(overview.servers);
       renderCards(overview);
       renderTools(overview.report.tools);
       renderUsers(overview.report.top_users);
@@ -164,6 +173,7 @@
   }
 
   $("range").onchange = refresh;
+  $("server").onchange = refresh;
   $("session-go").onclick = () => showSession($("session-id").value.trim());
   refresh();
   setInterval(refresh, 10000);
