@@ -101,18 +101,7 @@ impl Collector {
 
     /// Serves at `addr` until Ctrl-C or SIGTERM; refuses a non-loopback address without a key.
     pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
-        if !addr.ip().is_loopback() && self.api_key.is_none() {
-            return Err(Error::Serve {
-                context: format!("refusing to collect on {addr} without a key"),
-                source: format!("set {API_KEY_VAR}, or listen on 127.0.0.1").into(),
-            });
-        }
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Serve {
-                context: format!("cannot listen on {addr}"),
-                source: Box::new(source),
-            })?;
+        let listener = crate::serve::bind(addr, "the collector", self.api_key.is_none()).await?;
         let local = listener.local_addr().unwrap_or(addr);
         eprintln!(
             "mcp-analytics collector: ingest at http://{local}{INGEST_PATH}, dashboard at http://{local}/ ({})",
@@ -128,13 +117,7 @@ impl Collector {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        axum::serve(listener, self.router()?)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|source| Error::Serve {
-                context: "collector failed".into(),
-                source: Box::new(source),
-            })
+        crate::serve::run(listener, self.router()?, shutdown, "the collector").await
     }
 }
 

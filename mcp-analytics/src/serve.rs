@@ -67,6 +67,45 @@ pub async fn shutdown_signal() {
 #[cfg(feature = "http")]
 pub use http::{HttpServer, http};
 
+/// Binds `addr` for `what`. With `keyless` (nothing protects the service), a non-loopback
+/// address is refused: the data would be open to the network.
+#[cfg(feature = "http")]
+pub(crate) async fn bind(
+    addr: std::net::SocketAddr,
+    what: &str,
+    keyless: bool,
+) -> Result<tokio::net::TcpListener, Error> {
+    if keyless && !addr.ip().is_loopback() {
+        return Err(Error::Serve {
+            context: format!("refusing to serve {what} on {addr} without a key"),
+            source: "set MCP_ANALYTICS_API_KEY, or listen on 127.0.0.1".into(),
+        });
+    }
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Serve {
+            context: format!("cannot listen on {addr}"),
+            source: Box::new(source),
+        })
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+#[cfg(feature = "http")]
+pub(crate) async fn run(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    what: &str,
+) -> Result<(), Error> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| Error::Serve {
+            context: format!("{what} failed"),
+            source: Box::new(source),
+        })
+}
+
 #[cfg(feature = "http")]
 mod http {
     use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -196,12 +235,7 @@ mod http {
 
         /// Binds `addr`, prints where MCP and analytics are, and serves until Ctrl-C/SIGTERM.
         pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| Error::Serve {
-                    context: format!("cannot listen on {addr}"),
-                    source: Box::new(source),
-                })?;
+            let listener = super::bind(addr, "MCP", false).await?;
             let local = listener.local_addr().unwrap_or(addr);
             let analytics = super::startup_analytics(&(self.factory)())?;
             eprintln!(

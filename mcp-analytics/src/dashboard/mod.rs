@@ -79,18 +79,7 @@ impl Dashboard {
     /// Serves the dashboard alone at `http://{addr}/` until Ctrl-C or SIGTERM. Refuses a
     /// non-loopback address without an API key.
     pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
-        if !addr.ip().is_loopback() && self.api_key.is_none() {
-            return Err(Error::Serve {
-                context: format!("refusing to serve the dashboard on {addr} without a key"),
-                source: format!("set {API_KEY_VAR}, or listen on 127.0.0.1").into(),
-            });
-        }
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Serve {
-                context: format!("cannot listen on {addr}"),
-                source: Box::new(source),
-            })?;
+        let listener = crate::serve::bind(addr, "the dashboard", self.api_key.is_none()).await?;
         let local = listener.local_addr().unwrap_or(addr);
         eprintln!(
             "mcp-analytics dashboard for {} at http://{local}/",
@@ -106,13 +95,7 @@ impl Dashboard {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|source| Error::Serve {
-                context: "dashboard server failed".into(),
-                source: Box::new(source),
-            })
+        crate::serve::run(listener, self.router(), shutdown, "the dashboard").await
     }
 }
 
