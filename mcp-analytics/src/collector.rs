@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::wire::{Batch, INGEST_PATH};
 use crate::{
     Error,
-    dashboard::{API_KEY_VAR, Dashboard, auth::Auth},
+    dashboard::{Dashboard, auth::Auth},
     store::SqliteStore,
 };
 
@@ -47,11 +47,10 @@ pub struct Ingested {
     pub duplicates: usize,
 }
 
-/// An ingest server over one SQLite database.
+/// An ingest server over one SQLite database (with the same database and key as its dashboard).
 #[derive(Clone, Debug)]
 pub struct Collector {
-    database: PathBuf,
-    api_key: Option<String>,
+    dashboard: Dashboard,
 }
 
 struct Ingest {
@@ -63,35 +62,31 @@ impl Collector {
     /// A collector storing into `database`, without a key.
     pub fn new(database: impl Into<PathBuf>) -> Self {
         Self {
-            database: database.into(),
-            api_key: None,
+            dashboard: Dashboard::new(database),
         }
     }
 
     /// A collector for `database` protected by `MCP_ANALYTICS_API_KEY` when that is set.
     pub fn from_env(database: impl Into<PathBuf>) -> Self {
-        Self::new(database).api_key(
-            std::env::var(API_KEY_VAR)
-                .ok()
-                .filter(|key| !key.is_empty()),
-        )
+        Self {
+            dashboard: Dashboard::from_env(database),
+        }
     }
 
     /// Requires this key (for ingest and the dashboard).
-    pub fn api_key(mut self, key: Option<String>) -> Self {
-        self.api_key = key;
-        self
+    pub fn api_key(self, key: Option<String>) -> Self {
+        Self {
+            dashboard: self.dashboard.api_key(key),
+        }
     }
 
     /// `POST /ingest`, and the dashboard at `/`.
     pub fn router(&self) -> Result<Router, Error> {
         let ingest = Arc::new(Ingest {
-            store: Mutex::new(SqliteStore::open(&self.database)?),
-            auth: Auth::new(self.api_key.as_deref()),
+            store: Mutex::new(SqliteStore::open(self.dashboard.database())?),
+            auth: Auth::new(self.dashboard.key()),
         });
-        let dashboard = Dashboard::new(&self.database)
-            .api_key(self.api_key.clone())
-            .router();
+        let dashboard = self.dashboard.router();
         let ingest = Router::new()
             .route(INGEST_PATH, post(ingest_batch))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -101,11 +96,12 @@ impl Collector {
 
     /// Serves at `addr` until Ctrl-C or SIGTERM; refuses a non-loopback address without a key.
     pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
-        let listener = crate::serve::bind(addr, "the collector", self.api_key.is_none()).await?;
+        let listener =
+            crate::serve::bind(addr, "the collector", !self.dashboard.is_protected()).await?;
         let local = listener.local_addr().unwrap_or(addr);
         eprintln!(
             "mcp-analytics collector: ingest at http://{local}{INGEST_PATH}, dashboard at http://{local}/ ({})",
-            self.database.display()
+            self.dashboard.database().display()
         );
         self.serve_on(listener, crate::serve::shutdown_signal())
             .await

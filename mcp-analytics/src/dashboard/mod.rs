@@ -50,6 +50,15 @@ impl Dashboard {
         self
     }
 
+    /// The database shown.
+    pub fn database(&self) -> &std::path::Path {
+        &self.database
+    }
+
+    pub(crate) fn key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+
     /// Whether a key protects this dashboard.
     pub fn is_protected(&self) -> bool {
         self.api_key.is_some()

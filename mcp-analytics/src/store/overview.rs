@@ -59,14 +59,7 @@ pub(super) fn overview(
         report: report::complete(connection, since_ms, None, server, tools)?,
         series: buckets
             .into_iter()
-            .map(|(ts_ms, totals)| SeriesPoint {
-                ts_ms,
-                calls: totals.calls,
-                errors: totals.errors,
-                p50_ms: totals.ms(0.5),
-                p95_ms: totals.ms(0.95),
-                p99_ms: totals.ms(0.99),
-            })
+            .map(|(ts_ms, totals)| SeriesPoint::new(ts_ms, &totals))
             .collect(),
         p95_ms: all.latency.quantile(0.95).map(|us| us / 1000.0),
         users: summary::users(connection, since_ms, server)?,

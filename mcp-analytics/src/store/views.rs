@@ -23,6 +23,19 @@ pub struct SeriesPoint {
     pub p99_ms: f64,
 }
 
+impl SeriesPoint {
+    pub(super) fn new(ts_ms: i64, totals: &rollup::Totals) -> Self {
+        SeriesPoint {
+            ts_ms,
+            calls: totals.calls,
+            errors: totals.errors,
+            p50_ms: totals.ms(0.5),
+            p95_ms: totals.ms(0.95),
+            p99_ms: totals.ms(0.99),
+        }
+    }
+}
+
 /// One recorded call, as the drill-down views show it (already redacted).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CallRow {
@@ -67,14 +80,7 @@ pub(super) fn series(
     })?;
     Ok(buckets
         .into_iter()
-        .map(|(ts_ms, totals)| SeriesPoint {
-            ts_ms,
-            calls: totals.calls,
-            errors: totals.errors,
-            p50_ms: totals.ms(0.5),
-            p95_ms: totals.ms(0.95),
-            p99_ms: totals.ms(0.99),
-        })
+        .map(|(ts_ms, totals)| SeriesPoint::new(ts_ms, &totals))
         .collect())
 }
 
