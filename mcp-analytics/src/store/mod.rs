@@ -54,32 +54,16 @@ impl SqliteStore {
         connection.pragma_update(None, "cache_size", -65_536)?;
         connection.pragma_update(None, "temp_store", "MEMORY")?;
         connection.pragma_update(None, "wal_autocheckpoint", 4096)?;
-        connection.create_scalar_function(
-            "hist_merge",
-            2,
-            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-            |context| {
-                let mut merged =
-                    LatencyHistogram::decode(context.get_raw(0).as_blob()?).unwrap_or_default();
-                merged.merge(
-                    &LatencyHistogram::decode(context.get_raw(1).as_blob()?).unwrap_or_default(),
-                );
-                Ok(merged.encode())
-            },
-        )?;
-        connection.create_scalar_function(
-            "hll_merge",
-            2,
-            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-            |context| {
-                let mut merged =
-                    DistinctSketch::decode(context.get_raw(0).as_blob()?).unwrap_or_default();
-                merged.merge(
-                    &DistinctSketch::decode(context.get_raw(1).as_blob()?).unwrap_or_default(),
-                );
-                Ok(merged.encode())
-            },
-        )?;
+        register_merge(&connection, "hist_merge", |first, second| {
+            let mut merged = LatencyHistogram::decode(first).unwrap_or_default();
+            merged.merge_encoded(second);
+            merged.encode()
+        })?;
+        register_merge(&connection, "hll_merge", |first, second| {
+            let mut merged = DistinctSketch::decode(first).unwrap_or_default();
+            merged.merge_encoded(second);
+            merged.encode()
+        })?;
         let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
         let applied = usize::try_from(version).unwrap_or(0);
         for (index, migration) in (1i64..).zip(schema::MIGRATIONS).skip(applied) {
@@ -214,6 +198,25 @@ impl SqliteStore {
     pub fn connection(&self) -> &Connection {
         &self.connection
     }
+}
+
+/// Registers `name(a, b)`, an SQL function merging two rollup BLOBs (used by the upserts).
+fn register_merge(
+    connection: &Connection,
+    name: &str,
+    merge: fn(&[u8], &[u8]) -> Vec<u8>,
+) -> rusqlite::Result<()> {
+    connection.create_scalar_function(
+        name,
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        move |context| {
+            Ok(merge(
+                context.get_raw(0).as_blob()?,
+                context.get_raw(1).as_blob()?,
+            ))
+        },
+    )
 }
 
 impl Sink for SqliteStore {

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{DistinctSketch, rollup::Totals, summary};
+use super::{DistinctSketch, rollup::Totals, schema::IS_ERROR, summary};
 
 /// Everything the report shows for one time range.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -81,9 +81,6 @@ pub struct Sessions {
     /// Average calls per session.
     pub average_calls: f64,
 }
-
-/// SQL for "this status is an error" (kept in step with `Status::is_error`).
-const IS_ERROR: &str = "status NOT IN ('ok', 'input_required')";
 
 pub(super) fn report(
     connection: &Connection,

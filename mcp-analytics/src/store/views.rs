@@ -4,7 +4,7 @@
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use super::rollup;
+use super::{rollup, schema::IS_ERROR};
 
 /// Calls, errors and latency percentiles of one time bucket.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -110,7 +110,7 @@ pub(super) fn recent_errors(
 ) -> rusqlite::Result<Vec<CallRow>> {
     connection
         .prepare_cached(&format!(
-            "SELECT {CALL_COLUMNS} FROM tool_calls WHERE ts_ms >= ?1 AND status NOT IN ('ok', 'input_required') AND (?3 IS NULL OR server_name = ?3) ORDER BY ts_ms DESC LIMIT ?2"
+            "SELECT {CALL_COLUMNS} FROM tool_calls WHERE ts_ms >= ?1 AND {IS_ERROR} AND (?3 IS NULL OR server_name = ?3) ORDER BY ts_ms DESC LIMIT ?2"
         ))?
         .query_map(params![since_ms, limit as i64, server], call_row)?
         .collect()
