@@ -16,6 +16,11 @@ impl Errors {
         self.list.push(syn::Error::new_spanned(tokens, message));
     }
 
+    /// Records an error at `span` (for values that are not single tokens).
+    pub(crate) fn at_span(&mut self, span: proc_macro2::Span, message: impl Display) {
+        self.list.push(syn::Error::new(span, message));
+    }
+
     /// Records an already built error (e.g. from a failed `syn` parse).
     pub(crate) fn push(&mut self, error: syn::Error) {
         self.list.push(error);

@@ -9,6 +9,7 @@ use syn::spanned::Spanned;
 use crate::{
     errors::Errors,
     model::{Annotations, Server, Tool},
+    paid::{Grant, Mode, Price, Pricing},
     validate,
 };
 
@@ -68,6 +69,17 @@ fn generate(server: &Server) -> TokenStream {
             #method
         }
     });
+    let payments = server.payments.as_ref().map(|expr| {
+        let method = quote_spanned! {expr.span()=>
+            fn payments(&self) -> &::mcp_analytics::Payments {
+                &#expr
+            }
+        };
+        quote! {
+            const GLOBAL_PAYMENTS: bool = false;
+            #method
+        }
+    });
     let handler = server.server_handler.then(|| {
         quote! {
             impl mcpa::ServerHandler for #self_ty {
@@ -109,6 +121,7 @@ fn generate(server: &Server) -> TokenStream {
                     &TOOLS
                 }
                 #analytics
+                #payments
                 async fn dispatch(&self, call: mcpa::ToolCall<'_>) -> mcpa::Outcome {
                     match call.name() {
                         #(#arms)*
@@ -173,10 +186,51 @@ fn tool_spec(tool: &Tool) -> TokenStream {
         let redact = &tool.redact;
         fields.push(quote!(redact: &[#(#redact),*],));
     }
+    if let Some(pricing) = &tool.paid {
+        let pricing = pricing_spec(pricing);
+        fields.push(quote!(paid: ::core::option::Option::Some(&#pricing),));
+    }
     quote! {
         mcpa::ToolSpec {
             #(#fields)*
             ..mcpa::ToolSpec::DEFAULT
+        }
+    }
+}
+
+fn pricing_spec(pricing: &Pricing) -> TokenStream {
+    let mode = match pricing.mode {
+        Mode::Payment => quote!(mcpa::CheckoutMode::Payment),
+        Mode::Subscription => quote!(mcpa::CheckoutMode::Subscription),
+    };
+    let success_url = &pricing.success_url;
+    let cancel_url = option(pricing.cancel_url.as_ref());
+    let meter = option(pricing.meter.as_ref());
+    let reason = option(pricing.reason.as_ref());
+    let grant = match pricing.grant {
+        Grant::Credits => quote!(mcpa::Grant::Credits),
+        Grant::Unlimited => quote!(mcpa::Grant::Unlimited),
+    };
+    let items = pricing.line_items.iter().map(|item| {
+        let price = match &item.price {
+            Price::Id(id) => quote!(mcpa::Price::Id(#id)),
+            Price::Env(var) => quote!(mcpa::Price::Env(#var)),
+        };
+        let quantity = match &item.quantity {
+            Some(quantity) => quote!(::core::option::Option::Some(#quantity)),
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(mcpa::LineItem { price: #price, quantity: #quantity })
+    });
+    quote! {
+        mcpa::Pricing {
+            mode: #mode,
+            success_url: #success_url,
+            cancel_url: #cancel_url,
+            line_items: &[#(#items),*],
+            meter: #meter,
+            reason: #reason,
+            grant: #grant,
         }
     }
 }

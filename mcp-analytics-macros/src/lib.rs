@@ -12,9 +12,11 @@ use proc_macro::TokenStream;
 mod errors;
 mod expand;
 mod model;
+mod paid;
 mod parse;
 mod suggest;
 mod validate;
+mod value;
 
 /// Turns an inherent `impl` block into an instrumented MCP server.
 ///

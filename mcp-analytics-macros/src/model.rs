@@ -6,6 +6,7 @@ use syn::{Expr, FnArg, ImplItem, ImplItemFn, LitBool, LitStr, ReturnType, Type};
 
 use crate::{
     errors::Errors,
+    paid::Pricing,
     parse::{self, Arg, Keys},
 };
 
@@ -14,6 +15,7 @@ const SERVER_KEYS: &[&str] = &[
     "version",
     "instructions",
     "analytics",
+    "payments",
     "server_handler",
 ];
 const TOOL_KEYS: &[&str] = &[
@@ -42,6 +44,8 @@ pub(crate) struct Server {
     pub instructions: Option<LitStr>,
     /// Where the `Analytics` handle comes from (`self.analytics`); the global one when absent.
     pub analytics: Option<Expr>,
+    /// Where the `Payments` handle comes from (`self.payments`); the global one when absent.
+    pub payments: Option<Expr>,
     /// `server_handler = false`: the user writes `impl ServerHandler` (to add prompts or
     /// resources) and calls `mcp_analytics::handler::*` from it.
     pub server_handler: bool,
@@ -67,8 +71,8 @@ pub(crate) struct Tool {
     pub takes_context: bool,
     /// `T` of a `Json<T>` (or `Result<Json<T>, E>`) return type: the declared output schema.
     pub output: Option<Type>,
-    /// `#[paid(...)]` attributes on the method (reported by validation).
-    pub paid: Vec<syn::Attribute>,
+    /// `#[paid(...)]`: the tool's pricing.
+    pub paid: Option<Pricing>,
 }
 
 /// rmcp tool annotations (`annotations(read_only_hint = true, ...)`).
@@ -93,6 +97,7 @@ impl Server {
             version: None,
             instructions: None,
             analytics: None,
+            payments: None,
             server_handler: true,
             tools: Vec::new(),
         };
@@ -109,6 +114,10 @@ impl Server {
                 Some("analytics") => {
                     server.analytics =
                         parse::expr(&arg, "analytics = self.analytics", errors).cloned();
+                }
+                Some("payments") => {
+                    server.payments =
+                        parse::expr(&arg, "payments = self.payments", errors).cloned();
                 }
                 _ => {}
             }
@@ -163,8 +172,14 @@ impl Tool {
             args: None,
             takes_context: false,
             output: output_type(&method.sig.output),
-            paid,
+            paid: None,
         };
+        if let Some((first_paid, extra)) = paid.split_first() {
+            for attr in extra {
+                errors.at(attr, "duplicate `#[paid]` attribute: a tool has one pricing; put it in one `#[paid(...)]`");
+            }
+            tool.paid = Pricing::read(first_paid, errors);
+        }
         tool.read_options(first, errors);
         tool.read_signature(method, errors);
         Some(tool)

@@ -1,4 +1,5 @@
-//! Checks that need the whole server: placement of the macro, tool names, unsupported options.
+//! Checks that need the whole server: placement of the macro and tool names. (Pricing rules
+//! are checked where `#[paid]` is read, in `paid`.)
 
 use crate::{errors::Errors, model::Server};
 
@@ -27,9 +28,6 @@ pub(crate) fn server(server: &Server, errors: &mut Errors) {
             errors.at(&tool.name, format!("duplicate tool name `{name}`: each tool of a server needs its own name (set one with `#[tool(name = \"...\")]`)"));
         }
         names.push(name);
-        for attr in &tool.paid {
-            errors.at(attr, "`#[paid]` is not supported by this version of mcp-analytics: payment gates arrive with the payments release; remove it rather than ship the tool unpaid");
-        }
     }
 }
 

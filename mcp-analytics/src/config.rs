@@ -50,19 +50,7 @@ impl Config {
 
     /// Reads the process environment, then `.dev.vars` and `.env` in the current directory.
     pub fn from_env() -> Result<Self, Error> {
-        let files = [
-            read_env_file(Path::new(".dev.vars"))?,
-            read_env_file(Path::new(".env"))?,
-        ];
-        Self::from_lookup(|name| {
-            std::env::var(name).ok().or_else(|| {
-                files
-                    .iter()
-                    .flatten()
-                    .find(|(key, _)| key == name)
-                    .map(|(_, value)| value.clone())
-            })
-        })
+        Self::from_lookup(env_lookup()?)
     }
 
     /// Reads settings through `lookup` (a variable name → its value).
@@ -121,7 +109,26 @@ impl Config {
     }
 }
 
-fn parse_bool(value: &str) -> Option<bool> {
+/// Variable lookup over the process environment, then `.dev.vars`, then `.env` (files read now,
+/// from the current directory; the process environment is read at each lookup).
+pub(crate) fn env_lookup() -> Result<impl Fn(&str) -> Option<String> + Send + Sync + 'static, Error>
+{
+    let files = [
+        read_env_file(Path::new(".dev.vars"))?,
+        read_env_file(Path::new(".env"))?,
+    ];
+    Ok(move |name: &str| {
+        std::env::var(name).ok().or_else(|| {
+            files
+                .iter()
+                .flatten()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        })
+    })
+}
+
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" => Some(false),
@@ -179,6 +186,9 @@ pub enum Error {
         /// Why.
         source: rusqlite::Error,
     },
+    /// Payments could not be set up (missing Stripe key in production, unknown price, …).
+    #[error("payments: {0}")]
+    Payments(String),
     /// The background writer thread could not be started.
     #[error("cannot start the analytics writer thread: {0}")]
     Writer(std::io::Error),

@@ -23,11 +23,16 @@ pub enum Status {
     Panic,
     /// The tool asked the client for more input (MCP 2026-07-28 `InputRequiredResult`).
     InputRequired,
+    /// A paid tool did not run: the caller has not paid (or is not signed in); the answer
+    /// carries a checkout link.
+    PaymentRequired,
+    /// A paid tool did not run because payments could not be checked (fail closed).
+    PaymentUnavailable,
 }
 
 impl Status {
     /// Every status, in a fixed order.
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 10] = [
         Status::Ok,
         Status::ToolError,
         Status::InvalidParams,
@@ -36,6 +41,8 @@ impl Status {
         Status::Cancelled,
         Status::Panic,
         Status::InputRequired,
+        Status::PaymentRequired,
+        Status::PaymentUnavailable,
     ];
 
     /// The stored name (`ok`, `tool_error`, …).
@@ -49,12 +56,17 @@ impl Status {
             Status::Cancelled => "cancelled",
             Status::Panic => "panic",
             Status::InputRequired => "input_required",
+            Status::PaymentRequired => "payment_required",
+            Status::PaymentUnavailable => "payment_unavailable",
         }
     }
 
     /// Whether this status counts as an error in rates and rollups.
     pub fn is_error(self) -> bool {
-        !matches!(self, Status::Ok | Status::InputRequired)
+        !matches!(
+            self,
+            Status::Ok | Status::InputRequired | Status::PaymentRequired
+        )
     }
 }
 

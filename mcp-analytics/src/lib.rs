@@ -91,6 +91,7 @@ mod event;
 #[cfg(feature = "export-http")]
 pub mod export;
 mod identity;
+pub mod payments;
 mod recorder;
 mod sanitize;
 pub mod serve;
@@ -118,6 +119,7 @@ pub use context::CallContext;
 pub use event::{Status, ToolCallEvent, Transport};
 pub use identity::{Identity, IdentityResolver};
 pub use mcp_analytics_macros::{mcp_server, paid, tool};
+pub use payments::{Payments, PaymentsBuilder};
 pub use recorder::{Analytics, Stats};
 pub use sanitize::{DEFAULT_SENSITIVE_KEYS, REDACTED, Sanitizer};
 pub use sink::{MemorySink, Sink, SinkError};

@@ -9,12 +9,18 @@ use crate::{Error, private::Server};
 /// stop, then flushes analytics. Messages go to stderr: stdout carries the protocol.
 pub async fn stdio<S: Server + ServerHandler>(server: S) -> Result<(), Error> {
     let analytics = startup_analytics(&server)?;
+    let payments = startup_payments(&server).await?;
     eprintln!(
         "{} {}: MCP over stdio; analytics: {}",
         S::INFO.name,
         S::INFO.version,
         analytics.description()
     );
+    #[cfg(feature = "http")]
+    let _pages = match &payments {
+        Some(payments) => payments_pages(payments).await?,
+        None => None,
+    };
     let running = server
         // Non-blocking pipes (how MCP clients launch servers) let the runtime shut down on a
         // signal even while the client still holds stdin open.
@@ -30,7 +36,64 @@ pub async fn stdio<S: Server + ServerHandler>(server: S) -> Result<(), Error> {
         () = shutdown_signal() => stop.cancel(),
     }
     analytics.shutdown().await;
+    if let Some(payments) = payments {
+        payments.flush().await;
+    }
     Ok(())
+}
+
+/// The server's payments when it has `#[paid]` tools: the process-wide handle set up first
+/// when the server uses it, and every paid tool's pricing checked, so a missing key or an
+/// unknown price stops the server at startup.
+pub(crate) async fn startup_payments<S: Server>(
+    server: &S,
+) -> Result<Option<crate::Payments>, Error> {
+    if !S::TOOLS.iter().any(|spec| spec.paid.is_some()) {
+        return Ok(None);
+    }
+    if S::GLOBAL_PAYMENTS {
+        crate::Payments::init_global()?;
+    }
+    let payments = server.payments().clone();
+    payments.check_tools(S::TOOLS).await?;
+    eprintln!("payments: {}", payments.description());
+    Ok(Some(payments))
+}
+
+/// Over stdio the local test provider still needs its checkout pages: serve them on an
+/// ephemeral loopback port (Stripe needs nothing from this process).
+#[cfg(feature = "http")]
+async fn payments_pages(
+    payments: &crate::Payments,
+) -> Result<Option<tokio_util::sync::DropGuard>, Error> {
+    if !payments.is_local() {
+        return Ok(None);
+    }
+    let listener = bind(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        "payments",
+        true,
+    )
+    .await?;
+    let local = listener.local_addr().map_err(|source| Error::Serve {
+        context: "the payments listener has no address".into(),
+        source: Box::new(source),
+    })?;
+    payments.default_public_url(&format!("http://{local}"));
+    eprintln!("payments: test checkout pages at http://{local}/pay/…");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let guard = stop.clone().drop_guard();
+    let router = payments.router();
+    tokio::spawn(async move {
+        let _ = run(
+            listener,
+            router,
+            async move { stop.cancelled().await },
+            "payments pages",
+        )
+        .await;
+    });
+    Ok(Some(guard))
 }
 
 /// The server's analytics, with the process-wide handle set up first when the server uses it, so
@@ -141,6 +204,8 @@ mod http {
         allowed_hosts: Vec<String>,
         identity: Option<Arc<dyn IdentityResolver>>,
         shutdown: CancellationToken,
+        /// Payments of the server's `#[paid]` tools (webhook and test checkout routes).
+        payments: Option<crate::Payments>,
         #[cfg(feature = "dashboard")]
         dashboard: DashboardMount,
     }
@@ -163,6 +228,7 @@ mod http {
                 allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
                 identity: None,
                 shutdown: CancellationToken::new(),
+                payments: None,
                 #[cfg(feature = "dashboard")]
                 dashboard: DashboardMount::Auto,
             }
@@ -234,10 +300,11 @@ mod http {
         }
 
         /// Binds `addr`, prints where MCP and analytics are, and serves until Ctrl-C/SIGTERM.
-        pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
+        pub async fn serve(mut self, addr: SocketAddr) -> Result<(), Error> {
             let listener = super::bind(addr, "MCP", false).await?;
             let local = listener.local_addr().unwrap_or(addr);
             let analytics = super::startup_analytics(&(self.factory)())?;
+            self.payments = super::startup_payments(&(self.factory)()).await?;
             eprintln!(
                 "{} {}: MCP at http://{local}/mcp; analytics: {}",
                 S::INFO.name,
@@ -248,9 +315,14 @@ mod http {
                 .await
         }
 
-        /// The MCP router plus, when there is one to show, the dashboard at `/analytics`.
+        /// The MCP router plus, when there is one to show, the dashboard at `/analytics`, and
+        /// the payment routes (`/stripe/webhook`, `/pay/{id}`) when the server has paid tools.
         fn app(&self, local: SocketAddr, analytics: &Analytics) -> axum::Router {
-            let router = self.router();
+            let mut router = self.router();
+            if let Some(payments) = &self.payments {
+                payments.default_public_url(&format!("http://{local}"));
+                router = router.merge(payments.router());
+            }
             #[cfg(feature = "dashboard")]
             {
                 let dashboard = match &self.dashboard {
@@ -282,11 +354,14 @@ mod http {
         /// Serves on an already bound listener until `shutdown` resolves, then flushes
         /// `analytics` (tests use this with an ephemeral port).
         pub async fn serve_on(
-            self,
+            mut self,
             listener: tokio::net::TcpListener,
             shutdown: impl Future<Output = ()> + Send + 'static,
             analytics: &Analytics,
         ) -> Result<(), Error> {
+            if self.payments.is_none() {
+                self.payments = super::startup_payments(&(self.factory)()).await?;
+            }
             let stop = self.shutdown.clone();
             let local = listener.local_addr().map_err(|source| Error::Serve {
                 context: "the listener has no address".into(),
@@ -300,6 +375,9 @@ mod http {
                 })
                 .await;
             analytics.shutdown().await;
+            if let Some(payments) = &self.payments {
+                payments.flush().await;
+            }
             result.map_err(|source| Error::Serve {
                 context: "HTTP server failed".into(),
                 source: Box::new(source),

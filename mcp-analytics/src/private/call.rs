@@ -133,6 +133,20 @@ impl Outcome {
         }
     }
 
+    /// A call the payment gate answered without running the tool.
+    pub(crate) fn refused(
+        result: CallToolResult,
+        status: Status,
+        error_type: &'static str,
+        message: String,
+    ) -> Self {
+        Outcome {
+            response: Ok(result.into()),
+            status,
+            error: Some((error_type.into(), message)),
+        }
+    }
+
     pub(crate) fn cancelled() -> Self {
         Outcome {
             response: Err(ErrorData::new(ErrorCode(-32800), "request cancelled", None)),

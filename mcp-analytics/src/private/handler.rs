@@ -12,8 +12,13 @@ use rmcp::{
 };
 use serde_json::Value;
 
-use super::{Outcome, RequestContext, Server, ToolCall};
-use crate::{Analytics, CallContext, capture::Capture, recorder::RawCall};
+use super::{Outcome, RequestContext, Server, ToolCall, ToolSpec};
+use crate::{
+    Analytics, CallContext,
+    capture::Capture,
+    payments::{Admission, Payer, pricing::Pricing},
+    recorder::RawCall,
+};
 
 /// `ServerHandler::get_info`: name, version, instructions; tools enabled.
 pub fn server_config<S: Server>() -> ServerConfig {
@@ -48,7 +53,8 @@ pub fn list_tools<S: Server>(context: &RequestContext) -> Result<ListToolsResult
     })
 }
 
-/// `ServerHandler::call_tool`: runs the tool and records the call.
+/// `ServerHandler::call_tool`: runs the tool (behind the payment gate when it is paid) and
+/// records the call.
 pub async fn call_tool<S: Server>(
     server: &S,
     request: CallToolRequestParams,
@@ -58,16 +64,27 @@ pub async fn call_tool<S: Server>(
         name, arguments, ..
     } = request;
     let arguments = Value::Object(arguments.unwrap_or_default());
+    let paid = paid_tool::<S>(&name);
     let analytics = server.analytics();
     if !analytics.is_enabled() {
-        let call = ToolCall::new(&name, &arguments, CallContext::new(context, None, None));
-        return server.dispatch(call).await.response;
+        let (payer, call_context) = match paid {
+            Some(_) => {
+                let capture = Capture::read(&context);
+                let payer = payer::<S>(&capture, &context, &name);
+                let call_context = CallContext::new(context, capture.user_id, capture.session);
+                (Some(payer), call_context)
+            }
+            None => (None, CallContext::new(context, None, None)),
+        };
+        let call = ToolCall::new(&name, &arguments, call_context);
+        return gated(server, paid, payer, call).await.response;
     }
     let started = Instant::now();
     let ts_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as i64);
     let capture = Capture::read(&context);
+    let payer = paid.map(|_| payer::<S>(&capture, &context, &name));
     let cancelled = context.ct.clone();
     let call_context = CallContext::new(context, capture.user_id.clone(), capture.session.clone());
     let pending = Pending {
@@ -80,11 +97,67 @@ pub async fn call_tool<S: Server>(
         let call = ToolCall::new(&raw.tool, &raw.arguments, call_context);
         tokio::select! {
             biased;
-            outcome = server.dispatch(call) => outcome,
+            outcome = gated(server, paid, payer, call) => outcome,
             () = cancelled.cancelled() => Outcome::cancelled(),
         }
     };
     pending.finish(outcome)
+}
+
+/// The spec and pricing of `name` when it is a paid tool.
+fn paid_tool<S: Server>(name: &str) -> Option<(&'static ToolSpec, &'static Pricing)> {
+    S::TOOLS
+        .iter()
+        .find(|spec| spec.name == name)
+        .and_then(|spec| Some((spec, spec.paid?)))
+}
+
+/// Who pays for this call, and the call's deterministic id (its meter event identifier).
+fn payer<S: Server>(capture: &Capture, context: &RequestContext, tool: &str) -> Payer {
+    use sha2::Digest;
+    let session = capture.session.as_ref().map(ToString::to_string);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    let mut hash = sha2::Sha256::new();
+    for part in [
+        S::INFO.name,
+        session.as_deref().unwrap_or(""),
+        &capture.request_id.to_string(),
+        tool,
+        &nanos.to_string(),
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    let call_id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    Payer {
+        user_id: capture.user_id.clone(),
+        email: crate::capture::identity(context).and_then(|identity| identity.email.clone()),
+        session,
+        call_id: format!("mcpa_{call_id}"),
+    }
+}
+
+/// Dispatches the call, behind the payment gate for paid tools.
+async fn gated<S: Server>(
+    server: &S,
+    paid: Option<(&'static ToolSpec, &'static Pricing)>,
+    payer: Option<Payer>,
+    call: ToolCall<'_>,
+) -> Outcome {
+    let (Some((spec, pricing)), Some(payer)) = (paid, payer) else {
+        return server.dispatch(call).await;
+    };
+    match server.payments().admit(spec, pricing, payer).await {
+        Admission::Refuse(outcome) => outcome,
+        Admission::Run(ticket) => {
+            let outcome = server.dispatch(call).await;
+            ticket.settle(&outcome);
+            outcome
+        }
+    }
 }
 
 /// A call being served. If it is dropped unfinished (the client went away and the future was

@@ -5,6 +5,7 @@ mod call;
 mod handler;
 mod spec;
 
+pub use crate::payments::pricing::{CheckoutMode, Grant, LineItem, Price, Pricing};
 pub use call::{Outcome, ToolCall};
 pub use handler::{call_tool, get_tool, list_tools, server_config};
 pub use rmcp::{

@@ -7,7 +7,7 @@ use rmcp::model::{JsonObject, MetaObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 
 use super::call::{Outcome, ToolCall};
-use crate::Analytics;
+use crate::{Analytics, Payments, payments::pricing::Pricing};
 
 /// Name, version and instructions of a server, fixed at compile time.
 #[derive(Debug)]
@@ -91,6 +91,8 @@ pub struct ToolSpec {
     pub track_results: bool,
     /// `redact = [...]`: extra sensitive keys for this tool.
     pub redact: &'static [&'static str],
+    /// `#[paid(...)]`: the payment gate's pricing.
+    pub paid: Option<&'static Pricing>,
 }
 
 impl ToolSpec {
@@ -105,6 +107,7 @@ impl ToolSpec {
         meta: None,
         track_results: true,
         redact: &[],
+        paid: None,
     };
 
     fn to_tool(&self) -> Tool {
@@ -168,6 +171,15 @@ pub trait Server: Send + Sync + Sized + 'static {
     /// Where this server's calls are recorded (`#[mcp_server(analytics = ...)]`).
     fn analytics(&self) -> &Analytics {
         Analytics::global()
+    }
+
+    /// Whether paid tools use [`Payments::global`] (no `#[mcp_server(payments = ...)]`); the
+    /// serve helpers then set it up from the environment before serving.
+    const GLOBAL_PAYMENTS: bool = true;
+
+    /// Who takes payments for this server's `#[paid]` tools.
+    fn payments(&self) -> &Payments {
+        Payments::global()
     }
 
     /// Runs the tool named by `call` (a `match` on the tool name).

@@ -81,7 +81,7 @@ INSERT INTO user_calls_1h
 ];
 
 /// SQL for "this status is an error" (kept in step with `Status::is_error`).
-pub(crate) const IS_ERROR: &str = "status NOT IN ('ok', 'input_required')";
+pub(crate) const IS_ERROR: &str = "status NOT IN ('ok', 'input_required', 'payment_required')";
 
 pub(crate) const INSERT_CALL: &str = "INSERT OR IGNORE INTO tool_calls (id, ts_ms, server_name, server_version, tool, user_id, session_id, client_name, client_version, protocol_version, transport, request_id, duration_us, status, error_type, error_message, params, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 

@@ -1,0 +1,204 @@
+//! What a purchase changes, whoever reports it (a webhook, the local test page, or the gate
+//! finding a paid checkout): entitlements, the checkout row and `payment_events`. Each change
+//! is idempotent, so a webhook delivered twice or a purchase seen by two paths grants once.
+
+use super::{
+    Inner, now_ms,
+    provider::{CheckoutInfo, SubscriptionInfo, grants_access},
+    store::{EventRow, NewCheckout, PaymentEventKind},
+};
+
+/// Which subscription event is being applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SubscriptionChange {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl Inner {
+    /// Grants what a paid checkout bought (once per session). `true` when this call granted.
+    pub(crate) fn fulfil(&self, session: &CheckoutInfo) -> rusqlite::Result<bool> {
+        if !session.is_paid() {
+            return Ok(false);
+        }
+        let meta = |key: &str| session.metadata.get(key).map(String::as_str);
+        let (Some(user), Some(key)) = (
+            meta("mcp_user_id").or(session.client_reference_id.as_deref()),
+            meta("mcp_price_key"),
+        ) else {
+            tracing::debug!(session = %session.id, "a completed checkout not created by mcp-analytics; ignored");
+            return Ok(false);
+        };
+        let tool = meta("mcp_tool").unwrap_or("");
+        let now = now_ms();
+        let store = self.store();
+        if store.checkout(&session.id)?.is_none() {
+            store.insert_checkout(
+                &NewCheckout {
+                    session_id: &session.id,
+                    user_id: user,
+                    tool,
+                    price_key: key,
+                    mode: &session.mode,
+                    url: session.url.as_deref(),
+                    status: &session.status,
+                    amount: session.amount_total,
+                    currency: session.currency.as_deref(),
+                    expires_ms: session.expires_at * 1000,
+                },
+                now,
+            )?;
+        }
+        if let Some(customer) = &session.customer {
+            store.insert_customer(user, customer, now)?;
+        }
+        if !store.mark_fulfilled(&session.id)? {
+            return Ok(false);
+        }
+        let subscription = session.mode == "subscription";
+        match meta("mcp_grant") {
+            _ if subscription => {
+                let id = session.subscription.as_deref().unwrap_or("");
+                store.set_subscription(user, key, Some((id, "active")), now)?;
+                if !id.is_empty() {
+                    store.upsert_subscription(id, Some(user), Some(tool), "active", now)?;
+                }
+            }
+            Some("unlimited") => store.grant(user, key, 0, true, now)?,
+            grant => {
+                let credits = grant.and_then(|g| g.parse::<i64>().ok()).unwrap_or(1);
+                store.grant(user, key, credits, false, now)?;
+            }
+        }
+        // Subscription revenue is counted from paid invoices; one-time revenue here.
+        let (amount, currency) = if subscription {
+            (None, None)
+        } else {
+            (session.amount_total, session.currency.as_deref())
+        };
+        store.record_event(
+            now,
+            PaymentEventKind::CheckoutCompleted,
+            &EventRow {
+                user_id: Some(user),
+                tool: Some(tool),
+                amount,
+                currency,
+                reference: Some(&session.id),
+                detail: Some(&session.mode),
+            },
+        )?;
+        drop(store);
+        self.held.forget(user, key);
+        Ok(true)
+    }
+
+    /// Marks an unpaid checkout expired.
+    pub(crate) fn expire(&self, session: &CheckoutInfo) -> rusqlite::Result<()> {
+        let store = self.store();
+        store.set_checkout_status(&session.id, "expired")?;
+        let meta = |key: &str| session.metadata.get(key).map(String::as_str);
+        store.record_event(
+            now_ms(),
+            PaymentEventKind::CheckoutExpired,
+            &EventRow {
+                user_id: meta("mcp_user_id"),
+                tool: meta("mcp_tool"),
+                reference: Some(&session.id),
+                ..EventRow::default()
+            },
+        )
+    }
+
+    /// Applies a subscription's new state to the user's access for each of its prices.
+    pub(crate) fn apply_subscription(
+        &self,
+        sub: &SubscriptionInfo,
+        change: SubscriptionChange,
+    ) -> rusqlite::Result<()> {
+        let now = now_ms();
+        let store = self.store();
+        let user = match sub.metadata.get("mcp_user_id") {
+            Some(user) => Some(user.clone()),
+            None => store.user_of_customer(&sub.customer)?,
+        };
+        let Some(user) = user else {
+            tracing::debug!(subscription = %sub.id, "a subscription of a customer mcp-analytics does not know; ignored");
+            return Ok(());
+        };
+        let tool = sub.metadata.get("mcp_tool").map(String::as_str);
+        let status = if change == SubscriptionChange::Deleted {
+            "canceled"
+        } else {
+            sub.status.as_str()
+        };
+        for price in &sub.price_ids {
+            store.set_subscription(&user, price, Some((&sub.id, status)), now)?;
+        }
+        store.upsert_subscription(&sub.id, Some(&user), tool, status, now)?;
+        let kind = match change {
+            SubscriptionChange::Created => PaymentEventKind::SubscriptionStarted,
+            SubscriptionChange::Deleted => PaymentEventKind::SubscriptionCancelled,
+            SubscriptionChange::Updated if !grants_access(status) && status == "canceled" => {
+                PaymentEventKind::SubscriptionCancelled
+            }
+            SubscriptionChange::Updated => PaymentEventKind::SubscriptionUpdated,
+        };
+        store.record_event(
+            now,
+            kind,
+            &EventRow {
+                user_id: Some(&user),
+                tool,
+                reference: Some(&sub.id),
+                detail: Some(status),
+                ..EventRow::default()
+            },
+        )?;
+        drop(store);
+        for price in &sub.price_ids {
+            self.held.forget(&user, price);
+        }
+        Ok(())
+    }
+
+    /// Records a paid or failed invoice against the subscription's user and tool.
+    pub(crate) fn invoice(
+        &self,
+        kind: PaymentEventKind,
+        invoice_id: Option<&str>,
+        subscription: Option<&str>,
+        customer: Option<&str>,
+        amount: i64,
+        currency: &str,
+    ) -> rusqlite::Result<()> {
+        let store = self.store();
+        let (mut user, mut tool) = (None, None);
+        if let Some((sub_user, sub_tool, _)) = subscription
+            .map(|s| store.subscription(s))
+            .transpose()?
+            .flatten()
+        {
+            user = sub_user;
+            tool = sub_tool;
+        }
+        if user.is_none()
+            && let Some(customer) = customer
+        {
+            user = store.user_of_customer(customer)?;
+        }
+        store.record_event(
+            now_ms(),
+            kind,
+            &EventRow {
+                user_id: user.as_deref(),
+                tool: tool.as_deref(),
+                amount: Some(amount),
+                currency: Some(currency),
+                reference: invoice_id.or(subscription),
+                detail: subscription,
+            },
+        )
+    }
+}

@@ -1,0 +1,690 @@
+//! The payment gate of one call: decide from what the user holds (in memory; the store and
+//! then the provider on a miss), reserve a credit, or answer `payment_required` with a
+//! checkout link / `payment_unavailable`. A [`Ticket`] settles after the tool ran.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde_json::json;
+
+use super::{
+    Inner, Payments, now_ms,
+    pricing::{CheckoutMode, Grant, Pricing, ResolvedPricing},
+    provider::{CheckoutInfo, CheckoutRequest, ProviderError},
+    store::{EventRow, NewCheckout, PaymentEventKind},
+};
+use crate::{
+    Environment,
+    event::Status,
+    private::{Outcome, ToolSpec},
+};
+
+/// How long "not entitled" is believed before asking the provider again.
+const NEGATIVE_TTL_MS: i64 = 60_000;
+/// Checkout sessions live this long (Stripe accepts 30 min to 24 h).
+const CHECKOUT_LIFETIME_S: i64 = 3600;
+/// An open checkout is reused while it has at least this long left.
+const REUSE_MARGIN_S: i64 = 300;
+
+/// What one user holds for one price, as the gate sees it.
+#[derive(Clone, Debug, Default)]
+struct Held {
+    credits: i64,
+    unlimited: bool,
+    subscription_active: bool,
+    checked_ms: i64,
+}
+
+/// The in-memory view of `payment_entitlements`: user → price key → holdings.
+#[derive(Default)]
+pub(crate) struct Holdings(Mutex<HashMap<String, HashMap<String, Held>>>);
+
+/// What the caller may do right now.
+enum Local {
+    Granted(Grant_),
+    Refused,
+    Unknown,
+}
+
+/// Why a call may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Grant_ {
+    /// One reserved credit, used on success and returned otherwise.
+    Credit,
+    Unlimited,
+    Subscription,
+}
+
+impl Holdings {
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, HashMap<String, Held>>) -> R) -> R {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Decides from memory, reserving a credit when that is what grants the call.
+    fn admit(&self, user: &str, key: &str, subscription_ttl_ms: i64, now: i64) -> Local {
+        self.with(|users| {
+            let Some(held) = users.get_mut(user).and_then(|keys| keys.get_mut(key)) else {
+                return Local::Unknown;
+            };
+            if held.unlimited {
+                return Local::Granted(Grant_::Unlimited);
+            }
+            if held.credits > 0 {
+                held.credits -= 1;
+                return Local::Granted(Grant_::Credit);
+            }
+            let age = now - held.checked_ms;
+            if held.subscription_active && age < subscription_ttl_ms {
+                return Local::Granted(Grant_::Subscription);
+            }
+            if !held.subscription_active && age < NEGATIVE_TTL_MS {
+                return Local::Refused;
+            }
+            Local::Unknown
+        })
+    }
+
+    fn set(&self, user: &str, key: &str, held: Held) {
+        self.with(|users| {
+            users
+                .entry(user.to_owned())
+                .or_default()
+                .insert(key.to_owned(), held);
+        });
+    }
+
+    /// Forgets the user's holdings for `key` so the next call reloads them from the store.
+    pub(crate) fn forget(&self, user: &str, key: &str) {
+        self.with(|users| {
+            if let Some(keys) = users.get_mut(user) {
+                keys.remove(key);
+            }
+        });
+    }
+
+    fn refund(&self, user: &str, key: &str) {
+        self.with(|users| {
+            if let Some(held) = users.get_mut(user).and_then(|keys| keys.get_mut(key)) {
+                held.credits += 1;
+            }
+        });
+    }
+}
+
+/// The gate's answer.
+pub(crate) enum Admission {
+    /// Run the tool, then [`Ticket::settle`].
+    Run(Ticket),
+    /// Do not run the tool; answer with this.
+    Refuse(Outcome),
+}
+
+/// Permission to run one paid call, settled once it ended.
+pub(crate) struct Ticket {
+    inner: Arc<Inner>,
+    user: String,
+    pricing: Arc<ResolvedPricing>,
+    /// `None` once settled.
+    grant: Option<Grant_>,
+    identifier: String,
+}
+
+/// Who is paying for a call.
+pub(crate) struct Payer {
+    /// The signed-in user's id.
+    pub user_id: Option<Arc<str>>,
+    /// Their email, a hint for the Stripe customer.
+    pub email: Option<String>,
+    /// The session, for the anonymous development fallback.
+    pub session: Option<String>,
+    /// A deterministic id of this call (the meter event identifier).
+    pub call_id: String,
+}
+
+impl Payments {
+    /// The gate for one call of the paid tool `spec`.
+    pub(crate) async fn admit(
+        &self,
+        spec: &ToolSpec,
+        pricing: &'static Pricing,
+        payer: Payer,
+    ) -> Admission {
+        let Some(inner) = self.inner() else {
+            tracing::error!(
+                tool = spec.name,
+                "paid tool called but payments are not configured (serve with mcp_analytics::serve, or call Payments::init_global)"
+            );
+            return Admission::Refuse(unavailable(
+                spec.name,
+                "payments are not configured on this server",
+            ));
+        };
+        let resolved = match inner.resolve(spec, pricing) {
+            Ok(resolved) => resolved,
+            Err(error) => {
+                tracing::error!(tool = spec.name, "{error}");
+                return Admission::Refuse(unavailable(spec.name, &error));
+            }
+        };
+        let user = match (payer.user_id.as_deref(), &payer.session, inner.environment) {
+            (Some(user), _, _) => user.to_owned(),
+            (None, Some(session), Environment::Development) => format!("anon-{session}"),
+            _ => return Admission::Refuse(sign_in_required(spec.name)),
+        };
+        let key = resolved.key().to_owned();
+        let ttl = inner.subscription_ttl.as_millis() as i64;
+        let grant = match inner.held.admit(&user, &key, ttl, now_ms()) {
+            Local::Granted(grant) => Ok(grant),
+            Local::Refused | Local::Unknown => {
+                inner
+                    .slow_path(&user, payer.email.as_deref(), &resolved)
+                    .await
+            }
+        };
+        match grant {
+            Ok(grant) => Admission::Run(Ticket {
+                inner: inner.clone(),
+                user,
+                pricing: resolved,
+                grant: Some(grant),
+                identifier: payer.call_id,
+            }),
+            Err(refusal) => Admission::Refuse(refusal),
+        }
+    }
+}
+
+impl Inner {
+    /// Under the user's lock: reload from the store, ask the provider, reuse or create a
+    /// checkout. Every provider failure refuses the call (fail closed).
+    async fn slow_path(
+        &self,
+        user: &str,
+        email: Option<&str>,
+        pricing: &ResolvedPricing,
+    ) -> Result<Grant_, Outcome> {
+        let lock = self.user_lock(user);
+        let _guard = lock.lock().await;
+        let key = pricing.key();
+        let ttl = self.subscription_ttl.as_millis() as i64;
+        let store_error = |error: rusqlite::Error| {
+            tracing::error!("payment store: {error}");
+            unavailable(&pricing.tool, "the payment records cannot be read")
+        };
+        // Another call may have settled it while we waited, or the store knows more.
+        let row = self.store().entitlement(user, key).map_err(store_error)?;
+        if let Some(row) = row {
+            self.held.set(
+                user,
+                key,
+                Held {
+                    credits: row.credits,
+                    unlimited: row.unlimited,
+                    subscription_active: row
+                        .subscription_status
+                        .as_deref()
+                        .is_some_and(super::provider::grants_access),
+                    checked_ms: row.checked_ms,
+                },
+            );
+        }
+        match self.held.admit(user, key, ttl, now_ms()) {
+            Local::Granted(grant) => return Ok(grant),
+            Local::Refused => {}
+            Local::Unknown => {
+                let customer = self
+                    .customer(user, email)
+                    .await
+                    .map_err(|e| self.unavailable(pricing, &e))?;
+                self.sync(user, &customer, pricing)
+                    .await
+                    .map_err(|e| self.unavailable(pricing, &e))?;
+                if let Local::Granted(grant) = self.held.admit(user, key, ttl, now_ms()) {
+                    return Ok(grant);
+                }
+            }
+        }
+        let checkout = self
+            .checkout(user, email, pricing)
+            .await
+            .map_err(|e| self.unavailable(pricing, &e))?;
+        match checkout {
+            CheckoutState::Paid => match self.held.admit(user, key, ttl, now_ms()) {
+                Local::Granted(grant) => Ok(grant),
+                _ => Err(unavailable(
+                    &pricing.tool,
+                    "the purchase is being processed",
+                )),
+            },
+            CheckoutState::Open(session) => Err(payment_required(pricing, &session)),
+        }
+    }
+
+    fn unavailable(&self, pricing: &ResolvedPricing, error: &ProviderError) -> Outcome {
+        tracing::warn!(tool = %pricing.tool, "payment gate failed closed: {error}");
+        unavailable(&pricing.tool, &error.to_string())
+    }
+
+    /// The user's customer id: from the store, else created (idempotently) at the provider.
+    pub(crate) async fn customer(
+        &self,
+        user: &str,
+        email: Option<&str>,
+    ) -> Result<String, ProviderError> {
+        if let Some(customer) = self.store().customer(user).map_err(store_unavailable)? {
+            return Ok(customer);
+        }
+        let customer = self.provider.create_customer(user, email).await?;
+        self.store()
+            .insert_customer(user, &customer, now_ms())
+            .map_err(store_unavailable)?;
+        Ok(self
+            .store()
+            .customer(user)
+            .map_err(store_unavailable)?
+            .unwrap_or(customer))
+    }
+
+    /// Asks the provider what the user holds for the price and stores it.
+    async fn sync(
+        &self,
+        user: &str,
+        customer: &str,
+        pricing: &ResolvedPricing,
+    ) -> Result<(), ProviderError> {
+        let key = pricing.key();
+        match pricing.mode {
+            CheckoutMode::Subscription => {
+                let subscriptions = self.provider.subscriptions(customer, key).await?;
+                let active = subscriptions.iter().find(|s| s.grants_access());
+                let now = now_ms();
+                let store = self.store();
+                match active {
+                    Some(sub) => {
+                        store.set_subscription(user, key, Some((&sub.id, &sub.status)), now)
+                    }
+                    None => store.set_subscription(user, key, None, now),
+                }
+                .map_err(store_unavailable)?;
+            }
+            CheckoutMode::Payment => {
+                let completed = self.provider.completed_checkouts(customer).await?;
+                for session in completed
+                    .iter()
+                    .filter(|s| s.metadata.get("mcp_price_key").map(String::as_str) == Some(key))
+                {
+                    self.fulfil(session).map_err(store_unavailable)?;
+                }
+                self.store()
+                    .touch(user, key, now_ms())
+                    .map_err(store_unavailable)?;
+            }
+        }
+        self.held.forget(user, key);
+        let row = self
+            .store()
+            .entitlement(user, key)
+            .map_err(store_unavailable)?
+            .unwrap_or_default();
+        self.held.set(
+            user,
+            key,
+            Held {
+                credits: row.credits,
+                unlimited: row.unlimited,
+                subscription_active: row
+                    .subscription_status
+                    .as_deref()
+                    .is_some_and(super::provider::grants_access),
+                checked_ms: row.checked_ms,
+            },
+        );
+        Ok(())
+    }
+
+    /// Reuses the user's open checkout for the price (noticing when it was paid meanwhile)
+    /// or creates one.
+    async fn checkout(
+        &self,
+        user: &str,
+        email: Option<&str>,
+        pricing: &ResolvedPricing,
+    ) -> Result<CheckoutState, ProviderError> {
+        let key = pricing.key();
+        let now_s = now_ms() / 1000;
+        let open = self
+            .store()
+            .open_checkout(user, key)
+            .map_err(store_unavailable)?;
+        if let Some(open) = open {
+            let session = self.provider.retrieve_checkout(&open.session_id).await?;
+            if session.is_paid() {
+                self.fulfil(&session).map_err(store_unavailable)?;
+                self.held.forget(user, key);
+                self.reload(user, key)?;
+                return Ok(CheckoutState::Paid);
+            }
+            if session.status == "open" && session.expires_at - now_s > REUSE_MARGIN_S {
+                return Ok(CheckoutState::Open(session));
+            }
+            let status = if session.status == "open" {
+                "stale"
+            } else {
+                session.status.as_str()
+            };
+            self.store()
+                .set_checkout_status(&session.id, status)
+                .map_err(store_unavailable)?;
+        }
+        let customer = self.customer(user, email).await?;
+        let purchases = self
+            .store()
+            .fulfilled_count(user, key)
+            .map_err(store_unavailable)?;
+        let grant = match (pricing.mode, pricing.grant) {
+            (CheckoutMode::Subscription, _) => "subscription".to_owned(),
+            (CheckoutMode::Payment, Grant::Unlimited) => "unlimited".to_owned(),
+            (CheckoutMode::Payment, Grant::Credits) => {
+                pricing.line_items[0].1.unwrap_or(1).to_string()
+            }
+        };
+        let metadata = HashMap::from([
+            ("mcp_user_id".to_owned(), user.to_owned()),
+            ("mcp_tool".to_owned(), pricing.tool.clone()),
+            ("mcp_price_key".to_owned(), key.to_owned()),
+            ("mcp_grant".to_owned(), grant),
+        ]);
+        let quantities: Vec<Option<u64>> = pricing
+            .line_items
+            .iter()
+            .map(|(_, quantity)| match (pricing.mode, &pricing.meter) {
+                (CheckoutMode::Subscription, Some(_)) => None,
+                (CheckoutMode::Subscription, None) => Some(u64::from(quantity.unwrap_or(1))),
+                (CheckoutMode::Payment, _) => Some(u64::from(quantity.unwrap_or(1))),
+            })
+            .collect();
+        // The same key within a 10-minute window: concurrent or retried requests get one
+        // session; a completed purchase changes the key so the user can buy again.
+        let bucket = now_s / 600;
+        let session = self
+            .provider
+            .create_checkout(CheckoutRequest {
+                pricing,
+                quantities: &quantities,
+                customer: &customer,
+                user_id: user,
+                metadata,
+                expires_at: now_s + CHECKOUT_LIFETIME_S,
+                idempotency_key: checkout_key(user, key, purchases, bucket),
+            })
+            .await?;
+        let store = self.store();
+        store
+            .insert_checkout(
+                &NewCheckout {
+                    session_id: &session.id,
+                    user_id: user,
+                    tool: &pricing.tool,
+                    price_key: key,
+                    mode: pricing.mode.as_str(),
+                    url: session.url.as_deref(),
+                    status: &session.status,
+                    amount: session.amount_total,
+                    currency: session.currency.as_deref(),
+                    expires_ms: session.expires_at * 1000,
+                },
+                now_ms(),
+            )
+            .map_err(store_unavailable)?;
+        store
+            .record_event(
+                now_ms(),
+                PaymentEventKind::CheckoutCreated,
+                &EventRow {
+                    user_id: Some(user),
+                    tool: Some(&pricing.tool),
+                    amount: session.amount_total,
+                    currency: session.currency.as_deref(),
+                    reference: Some(&session.id),
+                    ..EventRow::default()
+                },
+            )
+            .map_err(store_unavailable)?;
+        Ok(CheckoutState::Open(session))
+    }
+
+    /// Loads the user's holdings for `key` from the store into memory.
+    pub(crate) fn reload(&self, user: &str, key: &str) -> Result<(), ProviderError> {
+        let row = self
+            .store()
+            .entitlement(user, key)
+            .map_err(store_unavailable)?
+            .unwrap_or_default();
+        self.held.set(
+            user,
+            key,
+            Held {
+                credits: row.credits,
+                unlimited: row.unlimited,
+                subscription_active: row
+                    .subscription_status
+                    .as_deref()
+                    .is_some_and(super::provider::grants_access),
+                checked_ms: row.checked_ms.max(now_ms()),
+            },
+        );
+        Ok(())
+    }
+}
+
+enum CheckoutState {
+    Paid,
+    Open(CheckoutInfo),
+}
+
+fn checkout_key(user: &str, key: &str, purchases: i64, bucket: i64) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in [user, key, &purchases.to_string(), &bucket.to_string()] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let hex: String = hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("mcpa-checkout-{hex}")
+}
+
+fn store_unavailable(error: rusqlite::Error) -> ProviderError {
+    ProviderError::Unavailable(format!("payment store: {error}"))
+}
+
+impl Ticket {
+    /// Settles the call: on success a credit is used for good or one meter event is queued;
+    /// otherwise a reserved credit is given back. Nothing here waits on the network.
+    pub(crate) fn settle(mut self, outcome: &Outcome) {
+        let succeeded = outcome.status == Status::Ok;
+        let key = self.pricing.key();
+        let Some(grant) = self.grant.take() else {
+            return;
+        };
+        match grant {
+            Grant_::Credit if succeeded => {
+                match self.inner.store().consume_credit(&self.user, key) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::error!(user = %self.user, tool = %self.pricing.tool, "a reserved credit was missing in the store")
+                    }
+                    Err(error) => tracing::error!("payment store: cannot use a credit: {error}"),
+                }
+            }
+            Grant_::Credit => self.inner.held.refund(&self.user, key),
+            Grant_::Subscription if succeeded => {
+                if let Some(event_name) = &self.pricing.meter {
+                    let identifier = std::mem::take(&mut self.identifier);
+                    self.inner
+                        .queue_meter(&self.user, &self.pricing.tool, event_name, identifier);
+                }
+            }
+            Grant_::Subscription | Grant_::Unlimited => {}
+        }
+    }
+}
+
+impl Drop for Ticket {
+    /// A call that never finished (cancelled, its future dropped) gives its credit back.
+    fn drop(&mut self) {
+        if self.grant == Some(Grant_::Credit) {
+            self.inner.held.refund(&self.user, self.pricing.key());
+        }
+    }
+}
+
+/// `payment_required` with a checkout link: an error result clients and models can act on.
+fn payment_required(pricing: &ResolvedPricing, session: &CheckoutInfo) -> Outcome {
+    let url = session.url.clone().unwrap_or_default();
+    let amount = match (session.amount_total, &session.currency) {
+        (Some(amount), Some(currency)) => format!(
+            " ({}.{:02} {})",
+            amount / 100,
+            amount % 100,
+            currency.to_uppercase()
+        ),
+        _ => String::new(),
+    };
+    let text = format!(
+        "Payment required to use `{tool}`: {reason}{amount}. Complete the payment at {url} and then call the tool again.",
+        tool = pricing.tool,
+        reason = pricing.reason,
+    );
+    let structured = json!({
+        "status": "payment_required",
+        "tool": pricing.tool,
+        "reason": pricing.reason,
+        "mode": pricing.mode.as_str(),
+        "checkout_url": url,
+        "checkout_session_id": session.id,
+        "amount": session.amount_total,
+        "currency": session.currency,
+        "expires_at": session.expires_at,
+    });
+    let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(structured);
+    Outcome::refused(
+        result,
+        Status::PaymentRequired,
+        "payment_required",
+        format!("checkout {}", session.id),
+    )
+}
+
+fn sign_in_required(tool: &str) -> Outcome {
+    let text = format!(
+        "Sign-in required: `{tool}` is a paid tool, and paying needs a signed-in user. Connect with an authenticated (OAuth) session and call it again."
+    );
+    let mut result = CallToolResult::error(vec![ContentBlock::text(text.clone())]);
+    result.structured_content = Some(json!({ "status": "sign_in_required", "tool": tool }));
+    Outcome::refused(result, Status::PaymentRequired, "sign_in_required", text)
+}
+
+fn unavailable(tool: &str, why: &str) -> Outcome {
+    let text = format!(
+        "Payments are unavailable right now, so `{tool}` did not run and nothing was charged. Try again in a minute."
+    );
+    let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
+    result.structured_content =
+        Some(json!({ "status": "payment_unavailable", "tool": tool, "retry_after_s": 30 }));
+    Outcome::refused(
+        result,
+        Status::PaymentUnavailable,
+        "payment_unavailable",
+        why.to_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holdings_reserve_and_refund_credits() {
+        let held = Holdings::default();
+        assert!(matches!(
+            held.admit("u", "price_1", 1000, 0),
+            Local::Unknown
+        ));
+        held.set(
+            "u",
+            "price_1",
+            Held {
+                credits: 1,
+                checked_ms: 0,
+                ..Held::default()
+            },
+        );
+        assert!(matches!(
+            held.admit("u", "price_1", 1000, 10),
+            Local::Granted(Grant_::Credit)
+        ));
+        assert!(
+            matches!(held.admit("u", "price_1", 1000, 10), Local::Refused),
+            "the only credit is reserved"
+        );
+        held.refund("u", "price_1");
+        assert!(matches!(
+            held.admit("u", "price_1", 1000, 10),
+            Local::Granted(Grant_::Credit)
+        ));
+        assert!(
+            matches!(
+                held.admit("u", "price_1", 1000, NEGATIVE_TTL_MS + 1),
+                Local::Unknown
+            ),
+            "negative answers expire"
+        );
+    }
+
+    #[test]
+    fn subscriptions_are_trusted_for_their_ttl() {
+        let held = Holdings::default();
+        held.set(
+            "u",
+            "p",
+            Held {
+                subscription_active: true,
+                checked_ms: 0,
+                ..Held::default()
+            },
+        );
+        assert!(matches!(
+            held.admit("u", "p", 1000, 999),
+            Local::Granted(Grant_::Subscription)
+        ));
+        assert!(matches!(held.admit("u", "p", 1000, 1000), Local::Unknown));
+        held.set(
+            "u",
+            "p",
+            Held {
+                unlimited: true,
+                ..Held::default()
+            },
+        );
+        assert!(matches!(
+            held.admit("u", "p", 1000, i64::MAX / 2),
+            Local::Granted(Grant_::Unlimited)
+        ));
+    }
+
+    #[test]
+    fn checkout_keys_change_with_purchases_and_time() {
+        let a = checkout_key("u", "p", 0, 5);
+        assert_eq!(a, checkout_key("u", "p", 0, 5));
+        assert_ne!(a, checkout_key("u", "p", 1, 5));
+        assert_ne!(a, checkout_key("u", "p", 0, 6));
+        assert!(a.len() <= 255);
+    }
+}

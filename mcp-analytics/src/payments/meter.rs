@@ -1,0 +1,246 @@
+//! Usage billing off the call path: a successful metered call queues one event (a channel
+//! send); a background thread writes it to the `meter_outbox` table, then delivers it with its
+//! identifier as the idempotency key, retrying with backoff. Undelivered events survive restarts
+//! and Stripe's identifier dedupe makes a repeated delivery harmless: never lost, never twice.
+
+use std::{
+    sync::{Arc, Weak, mpsc},
+    time::Duration,
+};
+
+use super::{
+    Inner, now_ms,
+    provider::{MeterEvent, ProviderError},
+    store::{EventRow, MeterRow, PaymentEventKind},
+};
+use crate::Error;
+
+/// The longest wait between delivery attempts of one event.
+const MAX_BACKOFF_MS: i64 = 3_600_000;
+/// Events delivered per round.
+const ROUND: usize = 100;
+
+enum Message {
+    Meter(Queued),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+struct Queued {
+    identifier: String,
+    event_name: String,
+    user: String,
+    tool: String,
+    ts_s: i64,
+}
+
+/// The call path's end of the meter queue.
+pub(crate) struct Sender(mpsc::Sender<Message>);
+
+impl Sender {
+    /// Resolves once everything queued before is in the outbox and a delivery round ran.
+    pub(crate) async fn flush(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.0.send(Message::Flush(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+impl Inner {
+    /// Queues the meter event of one successful call (never blocks, never fails the call).
+    pub(crate) fn queue_meter(&self, user: &str, tool: &str, event_name: &str, identifier: String) {
+        let Some(sender) = self.meter.get() else {
+            return;
+        };
+        let queued = Queued {
+            identifier,
+            event_name: event_name.to_owned(),
+            user: user.to_owned(),
+            tool: tool.to_owned(),
+            ts_s: now_ms() / 1000,
+        };
+        if sender.0.send(Message::Meter(queued)).is_err() {
+            tracing::error!(
+                user,
+                tool,
+                "the meter sender has stopped; this call's usage was not recorded"
+            );
+        }
+    }
+}
+
+/// Starts the sender thread for `inner`; it ends when the last `Payments` handle is dropped.
+pub(crate) fn start(inner: &Arc<Inner>) -> Result<Sender, Error> {
+    let (tx, rx) = mpsc::channel();
+    let weak = Arc::downgrade(inner);
+    std::thread::Builder::new()
+        .name("mcp-analytics-meter".into())
+        .spawn(move || run(weak, rx))
+        .map_err(Error::Writer)?;
+    Ok(Sender(tx))
+}
+
+fn run(inner: Weak<Inner>, rx: mpsc::Receiver<Message>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!("meter sender cannot start: {error}");
+            return;
+        }
+    };
+    let mut flushes = Vec::new();
+    loop {
+        let wait = match inner.upgrade() {
+            Some(inner) => next_wait(&inner),
+            None => return,
+        };
+        let mut queued = Vec::new();
+        match rx.recv_timeout(wait) {
+            Ok(message) => route(message, &mut queued, &mut flushes),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        while let Ok(message) = rx.try_recv() {
+            route(message, &mut queued, &mut flushes);
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        if !queued.is_empty() {
+            enqueue(&inner, queued);
+        }
+        runtime.block_on(deliver_due(&inner));
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn route(
+    message: Message,
+    queued: &mut Vec<Queued>,
+    flushes: &mut Vec<tokio::sync::oneshot::Sender<()>>,
+) {
+    match message {
+        Message::Meter(event) => queued.push(event),
+        Message::Flush(done) => flushes.push(done),
+    }
+}
+
+fn next_wait(inner: &Inner) -> Duration {
+    let due = inner.store().next_meter_due().ok().flatten();
+    let ms = due.map_or(1000, |due| (due - now_ms()).clamp(0, 1000));
+    Duration::from_millis(ms as u64)
+}
+
+fn enqueue(inner: &Inner, queued: Vec<Queued>) {
+    let mut rows = Vec::with_capacity(queued.len());
+    for event in queued {
+        let customer = inner.store().customer(&event.user).ok().flatten();
+        let Some(customer_id) = customer else {
+            tracing::error!(user = %event.user, "metered call by a user without a customer; usage not billable");
+            continue;
+        };
+        rows.push(MeterRow {
+            identifier: event.identifier,
+            event_name: event.event_name,
+            customer_id,
+            user_id: Some(event.user),
+            tool: Some(event.tool),
+            value: 1,
+            ts_s: event.ts_s,
+            attempts: 0,
+        });
+    }
+    if let Err(error) = inner.store().enqueue_meters(&rows, now_ms()) {
+        tracing::error!(
+            "cannot write {} meter events to the outbox: {error}",
+            rows.len()
+        );
+    }
+}
+
+async fn deliver_due(inner: &Inner) {
+    let due = match inner.store().due_meters(now_ms(), ROUND) {
+        Ok(due) => due,
+        Err(error) => {
+            tracing::error!("cannot read the meter outbox: {error}");
+            return;
+        }
+    };
+    for row in due {
+        let event = MeterEvent {
+            identifier: row.identifier.clone(),
+            event_name: row.event_name.clone(),
+            customer_id: row.customer_id.clone(),
+            value: row.value,
+            timestamp: row.ts_s,
+        };
+        let result = inner.meter_provider.send_meter_event(&event).await;
+        let now = now_ms();
+        let (state, next, kind, error) = match &result {
+            Ok(()) => ("sent", now, PaymentEventKind::MeterEventSent, None),
+            Err(ProviderError::Unavailable(message)) => (
+                "pending",
+                now + backoff_ms(row.attempts, &row.identifier),
+                PaymentEventKind::MeterEventRetried,
+                Some(message.as_str()),
+            ),
+            Err(ProviderError::Rejected(message)) => (
+                "failed",
+                now,
+                PaymentEventKind::MeterEventFailed,
+                Some(message.as_str()),
+            ),
+        };
+        let store = inner.store();
+        let updated = store
+            .update_meter(&row.identifier, state, next, error)
+            .and_then(|()| {
+                store.record_event(
+                    now,
+                    kind,
+                    &EventRow {
+                        user_id: row.user_id.as_deref(),
+                        tool: row.tool.as_deref(),
+                        reference: Some(&row.identifier),
+                        detail: error.or(Some(&row.event_name)),
+                        ..EventRow::default()
+                    },
+                )
+            });
+        if let Err(error) = updated {
+            tracing::error!("cannot update the meter outbox: {error}");
+        }
+        if kind == PaymentEventKind::MeterEventRetried {
+            // The provider is down: leave the rest for the next round.
+            break;
+        }
+    }
+}
+
+/// Exponential backoff with deterministic jitter: 1 s, 2 s, 4 s … up to an hour.
+fn backoff_ms(attempts: i64, identifier: &str) -> i64 {
+    let base = 1000_i64
+        .saturating_mul(1 << attempts.clamp(0, 12))
+        .min(MAX_BACKOFF_MS);
+    let jitter = identifier
+        .bytes()
+        .fold(0_i64, |acc, b| (acc * 31 + i64::from(b)) % 1000);
+    (base / 2 + base / 2 * jitter / 1000).max(500)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        let first = backoff_ms(0, "a");
+        let later = backoff_ms(5, "a");
+        assert!((500..=1000).contains(&first), "{first}");
+        assert!(later > first * 8, "{later}");
+        assert!(backoff_ms(40, "a") <= MAX_BACKOFF_MS);
+    }
+}

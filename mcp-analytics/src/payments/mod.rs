@@ -1,0 +1,453 @@
+//! Payments for `#[paid]` tools: the gate in front of each paid call, Stripe (or the local test
+//! provider), webhooks, the meter-event outbox and the `payment_events` table.
+//!
+//! The path of a paid call: who is calling ([`gate`]) → what they hold (an in-memory view of
+//! `payment_entitlements`, kept current by webhooks; Stripe is asked only on a miss, with a
+//! timeout, failing closed) → run the tool → on success use a credit or queue one meter event
+//! ([`meter`], delivered in the background, durable, exactly once).
+
+mod fulfil;
+mod gate;
+mod meter;
+pub mod pricing;
+mod provider;
+pub mod report;
+#[cfg(feature = "http")]
+mod routes;
+mod store;
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+pub(crate) use gate::{Admission, Payer};
+pub use store::PaymentEventKind;
+
+use self::{
+    pricing::{Pricing, ResolvedPricing},
+    provider::{Provider, local::LocalProvider},
+    store::PaymentStore,
+};
+use crate::{Environment, Error, private::ToolSpec};
+
+/// Settings of [`Payments`], usually from the environment.
+///
+/// | variable | meaning |
+/// |---|---|
+/// | `STRIPE_SECRET_KEY` | Stripe secret key (`sk_test_…`, `sk_live_…`, `rk_…`); unset → local test payments (development only) |
+/// | `STRIPE_WEBHOOK_SECRET` | signing secret of the webhook endpoint (`whsec_…`) at `/stripe/webhook` |
+/// | `STRIPE_API_BASE` | another Stripe API base URL (a proxy or a test double) |
+/// | `MCP_PUBLIC_URL` | this server's public URL (local test checkout links) |
+/// | `ENVIRONMENT` | `production` makes a missing key a startup error |
+/// | `MCP_ANALYTICS_DB` | the database holding the payment tables (with the analytics) |
+pub struct PaymentsBuilder {
+    secret_key: Option<String>,
+    webhook_secret: Option<String>,
+    base_url: Option<String>,
+    public_url: Option<String>,
+    environment: Environment,
+    database: Option<PathBuf>,
+    timeout: Duration,
+    subscription_ttl: Duration,
+    local_prices: HashMap<String, (i64, String)>,
+    lookup: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+}
+
+impl Default for PaymentsBuilder {
+    fn default() -> Self {
+        Self {
+            secret_key: None,
+            webhook_secret: None,
+            base_url: None,
+            public_url: None,
+            environment: Environment::Development,
+            database: None,
+            timeout: Duration::from_secs(5),
+            subscription_ttl: Duration::from_secs(3600),
+            local_prices: HashMap::new(),
+            lookup: Arc::new(|_| None),
+        }
+    }
+}
+
+impl PaymentsBuilder {
+    /// Settings from the environment (see the table above).
+    pub fn from_env() -> Result<Self, Error> {
+        let lookup = crate::config::env_lookup()?;
+        let config = crate::Config::from_lookup(&lookup)?;
+        let non_empty = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        Ok(Self {
+            secret_key: non_empty("STRIPE_SECRET_KEY"),
+            webhook_secret: non_empty("STRIPE_WEBHOOK_SECRET"),
+            base_url: non_empty("STRIPE_API_BASE"),
+            public_url: non_empty("MCP_PUBLIC_URL"),
+            environment: config.environment,
+            database: Some(config.database),
+            lookup: Arc::new(lookup),
+            ..Self::default()
+        })
+    }
+
+    /// The Stripe secret key.
+    pub fn secret_key(mut self, key: impl Into<String>) -> Self {
+        self.secret_key = Some(key.into());
+        self
+    }
+
+    /// The webhook signing secret (`whsec_…`).
+    pub fn webhook_secret(mut self, secret: impl Into<String>) -> Self {
+        self.webhook_secret = Some(secret.into());
+        self
+    }
+
+    /// Talk to Stripe at `url` (a proxy, or a test double such as an in-process fake).
+    pub fn stripe_base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// This server's public base URL (for local test checkout links).
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// Development or production.
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.environment = environment;
+        self
+    }
+
+    /// The SQLite file for the payment tables (default: in memory, for tests).
+    pub fn database(mut self, path: impl Into<PathBuf>) -> Self {
+        self.database = Some(path.into());
+        self
+    }
+
+    /// The longest a single Stripe request may take on the call path (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long a subscription seen active is trusted without asking Stripe again (default
+    /// 1 h; webhooks update it at once).
+    pub fn subscription_ttl(mut self, ttl: Duration) -> Self {
+        self.subscription_ttl = ttl;
+        self
+    }
+
+    /// The amount of a price, shown by the local test provider's checkout page.
+    pub fn local_price(mut self, price: &str, amount: i64, currency: &str) -> Self {
+        self.local_prices
+            .insert(price.to_owned(), (amount, currency.to_ascii_lowercase()));
+        self
+    }
+
+    /// Where `price = env("VAR")` prices are read from (default for the builder: nowhere;
+    /// [`PaymentsBuilder::from_env`] reads the environment).
+    pub fn env(mut self, lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.lookup = Arc::new(lookup);
+        self
+    }
+
+    /// Opens the payment tables, chooses the provider and starts the meter-event sender.
+    pub fn build(self) -> Result<Payments, Error> {
+        // The meter thread has its own client: pooled connections belong to the runtime that
+        // opened them.
+        let meter_provider = match &self.secret_key {
+            Some(key) => stripe_provider(key, self.base_url.as_deref(), self.timeout)?,
+            None => Provider::Local(LocalProvider::default()),
+        };
+        let provider = match &self.secret_key {
+            Some(key) => stripe_provider(key, self.base_url.as_deref(), self.timeout)?,
+            None if self.environment == Environment::Production => {
+                return Err(Error::Payments(
+                    "STRIPE_SECRET_KEY is not set: paid tools cannot take payments in production (set it, or ENVIRONMENT=development for local test payments)".into(),
+                ));
+            }
+            None => {
+                let local = LocalProvider::new(self.local_prices.clone());
+                if let Some(url) = &self.public_url {
+                    local.set_base_url(url, false);
+                }
+                Provider::Local(local)
+            }
+        };
+        let store = match &self.database {
+            Some(path) => PaymentStore::open(path),
+            None => PaymentStore::in_memory(),
+        }
+        .map_err(|error| Error::Payments(format!("cannot open the payment tables: {error}")))?;
+        let inner = Arc::new(Inner {
+            provider,
+            meter_provider,
+            store: Mutex::new(store),
+            webhook_secret: self.webhook_secret,
+            environment: self.environment,
+            subscription_ttl: self.subscription_ttl,
+            lookup: self.lookup,
+            pricing: Mutex::new(HashMap::new()),
+            held: gate::Holdings::default(),
+            user_locks: Mutex::new(HashMap::new()),
+            meter: OnceLock::new(),
+        });
+        let sender = meter::start(&inner)?;
+        let _ = inner.meter.set(sender);
+        Ok(Payments { inner: Some(inner) })
+    }
+}
+
+#[cfg(feature = "stripe")]
+fn stripe_provider(
+    key: &str,
+    base_url: Option<&str>,
+    timeout: Duration,
+) -> Result<Provider, Error> {
+    let official = base_url.is_none_or(|url| url.starts_with("https://api.stripe.com"));
+    let live = key.starts_with("sk_live_") || key.starts_with("rk_live_");
+    if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+        return Err(Error::Payments(
+            "STRIPE_SECRET_KEY does not look like a Stripe secret key (`sk_test_…`, `sk_live_…` or `rk_…`)".into(),
+        ));
+    }
+    if live && !official {
+        return Err(Error::Payments(
+            "refusing to send a live Stripe key to a base URL other than https://api.stripe.com"
+                .into(),
+        ));
+    }
+    provider::stripe::StripeProvider::new(key, base_url, timeout)
+        .map(Provider::Stripe)
+        .map_err(Error::Payments)
+}
+
+#[cfg(not(feature = "stripe"))]
+fn stripe_provider(_: &str, _: Option<&str>, _: Duration) -> Result<Provider, Error> {
+    Err(Error::Payments(
+        "STRIPE_SECRET_KEY is set but mcp-analytics was built without the `stripe` feature".into(),
+    ))
+}
+
+/// The payment side of a server: a cheap handle to share.
+///
+/// Servers with `#[paid]` tools use the process-wide handle set up from the environment by the
+/// serve helpers (or `#[mcp_server(payments = self.payments)]` for an explicit one).
+#[derive(Clone)]
+pub struct Payments {
+    inner: Option<Arc<Inner>>,
+}
+
+pub(crate) struct Inner {
+    provider: Provider,
+    /// The provider the meter thread uses.
+    meter_provider: Provider,
+    store: Mutex<PaymentStore>,
+    webhook_secret: Option<String>,
+    environment: Environment,
+    subscription_ttl: Duration,
+    lookup: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    /// Resolved pricing per tool name.
+    pricing: Mutex<HashMap<&'static str, Arc<ResolvedPricing>>>,
+    held: gate::Holdings,
+    /// One async lock per user for the slow path (no duplicate customers or checkouts).
+    user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    meter: OnceLock<meter::Sender>,
+}
+
+static GLOBAL: OnceLock<Payments> = OnceLock::new();
+
+impl Payments {
+    /// Settings from the environment; see [`PaymentsBuilder`].
+    pub fn builder() -> PaymentsBuilder {
+        PaymentsBuilder::default()
+    }
+
+    /// Payments from the environment ([`PaymentsBuilder::from_env`]).
+    pub fn from_env() -> Result<Self, Error> {
+        PaymentsBuilder::from_env()?.build()
+    }
+
+    /// The process-wide handle; unconfigured (paid tools refuse to run) until
+    /// [`Payments::init_global`].
+    pub fn global() -> &'static Payments {
+        static UNCONFIGURED: Payments = Payments { inner: None };
+        GLOBAL.get().unwrap_or(&UNCONFIGURED)
+    }
+
+    /// Sets the process-wide handle up from the environment (once; later calls return it).
+    pub fn init_global() -> Result<&'static Payments, Error> {
+        if let Some(payments) = GLOBAL.get() {
+            return Ok(payments);
+        }
+        let payments = Payments::from_env()?;
+        Ok(GLOBAL.get_or_init(|| payments))
+    }
+
+    /// What takes the payments, for startup messages.
+    pub fn description(&self) -> String {
+        match &self.inner {
+            Some(inner) => inner.provider.describe(),
+            None => "not configured".into(),
+        }
+    }
+
+    /// Checks the pricing of every paid tool of a server: prices from the environment are set,
+    /// and (with Stripe) every price exists, is active and fits the mode and meter.
+    pub async fn check_tools(&self, tools: &[ToolSpec]) -> Result<(), Error> {
+        let Some(inner) = &self.inner else {
+            return Err(Error::Payments("payments are not configured".into()));
+        };
+        for spec in tools {
+            let Some(pricing) = spec.paid else { continue };
+            let resolved = inner.resolve(spec, pricing).map_err(Error::Payments)?;
+            inner.check_prices(&resolved).await?;
+        }
+        if inner.environment == Environment::Development && !inner.provider.is_local() {
+            tracing::debug!("paid tools use Stripe in development");
+        }
+        if inner.webhook_secret.is_none() && !inner.provider.is_local() {
+            eprintln!(
+                "payments: STRIPE_WEBHOOK_SECRET is not set; purchases are confirmed by asking Stripe when the user calls again"
+            );
+        }
+        if inner.environment == Environment::Development {
+            eprintln!(
+                "payments: development mode: callers without a signed-in identity pay as an anonymous per-session user"
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether payments go to the local test provider (no Stripe key, development).
+    pub fn is_local(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|inner| inner.provider.is_local())
+    }
+
+    /// Tells the local test provider where this server is reachable (checkout links).
+    pub fn set_public_url(&self, url: &str) {
+        self.local_base_url(url, false);
+    }
+
+    /// The address the server bound, used unless a public URL was configured.
+    pub(crate) fn default_public_url(&self, url: &str) {
+        self.local_base_url(url, true);
+    }
+
+    fn local_base_url(&self, url: &str, only_if_unset: bool) {
+        if let Some(inner) = &self.inner
+            && let Provider::Local(local) = &inner.provider
+        {
+            local.set_base_url(url, only_if_unset);
+        }
+    }
+
+    /// Waits until queued meter events have been written to the outbox and one delivery round
+    /// has run (what is still undelivered stays in the outbox for the next start).
+    pub async fn flush(&self) {
+        if let Some(sender) = self.inner.as_ref().and_then(|inner| inner.meter.get()) {
+            sender.flush().await;
+        }
+    }
+
+    /// Meter events waiting in the outbox.
+    pub fn pending_meter_events(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |inner| {
+            inner.store().pending_meters().unwrap_or(0).max(0) as u64
+        })
+    }
+
+    /// The router with the Stripe webhook (`POST /stripe/webhook`) and the local test checkout
+    /// pages (`/pay/{id}`); `serve::http` mounts it.
+    #[cfg(feature = "http")]
+    pub fn router(&self) -> axum::Router {
+        routes::router(self.clone())
+    }
+
+    pub(crate) fn inner(&self) -> Option<&Arc<Inner>> {
+        self.inner.as_ref()
+    }
+}
+
+impl std::fmt::Debug for Payments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payments")
+            .field("provider", &self.description())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn store(&self) -> std::sync::MutexGuard<'_, PaymentStore> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The resolved pricing of a paid tool (prices from the environment read once).
+    fn resolve(
+        &self,
+        spec: &ToolSpec,
+        pricing: &'static Pricing,
+    ) -> Result<Arc<ResolvedPricing>, String> {
+        let mut cache = self.pricing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(resolved) = cache.get(spec.name) {
+            return Ok(resolved.clone());
+        }
+        let resolved = Arc::new(ResolvedPricing::resolve(
+            spec.name,
+            spec.description,
+            pricing,
+            |name| (self.lookup)(name),
+        )?);
+        cache.insert(spec.name, resolved.clone());
+        Ok(resolved)
+    }
+
+    async fn check_prices(&self, pricing: &ResolvedPricing) -> Result<(), Error> {
+        let tool = &pricing.tool;
+        for (price, _) in &pricing.line_items {
+            let info = match self.provider.price(price).await {
+                Ok(Some(info)) => info,
+                Ok(None) => continue,
+                Err(error) => {
+                    return Err(Error::Payments(format!(
+                        "cannot check price {price} of tool `{tool}`: {error}"
+                    )));
+                }
+            };
+            let problem = if !info.active {
+                Some("is not active".to_owned())
+            } else if pricing.mode == pricing::CheckoutMode::Payment && info.recurring {
+                Some("is recurring, but the tool uses mode = \"payment\"".to_owned())
+            } else if pricing.mode == pricing::CheckoutMode::Subscription && !info.recurring {
+                Some("is one-time, but the tool uses mode = \"subscription\"".to_owned())
+            } else if pricing.meter.is_some() && pricing.line_items.len() == 1 && !info.metered {
+                Some("is not metered, but the tool reports usage to a meter".to_owned())
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(Error::Payments(format!(
+                    "price {price} of tool `{tool}` {problem}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn user_lock(&self, user: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.user_locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(user.to_owned()).or_default().clone()
+    }
+}
+
+/// Unix milliseconds now.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}

@@ -1,0 +1,174 @@
+//! The pricing of a paid tool as `#[paid(...)]` wrote it ([`Pricing`], compile-time constants),
+//! and as the server uses it once prices from the environment are read ([`ResolvedPricing`]).
+
+/// Stripe Checkout mode of a paid tool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckoutMode {
+    /// A one-time payment (`mode = "payment"`).
+    Payment,
+    /// A subscription (`mode = "subscription"`), optionally metered.
+    Subscription,
+}
+
+impl CheckoutMode {
+    /// Stripe's name for the mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckoutMode::Payment => "payment",
+            CheckoutMode::Subscription => "subscription",
+        }
+    }
+}
+
+/// What one completed one-time payment grants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// `quantity` successful calls per purchase (the default).
+    Credits,
+    /// Unlimited use once bought (`grant = "unlimited"`).
+    Unlimited,
+}
+
+/// Where a line item's price id comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Price {
+    /// A literal `price_…` id.
+    Id(&'static str),
+    /// An environment variable holding the id, read at startup.
+    Env(&'static str),
+}
+
+/// One Checkout line item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineItem {
+    /// The price.
+    pub price: Price,
+    /// How many; `None` for metered prices (and subscriptions, where it defaults to 1).
+    pub quantity: Option<u32>,
+}
+
+/// `#[paid(...)]` of one tool, checked by the macro.
+#[derive(Debug)]
+pub struct Pricing {
+    /// One-time payment or subscription.
+    pub mode: CheckoutMode,
+    /// Where Stripe sends the buyer after paying.
+    pub success_url: &'static str,
+    /// Where Stripe sends the buyer who gives up.
+    pub cancel_url: Option<&'static str>,
+    /// What the buyer pays for.
+    pub line_items: &'static [LineItem],
+    /// The meter event billed once per successful call (metered subscriptions).
+    pub meter: Option<&'static str>,
+    /// Why the user should pay, shown with the checkout link.
+    pub reason: Option<&'static str>,
+    /// What a one-time payment grants.
+    pub grant: Grant,
+}
+
+/// A [`Pricing`] with every price id known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedPricing {
+    /// The tool it belongs to.
+    pub tool: String,
+    /// One-time payment or subscription.
+    pub mode: CheckoutMode,
+    /// Success URL.
+    pub success_url: String,
+    /// Cancel URL.
+    pub cancel_url: Option<String>,
+    /// `(price id, quantity)` per line item.
+    pub line_items: Vec<(String, Option<u32>)>,
+    /// Meter event name.
+    pub meter: Option<String>,
+    /// Reason shown to the user.
+    pub reason: String,
+    /// What a one-time payment grants.
+    pub grant: Grant,
+}
+
+impl ResolvedPricing {
+    /// Reads the prices of `pricing` (from the environment through `lookup` where asked).
+    pub fn resolve(
+        tool: &str,
+        description: Option<&str>,
+        pricing: &Pricing,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let mut line_items = Vec::with_capacity(pricing.line_items.len());
+        for item in pricing.line_items {
+            let id = match item.price {
+                Price::Id(id) => id.to_owned(),
+                Price::Env(var) => match lookup(var) {
+                    Some(id) if id.starts_with("price_") || id.starts_with("plan_") => id,
+                    Some(id) => {
+                        return Err(format!(
+                            "{var}={id:?} (price of tool `{tool}`) is not a Stripe price id: expected `price_…`"
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "{var} is not set: it holds the Stripe price id of the paid tool `{tool}`"
+                        ));
+                    }
+                },
+            };
+            line_items.push((id, item.quantity));
+        }
+        let reason = pricing.reason.or(description).map_or_else(
+            || format!("Payment is required to use `{tool}`"),
+            str::to_owned,
+        );
+        Ok(ResolvedPricing {
+            tool: tool.to_owned(),
+            mode: pricing.mode,
+            success_url: pricing.success_url.to_owned(),
+            cancel_url: pricing.cancel_url.map(str::to_owned),
+            line_items,
+            meter: pricing.meter.map(str::to_owned),
+            reason,
+            grant: pricing.grant,
+        })
+    }
+
+    /// What entitlements are keyed by: the first price id. Tools sharing a price share what
+    /// the user bought, and renaming a tool keeps it.
+    pub fn key(&self) -> &str {
+        &self.line_items[0].0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ITEMS: &[LineItem] = &[LineItem {
+        price: Price::Env("PRICE_IMAGE"),
+        quantity: Some(3),
+    }];
+    const PRICING: Pricing = Pricing {
+        mode: CheckoutMode::Payment,
+        success_url: "https://x.dev/ok",
+        cancel_url: None,
+        line_items: ITEMS,
+        meter: None,
+        reason: None,
+        grant: Grant::Credits,
+    };
+
+    #[test]
+    fn resolves_prices_from_the_environment() {
+        let resolved = ResolvedPricing::resolve("image", Some("Make an image"), &PRICING, |var| {
+            (var == "PRICE_IMAGE").then(|| "price_abc".to_owned())
+        })
+        .unwrap();
+        assert_eq!(resolved.line_items, [("price_abc".to_owned(), Some(3))]);
+        assert_eq!(resolved.key(), "price_abc");
+        assert_eq!(resolved.reason, "Make an image");
+        let missing = ResolvedPricing::resolve("image", None, &PRICING, |_| None).unwrap_err();
+        assert!(missing.contains("PRICE_IMAGE is not set"), "{missing}");
+        let wrong = ResolvedPricing::resolve("image", None, &PRICING, |_| Some("prod_1".into()))
+            .unwrap_err();
+        assert!(wrong.contains("not a Stripe price id"), "{wrong}");
+    }
+}

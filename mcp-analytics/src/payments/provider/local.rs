@@ -1,0 +1,207 @@
+//! [`LocalProvider`]: payments without a Stripe account, for development. Checkout links point
+//! at `/pay/{id}` on this server; the page is labelled as a test payment, and submitting it
+//! completes the purchase exactly as Stripe's `checkout.session.completed` webhook would.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use super::{CheckoutInfo, CheckoutRequest, ProviderError, SubscriptionInfo};
+use crate::payments::pricing::CheckoutMode;
+
+/// The development payment provider.
+#[derive(Default)]
+pub(crate) struct LocalProvider {
+    base_url: Mutex<Option<String>>,
+    prices: HashMap<String, (i64, String)>,
+    sessions: Mutex<HashMap<String, CheckoutInfo>>,
+    subscriptions: Mutex<HashMap<String, SubscriptionInfo>>,
+    next: AtomicU64,
+}
+
+impl LocalProvider {
+    /// A provider that knows the amount of these prices (`price id → (minor units, currency)`).
+    pub(crate) fn new(prices: HashMap<String, (i64, String)>) -> Self {
+        Self {
+            prices,
+            ..Self::default()
+        }
+    }
+
+    /// Where this server is reachable, for checkout links; `only_if_unset` keeps a configured
+    /// public URL over the address the server happened to bind.
+    pub(crate) fn set_base_url(&self, url: &str, only_if_unset: bool) {
+        let mut base = self.base_url.lock().unwrap_or_else(|e| e.into_inner());
+        if !(only_if_unset && base.is_some()) {
+            *base = Some(url.trim_end_matches('/').to_owned());
+        }
+    }
+
+    pub(crate) fn create_customer(&self, user_id: &str, _email: Option<&str>) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(user_id.as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("cus_local_{hex}")
+    }
+
+    pub(crate) fn create_checkout(&self, request: CheckoutRequest<'_>) -> CheckoutInfo {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let id = format!("cs_local_{n}{nanos:08x}");
+        let base = self
+            .base_url
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| "http://127.0.0.1".into());
+        let mut amount = Some(0);
+        let mut currency = None;
+        for ((price, _), quantity) in request.pricing.line_items.iter().zip(request.quantities) {
+            match self.prices.get(price) {
+                Some((unit, price_currency)) => {
+                    amount = amount.map(|sum| sum + unit * quantity.unwrap_or(1) as i64);
+                    currency = Some(price_currency.clone());
+                }
+                None => amount = None,
+            }
+        }
+        let session = CheckoutInfo {
+            url: Some(format!("{base}/pay/{id}")),
+            id: id.clone(),
+            status: "open".into(),
+            payment_status: "unpaid".into(),
+            mode: request.pricing.mode.as_str().into(),
+            customer: Some(request.customer.to_owned()),
+            subscription: None,
+            client_reference_id: Some(request.user_id.to_owned()),
+            metadata: request.metadata,
+            amount_total: amount,
+            currency,
+            expires_at: request.expires_at,
+        };
+        self.lock_sessions().insert(id, session.clone());
+        session
+    }
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, CheckoutInfo>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn retrieve_checkout(&self, id: &str) -> Result<CheckoutInfo, ProviderError> {
+        self.lock_sessions()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ProviderError::Rejected(format!("no such checkout session: {id}")))
+    }
+
+    pub(crate) fn completed_checkouts(&self, customer: &str) -> Vec<CheckoutInfo> {
+        self.lock_sessions()
+            .values()
+            .filter(|s| s.status == "complete" && s.customer.as_deref() == Some(customer))
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn subscriptions(&self, customer: &str, price: &str) -> Vec<SubscriptionInfo> {
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|s| s.customer == customer && s.price_ids.iter().any(|p| p == price))
+            .cloned()
+            .collect()
+    }
+
+    /// Completes an open, unexpired session as paid (creating the subscription in
+    /// subscription mode). `None` for an unknown session.
+    pub(crate) fn complete(
+        &self,
+        id: &str,
+        now_s: i64,
+        price_ids: Vec<String>,
+    ) -> Option<(CheckoutInfo, Option<SubscriptionInfo>)> {
+        let mut sessions = self.lock_sessions();
+        let session = sessions.get_mut(id)?;
+        if session.status == "open" && session.expires_at < now_s {
+            session.status = "expired".into();
+        }
+        if session.status != "open" {
+            return Some((session.clone(), None));
+        }
+        session.status = "complete".into();
+        session.payment_status = "paid".into();
+        let mut subscription = None;
+        if session.mode == CheckoutMode::Subscription.as_str() {
+            let sub = SubscriptionInfo {
+                id: format!("sub_local_{}", &id["cs_local_".len()..]),
+                status: "active".into(),
+                customer: session.customer.clone().unwrap_or_default(),
+                metadata: session.metadata.clone(),
+                price_ids,
+            };
+            session.subscription = Some(sub.id.clone());
+            self.subscriptions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(sub.id.clone(), sub.clone());
+            subscription = Some(sub);
+        }
+        Some((session.clone(), subscription))
+    }
+}
+
+/// The test checkout page for `session` (`GET /pay/{id}`).
+pub(crate) fn page(session: &CheckoutInfo, reason: &str, message: Option<&str>) -> String {
+    let amount = match (session.amount_total, &session.currency) {
+        (Some(amount), Some(currency)) => format!(
+            "{}.{:02} {}",
+            amount / 100,
+            amount % 100,
+            currency.to_uppercase()
+        ),
+        _ => "amount not configured for the local test provider".into(),
+    };
+    let tool = session.metadata.get("mcp_tool").map_or("", String::as_str);
+    let action = if session.status == "open" {
+        format!(
+            r#"<form method="post"><button type="submit">Complete test payment</button></form>"#
+        )
+    } else {
+        format!(
+            "<p>This checkout is <strong>{}</strong>.</p>",
+            escape(&session.status)
+        )
+    };
+    let message = message
+        .map(|m| format!("<p class=\"msg\">{}</p>", escape(m)))
+        .unwrap_or_default();
+    format!(
+        r#"<!doctype html><html><head><meta charset="utf-8"><title>Test payment</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}
+.banner{{background:#fde68a;border:1px solid #b45309;padding:.6rem .8rem;border-radius:6px}}
+button{{font-size:1rem;padding:.6rem 1.2rem}} .msg{{color:#166534}}</style></head><body>
+<p class="banner"><strong>TEST PAYMENT</strong> — local test provider, no money moves (set STRIPE_SECRET_KEY for real payments).</p>
+<h1>Pay for <code>{tool}</code></h1>
+<p id="reason">{reason}</p>
+<p>Amount: <strong id="amount">{amount}</strong> · mode: {mode}</p>
+{message}{action}
+</body></html>"#,
+        tool = escape(tool),
+        reason = escape(reason),
+        amount = escape(&amount),
+        mode = escape(&session.mode),
+    )
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -1,0 +1,197 @@
+//! HTTP endpoints of payments: Stripe's webhook (`POST /stripe/webhook`) and the local test
+//! provider's checkout page (`GET`/`POST /pay/{id}`).
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{Html, IntoResponse, Response},
+    routing::{get, post},
+};
+
+use super::{
+    Payments, now_ms,
+    provider::{Provider, local},
+};
+
+/// The payments router (mounted at the root by `serve::http`).
+pub(crate) fn router(payments: Payments) -> Router {
+    Router::new()
+        .route("/stripe/webhook", post(webhook))
+        .route("/pay/{id}", get(pay_page).post(pay))
+        .with_state(payments)
+}
+
+#[cfg(feature = "stripe")]
+async fn webhook(State(payments): State<Payments>, headers: HeaderMap, body: Bytes) -> Response {
+    use stripe_webhook::{EventObject, Webhook, WebhookError};
+
+    use super::{fulfil::SubscriptionChange, provider::stripe, store::PaymentEventKind};
+
+    let Some(inner) = payments.inner() else {
+        return (StatusCode::NOT_FOUND, "payments are not configured").into_response();
+    };
+    let Some(secret) = &inner.webhook_secret else {
+        return (StatusCode::NOT_FOUND, "STRIPE_WEBHOOK_SECRET is not set").into_response();
+    };
+    let Ok(payload) = std::str::from_utf8(&body) else {
+        return (StatusCode::BAD_REQUEST, "the body is not UTF-8").into_response();
+    };
+    let Some(signature) = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return (StatusCode::BAD_REQUEST, "missing Stripe-Signature").into_response();
+    };
+    let event = match Webhook::construct_event(payload, signature, secret) {
+        Ok(event) => event,
+        // The signature was valid (it is checked first) but the object has a shape we do
+        // not model: acknowledge so Stripe stops resending it.
+        Err(WebhookError::BadParse(reason)) => {
+            tracing::warn!("Stripe webhook with a valid signature ignored: {reason}");
+            return (StatusCode::OK, "ignored").into_response();
+        }
+        Err(error) => {
+            tracing::warn!("Stripe webhook rejected: {error}");
+            return (StatusCode::BAD_REQUEST, format!("rejected: {error}")).into_response();
+        }
+    };
+    let event_id = event.id.as_str().to_owned();
+    let kind = event.type_.as_str().to_owned();
+    if inner
+        .store()
+        .first_webhook(&event_id, &kind, now_ms())
+        .is_err()
+    {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "payment store unavailable",
+        )
+            .into_response();
+    }
+    let handled =
+        match &event.data.object {
+            EventObject::CheckoutSessionCompleted(session)
+            | EventObject::CheckoutSessionAsyncPaymentSucceeded(session) => {
+                inner.fulfil(&stripe::checkout_info(session)).map(drop)
+            }
+            EventObject::CheckoutSessionExpired(session) => {
+                inner.expire(&stripe::checkout_info(session))
+            }
+            EventObject::CustomerSubscriptionCreated(sub) => inner
+                .apply_subscription(&stripe::subscription_info(sub), SubscriptionChange::Created),
+            EventObject::CustomerSubscriptionUpdated(sub) => inner
+                .apply_subscription(&stripe::subscription_info(sub), SubscriptionChange::Updated),
+            EventObject::CustomerSubscriptionDeleted(sub) => inner
+                .apply_subscription(&stripe::subscription_info(sub), SubscriptionChange::Deleted),
+            EventObject::InvoicePaid(invoice) | EventObject::InvoicePaymentFailed(invoice) => {
+                let paid = matches!(&event.data.object, EventObject::InvoicePaid(_));
+                let (kind, amount) = if paid {
+                    (PaymentEventKind::InvoicePaid, invoice.amount_paid)
+                } else {
+                    (PaymentEventKind::PaymentFailed, invoice.amount_due)
+                };
+                inner.invoice(
+                    kind,
+                    invoice.id.as_ref().map(|id| id.as_str()),
+                    invoice.subscription.as_ref().map(|s| s.id().as_str()),
+                    invoice.customer.as_ref().map(|c| c.id().as_str()),
+                    amount,
+                    &invoice.currency.to_string(),
+                )
+            }
+            _ => Ok(()),
+        };
+    match handled {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(error) => {
+            tracing::error!(event = %event_id, "cannot apply Stripe event: {error}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot apply the event").into_response()
+        }
+    }
+}
+
+#[cfg(not(feature = "stripe"))]
+async fn webhook() -> Response {
+    (StatusCode::NOT_FOUND, "built without the `stripe` feature").into_response()
+}
+
+async fn pay_page(State(payments): State<Payments>, Path(id): Path<String>) -> Response {
+    render(&payments, &id, None)
+}
+
+async fn pay(State(payments): State<Payments>, Path(id): Path<String>) -> Response {
+    let Some(inner) = payments.inner() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Provider::Local(provider) = &inner.provider else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let prices = inner
+        .store()
+        .checkout_owner(&id)
+        .ok()
+        .flatten()
+        .map(|(_, tool, key, _)| {
+            let pricing = inner.pricing.lock().unwrap_or_else(|e| e.into_inner());
+            pricing
+                .get(tool.as_str())
+                .map(|p| {
+                    p.line_items
+                        .iter()
+                        .map(|(price, _)| price.clone())
+                        .collect()
+                })
+                .unwrap_or_else(|| vec![key])
+        })
+        .unwrap_or_default();
+    let Some((session, subscription)) = provider.complete(&id, now_ms() / 1000, prices) else {
+        return (StatusCode::NOT_FOUND, "no such checkout").into_response();
+    };
+    let result = inner.fulfil(&session).and_then(|_| match &subscription {
+        Some(sub) => inner.apply_subscription(sub, super::fulfil::SubscriptionChange::Created),
+        None => Ok(()),
+    });
+    match result {
+        Ok(()) if session.status == "complete" => render(
+            &payments,
+            &id,
+            Some("Test payment complete. Go back to your MCP client and call the tool again."),
+        ),
+        Ok(()) => render(&payments, &id, None),
+        Err(error) => {
+            tracing::error!("cannot record the test payment: {error}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot record the payment",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn render(payments: &Payments, id: &str, message: Option<&str>) -> Response {
+    let Some(inner) = payments.inner() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Provider::Local(provider) = &inner.provider else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Ok(session) = provider.retrieve_checkout(id) else {
+        return (StatusCode::NOT_FOUND, "no such checkout").into_response();
+    };
+    let tool = session
+        .metadata
+        .get("mcp_tool")
+        .cloned()
+        .unwrap_or_default();
+    let reason = inner
+        .pricing
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(tool.as_str())
+        .map(|p| p.reason.clone())
+        .unwrap_or_default();
+    Html(local::page(&session, &reason, message)).into_response()
+}

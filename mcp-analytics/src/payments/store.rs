@@ -1,0 +1,575 @@
+//! The payment tables in the analytics database: who is which Stripe customer, what each user
+//! bought, open checkouts, the meter-event outbox, seen webhooks and `payment_events` (the
+//! documented analytics table). Only the payments module writes them.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Creates the payment tables when missing.
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS payment_customers (
+    user_id     TEXT    PRIMARY KEY,
+    customer_id TEXT    NOT NULL,
+    created_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS payment_checkouts (
+    session_id TEXT    PRIMARY KEY,
+    user_id    TEXT    NOT NULL,
+    tool       TEXT    NOT NULL,
+    price_key  TEXT    NOT NULL,
+    mode       TEXT    NOT NULL,
+    url        TEXT,
+    status     TEXT    NOT NULL,
+    amount     INTEGER,
+    currency   TEXT,
+    expires_ms INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    fulfilled  INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS payment_checkouts_user ON payment_checkouts (user_id, price_key, status);
+
+CREATE TABLE IF NOT EXISTS payment_entitlements (
+    user_id             TEXT    NOT NULL,
+    price_key           TEXT    NOT NULL,
+    credits             INTEGER NOT NULL DEFAULT 0,
+    unlimited           INTEGER NOT NULL DEFAULT 0,
+    subscription_id     TEXT,
+    subscription_status TEXT,
+    checked_ms          INTEGER NOT NULL,
+    PRIMARY KEY (user_id, price_key)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS payment_subscriptions (
+    subscription_id TEXT    PRIMARY KEY,
+    user_id         TEXT,
+    tool            TEXT,
+    status          TEXT    NOT NULL,
+    updated_ms      INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS payment_events (
+    id        INTEGER PRIMARY KEY,
+    ts_ms     INTEGER NOT NULL,
+    kind      TEXT    NOT NULL,
+    user_id   TEXT,
+    tool      TEXT,
+    amount    INTEGER,
+    currency  TEXT,
+    reference TEXT,
+    detail    TEXT
+);
+CREATE INDEX IF NOT EXISTS payment_events_ts ON payment_events (ts_ms);
+
+CREATE TABLE IF NOT EXISTS meter_outbox (
+    identifier      TEXT    PRIMARY KEY,
+    event_name      TEXT    NOT NULL,
+    customer_id     TEXT    NOT NULL,
+    user_id         TEXT,
+    tool            TEXT,
+    value           INTEGER NOT NULL,
+    ts_s            INTEGER NOT NULL,
+    state           TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error      TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS meter_outbox_due ON meter_outbox (state, next_attempt_ms);
+
+CREATE TABLE IF NOT EXISTS stripe_webhook_events (
+    event_id    TEXT    PRIMARY KEY,
+    type        TEXT    NOT NULL,
+    received_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
+/// A kind of row in `payment_events`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentEventKind {
+    /// A Checkout Session was created for a user and tool.
+    CheckoutCreated,
+    /// A checkout was paid (one-time payments carry the amount).
+    CheckoutCompleted,
+    /// A checkout expired unpaid.
+    CheckoutExpired,
+    /// An invoice payment failed.
+    PaymentFailed,
+    /// An invoice was paid (subscription revenue).
+    InvoicePaid,
+    /// A subscription started.
+    SubscriptionStarted,
+    /// A subscription changed status.
+    SubscriptionUpdated,
+    /// A subscription ended.
+    SubscriptionCancelled,
+    /// Usage was reported to Stripe.
+    MeterEventSent,
+    /// Reporting usage failed for now and will be retried.
+    MeterEventRetried,
+    /// Stripe refused the usage for good.
+    MeterEventFailed,
+}
+
+impl PaymentEventKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CheckoutCreated => "checkout_created",
+            Self::CheckoutCompleted => "checkout_completed",
+            Self::CheckoutExpired => "checkout_expired",
+            Self::PaymentFailed => "payment_failed",
+            Self::InvoicePaid => "invoice_paid",
+            Self::SubscriptionStarted => "subscription_started",
+            Self::SubscriptionUpdated => "subscription_updated",
+            Self::SubscriptionCancelled => "subscription_cancelled",
+            Self::MeterEventSent => "meter_event_sent",
+            Self::MeterEventRetried => "meter_event_retried",
+            Self::MeterEventFailed => "meter_event_failed",
+        }
+    }
+}
+
+/// One `payment_events` row to write.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EventRow<'a> {
+    pub user_id: Option<&'a str>,
+    pub tool: Option<&'a str>,
+    pub amount: Option<i64>,
+    pub currency: Option<&'a str>,
+    pub reference: Option<&'a str>,
+    pub detail: Option<&'a str>,
+}
+
+/// What a user holds for one price.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct EntitlementRow {
+    pub credits: i64,
+    pub unlimited: bool,
+    pub subscription_id: Option<String>,
+    pub subscription_status: Option<String>,
+    pub checked_ms: i64,
+}
+
+/// A stored checkout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CheckoutRow {
+    pub session_id: String,
+    pub url: Option<String>,
+    pub status: String,
+    pub amount: Option<i64>,
+    pub currency: Option<String>,
+    pub expires_ms: i64,
+    pub fulfilled: bool,
+}
+
+/// A checkout to store.
+pub(crate) struct NewCheckout<'a> {
+    pub session_id: &'a str,
+    pub user_id: &'a str,
+    pub tool: &'a str,
+    pub price_key: &'a str,
+    pub mode: &'a str,
+    pub url: Option<&'a str>,
+    pub status: &'a str,
+    pub amount: Option<i64>,
+    pub currency: Option<&'a str>,
+    pub expires_ms: i64,
+}
+
+/// A meter event waiting in (or taken from) the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MeterRow {
+    pub identifier: String,
+    pub event_name: String,
+    pub customer_id: String,
+    pub user_id: Option<String>,
+    pub tool: Option<String>,
+    pub value: i64,
+    pub ts_s: i64,
+    pub attempts: i64,
+}
+
+/// The payment tables behind one connection.
+pub(crate) struct PaymentStore {
+    conn: Connection,
+}
+
+impl PaymentStore {
+    /// Opens (creating when needed) the payment tables in the database at `path`.
+    pub(crate) fn open(path: &Path) -> rusqlite::Result<Self> {
+        let conn = Connection::open(path)?;
+        Self::prepare(conn)
+    }
+
+    /// The payment tables in a private in-memory database.
+    pub(crate) fn in_memory() -> rusqlite::Result<Self> {
+        Self::prepare(Connection::open_in_memory()?)
+    }
+
+    fn prepare(conn: Connection) -> rusqlite::Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn })
+    }
+
+    pub(crate) fn customer(&self, user_id: &str) -> rusqlite::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT customer_id FROM payment_customers WHERE user_id = ?1",
+                [user_id],
+                |row| row.get(0),
+            )
+            .optional()
+    }
+
+    pub(crate) fn user_of_customer(&self, customer_id: &str) -> rusqlite::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT user_id FROM payment_customers WHERE customer_id = ?1",
+                [customer_id],
+                |row| row.get(0),
+            )
+            .optional()
+    }
+
+    pub(crate) fn insert_customer(
+        &self,
+        user_id: &str,
+        customer_id: &str,
+        now_ms: i64,
+    ) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO payment_customers (user_id, customer_id, created_ms) VALUES (?1, ?2, ?3)",
+            params![user_id, customer_id, now_ms],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn entitlement(
+        &self,
+        user_id: &str,
+        price_key: &str,
+    ) -> rusqlite::Result<Option<EntitlementRow>> {
+        self.conn
+            .query_row(
+                "SELECT credits, unlimited, subscription_id, subscription_status, checked_ms FROM payment_entitlements WHERE user_id = ?1 AND price_key = ?2",
+                [user_id, price_key],
+                |row| {
+                    Ok(EntitlementRow {
+                        credits: row.get(0)?,
+                        unlimited: row.get(1)?,
+                        subscription_id: row.get(2)?,
+                        subscription_status: row.get(3)?,
+                        checked_ms: row.get(4)?,
+                    })
+                },
+            )
+            .optional()
+    }
+
+    /// Adds `credits` (or unlimited use) to what the user holds for the price.
+    pub(crate) fn grant(
+        &self,
+        user_id: &str,
+        price_key: &str,
+        credits: i64,
+        unlimited: bool,
+        now_ms: i64,
+    ) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT INTO payment_entitlements (user_id, price_key, credits, unlimited, checked_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (user_id, price_key) DO UPDATE SET credits = credits + excluded.credits, unlimited = unlimited OR excluded.unlimited, checked_ms = excluded.checked_ms",
+            params![user_id, price_key, credits, unlimited, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Records the subscription state behind the user's access to the price.
+    pub(crate) fn set_subscription(
+        &self,
+        user_id: &str,
+        price_key: &str,
+        subscription: Option<(&str, &str)>,
+        now_ms: i64,
+    ) -> rusqlite::Result<()> {
+        let (id, status) = subscription.unzip();
+        self.conn.execute(
+            "INSERT INTO payment_entitlements (user_id, price_key, subscription_id, subscription_status, checked_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (user_id, price_key) DO UPDATE SET subscription_id = excluded.subscription_id, subscription_status = excluded.subscription_status, checked_ms = excluded.checked_ms",
+            params![user_id, price_key, id, status, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Notes that the provider was asked at `now_ms` (negative results are cached briefly).
+    pub(crate) fn touch(
+        &self,
+        user_id: &str,
+        price_key: &str,
+        now_ms: i64,
+    ) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT INTO payment_entitlements (user_id, price_key, checked_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_id, price_key) DO UPDATE SET checked_ms = excluded.checked_ms",
+            params![user_id, price_key, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Uses one credit; `false` when none was left.
+    pub(crate) fn consume_credit(&self, user_id: &str, price_key: &str) -> rusqlite::Result<bool> {
+        let changed = self.conn.execute(
+            "UPDATE payment_entitlements SET credits = credits - 1 WHERE user_id = ?1 AND price_key = ?2 AND credits > 0",
+            [user_id, price_key],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Remembers the subscription's user and tool (for invoices) and its status.
+    pub(crate) fn upsert_subscription(
+        &self,
+        subscription_id: &str,
+        user_id: Option<&str>,
+        tool: Option<&str>,
+        status: &str,
+        now_ms: i64,
+    ) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT INTO payment_subscriptions (subscription_id, user_id, tool, status, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (subscription_id) DO UPDATE SET user_id = coalesce(excluded.user_id, user_id), tool = coalesce(excluded.tool, tool), status = excluded.status, updated_ms = excluded.updated_ms",
+            params![subscription_id, user_id, tool, status, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// `(user_id, tool, status)` of a known subscription.
+    pub(crate) fn subscription(
+        &self,
+        subscription_id: &str,
+    ) -> rusqlite::Result<Option<(Option<String>, Option<String>, String)>> {
+        self.conn
+            .query_row(
+                "SELECT user_id, tool, status FROM payment_subscriptions WHERE subscription_id = ?1",
+                [subscription_id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()
+    }
+
+    pub(crate) fn insert_checkout(
+        &self,
+        checkout: &NewCheckout<'_>,
+        now_ms: i64,
+    ) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT INTO payment_checkouts (session_id, user_id, tool, price_key, mode, url, status, amount, currency, expires_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, amount = coalesce(excluded.amount, amount), currency = coalesce(excluded.currency, currency)",
+            params![
+                checkout.session_id,
+                checkout.user_id,
+                checkout.tool,
+                checkout.price_key,
+                checkout.mode,
+                checkout.url,
+                checkout.status,
+                checkout.amount,
+                checkout.currency,
+                checkout.expires_ms,
+                now_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn checkout_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CheckoutRow> {
+        Ok(CheckoutRow {
+            session_id: row.get(0)?,
+            url: row.get(1)?,
+            status: row.get(2)?,
+            amount: row.get(3)?,
+            currency: row.get(4)?,
+            expires_ms: row.get(5)?,
+            fulfilled: row.get(6)?,
+        })
+    }
+
+    /// The newest open checkout of the user for the price.
+    pub(crate) fn open_checkout(
+        &self,
+        user_id: &str,
+        price_key: &str,
+    ) -> rusqlite::Result<Option<CheckoutRow>> {
+        self.conn
+            .query_row(
+                "SELECT session_id, url, status, amount, currency, expires_ms, fulfilled FROM payment_checkouts WHERE user_id = ?1 AND price_key = ?2 AND status = 'open' ORDER BY created_ms DESC LIMIT 1",
+                [user_id, price_key],
+                Self::checkout_row,
+            )
+            .optional()
+    }
+
+    pub(crate) fn checkout(&self, session_id: &str) -> rusqlite::Result<Option<CheckoutRow>> {
+        self.conn
+            .query_row(
+                "SELECT session_id, url, status, amount, currency, expires_ms, fulfilled FROM payment_checkouts WHERE session_id = ?1",
+                [session_id],
+                Self::checkout_row,
+            )
+            .optional()
+    }
+
+    /// `(user, tool, price_key, mode)` of a stored checkout.
+    pub(crate) fn checkout_owner(
+        &self,
+        session_id: &str,
+    ) -> rusqlite::Result<Option<(String, String, String, String)>> {
+        self.conn
+            .query_row(
+                "SELECT user_id, tool, price_key, mode FROM payment_checkouts WHERE session_id = ?1",
+                [session_id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .optional()
+    }
+
+    pub(crate) fn set_checkout_status(
+        &self,
+        session_id: &str,
+        status: &str,
+    ) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "UPDATE payment_checkouts SET status = ?2 WHERE session_id = ?1",
+            [session_id, status],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a checkout fulfilled; `true` only the first time (so a purchase grants once).
+    pub(crate) fn mark_fulfilled(&self, session_id: &str) -> rusqlite::Result<bool> {
+        let changed = self.conn.execute(
+            "UPDATE payment_checkouts SET fulfilled = 1, status = 'complete' WHERE session_id = ?1 AND fulfilled = 0",
+            [session_id],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// How many purchases of the price the user completed (part of checkout idempotency keys).
+    pub(crate) fn fulfilled_count(&self, user_id: &str, price_key: &str) -> rusqlite::Result<i64> {
+        self.conn.query_row(
+            "SELECT count(*) FROM payment_checkouts WHERE user_id = ?1 AND price_key = ?2 AND fulfilled = 1",
+            [user_id, price_key],
+            |row| row.get(0),
+        )
+    }
+
+    pub(crate) fn record_event(
+        &self,
+        ts_ms: i64,
+        kind: PaymentEventKind,
+        row: &EventRow<'_>,
+    ) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT INTO payment_events (ts_ms, kind, user_id, tool, amount, currency, reference, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![ts_ms, kind.as_str(), row.user_id, row.tool, row.amount, row.currency, row.reference, row.detail],
+        )?;
+        Ok(())
+    }
+
+    /// `true` the first time an event id is seen.
+    pub(crate) fn first_webhook(
+        &self,
+        event_id: &str,
+        kind: &str,
+        now_ms: i64,
+    ) -> rusqlite::Result<bool> {
+        let inserted = self.conn.execute(
+            "INSERT OR IGNORE INTO stripe_webhook_events (event_id, type, received_ms) VALUES (?1, ?2, ?3)",
+            params![event_id, kind, now_ms],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    /// Puts meter events into the outbox (a repeated identifier is ignored).
+    pub(crate) fn enqueue_meters(
+        &mut self,
+        rows: &[MeterRow],
+        now_ms: i64,
+    ) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO meter_outbox (identifier, event_name, customer_id, user_id, tool, value, ts_s, state, next_attempt_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)",
+            )?;
+            for row in rows {
+                insert.execute(params![
+                    row.identifier,
+                    row.event_name,
+                    row.customer_id,
+                    row.user_id,
+                    row.tool,
+                    row.value,
+                    row.ts_s,
+                    now_ms
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Pending meter events due by `now_ms`, oldest first.
+    pub(crate) fn due_meters(&self, now_ms: i64, limit: usize) -> rusqlite::Result<Vec<MeterRow>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT identifier, event_name, customer_id, user_id, tool, value, ts_s, attempts FROM meter_outbox WHERE state = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms LIMIT ?2",
+        )?;
+        statement
+            .query_map(params![now_ms, limit as i64], |row| {
+                Ok(MeterRow {
+                    identifier: row.get(0)?,
+                    event_name: row.get(1)?,
+                    customer_id: row.get(2)?,
+                    user_id: row.get(3)?,
+                    tool: row.get(4)?,
+                    value: row.get(5)?,
+                    ts_s: row.get(6)?,
+                    attempts: row.get(7)?,
+                })
+            })?
+            .collect()
+    }
+
+    /// When the next pending meter event is due.
+    pub(crate) fn next_meter_due(&self) -> rusqlite::Result<Option<i64>> {
+        self.conn.query_row(
+            "SELECT min(next_attempt_ms) FROM meter_outbox WHERE state = 'pending'",
+            [],
+            |row| row.get(0),
+        )
+    }
+
+    /// Moves a meter event to `state` (`sent`, `failed`, or `pending` with a later attempt).
+    pub(crate) fn update_meter(
+        &self,
+        identifier: &str,
+        state: &str,
+        next_attempt_ms: i64,
+        error: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "UPDATE meter_outbox SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3, last_error = ?4 WHERE identifier = ?1",
+            params![identifier, state, next_attempt_ms, error],
+        )?;
+        Ok(())
+    }
+
+    /// Meter events not yet delivered.
+    pub(crate) fn pending_meters(&self) -> rusqlite::Result<i64> {
+        self.conn.query_row(
+            "SELECT count(*) FROM meter_outbox WHERE state = 'pending'",
+            [],
+            |row| row.get(0),
+        )
+    }
+}
