@@ -5,7 +5,7 @@ struct Server;
 #[mcp_server]
 impl Server {
     #[tool]
-    #[paid(reason = "money")]
+    #[paid(checkout = { mode = "payment", success_url = "https://example.com/ok", line_items = [] })]
     async fn premium(&self) -> String {
         "premium".into()
     }
