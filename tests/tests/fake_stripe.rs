@@ -16,7 +16,9 @@ use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
     ExpireCheckoutSession, ListCheckoutSession, RetrieveCheckoutSession,
 };
-use stripe_core::customer::{CreateCustomer, RetrieveCustomer, RetrieveCustomerReturned};
+use stripe_core::customer::{
+    CreateCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned,
+};
 use stripe_product::price::RetrievePrice;
 use stripe_shared::{
     ApiErrorsCode, ApiErrorsType, CheckoutSessionMode, CheckoutSessionPaymentStatus,
@@ -155,6 +157,18 @@ async fn customers_create_retrieve_and_idempotency() {
     assert_eq!((status, ty), (400, ApiErrorsType::IdempotencyError));
     assert!(msg.contains("same parameters"), "{msg}");
     assert_eq!(stripe.customers().len(), 1);
+
+    // List by email.
+    create_customer(&c, "u_2").await;
+    let by_email = ListCustomer::new()
+        .email("u_1@example.com")
+        .limit(10)
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(by_email.data.len(), 1);
+    assert_eq!(by_email.data[0].id, first.id);
+    assert_eq!(ListCustomer::new().send(&c).await.unwrap().data.len(), 2);
 
     // Retrieve, and a missing one.
     match RetrieveCustomer::new(first.id.clone())
@@ -884,4 +898,70 @@ async fn forged_tampered_and_stale_webhooks_are_rejected() {
     let d = stripe.post_webhook(&body, &forged).await;
     assert_eq!(d.status, Some(200));
     assert_eq!(rx.got.lock().unwrap()[0].1, forged);
+}
+
+#[tokio::test]
+async fn metered_only_subscription_needs_no_payment() {
+    let stripe = FakeStripe::start().await;
+    stripe.add_price(
+        "price_calls",
+        3,
+        "usd",
+        PriceKind::Metered {
+            meter: "api_call".into(),
+        },
+    );
+    let c = client(&stripe);
+    let cus = create_customer(&c, "u_mo").await;
+    let s = CreateCheckoutSession::new()
+        .mode(CheckoutSessionMode::Subscription)
+        .success_url("https://example.com/ok")
+        .line_items(vec![line("price_calls", None)])
+        .customer(cus.id.as_str())
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(s.amount_total, Some(0));
+    // A quantity on a metered price is refused, like Stripe.
+    let (status, _, _, msg) = api_error(
+        CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Subscription)
+            .success_url("https://example.com/ok")
+            .line_items(vec![line("price_calls", Some(1))])
+            .customer(cus.id.as_str())
+            .send(&c)
+            .await,
+    );
+    assert_eq!(status, 400);
+    assert!(msg.contains("metered"), "{msg}");
+
+    let d = stripe.complete_checkout(s.id.as_str()).await;
+    assert_eq!(d.len(), 3);
+    assert!(d.iter().all(|d| d.status.is_none()), "no webhook URL set");
+    let got = RetrieveCheckoutSession::new(s.id.clone())
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(got.status, Some(CheckoutSessionStatus::Complete));
+    assert_eq!(
+        got.payment_status,
+        CheckoutSessionPaymentStatus::NoPaymentRequired
+    );
+    let subs = ListSubscription::new()
+        .customer(cus.id.as_str())
+        .price("price_calls")
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(subs.data.len(), 1);
+    assert_eq!(subs.data[0].items.data[0].quantity, None);
+    assert_eq!(
+        subs.data[0].items.data[0]
+            .price
+            .recurring
+            .as_ref()
+            .unwrap()
+            .usage_type,
+        RecurringUsageType::Metered
+    );
 }
