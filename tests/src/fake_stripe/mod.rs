@@ -23,6 +23,7 @@
 //! [`FakeStripe::complete_checkout`] and redirects to the success URL.
 
 mod controls;
+mod endpoints;
 pub mod form;
 mod objects;
 mod routes;
