@@ -3,6 +3,8 @@
 //! `stdio-demo` binary they spawn. It is also a pass case: the macro used from another crate
 //! that depends only on `mcp-analytics`, serde and schemars.
 
+pub mod fake_stripe;
+
 use std::time::Duration;
 
 use mcp_analytics::{Analytics, CallContext, Json, mcp_server, rmcp::ErrorData, serde_json, tool};
