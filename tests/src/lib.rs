@@ -146,3 +146,86 @@ impl GlobalDemo {
         args.document
     }
 }
+
+/// An image prompt.
+#[derive(Deserialize, JsonSchema)]
+pub struct Prompt {
+    /// What to draw.
+    pub prompt: String,
+}
+
+/// An API endpoint to call; `fail` makes the call a tool error.
+#[derive(Deserialize, JsonSchema)]
+pub struct Endpoint {
+    /// The endpoint.
+    pub url: String,
+    /// Fail instead of answering.
+    #[serde(default)]
+    pub fail: bool,
+}
+
+/// The seed's "analytics + payments" server: free `add`, one-time `generate_image` (two uses per
+/// purchase), metered `api_call` (price from `TEST_PRICE_USAGE`) and a `pro_report` subscription.
+#[derive(Clone, Debug)]
+pub struct PaidDemo {
+    /// Where calls are recorded.
+    pub analytics: Analytics,
+    /// Who takes the payments.
+    pub payments: mcp_analytics::Payments,
+    /// How many times a paid tool actually ran.
+    pub runs: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[mcp_server(name = "paid-demo", version = "0.0.1", analytics = self.analytics, payments = self.payments)]
+impl PaidDemo {
+    /// Add two integers (free).
+    #[tool]
+    async fn add(&self, args: AddArgs) -> String {
+        (args.a + args.b).to_string()
+    }
+
+    #[tool(description = "Generate AI image with premium quality")]
+    #[mcp_analytics::paid(
+        checkout = { mode = "payment", success_url = "https://example.com/success",
+                     line_items = [{ price = "price_image", quantity = 2 }] },
+        reason = "High-quality AI image generation"
+    )]
+    async fn generate_image(&self, args: Prompt) -> String {
+        self.ran();
+        format!("image of {}", args.prompt)
+    }
+
+    /// Call an API, billed per successful call.
+    #[tool]
+    #[mcp_analytics::paid(
+        checkout = { mode = "subscription", success_url = "https://example.com/success",
+                     line_items = [{ price = env("TEST_PRICE_USAGE") }] },
+        meter = "api_call", reason = "Pay per API call"
+    )]
+    async fn api_call(&self, args: Endpoint) -> Result<String, String> {
+        self.ran();
+        if args.fail {
+            return Err(format!("{} is down", args.url));
+        }
+        Ok(format!("called {}", args.url))
+    }
+
+    /// A report for subscribers.
+    #[tool]
+    #[mcp_analytics::paid(
+        checkout = { mode = "subscription", success_url = "https://example.com/success",
+                     cancel_url = "https://example.com/cancel",
+                     line_items = [{ price = "price_pro", quantity = 1 }] },
+        reason = "The Pro plan"
+    )]
+    async fn pro_report(&self) -> String {
+        self.ran();
+        "pro report".into()
+    }
+}
+
+impl PaidDemo {
+    fn ran(&self) {
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}

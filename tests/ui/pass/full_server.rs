@@ -41,6 +41,26 @@ impl Server {
     #[tool(track_results)]
     async fn unit(&self) {}
 
+    #[tool]
+    #[mcp_analytics::paid(
+        checkout = { mode = "payment", success_url = "https://example.com/ok", cancel_url = "http://localhost:8000/cancel",
+                     line_items = [{ price = "price_123", quantity = 1 }, { price = env("EXTRA_PRICE"), quantity = 3 }] },
+        reason = "One-time unlock", grant = "unlimited"
+    )]
+    async fn unlock(&self, args: Args) -> String {
+        args.a.to_string()
+    }
+
+    #[tool]
+    #[mcp_analytics::paid(
+        checkout = { mode = "subscription", success_url = "https://example.com/ok",
+                     line_items = [{ price = "plan_legacy" }] },
+        meter = "api.call-v2"
+    )]
+    async fn metered(&self) -> String {
+        String::new()
+    }
+
     /// Not a tool: stays an ordinary method.
     fn helper(&self) -> i64 {
         1

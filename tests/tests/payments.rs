@@ -1,0 +1,550 @@
+//! Paid tools end to end through a real MCP client over HTTP, against the in-process fake Stripe
+//! (the production async-stripe client pointed at its base URL) and the local test provider:
+//! payment_required with a checkout link → pay → the call runs; usage metered exactly once,
+//! even through a Stripe outage; cancellation revokes; forged webhooks change nothing; Stripe
+//! down fails closed; concurrent first calls create one customer.
+
+mod common;
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::AtomicUsize, atomic::Ordering},
+    time::Duration,
+};
+
+use common::{analytics, call, client_info};
+use mcp_analytics::{
+    Analytics, Environment, Identity, MemorySink, Payments, Status, serve::HttpServer,
+};
+use mcp_analytics_tests::{
+    PaidDemo,
+    fake_stripe::{FakeStripe, PriceKind},
+};
+use rmcp::{
+    RoleClient, ServiceExt,
+    model::{CallToolResult, ClientConfig},
+    service::RunningService,
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+struct Server {
+    addr: SocketAddr,
+    analytics: Analytics,
+    payments: Payments,
+    runs: Arc<AtomicUsize>,
+    sink: MemorySink,
+    db: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn bearer_identity(parts: &http::request::Parts) -> Option<Identity> {
+    let header = parts.headers.get("authorization")?.to_str().ok()?;
+    let user = header.strip_prefix("Bearer ")?;
+    let mut identity = Identity::new(user);
+    identity.email = Some(format!("{user}@example.com"));
+    Some(identity)
+}
+
+fn fake_prices(stripe: &FakeStripe) {
+    stripe.add_price("price_image", 500, "usd", PriceKind::OneTime);
+    stripe.add_price(
+        "price_usage",
+        2,
+        "usd",
+        PriceKind::Metered {
+            meter: "api_call".into(),
+        },
+    );
+    stripe.add_price("price_pro", 2000, "usd", PriceKind::Recurring);
+}
+
+fn stripe_payments(stripe: &FakeStripe, db: &std::path::Path) -> mcp_analytics::PaymentsBuilder {
+    Payments::builder()
+        .secret_key(stripe.secret_key())
+        .stripe_base_url(stripe.base_url())
+        .webhook_secret(stripe.webhook_secret())
+        .database(db)
+        .timeout(Duration::from_secs(2))
+        .env(|var| (var == "TEST_PRICE_USAGE").then(|| "price_usage".to_owned()))
+}
+
+async fn start(
+    payments: impl FnOnce(&std::path::Path) -> mcp_analytics::PaymentsBuilder,
+) -> Server {
+    try_start(payments).await.expect("the server starts")
+}
+
+async fn try_start(
+    payments: impl FnOnce(&std::path::Path) -> mcp_analytics::PaymentsBuilder,
+) -> Result<Server, mcp_analytics::Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("paid.db");
+    let sink = MemorySink::new();
+    let analytics = analytics(&sink, &db);
+    let payments = payments(&db).build()?;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let demo = PaidDemo {
+        analytics: analytics.clone(),
+        payments: payments.clone(),
+        runs: runs.clone(),
+    };
+    let server = HttpServer::new(move || demo.clone())
+        .identity(bearer_identity)
+        .without_dashboard();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (ready_tx, ready) = oneshot::channel();
+    let serve_analytics = analytics.clone();
+    tokio::spawn(async move {
+        let result = server
+            .serve_on(
+                listener,
+                async move {
+                    let _ = stopped.await;
+                },
+                &serve_analytics,
+            )
+            .await;
+        let _ = ready_tx.send(result);
+    });
+    // A startup failure (bad pricing) ends serve_on at once.
+    if let Ok(Ok(result)) = tokio::time::timeout(Duration::from_millis(300), ready).await {
+        result?;
+    }
+    Ok(Server {
+        addr,
+        analytics,
+        payments,
+        runs,
+        sink,
+        db,
+        _dir: dir,
+        stop: Some(stop),
+    })
+}
+
+async fn client(addr: SocketAddr, user: Option<&str>) -> RunningService<RoleClient, ClientConfig> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp"));
+    if let Some(user) = user {
+        config = config.auth_header(user);
+    }
+    client_info()
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .unwrap()
+}
+
+fn structured(result: &CallToolResult) -> &Value {
+    result
+        .structured_content
+        .as_ref()
+        .expect("structured content")
+}
+
+fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect()
+}
+
+/// `payment_required`: an error result with the checkout link, reason and amount.
+fn assert_payment_required(result: &CallToolResult, tool: &str) -> String {
+    assert_eq!(result.is_error, Some(true), "{result:?}");
+    let body = structured(result);
+    assert_eq!(body["status"], "payment_required", "{body}");
+    assert_eq!(body["tool"], tool);
+    let url = body["checkout_url"].as_str().unwrap().to_owned();
+    assert!(
+        text(result).contains(&url),
+        "the text carries the link: {}",
+        text(result)
+    );
+    body["checkout_session_id"].as_str().unwrap().to_owned()
+}
+
+fn payment_events(
+    db: &std::path::Path,
+    kind: &str,
+) -> Vec<(Option<String>, Option<String>, Option<i64>)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut statement = conn
+        .prepare("SELECT user_id, tool, amount FROM payment_events WHERE kind = ?1 ORDER BY id")
+        .unwrap();
+    statement
+        .query_map([kind], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_time_purchase_grants_its_credits() {
+    let stripe = FakeStripe::start().await;
+    fake_prices(&stripe);
+    let server = start(|db| stripe_payments(&stripe, db)).await;
+    stripe.set_webhook_url(&format!("http://{}/stripe/webhook", server.addr));
+    let alice = client(server.addr, Some("alice")).await;
+
+    let first = call(&alice, "generate_image", json!({"prompt": "a cat"}))
+        .await
+        .unwrap();
+    let session = assert_payment_required(&first, "generate_image");
+    assert_eq!(structured(&first)["amount"], 1000, "2 × 5.00 USD");
+    assert_eq!(structured(&first)["currency"], "usd");
+    assert_eq!(
+        structured(&first)["reason"],
+        "High-quality AI image generation"
+    );
+    let again = call(&alice, "generate_image", json!({"prompt": "a cat"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        assert_payment_required(&again, "generate_image"),
+        session,
+        "the open checkout is reused"
+    );
+    assert_eq!(stripe.count("POST", "/v1/checkout/sessions"), 1);
+    assert_eq!(server.runs.load(Ordering::SeqCst), 0, "nothing ran unpaid");
+
+    let deliveries = stripe.complete_checkout(&session).await;
+    assert!(
+        deliveries.iter().all(|d| d.status == Some(200)),
+        "{deliveries:?}"
+    );
+    let requests_before = stripe.requests().len();
+    for _ in 0..2 {
+        let paid = call(&alice, "generate_image", json!({"prompt": "a dog"}))
+            .await
+            .unwrap();
+        assert_eq!(paid.is_error, Some(false), "{paid:?}");
+        assert_eq!(text(&paid), "image of a dog");
+    }
+    assert_eq!(
+        stripe.requests().len(),
+        requests_before,
+        "entitled calls make no Stripe requests"
+    );
+    let used_up = call(&alice, "generate_image", json!({"prompt": "a cow"}))
+        .await
+        .unwrap();
+    let second_session = assert_payment_required(&used_up, "generate_image");
+    assert_ne!(second_session, session, "both credits used: a new purchase");
+    assert_eq!(server.runs.load(Ordering::SeqCst), 2);
+
+    server.analytics.flush().await;
+    let completed = payment_events(&server.db, "checkout_completed");
+    assert_eq!(
+        completed,
+        [(
+            Some("alice".into()),
+            Some("generate_image".into()),
+            Some(1000)
+        )]
+    );
+    assert_eq!(payment_events(&server.db, "checkout_created").len(), 2);
+    let statuses: Vec<Status> = server
+        .sink
+        .events()
+        .iter()
+        .filter(|e| e.tool == "generate_image")
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            Status::PaymentRequired,
+            Status::PaymentRequired,
+            Status::Ok,
+            Status::Ok,
+            Status::PaymentRequired
+        ]
+    );
+    let summary = mcp_analytics::payments::report::PaymentsSummary::read(
+        &rusqlite::Connection::open(&server.db).unwrap(),
+        0,
+    )
+    .unwrap();
+    assert_eq!(summary.by_tool[0].key, "generate_image");
+    assert_eq!(summary.by_tool[0].amount, 1000);
+    assert_eq!(summary.conversion[0].asked, 1);
+    assert_eq!(summary.conversion[0].paid, 1);
+}
+
+#[tokio::test]
+async fn metered_usage_is_billed_once_per_success_even_through_an_outage() {
+    let stripe = FakeStripe::start().await;
+    fake_prices(&stripe);
+    let server = start(|db| stripe_payments(&stripe, db)).await;
+    stripe.set_webhook_url(&format!("http://{}/stripe/webhook", server.addr));
+    let bob = client(server.addr, Some("bob")).await;
+
+    let unpaid = call(&bob, "api_call", json!({"url": "/x"})).await.unwrap();
+    let session = assert_payment_required(&unpaid, "api_call");
+    assert_eq!(structured(&unpaid)["mode"], "subscription");
+    stripe.complete_checkout(&session).await;
+
+    for n in 0..3 {
+        let result = call(&bob, "api_call", json!({"url": format!("/ok/{n}")}))
+            .await
+            .unwrap();
+        assert_eq!(result.is_error, Some(false), "{result:?}");
+    }
+    let failed = call(&bob, "api_call", json!({"url": "/down", "fail": true}))
+        .await
+        .unwrap();
+    assert_eq!(failed.is_error, Some(true), "a failing call is not billed");
+    server.payments.flush().await;
+    let customer = stripe.customers()[0].id.clone();
+    assert_eq!(stripe.meter_total("api_call", &customer), 3.0);
+
+    // Stripe goes down: the entitled call still runs (no Stripe request on the hot path) and
+    // its usage waits in the outbox.
+    stripe.set_outage(true);
+    let during = call(&bob, "api_call", json!({"url": "/during"}))
+        .await
+        .unwrap();
+    assert_eq!(during.is_error, Some(false), "{during:?}");
+    server.payments.flush().await;
+    assert_eq!(server.payments.pending_meter_events(), 1);
+    stripe.set_outage(false);
+    for _ in 0..50 {
+        server.payments.flush().await;
+        if server.payments.pending_meter_events() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        server.payments.pending_meter_events(),
+        0,
+        "delivered after the outage"
+    );
+    assert_eq!(
+        stripe.meter_total("api_call", &customer),
+        4.0,
+        "never lost, never twice"
+    );
+    let identifiers: std::collections::HashSet<_> = stripe
+        .meter_events()
+        .iter()
+        .map(|e| e.identifier.clone())
+        .collect();
+    assert_eq!(identifiers.len(), 4);
+    assert!(payment_events(&server.db, "meter_event_retried").len() >= 1);
+    assert_eq!(payment_events(&server.db, "meter_event_sent").len(), 4);
+}
+
+#[tokio::test]
+async fn a_cancelled_subscription_revokes_access() {
+    let stripe = FakeStripe::start().await;
+    fake_prices(&stripe);
+    let server = start(|db| stripe_payments(&stripe, db)).await;
+    stripe.set_webhook_url(&format!("http://{}/stripe/webhook", server.addr));
+    let carol = client(server.addr, Some("carol")).await;
+
+    let session = assert_payment_required(
+        &call(&carol, "pro_report", json!({})).await.unwrap(),
+        "pro_report",
+    );
+    stripe.complete_checkout(&session).await;
+    let ok = call(&carol, "pro_report", json!({})).await.unwrap();
+    assert_eq!(text(&ok), "pro report");
+    let subscription = stripe.subscriptions()[0].id.clone();
+    stripe.cancel_subscription(&subscription).await;
+    let revoked = call(&carol, "pro_report", json!({})).await.unwrap();
+    assert_payment_required(&revoked, "pro_report");
+    assert_eq!(server.runs.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        payment_events(&server.db, "subscription_cancelled").len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn forged_and_stale_webhooks_are_rejected_and_grant_nothing() {
+    let stripe = FakeStripe::start().await;
+    fake_prices(&stripe);
+    let server = start(|db| stripe_payments(&stripe, db)).await;
+    let dave = client(server.addr, Some("dave")).await;
+    let session = assert_payment_required(
+        &call(&dave, "generate_image", json!({"prompt": "x"}))
+            .await
+            .unwrap(),
+        "generate_image",
+    );
+
+    // A "completed" copy of the session, signed with the wrong secret or too long ago.
+    let mut object = stripe.checkout_session_json(&session).unwrap();
+    object["status"] = json!("complete");
+    object["payment_status"] = json!("paid");
+    let (body, _) = stripe.signed_event("checkout.session.completed", object);
+    let url = format!("http://{}/stripe/webhook", server.addr);
+    let http = reqwest::Client::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for signature in [
+        stripe.sign_with(&body, "whsec_forged", now),
+        stripe.sign_with(&body, stripe.webhook_secret(), now - 3600),
+        "t=1,v1=00".to_owned(),
+    ] {
+        let response = http
+            .post(&url)
+            .header("stripe-signature", signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+    }
+    let still = call(&dave, "generate_image", json!({"prompt": "x"}))
+        .await
+        .unwrap();
+    assert_payment_required(&still, "generate_image");
+    assert_eq!(server.runs.load(Ordering::SeqCst), 0);
+
+    // The genuine, fresh event is accepted once; a redelivery changes nothing more.
+    let signature = stripe.sign_with(&body, stripe.webhook_secret(), now);
+    for _ in 0..2 {
+        let response = http
+            .post(&url)
+            .header("stripe-signature", &signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(payment_events(&server.db, "checkout_completed").len(), 1);
+}
+
+#[tokio::test]
+async fn stripe_down_fails_closed_and_anonymous_callers_must_sign_in() {
+    let stripe = FakeStripe::start().await;
+    fake_prices(&stripe);
+    let server =
+        start(|db| stripe_payments(&stripe, db).environment(Environment::Production)).await;
+    let erin = client(server.addr, Some("erin")).await;
+    stripe.set_outage(true);
+    let down = call(&erin, "api_call", json!({"url": "/x"})).await.unwrap();
+    assert_eq!(down.is_error, Some(true));
+    assert_eq!(structured(&down)["status"], "payment_unavailable");
+    assert!(text(&down).contains("did not run"), "{}", text(&down));
+    stripe.set_outage(false);
+
+    let anonymous = client(server.addr, None).await;
+    let refused = call(&anonymous, "generate_image", json!({"prompt": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(structured(&refused)["status"], "sign_in_required");
+    let free = call(&anonymous, "add", json!({"a": 1, "b": 2}))
+        .await
+        .unwrap();
+    assert_eq!(text(&free), "3");
+    assert_eq!(server.runs.load(Ordering::SeqCst), 0);
+    server.analytics.flush().await;
+    let statuses: Vec<Status> = server.sink.events().iter().map(|e| e.status).collect();
+    assert!(
+        statuses.contains(&Status::PaymentUnavailable)
+            && statuses.contains(&Status::PaymentRequired),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_first_calls_create_one_customer_and_one_checkout() {
+    let stripe = FakeStripe::start().await;
+    fake_prices(&stripe);
+    let server = start(|db| stripe_payments(&stripe, db)).await;
+    let frank = Arc::new(client(server.addr, Some("frank")).await);
+    let calls = (0..8).map(|_| {
+        let frank = frank.clone();
+        tokio::spawn(async move {
+            call(&frank, "generate_image", json!({"prompt": "x"}))
+                .await
+                .unwrap()
+        })
+    });
+    let mut sessions = std::collections::HashSet::new();
+    for result in futures::future::join_all(calls).await {
+        sessions.insert(assert_payment_required(&result.unwrap(), "generate_image"));
+    }
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(stripe.customers().len(), 1);
+    assert_eq!(stripe.count("POST", "/v1/checkout/sessions"), 1);
+}
+
+#[tokio::test]
+async fn bad_pricing_stops_the_server_at_startup() {
+    let stripe = FakeStripe::start().await;
+    stripe.add_price("price_image", 500, "usd", PriceKind::OneTime);
+    // price_usage and price_pro are unknown to Stripe.
+    let error = try_start(|db| stripe_payments(&stripe, db))
+        .await
+        .err()
+        .expect("startup fails");
+    assert!(error.to_string().contains("price_usage"), "{error}");
+    let missing_key = Payments::builder()
+        .environment(Environment::Production)
+        .build()
+        .unwrap_err();
+    assert!(
+        missing_key.to_string().contains("STRIPE_SECRET_KEY"),
+        "{missing_key}"
+    );
+}
+
+#[tokio::test]
+async fn local_test_provider_takes_a_test_payment() {
+    let server = start(|db| {
+        Payments::builder()
+            .database(db)
+            .local_price("price_image", 500, "usd")
+            .env(|var| (var == "TEST_PRICE_USAGE").then(|| "price_usage".to_owned()))
+    })
+    .await;
+    let grace = client(server.addr, Some("grace")).await;
+    let unpaid = call(&grace, "generate_image", json!({"prompt": "x"}))
+        .await
+        .unwrap();
+    assert_payment_required(&unpaid, "generate_image");
+    let url = structured(&unpaid)["checkout_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        url.starts_with(&format!("http://{}/pay/", server.addr)),
+        "{url}"
+    );
+    let http = reqwest::Client::new();
+    let page = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("TEST PAYMENT")
+            && page.contains("High-quality AI image generation")
+            && page.contains("10.00 USD"),
+        "{page}"
+    );
+    let done = http.post(&url).send().await.unwrap().text().await.unwrap();
+    assert!(done.contains("complete"), "{done}");
+    let paid = call(&grace, "generate_image", json!({"prompt": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(text(&paid), "image of x");
+}
