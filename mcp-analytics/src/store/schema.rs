@@ -78,12 +78,16 @@ INSERT INTO user_calls_1h
     SELECT ts_ms - ts_ms % 3600000, user_id, count(*), sum(status NOT IN ('ok', 'input_required'))
     FROM tool_calls WHERE user_id IS NOT NULL GROUP BY 1, 2;
 "#,
+    r#"
+ALTER TABLE tool_calls ADD COLUMN user_email TEXT;
+ALTER TABLE tool_calls ADD COLUMN user_name TEXT;
+"#,
 ];
 
 /// SQL for "this status is an error" (kept in step with `Status::is_error`).
 pub(crate) const IS_ERROR: &str = "status NOT IN ('ok', 'input_required')";
 
-pub(crate) const INSERT_CALL: &str = "INSERT OR IGNORE INTO tool_calls (id, ts_ms, server_name, server_version, tool, user_id, session_id, client_name, client_version, protocol_version, transport, request_id, duration_us, status, error_type, error_message, params, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+pub(crate) const INSERT_CALL: &str = "INSERT OR IGNORE INTO tool_calls (id, ts_ms, server_name, server_version, tool, user_id, session_id, client_name, client_version, protocol_version, transport, request_id, duration_us, status, error_type, error_message, params, result, user_email, user_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 
 pub(crate) const UPSERT_ROLLUP: &str = "INSERT INTO tool_calls_1m (minute_ms, server_name, tool, status, calls, duration_us_sum, duration_us_max, latency_hist) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (minute_ms, server_name, tool, status) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), latency_hist = hist_merge(latency_hist, excluded.latency_hist)";
 
