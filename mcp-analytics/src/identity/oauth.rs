@@ -283,6 +283,8 @@ pub(crate) struct OAuth {
     verifier: Result<Verifier, String>,
 }
 
+/// One per server, so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Verifier {
     Jwt(JwksCache),
     Introspection(Introspector),
