@@ -22,6 +22,8 @@ fn event(
         server_version: "1".into(),
         tool: tool.into(),
         user_id: user.map(str::to_owned),
+        user_email: None,
+        user_name: None,
         session_id: Some(format!("s-{}", index % 3)),
         client_name: None,
         client_version: None,

@@ -29,6 +29,8 @@ fn seed(store: &mut SqliteStore, now_ms: i64) {
             server_version: "1".into(),
             tool: format!("tool_{}", random % 20),
             user_id: Some(format!("user_{}", (random >> 8) % 1000)),
+            user_email: None,
+            user_name: None,
             session_id: Some(format!("s-{}", index / 40)),
             client_name: Some("client".into()),
             client_version: Some("1".into()),

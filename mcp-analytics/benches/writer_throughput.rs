@@ -18,6 +18,8 @@ fn events(start: usize) -> Vec<ToolCallEvent> {
             server_version: "1.0.0".into(),
             tool: format!("tool_{}", i % 20),
             user_id: Some(format!("user_{}", i % 1000)),
+            user_email: None,
+            user_name: None,
             session_id: Some(format!("c-{:016x}", i / 50)),
             client_name: Some("claude-code".into()),
             client_version: Some("2.1.0".into()),

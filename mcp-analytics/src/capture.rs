@@ -21,6 +21,9 @@ pub(crate) struct Capture {
     pub transport: Transport,
     pub session: Option<Session>,
     pub user_id: Option<Arc<str>>,
+    /// The caller's email and name as the identity provider gave them (stored per
+    /// `UserDetails` on the writer's thread).
+    pub user_details: Option<Box<(Option<String>, Option<String>)>>,
     pub client: Client,
     /// The request's own `_meta` protocol version (MCP 2026-07-28); else the handshake's.
     pub protocol_version: Option<ProtocolVersion>,
@@ -91,6 +94,9 @@ impl Capture {
             },
             session: Some(session),
             user_id: identity.map(|identity| Arc::from(identity.subject.as_str())),
+            user_details: identity
+                .filter(|identity| identity.email.is_some() || identity.name.is_some())
+                .map(|identity| Box::new((identity.email.clone(), identity.name.clone()))),
             protocol_version: context
                 .meta
                 .protocol_version()

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{Analytics, Sanitizer, Sink};
+use crate::{Analytics, Sanitizer, Sink, UserDetails};
 
 /// Whether this is a development or a production deployment (`ENVIRONMENT`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,6 +27,7 @@ pub enum Environment {
 /// | `ENVIRONMENT` | `development` or `production` | `development` |
 /// | `MCP_ANALYTICS_ENDPOINT` | a collector to ship events to (feature `export-http`) | none |
 /// | `MCP_ANALYTICS_API_KEY` | the collector's (and dashboard's) key | none |
+/// | `MCP_ANALYTICS_USER_DETAILS` | store callers' email/name: `off`, `masked` or `full` | `masked` |
 ///
 /// Process environment variables win over `.dev.vars`, which wins over `.env` (both read from
 /// the current directory when present; the process environment is never modified).
@@ -42,6 +43,8 @@ pub struct Config {
     pub endpoint: Option<String>,
     /// The key for the collector (and the dashboard).
     pub api_key: Option<String>,
+    /// How callers' email and name are stored.
+    pub user_details: UserDetails,
 }
 
 impl Config {
@@ -99,12 +102,21 @@ impl Config {
             });
         }
         let api_key = lookup("MCP_ANALYTICS_API_KEY").filter(|value| !value.is_empty());
+        let user_details = match lookup("MCP_ANALYTICS_USER_DETAILS") {
+            None => UserDetails::default(),
+            Some(value) => UserDetails::parse(&value).ok_or(Error::InvalidConfig {
+                var: "MCP_ANALYTICS_USER_DETAILS",
+                value,
+                expected: "`off`, `masked` or `full`",
+            })?,
+        };
         Ok(Config {
             enabled,
             database,
             environment,
             endpoint,
             api_key,
+            user_details,
         })
     }
 }
@@ -217,6 +229,7 @@ pub struct AnalyticsBuilder {
     sanitizer: Option<Sanitizer>,
     queue_capacity: Option<usize>,
     write_interval: Option<Duration>,
+    user_details: Option<UserDetails>,
     /// `MCP_ANALYTICS_ENDPOINT` and key, turned into an exporter by `build`.
     endpoint: Option<(String, Option<String>)>,
 }
@@ -227,10 +240,20 @@ impl AnalyticsBuilder {
     /// How often the writer stores queued events when the queue is not filling up.
     pub const DEFAULT_WRITE_INTERVAL: Duration = Duration::from_millis(5);
 
-    /// Applies a [`Config`] (enabled flag, database file, collector endpoint and key).
+    /// Applies a [`Config`] (enabled flag, database file, collector endpoint and key, user
+    /// details).
     pub fn config(mut self, config: Config) -> Self {
         self.endpoint = config.endpoint.map(|endpoint| (endpoint, config.api_key));
-        self.enabled(config.enabled).database(config.database)
+        self.enabled(config.enabled)
+            .database(config.database)
+            .user_details(config.user_details)
+    }
+
+    /// How callers' email and name are stored (default [`UserDetails::Masked`]); overrides the
+    /// [`Sanitizer`]'s setting.
+    pub fn user_details(mut self, details: UserDetails) -> Self {
+        self.user_details = Some(details);
+        self
     }
 
     /// `false` makes [`build`](Self::build) return [`Analytics::disabled`].
@@ -305,9 +328,13 @@ impl AnalyticsBuilder {
         } else {
             destinations.join(", ")
         };
+        let mut sanitizer = self.sanitizer.unwrap_or_default();
+        if let Some(details) = self.user_details {
+            sanitizer = sanitizer.user_details(details);
+        }
         Analytics::start(
             sinks,
-            self.sanitizer.unwrap_or_default(),
+            sanitizer,
             self.queue_capacity.unwrap_or(Self::DEFAULT_QUEUE_CAPACITY),
             self.write_interval.unwrap_or(Self::DEFAULT_WRITE_INTERVAL),
             description,
@@ -362,6 +389,20 @@ mod tests {
         assert!(config.enabled);
         assert_eq!(config.database, PathBuf::from("./mcp-analytics.db"));
         assert_eq!(config.environment, Environment::Development);
+        assert_eq!(config.user_details, UserDetails::Masked);
+    }
+
+    #[test]
+    fn user_details_setting() {
+        let parsed = config(&[("MCP_ANALYTICS_USER_DETAILS", "full")]).unwrap();
+        assert_eq!(parsed.user_details, UserDetails::Full);
+        let error = config(&[("MCP_ANALYTICS_USER_DETAILS", "some")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("MCP_ANALYTICS_USER_DETAILS") && error.contains("`masked`"),
+            "{error}"
+        );
     }
 
     #[test]

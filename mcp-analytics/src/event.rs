@@ -123,6 +123,12 @@ pub struct ToolCallEvent {
     pub tool: String,
     /// The authenticated user (`Identity::subject`), if any.
     pub user_id: Option<String>,
+    /// The user's email as configured by `MCP_ANALYTICS_USER_DETAILS` (masked by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_email: Option<String>,
+    /// The user's display name as configured by `MCP_ANALYTICS_USER_DETAILS` (masked by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
     /// The MCP session, or a derived correlation id on sessionless protocols.
     pub session_id: Option<String>,
     /// The client's implementation name, if known.

@@ -117,7 +117,9 @@ pub mod handler {
 pub use config::{AnalyticsBuilder, Config, Environment, Error};
 pub use context::CallContext;
 pub use event::{Status, ToolCallEvent, Transport};
-pub use identity::{Identity, IdentityResolver};
+#[cfg(feature = "oauth")]
+pub use identity::OAuthConfig;
+pub use identity::{Identity, IdentityResolver, UserDetails};
 pub use mcp_analytics_macros::{mcp_server, paid, tool};
 pub use payments::{Payments, PaymentsBuilder};
 pub use recorder::{Analytics, Stats};

@@ -5,6 +5,8 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::UserDetails;
+
 /// What replaces a redacted value.
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -28,6 +30,7 @@ pub struct Sanitizer {
     max_depth: usize,
     max_string_chars: usize,
     max_total_bytes: usize,
+    user_details: UserDetails,
 }
 
 impl Default for Sanitizer {
@@ -41,11 +44,28 @@ impl Default for Sanitizer {
             max_depth: 16,
             max_string_chars: 1024,
             max_total_bytes: 16 * 1024,
+            user_details: UserDetails::default(),
         }
     }
 }
 
 impl Sanitizer {
+    /// How callers' email and name are stored (default [`UserDetails::Masked`]).
+    pub fn user_details(mut self, details: UserDetails) -> Self {
+        self.user_details = details;
+        self
+    }
+
+    /// The email as stored: masked, in full or not at all (see [`UserDetails`]).
+    pub fn user_email(&self, email: &str) -> Option<String> {
+        self.user_details.email(email)
+    }
+
+    /// The display name as stored: masked, in full or not at all (see [`UserDetails`]).
+    pub fn user_name(&self, name: &str) -> Option<String> {
+        self.user_details.name(name)
+    }
+
     /// Also redact values under keys containing `key` (case and `_`/`-`/`.` are ignored).
     pub fn redact_key(mut self, key: &str) -> Self {
         self.keys.push(normalize_key(key));

@@ -203,6 +203,8 @@ mod http {
         stateful: bool,
         allowed_hosts: Vec<String>,
         identity: Option<Arc<dyn IdentityResolver>>,
+        #[cfg(feature = "oauth")]
+        oauth: Option<Arc<crate::identity::OAuth>>,
         shutdown: CancellationToken,
         /// Payments of the server's `#[paid]` tools (webhook and test checkout routes).
         payments: Option<crate::Payments>,
@@ -227,6 +229,8 @@ mod http {
                 stateful: true,
                 allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
                 identity: None,
+                #[cfg(feature = "oauth")]
+                oauth: None,
                 shutdown: CancellationToken::new(),
                 payments: None,
                 #[cfg(feature = "dashboard")]
@@ -247,9 +251,21 @@ mod http {
             self
         }
 
-        /// Attribute calls to the identity `resolver` finds on each HTTP request.
+        /// Attribute calls to the identity `resolver` finds on each HTTP request. With
+        /// [`oauth`](Self::oauth) the resolver runs after the token check and sees its
+        /// `Identity` in the request extensions (and may replace it).
         pub fn identity(mut self, resolver: impl IdentityResolver) -> Self {
             self.identity = Some(Arc::new(resolver));
+            self
+        }
+
+        /// Require an OAuth access token on `/mcp` (401 with `WWW-Authenticate` otherwise) and
+        /// attribute calls to its subject; publishes the protected-resource metadata at
+        /// `/.well-known/oauth-protected-resource[/mcp]`. [`serve`](Self::serve) turns this on
+        /// from `MCP_OAUTH_*` variables when not called.
+        #[cfg(feature = "oauth")]
+        pub fn oauth(mut self, config: crate::OAuthConfig) -> Self {
+            self.oauth = Some(Arc::new(crate::identity::OAuth::new(config)));
             self
         }
 
@@ -282,7 +298,7 @@ mod http {
                 config,
             );
             let router = axum::Router::new().nest_service("/mcp", service);
-            match self.identity.clone() {
+            let router = match self.identity.clone() {
                 None => router,
                 Some(resolver) => router.layer(axum::middleware::map_request(
                     move |request: axum::extract::Request| {
@@ -296,11 +312,44 @@ mod http {
                         }
                     },
                 )),
+            };
+            #[cfg(feature = "oauth")]
+            if let Some(oauth) = self.oauth.clone() {
+                // Layers wrap only the routes added before them: the metadata stays public.
+                return router
+                    .layer(axum::middleware::from_fn_with_state(
+                        oauth.clone(),
+                        crate::identity::require_bearer,
+                    ))
+                    .merge(crate::identity::metadata_router(oauth));
             }
+            router
         }
 
         /// Binds `addr`, prints where MCP and analytics are, and serves until Ctrl-C/SIGTERM.
-        pub async fn serve(mut self, addr: SocketAddr) -> Result<(), Error> {
+        pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
+            #[cfg(feature = "oauth")]
+            let this = match &self.oauth {
+                None => match crate::OAuthConfig::from_env()? {
+                    Some(config) => self.oauth(config),
+                    None => self,
+                },
+                Some(_) => self,
+            };
+            #[cfg(not(feature = "oauth"))]
+            let this = self;
+            this.serve_checked(addr).await
+        }
+
+        async fn serve_checked(mut self, addr: SocketAddr) -> Result<(), Error> {
+            #[cfg(feature = "oauth")]
+            if let Some(oauth) = &self.oauth {
+                oauth.check()?;
+                eprintln!(
+                    "OAuth: /mcp requires access tokens from {}",
+                    oauth.config().issuer()
+                );
+            }
             let listener = super::bind(addr, "MCP", false).await?;
             let local = listener.local_addr().unwrap_or(addr);
             let analytics = super::startup_analytics(&(self.factory)())?;

@@ -21,6 +21,8 @@ fn event(index: usize, tool: &str, user: &str, status: Status, duration_us: u64)
         server_version: "1".into(),
         tool: tool.into(),
         user_id: Some(user.into()),
+        user_email: None,
+        user_name: None,
         session_id: Some(format!("session-{}", index % 2)),
         client_name: Some("claude".into()),
         client_version: Some("1".into()),

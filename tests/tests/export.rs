@@ -160,6 +160,8 @@ fn events(ids: &[&str]) -> Vec<ToolCallEvent> {
             server_version: "1".into(),
             tool: "search".into(),
             user_id: None,
+            user_email: None,
+            user_name: None,
             session_id: Some("s".into()),
             client_name: None,
             client_version: None,

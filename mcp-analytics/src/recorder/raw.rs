@@ -86,6 +86,13 @@ impl RawCall {
             error_message = result_json.as_ref().and_then(first_text).map(str::to_owned);
         }
         let capture = self.capture;
+        let (user_email, user_name) = capture.user_details.map_or((None, None), |details| {
+            let (email, name) = *details;
+            (
+                email.and_then(|email| sanitizer.user_email(&email)),
+                name.and_then(|name| sanitizer.user_name(&name)),
+            )
+        });
         ToolCallEvent {
             id,
             ts_ms: self.ts_ms,
@@ -93,6 +100,8 @@ impl RawCall {
             server_version: self.server.version.to_owned(),
             tool: self.tool.into_owned(),
             user_id: capture.user_id.map(|id| id.to_string()),
+            user_email,
+            user_name,
             session_id: capture.session.map(|session| session.to_string()),
             client_name: capture
                 .client

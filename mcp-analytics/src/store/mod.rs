@@ -111,6 +111,8 @@ impl SqliteStore {
                     event.error_message,
                     event.params,
                     event.result,
+                    event.user_email,
+                    event.user_name,
                 ])?;
                 if changed == 1 {
                     inserted.push(event);

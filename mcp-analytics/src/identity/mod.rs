@@ -1,5 +1,27 @@
 //! Who is calling: the [`Identity`] that authentication middleware puts into the request
-//! extensions, and [`IdentityResolver`] to compute it from an HTTP request.
+//! extensions, [`IdentityResolver`] to compute it from an HTTP request, how much of it analytics
+//! stores ([`UserDetails`]) and, with the `oauth` feature, an OAuth 2.1 resource server
+//! ([`OAuthConfig`]) that validates bearer tokens on `/mcp`.
+
+#[cfg(feature = "oauth")]
+mod claims;
+mod details;
+#[cfg(feature = "oauth")]
+mod introspection;
+#[cfg(feature = "oauth")]
+mod jwks;
+#[cfg(feature = "oauth")]
+mod metadata;
+#[cfg(feature = "oauth")]
+mod oauth;
+
+pub use details::UserDetails;
+#[cfg(feature = "oauth")]
+pub(crate) use metadata::router as metadata_router;
+#[cfg(feature = "oauth")]
+pub use oauth::OAuthConfig;
+#[cfg(feature = "oauth")]
+pub(crate) use oauth::{OAuth, require_bearer};
 
 /// An authenticated caller. Insert it into the HTTP request extensions (for example from an
 /// axum middleware) and every tool call on that request is attributed to `subject`.
@@ -7,9 +29,9 @@
 pub struct Identity {
     /// The stable user id (an OAuth `sub`); stored as `user_id`.
     pub subject: String,
-    /// The user's email, if known (not stored by default).
+    /// The user's email, if known (stored masked by default, see [`UserDetails`]).
     pub email: Option<String>,
-    /// The user's display name, if known (not stored by default).
+    /// The user's display name, if known (stored masked by default, see [`UserDetails`]).
     pub name: Option<String>,
     /// Granted OAuth scopes.
     pub scopes: Vec<String>,
