@@ -27,6 +27,7 @@ pub enum Environment {
 /// | `ENVIRONMENT` | `development` or `production` | `development` |
 /// | `MCP_ANALYTICS_ENDPOINT` | a collector to ship events to (feature `export-http`) | none |
 /// | `MCP_ANALYTICS_API_KEY` | the collector's (and dashboard's) key | none |
+/// | `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_*` | OpenTelemetry export (feature `otlp`; see `export::OtlpConfig`) | none |
 ///
 /// Process environment variables win over `.dev.vars`, which wins over `.env` (both read from
 /// the current directory when present; the process environment is never modified).
@@ -42,6 +43,9 @@ pub struct Config {
     pub endpoint: Option<String>,
     /// The key for the collector (and the dashboard).
     pub api_key: Option<String>,
+    /// OpenTelemetry export, when an `OTEL_EXPORTER_OTLP_*ENDPOINT` is set.
+    #[cfg(feature = "otlp")]
+    pub otlp: Option<crate::export::OtlpConfig>,
 }
 
 impl Config {
@@ -117,11 +121,13 @@ impl Config {
             environment,
             endpoint,
             api_key,
+            #[cfg(feature = "otlp")]
+            otlp: crate::export::OtlpConfig::from_lookup(&lookup)?,
         })
     }
 }
 
-fn parse_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" => Some(false),
@@ -209,6 +215,8 @@ pub struct AnalyticsBuilder {
     write_interval: Option<Duration>,
     /// `MCP_ANALYTICS_ENDPOINT` and key, turned into an exporter by `build`.
     endpoint: Option<(String, Option<String>)>,
+    #[cfg(feature = "otlp")]
+    otlp: Option<crate::export::OtlpConfig>,
 }
 
 impl AnalyticsBuilder {
@@ -219,6 +227,10 @@ impl AnalyticsBuilder {
 
     /// Applies a [`Config`] (enabled flag, database file, collector endpoint and key).
     pub fn config(mut self, config: Config) -> Self {
+        #[cfg(feature = "otlp")]
+        if config.otlp.is_some() {
+            self.otlp = config.otlp;
+        }
         self.endpoint = config.endpoint.map(|endpoint| (endpoint, config.api_key));
         self.enabled(config.enabled).database(config.database)
     }
@@ -245,6 +257,14 @@ impl AnalyticsBuilder {
     /// Adds a sink (an exporter, or a [`crate::MemorySink`] in tests).
     pub fn sink(mut self, sink: impl Sink) -> Self {
         self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Exports every call to an OpenTelemetry backend over OTLP/HTTP (spans and the duration
+    /// histogram; see [`crate::export::OtlpExporter`]).
+    #[cfg(feature = "otlp")]
+    pub fn otlp(mut self, config: crate::export::OtlpConfig) -> Self {
+        self.otlp = Some(config);
         self
     }
 
@@ -283,6 +303,10 @@ impl AnalyticsBuilder {
         }
         if let Some((endpoint, api_key)) = self.endpoint {
             sinks.push(exporter(endpoint, api_key, self.database.as_deref())?);
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(otlp) = self.otlp {
+            sinks.push(Box::new(crate::export::OtlpExporter::new(otlp)?));
         }
         destinations.extend(
             sinks
