@@ -555,6 +555,7 @@ async fn http_calls_become_conventional_spans_and_a_duration_histogram() {
     );
 
     // Configured headers on every request.
+    analytics.shutdown().await;
     let received = inbox.received.lock().unwrap();
     assert!(
         received
@@ -629,6 +630,7 @@ async fn content_is_opt_in_and_always_redacted() {
     assert_eq!(text(&connect.attributes, "network.protocol.name"), None);
 
     // No secret in anything the receiver got.
+    analytics.shutdown().await;
     let received = inbox.received.lock().unwrap();
     assert!(!received.bodies.is_empty());
     for body in &received.bodies {
@@ -764,11 +766,52 @@ async fn the_standard_environment_turns_export_on() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    analytics.shutdown().await;
     let received = inbox.received.lock().unwrap();
     assert!(
         received
             .headers
             .iter()
             .all(|headers| headers["authorization"] == "Bearer k")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_traceparent_header_is_the_parent_when_meta_has_none() {
+    let (addr, inbox, _stop) = receiver().await;
+    let sink = MemorySink::new();
+    let (analytics, _) = otlp_analytics(fast(OtlpConfig::new(&format!("http://{addr}"))), &sink);
+    let (server, _stop_server) = http_server(analytics.clone()).await;
+    let header_trace = "0af7651916cd43dd8448eb211c80319c";
+    let header_span = "b7ad6b7169203331";
+    let mut config = StreamableHttpClientTransportConfig::with_uri(format!("http://{server}/mcp"));
+    config.custom_headers.insert(
+        http::HeaderName::from_static("traceparent"),
+        http::HeaderValue::from_str(&format!("00-{header_trace}-{header_span}-01")).unwrap(),
+    );
+    let client = client_info()
+        .serve(StreamableHttpClientTransport::<reqwest::Client>::from_config(config))
+        .await
+        .unwrap();
+    call(&client, "add", json!({"a": 1, "b": 2})).await.unwrap();
+    let from_meta = format!("00-{TRACE_ID}-{PARENT_SPAN}-01");
+    call_traced(&client, "whoami", json!({}), &from_meta, None).await;
+    analytics.shutdown().await;
+    let spans = inbox.wait_for_spans(2).await;
+    let parent = |tool: &str| {
+        let (_, span) = spans
+            .iter()
+            .find(|(_, span)| span.name == format!("tools/call {tool}"))
+            .unwrap();
+        (hex(&span.trace_id), hex(&span.parent_span_id))
+    };
+    assert_eq!(
+        parent("add"),
+        (header_trace.to_owned(), header_span.to_owned())
+    );
+    assert_eq!(
+        parent("whoami"),
+        (TRACE_ID.to_owned(), PARENT_SPAN.to_owned()),
+        "params._meta wins over the header"
     );
 }
