@@ -1,28 +1,12 @@
 //! OpenTelemetry export: real MCP clients call the demo server; an OTLP/HTTP receiver on
-//! 127.0.0.1 decodes what arrives with the official protobuf definitions (`opentelemetry-proto`)
-//! and the tests check it against the MCP semantic conventions.
+//! 127.0.0.1 (`otlp_receiver`) decodes what arrives with the official protobuf definitions
+//! (`opentelemetry-proto`) and the tests check it against the MCP semantic conventions.
 
 mod common;
+mod otlp_receiver;
 
-use std::{
-    future::Future,
-    io::Read,
-    net::SocketAddr,
-    pin::Pin,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, pin::Pin, sync::atomic::Ordering, time::Duration};
 
-use axum::{
-    Router,
-    body::Bytes,
-    extract::State,
-    http::{HeaderMap, StatusCode},
-    routing::post,
-};
 use common::*;
 use mcp_analytics::{
     Analytics, Config, Identity, MemorySink, ToolCallEvent,
@@ -31,13 +15,11 @@ use mcp_analytics::{
 };
 use mcp_analytics_tests::Demo;
 use opentelemetry_proto::tonic::{
-    collector::{metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest},
     common::v1::{AnyValue, KeyValue, any_value::Value},
-    metrics::v1::{AggregationTemporality, HistogramDataPoint, metric::Data},
     resource::v1::Resource,
     trace::v1::{Span, span::SpanKind, status::StatusCode as SpanStatus},
 };
-use prost::Message;
+use otlp_receiver::{Inbox, receive, receiver};
 use rmcp::{
     RoleClient, ServiceExt,
     model::{CallToolRequestParams, ClientConfig, RequestMetaObject},
@@ -54,162 +36,6 @@ const PARENT_SPAN: &str = "00f067aa0ba902b7";
 const BOUNDS: [f64; 14] = [
     0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
-
-// ---------------------------------------------------------------------------------------------
-// The OTLP/HTTP receiver.
-
-#[derive(Default)]
-struct Received {
-    traces: Vec<ExportTraceServiceRequest>,
-    metrics: Vec<ExportMetricsServiceRequest>,
-    /// Every decoded request body as text, to search for secrets.
-    bodies: Vec<String>,
-    headers: Vec<HeaderMap>,
-}
-
-#[derive(Clone, Default)]
-struct Inbox {
-    received: Arc<Mutex<Received>>,
-    /// Answer this many requests with 503 (then 429) before accepting.
-    refuse: Arc<AtomicUsize>,
-    refused: Arc<AtomicUsize>,
-}
-
-impl Inbox {
-    fn spans(&self) -> Vec<(Resource, Span)> {
-        let received = self.received.lock().unwrap();
-        let mut spans = Vec::new();
-        for request in &received.traces {
-            for resource_spans in &request.resource_spans {
-                for scope in &resource_spans.scope_spans {
-                    assert_eq!(scope.scope.as_ref().unwrap().name, "mcp-analytics");
-                    for span in &scope.spans {
-                        spans.push((resource_spans.resource.clone().unwrap(), span.clone()));
-                    }
-                }
-            }
-        }
-        spans
-    }
-
-    /// The data points of the latest `mcp.server.operation.duration` export.
-    fn latest_points(&self) -> Option<(Resource, Vec<HistogramDataPoint>)> {
-        let received = self.received.lock().unwrap();
-        let request = received.metrics.last()?;
-        let resource_metrics = &request.resource_metrics[0];
-        let metric = &resource_metrics.scope_metrics[0].metrics[0];
-        assert_eq!(metric.name, "mcp.server.operation.duration");
-        assert_eq!(metric.unit, "s");
-        let Some(Data::Histogram(histogram)) = &metric.data else {
-            panic!("the duration is a histogram: {metric:?}");
-        };
-        assert_eq!(
-            histogram.aggregation_temporality,
-            AggregationTemporality::Cumulative as i32
-        );
-        Some((
-            resource_metrics.resource.clone().unwrap(),
-            histogram.data_points.clone(),
-        ))
-    }
-
-    async fn wait_for_spans(&self, count: usize) -> Vec<(Resource, Span)> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let spans = self.spans();
-            if spans.len() >= count {
-                return spans;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "only {} of {count} spans arrived",
-                spans.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-fn decoded(headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
-    if headers
-        .get("content-encoding")
-        .is_some_and(|value| value == "gzip")
-    {
-        let mut plain = Vec::new();
-        flate2::read::GzDecoder::new(body)
-            .read_to_end(&mut plain)
-            .unwrap();
-        plain
-    } else {
-        body.to_vec()
-    }
-}
-
-fn refuse(inbox: &Inbox) -> Option<StatusCode> {
-    let refused = inbox.refused.load(Ordering::SeqCst);
-    if refused < inbox.refuse.load(Ordering::SeqCst) {
-        inbox.refused.fetch_add(1, Ordering::SeqCst);
-        return Some(if refused.is_multiple_of(2) {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::TOO_MANY_REQUESTS
-        });
-    }
-    None
-}
-
-async fn on_traces(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    if let Some(status) = refuse(&inbox) {
-        return status;
-    }
-    assert_eq!(headers["content-type"], "application/x-protobuf");
-    let body = decoded(&headers, &body);
-    let request = ExportTraceServiceRequest::decode(body.as_slice()).expect("valid OTLP traces");
-    let mut received = inbox.received.lock().unwrap();
-    received.bodies.push(format!("{request:?}"));
-    received.traces.push(request);
-    received.headers.push(headers);
-    StatusCode::OK
-}
-
-async fn on_metrics(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    if let Some(status) = refuse(&inbox) {
-        return status;
-    }
-    let body = decoded(&headers, &body);
-    let request = ExportMetricsServiceRequest::decode(body.as_slice()).expect("valid OTLP metrics");
-    let mut received = inbox.received.lock().unwrap();
-    received.bodies.push(format!("{request:?}"));
-    received.metrics.push(request);
-    received.headers.push(headers);
-    StatusCode::OK
-}
-
-/// Serves `inbox` on `listener` until the returned sender fires.
-fn receive(listener: tokio::net::TcpListener, inbox: Inbox) -> oneshot::Sender<()> {
-    let router = Router::new()
-        .route("/v1/traces", post(on_traces))
-        .route("/v1/metrics", post(on_metrics))
-        .with_state(inbox);
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    stop
-}
-
-async fn receiver() -> (SocketAddr, Inbox, oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let inbox = Inbox::default();
-    let stop = receive(listener, inbox.clone());
-    (addr, inbox, stop)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
