@@ -36,6 +36,9 @@ fn event(
         error_message: None,
         params: Some("{}".into()),
         result: None,
+        ts_ns: None,
+        traceparent: None,
+        tracestate: None,
     }
 }
 

@@ -47,6 +47,9 @@ fn seed(store: &mut SqliteStore, now_ms: i64) {
             error_message: failed.then(|| "failed".into()),
             params: Some(r#"{"q":"x"}"#.into()),
             result: None,
+            ts_ns: None,
+            traceparent: None,
+            tracestate: None,
         });
         if batch.len() == 4096 {
             store.append(&batch).unwrap();

@@ -38,6 +38,9 @@ fn events(start: usize) -> Vec<ToolCallEvent> {
             result: Some(
                 r#"{"content":[{"type":"text","text":"Sunny, 21°C"}],"isError":false}"#.into(),
             ),
+            ts_ns: None,
+            traceparent: None,
+            tracestate: None,
         })
         .collect()
 }

@@ -28,6 +28,46 @@ pub(crate) struct Capture {
     /// The request's own `_meta` protocol version (MCP 2026-07-28); else the handshake's.
     pub protocol_version: Option<ProtocolVersion>,
     pub request_id: RequestId,
+    /// When the call started, in unix nanoseconds (span start times).
+    pub started_ns: u64,
+    /// The W3C trace context the client sent, for exporters to continue its trace.
+    pub trace: TraceCarrier,
+}
+
+/// The W3C trace context of a request, as received (validated by exporters, off the call path).
+#[derive(Default)]
+pub(crate) struct TraceCarrier {
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
+}
+
+/// Longer values are ignored (`traceparent`) or dropped (`tracestate`, as W3C allows past 512).
+const MAX_TRACE_HEADER: usize = 512;
+
+impl TraceCarrier {
+    /// SEP-414 `params._meta` (`traceparent`, `tracestate`), else the HTTP headers.
+    fn read(context: &RequestContext<RoleServer>, parts: Option<&http::request::Parts>) -> Self {
+        let bounded = |value: &str| (value.len() <= MAX_TRACE_HEADER).then(|| value.to_owned());
+        if let Some(traceparent) = context.meta.get_traceparent() {
+            return TraceCarrier {
+                traceparent: bounded(traceparent),
+                tracestate: context.meta.get_tracestate().and_then(bounded),
+            };
+        }
+        let header = |name| {
+            parts
+                .and_then(|parts| parts.headers.get(name))
+                .and_then(|value| value.to_str().ok())
+                .and_then(bounded)
+        };
+        match header("traceparent") {
+            Some(traceparent) => TraceCarrier {
+                traceparent: Some(traceparent),
+                tracestate: header("tracestate"),
+            },
+            None => TraceCarrier::default(),
+        }
+    }
 }
 
 /// The session a call belongs to (see the README's *Sessions*).
@@ -103,6 +143,12 @@ impl Capture {
                 .or_else(|| handshake.map(|handshake| handshake.protocol_version.clone())),
             client,
             request_id: context.id.clone(),
+            started_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| {
+                    u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+                }),
+            trace: TraceCarrier::read(context, parts),
         }
     }
 }

@@ -28,6 +28,7 @@ pub enum Environment {
 /// | `MCP_ANALYTICS_ENDPOINT` | a collector to ship events to (feature `export-http`) | none |
 /// | `MCP_ANALYTICS_API_KEY` | the collector's (and dashboard's) key | none |
 /// | `MCP_ANALYTICS_USER_DETAILS` | store callers' email/name: `off`, `masked` or `full` | `masked` |
+/// | `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_*` | OpenTelemetry export (feature `otlp`; see `export::OtlpConfig`) | none |
 ///
 /// Process environment variables win over `.dev.vars`, which wins over `.env` (both read from
 /// the current directory when present; the process environment is never modified).
@@ -45,6 +46,9 @@ pub struct Config {
     pub api_key: Option<String>,
     /// How callers' email and name are stored.
     pub user_details: UserDetails,
+    /// OpenTelemetry export, when an `OTEL_EXPORTER_OTLP_*ENDPOINT` is set.
+    #[cfg(feature = "otlp")]
+    pub otlp: Option<crate::export::OtlpConfig>,
 }
 
 impl Config {
@@ -117,6 +121,8 @@ impl Config {
             endpoint,
             api_key,
             user_details,
+            #[cfg(feature = "otlp")]
+            otlp: crate::export::OtlpConfig::from_lookup(&lookup)?,
         })
     }
 }
@@ -232,6 +238,8 @@ pub struct AnalyticsBuilder {
     user_details: Option<UserDetails>,
     /// `MCP_ANALYTICS_ENDPOINT` and key, turned into an exporter by `build`.
     endpoint: Option<(String, Option<String>)>,
+    #[cfg(feature = "otlp")]
+    otlp: Option<crate::export::OtlpConfig>,
 }
 
 impl AnalyticsBuilder {
@@ -243,6 +251,10 @@ impl AnalyticsBuilder {
     /// Applies a [`Config`] (enabled flag, database file, collector endpoint and key, user
     /// details).
     pub fn config(mut self, config: Config) -> Self {
+        #[cfg(feature = "otlp")]
+        if config.otlp.is_some() {
+            self.otlp = config.otlp;
+        }
         self.endpoint = config.endpoint.map(|endpoint| (endpoint, config.api_key));
         self.enabled(config.enabled)
             .database(config.database)
@@ -281,6 +293,14 @@ impl AnalyticsBuilder {
         self
     }
 
+    /// Exports every call to an OpenTelemetry backend over OTLP/HTTP (spans and the duration
+    /// histogram; see [`crate::export::OtlpExporter`]).
+    #[cfg(feature = "otlp")]
+    pub fn otlp(mut self, config: crate::export::OtlpConfig) -> Self {
+        self.otlp = Some(config);
+        self
+    }
+
     /// Replaces the redaction rules.
     pub fn sanitizer(mut self, sanitizer: Sanitizer) -> Self {
         self.sanitizer = Some(sanitizer);
@@ -316,6 +336,10 @@ impl AnalyticsBuilder {
         }
         if let Some((endpoint, api_key)) = self.endpoint {
             sinks.push(exporter(endpoint, api_key, self.database.as_deref())?);
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(otlp) = self.otlp {
+            sinks.push(Box::new(crate::export::OtlpExporter::new(otlp)?));
         }
         destinations.extend(
             sinks

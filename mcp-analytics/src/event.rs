@@ -153,4 +153,15 @@ pub struct ToolCallEvent {
     pub params: Option<String>,
     /// The result as JSON text, redacted and size-capped; `None` with `track_results = false`.
     pub result: Option<String>,
+    /// When the call started, in unix nanoseconds (finer than `ts_ms`; span start times). Not
+    /// stored in SQLite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts_ns: Option<u64>,
+    /// The W3C `traceparent` the client sent (request `params._meta`, else the HTTP header), as
+    /// received; exporters validate it. Not stored in SQLite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// The W3C `tracestate` sent with that `traceparent`. Not stored in SQLite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
 }

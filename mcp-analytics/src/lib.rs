@@ -88,7 +88,7 @@ mod context;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
 mod event;
-#[cfg(feature = "export-http")]
+#[cfg(any(feature = "export-http", feature = "otlp"))]
 pub mod export;
 mod identity;
 pub mod payments;

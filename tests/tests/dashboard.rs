@@ -35,6 +35,9 @@ fn event(index: usize, tool: &str, user: &str, status: Status, duration_us: u64)
         error_message: status.is_error().then(|| "upstream unavailable".to_owned()),
         params: Some(r#"{"query":"weather","api_key":"[REDACTED]"}"#.into()),
         result: None,
+        ts_ns: None,
+        traceparent: None,
+        tracestate: None,
     }
 }
 

@@ -174,6 +174,9 @@ fn events(ids: &[&str]) -> Vec<ToolCallEvent> {
             error_message: None,
             params: Some("{}".into()),
             result: None,
+            ts_ns: None,
+            traceparent: None,
+            tracestate: None,
         })
         .collect()
 }

@@ -120,6 +120,9 @@ impl RawCall {
             error_message: error_message.map(|message| sanitizer.text(&message)),
             params: Some(sanitizer.json_text(&self.arguments, redact)),
             result: result_json.map(|result| sanitizer.json_text(&result, redact)),
+            ts_ns: Some(capture.started_ns),
+            traceparent: capture.trace.traceparent,
+            tracestate: capture.trace.tracestate,
         }
     }
 }

@@ -138,6 +138,9 @@ mod tests {
             error_message: None,
             params: None,
             result: None,
+            ts_ns: None,
+            traceparent: None,
+            tracestate: None,
         };
         assert_eq!(store.append(&[event]).unwrap(), 1);
         drop(store);
