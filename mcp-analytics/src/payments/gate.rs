@@ -368,7 +368,7 @@ impl Inner {
                 return Ok(CheckoutState::Paid);
             }
             if session.status == "open" && session.expires_at - now_s > REUSE_MARGIN_S {
-                return Ok(CheckoutState::Open(session));
+                return Ok(CheckoutState::Open(Box::new(session)));
             }
             let status = if session.status == "open" {
                 "stale"
@@ -453,7 +453,7 @@ impl Inner {
                 },
             )
             .map_err(store_unavailable)?;
-        Ok(CheckoutState::Open(session))
+        Ok(CheckoutState::Open(Box::new(session)))
     }
 
     /// Loads the user's holdings for `key` from the store into memory.
@@ -482,7 +482,7 @@ impl Inner {
 
 enum CheckoutState {
     Paid,
-    Open(CheckoutInfo),
+    Open(Box<CheckoutInfo>),
 }
 
 fn checkout_key(user: &str, key: &str, purchases: i64, bucket: i64) -> String {

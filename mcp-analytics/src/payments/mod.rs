@@ -1,10 +1,10 @@
 //! Payments for `#[paid]` tools: the gate in front of each paid call, Stripe (or the local test
 //! provider), webhooks, the meter-event outbox and the `payment_events` table.
 //!
-//! The path of a paid call: who is calling ([`gate`]) → what they hold (an in-memory view of
+//! The path of a paid call: who is calling (`gate`) → what they hold (an in-memory view of
 //! `payment_entitlements`, kept current by webhooks; Stripe is asked only on a miss, with a
 //! timeout, failing closed) → run the tool → on success use a credit or queue one meter event
-//! ([`meter`], delivered in the background, durable, exactly once).
+//! (`meter`, delivered in the background, durable, exactly once).
 
 mod fulfil;
 mod gate;
@@ -53,7 +53,7 @@ pub struct PaymentsBuilder {
     timeout: Duration,
     subscription_ttl: Duration,
     local_prices: HashMap<String, (i64, String)>,
-    lookup: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    lookup: EnvLookup,
 }
 
 impl Default for PaymentsBuilder {
@@ -221,7 +221,7 @@ fn stripe_provider(
         ));
     }
     provider::stripe::StripeProvider::new(key, base_url, timeout)
-        .map(Provider::Stripe)
+        .map(|stripe| Provider::Stripe(Box::new(stripe)))
         .map_err(Error::Payments)
 }
 
@@ -249,7 +249,7 @@ pub(crate) struct Inner {
     webhook_secret: Option<String>,
     environment: Environment,
     subscription_ttl: Duration,
-    lookup: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    lookup: EnvLookup,
     /// Resolved pricing per tool name.
     pricing: Mutex<HashMap<&'static str, Arc<ResolvedPricing>>>,
     held: gate::Holdings,
@@ -258,12 +258,20 @@ pub(crate) struct Inner {
     meter: OnceLock<meter::Sender>,
 }
 
+/// Where `price = env("VAR")` values come from.
+type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 static GLOBAL: OnceLock<Payments> = OnceLock::new();
 
 impl Payments {
     /// Settings from the environment; see [`PaymentsBuilder`].
     pub fn builder() -> PaymentsBuilder {
         PaymentsBuilder::default()
+    }
+
+    /// A builder with the settings from the environment, to add to before building.
+    pub fn builder_from_env() -> Result<PaymentsBuilder, Error> {
+        PaymentsBuilder::from_env()
     }
 
     /// Payments from the environment ([`PaymentsBuilder::from_env`]).

@@ -190,6 +190,9 @@ pub(crate) struct MeterRow {
     pub attempts: i64,
 }
 
+/// `(user_id, tool, status)` of a subscription.
+pub(crate) type SubscriptionOwner = (Option<String>, Option<String>, String);
+
 /// The payment tables behind one connection.
 pub(crate) struct PaymentStore {
     conn: Connection,
@@ -349,7 +352,7 @@ impl PaymentStore {
     pub(crate) fn subscription(
         &self,
         subscription_id: &str,
-    ) -> rusqlite::Result<Option<(Option<String>, Option<String>, String)>> {
+    ) -> rusqlite::Result<Option<SubscriptionOwner>> {
         self.conn
             .query_row(
                 "SELECT user_id, tool, status FROM payment_subscriptions WHERE subscription_id = ?1",

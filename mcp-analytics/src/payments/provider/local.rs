@@ -169,9 +169,8 @@ pub(crate) fn page(session: &CheckoutInfo, reason: &str, message: Option<&str>) 
     };
     let tool = session.metadata.get("mcp_tool").map_or("", String::as_str);
     let action = if session.status == "open" {
-        format!(
-            r#"<form method="post"><button type="submit">Complete test payment</button></form>"#
-        )
+        r#"<form method="post"><button type="submit">Complete test payment</button></form>"#
+            .to_owned()
     } else {
         format!(
             "<p>This checkout is <strong>{}</strong>.</p>",

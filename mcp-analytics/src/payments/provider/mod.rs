@@ -112,7 +112,7 @@ pub(crate) enum ProviderError {
 pub(crate) enum Provider {
     /// Stripe through async-stripe.
     #[cfg(feature = "stripe")]
-    Stripe(stripe::StripeProvider),
+    Stripe(Box<stripe::StripeProvider>),
     /// The local test provider (development without a Stripe key).
     Local(local::LocalProvider),
 }
