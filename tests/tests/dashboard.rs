@@ -62,6 +62,29 @@ fn seed(path: &Path) {
     events.push(event(10, "translate", "ann", Status::Ok, 900));
     events.push(event(11, "translate", "cid", Status::Panic, 1_100));
     store.append(&events).unwrap();
+    drop(store);
+    // Payments: building them creates the payment tables; then one one-time purchase and one
+    // paid subscription invoice.
+    drop(
+        mcp_analytics::Payments::builder()
+            .database(path)
+            .build()
+            .unwrap(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection
+        .execute_batch(&format!(
+            "INSERT INTO payment_events (ts_ms, kind, user_id, tool, amount, currency) VALUES
+                 ({now}, 'checkout_completed', 'ann', 'translate', 1500, 'usd'),
+                 ({now}, 'invoice_paid', 'bob', 'search_docs', 2000, 'usd');
+             INSERT INTO payment_subscriptions (subscription_id, user_id, tool, status, updated_ms)
+                 VALUES ('sub_1', 'bob', 'search_docs', 'active', {now});"
+        ))
+        .unwrap();
 }
 
 async fn serve(dashboard: Dashboard) -> (SocketAddr, oneshot::Sender<()>) {
@@ -148,6 +171,12 @@ async fn the_browser_shows_the_seeded_numbers() {
     assert_eq!(text_of(&dom, "card-error-rate"), "25.0 %");
     assert_eq!(text_of(&dom, "card-users"), "3");
     assert_eq!(text_of(&dom, "card-sessions"), "2");
+    assert_eq!(text_of(&dom, "card-revenue"), "35.00 USD");
+    assert!(
+        text_of(&dom, "payments-facts").starts_with("1 active subscriptions"),
+        "{}",
+        text_of(&dom, "payments-facts")
+    );
     let tools = &dom[dom.find("id=\"tools\"").unwrap()..dom.find("id=\"errors\"").unwrap()];
     let search = tools.find("search_docs").expect("search_docs row");
     let translate = tools.find("translate").expect("translate row");

@@ -127,6 +127,21 @@ pub(super) async fn errors(
     )
 }
 
+/// Revenue by tool and user, conversion, active subscriptions and failures.
+pub(super) async fn payments(
+    Extract(state): Extract<Arc<State>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (_, since_ms, _) = range(&query);
+    respond(
+        state
+            .query(move |store| {
+                crate::payments::report::PaymentsSummary::read(store.connection(), since_ms)
+            })
+            .await,
+    )
+}
+
 pub(super) async fn session(
     Extract(state): Extract<Arc<State>>,
     Query(query): Query<HashMap<String, String>>,

@@ -74,6 +74,7 @@ impl Dashboard {
         let api = Router::new()
             .route("/overview", get(api::overview))
             .route("/errors", get(api::errors))
+            .route("/payments", get(api::payments))
             .route("/session", get(api::session))
             .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),

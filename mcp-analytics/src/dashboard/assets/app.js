@@ -55,7 +55,41 @@
     $("card-p95").textContent = overview.p95_ms === null ? "–" : ms(overview.p95_ms) + " ms";
     $("card-users").textContent = fmt.format(overview.users);
     $("card-sessions").textContent = fmt.format(report.sessions.count);
-    $("card-revenue").textContent = "–";
+  }
+
+  function money(rows) {
+    const totals = {};
+    for (const row of rows) totals[row.currency] = (totals[row.currency] || 0) + row.amount;
+    const parts = Object.entries(totals).map(([currency, amount]) =>
+      (amount / 100).toFixed(2) + " " + currency.toUpperCase());
+    return parts.length ? parts.join(" + ") : "–";
+  }
+
+  function renderPayments(payments) {
+    $("card-revenue").textContent = money(payments.by_tool);
+    const any = payments.by_tool.length || payments.conversion.length || payments.checkouts_created || payments.active_subscriptions;
+    $("payments-facts").textContent = any
+      ? `${fmt.format(payments.active_subscriptions)} active subscriptions · ${fmt.format(payments.checkouts_created)} checkouts created · ${fmt.format(payments.meter_events_sent)} usage events billed · ${fmt.format(payments.failures)} payment failures`
+      : "No payment events recorded.";
+    const revenue = (table, rows, title) => {
+      const body = header($(table), [["key", title], ["revenue", "Revenue", 1], ["payments", "Payments", 1]]);
+      for (const row of rows) {
+        const tr = body.insertRow();
+        cell(tr, row.key || "–");
+        cell(tr, (row.amount / 100).toFixed(2) + " " + row.currency.toUpperCase(), true);
+        cell(tr, fmt.format(row.payments), true);
+      }
+    };
+    revenue("revenue-tools", payments.by_tool, "Tool");
+    revenue("revenue-users", payments.by_user, "User");
+    const body = header($("conversion"), [["tool", "Paid tool"], ["asked", "Asked to pay", 1], ["paid", "Paid", 1], ["rate", "Conversion", 1]]);
+    for (const row of payments.conversion) {
+      const tr = body.insertRow();
+      cell(tr, row.tool);
+      cell(tr, fmt.format(row.asked), true);
+      cell(tr, fmt.format(row.paid), true);
+      cell(tr, row.asked ? pct(row.paid / row.asked) : "–", true);
+    }
   }
 
   function renderTools(tools) {
@@ -159,13 +193,15 @@
   async function refresh() {
     const scope = "range=" + $("range").value + "&server=" + encodeURIComponent($("server").value);
     try {
-      const [overview, errors] = await Promise.all([get("api/overview?" + scope), get("api/errors?" + scope)]);
+      const [overview, errors, payments] = await Promise.all([
+        get("api/overview?" + scope), get("api/errors?" + scope), get("api/payments?" + scope)]);
       renderServers(overview.servers);
       renderCards(overview);
       renderTools(overview.report.tools);
       renderUsers(overview.report.top_users);
       renderCharts(overview.series, overview.since_ms, overview.until_ms);
       renderCalls($("errors"), errors, true);
+      renderPayments(payments);
       $("updated").textContent = "updated " + new Date().toLocaleTimeString();
     } catch (error) {
       $("updated").textContent = "error: " + error.message;
