@@ -548,3 +548,145 @@ async fn local_test_provider_takes_a_test_payment() {
         .unwrap();
     assert_eq!(text(&paid), "image of x");
 }
+
+#[tokio::test]
+async fn clients_with_url_elicitation_get_the_checkout_link_as_input_required() {
+    use rmcp::model::{
+        CallToolRequestParams, CallToolResponse, ClientCapabilities, ElicitRequestParams,
+        ElicitationCapability, Implementation, InputRequest, ProtocolVersion,
+        UrlElicitationCapability,
+    };
+    use rmcp::{ClientLifecycleMode, ClientServiceExt};
+
+    let server = start(|db| {
+        Payments::builder()
+            .database(db)
+            .local_price("price_image", 500, "usd")
+            .env(|var| (var == "TEST_PRICE_USAGE").then(|| "price_usage".to_owned()))
+    })
+    .await;
+    let mut capabilities = ClientCapabilities::default();
+    capabilities.elicitation =
+        Some(ElicitationCapability::new().with_url(UrlElicitationCapability::new()));
+    let lifecycle = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(format!("http://{}/mcp", server.addr))
+            .auth_header("heidi");
+    let heidi = ClientConfig::new(capabilities, Implementation::new("elicit-client", "1.0.0"))
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_config(config),
+            lifecycle,
+        )
+        .await
+        .unwrap();
+    let request = || {
+        CallToolRequestParams::new("generate_image")
+            .with_arguments(json!({"prompt": "x"}).as_object().unwrap().clone())
+    };
+    let CallToolResponse::InputRequired(asked) = heidi.call_tool_once(request()).await.unwrap()
+    else {
+        panic!("expected input_required")
+    };
+    let Some(InputRequest::Elicitation(elicit)) =
+        asked.input_requests.as_ref().and_then(|r| r.get("payment"))
+    else {
+        panic!("expected a payment elicitation: {asked:?}")
+    };
+    let ElicitRequestParams::UrlElicitationParams {
+        url,
+        elicitation_id,
+        message,
+        ..
+    } = &elicit.params
+    else {
+        panic!("expected URL elicitation")
+    };
+    assert!(
+        elicitation_id.starts_with("cs_local_") && message.contains("High-quality"),
+        "{message}"
+    );
+    // Answering "accept" proves nothing: the retry is still refused until the purchase is made.
+    let CallToolResponse::InputRequired(_) = heidi.call_tool_once(request()).await.unwrap() else {
+        panic!("still unpaid")
+    };
+    reqwest::Client::new().post(url).send().await.unwrap();
+    let CallToolResponse::Complete(done) = heidi.call_tool_once(request()).await.unwrap() else {
+        panic!("expected the tool to run")
+    };
+    assert_eq!(text(&done), "image of x");
+    server.analytics.flush().await;
+    let statuses: Vec<Status> = server.sink.events().iter().map(|e| e.status).collect();
+    assert_eq!(
+        statuses,
+        [Status::PaymentRequired, Status::PaymentRequired, Status::Ok]
+    );
+}
+
+/// A legacy (2025) client that takes URL elicitation: it "opens" the checkout link by paying on
+/// the local test page, then accepts.
+#[derive(Clone)]
+struct PayingClient;
+
+impl rmcp::ClientHandler for PayingClient {
+    async fn create_elicitation(
+        &self,
+        request: rmcp::model::ElicitRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
+        let rmcp::model::ElicitRequestParams::UrlElicitationParams { url, .. } = request else {
+            return Ok(rmcp::model::ElicitResult::new(
+                rmcp::model::ElicitationAction::Decline,
+            ));
+        };
+        reqwest::Client::new().post(url).send().await.unwrap();
+        Ok(rmcp::model::ElicitResult::new(
+            rmcp::model::ElicitationAction::Accept,
+        ))
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        let mut capabilities = rmcp::model::ClientCapabilities::default();
+        capabilities.elicitation = Some(
+            rmcp::model::ElicitationCapability::new()
+                .with_url(rmcp::model::UrlElicitationCapability::new()),
+        );
+        ClientConfig::new(
+            capabilities,
+            rmcp::model::Implementation::new("paying-client", "1.0.0"),
+        )
+    }
+}
+
+#[tokio::test]
+async fn legacy_clients_with_url_elicitation_pay_within_the_call() {
+    let server = start(|db| {
+        Payments::builder()
+            .database(db)
+            .local_price("price_image", 500, "usd")
+            .env(|var| (var == "TEST_PRICE_USAGE").then(|| "price_usage".to_owned()))
+    })
+    .await;
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(format!("http://{}/mcp", server.addr))
+            .auth_header("ivan");
+    let ivan = PayingClient
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .unwrap();
+    let arguments = json!({"prompt": "y"}).as_object().unwrap().clone();
+    let result = ivan
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("generate_image").with_arguments(arguments),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&result),
+        "image of y",
+        "paid during the call, then it ran"
+    );
+    assert_eq!(server.runs.load(Ordering::SeqCst), 1);
+    assert_eq!(payment_events(&server.db, "checkout_completed").len(), 1);
+}

@@ -7,7 +7,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::model::{
+    CallToolResult, ContentBlock, ElicitRequest, ElicitRequestParams, InputRequest, InputRequests,
+    InputRequiredResult,
+};
 use serde_json::json;
 
 use super::{
@@ -26,6 +29,12 @@ use crate::{
 const NEGATIVE_TTL_MS: i64 = 60_000;
 /// Checkout sessions live this long (Stripe accepts 30 min to 24 h).
 const CHECKOUT_LIFETIME_S: i64 = 3600;
+/// How long a legacy client may take to answer the URL elicitation.
+const ELICITATION_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long, after the user accepted, the call waits for the purchase to complete.
+const PURCHASE_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+/// How often the provider is asked meanwhile.
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 /// An open checkout is reused while it has at least this long left.
 const REUSE_MARGIN_S: i64 = 300;
 
@@ -142,6 +151,26 @@ pub(crate) struct Payer {
     pub session: Option<String>,
     /// A deterministic id of this call (the meter event identifier).
     pub call_id: String,
+    /// The client takes URL elicitation in an `InputRequiredResult` (MCP 2026-07-28): the
+    /// checkout link is sent that way, and the retry comes back through this gate.
+    pub url_elicitation: bool,
+    /// A pre-2026 client that takes URL elicitation: the link is sent with `elicitation/create`
+    /// and the call waits (bounded) for the purchase.
+    pub legacy_elicitation: Option<rmcp::Peer<rmcp::RoleServer>>,
+}
+
+/// Why the slow path did not grant the call.
+enum Refusal {
+    /// The final answer.
+    Final(Outcome),
+    /// Not entitled; this checkout is open for the user.
+    Checkout(Box<CheckoutInfo>),
+}
+
+impl From<Outcome> for Refusal {
+    fn from(outcome: Outcome) -> Self {
+        Refusal::Final(outcome)
+    }
 }
 
 impl Payments {
@@ -179,9 +208,21 @@ impl Payments {
         let grant = match inner.held.admit(&user, &key, ttl, now_ms()) {
             Local::Granted(grant) => Ok(grant),
             Local::Refused | Local::Unknown => {
-                inner
+                match inner
                     .slow_path(&user, payer.email.as_deref(), &resolved)
                     .await
+                {
+                    Ok(grant) => Ok(grant),
+                    Err(Refusal::Final(outcome)) => Err(outcome),
+                    Err(Refusal::Checkout(session)) => match &payer.legacy_elicitation {
+                        Some(peer) => {
+                            inner
+                                .elicit_and_wait(peer, &user, &resolved, &session)
+                                .await
+                        }
+                        None => Err(payment_required(&resolved, &session, payer.url_elicitation)),
+                    },
+                }
             }
         };
         match grant {
@@ -205,7 +246,7 @@ impl Inner {
         user: &str,
         email: Option<&str>,
         pricing: &ResolvedPricing,
-    ) -> Result<Grant_, Outcome> {
+    ) -> Result<Grant_, Refusal> {
         let lock = self.user_lock(user);
         let _guard = lock.lock().await;
         let key = pricing.key();
@@ -254,12 +295,55 @@ impl Inner {
         match checkout {
             CheckoutState::Paid => match self.held.admit(user, key, ttl, now_ms()) {
                 Local::Granted(grant) => Ok(grant),
-                _ => Err(unavailable(
-                    &pricing.tool,
-                    "the purchase is being processed",
-                )),
+                _ => Err(unavailable(&pricing.tool, "the purchase is being processed").into()),
             },
-            CheckoutState::Open(session) => Err(payment_required(pricing, &session)),
+            CheckoutState::Open(session) => Err(Refusal::Checkout(session)),
+        }
+    }
+
+    /// Legacy URL elicitation: sends the checkout link to the client, and once the user
+    /// accepts, waits (bounded) for the purchase, confirmed by a webhook or by asking the
+    /// provider, never by the client's answer.
+    async fn elicit_and_wait(
+        &self,
+        peer: &rmcp::Peer<rmcp::RoleServer>,
+        user: &str,
+        pricing: &ResolvedPricing,
+        session: &CheckoutInfo,
+    ) -> Result<Grant_, Outcome> {
+        let refused = || payment_required(pricing, session, false);
+        let Some(url) = session
+            .url
+            .as_deref()
+            .and_then(|url| url.parse::<url::Url>().ok())
+        else {
+            return Err(refused());
+        };
+        let message = format!("Pay for `{}`: {}", pricing.tool, pricing.reason);
+        let answer = peer
+            .elicit_url_with_timeout(message, url, session.id.clone(), Some(ELICITATION_WAIT))
+            .await;
+        if !matches!(answer, Ok(rmcp::model::ElicitationAction::Accept)) {
+            return Err(refused());
+        }
+        let key = pricing.key();
+        let ttl = self.subscription_ttl.as_millis() as i64;
+        let deadline = tokio::time::Instant::now() + PURCHASE_WAIT;
+        loop {
+            let _ = self.reload(user, key);
+            if let Local::Granted(grant) = self.held.admit(user, key, ttl, now_ms()) {
+                return Ok(grant);
+            }
+            if let Ok(current) = self.provider.retrieve_checkout(&session.id).await
+                && current.is_paid()
+            {
+                let _ = self.fulfil(&current);
+                continue;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(refused());
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
 
@@ -544,8 +628,14 @@ impl Drop for Ticket {
     }
 }
 
-/// `payment_required` with a checkout link: an error result clients and models can act on.
-fn payment_required(pricing: &ResolvedPricing, session: &CheckoutInfo) -> Outcome {
+/// `payment_required` with a checkout link: an error result clients and models can act on, or
+/// for clients that take it, a URL elicitation (`InputRequiredResult`) whose retry re-enters
+/// the gate (the purchase is confirmed server-side, never from the client's answer).
+fn payment_required(
+    pricing: &ResolvedPricing,
+    session: &CheckoutInfo,
+    url_elicitation: bool,
+) -> Outcome {
     let url = session.url.clone().unwrap_or_default();
     let amount = match (session.amount_total, &session.currency) {
         (Some(amount), Some(currency)) => format!(
@@ -572,14 +662,27 @@ fn payment_required(pricing: &ResolvedPricing, session: &CheckoutInfo) -> Outcom
         "currency": session.currency,
         "expires_at": session.expires_at,
     });
+    let detail = format!("checkout {}", session.id);
+    if url_elicitation && !url.is_empty() {
+        let request = ElicitRequest::new(ElicitRequestParams::UrlElicitationParams {
+            meta: None,
+            message: text,
+            url,
+            elicitation_id: session.id.clone(),
+        });
+        let requests =
+            InputRequests::from([("payment".to_owned(), InputRequest::Elicitation(request))]);
+        let response = InputRequiredResult::new(Some(requests), None);
+        return Outcome::refused(
+            response,
+            Status::PaymentRequired,
+            "payment_required",
+            detail,
+        );
+    }
     let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
     result.structured_content = Some(structured);
-    Outcome::refused(
-        result,
-        Status::PaymentRequired,
-        "payment_required",
-        format!("checkout {}", session.id),
-    )
+    Outcome::refused(result, Status::PaymentRequired, "payment_required", detail)
 }
 
 fn sign_in_required(tool: &str) -> Outcome {

@@ -135,13 +135,13 @@ impl Outcome {
 
     /// A call the payment gate answered without running the tool.
     pub(crate) fn refused(
-        result: CallToolResult,
+        response: impl Into<CallToolResponse>,
         status: Status,
         error_type: &'static str,
         message: String,
     ) -> Self {
         Outcome {
-            response: Ok(result.into()),
+            response: Ok(response.into()),
             status,
             error: Some((error_type.into(), message)),
         }

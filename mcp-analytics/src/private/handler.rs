@@ -132,7 +132,25 @@ fn payer<S: Server>(capture: &Capture, context: &RequestContext, tool: &str) -> 
     }
     let digest = hash.finalize();
     let call_id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let modern = capture
+        .protocol_version
+        .as_ref()
+        .is_some_and(|version| *version >= ProtocolVersion::V_2026_07_28);
+    let url_elicitation = modern
+        && context
+            .meta
+            .client_capabilities()
+            .and_then(|capabilities| capabilities.elicitation)
+            .is_some_and(|elicitation| elicitation.url.is_some());
+    let legacy_elicitation = (!modern
+        && context
+            .peer
+            .supported_elicitation_modes()
+            .contains(&rmcp::service::ElicitationMode::Url))
+    .then(|| context.peer.clone());
     Payer {
+        url_elicitation,
+        legacy_elicitation,
         user_id: capture.user_id.clone(),
         email: crate::capture::identity(context).and_then(|identity| identity.email.clone()),
         session,
