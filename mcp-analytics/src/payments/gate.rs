@@ -162,14 +162,14 @@ pub(crate) struct Payer {
 /// Why the slow path did not grant the call.
 enum Refusal {
     /// The final answer.
-    Final(Outcome),
+    Final(Box<Outcome>),
     /// Not entitled; this checkout is open for the user.
     Checkout(Box<CheckoutInfo>),
 }
 
 impl From<Outcome> for Refusal {
     fn from(outcome: Outcome) -> Self {
-        Refusal::Final(outcome)
+        Refusal::Final(Box::new(outcome))
     }
 }
 
@@ -213,7 +213,7 @@ impl Payments {
                     .await
                 {
                     Ok(grant) => Ok(grant),
-                    Err(Refusal::Final(outcome)) => Err(outcome),
+                    Err(Refusal::Final(outcome)) => Err(*outcome),
                     Err(Refusal::Checkout(session)) => match &payer.legacy_elicitation {
                         Some(peer) => {
                             inner
