@@ -365,6 +365,15 @@ async fn a_cancelled_subscription_revokes_access() {
     stripe.complete_checkout(&session).await;
     let ok = call(&carol, "pro_report", json!({})).await.unwrap();
     assert_eq!(text(&ok), "pro report");
+    // Stripe delivers at least once: every event again changes nothing.
+    for event in stripe.events() {
+        assert_eq!(stripe.redeliver(&event.id).await.status, Some(200));
+    }
+    assert_eq!(
+        payment_events(&server.db, "invoice_paid"),
+        [(Some("carol".into()), Some("pro_report".into()), Some(2000))]
+    );
+    assert_eq!(payment_events(&server.db, "subscription_started").len(), 1);
     let subscription = stripe.subscriptions()[0].id.clone();
     stripe.cancel_subscription(&subscription).await;
     let revoked = call(&carol, "pro_report", json!({})).await.unwrap();

@@ -59,16 +59,16 @@ async fn webhook(State(payments): State<Payments>, headers: HeaderMap, body: Byt
     };
     let event_id = event.id.as_str().to_owned();
     let kind = event.type_.as_str().to_owned();
-    if inner
-        .store()
-        .first_webhook(&event_id, &kind, now_ms())
-        .is_err()
-    {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "payment store unavailable",
-        )
-            .into_response();
+    match inner.store().webhook_applied(&event_id) {
+        Ok(false) => {}
+        Ok(true) => return (StatusCode::OK, "duplicate").into_response(),
+        Err(_) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "payment store unavailable",
+            )
+                .into_response();
+        }
     }
     let handled =
         match &event.data.object {
@@ -103,6 +103,12 @@ async fn webhook(State(payments): State<Payments>, headers: HeaderMap, body: Byt
             }
             _ => Ok(()),
         };
+    // Marked only once applied: a failure answers 500 and Stripe delivers the event again.
+    let handled = handled.and_then(|()| {
+        inner
+            .store()
+            .mark_webhook_applied(&event_id, &kind, now_ms())
+    });
     match handled {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
         Err(error) => {

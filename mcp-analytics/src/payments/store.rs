@@ -481,18 +481,27 @@ impl PaymentStore {
         Ok(())
     }
 
-    /// `true` the first time an event id is seen.
-    pub(crate) fn first_webhook(
+    /// Whether a webhook event was already applied.
+    pub(crate) fn webhook_applied(&self, event_id: &str) -> rusqlite::Result<bool> {
+        self.conn.query_row(
+            "SELECT count(*) > 0 FROM stripe_webhook_events WHERE event_id = ?1",
+            [event_id],
+            |row| row.get(0),
+        )
+    }
+
+    /// Remembers that a webhook event was applied (a redelivery is then not applied again).
+    pub(crate) fn mark_webhook_applied(
         &self,
         event_id: &str,
         kind: &str,
         now_ms: i64,
-    ) -> rusqlite::Result<bool> {
-        let inserted = self.conn.execute(
+    ) -> rusqlite::Result<()> {
+        self.conn.execute(
             "INSERT OR IGNORE INTO stripe_webhook_events (event_id, type, received_ms) VALUES (?1, ?2, ?3)",
             params![event_id, kind, now_ms],
         )?;
-        Ok(inserted == 1)
+        Ok(())
     }
 
     /// Puts meter events into the outbox (a repeated identifier is ignored).
