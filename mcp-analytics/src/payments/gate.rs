@@ -17,7 +17,7 @@ use super::{
     Inner, Payments, now_ms,
     pricing::{CheckoutMode, Grant, Pricing, ResolvedPricing},
     provider::{CheckoutInfo, CheckoutRequest, ProviderError},
-    store::{EventRow, NewCheckout, PaymentEventKind},
+    store::{EntitlementRow, EventRow, NewCheckout, PaymentEventKind},
 };
 use crate::{
     Environment,
@@ -45,6 +45,20 @@ struct Held {
     unlimited: bool,
     subscription_active: bool,
     checked_ms: i64,
+}
+
+impl From<&EntitlementRow> for Held {
+    fn from(row: &EntitlementRow) -> Self {
+        Held {
+            credits: row.credits,
+            unlimited: row.unlimited,
+            subscription_active: row
+                .subscription_status
+                .as_deref()
+                .is_some_and(super::provider::grants_access),
+            checked_ms: row.checked_ms,
+        }
+    }
 }
 
 /// The in-memory view of `payment_entitlements`: user → price key → holdings.
@@ -258,19 +272,7 @@ impl Inner {
         // Another call may have settled it while we waited, or the store knows more.
         let row = self.store().entitlement(user, key).map_err(store_error)?;
         if let Some(row) = row {
-            self.held.set(
-                user,
-                key,
-                Held {
-                    credits: row.credits,
-                    unlimited: row.unlimited,
-                    subscription_active: row
-                        .subscription_status
-                        .as_deref()
-                        .is_some_and(super::provider::grants_access),
-                    checked_ms: row.checked_ms,
-                },
-            );
+            self.held.set(user, key, Held::from(&row));
         }
         match self.held.admit(user, key, ttl, now_ms()) {
             Local::Granted(grant) => return Ok(grant),
@@ -413,19 +415,7 @@ impl Inner {
             .entitlement(user, key)
             .map_err(store_unavailable)?
             .unwrap_or_default();
-        self.held.set(
-            user,
-            key,
-            Held {
-                credits: row.credits,
-                unlimited: row.unlimited,
-                subscription_active: row
-                    .subscription_status
-                    .as_deref()
-                    .is_some_and(super::provider::grants_access),
-                checked_ms: row.checked_ms,
-            },
-        );
+        self.held.set(user, key, Held::from(&row));
         Ok(())
     }
 
@@ -551,13 +541,8 @@ impl Inner {
             user,
             key,
             Held {
-                credits: row.credits,
-                unlimited: row.unlimited,
-                subscription_active: row
-                    .subscription_status
-                    .as_deref()
-                    .is_some_and(super::provider::grants_access),
                 checked_ms: row.checked_ms.max(now_ms()),
+                ..Held::from(&row)
             },
         );
         Ok(())
