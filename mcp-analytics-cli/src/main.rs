@@ -17,6 +17,7 @@ use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use mcp_analytics::{
     collector::Collector,
     dashboard::Dashboard,
+    payments::report::PaymentsSummary,
     store::{Report, SqliteStore},
 };
 
@@ -97,10 +98,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let report = store
                 .report(since_ms, tool.as_deref())
                 .context("reading the report")?;
+            let payments = PaymentsSummary::read(store.connection(), since_ms)
+                .context("reading the payment events")?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                let full = FullReport {
+                    report: &report,
+                    payments: &payments,
+                };
+                println!("{}", serde_json::to_string_pretty(&full)?);
             } else {
                 print!("{}", render(&report, &since));
+                print!("{}", render_payments(&payments));
             }
         }
     }
@@ -201,6 +209,71 @@ fn render(report: &Report, since: &str) -> String {
             ]);
         }
         out.push_str(&format!("Top users\n{users}\n"));
+    }
+    out
+}
+
+/// The JSON report: the analytics report's fields plus `payments`.
+#[derive(serde::Serialize)]
+struct FullReport<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    payments: &'a PaymentsSummary,
+}
+
+/// Revenue by tool and user, conversion and payment health; nothing without payment events.
+fn render_payments(payments: &PaymentsSummary) -> String {
+    if payments.by_tool.is_empty()
+        && payments.conversion.is_empty()
+        && payments.checkouts_created == 0
+    {
+        return String::new();
+    }
+    let money = |amount: i64, currency: &str| {
+        format!(
+            "{}.{:02} {}",
+            amount / 100,
+            amount % 100,
+            currency.to_uppercase()
+        )
+    };
+    let mut out = format!(
+        "\nPayments: {} active subscriptions, {} checkouts created, {} usage events billed, {} failures\n",
+        payments.active_subscriptions,
+        payments.checkouts_created,
+        payments.meter_events_sent,
+        payments.failures
+    );
+    for (title, rows) in [("tool", &payments.by_tool), ("user", &payments.by_user)] {
+        if rows.is_empty() {
+            continue;
+        }
+        let mut revenue = table(&[title, "revenue", "payments"]);
+        for row in rows {
+            revenue.add_row(vec![
+                Cell::new(&row.key),
+                number(money(row.amount, &row.currency)),
+                number(row.payments),
+            ]);
+        }
+        out.push_str(&format!("Revenue by {title}\n{revenue}\n"));
+    }
+    if !payments.conversion.is_empty() {
+        let mut conversion = table(&["paid tool", "asked to pay", "paid", "conversion"]);
+        for row in &payments.conversion {
+            let rate = if row.asked == 0 {
+                0.0
+            } else {
+                row.paid as f64 / row.asked as f64
+            };
+            conversion.add_row(vec![
+                Cell::new(&row.tool),
+                number(row.asked),
+                number(row.paid),
+                number(format!("{:.1} %", rate * 100.0)),
+            ]);
+        }
+        out.push_str(&format!("Conversion\n{conversion}\n"));
     }
     out
 }

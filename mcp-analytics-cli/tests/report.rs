@@ -153,3 +153,42 @@ fn bad_arguments_are_clear_errors() {
             .contains("no analytics database at /nonexistent/analytics.db")
     );
 }
+
+#[test]
+fn payments_appear_in_the_report() {
+    let (_dir, db) = database();
+    drop(
+        mcp_analytics::Payments::builder()
+            .database(&db)
+            .build()
+            .unwrap(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(&format!(
+            "INSERT INTO payment_events (ts_ms, kind, user_id, tool, amount, currency) VALUES
+                 ({now}, 'checkout_created', 'ann', 'search', NULL, NULL),
+                 ({now}, 'checkout_completed', 'ann', 'search', 500, 'usd'),
+                 ({now}, 'invoice_paid', 'bob', 'search', 1250, 'usd');"
+        ))
+        .unwrap();
+    let output = report(&["--db", db.to_str().unwrap(), "--since", "1h"]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("Revenue by tool") && text.contains("17.50 USD"),
+        "{text}"
+    );
+    assert!(text.contains("1 checkouts created"), "{text}");
+    let output = report(&["--db", db.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["payments"]["by_tool"][0]["amount"], 1750);
+    assert_eq!(json["payments"]["by_user"][0]["key"], "bob");
+    assert_eq!(
+        json["calls"], 12,
+        "the analytics fields stay at the top level"
+    );
+}
