@@ -95,6 +95,7 @@ impl Inner {
     }
 
     /// Marks an unpaid checkout expired.
+    #[cfg(feature = "stripe")]
     pub(crate) fn expire(&self, session: &CheckoutInfo) -> rusqlite::Result<()> {
         let store = self.store();
         store.set_checkout_status(&session.id, "expired")?;
@@ -164,6 +165,7 @@ impl Inner {
     }
 
     /// Records a paid or failed invoice against the subscription's user and tool.
+    #[cfg(feature = "stripe")]
     pub(crate) fn invoice(
         &self,
         kind: PaymentEventKind,

@@ -6,6 +6,9 @@
 //! timeout, failing closed) → run the tool → on success use a credit or queue one meter event
 //! (`meter`, delivered in the background, durable, exactly once).
 
+// Builds without Stripe or HTTP reach only part of this module (no webhooks, no test pages).
+#![cfg_attr(not(all(feature = "stripe", feature = "http")), allow(dead_code))]
+
 mod fulfil;
 mod gate;
 mod meter;
@@ -343,13 +346,16 @@ impl Payments {
     }
 
     /// The address the server bound, used unless a public URL was configured.
+    #[cfg(feature = "http")]
     pub(crate) fn default_public_url(&self, url: &str) {
         self.local_base_url(url, true);
     }
 
     fn local_base_url(&self, url: &str, only_if_unset: bool) {
-        if let Some(inner) = &self.inner
-            && let Provider::Local(local) = &inner.provider
+        if let Some(local) = self
+            .inner
+            .as_ref()
+            .and_then(|inner| inner.provider.as_local())
         {
             local.set_base_url(url, only_if_unset);
         }

@@ -3,17 +3,13 @@
 
 use axum::{
     Router,
-    body::Bytes,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
 
-use super::{
-    Payments, now_ms,
-    provider::{Provider, local},
-};
+use super::{Payments, now_ms, provider::local};
 
 /// The payments router (mounted at the root by `serve::http`).
 pub(crate) fn router(payments: Payments) -> Router {
@@ -24,7 +20,11 @@ pub(crate) fn router(payments: Payments) -> Router {
 }
 
 #[cfg(feature = "stripe")]
-async fn webhook(State(payments): State<Payments>, headers: HeaderMap, body: Bytes) -> Response {
+async fn webhook(
+    State(payments): State<Payments>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     use stripe_webhook::{EventObject, Webhook, WebhookError};
 
     use super::{fulfil::SubscriptionChange, provider::stripe, store::PaymentEventKind};
@@ -131,7 +131,7 @@ async fn pay(State(payments): State<Payments>, Path(id): Path<String>) -> Respon
     let Some(inner) = payments.inner() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let Provider::Local(provider) = &inner.provider else {
+    let Some(provider) = inner.provider.as_local() else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let prices = inner
@@ -181,7 +181,7 @@ fn render(payments: &Payments, id: &str, message: Option<&str>) -> Response {
     let Some(inner) = payments.inner() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let Provider::Local(provider) = &inner.provider else {
+    let Some(provider) = inner.provider.as_local() else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let Ok(session) = provider.retrieve_checkout(id) else {

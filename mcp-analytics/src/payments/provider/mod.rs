@@ -128,7 +128,16 @@ impl Provider {
     }
 
     pub(crate) fn is_local(&self) -> bool {
-        matches!(self, Provider::Local(_))
+        self.as_local().is_some()
+    }
+
+    /// The local test provider, when that is the one in use.
+    pub(crate) fn as_local(&self) -> Option<&local::LocalProvider> {
+        match self {
+            Provider::Local(local) => Some(local),
+            #[cfg(feature = "stripe")]
+            Provider::Stripe(_) => None,
+        }
     }
 
     pub(crate) async fn create_customer(
@@ -191,7 +200,10 @@ impl Provider {
         match self {
             #[cfg(feature = "stripe")]
             Provider::Stripe(stripe) => stripe.send_meter_event(event).await,
-            Provider::Local(_) => Ok(()),
+            Provider::Local(_) => {
+                let _ = event;
+                Ok(())
+            }
         }
     }
 
