@@ -152,7 +152,6 @@ pub(crate) struct Ticket {
     pricing: Arc<ResolvedPricing>,
     /// `None` once settled.
     grant: Option<Grant_>,
-    identifier: String,
 }
 
 /// Who is paying for a call.
@@ -162,15 +161,13 @@ pub(crate) struct Payer {
     /// Their email, a hint for the Stripe customer.
     pub email: Option<String>,
     /// The session, for the anonymous development fallback.
-    pub session: Option<String>,
-    /// A deterministic id of this call (the meter event identifier).
-    pub call_id: String,
+    pub session: Option<crate::capture::Session>,
     /// The client takes URL elicitation in an `InputRequiredResult` (MCP 2026-07-28): the
     /// checkout link is sent that way, and the retry comes back through this gate.
     pub url_elicitation: bool,
-    /// A pre-2026 client that takes URL elicitation: the link is sent with `elicitation/create`
-    /// and the call waits (bounded) for the purchase.
-    pub legacy_elicitation: Option<rmcp::Peer<rmcp::RoleServer>>,
+    /// A pre-2026 client's peer: when it takes URL elicitation, the link is sent with
+    /// `elicitation/create` and the call waits (bounded) for the purchase.
+    pub legacy_peer: Option<rmcp::Peer<rmcp::RoleServer>>,
 }
 
 /// Why the slow path did not grant the call.
@@ -228,14 +225,21 @@ impl Payments {
                 {
                     Ok(grant) => Ok(grant),
                     Err(Refusal::Final(outcome)) => Err(*outcome),
-                    Err(Refusal::Checkout(session)) => match &payer.legacy_elicitation {
-                        Some(peer) => {
-                            inner
-                                .elicit_and_wait(peer, &user, &resolved, &session)
-                                .await
+                    Err(Refusal::Checkout(session)) => {
+                        match payer.legacy_peer.as_ref().filter(|peer| {
+                            peer.supported_elicitation_modes()
+                                .contains(&rmcp::service::ElicitationMode::Url)
+                        }) {
+                            Some(peer) => {
+                                inner
+                                    .elicit_and_wait(peer, &user, &resolved, &session)
+                                    .await
+                            }
+                            None => {
+                                Err(payment_required(&resolved, &session, payer.url_elicitation))
+                            }
                         }
-                        None => Err(payment_required(&resolved, &session, payer.url_elicitation)),
-                    },
+                    }
                 }
             }
         };
@@ -245,7 +249,6 @@ impl Payments {
                 user,
                 pricing: resolved,
                 grant: Some(grant),
-                identifier: payer.call_id,
             }),
             Err(refusal) => Admission::Refuse(refusal),
         }
@@ -594,9 +597,8 @@ impl Ticket {
             Grant_::Credit => self.inner.held.refund(&self.user, key),
             Grant_::Subscription if succeeded => {
                 if let Some(event_name) = &self.pricing.meter {
-                    let identifier = std::mem::take(&mut self.identifier);
                     self.inner
-                        .queue_meter(&self.user, &self.pricing.tool, event_name, identifier);
+                        .queue_meter(&self.user, &self.pricing.tool, event_name);
                 }
             }
             Grant_::Subscription | Grant_::Unlimited => {}

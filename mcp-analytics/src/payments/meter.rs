@@ -1,12 +1,18 @@
-//! Usage billing off the call path: a successful metered call queues one event (a channel
-//! send); a background thread writes it to the `meter_outbox` table, then delivers it with its
+//! Usage billing off the call path: a successful metered call queues one event (a lock-free
+//! push); a background thread, polling every 50 ms, writes it to the `meter_outbox` table, then delivers it with its
 //! identifier as the idempotency key, retrying with backoff. Undelivered events survive restarts
 //! and Stripe's identifier dedupe makes a repeated delivery harmless: never lost, never twice.
 
 use std::{
-    sync::{Arc, Weak, mpsc},
+    sync::{
+        Arc, OnceLock, Weak,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
     time::Duration,
 };
+
+use crossbeam_queue::SegQueue;
 
 use super::{
     Inner, now_ms,
@@ -20,12 +26,11 @@ const MAX_BACKOFF_MS: i64 = 3_600_000;
 /// Events delivered per round.
 const ROUND: usize = 100;
 
-enum Message {
-    Meter(Queued),
-    Flush(tokio::sync::oneshot::Sender<()>),
-}
+/// How often the sender thread looks for newly queued events (the call path never wakes it).
+const POLL: Duration = Duration::from_millis(50);
 
-struct Queued {
+/// One successful metered call waiting to be written to the outbox.
+pub(crate) struct Queued {
     identifier: String,
     event_name: String,
     user: String,
@@ -33,54 +38,91 @@ struct Queued {
     ts_s: i64,
 }
 
-/// The call path's end of the meter queue.
-pub(crate) struct Sender(mpsc::Sender<Message>);
+/// The call path's end of the meter queue: a lock-free push, no syscall; the sender thread
+/// polls it. Flush requests go through a channel that wakes the thread.
+pub(crate) struct Sender {
+    queue: Arc<SegQueue<Queued>>,
+    flush: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
+}
 
 impl Sender {
     /// Resolves once everything queued before is in the outbox and a delivery round ran.
     pub(crate) async fn flush(&self) {
         let (done, wait) = tokio::sync::oneshot::channel();
-        if self.0.send(Message::Flush(done)).is_ok() {
+        if self.flush.send(done).is_ok() {
             let _ = wait.await;
         }
     }
 }
 
+/// A unique meter event identifier for one call: a random per-process prefix and a counter
+/// (assigned once, kept in the outbox for every delivery attempt).
+fn identifier() -> String {
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| {
+        use sha2::Digest;
+        let seed = format!(
+            "{:?}{}{:?}",
+            std::time::SystemTime::now(),
+            std::process::id(),
+            std::thread::current().id()
+        );
+        let digest = sha2::Sha256::digest(seed.as_bytes());
+        u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+    });
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("mcpa_{prefix:016x}{n:012x}")
+}
+
 impl Inner {
     /// Queues the meter event of one successful call (never blocks, never fails the call).
-    pub(crate) fn queue_meter(&self, user: &str, tool: &str, event_name: &str, identifier: String) {
+    pub(crate) fn queue_meter(&self, user: &str, tool: &str, event_name: &str) {
         let Some(sender) = self.meter.get() else {
             return;
         };
-        let queued = Queued {
-            identifier,
+        sender.queue.push(Queued {
+            identifier: identifier(),
             event_name: event_name.to_owned(),
             user: user.to_owned(),
             tool: tool.to_owned(),
             ts_s: now_ms() / 1000,
+        });
+    }
+
+    fn drain_meters(&self) -> Vec<Queued> {
+        let Some(sender) = self.meter.get() else {
+            return Vec::new();
         };
-        if sender.0.send(Message::Meter(queued)).is_err() {
-            tracing::error!(
-                user,
-                tool,
-                "the meter sender has stopped; this call's usage was not recorded"
-            );
+        std::iter::from_fn(|| sender.queue.pop()).collect()
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: what is still queued goes to the outbox now.
+    fn drop(&mut self) {
+        let queued = self.drain_meters();
+        if !queued.is_empty() {
+            enqueue(self, queued);
         }
     }
 }
 
 /// Starts the sender thread for `inner`; it ends when the last `Payments` handle is dropped.
 pub(crate) fn start(inner: &Arc<Inner>) -> Result<Sender, Error> {
-    let (tx, rx) = mpsc::channel();
+    let (flush, flushes) = mpsc::channel();
     let weak = Arc::downgrade(inner);
     std::thread::Builder::new()
         .name("mcp-analytics-meter".into())
-        .spawn(move || run(weak, rx))
+        .spawn(move || run(weak, flushes))
         .map_err(Error::Writer)?;
-    Ok(Sender(tx))
+    Ok(Sender {
+        queue: Arc::new(SegQueue::new()),
+        flush,
+    })
 }
 
-fn run(inner: Weak<Inner>, rx: mpsc::Receiver<Message>) {
+fn run(inner: Weak<Inner>, flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -91,46 +133,35 @@ fn run(inner: Weak<Inner>, rx: mpsc::Receiver<Message>) {
             return;
         }
     };
-    let mut flushes = Vec::new();
+    let mut waiting = Vec::new();
     loop {
         let wait = match inner.upgrade() {
             Some(inner) => next_wait(&inner),
             None => return,
         };
-        let mut queued = Vec::new();
-        match rx.recv_timeout(wait) {
-            Ok(message) => route(message, &mut queued, &mut flushes),
+        match flushes.recv_timeout(wait) {
+            Ok(done) => waiting.push(done),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
-        while let Ok(message) = rx.try_recv() {
-            route(message, &mut queued, &mut flushes);
-        }
+        waiting.extend(flushes.try_iter());
         let Some(inner) = inner.upgrade() else { return };
+        let queued = inner.drain_meters();
         if !queued.is_empty() {
             enqueue(&inner, queued);
         }
         runtime.block_on(deliver_due(&inner));
-        for done in flushes.drain(..) {
+        for done in waiting.drain(..) {
             let _ = done.send(());
         }
     }
 }
 
-fn route(
-    message: Message,
-    queued: &mut Vec<Queued>,
-    flushes: &mut Vec<tokio::sync::oneshot::Sender<()>>,
-) {
-    match message {
-        Message::Meter(event) => queued.push(event),
-        Message::Flush(done) => flushes.push(done),
-    }
-}
-
 fn next_wait(inner: &Inner) -> Duration {
     let due = inner.store().next_meter_due().ok().flatten();
-    let ms = due.map_or(1000, |due| (due - now_ms()).clamp(0, 1000));
+    let ms = due.map_or(POLL.as_millis() as i64, |due| {
+        (due - now_ms()).clamp(0, POLL.as_millis() as i64)
+    });
     Duration::from_millis(ms as u64)
 }
 

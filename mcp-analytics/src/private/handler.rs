@@ -70,7 +70,7 @@ pub async fn call_tool<S: Server>(
         let (payer, call_context) = match paid {
             Some(_) => {
                 let capture = Capture::read(&context);
-                let payer = payer::<S>(&capture, &context, &name);
+                let payer = payer(&capture, &context);
                 let call_context = CallContext::new(context, capture.user_id, capture.session);
                 (Some(payer), call_context)
             }
@@ -84,7 +84,7 @@ pub async fn call_tool<S: Server>(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as i64);
     let capture = Capture::read(&context);
-    let payer = paid.map(|_| payer::<S>(&capture, &context, &name));
+    let payer = paid.map(|_| payer(&capture, &context));
     let cancelled = context.ct.clone();
     let call_context = CallContext::new(context, capture.user_id.clone(), capture.session.clone());
     let pending = Pending {
@@ -112,49 +112,27 @@ fn paid_tool<S: Server>(name: &str) -> Option<(&'static ToolSpec, &'static Prici
         .and_then(|spec| Some((spec, spec.paid?)))
 }
 
-/// Who pays for this call, and the call's deterministic id (its meter event identifier).
-fn payer<S: Server>(capture: &Capture, context: &RequestContext, tool: &str) -> Payer {
-    use sha2::Digest;
-    let session = capture.session.as_ref().map(ToString::to_string);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    let mut hash = sha2::Sha256::new();
-    for part in [
-        S::INFO.name,
-        session.as_deref().unwrap_or(""),
-        &capture.request_id.to_string(),
-        tool,
-        &nanos.to_string(),
-    ] {
-        hash.update(part.as_bytes());
-        hash.update([0]);
-    }
-    let digest = hash.finalize();
-    let call_id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+/// Who pays for this call and how to reach them. Cheap: everything only a refusal needs is
+/// worked out then.
+fn payer(capture: &Capture, context: &RequestContext) -> Payer {
     let modern = capture
         .protocol_version
         .as_ref()
         .is_some_and(|version| *version >= ProtocolVersion::V_2026_07_28);
+    // MCP 2026-07-28 clients declare capabilities in each request's `_meta`.
     let url_elicitation = modern
         && context
             .meta
-            .client_capabilities()
-            .and_then(|capabilities| capabilities.elicitation)
-            .is_some_and(|elicitation| elicitation.url.is_some());
-    let legacy_elicitation = (!modern
-        && context
-            .peer
-            .supported_elicitation_modes()
-            .contains(&rmcp::service::ElicitationMode::Url))
-    .then(|| context.peer.clone());
+            .get("io.modelcontextprotocol/clientCapabilities")
+            .and_then(|capabilities| capabilities.get("elicitation"))
+            .and_then(|elicitation| elicitation.get("url"))
+            .is_some();
     Payer {
-        url_elicitation,
-        legacy_elicitation,
         user_id: capture.user_id.clone(),
         email: crate::capture::identity(context).and_then(|identity| identity.email.clone()),
-        session,
-        call_id: format!("mcpa_{call_id}"),
+        session: capture.session.clone(),
+        url_elicitation,
+        legacy_peer: (!modern).then(|| context.peer.clone()),
     }
 }
 
