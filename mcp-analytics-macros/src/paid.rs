@@ -433,7 +433,7 @@ fn choice(field: &Field, value: &Value, accepted: &[&str], errors: &mut Errors) 
                 format!(
                     "`{}` expects {}, found {}",
                     field.key,
-                    suggest::one_of(&quoted(accepted)),
+                    one_of_strings(accepted),
                     other.kind()
                 ),
             );
@@ -452,22 +452,17 @@ fn choice(field: &Field, value: &Value, accepted: &[&str], errors: &mut Errors) 
         format!(
             "unknown `{}` `{text}`; {hint}expected {}",
             field.key,
-            suggest::one_of(&quoted(accepted))
+            one_of_strings(accepted)
         ),
     );
     None
 }
 
-fn quoted(words: &[&str]) -> Vec<&'static str> {
-    words
-        .iter()
-        .map(|word| match *word {
-            "payment" => "\"payment\"",
-            "subscription" => "\"subscription\"",
-            "credits" => "\"credits\"",
-            _ => "\"unlimited\"",
-        })
-        .collect()
+/// "`\"a\"` or `\"b\"`": the accepted string values, written as the user would write them.
+fn one_of_strings(words: &[&str]) -> String {
+    let quoted: Vec<String> = words.iter().map(|word| format!("\"{word}\"")).collect();
+    let refs: Vec<&str> = quoted.iter().map(String::as_str).collect();
+    suggest::one_of(&refs)
 }
 
 fn non_empty(lit: LitStr, errors: &mut Errors) -> Option<LitStr> {

@@ -1,11 +1,13 @@
-//! Analytics for [rmcp](https://docs.rs/rmcp) MCP servers with one attribute macro.
+//! Analytics and Stripe payments for [rmcp](https://docs.rs/rmcp) MCP servers, with attribute
+//! macros.
 //!
 //! Put `#[mcp_server]` on the impl block that holds your tools and mark each tool `#[tool]`.
 //! Every call is then timed, classified, sanitized and recorded into an embedded SQLite file
-//! (`./mcp-analytics.db` by default) — without the tool waiting on storage.
+//! (`./mcp-analytics.db` by default) — without the tool waiting on storage. `#[paid(...)]` puts a
+//! payment gate in front of a tool (see [`payments`]); its pricing is checked at compile time.
 //!
 //! ```no_run
-//! use mcp_analytics::{mcp_server, tool};
+//! use mcp_analytics::{mcp_server, paid, tool};
 //! use serde::Deserialize;
 //! use schemars::JsonSchema;
 //!
@@ -14,6 +16,9 @@
 //!
 //! #[derive(Deserialize, JsonSchema)]
 //! struct Doc { document: String }
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Endpoint { url: String }
 //!
 //! #[derive(Clone)]
 //! struct MyServer;
@@ -30,6 +35,15 @@
 //!     #[tool(track_results = false)]
 //!     async fn process_document(&self, args: Doc) -> String {
 //!         format!("{} characters", args.document.len())
+//!     }
+//!
+//!     /// Call an API, billed per successful call through a metered Stripe subscription.
+//!     #[tool]
+//!     #[paid(checkout = { mode = "subscription", success_url = "https://example.com/ok",
+//!                         line_items = [{ price = "price_usage_123" }] },
+//!            meter = "api_call", reason = "Pay per API call")]
+//!     async fn api_call(&self, args: Endpoint) -> String {
+//!         format!("called {}", args.url)
 //!     }
 //! }
 //!

@@ -24,7 +24,7 @@ use crate::Error;
 /// The longest wait between delivery attempts of one event.
 const MAX_BACKOFF_MS: i64 = 3_600_000;
 /// Events delivered per round.
-const ROUND: usize = 100;
+const ROUND: usize = 1000;
 
 /// How often the sender thread looks for newly queued events (the call path never wakes it).
 const POLL: Duration = Duration::from_millis(50);
@@ -167,8 +167,17 @@ fn next_wait(inner: &Inner) -> Duration {
 
 fn enqueue(inner: &Inner, queued: Vec<Queued>) {
     let mut rows = Vec::with_capacity(queued.len());
+    let mut customers = std::collections::HashMap::<String, Option<String>>::new();
+    let mut store = inner.store();
     for event in queued {
-        let customer = inner.store().customer(&event.user).ok().flatten();
+        let customer = match customers.get(&event.user) {
+            Some(customer) => customer.clone(),
+            None => {
+                let customer = store.customer(&event.user).ok().flatten();
+                customers.insert(event.user.clone(), customer.clone());
+                customer
+            }
+        };
         let Some(customer_id) = customer else {
             tracing::error!(user = %event.user, "metered call by a user without a customer; usage not billable");
             continue;
@@ -184,7 +193,7 @@ fn enqueue(inner: &Inner, queued: Vec<Queued>) {
             attempts: 0,
         });
     }
-    if let Err(error) = inner.store().enqueue_meters(&rows, now_ms()) {
+    if let Err(error) = store.enqueue_meters(&rows, now_ms()) {
         tracing::error!(
             "cannot write {} meter events to the outbox: {error}",
             rows.len()
@@ -192,63 +201,84 @@ fn enqueue(inner: &Inner, queued: Vec<Queued>) {
     }
 }
 
+/// Delivers every due event, round by round, each round's outcomes written in one
+/// transaction; stops early while the provider is down.
 async fn deliver_due(inner: &Inner) {
-    let due = match inner.store().due_meters(now_ms(), ROUND) {
-        Ok(due) => due,
-        Err(error) => {
-            tracing::error!("cannot read the meter outbox: {error}");
+    loop {
+        let due = match inner.store().due_meters(now_ms(), ROUND) {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::error!("cannot read the meter outbox: {error}");
+                return;
+            }
+        };
+        let full_round = due.len() == ROUND;
+        let mut outcomes = Vec::with_capacity(due.len());
+        let mut down = false;
+        for row in due {
+            let event = MeterEvent {
+                identifier: row.identifier.clone(),
+                event_name: row.event_name.clone(),
+                customer_id: row.customer_id.clone(),
+                value: row.value,
+                timestamp: row.ts_s,
+            };
+            let result = inner.meter_provider.send_meter_event(&event).await;
+            down = matches!(result, Err(ProviderError::Unavailable(_)));
+            outcomes.push((row, result));
+            if down {
+                // The provider is down: leave the rest for a later round.
+                break;
+            }
+        }
+        if let Err(error) = record(inner, &outcomes) {
+            tracing::error!("cannot update the meter outbox: {error}");
             return;
         }
-    };
-    for row in due {
-        let event = MeterEvent {
-            identifier: row.identifier.clone(),
-            event_name: row.event_name.clone(),
-            customer_id: row.customer_id.clone(),
-            value: row.value,
-            timestamp: row.ts_s,
-        };
-        let result = inner.meter_provider.send_meter_event(&event).await;
-        let now = now_ms();
-        let (state, next, kind, error) = match &result {
-            Ok(()) => ("sent", now, PaymentEventKind::MeterEventSent, None),
-            Err(ProviderError::Unavailable(message)) => (
-                "pending",
-                now + backoff_ms(row.attempts, &row.identifier),
-                PaymentEventKind::MeterEventRetried,
-                Some(message.as_str()),
-            ),
-            Err(ProviderError::Rejected(message)) => (
-                "failed",
-                now,
-                PaymentEventKind::MeterEventFailed,
-                Some(message.as_str()),
-            ),
-        };
-        let store = inner.store();
-        let updated = store
-            .update_meter(&row.identifier, state, next, error)
-            .and_then(|()| {
-                store.record_event(
-                    now,
-                    kind,
-                    &EventRow {
-                        user_id: row.user_id.as_deref(),
-                        tool: row.tool.as_deref(),
-                        reference: Some(&row.identifier),
-                        detail: error.or(Some(&row.event_name)),
-                        ..EventRow::default()
-                    },
-                )
-            });
-        if let Err(error) = updated {
-            tracing::error!("cannot update the meter outbox: {error}");
-        }
-        if kind == PaymentEventKind::MeterEventRetried {
-            // The provider is down: leave the rest for the next round.
-            break;
+        if down || !full_round {
+            return;
         }
     }
+}
+
+/// Writes delivery outcomes to the outbox and `payment_events` in one transaction.
+fn record(
+    inner: &Inner,
+    outcomes: &[(MeterRow, Result<(), ProviderError>)],
+) -> rusqlite::Result<()> {
+    let now = now_ms();
+    inner.store().transaction(|store| {
+        for (row, result) in outcomes {
+            let (state, next, kind, error) = match result {
+                Ok(()) => ("sent", now, PaymentEventKind::MeterEventSent, None),
+                Err(ProviderError::Unavailable(message)) => (
+                    "pending",
+                    now + backoff_ms(row.attempts, &row.identifier),
+                    PaymentEventKind::MeterEventRetried,
+                    Some(message.as_str()),
+                ),
+                Err(ProviderError::Rejected(message)) => (
+                    "failed",
+                    now,
+                    PaymentEventKind::MeterEventFailed,
+                    Some(message.as_str()),
+                ),
+            };
+            store.update_meter(&row.identifier, state, next, error)?;
+            store.record_event(
+                now,
+                kind,
+                &EventRow {
+                    user_id: row.user_id.as_deref(),
+                    tool: row.tool.as_deref(),
+                    reference: Some(&row.identifier),
+                    detail: error.or(Some(&row.event_name)),
+                    ..EventRow::default()
+                },
+            )?;
+        }
+        Ok(())
+    })
 }
 
 /// Exponential backoff with deterministic jitter: 1 s, 2 s, 4 s … up to an hour.

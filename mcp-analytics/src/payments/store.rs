@@ -218,6 +218,17 @@ impl PaymentStore {
         Ok(Self { conn })
     }
 
+    /// Runs `work` in one transaction (committed when it succeeds).
+    pub(crate) fn transaction<R>(
+        &self,
+        work: impl FnOnce(&Self) -> rusqlite::Result<R>,
+    ) -> rusqlite::Result<R> {
+        let tx = self.conn.unchecked_transaction()?;
+        let result = work(self)?;
+        tx.commit()?;
+        Ok(result)
+    }
+
     pub(crate) fn customer(&self, user_id: &str) -> rusqlite::Result<Option<String>> {
         self.conn
             .query_row(
@@ -474,10 +485,10 @@ impl PaymentStore {
         kind: PaymentEventKind,
         row: &EventRow<'_>,
     ) -> rusqlite::Result<()> {
-        self.conn.execute(
+        self.conn.prepare_cached(
             "INSERT INTO payment_events (ts_ms, kind, user_id, tool, amount, currency, reference, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![ts_ms, kind.as_str(), row.user_id, row.tool, row.amount, row.currency, row.reference, row.detail],
-        )?;
+        )?
+        .execute(params![ts_ms, kind.as_str(), row.user_id, row.tool, row.amount, row.currency, row.reference, row.detail])?;
         Ok(())
     }
 
@@ -569,10 +580,11 @@ impl PaymentStore {
         next_attempt_ms: i64,
         error: Option<&str>,
     ) -> rusqlite::Result<()> {
-        self.conn.execute(
-            "UPDATE meter_outbox SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3, last_error = ?4 WHERE identifier = ?1",
-            params![identifier, state, next_attempt_ms, error],
-        )?;
+        self.conn
+            .prepare_cached(
+                "UPDATE meter_outbox SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3, last_error = ?4 WHERE identifier = ?1",
+            )?
+            .execute(params![identifier, state, next_attempt_ms, error])?;
         Ok(())
     }
 
