@@ -9,11 +9,14 @@
 // Builds without Stripe or HTTP reach only part of this module (no webhooks, no test pages).
 #![cfg_attr(not(all(feature = "stripe", feature = "http")), allow(dead_code))]
 
+mod answers;
 mod fulfil;
 mod gate;
+mod holdings;
 mod meter;
 pub mod pricing;
 mod provider;
+mod purchase;
 pub mod report;
 #[cfg(feature = "http")]
 mod routes;
@@ -194,7 +197,7 @@ impl PaymentsBuilder {
             subscription_ttl: self.subscription_ttl,
             lookup: self.lookup,
             pricing: Mutex::new(HashMap::new()),
-            held: gate::Holdings::default(),
+            held: holdings::Holdings::default(),
             user_locks: Mutex::new(HashMap::new()),
             meter: OnceLock::new(),
         });
@@ -255,7 +258,7 @@ pub(crate) struct Inner {
     lookup: EnvLookup,
     /// Resolved pricing per tool name.
     pricing: Mutex<HashMap<&'static str, Arc<ResolvedPricing>>>,
-    held: gate::Holdings,
+    held: holdings::Holdings,
     /// One async lock per user for the slow path (no duplicate customers or checkouts).
     user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     meter: OnceLock<meter::Sender>,

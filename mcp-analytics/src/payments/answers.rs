@@ -1,0 +1,92 @@
+//! The answers of a paid tool that did not run: `payment_required` (with the checkout link, as
+//! a result or as a URL elicitation), `sign_in_required` and `payment_unavailable`.
+
+use rmcp::model::{
+    CallToolResult, ContentBlock, ElicitRequest, ElicitRequestParams, InputRequest, InputRequests,
+    InputRequiredResult,
+};
+use serde_json::json;
+
+use super::{pricing::ResolvedPricing, provider::CheckoutInfo};
+use crate::{event::Status, private::Outcome};
+
+/// `payment_required` with a checkout link: an error result clients and models can act on, or
+/// for clients that take it, a URL elicitation (`InputRequiredResult`) whose retry re-enters
+/// the gate (the purchase is confirmed server-side, never from the client's answer).
+pub(super) fn payment_required(
+    pricing: &ResolvedPricing,
+    session: &CheckoutInfo,
+    url_elicitation: bool,
+) -> Outcome {
+    let url = session.url.clone().unwrap_or_default();
+    let amount = match (session.amount_total, &session.currency) {
+        (Some(amount), Some(currency)) => format!(
+            " ({}.{:02} {})",
+            amount / 100,
+            amount % 100,
+            currency.to_uppercase()
+        ),
+        _ => String::new(),
+    };
+    let text = format!(
+        "Payment required to use `{tool}`: {reason}{amount}. Complete the payment at {url} and then call the tool again.",
+        tool = pricing.tool,
+        reason = pricing.reason,
+    );
+    let structured = json!({
+        "status": "payment_required",
+        "tool": pricing.tool,
+        "reason": pricing.reason,
+        "mode": pricing.mode.as_str(),
+        "checkout_url": url,
+        "checkout_session_id": session.id,
+        "amount": session.amount_total,
+        "currency": session.currency,
+        "expires_at": session.expires_at,
+    });
+    let detail = format!("checkout {}", session.id);
+    if url_elicitation && !url.is_empty() {
+        let request = ElicitRequest::new(ElicitRequestParams::UrlElicitationParams {
+            meta: None,
+            message: text,
+            url,
+            elicitation_id: session.id.clone(),
+        });
+        let requests =
+            InputRequests::from([("payment".to_owned(), InputRequest::Elicitation(request))]);
+        let response = InputRequiredResult::new(Some(requests), None);
+        return Outcome::refused(
+            response,
+            Status::PaymentRequired,
+            "payment_required",
+            detail,
+        );
+    }
+    let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(structured);
+    Outcome::refused(result, Status::PaymentRequired, "payment_required", detail)
+}
+
+pub(super) fn sign_in_required(tool: &str) -> Outcome {
+    let text = format!(
+        "Sign-in required: `{tool}` is a paid tool, and paying needs a signed-in user. Connect with an authenticated (OAuth) session and call it again."
+    );
+    let mut result = CallToolResult::error(vec![ContentBlock::text(text.clone())]);
+    result.structured_content = Some(json!({ "status": "sign_in_required", "tool": tool }));
+    Outcome::refused(result, Status::PaymentRequired, "sign_in_required", text)
+}
+
+pub(super) fn unavailable(tool: &str, why: &str) -> Outcome {
+    let text = format!(
+        "Payments are unavailable right now, so `{tool}` did not run and nothing was charged. Try again in a minute."
+    );
+    let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
+    result.structured_content =
+        Some(json!({ "status": "payment_unavailable", "tool": tool, "retry_after_s": 30 }));
+    Outcome::refused(
+        result,
+        Status::PaymentUnavailable,
+        "payment_unavailable",
+        why.to_owned(),
+    )
+}

@@ -1,0 +1,255 @@
+//! Asking the provider what a user bought and selling them access: the user's customer,
+//! syncing subscriptions and completed checkouts into the store, and reusing or creating the
+//! checkout a refused call links to.
+
+use std::collections::HashMap;
+
+use super::{
+    Inner,
+    holdings::Held,
+    now_ms,
+    pricing::{CheckoutMode, Grant, ResolvedPricing},
+    provider::{CheckoutInfo, CheckoutRequest, ProviderError},
+    store::{EventRow, NewCheckout, PaymentEventKind},
+};
+
+/// Checkout sessions live this long (Stripe accepts 30 min to 24 h).
+const CHECKOUT_LIFETIME_S: i64 = 3600;
+/// An open checkout is reused while it has at least this long left.
+const REUSE_MARGIN_S: i64 = 300;
+
+impl Inner {
+    /// The user's customer id: from the store, else created (idempotently) at the provider.
+    pub(crate) async fn customer(
+        &self,
+        user: &str,
+        email: Option<&str>,
+    ) -> Result<String, ProviderError> {
+        if let Some(customer) = self.store().customer(user).map_err(store_unavailable)? {
+            return Ok(customer);
+        }
+        let customer = self.provider.create_customer(user, email).await?;
+        self.store()
+            .insert_customer(user, &customer, now_ms())
+            .map_err(store_unavailable)?;
+        Ok(self
+            .store()
+            .customer(user)
+            .map_err(store_unavailable)?
+            .unwrap_or(customer))
+    }
+
+    /// Asks the provider what the user holds for the price and stores it.
+    pub(super) async fn sync(
+        &self,
+        user: &str,
+        customer: &str,
+        pricing: &ResolvedPricing,
+    ) -> Result<(), ProviderError> {
+        let key = pricing.key();
+        match pricing.mode {
+            CheckoutMode::Subscription => {
+                let subscriptions = self.provider.subscriptions(customer, key).await?;
+                let active = subscriptions.iter().find(|s| s.grants_access());
+                let now = now_ms();
+                let store = self.store();
+                match active {
+                    Some(sub) => {
+                        store.set_subscription(user, key, Some((&sub.id, &sub.status)), now)
+                    }
+                    None => store.set_subscription(user, key, None, now),
+                }
+                .map_err(store_unavailable)?;
+            }
+            CheckoutMode::Payment => {
+                let completed = self.provider.completed_checkouts(customer).await?;
+                for session in completed
+                    .iter()
+                    .filter(|s| s.metadata.get("mcp_price_key").map(String::as_str) == Some(key))
+                {
+                    self.fulfil(session).map_err(store_unavailable)?;
+                }
+                self.store()
+                    .touch(user, key, now_ms())
+                    .map_err(store_unavailable)?;
+            }
+        }
+        self.held.forget(user, key);
+        let row = self
+            .store()
+            .entitlement(user, key)
+            .map_err(store_unavailable)?
+            .unwrap_or_default();
+        self.held.set(user, key, Held::from(&row));
+        Ok(())
+    }
+
+    /// Reuses the user's open checkout for the price (noticing when it was paid meanwhile)
+    /// or creates one.
+    pub(super) async fn checkout(
+        &self,
+        user: &str,
+        email: Option<&str>,
+        pricing: &ResolvedPricing,
+    ) -> Result<CheckoutState, ProviderError> {
+        let key = pricing.key();
+        let now_s = now_ms() / 1000;
+        let open = self
+            .store()
+            .open_checkout(user, key)
+            .map_err(store_unavailable)?;
+        if let Some(open) = open {
+            let session = self.provider.retrieve_checkout(&open.session_id).await?;
+            if session.is_paid() {
+                self.fulfil(&session).map_err(store_unavailable)?;
+                self.held.forget(user, key);
+                self.reload(user, key)?;
+                return Ok(CheckoutState::Paid);
+            }
+            if session.status == "open" && session.expires_at - now_s > REUSE_MARGIN_S {
+                return Ok(CheckoutState::Open(Box::new(session)));
+            }
+            let status = if session.status == "open" {
+                "stale"
+            } else {
+                session.status.as_str()
+            };
+            self.store()
+                .set_checkout_status(&session.id, status)
+                .map_err(store_unavailable)?;
+        }
+        let customer = self.customer(user, email).await?;
+        let purchases = self
+            .store()
+            .fulfilled_count(user, key)
+            .map_err(store_unavailable)?;
+        let grant = match (pricing.mode, pricing.grant) {
+            (CheckoutMode::Subscription, _) => "subscription".to_owned(),
+            (CheckoutMode::Payment, Grant::Unlimited) => "unlimited".to_owned(),
+            (CheckoutMode::Payment, Grant::Credits) => {
+                pricing.line_items[0].1.unwrap_or(1).to_string()
+            }
+        };
+        let metadata = HashMap::from([
+            ("mcp_user_id".to_owned(), user.to_owned()),
+            ("mcp_tool".to_owned(), pricing.tool.clone()),
+            ("mcp_price_key".to_owned(), key.to_owned()),
+            ("mcp_grant".to_owned(), grant),
+        ]);
+        let quantities: Vec<Option<u64>> = pricing
+            .line_items
+            .iter()
+            .map(|(_, quantity)| match (pricing.mode, &pricing.meter) {
+                (CheckoutMode::Subscription, Some(_)) => None,
+                (CheckoutMode::Subscription, None) => Some(u64::from(quantity.unwrap_or(1))),
+                (CheckoutMode::Payment, _) => Some(u64::from(quantity.unwrap_or(1))),
+            })
+            .collect();
+        // The same key within a 10-minute window: concurrent or retried requests get one
+        // session; a completed purchase changes the key so the user can buy again.
+        let bucket = now_s / 600;
+        let session = self
+            .provider
+            .create_checkout(CheckoutRequest {
+                pricing,
+                quantities: &quantities,
+                customer: &customer,
+                user_id: user,
+                metadata,
+                expires_at: now_s + CHECKOUT_LIFETIME_S,
+                idempotency_key: checkout_key(user, key, purchases, bucket),
+            })
+            .await?;
+        let store = self.store();
+        store
+            .insert_checkout(
+                &NewCheckout {
+                    session_id: &session.id,
+                    user_id: user,
+                    tool: &pricing.tool,
+                    price_key: key,
+                    mode: pricing.mode.as_str(),
+                    url: session.url.as_deref(),
+                    status: &session.status,
+                    amount: session.amount_total,
+                    currency: session.currency.as_deref(),
+                    expires_ms: session.expires_at * 1000,
+                },
+                now_ms(),
+            )
+            .map_err(store_unavailable)?;
+        store
+            .record_event(
+                now_ms(),
+                PaymentEventKind::CheckoutCreated,
+                &EventRow {
+                    user_id: Some(user),
+                    tool: Some(&pricing.tool),
+                    amount: session.amount_total,
+                    currency: session.currency.as_deref(),
+                    reference: Some(&session.id),
+                    ..EventRow::default()
+                },
+            )
+            .map_err(store_unavailable)?;
+        Ok(CheckoutState::Open(Box::new(session)))
+    }
+
+    /// Loads the user's holdings for `key` from the store into memory.
+    pub(crate) fn reload(&self, user: &str, key: &str) -> Result<(), ProviderError> {
+        let row = self
+            .store()
+            .entitlement(user, key)
+            .map_err(store_unavailable)?
+            .unwrap_or_default();
+        self.held.set(
+            user,
+            key,
+            Held {
+                checked_ms: row.checked_ms.max(now_ms()),
+                ..Held::from(&row)
+            },
+        );
+        Ok(())
+    }
+}
+
+/// Where the user's checkout for a price stands.
+pub(super) enum CheckoutState {
+    Paid,
+    Open(Box<CheckoutInfo>),
+}
+
+/// The idempotency key of the checkout for a user, price, purchase count and time window.
+fn checkout_key(user: &str, key: &str, purchases: i64, bucket: i64) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in [user, key, &purchases.to_string(), &bucket.to_string()] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let hex: String = hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("mcpa-checkout-{hex}")
+}
+
+/// A store failure, as the gate sees it: payments are unavailable.
+pub(super) fn store_unavailable(error: rusqlite::Error) -> ProviderError {
+    ProviderError::Unavailable(format!("payment store: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkout_keys_change_with_purchases_and_time() {
+        let a = checkout_key("u", "p", 0, 5);
+        assert_eq!(a, checkout_key("u", "p", 0, 5));
+        assert_ne!(a, checkout_key("u", "p", 1, 5));
+        assert_ne!(a, checkout_key("u", "p", 0, 6));
+        assert!(a.len() <= 255);
+    }
+}
