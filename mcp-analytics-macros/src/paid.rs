@@ -95,13 +95,7 @@ impl Pricing {
         let mut meter = None;
         let mut reason = None;
         let mut grant = None;
-        for field in &fields {
-            let Some(key) = keys.check(&field.key, errors) else {
-                continue;
-            };
-            let Some(value) = required_value(field, errors) else {
-                continue;
-            };
+        for (key, field, value) in accepted(&fields, &mut keys, errors) {
             match key.as_str() {
                 "checkout" => checkout = Some(value),
                 "meter" => meter = string(field, value, errors).and_then(|m| meter_name(m, errors)),
@@ -179,13 +173,7 @@ fn read_checkout(value: &Value, errors: &mut Errors) -> Option<Pricing> {
     let mut success_url = None;
     let mut cancel_url = None;
     let mut line_items = None;
-    for field in fields {
-        let Some(key) = keys.check(&field.key, errors) else {
-            continue;
-        };
-        let Some(value) = required_value(field, errors) else {
-            continue;
-        };
+    for (key, field, value) in accepted(fields, &mut keys, errors) {
         match key.as_str() {
             "mode" => mode = read_mode(field, value, errors),
             "success_url" => {
@@ -285,13 +273,7 @@ fn read_line_items(value: &Value, errors: &mut Errors) -> Option<Vec<LineItem>> 
         let mut keys = Keys::new("line item", LINE_ITEM_KEYS);
         let mut price = None;
         let mut quantity = None;
-        for field in fields {
-            let Some(key) = keys.check(&field.key, errors) else {
-                continue;
-            };
-            let Some(value) = required_value(field, errors) else {
-                continue;
-            };
+        for (key, _, value) in accepted(fields, &mut keys, errors) {
             match key.as_str() {
                 "price" => price = read_price(value, errors),
                 _ => quantity = read_quantity(value, errors),
@@ -391,6 +373,22 @@ fn is_env_name(name: &str) -> bool {
         .next()
         .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The fields with an accepted, first-time key and a value, as `(key, field, value)`; every
+/// other field is reported.
+fn accepted<'a>(
+    fields: &'a [Field],
+    keys: &mut Keys,
+    errors: &mut Errors,
+) -> Vec<(String, &'a Field, &'a Value)> {
+    fields
+        .iter()
+        .filter_map(|field| {
+            let key = keys.check(&field.key, errors)?;
+            Some((key, field, required_value(field, errors)?))
+        })
+        .collect()
 }
 
 /// The value of `key = value`, or an error for a bare `key`.

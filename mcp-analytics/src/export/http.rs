@@ -303,12 +303,7 @@ fn attempt(shared: &Shared, client: &reqwest::blocking::Client, payload: Vec<u8>
         }
     };
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = super::retry_after(&response);
     match status {
         200..=299 => Attempt::Delivered,
         408 | 429 | 500..=599 => Attempt::Retry(retry_after),

@@ -14,3 +14,14 @@ mod otlp;
 pub use http::{HttpExporter, HttpExporterConfig};
 #[cfg(feature = "otlp")]
 pub use otlp::{OtlpConfig, OtlpEndpoint, OtlpExporter, OtlpHandle, OtlpStats};
+
+/// The `Retry-After` of a response, in seconds (the HTTP-date form is not used by collectors).
+#[cfg(any(feature = "export-http", feature = "otlp"))]
+fn retry_after(response: &reqwest::blocking::Response) -> Option<std::time::Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(std::time::Duration::from_secs)
+}

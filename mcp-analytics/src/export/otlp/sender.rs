@@ -358,12 +358,7 @@ impl Worker<'_> {
             }
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::export::retry_after(&response);
         match status {
             200..=299 => {
                 if let Ok(body) = response.bytes() {
