@@ -501,6 +501,50 @@ async fn concurrent_first_calls_create_one_customer_and_one_checkout() {
 }
 
 #[tokio::test]
+async fn rate_limits_and_timeouts_are_retried_with_the_same_key_then_fail_closed() {
+    use mcp_analytics_tests::fake_stripe::Fault;
+
+    let stripe = FakeStripe::start().await;
+    fake_prices(&stripe);
+    let server = start(|db| stripe_payments(&stripe, db).timeout(Duration::from_millis(500))).await;
+    let judy = client(server.addr, Some("judy")).await;
+    // Two 429s on the customer POST: retried with the same idempotency key, then it works.
+    stripe.fail_next(Fault::Status(429), 2);
+    let asked = call(&judy, "generate_image", json!({"prompt": "x"}))
+        .await
+        .unwrap();
+    assert_payment_required(&asked, "generate_image");
+    let posts: Vec<_> = stripe
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/v1/customers")
+        .collect();
+    assert_eq!(posts.len(), 3, "{posts:?}");
+    assert!(
+        posts
+            .iter()
+            .all(|r| r.idempotency_key.is_some() && r.idempotency_key == posts[0].idempotency_key)
+    );
+    assert_eq!(stripe.customers().len(), 1);
+
+    // Stripe hangs past the client timeout on every request: the call fails closed.
+    stripe.fail_next(Fault::Delay(Duration::from_secs(2)), 10);
+    let started = std::time::Instant::now();
+    let hung = call(&judy, "pro_report", json!({})).await.unwrap();
+    assert_eq!(
+        structured(&hung)["status"],
+        "payment_unavailable",
+        "{hung:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.runs.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
 async fn bad_pricing_stops_the_server_at_startup() {
     let stripe = FakeStripe::start().await;
     stripe.add_price("price_image", 500, "usd", PriceKind::OneTime);
