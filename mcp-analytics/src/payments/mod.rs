@@ -55,7 +55,7 @@ pub struct PaymentsBuilder {
     base_url: Option<String>,
     public_url: Option<String>,
     environment: Environment,
-    database: Option<PathBuf>,
+    database: PathBuf,
     timeout: Duration,
     subscription_ttl: Duration,
     local_prices: HashMap<String, (i64, String)>,
@@ -70,7 +70,7 @@ impl Default for PaymentsBuilder {
             base_url: None,
             public_url: None,
             environment: Environment::Development,
-            database: None,
+            database: PathBuf::from(crate::Config::DEFAULT_DATABASE),
             timeout: Duration::from_secs(5),
             subscription_ttl: Duration::from_secs(3600),
             local_prices: HashMap::new(),
@@ -91,7 +91,7 @@ impl PaymentsBuilder {
             base_url: non_empty("STRIPE_API_BASE"),
             public_url: non_empty("MCP_PUBLIC_URL"),
             environment: config.environment,
-            database: Some(config.database),
+            database: config.database,
             lookup: Arc::new(lookup),
             ..Self::default()
         })
@@ -127,9 +127,10 @@ impl PaymentsBuilder {
         self
     }
 
-    /// The SQLite file for the payment tables (default: in memory, for tests).
+    /// The SQLite file for the payment tables: what users bought must survive restarts
+    /// (default: the analytics default, `./mcp-analytics.db`).
     pub fn database(mut self, path: impl Into<PathBuf>) -> Self {
-        self.database = Some(path.into());
+        self.database = path.into();
         self
     }
 
@@ -183,11 +184,12 @@ impl PaymentsBuilder {
                 Provider::Local(local)
             }
         };
-        let store = match &self.database {
-            Some(path) => PaymentStore::open(path),
-            None => PaymentStore::in_memory(),
-        }
-        .map_err(|error| Error::Payments(format!("cannot open the payment tables: {error}")))?;
+        let store = PaymentStore::open(&self.database).map_err(|error| {
+            Error::Payments(format!(
+                "cannot open the payment tables in {}: {error}",
+                self.database.display()
+            ))
+        })?;
         let inner = Arc::new(Inner {
             provider,
             meter_provider,

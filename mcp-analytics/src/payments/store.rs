@@ -205,11 +205,6 @@ impl PaymentStore {
         Self::prepare(conn)
     }
 
-    /// The payment tables in a private in-memory database.
-    pub(crate) fn in_memory() -> rusqlite::Result<Self> {
-        Self::prepare(Connection::open_in_memory()?)
-    }
-
     fn prepare(conn: Connection) -> rusqlite::Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
