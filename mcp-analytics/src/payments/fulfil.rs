@@ -90,7 +90,7 @@ impl Inner {
             },
         )?;
         drop(store);
-        self.held.forget(user, key);
+        self.held.invalidate(user, key);
         Ok(true)
     }
 
@@ -159,7 +159,7 @@ impl Inner {
         )?;
         drop(store);
         for price in &sub.price_ids {
-            self.held.forget(&user, price);
+            self.held.invalidate(&user, price);
         }
         Ok(())
     }

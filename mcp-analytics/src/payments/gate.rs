@@ -265,6 +265,7 @@ impl Ticket {
                     }
                     Err(error) => tracing::error!("payment store: cannot use a credit: {error}"),
                 }
+                self.inner.held.used(&self.user, key);
             }
             Access::Credit => self.inner.held.refund(&self.user, key),
             Access::Subscription if succeeded => {

@@ -1,6 +1,7 @@
 //! What each user holds for each price, in memory: the view of `payment_entitlements` the gate
 //! decides from without touching the store or the provider. A credit is reserved here before a
-//! call runs and either used or given back when it ends.
+//! call runs and either used (then taken from the store) or given back when it ends; reloading
+//! from the store keeps reservations in flight, so one stored credit never runs two calls.
 
 use std::{collections::HashMap, sync::Mutex};
 
@@ -12,7 +13,10 @@ const NEGATIVE_TTL_MS: i64 = 60_000;
 /// What one user holds for one price, as the gate sees it.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Held {
+    /// Credits left to reserve.
     pub credits: i64,
+    /// Credits reserved by calls still running (still counted in the store).
+    pub reserved: i64,
     pub unlimited: bool,
     pub subscription_active: bool,
     pub checked_ms: i64,
@@ -22,6 +26,7 @@ impl From<&EntitlementRow> for Held {
     fn from(row: &EntitlementRow) -> Self {
         Held {
             credits: row.credits,
+            reserved: 0,
             unlimited: row.unlimited,
             subscription_active: row
                 .subscription_status
@@ -79,6 +84,7 @@ impl Holdings {
             }
             if held.credits > 0 {
                 held.credits -= 1;
+                held.reserved += 1;
                 return Decision::Granted(Access::Credit);
             }
             let age = now - held.checked_ms;
@@ -92,27 +98,45 @@ impl Holdings {
         })
     }
 
-    pub(super) fn set(&self, user: &str, key: &str, held: Held) {
+    /// Takes what the store says the user holds, minus the credits reserved by running calls
+    /// (the store counts them until those calls end).
+    pub(super) fn set(&self, user: &str, key: &str, mut held: Held) {
         self.with(|users| {
-            users
-                .entry(user.to_owned())
-                .or_default()
-                .insert(key.to_owned(), held);
+            let keys = users.entry(user.to_owned()).or_default();
+            if let Some(current) = keys.get(key) {
+                held.reserved = current.reserved;
+                held.credits = (held.credits - current.reserved).max(0);
+            }
+            keys.insert(key.to_owned(), held);
         });
     }
 
-    /// Forgets the user's holdings for `key` so the next call reloads them from the store.
-    pub(crate) fn forget(&self, user: &str, key: &str) {
+    /// Marks the user's holdings for `key` out of date (a purchase or a subscription change was
+    /// recorded): the next call that is not granted by credits reloads them from the store.
+    pub(crate) fn invalidate(&self, user: &str, key: &str) {
         self.with(|users| {
-            if let Some(keys) = users.get_mut(user) {
-                keys.remove(key);
+            if let Some(held) = users.get_mut(user).and_then(|keys| keys.get_mut(key)) {
+                held.checked_ms = i64::MIN / 2;
+                held.subscription_active = false;
+                held.credits = 0;
             }
         });
     }
 
+    /// A reserved credit was used (and taken from the store).
+    pub(super) fn used(&self, user: &str, key: &str) {
+        self.with(|users| {
+            if let Some(held) = users.get_mut(user).and_then(|keys| keys.get_mut(key)) {
+                held.reserved = (held.reserved - 1).max(0);
+            }
+        });
+    }
+
+    /// A reserved credit goes back: its call failed or never finished.
     pub(super) fn refund(&self, user: &str, key: &str) {
         self.with(|users| {
             if let Some(held) = users.get_mut(user).and_then(|keys| keys.get_mut(key)) {
+                held.reserved = (held.reserved - 1).max(0);
                 held.credits += 1;
             }
         });
@@ -159,6 +183,38 @@ mod tests {
             ),
             "negative answers expire"
         );
+    }
+
+    #[test]
+    fn a_reload_keeps_credits_reserved_by_running_calls() {
+        let held = Holdings::default();
+        let stored = |credits| Held {
+            credits,
+            checked_ms: 0,
+            ..Held::default()
+        };
+        held.set("u", "p", stored(1));
+        assert!(matches!(
+            held.admit("u", "p", 1000, 0),
+            Decision::Granted(Access::Credit)
+        ));
+        // The store still counts the reserved credit while its call runs.
+        held.set("u", "p", stored(1));
+        assert!(
+            matches!(held.admit("u", "p", 1000, 0), Decision::Refused),
+            "one stored credit runs one call"
+        );
+        held.used("u", "p");
+        held.set("u", "p", stored(0));
+        assert!(matches!(held.admit("u", "p", 1000, 0), Decision::Refused));
+        // A purchase: the store has 2 more, a reload after invalidation sees them.
+        held.invalidate("u", "p");
+        assert!(matches!(held.admit("u", "p", 1000, 0), Decision::Unknown));
+        held.set("u", "p", stored(2));
+        assert!(matches!(
+            held.admit("u", "p", 1000, 0),
+            Decision::Granted(Access::Credit)
+        ));
     }
 
     #[test]

@@ -74,7 +74,7 @@ impl Inner {
                     .map_err(store_unavailable)?;
             }
         }
-        self.held.forget(user, key);
+        self.held.invalidate(user, key);
         let row = self
             .store()
             .entitlement(user, key)
@@ -102,7 +102,7 @@ impl Inner {
             let session = self.provider.retrieve_checkout(&open.session_id).await?;
             if session.is_paid() {
                 self.fulfil(&session).map_err(store_unavailable)?;
-                self.held.forget(user, key);
+                self.held.invalidate(user, key);
                 self.reload(user, key)?;
                 return Ok(CheckoutState::Paid);
             }
