@@ -165,7 +165,8 @@ pub struct Endpoint {
 }
 
 /// The seed's "analytics + payments" server: free `add`, one-time `generate_image` (two uses per
-/// purchase), metered `api_call` (price from `TEST_PRICE_USAGE`) and a `pro_report` subscription.
+/// purchase), metered `api_call` (price from `TEST_PRICE_USAGE`), `api_plan` (base fee + usage)
+/// and a `pro_report` subscription.
 #[derive(Clone, Debug)]
 pub struct PaidDemo {
     /// Where calls are recorded.
@@ -208,6 +209,18 @@ impl PaidDemo {
             return Err(format!("{} is down", args.url));
         }
         Ok(format!("called {}", args.url))
+    }
+
+    /// An API plan: a monthly base fee plus usage, billed per successful call.
+    #[tool]
+    #[mcp_analytics::paid(
+        checkout = { mode = "subscription", success_url = "https://example.com/success",
+                     line_items = [{ price = "price_base" }, { price = env("TEST_PRICE_USAGE") }] },
+        meter = "api_call"
+    )]
+    async fn api_plan(&self, args: Endpoint) -> String {
+        self.ran();
+        format!("planned call to {}", args.url)
     }
 
     /// A report for subscribers.

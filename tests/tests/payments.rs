@@ -69,6 +69,7 @@ fn fake_prices(stripe: &FakeStripe) {
         },
     );
     stripe.add_price("price_pro", 2000, "usd", PriceKind::Recurring);
+    stripe.add_price("price_base", 900, "usd", PriceKind::Recurring);
 }
 
 fn stripe_payments(stripe: &FakeStripe, db: &std::path::Path) -> mcp_analytics::PaymentsBuilder {
@@ -348,6 +349,42 @@ async fn metered_usage_is_billed_once_per_success_even_through_an_outage() {
     assert_eq!(identifiers.len(), 4);
     assert!(!payment_events(&server.db, "meter_event_retried").is_empty());
     assert_eq!(payment_events(&server.db, "meter_event_sent").len(), 4);
+}
+
+#[tokio::test]
+async fn a_base_fee_plus_usage_plan_sends_quantities_only_for_the_licensed_price() {
+    let stripe = FakeStripe::start().await;
+    fake_prices(&stripe);
+    let server = start(|db| stripe_payments(&stripe, db)).await;
+    stripe.set_webhook_url(&format!("http://{}/stripe/webhook", server.addr));
+    let kim = client(server.addr, Some("kim")).await;
+    // The fake rejects a quantity on a metered price and a licensed price without one, as
+    // Stripe does: the checkout is only created with the right quantities.
+    let session = assert_payment_required(
+        &call(&kim, "api_plan", json!({"url": "/a"})).await.unwrap(),
+        "api_plan",
+    );
+    let created = stripe
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path == "/v1/checkout/sessions")
+        .unwrap();
+    assert_eq!(
+        created.form["line_items"][0]["quantity"], "1",
+        "{}",
+        created.form
+    );
+    assert!(
+        created.form["line_items"][1].get("quantity").is_none(),
+        "{}",
+        created.form
+    );
+    stripe.complete_checkout(&session).await;
+    let ok = call(&kim, "api_plan", json!({"url": "/a"})).await.unwrap();
+    assert_eq!(text(&ok), "planned call to /a");
+    server.payments.flush().await;
+    let customer = stripe.customers()[0].id.clone();
+    assert_eq!(stripe.meter_total("api_call", &customer), 1.0);
 }
 
 #[tokio::test]

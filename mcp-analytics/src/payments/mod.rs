@@ -428,10 +428,12 @@ impl Inner {
 
     async fn check_prices(&self, pricing: &ResolvedPricing) -> Result<(), Error> {
         let tool = &pricing.tool;
+        let mut metered = Vec::with_capacity(pricing.line_items.len());
         for (price, _) in &pricing.line_items {
             let info = match self.provider.price(price).await {
                 Ok(Some(info)) => info,
-                Ok(None) => continue,
+                // The local test provider knows no prices.
+                Ok(None) => return Ok(()),
                 Err(error) => {
                     return Err(Error::Payments(format!(
                         "cannot check price {price} of tool `{tool}`: {error}"
@@ -439,13 +441,13 @@ impl Inner {
                 }
             };
             let problem = if !info.active {
-                Some("is not active".to_owned())
+                Some("is not active")
             } else if pricing.mode == pricing::CheckoutMode::Payment && info.recurring {
-                Some("is recurring, but the tool uses mode = \"payment\"".to_owned())
+                Some("is recurring, but the tool uses mode = \"payment\"")
             } else if pricing.mode == pricing::CheckoutMode::Subscription && !info.recurring {
-                Some("is one-time, but the tool uses mode = \"subscription\"".to_owned())
-            } else if pricing.meter.is_some() && pricing.line_items.len() == 1 && !info.metered {
-                Some("is not metered, but the tool reports usage to a meter".to_owned())
+                Some("is one-time, but the tool uses mode = \"subscription\"")
+            } else if info.metered && pricing.meter.is_none() {
+                Some("is metered, but the tool names no `meter` to report usage to")
             } else {
                 None
             };
@@ -454,7 +456,14 @@ impl Inner {
                     "price {price} of tool `{tool}` {problem}"
                 )));
             }
+            metered.push(info.metered);
         }
+        if pricing.meter.is_some() && !metered.contains(&true) {
+            return Err(Error::Payments(format!(
+                "tool `{tool}` reports usage to a meter, but none of its prices is metered"
+            )));
+        }
+        let _ = pricing.metered.set(metered);
         Ok(())
     }
 

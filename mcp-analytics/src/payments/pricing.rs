@@ -67,7 +67,7 @@ pub struct Pricing {
 }
 
 /// A [`Pricing`] with every price id known.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ResolvedPricing {
     /// The tool it belongs to.
     pub tool: String,
@@ -85,6 +85,8 @@ pub struct ResolvedPricing {
     pub reason: String,
     /// What a one-time payment grants.
     pub grant: Grant,
+    /// Which line items are metered, once the provider was asked at startup.
+    pub metered: std::sync::OnceLock<Vec<bool>>,
 }
 
 impl ResolvedPricing {
@@ -128,7 +130,27 @@ impl ResolvedPricing {
             meter: pricing.meter.map(str::to_owned),
             reason,
             grant: pricing.grant,
+            metered: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The Checkout quantity of each line item: metered prices take none, licensed ones their
+    /// `quantity` or 1. Without the provider's word on which price is metered, every price of a
+    /// tool with a `meter` counts as metered.
+    pub fn quantities(&self) -> Vec<Option<u64>> {
+        let metered = self.metered.get();
+        self.line_items
+            .iter()
+            .enumerate()
+            .map(|(index, (_, quantity))| {
+                let is_metered = match (self.mode, metered) {
+                    (CheckoutMode::Payment, _) => false,
+                    (CheckoutMode::Subscription, Some(metered)) => metered[index],
+                    (CheckoutMode::Subscription, None) => self.meter.is_some(),
+                };
+                (!is_metered).then(|| u64::from(quantity.unwrap_or(1)))
+            })
+            .collect()
     }
 
     /// What entitlements are keyed by: the first price id. Tools sharing a price share what
@@ -165,10 +187,43 @@ mod tests {
         assert_eq!(resolved.line_items, [("price_abc".to_owned(), Some(3))]);
         assert_eq!(resolved.key(), "price_abc");
         assert_eq!(resolved.reason, "Make an image");
+        assert_eq!(resolved.quantities(), [Some(3)]);
         let missing = ResolvedPricing::resolve("image", None, &PRICING, |_| None).unwrap_err();
         assert!(missing.contains("PRICE_IMAGE is not set"), "{missing}");
         let wrong = ResolvedPricing::resolve("image", None, &PRICING, |_| Some("prod_1".into()))
             .unwrap_err();
         assert!(wrong.contains("not a Stripe price id"), "{wrong}");
+    }
+}
+
+#[cfg(test)]
+mod quantity_tests {
+    use super::*;
+
+    #[test]
+    fn metered_prices_take_no_quantity() {
+        const ITEMS: &[LineItem] = &[
+            LineItem {
+                price: Price::Id("price_base"),
+                quantity: None,
+            },
+            LineItem {
+                price: Price::Id("price_usage"),
+                quantity: None,
+            },
+        ];
+        let pricing = Pricing {
+            mode: CheckoutMode::Subscription,
+            success_url: "https://x.dev",
+            cancel_url: None,
+            line_items: ITEMS,
+            meter: Some("api_call"),
+            reason: None,
+            grant: Grant::Credits,
+        };
+        let resolved = ResolvedPricing::resolve("t", None, &pricing, |_| None).unwrap();
+        assert_eq!(resolved.quantities(), [None, None], "unknown: all metered");
+        resolved.metered.set(vec![false, true]).unwrap();
+        assert_eq!(resolved.quantities(), [Some(1), None]);
     }
 }

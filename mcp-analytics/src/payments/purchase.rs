@@ -136,15 +136,7 @@ impl Inner {
             ("mcp_price_key".to_owned(), key.to_owned()),
             ("mcp_grant".to_owned(), grant),
         ]);
-        let quantities: Vec<Option<u64>> = pricing
-            .line_items
-            .iter()
-            .map(|(_, quantity)| match (pricing.mode, &pricing.meter) {
-                (CheckoutMode::Subscription, Some(_)) => None,
-                (CheckoutMode::Subscription, None) => Some(u64::from(quantity.unwrap_or(1))),
-                (CheckoutMode::Payment, _) => Some(u64::from(quantity.unwrap_or(1))),
-            })
-            .collect();
+        let quantities = pricing.quantities();
         // The same key within a 10-minute window: concurrent or retried requests get one
         // session; a completed purchase changes the key so the user can buy again.
         let bucket = now_s / 600;
