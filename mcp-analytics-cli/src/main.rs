@@ -17,7 +17,7 @@ use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use mcp_analytics::{
     collector::Collector,
     dashboard::Dashboard,
-    payments::report::PaymentsSummary,
+    payments::report::{PaymentsSummary, format_amount},
     store::{Report, SqliteStore},
 };
 
@@ -229,14 +229,6 @@ fn render_payments(payments: &PaymentsSummary) -> String {
     {
         return String::new();
     }
-    let money = |amount: i64, currency: &str| {
-        format!(
-            "{}.{:02} {}",
-            amount / 100,
-            amount % 100,
-            currency.to_uppercase()
-        )
-    };
     let mut out = format!(
         "\nPayments: {} active subscriptions, {} checkouts created, {} usage events billed, {} failures\n",
         payments.active_subscriptions,
@@ -252,7 +244,7 @@ fn render_payments(payments: &PaymentsSummary) -> String {
         for row in rows {
             revenue.add_row(vec![
                 Cell::new(&row.key),
-                number(money(row.amount, &row.currency)),
+                number(format_amount(row.amount, &row.currency)),
                 number(row.payments),
             ]);
         }

@@ -7,7 +7,7 @@ use rmcp::model::{
 };
 use serde_json::json;
 
-use super::{pricing::ResolvedPricing, provider::CheckoutInfo};
+use super::{pricing::ResolvedPricing, provider::CheckoutInfo, report::format_amount};
 use crate::{event::Status, private::Outcome};
 
 /// `payment_required` with a checkout link: an error result clients and models can act on, or
@@ -20,12 +20,7 @@ pub(super) fn payment_required(
 ) -> Outcome {
     let url = session.url.clone().unwrap_or_default();
     let amount = match (session.amount_total, &session.currency) {
-        (Some(amount), Some(currency)) => format!(
-            " ({}.{:02} {})",
-            amount / 100,
-            amount % 100,
-            currency.to_uppercase()
-        ),
+        (Some(amount), Some(currency)) => format!(" ({})", format_amount(amount, currency)),
         _ => String::new(),
     };
     let text = format!(

@@ -103,9 +103,8 @@ impl Payments {
             (None, Some(session), Environment::Development) => format!("anon-{session}"),
             _ => return Admission::Refuse(sign_in_required(spec.name)),
         };
-        let key = resolved.key().to_owned();
         let ttl = inner.subscription_ttl.as_millis() as i64;
-        let grant = match inner.held.admit(&user, &key, ttl, now_ms()) {
+        let grant = match inner.held.admit(&user, resolved.key(), ttl, now_ms()) {
             Decision::Granted(grant) => Ok(grant),
             Decision::Refused | Decision::Unknown => {
                 match inner

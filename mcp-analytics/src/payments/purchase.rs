@@ -9,7 +9,7 @@ use super::{
     holdings::Held,
     now_ms,
     pricing::{CheckoutMode, Grant, ResolvedPricing},
-    provider::{CheckoutInfo, CheckoutRequest, ProviderError},
+    provider::{CheckoutInfo, CheckoutRequest, ProviderError, hashed_key},
     store::{EventRow, NewCheckout, PaymentEventKind},
 };
 
@@ -214,17 +214,10 @@ pub(super) enum CheckoutState {
 
 /// The idempotency key of the checkout for a user, price, purchase count and time window.
 fn checkout_key(user: &str, key: &str, purchases: i64, bucket: i64) -> String {
-    use sha2::Digest;
-    let mut hash = sha2::Sha256::new();
-    for part in [user, key, &purchases.to_string(), &bucket.to_string()] {
-        hash.update(part.as_bytes());
-        hash.update([0]);
-    }
-    let hex: String = hash.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("mcpa-checkout-{hex}")
+    hashed_key(
+        "checkout",
+        &[user, key, &purchases.to_string(), &bucket.to_string()],
+    )
 }
 
 /// A store failure, as the gate sees it: payments are unavailable.

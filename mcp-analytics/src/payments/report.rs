@@ -50,6 +50,19 @@ pub struct PaymentsSummary {
     pub meter_events_sent: u64,
 }
 
+/// An amount in minor units as people read it: `format_amount(1050, "usd")` is `10.50 USD`
+/// (two-decimal currencies).
+pub fn format_amount(amount: i64, currency: &str) -> String {
+    let sign = if amount < 0 { "-" } else { "" };
+    let amount = amount.unsigned_abs();
+    format!(
+        "{sign}{}.{:02} {}",
+        amount / 100,
+        amount % 100,
+        currency.to_uppercase()
+    )
+}
+
 const REVENUE: &str =
     "(kind = 'invoice_paid' OR (kind = 'checkout_completed' AND amount IS NOT NULL))";
 
@@ -122,5 +135,17 @@ impl PaymentsSummary {
                 "SELECT count(*) FROM payment_events WHERE ts_ms >= ?1 AND kind = 'meter_event_sent'",
             )?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_as_money() {
+        assert_eq!(format_amount(1050, "usd"), "10.50 USD");
+        assert_eq!(format_amount(5, "eur"), "0.05 EUR");
+        assert_eq!(format_amount(-250, "usd"), "-2.50 USD");
     }
 }

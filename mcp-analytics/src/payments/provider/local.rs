@@ -11,7 +11,7 @@ use std::{
 };
 
 use super::{CheckoutInfo, CheckoutRequest, ProviderError, SubscriptionInfo};
-use crate::payments::pricing::CheckoutMode;
+use crate::payments::{pricing::CheckoutMode, report::format_amount};
 
 /// The development payment provider.
 #[derive(Default)]
@@ -159,12 +159,7 @@ impl LocalProvider {
 /// The test checkout page for `session` (`GET /pay/{id}`).
 pub(crate) fn page(session: &CheckoutInfo, reason: &str, message: Option<&str>) -> String {
     let amount = match (session.amount_total, &session.currency) {
-        (Some(amount), Some(currency)) => format!(
-            "{}.{:02} {}",
-            amount / 100,
-            amount % 100,
-            currency.to_uppercase()
-        ),
+        (Some(amount), Some(currency)) => format_amount(amount, currency),
         _ => "amount not configured for the local test provider".into(),
     };
     let tool = session.metadata.get("mcp_tool").map_or("", String::as_str);

@@ -108,6 +108,22 @@ pub(crate) enum ProviderError {
     Rejected(String),
 }
 
+/// A deterministic key `mcpa-{kind}-{hash of parts}`: an idempotency key (≤ 255 characters
+/// whatever the inputs; parts are separated so `["a", "bc"]` and `["ab", "c"]` differ).
+pub(crate) fn hashed_key(kind: &str, parts: &[&str]) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in parts {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let hex: String = hash.finalize()[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("mcpa-{kind}-{hex}")
+}
+
 /// The payment provider in use.
 pub(crate) enum Provider {
     /// Stripe through async-stripe.
@@ -217,5 +233,20 @@ impl Provider {
                 Ok(None)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_deterministic_and_bounded() {
+        let long = "u".repeat(1000);
+        let key = hashed_key("customer", &[&long]);
+        assert_eq!(key, hashed_key("customer", &[&long]));
+        assert!(key.len() < 64, "{key}");
+        assert_ne!(key, hashed_key("customer", &["other"]));
+        assert_ne!(hashed_key("x", &["a", "bc"]), hashed_key("x", &["ab", "c"]));
     }
 }
