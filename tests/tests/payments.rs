@@ -82,6 +82,18 @@ fn stripe_payments(stripe: &FakeStripe, db: &std::path::Path) -> mcp_analytics::
         .env(|var| (var == "TEST_PRICE_USAGE").then(|| "price_usage".to_owned()))
 }
 
+/// The fake Stripe with the demo's prices and a server paying through it (its webhooks go to
+/// the server); `configure` adjusts the payments.
+async fn with_stripe(
+    configure: impl FnOnce(mcp_analytics::PaymentsBuilder) -> mcp_analytics::PaymentsBuilder,
+) -> (FakeStripe, Server) {
+    let stripe = FakeStripe::start().await;
+    fake_prices(&stripe);
+    let server = start(|db| configure(stripe_payments(&stripe, db))).await;
+    stripe.set_webhook_url(&format!("http://{}/stripe/webhook", server.addr));
+    (stripe, server)
+}
+
 async fn start(
     payments: impl FnOnce(&std::path::Path) -> mcp_analytics::PaymentsBuilder,
 ) -> Server {
@@ -196,10 +208,7 @@ fn payment_events(
 
 #[tokio::test]
 async fn one_time_purchase_grants_its_credits() {
-    let stripe = FakeStripe::start().await;
-    fake_prices(&stripe);
-    let server = start(|db| stripe_payments(&stripe, db)).await;
-    stripe.set_webhook_url(&format!("http://{}/stripe/webhook", server.addr));
+    let (stripe, server) = with_stripe(|payments| payments).await;
     let alice = client(server.addr, Some("alice")).await;
 
     let first = call(&alice, "generate_image", json!({"prompt": "a cat"}))
@@ -289,10 +298,7 @@ async fn one_time_purchase_grants_its_credits() {
 
 #[tokio::test]
 async fn metered_usage_is_billed_once_per_success_even_through_an_outage() {
-    let stripe = FakeStripe::start().await;
-    fake_prices(&stripe);
-    let server = start(|db| stripe_payments(&stripe, db)).await;
-    stripe.set_webhook_url(&format!("http://{}/stripe/webhook", server.addr));
+    let (stripe, server) = with_stripe(|payments| payments).await;
     let bob = client(server.addr, Some("bob")).await;
 
     let unpaid = call(&bob, "api_call", json!({"url": "/x"})).await.unwrap();
@@ -353,10 +359,7 @@ async fn metered_usage_is_billed_once_per_success_even_through_an_outage() {
 
 #[tokio::test]
 async fn a_base_fee_plus_usage_plan_sends_quantities_only_for_the_licensed_price() {
-    let stripe = FakeStripe::start().await;
-    fake_prices(&stripe);
-    let server = start(|db| stripe_payments(&stripe, db)).await;
-    stripe.set_webhook_url(&format!("http://{}/stripe/webhook", server.addr));
+    let (stripe, server) = with_stripe(|payments| payments).await;
     let kim = client(server.addr, Some("kim")).await;
     // The fake rejects a quantity on a metered price and a licensed price without one, as
     // Stripe does: the checkout is only created with the right quantities.
@@ -389,10 +392,7 @@ async fn a_base_fee_plus_usage_plan_sends_quantities_only_for_the_licensed_price
 
 #[tokio::test]
 async fn a_cancelled_subscription_revokes_access() {
-    let stripe = FakeStripe::start().await;
-    fake_prices(&stripe);
-    let server = start(|db| stripe_payments(&stripe, db)).await;
-    stripe.set_webhook_url(&format!("http://{}/stripe/webhook", server.addr));
+    let (stripe, server) = with_stripe(|payments| payments).await;
     let carol = client(server.addr, Some("carol")).await;
 
     let session = assert_payment_required(
@@ -424,9 +424,7 @@ async fn a_cancelled_subscription_revokes_access() {
 
 #[tokio::test]
 async fn forged_and_stale_webhooks_are_rejected_and_grant_nothing() {
-    let stripe = FakeStripe::start().await;
-    fake_prices(&stripe);
-    let server = start(|db| stripe_payments(&stripe, db)).await;
+    let (stripe, server) = with_stripe(|payments| payments).await;
     let dave = client(server.addr, Some("dave")).await;
     let session = assert_payment_required(
         &call(&dave, "generate_image", json!({"prompt": "x"}))
@@ -483,10 +481,8 @@ async fn forged_and_stale_webhooks_are_rejected_and_grant_nothing() {
 
 #[tokio::test]
 async fn stripe_down_fails_closed_and_anonymous_callers_must_sign_in() {
-    let stripe = FakeStripe::start().await;
-    fake_prices(&stripe);
-    let server =
-        start(|db| stripe_payments(&stripe, db).environment(Environment::Production)).await;
+    let (stripe, server) =
+        with_stripe(|payments| payments.environment(Environment::Production)).await;
     let erin = client(server.addr, Some("erin")).await;
     stripe.set_outage(true);
     let down = call(&erin, "api_call", json!({"url": "/x"})).await.unwrap();
@@ -516,9 +512,7 @@ async fn stripe_down_fails_closed_and_anonymous_callers_must_sign_in() {
 
 #[tokio::test]
 async fn concurrent_first_calls_create_one_customer_and_one_checkout() {
-    let stripe = FakeStripe::start().await;
-    fake_prices(&stripe);
-    let server = start(|db| stripe_payments(&stripe, db)).await;
+    let (stripe, server) = with_stripe(|payments| payments).await;
     let frank = Arc::new(client(server.addr, Some("frank")).await);
     let calls = (0..8).map(|_| {
         let frank = frank.clone();
@@ -541,9 +535,8 @@ async fn concurrent_first_calls_create_one_customer_and_one_checkout() {
 async fn rate_limits_and_timeouts_are_retried_with_the_same_key_then_fail_closed() {
     use mcp_analytics_tests::fake_stripe::Fault;
 
-    let stripe = FakeStripe::start().await;
-    fake_prices(&stripe);
-    let server = start(|db| stripe_payments(&stripe, db).timeout(Duration::from_millis(500))).await;
+    let (stripe, server) =
+        with_stripe(|payments| payments.timeout(Duration::from_millis(500))).await;
     let judy = client(server.addr, Some("judy")).await;
     // Two 429s on the customer POST: retried with the same idempotency key, then it works.
     stripe.fail_next(Fault::Status(429), 2);
