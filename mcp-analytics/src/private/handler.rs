@@ -1,7 +1,7 @@
 //! The generic bodies of the generated `ServerHandler` methods. `call_tool` is the path of
 //! every call: capture, dispatch (panics caught, cancellation observed), classify, record.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use rmcp::{
     ErrorData,
@@ -80,16 +80,13 @@ pub async fn call_tool<S: Server>(
         return gated(server, paid, payer, call).await.response;
     }
     let started = Instant::now();
-    let ts_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64);
     let capture = Capture::read(&context);
     let payer = paid.map(|_| payer(&capture, &context));
     let cancelled = context.ct.clone();
     let call_context = CallContext::new(context, capture.user_id.clone(), capture.session.clone());
     let pending = Pending {
         analytics,
-        raw: Some(RawCall::new::<S>(ts_ms, name, arguments, capture)),
+        raw: Some(RawCall::new::<S>(name, arguments, capture)),
         started,
     };
     let outcome = {
