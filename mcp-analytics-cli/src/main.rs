@@ -200,10 +200,12 @@ fn render(report: &Report, since: &str) -> String {
         out.push_str(&format!("Errors\n{errors}\n\n"));
     }
     if !report.top_users.is_empty() {
-        let mut users = table(&["user", "calls", "errors"]);
+        let mut users = table(&["user", "name", "email", "calls", "errors"]);
         for user in &report.top_users {
             users.add_row(vec![
                 Cell::new(&user.user_id),
+                Cell::new(user.name.as_deref().unwrap_or("-")),
+                Cell::new(user.email.as_deref().unwrap_or("-")),
                 number(user.calls),
                 number(user.errors),
             ]);

@@ -22,8 +22,8 @@ fn event(
         server_version: "1".into(),
         tool: tool.into(),
         user_id: user.map(str::to_owned),
-        user_email: None,
-        user_name: None,
+        user_email: (user == Some("ann")).then(|| "a***@example.com".to_owned()),
+        user_name: (user == Some("ann")).then(|| "A*** N***".to_owned()),
         session_id: Some(format!("s-{}", index % 3)),
         client_name: None,
         client_version: None,
@@ -113,6 +113,9 @@ fn json_report_has_the_right_numbers() {
     );
     assert_eq!(json["top_users"][0]["user_id"], "ann");
     assert_eq!(json["top_users"][0]["calls"], 6);
+    assert_eq!(json["top_users"][0]["email"], "a***@example.com");
+    assert_eq!(json["top_users"][0]["name"], "A*** N***");
+    assert_eq!(json["top_users"][1]["email"], serde_json::Value::Null);
     assert_eq!(json["sessions"]["count"], 3);
 }
 
@@ -138,6 +141,10 @@ fn table_report_and_tool_filter() {
         "{text}"
     );
     assert!(text.contains("panic"), "{text}");
+    assert!(
+        text.contains("A*** N***") && text.contains("a***@example.com"),
+        "top users show their masked details: {text}"
+    );
 }
 
 #[test]

@@ -21,8 +21,9 @@ fn event(index: usize, tool: &str, user: &str, status: Status, duration_us: u64)
         server_version: "1".into(),
         tool: tool.into(),
         user_id: Some(user.into()),
-        user_email: None,
-        user_name: None,
+        // Ann signed in with OAuth: her details arrive masked.
+        user_email: (user == "ann").then(|| "a***@example.com".to_owned()),
+        user_name: (user == "ann").then(|| "A*** N***".to_owned()),
         session_id: Some(format!("session-{}", index % 2)),
         client_name: Some("claude".into()),
         client_version: Some("1".into()),
@@ -192,6 +193,15 @@ async fn the_browser_shows_the_seeded_numbers() {
     assert!(
         tools.contains("80.0 %") && tools.contains("50.0 %"),
         "success rates: {tools}"
+    );
+    let users = &dom[dom.find("id=\"users\"").unwrap()..];
+    assert!(
+        users.contains("<td>ann</td><td>A*** N***</td><td>a***@example.com</td>"),
+        "{users}"
+    );
+    assert!(
+        users.contains("<td>bob</td><td>–</td><td>–</td>"),
+        "{users}"
     );
     let errors = &dom[dom.find("id=\"errors\"").unwrap()..];
     assert_eq!(errors.matches("upstream unavailable").count(), 3);

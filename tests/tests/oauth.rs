@@ -467,6 +467,21 @@ async fn jwt_access_tokens_identify_users_and_bad_ones_are_refused() {
             .iter()
             .all(|(user, _)| user.as_deref() != Some("mallory"))
     );
+    // The report's top users (dashboard and CLI) name alice by her masked details.
+    let report = mcp_analytics::store::SqliteStore::open(&db)
+        .unwrap()
+        .report(0, None)
+        .unwrap();
+    let top = &report.top_users[0];
+    assert_eq!(
+        (
+            top.user_id.as_str(),
+            top.calls,
+            top.email.as_deref(),
+            top.name.as_deref()
+        ),
+        ("alice", 2, Some("a***@example.com"), Some("A*** L***"))
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! Rollups derived from stored rows. The per-minute rollup (tool, status) is written in the same
 //! transaction as its rows. The hourly rollup (tool, status, error type, with distinct-user and
-//! -session sketches) and the hourly per-user counts are gathered in memory and written at most
-//! once a second (and on every flush), so a busy writer does not upsert them per batch.
+//! -session sketches), the hourly per-user counts and the users' latest details (email, name) are
+//! gathered in memory and written at most once a second (and on every flush), so a busy writer
+//! does not upsert them per batch.
 
 use std::{
     collections::HashMap as StdHashMap,
@@ -77,6 +78,8 @@ type HourKey = (i64, String, String, &'static str, String);
 pub(super) struct Pending {
     hours: HashMap<HourKey, HourTotals>,
     users: HashMap<(i64, String), (i64, i64)>,
+    /// The latest `(email, name)` per user, for calls that carried either.
+    details: HashMap<String, (Option<String>, Option<String>)>,
     oldest: Option<Instant>,
 }
 
@@ -115,6 +118,27 @@ pub(super) fn write_minutes(
     Ok(())
 }
 
+/// Keeps the latest email and name of `user`; a detail the call lacks keeps the one known.
+fn remember(
+    details: &mut HashMap<String, (Option<String>, Option<String>)>,
+    user: &str,
+    email: Option<&String>,
+    name: Option<&String>,
+) {
+    if email.is_none() && name.is_none() {
+        return;
+    }
+    if let Some((known_email, known_name)) = details.get_mut(user) {
+        for (known, seen) in [(known_email, email), (known_name, name)] {
+            if seen.is_some() && known.as_ref() != seen {
+                *known = seen.cloned();
+            }
+        }
+        return;
+    }
+    details.insert(user.to_owned(), (email.cloned(), name.cloned()));
+}
+
 impl Pending {
     /// Gathers `events` into the hourly aggregates.
     pub(super) fn add(&mut self, events: &[&ToolCallEvent]) {
@@ -142,6 +166,12 @@ impl Pending {
                 let counts = users.entry((hour, user)).or_default();
                 counts.0 += 1;
                 counts.1 += i64::from(event.status.is_error());
+                remember(
+                    &mut self.details,
+                    user,
+                    event.user_email.as_ref(),
+                    event.user_name.as_ref(),
+                );
             }
             if let Some(session) = &event.session_id {
                 totals.sessions.insert(session);
@@ -202,6 +232,10 @@ impl Pending {
         let mut upsert = transaction.prepare_cached(schema::UPSERT_USER)?;
         for ((hour, user), (calls, errors)) in self.users.drain() {
             upsert.execute(params![hour, user, calls, errors])?;
+        }
+        let mut upsert = transaction.prepare_cached(schema::UPSERT_USER_DETAILS)?;
+        for (user, (email, name)) in self.details.drain() {
+            upsert.execute(params![user, email, name])?;
         }
         self.oldest = None;
         Ok(())

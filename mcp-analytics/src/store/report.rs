@@ -71,6 +71,10 @@ pub struct UserUsage {
     pub calls: u64,
     /// Calls that failed.
     pub errors: u64,
+    /// The latest email seen for the user (masked unless configured otherwise), if any.
+    pub email: Option<String>,
+    /// The latest name seen for the user (masked unless configured otherwise), if any.
+    pub name: Option<String>,
 }
 
 /// Session figures.
@@ -158,17 +162,23 @@ pub(super) fn complete(
     )?;
     // Per-user counts are kept per hour across servers and tools; narrower scopes read their rows.
     let top_users_sql = if tool.is_none() && server.is_none() {
-        "SELECT user_id, sum(calls), sum(errors) FROM user_calls_1h WHERE hour_ms >= ?1 - 3599999 AND ?2 IS NULL AND ?3 IS NULL GROUP BY user_id ORDER BY sum(calls) DESC, user_id LIMIT 10".to_owned()
+        "SELECT user_id, sum(calls) AS calls, sum(errors) AS errors FROM user_calls_1h WHERE hour_ms >= ?1 - 3599999 AND ?2 IS NULL AND ?3 IS NULL GROUP BY user_id ORDER BY sum(calls) DESC, user_id LIMIT 10".to_owned()
     } else {
         format!(
-            "SELECT user_id, count(*), sum({IS_ERROR}) FROM tool_calls WHERE ts_ms >= ?1 AND (?2 IS NULL OR tool = ?2) AND (?3 IS NULL OR server_name = ?3) AND user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 10"
+            "SELECT user_id, count(*) AS calls, sum({IS_ERROR}) AS errors FROM tool_calls WHERE ts_ms >= ?1 AND (?2 IS NULL OR tool = ?2) AND (?3 IS NULL OR server_name = ?3) AND user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 10"
         )
     };
+    // Each top user's latest details, from the user directory.
+    let top_users_sql = format!(
+        "SELECT top.user_id, top.calls, top.errors, details.email, details.name FROM ({top_users_sql}) AS top LEFT JOIN user_details AS details USING (user_id) ORDER BY top.calls DESC, top.user_id"
+    );
     let top_users = query(connection, &top_users_sql, since_ms, tool, server, |row| {
         Ok(UserUsage {
             user_id: row.get(0)?,
             calls: count(row.get(1)?),
             errors: count(row.get(2)?),
+            email: row.get(3)?,
+            name: row.get(4)?,
         })
     })?;
     let calls: u64 = tools.iter().map(|entry| entry.calls).sum();

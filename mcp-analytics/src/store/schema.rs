@@ -82,6 +82,20 @@ INSERT INTO user_calls_1h
 ALTER TABLE tool_calls ADD COLUMN user_email TEXT;
 ALTER TABLE tool_calls ADD COLUMN user_name TEXT;
 "#,
+    r#"
+CREATE TABLE user_details (
+    user_id TEXT PRIMARY KEY,
+    email   TEXT,
+    name    TEXT
+) WITHOUT ROWID;
+
+INSERT INTO user_details (user_id, email, name)
+    SELECT user_id, user_email, user_name FROM (
+        SELECT user_id, user_email, user_name, max(ts_ms) FROM tool_calls
+        WHERE user_id IS NOT NULL AND (user_email IS NOT NULL OR user_name IS NOT NULL)
+        GROUP BY user_id
+    );
+"#,
 ];
 
 /// SQL for "this status is an error" (kept in step with `Status::is_error`).
@@ -97,35 +111,29 @@ pub(crate) const UPSERT_HOURLY: &str = "INSERT INTO tool_calls_1h (hour_ms, serv
 
 pub(crate) const UPSERT_USER: &str = "INSERT INTO user_calls_1h (hour_ms, user_id, calls, errors) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (hour_ms, user_id) DO UPDATE SET calls = calls + excluded.calls, errors = errors + excluded.errors";
 
+/// The latest email and name seen for a user; a detail a call did not carry is kept.
+pub(crate) const UPSERT_USER_DETAILS: &str = "INSERT INTO user_details (user_id, email, name) VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO UPDATE SET email = coalesce(excluded.email, email), name = coalesce(excluded.name, name)";
+
 #[cfg(test)]
 mod tests {
     use crate::event::{Status, ToolCallEvent, Transport};
 
-    /// A database made before `user_email` / `user_name` gains them, old rows reading NULL.
-    #[test]
-    fn user_detail_columns_are_added_to_existing_databases() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        {
-            let connection = rusqlite::Connection::open(&path).unwrap();
-            for migration in &super::MIGRATIONS[..3] {
-                connection.execute_batch(migration).unwrap();
-            }
-            connection.pragma_update(None, "user_version", 3).unwrap();
-            connection
-                .execute("INSERT INTO tool_calls (id, ts_ms, server_name, server_version, tool, transport, duration_us, status) VALUES ('old', 1, 's', '1', 't', 'http', 1, 'ok')", [])
-                .unwrap();
-        }
-        let mut store = super::super::SqliteStore::open(&path).unwrap();
-        let event = ToolCallEvent {
-            id: "new".into(),
-            ts_ms: 2,
+    fn event(
+        id: &str,
+        ts_ms: i64,
+        user: &str,
+        email: Option<&str>,
+        name: Option<&str>,
+    ) -> ToolCallEvent {
+        ToolCallEvent {
+            id: id.into(),
+            ts_ms,
             server_name: "s".into(),
             server_version: "1".into(),
             tool: "t".into(),
-            user_id: Some("u".into()),
-            user_email: Some("u***@example.com".into()),
-            user_name: None,
+            user_id: Some(user.into()),
+            user_email: email.map(str::to_owned),
+            user_name: name.map(str::to_owned),
             session_id: None,
             client_name: None,
             client_version: None,
@@ -141,17 +149,137 @@ mod tests {
             ts_ns: None,
             traceparent: None,
             tracestate: None,
-        };
-        assert_eq!(store.append(&[event]).unwrap(), 1);
-        drop(store);
-        let connection = rusqlite::Connection::open(&path).unwrap();
-        let emails: Vec<Option<String>> = connection
-            .prepare("SELECT user_email FROM tool_calls ORDER BY ts_ms")
-            .unwrap()
-            .query_map([], |row| row.get(0))
+        }
+    }
+
+    /// A database with the first `count` migrations applied.
+    fn database_at(path: &std::path::Path, count: usize, rows: &str) {
+        let connection = rusqlite::Connection::open(path).unwrap();
+        for migration in &super::MIGRATIONS[..count] {
+            connection.execute_batch(migration).unwrap();
+        }
+        connection
+            .pragma_update(None, "user_version", count as i64)
+            .unwrap();
+        connection.execute_batch(rows).unwrap();
+    }
+
+    fn strings(path: &std::path::Path, sql: &str) -> Vec<Vec<Option<String>>> {
+        let connection = rusqlite::Connection::open(path).unwrap();
+        let mut statement = connection.prepare(sql).unwrap();
+        let columns = statement.column_count();
+        statement
+            .query_map([], |row| (0..columns).map(|index| row.get(index)).collect())
             .unwrap()
             .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A database made before `user_email` / `user_name` gains them, old rows reading NULL.
+    #[test]
+    fn user_detail_columns_are_added_to_existing_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        database_at(
+            &path,
+            3,
+            "INSERT INTO tool_calls (id, ts_ms, server_name, server_version, tool, transport, duration_us, status) VALUES ('old', 1, 's', '1', 't', 'http', 1, 'ok')",
+        );
+        let mut store = super::super::SqliteStore::open(&path).unwrap();
+        let new = event("new", 2, "u", Some("u***@example.com"), None);
+        assert_eq!(store.append(&[new]).unwrap(), 1);
+        drop(store);
+        assert_eq!(
+            strings(&path, "SELECT user_email FROM tool_calls ORDER BY ts_ms"),
+            [vec![None], vec![Some("u***@example.com".to_owned())]]
+        );
+    }
+
+    /// The user directory of a database made before it holds each user's latest details.
+    #[test]
+    fn user_details_are_backfilled_from_stored_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        database_at(
+            &path,
+            4,
+            "INSERT INTO tool_calls (id, ts_ms, server_name, server_version, tool, transport, duration_us, status, user_id, user_email, user_name) VALUES
+                ('1', 1, 's', '1', 't', 'http', 1, 'ok', 'u', 'old@example.com', 'Old'),
+                ('2', 3, 's', '1', 't', 'http', 1, 'ok', 'u', 'new@example.com', 'New'),
+                ('3', 2, 's', '1', 't', 'http', 1, 'ok', 'u', 'mid@example.com', NULL),
+                ('4', 4, 's', '1', 't', 'http', 1, 'ok', 'v', NULL, NULL)",
+        );
+        drop(super::super::SqliteStore::open(&path).unwrap());
+        let some = |text: &str| Some(text.to_owned());
+        assert_eq!(
+            strings(&path, "SELECT user_id, email, name FROM user_details"),
+            [vec![some("u"), some("new@example.com"), some("New")]]
+        );
+    }
+
+    /// Top users carry their latest email and name; a call without details keeps them.
+    #[test]
+    fn top_users_carry_their_latest_details() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = super::super::SqliteStore::open(dir.path().join("a.db")).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let details = |store: &super::super::SqliteStore| {
+            let report = store.report(now - 60_000, None).unwrap();
+            report
+                .top_users
+                .into_iter()
+                .map(|user| (user.user_id, user.calls, user.email, user.name))
+                .collect::<Vec<_>>()
+        };
+        let some = |text: &str| Some(text.to_owned());
+        store
+            .append(&[
+                event("1", now, "u", Some("a***@example.com"), Some("A*** B***")),
+                event("2", now, "u", None, None),
+                event("3", now, "w", None, None),
+            ])
             .unwrap();
-        assert_eq!(emails, [None, Some("u***@example.com".to_owned())]);
+        assert_eq!(
+            details(&store),
+            [
+                (
+                    "u".to_owned(),
+                    2,
+                    some("a***@example.com"),
+                    some("A*** B***")
+                ),
+                ("w".to_owned(), 1, None, None),
+            ]
+        );
+        store
+            .append(&[event("4", now, "u", Some("b***@example.com"), None)])
+            .unwrap();
+        assert_eq!(
+            details(&store)[0],
+            (
+                "u".to_owned(),
+                3,
+                some("b***@example.com"),
+                some("A*** B***")
+            )
+        );
+        // Within one batch too: the later call's email, the earlier call's name.
+        store
+            .append(&[
+                event("5", now, "x", Some("x***@example.com"), Some("X***")),
+                event("6", now, "x", Some("y***@example.com"), None),
+            ])
+            .unwrap();
+        assert!(
+            details(&store).contains(&("x".to_owned(), 2, some("y***@example.com"), some("X***"))),
+            "{:?}",
+            details(&store)
+        );
+        // Narrower scopes read the rows, and the same directory.
+        let report = store.report(now - 60_000, Some("t")).unwrap();
+        assert_eq!(report.top_users[0].email, some("b***@example.com"));
     }
 }

@@ -148,10 +148,12 @@
   }
 
   function renderUsers(users) {
-    const body = header($("users"), [["user", "User"], ["calls", "Calls", 1], ["errors", "Errors", 1]]);
+    const body = header($("users"), [["user", "User"], ["name", "Name"], ["email", "Email"], ["calls", "Calls", 1], ["errors", "Errors", 1]]);
     for (const user of users) {
       const row = body.insertRow();
       cell(row, user.user_id);
+      cell(row, user.name);
+      cell(row, user.email);
       cell(row, fmt.format(user.calls), 1);
       cell(row, fmt.format(user.errors), 1);
     }
