@@ -1,6 +1,7 @@
 //! What the payment gate adds to a call by an entitled user: the same trivial tool, free and
-//! behind `#[paid]` (metered subscription: entitlement from memory, one meter event queued per
-//! call), through the generated `ServerHandler::call_tool`. No Stripe request is made on this
+//! behind `#[paid]` (metered subscription: entitlement from memory, one meter event per call,
+//! committed to the outbox before the call returns or queued for the sender thread), through the
+//! generated `ServerHandler::call_tool`. No Stripe request is made on this
 //! path (Stripe's own paid tool makes 2–4 sequential round trips per call). Uses the local test
 //! provider, so the purchase is made once, before timing, through its checkout page.
 //!
@@ -11,6 +12,7 @@ use std::{hint::black_box, time::Duration};
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_analytics::{
     Analytics, Payments, mcp_server, paid,
+    payments::MeterDurability,
     rmcp::{
         RoleServer, ServerHandler, ServiceExt,
         model::{
@@ -106,50 +108,66 @@ fn paid_call(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("paid_call");
-    for (label, analytics) in [
-        ("analytics_disabled", Analytics::disabled()),
-        (
-            "analytics_enabled",
-            Analytics::builder()
-                .write_interval(Duration::from_millis(50))
+    for label in ["analytics_disabled", "analytics_enabled"] {
+        for durability in [MeterDurability::Queued, MeterDurability::Committed] {
+            let analytics = if label == "analytics_disabled" {
+                Analytics::disabled()
+            } else {
+                Analytics::builder()
+                    .write_interval(Duration::from_millis(50))
+                    .build()
+                    .unwrap()
+            };
+            let name = format!("{durability:?}").to_lowercase();
+            let database = dir.path().join(format!("{label}-{name}.db"));
+            let payments = Payments::builder()
+                .database(&database)
+                .meter_durability(durability)
                 .build()
-                .unwrap(),
-        ),
-    ] {
-        let payments = Payments::builder()
-            .database(dir.path().join(format!("{label}.db")))
-            .build()
-            .unwrap();
-        let server = Bench {
-            analytics,
-            payments,
-        };
-        let peer = runtime.block_on(peer(server.clone()));
-        runtime.block_on(buy(&server, &peer));
-        let arguments = serde_json::json!({"a": 2, "b": 3})
-            .as_object()
-            .unwrap()
-            .clone();
-        for tool in ["add", "paid_add"] {
-            let mut id = 1;
-            group.bench_function(format!("{tool}/{label}"), |b| {
-                b.iter(|| {
-                    id += 1;
-                    let context = RequestContext::new(NumberOrString::Number(id), peer.clone());
-                    let request =
-                        CallToolRequestParams::new(tool).with_arguments(arguments.clone());
-                    let response = runtime
-                        .block_on(server.call_tool(request, context))
-                        .unwrap();
-                    let CallToolResponse::Complete(result) = &response else {
-                        panic!()
-                    };
-                    assert_ne!(result.is_error, Some(true), "{result:?}");
-                    black_box(response)
-                })
-            });
-            runtime.block_on(server.analytics.flush());
-            runtime.block_on(server.payments.flush());
+                .unwrap();
+            let server = Bench {
+                analytics,
+                payments,
+            };
+            let peer = runtime.block_on(peer(server.clone()));
+            runtime.block_on(buy(&server, &peer));
+            let arguments = serde_json::json!({"a": 2, "b": 3})
+                .as_object()
+                .unwrap()
+                .clone();
+            // The free tool once per analytics setting; the paid one per durability.
+            let paid = ("paid_add", format!("paid_add/{label}/{name}"));
+            let cases = match durability {
+                MeterDurability::Queued => vec![("add", format!("add/{label}")), paid],
+                MeterDurability::Committed => vec![paid],
+            };
+            for (tool, id_label) in cases {
+                let mut id = 1;
+                group.bench_function(id_label, |b| {
+                    b.iter(|| {
+                        id += 1;
+                        let context = RequestContext::new(NumberOrString::Number(id), peer.clone());
+                        let request =
+                            CallToolRequestParams::new(tool).with_arguments(arguments.clone());
+                        let response = runtime
+                            .block_on(server.call_tool(request, context))
+                            .unwrap();
+                        let CallToolResponse::Complete(result) = &response else {
+                            panic!()
+                        };
+                        assert_ne!(result.is_error, Some(true), "{result:?}");
+                        black_box(response)
+                    })
+                });
+                runtime.block_on(server.analytics.flush());
+                runtime.block_on(server.payments.flush());
+            }
+            // Every paid call left exactly one meter event in the outbox.
+            let connection = rusqlite::Connection::open(&database).unwrap();
+            let events: i64 = connection
+                .query_row("SELECT count(*) FROM meter_outbox", [], |row| row.get(0))
+                .unwrap();
+            assert!(events > 0, "no meter events were recorded");
         }
     }
     group.finish();

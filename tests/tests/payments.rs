@@ -14,7 +14,8 @@ use std::{
 
 use common::{analytics, call, client_info};
 use mcp_analytics::{
-    Analytics, Environment, Identity, MemorySink, Payments, Status, serve::HttpServer,
+    Analytics, Environment, Identity, MemorySink, Payments, Status, payments::MeterDurability,
+    serve::HttpServer,
 };
 use mcp_analytics_tests::{
     PaidDemo,
@@ -355,6 +356,44 @@ async fn metered_usage_is_billed_once_per_success_even_through_an_outage() {
     assert_eq!(identifiers.len(), 4);
     assert!(!payment_events(&server.db, "meter_event_retried").is_empty());
     assert_eq!(payment_events(&server.db, "meter_event_sent").len(), 4);
+}
+
+/// With `MeterDurability::Committed` each call's usage is in the outbox before its result
+/// returns (queued usage would reach it within 50 ms: five checks in a row would not all see it).
+#[tokio::test]
+async fn committed_usage_is_in_the_outbox_before_the_result_returns() {
+    let (stripe, server) =
+        with_stripe(|payments| payments.meter_durability(MeterDurability::Committed)).await;
+    let bob = client(server.addr, Some("bob")).await;
+    let unpaid = call(&bob, "api_call", json!({"url": "/x"})).await.unwrap();
+    stripe
+        .complete_checkout(&assert_payment_required(&unpaid, "api_call"))
+        .await;
+    let outbox = rusqlite::Connection::open(&server.db).unwrap();
+    let stored = || -> i64 {
+        outbox
+            .query_row("SELECT count(*) FROM meter_outbox", [], |row| row.get(0))
+            .unwrap()
+    };
+    for n in 1..=5 {
+        let result = call(&bob, "api_call", json!({"url": format!("/ok/{n}")}))
+            .await
+            .unwrap();
+        assert_eq!(result.is_error, Some(false), "{result:?}");
+        assert_eq!(
+            stored(),
+            n,
+            "call {n}'s usage is stored when its result arrives"
+        );
+    }
+    let failed = call(&bob, "api_call", json!({"url": "/down", "fail": true}))
+        .await
+        .unwrap();
+    assert_eq!(failed.is_error, Some(true));
+    assert_eq!(stored(), 5, "a failing call is not billed");
+    server.payments.flush().await;
+    let customer = stripe.customers()[0].id.clone();
+    assert_eq!(stripe.meter_total("api_call", &customer), 5.0);
 }
 
 #[tokio::test]

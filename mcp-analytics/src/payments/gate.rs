@@ -247,7 +247,7 @@ impl Inner {
 }
 
 impl Ticket {
-    /// Settles the call: on success a credit is used for good or one meter event is queued;
+    /// Settles the call: on success a credit is used for good or one meter event is recorded;
     /// otherwise a reserved credit is given back. Nothing here waits on the network.
     pub(crate) fn settle(mut self, outcome: &Outcome) {
         let succeeded = outcome.status == Status::Ok;
@@ -270,7 +270,7 @@ impl Ticket {
             Access::Subscription if succeeded => {
                 if let Some(event_name) = &self.pricing.meter {
                     self.inner
-                        .queue_meter(&self.user, &self.pricing.tool, event_name);
+                        .meter_call(&self.user, &self.pricing.tool, event_name);
                 }
             }
             Access::Subscription | Access::Unlimited => {}

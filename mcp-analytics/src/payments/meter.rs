@@ -1,9 +1,13 @@
-//! Usage billing off the call path: a successful metered call queues one event (a lock-free
-//! push); a background thread, polling every 50 ms, writes it to the `meter_outbox` table, then delivers it with its
-//! identifier as the idempotency key, retrying with backoff. Undelivered events survive restarts
-//! and Stripe's identifier dedupe makes a repeated delivery harmless: never lost, never twice.
+//! Usage billing without Stripe on the call path: a successful metered call queues one event
+//! (a lock-free push) that the sender thread writes to the `meter_outbox` table within 50 ms
+//! ([`MeterDurability::Queued`], the default), or writes it to the outbox itself before its
+//! result is returned ([`MeterDurability::Committed`]). The sender delivers outbox events with
+//! their identifier as the idempotency key, retrying with backoff. Undelivered events survive
+//! restarts and Stripe's identifier dedupe makes a repeated delivery harmless: never lost, never
+//! twice.
 
 use std::{
+    collections::HashMap,
     sync::{
         Arc, OnceLock, Weak,
         atomic::{AtomicU64, Ordering},
@@ -17,7 +21,7 @@ use crossbeam_queue::SegQueue;
 use super::{
     Inner, now_ms,
     provider::{MeterEvent, ProviderError},
-    store::{EventRow, MeterRow, PaymentEventKind},
+    store::{EventRow, MeterRow, PaymentEventKind, PaymentStore},
 };
 use crate::Error;
 
@@ -28,6 +32,34 @@ const ROUND: usize = 1000;
 
 /// How often the sender thread looks for newly queued events (the call path never wakes it).
 const POLL: Duration = Duration::from_millis(50);
+
+/// When the usage of a successful metered call becomes durable.
+///
+/// Measured on a 2-core VM (`cargo bench -p mcp-analytics --bench paid_call`): `Queued` adds
+/// about 1 µs to a call, `Committed` about 35–50 µs (one SQLite WAL commit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MeterDurability {
+    /// Queued in memory (a lock-free push) and written to the outbox by the sender thread
+    /// within 50 ms, and at once on shutdown. A crash (a kill, an abort) in that window loses
+    /// that usage: the user is never billed twice, at worst not billed.
+    #[default]
+    Queued,
+    /// Written to the outbox before the call's result is returned (one SQLite transaction on
+    /// the call path): no crash after a result was sent can lose its usage.
+    Committed,
+}
+
+impl std::str::FromStr for MeterDurability {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "committed" => Ok(Self::Committed),
+            "queued" => Ok(Self::Queued),
+            other => Err(format!("`{other}` is not `committed` or `queued`")),
+        }
+    }
+}
 
 /// One successful metered call waiting to be written to the outbox.
 pub(crate) struct Queued {
@@ -76,18 +108,31 @@ fn identifier() -> String {
 }
 
 impl Inner {
-    /// Queues the meter event of one successful call (never blocks, never fails the call).
-    pub(crate) fn queue_meter(&self, user: &str, tool: &str, event_name: &str) {
+    /// Records the usage of one successful metered call, durably or queued (see
+    /// [`MeterDurability`]); never fails the call.
+    pub(crate) fn meter_call(&self, user: &str, tool: &str, event_name: &str) {
         let Some(sender) = self.meter.get() else {
             return;
         };
-        sender.queue.push(Queued {
+        let event = Queued {
             identifier: identifier(),
             event_name: event_name.to_owned(),
             user: user.to_owned(),
             tool: tool.to_owned(),
             ts_s: now_ms() / 1000,
-        });
+        };
+        if self.meter_durability == MeterDurability::Committed {
+            let mut store = self.store();
+            let written = outbox_row(&store, &mut HashMap::new(), &event)
+                .map_or(Ok(()), |row| store.enqueue_meters(&[row], now_ms()));
+            match written {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::error!("cannot write a meter event to the outbox, queued: {error}")
+                }
+            }
+        }
+        sender.queue.push(event);
     }
 
     fn drain_meters(&self) -> Vec<Queued> {
@@ -165,34 +210,44 @@ fn next_wait(inner: &Inner) -> Duration {
     Duration::from_millis(ms as u64)
 }
 
+/// The outbox row of one call, `None` (logged) when its user has no Stripe customer.
+/// `customers` caches lookups across a batch.
+fn outbox_row(
+    store: &PaymentStore,
+    customers: &mut HashMap<String, Option<String>>,
+    event: &Queued,
+) -> Option<MeterRow> {
+    let customer = match customers.get(&event.user) {
+        Some(customer) => customer.clone(),
+        None => {
+            let customer = store.customer(&event.user).ok().flatten();
+            customers.insert(event.user.clone(), customer.clone());
+            customer
+        }
+    };
+    let Some(customer_id) = customer else {
+        tracing::error!(user = %event.user, "metered call by a user without a customer; usage not billable");
+        return None;
+    };
+    Some(MeterRow {
+        identifier: event.identifier.clone(),
+        event_name: event.event_name.clone(),
+        customer_id,
+        user_id: Some(event.user.clone()),
+        tool: Some(event.tool.clone()),
+        value: 1,
+        ts_s: event.ts_s,
+        attempts: 0,
+    })
+}
+
 fn enqueue(inner: &Inner, queued: Vec<Queued>) {
-    let mut rows = Vec::with_capacity(queued.len());
-    let mut customers = std::collections::HashMap::<String, Option<String>>::new();
     let mut store = inner.store();
-    for event in queued {
-        let customer = match customers.get(&event.user) {
-            Some(customer) => customer.clone(),
-            None => {
-                let customer = store.customer(&event.user).ok().flatten();
-                customers.insert(event.user.clone(), customer.clone());
-                customer
-            }
-        };
-        let Some(customer_id) = customer else {
-            tracing::error!(user = %event.user, "metered call by a user without a customer; usage not billable");
-            continue;
-        };
-        rows.push(MeterRow {
-            identifier: event.identifier,
-            event_name: event.event_name,
-            customer_id,
-            user_id: Some(event.user),
-            tool: Some(event.tool),
-            value: 1,
-            ts_s: event.ts_s,
-            attempts: 0,
-        });
-    }
+    let mut customers = HashMap::new();
+    let rows: Vec<MeterRow> = queued
+        .iter()
+        .filter_map(|event| outbox_row(&store, &mut customers, event))
+        .collect();
     if let Err(error) = store.enqueue_meters(&rows, now_ms()) {
         tracing::error!(
             "cannot write {} meter events to the outbox: {error}",
@@ -295,6 +350,16 @@ fn backoff_ms(attempts: i64, identifier: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durability_parses_its_two_names() {
+        assert_eq!(" Committed".parse(), Ok(MeterDurability::Committed));
+        assert_eq!("queued".parse(), Ok(MeterDurability::Queued));
+        assert_eq!(
+            "sometimes".parse::<MeterDurability>(),
+            Err("`sometimes` is not `committed` or `queued`".to_owned())
+        );
+    }
 
     #[test]
     fn backoff_grows_and_is_bounded() {

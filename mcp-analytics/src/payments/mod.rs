@@ -30,6 +30,7 @@ use std::{
 };
 
 pub(crate) use gate::{Admission, Payer};
+pub use meter::MeterDurability;
 pub use store::PaymentEventKind;
 
 use self::{
@@ -49,6 +50,7 @@ use crate::{Environment, Error, private::ToolSpec};
 /// | `MCP_PUBLIC_URL` | this server's public URL (local test checkout links) |
 /// | `ENVIRONMENT` | `production` makes a missing key a startup error |
 /// | `MCP_ANALYTICS_DB` | the database holding the payment tables (with the analytics) |
+/// | `MCP_ANALYTICS_METER_DURABILITY` | `queued` (default) or `committed`: see [`MeterDurability`] |
 pub struct PaymentsBuilder {
     secret_key: Option<String>,
     webhook_secret: Option<String>,
@@ -59,6 +61,7 @@ pub struct PaymentsBuilder {
     timeout: Duration,
     subscription_ttl: Duration,
     local_prices: HashMap<String, (i64, String)>,
+    meter_durability: MeterDurability,
     lookup: EnvLookup,
 }
 
@@ -74,6 +77,7 @@ impl Default for PaymentsBuilder {
             timeout: Duration::from_secs(5),
             subscription_ttl: Duration::from_secs(3600),
             local_prices: HashMap::new(),
+            meter_durability: MeterDurability::default(),
             lookup: Arc::new(|_| None),
         }
     }
@@ -85,6 +89,12 @@ impl PaymentsBuilder {
         let lookup = crate::config::env_lookup()?;
         let config = crate::Config::from_lookup(&lookup)?;
         let non_empty = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let meter_durability = match non_empty("MCP_ANALYTICS_METER_DURABILITY") {
+            Some(value) => value.parse().map_err(|error| {
+                Error::Payments(format!("MCP_ANALYTICS_METER_DURABILITY: {error}"))
+            })?,
+            None => MeterDurability::default(),
+        };
         Ok(Self {
             secret_key: non_empty("STRIPE_SECRET_KEY"),
             webhook_secret: non_empty("STRIPE_WEBHOOK_SECRET"),
@@ -92,6 +102,7 @@ impl PaymentsBuilder {
             public_url: non_empty("MCP_PUBLIC_URL"),
             environment: config.environment,
             database: config.database,
+            meter_durability,
             lookup: Arc::new(lookup),
             ..Self::default()
         })
@@ -144,6 +155,13 @@ impl PaymentsBuilder {
     /// 1 h; webhooks update it at once).
     pub fn subscription_ttl(mut self, ttl: Duration) -> Self {
         self.subscription_ttl = ttl;
+        self
+    }
+
+    /// When a successful metered call's usage becomes durable (default: queued, in the outbox
+    /// within 50 ms; see [`MeterDurability`]).
+    pub fn meter_durability(mut self, durability: MeterDurability) -> Self {
+        self.meter_durability = durability;
         self
     }
 
@@ -201,6 +219,7 @@ impl PaymentsBuilder {
             pricing: Mutex::new(HashMap::new()),
             held: holdings::Holdings::default(),
             user_locks: Mutex::new(HashMap::new()),
+            meter_durability: self.meter_durability,
             meter: OnceLock::new(),
         });
         let sender = meter::start(&inner)?;
@@ -263,6 +282,7 @@ pub(crate) struct Inner {
     held: holdings::Holdings,
     /// One async lock per user for the slow path (no duplicate customers or checkouts).
     user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    meter_durability: MeterDurability,
     meter: OnceLock<meter::Sender>,
 }
 

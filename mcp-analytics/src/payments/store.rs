@@ -226,11 +226,8 @@ impl PaymentStore {
 
     pub(crate) fn customer(&self, user_id: &str) -> rusqlite::Result<Option<String>> {
         self.conn
-            .query_row(
-                "SELECT customer_id FROM payment_customers WHERE user_id = ?1",
-                [user_id],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT customer_id FROM payment_customers WHERE user_id = ?1")?
+            .query_row([user_id], |row| row.get(0))
             .optional()
     }
 
