@@ -557,17 +557,36 @@ async fn protected_resource_metadata_is_public_and_scopes_are_enforced() {
     assert_eq!(users, [Some("carol".to_owned())]);
 }
 
+/// The audience introspected tokens must name.
+const AUDIENCE: &str = "https://mcp.example.com/mcp";
+
 #[tokio::test]
 async fn opaque_tokens_are_introspected_and_cached() {
     let (idp, issuer) = start_idp().await;
     idp.introspection.lock().unwrap().insert(
         "opaque-active".into(),
-        json!({"active": true, "sub": "ivan", "scope": "mcp:tools", "exp": now() + 600, "iss": issuer, "email": "ivan@example.com"}),
+        json!({"active": true, "sub": "ivan", "scope": "mcp:tools", "exp": now() + 600, "iss": issuer, "aud": ["other", AUDIENCE], "email": "ivan@example.com"}),
     );
-    idp.introspection.lock().unwrap().insert(
-        "opaque-other-issuer".into(),
-        json!({"active": true, "sub": "mallory", "iss": "https://evil.example"}),
-    );
+    for (token, answer) in [
+        (
+            "opaque-other-issuer",
+            json!({"active": true, "sub": "mallory", "iss": "https://evil.example", "aud": AUDIENCE}),
+        ),
+        // Issued for another service (token passthrough): active, but not for us.
+        (
+            "opaque-other-audience",
+            json!({"active": true, "sub": "mallory", "iss": issuer, "aud": "https://other.example/api"}),
+        ),
+        (
+            "opaque-no-audience",
+            json!({"active": true, "sub": "mallory", "iss": issuer}),
+        ),
+    ] {
+        idp.introspection
+            .lock()
+            .unwrap()
+            .insert(token.into(), answer);
+    }
     let sink = MemorySink::new();
     let analytics = Analytics::builder()
         .sink(sink.clone())
@@ -577,7 +596,7 @@ async fn opaque_tokens_are_introspected_and_cached() {
     let endpoint = format!("{issuer}/introspect");
     let idp_issuer = issuer.clone();
     let server = start_mcp(analytics.clone(), move |_| {
-        OAuthConfig::introspection(idp_issuer, endpoint)
+        OAuthConfig::introspection(idp_issuer, endpoint, AUDIENCE)
             .client_credentials("rs-client", "rs secret")
     })
     .await;
@@ -597,6 +616,8 @@ async fn opaque_tokens_are_introspected_and_cached() {
 
     assert_invalid(&server, "opaque-inactive", "inactive").await;
     assert_invalid(&server, "opaque-other-issuer", "other issuer").await;
+    assert_invalid(&server, "opaque-other-audience", "not for this resource").await;
+    assert_invalid(&server, "opaque-no-audience", "not for this resource").await;
     assert!(
         client_info()
             .serve(transport(server.addr, "opaque-inactive"))

@@ -39,7 +39,8 @@ struct Server {
     runs: Arc<AtomicUsize>,
     sink: MemorySink,
     db: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    /// The database's folder (taken by a test that outlives the server).
+    dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -146,7 +147,7 @@ async fn try_start(
         runs,
         sink,
         db,
-        _dir: dir,
+        dir: Some(dir),
         stop: Some(stop),
     })
 }
@@ -356,6 +357,56 @@ async fn metered_usage_is_billed_once_per_success_even_through_an_outage() {
     assert_eq!(identifiers.len(), 4);
     assert!(!payment_events(&server.db, "meter_event_retried").is_empty());
     assert_eq!(payment_events(&server.db, "meter_event_sent").len(), 4);
+}
+
+/// Usage still in the outbox when the server stops (Stripe was down) is delivered by the next
+/// process on the same database, once, with the identifiers the first one assigned.
+#[tokio::test]
+async fn undelivered_usage_survives_a_restart() {
+    let (stripe, mut server) = with_stripe(|payments| payments).await;
+    let bob = client(server.addr, Some("bob")).await;
+    let unpaid = call(&bob, "api_call", json!({"url": "/x"})).await.unwrap();
+    stripe
+        .complete_checkout(&assert_payment_required(&unpaid, "api_call"))
+        .await;
+    stripe.set_outage(true);
+    for n in 0..2 {
+        let result = call(&bob, "api_call", json!({"url": format!("/ok/{n}")}))
+            .await
+            .unwrap();
+        assert_eq!(result.is_error, Some(false), "{result:?}");
+    }
+    server.payments.flush().await;
+    assert_eq!(server.payments.pending_meter_events(), 2);
+    bob.cancel().await.unwrap();
+    let dir = server.dir.take().unwrap();
+    let db = server.db.clone();
+    drop(server);
+    assert!(stripe.meter_events().is_empty(), "nothing reached Stripe");
+
+    stripe.set_outage(false);
+    let restarted = stripe_payments(&stripe, &db).build().unwrap();
+    for _ in 0..50 {
+        restarted.flush().await;
+        if restarted.pending_meter_events() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        restarted.pending_meter_events(),
+        0,
+        "delivered after the restart"
+    );
+    let customer = stripe.customers()[0].id.clone();
+    assert_eq!(stripe.meter_total("api_call", &customer), 2.0);
+    let identifiers: std::collections::HashSet<_> = stripe
+        .meter_events()
+        .iter()
+        .map(|event| event.identifier.clone())
+        .collect();
+    assert_eq!(identifiers.len(), 2);
+    drop(dir);
 }
 
 /// With `MeterDurability::Committed` each call's usage is in the outbox before its result

@@ -1,10 +1,11 @@
 //! Opaque access tokens checked by RFC 7662 token introspection, with answers cached briefly
 //! (keyed by the token's SHA-256, bounded in size) so a busy client costs one round trip per
-//! token and cache period.
+//! token and cache period. Refusals are cached apart from acceptances, so a flood of made-up
+//! tokens cannot push valid ones out, and at most [`MAX_IN_FLIGHT`] introspections run at once.
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Mutex, MutexGuard},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -17,8 +18,11 @@ use super::{
 };
 use crate::Identity;
 
-/// Cached answers beyond this many are dropped (expired first, then all).
+/// Cached answers of one kind beyond this many are dropped (expired first, then all of that
+/// kind).
 const MAX_CACHED: usize = 10_000;
+/// Introspection requests running at once; more wait their turn (within the timeout).
+const MAX_IN_FLIGHT: usize = 16;
 
 /// Where and how tokens are introspected.
 pub(super) struct Introspector {
@@ -26,15 +30,18 @@ pub(super) struct Introspector {
     url: String,
     credentials: Option<(String, String)>,
     issuer: String,
-    audience: Option<String>,
+    audience: String,
     ttl: Duration,
     leeway: Duration,
-    cache: Mutex<HashMap<[u8; 32], Cached>>,
+    timeout: Duration,
+    accepted: Mutex<HashMap<[u8; 32], Cached<Identity>>>,
+    refused: Mutex<HashMap<[u8; 32], Cached<&'static str>>>,
+    in_flight: tokio::sync::Semaphore,
 }
 
-struct Cached {
+struct Cached<T> {
     until: Instant,
-    answer: Result<Identity, &'static str>,
+    answer: T,
 }
 
 /// An introspection response: `active` plus the usual claims.
@@ -75,9 +82,10 @@ pub(super) struct Settings {
     pub url: String,
     pub credentials: Option<(String, String)>,
     pub issuer: String,
-    pub audience: Option<String>,
+    pub audience: String,
     pub ttl: Duration,
     pub leeway: Duration,
+    pub timeout: Duration,
 }
 
 impl Introspector {
@@ -90,18 +98,31 @@ impl Introspector {
             audience: settings.audience,
             ttl: settings.ttl,
             leeway: settings.leeway,
-            cache: Mutex::new(HashMap::new()),
+            timeout: settings.timeout,
+            accepted: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         }
     }
 
     /// The identity behind `token`, from the cache or the introspection endpoint.
     pub(super) async fn verify(&self, token: &str) -> Result<Identity, Failure> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(cached) = self.lock().get(&key)
-            && cached.until > Instant::now()
+        let now = Instant::now();
+        if let Some(cached) = lock(&self.accepted).get(&key)
+            && cached.until > now
         {
-            return cached.answer.clone().map_err(Failure::Invalid);
+            return Ok(cached.answer.clone());
         }
+        if let Some(cached) = lock(&self.refused).get(&key)
+            && cached.until > now
+        {
+            return Err(Failure::Invalid(cached.answer));
+        }
+        let _turn = tokio::time::timeout(self.timeout, self.in_flight.acquire())
+            .await
+            .map_err(|_| Failure::Unavailable("too many token introspections waiting".into()))?
+            .map_err(|_| Failure::Unavailable("introspection is shut down".into()))?;
         let mut request = self
             .http
             .post(&self.url)
@@ -115,9 +136,17 @@ impl Introspector {
             Some(exp) => self.ttl.min(Duration::from_secs(exp.saturating_sub(now))),
             None => self.ttl,
         };
-        let answer = self.judge(response, now);
-        self.store(key, Instant::now() + until, answer.clone());
-        answer.map_err(Failure::Invalid)
+        let until = Instant::now() + until;
+        match self.judge(response, now) {
+            Ok(identity) => {
+                store(&self.accepted, key, until, identity.clone());
+                Ok(identity)
+            }
+            Err(why) => {
+                store(&self.refused, key, until, why);
+                Err(Failure::Invalid(why))
+            }
+        }
     }
 
     fn judge(&self, response: Response, now: u64) -> Result<Identity, &'static str> {
@@ -144,8 +173,12 @@ impl Introspector {
         {
             return Err("the access token is from another issuer");
         }
-        if let (Some(expected), Some(aud)) = (&self.audience, &response.aud)
-            && !aud.contains(expected)
+        // A token must name this resource: one issued to another service (or naming none) is
+        // not accepted here, even though the authorization server calls it active.
+        if !response
+            .aud
+            .as_ref()
+            .is_some_and(|aud| aud.contains(&self.audience))
         {
             return Err("the access token is not for this resource");
         }
@@ -154,24 +187,26 @@ impl Introspector {
             .into_identity()
             .ok_or("the token has no subject")
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Cached>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+fn lock<T>(
+    cache: &Mutex<HashMap<[u8; 32], Cached<T>>>,
+) -> MutexGuard<'_, HashMap<[u8; 32], Cached<T>>> {
+    cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
-    fn store(&self, key: [u8; 32], until: Instant, answer: Result<Identity, &'static str>) {
-        let mut cache = self.lock();
+fn store<T>(cache: &Mutex<HashMap<[u8; 32], Cached<T>>>, key: [u8; 32], until: Instant, answer: T) {
+    let mut cache = lock(cache);
+    if cache.len() >= MAX_CACHED {
+        let now = Instant::now();
+        cache.retain(|_, cached| cached.until > now);
         if cache.len() >= MAX_CACHED {
-            let now = Instant::now();
-            cache.retain(|_, cached| cached.until > now);
-            if cache.len() >= MAX_CACHED {
-                cache.clear();
-            }
+            cache.clear();
         }
-        cache.insert(key, Cached { until, answer });
     }
+    cache.insert(key, Cached { until, answer });
 }
 
 fn unix_now() -> u64 {

@@ -122,11 +122,38 @@ pub(super) async fn discover_jwks_uri(
             continue;
         }
         match document.get("jwks_uri").and_then(Value::as_str) {
-            Some(jwks) => return Ok(jwks.to_owned()),
+            Some(jwks) => {
+                return secure_url(jwks)
+                    .map(|()| jwks.to_owned())
+                    .map_err(|why| Failure::Unavailable(format!("{url}: jwks_uri {why}")));
+            }
             None => problems.push(format!("{url} has no jwks_uri (set MCP_OAUTH_JWKS_URL)")),
         }
     }
     Err(Failure::Unavailable(problems.join("; ")))
+}
+
+/// Whether keys and token answers may be fetched from `url`: `https://`, or `http://` only to
+/// this machine (a network attacker could otherwise serve their own keys).
+pub(super) fn secure_url(url: &str) -> Result<(), String> {
+    let uri = url
+        .parse::<Uri>()
+        .map_err(|_| format!("{url:?} is not a URL"))?;
+    let loopback = uri.host().is_some_and(|host| {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    match uri.scheme_str() {
+        Some("https") if uri.host().is_some() => Ok(()),
+        Some("http") if loopback => Ok(()),
+        Some("http") => Err(format!(
+            "{url:?} is plain http to another machine: use https (http only to localhost)"
+        )),
+        _ => Err(format!("{url:?} is not an https:// URL")),
+    }
 }
 
 /// Sends `request` and parses a JSON answer of at most [`MAX_RESPONSE_BYTES`].

@@ -56,9 +56,14 @@ impl OAuthConfig {
         Self::base(issuer.into(), Some(audience.into()), None)
     }
 
-    /// Opaque access tokens from `issuer`, checked at its RFC 7662 introspection `endpoint`.
-    pub fn introspection(issuer: impl Into<String>, endpoint: impl Into<String>) -> Self {
-        Self::base(issuer.into(), None, Some(endpoint.into()))
+    /// Opaque access tokens from `issuer`, checked at its RFC 7662 introspection `endpoint`;
+    /// the answer's `aud` must name `audience`.
+    pub fn introspection(
+        issuer: impl Into<String>,
+        endpoint: impl Into<String>,
+        audience: impl Into<String>,
+    ) -> Self {
+        Self::base(issuer.into(), Some(audience.into()), Some(endpoint.into()))
     }
 
     fn base(issuer: String, audience: Option<String>, introspection_url: Option<String>) -> Self {
@@ -79,7 +84,7 @@ impl OAuthConfig {
         }
     }
 
-    /// The `aud` tokens must carry (introspection: checked when the response has one).
+    /// The `aud` tokens must carry (introspection answers too).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
         self
@@ -166,13 +171,11 @@ impl OAuthConfig {
         };
         let url = |var: &'static str| -> Result<Option<String>, Error> {
             match get(var) {
-                Some(value) if !(value.starts_with("https://") || value.starts_with("http://")) => {
-                    Err(Error::InvalidConfig {
-                        var,
-                        value,
-                        expected: "an http:// or https:// URL",
-                    })
-                }
+                Some(value) if metadata::secure_url(&value).is_err() => Err(Error::InvalidConfig {
+                    var,
+                    value,
+                    expected: "an https:// URL (http:// only to localhost)",
+                }),
                 other => Ok(other),
             }
         };
@@ -188,19 +191,14 @@ impl OAuthConfig {
         };
         let resource = url("MCP_OAUTH_RESOURCE")?;
         let audience = get("MCP_OAUTH_AUDIENCE").or_else(|| resource.clone());
-        let mut config = match url("MCP_OAUTH_INTROSPECTION_URL")? {
-            Some(endpoint) => Self::base(issuer, audience, Some(endpoint)),
-            None => match audience {
-                Some(audience) => Self::jwt(issuer, audience),
-                None => {
-                    return Err(Error::InvalidConfig {
-                        var: "MCP_OAUTH_AUDIENCE",
-                        value: String::new(),
-                        expected: "the `aud` your authorization server puts in tokens for this server (or set MCP_OAUTH_RESOURCE to this server's public /mcp URL)",
-                    });
-                }
-            },
+        let Some(audience) = audience else {
+            return Err(Error::InvalidConfig {
+                var: "MCP_OAUTH_AUDIENCE",
+                value: String::new(),
+                expected: "the `aud` your authorization server puts in tokens for this server (or set MCP_OAUTH_RESOURCE to this server's public /mcp URL)",
+            });
         };
+        let mut config = Self::base(issuer, Some(audience), url("MCP_OAUTH_INTROSPECTION_URL")?);
         config.resource = resource;
         config.jwks_url = url("MCP_OAUTH_JWKS_URL")?;
         config.credentials = match (get("MCP_OAUTH_CLIENT_ID"), get("MCP_OAUTH_CLIENT_SECRET")) {
@@ -231,14 +229,17 @@ impl OAuthConfig {
     }
 }
 
-/// The variables that mean nothing without `MCP_OAUTH_ISSUER`.
-const OTHER_VARS: [&str; 6] = [
+/// The variables that mean nothing without `MCP_OAUTH_ISSUER`: setting one alone is an error
+/// (the operator meant to turn OAuth on), never a silently open `/mcp`.
+const OTHER_VARS: [&str; 8] = [
     "MCP_OAUTH_AUDIENCE",
     "MCP_OAUTH_RESOURCE",
     "MCP_OAUTH_JWKS_URL",
     "MCP_OAUTH_INTROSPECTION_URL",
     "MCP_OAUTH_CLIENT_ID",
+    "MCP_OAUTH_CLIENT_SECRET",
     "MCP_OAUTH_REQUIRED_SCOPES",
+    "MCP_OAUTH_SCOPES_SUPPORTED",
 ];
 
 fn missing_issuer(var: &str) -> &'static str {
@@ -251,6 +252,12 @@ fn missing_issuer(var: &str) -> &'static str {
         }
         "MCP_OAUTH_CLIENT_ID" => {
             "the authorization server's issuer URL (MCP_OAUTH_CLIENT_ID is set)"
+        }
+        "MCP_OAUTH_CLIENT_SECRET" => {
+            "the authorization server's issuer URL (MCP_OAUTH_CLIENT_SECRET is set)"
+        }
+        "MCP_OAUTH_SCOPES_SUPPORTED" => {
+            "the authorization server's issuer URL (MCP_OAUTH_SCOPES_SUPPORTED is set)"
         }
         _ => "the authorization server's issuer URL (MCP_OAUTH_REQUIRED_SCOPES is set)",
     }
@@ -293,27 +300,45 @@ enum Verifier {
 impl OAuth {
     /// Builds the verifier (and its HTTP client) for `config`.
     pub(crate) fn new(config: OAuthConfig) -> Self {
+        let verifier = Self::verifier(&config);
+        Self { config, verifier }
+    }
+
+    fn verifier(config: &OAuthConfig) -> Result<Verifier, String> {
+        for url in [Some(&config.issuer), config.jwks_url.as_ref()]
+            .into_iter()
+            .chain([config.introspection_url.as_ref()])
+            .flatten()
+        {
+            metadata::secure_url(url)?;
+        }
+        let Some(audience) = config.audience.clone() else {
+            return Err("no audience: set MCP_OAUTH_AUDIENCE (or MCP_OAUTH_RESOURCE), or call OAuthConfig::audience, so tokens issued for other services are refused".into());
+        };
+        // Redirects are not followed: a token or a key set must come from the configured URL.
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|error| format!("cannot build the OAuth HTTP client: {error}"));
-        let verifier = http.map(|http| match (&config.introspection_url, &config.audience) {
-            (Some(url), _) => Verifier::Introspection(Introspector::new(
+            .map_err(|error| format!("cannot build the OAuth HTTP client: {error}"))?;
+        Ok(match &config.introspection_url {
+            Some(url) => Verifier::Introspection(Introspector::new(
                 http,
                 introspection::Settings {
                     url: url.clone(),
                     credentials: config.credentials.clone(),
                     issuer: config.issuer.clone(),
-                    audience: config.audience.clone(),
+                    audience,
                     ttl: config.cache_ttl,
                     leeway: config.leeway,
+                    timeout: config.timeout,
                 },
             )),
-            (None, audience) => Verifier::Jwt(JwksCache::new(
+            None => Verifier::Jwt(JwksCache::new(
                 http,
                 &config.issuer,
-                audience.as_deref().unwrap_or_default(),
+                &audience,
                 config.jwks_url.clone(),
                 jwks::Timing {
                     cooldown: config.jwks_cooldown,
@@ -321,8 +346,7 @@ impl OAuth {
                     leeway: config.leeway,
                 },
             )),
-        });
-        Self { config, verifier }
+        })
     }
 
     /// Fails when the verifier could not be built (reported at startup).
@@ -505,7 +529,7 @@ mod tests {
 
     #[test]
     fn introspection_settings_and_bad_values() {
-        let parsed = config(&[
+        let introspected = [
             ("MCP_OAUTH_ISSUER", "https://idp.example.com"),
             (
                 "MCP_OAUTH_INTROSPECTION_URL",
@@ -513,9 +537,13 @@ mod tests {
             ),
             ("MCP_OAUTH_CLIENT_ID", "rs"),
             ("MCP_OAUTH_CLIENT_SECRET", "shh-secret"),
-        ])
-        .unwrap()
-        .unwrap();
+        ];
+        // Introspected tokens must name this resource too.
+        let error = config(&introspected).unwrap_err().to_string();
+        assert!(error.contains("MCP_OAUTH_AUDIENCE"), "{error}");
+        let mut with_audience = introspected.to_vec();
+        with_audience.insert(0, ("MCP_OAUTH_AUDIENCE", "https://mcp.example.com/mcp"));
+        let parsed = config(&with_audience).unwrap().unwrap();
         assert_eq!(
             parsed.introspection_url.as_deref(),
             Some("https://idp.example.com/introspect")
@@ -524,16 +552,7 @@ mod tests {
             !format!("{parsed:?}").contains("shh-secret"),
             "Debug hides the secret"
         );
-        let error = config(&[
-            ("MCP_OAUTH_ISSUER", "https://idp.example.com"),
-            (
-                "MCP_OAUTH_INTROSPECTION_URL",
-                "https://idp.example.com/introspect",
-            ),
-            ("MCP_OAUTH_CLIENT_ID", "rs"),
-        ])
-        .unwrap_err()
-        .to_string();
+        let error = config(&with_audience[..4]).unwrap_err().to_string();
         assert!(error.contains("MCP_OAUTH_CLIENT_SECRET"), "{error}");
         let error = config(&[("MCP_OAUTH_ISSUER", "idp.example.com")])
             .unwrap_err()
@@ -542,6 +561,40 @@ mod tests {
             error.contains("MCP_OAUTH_ISSUER") && error.contains("URL"),
             "{error}"
         );
+        // Keys and token answers come over https (plain http only from this machine).
+        let error = config(&[
+            ("MCP_OAUTH_ISSUER", "https://idp.example.com"),
+            ("MCP_OAUTH_AUDIENCE", "a"),
+            ("MCP_OAUTH_JWKS_URL", "http://idp.example.com/jwks"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("MCP_OAUTH_JWKS_URL"), "{error}");
+        for alone in ["MCP_OAUTH_CLIENT_SECRET", "MCP_OAUTH_SCOPES_SUPPORTED"] {
+            let error = config(&[(alone, "x")]).unwrap_err().to_string();
+            assert!(error.contains("MCP_OAUTH_ISSUER"), "{alone}: {error}");
+        }
+    }
+
+    #[test]
+    fn only_https_or_loopback_urls_are_fetched() {
+        for good in [
+            "https://idp.example.com/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://localhost/x",
+            "http://[::1]:9/x",
+        ] {
+            assert_eq!(metadata::secure_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "http://idp.example.com/jwks",
+            "http://10.0.0.1/jwks",
+            "ftp://idp.example.com",
+            "https://",
+            "jwks",
+        ] {
+            assert!(metadata::secure_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
