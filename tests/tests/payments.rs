@@ -359,6 +359,55 @@ async fn metered_usage_is_billed_once_per_success_even_through_an_outage() {
     assert_eq!(payment_events(&server.db, "meter_event_sent").len(), 4);
 }
 
+/// Two credits, twelve concurrent calls (some arriving while others settle): exactly two run,
+/// the store ends with none left, and every other call is asked to pay.
+#[tokio::test]
+async fn concurrent_calls_never_spend_a_credit_twice() {
+    let (stripe, server) = with_stripe(|payments| payments).await;
+    let alice = client(server.addr, Some("alice")).await;
+    let first = call(&alice, "generate_image", json!({"prompt": "a cat"}))
+        .await
+        .unwrap();
+    stripe
+        .complete_checkout(&assert_payment_required(&first, "generate_image"))
+        .await;
+    let peer = alice.peer().clone();
+    let calls = (0..12).map(|n| {
+        let peer = peer.clone();
+        async move {
+            let arguments = json!({"prompt": format!("image {n}")});
+            peer.call_tool(
+                rmcp::model::CallToolRequestParams::new("generate_image")
+                    .with_arguments(arguments.as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap()
+        }
+    });
+    let results = futures::future::join_all(calls).await;
+    let ran = results
+        .iter()
+        .filter(|result| result.is_error == Some(false))
+        .count();
+    assert_eq!(ran, 2, "{results:#?}");
+    assert_eq!(server.runs.load(Ordering::SeqCst), 2);
+    for refused in results
+        .iter()
+        .filter(|result| result.is_error == Some(true))
+    {
+        assert_eq!(structured(refused)["status"], "payment_required");
+    }
+    let credits: i64 = rusqlite::Connection::open(&server.db)
+        .unwrap()
+        .query_row(
+            "SELECT coalesce(sum(credits), 0) FROM payment_entitlements",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(credits, 0);
+}
+
 /// Usage still in the outbox when the server stops (Stripe was down) is delivered by the next
 /// process on the same database, once, with the identifiers the first one assigned.
 #[tokio::test]

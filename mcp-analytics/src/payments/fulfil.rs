@@ -32,66 +32,71 @@ impl Inner {
         };
         let tool = meta("mcp_tool").unwrap_or("");
         let now = now_ms();
-        let store = self.store();
-        if store.checkout(&session.id)?.is_none() {
-            store.insert_checkout(
-                &NewCheckout {
-                    session_id: &session.id,
-                    user_id: user,
-                    tool,
-                    price_key: key,
-                    mode: &session.mode,
-                    url: session.url.as_deref(),
-                    status: &session.status,
-                    amount: session.amount_total,
-                    currency: session.currency.as_deref(),
-                    expires_ms: session.expires_at * 1000,
-                },
-                now,
-            )?;
-        }
-        if let Some(customer) = &session.customer {
-            store.insert_customer(user, customer, now)?;
-        }
-        if !store.mark_fulfilled(&session.id)? {
-            return Ok(false);
-        }
-        let subscription = session.mode == "subscription";
-        match meta("mcp_grant") {
-            _ if subscription => {
-                let id = session.subscription.as_deref().unwrap_or("");
-                store.set_subscription(user, key, Some((id, "active")), now)?;
-                if !id.is_empty() {
-                    store.upsert_subscription(id, Some(user), Some(tool), "active", now)?;
+        // One transaction: a purchase is marked fulfilled only together with its grant, so a
+        // failure part way leaves it to be granted by the next delivery.
+        let granted = self.store().transaction(|store| {
+            if store.checkout(&session.id)?.is_none() {
+                store.insert_checkout(
+                    &NewCheckout {
+                        session_id: &session.id,
+                        user_id: user,
+                        tool,
+                        price_key: key,
+                        mode: &session.mode,
+                        url: session.url.as_deref(),
+                        status: &session.status,
+                        amount: session.amount_total,
+                        currency: session.currency.as_deref(),
+                        expires_ms: session.expires_at.saturating_mul(1000),
+                    },
+                    now,
+                )?;
+            }
+            if let Some(customer) = &session.customer {
+                store.insert_customer(user, customer, now)?;
+            }
+            if !store.mark_fulfilled(&session.id)? {
+                return Ok(false);
+            }
+            let subscription = session.mode == "subscription";
+            match meta("mcp_grant") {
+                _ if subscription => {
+                    let id = session.subscription.as_deref().unwrap_or("");
+                    store.set_subscription(user, key, Some((id, "active")), now)?;
+                    if !id.is_empty() {
+                        store.upsert_subscription(id, Some(user), Some(tool), "active", now)?;
+                    }
+                }
+                Some("unlimited") => store.grant(user, key, 0, true, now)?,
+                grant => {
+                    let credits = grant.and_then(|g| g.parse::<i64>().ok()).unwrap_or(1);
+                    store.grant(user, key, credits, false, now)?;
                 }
             }
-            Some("unlimited") => store.grant(user, key, 0, true, now)?,
-            grant => {
-                let credits = grant.and_then(|g| g.parse::<i64>().ok()).unwrap_or(1);
-                store.grant(user, key, credits, false, now)?;
-            }
+            // Subscription revenue is counted from paid invoices; one-time revenue here.
+            let (amount, currency) = if subscription {
+                (None, None)
+            } else {
+                (session.amount_total, session.currency.as_deref())
+            };
+            store.record_event(
+                now,
+                PaymentEventKind::CheckoutCompleted,
+                &EventRow {
+                    user_id: Some(user),
+                    tool: Some(tool),
+                    amount,
+                    currency,
+                    reference: Some(&session.id),
+                    detail: Some(&session.mode),
+                },
+            )?;
+            Ok(true)
+        })?;
+        if granted {
+            self.held.invalidate(user, key);
         }
-        // Subscription revenue is counted from paid invoices; one-time revenue here.
-        let (amount, currency) = if subscription {
-            (None, None)
-        } else {
-            (session.amount_total, session.currency.as_deref())
-        };
-        store.record_event(
-            now,
-            PaymentEventKind::CheckoutCompleted,
-            &EventRow {
-                user_id: Some(user),
-                tool: Some(tool),
-                amount,
-                currency,
-                reference: Some(&session.id),
-                detail: Some(&session.mode),
-            },
-        )?;
-        drop(store);
-        self.held.invalidate(user, key);
-        Ok(true)
+        Ok(granted)
     }
 
     /// Marks an unpaid checkout expired.

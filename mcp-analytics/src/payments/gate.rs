@@ -160,10 +160,13 @@ impl Inner {
             tracing::error!("payment store: {error}");
             unavailable(&pricing.tool, "the payment records cannot be read")
         };
-        // Another call may have settled it while we waited, or the store knows more.
-        let row = self.store().entitlement(user, key).map_err(store_error)?;
-        if let Some(row) = row {
-            self.held.set(user, key, Held::from(&row));
+        // Another call may have settled it while we waited, or the store knows more. The store
+        // stays locked until memory agrees with it, so a credit settled meanwhile counts once.
+        {
+            let store = self.store();
+            if let Some(row) = store.entitlement(user, key).map_err(store_error)? {
+                self.held.set(user, key, Held::from(&row));
+            }
         }
         match self.held.admit(user, key, ttl, now_ms()) {
             Decision::Granted(grant) => return Ok(grant),
@@ -230,8 +233,16 @@ impl Inner {
             if let Ok(current) = self.provider.retrieve_checkout(&session.id).await
                 && current.is_paid()
             {
-                let _ = self.fulfil(&current);
-                continue;
+                // Paid: grant it (unless a webhook did) and look once more. Still nothing means
+                // another call took what it bought: this one needs a new purchase.
+                if let Err(error) = self.fulfil(&current) {
+                    tracing::error!("payment store: cannot record a purchase: {error}");
+                }
+                let _ = self.reload(user, key);
+                return match self.held.admit(user, key, ttl, now_ms()) {
+                    Decision::Granted(grant) => Ok(grant),
+                    _ => Err(refused()),
+                };
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(refused());
@@ -257,14 +268,18 @@ impl Ticket {
         };
         match grant {
             Access::Credit if succeeded => {
-                match self.inner.store().consume_credit(&self.user, key) {
-                    Ok(true) => {}
+                // Store and memory change together (reloads hold the store lock too).
+                let store = self.inner.store();
+                match store.consume_credit(&self.user, key) {
+                    Ok(true) => self.inner.held.used(&self.user, key),
                     Ok(false) => {
-                        tracing::error!(user = %self.user, tool = %self.pricing.tool, "a reserved credit was missing in the store")
+                        tracing::error!(user = %self.user, tool = %self.pricing.tool, "a reserved credit was missing in the store");
+                        self.inner.held.used(&self.user, key);
                     }
+                    // The credit stays reserved in memory, so this process does not sell it
+                    // again although the store still counts it.
                     Err(error) => tracing::error!("payment store: cannot use a credit: {error}"),
                 }
-                self.inner.held.used(&self.user, key);
             }
             Access::Credit => self.inner.held.refund(&self.user, key),
             Access::Subscription if succeeded => {

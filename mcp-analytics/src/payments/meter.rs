@@ -124,7 +124,7 @@ impl Inner {
         if self.meter_durability == MeterDurability::Committed {
             let mut store = self.store();
             let written = outbox_row(&store, &mut HashMap::new(), &event)
-                .map_or(Ok(()), |row| store.enqueue_meters(&[row], now_ms()));
+                .and_then(|row| row.map_or(Ok(()), |row| store.enqueue_meters(&[row], now_ms())));
             match written {
                 Ok(()) => return,
                 Err(error) => {
@@ -147,8 +147,13 @@ impl Drop for Inner {
     /// The last handle is gone: what is still queued goes to the outbox now.
     fn drop(&mut self) {
         let queued = self.drain_meters();
-        if !queued.is_empty() {
-            enqueue(self, queued);
+        if !queued.is_empty()
+            && let Err((error, lost)) = enqueue(self, queued)
+        {
+            tracing::error!(
+                "cannot write {} meter events to the outbox at shutdown; their usage is lost: {error}",
+                lost.len()
+            );
         }
     }
 }
@@ -192,8 +197,18 @@ fn run(inner: Weak<Inner>, flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<
         waiting.extend(flushes.try_iter());
         let Some(inner) = inner.upgrade() else { return };
         let queued = inner.drain_meters();
-        if !queued.is_empty() {
-            enqueue(&inner, queued);
+        if !queued.is_empty()
+            && let Err((error, queued)) = enqueue(&inner, queued)
+        {
+            tracing::error!(
+                "cannot write {} meter events to the outbox (kept queued, tried again): {error}",
+                queued.len()
+            );
+            if let Some(sender) = inner.meter.get() {
+                queued
+                    .into_iter()
+                    .for_each(|event| sender.queue.push(event));
+            }
         }
         runtime.block_on(deliver_due(&inner));
         for done in waiting.drain(..) {
@@ -216,20 +231,20 @@ fn outbox_row(
     store: &PaymentStore,
     customers: &mut HashMap<String, Option<String>>,
     event: &Queued,
-) -> Option<MeterRow> {
+) -> rusqlite::Result<Option<MeterRow>> {
     let customer = match customers.get(&event.user) {
         Some(customer) => customer.clone(),
         None => {
-            let customer = store.customer(&event.user).ok().flatten();
+            let customer = store.customer(&event.user)?;
             customers.insert(event.user.clone(), customer.clone());
             customer
         }
     };
     let Some(customer_id) = customer else {
         tracing::error!(user = %event.user, "metered call by a user without a customer; usage not billable");
-        return None;
+        return Ok(None);
     };
-    Some(MeterRow {
+    Ok(Some(MeterRow {
         identifier: event.identifier.clone(),
         event_name: event.event_name.clone(),
         customer_id,
@@ -238,21 +253,21 @@ fn outbox_row(
         value: 1,
         ts_s: event.ts_s,
         attempts: 0,
-    })
+    }))
 }
 
-fn enqueue(inner: &Inner, queued: Vec<Queued>) {
+/// Writes queued events to the outbox in one transaction; on a store error they are handed
+/// back (with the error) to be tried again.
+fn enqueue(inner: &Inner, queued: Vec<Queued>) -> Result<(), (rusqlite::Error, Vec<Queued>)> {
     let mut store = inner.store();
     let mut customers = HashMap::new();
-    let rows: Vec<MeterRow> = queued
+    let rows: rusqlite::Result<Vec<MeterRow>> = queued
         .iter()
-        .filter_map(|event| outbox_row(&store, &mut customers, event))
+        .filter_map(|event| outbox_row(&store, &mut customers, event).transpose())
         .collect();
-    if let Err(error) = store.enqueue_meters(&rows, now_ms()) {
-        tracing::error!(
-            "cannot write {} meter events to the outbox: {error}",
-            rows.len()
-        );
+    match rows.and_then(|rows| store.enqueue_meters(&rows, now_ms())) {
+        Ok(()) => Ok(()),
+        Err(error) => Err((error, queued)),
     }
 }
 

@@ -181,6 +181,14 @@ impl PaymentsBuilder {
 
     /// Opens the payment tables, chooses the provider and starts the meter-event sender.
     pub fn build(self) -> Result<Payments, Error> {
+        // Development lets anonymous callers pay (per session): not with real money.
+        if self.environment != Environment::Production
+            && self.secret_key.as_deref().is_some_and(is_live_key)
+        {
+            return Err(Error::Payments(
+                "a live Stripe key outside production: set ENVIRONMENT=production (development accepts anonymous callers), or use a test key (sk_test_…)".into(),
+            ));
+        }
         // The meter thread has its own client: pooled connections belong to the runtime that
         // opened them.
         let meter_provider = match &self.secret_key {
@@ -234,8 +242,8 @@ fn stripe_provider(
     base_url: Option<&str>,
     timeout: Duration,
 ) -> Result<Provider, Error> {
-    let official = base_url.is_none_or(|url| url.starts_with("https://api.stripe.com"));
-    let live = key.starts_with("sk_live_") || key.starts_with("rk_live_");
+    let official = base_url.is_none_or(is_stripe_api);
+    let live = is_live_key(key);
     if !(key.starts_with("sk_") || key.starts_with("rk_")) {
         return Err(Error::Payments(
             "STRIPE_SECRET_KEY does not look like a Stripe secret key (`sk_test_…`, `sk_live_…` or `rk_…`)".into(),
@@ -250,6 +258,22 @@ fn stripe_provider(
     provider::stripe::StripeProvider::new(key, base_url, timeout)
         .map(|stripe| Provider::Stripe(Box::new(stripe)))
         .map_err(Error::Payments)
+}
+
+/// Whether `url` is Stripe's own API (`https://api.stripe.com`, no user info, default port).
+#[cfg(feature = "stripe")]
+fn is_stripe_api(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|url| {
+        url.scheme() == "https"
+            && url.host_str() == Some("api.stripe.com")
+            && url.port().is_none()
+            && url.username().is_empty()
+            && url.password().is_none()
+    })
+}
+
+fn is_live_key(key: &str) -> bool {
+    key.starts_with("sk_live_") || key.starts_with("rk_live_")
 }
 
 #[cfg(not(feature = "stripe"))]
@@ -498,4 +522,54 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+#[cfg(all(test, feature = "stripe"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_stripe_itself_is_stripe_api() {
+        for good in ["https://api.stripe.com", "https://api.stripe.com/v1/"] {
+            assert!(is_stripe_api(good), "{good}");
+        }
+        for bad in [
+            "https://api.stripe.com.evil.example",
+            "https://api.stripe.com@evil.example",
+            "http://api.stripe.com",
+            "https://api.stripe.com:8443",
+            "https://evil.example/api.stripe.com",
+        ] {
+            assert!(!is_stripe_api(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn live_keys_need_production_and_stripe_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let builder = || {
+            Payments::builder()
+                .database(dir.path().join("p.db"))
+                .secret_key("sk_live_123")
+        };
+        let error = builder().build().err().unwrap().to_string();
+        assert!(error.contains("ENVIRONMENT=production"), "{error}");
+        let error = builder()
+            .environment(Environment::Production)
+            .stripe_base_url("https://api.stripe.com.evil.example")
+            .build()
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("refusing to send a live Stripe key"),
+            "{error}"
+        );
+        assert!(
+            builder()
+                .environment(Environment::Production)
+                .build()
+                .is_ok()
+        );
+    }
 }

@@ -75,8 +75,8 @@ impl Inner {
             }
         }
         self.held.invalidate(user, key);
-        let row = self
-            .store()
+        let store = self.store();
+        let row = store
             .entitlement(user, key)
             .map_err(store_unavailable)?
             .unwrap_or_default();
@@ -165,7 +165,7 @@ impl Inner {
                     status: &session.status,
                     amount: session.amount_total,
                     currency: session.currency.as_deref(),
-                    expires_ms: session.expires_at * 1000,
+                    expires_ms: session.expires_at.saturating_mul(1000),
                 },
                 now_ms(),
             )
@@ -187,10 +187,11 @@ impl Inner {
         Ok(CheckoutState::Open(Box::new(session)))
     }
 
-    /// Loads the user's holdings for `key` from the store into memory.
+    /// Loads the user's holdings for `key` from the store into memory (the store stays locked
+    /// until memory agrees, so a call settling a credit meanwhile is counted once).
     pub(crate) fn reload(&self, user: &str, key: &str) -> Result<(), ProviderError> {
-        let row = self
-            .store()
+        let store = self.store();
+        let row = store
             .entitlement(user, key)
             .map_err(store_unavailable)?
             .unwrap_or_default();
