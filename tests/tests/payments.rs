@@ -551,10 +551,32 @@ async fn a_cancelled_subscription_revokes_access() {
     );
     assert_eq!(payment_events(&server.db, "subscription_started").len(), 1);
     let subscription = stripe.subscriptions()[0].id.clone();
+    // Stripe retries failed deliveries in any order: a late event from before the payment
+    // (`incomplete`) does not take access away ...
+    let late = |status: &str, kind: &str| {
+        let mut object = stripe.subscription_json(&subscription).unwrap();
+        object["status"] = json!(status);
+        stripe.signed_event(kind, object)
+    };
+    let (body, signature) = late("incomplete", "customer.subscription.created");
+    assert_eq!(
+        stripe.post_webhook(&body, &signature).await.status,
+        Some(200)
+    );
+    let still = call(&carol, "pro_report", json!({})).await.unwrap();
+    assert_eq!(text(&still), "pro report");
     stripe.cancel_subscription(&subscription).await;
     let revoked = call(&carol, "pro_report", json!({})).await.unwrap();
     assert_payment_required(&revoked, "pro_report");
-    assert_eq!(server.runs.load(Ordering::SeqCst), 1);
+    // ... and one from before the cancellation (`active`) does not bring it back.
+    let (body, signature) = late("active", "customer.subscription.updated");
+    assert_eq!(
+        stripe.post_webhook(&body, &signature).await.status,
+        Some(200)
+    );
+    let revoked = call(&carol, "pro_report", json!({})).await.unwrap();
+    assert_payment_required(&revoked, "pro_report");
+    assert_eq!(server.runs.load(Ordering::SeqCst), 2);
     assert_eq!(
         payment_events(&server.db, "subscription_cancelled").len(),
         1

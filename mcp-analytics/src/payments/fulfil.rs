@@ -8,6 +8,19 @@ use super::{
     store::{EventRow, NewCheckout, PaymentEventKind},
 };
 
+/// Whether moving a subscription from `stored` to `new` status would go back in its life:
+/// Stripe delivers events in any order, and a late one must not undo a later state. A
+/// `canceled` or `incomplete_expired` subscription never changes again, and one that got past
+/// `incomplete` never returns to it.
+pub(crate) fn is_stale_transition(stored: Option<&str>, new: &str) -> bool {
+    match stored {
+        None => false,
+        Some(stored) if stored == new => false,
+        Some("canceled" | "incomplete_expired") => true,
+        Some(_) => new == "incomplete",
+    }
+}
+
 /// Which subscription event is being applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SubscriptionChange {
@@ -62,9 +75,14 @@ impl Inner {
             match meta("mcp_grant") {
                 _ if subscription => {
                     let id = session.subscription.as_deref().unwrap_or("");
-                    store.set_subscription(user, key, Some((id, "active")), now)?;
-                    if !id.is_empty() {
-                        store.upsert_subscription(id, Some(user), Some(tool), "active", now)?;
+                    let stored = store.subscription(id)?.map(|(_, _, status)| status);
+                    if is_stale_transition(stored.as_deref(), "active") {
+                        tracing::info!(subscription = %id, "checkout completed for a subscription already ended; no access");
+                    } else {
+                        store.set_subscription(user, key, Some((id, "active")), now)?;
+                        if !id.is_empty() {
+                            store.upsert_subscription(id, Some(user), Some(tool), "active", now)?;
+                        }
                     }
                 }
                 Some("unlimited") => store.grant(user, key, 0, true, now)?,
@@ -139,6 +157,11 @@ impl Inner {
         } else {
             sub.status.as_str()
         };
+        let stored = store.subscription(&sub.id)?.map(|(_, _, status)| status);
+        if is_stale_transition(stored.as_deref(), status) {
+            tracing::info!(subscription = %sub.id, stored = ?stored, status, "a late subscription event; ignored");
+            return Ok(());
+        }
         for price in &sub.price_ids {
             store.set_subscription(&user, price, Some((&sub.id, status)), now)?;
         }
@@ -207,5 +230,35 @@ impl Inner {
                 detail: subscription,
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_stale_transition;
+
+    #[test]
+    fn late_subscription_events_do_not_undo_later_states() {
+        // First sight, the same state, and forward moves apply.
+        for (stored, new) in [
+            (None, "incomplete"),
+            (Some("incomplete"), "active"),
+            (Some("active"), "past_due"),
+            (Some("past_due"), "active"),
+            (Some("active"), "canceled"),
+            (Some("canceled"), "canceled"),
+        ] {
+            assert!(!is_stale_transition(stored, new), "{stored:?} → {new}");
+        }
+        // Nothing revives an ended subscription, and a paid one is never incomplete again.
+        for (stored, new) in [
+            (Some("canceled"), "active"),
+            (Some("canceled"), "past_due"),
+            (Some("incomplete_expired"), "active"),
+            (Some("active"), "incomplete"),
+            (Some("trialing"), "incomplete"),
+        ] {
+            assert!(is_stale_transition(stored, new), "{stored:?} → {new}");
+        }
     }
 }

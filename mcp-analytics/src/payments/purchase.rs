@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::{
     Inner,
+    fulfil::is_stale_transition,
     holdings::Held,
     now_ms,
     pricing::{CheckoutMode, Grant, ResolvedPricing},
@@ -53,11 +54,19 @@ impl Inner {
                 let active = subscriptions.iter().find(|s| s.grants_access());
                 let now = now_ms();
                 let store = self.store();
+                // A webhook applied while Stripe answered may already know better.
+                let stored = match active {
+                    Some(sub) => store
+                        .subscription(&sub.id)
+                        .map_err(store_unavailable)?
+                        .map(|(_, _, status)| status),
+                    None => None,
+                };
                 match active {
-                    Some(sub) => {
+                    Some(sub) if !is_stale_transition(stored.as_deref(), &sub.status) => {
                         store.set_subscription(user, key, Some((&sub.id, &sub.status)), now)
                     }
-                    None => store.set_subscription(user, key, None, now),
+                    _ => store.set_subscription(user, key, None, now),
                 }
                 .map_err(store_unavailable)?;
             }
