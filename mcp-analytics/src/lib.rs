@@ -112,6 +112,7 @@ pub mod serve;
 mod sink;
 #[cfg(feature = "sqlite")]
 pub mod store;
+#[cfg(any(feature = "dashboard", feature = "export-http"))]
 mod wire;
 
 #[doc(hidden)]

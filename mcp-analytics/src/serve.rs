@@ -261,12 +261,29 @@ mod http {
 
         /// Require an OAuth access token on `/mcp` (401 with `WWW-Authenticate` otherwise) and
         /// attribute calls to its subject; publishes the protected-resource metadata at
-        /// `/.well-known/oauth-protected-resource[/mcp]`. [`serve`](Self::serve) turns this on
-        /// from `MCP_OAUTH_*` variables when not called.
+        /// `/.well-known/oauth-protected-resource[/mcp]`. [`serve`](Self::serve) and
+        /// [`serve_on`](Self::serve_on) turn this on from `MCP_OAUTH_*` variables when not
+        /// called (see [`oauth_from_env`](Self::oauth_from_env)).
         #[cfg(feature = "oauth")]
         pub fn oauth(mut self, config: crate::OAuthConfig) -> Self {
             self.oauth = Some(Arc::new(crate::identity::OAuth::new(config)));
             self
+        }
+
+        /// Turns OAuth on from the `MCP_OAUTH_*` variables unless [`oauth`](Self::oauth) was
+        /// called, and checks that it can run: a bad or partial setting is an error, never an
+        /// open `/mcp`. Call it before [`router`](Self::router), which reads no variables.
+        #[cfg(feature = "oauth")]
+        pub fn oauth_from_env(mut self) -> Result<Self, Error> {
+            if self.oauth.is_none()
+                && let Some(config) = crate::OAuthConfig::from_env()?
+            {
+                self = self.oauth(config);
+            }
+            if let Some(oauth) = &self.oauth {
+                oauth.check()?;
+            }
+            Ok(self)
         }
 
         /// Serve this dashboard at `/analytics` (by default the server's own database is shown,
@@ -284,7 +301,8 @@ mod http {
             self
         }
 
-        /// The axum router serving MCP at `/mcp`.
+        /// The axum router serving MCP at `/mcp` (with OAuth when [`oauth`](Self::oauth) or
+        /// [`oauth_from_env`](Self::oauth_from_env) was called; this reads no variables).
         pub fn router(&self) -> axum::Router {
             let factory = self.factory.clone();
             let config = StreamableHttpServerConfig::default()
@@ -329,13 +347,7 @@ mod http {
         /// Binds `addr`, prints where MCP and analytics are, and serves until Ctrl-C/SIGTERM.
         pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
             #[cfg(feature = "oauth")]
-            let this = match &self.oauth {
-                None => match crate::OAuthConfig::from_env()? {
-                    Some(config) => self.oauth(config),
-                    None => self,
-                },
-                Some(_) => self,
-            };
+            let this = self.oauth_from_env()?;
             #[cfg(not(feature = "oauth"))]
             let this = self;
             this.serve_checked(addr).await
@@ -344,7 +356,6 @@ mod http {
         async fn serve_checked(mut self, addr: SocketAddr) -> Result<(), Error> {
             #[cfg(feature = "oauth")]
             if let Some(oauth) = &self.oauth {
-                oauth.check()?;
                 eprintln!(
                     "OAuth: /mcp requires access tokens from {}",
                     oauth.config().issuer()
@@ -360,7 +371,7 @@ mod http {
                 S::INFO.version,
                 analytics.description()
             );
-            self.serve_on(listener, super::shutdown_signal(), &analytics)
+            self.serve_configured(listener, super::shutdown_signal(), &analytics)
                 .await
         }
 
@@ -403,6 +414,19 @@ mod http {
         /// Serves on an already bound listener until `shutdown` resolves, then flushes
         /// `analytics` (tests use this with an ephemeral port).
         pub async fn serve_on(
+            self,
+            listener: tokio::net::TcpListener,
+            shutdown: impl Future<Output = ()> + Send + 'static,
+            analytics: &Analytics,
+        ) -> Result<(), Error> {
+            #[cfg(feature = "oauth")]
+            let this = self.oauth_from_env()?;
+            #[cfg(not(feature = "oauth"))]
+            let this = self;
+            this.serve_configured(listener, shutdown, analytics).await
+        }
+
+        async fn serve_configured(
             mut self,
             listener: tokio::net::TcpListener,
             shutdown: impl Future<Output = ()> + Send + 'static,

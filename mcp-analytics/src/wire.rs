@@ -1,14 +1,15 @@
 //! The exporter ↔ collector wire format: `POST {endpoint}/ingest` with `{"events": [...]}`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::ToolCallEvent;
 
 /// The path exporters post to.
 pub const INGEST_PATH: &str = "/ingest";
 
-/// A batch of events as sent over the wire.
-#[derive(Serialize, Deserialize)]
+/// A batch of events as sent over the wire (what the collector reads).
+#[cfg(feature = "dashboard")]
+#[derive(Serialize, serde::Deserialize)]
 pub struct Batch<E = ToolCallEvent> {
     /// The events, sanitized on the server that recorded them.
     pub events: Vec<E>,

@@ -23,6 +23,8 @@ use crate::Identity;
 
 /// Keys beyond this many in one JWKS are ignored.
 const MAX_KEYS: usize = 64;
+/// How long keys may be used after the last successful fetch while the issuer is unreachable.
+const MAX_STALE: Duration = Duration::from_secs(24 * 3600);
 
 /// The issuer's signing keys and how tokens signed with them are validated.
 pub(super) struct JwksCache {
@@ -109,9 +111,17 @@ impl JwksCache {
             .read_keys()
             .fetched
             .is_none_or(|at| at.elapsed() > self.max_age);
-        if candidates.is_empty() || stale {
+        if candidates.is_empty() {
             self.refresh().await?;
             candidates = self.candidates(kid, header.alg);
+        } else if stale {
+            // The key is known: one request refreshes the set while the others go on with it.
+            if let Ok(mut refresh) = self.refresh.try_lock() {
+                self.refresh_locked(&mut refresh).await?;
+                candidates = self.candidates(kid, header.alg);
+            } else {
+                self.usable_keys("the JWKS is being fetched")?;
+            }
         }
         if candidates.is_empty() {
             return Err(Failure::Invalid("the token's signing key is unknown"));
@@ -158,14 +168,18 @@ impl JwksCache {
     /// there are no keys at all to work with.
     async fn refresh(&self) -> Result<(), Failure> {
         let mut refresh = self.refresh.lock().await;
+        self.refresh_locked(&mut refresh).await
+    }
+
+    async fn refresh_locked(&self, refresh: &mut Refresh) -> Result<(), Failure> {
         if refresh
             .last_attempt
             .is_some_and(|at| at.elapsed() < self.cooldown)
         {
-            return self.any_keys("the JWKS could not be fetched recently");
+            return self.usable_keys("the JWKS could not be fetched recently");
         }
         refresh.last_attempt = Some(Instant::now());
-        let fetched = self.fetch(&mut refresh).await;
+        let fetched = self.fetch(refresh).await;
         match fetched {
             Ok(keys) => {
                 let mut current = self
@@ -180,16 +194,17 @@ impl JwksCache {
             }
             Err(failure) => {
                 tracing::warn!(issuer = %self.issuer, "cannot refresh the OAuth JWKS: {failure}");
-                self.any_keys(&failure.to_string())
+                self.usable_keys(&failure.to_string())
             }
         }
     }
 
-    fn any_keys(&self, why: &str) -> Result<(), Failure> {
-        if self.read_keys().fetched.is_some() {
-            Ok(())
-        } else {
-            Err(Failure::Unavailable(why.to_owned()))
+    /// Keys fetched earlier stay usable while the issuer cannot be reached, for at most
+    /// [`MAX_STALE`]: a key it has withdrawn is not trusted forever.
+    fn usable_keys(&self, why: &str) -> Result<(), Failure> {
+        match self.read_keys().fetched {
+            Some(at) if at.elapsed() <= MAX_STALE => Ok(()),
+            _ => Err(Failure::Unavailable(why.to_owned())),
         }
     }
 
