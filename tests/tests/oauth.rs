@@ -484,6 +484,77 @@ async fn jwt_access_tokens_identify_users_and_bad_ones_are_refused() {
     );
 }
 
+/// A session id is not a credential: another user's valid token with it is answered like an
+/// unknown session, and nothing runs as the session's owner.
+#[tokio::test]
+async fn sessions_belong_to_the_user_who_opened_them() {
+    let (idp, issuer) = start_idp().await;
+    let key = TestKey::ec("ec-1");
+    idp.jwks.lock().unwrap().push(key.jwk.clone());
+    let sink = MemorySink::new();
+    let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
+    let idp_issuer = issuer.clone();
+    let server = start_mcp(analytics.clone(), move |resource| {
+        OAuthConfig::jwt(idp_issuer, resource)
+    })
+    .await;
+    let resource = server.resource();
+    let alice = format!("Bearer {}", key.sign(&claims(&issuer, &resource, "alice")));
+    let mallory = format!(
+        "Bearer {}",
+        key.sign(&claims(&issuer, &resource, "mallory"))
+    );
+    let http = reqwest::Client::new();
+    let post = |authorization: &str, session: Option<&str>, body: Value| {
+        let mut request = http
+            .post(format!("http://{}/mcp", server.addr))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("authorization", authorization)
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_string());
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let opened = post(
+        &alice,
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+               "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened.status(), 200);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let hijack = post(&mallory, Some(&session), initialized.clone())
+        .await
+        .unwrap();
+    assert_eq!(hijack.status(), 404, "another user's session");
+    let own = post(&alice, Some(&session), initialized).await.unwrap();
+    assert_eq!(own.status(), 202, "the owner's session");
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "add", "arguments": {"a": 1, "b": 2}}});
+    let hijack = post(&mallory, Some(&session), call.clone()).await.unwrap();
+    assert_eq!(hijack.status(), 404);
+    let own = post(&alice, Some(&session), call).await.unwrap();
+    assert_eq!(own.status(), 200);
+    let body = own.text().await.unwrap();
+    assert!(body.contains(r#""sum":3"#), "alice's call ran: {body}");
+    server.stop().await;
+    let users: Vec<_> = sink
+        .events()
+        .into_iter()
+        .map(|event| event.user_id)
+        .collect();
+    assert_eq!(users, [Some("alice".to_owned())]);
+}
+
 #[tokio::test]
 async fn protected_resource_metadata_is_public_and_scopes_are_enforced() {
     let (idp, issuer) = start_idp().await;

@@ -14,6 +14,8 @@ mod jwks;
 mod metadata;
 #[cfg(feature = "oauth")]
 mod oauth;
+#[cfg(feature = "oauth")]
+mod sessions;
 
 pub use details::UserDetails;
 #[cfg(feature = "oauth")]

@@ -16,6 +16,7 @@ use super::{
     introspection::{self, Introspector},
     jwks::{self, JwksCache},
     metadata,
+    sessions::SessionOwners,
 };
 use crate::Error;
 
@@ -288,6 +289,7 @@ impl fmt::Debug for OAuthConfig {
 pub(crate) struct OAuth {
     config: OAuthConfig,
     verifier: Result<Verifier, String>,
+    sessions: SessionOwners,
 }
 
 /// One per server, so the variants' sizes do not matter.
@@ -301,7 +303,11 @@ impl OAuth {
     /// Builds the verifier (and its HTTP client) for `config`.
     pub(crate) fn new(config: OAuthConfig) -> Self {
         let verifier = Self::verifier(&config);
-        Self { config, verifier }
+        Self {
+            config,
+            verifier,
+            sessions: SessionOwners::default(),
+        }
     }
 
     fn verifier(config: &OAuthConfig) -> Result<Verifier, String> {
@@ -381,8 +387,11 @@ impl OAuth {
     }
 }
 
-/// The middleware: no or bad token → 401, missing scope → 403, else the request goes on with
-/// the caller's `Identity` in its extensions.
+/// The MCP session header (streamable HTTP).
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// The middleware: no or bad token → 401, missing scope → 403, another user's session → 404,
+/// else the request goes on with the caller's `Identity` in its extensions.
 pub(crate) async fn require_bearer(
     State(oauth): State<Arc<OAuth>>,
     request: Request,
@@ -409,8 +418,37 @@ pub(crate) async fn require_bearer(
                     &challenge(&metadata_url, Some(error), required),
                 );
             }
+            // A session belongs to the user who opened it.
+            let session = parts
+                .headers
+                .get(SESSION_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            if let Some(session) = &session
+                && !oauth.sessions.allows(session, &identity.subject)
+            {
+                return (StatusCode::NOT_FOUND, "Session not found").into_response();
+            }
+            let subject = identity.subject.clone();
+            let closing = parts.method == http::Method::DELETE;
             parts.extensions.insert(identity);
-            next.run(Request::from_parts(parts, body)).await
+            let response = next.run(Request::from_parts(parts, body)).await;
+            match &session {
+                None => {
+                    if let Some(opened) = response
+                        .headers()
+                        .get(SESSION_HEADER)
+                        .and_then(|value| value.to_str().ok())
+                    {
+                        oauth.sessions.bind(opened, &subject);
+                    }
+                }
+                Some(session) if closing && response.status().is_success() => {
+                    oauth.sessions.forget(session);
+                }
+                Some(_) => {}
+            }
+            response
         }
         Err(Failure::Invalid(why)) => reject(
             StatusCode::UNAUTHORIZED,
