@@ -408,6 +408,39 @@ async fn concurrent_calls_never_spend_a_credit_twice() {
     assert_eq!(credits, 0);
 }
 
+/// A checkout too close to its end is not handed out again: it is expired at Stripe first (so
+/// an old tab cannot buy the same thing twice) and a new one is offered.
+#[tokio::test]
+async fn a_checkout_near_its_end_is_expired_before_a_new_one_is_offered() {
+    let (stripe, server) = with_stripe(|payments| payments).await;
+    let carol = client(server.addr, Some("carol")).await;
+    let first = assert_payment_required(
+        &call(&carol, "pro_report", json!({})).await.unwrap(),
+        "pro_report",
+    );
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    stripe.set_checkout_expires_at(&first, now_s + 60);
+    let second = assert_payment_required(
+        &call(&carol, "pro_report", json!({})).await.unwrap(),
+        "pro_report",
+    );
+    assert_ne!(second, first);
+    assert_eq!(
+        stripe.count("POST", &format!("/v1/checkout/sessions/{first}/expire")),
+        1
+    );
+    assert_eq!(stripe.checkout_session(&first).unwrap().status, "expired");
+    assert_eq!(stripe.checkout_session(&second).unwrap().status, "open");
+    // Paying the new one grants; the old one can no longer be paid.
+    stripe.complete_checkout(&second).await;
+    let ok = call(&carol, "pro_report", json!({})).await.unwrap();
+    assert_eq!(text(&ok), "pro report");
+    assert_eq!(stripe.subscriptions().len(), 1);
+}
+
 /// Usage still in the outbox when the server stops (Stripe was down) is delivered by the next
 /// process on the same database, once, with the identifiers the first one assigned.
 #[tokio::test]

@@ -108,29 +108,36 @@ impl Inner {
             .open_checkout(user, key)
             .map_err(store_unavailable)?;
         if let Some(open) = open {
-            let session = self.provider.retrieve_checkout(&open.session_id).await?;
+            let mut session = self.provider.retrieve_checkout(&open.session_id).await?;
+            if session.status == "open" && session.expires_at - now_s <= REUSE_MARGIN_S {
+                // Too close to its end to hand out: expire it before offering a new one, so
+                // a tab still showing it cannot buy the same thing a second time.
+                session = match self.provider.expire_checkout(&session.id).await {
+                    Ok(expired) => expired,
+                    // Completed meanwhile (it can no longer be expired): see what it is now.
+                    Err(ProviderError::Rejected(_)) => {
+                        self.provider.retrieve_checkout(&session.id).await?
+                    }
+                    Err(error) => return Err(error),
+                };
+            }
             if session.is_paid() {
                 self.fulfil(&session).map_err(store_unavailable)?;
                 self.held.invalidate(user, key);
                 self.reload(user, key)?;
                 return Ok(CheckoutState::Paid);
             }
-            if session.status == "open" && session.expires_at - now_s > REUSE_MARGIN_S {
+            if session.status == "open" {
                 return Ok(CheckoutState::Open(Box::new(session)));
             }
-            let status = if session.status == "open" {
-                "stale"
-            } else {
-                session.status.as_str()
-            };
             self.store()
-                .set_checkout_status(&session.id, status)
+                .set_checkout_status(&session.id, &session.status)
                 .map_err(store_unavailable)?;
         }
         let customer = self.customer(user, email).await?;
-        let purchases = self
+        let offered = self
             .store()
-            .fulfilled_count(user, key)
+            .checkout_count(user, key)
             .map_err(store_unavailable)?;
         let grant = match (pricing.mode, pricing.grant) {
             (CheckoutMode::Subscription, _) => "subscription".to_owned(),
@@ -146,8 +153,9 @@ impl Inner {
             ("mcp_grant".to_owned(), grant),
         ]);
         let quantities = pricing.quantities();
-        // The same key within a 10-minute window: concurrent or retried requests get one
-        // session; a completed purchase changes the key so the user can buy again.
+        // The same key for the same number of earlier checkouts within a 10-minute window: a
+        // retried request gets the one session; once it is stored (then paid, expired or
+        // replaced) the next checkout has a new key.
         let bucket = now_s / 600;
         let session = self
             .provider
@@ -158,7 +166,7 @@ impl Inner {
                 user_id: user,
                 metadata,
                 expires_at: now_s + CHECKOUT_LIFETIME_S,
-                idempotency_key: checkout_key(user, key, purchases, bucket),
+                idempotency_key: checkout_key(user, key, offered, bucket),
             })
             .await?;
         let store = self.store();
@@ -222,11 +230,12 @@ pub(super) enum CheckoutState {
     Open(Box<CheckoutInfo>),
 }
 
-/// The idempotency key of the checkout for a user, price, purchase count and time window.
-fn checkout_key(user: &str, key: &str, purchases: i64, bucket: i64) -> String {
+/// The idempotency key of the checkout for a user, price, count of earlier checkouts and time
+/// window.
+fn checkout_key(user: &str, key: &str, offered: i64, bucket: i64) -> String {
     hashed_key(
         "checkout",
-        &[user, key, &purchases.to_string(), &bucket.to_string()],
+        &[user, key, &offered.to_string(), &bucket.to_string()],
     )
 }
 
@@ -240,7 +249,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn checkout_keys_change_with_purchases_and_time() {
+    fn checkout_keys_change_with_earlier_checkouts_and_time() {
         let a = checkout_key("u", "p", 0, 5);
         assert_eq!(a, checkout_key("u", "p", 0, 5));
         assert_ne!(a, checkout_key("u", "p", 1, 5));

@@ -463,9 +463,10 @@ impl PaymentStore {
     }
 
     /// How many purchases of the price the user completed (part of checkout idempotency keys).
-    pub(crate) fn fulfilled_count(&self, user_id: &str, price_key: &str) -> rusqlite::Result<i64> {
+    /// How many checkouts the user was offered for the price (paid, expired or replaced).
+    pub(crate) fn checkout_count(&self, user_id: &str, price_key: &str) -> rusqlite::Result<i64> {
         self.conn.query_row(
-            "SELECT count(*) FROM payment_checkouts WHERE user_id = ?1 AND price_key = ?2 AND fulfilled = 1",
+            "SELECT count(*) FROM payment_checkouts WHERE user_id = ?1 AND price_key = ?2",
             [user_id, price_key],
             |row| row.get(0),
         )

@@ -254,6 +254,17 @@ impl FakeStripe {
         webhook::deliver(&self.shared, events).await
     }
 
+    /// Moves a session's `expires_at` (Unix seconds), to test what happens near its end.
+    ///
+    /// # Panics
+    /// If the session does not exist.
+    pub fn set_checkout_expires_at(&self, session_id: &str, expires_at: i64) {
+        self.state()
+            .session_mut(session_id)
+            .expect("no such checkout session")
+            .expires_at = expires_at;
+    }
+
     /// Expires an open session and sends `checkout.session.expired`.
     ///
     /// # Panics

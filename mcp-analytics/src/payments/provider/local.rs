@@ -100,6 +100,21 @@ impl LocalProvider {
             .ok_or_else(|| ProviderError::Rejected(format!("no such checkout session: {id}")))
     }
 
+    pub(crate) fn expire_checkout(&self, id: &str) -> Result<CheckoutInfo, ProviderError> {
+        let mut sessions = self.lock_sessions();
+        let session = sessions
+            .get_mut(id)
+            .ok_or_else(|| ProviderError::Rejected(format!("no such checkout session: {id}")))?;
+        if session.status != "open" {
+            return Err(ProviderError::Rejected(format!(
+                "checkout session {id} is {}, not open",
+                session.status
+            )));
+        }
+        session.status = "expired".into();
+        Ok(session.clone())
+    }
+
     pub(crate) fn completed_checkouts(&self, customer: &str) -> Vec<CheckoutInfo> {
         self.lock_sessions()
             .values()

@@ -187,6 +187,15 @@ impl Provider {
         }
     }
 
+    /// Expires an open checkout so it can no longer be paid.
+    pub(crate) async fn expire_checkout(&self, id: &str) -> Result<CheckoutInfo, ProviderError> {
+        match self {
+            #[cfg(feature = "stripe")]
+            Provider::Stripe(stripe) => stripe.expire_checkout(id).await,
+            Provider::Local(local) => local.expire_checkout(id),
+        }
+    }
+
     /// Every completed checkout of the customer (all pages).
     pub(crate) async fn completed_checkouts(
         &self,

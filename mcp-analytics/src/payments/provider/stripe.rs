@@ -9,7 +9,7 @@ use stripe_billing::{
 };
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
-    ListCheckoutSession, RetrieveCheckoutSession,
+    ExpireCheckoutSession, ListCheckoutSession, RetrieveCheckoutSession,
 };
 use stripe_core::customer::CreateCustomer;
 use stripe_product::price::RetrievePrice;
@@ -141,6 +141,14 @@ impl StripeProvider {
 
     pub(crate) async fn retrieve_checkout(&self, id: &str) -> Result<CheckoutInfo, ProviderError> {
         let session = RetrieveCheckoutSession::new(id)
+            .send(&self.client)
+            .await
+            .map_err(classify)?;
+        Ok(checkout_info(&session))
+    }
+
+    pub(crate) async fn expire_checkout(&self, id: &str) -> Result<CheckoutInfo, ProviderError> {
+        let session = ExpireCheckoutSession::new(id)
             .send(&self.client)
             .await
             .map_err(classify)?;
