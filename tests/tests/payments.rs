@@ -671,6 +671,18 @@ async fn forged_and_stale_webhooks_are_rejected_and_grant_nothing() {
         assert_eq!(response.status(), 200);
     }
     assert_eq!(payment_events(&server.db, "checkout_completed").len(), 1);
+
+    // Signed but unreadable: an event that changes access is not dropped (500, Stripe retries
+    // and shows the failure); one we do not handle is acknowledged.
+    for (kind, status) in [
+        ("customer.subscription.deleted", 500),
+        ("invoice.paid", 500),
+        ("charge.refunded", 200),
+    ] {
+        let (body, signature) = stripe.signed_event(kind, json!({"id": "x", "object": 7}));
+        let delivery = stripe.post_webhook(&body, &signature).await;
+        assert_eq!(delivery.status, Some(status), "{kind}: {delivery:?}");
+    }
 }
 
 #[tokio::test]

@@ -19,6 +19,19 @@ pub(crate) fn router(payments: Payments) -> Router {
         .with_state(payments)
 }
 
+/// The Stripe events that change what users hold or have paid.
+#[cfg(feature = "stripe")]
+const HANDLED: [&str; 8] = [
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.expired",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "invoice.payment_failed",
+];
+
 #[cfg(feature = "stripe")]
 async fn webhook(
     State(payments): State<Payments>,
@@ -47,8 +60,22 @@ async fn webhook(
     let event = match Webhook::construct_event(payload, signature, secret) {
         Ok(event) => event,
         // The signature was valid (it is checked first) but the object has a shape we do
-        // not model: acknowledge so Stripe stops resending it.
+        // not model (another API version?). An event that changes what users hold is not
+        // dropped: 500 keeps it in Stripe's retries and its dashboard shows the failure.
+        // Anything else is acknowledged so Stripe stops resending it.
         Err(WebhookError::BadParse(reason)) => {
+            let kind = serde_json::from_str::<serde_json::Value>(payload)
+                .ok()
+                .and_then(|event| event["type"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            if HANDLED.contains(&kind.as_str()) {
+                tracing::error!(
+                    kind,
+                    "a signed Stripe `{kind}` event cannot be read: {reason}"
+                );
+                return (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the event")
+                    .into_response();
+            }
             tracing::warn!("Stripe webhook with a valid signature ignored: {reason}");
             return (StatusCode::OK, "ignored").into_response();
         }

@@ -213,12 +213,17 @@ impl PaymentStore {
         Ok(Self { conn })
     }
 
-    /// Runs `work` in one transaction (committed when it succeeds).
+    /// Runs `work` in one transaction (committed when it succeeds). It takes the write lock
+    /// at once (`BEGIN IMMEDIATE`, waiting up to the busy timeout): a transaction that read
+    /// first could not upgrade after another connection (the analytics writer) committed.
     pub(crate) fn transaction<R>(
         &self,
         work: impl FnOnce(&Self) -> rusqlite::Result<R>,
     ) -> rusqlite::Result<R> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
         let result = work(self)?;
         tx.commit()?;
         Ok(result)
@@ -514,7 +519,9 @@ impl PaymentStore {
         rows: &[MeterRow],
         now_ms: i64,
     ) -> rusqlite::Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO meter_outbox (identifier, event_name, customer_id, user_id, tool, value, ts_s, state, next_attempt_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)",
