@@ -441,6 +441,59 @@ async fn a_checkout_near_its_end_is_expired_before_a_new_one_is_offered() {
     assert_eq!(stripe.subscriptions().len(), 1);
 }
 
+/// A one-time purchase refunded in full (here in two parts) is taken back: its remaining
+/// credits go, revenue nets the refunds out, and redelivered refund events change nothing.
+#[tokio::test]
+async fn a_refunded_purchase_is_taken_back() {
+    let (stripe, server) = with_stripe(|payments| payments).await;
+    let alice = client(server.addr, Some("alice")).await;
+    let session = assert_payment_required(
+        &call(&alice, "generate_image", json!({"prompt": "a cat"}))
+            .await
+            .unwrap(),
+        "generate_image",
+    );
+    stripe.complete_checkout(&session).await;
+    let paid = call(&alice, "generate_image", json!({"prompt": "a dog"}))
+        .await
+        .unwrap();
+    assert_eq!(paid.is_error, Some(false), "{paid:?}");
+    let credits = || -> i64 {
+        rusqlite::Connection::open(&server.db)
+            .unwrap()
+            .query_row("SELECT credits FROM payment_entitlements", [], |row| {
+                row.get(0)
+            })
+            .unwrap()
+    };
+    let revenue = || {
+        let connection = rusqlite::Connection::open(&server.db).unwrap();
+        let summary =
+            mcp_analytics::payments::report::PaymentsSummary::read(&connection, 0).unwrap();
+        (summary.by_tool[0].amount, summary.by_tool[0].payments)
+    };
+    assert_eq!((credits(), revenue()), (1, (1000, 1)));
+
+    // Part of it back: recorded, the purchase stands.
+    let partial = stripe.refund_checkout(&session, Some(300)).await;
+    assert_eq!(partial[0].status, Some(200), "{partial:?}");
+    assert_eq!((credits(), revenue()), (1, (700, 1)));
+    // The rest: the remaining credit is taken back.
+    let rest = stripe.refund_checkout(&session, Some(700)).await;
+    assert_eq!(rest[0].status, Some(200));
+    assert_eq!((credits(), revenue()), (0, (0, 1)));
+    let refused = call(&alice, "generate_image", json!({"prompt": "a cow"}))
+        .await
+        .unwrap();
+    assert_payment_required(&refused, "generate_image");
+    for delivery in partial.iter().chain(&rest) {
+        assert_eq!(stripe.redeliver(&delivery.event_id).await.status, Some(200));
+    }
+    assert_eq!((credits(), revenue()), (0, (0, 1)));
+    assert_eq!(payment_events(&server.db, "refunded").len(), 2);
+    assert_eq!(server.runs.load(Ordering::SeqCst), 1);
+}
+
 /// Usage still in the outbox when the server stops (Stripe was down) is delivered by the next
 /// process on the same database, once, with the identifiers the first one assigned.
 #[tokio::test]

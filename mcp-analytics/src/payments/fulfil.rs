@@ -21,6 +21,13 @@ pub(crate) fn is_stale_transition(stored: Option<&str>, new: &str) -> bool {
     }
 }
 
+/// What a paid checkout grants.
+enum Grant {
+    Credits(i64),
+    Unlimited,
+    Subscription,
+}
+
 /// Which subscription event is being applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SubscriptionChange {
@@ -72,8 +79,24 @@ impl Inner {
                 return Ok(false);
             }
             let subscription = session.mode == "subscription";
-            match meta("mcp_grant") {
-                _ if subscription => {
+            // What the purchase grants: credits (a number), `unlimited` or `subscription`.
+            let granted = match meta("mcp_grant") {
+                _ if subscription => Grant::Subscription,
+                Some("unlimited") => Grant::Unlimited,
+                grant => Grant::Credits(grant.and_then(|g| g.parse::<i64>().ok()).unwrap_or(1)),
+            };
+            let granted_text = match granted {
+                Grant::Subscription => "subscription".to_owned(),
+                Grant::Unlimited => "unlimited".to_owned(),
+                Grant::Credits(credits) => credits.to_string(),
+            };
+            store.set_checkout_grant(
+                &session.id,
+                session.payment_intent.as_deref(),
+                &granted_text,
+            )?;
+            match granted {
+                Grant::Subscription => {
                     let id = session.subscription.as_deref().unwrap_or("");
                     let stored = store.subscription(id)?.map(|(_, _, status)| status);
                     if is_stale_transition(stored.as_deref(), "active") {
@@ -85,11 +108,8 @@ impl Inner {
                         }
                     }
                 }
-                Some("unlimited") => store.grant(user, key, 0, true, now)?,
-                grant => {
-                    let credits = grant.and_then(|g| g.parse::<i64>().ok()).unwrap_or(1);
-                    store.grant(user, key, credits, false, now)?;
-                }
+                Grant::Unlimited => store.grant(user, key, 0, true, now)?,
+                Grant::Credits(credits) => store.grant(user, key, credits, false, now)?,
             }
             // Subscription revenue is counted from paid invoices; one-time revenue here.
             let (amount, currency) = if subscription {
@@ -115,6 +135,48 @@ impl Inner {
             self.held.invalidate(user, key);
         }
         Ok(granted)
+    }
+
+    /// Records a refund of a one-time purchase's payment (once per refund); once refunded in
+    /// full it takes back what the purchase granted (remaining credits up to what it bought, or
+    /// the unlimited unlock). Payments mcp-analytics did not take are ignored.
+    #[cfg(feature = "stripe")]
+    pub(crate) fn refund(
+        &self,
+        refund_id: &str,
+        payment_intent: &str,
+        amount: i64,
+        currency: &str,
+    ) -> rusqlite::Result<()> {
+        let revoked = self.store().transaction(|store| {
+            let Some(checkout) = store.refundable_checkout(payment_intent)? else {
+                return Ok(None);
+            };
+            if store.refund_recorded(refund_id)? {
+                return Ok(None);
+            }
+            store.record_event(
+                now_ms(),
+                PaymentEventKind::Refunded,
+                &EventRow {
+                    user_id: Some(&checkout.user_id),
+                    tool: Some(&checkout.tool),
+                    amount: Some(amount),
+                    currency: Some(currency),
+                    reference: Some(refund_id),
+                    detail: Some(&checkout.session_id),
+                },
+            )?;
+            // Refunded in full, in one refund or several.
+            let refunded = store.refunded_total(&checkout.session_id)?;
+            let full = checkout.amount.is_none_or(|paid| refunded >= paid);
+            Ok((full && store.revoke(&checkout)?).then_some(checkout))
+        })?;
+        if let Some(checkout) = revoked {
+            tracing::info!(user = %checkout.user_id, tool = %checkout.tool, "a refunded purchase was taken back");
+            self.held.invalidate(&checkout.user_id, &checkout.price_key);
+        }
+        Ok(())
     }
 
     /// Marks an unpaid checkout expired.

@@ -21,7 +21,7 @@ pub(crate) fn router(payments: Payments) -> Router {
 
 /// The Stripe events that change what users hold or have paid.
 #[cfg(feature = "stripe")]
-const HANDLED: [&str; 8] = [
+const HANDLED: [&str; 10] = [
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
     "checkout.session.expired",
@@ -30,6 +30,8 @@ const HANDLED: [&str; 8] = [
     "customer.subscription.deleted",
     "invoice.paid",
     "invoice.payment_failed",
+    "refund.created",
+    "refund.updated",
 ];
 
 #[cfg(feature = "stripe")]
@@ -127,6 +129,19 @@ async fn webhook(
                     amount,
                     &invoice.currency.to_string(),
                 )
+            }
+            EventObject::RefundCreated(refund) | EventObject::RefundUpdated(refund) => {
+                let status = refund.status.as_deref().unwrap_or("");
+                match &refund.payment_intent {
+                    // A failed or canceled refund gives nothing back.
+                    Some(intent) if matches!(status, "succeeded" | "pending") => inner.refund(
+                        refund.id.as_str(),
+                        intent.id().as_str(),
+                        refund.amount,
+                        &refund.currency.to_string(),
+                    ),
+                    _ => Ok(()),
+                }
             }
             _ => Ok(()),
         };

@@ -6,6 +6,47 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+/// Columns added after the first release: `(table, column, definition)`, added to older
+/// databases when missing.
+const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
+    ("payment_checkouts", "payment_intent", "TEXT"),
+    ("payment_checkouts", "granted", "TEXT"),
+    (
+        "payment_checkouts",
+        "refunded",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+];
+
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, definition) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |row| row.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS payment_checkouts_payment ON payment_checkouts (payment_intent)",
+    )
+}
+
+/// A paid checkout a refund may take back.
+pub(crate) struct RefundableCheckout {
+    pub session_id: String,
+    pub user_id: String,
+    pub tool: String,
+    pub price_key: String,
+    pub amount: Option<i64>,
+    /// `unlimited`, a number of credits, or `subscription`.
+    pub granted: Option<String>,
+}
+
 /// Creates the payment tables when missing.
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS payment_customers (
@@ -109,6 +150,9 @@ pub enum PaymentEventKind {
     MeterEventRetried,
     /// Stripe refused the usage for good.
     MeterEventFailed,
+    /// A payment was refunded (the amount refunded); a full refund of a one-time purchase
+    /// takes back what it granted.
+    Refunded,
 }
 
 impl PaymentEventKind {
@@ -126,6 +170,7 @@ impl PaymentEventKind {
             Self::MeterEventSent => "meter_event_sent",
             Self::MeterEventRetried => "meter_event_retried",
             Self::MeterEventFailed => "meter_event_failed",
+            Self::Refunded => "refunded",
         }
     }
 }
@@ -210,6 +255,7 @@ impl PaymentStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        add_missing_columns(&conn)?;
         Ok(Self { conn })
     }
 
@@ -458,6 +504,91 @@ impl PaymentStore {
         Ok(())
     }
 
+    /// Notes what a fulfilled checkout granted and the payment behind it (for refunds).
+    pub(crate) fn set_checkout_grant(
+        &self,
+        session_id: &str,
+        payment_intent: Option<&str>,
+        granted: &str,
+    ) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "UPDATE payment_checkouts SET payment_intent = ?2, granted = ?3 WHERE session_id = ?1",
+            params![session_id, payment_intent, granted],
+        )?;
+        Ok(())
+    }
+
+    /// The fulfilled, not yet refunded checkout paid by `payment_intent`.
+    pub(crate) fn refundable_checkout(
+        &self,
+        payment_intent: &str,
+    ) -> rusqlite::Result<Option<RefundableCheckout>> {
+        self.conn
+            .query_row(
+                "SELECT session_id, user_id, tool, price_key, amount, granted FROM payment_checkouts WHERE payment_intent = ?1 AND fulfilled = 1 AND refunded = 0",
+                [payment_intent],
+                |row| {
+                    Ok(RefundableCheckout {
+                        session_id: row.get(0)?,
+                        user_id: row.get(1)?,
+                        tool: row.get(2)?,
+                        price_key: row.get(3)?,
+                        amount: row.get(4)?,
+                        granted: row.get(5)?,
+                    })
+                },
+            )
+            .optional()
+    }
+
+    /// Takes back what a fully refunded checkout granted (once per checkout).
+    pub(crate) fn revoke(&self, checkout: &RefundableCheckout) -> rusqlite::Result<bool> {
+        let changed = self.conn.execute(
+            "UPDATE payment_checkouts SET refunded = 1 WHERE session_id = ?1 AND refunded = 0",
+            [&checkout.session_id],
+        )?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        let (user, key) = (&checkout.user_id, &checkout.price_key);
+        match checkout.granted.as_deref() {
+            Some("unlimited") => {
+                self.conn.execute(
+                    "UPDATE payment_entitlements SET unlimited = 0 WHERE user_id = ?1 AND price_key = ?2",
+                    [user, key],
+                )?;
+            }
+            Some(credits) => {
+                if let Ok(credits) = credits.parse::<i64>() {
+                    self.conn.execute(
+                        "UPDATE payment_entitlements SET credits = max(credits - ?3, 0) WHERE user_id = ?1 AND price_key = ?2",
+                        params![user, key, credits],
+                    )?;
+                }
+            }
+            None => {}
+        }
+        Ok(true)
+    }
+
+    /// The amount refunded so far of a checkout's payment (its `refunded` events).
+    pub(crate) fn refunded_total(&self, session_id: &str) -> rusqlite::Result<i64> {
+        self.conn.query_row(
+            "SELECT coalesce(sum(amount), 0) FROM payment_events WHERE kind = 'refunded' AND detail = ?1",
+            [session_id],
+            |row| row.get(0),
+        )
+    }
+
+    /// Whether a `refunded` payment event already names this refund.
+    pub(crate) fn refund_recorded(&self, refund_id: &str) -> rusqlite::Result<bool> {
+        self.conn.query_row(
+            "SELECT count(*) > 0 FROM payment_events WHERE kind = 'refunded' AND reference = ?1",
+            [refund_id],
+            |row| row.get(0),
+        )
+    }
+
     /// Marks a checkout fulfilled; `true` only the first time (so a purchase grants once).
     pub(crate) fn mark_fulfilled(&self, session_id: &str) -> rusqlite::Result<bool> {
         let changed = self.conn.execute(
@@ -467,7 +598,6 @@ impl PaymentStore {
         Ok(changed == 1)
     }
 
-    /// How many purchases of the price the user completed (part of checkout idempotency keys).
     /// How many checkouts the user was offered for the price (paid, expired or replaced).
     pub(crate) fn checkout_count(&self, user_id: &str, price_key: &str) -> rusqlite::Result<i64> {
         self.conn.query_row(

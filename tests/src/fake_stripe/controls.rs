@@ -125,6 +125,28 @@ impl State {
         Ok(out)
     }
 
+    /// Refunds `amount` (default: all) of a paid one-time session's payment: `refund.created`
+    /// with a succeeded refund naming its payment intent.
+    pub fn refund_checkout(&mut self, id: &str, amount: Option<i64>) -> Result<Vec<Event>, String> {
+        let s = self
+            .session_mut(id)
+            .ok_or_else(|| format!("no such checkout session: {id}"))?;
+        let intent = s
+            .payment_intent
+            .clone()
+            .ok_or_else(|| format!("checkout session {id} has no payment to refund"))?;
+        let (total, currency, customer) = (s.amount_total, s.currency.clone(), s.customer.clone());
+        let refund_id = self.next_id("re");
+        let object = objects::refund(
+            &refund_id,
+            &intent,
+            amount.unwrap_or(total),
+            &currency,
+            customer.as_deref(),
+        );
+        Ok(vec![self.emit("refund.created", object, None)])
+    }
+
     /// Expires an open session (`status=expired`).
     pub fn expire_checkout(&mut self, id: &str) -> Result<Vec<Event>, String> {
         let s = self

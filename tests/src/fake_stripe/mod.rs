@@ -254,6 +254,20 @@ impl FakeStripe {
         webhook::deliver(&self.shared, events).await
     }
 
+    /// Refunds `amount` (all when `None`) of a paid one-time session and sends
+    /// `refund.created`.
+    ///
+    /// # Panics
+    /// If the session does not exist or has no payment.
+    pub async fn refund_checkout(
+        &self,
+        session_id: &str,
+        amount: Option<i64>,
+    ) -> Vec<WebhookDelivery> {
+        let events = self.control(self.state().refund_checkout(session_id, amount));
+        webhook::deliver(&self.shared, events).await
+    }
+
     /// Moves a session's `expires_at` (Unix seconds), to test what happens near its end.
     ///
     /// # Panics

@@ -363,6 +363,43 @@ pub fn invoice(state: &State, i: &Invoice) -> Value {
     })
 }
 
+/// A succeeded refund of a payment intent.
+pub fn refund(
+    id: &str,
+    payment_intent: &str,
+    amount: i64,
+    currency: &str,
+    customer: Option<&str>,
+) -> Value {
+    json!({
+        "id": id,
+        "object": "refund",
+        "amount": amount,
+        "balance_transaction": null,
+        "charge": null,
+        "created": now(),
+        "currency": currency,
+        "customer": customer,
+        "customer_account": null,
+        "description": null,
+        "destination_details": null,
+        "failure_balance_transaction": null,
+        "failure_reason": null,
+        "instructions_email": null,
+        "metadata": {},
+        "next_action": null,
+        "payment_intent": payment_intent,
+        "payment_method": null,
+        "pending_reason": null,
+        "presentment_details": null,
+        "reason": "requested_by_customer",
+        "receipt_number": null,
+        "source_transfer_reversal": null,
+        "status": "succeeded",
+        "transfer_reversal": null
+    })
+}
+
 /// A billing meter event.
 pub fn meter_event(e: &MeterEvent) -> Value {
     json!({

@@ -84,6 +84,7 @@ impl LocalProvider {
             amount_total: amount,
             currency,
             expires_at: request.expires_at,
+            payment_intent: None,
         };
         self.lock_sessions().insert(id, session.clone());
         session

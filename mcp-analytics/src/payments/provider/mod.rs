@@ -29,6 +29,8 @@ pub(crate) struct CheckoutInfo {
     pub currency: Option<String>,
     /// Unix seconds.
     pub expires_at: i64,
+    /// The payment of a paid one-time checkout (what refunds name).
+    pub payment_intent: Option<String>,
 }
 
 impl CheckoutInfo {

@@ -322,6 +322,10 @@ pub(crate) fn checkout_info(session: &CheckoutSession) -> CheckoutInfo {
         amount_total: session.amount_total,
         currency: session.currency.as_ref().map(ToString::to_string),
         expires_at: session.expires_at,
+        payment_intent: session
+            .payment_intent
+            .as_ref()
+            .map(|intent| intent.id().as_str().to_owned()),
     }
 }
 
