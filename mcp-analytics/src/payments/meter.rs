@@ -36,7 +36,7 @@ const POLL: Duration = Duration::from_millis(50);
 /// When the usage of a successful metered call becomes durable.
 ///
 /// Measured on a 2-core VM (`cargo bench -p mcp-analytics --bench paid_call`): `Queued` adds
-/// about 1 µs to a call, `Committed` about 35–50 µs (one SQLite WAL commit).
+/// about 1 µs to a call, `Committed` about 40–60 µs (one SQLite WAL commit).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MeterDurability {
     /// Queued in memory (a lock-free push) and written to the outbox by the sender thread
