@@ -494,6 +494,45 @@ async fn a_refunded_purchase_is_taken_back() {
     assert_eq!(server.runs.load(Ordering::SeqCst), 1);
 }
 
+/// A disputed purchase (chargeback) is taken back at once; revenue drops by the disputed
+/// amount and returns if the dispute is won (access stays taken back).
+#[tokio::test]
+async fn a_disputed_purchase_is_taken_back() {
+    let (stripe, server) = with_stripe(|payments| payments).await;
+    let erin = client(server.addr, Some("erin")).await;
+    let session = assert_payment_required(
+        &call(&erin, "generate_image", json!({"prompt": "a cat"}))
+            .await
+            .unwrap(),
+        "generate_image",
+    );
+    stripe.complete_checkout(&session).await;
+    let revenue = || {
+        let connection = rusqlite::Connection::open(&server.db).unwrap();
+        let summary =
+            mcp_analytics::payments::report::PaymentsSummary::read(&connection, 0).unwrap();
+        summary.by_tool[0].amount
+    };
+    assert_eq!(revenue(), 1000);
+    let opened = stripe.dispute_checkout(&session, "needs_response").await;
+    assert_eq!(opened[0].status, Some(200), "{opened:?}");
+    assert_eq!(revenue(), 0);
+    let refused = call(&erin, "generate_image", json!({"prompt": "a dog"}))
+        .await
+        .unwrap();
+    assert_payment_required(&refused, "generate_image");
+    let won = stripe.dispute_checkout(&session, "won").await;
+    assert_eq!(won[0].status, Some(200));
+    assert_eq!(revenue(), 1000);
+    let still = call(&erin, "generate_image", json!({"prompt": "a dog"}))
+        .await
+        .unwrap();
+    assert_payment_required(&still, "generate_image");
+    assert_eq!(server.runs.load(Ordering::SeqCst), 0);
+    assert_eq!(payment_events(&server.db, "disputed").len(), 1);
+    assert_eq!(payment_events(&server.db, "dispute_won").len(), 1);
+}
+
 /// Usage still in the outbox when the server stops (Stripe was down) is delivered by the next
 /// process on the same database, once, with the identifiers the first one assigned.
 #[tokio::test]

@@ -148,32 +148,77 @@ impl Inner {
         amount: i64,
         currency: &str,
     ) -> rusqlite::Result<()> {
+        self.take_back(
+            PaymentEventKind::Refunded,
+            refund_id,
+            payment_intent,
+            amount,
+            currency,
+        )
+    }
+
+    /// Records a dispute (chargeback) of a one-time purchase's payment and takes the purchase
+    /// back; `won` records a dispute decided for the seller (access stays taken back).
+    #[cfg(feature = "stripe")]
+    pub(crate) fn dispute(
+        &self,
+        dispute_id: &str,
+        payment_intent: &str,
+        amount: i64,
+        currency: &str,
+        won: bool,
+    ) -> rusqlite::Result<()> {
+        let kind = if won {
+            PaymentEventKind::DisputeWon
+        } else {
+            PaymentEventKind::Disputed
+        };
+        self.take_back(kind, dispute_id, payment_intent, amount, currency)
+    }
+
+    /// Records a refund or dispute event once per `reference`, and takes back what the
+    /// checkout granted when it is refunded in full or disputed.
+    #[cfg(feature = "stripe")]
+    fn take_back(
+        &self,
+        kind: PaymentEventKind,
+        reference: &str,
+        payment_intent: &str,
+        amount: i64,
+        currency: &str,
+    ) -> rusqlite::Result<()> {
         let revoked = self.store().transaction(|store| {
-            let Some(checkout) = store.refundable_checkout(payment_intent)? else {
+            let Some(checkout) = store.paid_checkout(payment_intent)? else {
                 return Ok(None);
             };
-            if store.refund_recorded(refund_id)? {
+            if store.event_recorded(kind, reference)? {
                 return Ok(None);
             }
             store.record_event(
                 now_ms(),
-                PaymentEventKind::Refunded,
+                kind,
                 &EventRow {
                     user_id: Some(&checkout.user_id),
                     tool: Some(&checkout.tool),
                     amount: Some(amount),
                     currency: Some(currency),
-                    reference: Some(refund_id),
+                    reference: Some(reference),
                     detail: Some(&checkout.session_id),
                 },
             )?;
-            // Refunded in full, in one refund or several.
-            let refunded = store.refunded_total(&checkout.session_id)?;
-            let full = checkout.amount.is_none_or(|paid| refunded >= paid);
-            Ok((full && store.revoke(&checkout)?).then_some(checkout))
+            let take_back = match kind {
+                // Refunded in full, in one refund or several.
+                PaymentEventKind::Refunded => {
+                    let refunded = store.refunded_total(&checkout.session_id)?;
+                    checkout.amount.is_none_or(|paid| refunded >= paid)
+                }
+                PaymentEventKind::Disputed => true,
+                _ => false,
+            };
+            Ok((take_back && store.revoke(&checkout)?).then_some(checkout))
         })?;
         if let Some(checkout) = revoked {
-            tracing::info!(user = %checkout.user_id, tool = %checkout.tool, "a refunded purchase was taken back");
+            tracing::info!(user = %checkout.user_id, tool = %checkout.tool, kind = kind.as_str(), "a purchase was taken back");
             self.held.invalidate(&checkout.user_id, &checkout.price_key);
         }
         Ok(())

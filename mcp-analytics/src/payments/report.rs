@@ -2,7 +2,8 @@
 //! from `payment_required` to paid, active subscriptions and payment failures.
 //!
 //! Revenue counts one-time purchases (`checkout_completed` with an amount) and paid invoices
-//! (`invoice_paid`, subscriptions), less refunds (`refunded`), in minor units per currency.
+//! (`invoice_paid`, subscriptions), less refunds and disputes (`refunded`, `disputed`, plus
+//! `dispute_won`), in minor units per currency.
 
 use rusqlite::{Connection, params};
 use serde::Serialize;
@@ -63,7 +64,7 @@ pub fn format_amount(amount: i64, currency: &str) -> String {
     )
 }
 
-const REVENUE: &str = "(kind = 'invoice_paid' OR (kind IN ('checkout_completed', 'refunded') AND amount IS NOT NULL))";
+const REVENUE: &str = "(kind = 'invoice_paid' OR (kind IN ('checkout_completed', 'refunded', 'disputed', 'dispute_won') AND amount IS NOT NULL))";
 
 impl PaymentsSummary {
     /// Reads the summary from the analytics database; empty when no payment tables exist.
@@ -78,7 +79,7 @@ impl PaymentsSummary {
         }
         let revenue = |column: &str, limit: i64| -> rusqlite::Result<Vec<Revenue>> {
             let sql = format!(
-                "SELECT coalesce({column}, ''), coalesce(currency, ''), sum(CASE kind WHEN 'refunded' THEN -amount ELSE amount END), sum(kind != 'refunded') FROM payment_events
+                "SELECT coalesce({column}, ''), coalesce(currency, ''), sum(CASE WHEN kind IN ('refunded', 'disputed') THEN -amount ELSE amount END), sum(kind IN ('checkout_completed', 'invoice_paid')) FROM payment_events
                  WHERE ts_ms >= ?1 AND {REVENUE} GROUP BY 1, 2 ORDER BY 3 DESC LIMIT ?2"
             );
             let mut statement = conn.prepare(&sql)?;

@@ -21,7 +21,7 @@ pub(crate) fn router(payments: Payments) -> Router {
 
 /// The Stripe events that change what users hold or have paid.
 #[cfg(feature = "stripe")]
-const HANDLED: [&str; 10] = [
+const HANDLED: [&str; 12] = [
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
     "checkout.session.expired",
@@ -32,6 +32,8 @@ const HANDLED: [&str; 10] = [
     "invoice.payment_failed",
     "refund.created",
     "refund.updated",
+    "charge.dispute.created",
+    "charge.dispute.closed",
 ];
 
 #[cfg(feature = "stripe")]
@@ -139,6 +141,22 @@ async fn webhook(
                         intent.id().as_str(),
                         refund.amount,
                         &refund.currency.to_string(),
+                    ),
+                    _ => Ok(()),
+                }
+            }
+            EventObject::ChargeDisputeCreated(dispute)
+            | EventObject::ChargeDisputeClosed(dispute) => {
+                let closed = matches!(&event.data.object, EventObject::ChargeDisputeClosed(_));
+                let won = dispute.status == stripe_shared::DisputeStatus::Won;
+                match &dispute.payment_intent {
+                    // Opened: taken back. Closed: only a win is news (the money returns).
+                    Some(intent) if !closed || won => inner.dispute(
+                        dispute.id.as_str(),
+                        intent.id().as_str(),
+                        dispute.amount,
+                        &dispute.currency.to_string(),
+                        won,
                     ),
                     _ => Ok(()),
                 }

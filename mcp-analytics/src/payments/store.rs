@@ -36,8 +36,8 @@ fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// A paid checkout a refund may take back.
-pub(crate) struct RefundableCheckout {
+/// A paid checkout a refund or a dispute may take back.
+pub(crate) struct PaidCheckout {
     pub session_id: String,
     pub user_id: String,
     pub tool: String,
@@ -153,6 +153,10 @@ pub enum PaymentEventKind {
     /// A payment was refunded (the amount refunded); a full refund of a one-time purchase
     /// takes back what it granted.
     Refunded,
+    /// A payment was disputed (a chargeback, the amount withdrawn); the purchase is taken back.
+    Disputed,
+    /// A dispute was decided for the seller (the amount returned).
+    DisputeWon,
 }
 
 impl PaymentEventKind {
@@ -171,6 +175,8 @@ impl PaymentEventKind {
             Self::MeterEventRetried => "meter_event_retried",
             Self::MeterEventFailed => "meter_event_failed",
             Self::Refunded => "refunded",
+            Self::Disputed => "disputed",
+            Self::DisputeWon => "dispute_won",
         }
     }
 }
@@ -518,17 +524,17 @@ impl PaymentStore {
         Ok(())
     }
 
-    /// The fulfilled, not yet refunded checkout paid by `payment_intent`.
-    pub(crate) fn refundable_checkout(
+    /// The fulfilled checkout paid by `payment_intent`.
+    pub(crate) fn paid_checkout(
         &self,
         payment_intent: &str,
-    ) -> rusqlite::Result<Option<RefundableCheckout>> {
+    ) -> rusqlite::Result<Option<PaidCheckout>> {
         self.conn
             .query_row(
-                "SELECT session_id, user_id, tool, price_key, amount, granted FROM payment_checkouts WHERE payment_intent = ?1 AND fulfilled = 1 AND refunded = 0",
+                "SELECT session_id, user_id, tool, price_key, amount, granted FROM payment_checkouts WHERE payment_intent = ?1 AND fulfilled = 1",
                 [payment_intent],
                 |row| {
-                    Ok(RefundableCheckout {
+                    Ok(PaidCheckout {
                         session_id: row.get(0)?,
                         user_id: row.get(1)?,
                         tool: row.get(2)?,
@@ -541,8 +547,8 @@ impl PaymentStore {
             .optional()
     }
 
-    /// Takes back what a fully refunded checkout granted (once per checkout).
-    pub(crate) fn revoke(&self, checkout: &RefundableCheckout) -> rusqlite::Result<bool> {
+    /// Takes back what a checkout granted (once per checkout; `false` when already taken).
+    pub(crate) fn revoke(&self, checkout: &PaidCheckout) -> rusqlite::Result<bool> {
         let changed = self.conn.execute(
             "UPDATE payment_checkouts SET refunded = 1 WHERE session_id = ?1 AND refunded = 0",
             [&checkout.session_id],
@@ -580,11 +586,15 @@ impl PaymentStore {
         )
     }
 
-    /// Whether a `refunded` payment event already names this refund.
-    pub(crate) fn refund_recorded(&self, refund_id: &str) -> rusqlite::Result<bool> {
+    /// Whether a payment event of `kind` already names `reference` (a refund or a dispute).
+    pub(crate) fn event_recorded(
+        &self,
+        kind: PaymentEventKind,
+        reference: &str,
+    ) -> rusqlite::Result<bool> {
         self.conn.query_row(
-            "SELECT count(*) > 0 FROM payment_events WHERE kind = 'refunded' AND reference = ?1",
-            [refund_id],
+            "SELECT count(*) > 0 FROM payment_events WHERE kind = ?1 AND reference = ?2",
+            [kind.as_str(), reference],
             |row| row.get(0),
         )
     }

@@ -147,6 +147,26 @@ impl State {
         Ok(vec![self.emit("refund.created", object, None)])
     }
 
+    /// A dispute of a paid one-time session's whole payment: `charge.dispute.created` for
+    /// `needs_response`, `charge.dispute.closed` for `won` or `lost` (one dispute per session).
+    pub fn dispute_checkout(&mut self, id: &str, status: &str) -> Result<Vec<Event>, String> {
+        let s = self
+            .session_mut(id)
+            .ok_or_else(|| format!("no such checkout session: {id}"))?;
+        let intent = s
+            .payment_intent
+            .clone()
+            .ok_or_else(|| format!("checkout session {id} has no payment to dispute"))?;
+        let (amount, currency) = (s.amount_total, s.currency.clone());
+        let dispute_id = format!("dp_{}", id.trim_start_matches("cs_"));
+        let object = objects::dispute(&dispute_id, &intent, amount, &currency, status);
+        let kind = match status {
+            "won" | "lost" => "charge.dispute.closed",
+            _ => "charge.dispute.created",
+        };
+        Ok(vec![self.emit(kind, object, None)])
+    }
+
     /// Expires an open session (`status=expired`).
     pub fn expire_checkout(&mut self, id: &str) -> Result<Vec<Event>, String> {
         let s = self

@@ -268,6 +268,16 @@ impl FakeStripe {
         webhook::deliver(&self.shared, events).await
     }
 
+    /// Disputes the whole payment of a paid one-time session: `needs_response` sends
+    /// `charge.dispute.created`, `won` or `lost` sends `charge.dispute.closed`.
+    ///
+    /// # Panics
+    /// If the session does not exist or has no payment.
+    pub async fn dispute_checkout(&self, session_id: &str, status: &str) -> Vec<WebhookDelivery> {
+        let events = self.control(self.state().dispute_checkout(session_id, status));
+        webhook::deliver(&self.shared, events).await
+    }
+
     /// Moves a session's `expires_at` (Unix seconds), to test what happens near its end.
     ///
     /// # Panics

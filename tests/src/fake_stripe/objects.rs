@@ -400,6 +400,74 @@ pub fn refund(
     })
 }
 
+/// A dispute (chargeback) of a payment intent's charge, with no evidence submitted.
+pub fn dispute(id: &str, payment_intent: &str, amount: i64, currency: &str, status: &str) -> Value {
+    let no_evidence = json!({
+        "mastercard_compliance": null,
+        "visa_compelling_evidence_3": null,
+        "visa_compliance": null
+    });
+    let mut evidence = serde_json::Map::new();
+    for field in [
+        "access_activity_log",
+        "billing_address",
+        "cancellation_policy",
+        "cancellation_policy_disclosure",
+        "cancellation_rebuttal",
+        "customer_communication",
+        "customer_email_address",
+        "customer_name",
+        "customer_purchase_ip",
+        "customer_signature",
+        "duplicate_charge_documentation",
+        "duplicate_charge_explanation",
+        "duplicate_charge_id",
+        "product_description",
+        "receipt",
+        "refund_policy",
+        "refund_policy_disclosure",
+        "refund_refusal_explanation",
+        "service_date",
+        "service_documentation",
+        "shipping_address",
+        "shipping_carrier",
+        "shipping_date",
+        "shipping_documentation",
+        "shipping_tracking_number",
+        "uncategorized_file",
+        "uncategorized_text",
+    ] {
+        evidence.insert(field.to_owned(), Value::Null);
+    }
+    evidence.insert("enhanced_evidence".to_owned(), no_evidence.clone());
+    json!({
+        "id": id,
+        "object": "dispute",
+        "amount": amount,
+        "balance_transactions": [],
+        "charge": format!("ch_{}", payment_intent.trim_start_matches("pi_")),
+        "created": now(),
+        "currency": currency,
+        "enhanced_eligibility_types": [],
+        "evidence": evidence,
+        "evidence_details": {
+            "due_by": now() + 7 * 86_400,
+            "enhanced_eligibility": no_evidence,
+            "has_evidence": false,
+            "past_due": false,
+            "submission_count": 0
+        },
+        "is_charge_refundable": false,
+        "livemode": false,
+        "metadata": {},
+        "network_reason_code": null,
+        "payment_intent": payment_intent,
+        "payment_method_details": null,
+        "reason": "fraudulent",
+        "status": status
+    })
+}
+
 /// A billing meter event.
 pub fn meter_event(e: &MeterEvent) -> Value {
     json!({
