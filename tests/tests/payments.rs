@@ -193,6 +193,50 @@ fn assert_payment_required(result: &CallToolResult, tool: &str) -> String {
     body["checkout_session_id"].as_str().unwrap().to_owned()
 }
 
+/// Calls `tool` unpaid, then completes the checkout it was offered; returns the session id.
+async fn buy(
+    stripe: &FakeStripe,
+    caller: &RunningService<RoleClient, ClientConfig>,
+    tool: &str,
+    arguments: Value,
+) -> String {
+    let unpaid = call(caller, tool, arguments).await.unwrap();
+    let session = assert_payment_required(&unpaid, tool);
+    stripe.complete_checkout(&session).await;
+    session
+}
+
+/// Revenue (minor units) and payments of the top tool, as the dashboard reports them.
+fn revenue(db: &std::path::Path) -> (i64, u64) {
+    let connection = rusqlite::Connection::open(db).unwrap();
+    let summary = mcp_analytics::payments::report::PaymentsSummary::read(&connection, 0).unwrap();
+    (summary.by_tool[0].amount, summary.by_tool[0].payments)
+}
+
+/// Credits left in the store, over all users and prices.
+fn credits(db: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT coalesce(sum(credits), 0) FROM payment_entitlements",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
+}
+
+/// Flushes until no meter event is pending (Stripe's retries back off), at most 5 s.
+async fn deliver_all(payments: &Payments, when: &str) {
+    for _ in 0..50 {
+        payments.flush().await;
+        if payments.pending_meter_events() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(payments.pending_meter_events(), 0, "delivered {when}");
+}
+
 fn payment_events(
     db: &std::path::Path,
     kind: &str,
@@ -332,18 +376,7 @@ async fn metered_usage_is_billed_once_per_success_even_through_an_outage() {
     server.payments.flush().await;
     assert_eq!(server.payments.pending_meter_events(), 1);
     stripe.set_outage(false);
-    for _ in 0..50 {
-        server.payments.flush().await;
-        if server.payments.pending_meter_events() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        server.payments.pending_meter_events(),
-        0,
-        "delivered after the outage"
-    );
+    deliver_all(&server.payments, "after the outage").await;
     assert_eq!(
         stripe.meter_total("api_call", &customer),
         4.0,
@@ -365,12 +398,13 @@ async fn metered_usage_is_billed_once_per_success_even_through_an_outage() {
 async fn concurrent_calls_never_spend_a_credit_twice() {
     let (stripe, server) = with_stripe(|payments| payments).await;
     let alice = client(server.addr, Some("alice")).await;
-    let first = call(&alice, "generate_image", json!({"prompt": "a cat"}))
-        .await
-        .unwrap();
-    stripe
-        .complete_checkout(&assert_payment_required(&first, "generate_image"))
-        .await;
+    buy(
+        &stripe,
+        &alice,
+        "generate_image",
+        json!({"prompt": "a cat"}),
+    )
+    .await;
     let peer = alice.peer().clone();
     let calls = (0..12).map(|n| {
         let peer = peer.clone();
@@ -397,15 +431,7 @@ async fn concurrent_calls_never_spend_a_credit_twice() {
     {
         assert_eq!(structured(refused)["status"], "payment_required");
     }
-    let credits: i64 = rusqlite::Connection::open(&server.db)
-        .unwrap()
-        .query_row(
-            "SELECT coalesce(sum(credits), 0) FROM payment_entitlements",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
-    assert_eq!(credits, 0);
+    assert_eq!(credits(&server.db), 0);
 }
 
 /// A checkout too close to its end is not handed out again: it is expired at Stripe first (so
@@ -447,41 +473,28 @@ async fn a_checkout_near_its_end_is_expired_before_a_new_one_is_offered() {
 async fn a_refunded_purchase_is_taken_back() {
     let (stripe, server) = with_stripe(|payments| payments).await;
     let alice = client(server.addr, Some("alice")).await;
-    let session = assert_payment_required(
-        &call(&alice, "generate_image", json!({"prompt": "a cat"}))
-            .await
-            .unwrap(),
+    let session = buy(
+        &stripe,
+        &alice,
         "generate_image",
-    );
-    stripe.complete_checkout(&session).await;
+        json!({"prompt": "a cat"}),
+    )
+    .await;
     let paid = call(&alice, "generate_image", json!({"prompt": "a dog"}))
         .await
         .unwrap();
     assert_eq!(paid.is_error, Some(false), "{paid:?}");
-    let credits = || -> i64 {
-        rusqlite::Connection::open(&server.db)
-            .unwrap()
-            .query_row("SELECT credits FROM payment_entitlements", [], |row| {
-                row.get(0)
-            })
-            .unwrap()
-    };
-    let revenue = || {
-        let connection = rusqlite::Connection::open(&server.db).unwrap();
-        let summary =
-            mcp_analytics::payments::report::PaymentsSummary::read(&connection, 0).unwrap();
-        (summary.by_tool[0].amount, summary.by_tool[0].payments)
-    };
-    assert_eq!((credits(), revenue()), (1, (1000, 1)));
+    let db = &server.db;
+    assert_eq!((credits(db), revenue(db)), (1, (1000, 1)));
 
     // Part of it back: recorded, the purchase stands.
     let partial = stripe.refund_checkout(&session, Some(300)).await;
     assert_eq!(partial[0].status, Some(200), "{partial:?}");
-    assert_eq!((credits(), revenue()), (1, (700, 1)));
+    assert_eq!((credits(db), revenue(db)), (1, (700, 1)));
     // The rest: the remaining credit is taken back.
     let rest = stripe.refund_checkout(&session, Some(700)).await;
     assert_eq!(rest[0].status, Some(200));
-    assert_eq!((credits(), revenue()), (0, (0, 1)));
+    assert_eq!((credits(db), revenue(db)), (0, (0, 1)));
     let refused = call(&alice, "generate_image", json!({"prompt": "a cow"}))
         .await
         .unwrap();
@@ -489,7 +502,7 @@ async fn a_refunded_purchase_is_taken_back() {
     for delivery in partial.iter().chain(&rest) {
         assert_eq!(stripe.redeliver(&delivery.event_id).await.status, Some(200));
     }
-    assert_eq!((credits(), revenue()), (0, (0, 1)));
+    assert_eq!((credits(db), revenue(db)), (0, (0, 1)));
     assert_eq!(payment_events(&server.db, "refunded").len(), 2);
     assert_eq!(server.runs.load(Ordering::SeqCst), 1);
 }
@@ -500,30 +513,19 @@ async fn a_refunded_purchase_is_taken_back() {
 async fn a_disputed_purchase_is_taken_back() {
     let (stripe, server) = with_stripe(|payments| payments).await;
     let erin = client(server.addr, Some("erin")).await;
-    let session = assert_payment_required(
-        &call(&erin, "generate_image", json!({"prompt": "a cat"}))
-            .await
-            .unwrap(),
-        "generate_image",
-    );
-    stripe.complete_checkout(&session).await;
-    let revenue = || {
-        let connection = rusqlite::Connection::open(&server.db).unwrap();
-        let summary =
-            mcp_analytics::payments::report::PaymentsSummary::read(&connection, 0).unwrap();
-        summary.by_tool[0].amount
-    };
-    assert_eq!(revenue(), 1000);
+    let session = buy(&stripe, &erin, "generate_image", json!({"prompt": "a cat"})).await;
+    let db = &server.db;
+    assert_eq!(revenue(db).0, 1000);
     let opened = stripe.dispute_checkout(&session, "needs_response").await;
     assert_eq!(opened[0].status, Some(200), "{opened:?}");
-    assert_eq!(revenue(), 0);
+    assert_eq!(revenue(db).0, 0);
     let refused = call(&erin, "generate_image", json!({"prompt": "a dog"}))
         .await
         .unwrap();
     assert_payment_required(&refused, "generate_image");
     let won = stripe.dispute_checkout(&session, "won").await;
     assert_eq!(won[0].status, Some(200));
-    assert_eq!(revenue(), 1000);
+    assert_eq!(revenue(db).0, 1000);
     let still = call(&erin, "generate_image", json!({"prompt": "a dog"}))
         .await
         .unwrap();
@@ -539,10 +541,7 @@ async fn a_disputed_purchase_is_taken_back() {
 async fn undelivered_usage_survives_a_restart() {
     let (stripe, mut server) = with_stripe(|payments| payments).await;
     let bob = client(server.addr, Some("bob")).await;
-    let unpaid = call(&bob, "api_call", json!({"url": "/x"})).await.unwrap();
-    stripe
-        .complete_checkout(&assert_payment_required(&unpaid, "api_call"))
-        .await;
+    buy(&stripe, &bob, "api_call", json!({"url": "/x"})).await;
     stripe.set_outage(true);
     for n in 0..2 {
         let result = call(&bob, "api_call", json!({"url": format!("/ok/{n}")}))
@@ -560,18 +559,7 @@ async fn undelivered_usage_survives_a_restart() {
 
     stripe.set_outage(false);
     let restarted = stripe_payments(&stripe, &db).build().unwrap();
-    for _ in 0..50 {
-        restarted.flush().await;
-        if restarted.pending_meter_events() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        restarted.pending_meter_events(),
-        0,
-        "delivered after the restart"
-    );
+    deliver_all(&restarted, "after the restart").await;
     let customer = stripe.customers()[0].id.clone();
     assert_eq!(stripe.meter_total("api_call", &customer), 2.0);
     let identifiers: std::collections::HashSet<_> = stripe
@@ -590,10 +578,7 @@ async fn committed_usage_is_in_the_outbox_before_the_result_returns() {
     let (stripe, server) =
         with_stripe(|payments| payments.meter_durability(MeterDurability::Committed)).await;
     let bob = client(server.addr, Some("bob")).await;
-    let unpaid = call(&bob, "api_call", json!({"url": "/x"})).await.unwrap();
-    stripe
-        .complete_checkout(&assert_payment_required(&unpaid, "api_call"))
-        .await;
+    buy(&stripe, &bob, "api_call", json!({"url": "/x"})).await;
     let outbox = rusqlite::Connection::open(&server.db).unwrap();
     let stored = || -> i64 {
         outbox
