@@ -108,15 +108,14 @@ fn paid_call(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("paid_call");
-    for label in ["analytics_disabled", "analytics_enabled"] {
+    for (label, recorded) in [("analytics_disabled", false), ("analytics_enabled", true)] {
         for durability in [MeterDurability::Queued, MeterDurability::Committed] {
-            let analytics = if label == "analytics_disabled" {
-                Analytics::disabled()
-            } else {
-                Analytics::builder()
+            let analytics = match recorded {
+                false => Analytics::disabled(),
+                true => Analytics::builder()
                     .write_interval(Duration::from_millis(50))
                     .build()
-                    .unwrap()
+                    .unwrap(),
             };
             let name = format!("{durability:?}").to_lowercase();
             let database = dir.path().join(format!("{label}-{name}.db"));

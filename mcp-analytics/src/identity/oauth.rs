@@ -311,10 +311,13 @@ impl OAuth {
     }
 
     fn verifier(config: &OAuthConfig) -> Result<Verifier, String> {
-        for url in [Some(&config.issuer), config.jwks_url.as_ref()]
-            .into_iter()
-            .chain([config.introspection_url.as_ref()])
-            .flatten()
+        for url in [
+            Some(&config.issuer),
+            config.jwks_url.as_ref(),
+            config.introspection_url.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
         {
             metadata::secure_url(url)?;
         }

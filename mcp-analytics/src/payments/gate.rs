@@ -271,9 +271,10 @@ impl Ticket {
                 // Store and memory change together (reloads hold the store lock too).
                 let store = self.inner.store();
                 match store.consume_credit(&self.user, key) {
-                    Ok(true) => self.inner.held.used(&self.user, key),
-                    Ok(false) => {
-                        tracing::error!(user = %self.user, tool = %self.pricing.tool, "a reserved credit was missing in the store");
+                    Ok(found) => {
+                        if !found {
+                            tracing::error!(user = %self.user, tool = %self.pricing.tool, "a reserved credit was missing in the store");
+                        }
                         self.inner.held.used(&self.user, key);
                     }
                     // The credit stays reserved in memory, so this process does not sell it

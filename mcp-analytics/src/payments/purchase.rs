@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use super::{
     Inner,
-    fulfil::is_stale_transition,
     holdings::Held,
     now_ms,
     pricing::{CheckoutMode, Grant, ResolvedPricing},
@@ -55,20 +54,18 @@ impl Inner {
                 let now = now_ms();
                 let store = self.store();
                 // A webhook applied while Stripe answered may already know better.
-                let stored = match active {
+                let late = match active {
                     Some(sub) => store
-                        .subscription(&sub.id)
-                        .map_err(store_unavailable)?
-                        .map(|(_, _, status)| status),
-                    None => None,
+                        .is_late_status(&sub.id, &sub.status)
+                        .map_err(store_unavailable)?,
+                    None => false,
                 };
-                match active {
-                    Some(sub) if !is_stale_transition(stored.as_deref(), &sub.status) => {
-                        store.set_subscription(user, key, Some((&sub.id, &sub.status)), now)
-                    }
-                    _ => store.set_subscription(user, key, None, now),
-                }
-                .map_err(store_unavailable)?;
+                let current = active
+                    .filter(|_| !late)
+                    .map(|sub| (sub.id.as_str(), sub.status.as_str()));
+                store
+                    .set_subscription(user, key, current, now)
+                    .map_err(store_unavailable)?;
             }
             CheckoutMode::Payment => {
                 let completed = self.provider.completed_checkouts(customer).await?;

@@ -47,6 +47,19 @@ pub(crate) struct PaidCheckout {
     pub granted: Option<String>,
 }
 
+/// Whether moving a subscription from `stored` to `new` status would go back in its life:
+/// Stripe delivers events in any order, and a late one must not undo a later state. A
+/// `canceled` or `incomplete_expired` subscription never changes again, and one that got past
+/// `incomplete` never returns to it.
+fn is_stale_transition(stored: Option<&str>, new: &str) -> bool {
+    match stored {
+        None => false,
+        Some(stored) if stored == new => false,
+        Some("canceled" | "incomplete_expired") => true,
+        Some(_) => new == "incomplete",
+    }
+}
+
 /// Creates the payment tables when missing.
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS payment_customers (
@@ -408,6 +421,19 @@ impl PaymentStore {
         Ok(())
     }
 
+    /// Whether `status` is older news for the subscription than what is stored (see
+    /// [`is_stale_transition`]): such an event must not be applied.
+    pub(crate) fn is_late_status(
+        &self,
+        subscription_id: &str,
+        status: &str,
+    ) -> rusqlite::Result<bool> {
+        let stored = self
+            .subscription(subscription_id)?
+            .map(|(_, _, stored)| stored);
+        Ok(is_stale_transition(stored.as_deref(), status))
+    }
+
     /// `(user_id, tool, status)` of a known subscription.
     pub(crate) fn subscription(
         &self,
@@ -735,5 +761,35 @@ impl PaymentStore {
             [],
             |row| row.get(0),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_stale_transition;
+
+    #[test]
+    fn late_subscription_events_do_not_undo_later_states() {
+        // First sight, the same state, and forward moves apply.
+        for (stored, new) in [
+            (None, "incomplete"),
+            (Some("incomplete"), "active"),
+            (Some("active"), "past_due"),
+            (Some("past_due"), "active"),
+            (Some("active"), "canceled"),
+            (Some("canceled"), "canceled"),
+        ] {
+            assert!(!is_stale_transition(stored, new), "{stored:?} → {new}");
+        }
+        // Nothing revives an ended subscription, and a paid one is never incomplete again.
+        for (stored, new) in [
+            (Some("canceled"), "active"),
+            (Some("canceled"), "past_due"),
+            (Some("incomplete_expired"), "active"),
+            (Some("active"), "incomplete"),
+            (Some("trialing"), "incomplete"),
+        ] {
+            assert!(is_stale_transition(stored, new), "{stored:?} → {new}");
+        }
     }
 }
