@@ -225,6 +225,24 @@ async fn start_mcp(analytics: Analytics, config: impl FnOnce(String) -> OAuthCon
     Running { addr, stop, done }
 }
 
+/// An identity provider publishing one P-256 key, and an MCP server taking its JWTs (with
+/// `configure`'s settings) that records calls into the returned sink.
+async fn ec_server(
+    configure: impl FnOnce(OAuthConfig) -> OAuthConfig,
+) -> (String, TestKey, MemorySink, Running) {
+    let (idp, issuer) = start_idp().await;
+    let key = TestKey::ec("ec-1");
+    idp.jwks.lock().unwrap().push(key.jwk.clone());
+    let sink = MemorySink::new();
+    let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
+    let idp_issuer = issuer.clone();
+    let server = start_mcp(analytics, move |resource| {
+        configure(OAuthConfig::jwt(idp_issuer, resource))
+    })
+    .await;
+    (issuer, key, sink, server)
+}
+
 fn transport(addr: SocketAddr, token: &str) -> StreamableHttpClientTransport<reqwest::Client> {
     StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp"))
@@ -488,16 +506,7 @@ async fn jwt_access_tokens_identify_users_and_bad_ones_are_refused() {
 /// unknown session, and nothing runs as the session's owner.
 #[tokio::test]
 async fn sessions_belong_to_the_user_who_opened_them() {
-    let (idp, issuer) = start_idp().await;
-    let key = TestKey::ec("ec-1");
-    idp.jwks.lock().unwrap().push(key.jwk.clone());
-    let sink = MemorySink::new();
-    let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
-    let idp_issuer = issuer.clone();
-    let server = start_mcp(analytics.clone(), move |resource| {
-        OAuthConfig::jwt(idp_issuer, resource)
-    })
-    .await;
+    let (issuer, key, sink, server) = ec_server(|config| config).await;
     let resource = server.resource();
     let alice = format!("Bearer {}", key.sign(&claims(&issuer, &resource, "alice")));
     let mallory = format!(
@@ -557,14 +566,8 @@ async fn sessions_belong_to_the_user_who_opened_them() {
 
 #[tokio::test]
 async fn protected_resource_metadata_is_public_and_scopes_are_enforced() {
-    let (idp, issuer) = start_idp().await;
-    let key = TestKey::ec("ec-1");
-    idp.jwks.lock().unwrap().push(key.jwk.clone());
-    let sink = MemorySink::new();
-    let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
-    let idp_issuer = issuer.clone();
-    let server = start_mcp(analytics.clone(), move |resource| {
-        OAuthConfig::jwt(idp_issuer, resource)
+    let (issuer, key, sink, server) = ec_server(|config| {
+        config
             .required_scopes(["mcp:tools"])
             .scopes_supported(["mcp:tools", "mcp:admin"])
     })
