@@ -1,10 +1,13 @@
 //! The dashboard's overview over 1,000,000 stored calls (7 days, 20 tools, 1,000 users):
 //! `full_overview` is exactly what `api/overview` runs (report, chart series, overall p95,
 //! distinct users); `rollup_views` is the chart and tool-table part alone, as separate queries.
+//! `startup_1m_calls` is what a writer's start adds on that database: the rollup check when the
+//! last run stopped cleanly, after a `kill -9` (one hour's hourly rollups lost and rebuilt from
+//! its ~6,000 rows), and the one-time check of every hour after upgrading an older database.
 //!
 //! `cargo bench -p mcp-analytics --bench dashboard_summary`
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use mcp_analytics::{Status, ToolCallEvent, Transport, store::SqliteStore};
 
 const CALLS: usize = 1_000_000;
@@ -86,6 +89,48 @@ fn dashboard_summary(c: &mut Criterion) {
             b.iter(|| store.overview(since_ms, bucket_ms, None).unwrap())
         });
     }
+    group.finish();
+
+    let path = dir.path().join("million.db");
+    let last_hour = now_ms - now_ms % 3_600_000 - 3_600_000;
+    // Breaks the database as the benchmark needs it, beside the store.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    let mut group = c.benchmark_group("startup_1m_calls");
+    group.sample_size(10);
+    group.bench_function("open_after_a_clean_stop", |b| {
+        b.iter(|| {
+            let mut store = SqliteStore::open(&path).unwrap();
+            assert_eq!(store.repair_rollups().unwrap(), 0);
+        })
+    });
+    group.bench_function("repair_after_kill_9", |b| {
+        b.iter_batched(
+            || {
+                other
+                    .execute_batch(&format!(
+                        "DELETE FROM tool_calls_1h WHERE hour_ms = {last_hour};
+                         DELETE FROM user_calls_1h WHERE hour_ms = {last_hour};
+                         INSERT INTO rollup_dirty (hour_ms) VALUES ({last_hour});"
+                    ))
+                    .unwrap()
+            },
+            |()| assert_eq!(store.repair_rollups().unwrap(), 1),
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("first_check_after_upgrade", |b| {
+        b.iter_batched(
+            || {
+                other
+                    .execute_batch(
+                        "INSERT INTO rollup_dirty (hour_ms) SELECT DISTINCT ts_ms - ts_ms % 3600000 FROM tool_calls",
+                    )
+                    .unwrap()
+            },
+            |()| assert_eq!(store.repair_rollups().unwrap(), 0),
+            BatchSize::PerIteration,
+        )
+    });
     group.finish();
 }
 

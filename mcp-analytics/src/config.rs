@@ -330,7 +330,12 @@ impl AnalyticsBuilder {
         let mut destinations: Vec<String> = Vec::new();
         #[cfg(feature = "sqlite")]
         if let Some(path) = &self.database {
-            let store = crate::store::SqliteStore::open(path)?;
+            let mut store = crate::store::SqliteStore::open(path)?;
+            // This process is the writer: finish hourly rollups a killed one left unwritten.
+            store.repair_rollups().map_err(|source| Error::Store {
+                path: path.clone(),
+                source,
+            })?;
             destinations.push(format!("SQLite {}", path.display()));
             sinks.insert(0, Box::new(store));
         }

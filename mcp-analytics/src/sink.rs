@@ -22,6 +22,13 @@ pub trait Sink: Send + 'static {
         let _ = stats;
         Ok(())
     }
+    /// Called on the writer's timer (every write interval, whether or not events arrived): a
+    /// chance to write what has waited long enough, so nothing lags behind a quiet pipeline.
+    /// Must be cheap when nothing is due.
+    fn tick(&mut self, stats: &Stats) -> Result<(), SinkError> {
+        let _ = stats;
+        Ok(())
+    }
 }
 
 /// Keeps events in memory; clones share the same buffer. Meant for tests.

@@ -1,5 +1,6 @@
 //! The writer thread: wakes every few milliseconds (or when the queue fills up, or on a flush),
-//! drains the queue, sanitizes each call into a [`ToolCallEvent`] and hands batches to every sink.
+//! drains the queue, sanitizes each call into a [`ToolCallEvent`], hands batches to every sink
+//! and then lets each sink write what is due (`Sink::tick`), so quiet periods leave nothing behind.
 
 use std::{panic::AssertUnwindSafe, sync::Arc, sync::atomic::Ordering, time::Duration};
 
@@ -40,6 +41,8 @@ impl Writer {
                     .any(|control| matches!(control, Control::Shutdown(_)));
             if stop || !controls.is_empty() {
                 self.flush();
+            } else {
+                self.tick();
             }
             if stop {
                 self.shared.close();
@@ -78,6 +81,15 @@ impl Writer {
         for sink in &mut self.sinks {
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| sink.flush(&stats)));
             report(&self.counters, sink.name(), "flush", result);
+        }
+    }
+
+    /// Lets every sink write what is due (the store's hourly rollups and counters).
+    fn tick(&mut self) {
+        let stats = self.counters.snapshot();
+        for sink in &mut self.sinks {
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| sink.tick(&stats)));
+            report(&self.counters, sink.name(), "tick", result);
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Rollups derived from stored rows. The per-minute rollup (tool, status) is written in the same
 //! transaction as its rows. The hourly rollup (tool, status, error type, with distinct-user and
 //! -session sketches), the hourly per-user counts and the users' latest details (email, name) are
-//! gathered in memory and written at most once a second (and on every flush), so a busy writer
-//! does not upsert them per batch.
+//! gathered in memory and written once they have waited [`HOURLY_DELAY`] (by the next batch or the
+//! writer's timer) and on every flush, so a busy writer does not upsert them per batch. The hours
+//! they cover are listed in `rollup_dirty` meanwhile (with the rows), so a process killed before
+//! writing them leaves a note for the next start to [`rebuild`] those hours from their rows.
 
 use std::{
     collections::HashMap as StdHashMap,
@@ -43,7 +45,7 @@ impl Hasher for Fnv {
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 /// How long hourly aggregates may wait in memory.
-const HOURLY_DELAY: Duration = Duration::from_secs(1);
+pub(super) const HOURLY_DELAY: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
 struct Totals {
@@ -81,7 +83,12 @@ pub(super) struct Pending {
     /// The latest `(email, name)` per user, for calls that carried either.
     details: HashMap<String, (Option<String>, Option<String>)>,
     oldest: Option<Instant>,
+    /// Hours with aggregates here, and whether `rollup_dirty` lists them yet.
+    dirty: HashMap<i64, bool>,
 }
+
+/// A stored event and the tool name its rollups use (see `unknown`).
+pub(super) type Rolled<'e> = (&'e ToolCallEvent, &'e str);
 
 fn floor(ts_ms: i64, unit: i64) -> i64 {
     ts_ms - ts_ms.rem_euclid(unit)
@@ -90,14 +97,14 @@ fn floor(ts_ms: i64, unit: i64) -> i64 {
 /// Adds `events` to the per-minute rollup.
 pub(super) fn write_minutes(
     transaction: &Transaction<'_>,
-    events: &[&ToolCallEvent],
+    events: &[Rolled<'_>],
 ) -> rusqlite::Result<()> {
     let mut minutes: HashMap<(i64, &str, &str, &str), Totals> = HashMap::default();
-    for event in events.iter().copied() {
+    for (event, tool) in events.iter().copied() {
         let key = (
             floor(event.ts_ms, MINUTE_MS),
             event.server_name.as_str(),
-            event.tool.as_str(),
+            tool,
             event.status.as_str(),
         );
         minutes.entry(key).or_default().add(event);
@@ -141,7 +148,7 @@ fn remember(
 
 impl Pending {
     /// Gathers `events` into the hourly aggregates.
-    pub(super) fn add(&mut self, events: &[&ToolCallEvent]) {
+    pub(super) fn add(&mut self, events: &[Rolled<'_>]) {
         if events.is_empty() {
             return;
         }
@@ -150,12 +157,12 @@ impl Pending {
         let mut hours: HashMap<(i64, &str, &str, &'static str, &str), HourTotals> =
             HashMap::default();
         let mut users: HashMap<(i64, &str), (i64, i64)> = HashMap::default();
-        for event in events.iter().copied() {
+        for (event, tool) in events.iter().copied() {
             let hour = floor(event.ts_ms, HOUR_MS);
             let key = (
                 hour,
                 event.server_name.as_str(),
-                event.tool.as_str(),
+                tool,
                 event.status.as_str(),
                 event.error_type.as_deref().unwrap_or(""),
             );
@@ -178,6 +185,7 @@ impl Pending {
             }
         }
         for ((hour, server, tool, status, error_type), batch) in hours {
+            self.dirty.entry(hour).or_insert(false);
             let key = (
                 hour,
                 server.to_owned(),
@@ -204,6 +212,19 @@ impl Pending {
     pub(super) fn is_due(&self) -> bool {
         self.oldest
             .is_some_and(|oldest| oldest.elapsed() >= HOURLY_DELAY)
+    }
+
+    /// Lists the hours with aggregates in memory in `rollup_dirty` (in the rows' transaction).
+    pub(super) fn note_dirty(&mut self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+        for (hour, noted) in &mut self.dirty {
+            if !*noted {
+                transaction
+                    .prepare_cached("INSERT OR IGNORE INTO rollup_dirty (hour_ms) VALUES (?1)")?
+                    .execute([*hour])?;
+                *noted = true;
+            }
+        }
+        Ok(())
     }
 
     /// Writes (and forgets) everything gathered.
@@ -237,7 +258,97 @@ impl Pending {
         for (user, (email, name)) in self.details.drain() {
             upsert.execute(params![user, email, name])?;
         }
+        let mut clean =
+            transaction.prepare_cached("DELETE FROM rollup_dirty WHERE hour_ms = ?1")?;
+        for (hour, noted) in self.dirty.drain() {
+            if noted {
+                clean.execute([hour])?;
+            }
+        }
         self.oldest = None;
         Ok(())
     }
+}
+
+/// Rebuilds the hourly rollups of `hour` (from `hour` to `hour + 1 h`) from its rows, and says
+/// whether they disagreed: when the hour's row count equals the rollup's, nothing is touched.
+/// Reads the hour's rows through the `ts_ms` index, 4,096 at a time.
+pub(super) fn rebuild(
+    transaction: &Transaction<'_>,
+    hour: i64,
+    unknown: &mut super::unknown::UnknownTools,
+) -> rusqlite::Result<bool> {
+    let rows: i64 = transaction.query_row(
+        "SELECT count(*) FROM tool_calls WHERE ts_ms >= ?1 AND ts_ms < ?1 + 3600000",
+        [hour],
+        |row| row.get(0),
+    )?;
+    let rolled: i64 = transaction.query_row(
+        "SELECT coalesce(sum(calls), 0) FROM tool_calls_1h WHERE hour_ms = ?1",
+        [hour],
+        |row| row.get(0),
+    )?;
+    if rows == rolled {
+        return Ok(false);
+    }
+    transaction.execute("DELETE FROM tool_calls_1h WHERE hour_ms = ?1", [hour])?;
+    transaction.execute("DELETE FROM user_calls_1h WHERE hour_ms = ?1", [hour])?;
+    let mut statement = transaction.prepare(
+        "SELECT ts_ms, server_name, tool, status, error_type, duration_us, user_id, session_id, user_email, user_name FROM tool_calls WHERE ts_ms >= ?1 AND ts_ms < ?1 + 3600000 ORDER BY ts_ms",
+    )?;
+    let mut found = statement.query([hour])?;
+    let mut pending = Pending::default();
+    let mut chunk = Vec::with_capacity(4096);
+    loop {
+        let row = found.next()?;
+        if let Some(row) = row {
+            chunk.extend(stored_event(row)?);
+        }
+        if chunk.len() == 4096 || (row.is_none() && !chunk.is_empty()) {
+            let mut rolled = Vec::with_capacity(chunk.len());
+            for event in &chunk {
+                rolled.push((event, unknown.rollup_name(transaction, event)?));
+            }
+            pending.add(&rolled);
+            chunk.clear();
+        }
+        if row.is_none() {
+            break;
+        }
+    }
+    pending.write(transaction)?;
+    Ok(true)
+}
+
+/// The fields of a stored row the hourly rollups use (`None` for a status this version does not
+/// know, which it never writes).
+fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ToolCallEvent>> {
+    let Ok(status) = row.get::<_, String>(3)?.parse() else {
+        return Ok(None);
+    };
+    Ok(Some(ToolCallEvent {
+        id: String::new(),
+        ts_ms: row.get(0)?,
+        server_name: row.get(1)?,
+        server_version: String::new(),
+        tool: row.get(2)?,
+        user_id: row.get(6)?,
+        user_email: row.get(8)?,
+        user_name: row.get(9)?,
+        session_id: row.get(7)?,
+        client_name: None,
+        client_version: None,
+        protocol_version: None,
+        transport: crate::Transport::Http,
+        request_id: None,
+        duration_us: u64::try_from(row.get::<_, i64>(5)?).unwrap_or(0),
+        status,
+        error_type: row.get(4)?,
+        error_message: None,
+        params: None,
+        result: None,
+        ts_ns: None,
+        traceparent: None,
+        tracestate: None,
+    }))
 }

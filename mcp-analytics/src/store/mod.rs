@@ -1,5 +1,6 @@
 //! The embedded store: one SQLite file (WAL) holding raw `tool_calls`, the per-minute rollup
-//! `tool_calls_1m` (written in the same transaction) and the recorder's counters.
+//! `tool_calls_1m` (written in the same transaction), the hourly rollups (written within
+//! half a second, see `aggregate`) and the recorder's counters.
 
 mod aggregate;
 mod histogram;
@@ -9,6 +10,7 @@ mod rollup;
 mod schema;
 mod sketch;
 mod summary;
+mod unknown;
 mod views;
 
 use std::path::Path;
@@ -20,6 +22,7 @@ pub use overview::Overview;
 pub use report::{ErrorKind, Report, Sessions, ToolReport, UserUsage};
 pub use sketch::DistinctSketch;
 pub use summary::ToolSummary;
+pub use unknown::{OTHER_UNKNOWN_TOOLS, UNKNOWN_TOOLS_PER_HOUR};
 pub use views::{CallRow, SeriesPoint};
 
 use crate::{Sink, SinkError, Stats, event::ToolCallEvent};
@@ -30,6 +33,10 @@ pub struct SqliteStore {
     connection: Connection,
     /// Hourly aggregates of rows written through the [`Sink`] path, not yet stored.
     pending: aggregate::Pending,
+    /// Unknown tool names admitted to the rollups per hour.
+    unknown: unknown::UnknownTools,
+    /// The counters last stored in `recorder_stats`, and when.
+    stats_written: Option<(Stats, std::time::Instant)>,
 }
 
 impl SqliteStore {
@@ -75,7 +82,35 @@ impl SqliteStore {
         Ok(Self {
             connection,
             pending: aggregate::Pending::default(),
+            unknown: unknown::UnknownTools::default(),
+            stats_written: None,
         })
+    }
+
+    /// Rebuilds the hourly rollups a writer left unwritten (a process killed within half a
+    /// second of its last calls): every hour listed in `rollup_dirty` whose row count differs
+    /// from its rollup's is rebuilt from its rows. Returns how many hours were rebuilt.
+    ///
+    /// Call it when this store is the database's writer, before writing (the analytics builder
+    /// does): a live writer's hours are listed too, and it will still write them.
+    pub fn repair_rollups(&mut self) -> rusqlite::Result<usize> {
+        let hours: Vec<i64> = self
+            .connection
+            .prepare("SELECT hour_ms FROM rollup_dirty ORDER BY hour_ms")?
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut rebuilt = 0;
+        for hour in hours {
+            let transaction = self.connection.transaction()?;
+            let result = aggregate::rebuild(&transaction, hour, &mut self.unknown);
+            if result.is_err() {
+                self.unknown.forget();
+            }
+            rebuilt += usize::from(result?);
+            transaction.execute("DELETE FROM rollup_dirty WHERE hour_ms = ?1", [hour])?;
+            transaction.commit()?;
+        }
+        Ok(rebuilt)
     }
 
     /// Appends events and updates every rollup in one transaction. Events whose id is already
@@ -87,6 +122,19 @@ impl SqliteStore {
     /// Stores rows and the per-minute rollup; hourly aggregates are written when `hourly_now`
     /// or when they are due (see `aggregate`).
     fn store(&mut self, events: &[ToolCallEvent], hourly_now: bool) -> rusqlite::Result<usize> {
+        let stored = self.store_in_transaction(events, hourly_now);
+        if stored.is_err() {
+            // Names admitted by the rolled-back transaction are not in the rollup.
+            self.unknown.forget();
+        }
+        stored
+    }
+
+    fn store_in_transaction(
+        &mut self,
+        events: &[ToolCallEvent],
+        hourly_now: bool,
+    ) -> rusqlite::Result<usize> {
         let transaction = self.connection.transaction()?;
         let mut inserted = Vec::with_capacity(events.len());
         {
@@ -115,7 +163,7 @@ impl SqliteStore {
                     event.user_name,
                 ])?;
                 if changed == 1 {
-                    inserted.push(event);
+                    inserted.push((event, self.unknown.rollup_name(&transaction, event)?));
                 }
             }
         }
@@ -123,9 +171,39 @@ impl SqliteStore {
         self.pending.add(&inserted);
         if hourly_now || self.pending.is_due() {
             self.pending.write(&transaction)?;
+        } else {
+            self.pending.note_dirty(&transaction)?;
         }
         transaction.commit()?;
         Ok(inserted.len())
+    }
+
+    /// Writes the hourly aggregates now.
+    fn write_pending(&mut self) -> rusqlite::Result<()> {
+        let transaction = self.connection.transaction()?;
+        self.pending.write(&transaction)?;
+        transaction.commit()
+    }
+
+    /// Stores the pipeline's counters under this process's id.
+    fn write_stats(&mut self, stats: &Stats) -> rusqlite::Result<()> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as i64);
+        let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.connection.execute(
+            schema::UPSERT_STATS,
+            params![
+                now_ms,
+                std::process::id(),
+                count(stats.recorded),
+                count(stats.dropped),
+                count(stats.written),
+                count(stats.sink_errors),
+            ],
+        )?;
+        self.stats_written = Some((*stats, std::time::Instant::now()));
+        Ok(())
     }
 
     /// Per-tool figures from the rollup for calls that started at or after `since_ms`.
@@ -232,24 +310,23 @@ impl Sink for SqliteStore {
     }
 
     fn flush(&mut self, stats: &Stats) -> Result<(), SinkError> {
-        let transaction = self.connection.transaction()?;
-        self.pending.write(&transaction)?;
-        transaction.commit()?;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_millis() as i64);
-        let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
-        self.connection.execute(
-            schema::UPSERT_STATS,
-            params![
-                now_ms,
-                std::process::id(),
-                count(stats.recorded),
-                count(stats.dropped),
-                count(stats.written),
-                count(stats.sink_errors),
-            ],
-        )?;
+        self.write_pending()?;
+        self.write_stats(stats)?;
+        Ok(())
+    }
+
+    /// Writes the hourly aggregates once due, and changed counters at most every
+    /// [`aggregate::HOURLY_DELAY`].
+    fn tick(&mut self, stats: &Stats) -> Result<(), SinkError> {
+        if self.pending.is_due() {
+            self.write_pending()?;
+        }
+        let stats_due = self.stats_written.is_none_or(|(written, at)| {
+            written != *stats && at.elapsed() >= aggregate::HOURLY_DELAY
+        });
+        if stats_due {
+            self.write_stats(stats)?;
+        }
         Ok(())
     }
 }

@@ -96,6 +96,15 @@ INSERT INTO user_details (user_id, email, name)
         GROUP BY user_id
     );
 "#,
+    // Hours whose hourly rollups a writer holds in memory (see `aggregate`). Every hour of an
+    // existing database starts listed, so the first start checks them all once.
+    r#"
+CREATE TABLE rollup_dirty (
+    hour_ms INTEGER PRIMARY KEY
+);
+
+INSERT INTO rollup_dirty (hour_ms) SELECT DISTINCT ts_ms - ts_ms % 3600000 FROM tool_calls;
+"#,
 ];
 
 /// SQL for "this status is an error" (kept in step with `Status::is_error`).

@@ -8,6 +8,8 @@
   const charts = {};
   let sort = { key: "calls", desc: true };
   let lastTools = [];
+  // The rollup row of unknown tool names past 100 distinct ones per server and hour.
+  const OTHER_UNKNOWN_TOOLS = "(other unknown tools)";
 
   async function get(path) {
     const response = await fetch(base + path, { credentials: "same-origin" });
@@ -103,8 +105,9 @@
       sort = { key, desc: sort.key === key ? !sort.desc : true };
       renderTools(lastTools);
     };
-    const slowest = tools.reduce((best, t) => (!best || t.p95_ms > best.p95_ms ? t : best), null);
-    const failing = tools.reduce((best, t) => (t.errors && (!best || 1 - t.success_rate > 1 - best.success_rate) ? t : best), null);
+    const real = tools.filter((t) => t.tool !== OTHER_UNKNOWN_TOOLS);
+    const slowest = real.reduce((best, t) => (!best || t.p95_ms > best.p95_ms ? t : best), null);
+    const failing = real.reduce((best, t) => (t.errors && (!best || 1 - t.success_rate > 1 - best.success_rate) ? t : best), null);
     const sorted = [...tools].sort((a, b) => {
       const x = a[sort.key], y = b[sort.key];
       const order = typeof x === "string" ? x.localeCompare(y) : x - y;
@@ -114,6 +117,10 @@
       const row = body.insertRow();
       if (tools.length > 1 && tool === slowest) row.classList.add("slowest");
       if (tool === failing) row.classList.add("failing");
+      if (tool.tool === OTHER_UNKNOWN_TOOLS) {
+        row.classList.add("bucket");
+        row.title = "Calls to unknown tool names past the first 100 distinct ones per server and hour";
+      }
       cell(row, tool.tool);
       cell(row, fmt.format(tool.calls), 1);
       cell(row, pct(tool.success_rate), 1);
