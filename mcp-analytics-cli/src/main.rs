@@ -187,7 +187,19 @@ fn render(report: &Report, since: &str) -> String {
             number(tool.users),
         ]);
     }
-    out.push_str(&format!("Tools\n{tools}\n\n"));
+    out.push_str(&format!("Tools\n{tools}\n"));
+    if report
+        .tools
+        .iter()
+        .any(|tool| tool.tool == mcp_analytics::store::OTHER_UNKNOWN_TOOLS)
+    {
+        out.push_str(&format!(
+            "{}: calls to unknown tool names past the first {} distinct ones per server and hour\n",
+            mcp_analytics::store::OTHER_UNKNOWN_TOOLS,
+            mcp_analytics::store::UNKNOWN_TOOLS_PER_HOUR
+        ));
+    }
+    out.push('\n');
     if !report.error_kinds.is_empty() {
         let mut errors = table(&["status", "error type", "calls"]);
         for kind in &report.error_kinds {

@@ -199,3 +199,35 @@ fn payments_appear_in_the_report() {
         "the analytics fields stay at the top level"
     );
 }
+
+/// Unknown tool names past 100 distinct ones an hour share one row, which the report explains.
+#[test]
+fn the_report_explains_the_row_of_other_unknown_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("unknown.db");
+    let mut store = SqliteStore::open(&path).unwrap();
+    let events: Vec<ToolCallEvent> = (0..103)
+        .map(|index| {
+            event(
+                index,
+                &format!("guess_{index}"),
+                None,
+                Status::UnknownTool,
+                100,
+            )
+        })
+        .collect();
+    store.append(&events).unwrap();
+    let output = report(&["--db", path.to_str().unwrap()]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("(other unknown tools): calls to unknown tool names past the first 100 distinct ones per server and hour"),
+        "{text}"
+    );
+    let bucket = text
+        .lines()
+        .find(|line| line.contains("(other unknown tools)") && line.contains('3'))
+        .unwrap_or_else(|| panic!("a row with the bucket's 3 calls: {text}"));
+    assert!(bucket.contains("0.0 %"), "{bucket}");
+}
