@@ -344,18 +344,36 @@ mod http {
                 .with_json_response(!self.stateful)
                 .with_cancellation_token(self.shutdown.child_token());
             let body_limit = config.max_request_body_bytes;
-            let service = StreamableHttpService::new(
-                move || Ok(factory()),
-                Arc::new(LocalSessionManager::default()),
-                config,
+            let factory = move || Ok(factory());
+            // With OAuth, sessions are bound to the users who open them.
+            #[cfg(feature = "oauth")]
+            let mcp = match &self.oauth {
+                Some(oauth) => axum::Router::new().nest_service(
+                    "/mcp",
+                    StreamableHttpService::new(factory, oauth.sessions(), config),
+                ),
+                None => axum::Router::new().nest_service(
+                    "/mcp",
+                    StreamableHttpService::new(
+                        factory,
+                        Arc::new(LocalSessionManager::default()),
+                        config,
+                    ),
+                ),
+            };
+            #[cfg(not(feature = "oauth"))]
+            let mcp = axum::Router::new().nest_service(
+                "/mcp",
+                StreamableHttpService::new(
+                    factory,
+                    Arc::new(LocalSessionManager::default()),
+                    config,
+                ),
             );
             // Layers run outside in: origin check, OAuth, identity, JSON-RPC errors, rmcp.
-            let mut router =
-                axum::Router::new()
-                    .nest_service("/mcp", service)
-                    .layer(axum::middleware::from_fn(move |request, next| {
-                        super::parse_errors::json_rpc_errors(body_limit, request, next)
-                    }));
+            let mut router = mcp.layer(axum::middleware::from_fn(move |request, next| {
+                super::parse_errors::json_rpc_errors(body_limit, request, next)
+            }));
             if let Some(resolver) = self.identity.clone() {
                 router = router.layer(axum::middleware::map_request(
                     move |request: axum::extract::Request| {
