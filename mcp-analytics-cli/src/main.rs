@@ -76,10 +76,10 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dashboard { db, listen } => {
-            runtime()?.block_on(Dashboard::from_env(db).serve(listen))?
+            runtime()?.block_on(Dashboard::from_env(db)?.serve(listen))?
         }
         Command::Collect { db, listen } => {
-            runtime()?.block_on(Collector::from_env(db).serve(listen))?
+            runtime()?.block_on(Collector::from_env(db)?.serve(listen))?
         }
         Command::Report {
             db,

@@ -66,10 +66,19 @@ impl Collector {
         }
     }
 
-    /// A collector for `database` protected by `MCP_ANALYTICS_API_KEY` when that is set.
-    pub fn from_env(database: impl Into<PathBuf>) -> Self {
+    /// A collector for `database` protected by `MCP_ANALYTICS_API_KEY` when that is set (in
+    /// the process environment, `.dev.vars` or `.env`).
+    pub fn from_env(database: impl Into<PathBuf>) -> Result<Self, Error> {
+        Ok(Self {
+            dashboard: Dashboard::from_env(database)?,
+        })
+    }
+
+    /// Also answer to these `Host` values when no key protects the collector (default:
+    /// loopback names only, against DNS rebinding).
+    pub fn allowed_hosts(self, hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
-            dashboard: Dashboard::from_env(database),
+            dashboard: self.dashboard.allowed_hosts(hosts),
         }
     }
 
@@ -91,7 +100,8 @@ impl Collector {
             .route(INGEST_PATH, post(ingest_batch))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(ingest);
-        Ok(ingest.merge(dashboard))
+        let hosts = self.dashboard.keyless_hosts();
+        Ok(crate::guard::browser(ingest, hosts.as_deref()).merge(dashboard))
     }
 
     /// Serves at `addr` until Ctrl-C or SIGTERM; refuses a non-loopback address without a key.

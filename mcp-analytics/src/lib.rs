@@ -104,6 +104,8 @@ pub mod dashboard;
 mod event;
 #[cfg(any(feature = "export-http", feature = "otlp"))]
 pub mod export;
+#[cfg(feature = "http")]
+mod guard;
 mod identity;
 pub mod payments;
 mod recorder;

@@ -128,6 +128,9 @@ pub async fn shutdown_signal() {
 }
 
 #[cfg(feature = "http")]
+mod parse_errors;
+
+#[cfg(feature = "http")]
 pub use http::{HttpServer, http};
 
 /// Binds `addr` for `what`. With `keyless` (nothing protects the service), a non-loopback
@@ -202,6 +205,7 @@ mod http {
         factory: Arc<dyn Fn() -> S + Send + Sync>,
         stateful: bool,
         allowed_hosts: Vec<String>,
+        allowed_origins: Vec<String>,
         identity: Option<Arc<dyn IdentityResolver>>,
         #[cfg(feature = "oauth")]
         oauth: Option<Arc<crate::identity::OAuth>>,
@@ -228,6 +232,7 @@ mod http {
                 factory: Arc::new(factory),
                 stateful: true,
                 allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+                allowed_origins: Vec::new(),
                 identity: None,
                 #[cfg(feature = "oauth")]
                 oauth: None,
@@ -248,6 +253,20 @@ mod http {
         /// local servers from DNS rebinding). Add your public host name when deploying.
         pub fn allowed_hosts(mut self, hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
             self.allowed_hosts.extend(hosts.into_iter().map(Into::into));
+            self
+        }
+
+        /// Browser origins (`https://app.example.com`: scheme, host, optional port) allowed to
+        /// call `/mcp`, besides loopback origins on a loopback listener. A request with any
+        /// other `Origin` gets `403`; requests without one (non-browser clients) are not
+        /// affected. [`serve`](Self::serve) and [`serve_on`](Self::serve_on) add the
+        /// comma-separated `MCP_ALLOWED_ORIGINS`.
+        pub fn allowed_origins(
+            mut self,
+            origins: impl IntoIterator<Item = impl Into<String>>,
+        ) -> Self {
+            self.allowed_origins
+                .extend(origins.into_iter().map(Into::into));
             self
         }
 
@@ -303,22 +322,60 @@ mod http {
 
         /// The axum router serving MCP at `/mcp` (with OAuth when [`oauth`](Self::oauth) or
         /// [`oauth_from_env`](Self::oauth_from_env) was called; this reads no variables).
+        ///
+        /// Browser requests (with an `Origin`) must come from an
+        /// [allowed origin](Self::allowed_origins), or from a loopback origin while only
+        /// loopback host names are allowed; [`serve`](Self::serve) and
+        /// [`serve_on`](Self::serve_on) decide the latter by the listener's address.
         pub fn router(&self) -> axum::Router {
+            let loopback_only = self
+                .allowed_hosts
+                .iter()
+                .all(|host| crate::guard::LOOPBACK_HOSTS.contains(&host.as_str()));
+            self.mcp_router(loopback_only)
+        }
+
+        /// The MCP router; `loopback_origins` lets loopback browser origins in.
+        fn mcp_router(&self, loopback_origins: bool) -> axum::Router {
             let factory = self.factory.clone();
             let config = StreamableHttpServerConfig::default()
                 .with_allowed_hosts(self.allowed_hosts.clone())
                 .with_legacy_session_mode(self.stateful)
                 .with_json_response(!self.stateful)
                 .with_cancellation_token(self.shutdown.child_token());
-            let service = StreamableHttpService::new(
-                move || Ok(factory()),
-                Arc::new(LocalSessionManager::default()),
-                config,
+            let body_limit = config.max_request_body_bytes;
+            let factory = move || Ok(factory());
+            // With OAuth, sessions are bound to the users who open them.
+            #[cfg(feature = "oauth")]
+            let mcp = match &self.oauth {
+                Some(oauth) => axum::Router::new().nest_service(
+                    "/mcp",
+                    StreamableHttpService::new(factory, oauth.sessions(), config),
+                ),
+                None => axum::Router::new().nest_service(
+                    "/mcp",
+                    StreamableHttpService::new(
+                        factory,
+                        Arc::new(LocalSessionManager::default()),
+                        config,
+                    ),
+                ),
+            };
+            #[cfg(not(feature = "oauth"))]
+            let mcp = axum::Router::new().nest_service(
+                "/mcp",
+                StreamableHttpService::new(
+                    factory,
+                    Arc::new(LocalSessionManager::default()),
+                    config,
+                ),
             );
-            let router = axum::Router::new().nest_service("/mcp", service);
-            let router = match self.identity.clone() {
-                None => router,
-                Some(resolver) => router.layer(axum::middleware::map_request(
+            // Layers run outside in: origin check, OAuth, identity, JSON-RPC errors, rmcp.
+            let mut router = mcp.layer(axum::middleware::from_fn(move |request, next| {
+                super::parse_errors::json_rpc_errors(body_limit, request, next)
+            }));
+            if let Some(resolver) = self.identity.clone() {
+                router = router.layer(axum::middleware::map_request(
                     move |request: axum::extract::Request| {
                         let resolver = resolver.clone();
                         async move {
@@ -329,17 +386,20 @@ mod http {
                             axum::extract::Request::from_parts(parts, body)
                         }
                     },
-                )),
-            };
+                ));
+            }
             #[cfg(feature = "oauth")]
             if let Some(oauth) = self.oauth.clone() {
-                // Layers wrap only the routes added before them: the metadata stays public.
-                return router
-                    .layer(axum::middleware::from_fn_with_state(
-                        oauth.clone(),
-                        crate::identity::require_bearer,
-                    ))
-                    .merge(crate::identity::metadata_router(oauth));
+                router = router.layer(axum::middleware::from_fn_with_state(
+                    oauth,
+                    crate::identity::require_bearer,
+                ));
+            }
+            let router = crate::guard::mcp_origins(router, &self.allowed_origins, loopback_origins);
+            // Layers wrap only the routes added before them: the metadata stays public.
+            #[cfg(feature = "oauth")]
+            if let Some(oauth) = self.oauth.clone() {
+                return router.merge(crate::identity::metadata_router(oauth));
             }
             router
         }
@@ -361,10 +421,13 @@ mod http {
                     oauth.config().issuer()
                 );
             }
-            let listener = super::bind(addr, "MCP", false).await?;
-            let local = listener.local_addr().unwrap_or(addr);
             let analytics = super::startup_analytics(&(self.factory)())?;
             self.payments = super::startup_payments(&(self.factory)()).await?;
+            if let Some(payments) = &self.payments {
+                payments.check_listener(addr)?;
+            }
+            let listener = super::bind(addr, "MCP", false).await?;
+            let local = listener.local_addr().unwrap_or(addr);
             eprintln!(
                 "{} {}: MCP at http://{local}/mcp; analytics: {}",
                 S::INFO.name,
@@ -377,29 +440,31 @@ mod http {
 
         /// The MCP router plus, when there is one to show, the dashboard at `/analytics`, and
         /// the payment routes (`/stripe/webhook`, `/pay/{id}`) when the server has paid tools.
-        fn app(&self, local: SocketAddr, analytics: &Analytics) -> axum::Router {
-            let mut router = self.router();
+        fn app(&self, local: SocketAddr, analytics: &Analytics) -> Result<axum::Router, Error> {
+            let mut router = self.mcp_router(local.ip().is_loopback());
             if let Some(payments) = &self.payments {
                 payments.default_public_url(&format!("http://{local}"));
-                router = router.merge(payments.router());
+                router = router.merge(payments.router_for_hosts(&self.allowed_hosts));
             }
             #[cfg(feature = "dashboard")]
             {
                 let dashboard = match &self.dashboard {
                     DashboardMount::Off => None,
                     DashboardMount::With(dashboard) => Some(dashboard.clone()),
-                    DashboardMount::Auto => analytics
-                        .database()
-                        .map(crate::dashboard::Dashboard::from_env),
+                    DashboardMount::Auto => match analytics.database() {
+                        Some(database) => Some(crate::dashboard::Dashboard::from_env(database)?),
+                        None => None,
+                    },
                 };
                 if let Some(dashboard) = dashboard {
+                    let dashboard = dashboard.allowed_hosts(self.allowed_hosts.clone());
                     if local.ip().is_loopback() || dashboard.is_protected() {
                         eprintln!("dashboard at http://{local}/analytics");
                         let to_dashboard = axum::response::Redirect::permanent("/analytics");
-                        return router.nest("/analytics", dashboard.router()).route(
+                        return Ok(router.nest("/analytics", dashboard.router()).route(
                             "/analytics/",
                             axum::routing::get(move || async move { to_dashboard }),
-                        );
+                        ));
                     }
                     eprintln!(
                         "dashboard not served: set {} to serve it on {local}",
@@ -408,7 +473,7 @@ mod http {
                 }
             }
             let _ = (local, analytics);
-            router
+            Ok(router)
         }
 
         /// Serves on an already bound listener until `shutdown` resolves, then flushes
@@ -432,15 +497,24 @@ mod http {
             shutdown: impl Future<Output = ()> + Send + 'static,
             analytics: &Analytics,
         ) -> Result<(), Error> {
-            if self.payments.is_none() {
-                self.payments = super::startup_payments(&(self.factory)()).await?;
-            }
             let stop = self.shutdown.clone();
             let local = listener.local_addr().map_err(|source| Error::Serve {
                 context: "the listener has no address".into(),
                 source: Box::new(source),
             })?;
-            let app = self.app(local, analytics);
+            if self.payments.is_none() {
+                self.payments = super::startup_payments(&(self.factory)()).await?;
+            }
+            if let Some(payments) = &self.payments {
+                payments.check_listener(local)?;
+            }
+            let lookup = crate::config::env_lookup()?;
+            if let Some(origins) = lookup(crate::guard::ALLOWED_ORIGINS_VAR) {
+                self.allowed_origins
+                    .extend(crate::guard::split_list(&origins));
+            }
+            crate::guard::check_origins(&self.allowed_origins)?;
+            let app = self.app(local, analytics)?;
             let result = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     shutdown.await;

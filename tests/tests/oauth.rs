@@ -564,6 +564,87 @@ async fn sessions_belong_to_the_user_who_opened_them() {
     assert_eq!(users, [Some("alice".to_owned())]);
 }
 
+/// However many sessions are open, none is forgotten: past the cap new sessions are refused
+/// (`503`, retry later) instead of evicting a live session's owner, and a closed session frees
+/// its place.
+#[tokio::test]
+async fn a_full_session_table_refuses_new_sessions_and_forgets_none() {
+    let (issuer, key, _sink, server) = ec_server(|config| config.max_sessions(2)).await;
+    let resource = server.resource();
+    let token = |user: &str| format!("Bearer {}", key.sign(&claims(&issuer, &resource, user)));
+    let (alice, bob, mallory) = (token("alice"), token("bob"), token("mallory"));
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/mcp", server.addr);
+    let send = |method: reqwest::Method, authorization: &str, session: Option<&str>, body: &str| {
+        let mut request = http
+            .request(method, &url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("authorization", authorization)
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_owned());
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+    .to_string();
+    let open = |authorization: String| {
+        let request = send(reqwest::Method::POST, &authorization, None, &initialize);
+        async move {
+            let response = request.await.unwrap();
+            let session = response
+                .headers()
+                .get("mcp-session-id")
+                .map(|value| value.to_str().unwrap().to_owned());
+            let retry = response.headers().get("retry-after").is_some();
+            (response.status().as_u16(), session, retry)
+        }
+    };
+    let (status, first, _) = open(alice.clone()).await;
+    assert_eq!(status, 200);
+    let (status, second, _) = open(alice.clone()).await;
+    assert_eq!(status, 200);
+    let (first, second) = (first.unwrap(), second.unwrap());
+
+    let (status, session, retry) = open(bob.clone()).await;
+    assert_eq!(
+        (status, session, retry),
+        (503, None, true),
+        "a full table refuses a new session instead of forgetting a live one"
+    );
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
+    for session in [&first, &second] {
+        let hijack = send(reqwest::Method::POST, &mallory, Some(session), &initialized)
+            .await
+            .unwrap();
+        assert_eq!(hijack.status(), 404, "alice's sessions are still hers");
+    }
+    let own = send(reqwest::Method::POST, &alice, Some(&first), &initialized)
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 202);
+
+    let closed = send(reqwest::Method::DELETE, &alice, Some(&second), "")
+        .await
+        .unwrap();
+    assert!(closed.status().is_success(), "{}", closed.status());
+    let (status, session, _) = open(bob).await;
+    assert_eq!(status, 200, "a closed session frees its place");
+    let hijack = send(
+        reqwest::Method::POST,
+        &mallory,
+        Some(&session.unwrap()),
+        &initialized,
+    )
+    .await
+    .unwrap();
+    assert_eq!(hijack.status(), 404, "bob's new session is bound to bob");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn protected_resource_metadata_is_public_and_scopes_are_enforced() {
     let (issuer, key, sink, server) = ec_server(|config| {

@@ -1,7 +1,9 @@
 //! The web dashboard: one page (uPlot inlined, no build step) and a small JSON API over the
 //! SQLite store, as an axum router to serve alone (`mcp-analytics dashboard`) or to nest next to
 //! `/mcp` at `/analytics`. With an API key set, the page and the API need it (bearer header, or
-//! the login form's cookie); a dashboard on a non-loopback address always needs one.
+//! the login form's cookie); a dashboard on a non-loopback address always needs one. Without a
+//! key, requests must name a loopback or allowed `Host` (DNS rebinding); the sign-in form
+//! refuses cross-origin posts.
 
 mod api;
 pub(crate) mod auth;
@@ -24,6 +26,8 @@ pub const API_KEY_VAR: &str = "MCP_ANALYTICS_API_KEY";
 pub struct Dashboard {
     database: PathBuf,
     api_key: Option<String>,
+    /// `Host` values accepted besides loopback names when no key protects the dashboard.
+    allowed_hosts: Vec<String>,
 }
 
 impl Dashboard {
@@ -32,22 +36,39 @@ impl Dashboard {
         Self {
             database: database.into(),
             api_key: None,
+            allowed_hosts: Vec::new(),
         }
     }
 
-    /// A dashboard for `database` protected by `MCP_ANALYTICS_API_KEY` when that is set.
-    pub fn from_env(database: impl Into<PathBuf>) -> Self {
-        Self::new(database).api_key(
-            std::env::var(API_KEY_VAR)
-                .ok()
-                .filter(|key| !key.is_empty()),
-        )
+    /// A dashboard for `database` protected by `MCP_ANALYTICS_API_KEY` when that is set (in
+    /// the process environment, `.dev.vars` or `.env`, like every other setting).
+    pub fn from_env(database: impl Into<PathBuf>) -> Result<Self, Error> {
+        let lookup = crate::config::env_lookup()?;
+        Ok(Self::new(database).api_key(lookup(API_KEY_VAR).filter(|key| !key.is_empty())))
     }
 
     /// Requires this key (or no key with `None`).
     pub fn api_key(mut self, key: Option<String>) -> Self {
         self.api_key = key;
         self
+    }
+
+    /// Also answer to these `Host` values (`name` or `name:port`) when no key protects the
+    /// dashboard (default: loopback names only, against DNS rebinding).
+    pub fn allowed_hosts(mut self, hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.allowed_hosts.extend(hosts.into_iter().map(Into::into));
+        self
+    }
+
+    /// The `Host` values accepted without a key; `None` when a key protects the dashboard.
+    pub(crate) fn keyless_hosts(&self) -> Option<Vec<String>> {
+        self.api_key.is_none().then(|| {
+            crate::guard::LOOPBACK_HOSTS
+                .iter()
+                .map(|host| (*host).to_owned())
+                .chain(self.allowed_hosts.iter().cloned())
+                .collect()
+        })
     }
 
     /// The database shown.
@@ -80,10 +101,11 @@ impl Dashboard {
                 state.clone(),
                 api::require_key,
             ));
-        Router::new()
+        let router = Router::new()
             .route("/", get(auth::page).post(auth::login))
             .nest("/api", api)
-            .with_state(state)
+            .with_state(state);
+        crate::guard::browser(router, self.keyless_hosts().as_deref())
     }
 
     /// Serves the dashboard alone at `http://{addr}/` until Ctrl-C or SIGTERM. Refuses a

@@ -10,13 +10,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use rmcp::transport::streamable_http_server::{SessionId, SessionManager};
 
 use super::{
     claims::Failure,
     introspection::{self, Introspector},
     jwks::{self, JwksCache},
     metadata,
-    sessions::SessionOwners,
+    sessions::Sessions,
 };
 use crate::Error;
 
@@ -48,9 +49,13 @@ pub struct OAuthConfig {
     jwks_max_age: Duration,
     cache_ttl: Duration,
     timeout: Duration,
+    max_sessions: usize,
 }
 
 impl OAuthConfig {
+    /// Sessions bound to their users at once, by default.
+    pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
+
     /// JWT access tokens from `issuer`, checked against its JWKS, whose `aud` must be
     /// `audience` (usually this server's public `/mcp` URL).
     pub fn jwt(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
@@ -82,6 +87,7 @@ impl OAuthConfig {
             jwks_max_age: Duration::from_secs(15 * 60),
             cache_ttl: Duration::from_secs(30),
             timeout: Duration::from_secs(5),
+            max_sessions: Self::DEFAULT_MAX_SESSIONS,
         }
     }
 
@@ -149,6 +155,15 @@ impl OAuthConfig {
     /// The timeout of each request to the authorization server (default 5 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The most MCP sessions open at once (default [`Self::DEFAULT_MAX_SESSIONS`]). Each
+    /// session belongs to the user who opened it until it closes (`DELETE`, or idle for
+    /// 5 minutes); at the limit, opening another answers `503` with `Retry-After` rather than
+    /// forgetting whose a live session is.
+    pub fn max_sessions(mut self, sessions: usize) -> Self {
+        self.max_sessions = sessions;
         self
     }
 
@@ -289,7 +304,7 @@ impl fmt::Debug for OAuthConfig {
 pub(crate) struct OAuth {
     config: OAuthConfig,
     verifier: Result<Verifier, String>,
-    sessions: SessionOwners,
+    sessions: Arc<Sessions>,
 }
 
 /// One per server, so the variants' sizes do not matter.
@@ -304,10 +319,16 @@ impl OAuth {
     pub(crate) fn new(config: OAuthConfig) -> Self {
         let verifier = Self::verifier(&config);
         Self {
+            sessions: Arc::new(Sessions::new(config.max_sessions)),
             config,
             verifier,
-            sessions: SessionOwners::default(),
         }
+    }
+
+    /// The MCP session manager binding sessions to the users who open them (serve `/mcp`
+    /// with it).
+    pub(crate) fn sessions(&self) -> Arc<Sessions> {
+        self.sessions.clone()
     }
 
     fn verifier(config: &OAuthConfig) -> Result<Verifier, String> {
@@ -433,23 +454,33 @@ pub(crate) async fn require_bearer(
                 return (StatusCode::NOT_FOUND, "Session not found").into_response();
             }
             let subject = identity.subject.clone();
-            let closing = parts.method == http::Method::DELETE;
             parts.extensions.insert(identity);
             let response = next.run(Request::from_parts(parts, body)).await;
-            match &session {
-                None => {
-                    if let Some(opened) = response
-                        .headers()
-                        .get(SESSION_HEADER)
-                        .and_then(|value| value.to_str().ok())
-                    {
-                        oauth.sessions.bind(opened, &subject);
-                    }
-                }
-                Some(session) if closing && response.status().is_success() => {
-                    oauth.sessions.forget(session);
-                }
-                Some(_) => {}
+            // A new session is bound to its opener; the binding goes when rmcp closes the
+            // session (`Sessions::close_session`).
+            let opened = response
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .filter(|_| session.is_none() && response.status().is_success());
+            if let Some(opened) = opened
+                && oauth.sessions.bind(opened, &subject).is_err()
+            {
+                let opened: SessionId = opened.into();
+                let _ = oauth.sessions.close_session(&opened).await;
+                tracing::warn!(
+                    max = oauth.config.max_sessions,
+                    "refused a new MCP session: the session table is full"
+                );
+                let mut refused = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many open sessions; try again shortly",
+                )
+                    .into_response();
+                refused
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                return refused;
             }
             response
         }

@@ -57,6 +57,9 @@ pub struct PaymentsBuilder {
     base_url: Option<String>,
     public_url: Option<String>,
     environment: Environment,
+    /// Whether `environment` was chosen (`ENVIRONMENT` or [`PaymentsBuilder::environment`])
+    /// rather than defaulted.
+    environment_chosen: bool,
     database: PathBuf,
     timeout: Duration,
     subscription_ttl: Duration,
@@ -73,6 +76,7 @@ impl Default for PaymentsBuilder {
             base_url: None,
             public_url: None,
             environment: Environment::Development,
+            environment_chosen: false,
             database: PathBuf::from(crate::Config::DEFAULT_DATABASE),
             timeout: Duration::from_secs(5),
             subscription_ttl: Duration::from_secs(3600),
@@ -101,6 +105,7 @@ impl PaymentsBuilder {
             base_url: non_empty("STRIPE_API_BASE"),
             public_url: non_empty("MCP_PUBLIC_URL"),
             environment: config.environment,
+            environment_chosen: lookup("ENVIRONMENT").is_some(),
             database: config.database,
             meter_durability,
             lookup: Arc::new(lookup),
@@ -132,9 +137,11 @@ impl PaymentsBuilder {
         self
     }
 
-    /// Development or production.
+    /// Development or production. Without a Stripe key, test payments are taken on a
+    /// non-loopback address only when development is chosen here or by `ENVIRONMENT`.
     pub fn environment(mut self, environment: Environment) -> Self {
         self.environment = environment;
+        self.environment_chosen = true;
         self
     }
 
@@ -222,6 +229,7 @@ impl PaymentsBuilder {
             store: Mutex::new(store),
             webhook_secret: self.webhook_secret,
             environment: self.environment,
+            environment_chosen: self.environment_chosen,
             subscription_ttl: self.subscription_ttl,
             lookup: self.lookup,
             pricing: Mutex::new(HashMap::new()),
@@ -272,6 +280,18 @@ fn is_stripe_api(url: &str) -> bool {
     })
 }
 
+/// Whether payments may be served on `addr`: Stripe anywhere; the local test provider on a
+/// loopback address, or anywhere when the environment was chosen (development: production
+/// without a key fails to build).
+#[cfg(feature = "http")]
+fn test_payments_allowed(
+    local: bool,
+    environment_chosen: bool,
+    addr: std::net::SocketAddr,
+) -> bool {
+    !local || environment_chosen || addr.ip().is_loopback()
+}
+
 fn is_live_key(key: &str) -> bool {
     key.starts_with("sk_live_") || key.starts_with("rk_live_")
 }
@@ -299,6 +319,7 @@ pub(crate) struct Inner {
     store: Mutex<PaymentStore>,
     webhook_secret: Option<String>,
     environment: Environment,
+    environment_chosen: bool,
     subscription_ttl: Duration,
     lookup: EnvLookup,
     /// Resolved pricing per tool name.
@@ -389,6 +410,24 @@ impl Payments {
             .is_some_and(|inner| inner.provider.is_local())
     }
 
+    /// Refuses to serve the local test provider on `addr` by accident: without a Stripe key,
+    /// anyone reaching a non-loopback address could unlock paid tools with test payments, so
+    /// that needs `ENVIRONMENT=development` (or [`PaymentsBuilder::environment`]) set
+    /// explicitly. Over stdio the server is a local process and its test pages listen on
+    /// 127.0.0.1, so no check is needed there.
+    #[cfg(feature = "http")]
+    pub(crate) fn check_listener(&self, addr: std::net::SocketAddr) -> Result<(), Error> {
+        let Some(inner) = &self.inner else {
+            return Ok(());
+        };
+        if test_payments_allowed(inner.provider.is_local(), inner.environment_chosen, addr) {
+            return Ok(());
+        }
+        Err(Error::Payments(format!(
+            "STRIPE_SECRET_KEY is not set, so paid tools would take test payments from anyone reaching {addr}: set STRIPE_SECRET_KEY for real payments, or ENVIRONMENT=development to allow test payments on this address (or listen on 127.0.0.1)"
+        )))
+    }
+
     /// Tells the local test provider where this server is reachable (checkout links).
     pub fn set_public_url(&self, url: &str) {
         self.local_base_url(url, false);
@@ -426,10 +465,17 @@ impl Payments {
     }
 
     /// The router with the Stripe webhook (`POST /stripe/webhook`) and the local test checkout
-    /// pages (`/pay/{id}`); `serve::http` mounts it.
+    /// pages (`/pay/{id}`); `serve::http` mounts it. The checkout pages answer only to loopback
+    /// `Host` names and same-origin form posts.
     #[cfg(feature = "http")]
     pub fn router(&self) -> axum::Router {
-        routes::router(self.clone())
+        self.router_for_hosts(&[])
+    }
+
+    /// [`Payments::router`] with the checkout pages also answering to `hosts`.
+    #[cfg(feature = "http")]
+    pub(crate) fn router_for_hosts(&self, hosts: &[String]) -> axum::Router {
+        routes::router(self.clone(), hosts)
     }
 
     pub(crate) fn inner(&self) -> Option<&Arc<Inner>> {
@@ -522,6 +568,24 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+#[cfg(all(test, feature = "http"))]
+mod listener_tests {
+    use super::test_payments_allowed;
+
+    #[test]
+    fn test_payments_need_loopback_or_a_chosen_environment() {
+        let public = "0.0.0.0:8080".parse().unwrap();
+        let loopback = "127.0.0.1:8080".parse().unwrap();
+        assert!(!test_payments_allowed(true, false, public));
+        assert!(
+            test_payments_allowed(true, true, public),
+            "ENVIRONMENT=development"
+        );
+        assert!(test_payments_allowed(true, false, loopback));
+        assert!(test_payments_allowed(false, false, public), "Stripe");
+    }
 }
 
 #[cfg(all(test, feature = "stripe"))]

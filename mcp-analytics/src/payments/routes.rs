@@ -11,12 +11,21 @@ use axum::{
 
 use super::{Payments, now_ms, provider::local};
 
-/// The payments router (mounted at the root by `serve::http`).
-pub(crate) fn router(payments: Payments) -> Router {
+/// The payments router (mounted at the root by `serve::http`): the checkout pages, which no
+/// key protects, answer to loopback names and `hosts` only, and to same-origin posts.
+pub(crate) fn router(payments: Payments, hosts: &[String]) -> Router {
+    let mut allowed: Vec<String> = crate::guard::LOOPBACK_HOSTS
+        .iter()
+        .map(|host| (*host).to_owned())
+        .collect();
+    allowed.extend(hosts.iter().cloned());
+    let pages = Router::new()
+        .route("/pay/{id}", get(pay_page).post(pay))
+        .with_state(payments.clone());
     Router::new()
         .route("/stripe/webhook", post(webhook))
-        .route("/pay/{id}", get(pay_page).post(pay))
         .with_state(payments)
+        .merge(crate::guard::browser(pages, Some(&allowed)))
 }
 
 /// The Stripe events that change what users hold or have paid.
