@@ -287,4 +287,22 @@ mod tests {
             .unwrap();
         assert_eq!(overflow.count, 10);
     }
+
+    #[test]
+    fn attribute_values_kept_in_memory_are_capped() {
+        let resources = Resources::new(None, Vec::new());
+        let mut durations = DurationHistogram::new(0);
+        let mut call = event(Status::UnknownTool, Some("unknown_tool"));
+        call.tool = format!("\u{1b}[2J{}", "t".repeat(4 * 1024 * 1024));
+        call.protocol_version = Some("v".repeat(100_000));
+        durations.record(&call);
+        let request = durations.request(&resources, 1).unwrap();
+        for (key, value) in point_attributes(&histogram_of(&request).data_points[0]) {
+            assert!(
+                value.chars().count() <= crate::MAX_CLIENT_TEXT_CHARS && !value.contains('\u{1b}'),
+                "`{key}` keeps {} characters",
+                value.len()
+            );
+        }
+    }
 }
