@@ -4,8 +4,6 @@
 
 use std::{borrow::Cow, fmt};
 
-use crate::ToolCallEvent;
-
 /// The most characters kept of a client-chosen string; a longer one keeps its first
 /// `MAX_CLIENT_TEXT_CHARS - 1` characters followed by `…`.
 pub const MAX_CLIENT_TEXT_CHARS: usize = 256;
@@ -110,7 +108,7 @@ pub(crate) fn client_string(text: String) -> String {
 /// for events it did not record itself): tool, server, client and protocol names and versions,
 /// session, request and user ids, and the error type.
 #[cfg(feature = "dashboard")]
-pub(crate) fn clean_event(event: &mut ToolCallEvent) {
+pub(crate) fn clean_event(event: &mut crate::ToolCallEvent) {
     for text in [
         &mut event.tool,
         &mut event.server_name,

@@ -233,22 +233,15 @@ async fn the_collector_refuses_bad_requests_and_deduplicates() {
             .unwrap()
             .contains("expected {\"events\": [...]}")
     );
-    let mut invalid = events(&["e-3"]);
-    invalid[0].tool.clear();
-    let invalid = post(
-        serde_json::to_vec(&json!({"events": invalid})).unwrap(),
-        Some(KEY),
-        false,
-    )
-    .await
-    .unwrap();
-    assert_eq!(invalid.status(), 400);
+    let too_many = format!("{{\"events\": [{}{{}}]}}", "{},".repeat(50_000));
+    let too_many = post(too_many.into_bytes(), Some(KEY), false).await.unwrap();
+    assert_eq!(too_many.status(), 413);
     assert!(
-        invalid
+        too_many
             .text()
             .await
             .unwrap()
-            .contains("event 0: `tool` is empty")
+            .contains("at most 50000 events per request")
     );
     assert_eq!(
         post(vec![b' '; 9 * 1024 * 1024], Some(KEY), false)
@@ -272,7 +265,10 @@ async fn the_collector_refuses_bad_requests_and_deduplicates() {
         .json()
         .await
         .unwrap();
-    assert_eq!(first, json!({"accepted": 2, "duplicates": 0}));
+    assert_eq!(
+        first,
+        json!({"accepted": 2, "duplicates": 0, "rejected": []})
+    );
     let again: serde_json::Value = post(batch, Some(KEY), false)
         .await
         .unwrap()
@@ -281,7 +277,7 @@ async fn the_collector_refuses_bad_requests_and_deduplicates() {
         .unwrap();
     assert_eq!(
         again,
-        json!({"accepted": 0, "duplicates": 2}),
+        json!({"accepted": 0, "duplicates": 2, "rejected": []}),
         "a retried delivery is counted once"
     );
     assert_eq!(count(&database, "SELECT count(*) FROM tool_calls"), 2);
