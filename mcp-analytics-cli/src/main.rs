@@ -15,6 +15,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use mcp_analytics::{
+    ClientText,
     collector::Collector,
     dashboard::Dashboard,
     payments::report::{PaymentsSummary, format_amount},
@@ -152,7 +153,7 @@ fn render(report: &Report, since: &str) -> String {
     let scope = report
         .tool
         .as_deref()
-        .map(|tool| format!(" for `{tool}`"))
+        .map(|tool| format!(" for `{}`", ClientText::new(tool)))
         .unwrap_or_default();
     let error_rate = if report.calls == 0 {
         0.0
@@ -177,7 +178,7 @@ fn render(report: &Report, since: &str) -> String {
     ]);
     for tool in &report.tools {
         tools.add_row(vec![
-            Cell::new(&tool.tool),
+            text(&tool.tool),
             number(tool.calls),
             number(format!("{:.1} %", tool.success_rate * 100.0)),
             number(tool.errors),
@@ -204,8 +205,8 @@ fn render(report: &Report, since: &str) -> String {
         let mut errors = table(&["status", "error type", "calls"]);
         for kind in &report.error_kinds {
             errors.add_row(vec![
-                Cell::new(&kind.status),
-                Cell::new(kind.error_type.as_deref().unwrap_or("-")),
+                text(&kind.status),
+                text(kind.error_type.as_deref().unwrap_or("-")),
                 number(kind.count),
             ]);
         }
@@ -215,9 +216,9 @@ fn render(report: &Report, since: &str) -> String {
         let mut users = table(&["user", "name", "email", "calls", "errors"]);
         for user in &report.top_users {
             users.add_row(vec![
-                Cell::new(&user.user_id),
-                Cell::new(user.name.as_deref().unwrap_or("-")),
-                Cell::new(user.email.as_deref().unwrap_or("-")),
+                text(&user.user_id),
+                text(user.name.as_deref().unwrap_or("-")),
+                text(user.email.as_deref().unwrap_or("-")),
                 number(user.calls),
                 number(user.errors),
             ]);
@@ -257,7 +258,7 @@ fn render_payments(payments: &PaymentsSummary) -> String {
         let mut revenue = table(&[title, "revenue", "payments"]);
         for row in rows {
             revenue.add_row(vec![
-                Cell::new(&row.key),
+                text(&row.key),
                 number(format_amount(row.amount, &row.currency)),
                 number(row.payments),
             ]);
@@ -273,7 +274,7 @@ fn render_payments(payments: &PaymentsSummary) -> String {
                 row.paid as f64 / row.asked as f64
             };
             conversion.add_row(vec![
-                Cell::new(&row.tool),
+                text(&row.tool),
                 number(row.asked),
                 number(row.paid),
                 number(format!("{:.1} %", rate * 100.0)),
@@ -292,6 +293,13 @@ fn table(header: &[&str]) -> Table {
     table
 }
 
+/// A cell of stored text: no control characters (no terminal escapes, even from databases
+/// written before capture cleaned client strings) and at most `MAX_CLIENT_TEXT_CHARS` characters.
+fn text(value: &str) -> Cell {
+    Cell::new(ClientText::new(value))
+}
+
+/// A right-aligned cell (amounts carry a stored currency, so they are cleaned as text too).
 fn number(value: impl ToString) -> Cell {
-    Cell::new(value.to_string()).set_alignment(CellAlignment::Right)
+    text(&value.to_string()).set_alignment(CellAlignment::Right)
 }

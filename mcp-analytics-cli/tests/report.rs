@@ -231,3 +231,79 @@ fn the_report_explains_the_row_of_other_unknown_tools() {
         .unwrap_or_else(|| panic!("a row with the bucket's 3 calls: {text}"));
     assert!(bucket.contains("0.0 %"), "{bucket}");
 }
+
+#[test]
+fn tables_never_print_terminal_escapes_even_from_old_databases() {
+    // Rows as an older version stored them: client-chosen strings unfiltered and unbounded.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    let escape = "\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m";
+    let mut hostile = event(
+        0,
+        &format!("{escape}tool{}", "t".repeat(10_000)),
+        Some(escape),
+        Status::UnknownTool,
+        10,
+    );
+    hostile.error_type = Some(format!("{escape}type"));
+    hostile.user_name = Some(format!("{escape}name"));
+    hostile.user_email = Some(format!("{escape}email"));
+    SqliteStore::open(&db).unwrap().append(&[hostile]).unwrap();
+    drop(
+        mcp_analytics::Payments::builder()
+            .database(&db)
+            .build()
+            .unwrap(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            &format!(
+                "INSERT INTO payment_events (ts_ms, kind, user_id, tool, amount, currency) VALUES
+                 ({now}, 'checkout_completed', ?1, ?1, 500, 'usd'),
+                 ({now}, 'checkout_created', ?1, ?1, NULL, NULL)"
+            ),
+            [escape],
+        )
+        .unwrap();
+
+    let tool = format!("{escape}x");
+    let filtered = report(&[
+        "--db",
+        db.to_str().unwrap(),
+        "--since",
+        "1h",
+        "--tool",
+        &tool,
+    ]);
+    let output = report(&["--db", db.to_str().unwrap(), "--since", "1h"]);
+    for output in [&filtered, &output] {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8_lossy(&output.stdout);
+        let controls: Vec<char> = text
+            .chars()
+            .filter(|c| c.is_control() && *c != '\n')
+            .collect();
+        assert!(
+            controls.is_empty(),
+            "the report prints {controls:?}:\n{text}"
+        );
+    }
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("tool") && text.contains("Revenue by tool"),
+        "{text}"
+    );
+    assert!(
+        text.lines().all(|line| line.chars().count() < 400),
+        "a 10,000-character name is printed whole"
+    );
+}

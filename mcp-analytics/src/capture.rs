@@ -1,6 +1,7 @@
 //! Reads who and where a call comes from out of rmcp's `RequestContext`: transport, session (or
 //! a derived correlation id), user, client, protocol version and request id. The call path only
-//! copies pointers and small values; names and ids are formatted on the recorder's thread.
+//! copies pointers and small values; names and ids are formatted on the recorder's thread, where
+//! every client-chosen string becomes a [`ClientText`] (capped, no control characters).
 
 use std::{
     fmt,
@@ -14,7 +15,7 @@ use rmcp::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::{Identity, event::Transport};
+use crate::{ClientText, Identity, event::Transport};
 
 /// What analytics records about the caller of one request.
 pub(crate) struct Capture {
@@ -122,7 +123,7 @@ impl Capture {
             None => handshake.clone().map_or(Client::Unknown, Client::Handshake),
         };
         let session = match (parts, header_session) {
-            (Some(_), Some(session)) => Session::Text(Arc::from(session)),
+            (Some(_), Some(session)) => Session::Text(Arc::from(ClientText::new(session).as_str())),
             (Some(parts), None) => derived_http_session(parts, identity, client.implementation()),
             (None, _) => stream_session(handshake.as_ref(), client.implementation()),
         };

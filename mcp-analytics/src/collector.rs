@@ -3,11 +3,16 @@
 //! serving the dashboard over it at `/`.
 //!
 //! Requests carry `Authorization: Bearer <MCP_ANALYTICS_API_KEY>` and a JSON body
-//! `{"events": [ToolCallEvent, …]}`, optionally gzip-compressed (`Content-Encoding: gzip`).
-//! Answers: `200 {"accepted": n, "duplicates": m}`, `401` bad key, `413` too large, `400`
-//! malformed (with the reason).
+//! `{"events": [ToolCallEvent, …]}`, optionally gzip-compressed (`Content-Encoding: gzip`). The
+//! key is checked on the headers, before any of the body is read. Events are checked one by one:
+//! the valid ones are stored (their client-chosen strings made [`ClientText`](crate::ClientText)
+//! again, whatever the sending server did), the others are listed with the reason.
+//! Answers: `200 {"accepted": n, "duplicates": m, "rejected": [{"index": i, "id": …, "reason":
+//! …}]}`, `401` bad key, `413` too large (body, decompressed body or event count), `400` not a
+//! batch at all (with the reason).
 
 use std::{
+    borrow::Cow,
     io::Read,
     net::SocketAddr,
     path::PathBuf,
@@ -17,35 +22,26 @@ use std::{
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, State},
+    extract::{DefaultBodyLimit, Request, State},
     http::{HeaderMap, StatusCode, header},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::post,
 };
-use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
-pub use crate::wire::{Batch, INGEST_PATH};
+pub use crate::wire::{
+    Batch, INGEST_PATH, Ingested, MAX_BODY_BYTES, MAX_DECODED_BYTES, MAX_EVENTS, Rejected,
+};
 use crate::{
-    Error,
+    ClientText, Error, ToolCallEvent,
+    client_text::clean_event,
     dashboard::{Dashboard, auth::Auth},
     store::SqliteStore,
 };
 
-/// The largest request body accepted (compressed).
-pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
-/// The largest body accepted after decompression.
-pub const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
-/// The most events one request may carry.
-pub const MAX_EVENTS: usize = 50_000;
-
-/// What the collector answers to an accepted batch.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Ingested {
-    /// Events stored.
-    pub accepted: usize,
-    /// Events already stored before (a retried delivery).
-    pub duplicates: usize,
-}
+/// The longest event id accepted, in bytes (servers send UUIDs).
+const MAX_ID_BYTES: usize = 64;
 
 /// An ingest server over one SQLite database (with the same database and key as its dashboard).
 #[derive(Clone, Debug)]
@@ -98,6 +94,8 @@ impl Collector {
         let dashboard = self.dashboard.router();
         let ingest = Router::new()
             .route(INGEST_PATH, post(ingest_batch))
+            // Runs before the handler's body extractor: a request without the key costs no read.
+            .route_layer(middleware::from_fn_with_state(ingest.clone(), require_key))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(ingest);
         let hosts = self.dashboard.keyless_hosts();
@@ -127,63 +125,41 @@ impl Collector {
     }
 }
 
-async fn ingest_batch(
-    State(ingest): State<Arc<Ingest>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if !ingest.auth.allows_bearer(&headers) {
+/// Refuses a request without the key from its headers alone.
+async fn require_key(State(ingest): State<Arc<Ingest>>, request: Request, next: Next) -> Response {
+    if !ingest.auth.allows_bearer(request.headers()) {
         return (
             StatusCode::UNAUTHORIZED,
             "send `Authorization: Bearer <MCP_ANALYTICS_API_KEY>`",
         )
             .into_response();
     }
-    let gzip = headers
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    let json = if gzip {
-        let mut decoded = Vec::new();
-        let mut reader = flate2::read::GzDecoder::new(&body[..]).take(MAX_DECODED_BYTES as u64 + 1);
-        if let Err(error) = reader.read_to_end(&mut decoded) {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("invalid gzip body: {error}"),
-            )
-                .into_response();
-        }
-        if decoded.len() > MAX_DECODED_BYTES {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the decompressed body is too large",
-            )
-                .into_response();
-        }
-        decoded
-    } else {
-        body.to_vec()
+    next.run(request).await
+}
+
+async fn ingest_batch(
+    State(ingest): State<Arc<Ingest>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let json = match decode(&headers, &body) {
+        Ok(json) => json,
+        Err(refusal) => return refusal.into_response(),
     };
-    let batch: Batch = match serde_json::from_slice(&json) {
-        Ok(batch) => batch,
-        Err(error) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("expected {{\"events\": [...]}}: {error}"),
-            )
-                .into_response();
-        }
+    let (events, rejected) = match read_batch(&json) {
+        Ok(read) => read,
+        Err(refusal) => return refusal.into_response(),
     };
-    if let Err(problem) = validate(&batch) {
-        return (StatusCode::BAD_REQUEST, problem).into_response();
-    }
+    drop(json);
     let result = tokio::task::spawn_blocking(move || {
         let mut store = ingest
             .store
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        store.append(&batch.events).map(|accepted| Ingested {
+        store.append(&events).map(|accepted| Ingested {
             accepted,
-            duplicates: batch.events.len() - accepted,
+            duplicates: events.len() - accepted,
+            rejected,
         })
     })
     .await;
@@ -198,21 +174,97 @@ async fn ingest_batch(
     }
 }
 
-fn validate(batch: &Batch) -> Result<(), String> {
+/// A refused request: its status and why.
+type Refusal = (StatusCode, String);
+
+/// The JSON text of the body, gunzipped when it says so (up to [`MAX_DECODED_BYTES`]).
+fn decode<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<Cow<'a, [u8]>, Refusal> {
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    if !gzip {
+        return Ok(Cow::Borrowed(&body[..]));
+    }
+    let mut decoded = Vec::new();
+    let mut reader = flate2::read::GzDecoder::new(&body[..]).take(MAX_DECODED_BYTES as u64 + 1);
+    if let Err(error) = reader.read_to_end(&mut decoded) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("invalid gzip body: {error}"),
+        ));
+    }
+    if decoded.len() > MAX_DECODED_BYTES {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the decompressed body is too large".into(),
+        ));
+    }
+    Ok(Cow::Owned(decoded))
+}
+
+/// Reads `{"events": [...]}` event by event: the valid events (cleaned) and the refused ones.
+/// Only a body that is not such an object at all, or holds more than [`MAX_EVENTS`], is refused
+/// as a whole.
+fn read_batch(json: &[u8]) -> Result<(Vec<ToolCallEvent>, Vec<Rejected>), Refusal> {
+    let batch: Batch<&RawValue> = serde_json::from_slice(json).map_err(|error| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("expected {{\"events\": [...]}}: {error}"),
+        )
+    })?;
     if batch.events.len() > MAX_EVENTS {
-        return Err(format!("at most {MAX_EVENTS} events per request"));
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("at most {MAX_EVENTS} events per request"),
+        ));
     }
-    for (index, event) in batch.events.iter().enumerate() {
-        let problem = if event.id.is_empty() || event.id.len() > 64 {
-            "`id` must be 1 to 64 characters"
-        } else if event.tool.is_empty() {
-            "`tool` is empty"
-        } else if event.server_name.is_empty() {
-            "`server_name` is empty"
-        } else {
-            continue;
-        };
-        return Err(format!("event {index}: {problem}"));
+    let mut events = Vec::with_capacity(batch.events.len());
+    let mut rejected = Vec::new();
+    for (index, raw) in batch.events.into_iter().enumerate() {
+        match read_event(raw) {
+            Ok(event) => events.push(event),
+            Err((id, reason)) => rejected.push(Rejected {
+                index,
+                id,
+                reason: ClientText::from_string(reason).into_string(),
+            }),
+        }
     }
-    Ok(())
+    Ok((events, rejected))
+}
+
+/// One event, checked and cleaned; else its id (if readable) and what is wrong with it.
+fn read_event(raw: &RawValue) -> Result<ToolCallEvent, (Option<String>, String)> {
+    let mut event: ToolCallEvent = serde_json::from_str(raw.get())
+        .map_err(|error| (id_of(raw), format!("not a tool call event: {error}")))?;
+    if event.id.is_empty()
+        || event.id.len() > MAX_ID_BYTES
+        || ClientText::new(&event.id).as_str() != event.id
+    {
+        let id = ClientText::new(&event.id).into_string();
+        return Err((
+            Some(id),
+            format!("`id` must be 1 to {MAX_ID_BYTES} bytes without control characters"),
+        ));
+    }
+    clean_event(&mut event);
+    let problem = if event.tool.is_empty() {
+        "`tool` is empty"
+    } else if event.server_name.is_empty() {
+        "`server_name` is empty"
+    } else {
+        return Ok(event);
+    };
+    Err((Some(event.id), problem.into()))
+}
+
+/// The `id` of something that is not a valid event, when it has a string one.
+fn id_of(raw: &RawValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        id: Option<Cow<'a, str>>,
+    }
+    let id = serde_json::from_str::<Id<'_>>(raw.get()).ok()?.id?;
+    Some(ClientText::new(&id).into_string())
 }

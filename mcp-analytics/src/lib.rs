@@ -95,6 +95,7 @@
 //! examples.
 
 mod capture;
+mod client_text;
 #[cfg(feature = "dashboard")]
 pub mod collector;
 mod config;
@@ -131,6 +132,7 @@ pub mod handler {
     pub use crate::private::{call_tool, get_tool, list_tools, server_config};
 }
 
+pub use client_text::{ClientText, MAX_CLIENT_TEXT_CHARS};
 pub use config::{AnalyticsBuilder, Config, Environment, Error};
 pub use context::CallContext;
 pub use event::{Status, ToolCallEvent, Transport};

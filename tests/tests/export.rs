@@ -233,22 +233,15 @@ async fn the_collector_refuses_bad_requests_and_deduplicates() {
             .unwrap()
             .contains("expected {\"events\": [...]}")
     );
-    let mut invalid = events(&["e-3"]);
-    invalid[0].tool.clear();
-    let invalid = post(
-        serde_json::to_vec(&json!({"events": invalid})).unwrap(),
-        Some(KEY),
-        false,
-    )
-    .await
-    .unwrap();
-    assert_eq!(invalid.status(), 400);
+    let too_many = format!("{{\"events\": [{}{{}}]}}", "{},".repeat(50_000));
+    let too_many = post(too_many.into_bytes(), Some(KEY), false).await.unwrap();
+    assert_eq!(too_many.status(), 413);
     assert!(
-        invalid
+        too_many
             .text()
             .await
             .unwrap()
-            .contains("event 0: `tool` is empty")
+            .contains("at most 50000 events per request")
     );
     assert_eq!(
         post(vec![b' '; 9 * 1024 * 1024], Some(KEY), false)
@@ -272,7 +265,10 @@ async fn the_collector_refuses_bad_requests_and_deduplicates() {
         .json()
         .await
         .unwrap();
-    assert_eq!(first, json!({"accepted": 2, "duplicates": 0}));
+    assert_eq!(
+        first,
+        json!({"accepted": 2, "duplicates": 0, "rejected": []})
+    );
     let again: serde_json::Value = post(batch, Some(KEY), false)
         .await
         .unwrap()
@@ -281,7 +277,7 @@ async fn the_collector_refuses_bad_requests_and_deduplicates() {
         .unwrap();
     assert_eq!(
         again,
-        json!({"accepted": 0, "duplicates": 2}),
+        json!({"accepted": 0, "duplicates": 2, "rejected": []}),
         "a retried delivery is counted once"
     );
     assert_eq!(count(&database, "SELECT count(*) FROM tool_calls"), 2);
@@ -304,6 +300,248 @@ async fn the_collector_refuses_bad_requests_and_deduplicates() {
         .await
         .unwrap();
     assert_eq!(dashboard.status(), 200);
+    let _ = stop.send(());
+    done.await.unwrap();
+}
+
+/// An exporter to a collector at `addr`, retrying fast, with its outbox in `outbox`.
+fn exporter_to(addr: SocketAddr, outbox: &Path) -> HttpExporter {
+    let config = HttpExporterConfig {
+        api_key: Some(KEY.into()),
+        min_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(200),
+        timeout: Duration::from_secs(20),
+        flush_timeout: Duration::from_millis(100),
+        ..HttpExporterConfig::new(format!("http://{addr}"))
+    };
+    HttpExporter::new(config, Some(outbox)).unwrap()
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Waits until the exporter's outbox is empty.
+async fn wait_drained(exporter: &HttpExporter) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while exporter.pending() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outbox never drained; (delivered, dropped) = {:?}",
+            exporter.delivered_and_dropped()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// `count` events of about `params_bytes` bytes each (highly compressible, as JSON often is).
+fn big_events(count: usize, params_bytes: usize) -> Vec<ToolCallEvent> {
+    let ids: Vec<String> = (0..count).map(|index| format!("big-{index}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut events = events(&ids);
+    let params = format!("{{\"text\":\"{}\"}}", "x".repeat(params_bytes));
+    for event in &mut events {
+        event.params = Some(params.clone());
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_stores_the_good_events_of_a_batch_and_names_the_refused_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("collected.db");
+    let addr = free_addr();
+    let (stop, done) = start_collector(addr, &database).await;
+    let mut batch = events(&["good-1", "no-tool", "odd-status", "hostile", "good-2"]);
+    batch[1].tool.clear();
+    batch[3].tool = format!("\u{1b}]0;owned\u{7}{}", "t".repeat(4096));
+    batch[3].client_name = Some("\u{1b}[31mclient\u{9b}".into());
+    batch[3].session_id = Some(format!("s\r\n{}", "s".repeat(1000)));
+    let mut body = json!({ "events": batch });
+    body["events"][2]["status"] = json!("a status from the future");
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}{INGEST_PATH}"))
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(
+        status, 200,
+        "one bad event does not refuse the batch: {text}"
+    );
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (answer["accepted"].as_u64(), answer["duplicates"].as_u64()),
+        (Some(3), Some(0)),
+        "{answer}"
+    );
+    let rejected = answer["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{answer}");
+    assert_eq!(
+        (rejected[0]["index"].as_u64(), rejected[0]["id"].as_str()),
+        (Some(1), Some("no-tool"))
+    );
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`tool` is empty")
+    );
+    assert_eq!(
+        (rejected[1]["index"].as_u64(), rejected[1]["id"].as_str()),
+        (Some(2), Some("odd-status"))
+    );
+    assert!(
+        rejected[1]["reason"].as_str().unwrap().contains("status"),
+        "{answer}"
+    );
+
+    assert_eq!(count(&database, "SELECT count(*) FROM tool_calls"), 3);
+    let (tool, client, session): (String, String, String) = rusqlite::Connection::open(&database)
+        .unwrap()
+        .query_row(
+            "SELECT tool, client_name, session_id FROM tool_calls WHERE id = 'hostile'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap();
+    assert!(
+        tool.starts_with("]0;ownedttt") && tool.chars().count() <= 256,
+        "{tool}"
+    );
+    assert_eq!(client, "[31mclient");
+    assert!(session.starts_with("ssss") && session.chars().count() <= 256);
+    let _ = stop.send(());
+    done.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_is_refused_before_the_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("collected.db");
+    let addr = free_addr();
+    let (stop, done) = start_collector(addr, &database).await;
+    for (authorization, expected) in [("Bearer wrong", "401"), ("", "401")] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST {INGEST_PATH} HTTP/1.1\r\nHost: {addr}\r\n{}Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{{\"events\": [",
+            if authorization.is_empty() {
+                String::new()
+            } else {
+                format!("Authorization: {authorization}\r\n")
+            }
+        );
+        // The body is announced as 1 GB and never finished: only an answer from the headers can
+        // come back.
+        tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes())
+            .await
+            .unwrap();
+        let mut answer = vec![0; 64];
+        let read = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::io::AsyncReadExt::read(&mut stream, &mut answer),
+        )
+        .await
+        .expect("the collector answers without waiting for the body")
+        .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {expected}")),
+            "{answer}"
+        );
+    }
+    let _ = stop.send(());
+    done.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_event_costs_the_exporter_only_that_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (outbox, collected) = (
+        dir.path().join("server.db"),
+        dir.path().join("collected.db"),
+    );
+    let addr = free_addr();
+    let (stop, done) = start_collector(addr, &collected).await;
+    let mut exporter = exporter_to(addr, &outbox);
+    let mut batch = events(&["e-1", "e-2", "e-3"]);
+    batch[1].tool.clear();
+    mcp_analytics::Sink::write(&mut exporter, &batch).unwrap();
+    wait_drained(&exporter).await;
+    assert_eq!(
+        count(&collected, "SELECT count(*) FROM tool_calls"),
+        2,
+        "the good events arrive"
+    );
+    assert_eq!(
+        exporter.delivered_and_dropped(),
+        (2, 1),
+        "only the refused event is dropped"
+    );
+    drop(exporter);
+    let _ = stop.send(());
+    done.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_larger_than_the_collector_accepts_is_sent_in_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (outbox, collected) = (
+        dir.path().join("server.db"),
+        dir.path().join("collected.db"),
+    );
+    let addr = free_addr();
+    let (stop, done) = start_collector(addr, &collected).await;
+    let mut exporter = exporter_to(addr, &outbox);
+    // 66 MiB of JSON: over the collector's decompressed-size cap, though it gzips to little.
+    let batch = big_events(66, 1024 * 1024);
+    mcp_analytics::Sink::write(&mut exporter, &batch).unwrap();
+    drop(batch);
+    wait_drained(&exporter).await;
+    assert_eq!(count(&collected, "SELECT count(*) FROM tool_calls"), 66);
+    assert_eq!(exporter.delivered_and_dropped(), (66, 0));
+    drop(exporter);
+    let _ = stop.send(());
+    done.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_batch_the_collector_finds_too_large_is_split_until_it_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (outbox, collected) = (
+        dir.path().join("server.db"),
+        dir.path().join("collected.db"),
+    );
+    // An outbox left by an earlier version, which wrote each writer batch as one row.
+    let batch = serde_json::to_vec(&json!({"events": big_events(66, 1024 * 1024)})).unwrap();
+    let connection = rusqlite::Connection::open(&outbox).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE export_outbox (id INTEGER PRIMARY KEY, created_ms INTEGER NOT NULL, \
+             attempts INTEGER NOT NULL DEFAULT 0, next_at_ms INTEGER NOT NULL, \
+             events INTEGER NOT NULL, payload BLOB NOT NULL)",
+        )
+        .unwrap();
+    connection
+        .execute(
+            "INSERT INTO export_outbox (created_ms, next_at_ms, events, payload) VALUES (0, 0, 66, ?1)",
+            [gzip(&batch)],
+        )
+        .unwrap();
+    drop((connection, batch));
+    let addr = free_addr();
+    let (stop, done) = start_collector(addr, &collected).await;
+    let exporter = exporter_to(addr, &outbox);
+    wait_drained(&exporter).await;
+    assert_eq!(count(&collected, "SELECT count(*) FROM tool_calls"), 66);
+    assert_eq!(exporter.delivered_and_dropped(), (66, 0));
+    drop(exporter);
     let _ = stop.send(());
     done.await.unwrap();
 }

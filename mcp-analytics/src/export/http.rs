@@ -1,15 +1,20 @@
 //! [`HttpExporter`]: ships events to a collector (`mcp-analytics collect`) over HTTP.
 //!
 //! Every batch the writer hands over is first appended, gzip-compressed, to an outbox table in
-//! SQLite (the analytics database when there is one), then a sender thread posts the oldest due
-//! batch and deletes it only once the collector answered 2xx. Connection errors, timeouts, 408,
-//! 429 and 5xx are retried with exponential backoff and full jitter (honouring `Retry-After`);
-//! 401/403 are retried at the longest interval (fix the key and nothing is lost); other 4xx mean
-//! the batch itself is bad, and it is dropped and counted. Delivery is at least once; the
-//! collector deduplicates by event id.
+//! SQLite (the analytics database when there is one), cut into batches the collector always
+//! accepts (at most [`MAX_BATCH_BYTES`] of JSON and [`MAX_BATCH_EVENTS`] events); then a sender
+//! thread posts the oldest due batch and deletes it only once the collector answered 2xx. The
+//! collector checks events one by one: those it refuses (listed in its answer) are dropped,
+//! counted and logged, the rest are stored. Connection errors, timeouts, 408, 429 and 5xx are
+//! retried with exponential backoff and full jitter (honouring `Retry-After`); 401/403 are
+//! retried at the longest interval (fix the key and nothing is lost); 400, 413 and 422 (a
+//! collector with smaller limits, or an older one refusing a whole batch for one event) split
+//! the batch in halves, down to single events, and only a single refused event is dropped; other
+//! 4xx drop the batch, counted. Delivery is at least once; the collector deduplicates by event
+//! id.
 
 use std::{
-    io::Write,
+    io::{Read, Write},
     path::Path,
     sync::{
         Arc, Condvar, Mutex,
@@ -20,11 +25,19 @@ use std::{
 };
 
 use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::value::RawValue;
 
 use crate::{
-    Sink, SinkError, Stats, ToolCallEvent,
-    wire::{BatchRef, ingest_url},
+    ClientText, Sink, SinkError, Stats, ToolCallEvent,
+    wire::{Ingested, MAX_BODY_BYTES, MAX_DECODED_BYTES, MAX_EVENTS, ingest_url},
 };
+
+/// The most JSON bytes one batch carries (unless it is a single larger event): compressed or
+/// not, well within the collector's body and decompressed-size limits.
+pub const MAX_BATCH_BYTES: usize = MAX_BODY_BYTES / 2;
+/// The most events one batch carries (a fifth of the collector's limit).
+pub const MAX_BATCH_EVENTS: usize = MAX_EVENTS / 5;
+const _: () = assert!(MAX_BATCH_BYTES < MAX_DECODED_BYTES && MAX_BATCH_EVENTS < MAX_EVENTS);
 
 /// Ships events to a collector. Add it with `Analytics::builder().sink(..)`, or set
 /// `MCP_ANALYTICS_ENDPOINT` (and `MCP_ANALYTICS_API_KEY`).
@@ -140,7 +153,8 @@ impl HttpExporter {
         self.shared.pending()
     }
 
-    /// Events delivered so far, and events dropped because the collector refused their batch.
+    /// Events delivered so far (stored by the collector, or already there), and events dropped
+    /// because the collector refused them.
     pub fn delivered_and_dropped(&self) -> (u64, u64) {
         (
             self.shared.delivered.load(Ordering::Relaxed),
@@ -155,15 +169,15 @@ impl Sink for HttpExporter {
     }
 
     fn write(&mut self, events: &[ToolCallEvent]) -> Result<(), SinkError> {
-        let json = serde_json::to_vec(&BatchRef { events })?;
-        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gzip.write_all(&json)?;
-        let payload = gzip.finish()?;
-        let now = now_ms();
-        self.shared.lock().execute(
-            "INSERT INTO export_outbox (created_ms, next_at_ms, events, payload) VALUES (?1, ?1, ?2, ?3)",
-            params![now, events.len() as i64, payload],
-        )?;
+        let mut packer = Packer::default();
+        let mut encoded = Vec::with_capacity(1024);
+        for event in events {
+            encoded.clear();
+            serde_json::to_writer(&mut encoded, event)?;
+            packer.push(&encoded);
+        }
+        let batches = compress(packer.finish())?;
+        self.shared.enqueue(None, now_ms(), &batches)?;
         self.shared.notify();
         Ok(())
     }
@@ -211,6 +225,28 @@ impl Shared {
             .map_or(0, |count| count as usize)
     }
 
+    /// Appends `batches` (`(events, gzipped JSON)`), due now, in place of the batch `replacing`.
+    fn enqueue(
+        &self,
+        replacing: Option<i64>,
+        created_ms: i64,
+        batches: &[(usize, Vec<u8>)],
+    ) -> rusqlite::Result<()> {
+        let outbox = self.lock();
+        let transaction = outbox.unchecked_transaction()?;
+        if let Some(id) = replacing {
+            transaction.execute("DELETE FROM export_outbox WHERE id = ?1", [id])?;
+        }
+        let now = now_ms();
+        for (events, payload) in batches {
+            transaction.execute(
+                "INSERT INTO export_outbox (created_ms, next_at_ms, events, payload) VALUES (?1, ?2, ?3, ?4)",
+                params![created_ms, now, *events as i64, payload],
+            )?;
+        }
+        transaction.commit()
+    }
+
     /// Whether a batch is waiting that is due now (not backing off).
     fn due_now(&self) -> bool {
         self.lock()
@@ -226,9 +262,12 @@ impl Shared {
 
 /// What became of one delivery attempt.
 enum Attempt {
-    Delivered,
+    /// 2xx, with the collector's answer when it could be read.
+    Delivered(Option<Ingested>),
     Retry(Option<Duration>),
     RetryLater,
+    /// 400, 413 or 422: the collector would not read this batch as a whole.
+    Split(String),
     Refused(String),
 }
 
@@ -237,14 +276,14 @@ fn send_loop(shared: &Shared, client: &reqwest::blocking::Client) {
         let next = shared
             .lock()
             .query_row(
-                "SELECT id, attempts, events, payload, next_at_ms FROM export_outbox ORDER BY next_at_ms, id LIMIT 1",
+                "SELECT id, attempts, events, payload, next_at_ms, created_ms FROM export_outbox ORDER BY next_at_ms, id LIMIT 1",
                 [],
-                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, u32>(1)?, row.get::<_, i64>(2)?, row.get::<_, Vec<u8>>(3)?, row.get::<_, i64>(4)?)),
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, u32>(1)?, row.get::<_, i64>(2)?, row.get::<_, Vec<u8>>(3)?, row.get::<_, i64>(4)?, row.get::<_, i64>(5)?)),
             )
             .optional()
             .unwrap_or(None);
         let stopping = shared.stopping.load(Ordering::Acquire);
-        let Some((id, attempts, events, payload, next_at_ms)) = next else {
+        let Some((id, attempts, events, payload, next_at_ms, created_ms)) = next else {
             if stopping {
                 return;
             }
@@ -259,18 +298,43 @@ fn send_loop(shared: &Shared, client: &reqwest::blocking::Client) {
             wait(shared, Duration::from_millis(wait_ms.min(1000) as u64));
             continue;
         }
-        let outcome = attempt(shared, client, payload);
+        let events = u64::try_from(events).unwrap_or(0);
+        let outcome = match attempt(shared, client, payload.clone()) {
+            Attempt::Split(reason) if events > 1 => match split(&payload) {
+                Ok(parts) => match shared.enqueue(Some(id), created_ms, &parts) {
+                    Ok(()) => {
+                        tracing::debug!(
+                            "mcp-analytics: the collector did not take a batch of {events} events ({reason}); sending it in {} parts",
+                            parts.len()
+                        );
+                        continue;
+                    }
+                    Err(_) => Attempt::Retry(None),
+                },
+                Err(why) => Attempt::Refused(format!("{reason}; and it cannot be split: {why}")),
+            },
+            Attempt::Split(reason) => Attempt::Refused(reason),
+            outcome => outcome,
+        };
+        drop(payload);
         let outbox = shared.lock();
         let _ = match outcome {
-            Attempt::Delivered => {
-                shared.delivered.fetch_add(events as u64, Ordering::Relaxed);
+            Attempt::Delivered(answer) => {
+                let stored = answer.as_ref().map_or(events, |answer| {
+                    (answer.accepted as u64 + answer.duplicates as u64).min(events)
+                });
+                shared.delivered.fetch_add(stored, Ordering::Relaxed);
+                if stored < events {
+                    shared.dropped.fetch_add(events - stored, Ordering::Relaxed);
+                    log_rejected(events, answer.as_ref());
+                }
                 outbox.execute("DELETE FROM export_outbox WHERE id = ?1", [id])
             }
-            Attempt::Refused(reason) => {
+            Attempt::Split(reason) | Attempt::Refused(reason) => {
                 tracing::error!(
                     "mcp-analytics: the collector refused a batch of {events} events, dropping it: {reason}"
                 );
-                shared.dropped.fetch_add(events as u64, Ordering::Relaxed);
+                shared.dropped.fetch_add(events, Ordering::Relaxed);
                 outbox.execute("DELETE FROM export_outbox WHERE id = ?1", [id])
             }
             Attempt::Retry(after) => {
@@ -284,6 +348,35 @@ fn send_loop(shared: &Shared, client: &reqwest::blocking::Client) {
             return;
         }
     }
+}
+
+/// Logs the events the collector refused out of a delivered batch (the first few reasons).
+fn log_rejected(events: u64, answer: Option<&Ingested>) {
+    let Some(answer) = answer else { return };
+    let reasons: Vec<String> = answer
+        .rejected
+        .iter()
+        .take(3)
+        .map(|rejected| {
+            format!(
+                "event {} ({}): {}",
+                rejected.index,
+                ClientText::new(rejected.id.as_deref().unwrap_or("no id")),
+                ClientText::new(&rejected.reason)
+            )
+        })
+        .collect();
+    let more = answer.rejected.len().saturating_sub(reasons.len());
+    let more = if more > 0 {
+        format!("; and {more} more")
+    } else {
+        String::new()
+    };
+    tracing::warn!(
+        "mcp-analytics: the collector refused {} of {events} events, dropping them: {}{more}",
+        answer.rejected.len(),
+        reasons.join("; ")
+    );
 }
 
 fn attempt(shared: &Shared, client: &reqwest::blocking::Client, payload: Vec<u8>) -> Attempt {
@@ -304,8 +397,17 @@ fn attempt(shared: &Shared, client: &reqwest::blocking::Client, payload: Vec<u8>
     };
     let status = response.status().as_u16();
     let retry_after = super::retry_after(&response);
+    let text = |response: reqwest::blocking::Response| {
+        let body = response.text().unwrap_or_default();
+        format!("HTTP {status}: {}", ClientText::from_string(body))
+    };
     match status {
-        200..=299 => Attempt::Delivered,
+        200..=299 => Attempt::Delivered(
+            response
+                .bytes()
+                .ok()
+                .and_then(|body| serde_json::from_slice(&body).ok()),
+        ),
         408 | 429 | 500..=599 => Attempt::Retry(retry_after),
         401 | 403 => {
             tracing::error!(
@@ -313,11 +415,95 @@ fn attempt(shared: &Shared, client: &reqwest::blocking::Client, payload: Vec<u8>
             );
             Attempt::RetryLater
         }
-        _ => Attempt::Refused(format!(
-            "HTTP {status}: {}",
-            response.text().unwrap_or_default()
-        )),
+        400 | 413 | 422 => Attempt::Split(text(response)),
+        _ => Attempt::Refused(text(response)),
     }
+}
+
+/// `{"events": [...]}` as read back from the outbox, each event kept as its JSON text.
+#[derive(serde::Deserialize)]
+struct Outgoing<'a> {
+    #[serde(borrow)]
+    events: Vec<&'a RawValue>,
+}
+
+/// A stored batch cut in two halves (each packed again within the batch limits), gzipped.
+fn split(payload: &[u8]) -> Result<Vec<(usize, Vec<u8>)>, String> {
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(payload)
+        .read_to_end(&mut json)
+        .map_err(|error| format!("cannot decompress it: {error}"))?;
+    let batch: Outgoing<'_> =
+        serde_json::from_slice(&json).map_err(|error| format!("cannot read it: {error}"))?;
+    let half = batch.events.len().div_ceil(2).max(1);
+    let mut bodies = Vec::new();
+    for events in batch.events.chunks(half) {
+        let mut packer = Packer::default();
+        for event in events {
+            packer.push(event.get().as_bytes());
+        }
+        bodies.extend(packer.finish());
+    }
+    compress(bodies).map_err(|error| format!("cannot compress it: {error}"))
+}
+
+const OPEN: &[u8] = b"{\"events\":[";
+const CLOSE: &[u8] = b"]}";
+
+/// Packs JSON-encoded events, in order, into `{"events": [...]}` bodies of at most
+/// [`MAX_BATCH_BYTES`] (a larger event goes alone) and [`MAX_BATCH_EVENTS`].
+#[derive(Default)]
+struct Packer {
+    bodies: Vec<(usize, Vec<u8>)>,
+    body: Vec<u8>,
+    events: usize,
+}
+
+impl Packer {
+    fn push(&mut self, event: &[u8]) {
+        let full = self.events == MAX_BATCH_EVENTS
+            || self.body.len() + 1 + event.len() + CLOSE.len() > MAX_BATCH_BYTES;
+        if self.events > 0 && full {
+            self.close();
+        }
+        if self.events == 0 {
+            self.body.extend_from_slice(OPEN);
+        } else {
+            self.body.push(b',');
+        }
+        self.body.extend_from_slice(event);
+        self.events += 1;
+    }
+
+    fn close(&mut self) {
+        if self.events > 0 {
+            self.body.extend_from_slice(CLOSE);
+            self.bodies
+                .push((self.events, std::mem::take(&mut self.body)));
+            self.events = 0;
+        }
+    }
+
+    /// `(events, JSON)` per body.
+    fn finish(mut self) -> Vec<(usize, Vec<u8>)> {
+        self.close();
+        self.bodies
+    }
+}
+
+/// Gzips each body.
+fn compress(bodies: Vec<(usize, Vec<u8>)>) -> std::io::Result<Vec<(usize, Vec<u8>)>> {
+    bodies
+        .into_iter()
+        .map(|(events, json)| {
+            let mut gzip = flate2::write::GzEncoder::new(
+                Vec::with_capacity(json.len() / 4),
+                flate2::Compression::fast(),
+            );
+            gzip.write_all(&json)?;
+            Ok((events, gzip.finish()?))
+        })
+        .collect()
 }
 
 fn reschedule(
@@ -362,4 +548,84 @@ fn now_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| u64::from(elapsed.subsec_nanos()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unpack(bodies: &[(usize, Vec<u8>)]) -> Vec<String> {
+        bodies
+            .iter()
+            .flat_map(|(events, json)| {
+                let batch: Outgoing<'_> = serde_json::from_slice(json).unwrap();
+                assert_eq!(batch.events.len(), *events);
+                batch
+                    .events
+                    .iter()
+                    .map(|event| event.get().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn packed_batches_stay_within_both_limits_and_keep_every_event_in_order() {
+        let big = format!("\"{}\"", "x".repeat(MAX_BATCH_BYTES / 3));
+        let huge = format!("\"{}\"", "y".repeat(MAX_BATCH_BYTES + 10));
+        let mut events: Vec<String> = (0..MAX_BATCH_EVENTS + 5).map(|i| i.to_string()).collect();
+        events.extend([
+            big.clone(),
+            big.clone(),
+            huge.clone(),
+            big.clone(),
+            "1".into(),
+        ]);
+        let mut packer = Packer::default();
+        for event in &events {
+            packer.push(event.as_bytes());
+        }
+        let bodies = packer.finish();
+        for (count, json) in &bodies {
+            assert!(*count <= MAX_BATCH_EVENTS);
+            assert!(
+                json.len() <= MAX_BATCH_BYTES || *count == 1,
+                "{count} events in {} bytes",
+                json.len()
+            );
+        }
+        assert_eq!(unpack(&bodies), events);
+        let counts: Vec<usize> = bodies.iter().map(|(count, _)| *count).collect();
+        assert_eq!(
+            counts,
+            [MAX_BATCH_EVENTS, 7, 1, 2],
+            "a full count, then bytes, decide"
+        );
+    }
+
+    #[test]
+    fn a_split_batch_keeps_every_event_in_two_or_more_parts() {
+        let events: Vec<String> = (0..5).map(|i| format!("{{\"id\":\"e-{i}\"}}")).collect();
+        let mut packer = Packer::default();
+        for event in &events {
+            packer.push(event.as_bytes());
+        }
+        let stored = compress(packer.finish()).unwrap();
+        let parts = split(&stored[0].1).unwrap();
+        assert_eq!(
+            parts.iter().map(|(count, _)| *count).collect::<Vec<_>>(),
+            [3, 2]
+        );
+        let decoded: Vec<(usize, Vec<u8>)> = parts
+            .iter()
+            .map(|(count, gzip)| {
+                let mut json = Vec::new();
+                flate2::read::GzDecoder::new(&gzip[..])
+                    .read_to_end(&mut json)
+                    .unwrap();
+                (*count, json)
+            })
+            .collect();
+        assert_eq!(unpack(&decoded), events);
+    }
 }

@@ -11,7 +11,7 @@ mod http;
 mod otlp;
 
 #[cfg(feature = "export-http")]
-pub use http::{HttpExporter, HttpExporterConfig};
+pub use http::{HttpExporter, HttpExporterConfig, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 #[cfg(feature = "otlp")]
 pub use otlp::{OtlpConfig, OtlpEndpoint, OtlpExporter, OtlpHandle, OtlpStats};
 

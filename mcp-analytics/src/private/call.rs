@@ -12,7 +12,7 @@ use rmcp::{
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{CallContext, event::Status};
+use crate::{CallContext, ClientText, event::Status};
 
 /// A call on its way to a tool method.
 pub struct ToolCall<'a> {
@@ -67,9 +67,9 @@ impl<'a> ToolCall<'a> {
         run_caught(tool(self.context)).await
     }
 
-    /// The answer for a name no tool has.
+    /// The answer for a name no tool has (the name as [`ClientText`]: capped, printable).
     pub fn unknown_tool(self) -> Outcome {
-        let message = format!("tool not found: {}", self.name);
+        let message = format!("tool not found: {}", ClientText::new(self.name));
         Outcome {
             response: Err(ErrorData::invalid_params(message.clone(), None)),
             status: Status::UnknownTool,

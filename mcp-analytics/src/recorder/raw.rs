@@ -7,8 +7,9 @@ use rmcp::{ErrorData, model::CallToolResponse};
 use serde_json::Value;
 
 use crate::{
-    Sanitizer,
+    ClientText, Sanitizer,
     capture::Capture,
+    client_text::client_string,
     event::{Status, ToolCallEvent},
     private::{Outcome, Server, ServerInfo, ToolSpec},
 };
@@ -68,7 +69,8 @@ impl RawCall {
         self.specs.iter().find(|spec| spec.name == self.tool)
     }
 
-    /// The stored form: ids formatted, everything that may hold secrets sanitized.
+    /// The stored form: ids formatted, client-chosen strings made [`ClientText`], everything that
+    /// may hold secrets sanitized.
     pub(super) fn into_event(self, id: String, sanitizer: &Sanitizer) -> ToolCallEvent {
         let redact = self.spec().map_or(&[][..], |spec| spec.redact);
         let result_json = match &self.result {
@@ -98,7 +100,7 @@ impl RawCall {
             ts_ms: self.ts_ms,
             server_name: self.server.name.to_owned(),
             server_version: self.server.version.to_owned(),
-            tool: self.tool.into_owned(),
+            tool: client_string(self.tool.into_owned()),
             user_id: capture.user_id.map(|id| id.to_string()),
             user_email,
             user_name,
@@ -106,14 +108,16 @@ impl RawCall {
             client_name: capture
                 .client
                 .implementation()
-                .map(|client| client.name.clone()),
+                .map(|client| ClientText::new(&client.name).into_string()),
             client_version: capture
                 .client
                 .implementation()
-                .map(|client| client.version.clone()),
-            protocol_version: capture.protocol_version.map(|version| version.to_string()),
+                .map(|client| ClientText::new(&client.version).into_string()),
+            protocol_version: capture
+                .protocol_version
+                .map(|version| client_string(version.to_string())),
             transport: capture.transport,
-            request_id: Some(capture.request_id.to_string()),
+            request_id: Some(client_string(capture.request_id.to_string())),
             duration_us: u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX),
             status: self.status,
             error_type,

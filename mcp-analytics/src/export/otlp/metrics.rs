@@ -1,7 +1,8 @@
 //! The `mcp.server.operation.duration` histogram (seconds, the conventions' bucket boundaries,
 //! cumulative temporality), aggregated per server and attribute set. Attributes never include
-//! session, request or user ids; at most [`MAX_SERIES`] attribute sets per server are kept, the
-//! rest fold into one `otel.metric.overflow=true` series (as OpenTelemetry SDKs do).
+//! session, request or user ids; their values are [`ClientText`] (at most
+//! [`crate::MAX_CLIENT_TEXT_CHARS`] characters); at most [`MAX_SERIES`] attribute sets per server
+//! are kept, the rest fold into one `otel.metric.overflow=true` series (as OpenTelemetry SDKs do).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,7 +19,7 @@ use super::{
     resource::{Resources, scope},
     semconv::{self, string},
 };
-use crate::ToolCallEvent;
+use crate::{ClientText, ToolCallEvent};
 
 /// The metric's name, unit and description from the conventions.
 pub(super) const NAME: &str = "mcp.server.operation.duration";
@@ -94,11 +95,16 @@ impl DurationHistogram {
         let attributes: Vec<(String, String)> = attributes
             .into_iter()
             .filter_map(|attribute| match attribute.value?.value? {
-                Value::StringValue(text) => Some((attribute.key, text)),
+                Value::StringValue(text) => {
+                    Some((attribute.key, ClientText::from_string(text).into_string()))
+                }
                 _ => None,
             })
             .collect();
-        let server = (event.server_name.clone(), event.server_version.clone());
+        let server = (
+            ClientText::new(&event.server_name).into_string(),
+            ClientText::new(&event.server_version).into_string(),
+        );
         let series = self.servers.entry(server).or_default();
         let key = Some(attributes);
         let key = if series.len() < MAX_SERIES || series.contains_key(&key) {
@@ -286,5 +292,23 @@ mod tests {
             })
             .unwrap();
         assert_eq!(overflow.count, 10);
+    }
+
+    #[test]
+    fn attribute_values_kept_in_memory_are_capped() {
+        let resources = Resources::new(None, Vec::new());
+        let mut durations = DurationHistogram::new(0);
+        let mut call = event(Status::UnknownTool, Some("unknown_tool"));
+        call.tool = format!("\u{1b}[2J{}", "t".repeat(4 * 1024 * 1024));
+        call.protocol_version = Some("v".repeat(100_000));
+        durations.record(&call);
+        let request = durations.request(&resources, 1).unwrap();
+        for (key, value) in point_attributes(&histogram_of(&request).data_points[0]) {
+            assert!(
+                value.chars().count() <= crate::MAX_CLIENT_TEXT_CHARS && !value.contains('\u{1b}'),
+                "`{key}` keeps {} characters",
+                value.len()
+            );
+        }
     }
 }
