@@ -303,3 +303,45 @@ async fn a_key_protects_the_page_and_the_api() {
     assert!(error.contains("MCP_ANALYTICS_API_KEY"), "{error}");
     let _ = stop.send(());
 }
+
+/// The rollup row of unknown tool names past 100 an hour reads as a bucket (muted, explained on
+/// hover) and never takes the "slowest" or "most failing" mark from a tool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_marks_the_row_of_other_unknown_tools_as_a_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("unknown.db");
+    let mut store = SqliteStore::open(&db).unwrap();
+    let mut events: Vec<ToolCallEvent> = (0..103)
+        .map(|index| {
+            event(
+                index,
+                &format!("guess_{index:03}"),
+                "ann",
+                Status::UnknownTool,
+                9_000,
+            )
+        })
+        .collect();
+    events.push(event(103, "translate", "bob", Status::Panic, 1_000));
+    events.push(event(104, "translate", "bob", Status::Ok, 1_000));
+    store.append(&events).unwrap();
+    drop(store);
+    let (addr, stop) = serve(Dashboard::new(&db)).await;
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-unknown.png");
+    let url = format!("http://{addr}/");
+    let dom = tokio::task::spawn_blocking(move || chromium(&url, &screenshot))
+        .await
+        .unwrap();
+
+    assert_eq!(text_of(&dom, "card-calls"), "105");
+    let tools = &dom[dom.find("id=\"tools\"").unwrap()..dom.find("id=\"errors\"").unwrap()];
+    let bucket = tools
+        .find("<td>(other unknown tools)</td>")
+        .expect("the bucket row");
+    let row = &tools[tools[..bucket].rfind("<tr").unwrap()..bucket];
+    assert_eq!(
+        row,
+        "<tr class=\"bucket\" title=\"Calls to unknown tool names past the first 100 distinct ones per server and hour\">"
+    );
+    let _ = stop.send(());
+}
