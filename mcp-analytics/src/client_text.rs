@@ -78,6 +78,10 @@ fn is_removed(c: char) -> bool {
 }
 
 fn is_clean(text: &str) -> bool {
+    if text.len() <= MAX_CLIENT_TEXT_CHARS && text.bytes().all(|byte| (0x20..0x7F).contains(&byte))
+    {
+        return true; // Printable ASCII, the usual case: checked byte by byte.
+    }
     let fits = text.len() <= MAX_CLIENT_TEXT_CHARS || text.chars().count() <= MAX_CLIENT_TEXT_CHARS;
     fits && !text.chars().any(is_removed)
 }
