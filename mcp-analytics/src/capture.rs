@@ -1,7 +1,8 @@
 //! Reads who and where a call comes from out of rmcp's `RequestContext`: transport, session (or
 //! a derived correlation id), user, client, protocol version and request id. The call path only
-//! copies pointers and small values; names and ids are formatted on the recorder's thread, where
-//! every client-chosen string becomes a [`ClientText`] (capped, no control characters).
+//! copies pointers and small values; names and ids are formatted on the recorder's thread. Every
+//! client-chosen string is stored as a [`ClientText`] (capped, no control characters): the session
+//! header here, as it is copied, the rest where it is formatted (`recorder::raw`).
 
 use std::{
     fmt,

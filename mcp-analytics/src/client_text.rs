@@ -78,6 +78,10 @@ fn is_removed(c: char) -> bool {
 }
 
 fn is_clean(text: &str) -> bool {
+    if text.len() <= MAX_CLIENT_TEXT_CHARS && text.bytes().all(|byte| (0x20..0x7F).contains(&byte))
+    {
+        return true; // Printable ASCII, the usual case: checked byte by byte.
+    }
     let fits = text.len() <= MAX_CLIENT_TEXT_CHARS || text.chars().count() <= MAX_CLIENT_TEXT_CHARS;
     fits && !text.chars().any(is_removed)
 }
@@ -131,7 +135,31 @@ pub(crate) fn clean_event(event: &mut crate::ToolCallEvent) {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn any_text_comes_out_capped_printable_and_stable(
+            text in "(\\PC|\\p{Cc}|[\u{202a}-\u{202e}\u{2066}-\u{2069}\u{2028}\u{9b}])*",
+            repeat in 1usize..40,
+        ) {
+            let text = text.repeat(repeat);
+            let cleaned = ClientText::new(&text);
+            prop_assert!(cleaned.as_str().chars().count() <= MAX_CLIENT_TEXT_CHARS);
+            prop_assert!(!cleaned.as_str().chars().any(is_removed));
+            prop_assert_eq!(ClientText::new(cleaned.as_str()), cleaned.clone());
+            prop_assert_eq!(ClientText::from_string(text.clone()).into_string(), cleaned.as_str());
+            let kept: String = text.chars().filter(|c| !is_removed(*c)).collect();
+            if kept.chars().count() <= MAX_CLIENT_TEXT_CHARS {
+                prop_assert_eq!(cleaned.as_str(), kept.as_str(), "nothing else changes");
+            } else {
+                let prefix: String = kept.chars().take(MAX_CLIENT_TEXT_CHARS - 1).collect();
+                prop_assert_eq!(cleaned.as_str(), format!("{prefix}…"));
+            }
+        }
+    }
 
     #[test]
     fn clean_text_is_borrowed_unchanged() {

@@ -345,3 +345,37 @@ async fn the_browser_marks_the_row_of_other_unknown_tools_as_a_bucket() {
     );
     let _ = stop.send(());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_in_stored_names_is_shown_as_text_never_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hostile.db");
+    let tool = "<img src=x onerror=\"document.title='owned'\">";
+    let user = "<b id=\"injected\">bold</b>";
+    let mut hostile = event(0, tool, user, Status::ToolError, 1_000);
+    hostile.error_message = Some("<script>document.title='owned'</script>".into());
+    let mut store = SqliteStore::open(&db).unwrap();
+    store.append(&[hostile]).unwrap();
+    drop(store);
+    let (addr, stop) = serve(Dashboard::new(&db)).await;
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-markup.png");
+    let url = format!("http://{addr}/");
+    let dom = tokio::task::spawn_blocking(move || chromium(&url, &screenshot))
+        .await
+        .unwrap();
+    let tools = &dom[dom.find("id=\"tools\"").unwrap()..];
+    assert!(
+        tools.contains("&lt;img src=x onerror=\"document.title='owned'\"&gt;"),
+        "the name is shown as text: {tools}"
+    );
+    assert!(
+        !dom.contains("<img src=") && !dom.contains("<b id=\"injected\""),
+        "stored markup became elements: {dom}"
+    );
+    assert!(
+        dom.contains("&lt;b id=\"injected\"&gt;bold&lt;/b&gt;"),
+        "{dom}"
+    );
+    assert!(!dom.contains("<title>owned"), "a stored script ran");
+    let _ = stop.send(());
+}
