@@ -1,16 +1,25 @@
 //! Removes secrets from parameters, results and error messages before anything is stored or
-//! exported: values under sensitive keys, and values that look like secrets wherever they appear.
+//! exported: values under sensitive keys ([`KeyRule`]), values that look like secrets wherever
+//! they appear in text (tokens, URL passwords, `key=value` pairs, private keys, card numbers),
+//! and strings that are themselves JSON, which are sanitized as JSON.
 
-use std::borrow::Cow;
+mod cards;
+mod keys;
+mod text;
+
+use std::{borrow::Cow, ops::Range};
 
 use serde_json::Value;
+
+pub use keys::{DEFAULT_KEY_RULES, KeyRule};
 
 use crate::UserDetails;
 
 /// What replaces a redacted value.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// The seed's sensitive key list, matched as substrings of normalised keys.
+/// The seed's sensitive key names, matched as substrings of normalised keys; all of them are in
+/// [`DEFAULT_KEY_RULES`], which the default [`Sanitizer`] uses.
 pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
     "password",
     "apiKey",
@@ -25,7 +34,7 @@ pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
 /// Rules and limits for redaction. Cheap to clone; build once, share.
 #[derive(Clone)]
 pub struct Sanitizer {
-    keys: Vec<String>,
+    keys: Vec<KeyRule>,
     value_prefixes: Vec<String>,
     max_depth: usize,
     max_string_chars: usize,
@@ -36,10 +45,7 @@ pub struct Sanitizer {
 impl Default for Sanitizer {
     fn default() -> Self {
         Self {
-            keys: DEFAULT_SENSITIVE_KEYS
-                .iter()
-                .map(|key| normalize_key(key))
-                .collect(),
+            keys: DEFAULT_KEY_RULES.iter().map(KeyRule::normalized).collect(),
             value_prefixes: Vec::new(),
             max_depth: 16,
             max_string_chars: 1024,
@@ -67,8 +73,19 @@ impl Sanitizer {
     }
 
     /// Also redact values under keys containing `key` (case and `_`/`-`/`.` are ignored).
-    pub fn redact_key(mut self, key: &str) -> Self {
-        self.keys.push(normalize_key(key));
+    pub fn redact_key(self, key: &str) -> Self {
+        self.redact_key_rule(KeyRule::Contains(key.to_owned().into()))
+    }
+
+    /// Also redact values under keys that have `word` as one of their words (`pin` matches
+    /// `user_pin` and `pinCode`, not `pinned`); see [`KeyRule::Word`].
+    pub fn redact_key_word(self, word: &str) -> Self {
+        self.redact_key_rule(KeyRule::Word(word.to_owned().into()))
+    }
+
+    /// Also redact values under keys matching `rule`.
+    pub fn redact_key_rule(mut self, rule: KeyRule) -> Self {
+        self.keys.push(rule.normalized());
         self
     }
 
@@ -96,10 +113,11 @@ impl Sanitizer {
         self
     }
 
-    /// Whether a key (in any case or separator style) names sensitive data.
+    /// Whether a key (in any case or separator style) names sensitive data; `extra` are more
+    /// names matched as substrings (a tool's `redact` list).
     pub fn is_sensitive_key(&self, key: &str, extra: &[&str]) -> bool {
-        let extra: Vec<String> = extra.iter().map(|key| normalize_key(key)).collect();
-        self.key_matches(key, &extra)
+        let extra = extra_rules(extra);
+        self.rules(&extra).matches(key, false)
     }
 
     /// A redacted copy of `value`; `extra_keys` are per-tool sensitive keys.
@@ -129,20 +147,35 @@ impl Sanitizer {
         }
     }
 
-    /// Free text (an error message) with secret-looking values replaced, length-capped.
+    /// Free text (an error message) with secret-looking values replaced, length-capped. Text that
+    /// is a JSON object or array is sanitized as JSON (and stored compact).
     pub fn text(&self, text: &str) -> String {
-        self.clean_text(text).into_owned()
+        self.text_with_keys(text, &[])
+    }
+
+    /// [`Sanitizer::text`] with per-tool sensitive keys (a tool's `redact` list), which apply to
+    /// `key=value` pairs and to text that is JSON.
+    pub fn text_with_keys(&self, text: &str, extra_keys: &[&str]) -> String {
+        let extra = extra_rules(extra_keys);
+        self.clean_text(text, &self.rules(&extra), 0).into_owned()
+    }
+
+    fn rules<'a>(&'a self, extra: &'a [KeyRule]) -> keys::KeyRules<'a> {
+        keys::KeyRules {
+            rules: &self.keys,
+            extra,
+        }
     }
 
     /// Writes `value` as JSON, redacting as it goes (one pass, no intermediate `Value`).
     fn render(&self, value: &Value, extra_keys: &[&str]) -> String {
-        let extra: Vec<String> = extra_keys.iter().map(|key| normalize_key(key)).collect();
+        let extra = extra_rules(extra_keys);
         let mut out = String::with_capacity(128);
-        self.write(&mut out, value, &extra, 0);
+        self.write(&mut out, value, &self.rules(&extra), 0);
         out
     }
 
-    fn write(&self, out: &mut String, value: &Value, extra: &[String], depth: usize) {
+    fn write(&self, out: &mut String, value: &Value, keys: &keys::KeyRules<'_>, depth: usize) {
         if depth >= self.max_depth && (value.is_object() || value.is_array()) {
             write_json_string(out, "[TRUNCATED: too deep]");
             return;
@@ -156,10 +189,10 @@ impl Sanitizer {
                     }
                     write_json_string(out, key);
                     out.push(':');
-                    if self.key_matches(key, extra) {
+                    if keys.matches(key, false) {
                         write_json_string(out, REDACTED);
                     } else {
-                        self.write(out, item, extra, depth + 1);
+                        self.write(out, item, keys, depth + 1);
                     }
                 }
                 out.push('}');
@@ -170,13 +203,13 @@ impl Sanitizer {
                     if index > 0 {
                         out.push(',');
                     }
-                    self.write(out, item, extra, depth + 1);
+                    self.write(out, item, keys, depth + 1);
                 }
                 out.push(']');
             }
-            Value::String(text) => write_json_string(out, &self.clean_text(text)),
+            Value::String(text) => write_json_string(out, &self.clean_text(text, keys, depth)),
             Value::Number(number)
-                if number_may_be_card(number) && looks_like_card(&number.to_string()) =>
+                if number_may_be_card(number) && cards::looks_like_card(&number.to_string()) =>
             {
                 write_json_string(out, REDACTED);
             }
@@ -189,36 +222,18 @@ impl Sanitizer {
         }
     }
 
-    /// `key` normalised (without allocating for ordinary keys) contains a sensitive key.
-    fn key_matches(&self, key: &str, extra: &[String]) -> bool {
-        let mut buffer = [0u8; 64];
-        let owned;
-        let normalized = if key.len() <= buffer.len() {
-            let mut length = 0;
-            for byte in key.bytes().filter(|byte| !is_key_separator(*byte)) {
-                buffer[length] = byte.to_ascii_lowercase();
-                length += 1;
-            }
-            std::str::from_utf8(&buffer[..length]).unwrap_or("")
-        } else {
-            owned = normalize_key(key);
-            owned.as_str()
+    /// `text` with secrets replaced and its length capped; borrowed when clean. `depth` is the
+    /// nesting `text` sits at (JSON inside it counts on from there).
+    fn clean_text<'a>(
+        &self,
+        text: &'a str,
+        keys: &keys::KeyRules<'_>,
+        depth: usize,
+    ) -> Cow<'a, str> {
+        let text = match self.json_inside(text, keys, depth) {
+            Some(json) => Cow::Owned(json),
+            None => self.redact_spans(text, keys),
         };
-        self.keys
-            .iter()
-            .chain(extra)
-            .any(|sensitive| contains_bytes(normalized.as_bytes(), sensitive.as_bytes()))
-    }
-
-    /// `text` with secret-looking values replaced and its length capped; borrowed when clean.
-    fn clean_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let mut text = Cow::Borrowed(text);
-        if text.bytes().filter(u8::is_ascii_digit).count() >= 13 {
-            text = Cow::Owned(redact_card_numbers(&text));
-        }
-        if self.may_hold_token(&text) {
-            text = Cow::Owned(self.redact_tokens(&text));
-        }
         match text.char_indices().nth(self.max_string_chars) {
             None => text,
             Some((cut, _)) => {
@@ -228,88 +243,54 @@ impl Sanitizer {
         }
     }
 
-    /// A cheap test that rules out most text before tokenising it.
-    fn may_hold_token(&self, text: &str) -> bool {
-        const TRIGGERS: &[&str] = &["eyJ", "AKIA", "ASIA"];
-        TOKEN_PREFIXES
-            .iter()
-            .chain(TRIGGERS)
-            .any(|trigger| contains_bytes(text.as_bytes(), trigger.as_bytes()))
-            || self
-                .value_prefixes
-                .iter()
-                .any(|prefix| contains_bytes(text.as_bytes(), prefix.as_bytes()))
-            || contains_ignore_ascii_case(text, "bearer")
-            || contains_ignore_ascii_case(text, "basic")
+    /// `text` sanitized as JSON if it is a JSON object or array (only text that starts with `{`
+    /// or `[` and ends with `}` or `]` is parsed).
+    fn json_inside(&self, text: &str, keys: &keys::KeyRules<'_>, depth: usize) -> Option<String> {
+        let trimmed = text.trim();
+        let (first, last) = (trimmed.bytes().next()?, trimmed.bytes().last()?);
+        if !matches!((first, last), (b'{', b'}') | (b'[', b']')) {
+            return None;
+        }
+        let value: Value = serde_json::from_str(trimmed).ok()?;
+        let mut out = String::with_capacity(trimmed.len());
+        self.write(&mut out, &value, keys, depth + 1);
+        Some(out)
     }
 
-    fn redact_tokens(&self, text: &str) -> String {
+    /// `text` with every secret-looking span replaced by [`REDACTED`].
+    fn redact_spans<'a>(&self, text: &'a str, keys: &keys::KeyRules<'_>) -> Cow<'a, str> {
+        let mut spans: Vec<Range<usize>> = Vec::new();
+        text::secret_spans(text, keys, &self.value_prefixes, &mut spans);
+        if cards::may_hold_card(text) {
+            cards::card_spans(text, &mut spans);
+        }
+        if spans.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        spans.sort_unstable_by_key(|span| span.start);
         let mut out = String::with_capacity(text.len());
-        let mut redact_next = false;
-        for piece in split_keeping_separators(text) {
-            if piece.chars().all(is_separator) {
-                out.push_str(piece);
+        let mut copied = 0;
+        for span in spans {
+            if span.end <= copied {
                 continue;
             }
-            if redact_next || self.is_secret_token(piece) {
+            if span.start >= copied {
+                out.push_str(&text[copied..span.start]);
                 out.push_str(REDACTED);
-            } else {
-                out.push_str(piece);
             }
-            redact_next =
-                piece.eq_ignore_ascii_case("bearer") || piece.eq_ignore_ascii_case("basic");
+            copied = span.end;
         }
-        out
-    }
-
-    fn is_secret_token(&self, token: &str) -> bool {
-        TOKEN_PREFIXES
-            .iter()
-            .copied()
-            .chain(self.value_prefixes.iter().map(String::as_str))
-            .any(|prefix| token.len() > prefix.len() + 4 && token.starts_with(prefix))
-            || is_jwt(token)
-            || is_aws_access_key(token)
+        out.push_str(&text[copied..]);
+        Cow::Owned(out)
     }
 }
 
-/// Prefixes of API keys and tokens redacted wherever they appear.
-const TOKEN_PREFIXES: &[&str] = &[
-    "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "sk-", "xoxb-", "xoxp-", "ghp_",
-];
-
-/// ASCII-lowercase without `_`, `-`, `.` or spaces: `API-KEY`, `api_key` and `apiKey` all
-/// become `apikey`.
-fn normalize_key(key: &str) -> String {
-    let bytes: Vec<u8> = key
-        .bytes()
-        .filter(|byte| !is_key_separator(*byte))
-        .map(|byte| byte.to_ascii_lowercase())
-        .collect();
-    String::from_utf8(bytes).unwrap_or_default()
-}
-
-fn is_key_separator(byte: u8) -> bool {
-    matches!(byte, b'_' | b'-' | b'.' | b' ')
-}
-
-/// Substring search tuned for the short needles and texts redaction deals with (the standard
-/// two-way search spends more on setup than on searching here).
-fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    haystack.len() >= needle.len()
-        && haystack[..=haystack.len() - needle.len()]
-            .iter()
-            .enumerate()
-            .any(|(index, &byte)| byte == first && haystack[index + 1..].starts_with(rest))
-}
-
-fn contains_ignore_ascii_case(text: &str, needle: &str) -> bool {
-    text.as_bytes()
-        .windows(needle.len())
-        .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
+/// A tool's `redact` names as substring rules.
+fn extra_rules(extra_keys: &[&str]) -> Vec<KeyRule> {
+    extra_keys
+        .iter()
+        .map(|key| KeyRule::Contains(keys::normalize_key(key).into()))
+        .collect()
 }
 
 /// Integers of 13 digits or more (the only numbers that can be card numbers).
@@ -352,136 +333,6 @@ fn truncate_at_char(text: &str, max_bytes: usize) -> &str {
         end -= 1;
     }
     &text[..end]
-}
-
-fn is_separator(c: char) -> bool {
-    c.is_whitespace()
-        || matches!(
-            c,
-            '"' | '\''
-                | ','
-                | ';'
-                | '('
-                | ')'
-                | '['
-                | ']'
-                | '{'
-                | '}'
-                | '<'
-                | '>'
-                | '='
-                | ':'
-                | '`'
-        )
-}
-
-/// Splits into alternating runs of separators and tokens, keeping both.
-fn split_keeping_separators(text: &str) -> Vec<&str> {
-    let mut pieces = Vec::new();
-    let mut start = 0;
-    let mut in_separator = None;
-    for (index, c) in text.char_indices() {
-        let separator = is_separator(c);
-        if in_separator.is_some_and(|previous| previous != separator) {
-            pieces.push(&text[start..index]);
-            start = index;
-        }
-        in_separator = Some(separator);
-    }
-    if start < text.len() {
-        pieces.push(&text[start..]);
-    }
-    pieces
-}
-
-fn is_jwt(token: &str) -> bool {
-    let parts: Vec<&str> = token.split('.').collect();
-    parts.len() == 3
-        && token.starts_with("eyJ")
-        && parts.iter().all(|part| {
-            part.len() >= 4
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
-        })
-}
-
-fn is_aws_access_key(token: &str) -> bool {
-    token.len() == 20
-        && ["AKIA", "ASIA"]
-            .iter()
-            .any(|prefix| token.starts_with(prefix))
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-}
-
-fn luhn_valid(digits: &[u8]) -> bool {
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            let d = u32::from(*d);
-            if i % 2 == 1 {
-                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
-}
-
-fn looks_like_card(candidate: &str) -> bool {
-    let digits: Vec<u8> = candidate
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .map(|b| b - b'0')
-        .collect();
-    (13..=19).contains(&digits.len()) && luhn_valid(&digits)
-}
-
-/// Replaces runs of digits (with single spaces or dashes between groups) that form a
-/// Luhn-valid 13–19 digit card number.
-fn redact_card_numbers(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut index = 0;
-    let mut copied = 0;
-    while index < bytes.len() {
-        if !bytes[index].is_ascii_digit() || (index > 0 && bytes[index - 1].is_ascii_alphanumeric())
-        {
-            index += 1;
-            continue;
-        }
-        let start = index;
-        let mut end = index;
-        let mut cursor = index;
-        while cursor < bytes.len() {
-            if bytes[cursor].is_ascii_digit() {
-                cursor += 1;
-                end = cursor;
-            } else if matches!(bytes[cursor], b' ' | b'-')
-                && cursor + 1 < bytes.len()
-                && bytes[cursor + 1].is_ascii_digit()
-            {
-                cursor += 1;
-            } else {
-                break;
-            }
-        }
-        let run = &text[start..end];
-        let boundary = end == bytes.len() || !bytes[end].is_ascii_alphanumeric();
-        if boundary && looks_like_card(run) {
-            out.push_str(&text[copied..start]);
-            out.push_str(REDACTED);
-            copied = end;
-        }
-        index = end.max(start + 1);
-    }
-    out.push_str(&text[copied..]);
-    out
 }
 
 #[cfg(test)]
@@ -579,7 +430,7 @@ mod tests {
             let check = (0..10).find(|c| {
                 let mut all = digits.clone();
                 all.push(*c);
-                luhn_valid(&all)
+                cards::luhn_valid(all.into_iter())
             });
             digits.push(check.unwrap());
             digits.iter().map(|d| char::from(b'0' + d)).collect()
