@@ -424,8 +424,109 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_text_copy_of_a_structured_result_is_redacted_like_the_structured_one() {
+        let secret = r#"{"api_key":"k-live-123456","password":"hunter2","document":"body-77"}"#;
+        let result = json!({
+            "content": [{"type": "text", "text": secret}],
+            "structuredContent": serde_json::from_str::<Value>(secret).unwrap(),
+            "isError": false
+        });
+        let stored = Sanitizer::default().json_text(&result, &["document"]);
+        for leaked in ["k-live-123456", "hunter2", "body-77"] {
+            assert!(!stored.contains(leaked), "{leaked} leaked: {stored}");
+        }
+        let message = Sanitizer::default().text_with_keys(&format!("  {secret}\n"), &["document"]);
+        assert_eq!(
+            serde_json::from_str::<Value>(&message).unwrap(),
+            json!({"api_key": REDACTED, "password": REDACTED, "document": REDACTED})
+        );
+        let nested = json!({"outer": json!({"inner": secret}).to_string()}).to_string();
+        let twice = Sanitizer::default().text(&nested);
+        assert!(!twice.contains("hunter2"), "{twice}");
+    }
+
+    #[test]
+    fn secrets_in_the_issue_shapes_are_redacted_in_free_text() {
+        let cases = [
+            (format!("token {JWT}."), JWT.to_owned()),
+            (format!("token {JWT}!"), JWT.to_owned()),
+            (format!("/cb?id_token={JWT}&x=1"), JWT.to_owned()),
+            ("GET https://api.example.com/v1/sk_live_51HabcdefQ/x".into(), "sk_live_51HabcdefQ".into()),
+            ("the key is AKIAIOSFODNN7EXAMPLE.".into(), "AKIAIOSFODNN7EXAMPLE".into()),
+            ("postgres://admin:hunter2@db/prod".into(), "hunter2".into()),
+            ("/login?user=bob&password=pa55word&next=/".into(), "pa55word".into()),
+            ("https://x.test/?api_key=k3y-value-1&a=1".into(), "k3y-value-1".into()),
+            ("https://x.test/?sig=s1gnature-v&code=c0de-value".into(), "s1gnature-v".into()),
+            ("https://x.test/?sig=s1gnature-v&code=c0de-value".into(), "c0de-value".into()),
+            ("Authorization: Token t0ken-value-9".into(), "t0ken-value-9".into()),
+            ("authorization: Digest username=\"bob\", response=\"r3sp\"".into(), "r3sp".into()),
+            (
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE\n-----END OPENSSH PRIVATE KEY-----".into(),
+                "b3BlbnNzaC1rZXktdjE".into(),
+            ),
+            ("gh ghp_16C7e42F292c6912E7710c838347Ae178B4a".into(), "ghp_16C7e42F292c6912E7710c838347Ae178B4a".into()),
+            ("gho_16C7e42F292c6912E7710c838347Ae178B4a".into(), "gho_16C7e42F292c6912E7710c838347Ae178B4a".into()),
+            ("(github_pat_11ABCDEFG0_abcdefghijklmnop)".into(), "github_pat_11ABCDEFG0_abcdefghijklmnop".into()),
+            ("slack: xoxp-1234-5678-abcdefgh".into(), "xoxp-1234-5678-abcdefgh".into()),
+            ("maps AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI.".into(), "AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI".into()),
+            ("4111 1111 1111 1111 12/26".into(), "4111 1111 1111 1111".into()),
+            ("order 12345 4242424242424242".into(), "4242424242424242".into()),
+            ("4242.4242.4242.4242".into(), "4242.4242.4242.4242".into()),
+        ];
+        let sanitizer = Sanitizer::default();
+        for (text, secret) in cases {
+            let stored = sanitizer.text(&text);
+            assert!(!stored.contains(&secret), "{secret} leaked from {text:?}: {stored:?}");
+            let json = sanitizer.json_text(&json!({"memo": text}), &[]);
+            assert!(!json.contains(&secret), "{secret} leaked from {text:?}: {json}");
+        }
+    }
+
+    #[test]
+    fn the_issue_key_names_are_redacted_and_ordinary_keys_kept() {
+        let secret_keys = [
+            "passwd", "pwd", "passphrase", "pin", "otp", "mfa_code", "cvv", "cvc", "card_number",
+            "cardNumber", "cookie", "set-cookie", "credentials", "connection_string",
+            "database_url", "dsn", "client_assertion", "jwt",
+        ];
+        let ordinary = ["pinned", "option", "shipping", "spinner", "code", "city", "topping"];
+        let input: serde_json::Map<String, Value> = secret_keys
+            .iter()
+            .chain(&ordinary)
+            .map(|key| (key.to_string(), json!(format!("value-of-{key}"))))
+            .collect();
+        let out = Sanitizer::default().value(&Value::Object(input), &[]);
+        for key in secret_keys {
+            assert_eq!(out[key], REDACTED, "{key}");
+        }
+        for key in ordinary {
+            assert_eq!(out[key], format!("value-of-{key}"), "{key}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_is_kept() {
+        let sanitizer = Sanitizer::default();
+        for text in [
+            "upstream timed out after 30s (attempt 2 of 3)",
+            "see https://example.com/docs?page=2&lang=en#top",
+            "uses sk-learn, desk-lamp and task-force",
+            "meeting at 12:30 on 2026-12-03; code: 42",
+            "{not json} [nor this",
+            "pinned shipping options",
+        ] {
+            assert_eq!(sanitizer.text(text), text);
+        }
+    }
+
     fn card_number() -> impl Strategy<Value = String> {
-        proptest::collection::vec(0u8..10, 15).prop_map(|mut digits| {
+        card_number_of(17)
+    }
+
+    /// A Luhn-valid card number of `length` digits starting with 4.
+    fn card_number_of(length: usize) -> impl Strategy<Value = String> {
+        proptest::collection::vec(0u8..10, length - 2).prop_map(|mut digits| {
             digits.insert(0, 4);
             let check = (0..10).find(|c| {
                 let mut all = digits.clone();
@@ -435,6 +536,22 @@ mod tests {
             digits.push(check.unwrap());
             digits.iter().map(|d| char::from(b'0' + d)).collect()
         })
+    }
+
+    /// Tokens in every built-in shape.
+    fn secret_token() -> impl Strategy<Value = String> {
+        let body = "[A-Za-z0-9]{36,40}";
+        prop_oneof![
+            body.prop_map(|b| format!("sk_live_{b}")),
+            body.prop_map(|b| format!("sk-proj-{b}")),
+            body.prop_map(|b| format!("ghp_{b}")),
+            body.prop_map(|b| format!("github_pat_{b}")),
+            body.prop_map(|b| format!("xoxb-{b}")),
+            "[A-Za-z0-9_-]{35}".prop_map(|b| format!("AIza{b}")),
+            "[A-Z0-9]{16}".prop_map(|b| format!("AKIA{b}")),
+            ("[A-Za-z0-9_-]{10,40}", "[A-Za-z0-9_-]{10,40}", "[A-Za-z0-9_-]{10,40}")
+                .prop_map(|(h, p, s)| format!("eyJ{h}.eyJ{p}.{s}")),
+        ]
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
@@ -478,6 +595,72 @@ mod tests {
             let text = format!("{before} {card} {after}");
             let out = Sanitizer::default().json_text(&json!({"memo": text}), &[]);
             prop_assert!(!out.contains(&card), "{} leaked: {}", card, out);
+        }
+
+        #[test]
+        fn card_numbers_next_to_digits_dates_and_dots_never_survive(
+            card in card_number_of(16),
+            grouping in prop::sample::select(vec!["", " ", "-", "."]),
+            before in "[0-9]{1,6}", before_sep in prop::sample::select(vec![" ", "-", ".", "/", ", "]),
+            after in "[0-9]{1,6}", after_sep in prop::sample::select(vec![" ", "-", ".", "/", ", "]),
+            date in prop::sample::select(vec!["", " 12/26", " exp 2026-12-03", " 01.28"]),
+        ) {
+            let formatted = if grouping.is_empty() {
+                card.clone()
+            } else {
+                card.as_bytes().chunks(4).map(|chunk| std::str::from_utf8(chunk).unwrap()).collect::<Vec<_>>().join(grouping)
+            };
+            let text = format!("{before}{before_sep}{formatted}{after_sep}{after}{date}");
+            let out = Sanitizer::default().json_text(&json!({"memo": text}), &[]);
+            prop_assert!(!out.contains(&formatted), "{} leaked: {}", formatted, out);
+        }
+
+        #[test]
+        fn secrets_in_urls_json_strings_and_sentences_never_survive(
+            secret in secret_token(),
+            before in prop::sample::select(vec!["", " ", "see ", "/v1/", "?x=", "&id_token=", "(", "\"", "'", "=", ": ", "key=", "\n"]),
+            after in prop::sample::select(vec!["", ".", "!", ",", "?", "&y=1", "/charges", ")", "\"", ";", ". Next", "\n"]),
+            nesting in 0usize..4,
+        ) {
+            let mut text = format!("{before}{secret}{after}");
+            for _ in 0..nesting {
+                text = json!({"message": text}).to_string();
+            }
+            let out = Sanitizer::default().json_text(&json!({"memo": text}), &[]);
+            prop_assert!(!out.contains(&secret), "{} leaked: {}", secret, out);
+            let out = Sanitizer::default().text(&text);
+            prop_assert!(!out.contains(&secret), "{} leaked: {}", secret, out);
+        }
+
+        #[test]
+        fn values_under_word_keys_never_survive_and_ordinary_keys_stay(
+            word in prop::sample::select(vec!["pin", "otp", "pwd", "dsn", "jwt"]),
+            other in "[a-z]{2,6}", camel in any::<bool>(), secret in "[a-zA-Z0-9]{8,20}",
+        ) {
+            let key = if camel {
+                format!("{other}{}{}", word[..1].to_uppercase(), &word[1..])
+            } else {
+                format!("{other}_{word}")
+            };
+            let out = Sanitizer::default().json_text(&json!({ key: secret.clone() }), &[]);
+            prop_assert!(!out.contains(&secret), "{} leaked: {}", secret, out);
+        }
+
+        #[test]
+        fn json_in_strings_is_sanitized_at_any_nesting(
+            key in prop::sample::select(vec!["password", "api_key", "cvv", "pin", "set-cookie", "Authorization"]),
+            secret in "[a-zA-Z0-9]{8,20}", nesting in 1usize..5, array in any::<bool>(),
+        ) {
+            let mut inner = json!({ key: secret.clone() });
+            if array {
+                inner = json!([1, inner]);
+            }
+            let mut text = inner.to_string();
+            for _ in 1..nesting {
+                text = json!({"data": text}).to_string();
+            }
+            let out = Sanitizer::default().json_text(&json!({"content": [{"type": "text", "text": text}]}), &[]);
+            prop_assert!(!out.contains(&secret), "{} leaked: {}", secret, out);
         }
 
         #[test]
