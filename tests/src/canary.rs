@@ -31,8 +31,14 @@ pub const CANARIES: &[(&str, &str)] = &[
         "https://x.test/login?user=bob&password=CNRYqueryPw01&next=/",
         "CNRYqueryPw01",
     ),
-    ("https://x.test/cb?code=CNRYoauthCode01&state=1", "CNRYoauthCode01"),
-    ("https://s3.test/o?X-Amz-Signature=CNRYamzSig01", "CNRYamzSig01"),
+    (
+        "https://x.test/cb?code=CNRYoauthCode01&state=1",
+        "CNRYoauthCode01",
+    ),
+    (
+        "https://s3.test/o?X-Amz-Signature=CNRYamzSig01",
+        "CNRYamzSig01",
+    ),
     // Authorization headers of any scheme.
     ("Authorization: Digest CNRYdigestCred01", "CNRYdigestCred01"),
     ("authorization: Bearer CNRYbearerTok01", "CNRYbearerTok01"),
@@ -42,10 +48,16 @@ pub const CANARIES: &[(&str, &str)] = &[
         "CNRYpemBody01",
     ),
     // GitHub, Slack, Google.
-    ("gh: ghp_CNRYgithub0000000000000000000000001", "CNRYgithub000"),
+    (
+        "gh: ghp_CNRYgithub0000000000000000000000001",
+        "CNRYgithub000",
+    ),
     ("(github_pat_11CNRYgithubPat01_abc)", "CNRYgithubPat01"),
     ("slack xoxb-1234-CNRYslack01", "CNRYslack01"),
-    ("maps AIzaSyCNRYgoogle0123456789abcdefghijklm.", "CNRYgoogle0123"),
+    (
+        "maps AIzaSyCNRYgoogle0123456789abcdefghijklm.",
+        "CNRYgoogle0123",
+    ),
     // Cards next to other digit groups, or dot-separated.
     ("4000 0566 5566 5556 12/26", CARD),
     ("order 12345 4000056655665556", "4000056655665556"),

@@ -61,7 +61,8 @@ async fn exercise(client: &RunningService<RoleClient, ClientConfig>) {
     let payload = json!({"payload": secrets_object(), "note": secrets_text()});
     call(client, "echo", payload.clone()).await.unwrap();
     // A parameter that is itself JSON text.
-    let as_text = json!({"payload": secrets_object().to_string(), "note": secrets_object().to_string()});
+    let as_text =
+        json!({"payload": secrets_object().to_string(), "note": secrets_object().to_string()});
     call(client, "echo", as_text).await.unwrap();
     call(client, "structured", payload.clone()).await.unwrap();
     let failed = call(client, "fail_text", payload.clone()).await.unwrap();
@@ -108,13 +109,24 @@ async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
 /// The `mcp-analytics` CLI binary (built on demand: it belongs to another package).
 fn cli() -> PathBuf {
     let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "mcp-analytics-cli", "--bin", "mcp-analytics"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "mcp-analytics-cli",
+            "--bin",
+            "mcp-analytics",
+        ])
         .status()
         .unwrap();
     assert!(status.success(), "the CLI builds");
     // target/<profile>/deps/canary-… → target/<profile>/mcp-analytics
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("mcp-analytics")
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("mcp-analytics")
 }
 
 /// Every dashboard API answer for `database`, as text.
@@ -139,7 +151,10 @@ async fn dashboard_json(database: &Path) -> String {
     }
     let _ = stop.send(());
     served.await.unwrap().unwrap();
-    assert!(answers.contains("echo"), "the dashboard shows the calls: {answers}");
+    assert!(
+        answers.contains("echo"),
+        "the dashboard shows the calls: {answers}"
+    );
     answers
 }
 
@@ -162,12 +177,13 @@ async fn no_canary_reaches_storage_exports_logs_the_dashboard_or_reports() {
     // The collector and the OTLP receiver.
     let (collector_listener, collector_addr) = listener().await;
     let (stop_collector, collector_stopped) = oneshot::channel::<()>();
-    let collector = tokio::spawn(Collector::new(&collected).api_key(Some(KEY.into())).serve_on(
-        collector_listener,
-        async move {
-            let _ = collector_stopped.await;
-        },
-    ));
+    let collector = tokio::spawn(
+        Collector::new(&collected)
+            .api_key(Some(KEY.into()))
+            .serve_on(collector_listener, async move {
+                let _ = collector_stopped.await;
+            }),
+    );
     let (otlp_addr, inbox, stop_otlp) = otlp_receiver::receiver().await;
 
     // Over HTTP, in this process.

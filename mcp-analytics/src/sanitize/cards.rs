@@ -79,9 +79,13 @@ fn cards_in_run(
             if digits > 19 || (last > first && dotted(last)) {
                 break;
             }
-            if digits >= 13 && luhn_valid(groups[first..=last].iter().flat_map(|group| {
-                bytes[group.range.clone()].iter().map(|digit| digit - b'0')
-            })) {
+            if digits >= 13
+                && luhn_valid(
+                    groups[first..=last].iter().flat_map(|group| {
+                        bytes[group.range.clone()].iter().map(|digit| digit - b'0')
+                    }),
+                )
+            {
                 let priority = match digits {
                     16 => 0,
                     15 => 1,

@@ -477,20 +477,43 @@ mod tests {
         let sanitizer = Sanitizer::default();
         for (text, secret) in cases {
             let stored = sanitizer.text(&text);
-            assert!(!stored.contains(&secret), "{secret} leaked from {text:?}: {stored:?}");
+            assert!(
+                !stored.contains(&secret),
+                "{secret} leaked from {text:?}: {stored:?}"
+            );
             let json = sanitizer.json_text(&json!({"memo": text}), &[]);
-            assert!(!json.contains(&secret), "{secret} leaked from {text:?}: {json}");
+            assert!(
+                !json.contains(&secret),
+                "{secret} leaked from {text:?}: {json}"
+            );
         }
     }
 
     #[test]
     fn the_issue_key_names_are_redacted_and_ordinary_keys_kept() {
         let secret_keys = [
-            "passwd", "pwd", "passphrase", "pin", "otp", "mfa_code", "cvv", "cvc", "card_number",
-            "cardNumber", "cookie", "set-cookie", "credentials", "connection_string",
-            "database_url", "dsn", "client_assertion", "jwt",
+            "passwd",
+            "pwd",
+            "passphrase",
+            "pin",
+            "otp",
+            "mfa_code",
+            "cvv",
+            "cvc",
+            "card_number",
+            "cardNumber",
+            "cookie",
+            "set-cookie",
+            "credentials",
+            "connection_string",
+            "database_url",
+            "dsn",
+            "client_assertion",
+            "jwt",
         ];
-        let ordinary = ["pinned", "option", "shipping", "spinner", "code", "city", "topping"];
+        let ordinary = [
+            "pinned", "option", "shipping", "spinner", "code", "city", "topping",
+        ];
         let input: serde_json::Map<String, Value> = secret_keys
             .iter()
             .chain(&ordinary)
@@ -549,7 +572,11 @@ mod tests {
             body.prop_map(|b| format!("xoxb-{b}")),
             "[A-Za-z0-9_-]{35}".prop_map(|b| format!("AIza{b}")),
             "[A-Z0-9]{16}".prop_map(|b| format!("AKIA{b}")),
-            ("[A-Za-z0-9_-]{10,40}", "[A-Za-z0-9_-]{10,40}", "[A-Za-z0-9_-]{10,40}")
+            (
+                "[A-Za-z0-9_-]{10,40}",
+                "[A-Za-z0-9_-]{10,40}",
+                "[A-Za-z0-9_-]{10,40}"
+            )
                 .prop_map(|(h, p, s)| format!("eyJ{h}.eyJ{p}.{s}")),
         ]
     }

@@ -74,10 +74,12 @@ pub(super) fn secret_spans(
 fn token_at(text: &str, start: usize, value_prefixes: &[String]) -> Option<Range<usize>> {
     let rest = &text.as_bytes()[start..];
     // Every built-in shape starts with one of these letters.
-    if !matches!(rest[0], b's' | b'r' | b'w' | b'g' | b'x' | b'A' | b'e' | b'b' | b'B')
-        && !value_prefixes
-            .iter()
-            .any(|prefix| prefix.as_bytes().first() == Some(&rest[0]))
+    if !matches!(
+        rest[0],
+        b's' | b'r' | b'w' | b'g' | b'x' | b'A' | b'e' | b'b' | b'B'
+    ) && !value_prefixes
+        .iter()
+        .any(|prefix| prefix.as_bytes().first() == Some(&rest[0]))
     {
         return None;
     }
@@ -165,7 +167,8 @@ fn url_password(bytes: &[u8], colon: usize) -> Option<Range<usize>> {
     let length = bytes[authority..]
         .iter()
         .take_while(|b| {
-            !b.is_ascii_whitespace() && !matches!(b, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>')
+            !b.is_ascii_whitespace()
+                && !matches!(b, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>')
         })
         .count();
     let host = &bytes[authority..authority + length];
@@ -308,28 +311,35 @@ mod tests {
         out + &text[copied..]
     }
 
-    const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP";
+    const JWT: &str =
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP";
 
     #[test]
     fn tokens_are_found_next_to_punctuation_and_inside_urls() {
         assert_eq!(redacted(&format!("token {JWT}.")), "token #.");
         assert_eq!(redacted(&format!("here: {JWT}!")), "here: #!");
-        assert_eq!(redacted(&format!("/cb?state=1&x={JWT}&y=2")), "/cb?state=1&x=#&y=2");
+        assert_eq!(
+            redacted(&format!("/cb?state=1&x={JWT}&y=2")),
+            "/cb?state=1&x=#&y=2"
+        );
         assert_eq!(
             redacted("GET https://api.example.com/v1/sk_live_51Habcdefgh/charges"),
             "GET https://api.example.com/v1/#/charges"
         );
-        assert_eq!(redacted("the key is AKIAIOSFODNN7EXAMPLE."), "the key is #.");
+        assert_eq!(
+            redacted("the key is AKIAIOSFODNN7EXAMPLE."),
+            "the key is #."
+        );
         assert_eq!(
             redacted("gh ghp_abcdefghij1234 and github_pat_11ABCDEFG_xyz"),
             "gh # and #"
         );
         assert_eq!(redacted("slack xoxb-123-456-abcdef"), "slack #");
+        assert_eq!(redacted("g AIzaSyA1234567890abcdefghijklmnopqrstu"), "g #");
         assert_eq!(
-            redacted("g AIzaSyA1234567890abcdefghijklmnopqrstu"),
-            "g #"
+            redacted("uses sk-learn and desk-lamp"),
+            "uses sk-learn and desk-lamp"
         );
-        assert_eq!(redacted("uses sk-learn and desk-lamp"), "uses sk-learn and desk-lamp");
     }
 
     #[test]
@@ -339,15 +349,24 @@ mod tests {
             "/login?user=bob&password=#&next=/"
         );
         assert_eq!(redacted("?code=abc123&sig=xyz"), "?code=#&sig=#");
-        assert_eq!(redacted(r#"{"api_key": "k-live-123"}"#), r##"{"api_key": "#"}"##);
-        assert_eq!(redacted("password: hunter2, user: bob"), "password: #, user: bob");
+        assert_eq!(
+            redacted(r#"{"api_key": "k-live-123"}"#),
+            r##"{"api_key": "#"}"##
+        );
+        assert_eq!(
+            redacted("password: hunter2, user: bob"),
+            "password: #, user: bob"
+        );
         assert_eq!(
             redacted("Authorization: Digest username=\"a\", response=\"b\"\nnext"),
             "Authorization: Digest #\nnext"
         );
         assert_eq!(redacted("Authorization: tok3n"), "Authorization: #");
         assert_eq!(redacted("Cookie: sid=1; theme=dark"), "Cookie: #");
-        assert_eq!(redacted("code: see below; time 12:30"), "code: see below; time 12:30");
+        assert_eq!(
+            redacted("code: see below; time 12:30"),
+            "code: see below; time 12:30"
+        );
         assert_eq!(redacted("password=[REDACTED]"), "password=[REDACTED]");
         assert_eq!(
             redacted(r#"{\"password\":\"hunter2\",\"a\":1}"#),
@@ -361,7 +380,10 @@ mod tests {
             redacted("postgres://admin:hunter2@db/prod"),
             "postgres://admin:#@db/prod"
         );
-        assert_eq!(redacted("https://git@example.com/x"), "https://git@example.com/x");
+        assert_eq!(
+            redacted("https://git@example.com/x"),
+            "https://git@example.com/x"
+        );
         assert_eq!(
             redacted("k -----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY----- ok"),
             "k -----BEGIN RSA PRIVATE KEY-----#-----END RSA PRIVATE KEY----- ok"
