@@ -27,11 +27,19 @@ impl KeyRule {
         KeyRule::Word(Cow::Borrowed(name))
     }
 
-    /// The rule in the form [`KeyRule::matches`] compares with (normalised, lowercase).
-    pub(super) fn normalized(&self) -> Self {
-        match self {
+    /// The rule in the form [`KeyRule::matches`] compares with (normalised, lowercase), with
+    /// the letters its name needs.
+    pub(super) fn normalized(&self) -> Compiled {
+        let rule = match self {
             KeyRule::Contains(name) => KeyRule::Contains(Cow::Owned(normalize_key(name))),
             KeyRule::Word(name) => KeyRule::Word(Cow::Owned(name.to_ascii_lowercase())),
+        };
+        let name = match &rule {
+            KeyRule::Contains(name) | KeyRule::Word(name) => name,
+        };
+        Compiled {
+            mask: letters(name.as_bytes()),
+            rule,
         }
     }
 
@@ -93,21 +101,38 @@ pub(super) fn is_line_valued(normalized: &[u8]) -> bool {
     contains_bytes(normalized, b"authorization") || contains_bytes(normalized, b"cookie")
 }
 
+/// A normalised rule and the set of letters its name needs: a key lacking any of them cannot
+/// match, which rules out most rules for most keys with one AND.
+#[derive(Clone, Debug)]
+pub(super) struct Compiled {
+    rule: KeyRule,
+    mask: u64,
+}
+
+/// The set of (ASCII-lowercased) bytes in `bytes`, hashed into 64 bits.
+fn letters(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0, |mask, byte| mask | 1 << (byte.to_ascii_lowercase() % 64))
+}
+
 /// A set of normalised rules: the sanitizer's own, and per call the tool's `redact` list.
 pub(super) struct KeyRules<'a> {
-    pub(super) rules: &'a [KeyRule],
-    pub(super) extra: &'a [KeyRule],
+    pub(super) rules: &'a [Compiled],
+    pub(super) extra: &'a [Compiled],
 }
 
 impl KeyRules<'_> {
     /// Whether `key` names a secret; `query` adds [`QUERY_KEY_RULES`] (a URL query parameter).
     pub(super) fn matches(&self, key: &str, query: bool) -> bool {
         with_normalized(key, |normalized| {
-            self.rules
-                .iter()
-                .chain(self.extra)
-                .chain(if query { QUERY_KEY_RULES } else { &[] })
-                .any(|rule| rule.matches(key, normalized))
+            let present = letters(normalized);
+            self.rules.iter().chain(self.extra).any(|compiled| {
+                compiled.mask & present == compiled.mask && compiled.rule.matches(key, normalized)
+            }) || (query
+                && QUERY_KEY_RULES
+                    .iter()
+                    .any(|rule| rule.matches(key, normalized)))
         })
     }
 }
@@ -201,7 +226,7 @@ mod tests {
     use super::*;
 
     fn sensitive(key: &str) -> bool {
-        let rules: Vec<KeyRule> = DEFAULT_KEY_RULES.iter().map(KeyRule::normalized).collect();
+        let rules: Vec<Compiled> = DEFAULT_KEY_RULES.iter().map(KeyRule::normalized).collect();
         KeyRules {
             rules: &rules,
             extra: &[],

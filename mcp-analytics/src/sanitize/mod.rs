@@ -34,7 +34,7 @@ pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
 /// Rules and limits for redaction. Cheap to clone; build once, share.
 #[derive(Clone)]
 pub struct Sanitizer {
-    keys: Vec<KeyRule>,
+    keys: Vec<keys::Compiled>,
     value_prefixes: Vec<String>,
     max_depth: usize,
     max_string_chars: usize,
@@ -160,7 +160,7 @@ impl Sanitizer {
         self.clean_text(text, &self.rules(&extra), 0).into_owned()
     }
 
-    fn rules<'a>(&'a self, extra: &'a [KeyRule]) -> keys::KeyRules<'a> {
+    fn rules<'a>(&'a self, extra: &'a [keys::Compiled]) -> keys::KeyRules<'a> {
         keys::KeyRules {
             rules: &self.keys,
             extra,
@@ -286,10 +286,10 @@ impl Sanitizer {
 }
 
 /// A tool's `redact` names as substring rules.
-fn extra_rules(extra_keys: &[&str]) -> Vec<KeyRule> {
+fn extra_rules(extra_keys: &[&str]) -> Vec<keys::Compiled> {
     extra_keys
         .iter()
-        .map(|key| KeyRule::Contains(keys::normalize_key(key).into()))
+        .map(|key| KeyRule::Contains((*key).to_owned().into()).normalized())
         .collect()
 }
 

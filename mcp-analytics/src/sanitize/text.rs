@@ -291,10 +291,10 @@ fn private_key(text: &str, start: usize) -> Option<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sanitize::keys::{DEFAULT_KEY_RULES, KeyRule};
+    use crate::sanitize::keys::{Compiled, DEFAULT_KEY_RULES, KeyRule};
 
     fn redacted(text: &str) -> String {
-        let rules: Vec<KeyRule> = DEFAULT_KEY_RULES.iter().map(KeyRule::normalized).collect();
+        let rules: Vec<Compiled> = DEFAULT_KEY_RULES.iter().map(KeyRule::normalized).collect();
         let keys = KeyRules {
             rules: &rules,
             extra: &[],
