@@ -142,7 +142,7 @@ pub use identity::{Identity, IdentityResolver, UserDetails};
 pub use mcp_analytics_macros::{mcp_server, paid, tool};
 pub use payments::{Payments, PaymentsBuilder};
 pub use recorder::{Analytics, Stats};
-pub use sanitize::{DEFAULT_SENSITIVE_KEYS, REDACTED, Sanitizer};
+pub use sanitize::{DEFAULT_KEY_RULES, DEFAULT_SENSITIVE_KEYS, KeyRule, REDACTED, Sanitizer};
 pub use sink::{MemorySink, Sink, SinkError};
 
 /// The rmcp version this crate is built on, for direct use of its types.

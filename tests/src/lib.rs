@@ -3,6 +3,7 @@
 //! `stdio-demo` binary they spawn. It is also a pass case: the macro used from another crate
 //! that depends only on `mcp-analytics`, serde and schemars.
 
+pub mod canary;
 pub mod fake_stripe;
 
 use std::time::Duration;

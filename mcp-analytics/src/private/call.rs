@@ -12,6 +12,7 @@ use rmcp::{
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::invalid_params;
 use crate::{CallContext, ClientText, event::Status};
 
 /// A call on its way to a tool method.
@@ -53,7 +54,13 @@ impl<'a> ToolCall<'a> {
     {
         match A::deserialize(self.arguments) {
             Ok(args) => run_caught(tool(args, self.context)).await,
-            Err(error) => Outcome::invalid_params(&error),
+            Err(error) => {
+                // Only a failed call pays for finding where: deserialize again, tracking the path.
+                let path = serde_path_to_error::deserialize::<_, A>(self.arguments)
+                    .err()
+                    .map(|tracked| tracked.path().to_string());
+                Outcome::invalid_params(&error, path.as_deref())
+            }
         }
     }
 
@@ -110,12 +117,17 @@ impl Outcome {
         }
     }
 
-    fn invalid_params(error: &serde_json::Error) -> Self {
+    /// The caller sees serde's message (it repeats their own value); what is recorded names the
+    /// field and the expected type but never the value (see [`invalid_params::described`]).
+    fn invalid_params(error: &serde_json::Error, path: Option<&str>) -> Self {
         let text = format!("failed to deserialize parameters: {error}");
         Outcome {
             response: Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into()),
             status: Status::InvalidParams,
-            error: Some(("invalid_params".into(), error.to_string())),
+            error: Some((
+                "invalid_params".into(),
+                invalid_params::described(&error.to_string(), path),
+            )),
         }
     }
 

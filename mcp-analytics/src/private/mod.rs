@@ -3,6 +3,7 @@
 
 mod call;
 mod handler;
+mod invalid_params;
 mod spec;
 
 pub use crate::payments::pricing::{CheckoutMode, Grant, LineItem, Price, Pricing};

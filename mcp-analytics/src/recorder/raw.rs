@@ -60,7 +60,12 @@ impl RawCall {
         self.duration = duration;
         self.status = outcome.status;
         self.error.clone_from(&outcome.error);
-        if self.spec().is_none_or(|spec| spec.track_results) && outcome.response.is_ok() {
+        // An invalid-params answer repeats the caller's value; its value-free description is in
+        // the error message instead.
+        if self.spec().is_none_or(|spec| spec.track_results)
+            && outcome.response.is_ok()
+            && outcome.status != Status::InvalidParams
+        {
             self.result = Some(outcome.response.clone());
         }
     }
@@ -121,7 +126,7 @@ impl RawCall {
             duration_us: u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX),
             status: self.status,
             error_type,
-            error_message: error_message.map(|message| sanitizer.text(&message)),
+            error_message: error_message.map(|message| sanitizer.text_with_keys(&message, redact)),
             params: Some(sanitizer.json_text(&self.arguments, redact)),
             result: result_json.map(|result| sanitizer.json_text(&result, redact)),
             ts_ns: Some(capture.started_ns),
