@@ -6,6 +6,8 @@
 //! Each delivery's event id (`"evt_…`) gets a fresh prefix, so a mutated event is applied
 //! instead of being acknowledged as a duplicate of an earlier one.
 //!
+//! `FUZZ_VERBOSE=1` prints each answer (to see which seeds reach which handler).
+//!
 //! The payments use the local test provider (no Stripe key: nothing leaves the process) and a
 //! database in a temporary directory (in `/dev/shm` when there is one).
 
@@ -97,6 +99,15 @@ fuzz_target!(|body: &[u8]| {
         .block_on(harness.router.clone().oneshot(request))
         .expect("routers are infallible");
     let status = response.status();
+    if std::env::var_os("FUZZ_VERBOSE").is_some() {
+        let text = harness.runtime.block_on(async {
+            axum::body::to_bytes(response.into_body(), 64 * 1024)
+                .await
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default()
+        });
+        eprintln!("{status} {text}");
+    }
     assert!(
         status.is_success() || status.is_client_error() || status.is_server_error(),
         "unexpected status {status}"

@@ -38,6 +38,10 @@ pub const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
 /// The most events one request may carry.
 pub const MAX_EVENTS: usize = 50_000;
 
+/// The latest `ts_ms` accepted (9999-12-31T23:59:59.999Z); the earliest is 0 (1970). Outside
+/// that no clock produced the event, and the rollups' time arithmetic would overflow.
+pub const MAX_TS_MS: i64 = 253_402_300_799_999;
+
 /// What the collector answers to an accepted batch.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Ingested {
@@ -199,6 +203,8 @@ fn validate(batch: &Batch) -> Result<(), String> {
             "`tool` is empty"
         } else if event.server_name.is_empty() {
             "`server_name` is empty"
+        } else if !(0..=MAX_TS_MS).contains(&event.ts_ms) {
+            "`ts_ms` must be Unix milliseconds from 1970 to 9999"
         } else {
             continue;
         };

@@ -251,6 +251,12 @@ impl Sanitizer {
                 out.push_str(piece);
                 continue;
             }
+            // A value redacted before (`[REDACTED]`) stays as it is: sanitizing is idempotent.
+            if piece == REDACTED_WORD {
+                out.push_str(piece);
+                redact_next = false;
+                continue;
+            }
             if redact_next || self.is_secret_token(piece) {
                 out.push_str(REDACTED);
             } else {
@@ -272,6 +278,9 @@ impl Sanitizer {
             || is_aws_access_key(token)
     }
 }
+
+/// [`REDACTED`] without its brackets (which are separators), as a token of free text.
+const REDACTED_WORD: &str = "REDACTED";
 
 /// Prefixes of API keys and tokens redacted wherever they appear.
 const TOKEN_PREFIXES: &[&str] = &[
@@ -571,6 +580,18 @@ mod tests {
             big.contains("TRUNCATED") && serde_json::from_str::<Value>(&big).is_ok(),
             "{big}"
         );
+    }
+
+    #[test]
+    fn sanitizing_a_redacted_bearer_credential_again_changes_nothing() {
+        // Found by fuzz/ (target `sanitize`): the word after `Bearer` was redacted again on
+        // every pass, `[REDACTED]` becoming `[[REDACTED]]`, `[[[REDACTED]]]`, ...
+        let sanitizer = Sanitizer::default();
+        let once = sanitizer.text("Authorization: Bearer abc.def");
+        assert_eq!(once, "Authorization: Bearer [REDACTED]");
+        assert_eq!(sanitizer.text(&once), once);
+        let json = sanitizer.value(&json!({"header": "basic dXNlcjpwdw=="}), &[]);
+        assert_eq!(sanitizer.value(&json, &[]), json);
     }
 
     fn card_number() -> impl Strategy<Value = String> {
