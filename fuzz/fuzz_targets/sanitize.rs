@@ -32,7 +32,10 @@ enum Secret {
     /// `sk_live_` or `sk_test_` and 24 characters.
     StripeKey { live: bool, body: [u8; 24] },
     /// `eyJ…` header, payload and signature.
-    Jwt { payload: [u8; 24], signature: [u8; 32] },
+    Jwt {
+        payload: [u8; 24],
+        signature: [u8; 32],
+    },
     /// `AKIA` and 16 upper-case letters or digits.
     Aws { body: [u8; 16] },
 }

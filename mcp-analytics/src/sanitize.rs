@@ -154,7 +154,8 @@ impl Sanitizer {
                     if index > 0 {
                         out.push(',');
                     }
-                    write_json_string(out, key);
+                    // Keys can be data too (a map keyed by card number or token).
+                    write_json_string(out, &self.clean_text(key));
                     out.push(':');
                     if self.key_matches(key, extra) {
                         write_json_string(out, REDACTED);
@@ -592,6 +593,26 @@ mod tests {
         assert_eq!(sanitizer.text(&once), once);
         let json = sanitizer.value(&json!({"header": "basic dXNlcjpwdw=="}), &[]);
         assert_eq!(sanitizer.value(&json, &[]), json);
+    }
+
+    #[test]
+    fn secrets_in_object_keys_are_redacted_too() {
+        // Found by fuzz/ (target `sanitize`): keys were written as they came, so a map keyed by
+        // card number or token (`{"4242…": "visa"}`) was stored verbatim.
+        let sanitizer = Sanitizer::default();
+        let input = json!({
+            "cards": {"4242 4242 4242 4242": "visa"},
+            "by_key": {"sk_live_51Habcdefghijkl": 1, (JWT): 2},
+            "plain key": "kept"
+        });
+        let text = sanitizer.json_text(&input, &[]);
+        for secret in ["4242 4242", "sk_live_", "eyJ"] {
+            assert!(!text.contains(secret), "{secret} leaked in {text}");
+        }
+        assert!(text.contains(r#""plain key":"kept""#), "{text}");
+        let out = sanitizer.value(&input, &[]);
+        assert_eq!(out["cards"][REDACTED], "visa");
+        assert_eq!(sanitizer.value(&out, &[]), out);
     }
 
     fn card_number() -> impl Strategy<Value = String> {
