@@ -43,6 +43,10 @@ use crate::{
 /// The longest event id accepted, in bytes (servers send UUIDs).
 const MAX_ID_BYTES: usize = 64;
 
+/// The latest `ts_ms` accepted (9999-12-31T23:59:59.999Z); the earliest is 0 (1970). Outside
+/// that no clock produced the event, and the rollups' time arithmetic would overflow.
+pub const MAX_TS_MS: i64 = 253_402_300_799_999;
+
 /// An ingest server over one SQLite database (with the same database and key as its dashboard).
 #[derive(Clone, Debug)]
 pub struct Collector {
@@ -252,6 +256,8 @@ fn read_event(raw: &RawValue) -> Result<ToolCallEvent, (Option<String>, String)>
         "`tool` is empty"
     } else if event.server_name.is_empty() {
         "`server_name` is empty"
+    } else if !(0..=MAX_TS_MS).contains(&event.ts_ms) {
+        "`ts_ms` must be Unix milliseconds from 1970 to 9999"
     } else {
         return Ok(event);
     };

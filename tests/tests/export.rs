@@ -545,3 +545,52 @@ async fn an_outbox_batch_the_collector_finds_too_large_is_split_until_it_fits() 
     let _ = stop.send(());
     done.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_refuses_timestamps_no_clock_can_produce_and_keeps_working() {
+    // Found by fuzz/ (target `ingest`): an event at `ts_ms = i64::MIN` overflowed the minute
+    // rollup's arithmetic, the storing task panicked and the collector answered 500.
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("collected.db");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (stop, done) = start_collector(addr, &database).await;
+    let url = format!("http://{addr}{INGEST_PATH}");
+    let http = reqwest::Client::new();
+    for (id, ts_ms) in [("min", i64::MIN), ("max", i64::MAX), ("before-1970", -1)] {
+        let mut event = events(&[id]);
+        event[0].ts_ms = ts_ms;
+        let response = http
+            .post(&url)
+            .bearer_auth(KEY)
+            .json(&json!({"events": event}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(
+            !status.is_server_error(),
+            "ts_ms = {ts_ms} answered {status}: {text}"
+        );
+        assert!(text.contains("ts_ms"), "the answer names the field: {text}");
+    }
+    assert_eq!(
+        count(&database, "SELECT count(*) FROM tool_calls"),
+        0,
+        "nothing of those is stored"
+    );
+    let good = http
+        .post(&url)
+        .bearer_auth(KEY)
+        .json(&json!({"events": events(&["good"])}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(good.status(), 200, "{}", good.text().await.unwrap());
+    assert_eq!(count(&database, "SELECT count(*) FROM tool_calls"), 1);
+    let _ = stop.send(());
+    done.await.unwrap();
+}

@@ -543,6 +543,48 @@ mod tests {
         }
     }
 
+    #[test]
+    fn sanitizing_a_redacted_bearer_credential_again_changes_nothing() {
+        // Found by fuzz/ (target `sanitize`): the word after `Bearer` was redacted again on
+        // every pass, `[REDACTED]` becoming `[[REDACTED]]`, `[[[REDACTED]]]`, ...
+        let sanitizer = Sanitizer::default();
+        let once = sanitizer.text("Authorization: Bearer abc.def");
+        assert_eq!(once, "Authorization: Bearer [REDACTED]");
+        assert_eq!(sanitizer.text(&once), once);
+        let json = sanitizer.value(&json!({"header": "basic dXNlcjpwdw=="}), &[]);
+        assert_eq!(sanitizer.value(&json, &[]), json);
+    }
+
+    #[test]
+    fn secrets_in_object_keys_are_redacted_too() {
+        // Found by fuzz/ (target `sanitize`): keys were written as they came, so a map keyed by
+        // card number or token (`{"4242…": "visa"}`) was stored verbatim.
+        let sanitizer = Sanitizer::default();
+        let input = json!({
+            "cards": {"4242 4242 4242 4242": "visa"},
+            "by_key": {"sk_live_51Habcdefghijkl": 1, (JWT): 2},
+            "plain key": "kept"
+        });
+        let text = sanitizer.json_text(&input, &[]);
+        for secret in ["4242 4242", "sk_live_", "eyJ"] {
+            assert!(!text.contains(secret), "{secret} leaked in {text}");
+        }
+        assert!(text.contains(r#""plain key":"kept""#), "{text}");
+        let out = sanitizer.value(&input, &[]);
+        assert_eq!(out["cards"][REDACTED], "visa");
+        assert_eq!(sanitizer.value(&out, &[]), out);
+    }
+
+    #[test]
+    fn a_jwt_holding_a_card_like_digit_run_is_redacted_whole() {
+        // Found by fuzz/ (target `sanitize`): card numbers were replaced first, which cut the
+        // token in pieces (`[REDACTED]` brings separators), so it was no longer seen as a JWT
+        // and its signature survived.
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIi_4242424242424242_x.c2lnbmF0dXJlX3NpZ25hdHVyZQ";
+        let out = Sanitizer::default().text(&format!("token {jwt} end"));
+        assert_eq!(out, "token [REDACTED] end");
+    }
+
     fn card_number() -> impl Strategy<Value = String> {
         card_number_of(17)
     }
