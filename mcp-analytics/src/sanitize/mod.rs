@@ -187,7 +187,8 @@ impl Sanitizer {
                     if index > 0 {
                         out.push(',');
                     }
-                    write_json_string(out, key);
+                    // Keys can be data too (a map keyed by card number or token).
+                    write_json_string(out, &self.redact_spans(key, keys));
                     out.push(':');
                     if keys.matches(key, false) {
                         write_json_string(out, REDACTED);
