@@ -216,6 +216,22 @@ mod http {
         dashboard: DashboardMount,
     }
 
+    /// rmcp's streamable HTTP service at `/mcp`, with its sessions kept by `sessions`.
+    fn nest_mcp<S, M>(
+        factory: impl Fn() -> Result<S, std::io::Error> + Send + Sync + 'static,
+        sessions: Arc<M>,
+        config: StreamableHttpServerConfig,
+    ) -> axum::Router
+    where
+        S: ServerHandler + Send + 'static,
+        M: rmcp::transport::streamable_http_server::SessionManager,
+    {
+        axum::Router::new().nest_service(
+            "/mcp",
+            StreamableHttpService::new(factory, sessions, config),
+        )
+    }
+
     /// Whether `/analytics` serves the dashboard.
     #[cfg(feature = "dashboard")]
     enum DashboardMount {
@@ -348,28 +364,11 @@ mod http {
             // With OAuth, sessions are bound to the users who open them.
             #[cfg(feature = "oauth")]
             let mcp = match &self.oauth {
-                Some(oauth) => axum::Router::new().nest_service(
-                    "/mcp",
-                    StreamableHttpService::new(factory, oauth.sessions(), config),
-                ),
-                None => axum::Router::new().nest_service(
-                    "/mcp",
-                    StreamableHttpService::new(
-                        factory,
-                        Arc::new(LocalSessionManager::default()),
-                        config,
-                    ),
-                ),
+                Some(oauth) => nest_mcp(factory, oauth.sessions(), config),
+                None => nest_mcp(factory, Arc::new(LocalSessionManager::default()), config),
             };
             #[cfg(not(feature = "oauth"))]
-            let mcp = axum::Router::new().nest_service(
-                "/mcp",
-                StreamableHttpService::new(
-                    factory,
-                    Arc::new(LocalSessionManager::default()),
-                    config,
-                ),
-            );
+            let mcp = nest_mcp(factory, Arc::new(LocalSessionManager::default()), config);
             // Layers run outside in: origin check, OAuth, identity, JSON-RPC errors, rmcp.
             let mut router = mcp.layer(axum::middleware::from_fn(move |request, next| {
                 super::parse_errors::json_rpc_errors(body_limit, request, next)
