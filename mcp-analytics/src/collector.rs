@@ -5,7 +5,7 @@
 //! Requests carry `Authorization: Bearer <MCP_ANALYTICS_API_KEY>` and a JSON body
 //! `{"events": [ToolCallEvent, …]}`, optionally gzip-compressed (`Content-Encoding: gzip`). The
 //! key is checked on the headers, before any of the body is read. Events are checked one by one:
-//! the valid ones are stored (their client-chosen strings made [`ClientText`](crate::ClientText)
+//! the valid ones are stored (their client-chosen strings made [`ClientText`]
 //! again, whatever the sending server did), the others are listed with the reason.
 //! Answers: `200 {"accepted": n, "duplicates": m, "rejected": [{"index": i, "id": …, "reason":
 //! …}]}`, `401` bad key, `413` too large (body, decompressed body or event count), `400` not a
