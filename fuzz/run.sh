@@ -29,9 +29,10 @@ for target in "${targets[@]}"; do
     mkdir -p "$corpus" "$artifacts"
     log="fuzz/artifacts/$target.log"
     echo "== $target: ${seconds}s"
+    # One process on one core (no -jobs: that forks a worker logging to ./fuzz-N.log).
     set +e
     cargo +nightly fuzz run -O -a -s "$sanitizer" "$target" "$corpus" "fuzz/seeds/$target" -- \
-        -max_total_time="$seconds" -jobs=1 -workers=1 -timeout=10 -rss_limit_mb=2048 \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$artifacts/" -print_final_stats=1 >"$log" 2>&1
     code=$?
     set -e
