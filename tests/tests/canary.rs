@@ -320,9 +320,12 @@ async fn no_canary_reaches_storage_exports_logs_the_dashboard_or_reports() {
         haystacks.push((path.display().to_string(), std::fs::read(&path).unwrap()));
     }
     haystacks.push(("this process's logs".into(), logs.0.lock().unwrap().clone()));
-    // Not searched: the child's stderr, where std's default panic hook prints the panic message
-    // of `explode` (the Rust runtime's output, not a log of mcp-analytics; see the README).
-    drop(stdio_stderr);
+    // The child's stderr: std's panic hook would print `explode`'s message there; while a tool
+    // is polled mcp-analytics logs only where it panicked (to the log file searched above).
+    haystacks.push((
+        "the stdio server's stderr".into(),
+        stdio_stderr.into_bytes(),
+    ));
 
     if std::env::var_os("CANARY_DUMP").is_some() {
         for (place, bytes) in &haystacks {
@@ -341,4 +344,10 @@ async fn no_canary_reaches_storage_exports_logs_the_dashboard_or_reports() {
         }
     }
     assert!(leaks.is_empty(), "canaries leaked:\n{}", leaks.join("\n"));
+    assert!(
+        std::fs::read_to_string(&stdio_log)
+            .unwrap()
+            .contains("a tool panicked at"),
+        "the panic's location is logged"
+    );
 }

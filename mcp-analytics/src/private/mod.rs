@@ -5,6 +5,7 @@ mod call;
 mod handler;
 mod invalid_params;
 mod spec;
+mod tool_panics;
 
 pub use crate::payments::pricing::{CheckoutMode, Grant, LineItem, Price, Pricing};
 pub use call::{Outcome, ToolCall};

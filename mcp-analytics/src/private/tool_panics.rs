@@ -1,0 +1,81 @@
+//! A tool that panics becomes a tool error and a recorded `panic` call (see `call.rs`). Its panic
+//! message may quote the caller's arguments — secrets included — so while a tool is being polled
+//! std's panic hook does not print it: a chained hook logs where the tool panicked instead
+//! (`tracing` error, target `mcp_analytics::panic`, with a backtrace when `RUST_BACKTRACE` asks
+//! for one). The message itself is recorded with the call, sanitized with the tool's own
+//! `redact` keys, which this hook does not know. Panics anywhere else go to the previous hook.
+
+use std::{
+    cell::Cell,
+    future::Future,
+    panic::PanicHookInfo,
+    pin::pin,
+    sync::Once,
+    task::{Context, Poll},
+};
+
+thread_local! {
+    /// Whether this thread is polling a tool right now.
+    static IN_TOOL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Polls `future` (a tool, its panics already caught) with the quiet hook in charge.
+pub(super) async fn polled_as_tool<F: Future>(future: F) -> F::Output {
+    install();
+    let mut future = pin!(future);
+    std::future::poll_fn(|cx: &mut Context<'_>| -> Poll<F::Output> {
+        let outer = IN_TOOL.replace(true);
+        let poll = future.as_mut().poll(cx);
+        IN_TOOL.set(outer);
+        poll
+    })
+    .await
+}
+
+/// Chains the hook in front of whatever hook the process has, once.
+fn install() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_TOOL.get() {
+                log(info);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+fn log(info: &PanicHookInfo<'_>) {
+    let location = info.location().map(ToString::to_string).unwrap_or_default();
+    let backtrace = std::backtrace::Backtrace::capture();
+    tracing::error!(
+        target: "mcp_analytics::panic",
+        location = %location,
+        "a tool panicked at {location}; the caller gets a tool error, and the call is recorded \
+         with the panic's message, sanitized\n{backtrace}",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_is_set_only_while_the_tool_is_polled_and_nests() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            assert!(!IN_TOOL.get());
+            let seen = polled_as_tool(async {
+                let inner = polled_as_tool(async { IN_TOOL.get() }).await;
+                (inner, IN_TOOL.get())
+            })
+            .await;
+            assert_eq!(seen, (true, true));
+            assert!(!IN_TOOL.get(), "restored after the tool");
+        });
+    }
+}
