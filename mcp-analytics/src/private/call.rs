@@ -90,7 +90,7 @@ where
     Fut: Future<Output = R>,
     R: IntoCallToolResult,
 {
-    match super::tool_panics::polled_as_tool(AssertUnwindSafe(future).catch_unwind()).await {
+    match super::tool_panics::as_tool(AssertUnwindSafe(future).catch_unwind()).await {
         Ok(result) => Outcome::from_response(result.into_call_tool_result()),
         Err(panic) => Outcome::panic(panic.as_ref()),
     }
