@@ -315,8 +315,7 @@ impl Sink for SqliteStore {
         Ok(())
     }
 
-    /// Writes the hourly aggregates once due, and changed counters at most every
-    /// [`aggregate::HOURLY_DELAY`].
+    /// Writes the hourly aggregates once due, and changed counters at most every half second.
     fn tick(&mut self, stats: &Stats) -> Result<(), SinkError> {
         if self.pending.is_due() {
             self.write_pending()?;
