@@ -111,6 +111,7 @@ mod identity;
 pub mod payments;
 mod recorder;
 mod sanitize;
+mod schema;
 pub mod serve;
 mod sink;
 #[cfg(feature = "sqlite")]

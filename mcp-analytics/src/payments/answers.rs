@@ -85,3 +85,54 @@ pub(super) fn unavailable(tool: &str, why: &str) -> Outcome {
         why.to_owned(),
     )
 }
+
+/// A checkout paid with a delayed method (SEPA, ACH) whose money has not arrived: no new link
+/// (the user would pay twice); the call runs once the payment clears.
+pub(super) fn payment_processing(pricing: &ResolvedPricing, session: &CheckoutInfo) -> Outcome {
+    let text = format!(
+        "Your payment for `{tool}` is being processed (bank payments can take a few days). `{tool}` did not run and nothing more was charged; call it again once the payment has cleared.",
+        tool = pricing.tool,
+    );
+    let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(json!({
+        "status": "payment_processing",
+        "tool": pricing.tool,
+        "checkout_session_id": session.id,
+    }));
+    Outcome::refused(
+        result,
+        Status::PaymentRequired,
+        "payment_processing",
+        format!("checkout {}", session.id),
+    )
+}
+
+/// A subscriber whose subscription needs its payment fixed (`past_due`, `unpaid`,
+/// `incomplete`, `paused`): a link to fix it, never a second subscription.
+pub(super) fn payment_method_required(
+    pricing: &ResolvedPricing,
+    subscription: &str,
+    url: Option<&str>,
+) -> Outcome {
+    let action = match url {
+        Some(url) => format!("Update the payment method at {url} and then call the tool again."),
+        None => "Update the payment method of the subscription and then call the tool again.".into(),
+    };
+    let text = format!(
+        "The subscription for `{tool}` has a payment problem, so `{tool}` did not run. {action}",
+        tool = pricing.tool,
+    );
+    let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(json!({
+        "status": "payment_method_required",
+        "tool": pricing.tool,
+        "subscription_id": subscription,
+        "update_url": url,
+    }));
+    Outcome::refused(
+        result,
+        Status::PaymentRequired,
+        "payment_method_required",
+        format!("subscription {subscription}"),
+    )
+}

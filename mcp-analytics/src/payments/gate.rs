@@ -1,17 +1,17 @@
-//! The payment gate of one call: decide from what the user holds (`holdings`, in memory; the
-//! store and then the provider on a miss, `purchase`), reserve a credit, or answer (`answers`)
-//! with a checkout link / `payment_unavailable`. A [`Ticket`] settles after the tool ran.
+//! The payment gate of one call: admission from the ledger (memory: the fast path), else under
+//! the user's lock from the store and the provider (`Checkouts`: the slow path, failing
+//! closed), else the refusal answer — a checkout link, "payment processing", a link to fix a
+//! subscription's payment, or `payment_unavailable`. A [`Ticket`] settles after the tool ran.
 
 use std::sync::Arc;
 
 use super::{
-    Inner, Payments,
-    answers::{payment_required, sign_in_required, unavailable},
-    holdings::{Access, Decision, Held},
-    now_ms,
-    pricing::{Pricing, ResolvedPricing},
+    answers::{payment_method_required, payment_processing, payment_required, sign_in_required, unavailable},
+    checkouts::{CheckoutState, Checkouts, store_unavailable},
+    ledger::{Access, Decision, Ledger},
+    meter::Meter,
+    pricing::{CheckoutMode, Pricing, PricingTable, ResolvedPricing},
     provider::{CheckoutInfo, ProviderError},
-    purchase::CheckoutState,
 };
 use crate::{
     Environment,
@@ -32,15 +32,6 @@ pub(crate) enum Admission {
     Run(Ticket),
     /// Do not run the tool; answer with this.
     Refuse(Outcome),
-}
-
-/// Permission to run one paid call, settled once it ended.
-pub(crate) struct Ticket {
-    inner: Arc<Inner>,
-    user: String,
-    pricing: Arc<ResolvedPricing>,
-    /// `None` once settled.
-    grant: Option<Access>,
 }
 
 /// Who is paying for a call.
@@ -73,67 +64,53 @@ impl From<Outcome> for Refusal {
     }
 }
 
-impl Payments {
+/// Admission of paid calls.
+pub(crate) struct Gate {
+    pub(super) ledger: Arc<Ledger>,
+    pub(super) checkouts: Arc<Checkouts>,
+    pub(super) meter: Arc<Meter>,
+    pub(super) pricing: Arc<PricingTable>,
+    pub(super) environment: Environment,
+}
+
+impl Gate {
     /// The gate for one call of the paid tool `spec`.
-    pub(crate) async fn admit(
-        &self,
-        spec: &ToolSpec,
-        pricing: &'static Pricing,
-        payer: Payer,
-    ) -> Admission {
-        let Some(inner) = self.inner() else {
-            tracing::error!(
-                tool = spec.name,
-                "paid tool called but payments are not configured (serve with mcp_analytics::serve, or call Payments::init_global)"
-            );
-            return Admission::Refuse(unavailable(
-                spec.name,
-                "payments are not configured on this server",
-            ));
-        };
-        let resolved = match inner.resolve(spec, pricing) {
+    pub(crate) async fn admit(&self, spec: &ToolSpec, pricing: &'static Pricing, payer: Payer) -> Admission {
+        let resolved = match self.pricing.resolve(spec.name, spec.description, pricing) {
             Ok(resolved) => resolved,
             Err(error) => {
                 tracing::error!(tool = spec.name, "{error}");
                 return Admission::Refuse(unavailable(spec.name, &error));
             }
         };
-        let user = match (payer.user_id.as_deref(), &payer.session, inner.environment) {
+        let user = match (payer.user_id.as_deref(), &payer.session, self.environment) {
             (Some(user), _, _) => user.to_owned(),
             (None, Some(session), Environment::Development) => format!("anon-{session}"),
             _ => return Admission::Refuse(sign_in_required(spec.name)),
         };
-        let ttl = inner.subscription_ttl.as_millis() as i64;
-        let grant = match inner.held.admit(&user, resolved.key(), ttl, now_ms()) {
+        let grant = match self.ledger.reserve(&user, resolved.key()) {
             Decision::Granted(grant) => Ok(grant),
-            Decision::Refused | Decision::Unknown => {
-                match inner
-                    .slow_path(&user, payer.email.as_deref(), &resolved)
-                    .await
-                {
-                    Ok(grant) => Ok(grant),
-                    Err(Refusal::Final(outcome)) => Err(*outcome),
-                    Err(Refusal::Checkout(session)) => {
-                        match payer.legacy_peer.as_ref().filter(|peer| {
-                            peer.supported_elicitation_modes()
-                                .contains(&rmcp::service::ElicitationMode::Url)
-                        }) {
-                            Some(peer) => {
-                                inner
-                                    .elicit_and_wait(peer, &user, &resolved, &session)
-                                    .await
-                            }
-                            None => {
-                                Err(payment_required(&resolved, &session, payer.url_elicitation))
-                            }
-                        }
+            Decision::Refused | Decision::Unknown => match self
+                .slow_path(&user, payer.email.as_deref(), &resolved)
+                .await
+            {
+                Ok(grant) => Ok(grant),
+                Err(Refusal::Final(outcome)) => Err(*outcome),
+                Err(Refusal::Checkout(session)) => {
+                    match payer.legacy_peer.as_ref().filter(|peer| {
+                        peer.supported_elicitation_modes()
+                            .contains(&rmcp::service::ElicitationMode::Url)
+                    }) {
+                        Some(peer) => self.elicit_and_wait(peer, &user, &resolved, &session).await,
+                        None => Err(payment_required(&resolved, &session, payer.url_elicitation)),
                     }
                 }
-            }
+            },
         };
         match grant {
             Ok(grant) => Admission::Run(Ticket {
-                inner: inner.clone(),
+                ledger: self.ledger.clone(),
+                meter: self.meter.clone(),
                 user,
                 pricing: resolved,
                 grant: Some(grant),
@@ -141,59 +118,53 @@ impl Payments {
             Err(refusal) => Admission::Refuse(refusal),
         }
     }
-}
 
-impl Inner {
-    /// Under the user's lock: reload from the store, ask the provider, reuse or create a
-    /// checkout. Every provider failure refuses the call (fail closed).
+    /// Under the user's lock: load from the store, ask the provider, send a subscriber with a
+    /// payment problem to fix it, reuse or create a checkout. Every failure refuses the call
+    /// (fail closed).
     async fn slow_path(
         &self,
         user: &str,
         email: Option<&str>,
         pricing: &ResolvedPricing,
     ) -> Result<Access, Refusal> {
-        let lock = self.user_lock(user);
+        let lock = self.checkouts.user_lock(user);
         let _guard = lock.lock().await;
         let key = pricing.key();
-        let ttl = self.subscription_ttl.as_millis() as i64;
-        let store_error = |error: rusqlite::Error| {
-            tracing::error!("payment store: {error}");
-            unavailable(&pricing.tool, "the payment records cannot be read")
-        };
-        // Another call may have settled it while we waited, or the store knows more. The store
-        // stays locked until memory agrees with it, so a credit settled meanwhile counts once.
-        {
-            let store = self.store();
-            if let Some(row) = store.entitlement(user, key).map_err(store_error)? {
-                self.held.set(user, key, Held::from(&row));
-            }
-        }
-        match self.held.admit(user, key, ttl, now_ms()) {
+        let failed = |error: ProviderError| Refusal::from(self.unavailable(pricing, &error));
+        // Another call may have settled it while we waited, or the store knows more.
+        self.ledger
+            .reload(user, key)
+            .await
+            .map_err(|error| failed(store_unavailable(error)))?;
+        match self.ledger.reserve(user, key) {
             Decision::Granted(grant) => return Ok(grant),
+            // The provider was asked recently: no need to ask it again.
             Decision::Refused => {}
             Decision::Unknown => {
-                let customer = self
-                    .customer(user, email)
-                    .await
-                    .map_err(|e| self.unavailable(pricing, &e))?;
-                self.sync(user, &customer, pricing)
-                    .await
-                    .map_err(|e| self.unavailable(pricing, &e))?;
-                if let Decision::Granted(grant) = self.held.admit(user, key, ttl, now_ms()) {
+                self.checkouts.sync(user, email, pricing).await.map_err(failed)?;
+                if let Decision::Granted(grant) = self.ledger.reserve(user, key) {
                     return Ok(grant);
                 }
             }
         }
-        let checkout = self
-            .checkout(user, email, pricing)
-            .await
-            .map_err(|e| self.unavailable(pricing, &e))?;
-        match checkout {
-            CheckoutState::Paid => match self.held.admit(user, key, ttl, now_ms()) {
+        if pricing.mode == CheckoutMode::Subscription
+            && let Some(subscription) = self.ledger.subscription_needing_fix(user, key)
+        {
+            let url = self
+                .checkouts
+                .payment_fix_url(user, email, &subscription, pricing)
+                .await
+                .map_err(failed)?;
+            return Err(payment_method_required(pricing, &subscription, url.as_deref()).into());
+        }
+        match self.checkouts.checkout(user, email, pricing).await.map_err(failed)? {
+            CheckoutState::Paid => match self.ledger.reserve(user, key) {
                 Decision::Granted(grant) => Ok(grant),
                 _ => Err(unavailable(&pricing.tool, "the purchase is being processed").into()),
             },
             CheckoutState::Open(session) => Err(Refusal::Checkout(session)),
+            CheckoutState::Processing(session) => Err(payment_processing(pricing, &session).into()),
         }
     }
 
@@ -223,23 +194,18 @@ impl Inner {
             return Err(refused());
         }
         let key = pricing.key();
-        let ttl = self.subscription_ttl.as_millis() as i64;
         let deadline = tokio::time::Instant::now() + PURCHASE_WAIT;
         loop {
-            let _ = self.reload(user, key);
-            if let Decision::Granted(grant) = self.held.admit(user, key, ttl, now_ms()) {
+            let _ = self.ledger.reload(user, key).await;
+            if let Decision::Granted(grant) = self.ledger.reserve(user, key) {
                 return Ok(grant);
             }
-            if let Ok(current) = self.provider.retrieve_checkout(&session.id).await
-                && current.is_paid()
+            // Paid: granted (unless a webhook did) and looked at once more. Still nothing
+            // means another call took what it bought: this one needs a new purchase.
+            if let Ok(super::ledger::Fulfilment::Granted | super::ledger::Fulfilment::AlreadyGranted) =
+                self.checkouts.confirm(&session.id).await
             {
-                // Paid: grant it (unless a webhook did) and look once more. Still nothing means
-                // another call took what it bought: this one needs a new purchase.
-                if let Err(error) = self.fulfil(&current) {
-                    tracing::error!("payment store: cannot record a purchase: {error}");
-                }
-                let _ = self.reload(user, key);
-                return match self.held.admit(user, key, ttl, now_ms()) {
+                return match self.ledger.reserve(user, key) {
                     Decision::Granted(grant) => Ok(grant),
                     _ => Err(refused()),
                 };
@@ -257,36 +223,31 @@ impl Inner {
     }
 }
 
+/// Permission to run one paid call, settled once it ended.
+pub(crate) struct Ticket {
+    ledger: Arc<Ledger>,
+    meter: Arc<Meter>,
+    user: String,
+    pricing: Arc<ResolvedPricing>,
+    /// `None` once settled.
+    grant: Option<Access>,
+}
+
 impl Ticket {
     /// Settles the call: on success a credit is used for good or one meter event is recorded;
     /// otherwise a reserved credit is given back. Nothing here waits on the network.
-    pub(crate) fn settle(mut self, outcome: &Outcome) {
+    pub(crate) async fn settle(mut self, outcome: &Outcome) {
         let succeeded = outcome.status == Status::Ok;
-        let key = self.pricing.key();
         let Some(grant) = self.grant.take() else {
             return;
         };
+        let key = self.pricing.key();
         match grant {
-            Access::Credit if succeeded => {
-                // Store and memory change together (reloads hold the store lock too).
-                let store = self.inner.store();
-                match store.consume_credit(&self.user, key) {
-                    Ok(found) => {
-                        if !found {
-                            tracing::error!(user = %self.user, tool = %self.pricing.tool, "a reserved credit was missing in the store");
-                        }
-                        self.inner.held.used(&self.user, key);
-                    }
-                    // The credit stays reserved in memory, so this process does not sell it
-                    // again although the store still counts it.
-                    Err(error) => tracing::error!("payment store: cannot use a credit: {error}"),
-                }
-            }
-            Access::Credit => self.inner.held.refund(&self.user, key),
+            Access::Credit if succeeded => self.ledger.commit(&self.user, key).await,
+            Access::Credit => self.ledger.release(&self.user, key),
             Access::Subscription if succeeded => {
                 if let Some(event_name) = &self.pricing.meter {
-                    self.inner
-                        .meter_call(&self.user, &self.pricing.tool, event_name);
+                    self.meter.record(&self.user, &self.pricing.tool, event_name);
                 }
             }
             Access::Subscription | Access::Unlimited => {}
@@ -298,7 +259,7 @@ impl Drop for Ticket {
     /// A call that never finished (cancelled, its future dropped) gives its credit back.
     fn drop(&mut self) {
         if self.grant == Some(Access::Credit) {
-            self.inner.held.refund(&self.user, self.pricing.key());
+            self.ledger.release(&self.user, self.pricing.key());
         }
     }
 }

@@ -2,9 +2,11 @@
 //! (a lock-free push) that the sender thread writes to the `meter_outbox` table within 50 ms
 //! ([`MeterDurability::Queued`], the default), or writes it to the outbox itself before its
 //! result is returned ([`MeterDurability::Committed`]). The sender delivers outbox events with
-//! their identifier as the idempotency key, retrying with backoff. Undelivered events survive
-//! restarts and Stripe's identifier dedupe makes a repeated delivery harmless: never lost, never
-//! twice.
+//! their identifier as the idempotency key, retrying with backoff — through outages, a refused
+//! key (401, 403) or a refused event (a renamed meter), with an alarm in the log for the last
+//! two — until Stripe takes them or they are older than the 35 days it accepts. Undelivered
+//! events survive restarts and Stripe's identifier dedupe makes a repeated delivery harmless:
+//! never lost, never twice.
 
 use std::{
     collections::HashMap,
@@ -19,9 +21,9 @@ use std::{
 use crossbeam_queue::SegQueue;
 
 use super::{
-    Inner, now_ms,
-    provider::{MeterEvent, ProviderError},
-    store::{EventRow, MeterRow, PaymentEventKind, PaymentStore},
+    now_ms,
+    provider::{MeterEvent, Provider, ProviderError},
+    store::{Delivery, EventRow, MeterRow, PaymentEventKind, PaymentStore, SharedStore, StoreError},
 };
 use crate::Error;
 
@@ -29,6 +31,8 @@ use crate::Error;
 const MAX_BACKOFF_MS: i64 = 3_600_000;
 /// Events delivered per round.
 const ROUND: usize = 1000;
+/// Stripe takes meter events up to 35 days old; older usage is given up.
+const STRIPE_MAX_AGE_S: i64 = 35 * 24 * 3600;
 
 /// How often the sender thread looks for newly queued events (the call path never wakes it).
 const POLL: Duration = Duration::from_millis(50);
@@ -62,7 +66,7 @@ impl std::str::FromStr for MeterDurability {
 }
 
 /// One successful metered call waiting to be written to the outbox.
-pub(crate) struct Queued {
+struct Queued {
     identifier: String,
     event_name: String,
     user: String,
@@ -70,19 +74,212 @@ pub(crate) struct Queued {
     ts_s: i64,
 }
 
-/// The call path's end of the meter queue: a lock-free push, no syscall; the sender thread
-/// polls it. Flush requests go through a channel that wakes the thread.
-pub(crate) struct Sender {
-    queue: Arc<SegQueue<Queued>>,
+/// Metered usage: the queue the call path pushes to, the outbox, and the sender thread that
+/// delivers it (it ends when the `Meter` is dropped, writing what is still queued first).
+pub(crate) struct Meter {
+    durability: MeterDurability,
+    queue: SegQueue<Queued>,
     flush: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
+    store: SharedStore,
+    /// The sender thread's own provider: pooled connections belong to the runtime that
+    /// opened them.
+    provider: Provider,
 }
 
-impl Sender {
+impl Meter {
+    /// Starts the sender thread.
+    pub(crate) fn start(
+        store: SharedStore,
+        provider: Provider,
+        durability: MeterDurability,
+    ) -> Result<Arc<Self>, Error> {
+        let (flush, flushes) = mpsc::channel();
+        let meter = Arc::new(Meter {
+            durability,
+            queue: SegQueue::new(),
+            flush,
+            store,
+            provider,
+        });
+        let weak = Arc::downgrade(&meter);
+        std::thread::Builder::new()
+            .name("mcp-analytics-meter".into())
+            .spawn(move || run(weak, flushes))
+            .map_err(Error::Writer)?;
+        Ok(meter)
+    }
+
+    /// Records the usage of one successful metered call, durably or queued (see
+    /// [`MeterDurability`]); never fails the call.
+    pub(crate) fn record(&self, user: &str, tool: &str, event_name: &str) {
+        let event = Queued {
+            identifier: identifier(),
+            event_name: event_name.to_owned(),
+            user: user.to_owned(),
+            tool: tool.to_owned(),
+            ts_s: now_ms() / 1000,
+        };
+        if self.durability == MeterDurability::Committed {
+            match self.enqueue(vec![event]) {
+                Ok(()) => return,
+                Err((error, back)) => {
+                    tracing::error!("cannot write a meter event to the outbox, queued: {error}");
+                    back.into_iter().for_each(|event| self.queue.push(event));
+                    return;
+                }
+            }
+        }
+        self.queue.push(event);
+    }
+
     /// Resolves once everything queued before is in the outbox and a delivery round ran.
     pub(crate) async fn flush(&self) {
         let (done, wait) = tokio::sync::oneshot::channel();
         if self.flush.send(done).is_ok() {
             let _ = wait.await;
+        }
+    }
+
+    /// Meter events waiting in the outbox.
+    pub(crate) fn pending(&self) -> u64 {
+        self.store
+            .lock()
+            .outbox()
+            .pending()
+            .unwrap_or(0)
+            .max(0)
+            .unsigned_abs()
+    }
+
+    fn drain(&self) -> Vec<Queued> {
+        std::iter::from_fn(|| self.queue.pop()).collect()
+    }
+
+    /// Writes queued events to the outbox in one transaction; on a store error they are
+    /// handed back (with the error) to be tried again.
+    fn enqueue(&self, queued: Vec<Queued>) -> Result<(), (StoreError, Vec<Queued>)> {
+        let store = self.store.lock();
+        let written = store.transaction(|store| {
+            let mut customers = HashMap::new();
+            let rows: Vec<MeterRow> = queued
+                .iter()
+                .map(|event| outbox_row(store, &mut customers, event))
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .flatten()
+                .collect();
+            store.outbox().enqueue(&rows, now_ms())
+        });
+        written.map_err(|error| (error.into(), queued))
+    }
+
+    fn next_wait(&self) -> Duration {
+        let due = self.store.lock().outbox().next_due().ok().flatten();
+        let ms = due.map_or(POLL.as_millis() as i64, |due| {
+            (due - now_ms()).clamp(0, POLL.as_millis() as i64)
+        });
+        Duration::from_millis(ms.unsigned_abs())
+    }
+
+    /// Delivers every due event, round by round, each round's outcomes written in one
+    /// transaction; stops early while the provider is down or refuses the key.
+    async fn deliver_due(&self) {
+        loop {
+            let due = match self.store.lock().outbox().due(now_ms(), ROUND) {
+                Ok(due) => due,
+                Err(error) => {
+                    tracing::error!("cannot read the meter outbox: {error}");
+                    return;
+                }
+            };
+            let full_round = due.len() == ROUND;
+            let mut outcomes = Vec::with_capacity(due.len());
+            let mut stop = false;
+            for row in due {
+                let event = MeterEvent {
+                    identifier: row.identifier.clone(),
+                    event_name: row.event_name.clone(),
+                    customer_id: row.customer_id.clone(),
+                    value: row.value,
+                    timestamp: row.ts_s,
+                };
+                let result = self.provider.send_meter_event(&event).await;
+                stop = matches!(
+                    result,
+                    Err(ProviderError::Unavailable(_) | ProviderError::Unauthorized(_))
+                );
+                outcomes.push((row, result));
+                if stop {
+                    // Every event would fail alike: leave the rest for a later round.
+                    break;
+                }
+            }
+            if let Err(error) = self.record_outcomes(&outcomes) {
+                tracing::error!("cannot update the meter outbox: {error}");
+                return;
+            }
+            if stop || !full_round {
+                return;
+            }
+        }
+    }
+
+    /// Writes delivery outcomes to the outbox and `payment_events` in one transaction.
+    fn record_outcomes(&self, outcomes: &[(MeterRow, Result<(), ProviderError>)]) -> rusqlite::Result<()> {
+        let now = now_ms();
+        self.store.lock().transaction(|store| {
+            for (row, result) in outcomes {
+                let (state, next, kind, error) = match result {
+                    Ok(()) => (Delivery::Sent, now, PaymentEventKind::MeterEventSent, None),
+                    Err(error) => {
+                        let message = error.to_string();
+                        if now / 1000 - row.ts_s > STRIPE_MAX_AGE_S {
+                            tracing::error!(identifier = %row.identifier, "usage older than Stripe accepts is given up: {message}");
+                            (Delivery::Failed, now, PaymentEventKind::MeterEventFailed, Some(message))
+                        } else {
+                            if !matches!(error, ProviderError::Unavailable(_)) {
+                                // Not a passing outage: someone must act (a rotated or
+                                // restricted key, a renamed meter). The usage is kept.
+                                tracing::error!(
+                                    identifier = %row.identifier,
+                                    event_name = %row.event_name,
+                                    "Stripe refuses metered usage; it is kept and retried: {message}"
+                                );
+                            }
+                            let next = now + backoff_ms(row.attempts, &row.identifier);
+                            (Delivery::Pending, next, PaymentEventKind::MeterEventRetried, Some(message))
+                        }
+                    }
+                };
+                store.outbox().update(&row.identifier, state, next, error.as_deref())?;
+                store.events().record(
+                    now,
+                    kind,
+                    &EventRow {
+                        user_id: row.user_id.as_deref(),
+                        tool: row.tool.as_deref(),
+                        reference: Some(&row.identifier),
+                        detail: error.as_deref().or(Some(&row.event_name)),
+                        ..EventRow::default()
+                    },
+                )?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Drop for Meter {
+    /// The last handle is gone: what is still queued goes to the outbox now.
+    fn drop(&mut self) {
+        let queued = self.drain();
+        if !queued.is_empty()
+            && let Err((error, lost)) = self.enqueue(queued)
+        {
+            tracing::error!(
+                "cannot write {} meter events to the outbox at shutdown; their usage is lost: {error}",
+                lost.len()
+            );
         }
     }
 }
@@ -107,72 +304,7 @@ fn identifier() -> String {
     format!("mcpa_{prefix:016x}{n:012x}")
 }
 
-impl Inner {
-    /// Records the usage of one successful metered call, durably or queued (see
-    /// [`MeterDurability`]); never fails the call.
-    pub(crate) fn meter_call(&self, user: &str, tool: &str, event_name: &str) {
-        let Some(sender) = self.meter.get() else {
-            return;
-        };
-        let event = Queued {
-            identifier: identifier(),
-            event_name: event_name.to_owned(),
-            user: user.to_owned(),
-            tool: tool.to_owned(),
-            ts_s: now_ms() / 1000,
-        };
-        if self.meter_durability == MeterDurability::Committed {
-            let mut store = self.store();
-            let written = outbox_row(&store, &mut HashMap::new(), &event)
-                .and_then(|row| row.map_or(Ok(()), |row| store.enqueue_meters(&[row], now_ms())));
-            match written {
-                Ok(()) => return,
-                Err(error) => {
-                    tracing::error!("cannot write a meter event to the outbox, queued: {error}")
-                }
-            }
-        }
-        sender.queue.push(event);
-    }
-
-    fn drain_meters(&self) -> Vec<Queued> {
-        let Some(sender) = self.meter.get() else {
-            return Vec::new();
-        };
-        std::iter::from_fn(|| sender.queue.pop()).collect()
-    }
-}
-
-impl Drop for Inner {
-    /// The last handle is gone: what is still queued goes to the outbox now.
-    fn drop(&mut self) {
-        let queued = self.drain_meters();
-        if !queued.is_empty()
-            && let Err((error, lost)) = enqueue(self, queued)
-        {
-            tracing::error!(
-                "cannot write {} meter events to the outbox at shutdown; their usage is lost: {error}",
-                lost.len()
-            );
-        }
-    }
-}
-
-/// Starts the sender thread for `inner`; it ends when the last `Payments` handle is dropped.
-pub(crate) fn start(inner: &Arc<Inner>) -> Result<Sender, Error> {
-    let (flush, flushes) = mpsc::channel();
-    let weak = Arc::downgrade(inner);
-    std::thread::Builder::new()
-        .name("mcp-analytics-meter".into())
-        .spawn(move || run(weak, flushes))
-        .map_err(Error::Writer)?;
-    Ok(Sender {
-        queue: Arc::new(SegQueue::new()),
-        flush,
-    })
-}
-
-fn run(inner: Weak<Inner>, flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>) {
+fn run(meter: Weak<Meter>, flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -185,8 +317,8 @@ fn run(inner: Weak<Inner>, flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<
     };
     let mut waiting = Vec::new();
     loop {
-        let wait = match inner.upgrade() {
-            Some(inner) => next_wait(&inner),
+        let wait = match meter.upgrade() {
+            Some(meter) => meter.next_wait(),
             None => return,
         };
         match flushes.recv_timeout(wait) {
@@ -195,38 +327,26 @@ fn run(inner: Weak<Inner>, flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
         waiting.extend(flushes.try_iter());
-        let Some(inner) = inner.upgrade() else { return };
-        let queued = inner.drain_meters();
+        let Some(meter) = meter.upgrade() else { return };
+        let queued = meter.drain();
         if !queued.is_empty()
-            && let Err((error, queued)) = enqueue(&inner, queued)
+            && let Err((error, queued)) = meter.enqueue(queued)
         {
             tracing::error!(
                 "cannot write {} meter events to the outbox (kept queued, tried again): {error}",
                 queued.len()
             );
-            if let Some(sender) = inner.meter.get() {
-                queued
-                    .into_iter()
-                    .for_each(|event| sender.queue.push(event));
-            }
+            queued.into_iter().for_each(|event| meter.queue.push(event));
         }
-        runtime.block_on(deliver_due(&inner));
+        runtime.block_on(meter.deliver_due());
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
     }
 }
 
-fn next_wait(inner: &Inner) -> Duration {
-    let due = inner.store().next_meter_due().ok().flatten();
-    let ms = due.map_or(POLL.as_millis() as i64, |due| {
-        (due - now_ms()).clamp(0, POLL.as_millis() as i64)
-    });
-    Duration::from_millis(ms as u64)
-}
-
-/// The outbox row of one call, `None` (logged) when its user has no Stripe customer.
-/// `customers` caches lookups across a batch.
+/// The outbox row of one call, `None` (logged) when its user has no customer. `customers`
+/// caches lookups across a batch.
 fn outbox_row(
     store: &PaymentStore,
     customers: &mut HashMap<String, Option<String>>,
@@ -235,7 +355,7 @@ fn outbox_row(
     let customer = match customers.get(&event.user) {
         Some(customer) => customer.clone(),
         None => {
-            let customer = store.customer(&event.user)?;
+            let customer = store.customers().of_user(&event.user)?;
             customers.insert(event.user.clone(), customer.clone());
             customer
         }
@@ -254,101 +374,6 @@ fn outbox_row(
         ts_s: event.ts_s,
         attempts: 0,
     }))
-}
-
-/// Writes queued events to the outbox in one transaction; on a store error they are handed
-/// back (with the error) to be tried again.
-fn enqueue(inner: &Inner, queued: Vec<Queued>) -> Result<(), (rusqlite::Error, Vec<Queued>)> {
-    let mut store = inner.store();
-    let mut customers = HashMap::new();
-    let rows: rusqlite::Result<Vec<MeterRow>> = queued
-        .iter()
-        .filter_map(|event| outbox_row(&store, &mut customers, event).transpose())
-        .collect();
-    match rows.and_then(|rows| store.enqueue_meters(&rows, now_ms())) {
-        Ok(()) => Ok(()),
-        Err(error) => Err((error, queued)),
-    }
-}
-
-/// Delivers every due event, round by round, each round's outcomes written in one
-/// transaction; stops early while the provider is down.
-async fn deliver_due(inner: &Inner) {
-    loop {
-        let due = match inner.store().due_meters(now_ms(), ROUND) {
-            Ok(due) => due,
-            Err(error) => {
-                tracing::error!("cannot read the meter outbox: {error}");
-                return;
-            }
-        };
-        let full_round = due.len() == ROUND;
-        let mut outcomes = Vec::with_capacity(due.len());
-        let mut down = false;
-        for row in due {
-            let event = MeterEvent {
-                identifier: row.identifier.clone(),
-                event_name: row.event_name.clone(),
-                customer_id: row.customer_id.clone(),
-                value: row.value,
-                timestamp: row.ts_s,
-            };
-            let result = inner.meter_provider.send_meter_event(&event).await;
-            down = matches!(result, Err(ProviderError::Unavailable(_)));
-            outcomes.push((row, result));
-            if down {
-                // The provider is down: leave the rest for a later round.
-                break;
-            }
-        }
-        if let Err(error) = record(inner, &outcomes) {
-            tracing::error!("cannot update the meter outbox: {error}");
-            return;
-        }
-        if down || !full_round {
-            return;
-        }
-    }
-}
-
-/// Writes delivery outcomes to the outbox and `payment_events` in one transaction.
-fn record(
-    inner: &Inner,
-    outcomes: &[(MeterRow, Result<(), ProviderError>)],
-) -> rusqlite::Result<()> {
-    let now = now_ms();
-    inner.store().transaction(|store| {
-        for (row, result) in outcomes {
-            let (state, next, kind, error) = match result {
-                Ok(()) => ("sent", now, PaymentEventKind::MeterEventSent, None),
-                Err(ProviderError::Unavailable(message)) => (
-                    "pending",
-                    now + backoff_ms(row.attempts, &row.identifier),
-                    PaymentEventKind::MeterEventRetried,
-                    Some(message.as_str()),
-                ),
-                Err(ProviderError::Rejected(message)) => (
-                    "failed",
-                    now,
-                    PaymentEventKind::MeterEventFailed,
-                    Some(message.as_str()),
-                ),
-            };
-            store.update_meter(&row.identifier, state, next, error)?;
-            store.record_event(
-                now,
-                kind,
-                &EventRow {
-                    user_id: row.user_id.as_deref(),
-                    tool: row.tool.as_deref(),
-                    reference: Some(&row.identifier),
-                    detail: error.or(Some(&row.event_name)),
-                    ..EventRow::default()
-                },
-            )?;
-        }
-        Ok(())
-    })
 }
 
 /// Exponential backoff with deterministic jitter: 1 s, 2 s, 4 s … up to an hour.

@@ -1,6 +1,8 @@
 //! The pricing of a paid tool as `#[paid(...)]` wrote it ([`Pricing`], compile-time constants),
 //! and as the server uses it once prices from the environment are read ([`ResolvedPricing`]).
 
+use super::domain::EntitlementKey;
+
 /// Stripe Checkout mode of a paid tool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckoutMode {
@@ -87,6 +89,8 @@ pub struct ResolvedPricing {
     pub grant: Grant,
     /// Which line items are metered, once the provider was asked at startup.
     pub metered: std::sync::OnceLock<Vec<bool>>,
+    /// What one-time purchases of these prices are held under.
+    pub(crate) key: EntitlementKey,
 }
 
 impl ResolvedPricing {
@@ -117,6 +121,7 @@ impl ResolvedPricing {
             };
             line_items.push((id, item.quantity));
         }
+        let key = EntitlementKey::of(&line_items.iter().map(|(id, _)| id.as_str()).collect());
         let reason = pricing.reason.or(description).map_or_else(
             || format!("Payment is required to use `{tool}`"),
             str::to_owned,
@@ -131,6 +136,7 @@ impl ResolvedPricing {
             reason,
             grant: pricing.grant,
             metered: std::sync::OnceLock::new(),
+            key,
         })
     }
 
@@ -153,10 +159,56 @@ impl ResolvedPricing {
             .collect()
     }
 
-    /// What entitlements are keyed by: the first price id. Tools sharing a price share what
-    /// the user bought, and renaming a tool keeps it.
-    pub fn key(&self) -> &str {
-        &self.line_items[0].0
+    /// What purchases of the tool are held under: its whole set of prices (see
+    /// [`EntitlementKey`]).
+    pub(crate) fn key(&self) -> &EntitlementKey {
+        &self.key
+    }
+}
+
+/// Where `price = env("VAR")` values come from.
+pub(crate) type EnvLookup = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The resolved pricing of each paid tool, resolved once (prices from the environment read
+/// then).
+pub(crate) struct PricingTable {
+    lookup: EnvLookup,
+    resolved: std::sync::Mutex<std::collections::HashMap<&'static str, std::sync::Arc<ResolvedPricing>>>,
+}
+
+impl PricingTable {
+    pub(crate) fn new(lookup: EnvLookup) -> Self {
+        Self {
+            lookup,
+            resolved: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The resolved pricing of the paid tool `tool`.
+    pub(crate) fn resolve(
+        &self,
+        tool: &'static str,
+        description: Option<&str>,
+        pricing: &Pricing,
+    ) -> Result<std::sync::Arc<ResolvedPricing>, String> {
+        let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = resolved.get(tool) {
+            return Ok(known.clone());
+        }
+        let new = std::sync::Arc::new(ResolvedPricing::resolve(tool, description, pricing, |name| {
+            (self.lookup)(name)
+        })?);
+        resolved.insert(tool, new.clone());
+        Ok(new)
+    }
+
+    /// The resolved pricing of `tool`, if it was resolved.
+    pub(crate) fn get(&self, tool: &str) -> Option<std::sync::Arc<ResolvedPricing>> {
+        self.resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(tool)
+            .cloned()
     }
 }
 
@@ -185,7 +237,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(resolved.line_items, [("price_abc".to_owned(), Some(3))]);
-        assert_eq!(resolved.key(), "price_abc");
+        assert_eq!(resolved.key().as_str(), "price_abc");
         assert_eq!(resolved.reason, "Make an image");
         assert_eq!(resolved.quantities(), [Some(3)]);
         let missing = ResolvedPricing::resolve("image", None, &PRICING, |_| None).unwrap_err();

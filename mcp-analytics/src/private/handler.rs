@@ -147,7 +147,7 @@ async fn gated<S: Server>(
         Admission::Refuse(outcome) => outcome,
         Admission::Run(ticket) => {
             let outcome = server.dispatch(call).await;
-            ticket.settle(&outcome);
+            ticket.settle(&outcome).await;
             outcome
         }
     }

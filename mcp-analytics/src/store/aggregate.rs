@@ -14,7 +14,8 @@ use std::{
 
 use rusqlite::{Transaction, params};
 
-use super::{LatencyHistogram, schema, sketch::DistinctSketch};
+use super::{LatencyHistogram, sketch::DistinctSketch};
+use crate::schema;
 use crate::ToolCallEvent;
 
 /// Maps keyed by short strings and timestamps, rebuilt per batch: FNV-1a hashes them several

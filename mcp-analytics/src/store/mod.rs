@@ -7,7 +7,7 @@ mod histogram;
 mod overview;
 mod report;
 mod rollup;
-mod schema;
+
 mod sketch;
 mod summary;
 mod unknown;
@@ -25,7 +25,7 @@ pub use summary::ToolSummary;
 pub use unknown::{OTHER_UNKNOWN_TOOLS, UNKNOWN_TOOLS_PER_HOUR};
 pub use views::{CallRow, SeriesPoint};
 
-use crate::{Sink, SinkError, Stats, event::ToolCallEvent};
+use crate::{Sink, SinkError, Stats, event::ToolCallEvent, schema};
 
 /// A SQLite analytics database. As a [`Sink`] it appends batches; its query methods read the
 /// rollups.
@@ -71,14 +71,7 @@ impl SqliteStore {
             merged.merge_encoded(second);
             merged.encode()
         })?;
-        let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        let applied = usize::try_from(version).unwrap_or(0);
-        for (index, migration) in (1i64..).zip(schema::MIGRATIONS).skip(applied) {
-            let transaction = connection.unchecked_transaction()?;
-            transaction.execute_batch(migration)?;
-            transaction.pragma_update(None, "user_version", index)?;
-            transaction.commit()?;
-        }
+        schema::migrate(&connection)?;
         Ok(Self {
             connection,
             pending: aggregate::Pending::default(),

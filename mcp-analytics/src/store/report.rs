@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{DistinctSketch, rollup::Totals, schema::IS_ERROR, summary};
+use super::{DistinctSketch, rollup::Totals, summary};
+use crate::schema::IS_ERROR;
 
 /// Everything the report shows for one time range.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -4,7 +4,8 @@
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use super::{rollup, schema::IS_ERROR};
+use super::rollup;
+use crate::schema::IS_ERROR;
 
 /// Calls, errors and latency percentiles of one time bucket.
 #[derive(Clone, Debug, PartialEq, Serialize)]

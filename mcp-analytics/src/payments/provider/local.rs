@@ -11,7 +11,11 @@ use std::{
 };
 
 use super::{CheckoutInfo, CheckoutRequest, ProviderError, SubscriptionInfo};
-use crate::payments::{pricing::CheckoutMode, report::format_amount};
+use crate::payments::{
+    domain::{CheckoutStatus, PaymentStatus, PriceSet, SubscriptionStatus},
+    pricing::CheckoutMode,
+    report::format_amount,
+};
 
 /// The development payment provider.
 #[derive(Default)]
@@ -74,9 +78,9 @@ impl LocalProvider {
         let session = CheckoutInfo {
             url: Some(format!("{base}/pay/{id}")),
             id: id.clone(),
-            status: "open".into(),
-            payment_status: "unpaid".into(),
-            mode: request.pricing.mode.as_str().into(),
+            status: CheckoutStatus::Open,
+            payment_status: PaymentStatus::Unpaid,
+            mode: request.pricing.mode,
             customer: Some(request.customer.to_owned()),
             subscription: None,
             client_reference_id: Some(request.user_id.to_owned()),
@@ -98,28 +102,28 @@ impl LocalProvider {
         self.lock_sessions()
             .get(id)
             .cloned()
-            .ok_or_else(|| ProviderError::Rejected(format!("no such checkout session: {id}")))
+            .ok_or_else(|| ProviderError::Missing(format!("checkout session {id}")))
     }
 
     pub(crate) fn expire_checkout(&self, id: &str) -> Result<CheckoutInfo, ProviderError> {
         let mut sessions = self.lock_sessions();
         let session = sessions
             .get_mut(id)
-            .ok_or_else(|| ProviderError::Rejected(format!("no such checkout session: {id}")))?;
-        if session.status != "open" {
+            .ok_or_else(|| ProviderError::Missing(format!("checkout session {id}")))?;
+        if session.status != CheckoutStatus::Open {
             return Err(ProviderError::Rejected(format!(
                 "checkout session {id} is {}, not open",
                 session.status
             )));
         }
-        session.status = "expired".into();
+        session.status = CheckoutStatus::Expired;
         Ok(session.clone())
     }
 
     pub(crate) fn completed_checkouts(&self, customer: &str) -> Vec<CheckoutInfo> {
         self.lock_sessions()
             .values()
-            .filter(|s| s.status == "complete" && s.customer.as_deref() == Some(customer))
+            .filter(|s| s.status == CheckoutStatus::Complete && s.customer.as_deref() == Some(customer))
             .cloned()
             .collect()
     }
@@ -140,26 +144,30 @@ impl LocalProvider {
         &self,
         id: &str,
         now_s: i64,
-        price_ids: Vec<String>,
     ) -> Option<(CheckoutInfo, Option<SubscriptionInfo>)> {
         let mut sessions = self.lock_sessions();
         let session = sessions.get_mut(id)?;
-        if session.status == "open" && session.expires_at < now_s {
-            session.status = "expired".into();
+        if session.status == CheckoutStatus::Open && session.expires_at < now_s {
+            session.status = CheckoutStatus::Expired;
         }
-        if session.status != "open" {
+        if session.status != CheckoutStatus::Open {
             return Some((session.clone(), None));
         }
-        session.status = "complete".into();
-        session.payment_status = "paid".into();
+        session.status = CheckoutStatus::Complete;
+        session.payment_status = PaymentStatus::Paid;
         let mut subscription = None;
-        if session.mode == CheckoutMode::Subscription.as_str() {
+        if session.mode == CheckoutMode::Subscription {
             let sub = SubscriptionInfo {
                 id: format!("sub_local_{}", &id["cs_local_".len()..]),
-                status: "active".into(),
+                status: SubscriptionStatus::Active,
                 customer: session.customer.clone().unwrap_or_default(),
                 metadata: session.metadata.clone(),
-                price_ids,
+                price_ids: PriceSet::decode(
+                    session
+                        .metadata
+                        .get("mcp_price_key")
+                        .map_or("", String::as_str),
+                ),
             };
             session.subscription = Some(sub.id.clone());
             self.subscriptions
@@ -179,13 +187,13 @@ pub(crate) fn page(session: &CheckoutInfo, reason: &str, message: Option<&str>) 
         _ => "amount not configured for the local test provider".into(),
     };
     let tool = session.metadata.get("mcp_tool").map_or("", String::as_str);
-    let action = if session.status == "open" {
+    let action = if session.status == CheckoutStatus::Open {
         r#"<form method="post"><button type="submit">Complete test payment</button></form>"#
             .to_owned()
     } else {
         format!(
             "<p>This checkout is <strong>{}</strong>.</p>",
-            escape(&session.status)
+            escape(session.status.as_str())
         )
     };
     let message = message
@@ -205,7 +213,7 @@ button{{font-size:1rem;padding:.6rem 1.2rem}} .msg{{color:#166534}}</style></hea
         tool = escape(tool),
         reason = escape(reason),
         amount = escape(&amount),
-        mode = escape(&session.mode),
+        mode = escape(session.mode.as_str()),
     )
 }
 

@@ -8,19 +8,19 @@ pub(crate) mod local;
 #[cfg(feature = "stripe")]
 pub(crate) mod stripe;
 
-use super::pricing::ResolvedPricing;
+use super::{
+    domain::{CheckoutStatus, PaymentStatus, PriceSet, SubscriptionStatus},
+    pricing::{CheckoutMode, ResolvedPricing},
+};
 
 /// A Checkout Session as far as payments care.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CheckoutInfo {
     pub id: String,
     pub url: Option<String>,
-    /// `open`, `complete` or `expired`.
-    pub status: String,
-    /// `paid`, `unpaid` or `no_payment_required`.
-    pub payment_status: String,
-    /// `payment` or `subscription`.
-    pub mode: String,
+    pub status: CheckoutStatus,
+    pub payment_status: PaymentStatus,
+    pub mode: CheckoutMode,
     pub customer: Option<String>,
     pub subscription: Option<String>,
     pub client_reference_id: Option<String>,
@@ -36,9 +36,15 @@ pub(crate) struct CheckoutInfo {
 impl CheckoutInfo {
     /// Paid for: complete and paid (or nothing to pay on a subscription, e.g. a trial).
     pub(crate) fn is_paid(&self) -> bool {
-        self.status == "complete"
-            && (self.payment_status == "paid"
-                || (self.mode == "subscription" && self.payment_status == "no_payment_required"))
+        self.status == CheckoutStatus::Complete
+            && (self.payment_status == PaymentStatus::Paid
+                || (self.mode == CheckoutMode::Subscription
+                    && self.payment_status == PaymentStatus::NoPaymentRequired))
+    }
+
+    /// Complete, with a delayed payment method's money still on its way (SEPA, ACH).
+    pub(crate) fn is_pending(&self) -> bool {
+        self.status == CheckoutStatus::Complete && self.payment_status == PaymentStatus::Unpaid
     }
 }
 
@@ -46,23 +52,10 @@ impl CheckoutInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SubscriptionInfo {
     pub id: String,
-    /// Stripe's status (`active`, `trialing`, `past_due`, `canceled`, `unpaid`, …).
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub customer: String,
     pub metadata: HashMap<String, String>,
-    pub price_ids: Vec<String>,
-}
-
-impl SubscriptionInfo {
-    /// Whether the subscription grants use: active or trialing; anything else grants nothing.
-    pub(crate) fn grants_access(&self) -> bool {
-        grants_access(&self.status)
-    }
-}
-
-/// Whether a subscription status grants use.
-pub(crate) fn grants_access(status: &str) -> bool {
-    matches!(status, "active" | "trialing")
+    pub price_ids: PriceSet,
 }
 
 /// A price as Stripe describes it (checked at startup).
@@ -71,6 +64,8 @@ pub(crate) struct PriceInfo {
     pub active: bool,
     pub recurring: bool,
     pub metered: bool,
+    /// The `event_name` of the meter a metered price bills.
+    pub meter_event_name: Option<String>,
     pub unit_amount: Option<i64>,
     pub currency: String,
 }
@@ -85,7 +80,36 @@ pub(crate) struct CheckoutRequest<'a> {
     pub metadata: HashMap<String, String>,
     /// Unix seconds.
     pub expires_at: i64,
-    pub idempotency_key: String,
+    /// How many checkouts the user was offered for these prices before.
+    pub offered: i64,
+}
+
+impl CheckoutRequest<'_> {
+    /// The idempotency key: a hash of every parameter sent and of `offered`. A retry with the
+    /// same parameters gets the session the first attempt created; different parameters never
+    /// reuse a key (which Stripe would refuse with a 400).
+    pub(crate) fn idempotency_key(&self) -> String {
+        let pricing = self.pricing;
+        let mut metadata: Vec<_> = self.metadata.iter().collect();
+        metadata.sort();
+        let mut parts: Vec<String> = vec![
+            self.user_id.to_owned(),
+            self.customer.to_owned(),
+            pricing.mode.as_str().to_owned(),
+            pricing.success_url.clone(),
+            pricing.cancel_url.clone().unwrap_or_default(),
+            self.expires_at.to_string(),
+            self.offered.to_string(),
+        ];
+        for ((price, _), quantity) in pricing.line_items.iter().zip(self.quantities) {
+            parts.push(format!("{price}×{quantity:?}"));
+        }
+        for (key, value) in metadata {
+            parts.push(format!("{key}={value}"));
+        }
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        hashed_key("checkout", &parts)
+    }
 }
 
 /// A meter event to report.
@@ -105,6 +129,14 @@ pub(crate) enum ProviderError {
     /// Worth retrying: timeouts, connection errors, 429, 5xx.
     #[error("payments unavailable: {0}")]
     Unavailable(String),
+    /// The key is not allowed (401, 403: rotated, restricted, revoked): retrying once it is
+    /// fixed will work.
+    #[error("payment provider refused the key: {0}")]
+    Unauthorized(String),
+    /// An object the request names does not exist (any more) at the provider: a deleted
+    /// customer, a key of another account or mode, a restarted local provider.
+    #[error("payment provider does not know {0}")]
+    Missing(String),
     /// The provider refused the request; retrying the same request will not help.
     #[error("payment provider refused the request: {0}")]
     Rejected(String),
@@ -158,15 +190,20 @@ impl Provider {
         }
     }
 
+    /// Creates the user's customer; `replacing` names a customer the provider no longer knows.
     pub(crate) async fn create_customer(
         &self,
         user_id: &str,
         email: Option<&str>,
+        replacing: Option<&str>,
     ) -> Result<String, ProviderError> {
         match self {
             #[cfg(feature = "stripe")]
-            Provider::Stripe(stripe) => stripe.create_customer(user_id, email).await,
-            Provider::Local(local) => Ok(local.create_customer(user_id, email)),
+            Provider::Stripe(stripe) => stripe.create_customer(user_id, email, replacing).await,
+            Provider::Local(local) => {
+                let _ = replacing;
+                Ok(local.create_customer(user_id, email))
+            }
         }
     }
 
@@ -230,6 +267,27 @@ impl Provider {
             Provider::Local(_) => {
                 let _ = event;
                 Ok(())
+            }
+        }
+    }
+
+    /// A page where the customer fixes the payment of a subscription that needs it: a Billing
+    /// Portal session, else the subscription's open invoice. `None` when the provider has
+    /// neither (the local test provider).
+    pub(crate) async fn payment_fix_url(
+        &self,
+        customer: &str,
+        subscription: &str,
+        return_url: &str,
+    ) -> Result<Option<String>, ProviderError> {
+        match self {
+            #[cfg(feature = "stripe")]
+            Provider::Stripe(stripe) => stripe
+                .payment_fix_url(customer, subscription, return_url)
+                .await,
+            Provider::Local(_) => {
+                let _ = (customer, subscription, return_url);
+                Ok(None)
             }
         }
     }

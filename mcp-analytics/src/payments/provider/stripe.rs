@@ -5,7 +5,10 @@ use std::{collections::HashMap, time::Duration};
 
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_billing::{
-    billing_meter_event::CreateBillingMeterEvent, subscription::ListSubscription,
+    billing_meter::RetrieveBillingMeter,
+    billing_meter_event::CreateBillingMeterEvent,
+    billing_portal_session::CreateBillingPortalSession,
+    subscription::{ListSubscription, RetrieveSubscription},
 };
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
@@ -13,13 +16,18 @@ use stripe_checkout::checkout_session::{
 };
 use stripe_core::customer::CreateCustomer;
 use stripe_product::price::RetrievePrice;
-use stripe_shared::{CheckoutSession, CheckoutSessionMode, CheckoutSessionStatus, Subscription};
+use stripe_shared::{
+    ApiErrorsCode, CheckoutSession, CheckoutSessionMode, CheckoutSessionStatus, Subscription,
+};
 
 use super::{
     CheckoutInfo, CheckoutRequest, MeterEvent, PriceInfo, ProviderError, SubscriptionInfo,
     hashed_key,
 };
-use crate::payments::pricing::CheckoutMode;
+use crate::payments::{
+    domain::{CheckoutStatus, PaymentStatus, SubscriptionStatus},
+    pricing::CheckoutMode,
+};
 
 /// Attempts per POST (with the same idempotency key) before the provider counts as down.
 const ATTEMPTS: u32 = 3;
@@ -72,6 +80,7 @@ impl StripeProvider {
         &self,
         user_id: &str,
         email: Option<&str>,
+        replacing: Option<&str>,
     ) -> Result<String, ProviderError> {
         let mut request = CreateCustomer::new().metadata(HashMap::from([(
             "mcp_user_id".to_owned(),
@@ -80,7 +89,9 @@ impl StripeProvider {
         if let Some(email) = email {
             request = request.email(email);
         }
-        let key = hashed_key("customer", &[user_id]);
+        // Concurrent first calls share a key (one customer); a customer replacing one Stripe
+        // no longer knows gets a key of its own.
+        let key = hashed_key("customer", &[user_id, replacing.unwrap_or_default()]);
         let customer = self
             .post(&key, |strategy| {
                 request
@@ -129,7 +140,7 @@ impl StripeProvider {
             create = create.subscription_data(data);
         }
         let session = self
-            .post(&request.idempotency_key, |strategy| {
+            .post(&request.idempotency_key(), |strategy| {
                 create
                     .customize()
                     .request_strategy(strategy)
@@ -230,12 +241,62 @@ impl StripeProvider {
         }
     }
 
+    pub(crate) async fn payment_fix_url(
+        &self,
+        customer: &str,
+        subscription: &str,
+        return_url: &str,
+    ) -> Result<Option<String>, ProviderError> {
+        let portal = CreateBillingPortalSession::new()
+            .customer(customer)
+            .return_url(return_url);
+        let key = hashed_key("portal", &[customer, subscription, return_url]);
+        match self
+            .post(&key, |strategy| {
+                portal
+                    .customize()
+                    .request_strategy(strategy)
+                    .send(&self.client)
+            })
+            .await
+        {
+            Ok(session) => return Ok(Some(session.url)),
+            // No portal configured for the account: the open invoice's page instead.
+            Err(ProviderError::Rejected(error)) => {
+                tracing::warn!("no Billing Portal session ({error}); linking the open invoice");
+            }
+            Err(error) => return Err(error),
+        }
+        let subscription = RetrieveSubscription::new(subscription)
+            .expand(["latest_invoice".to_owned()])
+            .send(&self.client)
+            .await
+            .map_err(classify)?;
+        Ok(subscription
+            .latest_invoice
+            .as_ref()
+            .and_then(|invoice| invoice.as_object())
+            .and_then(|invoice| invoice.hosted_invoice_url.clone()))
+    }
+
     pub(crate) async fn price(&self, id: &str) -> Result<PriceInfo, ProviderError> {
         let price = RetrievePrice::new(id)
             .send(&self.client)
             .await
             .map_err(classify)?;
+        let meter = price.recurring.as_ref().and_then(|r| r.meter.clone());
+        let meter_event_name = match meter {
+            Some(meter) => Some(
+                RetrieveBillingMeter::new(meter.as_str())
+                    .send(&self.client)
+                    .await
+                    .map_err(classify)?
+                    .event_name,
+            ),
+            None => None,
+        };
         Ok(PriceInfo {
+            meter_event_name,
             active: price.active,
             recurring: price.recurring.is_some(),
             metered: price
@@ -287,10 +348,13 @@ fn classify(error: StripeError) -> ProviderError {
                 .message
                 .clone()
                 .unwrap_or_else(|| format!("HTTP {status}"));
-            if status == 429 || status == 409 || status >= 500 {
-                ProviderError::Unavailable(format!("Stripe answered {status}: {message}"))
-            } else {
-                ProviderError::Rejected(format!("Stripe answered {status}: {message}"))
+            let message = format!("Stripe answered {status}: {message}");
+            let missing = status == 404 || api.code == Some(ApiErrorsCode::ResourceMissing);
+            match status {
+                429 | 409 | 500.. => ProviderError::Unavailable(message),
+                401 | 403 => ProviderError::Unauthorized(message),
+                _ if missing => ProviderError::Missing(message),
+                _ => ProviderError::Rejected(message),
             }
         }
         StripeError::ConfigError(message) => ProviderError::Rejected(message),
@@ -302,13 +366,17 @@ pub(crate) fn checkout_info(session: &CheckoutSession) -> CheckoutInfo {
     CheckoutInfo {
         id: session.id.as_str().to_owned(),
         url: session.url.clone(),
-        status: session
-            .status
-            .as_ref()
-            .map_or("open", |status| status.as_str())
-            .to_owned(),
-        payment_status: session.payment_status.as_str().to_owned(),
-        mode: session.mode.as_str().to_owned(),
+        status: CheckoutStatus::from(
+            session
+                .status
+                .as_ref()
+                .map_or("open", |status| status.as_str()),
+        ),
+        payment_status: PaymentStatus::from(session.payment_status.as_str()),
+        mode: match session.mode {
+            CheckoutSessionMode::Subscription => CheckoutMode::Subscription,
+            _ => CheckoutMode::Payment,
+        },
         customer: session
             .customer
             .as_ref()
@@ -332,14 +400,14 @@ pub(crate) fn checkout_info(session: &CheckoutSession) -> CheckoutInfo {
 pub(crate) fn subscription_info(subscription: &Subscription) -> SubscriptionInfo {
     SubscriptionInfo {
         id: subscription.id.as_str().to_owned(),
-        status: subscription.status.as_str().to_owned(),
+        status: SubscriptionStatus::from(subscription.status.as_str()),
         customer: subscription.customer.id().as_str().to_owned(),
         metadata: subscription.metadata.clone(),
         price_ids: subscription
             .items
             .data
             .iter()
-            .map(|item| item.price.id.as_str().to_owned())
+            .map(|item| item.price.id.as_str())
             .collect(),
     }
 }

@@ -1,6 +1,11 @@
-//! The SQLite schema (the public one documented in the README) and its migrations.
+//! The SQLite database's schema (the public one documented in the README): one ordered list of
+//! migrations for the analytics tables and the payment tables, and the analytics' statements.
 
-/// Migrations, applied in order; `PRAGMA user_version` records how many ran.
+// Without the `sqlite` feature only the payment tables are used.
+#![cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+
+/// Migrations of the database (the analytics and the payment tables), applied in order;
+/// `PRAGMA user_version` records how many ran.
 pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE tool_calls (
@@ -105,7 +110,160 @@ CREATE TABLE rollup_dirty (
 
 INSERT INTO rollup_dirty (hour_ms) SELECT DISTINCT ts_ms - ts_ms % 3600000 FROM tool_calls;
 "#,
+    // The payment tables (used by `payments`). Databases from before migrations were applied to
+    // them may hold them already (see `legacy_payment_columns`).
+    r#"
+CREATE TABLE IF NOT EXISTS payment_customers (
+    user_id     TEXT    PRIMARY KEY,
+    customer_id TEXT    NOT NULL,
+    created_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS payment_checkouts (
+    session_id     TEXT    PRIMARY KEY,
+    user_id        TEXT    NOT NULL,
+    tool           TEXT    NOT NULL,
+    price_key      TEXT    NOT NULL,
+    mode           TEXT    NOT NULL,
+    url            TEXT,
+    status         TEXT    NOT NULL,
+    amount         INTEGER,
+    currency       TEXT,
+    expires_ms     INTEGER NOT NULL,
+    created_ms     INTEGER NOT NULL,
+    fulfilled      INTEGER NOT NULL DEFAULT 0,
+    payment_intent TEXT,
+    granted        TEXT,
+    refunded       INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS payment_checkouts_user ON payment_checkouts (user_id, price_key, status);
+CREATE INDEX IF NOT EXISTS payment_checkouts_payment ON payment_checkouts (payment_intent);
+
+CREATE TABLE IF NOT EXISTS payment_entitlements (
+    user_id             TEXT    NOT NULL,
+    price_key           TEXT    NOT NULL,
+    credits             INTEGER NOT NULL DEFAULT 0,
+    unlimited           INTEGER NOT NULL DEFAULT 0,
+    subscription_id     TEXT,
+    subscription_status TEXT,
+    checked_ms          INTEGER NOT NULL,
+    PRIMARY KEY (user_id, price_key)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS payment_subscriptions (
+    subscription_id TEXT    PRIMARY KEY,
+    user_id         TEXT,
+    tool            TEXT,
+    status          TEXT    NOT NULL,
+    updated_ms      INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS payment_events (
+    id        INTEGER PRIMARY KEY,
+    ts_ms     INTEGER NOT NULL,
+    kind      TEXT    NOT NULL,
+    user_id   TEXT,
+    tool      TEXT,
+    amount    INTEGER,
+    currency  TEXT,
+    reference TEXT,
+    detail    TEXT
+);
+CREATE INDEX IF NOT EXISTS payment_events_ts ON payment_events (ts_ms);
+
+CREATE TABLE IF NOT EXISTS meter_outbox (
+    identifier      TEXT    PRIMARY KEY,
+    event_name      TEXT    NOT NULL,
+    customer_id     TEXT    NOT NULL,
+    user_id         TEXT,
+    tool            TEXT,
+    value           INTEGER NOT NULL,
+    ts_s            INTEGER NOT NULL,
+    state           TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error      TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS meter_outbox_due ON meter_outbox (state, next_attempt_ms);
+
+CREATE TABLE IF NOT EXISTS stripe_webhook_events (
+    event_id    TEXT    PRIMARY KEY,
+    type        TEXT    NOT NULL,
+    received_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
+    // The payments core: a checkout's payment status (delayed methods), how a purchase was
+    // taken back (so a won dispute restores it), the prices each subscription covers, and
+    // usage once given up on retried again (nothing is refused for good any more).
+    r#"
+ALTER TABLE payment_checkouts ADD COLUMN payment_status TEXT;
+ALTER TABLE payment_checkouts ADD COLUMN taken_back TEXT;
+ALTER TABLE payment_checkouts ADD COLUMN taken_credits INTEGER;
+UPDATE payment_checkouts SET payment_status = 'paid' WHERE fulfilled = 1;
+UPDATE payment_checkouts SET taken_back = CASE
+    WHEN EXISTS (SELECT 1 FROM payment_events e WHERE e.kind = 'disputed' AND e.detail = payment_checkouts.session_id)
+    THEN 'disputed' ELSE 'refunded' END
+    WHERE refunded = 1;
+
+ALTER TABLE payment_subscriptions ADD COLUMN prices TEXT;
+UPDATE payment_subscriptions SET prices = (
+    SELECT group_concat(price_key, '+') FROM (
+        SELECT DISTINCT price_key FROM payment_entitlements e
+        WHERE e.subscription_id = payment_subscriptions.subscription_id ORDER BY price_key));
+CREATE INDEX payment_subscriptions_user ON payment_subscriptions (user_id);
+
+UPDATE meter_outbox SET state = 'pending', next_attempt_ms = 0 WHERE state = 'failed';
+"#,
 ];
+
+/// Brings the database at `connection` up to the last migration, one transaction each (taken
+/// with the write lock, so two processes opening one file at once apply each migration once).
+pub(crate) fn migrate(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
+    loop {
+        let transaction = rusqlite::Transaction::new_unchecked(
+            connection,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        let version: i64 = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let Some(migration) = usize::try_from(version)
+            .ok()
+            .and_then(|applied| MIGRATIONS.get(applied))
+        else {
+            return transaction.commit();
+        };
+        if version + 1 == PAYMENT_TABLES {
+            legacy_payment_columns(&transaction)?;
+        }
+        transaction.execute_batch(migration)?;
+        transaction.pragma_update(None, "user_version", version + 1)?;
+        transaction.commit()?;
+    }
+}
+
+/// The migration that creates the payment tables.
+const PAYMENT_TABLES: i64 = 7;
+
+/// Payment tables made before they had migrations lack columns added since: added here, so
+/// that migration 7 finds them in its shape.
+fn legacy_payment_columns(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
+    for (column, definition) in [
+        ("payment_intent", "TEXT"),
+        ("granted", "TEXT"),
+        ("refunded", "INTEGER NOT NULL DEFAULT 0"),
+    ] {
+        let (table, present): (bool, bool) = connection.query_row(
+            "SELECT (SELECT count(*) FROM sqlite_master WHERE name = 'payment_checkouts') > 0, (SELECT count(*) FROM pragma_table_info('payment_checkouts') WHERE name = ?1) > 0",
+            [column],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        if table && !present {
+            connection.execute_batch(&format!(
+                "ALTER TABLE payment_checkouts ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    Ok(())
+}
 
 /// SQL for "this status is an error" (kept in step with `Status::is_error`).
 pub(crate) const IS_ERROR: &str = "status NOT IN ('ok', 'input_required', 'payment_required')";
@@ -123,7 +281,7 @@ pub(crate) const UPSERT_USER: &str = "INSERT INTO user_calls_1h (hour_ms, user_i
 /// The latest email and name seen for a user; a detail a call did not carry is kept.
 pub(crate) const UPSERT_USER_DETAILS: &str = "INSERT INTO user_details (user_id, email, name) VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO UPDATE SET email = coalesce(excluded.email, email), name = coalesce(excluded.name, name)";
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use crate::event::{Status, ToolCallEvent, Transport};
 
@@ -194,7 +352,7 @@ mod tests {
             3,
             "INSERT INTO tool_calls (id, ts_ms, server_name, server_version, tool, transport, duration_us, status) VALUES ('old', 1, 's', '1', 't', 'http', 1, 'ok')",
         );
-        let mut store = super::super::SqliteStore::open(&path).unwrap();
+        let mut store = crate::store::SqliteStore::open(&path).unwrap();
         let new = event("new", 2, "u", Some("u***@example.com"), None);
         assert_eq!(store.append(&[new]).unwrap(), 1);
         drop(store);
@@ -218,7 +376,7 @@ mod tests {
                 ('3', 2, 's', '1', 't', 'http', 1, 'ok', 'u', 'mid@example.com', NULL),
                 ('4', 4, 's', '1', 't', 'http', 1, 'ok', 'v', NULL, NULL)",
         );
-        drop(super::super::SqliteStore::open(&path).unwrap());
+        drop(crate::store::SqliteStore::open(&path).unwrap());
         let some = |text: &str| Some(text.to_owned());
         assert_eq!(
             strings(&path, "SELECT user_id, email, name FROM user_details"),
@@ -230,12 +388,12 @@ mod tests {
     #[test]
     fn top_users_carry_their_latest_details() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = super::super::SqliteStore::open(dir.path().join("a.db")).unwrap();
+        let mut store = crate::store::SqliteStore::open(dir.path().join("a.db")).unwrap();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_millis() as i64;
-        let details = |store: &super::super::SqliteStore| {
+        let details = |store: &crate::store::SqliteStore| {
             let report = store.report(now - 60_000, None).unwrap();
             report
                 .top_users

@@ -1,0 +1,374 @@
+//! Checkouts: selling access through the provider. Each user's provider customer, asking the
+//! provider what a user bought (applied through the ledger), and reusing, expiring or creating
+//! the checkout a refused call links to — one user at a time (per-user locks), healing what
+//! the provider no longer knows (a deleted customer, another account or mode, a restarted
+//! local provider, a checkout past its expiry).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use super::{
+    domain::{CheckoutStatus, EntitlementKey, Granted},
+    ledger::{Fulfilment, Ledger},
+    now_ms,
+    pricing::{CheckoutMode, Grant, ResolvedPricing},
+    provider::{CheckoutInfo, CheckoutRequest, Provider, ProviderError},
+    store::{EventRow, NewCheckout, PaymentEventKind, SharedStore, StoreError},
+};
+
+/// Checkout sessions live at least this long (Stripe accepts 30 min to 24 h).
+const CHECKOUT_LIFETIME_S: i64 = 3600;
+/// Checkouts created within one window of this many seconds share their parameters (and so
+/// their idempotency key): a retry after a timeout gets the same session.
+const WINDOW_S: i64 = 600;
+/// An open checkout is reused while it has at least this long left.
+const REUSE_MARGIN_S: i64 = 300;
+
+/// Where the user's checkout for a tool stands.
+pub(crate) enum CheckoutState {
+    /// Paid (and granted through the ledger).
+    Paid,
+    /// Open: the link to offer.
+    Open(Box<CheckoutInfo>),
+    /// Complete, with a delayed payment still clearing: no new link.
+    Processing(Box<CheckoutInfo>),
+}
+
+/// Customers and checkouts at the provider.
+pub(crate) struct Checkouts {
+    provider: Arc<Provider>,
+    store: SharedStore,
+    ledger: Arc<Ledger>,
+    /// One async lock per user (no duplicate customers or checkouts).
+    user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Checkouts {
+    pub(crate) fn new(provider: Arc<Provider>, store: SharedStore, ledger: Arc<Ledger>) -> Self {
+        Self {
+            provider,
+            store,
+            ledger,
+            user_locks: Mutex::default(),
+        }
+    }
+
+    /// The user's lock, held by the gate's slow path.
+    pub(crate) fn user_lock(&self, user: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.user_locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(user.to_owned()).or_default().clone()
+    }
+
+    /// The user's customer id: from the store, else created (idempotently) at the provider.
+    pub(crate) async fn customer(&self, user: &str, email: Option<&str>) -> Result<String, ProviderError> {
+        let stored = self.store.lock().customers().of_user(user).map_err(store_unavailable)?;
+        match stored {
+            Some(customer) => Ok(customer),
+            None => self.create_customer(user, email, None).await,
+        }
+    }
+
+    /// Replaces a customer the provider no longer knows (deleted, or of another account or
+    /// mode) with a new one.
+    async fn replace_customer(
+        &self,
+        user: &str,
+        email: Option<&str>,
+        stale: &str,
+    ) -> Result<String, ProviderError> {
+        tracing::warn!(user, customer = stale, "the payment provider no longer knows this customer; creating a new one");
+        self.store
+            .lock()
+            .customers()
+            .forget(user, stale)
+            .map_err(store_unavailable)?;
+        self.create_customer(user, email, Some(stale)).await
+    }
+
+    async fn create_customer(
+        &self,
+        user: &str,
+        email: Option<&str>,
+        replacing: Option<&str>,
+    ) -> Result<String, ProviderError> {
+        let customer = self.provider.create_customer(user, email, replacing).await?;
+        let store = self.store.lock();
+        store
+            .customers()
+            .insert(user, &customer, now_ms())
+            .map_err(store_unavailable)?;
+        // Another path may have stored one first: that one stays.
+        Ok(store
+            .customers()
+            .of_user(user)
+            .map_err(store_unavailable)?
+            .unwrap_or(customer))
+    }
+
+    /// Asks the provider what the user holds for the tool's prices and records it through the
+    /// ledger.
+    pub(crate) async fn sync(
+        &self,
+        user: &str,
+        email: Option<&str>,
+        pricing: &ResolvedPricing,
+    ) -> Result<(), ProviderError> {
+        let key = pricing.key();
+        let customer = self.customer(user, email).await?;
+        match pricing.mode {
+            CheckoutMode::Subscription => {
+                let first = &pricing.line_items[0].0;
+                let listed = match self.provider.subscriptions(&customer, first).await {
+                    Ok(listed) => listed,
+                    Err(ProviderError::Missing(_)) => {
+                        self.replace_customer(user, email, &customer).await?;
+                        Vec::new()
+                    }
+                    Err(error) => return Err(error),
+                };
+                self.ledger
+                    .synced_subscriptions(user, key, &listed)
+                    .await
+                    .map_err(store_unavailable)?;
+            }
+            CheckoutMode::Payment => {
+                let completed = match self.provider.completed_checkouts(&customer).await {
+                    Ok(completed) => completed,
+                    Err(ProviderError::Missing(_)) => {
+                        self.replace_customer(user, email, &customer).await?;
+                        Vec::new()
+                    }
+                    Err(error) => return Err(error),
+                };
+                for session in completed.iter().filter(|session| {
+                    session.metadata.get("mcp_price_key").map(String::as_str) == Some(key.as_str())
+                }) {
+                    self.ledger.fulfil(session).await.map_err(store_unavailable)?;
+                }
+                self.ledger
+                    .synced_purchases(user, key)
+                    .await
+                    .map_err(store_unavailable)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reuses the user's pending checkout for the tool (noticing when it was paid meanwhile)
+    /// or creates one.
+    pub(crate) async fn checkout(
+        &self,
+        user: &str,
+        email: Option<&str>,
+        pricing: &ResolvedPricing,
+    ) -> Result<CheckoutState, ProviderError> {
+        let key = pricing.key();
+        let now = now_ms();
+        let pending = {
+            let store = self.store.lock();
+            // Rows past their expiry are the provider's expired sessions: not reused.
+            store
+                .checkouts()
+                .expire_overdue(user, key, now)
+                .map_err(store_unavailable)?;
+            store.checkouts().pending(user, key, now).map_err(store_unavailable)?
+        };
+        if let Some(pending) = pending
+            && let Some(state) = self.reuse(&pending.session_id).await?
+        {
+            return Ok(state);
+        }
+        let customer = self.customer(user, email).await?;
+        match self.create(user, &customer, pricing).await {
+            Err(ProviderError::Missing(error)) => {
+                tracing::debug!("cannot create a checkout: {error}");
+                let customer = self.replace_customer(user, email, &customer).await?;
+                self.create(user, &customer, pricing).await
+            }
+            other => other,
+        }
+    }
+
+    /// What a stored pending checkout is now at the provider; `None` when it can no longer be
+    /// used (expired, failed, or unknown to the provider) and a new one is needed.
+    async fn reuse(&self, session_id: &str) -> Result<Option<CheckoutState>, ProviderError> {
+        let mut session = match self.provider.retrieve_checkout(session_id).await {
+            Ok(session) => session,
+            Err(ProviderError::Missing(error)) => {
+                tracing::warn!(session = session_id, "a stored checkout the provider does not know ({error}); offering a new one");
+                self.set_status(session_id, &CheckoutStatus::Expired)?;
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
+        };
+        let now_s = now_ms() / 1000;
+        if session.status == CheckoutStatus::Open && session.expires_at - now_s <= REUSE_MARGIN_S {
+            // Too close to its end to hand out: expire it before offering a new one, so a tab
+            // still showing it cannot buy the same thing a second time.
+            session = match self.provider.expire_checkout(&session.id).await {
+                Ok(expired) => expired,
+                // Completed meanwhile (it can no longer be expired): see what it is now.
+                Err(ProviderError::Rejected(_)) => self.provider.retrieve_checkout(&session.id).await?,
+                Err(error) => return Err(error),
+            };
+        }
+        if session.is_paid() || session.is_pending() {
+            let fulfilment = self.ledger.fulfil(&session).await.map_err(store_unavailable)?;
+            return Ok(Some(match fulfilment {
+                Fulfilment::Pending => CheckoutState::Processing(Box::new(session)),
+                _ => CheckoutState::Paid,
+            }));
+        }
+        if session.status == CheckoutStatus::Open {
+            return Ok(Some(CheckoutState::Open(Box::new(session))));
+        }
+        self.set_status(&session.id, &session.status)?;
+        Ok(None)
+    }
+
+    /// Creates a checkout for the tool.
+    async fn create(
+        &self,
+        user: &str,
+        customer: &str,
+        pricing: &ResolvedPricing,
+    ) -> Result<CheckoutState, ProviderError> {
+        let key = pricing.key();
+        let offered = self
+            .store
+            .lock()
+            .checkouts()
+            .count(user, key)
+            .map_err(store_unavailable)?;
+        let granted = match (pricing.mode, pricing.grant) {
+            (CheckoutMode::Subscription, _) => Granted::Subscription,
+            (CheckoutMode::Payment, Grant::Unlimited) => Granted::Unlimited,
+            (CheckoutMode::Payment, Grant::Credits) => {
+                Granted::Credits(i64::from(pricing.line_items[0].1.unwrap_or(1)))
+            }
+        };
+        let metadata = HashMap::from([
+            ("mcp_user_id".to_owned(), user.to_owned()),
+            ("mcp_tool".to_owned(), pricing.tool.clone()),
+            ("mcp_price_key".to_owned(), key.as_str().to_owned()),
+            ("mcp_grant".to_owned(), granted.encode()),
+        ]);
+        let quantities = pricing.quantities();
+        // Every parameter is fixed within a window, so a retried request (after a timeout)
+        // sends the same parameters under the same idempotency key and gets the one session.
+        let window = now_ms() / 1000 / WINDOW_S;
+        let session = self
+            .provider
+            .create_checkout(CheckoutRequest {
+                pricing,
+                quantities: &quantities,
+                customer,
+                user_id: user,
+                metadata,
+                expires_at: (window + 1) * WINDOW_S + CHECKOUT_LIFETIME_S,
+                offered,
+            })
+            .await?;
+        self.record_created(user, pricing, key, &session)
+            .map_err(store_unavailable)?;
+        Ok(CheckoutState::Open(Box::new(session)))
+    }
+
+    fn record_created(
+        &self,
+        user: &str,
+        pricing: &ResolvedPricing,
+        key: &EntitlementKey,
+        session: &CheckoutInfo,
+    ) -> rusqlite::Result<()> {
+        let now = now_ms();
+        self.store.lock().transaction(|store| {
+            store.checkouts().insert(
+                &NewCheckout {
+                    session_id: &session.id,
+                    user_id: user,
+                    tool: &pricing.tool,
+                    key,
+                    mode: pricing.mode,
+                    url: session.url.as_deref(),
+                    status: &session.status,
+                    payment_status: Some(&session.payment_status),
+                    amount: session.amount_total,
+                    currency: session.currency.as_deref(),
+                    expires_ms: session.expires_at.saturating_mul(1000),
+                },
+                now,
+            )?;
+            store.events().record(
+                now,
+                PaymentEventKind::CheckoutCreated,
+                &EventRow {
+                    user_id: Some(user),
+                    tool: Some(&pricing.tool),
+                    amount: session.amount_total,
+                    currency: session.currency.as_deref(),
+                    reference: Some(&session.id),
+                    ..EventRow::default()
+                },
+            )
+        })
+    }
+
+    /// The page where a subscriber fixes their payment method (see
+    /// [`Provider::payment_fix_url`]).
+    pub(crate) async fn payment_fix_url(
+        &self,
+        user: &str,
+        email: Option<&str>,
+        subscription: &str,
+        pricing: &ResolvedPricing,
+    ) -> Result<Option<String>, ProviderError> {
+        let customer = self.customer(user, email).await?;
+        self.provider
+            .payment_fix_url(&customer, subscription, &pricing.success_url)
+            .await
+    }
+
+    /// Asks the provider whether a checkout was paid, applying it if so.
+    pub(crate) async fn confirm(&self, session_id: &str) -> Result<Fulfilment, ProviderError> {
+        let session = self.provider.retrieve_checkout(session_id).await?;
+        self.ledger.fulfil(&session).await.map_err(store_unavailable)
+    }
+
+    /// Marks an unpaid checkout expired (Stripe's `checkout.session.expired`).
+    pub(crate) fn expired(&self, session: &CheckoutInfo) -> Result<(), StoreError> {
+        let meta = |key: &str| session.metadata.get(key).map(String::as_str);
+        let store = self.store.lock();
+        store.transaction(|store| {
+            store
+                .checkouts()
+                .set_status(&session.id, &CheckoutStatus::Expired, None)?;
+            store.events().record(
+                now_ms(),
+                PaymentEventKind::CheckoutExpired,
+                &EventRow {
+                    user_id: meta("mcp_user_id"),
+                    tool: meta("mcp_tool"),
+                    reference: Some(&session.id),
+                    ..EventRow::default()
+                },
+            )
+        })?;
+        Ok(())
+    }
+
+    fn set_status(&self, session_id: &str, status: &CheckoutStatus) -> Result<(), ProviderError> {
+        self.store
+            .lock()
+            .checkouts()
+            .set_status(session_id, status, None)
+            .map_err(store_unavailable)
+    }
+}
+
+/// A store failure, as the gate sees it: payments are unavailable.
+pub(crate) fn store_unavailable(error: impl Into<StoreError>) -> ProviderError {
+    ProviderError::Unavailable(error.into().to_string())
+}

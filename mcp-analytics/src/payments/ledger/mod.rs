@@ -1,0 +1,211 @@
+//! The ledger: the only code that reads or writes what users hold — entitlements, credit
+//! reservations, grants and take-backs — in the store and in its in-memory cache together.
+//!
+//! Every change goes to the store first (one atomic operation, [`LedgerStore`]) and then the
+//! affected user's cached holdings are loaded again from the store, under one lock, so memory
+//! never disagrees with the store for longer than that step and a credit settled meanwhile
+//! counts once. Reserving a credit touches memory only; using it is one conditional decrement
+//! in the store.
+
+mod cache;
+pub(crate) mod sqlite;
+mod store;
+
+use std::{
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+pub(crate) use cache::{Access, Decision};
+pub(crate) use store::{
+    Fulfilment, LedgerStore, Purchase, Reversal, ReversalKind, SubscriptionChange,
+};
+
+use self::cache::Cache;
+use super::{
+    domain::{EntitlementKey, Granted, PriceSet},
+    now_ms,
+    provider::{CheckoutInfo, SubscriptionInfo},
+    store::StoreError,
+};
+
+/// What users hold, in the store and in memory.
+pub(crate) struct Ledger {
+    store: Arc<dyn LedgerStore>,
+    cache: Mutex<Cache>,
+    /// Held across a store change and the cache load that follows it.
+    writes: tokio::sync::Mutex<()>,
+    subscription_ttl_ms: i64,
+}
+
+impl Ledger {
+    pub(crate) fn new(store: Arc<dyn LedgerStore>, subscription_ttl: Duration) -> Self {
+        Self {
+            store,
+            cache: Mutex::new(Cache::default()),
+            writes: tokio::sync::Mutex::new(()),
+            subscription_ttl_ms: i64::try_from(subscription_ttl.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Decides from memory (no store, no provider), reserving a credit when that is what
+    /// grants the call: [`Ledger::commit`] or [`Ledger::release`] it once the call ended.
+    pub(crate) fn reserve(&self, user: &str, key: &EntitlementKey) -> Decision {
+        self.cache()
+            .reserve(user, key, self.subscription_ttl_ms, now_ms())
+    }
+
+    /// A reserved credit's call succeeded: the credit is used for good.
+    pub(crate) async fn commit(&self, user: &str, key: &EntitlementKey) {
+        let _writes = self.writes.lock().await;
+        match self.store.consume_credit(user, key).await {
+            Ok(true) => self.cache().used(user, key),
+            Ok(false) => {
+                // Taken back (a refund or dispute) while the call ran.
+                tracing::warn!(user, key = %key, "a reserved credit was taken back while its call ran");
+                self.cache().used(user, key);
+            }
+            // The credit stays reserved in memory, so this process does not sell it again
+            // although the store still counts it.
+            Err(error) => tracing::error!("cannot use a credit: {error}"),
+        }
+    }
+
+    /// A reserved credit's call failed or never finished: the credit goes back.
+    pub(crate) fn release(&self, user: &str, key: &EntitlementKey) {
+        self.cache().release(user, key);
+    }
+
+    /// Loads what the user holds for `key` from the store into memory.
+    pub(crate) async fn reload(&self, user: &str, key: &EntitlementKey) -> Result<(), StoreError> {
+        let _writes = self.writes.lock().await;
+        self.load(user, key).await
+    }
+
+    /// The user's subscription covering `key` as last loaded, when it needs a payment fix.
+    pub(crate) fn subscription_needing_fix(&self, user: &str, key: &EntitlementKey) -> Option<String> {
+        self.cache()
+            .subscription(user, key)
+            .filter(|(_, status)| status.needs_payment_fix())
+            .map(|(id, _)| id)
+    }
+
+    /// Applies a completed checkout created by mcp-analytics (others are ignored): grants what
+    /// it bought once paid, once.
+    pub(crate) async fn fulfil(&self, session: &CheckoutInfo) -> Result<Fulfilment, StoreError> {
+        let Some(purchase) = purchase(session) else {
+            return Ok(Fulfilment::NotPaid);
+        };
+        let _writes = self.writes.lock().await;
+        let fulfilment = self.store.fulfil(&purchase, now_ms()).await?;
+        self.load_user(purchase.user).await?;
+        Ok(fulfilment)
+    }
+
+    /// Records that a completed checkout's delayed payment failed (it grants nothing).
+    pub(crate) async fn payment_failed(&self, session: &CheckoutInfo) -> Result<(), StoreError> {
+        let Some(purchase) = purchase(session) else {
+            return Ok(());
+        };
+        let _writes = self.writes.lock().await;
+        self.store.payment_failed(&purchase, now_ms()).await
+    }
+
+    /// Applies a refund or a dispute (taking the purchase back) or a won dispute (granting it
+    /// again), once per refund or dispute.
+    pub(crate) async fn reverse(&self, reversal: &Reversal) -> Result<(), StoreError> {
+        let _writes = self.writes.lock().await;
+        if let Some(user) = self.store.reverse(reversal, now_ms()).await? {
+            self.load_user(&user).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies a subscription's new state.
+    pub(crate) async fn apply_subscription(
+        &self,
+        subscription: &SubscriptionInfo,
+        change: SubscriptionChange,
+    ) -> Result<(), StoreError> {
+        let _writes = self.writes.lock().await;
+        if let Some(user) = self
+            .store
+            .apply_subscription(subscription, change, now_ms())
+            .await?
+        {
+            self.load_user(&user).await?;
+        }
+        Ok(())
+    }
+
+    /// Records what the provider listed of the user's subscriptions covering `key`'s prices.
+    pub(crate) async fn synced_subscriptions(
+        &self,
+        user: &str,
+        key: &EntitlementKey,
+        listed: &[SubscriptionInfo],
+    ) -> Result<(), StoreError> {
+        let prices = PriceSet::decode(key.as_str());
+        let _writes = self.writes.lock().await;
+        self.store
+            .sync_subscriptions(user, &prices, listed, now_ms())
+            .await?;
+        self.load_user(user).await?;
+        self.load(user, key).await
+    }
+
+    /// Notes that the provider was asked about the user's `key` (its completed checkouts
+    /// were applied) and loads what they hold.
+    pub(crate) async fn synced_purchases(&self, user: &str, key: &EntitlementKey) -> Result<(), StoreError> {
+        let _writes = self.writes.lock().await;
+        self.store.touch(user, key, now_ms()).await?;
+        self.load(user, key).await
+    }
+
+    /// Loads one key (callers hold `writes`).
+    async fn load(&self, user: &str, key: &EntitlementKey) -> Result<(), StoreError> {
+        let holding = self.store.holding(user, key).await?;
+        self.cache().load(user, key, holding);
+        Ok(())
+    }
+
+    /// Loads every key of the user held in memory (callers hold `writes`).
+    async fn load_user(&self, user: &str) -> Result<(), StoreError> {
+        let keys = self.cache().keys_of(user);
+        for key in keys {
+            self.load(user, &key).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The purchase a checkout created by mcp-analytics describes (its metadata), or `None` for
+/// another checkout of the account.
+fn purchase(session: &CheckoutInfo) -> Option<Purchase<'_>> {
+    let meta = |key: &str| session.metadata.get(key).map(String::as_str);
+    let (Some(user), Some(key)) = (
+        meta("mcp_user_id").or(session.client_reference_id.as_deref()),
+        meta("mcp_price_key"),
+    ) else {
+        tracing::debug!(session = %session.id, "a checkout not created by mcp-analytics; ignored");
+        return None;
+    };
+    let granted = match session.mode {
+        super::pricing::CheckoutMode::Subscription => Granted::Subscription,
+        super::pricing::CheckoutMode::Payment => meta("mcp_grant")
+            .and_then(Granted::decode)
+            .filter(|granted| *granted != Granted::Subscription)
+            .unwrap_or(Granted::Credits(1)),
+    };
+    Some(Purchase {
+        session,
+        user,
+        tool: meta("mcp_tool").unwrap_or_default(),
+        key: EntitlementKey::from_stored(key),
+        granted,
+    })
+}

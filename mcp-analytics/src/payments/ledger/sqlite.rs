@@ -1,0 +1,390 @@
+//! [`SqliteLedger`]: the ledger's storage in the SQLite database's payment tables, each
+//! operation one `BEGIN IMMEDIATE` transaction.
+
+use std::sync::MutexGuard;
+
+use super::store::{
+    Fulfilment, Holding, LedgerStore, Purchase, Reversal, ReversalKind, StoreFuture,
+    SubscriptionChange,
+};
+use crate::payments::{
+    domain::{CheckoutStatus, EntitlementKey, Granted, PaymentStatus, PriceSet, SubscriptionStatus},
+    provider::SubscriptionInfo,
+    store::{
+        EventRow, NewCheckout, PaymentEventKind, PaymentStore, SharedStore, SubscriptionRow,
+        TakenBack,
+    },
+};
+
+/// The ledger's tables in SQLite.
+pub(crate) struct SqliteLedger {
+    store: SharedStore,
+}
+
+impl SqliteLedger {
+    pub(crate) fn new(store: SharedStore) -> Self {
+        Self { store }
+    }
+
+    fn store(&self) -> MutexGuard<'_, PaymentStore> {
+        self.store.lock()
+    }
+
+    /// Runs `work` in one transaction as a ready future.
+    fn run<'a, T: Send + 'a>(
+        &'a self,
+        work: impl FnOnce(&PaymentStore) -> rusqlite::Result<T> + Send + 'a,
+    ) -> StoreFuture<'a, T> {
+        Box::pin(async move { Ok(self.store().transaction(work)?) })
+    }
+}
+
+impl LedgerStore for SqliteLedger {
+    fn holding<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, Holding> {
+        self.run(move |store| {
+            let row = store.entitlements().get(user, key.as_str())?.unwrap_or_default();
+            let prices = PriceSet::decode(key.as_str());
+            let covering: Vec<SubscriptionRow> = store
+                .subscriptions()
+                .of_user(user)?
+                .into_iter()
+                .filter(|sub| sub.prices.covers(&prices))
+                .collect();
+            let subscription = covering
+                .iter()
+                .find(|sub| sub.status.grants_access())
+                .or_else(|| covering.iter().find(|sub| sub.status.needs_payment_fix()))
+                .map(|sub| (sub.id.clone(), sub.status.clone()));
+            Ok(Holding {
+                credits: row.credits,
+                unlimited: row.unlimited,
+                subscription,
+                checked_ms: row.checked_ms,
+            })
+        })
+    }
+
+    fn consume_credit<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, bool> {
+        Box::pin(async move { Ok(self.store().entitlements().consume(user, key.as_str())?) })
+    }
+
+    fn fulfil<'a>(&'a self, purchase: &'a Purchase<'a>, now_ms: i64) -> StoreFuture<'a, Fulfilment> {
+        self.run(move |store| fulfil(store, purchase, now_ms))
+    }
+
+    fn payment_failed<'a>(&'a self, purchase: &'a Purchase<'a>, now_ms: i64) -> StoreFuture<'a, ()> {
+        self.run(move |store| {
+            let session = purchase.session;
+            record_checkout(store, purchase, now_ms)?;
+            let checkouts = store.checkouts();
+            if checkouts.get(&session.id)?.is_some_and(|row| row.fulfilled) {
+                return Ok(());
+            }
+            checkouts.set_status(&session.id, &CheckoutStatus::Complete, Some(&PaymentStatus::Failed))?;
+            store.events().record(
+                now_ms,
+                PaymentEventKind::CheckoutPaymentFailed,
+                &EventRow {
+                    user_id: Some(purchase.user),
+                    tool: Some(purchase.tool),
+                    reference: Some(&session.id),
+                    ..EventRow::default()
+                },
+            )
+        })
+    }
+
+    fn reverse<'a>(&'a self, reversal: &'a Reversal, now_ms: i64) -> StoreFuture<'a, Option<String>> {
+        self.run(move |store| reverse(store, reversal, now_ms))
+    }
+
+    fn apply_subscription<'a>(
+        &'a self,
+        subscription: &'a SubscriptionInfo,
+        change: SubscriptionChange,
+        now_ms: i64,
+    ) -> StoreFuture<'a, Option<String>> {
+        self.run(move |store| apply_subscription(store, subscription, change, now_ms))
+    }
+
+    fn sync_subscriptions<'a>(
+        &'a self,
+        user: &'a str,
+        prices: &'a PriceSet,
+        listed: &'a [SubscriptionInfo],
+        now_ms: i64,
+    ) -> StoreFuture<'a, ()> {
+        self.run(move |store| {
+            let subscriptions = store.subscriptions();
+            for sub in listed {
+                let stored = subscriptions.get(&sub.id)?;
+                if stored.as_ref().is_some_and(|row| row.status.is_stale_move_to(&sub.status)) {
+                    continue;
+                }
+                subscriptions.upsert(
+                    &SubscriptionRow {
+                        id: sub.id.clone(),
+                        user_id: Some(user.to_owned()),
+                        tool: sub.metadata.get("mcp_tool").cloned(),
+                        status: sub.status.clone(),
+                        prices: sub.price_ids.clone(),
+                    },
+                    now_ms,
+                )?;
+            }
+            // The provider lists every subscription that has not ended.
+            for stored in subscriptions.of_user(user)? {
+                let listed = listed.iter().any(|sub| sub.id == stored.id);
+                if !listed && stored.prices.covers(prices) && !stored.status.is_stale_move_to(&SubscriptionStatus::Canceled) {
+                    subscriptions.upsert(
+                        &SubscriptionRow {
+                            status: SubscriptionStatus::Canceled,
+                            ..stored
+                        },
+                        now_ms,
+                    )?;
+                }
+            }
+            store.entitlements().touch(user, EntitlementKey::of(prices).as_str(), now_ms)
+        })
+    }
+
+    fn touch<'a>(&'a self, user: &'a str, key: &'a EntitlementKey, now_ms: i64) -> StoreFuture<'a, ()> {
+        self.run(move |store| store.entitlements().touch(user, key.as_str(), now_ms))
+    }
+}
+
+/// Stores the checkout (when first seen by this path) and the user's customer.
+fn record_checkout(store: &PaymentStore, purchase: &Purchase<'_>, now_ms: i64) -> rusqlite::Result<()> {
+    let session = purchase.session;
+    if store.checkouts().get(&session.id)?.is_none() {
+        store.checkouts().insert(
+            &NewCheckout {
+                session_id: &session.id,
+                user_id: purchase.user,
+                tool: purchase.tool,
+                key: &purchase.key,
+                mode: session.mode,
+                url: session.url.as_deref(),
+                status: &session.status,
+                payment_status: Some(&session.payment_status),
+                amount: session.amount_total,
+                currency: session.currency.as_deref(),
+                expires_ms: session.expires_at.saturating_mul(1000),
+            },
+            now_ms,
+        )?;
+    }
+    if let Some(customer) = &session.customer {
+        store.customers().insert(purchase.user, customer, now_ms)?;
+    }
+    Ok(())
+}
+
+fn fulfil(store: &PaymentStore, purchase: &Purchase<'_>, now_ms: i64) -> rusqlite::Result<Fulfilment> {
+    let session = purchase.session;
+    record_checkout(store, purchase, now_ms)?;
+    let checkouts = store.checkouts();
+    if checkouts.get(&session.id)?.is_some_and(|row| row.fulfilled) {
+        return Ok(Fulfilment::AlreadyGranted);
+    }
+    if session.is_pending() {
+        let stored = checkouts.get(&session.id)?;
+        let first = stored.as_ref().is_none_or(|row| row.payment_status != Some(PaymentStatus::Unpaid) || row.status != CheckoutStatus::Complete);
+        checkouts.set_status(&session.id, &CheckoutStatus::Complete, Some(&PaymentStatus::Unpaid))?;
+        if first {
+            store.events().record(
+                now_ms,
+                PaymentEventKind::CheckoutPending,
+                &EventRow {
+                    user_id: Some(purchase.user),
+                    tool: Some(purchase.tool),
+                    amount: session.amount_total,
+                    currency: session.currency.as_deref(),
+                    reference: Some(&session.id),
+                    ..EventRow::default()
+                },
+            )?;
+        }
+        return Ok(Fulfilment::Pending);
+    }
+    if !session.is_paid() {
+        return Ok(Fulfilment::NotPaid);
+    }
+    if !checkouts.fulfil(&session.id, session.payment_intent.as_deref(), purchase.granted)? {
+        return Ok(Fulfilment::AlreadyGranted);
+    }
+    let (user, key) = (purchase.user, purchase.key.as_str());
+    match purchase.granted {
+        Granted::Subscription => {
+            let id = session.subscription.as_deref().unwrap_or_default();
+            let subscriptions = store.subscriptions();
+            let stored = subscriptions.get(id)?;
+            if stored.as_ref().is_some_and(|row| row.status.is_stale_move_to(&SubscriptionStatus::Active)) {
+                tracing::info!(subscription = %id, "checkout completed for a subscription already ended; no access");
+            } else if !id.is_empty() {
+                // The subscription's own events bring its exact status and prices.
+                subscriptions.upsert(
+                    &SubscriptionRow {
+                        id: id.to_owned(),
+                        user_id: Some(user.to_owned()),
+                        tool: Some(purchase.tool.to_owned()),
+                        status: stored.map_or(SubscriptionStatus::Active, |row| row.status),
+                        prices: PriceSet::decode(key),
+                    },
+                    now_ms,
+                )?;
+            }
+        }
+        Granted::Unlimited => store.entitlements().add(user, key, 0, true, now_ms)?,
+        Granted::Credits(credits) => store.entitlements().add(user, key, credits, false, now_ms)?,
+    }
+    // Subscription revenue is counted from paid invoices; one-time revenue here.
+    let one_time = purchase.granted != Granted::Subscription;
+    store.events().record(
+        now_ms,
+        PaymentEventKind::CheckoutCompleted,
+        &EventRow {
+            user_id: Some(user),
+            tool: Some(purchase.tool),
+            amount: session.amount_total.filter(|_| one_time),
+            currency: session.currency.as_deref().filter(|_| one_time),
+            reference: Some(&session.id),
+            detail: Some(session.mode.as_str()),
+        },
+    )?;
+    Ok(Fulfilment::Granted)
+}
+
+fn reverse(store: &PaymentStore, reversal: &Reversal, now_ms: i64) -> rusqlite::Result<Option<String>> {
+    let Some(checkout) = store.checkouts().paid_by(&reversal.payment_intent)? else {
+        return Ok(None);
+    };
+    let kind = match reversal.kind {
+        ReversalKind::Refund => PaymentEventKind::Refunded,
+        ReversalKind::Dispute => PaymentEventKind::Disputed,
+        ReversalKind::DisputeWon => PaymentEventKind::DisputeWon,
+    };
+    let events = store.events();
+    if events.recorded(kind, &reversal.id)? {
+        return Ok(None);
+    }
+    events.record(
+        now_ms,
+        kind,
+        &EventRow {
+            user_id: Some(&checkout.user_id),
+            tool: Some(&checkout.tool),
+            amount: Some(reversal.amount),
+            currency: Some(&reversal.currency),
+            reference: Some(&reversal.id),
+            detail: Some(&checkout.session_id),
+        },
+    )?;
+    let (user, key) = (checkout.user_id.as_str(), checkout.key.as_str());
+    let entitlements = store.entitlements();
+    let changed = match reversal.kind {
+        ReversalKind::Refund | ReversalKind::Dispute => {
+            let take = match reversal.kind {
+                // Refunded in full, in one refund or several.
+                ReversalKind::Refund => {
+                    let refunded = events.refunded_total(&checkout.session_id)?;
+                    checkout.amount.is_none_or(|paid| refunded >= paid)
+                }
+                // A dispute already won (its events arrived out of order) takes nothing.
+                _ => !events.recorded(PaymentEventKind::DisputeWon, &reversal.id)?,
+            };
+            if !take || checkout.taken_back.is_some() {
+                return Ok(None);
+            }
+            let how = match reversal.kind {
+                ReversalKind::Refund => TakenBack::Refunded,
+                _ => TakenBack::Disputed,
+            };
+            let taken = match checkout.granted {
+                Some(Granted::Credits(credits)) => Some(entitlements.take_credits(user, key, credits)?),
+                Some(Granted::Unlimited) => {
+                    entitlements.set_unlimited(user, key, false)?;
+                    None
+                }
+                Some(Granted::Subscription) | None => None,
+            };
+            store.checkouts().set_taken_back(&checkout.session_id, Some(how), taken)?
+        }
+        ReversalKind::DisputeWon => {
+            if checkout.taken_back != Some(TakenBack::Disputed) {
+                return Ok(None);
+            }
+            match checkout.granted {
+                Some(Granted::Credits(credits)) => {
+                    let credits = checkout.taken_credits.unwrap_or(credits);
+                    entitlements.add(user, key, credits, false, now_ms)?;
+                }
+                Some(Granted::Unlimited) => entitlements.add(user, key, 0, true, now_ms)?,
+                Some(Granted::Subscription) | None => {}
+            }
+            store.checkouts().set_taken_back(&checkout.session_id, None, None)?
+        }
+    };
+    if changed {
+        tracing::info!(user = %user, tool = %checkout.tool, kind = kind.as_str(), "a purchase was taken back or granted again");
+    }
+    Ok(changed.then(|| user.to_owned()))
+}
+
+fn apply_subscription(
+    store: &PaymentStore,
+    sub: &SubscriptionInfo,
+    change: SubscriptionChange,
+    now_ms: i64,
+) -> rusqlite::Result<Option<String>> {
+    let user = match sub.metadata.get("mcp_user_id") {
+        Some(user) => Some(user.clone()),
+        None => store.customers().user_of(&sub.customer)?,
+    };
+    let Some(user) = user else {
+        tracing::debug!(subscription = %sub.id, "a subscription of a customer mcp-analytics does not know; ignored");
+        return Ok(None);
+    };
+    let tool = sub.metadata.get("mcp_tool").map(String::as_str);
+    let status = match change {
+        SubscriptionChange::Deleted => SubscriptionStatus::Canceled,
+        _ => sub.status.clone(),
+    };
+    let subscriptions = store.subscriptions();
+    let stored = subscriptions.get(&sub.id)?;
+    if stored.as_ref().is_some_and(|row| row.status.is_stale_move_to(&status)) {
+        tracing::info!(subscription = %sub.id, %status, "a late subscription event; ignored");
+        return Ok(None);
+    }
+    subscriptions.upsert(
+        &SubscriptionRow {
+            id: sub.id.clone(),
+            user_id: Some(user.clone()),
+            tool: tool.map(str::to_owned),
+            status: status.clone(),
+            prices: sub.price_ids.clone(),
+        },
+        now_ms,
+    )?;
+    let kind = match change {
+        SubscriptionChange::Created => PaymentEventKind::SubscriptionStarted,
+        SubscriptionChange::Deleted => PaymentEventKind::SubscriptionCancelled,
+        SubscriptionChange::Updated if status == SubscriptionStatus::Canceled => {
+            PaymentEventKind::SubscriptionCancelled
+        }
+        SubscriptionChange::Updated => PaymentEventKind::SubscriptionUpdated,
+    };
+    store.events().record(
+        now_ms,
+        kind,
+        &EventRow {
+            user_id: Some(&user),
+            tool,
+            reference: Some(&sub.id),
+            detail: Some(status.as_str()),
+            ..EventRow::default()
+        },
+    )?;
+    Ok(Some(user))
+}

@@ -1,0 +1,125 @@
+//! The ledger's storage: a trait whose every operation is one atomic step in the database, so
+//! that a store shared by several processes keeps the same guarantees. [`SqliteLedger`] is the
+//! first implementation.
+//!
+//! [`SqliteLedger`]: super::sqlite::SqliteLedger
+
+use std::{future::Future, pin::Pin};
+
+use crate::payments::{
+    domain::{EntitlementKey, Granted, PriceSet, SubscriptionStatus},
+    provider::{CheckoutInfo, SubscriptionInfo},
+    store::StoreError,
+};
+
+/// What a store operation returns.
+pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// What a user holds for one entitlement key, as stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Holding {
+    /// Credits left (including ones reserved by calls still running in this process).
+    pub credits: i64,
+    pub unlimited: bool,
+    /// The user's subscription covering every price of the key: one that grants access if
+    /// there is one, else one whose payment needs fixing.
+    pub subscription: Option<(String, SubscriptionStatus)>,
+    /// When the provider was last asked (Unix ms).
+    pub checked_ms: i64,
+}
+
+/// A paid (or completed) checkout to apply.
+#[derive(Clone, Debug)]
+pub(crate) struct Purchase<'a> {
+    pub session: &'a CheckoutInfo,
+    pub user: &'a str,
+    pub tool: &'a str,
+    pub key: EntitlementKey,
+    pub granted: Granted,
+}
+
+/// What applying a completed checkout did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fulfilment {
+    /// Granted now.
+    Granted,
+    /// Granted before (a redelivery, or another path saw it first).
+    AlreadyGranted,
+    /// Complete, but a delayed payment method's money has not arrived: nothing granted yet.
+    Pending,
+    /// Not paid (open, expired, or its delayed payment failed).
+    NotPaid,
+}
+
+/// Money going back or coming back for a one-time purchase's payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Reversal {
+    pub kind: ReversalKind,
+    /// The refund's or dispute's id (applied once per id).
+    pub id: String,
+    /// The payment it concerns.
+    pub payment_intent: String,
+    pub amount: i64,
+    pub currency: String,
+}
+
+/// Which reversal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReversalKind {
+    /// A refund (the purchase is taken back once refunded in full).
+    Refund,
+    /// A dispute opened: taken back at once.
+    Dispute,
+    /// A dispute won: granted again.
+    DisputeWon,
+}
+
+/// Which subscription event is being applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SubscriptionChange {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// The storage of the ledger. Every method is one transaction.
+pub(crate) trait LedgerStore: Send + Sync {
+    /// What `user` holds for `key`.
+    fn holding<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, Holding>;
+
+    /// Uses one credit; `false` when none was left (a conditional decrement).
+    fn consume_credit<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, bool>;
+
+    /// Applies a completed checkout: records it and, once paid, grants what it bought, marks
+    /// it fulfilled and records `checkout_completed` — all at once, and only the first time.
+    fn fulfil<'a>(&'a self, purchase: &'a Purchase<'a>, now_ms: i64) -> StoreFuture<'a, Fulfilment>;
+
+    /// Records that a completed checkout's delayed payment failed.
+    fn payment_failed<'a>(&'a self, purchase: &'a Purchase<'a>, now_ms: i64) -> StoreFuture<'a, ()>;
+
+    /// Applies a refund or dispute (once per id); returns the purchase's user when what they
+    /// hold changed.
+    fn reverse<'a>(&'a self, reversal: &'a Reversal, now_ms: i64) -> StoreFuture<'a, Option<String>>;
+
+    /// Applies a subscription's new state (a late one is ignored); returns its user when known.
+    fn apply_subscription<'a>(
+        &'a self,
+        subscription: &'a SubscriptionInfo,
+        change: SubscriptionChange,
+        now_ms: i64,
+    ) -> StoreFuture<'a, Option<String>>;
+
+    /// Records what the provider said it knows of `user`'s subscriptions to `prices`: those
+    /// listed are stored (unless late), stored ones that grant access but were not listed have
+    /// ended; and that the provider was asked now.
+    fn sync_subscriptions<'a>(
+        &'a self,
+        user: &'a str,
+        prices: &'a PriceSet,
+        listed: &'a [SubscriptionInfo],
+        now_ms: i64,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Notes that the provider was asked about `user`'s `key` at `now_ms`.
+    fn touch<'a>(&'a self, user: &'a str, key: &'a EntitlementKey, now_ms: i64) -> StoreFuture<'a, ()>;
+}

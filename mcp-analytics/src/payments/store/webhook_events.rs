@@ -1,0 +1,26 @@
+//! `stripe_webhook_events`: the webhook events already applied (redeliveries are not).
+
+use rusqlite::{Connection, params};
+
+/// The `stripe_webhook_events` table.
+pub(crate) struct WebhookEvents<'c>(pub(super) &'c Connection);
+
+impl WebhookEvents<'_> {
+    /// Whether the event was already applied.
+    pub(crate) fn applied(&self, event_id: &str) -> rusqlite::Result<bool> {
+        self.0.query_row(
+            "SELECT count(*) > 0 FROM stripe_webhook_events WHERE event_id = ?1",
+            [event_id],
+            |row| row.get(0),
+        )
+    }
+
+    /// Remembers that the event was applied.
+    pub(crate) fn mark_applied(&self, event_id: &str, kind: &str, now_ms: i64) -> rusqlite::Result<()> {
+        self.0.execute(
+            "INSERT OR IGNORE INTO stripe_webhook_events (event_id, type, received_ms) VALUES (?1, ?2, ?3)",
+            params![event_id, kind, now_ms],
+        )?;
+        Ok(())
+    }
+}
