@@ -11,16 +11,22 @@
 //! # }
 //! ```
 //!
-//! Endpoints (`/v1`): `POST/GET customers`, `GET customers/{id}`, `GET prices/{id}`,
+//! Endpoints (`/v1`): `POST/GET customers`, `GET/DELETE customers/{id}`, `GET prices/{id}`,
 //! `POST/GET checkout/sessions`, `GET checkout/sessions/{id}`,
-//! `POST checkout/sessions/{id}/expire`, `GET subscriptions`, `GET subscriptions/{id}`,
-//! `POST billing/meter_events`. Every `/v1` request needs `Authorization: Bearer
-//! {secret_key}` (else 401); POSTs honour `Idempotency-Key` (replay of the first successful
-//! answer with `Idempotent-Replayed: true`; same key with other parameters or another endpoint →
-//! 400 `idempotency_error`); lists are newest first with `limit` (≤ 100), `starting_after`,
-//! `ending_before`, `has_more`. Errors are always Stripe JSON errors. The hosted page
-//! `GET {base}checkout/pay/{id}` shows the session; `POST` to it pays like
-//! [`FakeStripe::complete_checkout`] and redirects to the success URL.
+//! `POST checkout/sessions/{id}/expire`, `GET subscriptions`, `GET subscriptions/{id}`
+//! (`expand[]=latest_invoice`), `GET invoices/{id}`, `POST billing/meter_events`,
+//! `GET billing/meters/{id}`, `POST billing_portal/sessions`. Every `/v1` request needs
+//! `Authorization: Bearer {secret_key}` (else 401); POSTs honour `Idempotency-Key` (replay of
+//! the first successful answer with `Idempotent-Replayed: true`; same key with other
+//! parameters or another endpoint → 400 `idempotency_error`); lists are newest first with
+//! `limit` (≤ 100), `starting_after`, `ending_before`, `has_more`. Errors are always Stripe JSON
+//! errors; an unknown or deleted customer named anywhere (`customer`, a list's `customer`
+//! filter, a meter event's `payload[stripe_customer_id]`) is 400 `resource_missing`
+//! `No such customer: 'cus_…'`. A meter event needs an active meter with its `event_name`.
+//! Hosted pages: `GET {base}checkout/pay/{id}` shows the session and `POST` to it pays like
+//! [`FakeStripe::complete_checkout`] and redirects to the success URL;
+//! `GET {base}billing_portal/{id}` and `GET {base}invoice/{id}` (an invoice's
+//! `hosted_invoice_url`) show the portal session and the invoice.
 
 mod controls;
 mod endpoints;
