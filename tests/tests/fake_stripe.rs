@@ -10,19 +10,29 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use mcp_analytics_tests::fake_stripe::{FakeStripe, Fault, FaultRule, PriceKind, WebhookDelivery};
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_billing::billing_meter::RetrieveBillingMeter;
 use stripe_billing::billing_meter_event::CreateBillingMeterEvent;
-use stripe_billing::subscription::{ListSubscription, ListSubscriptionStatus};
+use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_billing::invoice::RetrieveInvoice;
+use stripe_billing::subscription::{
+    ListSubscription, ListSubscriptionStatus, RetrieveSubscription,
+};
+use stripe_billing::{
+    BillingMeterResourceAggregationSettingsFormula,
+    BillingMeterResourceCustomerMappingSettingsType, BillingMeterStatus,
+};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
     ExpireCheckoutSession, ListCheckoutSession, RetrieveCheckoutSession,
 };
 use stripe_core::customer::{
-    CreateCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned,
+    CreateCustomer, DeleteCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned,
 };
 use stripe_product::price::RetrievePrice;
 use stripe_shared::{
-    ApiErrorsCode, ApiErrorsType, CheckoutSessionMode, CheckoutSessionPaymentStatus,
-    CheckoutSessionStatus, Customer, PriceType, RecurringUsageType, SubscriptionStatus,
+    ApiErrors, ApiErrorsCode, ApiErrorsType, CheckoutSessionMode, CheckoutSessionPaymentStatus,
+    CheckoutSessionStatus, Customer, InvoiceStatus, PriceType, RecurringUsageType,
+    SubscriptionStatus,
 };
 use stripe_webhook::{EventObject, Webhook, WebhookError};
 
@@ -964,4 +974,682 @@ async fn metered_only_subscription_needs_no_payment() {
             .usage_type,
         RecurringUsageType::Metered
     );
+}
+
+/// The whole Stripe API error (status and body), panicking on anything else.
+fn api_error_full<T: std::fmt::Debug>(r: Result<T, StripeError>) -> (u16, ApiErrors) {
+    match r {
+        Err(StripeError::Stripe(e, status)) => (status, *e),
+        other => panic!("expected a Stripe API error, got {other:?}"),
+    }
+}
+
+/// Asserts Stripe's answer for a customer it does not know: 400 (404 without a param)
+/// `invalid_request_error` `resource_missing` naming `param` and the customer.
+fn assert_no_such_customer<T: std::fmt::Debug>(
+    r: Result<T, StripeError>,
+    customer: &str,
+    param: &str,
+) {
+    let (status, e) = api_error_full(r);
+    assert_eq!(status, 400, "{e:?}");
+    assert_eq!(e.type_, ApiErrorsType::InvalidRequestError);
+    assert_eq!(e.code, Some(ApiErrorsCode::ResourceMissing));
+    assert_eq!(e.param.as_deref(), Some(param));
+    assert_eq!(
+        e.message.as_deref(),
+        Some(format!("No such customer: '{customer}'").as_str())
+    );
+}
+
+/// A completed (paid) subscription checkout for `customer`; returns the subscription id.
+async fn subscribe(stripe: &FakeStripe, c: &Client, customer: &str, price: &str) -> String {
+    let s = CreateCheckoutSession::new()
+        .mode(CheckoutSessionMode::Subscription)
+        .success_url("https://example.com/ok")
+        .line_items(vec![line(price, Some(1))])
+        .customer(customer)
+        .send(c)
+        .await
+        .unwrap();
+    stripe.complete_checkout(s.id.as_str()).await;
+    stripe
+        .checkout_session(s.id.as_str())
+        .unwrap()
+        .subscription
+        .expect("subscription created")
+}
+
+#[tokio::test]
+async fn billing_portal_sessions_are_created_for_known_customers_only() {
+    let stripe = FakeStripe::start().await;
+    let c = client(&stripe);
+    let cus = create_customer(&c, "u_portal").await;
+
+    let portal = CreateBillingPortalSession::new()
+        .customer(cus.id.as_str())
+        .return_url("https://example.com/back")
+        .send(&c)
+        .await
+        .unwrap();
+    assert!(portal.id.as_str().starts_with("bps_"), "{}", portal.id);
+    assert_eq!(portal.customer, cus.id.as_str());
+    assert_eq!(
+        portal.return_url.as_deref(),
+        Some("https://example.com/back")
+    );
+    assert_eq!(
+        portal.url,
+        format!("{}billing_portal/{}", stripe.base_url(), portal.id)
+    );
+    assert!(portal.configuration.id().as_str().starts_with("bpc_"));
+    assert!(portal.flow.is_none() && portal.locale.is_none() && !portal.livemode);
+    let recorded = stripe.portal_sessions();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].id, portal.id.as_str());
+    assert_eq!(recorded[0].customer, cus.id.as_str());
+
+    // The hosted page is served.
+    let page = reqwest::get(&portal.url).await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains(portal.id.as_str()));
+
+    // Without return_url (optional).
+    let bare = CreateBillingPortalSession::new()
+        .customer(cus.id.as_str())
+        .send(&c)
+        .await
+        .unwrap();
+    assert!(bare.return_url.is_none());
+
+    // Unknown and missing customer.
+    assert_no_such_customer(
+        CreateBillingPortalSession::new()
+            .customer("cus_nope")
+            .send(&c)
+            .await,
+        "cus_nope",
+        "customer",
+    );
+    let (status, e) = api_error_full(CreateBillingPortalSession::new().send(&c).await);
+    assert_eq!(
+        (status, e.code),
+        (400, Some(ApiErrorsCode::ParameterMissing))
+    );
+    assert_eq!(stripe.portal_sessions().len(), 2);
+}
+
+#[tokio::test]
+async fn delayed_payment_checkout_completes_unpaid_then_succeeds_or_fails() {
+    let stripe = FakeStripe::start().await;
+    let rx = receiver().await;
+    stripe.set_webhook_url(&rx.url);
+    stripe.add_price("price_a", 500, "usd", PriceKind::OneTime);
+    let c = client(&stripe);
+    let cus = create_customer(&c, "u_sepa").await;
+    let mk = || {
+        CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .success_url("https://example.com/ok")
+            .line_items(vec![line("price_a", Some(2))])
+            .customer(cus.id.as_str())
+            .metadata(meta(&[("mcp_tool", "t")]))
+    };
+    let good = mk().send(&c).await.unwrap();
+    let bad = mk().send(&c).await.unwrap();
+
+    // Completed while the debit is processing: complete but unpaid.
+    let d = stripe.complete_checkout_pending(good.id.as_str()).await;
+    assert_eq!(d.len(), 1);
+    match &parse_all(&stripe, &d)[0] {
+        EventObject::CheckoutSessionCompleted(s) => {
+            assert_eq!(s.id, good.id);
+            assert_eq!(s.status, Some(CheckoutSessionStatus::Complete));
+            assert_eq!(s.payment_status, CheckoutSessionPaymentStatus::Unpaid);
+            assert!(s.payment_intent.is_some());
+            assert_eq!(s.metadata.as_ref().unwrap()["mcp_tool"], "t");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let got = RetrieveCheckoutSession::new(good.id.clone())
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(got.status, Some(CheckoutSessionStatus::Complete));
+    assert_eq!(got.payment_status, CheckoutSessionPaymentStatus::Unpaid);
+    assert!(got.url.is_none());
+
+    let d = stripe.async_payment_succeeded(good.id.as_str()).await;
+    assert_eq!(d.len(), 1);
+    match &parse_all(&stripe, &d)[0] {
+        EventObject::CheckoutSessionAsyncPaymentSucceeded(s) => {
+            assert_eq!(s.id, good.id);
+            assert_eq!(s.payment_status, CheckoutSessionPaymentStatus::Paid);
+            assert_eq!(s.amount_total, Some(1000));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let got = RetrieveCheckoutSession::new(good.id.clone())
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(got.payment_status, CheckoutSessionPaymentStatus::Paid);
+    // A settled payment can be refunded like any other.
+    let r = stripe.refund_checkout(good.id.as_str(), None).await;
+    assert!(matches!(
+        &parse_all(&stripe, &r)[0],
+        EventObject::RefundCreated(_)
+    ));
+
+    stripe.complete_checkout_pending(bad.id.as_str()).await;
+    let d = stripe.async_payment_failed(bad.id.as_str()).await;
+    assert_eq!(d.len(), 1);
+    match &parse_all(&stripe, &d)[0] {
+        EventObject::CheckoutSessionAsyncPaymentFailed(s) => {
+            assert_eq!(s.id, bad.id);
+            assert_eq!(s.status, Some(CheckoutSessionStatus::Complete));
+            assert_eq!(s.payment_status, CheckoutSessionPaymentStatus::Unpaid);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let got = RetrieveCheckoutSession::new(bad.id.clone())
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(got.status, Some(CheckoutSessionStatus::Complete));
+    assert_eq!(got.payment_status, CheckoutSessionPaymentStatus::Unpaid);
+
+    let types: Vec<String> = stripe.events().into_iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        types,
+        [
+            "checkout.session.completed",
+            "checkout.session.async_payment_succeeded",
+            "refund.created",
+            "checkout.session.completed",
+            "checkout.session.async_payment_failed",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn delayed_payment_subscription_is_incomplete_until_the_payment_succeeds() {
+    let stripe = FakeStripe::start().await;
+    let rx = receiver().await;
+    stripe.set_webhook_url(&rx.url);
+    stripe.add_price("price_pro", 900, "usd", PriceKind::Recurring);
+    let c = client(&stripe);
+    let cus = create_customer(&c, "u_ach").await;
+    let s = CreateCheckoutSession::new()
+        .mode(CheckoutSessionMode::Subscription)
+        .success_url("https://example.com/ok")
+        .line_items(vec![line("price_pro", Some(1))])
+        .customer(cus.id.as_str())
+        .send(&c)
+        .await
+        .unwrap();
+
+    let d = stripe.complete_checkout_pending(s.id.as_str()).await;
+    let parsed = parse_all(&stripe, &d);
+    assert_eq!(parsed.len(), 2);
+    assert!(
+        matches!(&parsed[0], EventObject::CheckoutSessionCompleted(s)
+        if s.payment_status == CheckoutSessionPaymentStatus::Unpaid)
+    );
+    let sub_id = match &parsed[1] {
+        EventObject::CustomerSubscriptionCreated(sub) => {
+            assert_eq!(sub.status, SubscriptionStatus::Incomplete);
+            sub.id.clone()
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    let sub = RetrieveSubscription::new(sub_id.clone())
+        .expand(vec!["latest_invoice".to_owned()])
+        .send(&c)
+        .await
+        .unwrap();
+    let invoice = sub.latest_invoice.as_ref().unwrap().as_object().unwrap();
+    assert_eq!(invoice.status, Some(InvoiceStatus::Open));
+    assert_eq!(invoice.amount_paid, 0);
+
+    let d = stripe.async_payment_succeeded(s.id.as_str()).await;
+    let parsed = parse_all(&stripe, &d);
+    assert_eq!(parsed.len(), 3);
+    assert!(
+        matches!(&parsed[0], EventObject::CheckoutSessionAsyncPaymentSucceeded(s)
+        if s.payment_status == CheckoutSessionPaymentStatus::Paid)
+    );
+    assert!(
+        matches!(&parsed[1], EventObject::CustomerSubscriptionUpdated(sub)
+        if sub.status == SubscriptionStatus::Active)
+    );
+    assert!(
+        d[1].body
+            .contains(r#""previous_attributes":{"status":"incomplete"}"#)
+    );
+    match &parsed[2] {
+        EventObject::InvoicePaid(inv) => {
+            assert_eq!(inv.id.as_ref(), Some(&invoice.id.clone().unwrap()));
+            assert_eq!(inv.amount_paid, 900);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        stripe.subscription(sub_id.as_str()).unwrap().status,
+        "active"
+    );
+}
+
+#[tokio::test]
+async fn deleted_customers_are_missing_everywhere_they_are_named() {
+    let stripe = FakeStripe::start().await;
+    let rx = receiver().await;
+    stripe.set_webhook_url(&rx.url);
+    stripe.add_price("price_a", 500, "usd", PriceKind::OneTime);
+    stripe.add_price("price_pro", 900, "usd", PriceKind::Recurring);
+    stripe.add_meter("api_call");
+    let c = client(&stripe);
+    let gone = create_customer(&c, "u_gone").await;
+    let id = gone.id.as_str().to_owned();
+
+    // Through the API: Stripe's deleted stub, and GET answers it too.
+    let deleted = DeleteCustomer::new(gone.id.clone()).send(&c).await.unwrap();
+    assert_eq!(deleted.id, gone.id);
+    match RetrieveCustomer::new(gone.id.clone())
+        .send(&c)
+        .await
+        .unwrap()
+    {
+        RetrieveCustomerReturned::DeletedCustomer(d) => assert_eq!(d.id, gone.id),
+        other => panic!("expected the deleted stub, got {other:?}"),
+    }
+    assert!(ListCustomer::new().send(&c).await.unwrap().data.is_empty());
+    let (status, e) = api_error_full(DeleteCustomer::new(gone.id.clone()).send(&c).await);
+    assert_eq!(
+        (status, e.code),
+        (404, Some(ApiErrorsCode::ResourceMissing))
+    );
+
+    // Everywhere the customer is named afterwards.
+    assert_no_such_customer(
+        CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .success_url("https://example.com/ok")
+            .line_items(vec![line("price_a", Some(1))])
+            .customer(id.as_str())
+            .send(&c)
+            .await,
+        &id,
+        "customer",
+    );
+    assert_no_such_customer(
+        ListSubscription::new().customer(id.as_str()).send(&c).await,
+        &id,
+        "customer",
+    );
+    assert_no_such_customer(
+        ListCheckoutSession::new()
+            .customer(id.as_str())
+            .send(&c)
+            .await,
+        &id,
+        "customer",
+    );
+    assert_no_such_customer(
+        CreateBillingMeterEvent::new(
+            "api_call",
+            meta(&[("stripe_customer_id", id.as_str()), ("value", "1")]),
+        )
+        .send(&c)
+        .await,
+        &id,
+        "payload[stripe_customer_id]",
+    );
+    assert_no_such_customer(
+        CreateBillingPortalSession::new()
+            .customer(id.as_str())
+            .send(&c)
+            .await,
+        &id,
+        "customer",
+    );
+    assert!(stripe.checkout_sessions().is_empty() && stripe.meter_events().is_empty());
+
+    // A customer that never existed gets the same answers from the lists.
+    assert_no_such_customer(
+        ListSubscription::new().customer("cus_never").send(&c).await,
+        "cus_never",
+        "customer",
+    );
+    assert_no_such_customer(
+        ListCheckoutSession::new()
+            .customer("cus_never")
+            .send(&c)
+            .await,
+        "cus_never",
+        "customer",
+    );
+
+    // Unknown Checkout Sessions: 404 resource_missing on retrieve and expire.
+    for r in [
+        RetrieveCheckoutSession::new("cs_test_nope").send(&c).await,
+        ExpireCheckoutSession::new("cs_test_nope").send(&c).await,
+    ] {
+        let (status, e) = api_error_full(r);
+        assert_eq!(
+            (status, e.code),
+            (404, Some(ApiErrorsCode::ResourceMissing))
+        );
+        assert!(e.message.unwrap().contains("cs_test_nope"));
+    }
+
+    // The control: a subscriber deleted from the Dashboard loses the subscription first.
+    let subscriber = create_customer(&c, "u_sub").await;
+    let sub = subscribe(&stripe, &c, subscriber.id.as_str(), "price_pro").await;
+    let d = stripe.delete_customer(subscriber.id.as_str()).await;
+    let parsed = parse_all(&stripe, &d);
+    assert_eq!(parsed.len(), 2);
+    match &parsed[0] {
+        EventObject::CustomerSubscriptionDeleted(s) => {
+            assert_eq!(s.id.as_str(), sub);
+            assert_eq!(s.status, SubscriptionStatus::Canceled);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match &parsed[1] {
+        EventObject::CustomerDeleted(cu) => assert_eq!(cu.id, subscriber.id),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(stripe.customers().iter().all(|c| c.deleted));
+    assert_no_such_customer(
+        ListSubscription::new()
+            .customer(subscriber.id.as_str())
+            .send(&c)
+            .await,
+        subscriber.id.as_str(),
+        "customer",
+    );
+}
+
+#[tokio::test]
+async fn metered_prices_reference_their_meter_which_retrieves_renames_and_deactivates() {
+    let stripe = FakeStripe::start().await;
+    let metered = |event: &str| PriceKind::Metered {
+        meter: event.into(),
+    };
+    stripe.add_price("price_calls", 3, "usd", metered("api_call"));
+    stripe.add_price("price_calls_eur", 3, "eur", metered("api_call"));
+    let meters = stripe.meters();
+    assert_eq!(meters.len(), 1, "the second price reuses the meter");
+    let meter_id = meters[0].id.clone();
+    assert_eq!(stripe.add_meter("api_call"), meter_id);
+    let c = client(&stripe);
+    let cus = create_customer(&c, "u_meter").await;
+
+    for price in ["price_calls", "price_calls_eur"] {
+        let p = RetrievePrice::new(price).send(&c).await.unwrap();
+        let rec = p.recurring.unwrap();
+        assert_eq!(rec.meter.as_deref(), Some(meter_id.as_str()));
+        assert_eq!(rec.usage_type, RecurringUsageType::Metered);
+    }
+    assert_eq!(stripe.prices()[0].meter.as_deref(), Some(meter_id.as_str()));
+
+    let m = RetrieveBillingMeter::new(meter_id.as_str())
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(m.id.as_str(), meter_id);
+    assert_eq!(m.event_name, "api_call");
+    assert_eq!(m.status, BillingMeterStatus::Active);
+    assert_eq!(m.customer_mapping.event_payload_key, "stripe_customer_id");
+    assert_eq!(
+        m.customer_mapping.type_,
+        BillingMeterResourceCustomerMappingSettingsType::ById
+    );
+    assert_eq!(
+        m.default_aggregation.formula,
+        BillingMeterResourceAggregationSettingsFormula::Sum
+    );
+    assert_eq!(m.value_settings.event_payload_key, "value");
+    assert!(m.status_transitions.deactivated_at.is_none());
+    assert!(m.event_time_window.is_none());
+    let (status, e) = api_error_full(RetrieveBillingMeter::new("mtr_nope").send(&c).await);
+    assert_eq!(
+        (status, e.code),
+        (404, Some(ApiErrorsCode::ResourceMissing))
+    );
+
+    let event = |name: &str| {
+        CreateBillingMeterEvent::new(
+            name,
+            meta(&[("stripe_customer_id", cus.id.as_str()), ("value", "2")]),
+        )
+    };
+    event("api_call").send(&c).await.unwrap();
+
+    // Renamed: the old name is refused like an unknown one, the price keeps the meter.
+    stripe.rename_meter(&meter_id, "tool_call");
+    let (status, e) = api_error_full(event("api_call").send(&c).await);
+    assert_eq!((status, e.type_), (400, ApiErrorsType::InvalidRequestError));
+    assert_eq!(e.param.as_deref(), Some("event_name"));
+    assert!(e.message.unwrap().contains("api_call"));
+    event("tool_call").send(&c).await.unwrap();
+    let m = RetrieveBillingMeter::new(meter_id.as_str())
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(m.event_name, "tool_call");
+    let p = RetrievePrice::new("price_calls").send(&c).await.unwrap();
+    assert_eq!(
+        p.recurring.unwrap().meter.as_deref(),
+        Some(meter_id.as_str())
+    );
+    assert!(stripe.meter_events().iter().all(|e| e.meter == meter_id));
+
+    // Deactivated: no more events.
+    stripe.deactivate_meter(&meter_id);
+    let (status, _) = api_error_full(event("tool_call").send(&c).await);
+    assert_eq!(status, 400);
+    let m = RetrieveBillingMeter::new(meter_id.as_str())
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(m.status, BillingMeterStatus::Inactive);
+    assert!(m.status_transitions.deactivated_at.is_some());
+    assert_eq!(stripe.meter_events().len(), 2);
+    // A new price for the old event name gets a new, active meter.
+    stripe.add_price("price_new", 1, "usd", metered("tool_call"));
+    assert_eq!(stripe.meters().len(), 2);
+    event("tool_call").send(&c).await.unwrap();
+}
+
+#[tokio::test]
+async fn past_due_subscriptions_expand_an_open_latest_invoice_with_its_hosted_page() {
+    let stripe = FakeStripe::start().await;
+    let rx = receiver().await;
+    stripe.set_webhook_url(&rx.url);
+    stripe.add_price("price_pro", 900, "usd", PriceKind::Recurring);
+    let c = client(&stripe);
+    let cus = create_customer(&c, "u_dunning").await;
+    let sub_id = subscribe(&stripe, &c, cus.id.as_str(), "price_pro").await;
+    let expanded = |id: &str| {
+        RetrieveSubscription::new(id.to_owned()).expand(vec!["latest_invoice".to_owned()])
+    };
+
+    let sub = expanded(&sub_id).send(&c).await.unwrap();
+    let first = sub.latest_invoice.unwrap().into_object().expect("expanded");
+    assert_eq!(first.status, Some(InvoiceStatus::Paid));
+
+    for status in ["past_due", "unpaid", "incomplete"] {
+        let d = stripe.update_subscription_status(&sub_id, status).await;
+        let parsed = parse_all(&stripe, &d);
+        assert_eq!(parsed.len(), 1);
+        assert!(matches!(
+            &parsed[0],
+            EventObject::CustomerSubscriptionUpdated(_)
+        ));
+        let sub = expanded(&sub_id).send(&c).await.unwrap();
+        assert_eq!(sub.status.as_str(), status);
+        let open = sub.latest_invoice.unwrap().into_object().expect("expanded");
+        assert_eq!(open.status, Some(InvoiceStatus::Open), "{status}");
+        assert_ne!(open.id, first.id);
+        let id = open.id.clone().unwrap();
+        assert_eq!(
+            open.hosted_invoice_url.as_deref(),
+            Some(format!("{}invoice/{id}", stripe.base_url()).as_str())
+        );
+        let page = reqwest::get(open.hosted_invoice_url.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        assert!(page.text().await.unwrap().contains(id.as_str()));
+        let got = RetrieveInvoice::new(id.clone()).send(&c).await.unwrap();
+        assert_eq!(got.status, Some(InvoiceStatus::Open));
+    }
+    // One open invoice serves every dunning status (no new one while it is open).
+    let open: Vec<_> = stripe
+        .invoices()
+        .into_iter()
+        .filter(|i| i.status == "open")
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        stripe.subscription(&sub_id).unwrap().latest_invoice,
+        Some(open[0].id.clone())
+    );
+
+    // Not expanded: the id only. Listed with `data.latest_invoice`: expanded.
+    let plain = RetrieveSubscription::new(sub_id.clone())
+        .send(&c)
+        .await
+        .unwrap();
+    let latest = plain.latest_invoice.unwrap();
+    assert!(!latest.is_object());
+    assert_eq!(
+        latest.id().as_ref().map(|i| i.as_str()),
+        Some(open[0].id.as_str())
+    );
+    let listed = ListSubscription::new()
+        .customer(cus.id.as_str())
+        .expand(vec!["data.latest_invoice".to_owned()])
+        .send(&c)
+        .await
+        .unwrap();
+    assert!(listed.data[0].latest_invoice.as_ref().unwrap().is_object());
+
+    // A failed renewal's open invoice is the one dunning points at.
+    let other = create_customer(&c, "u_dunning_2").await;
+    let sub2 = subscribe(&stripe, &c, other.id.as_str(), "price_pro").await;
+    stripe.fail_invoice(&sub2).await;
+    let failed = stripe.subscription(&sub2).unwrap().latest_invoice.unwrap();
+    stripe.update_subscription_status(&sub2, "past_due").await;
+    assert_eq!(
+        stripe.subscription(&sub2).unwrap().latest_invoice,
+        Some(failed)
+    );
+}
+
+#[tokio::test]
+async fn auth_faults_on_one_path_answer_stripe_401_and_403() {
+    let stripe = FakeStripe::start().await;
+    stripe.add_meter("api_call");
+    let c = client(&stripe);
+    let cus = create_customer(&c, "u_auth").await;
+    let event = || {
+        CreateBillingMeterEvent::new(
+            "api_call",
+            meta(&[("stripe_customer_id", cus.id.as_str()), ("value", "1")]),
+        )
+    };
+
+    stripe.inject(FaultRule::new(Fault::Status(401)).path("/v1/billing/meter_events"));
+    // Not retried by a retrying client (Stripe-Should-Retry: false).
+    let (status, e) = api_error_full(
+        event()
+            .customize()
+            .request_strategy(RequestStrategy::Retry(3))
+            .send(&c)
+            .await,
+    );
+    assert_eq!((status, e.type_), (401, ApiErrorsType::InvalidRequestError));
+    assert!(e.message.unwrap().contains("Invalid API Key"));
+    assert_eq!(stripe.count("POST", "/v1/billing/meter_events"), 1);
+    // Other paths still work.
+    create_customer(&c, "u_auth_2").await;
+    stripe.clear_faults();
+
+    stripe.inject(
+        FaultRule::new(Fault::Status(403))
+            .on("POST", "/v1/billing/meter_events")
+            .times(1),
+    );
+    let (status, e) = api_error_full(event().send(&c).await);
+    assert_eq!((status, e.type_), (403, ApiErrorsType::InvalidRequestError));
+    assert!(e.message.unwrap().contains("permissions"));
+    assert!(stripe.meter_events().is_empty());
+    // The rule was for one request: the retry goes through.
+    event().send(&c).await.unwrap();
+    assert_eq!(stripe.meter_events().len(), 1);
+}
+
+#[tokio::test]
+async fn checkout_idempotency_key_replayed_with_other_parameters_is_refused_and_a_timed_out_create_replays()
+ {
+    let stripe = FakeStripe::start().await;
+    stripe.add_price("price_a", 500, "usd", PriceKind::OneTime);
+    let c = client(&stripe);
+    let cus = create_customer(&c, "u_idem").await;
+    let expires = stripe_time() + 3600;
+    let create = |expires_at: i64| {
+        CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .success_url("https://example.com/ok")
+            .line_items(vec![line("price_a", Some(1))])
+            .customer(cus.id.as_str())
+            .expires_at(expires_at)
+    };
+    let first = create(expires)
+        .customize()
+        .request_strategy(key("mcpcs:u_idem:t:1"))
+        .send(&c)
+        .await
+        .unwrap();
+    // The same key with `expires_at` moved: Stripe's idempotency_error, nothing created.
+    let (status, e) = api_error_full(
+        create(expires + 60)
+            .customize()
+            .request_strategy(key("mcpcs:u_idem:t:1"))
+            .send(&c)
+            .await,
+    );
+    assert_eq!((status, e.type_), (400, ApiErrorsType::IdempotencyError));
+    assert!(e.message.unwrap().contains("same parameters"));
+    assert_eq!(stripe.checkout_sessions().len(), 1);
+    assert_eq!(stripe.checkout_sessions()[0].id, first.id.as_str());
+
+    // A slow Stripe: the client times out, the session is still created, and the retry with
+    // the same key and parameters replays it.
+    stripe.inject(
+        FaultRule::new(Fault::Delay(Duration::from_millis(700)))
+            .on("POST", "/v1/checkout/sessions")
+            .times(1),
+    );
+    let slow = create(expires)
+        .customize()
+        .request_strategy(key("mcpcs:u_idem:t:2"))
+        .timeout(Duration::from_millis(200))
+        .send(&c)
+        .await;
+    assert!(matches!(slow, Err(StripeError::Timeout)), "{slow:?}");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(stripe.checkout_sessions().len(), 2);
+    let retry = create(expires)
+        .customize()
+        .request_strategy(key("mcpcs:u_idem:t:2"))
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(retry.id.as_str(), stripe.checkout_sessions()[1].id);
+    assert!(stripe.requests().last().unwrap().replayed);
+    assert_eq!(stripe.checkout_sessions().len(), 2);
 }

@@ -24,10 +24,18 @@ impl State {
         event
     }
 
-    /// Pays an open session: `status=complete`, `payment_status=paid` (`no_payment_required`
-    /// for a zero total, e.g. metered-only subscriptions); subscription mode also creates an
-    /// active subscription and its paid first invoice.
-    pub fn complete_checkout(&mut self, id: &str) -> Result<Vec<Event>, String> {
+    /// The hosted page URL of invoice `id`.
+    fn invoice_url(&self, id: &str) -> String {
+        format!("{}invoice/{id}", self.base_url)
+    }
+
+    /// Completes an open session. Paid at once (`pending = false`): `payment_status=paid`
+    /// (`no_payment_required` for a zero total, e.g. metered-only subscriptions); subscription
+    /// mode also creates an active subscription and its paid first invoice. With a delayed
+    /// payment method (`pending = true`, SEPA/ACH): `payment_status=unpaid` until
+    /// [`State::settle_async_payment`]; subscription mode creates an `incomplete` subscription
+    /// whose first invoice is `open`.
+    pub fn complete_checkout(&mut self, id: &str, pending: bool) -> Result<Vec<Event>, String> {
         let session = self
             .sessions
             .iter()
@@ -38,6 +46,11 @@ impl State {
             return Err(format!(
                 "checkout session {id} is {}, not open",
                 session.status
+            ));
+        }
+        if pending && session.amount_total == 0 {
+            return Err(format!(
+                "checkout session {id} has nothing to pay, so no delayed payment"
             ));
         }
         let t = now();
@@ -74,7 +87,7 @@ impl State {
             let sub = Subscription {
                 id: sid.clone(),
                 customer: customer.clone(),
-                status: "active".into(),
+                status: if pending { "incomplete" } else { "active" }.into(),
                 items,
                 metadata: session.subscription_metadata.clone(),
                 created: t,
@@ -85,12 +98,13 @@ impl State {
                 currency: session.currency.clone(),
             };
             let invoice = Invoice {
+                hosted_invoice_url: self.invoice_url(&inv_id),
                 id: inv_id,
                 customer,
                 subscription: sid.clone(),
-                status: "paid".into(),
+                status: if pending { "open" } else { "paid" }.into(),
                 amount_due: session.amount_total,
-                amount_paid: session.amount_total,
+                amount_paid: if pending { 0 } else { session.amount_total },
                 currency: session.currency.clone(),
                 attempt_count: 1,
                 created: t,
@@ -103,7 +117,9 @@ impl State {
             self.subscriptions.push(sub);
             self.invoices.push(invoice);
             events.push(("customer.subscription.created", sub_json));
-            events.push(("invoice.paid", inv_json));
+            if !pending {
+                events.push(("invoice.paid", inv_json));
+            }
             sub_id = Some(sid);
         } else {
             payment_intent = Some(self.next_id("pi"));
@@ -112,9 +128,12 @@ impl State {
         s.status = "complete".into();
         s.payment_status = if s.amount_total == 0 {
             "no_payment_required".into()
+        } else if pending {
+            "unpaid".into()
         } else {
             "paid".into()
         };
+        s.awaiting_payment = pending;
         s.subscription = sub_id;
         s.payment_intent = payment_intent;
         let session_json = objects::checkout_session(s);
@@ -122,6 +141,101 @@ impl State {
         for (t, obj) in events {
             out.push(self.emit(t, obj, None));
         }
+        Ok(out)
+    }
+
+    /// The outcome of a delayed payment of a session completed with `pending = true`.
+    /// Succeeded: `payment_status=paid` and `checkout.session.async_payment_succeeded`; in
+    /// subscription mode the first invoice is paid and the subscription `active`
+    /// (`customer.subscription.updated`, `invoice.paid`). Failed: the payment stays `unpaid`,
+    /// `checkout.session.async_payment_failed` (and `invoice.payment_failed` for a
+    /// subscription, which stays `incomplete`).
+    pub fn settle_async_payment(
+        &mut self,
+        id: &str,
+        succeeded: bool,
+    ) -> Result<Vec<Event>, String> {
+        let s = self
+            .session_mut(id)
+            .ok_or_else(|| format!("no such checkout session: {id}"))?;
+        if !s.awaiting_payment {
+            return Err(format!(
+                "checkout session {id} is not awaiting a delayed payment"
+            ));
+        }
+        s.awaiting_payment = false;
+        if succeeded {
+            s.payment_status = "paid".into();
+        }
+        let session_json = objects::checkout_session(s);
+        let subscription = s.subscription.clone();
+        let kind = if succeeded {
+            "checkout.session.async_payment_succeeded"
+        } else {
+            "checkout.session.async_payment_failed"
+        };
+        let mut out = vec![self.emit(kind, session_json, None)];
+        let Some(sub_id) = subscription else {
+            return Ok(out);
+        };
+        let inv_id = self
+            .subscriptions
+            .iter()
+            .find(|s| s.id == sub_id)
+            .and_then(|s| s.latest_invoice.clone())
+            .ok_or_else(|| format!("subscription {sub_id} has no invoice"))?;
+        let invoice = self
+            .invoices
+            .iter_mut()
+            .find(|i| i.id == inv_id)
+            .ok_or_else(|| format!("no such invoice: {inv_id}"))?;
+        if succeeded {
+            invoice.status = "paid".into();
+            invoice.amount_paid = invoice.amount_due;
+        }
+        let invoice = invoice.clone();
+        if succeeded {
+            let sub = self.subscription_mut(&sub_id).expect("exists");
+            let previous = std::mem::replace(&mut sub.status, "active".into());
+            let sub = sub.clone();
+            let obj = objects::subscription(self, &sub);
+            out.push(self.emit(
+                "customer.subscription.updated",
+                obj,
+                Some(json!({ "status": previous })),
+            ));
+        }
+        let obj = objects::invoice(self, &invoice);
+        let kind = if succeeded {
+            "invoice.paid"
+        } else {
+            "invoice.payment_failed"
+        };
+        out.push(self.emit(kind, obj, None));
+        Ok(out)
+    }
+
+    /// Deletes a customer like Stripe: its live subscriptions are canceled
+    /// (`customer.subscription.deleted` each), then `customer.deleted`.
+    pub fn delete_customer(&mut self, id: &str) -> Result<Vec<Event>, String> {
+        let customer = self
+            .customer(id)
+            .cloned()
+            .ok_or_else(|| format!("no such customer: {id}"))?;
+        let live: Vec<String> = self
+            .subscriptions
+            .iter()
+            .filter(|s| s.customer == id && s.status != "canceled")
+            .map(|s| s.id.clone())
+            .collect();
+        let mut out = Vec::new();
+        for sub in live {
+            out.extend(self.set_subscription_status(&sub, "canceled")?);
+        }
+        if let Some(c) = self.customers.iter_mut().find(|c| c.id == id) {
+            c.deleted = true;
+        }
+        out.push(self.emit("customer.deleted", objects::customer(&customer), None));
         Ok(out)
     }
 
@@ -134,6 +248,7 @@ impl State {
         let intent = s
             .payment_intent
             .clone()
+            .filter(|_| s.payment_status == "paid")
             .ok_or_else(|| format!("checkout session {id} has no payment to refund"))?;
         let (total, currency, customer) = (s.amount_total, s.currency.clone(), s.customer.clone());
         let refund_id = self.next_id("re");
@@ -156,6 +271,7 @@ impl State {
         let intent = s
             .payment_intent
             .clone()
+            .filter(|_| s.payment_status == "paid")
             .ok_or_else(|| format!("checkout session {id} has no payment to dispute"))?;
         let (amount, currency) = (s.amount_total, s.currency.clone());
         let dispute_id = format!("dp_{}", id.trim_start_matches("cs_"));
@@ -197,7 +313,21 @@ impl State {
         if status == "canceled" {
             sub.canceled_at = Some(now());
         }
-        let sub = sub.clone();
+        let latest = sub.latest_invoice.clone();
+        let latest_open = latest
+            .as_deref()
+            .and_then(|l| self.invoices.iter().find(|i| i.id == l))
+            .is_some_and(|i| i.status == "open");
+        if matches!(status, "past_due" | "unpaid" | "incomplete") && !latest_open {
+            // Stripe reaches these statuses through an unpaid invoice: make one.
+            self.period_invoice(id, false)?;
+        }
+        let sub = self
+            .subscriptions
+            .iter()
+            .find(|s| s.id == id)
+            .expect("exists")
+            .clone();
         let obj = objects::subscription(self, &sub);
         Ok(vec![if status == "canceled" {
             self.emit("customer.subscription.deleted", obj, None)
@@ -214,6 +344,19 @@ impl State {
     /// quantity × price, metered items at the period's accepted meter usage × price): paid
     /// (`invoice.paid`, period advanced) or failed (`invoice.payment_failed`, invoice `open`).
     pub fn renewal_invoice(&mut self, id: &str, paid: bool) -> Result<Vec<Event>, String> {
+        let invoice = self.period_invoice(id, paid)?;
+        let obj = objects::invoice(self, &invoice);
+        let event_type = if paid {
+            "invoice.paid"
+        } else {
+            "invoice.payment_failed"
+        };
+        Ok(vec![self.emit(event_type, obj, None)])
+    }
+
+    /// Creates and stores the invoice of the subscription's current period (paid: the period
+    /// advances; else `open`) and makes it the subscription's `latest_invoice`.
+    fn period_invoice(&mut self, id: &str, paid: bool) -> Result<Invoice, String> {
         let sub = self
             .subscriptions
             .iter()
@@ -227,11 +370,12 @@ impl State {
                 let amount = match self.price(&item.price) {
                     Some(p) => match &p.kind {
                         // Usage in the period just ended, at the unit price.
-                        PriceKind::Metered { meter } => {
+                        PriceKind::Metered { .. } => {
                             let usage: f64 = self
                                 .meter_events
                                 .iter()
-                                .filter(|e| &e.event_name == meter && e.customer == sub.customer)
+                                .filter(|e| Some(&e.meter) == p.meter.as_ref())
+                                .filter(|e| e.customer == sub.customer)
                                 .filter(|e| {
                                     e.timestamp >= sub.current_period_start
                                         && e.timestamp < sub.current_period_end
@@ -248,8 +392,10 @@ impl State {
             })
             .collect::<Vec<_>>();
         let total = lines.iter().map(|l| l.2).sum();
+        let inv_id = self.next_id("in");
         let invoice = Invoice {
-            id: self.next_id("in"),
+            hosted_invoice_url: self.invoice_url(&inv_id),
+            id: inv_id,
             customer: sub.customer.clone(),
             subscription: sub.id.clone(),
             status: if paid { "paid" } else { "open" }.into(),
@@ -262,19 +408,13 @@ impl State {
             period_end: sub.current_period_end,
             lines,
         };
-        let obj = objects::invoice(self, &invoice);
         let s = self.subscription_mut(id).expect("exists");
         s.latest_invoice = Some(invoice.id.clone());
         if paid {
             s.current_period_start = s.current_period_end;
             s.current_period_end += PERIOD;
         }
-        self.invoices.push(invoice);
-        let event_type = if paid {
-            "invoice.paid"
-        } else {
-            "invoice.payment_failed"
-        };
-        Ok(vec![self.emit(event_type, obj, None)])
+        self.invoices.push(invoice.clone());
+        Ok(invoice)
     }
 }

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use super::form::FormExt;
 use super::objects::{self, error};
-use super::state::{CheckoutSession, Customer, Event, LineItem, MeterEvent, State, now};
+use super::state::{
+    CheckoutSession, Customer, Event, LineItem, MeterEvent, PortalSession, State, now,
+};
 
 /// What an endpoint answers: status, JSON body, events to deliver afterwards.
 pub(crate) struct Reply {
@@ -152,6 +154,7 @@ fn create_customer(state: &mut State, form: &Value) -> Handled {
         name: form.str_at("name").map(str::to_owned),
         metadata,
         created: now(),
+        deleted: false,
     };
     let body = objects::customer(&customer);
     state.customers.push(customer);
@@ -164,6 +167,7 @@ fn list_customers(state: &State, query: &Value) -> Handled {
         .customers
         .iter()
         .rev()
+        .filter(|c| !c.deleted)
         .filter(|c| email.is_none_or(|e| c.email.as_deref() == Some(e)))
         .map(|c| (c.id.clone(), objects::customer(c)))
         .collect();
@@ -359,14 +363,45 @@ fn create_session(state: &mut State, base: &str, form: &Value) -> Handled {
         created: t,
         subscription: None,
         payment_intent: None,
+        awaiting_payment: false,
     };
     let body = objects::checkout_session(&session);
     state.sessions.push(session);
     Ok(Reply::ok(body))
 }
 
+/// The `customer` filter of a list: Stripe refuses an unknown (or deleted) customer.
+fn customer_filter<'a>(state: &State, query: &'a Value) -> Result<Option<&'a str>, Reply> {
+    match query.str_at("customer") {
+        Some(c) if state.customer(c).is_none() => Err(missing("customer", c, Some("customer"))),
+        c => Ok(c),
+    }
+}
+
+/// `true` when `expand[]` names `field`.
+fn expands(query: &Value, field: &str) -> bool {
+    query
+        .get("expand")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(field)))
+}
+
+/// A subscription's JSON, with `latest_invoice` expanded into the invoice when asked.
+fn subscription_json(state: &State, s: &super::state::Subscription, expand_invoice: bool) -> Value {
+    let mut body = objects::subscription(state, s);
+    if expand_invoice
+        && let Some(inv) = s
+            .latest_invoice
+            .as_deref()
+            .and_then(|id| state.invoices.iter().find(|i| i.id == id))
+    {
+        body["latest_invoice"] = objects::invoice(state, inv);
+    }
+    body
+}
+
 fn list_sessions(state: &State, query: &Value) -> Handled {
-    let customer = query.str_at("customer");
+    let customer = customer_filter(state, query)?;
     let status = query.str_at("status");
     let subscription = query.str_at("subscription");
     let items = state
@@ -382,7 +417,8 @@ fn list_sessions(state: &State, query: &Value) -> Handled {
 }
 
 fn list_subscriptions(state: &State, query: &Value) -> Handled {
-    let customer = query.str_at("customer");
+    let customer = customer_filter(state, query)?;
+    let expand_invoice = expands(query, "data.latest_invoice");
     let price = query.str_at("price");
     let status = query.str_at("status");
     let items = state
@@ -396,20 +432,20 @@ fn list_subscriptions(state: &State, query: &Value) -> Handled {
             Some("all") => true,
             Some(st) => s.status == st,
         })
-        .map(|s| (s.id.clone(), objects::subscription(state, s)))
+        .map(|s| (s.id.clone(), subscription_json(state, s, expand_invoice)))
         .collect();
     paginate(items, query, "/v1/subscriptions")
 }
 
 fn create_meter_event(state: &mut State, form: &Value) -> Handled {
     let event_name = required(form, "event_name")?;
-    if !state.meters.iter().any(|m| m.event_name == event_name) {
+    let Some(meter) = state.active_meter(event_name).map(|m| m.id.clone()) else {
         return Err(invalid(
             format!("No active meter was found matching event_name `{event_name}`."),
             Some("resource_missing"),
             Some("event_name"),
         ));
-    }
+    };
     let payload = form.string_map("payload");
     let customer = payload.get("stripe_customer_id").cloned().ok_or_else(|| {
         invalid(
@@ -425,6 +461,13 @@ fn create_meter_event(state: &mut State, form: &Value) -> Handled {
             Some("payload[value]"),
         )
     })?;
+    if state.customer(&customer).is_none() {
+        return Err(missing(
+            "customer",
+            &customer,
+            Some("payload[stripe_customer_id]"),
+        ));
+    }
     if value.parse::<f64>().is_err() {
         return Err(invalid(
             format!("Invalid value `{value}`: meter event values must be numeric strings."),
@@ -466,6 +509,7 @@ fn create_meter_event(state: &mut State, form: &Value) -> Handled {
     }
     let event = MeterEvent {
         event_name: event_name.to_owned(),
+        meter,
         identifier,
         payload,
         customer,
@@ -477,6 +521,38 @@ fn create_meter_event(state: &mut State, form: &Value) -> Handled {
     state.meter_events.push(event);
     Ok(Reply::ok(body))
 }
+
+fn create_portal_session(state: &mut State, base: &str, form: &Value) -> Handled {
+    let customer = required(form, "customer")?;
+    if state.customer(customer).is_none() {
+        return Err(missing("customer", customer, Some("customer")));
+    }
+    let return_url = form.str_at("return_url");
+    if let Some(url) = return_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(invalid(
+            format!("Not a valid URL: {url}"),
+            Some("url_invalid"),
+            Some("return_url"),
+        ));
+    }
+    let id = state.next_id("bps");
+    let session = PortalSession {
+        url: format!("{base}billing_portal/{id}"),
+        id,
+        customer: customer.to_owned(),
+        return_url: return_url.map(str::to_owned),
+        configuration: PORTAL_CONFIGURATION.to_owned(),
+        created: now(),
+    };
+    let body = objects::portal_session(&session);
+    state.portal_sessions.push(session);
+    Ok(Reply::ok(body))
+}
+
+/// The account's default Billing Portal configuration.
+const PORTAL_CONFIGURATION: &str = "bpc_fake0000000001";
 
 /// Dispatches one authenticated `/v1` request.
 pub(crate) fn dispatch(
@@ -495,14 +571,38 @@ pub(crate) fn dispatch(
     match (method.as_str(), segs.as_slice()) {
         ("POST", ["customers"]) => create_customer(state, form),
         ("GET", ["customers"]) => list_customers(state, query),
-        ("GET", ["customers", id]) => state
-            .customer(id)
-            .map(|c| Reply::ok(objects::customer(c)))
-            .ok_or_else(|| missing("customer", id, None)),
+        ("GET", ["customers", id]) => match state.customers.iter().find(|c| c.id == *id) {
+            Some(c) if c.deleted => Ok(Reply::ok(objects::deleted_customer(id))),
+            Some(c) => Ok(Reply::ok(objects::customer(c))),
+            None => Err(missing("customer", id, None)),
+        },
+        ("DELETE", ["customers", id]) => {
+            let events = state
+                .delete_customer(id)
+                .map_err(|_| missing("customer", id, None))?;
+            Ok(Reply {
+                status: 200,
+                body: objects::deleted_customer(id),
+                events,
+            })
+        }
         ("GET", ["prices", id]) => state
             .price(id)
-            .map(|p| Reply::ok(objects::price(state, p)))
+            .map(|p| Reply::ok(objects::price(p)))
             .ok_or_else(|| missing("price", id, None)),
+        ("GET", ["billing", "meters", id]) => state
+            .meters
+            .iter()
+            .find(|m| m.id == *id)
+            .map(|m| Reply::ok(objects::meter(m)))
+            .ok_or_else(|| missing("billing.meter", id, None)),
+        ("POST", ["billing_portal", "sessions"]) => create_portal_session(state, base, form),
+        ("GET", ["invoices", id]) => state
+            .invoices
+            .iter()
+            .find(|i| i.id == *id)
+            .map(|i| Reply::ok(objects::invoice(state, i)))
+            .ok_or_else(|| missing("invoice", id, None)),
         ("POST", ["checkout", "sessions"]) => create_session(state, base, form),
         ("GET", ["checkout", "sessions"]) => list_sessions(state, query),
         ("GET", ["checkout", "sessions", id]) => state
@@ -534,7 +634,13 @@ pub(crate) fn dispatch(
             .subscriptions
             .iter()
             .find(|s| s.id == *id)
-            .map(|s| Reply::ok(objects::subscription(state, s)))
+            .map(|s| {
+                Reply::ok(subscription_json(
+                    state,
+                    s,
+                    expands(query, "latest_invoice"),
+                ))
+            })
             .ok_or_else(|| missing("subscription", id, None)),
         ("POST", ["billing", "meter_events"]) => create_meter_event(state, form),
         _ => Err(Reply {

@@ -11,16 +11,22 @@
 //! # }
 //! ```
 //!
-//! Endpoints (`/v1`): `POST/GET customers`, `GET customers/{id}`, `GET prices/{id}`,
+//! Endpoints (`/v1`): `POST/GET customers`, `GET/DELETE customers/{id}`, `GET prices/{id}`,
 //! `POST/GET checkout/sessions`, `GET checkout/sessions/{id}`,
-//! `POST checkout/sessions/{id}/expire`, `GET subscriptions`, `GET subscriptions/{id}`,
-//! `POST billing/meter_events`. Every `/v1` request needs `Authorization: Bearer
-//! {secret_key}` (else 401); POSTs honour `Idempotency-Key` (replay of the first successful
-//! answer with `Idempotent-Replayed: true`; same key with other parameters or another endpoint →
-//! 400 `idempotency_error`); lists are newest first with `limit` (≤ 100), `starting_after`,
-//! `ending_before`, `has_more`. Errors are always Stripe JSON errors. The hosted page
-//! `GET {base}checkout/pay/{id}` shows the session; `POST` to it pays like
-//! [`FakeStripe::complete_checkout`] and redirects to the success URL.
+//! `POST checkout/sessions/{id}/expire`, `GET subscriptions`, `GET subscriptions/{id}`
+//! (`expand[]=latest_invoice`), `GET invoices/{id}`, `POST billing/meter_events`,
+//! `GET billing/meters/{id}`, `POST billing_portal/sessions`. Every `/v1` request needs
+//! `Authorization: Bearer {secret_key}` (else 401); POSTs honour `Idempotency-Key` (replay of
+//! the first successful answer with `Idempotent-Replayed: true`; same key with other
+//! parameters or another endpoint → 400 `idempotency_error`); lists are newest first with
+//! `limit` (≤ 100), `starting_after`, `ending_before`, `has_more`. Errors are always Stripe JSON
+//! errors; an unknown or deleted customer named anywhere (`customer`, a list's `customer`
+//! filter, a meter event's `payload[stripe_customer_id]`) is 400 `resource_missing`
+//! `No such customer: 'cus_…'`. A meter event needs an active meter with its `event_name`.
+//! Hosted pages: `GET {base}checkout/pay/{id}` shows the session and `POST` to it pays like
+//! [`FakeStripe::complete_checkout`] and redirects to the success URL;
+//! `GET {base}billing_portal/{id}` and `GET {base}invoice/{id}` (an invoice's
+//! `hosted_invoice_url`) show the portal session and the invoice.
 
 mod controls;
 mod endpoints;
@@ -37,7 +43,7 @@ use serde_json::Value;
 pub use objects::API_VERSION;
 pub use state::{
     CheckoutSession, Customer, Event, Fault, FaultRule, Invoice, LineItem, Meter, MeterEvent,
-    Price, PriceKind, RecordedRequest, Subscription, SubscriptionItem,
+    PortalSession, Price, PriceKind, RecordedRequest, Subscription, SubscriptionItem,
 };
 pub use webhook::{WebhookDelivery, sign};
 
@@ -79,9 +85,13 @@ impl FakeStripe {
             .await
             .expect("bind fake stripe");
         let addr = listener.local_addr().expect("local addr");
+        let base_url = format!("http://{addr}/");
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            base_url: format!("http://{addr}/"),
+            state: Mutex::new(State {
+                base_url: base_url.clone(),
+                ..State::default()
+            }),
+            base_url,
             secret_key: secret_key.to_owned(),
             webhook_secret: webhook_secret.to_owned(),
             http: reqwest::Client::builder()
@@ -117,18 +127,14 @@ impl FakeStripe {
 
     // ---- catalogue -------------------------------------------------------------------------
 
-    /// Adds (or replaces) a price. A metered price also adds its meter if missing.
+    /// Adds (or replaces) a price. A metered price references (`recurring.meter`) the active
+    /// meter with its event name, created if missing.
     pub fn add_price(&self, id: &str, unit_amount: i64, currency: &str, kind: PriceKind) {
         let mut st = self.state();
-        if let PriceKind::Metered { meter } = &kind
-            && !st.meters.iter().any(|m| &m.event_name == meter)
-        {
-            let meter_id = st.next_id("mtr");
-            st.meters.push(Meter {
-                id: meter_id,
-                event_name: meter.clone(),
-            });
-        }
+        let meter = match &kind {
+            PriceKind::Metered { meter } => Some(st.ensure_meter(meter)),
+            _ => None,
+        };
         let product = format!("prod_fake_{}", id.trim_start_matches("price_"));
         st.prices.retain(|p| p.id != id);
         st.prices.push(Price {
@@ -137,20 +143,40 @@ impl FakeStripe {
             currency: currency.to_ascii_lowercase(),
             kind,
             product,
+            meter,
             created: now(),
         });
     }
 
-    /// Adds a billing meter accepting meter events named `event_name`.
-    pub fn add_meter(&self, event_name: &str) {
+    /// Adds an active billing meter accepting meter events named `event_name` (or finds the
+    /// active one); returns its id (`mtr_…`).
+    pub fn add_meter(&self, event_name: &str) -> String {
+        self.state().ensure_meter(event_name)
+    }
+
+    /// Renames a meter's `event_name` (prices keep referencing it by id): events with the old
+    /// name are then refused like Stripe refuses an unknown event name.
+    ///
+    /// # Panics
+    /// If the meter does not exist.
+    pub fn rename_meter(&self, meter_id: &str, event_name: &str) {
         let mut st = self.state();
-        if !st.meters.iter().any(|m| m.event_name == event_name) {
-            let id = st.next_id("mtr");
-            st.meters.push(Meter {
-                id,
-                event_name: event_name.to_owned(),
-            });
-        }
+        let m = st.meter_mut(meter_id).expect("no such meter");
+        m.event_name = event_name.to_owned();
+        m.updated = now();
+    }
+
+    /// Deactivates a meter (`status=inactive`): it accepts no more meter events.
+    ///
+    /// # Panics
+    /// If the meter does not exist.
+    pub fn deactivate_meter(&self, meter_id: &str) {
+        let mut st = self.state();
+        let m = st.meter_mut(meter_id).expect("no such meter");
+        let t = now();
+        m.status = "inactive".into();
+        m.deactivated_at = Some(t);
+        m.updated = t;
     }
 
     /// Adds a customer directly (no request recorded); returns its id.
@@ -166,8 +192,21 @@ impl FakeStripe {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             created: now(),
+            deleted: false,
         });
         id
+    }
+
+    /// Deletes a customer as from the Dashboard: its live subscriptions are canceled
+    /// (`customer.subscription.deleted` each) and `customer.deleted` is sent. Afterwards every
+    /// request naming it answers 400 `resource_missing` (`No such customer: 'cus_…'`), and
+    /// `GET /v1/customers/{id}` the deleted stub.
+    ///
+    /// # Panics
+    /// If the customer does not exist or is already deleted.
+    pub async fn delete_customer(&self, customer_id: &str) -> Vec<WebhookDelivery> {
+        let events = self.control(self.state().delete_customer(customer_id));
+        webhook::deliver(&self.shared, events).await
     }
 
     // ---- webhooks --------------------------------------------------------------------------
@@ -250,7 +289,45 @@ impl FakeStripe {
     /// # Panics
     /// If the session does not exist or is not open.
     pub async fn complete_checkout(&self, session_id: &str) -> Vec<WebhookDelivery> {
-        let events = self.control(self.state().complete_checkout(session_id));
+        let events = self.control(self.state().complete_checkout(session_id, false));
+        webhook::deliver(&self.shared, events).await
+    }
+
+    /// Completes an open session paid with a delayed method (SEPA Debit, ACH): `status=complete`
+    /// but `payment_status=unpaid` while the payment is processing; payment mode gets its
+    /// payment intent now. Subscription mode creates an `incomplete` subscription whose first
+    /// invoice is `open`. Sends `checkout.session.completed` (then
+    /// `customer.subscription.created` for subscriptions). Settle it with
+    /// [`FakeStripe::async_payment_succeeded`] or [`FakeStripe::async_payment_failed`].
+    ///
+    /// # Panics
+    /// If the session does not exist, is not open, or has nothing to pay.
+    pub async fn complete_checkout_pending(&self, session_id: &str) -> Vec<WebhookDelivery> {
+        let events = self.control(self.state().complete_checkout(session_id, true));
+        webhook::deliver(&self.shared, events).await
+    }
+
+    /// The delayed payment of a [`FakeStripe::complete_checkout_pending`] session succeeds:
+    /// `payment_status=paid` and `checkout.session.async_payment_succeeded`; for a
+    /// subscription, its first invoice is paid and it becomes `active`
+    /// (`customer.subscription.updated` with `previous_attributes.status=incomplete`, then
+    /// `invoice.paid`).
+    ///
+    /// # Panics
+    /// If the session does not exist or is not awaiting a delayed payment.
+    pub async fn async_payment_succeeded(&self, session_id: &str) -> Vec<WebhookDelivery> {
+        let events = self.control(self.state().settle_async_payment(session_id, true));
+        webhook::deliver(&self.shared, events).await
+    }
+
+    /// The delayed payment of a [`FakeStripe::complete_checkout_pending`] session fails: the
+    /// session stays `complete` + `unpaid`, `checkout.session.async_payment_failed` is sent
+    /// (then `invoice.payment_failed` for a subscription, which stays `incomplete`).
+    ///
+    /// # Panics
+    /// If the session does not exist or is not awaiting a delayed payment.
+    pub async fn async_payment_failed(&self, session_id: &str) -> Vec<WebhookDelivery> {
+        let events = self.control(self.state().settle_async_payment(session_id, false));
         webhook::deliver(&self.shared, events).await
     }
 
@@ -309,7 +386,10 @@ impl FakeStripe {
 
     /// Sets a subscription's status (`past_due`, `unpaid`, `active`, …) and sends
     /// `customer.subscription.updated` (`previous_attributes.status` = the old one);
-    /// `canceled` behaves like [`FakeStripe::cancel_subscription`].
+    /// `canceled` behaves like [`FakeStripe::cancel_subscription`]. `past_due`, `unpaid` and
+    /// `incomplete` make sure the subscription's `latest_invoice` is `open` (creating one for
+    /// the current period, without an event, unless it already is), with its
+    /// `hosted_invoice_url`.
     ///
     /// # Panics
     /// If the subscription does not exist or is already canceled.
@@ -425,6 +505,16 @@ impl FakeStripe {
     /// All invoices, oldest first.
     pub fn invoices(&self) -> Vec<Invoice> {
         self.state().invoices.clone()
+    }
+
+    /// All billing meters, oldest first.
+    pub fn meters(&self) -> Vec<Meter> {
+        self.state().meters.clone()
+    }
+
+    /// All Billing Portal sessions created, oldest first.
+    pub fn portal_sessions(&self) -> Vec<PortalSession> {
+        self.state().portal_sessions.clone()
     }
 
     /// Accepted meter events (duplicates by `identifier` are not in here), oldest first.

@@ -5,7 +5,8 @@
 use serde_json::{Value, json};
 
 use super::state::{
-    CheckoutSession, Customer, Invoice, MeterEvent, Price, PriceKind, State, Subscription, now,
+    CheckoutSession, Customer, Invoice, Meter, MeterEvent, PortalSession, Price, PriceKind, State,
+    Subscription, now,
 };
 
 /// The API version the fake claims (the one async-stripe rc.10 pins).
@@ -30,6 +31,48 @@ pub fn error(type_: &str, message: &str, code: Option<&str>, param: Option<&str>
 /// A `List` page: `object=list`, `data`, `has_more`, `url`.
 pub fn list(url: &str, data: Vec<Value>, has_more: bool) -> Value {
     json!({ "object": "list", "data": data, "has_more": has_more, "url": url })
+}
+
+/// What Stripe answers for a deleted customer (`DELETE`, and `GET` afterwards).
+pub fn deleted_customer(id: &str) -> Value {
+    json!({ "id": id, "object": "customer", "deleted": true })
+}
+
+/// A billing meter summing `payload[value]` per `payload[stripe_customer_id]`.
+pub fn meter(m: &Meter) -> Value {
+    json!({
+        "id": m.id,
+        "object": "billing.meter",
+        "created": m.created,
+        "customer_mapping": { "event_payload_key": "stripe_customer_id", "type": "by_id" },
+        "default_aggregation": { "formula": "sum" },
+        "display_name": m.display_name,
+        "event_name": m.event_name,
+        "event_time_window": null,
+        "livemode": false,
+        "status": m.status,
+        "status_transitions": { "deactivated_at": m.deactivated_at },
+        "updated": m.updated,
+        "value_settings": { "event_payload_key": "value" }
+    })
+}
+
+/// A Billing Portal session.
+pub fn portal_session(p: &PortalSession) -> Value {
+    json!({
+        "id": p.id,
+        "object": "billing_portal.session",
+        "configuration": p.configuration,
+        "created": p.created,
+        "customer": p.customer,
+        "customer_account": null,
+        "flow": null,
+        "livemode": false,
+        "locale": null,
+        "on_behalf_of": null,
+        "return_url": p.return_url,
+        "url": p.url
+    })
 }
 
 /// A customer.
@@ -65,39 +108,21 @@ pub fn customer(c: &Customer) -> Value {
     })
 }
 
-fn recurring(p: &Price, meter_id: Option<&str>) -> Value {
+fn recurring(p: &Price) -> Value {
     match &p.kind {
         PriceKind::OneTime => Value::Null,
-        PriceKind::Recurring => json!({
+        PriceKind::Recurring | PriceKind::Metered { .. } => json!({
             "interval": "month",
             "interval_count": 1,
-            "meter": null,
+            "meter": p.meter,
             "trial_period_days": null,
-            "usage_type": "licensed"
+            "usage_type": if p.is_metered() { "metered" } else { "licensed" }
         }),
-        PriceKind::Metered { .. } => json!({
-            "interval": "month",
-            "interval_count": 1,
-            "meter": meter_id,
-            "trial_period_days": null,
-            "usage_type": "metered"
-        }),
-    }
-}
-
-fn meter_id<'a>(state: &'a State, p: &Price) -> Option<&'a str> {
-    match &p.kind {
-        PriceKind::Metered { meter } => state
-            .meters
-            .iter()
-            .find(|m| &m.event_name == meter)
-            .map(|m| m.id.as_str()),
-        _ => None,
     }
 }
 
 /// A price.
-pub fn price(state: &State, p: &Price) -> Value {
+pub fn price(p: &Price) -> Value {
     json!({
         "id": p.id,
         "object": "price",
@@ -111,7 +136,7 @@ pub fn price(state: &State, p: &Price) -> Value {
         "metadata": {},
         "nickname": null,
         "product": p.product,
-        "recurring": recurring(p, meter_id(state, p)),
+        "recurring": recurring(p),
         "tax_behavior": "unspecified",
         "tiers_mode": null,
         "transform_quantity": null,
@@ -122,7 +147,7 @@ pub fn price(state: &State, p: &Price) -> Value {
 }
 
 /// The legacy plan view of a recurring price (`subscription_item.plan`).
-pub fn plan(state: &State, p: &Price) -> Value {
+pub fn plan(p: &Price) -> Value {
     json!({
         "id": p.id,
         "object": "plan",
@@ -136,7 +161,7 @@ pub fn plan(state: &State, p: &Price) -> Value {
         "interval_count": 1,
         "livemode": false,
         "metadata": {},
-        "meter": meter_id(state, p),
+        "meter": p.meter,
         "nickname": null,
         "product": p.product,
         "tiers_mode": null,
@@ -230,8 +255,8 @@ pub fn subscription(state: &State, s: &Subscription) -> Value {
                 "current_period_start": s.current_period_start,
                 "discounts": [],
                 "metadata": {},
-                "plan": plan(state, p),
-                "price": price(state, p),
+                "plan": plan(p),
+                "price": price(p),
                 "quantity": item.quantity,
                 "subscription": s.id,
                 "tax_rates": []
@@ -332,7 +357,7 @@ pub fn invoice(state: &State, i: &Invoice) -> Value {
         "customer": i.customer,
         "default_tax_rates": [],
         "discounts": [],
-        "hosted_invoice_url": null,
+        "hosted_invoice_url": i.hosted_invoice_url,
         "issuer": { "type": "self" },
         "lines": list(&format!("/v1/invoices/{}/lines", i.id), lines, false),
         "livemode": false,

@@ -51,6 +51,20 @@ fn fault_reply(status: u16, retry: Option<bool>) -> (u16, Value, bool) {
             Some("idempotency_key_in_use"),
             None,
         ),
+        // Stripe answers auth failures as `invalid_request_error` with these messages.
+        401 => error(
+            "invalid_request_error",
+            "Invalid API Key provided: sk_test_********fake (injected by the fake)",
+            None,
+            None,
+        ),
+        403 => error(
+            "invalid_request_error",
+            "The provided key 'rk_test_********fake' does not have the required permissions for \
+             this endpoint on account 'acct_fake'. (injected by the fake)",
+            None,
+            None,
+        ),
         s if s >= 500 => error(
             "api_error",
             "An unknown error occurred (injected by the fake).",
@@ -280,7 +294,7 @@ async fn pay_page(AxState(shared): AxState<Arc<Shared>>, Path(id): Path<String>)
 /// `POST /checkout/pay/{id}`: completes the session (sending its webhooks) and redirects to the
 /// success URL (`{CHECKOUT_SESSION_ID}` substituted).
 async fn pay_submit(AxState(shared): AxState<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    let result = shared.lock().complete_checkout(&id);
+    let result = shared.lock().complete_checkout(&id, false);
     match result {
         Ok(events) => {
             webhook::deliver(&shared, events).await;
@@ -298,10 +312,44 @@ async fn pay_submit(AxState(shared): AxState<Arc<Shared>>, Path(id): Path<String
     }
 }
 
+/// `GET /billing_portal/{id}`: a minimal hosted Billing Portal page.
+async fn portal_page(AxState(shared): AxState<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let state = shared.lock();
+    let Some(p) = state.portal_sessions.iter().find(|p| p.id == id) else {
+        return (StatusCode::NOT_FOUND, "no such billing portal session").into_response();
+    };
+    Html(format!(
+        "<!doctype html><title>Fake Stripe Billing Portal</title><h1>Fake Stripe Billing \
+         Portal</h1><p id=\"session\">{}</p><p id=\"customer\">{}</p>",
+        escape(&p.id),
+        escape(&p.customer),
+    ))
+    .into_response()
+}
+
+/// `GET /invoice/{id}`: a minimal hosted invoice page.
+async fn invoice_page(AxState(shared): AxState<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let state = shared.lock();
+    let Some(i) = state.invoices.iter().find(|i| i.id == id) else {
+        return (StatusCode::NOT_FOUND, "no such invoice").into_response();
+    };
+    Html(format!(
+        "<!doctype html><title>Fake Stripe Invoice</title><h1>Fake Stripe Invoice</h1>\
+         <p id=\"invoice\">{}</p><p id=\"status\">{}</p><p id=\"amount\">{} {}</p>",
+        escape(&i.id),
+        escape(&i.status),
+        i.amount_due,
+        escape(&i.currency.to_uppercase()),
+    ))
+    .into_response()
+}
+
 /// The fake's router.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/checkout/pay/{id}", get(pay_page).post(pay_submit))
+        .route("/billing_portal/{id}", get(portal_page))
+        .route("/invoice/{id}", get(invoice_page))
         .fallback(api)
         .with_state(shared)
 }
