@@ -6,9 +6,13 @@
 
 mod common;
 // The defects the payments core removed (issue #10), one module per area.
+#[path = "payments/delayed_and_dunning.rs"]
 mod delayed_and_dunning;
+#[path = "payments/entitlements.rs"]
 mod entitlements;
+#[path = "payments/healing.rs"]
 mod healing;
+#[path = "payments/metering.rs"]
 mod metering;
 
 use std::{
