@@ -10,7 +10,7 @@ use std::{
 };
 
 use super::{
-    domain::{CheckoutStatus, EntitlementKey, Granted},
+    domain::{CheckoutStatus, EntitlementKey, Granted, PaymentStatus},
     ledger::{Fulfilment, Ledger},
     now_ms,
     pricing::{CheckoutMode, Grant, ResolvedPricing},
@@ -188,6 +188,30 @@ impl Checkouts {
                 self.create(user, &customer, pricing).await
             }
             other => other,
+        }
+    }
+
+    /// The user's checkout for the key whose delayed payment is still clearing, as the
+    /// provider sees it now (it may have cleared or failed meanwhile).
+    pub(crate) async fn clearing(
+        &self,
+        user: &str,
+        key: &EntitlementKey,
+    ) -> Result<Option<CheckoutState>, ProviderError> {
+        let pending = self
+            .store
+            .lock()
+            .checkouts()
+            .pending(user, key, now_ms())
+            .map_err(store_unavailable)?;
+        match pending {
+            Some(row)
+                if row.status == CheckoutStatus::Complete
+                    && row.payment_status == Some(PaymentStatus::Unpaid) =>
+            {
+                self.reuse(&row.session_id).await
+            }
+            _ => Ok(None),
         }
     }
 

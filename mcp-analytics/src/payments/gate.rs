@@ -148,6 +148,11 @@ impl Gate {
                 }
             }
         }
+        // A delayed payment still clearing comes first: its subscription is `incomplete`
+        // meanwhile, which is not a payment method to fix.
+        if let Some(state) = self.checkouts.clearing(user, key).await.map_err(failed)? {
+            return self.answer(user, pricing, state);
+        }
         if pricing.mode == CheckoutMode::Subscription
             && let Some(subscription) = self.ledger.subscription_needing_fix(user, key)
         {
@@ -158,8 +163,14 @@ impl Gate {
                 .map_err(failed)?;
             return Err(payment_method_required(pricing, &subscription, url.as_deref()).into());
         }
-        match self.checkouts.checkout(user, email, pricing).await.map_err(failed)? {
-            CheckoutState::Paid => match self.ledger.reserve(user, key) {
+        let state = self.checkouts.checkout(user, email, pricing).await.map_err(failed)?;
+        self.answer(user, pricing, state)
+    }
+
+    /// The call's admission once the user's checkout is known.
+    fn answer(&self, user: &str, pricing: &ResolvedPricing, state: CheckoutState) -> Result<Access, Refusal> {
+        match state {
+            CheckoutState::Paid => match self.ledger.reserve(user, pricing.key()) {
                 Decision::Granted(grant) => Ok(grant),
                 _ => Err(unavailable(&pricing.tool, "the purchase is being processed").into()),
             },
