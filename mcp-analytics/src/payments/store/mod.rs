@@ -107,3 +107,96 @@ impl PaymentStore {
         WebhookEvents(&self.conn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payments::domain::{EntitlementKey, SubscriptionStatus};
+
+    /// The payment tables as the release before migrations created them (with the columns it
+    /// added later), holding a disputed purchase, a subscription and a refused meter event.
+    const PREVIOUS_RELEASE: &str = r#"
+CREATE TABLE payment_checkouts (
+    session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, tool TEXT NOT NULL, price_key TEXT NOT NULL,
+    mode TEXT NOT NULL, url TEXT, status TEXT NOT NULL, amount INTEGER, currency TEXT,
+    expires_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL, fulfilled INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE payment_entitlements (
+    user_id TEXT NOT NULL, price_key TEXT NOT NULL, credits INTEGER NOT NULL DEFAULT 0,
+    unlimited INTEGER NOT NULL DEFAULT 0, subscription_id TEXT, subscription_status TEXT,
+    checked_ms INTEGER NOT NULL, PRIMARY KEY (user_id, price_key)
+) WITHOUT ROWID;
+CREATE TABLE payment_subscriptions (
+    subscription_id TEXT PRIMARY KEY, user_id TEXT, tool TEXT, status TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE payment_events (
+    id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, kind TEXT NOT NULL, user_id TEXT, tool TEXT,
+    amount INTEGER, currency TEXT, reference TEXT, detail TEXT
+);
+CREATE TABLE meter_outbox (
+    identifier TEXT PRIMARY KEY, event_name TEXT NOT NULL, customer_id TEXT NOT NULL, user_id TEXT,
+    tool TEXT, value INTEGER NOT NULL, ts_s INTEGER NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL, last_error TEXT
+) WITHOUT ROWID;
+ALTER TABLE payment_checkouts ADD COLUMN payment_intent TEXT;
+INSERT INTO payment_checkouts VALUES ('cs_1', 'u', 'image', 'price_a', 'payment', NULL, 'complete', 500, 'usd', 0, 0, 1, 'pi_1');
+INSERT INTO payment_entitlements VALUES ('u', 'price_a', 3, 0, NULL, NULL, 0);
+INSERT INTO payment_entitlements VALUES ('u', 'price_pro', 0, 0, 'sub_1', 'active', 0);
+INSERT INTO payment_subscriptions VALUES ('sub_1', 'u', 'report', 'active', 0);
+INSERT INTO payment_events (ts_ms, kind, reference, detail) VALUES (0, 'disputed', 'dp_1', 'cs_1');
+INSERT INTO meter_outbox VALUES ('m1', 'api_call', 'cus_1', 'u', 'api', 1, 0, 'failed', 1, 0, 'Stripe answered 401');
+"#;
+
+    #[test]
+    fn a_database_of_the_previous_release_keeps_what_users_bought() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(PREVIOUS_RELEASE).unwrap();
+        // The old code added these on open; the disputed purchase was taken back.
+        old.execute_batch(
+            "ALTER TABLE payment_checkouts ADD COLUMN refunded INTEGER NOT NULL DEFAULT 0; UPDATE payment_checkouts SET refunded = 1",
+        )
+        .unwrap();
+        drop(old);
+
+        let store = PaymentStore::open(&path).unwrap();
+        let checkout = store.checkouts().get("cs_1").unwrap().unwrap();
+        assert_eq!(
+            checkout.taken_back,
+            Some(TakenBack::Disputed),
+            "so a won dispute grants it again"
+        );
+        assert_eq!(
+            checkout.granted, None,
+            "the legacy `granted` column was added, empty"
+        );
+        assert_eq!(checkout.key, EntitlementKey::from_stored("price_a"));
+        let sub = store.subscriptions().get("sub_1").unwrap().unwrap();
+        assert_eq!(sub.status, SubscriptionStatus::Active);
+        assert_eq!(
+            sub.prices.encode(),
+            "price_pro",
+            "a subscription covers the prices it granted"
+        );
+        assert_eq!(
+            store
+                .entitlements()
+                .get("u", "price_a")
+                .unwrap()
+                .unwrap()
+                .credits,
+            3
+        );
+        assert_eq!(
+            store.outbox().pending().unwrap(),
+            1,
+            "usage given up on is retried"
+        );
+        drop(store);
+        // Opening again applies nothing twice.
+        let again = PaymentStore::open(&path).unwrap();
+        assert_eq!(again.outbox().pending().unwrap(), 1);
+    }
+}
