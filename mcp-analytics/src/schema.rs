@@ -224,7 +224,8 @@ pub(crate) fn migrate(connection: &rusqlite::Connection) -> rusqlite::Result<()>
             connection,
             rusqlite::TransactionBehavior::Immediate,
         )?;
-        let version: i64 = transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let version: i64 =
+            transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
         let Some(migration) = usize::try_from(version)
             .ok()
             .and_then(|applied| MIGRATIONS.get(applied))

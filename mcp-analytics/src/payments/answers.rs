@@ -116,7 +116,9 @@ pub(super) fn payment_method_required(
 ) -> Outcome {
     let action = match url {
         Some(url) => format!("Update the payment method at {url} and then call the tool again."),
-        None => "Update the payment method of the subscription and then call the tool again.".into(),
+        None => {
+            "Update the payment method of the subscription and then call the tool again.".into()
+        }
     };
     let text = format!(
         "The subscription for `{tool}` has a payment problem, so `{tool}` did not run. {action}",

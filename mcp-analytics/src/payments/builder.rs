@@ -194,7 +194,7 @@ impl PaymentsBuilder {
                 self.database.display()
             ))
         })?;
-        Ok(Payments::compose(Parts {
+        Payments::compose(Parts {
             store: SharedStore::new(store),
             provider,
             meter_provider,
@@ -204,7 +204,7 @@ impl PaymentsBuilder {
             subscription_ttl: self.subscription_ttl,
             lookup: self.lookup,
             meter_durability: self.meter_durability,
-        })?)
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use std::{
 };
 
 use super::{
-    domain::{CheckoutStatus, EntitlementKey, Granted},
+    domain::{CheckoutStatus, EntitlementKey, Granted, PaymentStatus},
     ledger::{Fulfilment, Ledger},
     now_ms,
     pricing::{CheckoutMode, Grant, ResolvedPricing},
@@ -62,8 +62,17 @@ impl Checkouts {
     }
 
     /// The user's customer id: from the store, else created (idempotently) at the provider.
-    pub(crate) async fn customer(&self, user: &str, email: Option<&str>) -> Result<String, ProviderError> {
-        let stored = self.store.lock().customers().of_user(user).map_err(store_unavailable)?;
+    pub(crate) async fn customer(
+        &self,
+        user: &str,
+        email: Option<&str>,
+    ) -> Result<String, ProviderError> {
+        let stored = self
+            .store
+            .lock()
+            .customers()
+            .of_user(user)
+            .map_err(store_unavailable)?;
         match stored {
             Some(customer) => Ok(customer),
             None => self.create_customer(user, email, None).await,
@@ -78,7 +87,11 @@ impl Checkouts {
         email: Option<&str>,
         stale: &str,
     ) -> Result<String, ProviderError> {
-        tracing::warn!(user, customer = stale, "the payment provider no longer knows this customer; creating a new one");
+        tracing::warn!(
+            user,
+            customer = stale,
+            "the payment provider no longer knows this customer; creating a new one"
+        );
         self.store
             .lock()
             .customers()
@@ -93,7 +106,10 @@ impl Checkouts {
         email: Option<&str>,
         replacing: Option<&str>,
     ) -> Result<String, ProviderError> {
-        let customer = self.provider.create_customer(user, email, replacing).await?;
+        let customer = self
+            .provider
+            .create_customer(user, email, replacing)
+            .await?;
         let store = self.store.lock();
         store
             .customers()
@@ -145,7 +161,10 @@ impl Checkouts {
                 for session in completed.iter().filter(|session| {
                     session.metadata.get("mcp_price_key").map(String::as_str) == Some(key.as_str())
                 }) {
-                    self.ledger.fulfil(session).await.map_err(store_unavailable)?;
+                    self.ledger
+                        .fulfil(session)
+                        .await
+                        .map_err(store_unavailable)?;
                 }
                 self.ledger
                     .synced_purchases(user, key)
@@ -173,7 +192,10 @@ impl Checkouts {
                 .checkouts()
                 .expire_overdue(user, key, now)
                 .map_err(store_unavailable)?;
-            store.checkouts().pending(user, key, now).map_err(store_unavailable)?
+            store
+                .checkouts()
+                .pending(user, key, now)
+                .map_err(store_unavailable)?
         };
         if let Some(pending) = pending
             && let Some(state) = self.reuse(&pending.session_id).await?
@@ -191,13 +213,40 @@ impl Checkouts {
         }
     }
 
+    /// The user's checkout for the key whose delayed payment is still clearing, as the
+    /// provider sees it now (it may have cleared or failed meanwhile).
+    pub(crate) async fn clearing(
+        &self,
+        user: &str,
+        key: &EntitlementKey,
+    ) -> Result<Option<CheckoutState>, ProviderError> {
+        let pending = self
+            .store
+            .lock()
+            .checkouts()
+            .pending(user, key, now_ms())
+            .map_err(store_unavailable)?;
+        match pending {
+            Some(row)
+                if row.status == CheckoutStatus::Complete
+                    && row.payment_status == Some(PaymentStatus::Unpaid) =>
+            {
+                self.reuse(&row.session_id).await
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// What a stored pending checkout is now at the provider; `None` when it can no longer be
     /// used (expired, failed, or unknown to the provider) and a new one is needed.
     async fn reuse(&self, session_id: &str) -> Result<Option<CheckoutState>, ProviderError> {
         let mut session = match self.provider.retrieve_checkout(session_id).await {
             Ok(session) => session,
             Err(ProviderError::Missing(error)) => {
-                tracing::warn!(session = session_id, "a stored checkout the provider does not know ({error}); offering a new one");
+                tracing::warn!(
+                    session = session_id,
+                    "a stored checkout the provider does not know ({error}); offering a new one"
+                );
                 self.set_status(session_id, &CheckoutStatus::Expired)?;
                 return Ok(None);
             }
@@ -210,12 +259,18 @@ impl Checkouts {
             session = match self.provider.expire_checkout(&session.id).await {
                 Ok(expired) => expired,
                 // Completed meanwhile (it can no longer be expired): see what it is now.
-                Err(ProviderError::Rejected(_)) => self.provider.retrieve_checkout(&session.id).await?,
+                Err(ProviderError::Rejected(_)) => {
+                    self.provider.retrieve_checkout(&session.id).await?
+                }
                 Err(error) => return Err(error),
             };
         }
         if session.is_paid() || session.is_pending() {
-            let fulfilment = self.ledger.fulfil(&session).await.map_err(store_unavailable)?;
+            let fulfilment = self
+                .ledger
+                .fulfil(&session)
+                .await
+                .map_err(store_unavailable)?;
             return Ok(Some(match fulfilment {
                 Fulfilment::Pending => CheckoutState::Processing(Box::new(session)),
                 _ => CheckoutState::Paid,
@@ -334,7 +389,10 @@ impl Checkouts {
     /// Asks the provider whether a checkout was paid, applying it if so.
     pub(crate) async fn confirm(&self, session_id: &str) -> Result<Fulfilment, ProviderError> {
         let session = self.provider.retrieve_checkout(session_id).await?;
-        self.ledger.fulfil(&session).await.map_err(store_unavailable)
+        self.ledger
+            .fulfil(&session)
+            .await
+            .map_err(store_unavailable)
     }
 
     /// Marks an unpaid checkout expired (Stripe's `checkout.session.expired`).

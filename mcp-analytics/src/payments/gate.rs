@@ -6,7 +6,10 @@
 use std::sync::Arc;
 
 use super::{
-    answers::{payment_method_required, payment_processing, payment_required, sign_in_required, unavailable},
+    answers::{
+        payment_method_required, payment_processing, payment_required, sign_in_required,
+        unavailable,
+    },
     checkouts::{CheckoutState, Checkouts, store_unavailable},
     ledger::{Access, Decision, Ledger},
     meter::Meter,
@@ -75,7 +78,12 @@ pub(crate) struct Gate {
 
 impl Gate {
     /// The gate for one call of the paid tool `spec`.
-    pub(crate) async fn admit(&self, spec: &ToolSpec, pricing: &'static Pricing, payer: Payer) -> Admission {
+    pub(crate) async fn admit(
+        &self,
+        spec: &ToolSpec,
+        pricing: &'static Pricing,
+        payer: Payer,
+    ) -> Admission {
         let resolved = match self.pricing.resolve(spec.name, spec.description, pricing) {
             Ok(resolved) => resolved,
             Err(error) => {
@@ -142,11 +150,19 @@ impl Gate {
             // The provider was asked recently: no need to ask it again.
             Decision::Refused => {}
             Decision::Unknown => {
-                self.checkouts.sync(user, email, pricing).await.map_err(failed)?;
+                self.checkouts
+                    .sync(user, email, pricing)
+                    .await
+                    .map_err(failed)?;
                 if let Decision::Granted(grant) = self.ledger.reserve(user, key) {
                     return Ok(grant);
                 }
             }
+        }
+        // A delayed payment still clearing comes first: its subscription is `incomplete`
+        // meanwhile, which is not a payment method to fix.
+        if let Some(state) = self.checkouts.clearing(user, key).await.map_err(failed)? {
+            return self.answer(user, pricing, state);
         }
         if pricing.mode == CheckoutMode::Subscription
             && let Some(subscription) = self.ledger.subscription_needing_fix(user, key)
@@ -158,8 +174,23 @@ impl Gate {
                 .map_err(failed)?;
             return Err(payment_method_required(pricing, &subscription, url.as_deref()).into());
         }
-        match self.checkouts.checkout(user, email, pricing).await.map_err(failed)? {
-            CheckoutState::Paid => match self.ledger.reserve(user, key) {
+        let state = self
+            .checkouts
+            .checkout(user, email, pricing)
+            .await
+            .map_err(failed)?;
+        self.answer(user, pricing, state)
+    }
+
+    /// The call's admission once the user's checkout is known.
+    fn answer(
+        &self,
+        user: &str,
+        pricing: &ResolvedPricing,
+        state: CheckoutState,
+    ) -> Result<Access, Refusal> {
+        match state {
+            CheckoutState::Paid => match self.ledger.reserve(user, pricing.key()) {
                 Decision::Granted(grant) => Ok(grant),
                 _ => Err(unavailable(&pricing.tool, "the purchase is being processed").into()),
             },
@@ -202,8 +233,9 @@ impl Gate {
             }
             // Paid: granted (unless a webhook did) and looked at once more. Still nothing
             // means another call took what it bought: this one needs a new purchase.
-            if let Ok(super::ledger::Fulfilment::Granted | super::ledger::Fulfilment::AlreadyGranted) =
-                self.checkouts.confirm(&session.id).await
+            if let Ok(
+                super::ledger::Fulfilment::Granted | super::ledger::Fulfilment::AlreadyGranted,
+            ) = self.checkouts.confirm(&session.id).await
             {
                 return match self.ledger.reserve(user, key) {
                     Decision::Granted(grant) => Ok(grant),
@@ -247,7 +279,8 @@ impl Ticket {
             Access::Credit => self.ledger.release(&self.user, key),
             Access::Subscription if succeeded => {
                 if let Some(event_name) = &self.pricing.meter {
-                    self.meter.record(&self.user, &self.pricing.tool, event_name);
+                    self.meter
+                        .record(&self.user, &self.pricing.tool, event_name);
                 }
             }
             Access::Subscription | Access::Unlimited => {}

@@ -23,7 +23,9 @@ use crossbeam_queue::SegQueue;
 use super::{
     now_ms,
     provider::{MeterEvent, Provider, ProviderError},
-    store::{Delivery, EventRow, MeterRow, PaymentEventKind, PaymentStore, SharedStore, StoreError},
+    store::{
+        Delivery, EventRow, MeterRow, PaymentEventKind, PaymentStore, SharedStore, StoreError,
+    },
 };
 use crate::Error;
 
@@ -225,7 +227,10 @@ impl Meter {
     }
 
     /// Writes delivery outcomes to the outbox and `payment_events` in one transaction.
-    fn record_outcomes(&self, outcomes: &[(MeterRow, Result<(), ProviderError>)]) -> rusqlite::Result<()> {
+    fn record_outcomes(
+        &self,
+        outcomes: &[(MeterRow, Result<(), ProviderError>)],
+    ) -> rusqlite::Result<()> {
         let now = now_ms();
         self.store.lock().transaction(|store| {
             for (row, result) in outcomes {

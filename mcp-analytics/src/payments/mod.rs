@@ -100,7 +100,11 @@ impl Payments {
             parts.store.clone(),
             ledger.clone(),
         ));
-        let meter = Meter::start(parts.store.clone(), parts.meter_provider, parts.meter_durability)?;
+        let meter = Meter::start(
+            parts.store.clone(),
+            parts.meter_provider,
+            parts.meter_durability,
+        )?;
         let pricing = Arc::new(PricingTable::new(parts.lookup));
         let has_webhook_secret = parts.webhook_secret.is_some();
         #[cfg(not(feature = "stripe"))]
@@ -239,11 +243,7 @@ impl Payments {
     }
 
     fn local_base_url(&self, url: &str, only_if_unset: bool) {
-        if let Some(local) = self
-            .core
-            .as_ref()
-            .and_then(|core| core.provider.as_local())
-        {
+        if let Some(local) = self.core.as_ref().and_then(|core| core.provider.as_local()) {
             local.set_base_url(url, only_if_unset);
         }
     }

@@ -173,7 +173,8 @@ pub(crate) type EnvLookup = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send
 /// then).
 pub(crate) struct PricingTable {
     lookup: EnvLookup,
-    resolved: std::sync::Mutex<std::collections::HashMap<&'static str, std::sync::Arc<ResolvedPricing>>>,
+    resolved:
+        std::sync::Mutex<std::collections::HashMap<&'static str, std::sync::Arc<ResolvedPricing>>>,
 }
 
 impl PricingTable {
@@ -195,9 +196,12 @@ impl PricingTable {
         if let Some(known) = resolved.get(tool) {
             return Ok(known.clone());
         }
-        let new = std::sync::Arc::new(ResolvedPricing::resolve(tool, description, pricing, |name| {
-            (self.lookup)(name)
-        })?);
+        let new = std::sync::Arc::new(ResolvedPricing::resolve(
+            tool,
+            description,
+            pricing,
+            |name| (self.lookup)(name),
+        )?);
         resolved.insert(tool, new.clone());
         Ok(new)
     }

@@ -92,7 +92,10 @@ impl Webhooks {
                     .and_then(|event| event["type"].as_str().map(str::to_owned))
                     .unwrap_or_default();
                 if HANDLED.contains(&kind.as_str()) {
-                    tracing::error!(kind, "a signed Stripe `{kind}` event cannot be read: {reason}");
+                    tracing::error!(
+                        kind,
+                        "a signed Stripe `{kind}` event cannot be read: {reason}"
+                    );
                     return Answer::new(500, "cannot read the event");
                 }
                 tracing::warn!("Stripe webhook with a valid signature ignored: {reason}");
@@ -132,9 +135,11 @@ impl Webhooks {
     async fn apply(&self, object: &EventObject) -> Result<(), StoreError> {
         match object {
             EventObject::CheckoutSessionCompleted(session)
-            | EventObject::CheckoutSessionAsyncPaymentSucceeded(session) => {
-                self.ledger.fulfil(&stripe::checkout_info(session)).await.map(drop)
-            }
+            | EventObject::CheckoutSessionAsyncPaymentSucceeded(session) => self
+                .ledger
+                .fulfil(&stripe::checkout_info(session))
+                .await
+                .map(drop),
             EventObject::CheckoutSessionAsyncPaymentFailed(session) => {
                 self.ledger
                     .payment_failed(&stripe::checkout_info(session))

@@ -15,8 +15,8 @@ use std::{
 use rusqlite::{Transaction, params};
 
 use super::{LatencyHistogram, sketch::DistinctSketch};
-use crate::schema;
 use crate::ToolCallEvent;
+use crate::schema;
 
 /// Maps keyed by short strings and timestamps, rebuilt per batch: FNV-1a hashes them several
 /// times faster than the default SipHash, and nothing here is attacker-chosen at that scale.

@@ -110,7 +110,11 @@ impl Cache {
 
     /// The user's subscription for the key whose payment needs fixing, if that is what they
     /// have.
-    pub(super) fn subscription(&self, user: &str, key: &EntitlementKey) -> Option<(String, SubscriptionStatus)> {
+    pub(super) fn subscription(
+        &self,
+        user: &str,
+        key: &EntitlementKey,
+    ) -> Option<(String, SubscriptionStatus)> {
         self.0.get(user)?.get(key)?.subscription.clone()
     }
 
@@ -150,24 +154,48 @@ mod tests {
         let mut cache = Cache::default();
         assert_eq!(cache.reserve("u", &key(), 1000, 0), Decision::Unknown);
         cache.load("u", &key(), stored(1));
-        assert_eq!(cache.reserve("u", &key(), 1000, 10), Decision::Granted(Access::Credit));
-        assert_eq!(cache.reserve("u", &key(), 1000, 10), Decision::Refused, "the only credit is reserved");
+        assert_eq!(
+            cache.reserve("u", &key(), 1000, 10),
+            Decision::Granted(Access::Credit)
+        );
+        assert_eq!(
+            cache.reserve("u", &key(), 1000, 10),
+            Decision::Refused,
+            "the only credit is reserved"
+        );
         cache.release("u", &key());
-        assert_eq!(cache.reserve("u", &key(), 1000, 10), Decision::Granted(Access::Credit));
-        assert_eq!(cache.reserve("u", &key(), 1000, NEGATIVE_TTL_MS + 1), Decision::Unknown, "negative answers expire");
+        assert_eq!(
+            cache.reserve("u", &key(), 1000, 10),
+            Decision::Granted(Access::Credit)
+        );
+        assert_eq!(
+            cache.reserve("u", &key(), 1000, NEGATIVE_TTL_MS + 1),
+            Decision::Unknown,
+            "negative answers expire"
+        );
     }
 
     #[test]
     fn a_load_keeps_credits_reserved_by_running_calls() {
         let mut cache = Cache::default();
         cache.load("u", &key(), stored(1));
-        assert_eq!(cache.reserve("u", &key(), 1000, 0), Decision::Granted(Access::Credit));
+        assert_eq!(
+            cache.reserve("u", &key(), 1000, 0),
+            Decision::Granted(Access::Credit)
+        );
         // The store still counts the reserved credit while its call runs.
         cache.load("u", &key(), stored(1));
-        assert_eq!(cache.reserve("u", &key(), 1000, 0), Decision::Refused, "one stored credit runs one call");
+        assert_eq!(
+            cache.reserve("u", &key(), 1000, 0),
+            Decision::Refused,
+            "one stored credit runs one call"
+        );
         cache.used("u", &key());
         cache.load("u", &key(), stored(2));
-        assert_eq!(cache.reserve("u", &key(), 1000, 0), Decision::Granted(Access::Credit));
+        assert_eq!(
+            cache.reserve("u", &key(), 1000, 0),
+            Decision::Granted(Access::Credit)
+        );
     }
 
     #[test]
@@ -178,7 +206,10 @@ mod tests {
             ..Holding::default()
         };
         cache.load("u", &key(), with(SubscriptionStatus::Active));
-        assert_eq!(cache.reserve("u", &key(), 1000, 999), Decision::Granted(Access::Subscription));
+        assert_eq!(
+            cache.reserve("u", &key(), 1000, 999),
+            Decision::Granted(Access::Subscription)
+        );
         assert_eq!(cache.reserve("u", &key(), 1000, 1000), Decision::Unknown);
         cache.load("u", &key(), with(SubscriptionStatus::PastDue));
         assert_eq!(cache.reserve("u", &key(), 1000, 10), Decision::Refused);
@@ -190,8 +221,15 @@ mod tests {
                 ..Holding::default()
             },
         );
-        assert_eq!(cache.reserve("u", &key(), 1000, i64::MAX / 2), Decision::Granted(Access::Unlimited));
+        assert_eq!(
+            cache.reserve("u", &key(), 1000, i64::MAX / 2),
+            Decision::Granted(Access::Unlimited)
+        );
         cache.load("u", &key(), Holding::default());
-        assert_eq!(cache.reserve("u", &key(), 1000, 10), Decision::Refused, "an unlimited unlock taken back is gone at once");
+        assert_eq!(
+            cache.reserve("u", &key(), 1000, 10),
+            Decision::Refused,
+            "an unlimited unlock taken back is gone at once"
+        );
     }
 }

@@ -87,7 +87,11 @@ impl Ledger {
     }
 
     /// The user's subscription covering `key` as last loaded, when it needs a payment fix.
-    pub(crate) fn subscription_needing_fix(&self, user: &str, key: &EntitlementKey) -> Option<String> {
+    pub(crate) fn subscription_needing_fix(
+        &self,
+        user: &str,
+        key: &EntitlementKey,
+    ) -> Option<String> {
         self.cache()
             .subscription(user, key)
             .filter(|(_, status)| status.needs_payment_fix())
@@ -160,7 +164,11 @@ impl Ledger {
 
     /// Notes that the provider was asked about the user's `key` (its completed checkouts
     /// were applied) and loads what they hold.
-    pub(crate) async fn synced_purchases(&self, user: &str, key: &EntitlementKey) -> Result<(), StoreError> {
+    pub(crate) async fn synced_purchases(
+        &self,
+        user: &str,
+        key: &EntitlementKey,
+    ) -> Result<(), StoreError> {
         let _writes = self.writes.lock().await;
         self.store.touch(user, key, now_ms()).await?;
         self.load(user, key).await

@@ -8,7 +8,9 @@ use super::store::{
     SubscriptionChange,
 };
 use crate::payments::{
-    domain::{CheckoutStatus, EntitlementKey, Granted, PaymentStatus, PriceSet, SubscriptionStatus},
+    domain::{
+        CheckoutStatus, EntitlementKey, Granted, PaymentStatus, PriceSet, SubscriptionStatus,
+    },
     provider::SubscriptionInfo,
     store::{
         EventRow, NewCheckout, PaymentEventKind, PaymentStore, SharedStore, SubscriptionRow,
@@ -42,7 +44,10 @@ impl SqliteLedger {
 impl LedgerStore for SqliteLedger {
     fn holding<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, Holding> {
         self.run(move |store| {
-            let row = store.entitlements().get(user, key.as_str())?.unwrap_or_default();
+            let row = store
+                .entitlements()
+                .get(user, key.as_str())?
+                .unwrap_or_default();
             let prices = PriceSet::decode(key.as_str());
             let covering: Vec<SubscriptionRow> = store
                 .subscriptions()
@@ -64,15 +69,27 @@ impl LedgerStore for SqliteLedger {
         })
     }
 
-    fn consume_credit<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, bool> {
+    fn consume_credit<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a EntitlementKey,
+    ) -> StoreFuture<'a, bool> {
         Box::pin(async move { Ok(self.store().entitlements().consume(user, key.as_str())?) })
     }
 
-    fn fulfil<'a>(&'a self, purchase: &'a Purchase<'a>, now_ms: i64) -> StoreFuture<'a, Fulfilment> {
+    fn fulfil<'a>(
+        &'a self,
+        purchase: &'a Purchase<'a>,
+        now_ms: i64,
+    ) -> StoreFuture<'a, Fulfilment> {
         self.run(move |store| fulfil(store, purchase, now_ms))
     }
 
-    fn payment_failed<'a>(&'a self, purchase: &'a Purchase<'a>, now_ms: i64) -> StoreFuture<'a, ()> {
+    fn payment_failed<'a>(
+        &'a self,
+        purchase: &'a Purchase<'a>,
+        now_ms: i64,
+    ) -> StoreFuture<'a, ()> {
         self.run(move |store| {
             let session = purchase.session;
             record_checkout(store, purchase, now_ms)?;
@@ -80,7 +97,11 @@ impl LedgerStore for SqliteLedger {
             if checkouts.get(&session.id)?.is_some_and(|row| row.fulfilled) {
                 return Ok(());
             }
-            checkouts.set_status(&session.id, &CheckoutStatus::Complete, Some(&PaymentStatus::Failed))?;
+            checkouts.set_status(
+                &session.id,
+                &CheckoutStatus::Complete,
+                Some(&PaymentStatus::Failed),
+            )?;
             store.events().record(
                 now_ms,
                 PaymentEventKind::CheckoutPaymentFailed,
@@ -94,7 +115,11 @@ impl LedgerStore for SqliteLedger {
         })
     }
 
-    fn reverse<'a>(&'a self, reversal: &'a Reversal, now_ms: i64) -> StoreFuture<'a, Option<String>> {
+    fn reverse<'a>(
+        &'a self,
+        reversal: &'a Reversal,
+        now_ms: i64,
+    ) -> StoreFuture<'a, Option<String>> {
         self.run(move |store| reverse(store, reversal, now_ms))
     }
 
@@ -118,7 +143,10 @@ impl LedgerStore for SqliteLedger {
             let subscriptions = store.subscriptions();
             for sub in listed {
                 let stored = subscriptions.get(&sub.id)?;
-                if stored.as_ref().is_some_and(|row| row.status.is_stale_move_to(&sub.status)) {
+                if stored
+                    .as_ref()
+                    .is_some_and(|row| row.status.is_stale_move_to(&sub.status))
+                {
                     continue;
                 }
                 subscriptions.upsert(
@@ -135,7 +163,12 @@ impl LedgerStore for SqliteLedger {
             // The provider lists every subscription that has not ended.
             for stored in subscriptions.of_user(user)? {
                 let listed = listed.iter().any(|sub| sub.id == stored.id);
-                if !listed && stored.prices.covers(prices) && !stored.status.is_stale_move_to(&SubscriptionStatus::Canceled) {
+                if !listed
+                    && stored.prices.covers(prices)
+                    && !stored
+                        .status
+                        .is_stale_move_to(&SubscriptionStatus::Canceled)
+                {
                     subscriptions.upsert(
                         &SubscriptionRow {
                             status: SubscriptionStatus::Canceled,
@@ -145,17 +178,28 @@ impl LedgerStore for SqliteLedger {
                     )?;
                 }
             }
-            store.entitlements().touch(user, EntitlementKey::of(prices).as_str(), now_ms)
+            store
+                .entitlements()
+                .touch(user, EntitlementKey::of(prices).as_str(), now_ms)
         })
     }
 
-    fn touch<'a>(&'a self, user: &'a str, key: &'a EntitlementKey, now_ms: i64) -> StoreFuture<'a, ()> {
+    fn touch<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a EntitlementKey,
+        now_ms: i64,
+    ) -> StoreFuture<'a, ()> {
         self.run(move |store| store.entitlements().touch(user, key.as_str(), now_ms))
     }
 }
 
 /// Stores the checkout (when first seen by this path) and the user's customer.
-fn record_checkout(store: &PaymentStore, purchase: &Purchase<'_>, now_ms: i64) -> rusqlite::Result<()> {
+fn record_checkout(
+    store: &PaymentStore,
+    purchase: &Purchase<'_>,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
     let session = purchase.session;
     if store.checkouts().get(&session.id)?.is_none() {
         store.checkouts().insert(
@@ -181,7 +225,11 @@ fn record_checkout(store: &PaymentStore, purchase: &Purchase<'_>, now_ms: i64) -
     Ok(())
 }
 
-fn fulfil(store: &PaymentStore, purchase: &Purchase<'_>, now_ms: i64) -> rusqlite::Result<Fulfilment> {
+fn fulfil(
+    store: &PaymentStore,
+    purchase: &Purchase<'_>,
+    now_ms: i64,
+) -> rusqlite::Result<Fulfilment> {
     let session = purchase.session;
     record_checkout(store, purchase, now_ms)?;
     let checkouts = store.checkouts();
@@ -190,8 +238,15 @@ fn fulfil(store: &PaymentStore, purchase: &Purchase<'_>, now_ms: i64) -> rusqlit
     }
     if session.is_pending() {
         let stored = checkouts.get(&session.id)?;
-        let first = stored.as_ref().is_none_or(|row| row.payment_status != Some(PaymentStatus::Unpaid) || row.status != CheckoutStatus::Complete);
-        checkouts.set_status(&session.id, &CheckoutStatus::Complete, Some(&PaymentStatus::Unpaid))?;
+        let first = stored.as_ref().is_none_or(|row| {
+            row.payment_status != Some(PaymentStatus::Unpaid)
+                || row.status != CheckoutStatus::Complete
+        });
+        checkouts.set_status(
+            &session.id,
+            &CheckoutStatus::Complete,
+            Some(&PaymentStatus::Unpaid),
+        )?;
         if first {
             store.events().record(
                 now_ms,
@@ -211,7 +266,11 @@ fn fulfil(store: &PaymentStore, purchase: &Purchase<'_>, now_ms: i64) -> rusqlit
     if !session.is_paid() {
         return Ok(Fulfilment::NotPaid);
     }
-    if !checkouts.fulfil(&session.id, session.payment_intent.as_deref(), purchase.granted)? {
+    if !checkouts.fulfil(
+        &session.id,
+        session.payment_intent.as_deref(),
+        purchase.granted,
+    )? {
         return Ok(Fulfilment::AlreadyGranted);
     }
     let (user, key) = (purchase.user, purchase.key.as_str());
@@ -220,7 +279,10 @@ fn fulfil(store: &PaymentStore, purchase: &Purchase<'_>, now_ms: i64) -> rusqlit
             let id = session.subscription.as_deref().unwrap_or_default();
             let subscriptions = store.subscriptions();
             let stored = subscriptions.get(id)?;
-            if stored.as_ref().is_some_and(|row| row.status.is_stale_move_to(&SubscriptionStatus::Active)) {
+            if stored
+                .as_ref()
+                .is_some_and(|row| row.status.is_stale_move_to(&SubscriptionStatus::Active))
+            {
                 tracing::info!(subscription = %id, "checkout completed for a subscription already ended; no access");
             } else if !id.is_empty() {
                 // The subscription's own events bring its exact status and prices.
@@ -237,7 +299,9 @@ fn fulfil(store: &PaymentStore, purchase: &Purchase<'_>, now_ms: i64) -> rusqlit
             }
         }
         Granted::Unlimited => store.entitlements().add(user, key, 0, true, now_ms)?,
-        Granted::Credits(credits) => store.entitlements().add(user, key, credits, false, now_ms)?,
+        Granted::Credits(credits) => store
+            .entitlements()
+            .add(user, key, credits, false, now_ms)?,
     }
     // Subscription revenue is counted from paid invoices; one-time revenue here.
     let one_time = purchase.granted != Granted::Subscription;
@@ -256,7 +320,11 @@ fn fulfil(store: &PaymentStore, purchase: &Purchase<'_>, now_ms: i64) -> rusqlit
     Ok(Fulfilment::Granted)
 }
 
-fn reverse(store: &PaymentStore, reversal: &Reversal, now_ms: i64) -> rusqlite::Result<Option<String>> {
+fn reverse(
+    store: &PaymentStore,
+    reversal: &Reversal,
+    now_ms: i64,
+) -> rusqlite::Result<Option<String>> {
     let Some(checkout) = store.checkouts().paid_by(&reversal.payment_intent)? else {
         return Ok(None);
     };
@@ -302,14 +370,18 @@ fn reverse(store: &PaymentStore, reversal: &Reversal, now_ms: i64) -> rusqlite::
                 _ => TakenBack::Disputed,
             };
             let taken = match checkout.granted {
-                Some(Granted::Credits(credits)) => Some(entitlements.take_credits(user, key, credits)?),
+                Some(Granted::Credits(credits)) => {
+                    Some(entitlements.take_credits(user, key, credits)?)
+                }
                 Some(Granted::Unlimited) => {
                     entitlements.set_unlimited(user, key, false)?;
                     None
                 }
                 Some(Granted::Subscription) | None => None,
             };
-            store.checkouts().set_taken_back(&checkout.session_id, Some(how), taken)?
+            store
+                .checkouts()
+                .set_taken_back(&checkout.session_id, Some(how), taken)?
         }
         ReversalKind::DisputeWon => {
             if checkout.taken_back != Some(TakenBack::Disputed) {
@@ -323,7 +395,9 @@ fn reverse(store: &PaymentStore, reversal: &Reversal, now_ms: i64) -> rusqlite::
                 Some(Granted::Unlimited) => entitlements.add(user, key, 0, true, now_ms)?,
                 Some(Granted::Subscription) | None => {}
             }
-            store.checkouts().set_taken_back(&checkout.session_id, None, None)?
+            store
+                .checkouts()
+                .set_taken_back(&checkout.session_id, None, None)?
         }
     };
     if changed {
@@ -353,7 +427,10 @@ fn apply_subscription(
     };
     let subscriptions = store.subscriptions();
     let stored = subscriptions.get(&sub.id)?;
-    if stored.as_ref().is_some_and(|row| row.status.is_stale_move_to(&status)) {
+    if stored
+        .as_ref()
+        .is_some_and(|row| row.status.is_stale_move_to(&status))
+    {
         tracing::info!(subscription = %sub.id, %status, "a late subscription event; ignored");
         return Ok(None);
     }

@@ -13,7 +13,8 @@ use crate::payments::{
 };
 
 /// What a store operation returns.
-pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+pub(crate) type StoreFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// What a user holds for one entitlement key, as stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -88,18 +89,28 @@ pub(crate) trait LedgerStore: Send + Sync {
     fn holding<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, Holding>;
 
     /// Uses one credit; `false` when none was left (a conditional decrement).
-    fn consume_credit<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, bool>;
+    fn consume_credit<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a EntitlementKey,
+    ) -> StoreFuture<'a, bool>;
 
     /// Applies a completed checkout: records it and, once paid, grants what it bought, marks
     /// it fulfilled and records `checkout_completed` — all at once, and only the first time.
-    fn fulfil<'a>(&'a self, purchase: &'a Purchase<'a>, now_ms: i64) -> StoreFuture<'a, Fulfilment>;
+    fn fulfil<'a>(&'a self, purchase: &'a Purchase<'a>, now_ms: i64)
+    -> StoreFuture<'a, Fulfilment>;
 
     /// Records that a completed checkout's delayed payment failed.
-    fn payment_failed<'a>(&'a self, purchase: &'a Purchase<'a>, now_ms: i64) -> StoreFuture<'a, ()>;
+    fn payment_failed<'a>(&'a self, purchase: &'a Purchase<'a>, now_ms: i64)
+    -> StoreFuture<'a, ()>;
 
     /// Applies a refund or dispute (once per id); returns the purchase's user when what they
     /// hold changed.
-    fn reverse<'a>(&'a self, reversal: &'a Reversal, now_ms: i64) -> StoreFuture<'a, Option<String>>;
+    fn reverse<'a>(
+        &'a self,
+        reversal: &'a Reversal,
+        now_ms: i64,
+    ) -> StoreFuture<'a, Option<String>>;
 
     /// Applies a subscription's new state (a late one is ignored); returns its user when known.
     fn apply_subscription<'a>(
@@ -121,5 +132,10 @@ pub(crate) trait LedgerStore: Send + Sync {
     ) -> StoreFuture<'a, ()>;
 
     /// Notes that the provider was asked about `user`'s `key` at `now_ms`.
-    fn touch<'a>(&'a self, user: &'a str, key: &'a EntitlementKey, now_ms: i64) -> StoreFuture<'a, ()>;
+    fn touch<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a EntitlementKey,
+        now_ms: i64,
+    ) -> StoreFuture<'a, ()>;
 }

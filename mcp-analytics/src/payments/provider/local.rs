@@ -123,7 +123,9 @@ impl LocalProvider {
     pub(crate) fn completed_checkouts(&self, customer: &str) -> Vec<CheckoutInfo> {
         self.lock_sessions()
             .values()
-            .filter(|s| s.status == CheckoutStatus::Complete && s.customer.as_deref() == Some(customer))
+            .filter(|s| {
+                s.status == CheckoutStatus::Complete && s.customer.as_deref() == Some(customer)
+            })
             .cloned()
             .collect()
     }

@@ -282,9 +282,11 @@ impl Provider {
     ) -> Result<Option<String>, ProviderError> {
         match self {
             #[cfg(feature = "stripe")]
-            Provider::Stripe(stripe) => stripe
-                .payment_fix_url(customer, subscription, return_url)
-                .await,
+            Provider::Stripe(stripe) => {
+                stripe
+                    .payment_fix_url(customer, subscription, return_url)
+                    .await
+            }
             Provider::Local(_) => {
                 let _ = (customer, subscription, return_url);
                 Ok(None)

@@ -24,7 +24,12 @@ impl Customers<'_> {
     }
 
     /// Records the user's customer unless one is recorded (the first one stays).
-    pub(crate) fn insert(&self, user_id: &str, customer_id: &str, now_ms: i64) -> rusqlite::Result<()> {
+    pub(crate) fn insert(
+        &self,
+        user_id: &str,
+        customer_id: &str,
+        now_ms: i64,
+    ) -> rusqlite::Result<()> {
         self.0.execute(
             "INSERT OR IGNORE INTO payment_customers (user_id, customer_id, created_ms) VALUES (?1, ?2, ?3)",
             params![user_id, customer_id, now_ms],

@@ -49,7 +49,12 @@ impl Entitlements<'_> {
     }
 
     /// Takes up to `credits` away; returns how many were taken.
-    pub(crate) fn take_credits(&self, user_id: &str, key: &str, credits: i64) -> rusqlite::Result<i64> {
+    pub(crate) fn take_credits(
+        &self,
+        user_id: &str,
+        key: &str,
+        credits: i64,
+    ) -> rusqlite::Result<i64> {
         let held = self.get(user_id, key)?.map_or(0, |row| row.credits);
         let taken = held.min(credits).max(0);
         self.0.execute(
@@ -59,7 +64,12 @@ impl Entitlements<'_> {
         Ok(taken)
     }
 
-    pub(crate) fn set_unlimited(&self, user_id: &str, key: &str, unlimited: bool) -> rusqlite::Result<()> {
+    pub(crate) fn set_unlimited(
+        &self,
+        user_id: &str,
+        key: &str,
+        unlimited: bool,
+    ) -> rusqlite::Result<()> {
         self.0.execute(
             "UPDATE payment_entitlements SET unlimited = ?3 WHERE user_id = ?1 AND price_key = ?2",
             params![user_id, key, unlimited],

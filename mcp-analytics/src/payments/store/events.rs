@@ -95,7 +95,11 @@ impl Events<'_> {
     }
 
     /// Whether an event of `kind` already names `reference` (a refund or a dispute).
-    pub(crate) fn recorded(&self, kind: PaymentEventKind, reference: &str) -> rusqlite::Result<bool> {
+    pub(crate) fn recorded(
+        &self,
+        kind: PaymentEventKind,
+        reference: &str,
+    ) -> rusqlite::Result<bool> {
         self.0.query_row(
             "SELECT count(*) > 0 FROM payment_events WHERE kind = ?1 AND reference = ?2",
             [kind.as_str(), reference],

@@ -16,7 +16,12 @@ impl WebhookEvents<'_> {
     }
 
     /// Remembers that the event was applied.
-    pub(crate) fn mark_applied(&self, event_id: &str, kind: &str, now_ms: i64) -> rusqlite::Result<()> {
+    pub(crate) fn mark_applied(
+        &self,
+        event_id: &str,
+        kind: &str,
+        now_ms: i64,
+    ) -> rusqlite::Result<()> {
         self.0.execute(
             "INSERT OR IGNORE INTO stripe_webhook_events (event_id, type, received_ms) VALUES (?1, ?2, ?3)",
             params![event_id, kind, now_ms],
