@@ -59,12 +59,16 @@ impl LedgerStore for SqliteLedger {
                 .iter()
                 .find(|sub| sub.status.grants_access())
                 .or_else(|| covering.iter().find(|sub| sub.status.needs_payment_fix()))
-                .map(|sub| (sub.id.clone(), sub.status.clone()));
+                .cloned();
+            // A subscription event recorded is as fresh as asking the provider.
+            let checked_ms = subscription
+                .as_ref()
+                .map_or(row.checked_ms, |sub| sub.updated_ms.max(row.checked_ms));
             Ok(Holding {
                 credits: row.credits,
                 unlimited: row.unlimited,
-                subscription,
-                checked_ms: row.checked_ms,
+                subscription: subscription.map(|sub| (sub.id, sub.status)),
+                checked_ms,
             })
         })
     }
@@ -156,6 +160,7 @@ impl LedgerStore for SqliteLedger {
                         tool: sub.metadata.get("mcp_tool").cloned(),
                         status: sub.status.clone(),
                         prices: sub.price_ids.clone(),
+                        updated_ms: now_ms,
                     },
                     now_ms,
                 )?;
@@ -293,6 +298,7 @@ fn fulfil(
                         tool: Some(purchase.tool.to_owned()),
                         status: stored.map_or(SubscriptionStatus::Active, |row| row.status),
                         prices: PriceSet::decode(key),
+                        updated_ms: now_ms,
                     },
                     now_ms,
                 )?;
@@ -441,6 +447,7 @@ fn apply_subscription(
             tool: tool.map(str::to_owned),
             status: status.clone(),
             prices: sub.price_ids.clone(),
+            updated_ms: now_ms,
         },
         now_ms,
     )?;

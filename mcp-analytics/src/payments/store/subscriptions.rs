@@ -13,6 +13,8 @@ pub(crate) struct SubscriptionRow {
     pub tool: Option<String>,
     pub status: SubscriptionStatus,
     pub prices: PriceSet,
+    /// When its state was last recorded (Unix ms; set by [`Subscriptions::upsert`]).
+    pub updated_ms: i64,
 }
 
 /// The `payment_subscriptions` table.
@@ -25,6 +27,7 @@ fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriptionRow> {
         tool: row.get(2)?,
         status: SubscriptionStatus::from(row.get_ref(3)?.as_str()?),
         prices: PriceSet::decode(row.get_ref(4)?.as_str_or_null()?.unwrap_or("")),
+        updated_ms: row.get(5)?,
     })
 }
 
@@ -32,7 +35,7 @@ impl Subscriptions<'_> {
     pub(crate) fn get(&self, id: &str) -> rusqlite::Result<Option<SubscriptionRow>> {
         self.0
             .query_row(
-                "SELECT subscription_id, user_id, tool, status, prices FROM payment_subscriptions WHERE subscription_id = ?1",
+                "SELECT subscription_id, user_id, tool, status, prices, updated_ms FROM payment_subscriptions WHERE subscription_id = ?1",
                 [id],
                 row,
             )
@@ -43,7 +46,7 @@ impl Subscriptions<'_> {
     pub(crate) fn of_user(&self, user_id: &str) -> rusqlite::Result<Vec<SubscriptionRow>> {
         self.0
             .prepare_cached(
-                "SELECT subscription_id, user_id, tool, status, prices FROM payment_subscriptions WHERE user_id = ?1",
+                "SELECT subscription_id, user_id, tool, status, prices, updated_ms FROM payment_subscriptions WHERE user_id = ?1",
             )?
             .query_map([user_id], row)?
             .collect()
