@@ -79,6 +79,17 @@ async fn a_checkout_that_timed_out_is_replayed_by_the_next_call() {
     let retried = call(&judy, "generate_image", json!({"prompt": "x"}))
         .await
         .unwrap();
+    let creations: Vec<_> = stripe
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/v1/checkout/sessions")
+        .collect();
+    let last = creations.last().unwrap();
+    assert_eq!(
+        (last.status, last.replayed, &last.idempotency_key),
+        (200, true, &creations[0].idempotency_key),
+        "the same request again, replayed"
+    );
     let session = assert_payment_required(&retried, "generate_image");
     let sessions = stripe.checkout_sessions();
     assert_eq!(sessions.len(), 1, "the retry replayed the one session");
