@@ -140,6 +140,32 @@ async fn a_deleted_stripe_customer_is_replaced_at_the_next_checkout() {
     assert_eq!(server.runs.load(Ordering::SeqCst), 3);
 }
 
+/// Deleting a customer in the Dashboard also cancels their subscriptions: the subscriber can
+/// subscribe again, as a new customer.
+#[tokio::test]
+async fn a_subscriber_whose_customer_was_deleted_can_subscribe_again() {
+    let (stripe, server) = with_stripe(|payments| payments).await;
+    let carol = client(server.addr, Some("carol")).await;
+    buy(&stripe, &carol, "pro_report", json!({})).await;
+    let ran = call(&carol, "pro_report", json!({})).await.unwrap();
+    assert_eq!(text(&ran), "pro report", "{ran:?}");
+    let deleted = stripe.customers()[0].id.clone();
+    let deliveries = stripe.delete_customer(&deleted).await;
+    assert!(
+        deliveries.iter().all(|d| d.status == Some(200)),
+        "{deliveries:?}"
+    );
+
+    let unpaid = call(&carol, "pro_report", json!({})).await.unwrap();
+    let session = assert_payment_required(&unpaid, "pro_report");
+    let customer = stripe.checkout_session(&session).unwrap().customer.unwrap();
+    assert_ne!(customer, deleted);
+    stripe.complete_checkout(&session).await;
+    let ran = call(&carol, "pro_report", json!({})).await.unwrap();
+    assert_eq!(text(&ran), "pro report", "{ran:?}");
+    assert_eq!(server.runs.load(Ordering::SeqCst), 2);
+}
+
 #[tokio::test]
 async fn a_key_switched_to_another_account_gets_a_new_customer_and_checkout() {
     let (stripe, mut first) = with_stripe(|payments| payments).await;
