@@ -1,4 +1,5 @@
-//! What a purchase entitles: a take-back reaches every kind of grant at once, and an entitlement covers a tool's whole set of prices.
+//! What a purchase entitles: a take-back reaches every kind of grant at once, and an
+//! entitlement covers a tool's whole set of prices.
 
 use super::*;
 
@@ -64,7 +65,8 @@ async fn credits_cover_only_the_line_items_they_were_bought_for() {
     let alice = client(server.addr, Some("alice")).await;
     buy(&stripe, &alice, "generate_image", json!({"prompt": "a"})).await;
 
-    // Image credits ([price_image ×2]) do not buy an HD image ([price_image ×2, price_hd_surcharge]).
+    // Image credits ([price_image ×2]) do not buy an HD image
+    // ([price_image ×2, price_hd_surcharge]).
     let hd = call(&alice, "generate_hd_image", json!({"prompt": "a"}))
         .await
         .unwrap();
