@@ -30,6 +30,7 @@ async fn restart_on(stripe: &FakeStripe, db: &std::path::Path) -> Server {
     server
 }
 
+/// Payments through the local test provider (no Stripe key) on `db`.
 fn local_payments(db: &std::path::Path) -> mcp_analytics::PaymentsBuilder {
     Payments::builder()
         .database(db)
