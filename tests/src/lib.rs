@@ -167,7 +167,9 @@ pub struct Endpoint {
 
 /// The seed's "analytics + payments" server: free `add`, one-time `generate_image` (two uses per
 /// purchase), metered `api_call` (price from `TEST_PRICE_USAGE`), `api_plan` (base fee + usage)
-/// and a `pro_report` subscription.
+/// and a `pro_report` subscription; beside them, for what an entitlement covers,
+/// `generate_hd_image` (the image price plus a surcharge), `premium_report` (Pro plus the
+/// Premium add-on) and `export_all` (one purchase unlocks it for good).
 #[derive(Clone, Debug)]
 pub struct PaidDemo {
     /// Where calls are recorded.
@@ -235,6 +237,44 @@ impl PaidDemo {
     async fn pro_report(&self) -> String {
         self.ran();
         "pro report".into()
+    }
+
+    /// An HD image: the image price plus a surcharge, so image credits do not buy it.
+    #[tool]
+    #[mcp_analytics::paid(
+        checkout = { mode = "payment", success_url = "https://example.com/success",
+                     line_items = [{ price = "price_image", quantity = 2 },
+                                   { price = "price_hd_surcharge", quantity = 1 }] },
+        reason = "HD AI image generation"
+    )]
+    async fn generate_hd_image(&self, args: Prompt) -> String {
+        self.ran();
+        format!("HD image of {}", args.prompt)
+    }
+
+    /// A report for subscribers of the Pro plan with the Premium add-on.
+    #[tool]
+    #[mcp_analytics::paid(
+        checkout = { mode = "subscription", success_url = "https://example.com/success",
+                     line_items = [{ price = "price_pro", quantity = 1 },
+                                   { price = "price_premium", quantity = 1 }] },
+        reason = "The Pro plan with Premium"
+    )]
+    async fn premium_report(&self) -> String {
+        self.ran();
+        "premium report".into()
+    }
+
+    /// Exports everything: one purchase unlocks it for good.
+    #[tool]
+    #[mcp_analytics::paid(
+        checkout = { mode = "payment", success_url = "https://example.com/success",
+                     line_items = [{ price = "price_unlock", quantity = 1 }] },
+        reason = "Unlimited exports", grant = "unlimited"
+    )]
+    async fn export_all(&self) -> String {
+        self.ran();
+        "exported".into()
     }
 }
 

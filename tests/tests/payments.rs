@@ -81,6 +81,9 @@ fn fake_prices(stripe: &FakeStripe) {
     );
     stripe.add_price("price_pro", 2000, "usd", PriceKind::Recurring);
     stripe.add_price("price_base", 900, "usd", PriceKind::Recurring);
+    stripe.add_price("price_hd_surcharge", 200, "usd", PriceKind::OneTime);
+    stripe.add_price("price_premium", 1000, "usd", PriceKind::Recurring);
+    stripe.add_price("price_unlock", 2500, "usd", PriceKind::OneTime);
 }
 
 fn stripe_payments(stripe: &FakeStripe, db: &std::path::Path) -> mcp_analytics::PaymentsBuilder {
