@@ -77,10 +77,13 @@ enum Op {
     Buy { user: usize, key: usize, grant: Grant, delayed: bool },
     /// The paid checkout delivered (again): a delayed payment arriving, or a redelivery.
     DeliverPaid { purchase: usize },
-    /// A refund of half (or all) of what is left to refund.
-    Refund { purchase: usize, full: bool },
-    DisputeOpened { purchase: usize },
-    DisputeWon { purchase: usize },
+    /// A refund of half (or all) of what is left to refund. `late`: its event is held back
+    /// until a [`Op::DeliverLate`].
+    Refund { purchase: usize, full: bool, late: bool },
+    DisputeOpened { purchase: usize, late: bool },
+    DisputeWon { purchase: usize, late: bool },
+    /// A held-back reversal event delivered.
+    DeliverLate { event: usize },
     /// A dispute lost: no event reaches the ledger (the purchase stays taken back).
     DisputeLost { purchase: usize },
     /// A reversal event delivered again.
@@ -105,15 +108,20 @@ enum Op {
 
 const STATUSES: [&str; 6] = ["active", "trialing", "past_due", "paused", "incomplete", "canceled"];
 
+fn late() -> impl Strategy<Value = bool> {
+    proptest::bool::weighted(0.25)
+}
+
 fn op() -> impl Strategy<Value = Op> {
     let grant = prop_oneof![3 => (1..=3_i64).prop_map(Grant::Credits), 1 => Just(Grant::Unlimited)];
     prop_oneof![
         4 => (0..3_usize, 0..2_usize, grant, proptest::bool::weighted(0.2))
             .prop_map(|(user, key, grant, delayed)| Op::Buy { user, key, grant, delayed }),
         1 => any::<usize>().prop_map(|purchase| Op::DeliverPaid { purchase }),
-        2 => (any::<usize>(), any::<bool>()).prop_map(|(purchase, full)| Op::Refund { purchase, full }),
-        1 => any::<usize>().prop_map(|purchase| Op::DisputeOpened { purchase }),
-        1 => any::<usize>().prop_map(|purchase| Op::DisputeWon { purchase }),
+        2 => (any::<usize>(), any::<bool>(), late()).prop_map(|(purchase, full, late)| Op::Refund { purchase, full, late }),
+        1 => (any::<usize>(), late()).prop_map(|(purchase, late)| Op::DisputeOpened { purchase, late }),
+        1 => (any::<usize>(), late()).prop_map(|(purchase, late)| Op::DisputeWon { purchase, late }),
+        1 => any::<usize>().prop_map(|event| Op::DeliverLate { event }),
         1 => any::<usize>().prop_map(|purchase| Op::DisputeLost { purchase }),
         1 => any::<usize>().prop_map(|purchase| Op::DisputeWonFirst { purchase }),
         1 => any::<usize>().prop_map(|reversal| Op::RedeliverReversal { reversal }),
@@ -187,8 +195,10 @@ struct Model {
     credits: HashMap<(usize, usize), i64>,
     /// Calls running on a reserved credit.
     calls: Vec<(usize, usize)>,
-    /// Reversals sent: (purchase, kind, id, amount).
+    /// Reversal events delivered: (purchase, kind, id, amount).
     reversals: Vec<(usize, ReversalKind, String, i64)>,
+    /// Reversal events sent but held back.
+    held: Vec<(usize, ReversalKind, String, i64)>,
     /// Subscription events sent: (subscription, status, change).
     subscription_events: Vec<(usize, SubscriptionStatus, SubscriptionChange)>,
     bought: i64,
@@ -372,7 +382,19 @@ impl Harness {
         }
     }
 
-    async fn reverse(&mut self, purchase: usize, kind: ReversalKind, id: String, amount: i64) {
+    /// Sends a reversal event: delivered now, or held back to be delivered later (after
+    /// events the provider sent after it).
+    async fn send(&mut self, purchase: usize, kind: ReversalKind, id: String, amount: i64, late: bool) {
+        if late {
+            self.model.held.push((purchase, kind, id, amount));
+        } else {
+            self.deliver(purchase, kind, id, amount).await;
+        }
+    }
+
+    /// Delivers a reversal event to the ledger and the model (which, like the ledger, applies
+    /// each refund or dispute event once).
+    async fn deliver(&mut self, purchase: usize, kind: ReversalKind, id: String, amount: i64) {
         let reversal = Reversal {
             kind,
             id: id.clone(),
@@ -381,11 +403,8 @@ impl Harness {
             currency: "eur".to_owned(),
         };
         self.ledger.reverse(&reversal).await.expect("reverse");
+        let first = !self.model.reversals.iter().any(|(_, k, i, _)| *k == kind && *i == id);
         self.model.reversals.push((purchase, kind, id, amount));
-    }
-
-    /// Delivers a reversal to the model (once per id, as the ledger applies them).
-    fn model_reversal(&mut self, purchase: usize, kind: ReversalKind, id: &str, amount: i64, first: bool) {
         if !first {
             return;
         }
@@ -395,7 +414,6 @@ impl Harness {
             ReversalKind::Dispute => p.dispute_opened_delivered = true,
             ReversalKind::DisputeWon => p.dispute_won_delivered = true,
         }
-        let _ = id;
         self.model.settle_take_back(purchase);
     }
 
@@ -447,7 +465,7 @@ impl Harness {
                     self.deliver_paid(index).await;
                 }
             }
-            Op::Refund { purchase, full } => {
+            Op::Refund { purchase, full, late } => {
                 let Some(index) = pick(purchase, self.model.purchases.len()) else { return };
                 let p = &self.model.purchases[index];
                 let left = p.amount - p.refunded_at_provider;
@@ -458,10 +476,9 @@ impl Harness {
                 let amount = if full { left } else { (left / 2).max(1) };
                 self.model.purchases[index].refunded_at_provider += amount;
                 let id = format!("re_{}", self.model.reversals.len());
-                self.reverse(index, ReversalKind::Refund, id.clone(), amount).await;
-                self.model_reversal(index, ReversalKind::Refund, &id, amount, true);
+                self.send(index, ReversalKind::Refund, id, amount, late).await;
             }
-            Op::DisputeOpened { purchase } => {
+            Op::DisputeOpened { purchase, late } => {
                 let Some(index) = pick(purchase, self.model.purchases.len()) else { return };
                 let p = &self.model.purchases[index];
                 if !p.fulfilled || p.dispute != DisputeState::None || p.refunded_at_provider >= p.amount {
@@ -470,10 +487,9 @@ impl Harness {
                 let amount = p.amount;
                 self.model.purchases[index].dispute = DisputeState::Open;
                 let id = format!("dp_{index}");
-                self.reverse(index, ReversalKind::Dispute, id.clone(), amount).await;
-                self.model_reversal(index, ReversalKind::Dispute, &id, 0, true);
+                self.send(index, ReversalKind::Dispute, id, amount, late).await;
             }
-            Op::DisputeWon { purchase } => {
+            Op::DisputeWon { purchase, late } => {
                 let Some(index) = pick(purchase, self.model.purchases.len()) else { return };
                 if self.model.purchases[index].dispute != DisputeState::Open {
                     return;
@@ -481,8 +497,7 @@ impl Harness {
                 self.model.purchases[index].dispute = DisputeState::Won;
                 let id = format!("dp_{index}");
                 let amount = self.model.purchases[index].amount;
-                self.reverse(index, ReversalKind::DisputeWon, id.clone(), amount).await;
-                self.model_reversal(index, ReversalKind::DisputeWon, &id, 0, true);
+                self.send(index, ReversalKind::DisputeWon, id, amount, late).await;
             }
             Op::DisputeLost { purchase } => {
                 if let Some(index) = pick(purchase, self.model.purchases.len())
@@ -499,16 +514,18 @@ impl Harness {
                 }
                 let (id, amount) = (format!("dp_{index}"), p.amount);
                 self.model.purchases[index].dispute = DisputeState::Won;
-                self.reverse(index, ReversalKind::DisputeWon, id.clone(), amount).await;
-                self.model_reversal(index, ReversalKind::DisputeWon, &id, 0, true);
-                self.reverse(index, ReversalKind::Dispute, id.clone(), amount).await;
-                self.model_reversal(index, ReversalKind::Dispute, &id, 0, true);
+                self.deliver(index, ReversalKind::DisputeWon, id.clone(), amount).await;
+                self.deliver(index, ReversalKind::Dispute, id, amount).await;
             }
             Op::RedeliverReversal { reversal } => {
                 let Some(index) = pick(reversal, self.model.reversals.len()) else { return };
                 let (purchase, kind, id, amount) = self.model.reversals[index].clone();
-                self.reverse(purchase, kind, id.clone(), amount).await;
-                self.model_reversal(purchase, kind, &id, amount, false);
+                self.deliver(purchase, kind, id, amount).await;
+            }
+            Op::DeliverLate { event } => {
+                let Some(index) = pick(event, self.model.held.len()) else { return };
+                let (purchase, kind, id, amount) = self.model.held.remove(index);
+                self.deliver(purchase, kind, id, amount).await;
             }
             Op::Subscribe { user, set, events_first } => {
                 let index = self.model.subscriptions.len();
@@ -682,10 +699,10 @@ proptest! {
 #[test]
 fn a_call_released_after_its_credits_were_refunded_does_not_give_a_credit_back() {
     run(&[
-        Op::Buy { user: 0, key: 0, grant: Grant::Credits(2), delayed: false },
+        Op::Buy { user: 0, key: 0, grant: Grant::Credits(1), delayed: false },
         Op::Call { user: 0, key: 0 },
-        Op::Call { user: 0, key: 0 },
-        Op::Refund { purchase: 0, full: true },
+        Op::Refund { purchase: 0, full: true, late: false },
+        // The call fails: its credit is gone, not back.
         Op::Settle { call: 0, outcome: 1 },
         Op::Call { user: 0, key: 0 },
     ]);
@@ -695,8 +712,10 @@ fn a_call_released_after_its_credits_were_refunded_does_not_give_a_credit_back()
 fn a_dispute_won_after_a_full_refund_arrived_does_not_grant_again() {
     run(&[
         Op::Buy { user: 0, key: 0, grant: Grant::Credits(2), delayed: false },
-        Op::DisputeOpened { purchase: 0 },
-        Op::DisputeWon { purchase: 0 },
-        Op::Refund { purchase: 0, full: true },
+        Op::DisputeOpened { purchase: 0, late: false },
+        // Won at the provider, its event delivered after the refund that followed.
+        Op::DisputeWon { purchase: 0, late: true },
+        Op::Refund { purchase: 0, full: true, late: false },
+        Op::DeliverLate { event: 0 },
     ]);
 }

@@ -315,6 +315,13 @@ fn reverse(store: &PaymentStore, reversal: &Reversal, now_ms: i64) -> rusqlite::
             if checkout.taken_back != Some(TakenBack::Disputed) {
                 return Ok(None);
             }
+            // Refunded in full too (its event arrived while the dispute held the purchase):
+            // it stays taken back.
+            let refunded = events.refunded_total(&checkout.session_id)?;
+            if refunded > 0 && checkout.amount.is_none_or(|paid| refunded >= paid) {
+                store.checkouts().set_taken_back(&checkout.session_id, Some(TakenBack::Refunded), checkout.taken_credits)?;
+                return Ok(None);
+            }
             match checkout.granted {
                 Some(Granted::Credits(credits)) => {
                     let credits = checkout.taken_credits.unwrap_or(credits);
