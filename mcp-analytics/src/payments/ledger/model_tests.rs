@@ -74,39 +74,90 @@ enum Grant {
 #[derive(Clone, Debug)]
 enum Op {
     /// A one-time checkout completed (paid, or with a delayed payment still clearing).
-    Buy { user: usize, key: usize, grant: Grant, delayed: bool },
+    Buy {
+        user: usize,
+        key: usize,
+        grant: Grant,
+        delayed: bool,
+    },
     /// The paid checkout delivered (again): a delayed payment arriving, or a redelivery.
-    DeliverPaid { purchase: usize },
+    DeliverPaid {
+        purchase: usize,
+    },
     /// A refund of half (or all) of what is left to refund. `late`: its event is held back
     /// until a [`Op::DeliverLate`].
-    Refund { purchase: usize, full: bool, late: bool },
-    DisputeOpened { purchase: usize, late: bool },
-    DisputeWon { purchase: usize, late: bool },
+    Refund {
+        purchase: usize,
+        full: bool,
+        late: bool,
+    },
+    DisputeOpened {
+        purchase: usize,
+        late: bool,
+    },
+    DisputeWon {
+        purchase: usize,
+        late: bool,
+    },
     /// A held-back reversal event delivered.
-    DeliverLate { event: usize },
+    DeliverLate {
+        event: usize,
+    },
     /// A dispute lost: no event reaches the ledger (the purchase stays taken back).
-    DisputeLost { purchase: usize },
+    DisputeLost {
+        purchase: usize,
+    },
     /// A reversal event delivered again.
-    RedeliverReversal { reversal: usize },
+    RedeliverReversal {
+        reversal: usize,
+    },
     /// A dispute's events delivered in the other order (won first, then opened).
-    DisputeWonFirst { purchase: usize },
+    DisputeWonFirst {
+        purchase: usize,
+    },
     /// A subscription bought: checkout then `created(active)`, or `created(incomplete)`,
     /// checkout, `updated(active)`.
-    Subscribe { user: usize, set: usize, events_first: bool },
+    Subscribe {
+        user: usize,
+        set: usize,
+        events_first: bool,
+    },
     /// A subscription changed status (or was deleted).
-    SubscriptionEvent { subscription: usize, status: usize, deleted: bool },
+    SubscriptionEvent {
+        subscription: usize,
+        status: usize,
+        deleted: bool,
+    },
     /// A subscription event delivered again, late.
-    RedeliverSubscriptionEvent { event: usize },
+    RedeliverSubscriptionEvent {
+        event: usize,
+    },
     /// A call reserves what admits it, as the gate does.
-    Call { user: usize, key: usize },
+    Call {
+        user: usize,
+        key: usize,
+    },
     /// A running call ends: 0 succeeded, 1 failed, 2 cancelled.
-    Settle { call: usize, outcome: u8 },
-    Reload { user: usize, key: usize },
+    Settle {
+        call: usize,
+        outcome: u8,
+    },
+    Reload {
+        user: usize,
+        key: usize,
+    },
     /// The process restarts over the same database.
     Restart,
 }
 
-const STATUSES: [&str; 6] = ["active", "trialing", "past_due", "paused", "incomplete", "canceled"];
+const STATUSES: [&str; 6] = [
+    "active",
+    "trialing",
+    "past_due",
+    "paused",
+    "incomplete",
+    "canceled",
+];
 
 fn late() -> impl Strategy<Value = bool> {
     proptest::bool::weighted(0.25)
@@ -173,7 +224,8 @@ impl Purchase {
 
     /// Whether what it granted is taken back, from the events delivered.
     fn revoked(&self) -> bool {
-        self.refunded >= self.amount || (self.dispute_opened_delivered && !self.dispute_won_delivered)
+        self.refunded >= self.amount
+            || (self.dispute_opened_delivered && !self.dispute_won_delivered)
     }
 }
 
@@ -216,13 +268,20 @@ impl Model {
     }
 
     fn reserved(&self, user: usize, key: usize) -> i64 {
-        self.calls.iter().filter(|call| **call == (user, key)).count() as i64
+        self.calls
+            .iter()
+            .filter(|call| **call == (user, key))
+            .count() as i64
     }
 
     /// What the gate should be told for `user` calling a tool of `key`.
     fn expected(&self, user: usize, key: usize) -> Decision {
         let unlimited = self.purchases.iter().any(|p| {
-            p.user == user && p.key == key && matches!(p.grant, Grant::Unlimited) && p.fulfilled && !p.revoked()
+            p.user == user
+                && p.key == key
+                && matches!(p.grant, Grant::Unlimited)
+                && p.fulfilled
+                && !p.revoked()
         });
         if unlimited {
             return Decision::Granted(Access::Unlimited);
@@ -233,7 +292,10 @@ impl Model {
         let wanted = PriceSet::decode(KEYS[key]);
         let subscribed = self.subscriptions.iter().any(|sub| {
             sub.user == user
-                && sub.status.as_ref().is_some_and(SubscriptionStatus::grants_access)
+                && sub
+                    .status
+                    .as_ref()
+                    .is_some_and(SubscriptionStatus::grants_access)
                 && PriceSet::decode(KEYS[SUBSCRIPTION_KEYS[sub.set]]).covers(&wanted)
         });
         if subscribed {
@@ -270,10 +332,17 @@ impl Model {
     }
 
     /// A subscription's status after an event, unless the event is late.
-    fn apply_status(stored: Option<&SubscriptionStatus>, new: SubscriptionStatus) -> Option<SubscriptionStatus> {
+    fn apply_status(
+        stored: Option<&SubscriptionStatus>,
+        new: SubscriptionStatus,
+    ) -> Option<SubscriptionStatus> {
         use SubscriptionStatus as S;
         match stored {
-            Some(stored) if *stored != new && (matches!(stored, S::Canceled | S::IncompleteExpired) || new == S::Incomplete) => {
+            Some(stored)
+                if *stored != new
+                    && (matches!(stored, S::Canceled | S::IncompleteExpired)
+                        || new == S::Incomplete) =>
+            {
                 Some(stored.clone())
             }
             _ => Some(new),
@@ -290,7 +359,11 @@ fn checkout(index: usize, purchase: &Purchase, paid: bool) -> CheckoutInfo {
         id: purchase.session(index),
         url: Some(format!("https://checkout.test/{index}")),
         status: CheckoutStatus::Complete,
-        payment_status: if paid { PaymentStatus::Paid } else { PaymentStatus::Unpaid },
+        payment_status: if paid {
+            PaymentStatus::Paid
+        } else {
+            PaymentStatus::Unpaid
+        },
         mode: CheckoutMode::Payment,
         customer: Some(format!("cus_{}", purchase.user)),
         subscription: None,
@@ -332,7 +405,11 @@ fn subscription_checkout(index: usize, sub: &Subscription) -> CheckoutInfo {
     }
 }
 
-fn subscription_info(index: usize, sub: &Subscription, status: SubscriptionStatus) -> SubscriptionInfo {
+fn subscription_info(
+    index: usize,
+    sub: &Subscription,
+    status: SubscriptionStatus,
+) -> SubscriptionInfo {
     SubscriptionInfo {
         id: format!("sub_{index}"),
         status,
@@ -375,7 +452,10 @@ impl Harness {
         self.ledger.reload(name, &key).await.expect("reload");
         match self.ledger.reserve(name, &key) {
             Decision::Unknown => {
-                self.ledger.synced_purchases(name, &key).await.expect("synced");
+                self.ledger
+                    .synced_purchases(name, &key)
+                    .await
+                    .expect("synced");
                 self.ledger.reserve(name, &key)
             }
             decision => decision,
@@ -384,7 +464,14 @@ impl Harness {
 
     /// Sends a reversal event: delivered now, or held back to be delivered later (after
     /// events the provider sent after it).
-    async fn send(&mut self, purchase: usize, kind: ReversalKind, id: String, amount: i64, late: bool) {
+    async fn send(
+        &mut self,
+        purchase: usize,
+        kind: ReversalKind,
+        id: String,
+        amount: i64,
+        late: bool,
+    ) {
         if late {
             self.model.held.push((purchase, kind, id, amount));
         } else {
@@ -403,7 +490,11 @@ impl Harness {
             currency: "eur".to_owned(),
         };
         self.ledger.reverse(&reversal).await.expect("reverse");
-        let first = !self.model.reversals.iter().any(|(_, k, i, _)| *k == kind && *i == id);
+        let first = !self
+            .model
+            .reversals
+            .iter()
+            .any(|(_, k, i, _)| *k == kind && *i == id);
         self.model.reversals.push((purchase, kind, id, amount));
         if !first {
             return;
@@ -417,7 +508,12 @@ impl Harness {
         self.model.settle_take_back(purchase);
     }
 
-    async fn subscription_event(&mut self, index: usize, status: SubscriptionStatus, change: SubscriptionChange) {
+    async fn subscription_event(
+        &mut self,
+        index: usize,
+        status: SubscriptionStatus,
+        change: SubscriptionChange,
+    ) {
         let sub = self.model.subscriptions[index].clone();
         self.ledger
             .apply_subscription(&subscription_info(index, &sub, status.clone()), change)
@@ -433,7 +529,12 @@ impl Harness {
 
     async fn step(&mut self, op: &Op) {
         match *op {
-            Op::Buy { user, key, grant, delayed } => {
+            Op::Buy {
+                user,
+                key,
+                grant,
+                delayed,
+            } => {
                 let index = self.model.purchases.len();
                 let amount = match grant {
                     Grant::Credits(n) => n * CREDIT_PRICE,
@@ -455,7 +556,11 @@ impl Harness {
                 if delayed {
                     let session = checkout(index, &self.model.purchases[index], false);
                     let got = self.ledger.fulfil(&session).await.expect("fulfil");
-                    assert_eq!(got, Fulfilment::Pending, "a delayed payment grants nothing yet");
+                    assert_eq!(
+                        got,
+                        Fulfilment::Pending,
+                        "a delayed payment grants nothing yet"
+                    );
                 } else {
                     self.deliver_paid(index).await;
                 }
@@ -465,39 +570,58 @@ impl Harness {
                     self.deliver_paid(index).await;
                 }
             }
-            Op::Refund { purchase, full, late } => {
-                let Some(index) = pick(purchase, self.model.purchases.len()) else { return };
+            Op::Refund {
+                purchase,
+                full,
+                late,
+            } => {
+                let Some(index) = pick(purchase, self.model.purchases.len()) else {
+                    return;
+                };
                 let p = &self.model.purchases[index];
                 let left = p.amount - p.refunded_at_provider;
                 // Stripe refunds paid charges, not disputed or charged-back ones.
-                if !p.fulfilled || left <= 0 || matches!(p.dispute, DisputeState::Open | DisputeState::Lost) {
+                if !p.fulfilled
+                    || left <= 0
+                    || matches!(p.dispute, DisputeState::Open | DisputeState::Lost)
+                {
                     return;
                 }
                 let amount = if full { left } else { (left / 2).max(1) };
                 self.model.purchases[index].refunded_at_provider += amount;
                 let id = format!("re_{}", self.model.reversals.len());
-                self.send(index, ReversalKind::Refund, id, amount, late).await;
+                self.send(index, ReversalKind::Refund, id, amount, late)
+                    .await;
             }
             Op::DisputeOpened { purchase, late } => {
-                let Some(index) = pick(purchase, self.model.purchases.len()) else { return };
+                let Some(index) = pick(purchase, self.model.purchases.len()) else {
+                    return;
+                };
                 let p = &self.model.purchases[index];
-                if !p.fulfilled || p.dispute != DisputeState::None || p.refunded_at_provider >= p.amount {
+                if !p.fulfilled
+                    || p.dispute != DisputeState::None
+                    || p.refunded_at_provider >= p.amount
+                {
                     return;
                 }
                 let amount = p.amount;
                 self.model.purchases[index].dispute = DisputeState::Open;
                 let id = format!("dp_{index}");
-                self.send(index, ReversalKind::Dispute, id, amount, late).await;
+                self.send(index, ReversalKind::Dispute, id, amount, late)
+                    .await;
             }
             Op::DisputeWon { purchase, late } => {
-                let Some(index) = pick(purchase, self.model.purchases.len()) else { return };
+                let Some(index) = pick(purchase, self.model.purchases.len()) else {
+                    return;
+                };
                 if self.model.purchases[index].dispute != DisputeState::Open {
                     return;
                 }
                 self.model.purchases[index].dispute = DisputeState::Won;
                 let id = format!("dp_{index}");
                 let amount = self.model.purchases[index].amount;
-                self.send(index, ReversalKind::DisputeWon, id, amount, late).await;
+                self.send(index, ReversalKind::DisputeWon, id, amount, late)
+                    .await;
             }
             Op::DisputeLost { purchase } => {
                 if let Some(index) = pick(purchase, self.model.purchases.len())
@@ -507,33 +631,55 @@ impl Harness {
                 }
             }
             Op::DisputeWonFirst { purchase } => {
-                let Some(index) = pick(purchase, self.model.purchases.len()) else { return };
+                let Some(index) = pick(purchase, self.model.purchases.len()) else {
+                    return;
+                };
                 let p = &self.model.purchases[index];
-                if !p.fulfilled || p.dispute != DisputeState::None || p.refunded_at_provider >= p.amount {
+                if !p.fulfilled
+                    || p.dispute != DisputeState::None
+                    || p.refunded_at_provider >= p.amount
+                {
                     return;
                 }
                 let (id, amount) = (format!("dp_{index}"), p.amount);
                 self.model.purchases[index].dispute = DisputeState::Won;
-                self.deliver(index, ReversalKind::DisputeWon, id.clone(), amount).await;
+                self.deliver(index, ReversalKind::DisputeWon, id.clone(), amount)
+                    .await;
                 self.deliver(index, ReversalKind::Dispute, id, amount).await;
             }
             Op::RedeliverReversal { reversal } => {
-                let Some(index) = pick(reversal, self.model.reversals.len()) else { return };
+                let Some(index) = pick(reversal, self.model.reversals.len()) else {
+                    return;
+                };
                 let (purchase, kind, id, amount) = self.model.reversals[index].clone();
                 self.deliver(purchase, kind, id, amount).await;
             }
             Op::DeliverLate { event } => {
-                let Some(index) = pick(event, self.model.held.len()) else { return };
+                let Some(index) = pick(event, self.model.held.len()) else {
+                    return;
+                };
                 let (purchase, kind, id, amount) = self.model.held.remove(index);
                 self.deliver(purchase, kind, id, amount).await;
             }
-            Op::Subscribe { user, set, events_first } => {
+            Op::Subscribe {
+                user,
+                set,
+                events_first,
+            } => {
                 let index = self.model.subscriptions.len();
-                self.model.subscriptions.push(Subscription { user, set, status: None });
+                self.model.subscriptions.push(Subscription {
+                    user,
+                    set,
+                    status: None,
+                });
                 let session = subscription_checkout(index, &self.model.subscriptions[index]);
                 if events_first {
-                    self.subscription_event(index, SubscriptionStatus::Incomplete, SubscriptionChange::Created)
-                        .await;
+                    self.subscription_event(
+                        index,
+                        SubscriptionStatus::Incomplete,
+                        SubscriptionChange::Created,
+                    )
+                    .await;
                 }
                 let got = self.ledger.fulfil(&session).await.expect("fulfil");
                 assert_eq!(got, Fulfilment::Granted);
@@ -542,37 +688,62 @@ impl Harness {
                     sub.status = Some(SubscriptionStatus::Active);
                 }
                 if events_first {
-                    self.subscription_event(index, SubscriptionStatus::Active, SubscriptionChange::Updated)
-                        .await;
+                    self.subscription_event(
+                        index,
+                        SubscriptionStatus::Active,
+                        SubscriptionChange::Updated,
+                    )
+                    .await;
                 } else {
-                    self.subscription_event(index, SubscriptionStatus::Active, SubscriptionChange::Created)
-                        .await;
+                    self.subscription_event(
+                        index,
+                        SubscriptionStatus::Active,
+                        SubscriptionChange::Created,
+                    )
+                    .await;
                 }
             }
-            Op::SubscriptionEvent { subscription, status, deleted } => {
-                let Some(index) = pick(subscription, self.model.subscriptions.len()) else { return };
+            Op::SubscriptionEvent {
+                subscription,
+                status,
+                deleted,
+            } => {
+                let Some(index) = pick(subscription, self.model.subscriptions.len()) else {
+                    return;
+                };
                 let (status, change) = if deleted {
                     (SubscriptionStatus::Canceled, SubscriptionChange::Deleted)
                 } else {
-                    (SubscriptionStatus::from(STATUSES[status]), SubscriptionChange::Updated)
+                    (
+                        SubscriptionStatus::from(STATUSES[status]),
+                        SubscriptionChange::Updated,
+                    )
                 };
                 self.subscription_event(index, status, change).await;
             }
             Op::RedeliverSubscriptionEvent { event } => {
-                let Some(index) = pick(event, self.model.subscription_events.len()) else { return };
+                let Some(index) = pick(event, self.model.subscription_events.len()) else {
+                    return;
+                };
                 let (sub, status, change) = self.model.subscription_events[index].clone();
                 self.subscription_event(sub, status, change).await;
             }
             Op::Call { user, key } => {
                 let expected = self.model.expected(user, key);
                 let got = self.admit(user, key).await;
-                assert_eq!(got, expected, "{} calling a tool of {}", USERS[user], KEYS[key]);
+                assert_eq!(
+                    got, expected,
+                    "{} calling a tool of {}",
+                    USERS[user], KEYS[key]
+                );
                 if got == Decision::Granted(Access::Credit) {
                     self.model.calls.push((user, key));
                 }
             }
             Op::Settle { call, outcome } => {
-                let Some(index) = pick(call, self.model.calls.len()) else { return };
+                let Some(index) = pick(call, self.model.calls.len()) else {
+                    return;
+                };
                 let (user, key) = self.model.calls.remove(index);
                 if outcome == 0 {
                     self.ledger.commit(USERS[user], &key_of(key)).await;
@@ -588,7 +759,10 @@ impl Harness {
                 }
             }
             Op::Reload { user, key } => {
-                self.ledger.reload(USERS[user], &key_of(key)).await.expect("reload");
+                self.ledger
+                    .reload(USERS[user], &key_of(key))
+                    .await
+                    .expect("reload");
             }
             Op::Restart => {
                 let (ledger, store) = open_ledger(&self.path);
@@ -630,13 +804,26 @@ impl Harness {
                     .expect("read entitlements")
                     .map_or(0, |row| row.credits);
                 assert!(stored >= 0, "{context}: negative credits");
-                assert_eq!(stored, self.model.credits(user, key), "{context}: credits of {} for {}", USERS[user], KEYS[key]);
+                assert_eq!(
+                    stored,
+                    self.model.credits(user, key),
+                    "{context}: credits of {} for {}",
+                    USERS[user],
+                    KEYS[key]
+                );
                 stored_total += stored;
             }
         }
         // Runs never exceed the credits bought minus those taken back (net of won disputes).
-        assert_eq!(self.model.runs, self.model.bought - self.model.taken - stored_total, "{context}: runs");
-        assert!(self.model.runs <= self.model.bought - self.model.taken, "{context}: runs exceed credits");
+        assert_eq!(
+            self.model.runs,
+            self.model.bought - self.model.taken - stored_total,
+            "{context}: runs"
+        );
+        assert!(
+            self.model.runs <= self.model.bought - self.model.taken,
+            "{context}: runs exceed credits"
+        );
         for user in 0..USERS.len() {
             for key in 0..KEYS.len() {
                 self.check_decision(user, key, &context).await;
@@ -653,13 +840,19 @@ impl Harness {
         }
         let expected = self.model.expected(user, key);
         if matches!(cached, Decision::Granted(_)) {
-            assert_eq!(cached, expected, "{context}: memory's decision for {name} on {entitlement}");
+            assert_eq!(
+                cached, expected,
+                "{context}: memory's decision for {name} on {entitlement}"
+            );
         }
         let loaded = self.admit(user, key).await;
         if loaded == Decision::Granted(Access::Credit) {
             self.ledger.release(name, &entitlement);
         }
-        assert_eq!(loaded, expected, "{context}: the store's decision for {name} on {entitlement}");
+        assert_eq!(
+            loaded, expected,
+            "{context}: the store's decision for {name} on {entitlement}"
+        );
     }
 }
 
@@ -687,6 +880,137 @@ fn run(ops: &[Op]) {
     });
 }
 
+/// A paid purchase of `credits` credits for `u0` on `price_a`, numbered `index`.
+fn credits_purchase(credits: i64) -> Purchase {
+    Purchase {
+        user: 0,
+        key: 0,
+        grant: Grant::Credits(credits),
+        amount: credits * CREDIT_PRICE,
+        fulfilled: false,
+        refunded_at_provider: 0,
+        refunded: 0,
+        dispute: DisputeState::None,
+        dispute_opened_delivered: false,
+        dispute_won_delivered: false,
+        taken: None,
+    }
+}
+
+/// One call as the gate runs it, racing others: reserve (reloading when memory does not
+/// know), then succeed, or fail and try again up to `failures` times. `true` when it ran and
+/// used its credit.
+async fn racing_call(ledger: Arc<Ledger>, failures: usize) -> bool {
+    let key = key(0);
+    let mut failed = 0;
+    loop {
+        match ledger.reserve(USERS[0], &key) {
+            Decision::Granted(Access::Credit) => {
+                // The tool runs a while: reloads and other calls happen meanwhile.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                if failed < failures {
+                    failed += 1;
+                    ledger.release(USERS[0], &key);
+                    continue;
+                }
+                ledger.commit(USERS[0], &key).await;
+                return true;
+            }
+            Decision::Granted(other) => panic!("only credits were bought, got {other:?}"),
+            Decision::Refused => return false,
+            Decision::Unknown => ledger.reload(USERS[0], &key).await.expect("reload"),
+        }
+    }
+}
+
+fn stored_credits(store: &SharedStore) -> i64 {
+    store
+        .lock()
+        .entitlements()
+        .get(USERS[0], KEYS[0])
+        .expect("read entitlements")
+        .map_or(0, |row| row.credits)
+}
+
+#[test]
+fn concurrent_calls_never_run_two_on_one_credit() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (ledger, store) = open_ledger(&dir.path().join("analytics.db"));
+        let ledger = Arc::new(ledger);
+        ledger
+            .fulfil(&checkout(0, &credits_purchase(20), true))
+            .await
+            .expect("fulfil");
+        ledger.reload(USERS[0], &key(0)).await.expect("reload");
+
+        // 50 calls on 20 credits, all succeeding: exactly 20 run, every credit used once.
+        let calls: Vec<_> = (0..50)
+            .map(|_| tokio::spawn(racing_call(ledger.clone(), 0)))
+            .collect();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reloads = {
+            let (ledger, done) = (ledger.clone(), done.clone());
+            tokio::spawn(async move {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    ledger.reload(USERS[0], &key(0)).await.expect("reload");
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let mut ran = 0;
+        for call in calls {
+            ran += i64::from(call.await.expect("call"));
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        reloads.await.expect("reloads");
+        assert_eq!(ran, 20, "min(credits, calls) calls run");
+        assert_eq!(stored_credits(&store), 0);
+
+        // 100 calls, a third failing twice before succeeding, on 30 credits, while 15 more are
+        // bought: each call that ran used one credit, and the store never goes below zero.
+        ledger
+            .fulfil(&checkout(1, &credits_purchase(30), true))
+            .await
+            .expect("fulfil");
+        let calls: Vec<_> = (0..100)
+            .map(|i| tokio::spawn(racing_call(ledger.clone(), if i % 3 == 0 { 2 } else { 0 })))
+            .collect();
+        let purchase = {
+            let ledger = ledger.clone();
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                ledger
+                    .fulfil(&checkout(2, &credits_purchase(15), true))
+                    .await
+                    .expect("fulfil");
+            })
+        };
+        let mut ran = 0;
+        for call in calls {
+            ran += i64::from(call.await.expect("call"));
+        }
+        purchase.await.expect("purchase");
+        let left = stored_credits(&store);
+        assert!(left >= 0, "{left} credits left");
+        assert_eq!(ran, 45 - left, "every call that ran used its own credit");
+        // Whatever is left is sold again.
+        let rest: Vec<_> = (0..60)
+            .map(|_| tokio::spawn(racing_call(ledger.clone(), 0)))
+            .collect();
+        for call in rest {
+            ran += i64::from(call.await.expect("call"));
+        }
+        assert_eq!(ran, 45);
+        assert_eq!(stored_credits(&store), 0);
+    });
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
@@ -699,11 +1023,23 @@ proptest! {
 #[test]
 fn a_call_released_after_its_credits_were_refunded_does_not_give_a_credit_back() {
     run(&[
-        Op::Buy { user: 0, key: 0, grant: Grant::Credits(1), delayed: false },
+        Op::Buy {
+            user: 0,
+            key: 0,
+            grant: Grant::Credits(1),
+            delayed: false,
+        },
         Op::Call { user: 0, key: 0 },
-        Op::Refund { purchase: 0, full: true, late: false },
+        Op::Refund {
+            purchase: 0,
+            full: true,
+            late: false,
+        },
         // The call fails: its credit is gone, not back.
-        Op::Settle { call: 0, outcome: 1 },
+        Op::Settle {
+            call: 0,
+            outcome: 1,
+        },
         Op::Call { user: 0, key: 0 },
     ]);
 }
@@ -711,11 +1047,50 @@ fn a_call_released_after_its_credits_were_refunded_does_not_give_a_credit_back()
 #[test]
 fn a_dispute_won_after_a_full_refund_arrived_does_not_grant_again() {
     run(&[
-        Op::Buy { user: 0, key: 0, grant: Grant::Credits(2), delayed: false },
-        Op::DisputeOpened { purchase: 0, late: false },
+        Op::Buy {
+            user: 0,
+            key: 0,
+            grant: Grant::Credits(2),
+            delayed: false,
+        },
+        Op::DisputeOpened {
+            purchase: 0,
+            late: false,
+        },
         // Won at the provider, its event delivered after the refund that followed.
-        Op::DisputeWon { purchase: 0, late: true },
-        Op::Refund { purchase: 0, full: true, late: false },
+        Op::DisputeWon {
+            purchase: 0,
+            late: true,
+        },
+        Op::Refund {
+            purchase: 0,
+            full: true,
+            late: false,
+        },
         Op::DeliverLate { event: 0 },
+    ]);
+}
+
+#[test]
+fn refunding_one_of_two_unlimited_purchases_keeps_the_other() {
+    run(&[
+        Op::Buy {
+            user: 0,
+            key: 0,
+            grant: Grant::Unlimited,
+            delayed: false,
+        },
+        Op::Buy {
+            user: 0,
+            key: 0,
+            grant: Grant::Unlimited,
+            delayed: false,
+        },
+        Op::Refund {
+            purchase: 0,
+            full: true,
+            late: false,
+        },
+        Op::Call { user: 0, key: 0 },
     ]);
 }

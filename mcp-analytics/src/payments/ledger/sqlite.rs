@@ -304,7 +304,10 @@ fn reverse(store: &PaymentStore, reversal: &Reversal, now_ms: i64) -> rusqlite::
             let taken = match checkout.granted {
                 Some(Granted::Credits(credits)) => Some(entitlements.take_credits(user, key, credits)?),
                 Some(Granted::Unlimited) => {
-                    entitlements.set_unlimited(user, key, false)?;
+                    // Another unlimited purchase (bought twice) still grants it.
+                    if !store.checkouts().unlimited_held_by_other(user, &checkout.key, &checkout.session_id)? {
+                        entitlements.set_unlimited(user, key, false)?;
+                    }
                     None
                 }
                 Some(Granted::Subscription) | None => None,
