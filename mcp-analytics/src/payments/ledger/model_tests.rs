@@ -794,22 +794,20 @@ impl Harness {
     async fn check(&self, step: usize, op: &Op) {
         let context = format!("after step {step} ({op:?})");
         let mut stored_total = 0;
-        for user in 0..USERS.len() {
-            for key in 0..KEYS.len() {
+        for (user, name) in USERS.iter().enumerate() {
+            for (key, key_name) in KEYS.iter().enumerate() {
                 let stored = self
                     .store
                     .lock()
                     .entitlements()
-                    .get(USERS[user], KEYS[key])
+                    .get(name, key_name)
                     .expect("read entitlements")
                     .map_or(0, |row| row.credits);
                 assert!(stored >= 0, "{context}: negative credits");
                 assert_eq!(
                     stored,
                     self.model.credits(user, key),
-                    "{context}: credits of {} for {}",
-                    USERS[user],
-                    KEYS[key]
+                    "{context}: credits of {name} for {key_name}"
                 );
                 stored_total += stored;
             }
@@ -1093,4 +1091,64 @@ fn refunding_one_of_two_unlimited_purchases_keeps_the_other() {
         },
         Op::Call { user: 0, key: 0 },
     ]);
+}
+
+/// The Meter's half of "every successful metered call produces exactly one meter event":
+/// each usage recorded (from several threads at once, in both durabilities) is one outbox
+/// row with its own identifier, delivered once.
+#[test]
+fn every_recorded_metered_call_is_one_meter_event_delivered_once() {
+    use crate::payments::{
+        meter::{Meter, MeterDurability},
+        now_ms,
+        provider::{Provider, local::LocalProvider},
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for durability in [MeterDurability::Queued, MeterDurability::Committed] {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("analytics.db");
+        let store = SharedStore::new(PaymentStore::open(&path).expect("open the payment store"));
+        store
+            .lock()
+            .customers()
+            .insert(USERS[0], "cus_0", now_ms())
+            .expect("customer");
+        let provider = Provider::Local(LocalProvider::new(HashMap::new()));
+        let meter = Meter::start(store.clone(), provider, durability).expect("meter");
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..50 {
+                        meter.record(USERS[0], "metered_tool", "api_calls");
+                    }
+                });
+            }
+        });
+        runtime.block_on(meter.flush());
+        let db = rusqlite::Connection::open(&path).expect("open the database");
+        let outbox: (i64, i64, i64) = db
+            .query_row(
+                "SELECT count(*), count(DISTINCT identifier), coalesce(sum(state = 'sent'), 0) FROM meter_outbox",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .expect("read the outbox");
+        assert_eq!(
+            outbox,
+            (200, 200, 200),
+            "{durability:?}: rows, identifiers, sent"
+        );
+        let sent: (i64, i64) = db
+            .query_row(
+                "SELECT count(*), count(DISTINCT reference) FROM payment_events WHERE kind = 'meter_event_sent'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .expect("read payment events");
+        assert_eq!(sent, (200, 200), "{durability:?}: one sent event per usage");
+        assert_eq!(meter.pending(), 0);
+    }
 }
