@@ -175,7 +175,10 @@ mod tests {
     fn a_failed_call_whose_credit_was_taken_back_meanwhile_gives_nothing_back() {
         let mut cache = Cache::default();
         cache.load("u", &key(), stored(1));
-        assert_eq!(cache.reserve("u", &key(), 1000, 0), Decision::Granted(Access::Credit));
+        assert_eq!(
+            cache.reserve("u", &key(), 1000, 0),
+            Decision::Granted(Access::Credit)
+        );
         // Refunded while the call ran: the store holds no credit any more.
         cache.load("u", &key(), stored(0));
         cache.release("u", &key());

@@ -305,7 +305,11 @@ fn reverse(store: &PaymentStore, reversal: &Reversal, now_ms: i64) -> rusqlite::
                 Some(Granted::Credits(credits)) => Some(entitlements.take_credits(user, key, credits)?),
                 Some(Granted::Unlimited) => {
                     // Another unlimited purchase (bought twice) still grants it.
-                    if !store.checkouts().unlimited_held_by_other(user, &checkout.key, &checkout.session_id)? {
+                    if !store.checkouts().unlimited_held_by_other(
+                        user,
+                        &checkout.key,
+                        &checkout.session_id,
+                    )? {
                         entitlements.set_unlimited(user, key, false)?;
                     }
                     None
@@ -322,7 +326,11 @@ fn reverse(store: &PaymentStore, reversal: &Reversal, now_ms: i64) -> rusqlite::
             // it stays taken back.
             let refunded = events.refunded_total(&checkout.session_id)?;
             if refunded > 0 && checkout.amount.is_none_or(|paid| refunded >= paid) {
-                store.checkouts().set_taken_back(&checkout.session_id, Some(TakenBack::Refunded), checkout.taken_credits)?;
+                store.checkouts().set_taken_back(
+                    &checkout.session_id,
+                    Some(TakenBack::Refunded),
+                    checkout.taken_credits,
+                )?;
                 return Ok(None);
             }
             match checkout.granted {
