@@ -84,6 +84,15 @@ enum Op {
     DeliverPaid {
         purchase: usize,
     },
+    /// A delayed payment failed (the checkout will never be paid).
+    PaymentFailed {
+        purchase: usize,
+    },
+    /// The provider was asked for the user's subscriptions covering a subscription key.
+    SyncSubscriptions {
+        user: usize,
+        set: usize,
+    },
     /// A refund of half (or all) of what is left to refund. `late`: its event is held back
     /// until a [`Op::DeliverLate`].
     Refund {
@@ -169,6 +178,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0..3_usize, 0..2_usize, grant, proptest::bool::weighted(0.2))
             .prop_map(|(user, key, grant, delayed)| Op::Buy { user, key, grant, delayed }),
         1 => any::<usize>().prop_map(|purchase| Op::DeliverPaid { purchase }),
+        1 => any::<usize>().prop_map(|purchase| Op::PaymentFailed { purchase }),
+        1 => (0..3_usize, 0..2_usize).prop_map(|(user, set)| Op::SyncSubscriptions { user, set }),
         2 => (any::<usize>(), any::<bool>(), late()).prop_map(|(purchase, full, late)| Op::Refund { purchase, full, late }),
         1 => (any::<usize>(), late()).prop_map(|(purchase, late)| Op::DisputeOpened { purchase, late }),
         1 => (any::<usize>(), late()).prop_map(|(purchase, late)| Op::DisputeWon { purchase, late }),
@@ -206,6 +217,8 @@ struct Purchase {
     amount: i64,
     /// The paid checkout was applied (granted).
     fulfilled: bool,
+    /// Its delayed payment failed: it is never paid.
+    failed: bool,
     /// Refunded so far, at the provider.
     refunded_at_provider: i64,
     /// Refunded so far, as delivered.
@@ -546,6 +559,7 @@ impl Harness {
                     grant,
                     amount,
                     fulfilled: false,
+                    failed: false,
                     refunded_at_provider: 0,
                     refunded: 0,
                     dispute: DisputeState::None,
@@ -566,9 +580,50 @@ impl Harness {
                 }
             }
             Op::DeliverPaid { purchase } => {
-                if let Some(index) = pick(purchase, self.model.purchases.len()) {
+                if let Some(index) = pick(purchase, self.model.purchases.len())
+                    && !self.model.purchases[index].failed
+                {
                     self.deliver_paid(index).await;
                 }
+            }
+            Op::PaymentFailed { purchase } => {
+                let Some(index) = pick(purchase, self.model.purchases.len()) else {
+                    return;
+                };
+                let p = &self.model.purchases[index];
+                if p.fulfilled || p.failed {
+                    return;
+                }
+                let session = checkout(index, p, false);
+                self.ledger
+                    .payment_failed(&session)
+                    .await
+                    .expect("payment failed");
+                self.model.purchases[index].failed = true;
+            }
+            Op::SyncSubscriptions { user, set } => {
+                // The provider lists the user's subscriptions that have not ended (with the
+                // key's first price: every set here has `price_basic`).
+                let listed: Vec<SubscriptionInfo> = self
+                    .model
+                    .subscriptions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, sub)| sub.user == user)
+                    .filter_map(|(index, sub)| {
+                        let status = sub.status.clone()?;
+                        let ended = matches!(
+                            status,
+                            SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired
+                        );
+                        (!ended).then(|| subscription_info(index, sub, status))
+                    })
+                    .collect();
+                let key = key_of(SUBSCRIPTION_KEYS[set]);
+                self.ledger
+                    .synced_subscriptions(USERS[user], &key, &listed)
+                    .await
+                    .expect("synced subscriptions");
             }
             Op::Refund {
                 purchase,
@@ -886,6 +941,7 @@ fn credits_purchase(credits: i64) -> Purchase {
         grant: Grant::Credits(credits),
         amount: credits * CREDIT_PRICE,
         fulfilled: false,
+        failed: false,
         refunded_at_provider: 0,
         refunded: 0,
         dispute: DisputeState::None,
