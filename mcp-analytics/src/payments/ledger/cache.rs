@@ -14,7 +14,8 @@ const NEGATIVE_TTL_MS: i64 = 60_000;
 /// What one user holds for one key, as the gate sees it.
 #[derive(Clone, Debug, Default)]
 struct Held {
-    /// Credits left to reserve.
+    /// Credits left to reserve: the store's minus those reserved, so below zero while running
+    /// calls hold credits taken back meanwhile (a call that then fails gives back nothing).
     credits: i64,
     /// Credits reserved by calls still running (still counted in the store).
     reserved: i64,
@@ -91,7 +92,7 @@ impl Cache {
         keys.insert(
             key.clone(),
             Held {
-                credits: (holding.credits - reserved).max(0),
+                credits: holding.credits - reserved,
                 reserved,
                 unlimited: holding.unlimited,
                 subscription: holding.subscription,
@@ -196,6 +197,20 @@ mod tests {
             cache.reserve("u", &key(), 1000, 0),
             Decision::Granted(Access::Credit)
         );
+    }
+
+    #[test]
+    fn a_failed_call_whose_credit_was_taken_back_meanwhile_gives_nothing_back() {
+        let mut cache = Cache::default();
+        cache.load("u", &key(), stored(1));
+        assert_eq!(
+            cache.reserve("u", &key(), 1000, 0),
+            Decision::Granted(Access::Credit)
+        );
+        // Refunded while the call ran: the store holds no credit any more.
+        cache.load("u", &key(), stored(0));
+        cache.release("u", &key());
+        assert_eq!(cache.reserve("u", &key(), 1000, 0), Decision::Refused);
     }
 
     #[test]

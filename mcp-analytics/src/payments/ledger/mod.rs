@@ -8,6 +8,8 @@
 //! in the store.
 
 mod cache;
+#[cfg(test)]
+mod model_tests;
 pub(crate) mod sqlite;
 mod store;
 

@@ -380,7 +380,14 @@ fn reverse(
                     Some(entitlements.take_credits(user, key, credits)?)
                 }
                 Some(Granted::Unlimited) => {
-                    entitlements.set_unlimited(user, key, false)?;
+                    // Another unlimited purchase (bought twice) still grants it.
+                    if !store.checkouts().unlimited_held_by_other(
+                        user,
+                        &checkout.key,
+                        &checkout.session_id,
+                    )? {
+                        entitlements.set_unlimited(user, key, false)?;
+                    }
                     None
                 }
                 Some(Granted::Subscription) | None => None,
@@ -391,6 +398,17 @@ fn reverse(
         }
         ReversalKind::DisputeWon => {
             if checkout.taken_back != Some(TakenBack::Disputed) {
+                return Ok(None);
+            }
+            // Refunded in full too (its event arrived while the dispute held the purchase):
+            // it stays taken back.
+            let refunded = events.refunded_total(&checkout.session_id)?;
+            if refunded > 0 && checkout.amount.is_none_or(|paid| refunded >= paid) {
+                store.checkouts().set_taken_back(
+                    &checkout.session_id,
+                    Some(TakenBack::Refunded),
+                    checkout.taken_credits,
+                )?;
                 return Ok(None);
             }
             match checkout.granted {

@@ -212,6 +212,22 @@ impl Checkouts<'_> {
             .optional()
     }
 
+    /// Whether another fulfilled unlimited purchase of the user for the key (than
+    /// `session_id`) is not taken back.
+    pub(crate) fn unlimited_held_by_other(
+        &self,
+        user_id: &str,
+        key: &EntitlementKey,
+        session_id: &str,
+    ) -> rusqlite::Result<bool> {
+        self.0.query_row(
+            "SELECT count(*) > 0 FROM payment_checkouts WHERE user_id = ?1 AND price_key = ?2 AND session_id != ?3
+             AND fulfilled = 1 AND granted = 'unlimited' AND taken_back IS NULL",
+            params![user_id, key.as_str(), session_id],
+            |row| row.get(0),
+        )
+    }
+
     /// Records how the purchase was taken back (`None`: granted again); `false` when it was
     /// already in that state.
     pub(crate) fn set_taken_back(
