@@ -19,9 +19,9 @@ use std::{
 };
 
 pub(crate) use cache::{Access, Decision};
-pub(crate) use store::{
-    Fulfilment, LedgerStore, Purchase, Reversal, ReversalKind, SubscriptionChange,
-};
+#[cfg(any(test, feature = "stripe"))]
+pub(crate) use store::ReversalKind;
+pub(crate) use store::{Fulfilment, LedgerStore, Purchase, Reversal, SubscriptionChange};
 
 use self::cache::Cache;
 use super::{
