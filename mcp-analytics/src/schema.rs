@@ -193,8 +193,9 @@ CREATE TABLE IF NOT EXISTS stripe_webhook_events (
 ) WITHOUT ROWID;
 "#,
     // The payments core: a checkout's payment status (delayed methods), how a purchase was
-    // taken back (so a won dispute restores it), the prices each subscription covers, and
-    // usage once given up on retried again (nothing is refused for good any more).
+    // taken back (so a won dispute restores it), the prices each subscription covers, usage
+    // once given up on retried again (nothing is refused for good any more), and refunds or
+    // disputes that arrived before their purchase.
     r#"
 ALTER TABLE payment_checkouts ADD COLUMN payment_status TEXT;
 ALTER TABLE payment_checkouts ADD COLUMN taken_back TEXT;
@@ -213,6 +214,16 @@ UPDATE payment_subscriptions SET prices = (
 CREATE INDEX payment_subscriptions_user ON payment_subscriptions (user_id);
 
 UPDATE meter_outbox SET state = 'pending', next_attempt_ms = 0 WHERE state = 'failed';
+
+CREATE TABLE payment_reversals_held (
+    reversal_id    TEXT    PRIMARY KEY,
+    kind           TEXT    NOT NULL,
+    payment_intent TEXT    NOT NULL,
+    amount         INTEGER NOT NULL,
+    currency       TEXT    NOT NULL,
+    received_ms    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX payment_reversals_held_payment ON payment_reversals_held (payment_intent);
 "#,
 ];
 

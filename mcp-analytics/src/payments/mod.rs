@@ -1,7 +1,7 @@
 //! Payments for `#[paid]` tools: the gate in front of each paid call, Stripe (or the local test
 //! provider), webhooks, the meter-event outbox and the `payment_events` table.
 //!
-//! The path of a paid call: who is calling, then what they hold ([`Ledger`](ledger::Ledger):
+//! The path of a paid call: who is calling, then what they hold (the ledger:
 //! memory, kept equal to the store; the store and then the provider on a miss, with a timeout,
 //! failing closed) → run the tool → on success use a credit or queue one meter event (`meter`,
 //! delivered in the background, durable, exactly once).

@@ -1208,3 +1208,52 @@ fn every_recorded_metered_call_is_one_meter_event_delivered_once() {
         assert_eq!(meter.pending(), 0);
     }
 }
+
+/// A refund (or dispute) whose webhook arrives before its purchase's — the completion was
+/// delivered late, or found by asking the provider — takes the purchase back as soon as it
+/// arrives, once.
+#[test]
+fn a_refund_delivered_before_its_purchase_takes_it_back_when_the_purchase_arrives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (ledger, store) = open_ledger(&dir.path().join("held.db"));
+        let purchase = credits_purchase(3);
+        let session = checkout(7, &purchase, true);
+        let refund = Reversal {
+            kind: ReversalKind::Refund,
+            id: "re_7".into(),
+            payment_intent: session.payment_intent.clone().expect("intent"),
+            amount: purchase.amount,
+            currency: "eur".into(),
+        };
+        ledger.reverse(&refund).await.expect("refund");
+        ledger.reverse(&refund).await.expect("redelivered refund");
+        assert_eq!(
+            ledger.fulfil(&session).await.expect("fulfil"),
+            Fulfilment::Granted
+        );
+        assert_eq!(
+            stored_credits(&store),
+            0,
+            "the refund took the purchase back"
+        );
+        ledger.reload(USERS[0], &key(0)).await.expect("reload");
+        assert_eq!(ledger.reserve(USERS[0], &key(0)), Decision::Refused);
+        // Applied once: a redelivered completion and refund change nothing.
+        assert_eq!(
+            ledger.fulfil(&session).await.expect("fulfil again"),
+            Fulfilment::AlreadyGranted
+        );
+        ledger.reverse(&refund).await.expect("refund again");
+        assert_eq!(stored_credits(&store), 0);
+        let refunds = store
+            .lock()
+            .events()
+            .refunded_total(&session.id)
+            .expect("refunds");
+        assert_eq!(refunds, purchase.amount, "one refund recorded");
+    });
+}

@@ -13,8 +13,8 @@ use crate::payments::{
     },
     provider::SubscriptionInfo,
     store::{
-        EventRow, NewCheckout, PaymentEventKind, PaymentStore, SharedStore, SubscriptionRow,
-        TakenBack,
+        EventRow, HeldReversal, NewCheckout, PaymentEventKind, PaymentStore, SharedStore,
+        SubscriptionRow, TakenBack,
     },
 };
 
@@ -323,6 +323,22 @@ fn fulfil(
             detail: Some(session.mode.as_str()),
         },
     )?;
+    // Refunds and disputes that arrived before this purchase apply now.
+    if let Some(intent) = &session.payment_intent {
+        for held in store.held_reversals().take(intent)? {
+            let Some(kind) = ReversalKind::parse(&held.kind) else {
+                continue;
+            };
+            let reversal = Reversal {
+                kind,
+                id: held.id,
+                payment_intent: held.payment_intent,
+                amount: held.amount,
+                currency: held.currency,
+            };
+            reverse(store, &reversal, now_ms)?;
+        }
+    }
     Ok(Fulfilment::Granted)
 }
 
@@ -332,6 +348,17 @@ fn reverse(
     now_ms: i64,
 ) -> rusqlite::Result<Option<String>> {
     let Some(checkout) = store.checkouts().paid_by(&reversal.payment_intent)? else {
+        // Its purchase has not arrived (yet): held, and applied when it does.
+        store.held_reversals().hold(
+            &HeldReversal {
+                id: reversal.id.clone(),
+                kind: reversal.kind.as_str().to_owned(),
+                payment_intent: reversal.payment_intent.clone(),
+                amount: reversal.amount,
+                currency: reversal.currency.clone(),
+            },
+            now_ms,
+        )?;
         return Ok(None);
     };
     let kind = match reversal.kind {

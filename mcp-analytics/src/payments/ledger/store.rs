@@ -75,6 +75,27 @@ pub(crate) enum ReversalKind {
     DisputeWon,
 }
 
+impl ReversalKind {
+    /// The stored name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ReversalKind::Refund => "refund",
+            ReversalKind::Dispute => "dispute",
+            ReversalKind::DisputeWon => "dispute_won",
+        }
+    }
+
+    /// Reads [`ReversalKind::as_str`]'s name.
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        match name {
+            "refund" => Some(ReversalKind::Refund),
+            "dispute" => Some(ReversalKind::Dispute),
+            "dispute_won" => Some(ReversalKind::DisputeWon),
+            _ => None,
+        }
+    }
+}
+
 /// Which subscription event is being applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SubscriptionChange {
@@ -105,7 +126,7 @@ pub(crate) trait LedgerStore: Send + Sync {
     -> StoreFuture<'a, ()>;
 
     /// Applies a refund or dispute (once per id); returns the purchase's user when what they
-    /// hold changed.
+    /// hold changed. One whose purchase has not arrived is held and applied by `fulfil`.
     fn reverse<'a>(
         &'a self,
         reversal: &'a Reversal,

@@ -8,6 +8,7 @@ mod customers;
 mod entitlements;
 mod events;
 mod outbox;
+mod reversals;
 mod subscriptions;
 mod webhook_events;
 
@@ -24,6 +25,7 @@ pub(crate) use entitlements::Entitlements;
 pub use events::PaymentEventKind;
 pub(crate) use events::{EventRow, Events};
 pub(crate) use outbox::{Delivery, MeterRow, Outbox};
+pub(crate) use reversals::{HeldReversal, HeldReversals};
 pub(crate) use subscriptions::{SubscriptionRow, Subscriptions};
 pub(crate) use webhook_events::WebhookEvents;
 
@@ -101,6 +103,10 @@ impl PaymentStore {
 
     pub(crate) fn outbox(&self) -> Outbox<'_> {
         Outbox(&self.conn)
+    }
+
+    pub(crate) fn held_reversals(&self) -> HeldReversals<'_> {
+        HeldReversals(&self.conn)
     }
 
     pub(crate) fn webhook_events(&self) -> WebhookEvents<'_> {
