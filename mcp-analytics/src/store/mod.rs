@@ -7,6 +7,8 @@ mod histogram;
 mod overview;
 mod report;
 mod rollup;
+#[cfg(test)]
+mod schema_tests;
 
 mod sketch;
 mod summary;

@@ -1,0 +1,168 @@
+//! The database's migrations, as the analytics store sees them.
+
+use crate::event::{Status, ToolCallEvent, Transport};
+
+fn event(
+    id: &str,
+    ts_ms: i64,
+    user: &str,
+    email: Option<&str>,
+    name: Option<&str>,
+) -> ToolCallEvent {
+    ToolCallEvent {
+        id: id.into(),
+        ts_ms,
+        server_name: "s".into(),
+        server_version: "1".into(),
+        tool: "t".into(),
+        user_id: Some(user.into()),
+        user_email: email.map(str::to_owned),
+        user_name: name.map(str::to_owned),
+        session_id: None,
+        client_name: None,
+        client_version: None,
+        protocol_version: None,
+        transport: Transport::Http,
+        request_id: None,
+        duration_us: 1,
+        status: Status::Ok,
+        error_type: None,
+        error_message: None,
+        params: None,
+        result: None,
+        ts_ns: None,
+        traceparent: None,
+        tracestate: None,
+    }
+}
+
+/// A database with the first `count` migrations applied.
+fn database_at(path: &std::path::Path, count: usize, rows: &str) {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    for migration in &crate::schema::MIGRATIONS[..count] {
+        connection.execute_batch(migration).unwrap();
+    }
+    connection
+        .pragma_update(None, "user_version", count as i64)
+        .unwrap();
+    connection.execute_batch(rows).unwrap();
+}
+
+fn strings(path: &std::path::Path, sql: &str) -> Vec<Vec<Option<String>>> {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    let mut statement = connection.prepare(sql).unwrap();
+    let columns = statement.column_count();
+    statement
+        .query_map([], |row| (0..columns).map(|index| row.get(index)).collect())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A database made before `user_email` / `user_name` gains them, old rows reading NULL.
+#[test]
+fn user_detail_columns_are_added_to_existing_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    database_at(
+        &path,
+        3,
+        "INSERT INTO tool_calls (id, ts_ms, server_name, server_version, tool, transport, duration_us, status) VALUES ('old', 1, 's', '1', 't', 'http', 1, 'ok')",
+    );
+    let mut store = super::SqliteStore::open(&path).unwrap();
+    let new = event("new", 2, "u", Some("u***@example.com"), None);
+    assert_eq!(store.append(&[new]).unwrap(), 1);
+    drop(store);
+    assert_eq!(
+        strings(&path, "SELECT user_email FROM tool_calls ORDER BY ts_ms"),
+        [vec![None], vec![Some("u***@example.com".to_owned())]]
+    );
+}
+
+/// The user directory of a database made before it holds each user's latest details.
+#[test]
+fn user_details_are_backfilled_from_stored_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    database_at(
+        &path,
+        4,
+        "INSERT INTO tool_calls (id, ts_ms, server_name, server_version, tool, transport, duration_us, status, user_id, user_email, user_name) VALUES
+            ('1', 1, 's', '1', 't', 'http', 1, 'ok', 'u', 'old@example.com', 'Old'),
+            ('2', 3, 's', '1', 't', 'http', 1, 'ok', 'u', 'new@example.com', 'New'),
+            ('3', 2, 's', '1', 't', 'http', 1, 'ok', 'u', 'mid@example.com', NULL),
+            ('4', 4, 's', '1', 't', 'http', 1, 'ok', 'v', NULL, NULL)",
+    );
+    drop(super::SqliteStore::open(&path).unwrap());
+    let some = |text: &str| Some(text.to_owned());
+    assert_eq!(
+        strings(&path, "SELECT user_id, email, name FROM user_details"),
+        [vec![some("u"), some("new@example.com"), some("New")]]
+    );
+}
+
+/// Top users carry their latest email and name; a call without details keeps them.
+#[test]
+fn top_users_carry_their_latest_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = super::SqliteStore::open(dir.path().join("a.db")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let details = |store: &super::SqliteStore| {
+        let report = store.report(now - 60_000, None).unwrap();
+        report
+            .top_users
+            .into_iter()
+            .map(|user| (user.user_id, user.calls, user.email, user.name))
+            .collect::<Vec<_>>()
+    };
+    let some = |text: &str| Some(text.to_owned());
+    store
+        .append(&[
+            event("1", now, "u", Some("a***@example.com"), Some("A*** B***")),
+            event("2", now, "u", None, None),
+            event("3", now, "w", None, None),
+        ])
+        .unwrap();
+    assert_eq!(
+        details(&store),
+        [
+            (
+                "u".to_owned(),
+                2,
+                some("a***@example.com"),
+                some("A*** B***")
+            ),
+            ("w".to_owned(), 1, None, None),
+        ]
+    );
+    store
+        .append(&[event("4", now, "u", Some("b***@example.com"), None)])
+        .unwrap();
+    assert_eq!(
+        details(&store)[0],
+        (
+            "u".to_owned(),
+            3,
+            some("b***@example.com"),
+            some("A*** B***")
+        )
+    );
+    // Within one batch too: the later call's email, the earlier call's name.
+    store
+        .append(&[
+            event("5", now, "x", Some("x***@example.com"), Some("X***")),
+            event("6", now, "x", Some("y***@example.com"), None),
+        ])
+        .unwrap();
+    assert!(
+        details(&store).contains(&("x".to_owned(), 2, some("y***@example.com"), some("X***"))),
+        "{:?}",
+        details(&store)
+    );
+    // Narrower scopes read the rows, and the same directory.
+    let report = store.report(now - 60_000, Some("t")).unwrap();
+    assert_eq!(report.top_users[0].email, some("b***@example.com"));
+}
