@@ -201,12 +201,17 @@ ALTER TABLE payment_checkouts ADD COLUMN payment_status TEXT;
 ALTER TABLE payment_checkouts ADD COLUMN taken_back TEXT;
 ALTER TABLE payment_checkouts ADD COLUMN taken_credits INTEGER;
 UPDATE payment_checkouts SET payment_status = 'paid' WHERE fulfilled = 1;
+-- How many credits the old release took back is unknown: a won dispute returns none.
 UPDATE payment_checkouts SET taken_back = CASE
     WHEN EXISTS (SELECT 1 FROM payment_events e WHERE e.kind = 'disputed' AND e.detail = payment_checkouts.session_id)
-    THEN 'disputed' ELSE 'refunded' END
+    THEN 'disputed' ELSE 'refunded' END,
+    taken_credits = 0
     WHERE refunded = 1;
 
 ALTER TABLE payment_subscriptions ADD COLUMN prices TEXT;
+INSERT OR IGNORE INTO payment_subscriptions (subscription_id, user_id, status, updated_ms)
+    SELECT subscription_id, min(user_id), min(subscription_status), max(checked_ms) FROM payment_entitlements
+    WHERE subscription_id IS NOT NULL AND subscription_status IS NOT NULL GROUP BY subscription_id;
 UPDATE payment_subscriptions SET prices = (
     SELECT group_concat(price_key, '+') FROM (
         SELECT DISTINCT price_key FROM payment_entitlements e

@@ -271,10 +271,12 @@ impl Checkouts {
                 .fulfil(&session)
                 .await
                 .map_err(store_unavailable)?;
-            return Ok(Some(match fulfilment {
-                Fulfilment::Pending => CheckoutState::Processing(Box::new(session)),
-                _ => CheckoutState::Paid,
-            }));
+            return Ok(match fulfilment {
+                Fulfilment::Pending => Some(CheckoutState::Processing(Box::new(session))),
+                Fulfilment::Granted | Fulfilment::AlreadyGranted => Some(CheckoutState::Paid),
+                // Its delayed payment failed: a new checkout is needed.
+                Fulfilment::NotPaid => None,
+            });
         }
         if session.status == CheckoutStatus::Open {
             return Ok(Some(CheckoutState::Open(Box::new(session))));

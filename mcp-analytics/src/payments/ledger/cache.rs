@@ -101,6 +101,24 @@ impl Cache {
         );
     }
 
+    /// Forgets what the user holds (keeping the reservations of running calls): the next call
+    /// asks the store. For when a change reached the store but could not be loaded.
+    pub(super) fn invalidate_user(&mut self, user: &str) {
+        for held in self
+            .0
+            .get_mut(user)
+            .into_iter()
+            .flat_map(|keys| keys.values_mut())
+        {
+            *held = Held {
+                credits: -held.reserved,
+                reserved: held.reserved,
+                checked_ms: i64::MIN / 2,
+                ..Held::default()
+            };
+        }
+    }
+
     /// The keys of the user held in memory.
     pub(super) fn keys_of(&self, user: &str) -> Vec<EntitlementKey> {
         self.0

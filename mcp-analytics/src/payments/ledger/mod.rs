@@ -12,6 +12,8 @@ mod cache;
 mod model_tests;
 pub(crate) mod sqlite;
 mod store;
+#[cfg(test)]
+mod tests;
 
 use std::{
     sync::{Arc, Mutex, MutexGuard},
@@ -187,7 +189,11 @@ impl Ledger {
     async fn load_user(&self, user: &str) -> Result<(), StoreError> {
         let keys = self.cache().keys_of(user);
         for key in keys {
-            self.load(user, &key).await?;
+            if let Err(error) = self.load(user, &key).await {
+                // The change is in the store; memory must not keep granting what it took.
+                self.cache().invalidate_user(user);
+                return Err(error);
+            }
         }
         Ok(())
     }

@@ -43,33 +43,35 @@ impl SqliteLedger {
 
 impl LedgerStore for SqliteLedger {
     fn holding<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, Holding> {
-        self.run(move |store| {
-            let row = store
-                .entitlements()
-                .get(user, key.as_str())?
-                .unwrap_or_default();
-            let prices = PriceSet::decode(key.as_str());
-            let covering: Vec<SubscriptionRow> = store
-                .subscriptions()
-                .of_user(user)?
-                .into_iter()
-                .filter(|sub| sub.prices.covers(&prices))
-                .collect();
-            let subscription = covering
-                .iter()
-                .find(|sub| sub.status.grants_access())
-                .or_else(|| covering.iter().find(|sub| sub.status.needs_payment_fix()))
-                .cloned();
-            // A subscription event recorded is as fresh as asking the provider.
-            let checked_ms = subscription
-                .as_ref()
-                .map_or(row.checked_ms, |sub| sub.updated_ms.max(row.checked_ms));
-            Ok(Holding {
-                credits: row.credits,
-                unlimited: row.unlimited,
-                subscription: subscription.map(|sub| (sub.id, sub.status)),
-                checked_ms,
-            })
+        Box::pin(async move {
+            Ok(self.store().read(|store| {
+                let row = store
+                    .entitlements()
+                    .get(user, key.as_str())?
+                    .unwrap_or_default();
+                let prices = PriceSet::decode(key.as_str());
+                let covering: Vec<SubscriptionRow> = store
+                    .subscriptions()
+                    .of_user(user)?
+                    .into_iter()
+                    .filter(|sub| sub.prices.covers(&prices))
+                    .collect();
+                let subscription = covering
+                    .iter()
+                    .find(|sub| sub.status.grants_access())
+                    .or_else(|| covering.iter().find(|sub| sub.status.needs_payment_fix()))
+                    .cloned();
+                // A subscription event recorded is as fresh as asking the provider.
+                let checked_ms = subscription
+                    .as_ref()
+                    .map_or(row.checked_ms, |sub| sub.updated_ms.max(row.checked_ms));
+                Ok(Holding {
+                    credits: row.credits,
+                    unlimited: row.unlimited,
+                    subscription: subscription.map(|sub| (sub.id, sub.status)),
+                    checked_ms,
+                })
+            })?)
         })
     }
 
@@ -243,6 +245,14 @@ fn fulfil(
     }
     if session.is_pending() {
         let stored = checkouts.get(&session.id)?;
+        // Stripe keeps a session whose delayed payment failed `complete` and `unpaid`: the
+        // failure recorded is final, whoever reports the session again.
+        if stored
+            .as_ref()
+            .is_some_and(|row| row.payment_status == Some(PaymentStatus::Failed))
+        {
+            return Ok(Fulfilment::NotPaid);
+        }
         let first = stored.as_ref().is_none_or(|row| {
             row.payment_status != Some(PaymentStatus::Unpaid)
                 || row.status != CheckoutStatus::Complete
@@ -296,7 +306,14 @@ fn fulfil(
                         id: id.to_owned(),
                         user_id: Some(user.to_owned()),
                         tool: Some(purchase.tool.to_owned()),
-                        status: stored.map_or(SubscriptionStatus::Active, |row| row.status),
+                        // Paid: an `incomplete` subscription (its first payment was
+                        // clearing) is active now, whichever event arrives first.
+                        status: match stored.map(|row| row.status) {
+                            None | Some(SubscriptionStatus::Incomplete) => {
+                                SubscriptionStatus::Active
+                            }
+                            Some(status) => status,
+                        },
                         prices: PriceSet::decode(key),
                         updated_ms: now_ms,
                     },

@@ -81,6 +81,17 @@ impl PaymentStore {
         Ok(result)
     }
 
+    /// Runs `work` in one read transaction (deferred: it takes no write lock).
+    pub(crate) fn read<R>(
+        &self,
+        work: impl FnOnce(&Self) -> rusqlite::Result<R>,
+    ) -> rusqlite::Result<R> {
+        let tx = self.conn.unchecked_transaction()?;
+        let result = work(self)?;
+        tx.commit()?;
+        Ok(result)
+    }
+
     pub(crate) fn customers(&self) -> Customers<'_> {
         Customers(&self.conn)
     }
@@ -150,6 +161,7 @@ INSERT INTO payment_checkouts VALUES ('cs_1', 'u', 'image', 'price_a', 'payment'
 INSERT INTO payment_entitlements VALUES ('u', 'price_a', 3, 0, NULL, NULL, 0);
 INSERT INTO payment_entitlements VALUES ('u', 'price_pro', 0, 0, 'sub_1', 'active', 0);
 INSERT INTO payment_subscriptions VALUES ('sub_1', 'u', 'report', 'active', 0);
+INSERT INTO payment_entitlements VALUES ('v', 'price_team', 0, 0, 'sub_2', 'trialing', 5);
 INSERT INTO payment_events (ts_ms, kind, reference, detail) VALUES (0, 'disputed', 'dp_1', 'cs_1');
 INSERT INTO meter_outbox VALUES ('m1', 'api_call', 'cus_1', 'u', 'api', 1, 0, 'failed', 1, 0, 'Stripe answered 401');
 "#;
@@ -173,6 +185,25 @@ INSERT INTO meter_outbox VALUES ('m1', 'api_call', 'cus_1', 'u', 'api', 1, 0, 'f
             checkout.taken_back,
             Some(TakenBack::Disputed),
             "so a won dispute grants it again"
+        );
+        assert_eq!(
+            checkout.taken_credits,
+            Some(0),
+            "how many the old release took is unknown: a win returns none"
+        );
+        let synced_only = store.subscriptions().get("sub_2").unwrap().unwrap();
+        assert_eq!(
+            (
+                synced_only.user_id.as_deref(),
+                synced_only.status,
+                synced_only.prices.encode()
+            ),
+            (
+                Some("v"),
+                SubscriptionStatus::Trialing,
+                "price_team".to_owned()
+            ),
+            "a subscription the old release knew only from Stripe's listing is kept"
         );
         assert_eq!(
             checkout.granted, None,
