@@ -4,15 +4,16 @@
 //! result is returned ([`MeterDurability::Committed`]). The sender delivers outbox events with
 //! their identifier as the idempotency key, retrying with backoff — through outages, a refused
 //! key (401, 403) or a refused event (a renamed meter), with an alarm in the log for the last
-//! two — until Stripe takes them or they are older than the 35 days it accepts. Undelivered
-//! events survive restarts and Stripe's identifier dedupe makes a repeated delivery harmless:
-//! never lost, never twice.
+//! two — until Stripe takes them or they are older than the 35 days it accepts. While Stripe
+//! is down or refuses the key the sender pauses (as long as the failed event backs off)
+//! rather than trying every event in turn. Undelivered events survive restarts, and Stripe's
+//! dedupe of identifiers (kept at least 24 hours) makes a repeated delivery harmless.
 
 use std::{
     collections::HashMap,
     sync::{
         Arc, OnceLock, Weak,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
         mpsc,
     },
     time::Duration,
@@ -83,6 +84,8 @@ pub(crate) struct Meter {
     queue: SegQueue<Queued>,
     flush: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
     store: SharedStore,
+    /// Until when (Unix ms) the sender does not deliver: Stripe is down or refuses the key.
+    paused_until_ms: AtomicI64,
     /// The sender thread's own provider: pooled connections belong to the runtime that
     /// opened them.
     provider: Provider,
@@ -101,6 +104,7 @@ impl Meter {
             queue: SegQueue::new(),
             flush,
             store,
+            paused_until_ms: AtomicI64::new(0),
             provider,
         });
         let weak = Arc::downgrade(&meter);
@@ -186,6 +190,9 @@ impl Meter {
     /// Delivers every due event, round by round, each round's outcomes written in one
     /// transaction; stops early while the provider is down or refuses the key.
     async fn deliver_due(&self) {
+        if now_ms() < self.paused_until_ms.load(Ordering::Relaxed) {
+            return;
+        }
         loop {
             let due = match self.store.lock().outbox().due(now_ms(), ROUND) {
                 Ok(due) => due,
@@ -210,11 +217,16 @@ impl Meter {
                     result,
                     Err(ProviderError::Unavailable(_) | ProviderError::Unauthorized(_))
                 );
-                outcomes.push((row, result));
                 if stop {
-                    // Every event would fail alike: leave the rest for a later round.
+                    // Every event would fail alike: the sender pauses as long as this event
+                    // backs off, instead of trying the next one at once.
+                    let pause = backoff_ms(row.attempts, &row.identifier);
+                    self.paused_until_ms
+                        .store(now_ms() + pause, Ordering::Relaxed);
+                    outcomes.push((row, result));
                     break;
                 }
+                outcomes.push((row, result));
             }
             if let Err(error) = self.record_outcomes(&outcomes) {
                 tracing::error!("cannot update the meter outbox: {error}");

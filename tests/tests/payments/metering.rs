@@ -159,3 +159,32 @@ async fn a_metered_price_billing_another_meter_stops_the_server_at_startup() {
         "{message}"
     );
 }
+
+/// While Stripe is down the sender pauses after the first failed event (as long as that event
+/// backs off) instead of sending every waiting event in turn: an outage costs one request per
+/// pause, not one per event.
+#[tokio::test]
+async fn an_outage_pauses_the_sender_instead_of_trying_every_event() {
+    let (stripe, server) = with_stripe(|payments| payments).await;
+    let (caller, _) = subscriber(&stripe, &server, "pat").await;
+    let before = stripe.count("POST", "/v1/billing/meter_events");
+    stripe.set_outage(true);
+    for n in 0..12 {
+        let result = call(&caller, "api_call", json!({"url": format!("/down/{n}")}))
+            .await
+            .unwrap();
+        assert_eq!(result.is_error, Some(false), "{result:?}");
+    }
+    for _ in 0..3 {
+        server.payments.flush().await;
+    }
+    let tried = stripe.count("POST", "/v1/billing/meter_events") - before;
+    assert!(
+        (1..=4).contains(&tried),
+        "one attempt, then a pause (not one per event): {tried} requests"
+    );
+    assert_eq!(server.payments.pending_meter_events(), 12);
+    stripe.set_outage(false);
+    deliver_all(&server.payments, "after the outage").await;
+    assert_eq!(stripe.meter_events().len(), 12, "each delivered once");
+}
