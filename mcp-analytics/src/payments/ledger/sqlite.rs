@@ -344,6 +344,7 @@ fn fulfil(
     if let Some(intent) = &session.payment_intent {
         for held in store.held_reversals().take(intent)? {
             let Some(kind) = ReversalKind::parse(&held.kind) else {
+                tracing::error!(reversal = %held.id, kind = %held.kind, "a held reversal of an unknown kind; ignored");
                 continue;
             };
             let reversal = Reversal {
