@@ -237,7 +237,7 @@ fn use_credit(store: &PaymentStore, user: &str, key: &EntitlementKey) -> rusqlit
         return Ok(true);
     }
     if !store.checkouts().use_taken_back_credit(user, key)? {
-        tracing::warn!(user, key = %key, "a credit was used that the store does not count");
+        tracing::warn!(user, key = %key, "a call used a credit neither held nor taken back");
     }
     Ok(false)
 }
