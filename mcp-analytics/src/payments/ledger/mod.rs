@@ -63,7 +63,9 @@ impl Ledger {
             .reserve(user, key, self.subscription_ttl_ms, now_ms())
     }
 
-    /// A reserved credit's call succeeded: the credit is used for good.
+    /// A reserved credit's call succeeded: the credit is used for good — one held, or, when a
+    /// refund or dispute took it while the call ran, one of those taken back (a won dispute
+    /// then returns one credit fewer), in one store transaction.
     pub(crate) async fn commit(&self, user: &str, key: &EntitlementKey) {
         let _writes = self.writes.lock().await;
         match self.store.consume_credit(user, key).await {

@@ -7,12 +7,16 @@
 //! The model's rules:
 //! - Credits are pooled per user and key. A purchase taken back (refunded in full, or disputed)
 //!   removes `min(granted, credits left in the store)` — credits reserved by running calls are
-//!   still in the store — and a won dispute returns exactly what was taken.
+//!   still in the store — and a won dispute returns what was taken and not used since.
 //! - A purchase is taken back while it is refunded in full or has an opened dispute whose win
 //!   was not delivered; an unlimited unlock holds while any of its purchases is not taken back.
 //! - A credit is admitted only while the store holds more credits than calls running on them.
-//!   A call admitted before its credit was taken back may still finish: its commit finds no
-//!   credit and uses none (counted apart as a late run).
+//!   A call admitted before its credit was taken back may still finish (a late run): its commit
+//!   finds no credit and uses, instead, one of those taken back by the user's latest purchase
+//!   for the key still holding some taken back — a disputed one first, the only kind a won
+//!   dispute returns — so that purchase's take-back counts one credit fewer.
+//! - Every credit bought is run, held or taken back: runs (late ones included) never exceed the
+//!   credits bought minus those taken back and not returned.
 //! - A subscription's status follows its events unless an event is late (a final status never
 //!   changes, nothing returns to `incomplete`); it grants while active or trialing and covers a
 //!   key when it holds every price of the key.
@@ -226,13 +230,16 @@ struct Purchase {
     dispute: DisputeState,
     dispute_opened_delivered: bool,
     dispute_won_delivered: bool,
-    /// Taken back, with the credits taken.
+    /// Taken back, with the credits taken (less those late runs used since).
     taken: Option<i64>,
+    /// How the ledger records the take-back: a dispute (a won dispute returns it) or a refund.
+    taken_by_dispute: bool,
 }
 
 impl Purchase {
     fn session(&self, index: usize) -> String {
-        format!("cs_{index}")
+        // Zero-padded: the ledger orders purchases of one moment by session id.
+        format!("cs_{index:04}")
     }
 
     /// Whether what it granted is taken back, from the events delivered.
@@ -267,12 +274,10 @@ struct Model {
     /// Subscription events sent: (subscription, status, change).
     subscription_events: Vec<(usize, SubscriptionStatus, SubscriptionChange)>,
     bought: i64,
-    /// Credits taken back minus credits returned.
+    /// Credits taken back and not returned (nor used by a late run).
     taken: i64,
-    /// Commits that used a credit.
+    /// Commits: each used a credit, held or taken back.
     runs: i64,
-    /// Commits of calls whose credit was taken back while they ran.
-    late_runs: i64,
 }
 
 impl Model {
@@ -318,8 +323,8 @@ impl Model {
         }
     }
 
-    /// Applies a purchase's delivered refund and dispute events to the pooled credits.
-    fn settle_take_back(&mut self, index: usize) {
+    /// Applies a purchase's delivered refund or dispute event (`kind`) to the pooled credits.
+    fn settle_take_back(&mut self, index: usize, kind: ReversalKind) {
         let purchase = &self.purchases[index];
         if !purchase.fulfilled {
             return;
@@ -334,13 +339,35 @@ impl Model {
                 *self.credits.entry((user, key)).or_default() -= taken;
                 self.taken += taken;
                 self.purchases[index].taken = Some(taken);
+                self.purchases[index].taken_by_dispute = kind == ReversalKind::Dispute;
             }
             (Some(taken), false) => {
                 *self.credits.entry((user, key)).or_default() += taken;
                 self.taken -= taken;
                 self.purchases[index].taken = None;
             }
+            // A won dispute of a purchase refunded in full meanwhile: it stays taken back,
+            // now as refunded.
+            (Some(_), true) if kind == ReversalKind::DisputeWon => {
+                self.purchases[index].taken_by_dispute = false;
+            }
             _ => {}
+        }
+    }
+
+    /// A late run (its credit was taken back while it ran) uses a credit taken back from the
+    /// user's latest purchase for the key still holding some, a disputed one first.
+    fn use_taken_back_credit(&mut self, user: usize, key: usize) {
+        let charged = self
+            .purchases
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.user == user && p.key == key && p.taken.is_some_and(|t| t > 0))
+            .max_by_key(|(index, p)| (p.taken_by_dispute, *index))
+            .map(|(index, _)| index);
+        if let Some(index) = charged {
+            self.purchases[index].taken = self.purchases[index].taken.map(|t| t - 1);
+            self.taken -= 1;
         }
     }
 
@@ -518,7 +545,7 @@ impl Harness {
             ReversalKind::Dispute => p.dispute_opened_delivered = true,
             ReversalKind::DisputeWon => p.dispute_won_delivered = true,
         }
-        self.model.settle_take_back(purchase);
+        self.model.settle_take_back(purchase, kind);
     }
 
     async fn subscription_event(
@@ -566,6 +593,7 @@ impl Harness {
                     dispute_opened_delivered: false,
                     dispute_won_delivered: false,
                     taken: None,
+                    taken_by_dispute: false,
                 });
                 if delayed {
                     let session = checkout(index, &self.model.purchases[index], false);
@@ -805,10 +833,10 @@ impl Harness {
                     let credits = self.model.credits.entry((user, key)).or_default();
                     if *credits > 0 {
                         *credits -= 1;
-                        self.model.runs += 1;
                     } else {
-                        self.model.late_runs += 1;
+                        self.model.use_taken_back_credit(user, key);
                     }
+                    self.model.runs += 1;
                 } else {
                     self.ledger.release(USERS[user], &key_of(key));
                 }
@@ -867,7 +895,8 @@ impl Harness {
                 stored_total += stored;
             }
         }
-        // Runs never exceed the credits bought minus those taken back (net of won disputes).
+        // Every credit bought is run, held or taken back (and not returned): runs, late ones
+        // included, never exceed the credits bought minus those taken back.
         assert_eq!(
             self.model.runs,
             self.model.bought - self.model.taken - stored_total,
@@ -948,6 +977,7 @@ fn credits_purchase(credits: i64) -> Purchase {
         dispute_opened_delivered: false,
         dispute_won_delivered: false,
         taken: None,
+        taken_by_dispute: false,
     }
 }
 
@@ -1093,6 +1123,81 @@ fn a_call_released_after_its_credits_were_refunded_does_not_give_a_credit_back()
         Op::Settle {
             call: 0,
             outcome: 1,
+        },
+        Op::Call { user: 0, key: 0 },
+    ]);
+}
+
+#[test]
+fn a_credit_used_by_a_call_while_its_purchase_was_disputed_is_not_returned_when_the_dispute_is_won()
+{
+    run(&[
+        Op::Buy {
+            user: 0,
+            key: 0,
+            grant: Grant::Credits(1),
+            delayed: false,
+        },
+        Op::Call { user: 0, key: 0 },
+        // The dispute takes back the credit the running call reserved.
+        Op::DisputeOpened {
+            purchase: 0,
+            late: false,
+        },
+        // The call succeeds anyway: it used the credit the dispute took.
+        Op::Settle {
+            call: 0,
+            outcome: 0,
+        },
+        // Won: nothing unused was taken, so nothing comes back.
+        Op::DisputeWon {
+            purchase: 0,
+            late: false,
+        },
+        Op::Call { user: 0, key: 0 },
+    ]);
+}
+
+#[test]
+fn a_call_that_ran_after_a_dispute_and_a_refund_took_its_credit_counts_against_the_dispute() {
+    run(&[
+        Op::Buy {
+            user: 0,
+            key: 0,
+            grant: Grant::Credits(1),
+            delayed: false,
+        },
+        Op::Buy {
+            user: 0,
+            key: 0,
+            grant: Grant::Credits(1),
+            delayed: false,
+        },
+        Op::Call { user: 0, key: 0 },
+        Op::Call { user: 0, key: 0 },
+        Op::DisputeOpened {
+            purchase: 0,
+            late: false,
+        },
+        // Takes the last credit in the store, reserved by a running call.
+        Op::Refund {
+            purchase: 1,
+            full: true,
+            late: false,
+        },
+        Op::Settle {
+            call: 0,
+            outcome: 0,
+        },
+        Op::Settle {
+            call: 0,
+            outcome: 1,
+        },
+        // The refund is final, the dispute is not: the late run used the disputed credit, so
+        // the won dispute returns nothing (one paid credit, one run).
+        Op::DisputeWon {
+            purchase: 0,
+            late: false,
         },
         Op::Call { user: 0, key: 0 },
     ]);

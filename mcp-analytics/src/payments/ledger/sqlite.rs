@@ -80,7 +80,7 @@ impl LedgerStore for SqliteLedger {
         user: &'a str,
         key: &'a EntitlementKey,
     ) -> StoreFuture<'a, bool> {
-        Box::pin(async move { Ok(self.store().entitlements().consume(user, key.as_str())?) })
+        self.run(move |store| use_credit(store, user, key))
     }
 
     fn fulfil<'a>(
@@ -230,6 +230,18 @@ fn record_checkout(
         store.customers().insert(purchase.user, customer, now_ms)?;
     }
     Ok(())
+}
+
+/// Uses one credit held, or — none left because a take-back removed the credit the call had
+/// reserved — one of those taken back (see [`LedgerStore::consume_credit`]).
+fn use_credit(store: &PaymentStore, user: &str, key: &EntitlementKey) -> rusqlite::Result<bool> {
+    if store.entitlements().consume(user, key.as_str())? {
+        return Ok(true);
+    }
+    if !store.checkouts().use_taken_back_credit(user, key)? {
+        tracing::warn!(user, key = %key, "a call used a credit neither held nor taken back");
+    }
+    Ok(false)
 }
 
 fn fulfil(

@@ -109,7 +109,12 @@ pub(crate) trait LedgerStore: Send + Sync {
     /// What `user` holds for `key`.
     fn holding<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, Holding>;
 
-    /// Uses one credit; `false` when none was left (a conditional decrement).
+    /// Uses the credit a call reserved, once the call succeeded: one held (a conditional
+    /// decrement), else — none left because a refund or dispute took the reserved credit while
+    /// the call ran — one of those taken back, so that take-back counts one credit fewer and a
+    /// won dispute returns only credits not used. It is charged to the user's latest purchase
+    /// for the key still counting credits taken back, a disputed one first (a refund never
+    /// returns anything). `false` when no credit was held.
     fn consume_credit<'a>(
         &'a self,
         user: &'a str,

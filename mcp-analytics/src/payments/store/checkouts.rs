@@ -228,6 +228,27 @@ impl Checkouts<'_> {
         )
     }
 
+    /// Charges a run to a credit taken back from the user's purchases for the key (its call
+    /// reserved the credit before a take-back removed it): one fewer is counted as taken back
+    /// from the latest purchase still holding some, a disputed one first (a won dispute returns
+    /// what is counted; a refund is final). `false` when none holds any.
+    pub(crate) fn use_taken_back_credit(
+        &self,
+        user_id: &str,
+        key: &EntitlementKey,
+    ) -> rusqlite::Result<bool> {
+        let changed = self
+            .0
+            .prepare_cached(
+                "UPDATE payment_checkouts SET taken_credits = taken_credits - 1 WHERE session_id = (
+                     SELECT session_id FROM payment_checkouts
+                     WHERE user_id = ?1 AND price_key = ?2 AND taken_back IS NOT NULL AND taken_credits > 0
+                     ORDER BY taken_back = 'disputed' DESC, created_ms DESC, session_id DESC LIMIT 1)",
+            )?
+            .execute([user_id, key.as_str()])?;
+        Ok(changed == 1)
+    }
+
     /// Records how the purchase was taken back (`None`: granted again); `false` when it was
     /// already in that state.
     pub(crate) fn set_taken_back(
