@@ -4,8 +4,10 @@
 //! Every change goes to the store first (one atomic operation, [`LedgerStore`]) and then the
 //! affected user's cached holdings are loaded again from the store, under one lock, so memory
 //! never disagrees with the store for longer than that step and a credit settled meanwhile
-//! counts once. Reserving a credit touches memory only; using it is one conditional decrement
-//! in the store.
+//! counts once. Reserving a credit touches memory only; using it is one transaction in the
+//! store: a conditional decrement, or — when a refund or dispute took the credit while the
+//! call ran — charging the call to that take-back, so a won dispute returns only unused
+//! credits.
 
 mod cache;
 #[cfg(test)]
