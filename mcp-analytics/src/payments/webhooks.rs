@@ -166,8 +166,10 @@ impl Webhooks {
             EventObject::RefundCreated(refund) | EventObject::RefundUpdated(refund) => {
                 let status = refund.status.as_deref().unwrap_or("");
                 match &refund.payment_intent {
-                    // A failed or canceled refund gives nothing back.
-                    Some(intent) if matches!(status, "succeeded" | "pending") => {
+                    // Only money actually returned takes the purchase back: a pending refund
+                    // may still fail or be canceled (its `refund.updated` to `succeeded` applies
+                    // it, once per refund id), a failed or canceled one gives nothing back.
+                    Some(intent) if status == "succeeded" => {
                         self.ledger
                             .reverse(&Reversal {
                                 kind: ReversalKind::Refund,
