@@ -186,6 +186,17 @@ impl Webhooks {
             EventObject::ChargeDisputeCreated(dispute)
             | EventObject::ChargeDisputeClosed(dispute)
             | EventObject::ChargeDisputeFundsReinstated(dispute) => {
+                use stripe_shared::DisputeStatus::{
+                    WarningClosed, WarningNeedsResponse, WarningUnderReview,
+                };
+                // An inquiry (a `warning_*` status) withdraws no funds and closes as
+                // `warning_closed`, never won: it takes nothing back and records nothing.
+                if matches!(
+                    dispute.status,
+                    WarningNeedsResponse | WarningUnderReview | WarningClosed
+                ) {
+                    return Ok(());
+                }
                 let kind = match object {
                     EventObject::ChargeDisputeCreated(_) => ReversalKind::Dispute,
                     EventObject::ChargeDisputeFundsReinstated(_) => ReversalKind::DisputeWon,

@@ -109,3 +109,28 @@ async fn only_a_refund_that_succeeded_takes_the_purchase_back() {
     assert_payment_required(&refused, "generate_image");
     assert_eq!(server.runs.load(Ordering::SeqCst), 1);
 }
+
+/// An inquiry (`warning_needs_response`, `warning_under_review`) withdraws no funds and never
+/// ends as won: the purchase stands. A real dispute afterwards still takes it back.
+#[tokio::test]
+async fn an_inquiry_does_not_take_the_purchase_back() {
+    let (stripe, server) = with_stripe(|payments| payments).await;
+    let erin = client(server.addr, Some("erin")).await;
+    let session = buy(&stripe, &erin, "export_all", json!({})).await;
+    let db = &server.db;
+    for status in ["warning_needs_response", "warning_under_review"] {
+        let inquiry = stripe.dispute_checkout(&session, status).await;
+        assert_eq!(inquiry[0].status, Some(200), "{inquiry:?}");
+        let ran = call(&erin, "export_all", json!({})).await.unwrap();
+        assert_eq!(text(&ran), "exported", "after `{status}`: {ran:?}");
+    }
+    assert_eq!(revenue(db).0, 2500, "no funds were withdrawn");
+    assert!(payment_events(db, "disputed").is_empty());
+
+    let dispute = stripe.dispute_checkout(&session, "needs_response").await;
+    assert_eq!(dispute[0].status, Some(200), "{dispute:?}");
+    let refused = call(&erin, "export_all", json!({})).await.unwrap();
+    assert_payment_required(&refused, "export_all");
+    assert_eq!(revenue(db).0, 0);
+    assert_eq!(server.runs.load(Ordering::SeqCst), 2);
+}
