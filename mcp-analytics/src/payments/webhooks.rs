@@ -52,6 +52,9 @@ pub(crate) struct Webhooks {
     store: SharedStore,
     ledger: Arc<Ledger>,
     checkouts: Arc<Checkouts>,
+    /// Held from the dedupe check to marking the event applied, so that two overlapping
+    /// deliveries of one event (a slow attempt and Stripe's retry) apply it once.
+    applying: tokio::sync::Mutex<()>,
 }
 
 impl Webhooks {
@@ -66,6 +69,7 @@ impl Webhooks {
             store,
             ledger,
             checkouts,
+            applying: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -108,6 +112,8 @@ impl Webhooks {
         };
         let event_id = event.id.as_str().to_owned();
         let kind = event.type_.as_str().to_owned();
+        // Check, apply and mark as one step in this process.
+        let _applying = self.applying.lock().await;
         match self.store.lock().webhook_events().applied(&event_id) {
             Ok(false) => {}
             Ok(true) => return Answer::new(200, "duplicate"),

@@ -134,3 +134,44 @@ async fn an_inquiry_does_not_take_the_purchase_back() {
     assert_eq!(revenue(db).0, 0);
     assert_eq!(server.runs.load(Ordering::SeqCst), 2);
 }
+
+/// Stripe's retry of a slow delivery can arrive while the first is still being applied: each
+/// event is applied once however its deliveries overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_delivered_several_times_at_once_is_applied_once() {
+    let (stripe, server) = with_stripe(|payments| payments).await;
+    let frank = client(server.addr, Some("frank")).await;
+    buy(&stripe, &frank, "pro_report", json!({})).await;
+    let subscription = stripe.subscriptions().pop().expect("the subscription").id;
+    let object = stripe
+        .subscription_json(&subscription)
+        .expect("the subscription");
+    let invoice = stripe.invoices().pop().expect("the first invoice").id;
+    let paid = stripe.invoice_json(&invoice).expect("the invoice");
+    let rows = || {
+        (
+            payment_events(&server.db, "subscription_updated").len(),
+            payment_events(&server.db, "invoice_paid").len(),
+        )
+    };
+    let (updated, invoices) = rows();
+    for round in 1..=25 {
+        for (kind, object) in [
+            ("customer.subscription.updated", &object),
+            ("invoice.paid", &paid),
+        ] {
+            let (body, signature) = stripe.signed_event(kind, object.clone());
+            let deliveries =
+                futures::future::join_all((0..8).map(|_| stripe.post_webhook(&body, &signature)))
+                    .await;
+            for delivery in deliveries {
+                assert_eq!(delivery.status, Some(200), "{delivery:?}");
+            }
+        }
+        assert_eq!(
+            rows(),
+            (updated + round, invoices + round),
+            "one row per event (round {round})"
+        );
+    }
+}
