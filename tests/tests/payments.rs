@@ -14,6 +14,8 @@ mod entitlements;
 mod healing;
 #[path = "payments/metering.rs"]
 mod metering;
+#[path = "payments/reversals.rs"]
+mod reversals;
 
 use std::{
     net::SocketAddr,

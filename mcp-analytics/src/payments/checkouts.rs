@@ -57,7 +57,15 @@ impl Checkouts {
 
     /// The user's lock, held by the gate's slow path.
     pub(crate) fn user_lock(&self, user: &str) -> Arc<tokio::sync::Mutex<()>> {
+        /// Past this many users, the locks nobody holds or waits for are forgotten (every
+        /// anonymous development session is a user).
+        const KEPT: usize = 1024;
         let mut locks = self.user_locks.lock().unwrap_or_else(|e| e.into_inner());
+        if locks.len() >= KEPT && !locks.contains_key(user) {
+            // Only the map has a lock nobody holds (clones are made under this mutex), so a
+            // user in the middle of a call keeps theirs.
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
         locks.entry(user.to_owned()).or_default().clone()
     }
 
@@ -431,4 +439,33 @@ impl Checkouts {
 /// A store failure, as the gate sees it: payments are unavailable.
 pub(crate) fn store_unavailable(error: impl Into<StoreError>) -> ProviderError {
     ProviderError::Unavailable(error.into().to_string())
+}
+
+#[cfg(test)]
+mod user_lock_tests {
+    use super::*;
+    use crate::payments::{
+        ledger::sqlite::SqliteLedger, provider::local::LocalProvider, store::PaymentStore,
+    };
+
+    #[tokio::test]
+    async fn the_per_user_locks_forget_users_nobody_is_waiting_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SharedStore::new(PaymentStore::open(&dir.path().join("paid.db")).unwrap());
+        let ledger = Arc::new(Ledger::new(
+            Arc::new(SqliteLedger::new(store.clone())),
+            std::time::Duration::from_secs(60),
+        ));
+        let provider = Arc::new(Provider::Local(LocalProvider::new(HashMap::new())));
+        let checkouts = Checkouts::new(provider, store, ledger);
+        let held = checkouts.user_lock("alice");
+        let _guard = held.lock().await;
+        for session in 0..5000 {
+            drop(checkouts.user_lock(&format!("anon-{session}")));
+        }
+        let locks = checkouts.user_locks.lock().unwrap().len();
+        assert!(locks <= 1025, "{locks} locks kept");
+        // A lock in use is never replaced: the same user still gets the same lock.
+        assert!(Arc::ptr_eq(&held, &checkouts.user_lock("alice")));
+    }
 }

@@ -122,6 +122,7 @@ impl Gate {
                 user,
                 pricing: resolved,
                 grant: Some(grant),
+                succeeded: false,
             }),
             Err(refusal) => Admission::Refuse(refusal),
         }
@@ -263,21 +264,27 @@ pub(crate) struct Ticket {
     pricing: Arc<ResolvedPricing>,
     /// `None` once settled.
     grant: Option<Access>,
+    /// The call succeeded (known once `settle` began).
+    succeeded: bool,
 }
 
 impl Ticket {
     /// Settles the call: on success a credit is used for good or one meter event is recorded;
     /// otherwise a reserved credit is given back. Nothing here waits on the network.
     pub(crate) async fn settle(mut self, outcome: &Outcome) {
-        let succeeded = outcome.status == Status::Ok;
-        let Some(grant) = self.grant.take() else {
+        self.succeeded = outcome.status == Status::Ok;
+        let Some(grant) = self.grant else {
             return;
         };
         let key = self.pricing.key();
         match grant {
-            Access::Credit if succeeded => self.ledger.commit(&self.user, key).await,
+            // The grant is kept until the commit returned: if this future is dropped while it
+            // waits (the ledger's write lock), `Drop` finishes using the credit. (The SQLite
+            // store's decrement completes within one poll, so it never runs twice; a store
+            // that awaits inside it must make the decrement idempotent per call.)
+            Access::Credit if self.succeeded => self.ledger.commit(&self.user, key).await,
             Access::Credit => self.ledger.release(&self.user, key),
-            Access::Subscription if succeeded => {
+            Access::Subscription if self.succeeded => {
                 if let Some(event_name) = &self.pricing.meter {
                     self.meter
                         .record(&self.user, &self.pricing.tool, event_name);
@@ -285,14 +292,187 @@ impl Ticket {
             }
             Access::Subscription | Access::Unlimited => {}
         }
+        self.grant = None;
     }
 }
 
 impl Drop for Ticket {
-    /// A call that never finished (cancelled, its future dropped) gives its credit back.
+    /// A call that never finished (cancelled, its future dropped) gives its credit back; a
+    /// successful call whose settling was cancelled before its credit was used uses it in
+    /// the background (giving it back would run a successful call for free).
     fn drop(&mut self) {
-        if self.grant == Some(Access::Credit) {
-            self.ledger.release(&self.user, self.pricing.key());
+        if self.grant != Some(Access::Credit) {
+            return;
         }
+        if !self.succeeded {
+            self.ledger.release(&self.user, self.pricing.key());
+            return;
+        }
+        let (ledger, pricing, user) = (
+            self.ledger.clone(),
+            self.pricing.clone(),
+            std::mem::take(&mut self.user),
+        );
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move { ledger.commit(&user, pricing.key()).await });
+            }
+            // No runtime to finish on (shutting down): the credit stays reserved in memory,
+            // so this process does not sell it again.
+            Err(_) => tracing::error!(
+                user,
+                tool = %pricing.tool,
+                "a successful call's credit could not be used: its settling was cancelled"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::HashMap, future::Future, pin::pin, task::Poll};
+
+    use rmcp::model::{CallToolResponse, CallToolResult};
+
+    use super::*;
+    use crate::payments::{
+        domain::{CheckoutStatus, PaymentStatus},
+        ledger::sqlite::SqliteLedger,
+        meter::MeterDurability,
+        provider::{Provider, local::LocalProvider},
+        store::{PaymentStore, SharedStore},
+    };
+
+    const USER: &str = "alice";
+
+    /// A ledger on a real database where `USER` bought 2 credits of `price_image`.
+    async fn ledger_with_two_credits(db: &std::path::Path) -> (SharedStore, Arc<Ledger>) {
+        let store = SharedStore::new(PaymentStore::open(db).unwrap());
+        let ledger = Arc::new(Ledger::new(
+            Arc::new(SqliteLedger::new(store.clone())),
+            std::time::Duration::from_secs(60),
+        ));
+        let metadata = HashMap::from([
+            ("mcp_user_id".to_owned(), USER.to_owned()),
+            ("mcp_price_key".to_owned(), "price_image".to_owned()),
+            ("mcp_tool".to_owned(), "image".to_owned()),
+            ("mcp_grant".to_owned(), "2".to_owned()),
+        ]);
+        let paid = CheckoutInfo {
+            id: "cs_1".into(),
+            url: None,
+            status: CheckoutStatus::Complete,
+            payment_status: PaymentStatus::Paid,
+            mode: CheckoutMode::Payment,
+            customer: Some("cus_1".into()),
+            subscription: None,
+            client_reference_id: Some(USER.into()),
+            metadata,
+            amount_total: Some(1000),
+            currency: Some("usd".into()),
+            expires_at: 0,
+            payment_intent: Some("pi_1".into()),
+        };
+        ledger.fulfil(&paid).await.unwrap();
+        (store, ledger)
+    }
+
+    fn credits_in_store(db: &std::path::Path) -> i64 {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row(
+                "SELECT coalesce(sum(credits), 0) FROM payment_entitlements",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap()
+    }
+
+    /// The handler's future dropped while the successful call's credit was being used (the
+    /// ledger's write lock not yet acquired): the credit is still used, once, not left
+    /// reserved in memory and free in the store.
+    #[tokio::test]
+    async fn a_successful_call_cancelled_while_settling_still_uses_its_credit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("paid.db");
+        let (store, ledger) = ledger_with_two_credits(&db).await;
+        let pricing = ResolvedPricing::resolve(
+            "image",
+            None,
+            &Pricing {
+                mode: CheckoutMode::Payment,
+                success_url: "https://example.com/ok",
+                cancel_url: None,
+                line_items: &[crate::payments::pricing::LineItem {
+                    price: crate::payments::pricing::Price::Id("price_image"),
+                    quantity: Some(2),
+                }],
+                meter: None,
+                reason: None,
+                grant: crate::payments::pricing::Grant::Credits,
+            },
+            |_| None,
+        )
+        .unwrap();
+        let key = pricing.key().clone();
+        ledger.reload(USER, &key).await.unwrap();
+        let Decision::Granted(grant) = ledger.reserve(USER, &key) else {
+            panic!("two credits were bought");
+        };
+        let meter = Meter::start(
+            store,
+            Provider::Local(LocalProvider::new(HashMap::new())),
+            MeterDurability::Queued,
+        )
+        .unwrap();
+        let ticket = Ticket {
+            ledger: ledger.clone(),
+            meter,
+            user: USER.into(),
+            pricing: Arc::new(pricing),
+            grant: Some(grant),
+            succeeded: false,
+        };
+        let ok = Outcome::from_response(Ok(CallToolResponse::Complete(CallToolResult::success(
+            vec![],
+        ))));
+        assert_eq!(ok.status, Status::Ok);
+
+        // Polled once with the task's cooperative budget used up, the ledger's write lock
+        // answers "not yet": the settle future is parked at that point, then dropped.
+        let mut settle = Box::pin(ticket.settle(&ok));
+        std::future::poll_fn(|cx| {
+            while pin!(tokio::task::consume_budget()).poll(cx).is_ready() {}
+            assert!(settle.as_mut().poll(cx).is_pending(), "parked on the lock");
+            Poll::Ready(())
+        })
+        .await;
+        drop(settle);
+
+        for _ in 0..100 {
+            if credits_in_store(&db) == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            credits_in_store(&db),
+            1,
+            "the successful call used its credit"
+        );
+        ledger.reload(USER, &key).await.unwrap();
+        assert!(matches!(
+            ledger.reserve(USER, &key),
+            Decision::Granted(Access::Credit)
+        ));
+        ledger.release(USER, &key);
+        assert!(
+            matches!(
+                ledger.reserve(USER, &key),
+                Decision::Granted(Access::Credit)
+            ),
+            "one credit is left, and it is not stuck reserved"
+        );
+        assert!(!matches!(ledger.reserve(USER, &key), Decision::Granted(_)));
     }
 }

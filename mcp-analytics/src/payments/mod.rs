@@ -182,6 +182,7 @@ impl Payments {
         let Some(core) = &self.core else {
             return Err(Error::Payments("payments are not configured".into()));
         };
+        let mut checked = Vec::new();
         for spec in tools {
             let Some(pricing) = spec.paid else { continue };
             let resolved = core
@@ -189,7 +190,9 @@ impl Payments {
                 .resolve(spec.name, spec.description, pricing)
                 .map_err(Error::Payments)?;
             check_prices(&core.provider, &resolved).await?;
+            checked.push(resolved);
         }
+        check_shared_prices(&checked)?;
         if core.environment == Environment::Development && !core.provider.is_local() {
             tracing::debug!("paid tools use Stripe in development");
         }
@@ -359,9 +362,93 @@ async fn check_prices(provider: &Provider, pricing: &ResolvedPricing) -> Result<
     Ok(())
 }
 
+/// Refuses two paid tools with the same set of prices that grant different things: what a
+/// user bought is held per price set, so an unlimited unlock would also run a credits tool (or
+/// a subscription a one-time tool) of the same prices for free.
+fn check_shared_prices(tools: &[Arc<ResolvedPricing>]) -> Result<(), Error> {
+    let grants = |pricing: &ResolvedPricing| match pricing.mode {
+        CheckoutMode::Payment => Some(pricing.grant),
+        CheckoutMode::Subscription => None,
+    };
+    for (i, first) in tools.iter().enumerate() {
+        if let Some(second) = tools[i + 1..]
+            .iter()
+            .find(|other| other.key() == first.key() && grants(other) != grants(first))
+        {
+            return Err(Error::Payments(format!(
+                "tools `{}` and `{}` have the same prices ({}) but grant different things (mode or `grant`): a purchase for one would run the other; give them different prices",
+                first.tool,
+                second.tool,
+                first.key()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Unix milliseconds now.
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        pricing::{Grant, LineItem, Price},
+        *,
+    };
+
+    const UNLOCK: &[LineItem] = &[LineItem {
+        price: Price::Id("price_unlock"),
+        quantity: Some(1),
+    }];
+    const fn pricing(grant: Grant) -> Pricing {
+        Pricing {
+            mode: CheckoutMode::Payment,
+            success_url: "https://example.com/ok",
+            cancel_url: None,
+            line_items: UNLOCK,
+            meter: None,
+            reason: None,
+            grant,
+        }
+    }
+    static UNLIMITED: Pricing = pricing(Grant::Unlimited);
+    static CREDITS: Pricing = pricing(Grant::Credits);
+
+    fn tool(name: &'static str, paid: &'static Pricing) -> ToolSpec {
+        ToolSpec {
+            name,
+            paid: Some(paid),
+            ..ToolSpec::DEFAULT
+        }
+    }
+
+    #[tokio::test]
+    async fn tools_with_the_same_prices_but_different_grants_are_refused_at_startup() {
+        let dir = tempfile::tempdir().unwrap();
+        let payments = Payments::builder()
+            .environment(Environment::Development)
+            .database(dir.path().join("paid.db"))
+            .build()
+            .unwrap();
+        let same = [
+            tool("export_all", &UNLIMITED),
+            tool("export_more", &UNLIMITED),
+        ];
+        payments.check_tools(&same).await.unwrap();
+        let mixed = [
+            tool("export_all", &UNLIMITED),
+            tool("thumbnail", &CREDITS),
+            tool("export_one", &CREDITS),
+        ];
+        let error = payments.check_tools(&mixed).await.unwrap_err().to_string();
+        assert!(
+            error.contains("`export_all`") && error.contains("`thumbnail`"),
+            "{error}"
+        );
+        assert!(error.contains("price_unlock"), "{error}");
+    }
 }

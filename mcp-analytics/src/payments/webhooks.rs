@@ -52,6 +52,9 @@ pub(crate) struct Webhooks {
     store: SharedStore,
     ledger: Arc<Ledger>,
     checkouts: Arc<Checkouts>,
+    /// Held from the dedupe check to marking the event applied, so that two overlapping
+    /// deliveries of one event (a slow attempt and Stripe's retry) apply it once.
+    applying: tokio::sync::Mutex<()>,
 }
 
 impl Webhooks {
@@ -66,6 +69,7 @@ impl Webhooks {
             store,
             ledger,
             checkouts,
+            applying: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -108,6 +112,8 @@ impl Webhooks {
         };
         let event_id = event.id.as_str().to_owned();
         let kind = event.type_.as_str().to_owned();
+        // Check, apply and mark as one step in this process.
+        let _applying = self.applying.lock().await;
         match self.store.lock().webhook_events().applied(&event_id) {
             Ok(false) => {}
             Ok(true) => return Answer::new(200, "duplicate"),
@@ -166,8 +172,10 @@ impl Webhooks {
             EventObject::RefundCreated(refund) | EventObject::RefundUpdated(refund) => {
                 let status = refund.status.as_deref().unwrap_or("");
                 match &refund.payment_intent {
-                    // A failed or canceled refund gives nothing back.
-                    Some(intent) if matches!(status, "succeeded" | "pending") => {
+                    // Only money actually returned takes the purchase back: a pending refund
+                    // may still fail or be canceled (its `refund.updated` to `succeeded` applies
+                    // it, once per refund id), a failed or canceled one gives nothing back.
+                    Some(intent) if status == "succeeded" => {
                         self.ledger
                             .reverse(&Reversal {
                                 kind: ReversalKind::Refund,
@@ -184,6 +192,17 @@ impl Webhooks {
             EventObject::ChargeDisputeCreated(dispute)
             | EventObject::ChargeDisputeClosed(dispute)
             | EventObject::ChargeDisputeFundsReinstated(dispute) => {
+                use stripe_shared::DisputeStatus::{
+                    WarningClosed, WarningNeedsResponse, WarningUnderReview,
+                };
+                // An inquiry (a `warning_*` status) withdraws no funds and closes as
+                // `warning_closed`, never won: it takes nothing back and records nothing.
+                if matches!(
+                    dispute.status,
+                    WarningNeedsResponse | WarningUnderReview | WarningClosed
+                ) {
+                    return Ok(());
+                }
                 let kind = match object {
                     EventObject::ChargeDisputeCreated(_) => ReversalKind::Dispute,
                     EventObject::ChargeDisputeFundsReinstated(_) => ReversalKind::DisputeWon,

@@ -31,6 +31,8 @@ use crate::payments::{
 
 /// Attempts per POST (with the same idempotency key) before the provider counts as down.
 const ATTEMPTS: u32 = 3;
+/// How long one Billing Portal session is reused (its link lives about five minutes).
+const PORTAL_WINDOW_SECS: i64 = 120;
 /// Stripe's page size limit.
 const PAGE: i64 = 100;
 
@@ -250,7 +252,12 @@ impl StripeProvider {
         let portal = CreateBillingPortalSession::new()
             .customer(customer)
             .return_url(return_url);
-        let key = hashed_key("portal", &[customer, subscription, return_url]);
+        let key = portal_key(
+            customer,
+            subscription,
+            return_url,
+            super::super::now_ms() / 1000,
+        );
         match self
             .post(&key, |strategy| {
                 portal
@@ -412,6 +419,14 @@ pub(crate) fn subscription_info(subscription: &Subscription) -> SubscriptionInfo
     }
 }
 
+/// The idempotency key of a Billing Portal session: retries within one window replay the
+/// same session, a later request gets a new one (Stripe would replay a session for 24 hours,
+/// long after its link stopped working).
+fn portal_key(customer: &str, subscription: &str, return_url: &str, now_secs: i64) -> String {
+    let window = (now_secs / PORTAL_WINDOW_SECS).to_string();
+    hashed_key("portal", &[customer, subscription, return_url, &window])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,5 +443,19 @@ mod tests {
         );
         let kept = "https://x.dev/ok?s={CHECKOUT_SESSION_ID}";
         assert_eq!(with_session_id(kept), kept);
+    }
+
+    #[test]
+    fn a_billing_portal_session_is_reused_only_while_its_link_is_alive() {
+        let key = |now| portal_key("cus_1", "sub_1", "https://x.dev/back", now);
+        // A retry within the window replays the same session.
+        assert_eq!(key(1_800_000_000), key(1_800_000_000 + 30));
+        // A subscriber asking again later gets a new session (its link lives about 5 minutes).
+        assert_ne!(key(1_800_000_000), key(1_800_000_000 + PORTAL_WINDOW_SECS));
+        assert_ne!(key(1_800_000_000), key(1_800_000_000 + 24 * 3600));
+        assert_ne!(
+            key(1_800_000_000),
+            portal_key("cus_1", "sub_2", "https://x.dev/back", 1_800_000_000)
+        );
     }
 }
