@@ -109,13 +109,13 @@ impl Collector {
     /// Serves at `addr` until Ctrl-C or SIGTERM; refuses a non-loopback address without a key.
     pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
         let listener =
-            crate::serve::bind(addr, "the collector", !self.dashboard.is_protected()).await?;
+            crate::listen::bind(addr, "the collector", !self.dashboard.is_protected()).await?;
         let local = listener.local_addr().unwrap_or(addr);
         eprintln!(
             "mcp-analytics collector: ingest at http://{local}{INGEST_PATH}, dashboard at http://{local}/ ({})",
             self.dashboard.database().display()
         );
-        self.serve_on(listener, crate::serve::shutdown_signal())
+        self.serve_on(listener, crate::listen::shutdown_signal())
             .await
     }
 
@@ -125,7 +125,7 @@ impl Collector {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        crate::serve::run(listener, self.router()?, shutdown, "the collector").await
+        crate::listen::run(listener, self.router()?, shutdown, "the collector").await
     }
 }
 

@@ -1,12 +1,15 @@
-//! Configuration: [`Config`] from the environment and `.env` / `.dev.vars` files, the
-//! [`AnalyticsBuilder`] for everything, and the crate's [`Error`].
+//! Configuration: [`Config`] from the environment and `.env` / `.dev.vars` files, and the
+//! [`AnalyticsBuilder`] for everything.
 
 use std::{
     path::{Path, PathBuf},
     time::Duration,
 };
 
-use crate::{Analytics, Sanitizer, Sink, UserDetails};
+use crate::{
+    Analytics, Error, Sanitizer, Sink, UserDetails,
+    env::{lookup as env_lookup, parse_bool},
+};
 
 /// Whether this is a development or a production deployment (`ENVIRONMENT`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -124,105 +127,6 @@ impl Config {
             #[cfg(feature = "otlp")]
             otlp: crate::export::OtlpConfig::from_lookup(&lookup)?,
         })
-    }
-}
-
-/// Variable lookup over the process environment, then `.dev.vars`, then `.env` (files read now,
-/// from the current directory; the process environment is read at each lookup).
-pub(crate) fn env_lookup() -> Result<impl Fn(&str) -> Option<String> + Send + Sync + 'static, Error>
-{
-    let files = [
-        read_env_file(Path::new(".dev.vars"))?,
-        read_env_file(Path::new(".env"))?,
-    ];
-    Ok(move |name: &str| {
-        std::env::var(name).ok().or_else(|| {
-            files
-                .iter()
-                .flatten()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.clone())
-        })
-    })
-}
-
-pub(crate) fn parse_bool(value: &str) -> Option<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
-fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, Error> {
-    match dotenvy::from_path_iter(path) {
-        Ok(entries) => entries
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| Error::EnvFile {
-                path: path.to_owned(),
-                source,
-            }),
-        Err(error) if error.not_found() => Ok(Vec::new()),
-        Err(source) => Err(Error::EnvFile {
-            path: path.to_owned(),
-            source,
-        }),
-    }
-}
-
-/// Everything that can go wrong while setting analytics up or serving.
-///
-/// `Debug` prints the same message as `Display`, so `fn main() -> Result<(), Error>` reports
-/// errors readably.
-#[derive(thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// An environment variable has a value we cannot use.
-    #[error("invalid {var}={value:?}: expected {expected}")]
-    InvalidConfig {
-        /// The variable.
-        var: &'static str,
-        /// Its value.
-        value: String,
-        /// What is accepted.
-        expected: &'static str,
-    },
-    /// A `.env` / `.dev.vars` file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    EnvFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: dotenvy::Error,
-    },
-    /// The SQLite database could not be opened or prepared.
-    #[cfg(feature = "sqlite")]
-    #[error("cannot open the analytics database {}: {source} (set MCP_ANALYTICS_DB to a writable file path)", path.display())]
-    Store {
-        /// The database file.
-        path: PathBuf,
-        /// Why.
-        source: rusqlite::Error,
-    },
-    /// Payments could not be set up (missing Stripe key in production, unknown price, …).
-    #[error("payments: {0}")]
-    Payments(String),
-    /// The background writer thread could not be started.
-    #[error("cannot start the analytics writer thread: {0}")]
-    Writer(std::io::Error),
-    /// Serving failed (binding the address, the transport).
-    #[error("{context}: {source}")]
-    Serve {
-        /// What was being done.
-        context: String,
-        /// Why it failed.
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-}
-
-impl std::fmt::Debug for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self, f)
     }
 }
 

@@ -102,12 +102,15 @@ mod config;
 mod context;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
+mod env;
+mod error;
 mod event;
 #[cfg(any(feature = "export-http", feature = "otlp"))]
 pub mod export;
 #[cfg(feature = "http")]
 mod guard;
 mod identity;
+mod listen;
 pub mod payments;
 mod recorder;
 mod sanitize;
@@ -134,8 +137,9 @@ pub mod handler {
 }
 
 pub use client_text::{ClientText, MAX_CLIENT_TEXT_CHARS};
-pub use config::{AnalyticsBuilder, Config, Environment, Error};
+pub use config::{AnalyticsBuilder, Config, Environment};
 pub use context::CallContext;
+pub use error::Error;
 pub use event::{Status, ToolCallEvent, Transport};
 #[cfg(feature = "oauth")]
 pub use identity::OAuthConfig;

@@ -69,7 +69,7 @@ async fn payments_pages(
     if !payments.is_local() {
         return Ok(None);
     }
-    let listener = bind(
+    let listener = crate::listen::bind(
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         "payments",
         true,
@@ -85,7 +85,7 @@ async fn payments_pages(
     let guard = stop.clone().drop_guard();
     let router = payments.router();
     tokio::spawn(async move {
-        let _ = run(
+        let _ = crate::listen::run(
             listener,
             router,
             async move { stop.cancelled().await },
@@ -105,72 +105,13 @@ fn startup_analytics<S: Server>(server: &S) -> Result<crate::Analytics, Error> {
     Ok(server.analytics().clone())
 }
 
-/// Resolves when the process receives Ctrl-C or (on Unix) SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-}
+pub use crate::listen::shutdown_signal;
 
 #[cfg(feature = "http")]
 mod parse_errors;
 
 #[cfg(feature = "http")]
 pub use http::{HttpServer, http};
-
-/// Binds `addr` for `what`. With `keyless` (nothing protects the service), a non-loopback
-/// address is refused: the data would be open to the network.
-#[cfg(feature = "http")]
-pub(crate) async fn bind(
-    addr: std::net::SocketAddr,
-    what: &str,
-    keyless: bool,
-) -> Result<tokio::net::TcpListener, Error> {
-    if keyless && !addr.ip().is_loopback() {
-        return Err(Error::Serve {
-            context: format!("refusing to serve {what} on {addr} without a key"),
-            source: "set MCP_ANALYTICS_API_KEY, or listen on 127.0.0.1".into(),
-        });
-    }
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Serve {
-            context: format!("cannot listen on {addr}"),
-            source: Box::new(source),
-        })
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves.
-#[cfg(feature = "http")]
-pub(crate) async fn run(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    what: &str,
-) -> Result<(), Error> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| Error::Serve {
-            context: format!("{what} failed"),
-            source: Box::new(source),
-        })
-}
 
 #[cfg(feature = "http")]
 mod http {
@@ -425,7 +366,7 @@ mod http {
             if let Some(payments) = &self.payments {
                 payments.check_listener(addr)?;
             }
-            let listener = super::bind(addr, "MCP", false).await?;
+            let listener = crate::listen::bind(addr, "MCP", false).await?;
             let local = listener.local_addr().unwrap_or(addr);
             eprintln!(
                 "{} {}: MCP at http://{local}/mcp; analytics: {}",
@@ -507,7 +448,7 @@ mod http {
             if let Some(payments) = &self.payments {
                 payments.check_listener(local)?;
             }
-            let lookup = crate::config::env_lookup()?;
+            let lookup = crate::env::lookup()?;
             if let Some(origins) = lookup(crate::guard::ALLOWED_ORIGINS_VAR) {
                 self.allowed_origins
                     .extend(crate::guard::split_list(&origins));

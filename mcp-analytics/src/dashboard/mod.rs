@@ -43,7 +43,7 @@ impl Dashboard {
     /// A dashboard for `database` protected by `MCP_ANALYTICS_API_KEY` when that is set (in
     /// the process environment, `.dev.vars` or `.env`, like every other setting).
     pub fn from_env(database: impl Into<PathBuf>) -> Result<Self, Error> {
-        let lookup = crate::config::env_lookup()?;
+        let lookup = crate::env::lookup()?;
         Ok(Self::new(database).api_key(lookup(API_KEY_VAR).filter(|key| !key.is_empty())))
     }
 
@@ -111,13 +111,13 @@ impl Dashboard {
     /// Serves the dashboard alone at `http://{addr}/` until Ctrl-C or SIGTERM. Refuses a
     /// non-loopback address without an API key.
     pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
-        let listener = crate::serve::bind(addr, "the dashboard", self.api_key.is_none()).await?;
+        let listener = crate::listen::bind(addr, "the dashboard", self.api_key.is_none()).await?;
         let local = listener.local_addr().unwrap_or(addr);
         eprintln!(
             "mcp-analytics dashboard for {} at http://{local}/",
             self.database.display()
         );
-        self.serve_on(listener, crate::serve::shutdown_signal())
+        self.serve_on(listener, crate::listen::shutdown_signal())
             .await
     }
 
@@ -127,7 +127,7 @@ impl Dashboard {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        crate::serve::run(listener, self.router(), shutdown, "the dashboard").await
+        crate::listen::run(listener, self.router(), shutdown, "the dashboard").await
     }
 }
 

@@ -175,7 +175,7 @@ impl OAuthConfig {
     /// Reads the `MCP_OAUTH_*` variables like [`crate::Config::from_env`] (process
     /// environment, then `.dev.vars`, then `.env`); `None` when `MCP_OAUTH_ISSUER` is unset.
     pub fn from_env() -> Result<Option<Self>, Error> {
-        Self::from_lookup(crate::config::env_lookup()?)
+        Self::from_lookup(crate::env::lookup()?)
     }
 
     /// Reads the `MCP_OAUTH_*` variables through `lookup` (a variable name → its value).

@@ -61,7 +61,7 @@ impl Default for PaymentsBuilder {
 impl PaymentsBuilder {
     /// Settings from the environment (see the table above).
     pub fn from_env() -> Result<Self, Error> {
-        let lookup = crate::config::env_lookup()?;
+        let lookup = crate::env::lookup()?;
         let config = crate::Config::from_lookup(&lookup)?;
         let non_empty = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let meter_durability = match non_empty("MCP_ANALYTICS_METER_DURABILITY") {

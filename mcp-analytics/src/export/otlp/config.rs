@@ -155,7 +155,7 @@ impl OtlpConfig {
                 pairs(&value).ok_or_else(|| invalid("OTEL_RESOURCE_ATTRIBUTES", value, PAIRS))?;
         }
         if let Some(value) = get("MCP_ANALYTICS_OTEL_CAPTURE_CONTENT") {
-            config.capture_content = crate::config::parse_bool(&value).ok_or_else(|| {
+            config.capture_content = crate::env::parse_bool(&value).ok_or_else(|| {
                 invalid(
                     "MCP_ANALYTICS_OTEL_CAPTURE_CONTENT",
                     value,
