@@ -111,6 +111,7 @@ pub mod export;
 mod guard;
 mod identity;
 mod listen;
+mod outcome;
 pub mod payments;
 mod recorder;
 mod sanitize;

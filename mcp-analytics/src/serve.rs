@@ -3,7 +3,10 @@
 
 use rmcp::{ServerHandler, ServiceExt};
 
-use crate::{Error, private::Server};
+use crate::{
+    Error,
+    private::{Server, ToolSpec},
+};
 
 /// Serves `server` over stdin/stdout until the client disconnects or the process is asked to
 /// stop, then flushes analytics. Messages go to stderr: stdout carries the protocol.
@@ -55,7 +58,9 @@ pub(crate) async fn startup_payments<S: Server>(
         crate::Payments::init_global()?;
     }
     let payments = server.payments().clone();
-    payments.check_tools(S::TOOLS).await?;
+    payments
+        .check_tools(S::TOOLS.iter().filter_map(ToolSpec::paid_tool))
+        .await?;
     eprintln!("payments: {}", payments.description());
     Ok(Some(payments))
 }

@@ -8,7 +8,7 @@ use rmcp::model::{
 use serde_json::json;
 
 use super::{pricing::ResolvedPricing, provider::CheckoutInfo, report::format_amount};
-use crate::{event::Status, private::Outcome};
+use crate::{event::Status, outcome::Outcome};
 
 /// `payment_required` with a checkout link: an error result clients and models can act on, or
 /// for clients that take it, a URL elicitation (`InputRequiredResult`) whose retry re-enters

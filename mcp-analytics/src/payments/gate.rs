@@ -13,14 +13,10 @@ use super::{
     checkouts::{CheckoutState, Checkouts, store_unavailable},
     ledger::{Access, Decision, Ledger},
     meter::Meter,
-    pricing::{CheckoutMode, Pricing, PricingTable, ResolvedPricing},
+    pricing::{CheckoutMode, PaidTool, PricingTable, ResolvedPricing},
     provider::{CheckoutInfo, ProviderError},
 };
-use crate::{
-    Environment,
-    event::Status,
-    private::{Outcome, ToolSpec},
-};
+use crate::{Environment, event::Status, outcome::Outcome};
 
 /// How long a legacy client may take to answer the URL elicitation.
 const ELICITATION_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -78,23 +74,21 @@ pub(crate) struct Gate {
 
 impl Gate {
     /// The gate for one call of the paid tool `spec`.
-    pub(crate) async fn admit(
-        &self,
-        spec: &ToolSpec,
-        pricing: &'static Pricing,
-        payer: Payer,
-    ) -> Admission {
-        let resolved = match self.pricing.resolve(spec.name, spec.description, pricing) {
+    pub(crate) async fn admit(&self, tool: PaidTool, payer: Payer) -> Admission {
+        let resolved = match self
+            .pricing
+            .resolve(tool.name, tool.description, tool.pricing)
+        {
             Ok(resolved) => resolved,
             Err(error) => {
-                tracing::error!(tool = spec.name, "{error}");
-                return Admission::Refuse(unavailable(spec.name, &error));
+                tracing::error!(tool = tool.name, "{error}");
+                return Admission::Refuse(unavailable(tool.name, &error));
             }
         };
         let user = match (payer.user_id.as_deref(), &payer.session, self.environment) {
             (Some(user), _, _) => user.to_owned(),
             (None, Some(session), Environment::Development) => format!("anon-{session}"),
-            _ => return Admission::Refuse(sign_in_required(spec.name)),
+            _ => return Admission::Refuse(sign_in_required(tool.name)),
         };
         let grant = match self.ledger.reserve(&user, resolved.key()) {
             Decision::Granted(grant) => Ok(grant),

@@ -44,11 +44,11 @@ use self::{
     gate::Gate,
     ledger::{Ledger, sqlite::SqliteLedger},
     meter::Meter,
-    pricing::{CheckoutMode, EnvLookup, Pricing, PricingTable, ResolvedPricing},
+    pricing::{CheckoutMode, EnvLookup, PaidTool, PricingTable, ResolvedPricing},
     provider::Provider,
     store::SharedStore,
 };
-use crate::{Environment, Error, private::ToolSpec};
+use crate::{Environment, Error};
 
 /// The payment side of a server: a cheap handle to share.
 ///
@@ -178,16 +178,18 @@ impl Payments {
 
     /// Checks the pricing of every paid tool of a server: prices from the environment are set,
     /// and (with Stripe) every price exists, is active and fits the mode and meter.
-    pub async fn check_tools(&self, tools: &[ToolSpec]) -> Result<(), Error> {
+    pub async fn check_tools(
+        &self,
+        tools: impl IntoIterator<Item = PaidTool>,
+    ) -> Result<(), Error> {
         let Some(core) = &self.core else {
             return Err(Error::Payments("payments are not configured".into()));
         };
         let mut checked = Vec::new();
-        for spec in tools {
-            let Some(pricing) = spec.paid else { continue };
+        for tool in tools {
             let resolved = core
                 .pricing
-                .resolve(spec.name, spec.description, pricing)
+                .resolve(tool.name, tool.description, tool.pricing)
                 .map_err(Error::Payments)?;
             check_prices(&core.provider, &resolved).await?;
             checked.push(resolved);
@@ -282,22 +284,17 @@ impl Payments {
         self.core.as_deref()
     }
 
-    /// The gate for one call of the paid tool `spec`.
-    pub(crate) async fn admit(
-        &self,
-        spec: &ToolSpec,
-        pricing: &'static Pricing,
-        payer: Payer,
-    ) -> Admission {
+    /// The gate for one call of the paid `tool`.
+    pub(crate) async fn admit(&self, tool: PaidTool, payer: Payer) -> Admission {
         match &self.core {
-            Some(core) => core.gate.admit(spec, pricing, payer).await,
+            Some(core) => core.gate.admit(tool, payer).await,
             None => {
                 tracing::error!(
-                    tool = spec.name,
+                    tool = tool.name,
                     "paid tool called but payments are not configured (serve with mcp_analytics::serve, or call Payments::init_global)"
                 );
                 Admission::Refuse(answers::unavailable(
-                    spec.name,
+                    tool.name,
                     "payments are not configured on this server",
                 ))
             }
@@ -418,11 +415,11 @@ mod tests {
     static UNLIMITED: Pricing = pricing(Grant::Unlimited);
     static CREDITS: Pricing = pricing(Grant::Credits);
 
-    fn tool(name: &'static str, paid: &'static Pricing) -> ToolSpec {
-        ToolSpec {
+    fn tool(name: &'static str, pricing: &'static Pricing) -> PaidTool {
+        PaidTool {
             name,
-            paid: Some(paid),
-            ..ToolSpec::DEFAULT
+            description: None,
+            pricing,
         }
     }
 
@@ -438,13 +435,13 @@ mod tests {
             tool("export_all", &UNLIMITED),
             tool("export_more", &UNLIMITED),
         ];
-        payments.check_tools(&same).await.unwrap();
+        payments.check_tools(same).await.unwrap();
         let mixed = [
             tool("export_all", &UNLIMITED),
             tool("thumbnail", &CREDITS),
             tool("export_one", &CREDITS),
         ];
-        let error = payments.check_tools(&mixed).await.unwrap_err().to_string();
+        let error = payments.check_tools(mixed).await.unwrap_err().to_string();
         assert!(
             error.contains("`export_all`") && error.contains("`thumbnail`"),
             "{error}"

@@ -68,6 +68,17 @@ pub struct Pricing {
     pub grant: Grant,
 }
 
+/// A paid tool as payments sees it: its name, description and `#[paid(...)]` pricing.
+#[derive(Clone, Copy, Debug)]
+pub struct PaidTool {
+    /// The MCP tool name.
+    pub name: &'static str,
+    /// The tool's description (the default reason to pay).
+    pub description: Option<&'static str>,
+    /// What `#[paid(...)]` says.
+    pub pricing: &'static Pricing,
+}
+
 /// A [`Pricing`] with every price id known.
 #[derive(Clone, Debug)]
 pub struct ResolvedPricing {

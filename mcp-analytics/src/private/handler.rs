@@ -16,7 +16,7 @@ use super::{Outcome, RequestContext, Server, ToolCall, ToolSpec};
 use crate::{
     Analytics, CallContext,
     capture::Capture,
-    payments::{Admission, Payer, pricing::Pricing},
+    payments::{Admission, Payer, pricing::PaidTool},
     recorder::RawCall,
 };
 
@@ -101,12 +101,12 @@ pub async fn call_tool<S: Server>(
     pending.finish(outcome)
 }
 
-/// The spec and pricing of `name` when it is a paid tool.
-fn paid_tool<S: Server>(name: &str) -> Option<(&'static ToolSpec, &'static Pricing)> {
+/// `name` as a paid tool, when it is one.
+fn paid_tool<S: Server>(name: &str) -> Option<PaidTool> {
     S::TOOLS
         .iter()
         .find(|spec| spec.name == name)
-        .and_then(|spec| Some((spec, spec.paid?)))
+        .and_then(ToolSpec::paid_tool)
 }
 
 /// Who pays for this call and how to reach them. Cheap: everything only a refusal needs is
@@ -136,14 +136,14 @@ fn payer(capture: &Capture, context: &RequestContext) -> Payer {
 /// Dispatches the call, behind the payment gate for paid tools.
 async fn gated<S: Server>(
     server: &S,
-    paid: Option<(&'static ToolSpec, &'static Pricing)>,
+    paid: Option<PaidTool>,
     payer: Option<Payer>,
     call: ToolCall<'_>,
 ) -> Outcome {
-    let (Some((spec, pricing)), Some(payer)) = (paid, payer) else {
+    let (Some(tool), Some(payer)) = (paid, payer) else {
         return server.dispatch(call).await;
     };
-    match server.payments().admit(spec, pricing, payer).await {
+    match server.payments().admit(tool, payer).await {
         Admission::Refuse(outcome) => outcome,
         Admission::Run(ticket) => {
             let outcome = server.dispatch(call).await;

@@ -3,12 +3,12 @@
 
 mod call;
 mod handler;
-mod invalid_params;
 mod spec;
 mod tool_panics;
 
+pub use crate::outcome::Outcome;
 pub use crate::payments::pricing::{CheckoutMode, Grant, LineItem, Price, Pricing};
-pub use call::{Outcome, ToolCall};
+pub use call::ToolCall;
 pub use handler::{call_tool, get_tool, list_tools, server_config};
 pub use rmcp::{
     ErrorData, ServerHandler,

@@ -6,8 +6,12 @@ use std::{future::Future, sync::Arc, sync::OnceLock};
 use rmcp::model::{JsonObject, MetaObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 
-use super::call::{Outcome, ToolCall};
-use crate::{Analytics, Payments, payments::pricing::Pricing};
+use super::call::ToolCall;
+use crate::outcome::Outcome;
+use crate::{
+    Analytics, Payments,
+    payments::pricing::{PaidTool, Pricing},
+};
 
 /// Name, version and instructions of a server, fixed at compile time.
 #[derive(Debug)]
@@ -96,6 +100,15 @@ pub struct ToolSpec {
 }
 
 impl ToolSpec {
+    /// The tool as payments sees it, when it is paid.
+    pub fn paid_tool(&self) -> Option<PaidTool> {
+        Some(PaidTool {
+            name: self.name,
+            description: self.description,
+            pricing: self.paid?,
+        })
+    }
+
     /// The values of every option not written in `#[tool(...)]`.
     pub const DEFAULT: ToolSpec = ToolSpec {
         name: "",
