@@ -333,6 +333,7 @@ mod tests {
         domain::{CheckoutStatus, PaymentStatus},
         ledger::sqlite::SqliteLedger,
         meter::MeterDurability,
+        pricing::Pricing,
         provider::{Provider, local::LocalProvider},
         store::{PaymentStore, SharedStore},
     };

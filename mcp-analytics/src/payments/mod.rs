@@ -393,7 +393,7 @@ pub(crate) fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::{
-        pricing::{Grant, LineItem, Price},
+        pricing::{Grant, LineItem, Price, Pricing},
         *,
     };
 
