@@ -344,18 +344,10 @@ mod tests {
                     other => out.extend(quote!(#other)),
                 }
             }
-            let expanded = pretty(out);
-            let snapshot = path.with_extension("expanded.rs");
-            if std::env::var_os("UPDATE_SNAPSHOTS").is_some() || !snapshot.exists() {
-                std::fs::write(&snapshot, &expanded).unwrap();
+            let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+            if let Err(problem) = check_snapshot(&path, &pretty(out), update) {
+                panic!("{problem}");
             }
-            let expected = std::fs::read_to_string(&snapshot).unwrap();
-            assert_eq!(
-                expected,
-                expanded,
-                "expansion of {} changed; rerun with UPDATE_SNAPSHOTS=1 and review",
-                path.display()
-            );
             checked += 1;
         }
         assert!(
@@ -363,6 +355,48 @@ mod tests {
             "expected expansion cases in {}",
             dir.display()
         );
+    }
+
+    /// Compares the expansion of the case at `path` with its `.expanded.rs` snapshot; with
+    /// `update`, writes the snapshot first. A missing snapshot is a failure, never written
+    /// silently: a new case's expansion is reviewed like a changed one.
+    fn check_snapshot(path: &std::path::Path, expanded: &str, update: bool) -> Result<(), String> {
+        let snapshot = path.with_extension("expanded.rs");
+        if update {
+            std::fs::write(&snapshot, expanded).map_err(|error| error.to_string())?;
+        }
+        let Ok(expected) = std::fs::read_to_string(&snapshot) else {
+            return Err(format!(
+                "{} has no snapshot: run with UPDATE_SNAPSHOTS=1 to write {}, then review it",
+                path.display(),
+                snapshot.display()
+            ));
+        };
+        if expected != expanded {
+            return Err(format!(
+                "expansion of {} changed; rerun with UPDATE_SNAPSHOTS=1 and review the diff\n--- expected\n{expected}\n--- got\n{expanded}",
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_missing_snapshot_fails_instead_of_being_written() {
+        let dir = std::env::temp_dir().join(format!("mcpa-snapshot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let case = dir.join("new_case.rs");
+        let problem = check_snapshot(&case, "fn expanded() {}", false).unwrap_err();
+        assert!(problem.contains("has no snapshot"), "{problem}");
+        assert!(
+            !case.with_extension("expanded.rs").exists(),
+            "nothing is written without UPDATE_SNAPSHOTS"
+        );
+        check_snapshot(&case, "fn expanded() {}", true).unwrap();
+        check_snapshot(&case, "fn expanded() {}", false).unwrap();
+        let changed = check_snapshot(&case, "fn other() {}", false).unwrap_err();
+        assert!(changed.contains("changed"), "{changed}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
