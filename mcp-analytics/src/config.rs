@@ -70,7 +70,7 @@ impl Config {
             Some(value) => parse_bool(&value).ok_or(Error::InvalidConfig {
                 var: "MCP_ANALYTICS_ENABLED",
                 value,
-                expected: "`true` or `false` (also 1/0, yes/no, on/off)",
+                expected: "`true` or `false` (also 1/0, yes/no, on/off)".into(),
             })?,
         };
         let database = match lookup("MCP_ANALYTICS_DB") {
@@ -78,7 +78,7 @@ impl Config {
                 return Err(Error::InvalidConfig {
                     var: "MCP_ANALYTICS_DB",
                     value: path,
-                    expected: "a file path such as `./mcp-analytics.db`",
+                    expected: "a file path such as `./mcp-analytics.db`".into(),
                 });
             }
             Some(path) => PathBuf::from(path),
@@ -93,7 +93,7 @@ impl Config {
                     return Err(Error::InvalidConfig {
                         var: "ENVIRONMENT",
                         value,
-                        expected: "`development` or `production`",
+                        expected: "`development` or `production`".into(),
                     });
                 }
             },
@@ -105,7 +105,7 @@ impl Config {
             return Err(Error::InvalidConfig {
                 var: "MCP_ANALYTICS_ENDPOINT",
                 value: endpoint.clone(),
-                expected: "a collector URL such as `https://analytics.example.com`",
+                expected: "a collector URL such as `https://analytics.example.com`".into(),
             });
         }
         let api_key = lookup("MCP_ANALYTICS_API_KEY").filter(|value| !value.is_empty());
@@ -114,7 +114,7 @@ impl Config {
             Some(value) => UserDetails::parse(&value).ok_or(Error::InvalidConfig {
                 var: "MCP_ANALYTICS_USER_DETAILS",
                 value,
-                expected: "`off`, `masked` or `full`",
+                expected: "`off`, `masked` or `full`".into(),
             })?,
         };
         Ok(Config {
@@ -298,7 +298,7 @@ fn exporter(
     Err(Error::InvalidConfig {
         var: "MCP_ANALYTICS_ENDPOINT",
         value: endpoint,
-        expected: "no endpoint: this build lacks mcp-analytics's `export-http` feature",
+        expected: "no endpoint: this build lacks mcp-analytics's `export-http` feature".into(),
     })
 }
 

@@ -17,7 +17,7 @@ pub enum Error {
         /// Its value.
         value: String,
         /// What is accepted.
-        expected: &'static str,
+        expected: std::borrow::Cow<'static, str>,
     },
     /// A `.env` / `.dev.vars` file could not be read.
     #[error("cannot read {}: {source}", path.display())]

@@ -193,7 +193,7 @@ pub(crate) fn check_origins(origins: &[String]) -> Result<(), crate::Error> {
         Some(bad) => Err(crate::Error::InvalidConfig {
             var: ALLOWED_ORIGINS_VAR,
             value: bad.clone(),
-            expected: "comma-separated origins such as `https://app.example.com` (scheme, host and optional port; no path)",
+            expected: "comma-separated origins such as `https://app.example.com` (scheme, host and optional port; no path)".into(),
         }),
         None => Ok(()),
     }

@@ -190,7 +190,7 @@ impl OAuthConfig {
                 Some(value) if metadata::secure_url(&value).is_err() => Err(Error::InvalidConfig {
                     var,
                     value,
-                    expected: "an https:// URL (http:// only to localhost)",
+                    expected: "an https:// URL (http:// only to localhost)".into(),
                 }),
                 other => Ok(other),
             }
@@ -200,7 +200,8 @@ impl OAuthConfig {
                 Some(var) => Err(Error::InvalidConfig {
                     var: "MCP_OAUTH_ISSUER",
                     value: String::new(),
-                    expected: missing_issuer(var),
+                    expected: format!("the authorization server's issuer URL ({var} is set)")
+                        .into(),
                 }),
                 None => Ok(None),
             };
@@ -211,7 +212,7 @@ impl OAuthConfig {
             return Err(Error::InvalidConfig {
                 var: "MCP_OAUTH_AUDIENCE",
                 value: String::new(),
-                expected: "the `aud` your authorization server puts in tokens for this server (or set MCP_OAUTH_RESOURCE to this server's public /mcp URL)",
+                expected: "the `aud` your authorization server puts in tokens for this server (or set MCP_OAUTH_RESOURCE to this server's public /mcp URL)".into(),
             });
         };
         let mut config = Self::base(issuer, Some(audience), url("MCP_OAUTH_INTROSPECTION_URL")?);
@@ -224,14 +225,16 @@ impl OAuthConfig {
                 return Err(Error::InvalidConfig {
                     var: "MCP_OAUTH_CLIENT_SECRET",
                     value: String::new(),
-                    expected: "the introspection client's secret (MCP_OAUTH_CLIENT_ID is set)",
+                    expected: "the introspection client's secret (MCP_OAUTH_CLIENT_ID is set)"
+                        .into(),
                 });
             }
             (None, Some(_)) => {
                 return Err(Error::InvalidConfig {
                     var: "MCP_OAUTH_CLIENT_ID",
                     value: String::new(),
-                    expected: "the introspection client's id (MCP_OAUTH_CLIENT_SECRET is set)",
+                    expected: "the introspection client's id (MCP_OAUTH_CLIENT_SECRET is set)"
+                        .into(),
                 });
             }
         };
@@ -257,27 +260,6 @@ const OTHER_VARS: [&str; 8] = [
     "MCP_OAUTH_REQUIRED_SCOPES",
     "MCP_OAUTH_SCOPES_SUPPORTED",
 ];
-
-fn missing_issuer(var: &str) -> &'static str {
-    match var {
-        "MCP_OAUTH_AUDIENCE" => "the authorization server's issuer URL (MCP_OAUTH_AUDIENCE is set)",
-        "MCP_OAUTH_RESOURCE" => "the authorization server's issuer URL (MCP_OAUTH_RESOURCE is set)",
-        "MCP_OAUTH_JWKS_URL" => "the authorization server's issuer URL (MCP_OAUTH_JWKS_URL is set)",
-        "MCP_OAUTH_INTROSPECTION_URL" => {
-            "the authorization server's issuer URL (MCP_OAUTH_INTROSPECTION_URL is set)"
-        }
-        "MCP_OAUTH_CLIENT_ID" => {
-            "the authorization server's issuer URL (MCP_OAUTH_CLIENT_ID is set)"
-        }
-        "MCP_OAUTH_CLIENT_SECRET" => {
-            "the authorization server's issuer URL (MCP_OAUTH_CLIENT_SECRET is set)"
-        }
-        "MCP_OAUTH_SCOPES_SUPPORTED" => {
-            "the authorization server's issuer URL (MCP_OAUTH_SCOPES_SUPPORTED is set)"
-        }
-        _ => "the authorization server's issuer URL (MCP_OAUTH_REQUIRED_SCOPES is set)",
-    }
-}
 
 fn split_scopes(text: &str) -> Vec<String> {
     text.split(|c: char| c == ',' || c.is_whitespace())

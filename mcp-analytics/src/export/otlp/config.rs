@@ -330,7 +330,7 @@ fn invalid(var: &'static str, value: String, expected: &'static str) -> Error {
     Error::InvalidConfig {
         var,
         value,
-        expected,
+        expected: expected.into(),
     }
 }
 

@@ -111,7 +111,7 @@ impl OtlpExporter {
                     return Err(Error::InvalidConfig {
                         var: "OTEL_EXPORTER_OTLP_HEADERS",
                         value: format!("{name}=<hidden>"),
-                        expected: "valid HTTP header names and values",
+                        expected: "valid HTTP header names and values".into(),
                     });
                 }
             }
