@@ -15,7 +15,7 @@ use super::{
     now_ms,
     pricing::{CheckoutMode, Grant, ResolvedPricing},
     provider::{CheckoutInfo, CheckoutRequest, Provider, ProviderError},
-    store::{EventRow, NewCheckout, PaymentEventKind, SharedStore, StoreError},
+    store::{EventRow, PaymentEventKind, SharedStore, StoreError},
 };
 
 /// Checkout sessions live at least this long (Stripe accepts 30 min to 24 h).
@@ -350,22 +350,9 @@ impl Checkouts {
     ) -> rusqlite::Result<()> {
         let now = now_ms();
         self.store.lock().transaction(|store| {
-            store.checkouts().insert(
-                &NewCheckout {
-                    session_id: &session.id,
-                    user_id: user,
-                    tool: &pricing.tool,
-                    key,
-                    mode: pricing.mode,
-                    url: session.url.as_deref(),
-                    status: &session.status,
-                    payment_status: Some(&session.payment_status),
-                    amount: session.amount_total,
-                    currency: session.currency.as_deref(),
-                    expires_ms: session.expires_at.saturating_mul(1000),
-                },
-                now,
-            )?;
+            store
+                .checkouts()
+                .insert(session, user, &pricing.tool, key, now)?;
             store.events().record(
                 now,
                 PaymentEventKind::CheckoutCreated,

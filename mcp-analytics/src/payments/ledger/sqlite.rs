@@ -13,8 +13,8 @@ use crate::payments::{
     },
     provider::SubscriptionInfo,
     store::{
-        EventRow, HeldReversal, NewCheckout, PaymentEventKind, PaymentStore, SharedStore,
-        SubscriptionRow, TakenBack,
+        EventRow, HeldReversal, PaymentEventKind, PaymentStore, SharedStore, SubscriptionRow,
+        TakenBack,
     },
 };
 
@@ -209,22 +209,9 @@ fn record_checkout(
 ) -> rusqlite::Result<()> {
     let session = purchase.session;
     if store.checkouts().get(&session.id)?.is_none() {
-        store.checkouts().insert(
-            &NewCheckout {
-                session_id: &session.id,
-                user_id: purchase.user,
-                tool: purchase.tool,
-                key: &purchase.key,
-                mode: session.mode,
-                url: session.url.as_deref(),
-                status: &session.status,
-                payment_status: Some(&session.payment_status),
-                amount: session.amount_total,
-                currency: session.currency.as_deref(),
-                expires_ms: session.expires_at.saturating_mul(1000),
-            },
-            now_ms,
-        )?;
+        store
+            .checkouts()
+            .insert(session, purchase.user, purchase.tool, &purchase.key, now_ms)?;
     }
     if let Some(customer) = &session.customer {
         store.customers().insert(purchase.user, customer, now_ms)?;

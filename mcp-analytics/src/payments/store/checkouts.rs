@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::payments::{
     domain::{CheckoutStatus, EntitlementKey, Granted, PaymentStatus},
-    pricing::CheckoutMode,
+    provider::CheckoutInfo,
 };
 
 /// How a purchase was taken back.
@@ -54,21 +54,6 @@ pub(crate) struct CheckoutRow {
     pub taken_credits: Option<i64>,
 }
 
-/// A checkout to store.
-pub(crate) struct NewCheckout<'a> {
-    pub session_id: &'a str,
-    pub user_id: &'a str,
-    pub tool: &'a str,
-    pub key: &'a EntitlementKey,
-    pub mode: CheckoutMode,
-    pub url: Option<&'a str>,
-    pub status: &'a CheckoutStatus,
-    pub payment_status: Option<&'a PaymentStatus>,
-    pub amount: Option<i64>,
-    pub currency: Option<&'a str>,
-    pub expires_ms: i64,
-}
-
 const COLUMNS: &str = "session_id, user_id, tool, price_key, url, status, payment_status, amount, currency, expires_ms, fulfilled, granted, taken_back, taken_credits";
 
 fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CheckoutRow> {
@@ -95,23 +80,31 @@ fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CheckoutRow> {
 pub(crate) struct Checkouts<'c>(pub(super) &'c Connection);
 
 impl Checkouts<'_> {
-    /// Stores a checkout, or updates a stored one's status and amount.
-    pub(crate) fn insert(&self, checkout: &NewCheckout<'_>, now_ms: i64) -> rusqlite::Result<()> {
+    /// Stores the provider's checkout `session` of `user` for `tool` (held under `key`), or
+    /// updates a stored one's status and amount.
+    pub(crate) fn insert(
+        &self,
+        session: &CheckoutInfo,
+        user_id: &str,
+        tool: &str,
+        key: &EntitlementKey,
+        now_ms: i64,
+    ) -> rusqlite::Result<()> {
         self.0.execute(
             "INSERT INTO payment_checkouts (session_id, user_id, tool, price_key, mode, url, status, payment_status, amount, currency, expires_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, payment_status = coalesce(excluded.payment_status, payment_status), amount = coalesce(excluded.amount, amount), currency = coalesce(excluded.currency, currency)",
             params![
-                checkout.session_id,
-                checkout.user_id,
-                checkout.tool,
-                checkout.key.as_str(),
-                checkout.mode.as_str(),
-                checkout.url,
-                checkout.status.as_str(),
-                checkout.payment_status.map(PaymentStatus::as_str),
-                checkout.amount,
-                checkout.currency,
-                checkout.expires_ms,
+                session.id,
+                user_id,
+                tool,
+                key.as_str(),
+                session.mode.as_str(),
+                session.url,
+                session.status.as_str(),
+                session.payment_status.as_str(),
+                session.amount_total,
+                session.currency,
+                session.expires_at.saturating_mul(1000),
                 now_ms
             ],
         )?;

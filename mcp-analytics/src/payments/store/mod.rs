@@ -19,7 +19,7 @@ use std::{
 
 use rusqlite::Connection;
 
-pub(crate) use checkouts::{Checkouts, NewCheckout, TakenBack};
+pub(crate) use checkouts::{Checkouts, TakenBack};
 pub(crate) use customers::Customers;
 pub(crate) use entitlements::Entitlements;
 pub use events::PaymentEventKind;
