@@ -237,6 +237,25 @@ struct Purchase {
 }
 
 impl Purchase {
+    /// A purchase not yet delivered to the ledger.
+    fn new(user: usize, key: usize, grant: Grant, amount: i64) -> Self {
+        Purchase {
+            user,
+            key,
+            grant,
+            amount,
+            fulfilled: false,
+            failed: false,
+            refunded_at_provider: 0,
+            refunded: 0,
+            dispute: DisputeState::None,
+            dispute_opened_delivered: false,
+            dispute_won_delivered: false,
+            taken: None,
+            taken_by_dispute: false,
+        }
+    }
+
     fn session(&self, index: usize) -> String {
         // Zero-padded: the ledger orders purchases of one moment by session id.
         format!("cs_{index:04}")
@@ -580,21 +599,9 @@ impl Harness {
                     Grant::Credits(n) => n * CREDIT_PRICE,
                     Grant::Unlimited => UNLIMITED_PRICE,
                 };
-                self.model.purchases.push(Purchase {
-                    user,
-                    key,
-                    grant,
-                    amount,
-                    fulfilled: false,
-                    failed: false,
-                    refunded_at_provider: 0,
-                    refunded: 0,
-                    dispute: DisputeState::None,
-                    dispute_opened_delivered: false,
-                    dispute_won_delivered: false,
-                    taken: None,
-                    taken_by_dispute: false,
-                });
+                self.model
+                    .purchases
+                    .push(Purchase::new(user, key, grant, amount));
                 if delayed {
                     let session = checkout(index, &self.model.purchases[index], false);
                     let got = self.ledger.fulfil(&session).await.expect("fulfil");
@@ -964,21 +971,7 @@ fn run(ops: &[Op]) {
 
 /// A paid purchase of `credits` credits for `u0` on `price_a`, numbered `index`.
 fn credits_purchase(credits: i64) -> Purchase {
-    Purchase {
-        user: 0,
-        key: 0,
-        grant: Grant::Credits(credits),
-        amount: credits * CREDIT_PRICE,
-        fulfilled: false,
-        failed: false,
-        refunded_at_provider: 0,
-        refunded: 0,
-        dispute: DisputeState::None,
-        dispute_opened_delivered: false,
-        dispute_won_delivered: false,
-        taken: None,
-        taken_by_dispute: false,
-    }
+    Purchase::new(0, 0, Grant::Credits(credits), credits * CREDIT_PRICE)
 }
 
 /// One call as the gate runs it, racing others: reserve (reloading when memory does not
