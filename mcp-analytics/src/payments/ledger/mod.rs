@@ -114,7 +114,7 @@ impl Ledger {
         };
         let _writes = self.writes.lock().await;
         let fulfilment = self.store.fulfil(&purchase, now_ms()).await?;
-        self.load_user(purchase.user).await?;
+        self.load_user(purchase.user, None).await?;
         Ok(fulfilment)
     }
 
@@ -132,7 +132,7 @@ impl Ledger {
     pub(crate) async fn reverse(&self, reversal: &Reversal) -> Result<(), StoreError> {
         let _writes = self.writes.lock().await;
         if let Some(user) = self.store.reverse(reversal, now_ms()).await? {
-            self.load_user(&user).await?;
+            self.load_user(&user, None).await?;
         }
         Ok(())
     }
@@ -149,7 +149,7 @@ impl Ledger {
             .apply_subscription(subscription, change, now_ms())
             .await?
         {
-            self.load_user(&user).await?;
+            self.load_user(&user, None).await?;
         }
         Ok(())
     }
@@ -166,8 +166,7 @@ impl Ledger {
         self.store
             .sync_subscriptions(user, &prices, listed, now_ms())
             .await?;
-        self.load_user(user).await?;
-        self.load(user, key).await
+        self.load_user(user, Some(key)).await
     }
 
     /// Notes that the provider was asked about the user's `key` (its completed checkouts
@@ -189,9 +188,12 @@ impl Ledger {
         Ok(())
     }
 
-    /// Loads every key of the user held in memory (callers hold `writes`).
-    async fn load_user(&self, user: &str) -> Result<(), StoreError> {
-        let keys = self.cache().keys_of(user);
+    /// Loads every key of the user held in memory, and `and` (callers hold `writes`).
+    async fn load_user(&self, user: &str, and: Option<&EntitlementKey>) -> Result<(), StoreError> {
+        let mut keys = self.cache().keys_of(user);
+        if let Some(key) = and.filter(|key| !keys.contains(key)) {
+            keys.push(key.clone());
+        }
         for key in keys {
             if let Err(error) = self.load(user, &key).await {
                 // The change is in the store; memory must not keep granting what it took.
