@@ -1,8 +1,11 @@
-//! The seed's "analytics + payments" server in Rust: a free `add`, a one-time `generate_image`
-//! and a metered `api_call`, with every call recorded into `./mcp-analytics.db`.
+//! An analytics + payments server: a free `add`, a one-time `generate_image` and a metered
+//! `api_call`, with every call recorded into `./mcp-analytics.db`.
 //!
 //! ```text
-//! cargo run --example paid        # MCP at http://127.0.0.1:8000/mcp, dashboard at /analytics
+//! cargo run --example paid        # MCP at http://127.0.0.1:8000/mcp, dashboard at /analytics,
+//!                                 # test payment pages at /pay/…
+//! cargo run --example paid -- --http 127.0.0.1:9000
+//! cargo run --example paid -- --stdio
 //! ```
 //!
 //! Without `STRIPE_SECRET_KEY` (and `ENVIRONMENT` not `production`) payments go to the local
@@ -13,6 +16,7 @@
 //! development an unauthenticated caller pays as an anonymous per-session user.
 
 use mcp_analytics::{Payments, mcp_server, paid, tool};
+use mcp_analytics_examples::Transport;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -73,25 +77,32 @@ impl PaidServer {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter("warn")
-        .init();
+    let transport = mcp_analytics_examples::transport_from_args(
+        "paid",
+        "An MCP server with a free tool, a one-time paid tool and a metered one.",
+    );
+    mcp_analytics_examples::init_logging();
     // Stripe settings from the environment; the amounts only label the local test checkout.
     let payments = Payments::builder_from_env()?
         .local_price("price_image_hd", 500, "usd")
         .local_price("price_api_usage", 2, "usd")
         .build()?;
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8000".into())
-        .parse()?;
-    mcp_analytics::serve::http(
-        move || PaidServer {
-            payments: payments.clone(),
-        },
-        addr,
-    )
-    .await?;
+    let server = move || PaidServer {
+        payments: payments.clone(),
+    };
+    match transport {
+        Transport::Stdio => {
+            let database = mcp_analytics::Analytics::init_global()?.database();
+            eprintln!("{}", mcp_analytics_examples::stdio_dashboard_hint(database));
+            // The runtime serves and prints the test payment pages on a loopback port.
+            mcp_analytics::serve::stdio(server()).await?;
+        }
+        Transport::Http(addr) => {
+            if server().payments.is_local() {
+                eprintln!("{}", mcp_analytics_examples::payment_pages_line(addr));
+            }
+            mcp_analytics::serve::http(server, addr).await?;
+        }
+    }
     Ok(())
 }

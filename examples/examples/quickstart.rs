@@ -1,14 +1,16 @@
-//! The seed's "analytics only" server in Rust: four tools, every call recorded into
-//! `./mcp-analytics.db` (or `MCP_ANALYTICS_DB`).
+//! An analytics-only server: four tools, every call recorded into `./mcp-analytics.db` (or
+//! `MCP_ANALYTICS_DB`).
 //!
 //! ```text
 //! cargo run --example quickstart                  # MCP at http://127.0.0.1:8000/mcp,
 //!                                                  # dashboard at http://127.0.0.1:8000/analytics
 //! cargo run --example quickstart -- --http 127.0.0.1:9000
 //! cargo run --example quickstart -- --stdio       # for MCP clients that spawn the server
+//! cargo run --example quickstart -- --help
 //! ```
 
 use mcp_analytics::{mcp_server, serde_json, tool};
+use mcp_analytics_examples::Transport;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -82,21 +84,18 @@ impl Quickstart {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter("warn")
-        .init();
-    let mut args = std::env::args().skip(1);
-    match args.next().as_deref() {
-        Some("--stdio") => mcp_analytics::serve::stdio(Quickstart).await?,
-        Some("--http") | None => {
-            let addr = args
-                .next()
-                .unwrap_or_else(|| "127.0.0.1:8000".into())
-                .parse()?;
-            mcp_analytics::serve::http(|| Quickstart, addr).await?;
+    let transport = mcp_analytics_examples::transport_from_args(
+        "quickstart",
+        "A calculator MCP server with analytics: every call is recorded.",
+    );
+    mcp_analytics_examples::init_logging();
+    match transport {
+        Transport::Stdio => {
+            let database = mcp_analytics::Analytics::init_global()?.database();
+            eprintln!("{}", mcp_analytics_examples::stdio_dashboard_hint(database));
+            mcp_analytics::serve::stdio(Quickstart).await?;
         }
-        Some(other) => anyhow::bail!("unknown option {other}; use --stdio or --http ADDR"),
+        Transport::Http(addr) => mcp_analytics::serve::http(|| Quickstart, addr).await?,
     }
     Ok(())
 }
