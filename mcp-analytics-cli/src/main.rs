@@ -7,6 +7,7 @@
 //! ```
 
 use std::{
+    io::IsTerminal,
     path::PathBuf,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -68,10 +69,24 @@ enum Command {
 }
 
 fn main() {
-    if let Err(error) = run(Cli::parse()) {
+    let cli = Cli::parse();
+    init_logging();
+    if let Err(error) = run(cli) {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
+}
+
+/// Logs what the servers refuse or fail at to stderr, at `RUST_LOG`'s levels (`warn` by
+/// default), coloured only when stderr is a terminal.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter)
+        .init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -1,5 +1,5 @@
 //! `mcp-analytics dashboard` and `collect` as a user runs them: the key in `.env` or `.dev.vars`
-//! protects them exactly as the process variable does.
+//! protects them exactly as the process variable does, and what they refuse is logged.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -13,6 +13,23 @@ use std::{
 struct Running {
     child: Child,
     addr: SocketAddr,
+    /// Its stderr, line by line.
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// The next stderr line containing `text` (lines before it are skipped).
+    fn stderr_line_with(&self, text: &str) -> String {
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no stderr line with {text:?}"),
+            }
+        }
+    }
 }
 
 impl Drop for Running {
@@ -28,27 +45,30 @@ fn start(command: &str, dir: &Path) -> Running {
         .args([command, "--db", "cli.db", "--listen", "127.0.0.1:0"])
         .current_dir(dir)
         .env_remove("MCP_ANALYTICS_API_KEY")
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (found, address) = std::sync::mpsc::channel();
+    let (send, lines) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in stderr.lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("http://").nth(1) {
-                let addr: String = rest.chars().take_while(|c| *c != '/').collect();
-                let _ = found.send(addr);
-            }
+            let _ = send.send(line);
         }
     });
-    let addr = address
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the command prints its address")
-        .parse()
-        .unwrap();
-    Running { child, addr }
+    let mut running = Running {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        stderr: lines,
+    };
+    let line = running.stderr_line_with("http://");
+    let rest = line.split("http://").nth(1).unwrap();
+    let addr: String = rest.chars().take_while(|c| *c != '/').collect();
+    running.addr = addr.parse().unwrap();
+    running
 }
 
 /// The status code of `method path` with `headers` and `body`.
@@ -117,4 +137,22 @@ fn the_collector_takes_its_key_from_dev_vars() {
         ),
         200
     );
+}
+
+#[test]
+fn a_refused_request_is_logged_as_plain_text_into_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let dashboard = start("dashboard", dir.path());
+    let mut stream = TcpStream::connect(dashboard.addr).unwrap();
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: rebind.example\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    let warning = dashboard.stderr_line_with("Host that is not allowed");
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(!warning.contains('\u{1b}'), "coloured: {warning:?}");
 }
