@@ -91,16 +91,34 @@
 //! }
 //! ```
 //!
-//! See the README for the stored schema, the configuration variables, the dashboard and the
-//! examples.
+//! # Reference
+//!
+//! The sections below cover the attributes, configuration, redaction, performance and
+//! limitations. Each part has its own reference in its module:
+//!
+//! - [`serve`]: serving over stdio and HTTP; hosts, origins and keys; OAuth.
+//! - [`store`]: what is recorded — tables, statuses, rollups, sessions and users.
+//! - [`dashboard`]: the dashboard and the `mcp-analytics report` command.
+//! - [`payments`]: `#[paid]` tools — the gate, Stripe, webhooks, the local test provider.
+//! - [`collector`]: many servers (feature `export-http`) shipping their calls to one place.
+//!
+//! OpenTelemetry export (feature `otlp`) is described below.
+#![doc = include_str!("../docs/macros.md")]
+#![doc = include_str!("../docs/configuration.md")]
+#![doc = include_str!("../docs/redaction.md")]
+#![doc = include_str!("../docs/otlp.md")]
+#![doc = include_str!("../docs/performance.md")]
+#![doc = include_str!("../docs/limitations.md")]
 
 mod capture;
 mod client_text;
 #[cfg(feature = "dashboard")]
+#[doc = include_str!("../docs/collector.md")]
 pub mod collector;
 mod config;
 mod context;
 #[cfg(feature = "dashboard")]
+#[doc = include_str!("../docs/dashboard.md")]
 pub mod dashboard;
 mod env;
 mod error;
@@ -112,13 +130,17 @@ mod guard;
 mod identity;
 mod listen;
 mod outcome;
+#[doc = include_str!("../docs/payments.md")]
 pub mod payments;
 mod recorder;
 mod sanitize;
 mod schema;
+#[cfg_attr(feature = "http", doc = include_str!("../docs/http.md"))]
+#[cfg_attr(feature = "oauth", doc = include_str!("../docs/oauth.md"))]
 pub mod serve;
 mod sink;
 #[cfg(feature = "sqlite")]
+#[doc = include_str!("../docs/storage.md")]
 pub mod store;
 #[cfg(any(feature = "dashboard", feature = "export-http"))]
 mod wire;
