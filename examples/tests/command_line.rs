@@ -71,8 +71,14 @@ struct Running {
 
 impl Running {
     fn start(name: &str, args: &[&str]) -> Self {
+        Self::start_with(name, args, &[])
+    }
+
+    /// Starts `name` with `args` and these environment variables set.
+    fn start_with(name: &str, args: &[&str], vars: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut child = command(name, args, &dir)
+            .envs(vars.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -239,4 +245,17 @@ fn over_stdio_every_example_answers_initialize_and_names_its_dashboard_command()
             assert!(pages.contains("/pay/"), "{pages}");
         }
     }
+}
+
+#[test]
+fn the_readme_s_otlp_command_exports_from_the_quickstart() {
+    // The README's `OTEL_EXPORTER_OTLP_ENDPOINT=… cargo run --example quickstart` (port 9 is
+    // discard: nothing needs to listen for the exporter to be set up).
+    let vars = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+        ("OTEL_SERVICE_NAME", "weather-mcp"),
+    ];
+    let mut example = Running::start_with("quickstart", &["--http", "127.0.0.1:0"], &vars);
+    let mcp = example.line_with("MCP at http://");
+    assert!(mcp.contains("OTLP http://127.0.0.1:9/v1/traces"), "{mcp}");
 }
