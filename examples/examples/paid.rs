@@ -87,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         .local_price("price_image_hd", 500, "usd")
         .local_price("price_api_usage", 2, "usd")
         .build()?;
+    let local_payments = payments.is_local();
     let server = move || PaidServer {
         payments: payments.clone(),
     };
@@ -98,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
             mcp_analytics::serve::stdio(server()).await?;
         }
         Transport::Http(addr) => {
-            if server().payments.is_local() {
+            if local_payments {
                 eprintln!("{}", mcp_analytics_examples::payment_pages_line(addr));
             }
             mcp_analytics::serve::http(server, addr).await?;
