@@ -93,16 +93,14 @@
 //!
 //! # Reference
 //!
-//! The sections below cover the attributes, configuration, redaction, performance and
-//! limitations. Each part has its own reference in its module:
+//! The sections below cover the attributes, configuration, redaction, OpenTelemetry export
+//! (feature `otlp`), performance and limitations. Each part has its own reference in its module:
 //!
 //! - [`serve`]: serving over stdio and HTTP; hosts, origins and keys; OAuth.
 //! - [`store`]: what is recorded — tables, statuses, rollups, sessions and users.
 //! - [`dashboard`]: the dashboard and the `mcp-analytics report` command.
 //! - [`payments`]: `#[paid]` tools — the gate, Stripe, webhooks, the local test provider.
 //! - [`collector`]: many servers (feature `export-http`) shipping their calls to one place.
-//!
-//! OpenTelemetry export (feature `otlp`) is described below.
 #![doc = include_str!("../docs/macros.md")]
 #![doc = include_str!("../docs/configuration.md")]
 #![doc = include_str!("../docs/redaction.md")]
