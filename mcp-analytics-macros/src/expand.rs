@@ -289,28 +289,33 @@ fn annotations(annotations: &Annotations) -> Option<TokenStream> {
     })
 }
 
+/// `"name" => call.run(|args: Args, cx| self.method(args, cx)).await,`. When the method names
+/// its return type, the result is converted inside the closure by an expression spanned at that
+/// type (axum's `debug_handler` idea): a type rmcp cannot turn into a result is one error at the
+/// return type, and `run` itself can only fail on the argument type, at the argument.
 fn dispatch_arm(tool: &Tool) -> TokenStream {
     let name = &tool.name;
     let method = &tool.method;
-    let (context, pass_context) = if tool.takes_context {
-        (quote!(cx), quote!(cx))
-    } else {
-        (quote!(_), quote!())
+    let (context, pass) = match (&tool.args, tool.takes_context) {
+        (Some(_), true) => (quote!(cx), quote!(args, cx)),
+        (Some(_), false) => (quote!(_), quote!(args)),
+        (None, true) => (quote!(cx), quote!(cx)),
+        (None, false) => (quote!(_), quote!()),
+    };
+    let body = match &tool.returns {
+        Some(returns) => quote_spanned! {returns.span()=>
+            async move {
+                __mcpa::IntoCallToolResult::into_call_tool_result(self.#method(#pass).await)
+            }
+        },
+        None => quote!(self.#method(#pass)),
     };
     let call = match &tool.args {
-        Some(ty) => {
-            let args = quote!(args);
-            let pass = if tool.takes_context {
-                quote!(#args, #pass_context)
-            } else {
-                args.clone()
-            };
-            quote_spanned! {ty.span()=>
-                call.run(|#args: #ty, #context| self.#method(#pass)).await
-            }
-        }
+        Some(ty) => quote_spanned! {ty.span()=>
+            call.run(|args: #ty, #context| #body).await
+        },
         None => quote_spanned! {method.span()=>
-            call.run_without_args(|#context| self.#method(#pass_context)).await
+            call.run_without_args(|#context| #body).await
         },
     };
     quote!(#name => #call,)

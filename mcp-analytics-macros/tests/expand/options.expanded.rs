@@ -37,7 +37,14 @@ const _: () = {
         }
         async fn dispatch(&self, call: __mcpa::ToolCall<'_>) -> __mcpa::Outcome {
             match call.name() {
-                "get_weather" => call.run(|args: City, _| self.weather(args)).await,
+                "get_weather" => {
+                    call.run(|args: City, _| async move {
+                            __mcpa::IntoCallToolResult::into_call_tool_result(
+                                self.weather(args).await,
+                            )
+                        })
+                        .await
+                }
                 _ => call.unknown_tool(),
             }
         }

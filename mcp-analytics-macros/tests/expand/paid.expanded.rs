@@ -77,9 +77,21 @@ const _: () = {
         async fn dispatch(&self, call: __mcpa::ToolCall<'_>) -> __mcpa::Outcome {
             match call.name() {
                 "generate_image" => {
-                    call.run(|args: Prompt, _| self.generate_image(args)).await
+                    call.run(|args: Prompt, _| async move {
+                            __mcpa::IntoCallToolResult::into_call_tool_result(
+                                self.generate_image(args).await,
+                            )
+                        })
+                        .await
                 }
-                "api_call" => call.run(|args: Endpoint, _| self.api_call(args)).await,
+                "api_call" => {
+                    call.run(|args: Endpoint, _| async move {
+                            __mcpa::IntoCallToolResult::into_call_tool_result(
+                                self.api_call(args).await,
+                            )
+                        })
+                        .await
+                }
                 _ => call.unknown_tool(),
             }
         }

@@ -60,11 +60,30 @@ const _: () = {
         }
         async fn dispatch(&self, call: __mcpa::ToolCall<'_>) -> __mcpa::Outcome {
             match call.name() {
-                "add" => call.run(|args: AddArgs, _| self.add(args)).await,
-                "process_document" => {
-                    call.run(|args: Doc, cx| self.process_document(args, cx)).await
+                "add" => {
+                    call.run(|args: AddArgs, _| async move {
+                            __mcpa::IntoCallToolResult::into_call_tool_result(
+                                self.add(args).await,
+                            )
+                        })
+                        .await
                 }
-                "ping" => call.run_without_args(|_| self.ping()).await,
+                "process_document" => {
+                    call.run(|args: Doc, cx| async move {
+                            __mcpa::IntoCallToolResult::into_call_tool_result(
+                                self.process_document(args, cx).await,
+                            )
+                        })
+                        .await
+                }
+                "ping" => {
+                    call.run_without_args(|_| async move {
+                            __mcpa::IntoCallToolResult::into_call_tool_result(
+                                self.ping().await,
+                            )
+                        })
+                        .await
+                }
                 _ => call.unknown_tool(),
             }
         }

@@ -14,6 +14,7 @@ pub use core::result::Result;
 pub use handler::{call_tool, get_tool, list_tools, server_config};
 pub use rmcp::{
     ErrorData, ServerHandler,
+    handler::server::tool::IntoCallToolResult,
     model::{
         CallToolRequestParams, CallToolResponse, ListToolsResult, PaginatedRequestParams,
         ServerConfig, Tool,
