@@ -441,6 +441,30 @@ mod tests {
     }
 
     #[test]
+    fn errors_still_implement_the_server_without_tools() {
+        let out = mcp_server(
+            quote!(nmae = "x"),
+            quote! {
+                impl S {
+                    #[tool]
+                    async fn a(&self) -> String { todo!() }
+                }
+            },
+        )
+        .to_string();
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(out.contains("impl __mcpa :: Server for S"), "{out}");
+        assert!(out.contains("impl __mcpa :: ServerHandler for S"), "{out}");
+        assert!(!out.contains("\"a\" =>"), "no tools: {out}");
+
+        let out = mcp_server(quote!(), quote!(impl<T> S<T> {})).to_string();
+        assert!(
+            out.contains("compile_error") && !out.contains("__mcpa"),
+            "a generic impl gets no impls (they would only add errors): {out}"
+        );
+    }
+
+    #[test]
     fn not_an_impl_is_an_error() {
         let out = mcp_server(
             quote!(),

@@ -144,11 +144,11 @@ fn node(input: ParseStream) -> syn::Result<Node> {
         let name: Ident = fork.parse()?;
         let content;
         parenthesized!(content in fork);
-        if fork.is_empty() || fork.peek(Token![,]) {
-            if let Ok(arguments) = Punctuated::<Value, Token![,]>::parse_terminated(&content) {
-                syn::parse::discouraged::Speculative::advance_to(input, &fork);
-                return Ok(Node::Call(name, arguments.into_iter().collect()));
-            }
+        if (fork.is_empty() || fork.peek(Token![,]))
+            && let Ok(arguments) = Punctuated::<Value, Token![,]>::parse_terminated(&content)
+        {
+            syn::parse::discouraged::Speculative::advance_to(input, &fork);
+            return Ok(Node::Call(name, arguments.into_iter().collect()));
         }
     }
     Ok(match input.parse::<Expr>()? {
