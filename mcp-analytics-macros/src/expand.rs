@@ -457,7 +457,13 @@ mod tests {
         assert!(out.contains("impl __mcpa :: ServerHandler for S"), "{out}");
         assert!(!out.contains("\"a\" =>"), "no tools: {out}");
 
-        let out = mcp_server(quote!(), quote!(impl<T> S<T> {})).to_string();
+        let out = mcp_server(
+            quote!(),
+            quote!(
+                impl<T> S<T> {}
+            ),
+        )
+        .to_string();
         assert!(
             out.contains("compile_error") && !out.contains("__mcpa"),
             "a generic impl gets no impls (they would only add errors): {out}"
