@@ -1,19 +1,21 @@
 //! Writes the code: the impl block without our attributes, an `__private::Server` impl (server
 //! info, one `ToolSpec` per tool, the dispatch `match`) and a four-method `ServerHandler` impl.
-//! Everything else is a call into `::mcp_analytics::__private`.
+//! Everything else is a call into `::mcp_analytics::__private`. On any mistake the same impls
+//! are written without tools, next to the errors, so one mistake gives one error and the rest
+//! of the crate (and the IDE) still sees a server.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::{
-    errors::Errors,
-    model::{Annotations, Server, Tool},
-    paid::{Grant, Mode, Price, Pricing},
-    validate,
+    ast::{Annotations, Grant, Mode, Price, Pricing, Server, Tool},
+    attr::{self, tool::MARKER},
+    check,
+    ctxt::Ctxt,
 };
 
-/// `#[mcp_server(args)] item`.
+/// `#[mcp_server(args)] item`: parse → model → check → expand.
 pub(crate) fn mcp_server(args: TokenStream, item: TokenStream) -> TokenStream {
     let item_impl: syn::ItemImpl = match syn::parse2(item.clone()) {
         Ok(item_impl) => item_impl,
@@ -26,23 +28,19 @@ pub(crate) fn mcp_server(args: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#item #error);
         }
     };
-    let mut errors = Errors::default();
-    validate::placement(&item_impl, &mut errors);
-    let server = Server::read(args, item_impl, &mut errors);
-    validate::server(&server, &mut errors);
-    match errors.finish() {
-        Ok(()) => generate(&server),
-        Err(error) => {
-            let item = &server.item;
-            let error = error.into_compile_error();
-            quote!(#item #error)
-        }
+    let mut cx = Ctxt::new();
+    check::placement(&item_impl, &mut cx);
+    let server = attr::server::read(args, item_impl, &mut cx);
+    check::server(&server, &mut cx);
+    match cx.check() {
+        Ok(()) => generate(&server, &server.tools),
+        Err(error) => fallback(&server, &error),
     }
 }
 
 /// `#[tool]` or `#[paid]` outside `#[mcp_server]`: an error, and the item unchanged.
 pub(crate) fn misplaced(name: &str, args: TokenStream, item: TokenStream) -> TokenStream {
-    if args.to_string() == crate::model::MARKER {
+    if args.to_string() == MARKER {
         return item; // left by `#[mcp_server]`, which already read the real options
     }
     let message = format!(
@@ -52,12 +50,25 @@ pub(crate) fn misplaced(name: &str, args: TokenStream, item: TokenStream) -> Tok
     quote!(#error #item)
 }
 
-fn generate(server: &Server) -> TokenStream {
+/// The errors, plus the impls of a server without tools (thiserror's `fallback`): code that
+/// serves the server still compiles, so the errors are the only ones. Trait or generic impl
+/// blocks get no impls (they would only add errors).
+fn fallback(server: &Server, error: &syn::Error) -> TokenStream {
+    let error = error.to_compile_error();
+    let item = &server.item;
+    if item.trait_.is_some() || !item.generics.params.is_empty() {
+        return quote!(#item #error);
+    }
+    let impls = generate(server, &[]);
+    quote!(#impls #error)
+}
+
+fn generate(server: &Server, tools: &[Tool]) -> TokenStream {
     let item = &server.item;
     let self_ty = &item.self_ty;
     let info = server_info(server);
-    let specs = server.tools.iter().map(tool_spec);
-    let arms = server.tools.iter().map(dispatch_arm);
+    let specs = tools.iter().map(tool_spec);
+    let arms = tools.iter().map(dispatch_arm);
     let analytics = server.analytics.as_ref().map(|expr| {
         let method = quote_spanned! {expr.span()=>
             fn analytics(&self) -> &::mcp_analytics::Analytics {
@@ -82,26 +93,27 @@ fn generate(server: &Server) -> TokenStream {
     });
     let handler = server.server_handler.then(|| {
         quote! {
-            impl mcpa::ServerHandler for #self_ty {
-                fn get_info(&self) -> mcpa::ServerConfig {
-                    mcpa::server_config::<Self>()
+            #[automatically_derived]
+            impl __mcpa::ServerHandler for #self_ty {
+                fn get_info(&self) -> __mcpa::ServerConfig {
+                    __mcpa::server_config::<Self>()
                 }
-                fn get_tool(&self, name: &str) -> ::core::option::Option<mcpa::Tool> {
-                    mcpa::get_tool::<Self>(name)
+                fn get_tool(&self, name: &str) -> __mcpa::Option<__mcpa::Tool> {
+                    __mcpa::get_tool::<Self>(name)
                 }
                 async fn list_tools(
                     &self,
-                    _request: ::core::option::Option<mcpa::PaginatedRequestParams>,
-                    context: mcpa::RequestContext,
-                ) -> ::core::result::Result<mcpa::ListToolsResult, mcpa::ErrorData> {
-                    mcpa::list_tools::<Self>(&context)
+                    _request: __mcpa::Option<__mcpa::PaginatedRequestParams>,
+                    context: __mcpa::RequestContext,
+                ) -> __mcpa::Result<__mcpa::ListToolsResult, __mcpa::ErrorData> {
+                    __mcpa::list_tools::<Self>(&context)
                 }
                 async fn call_tool(
                     &self,
-                    request: mcpa::CallToolRequestParams,
-                    context: mcpa::RequestContext,
-                ) -> ::core::result::Result<mcpa::CallToolResponse, mcpa::ErrorData> {
-                    mcpa::call_tool(self, request, context).await
+                    request: __mcpa::CallToolRequestParams,
+                    context: __mcpa::RequestContext,
+                ) -> __mcpa::Result<__mcpa::CallToolResponse, __mcpa::ErrorData> {
+                    __mcpa::call_tool(self, request, context).await
                 }
             }
         }
@@ -109,20 +121,23 @@ fn generate(server: &Server) -> TokenStream {
     quote! {
         #item
 
+        #[doc(hidden)]
+        #[allow(unused_qualifications, clippy::all, clippy::pedantic, clippy::absolute_paths)]
         const _: () = {
-            use ::mcp_analytics::__private as mcpa;
+            use ::mcp_analytics::__private as __mcpa;
 
-            impl mcpa::Server for #self_ty {
-                const INFO: mcpa::ServerInfo = #info;
-                const TOOLS: &'static [mcpa::ToolSpec] = &[#(#specs),*];
+            #[automatically_derived]
+            impl __mcpa::Server for #self_ty {
+                const INFO: __mcpa::ServerInfo = #info;
+                const TOOLS: &'static [__mcpa::ToolSpec] = &[#(#specs),*];
 
-                fn tool_list() -> &'static mcpa::ToolList {
-                    static TOOLS: mcpa::ToolList = mcpa::ToolList::new();
+                fn tool_list() -> &'static __mcpa::ToolList {
+                    static TOOLS: __mcpa::ToolList = __mcpa::ToolList::new();
                     &TOOLS
                 }
                 #analytics
                 #payments
-                async fn dispatch(&self, call: mcpa::ToolCall<'_>) -> mcpa::Outcome {
+                async fn dispatch(&self, call: __mcpa::ToolCall<'_>) -> __mcpa::Outcome {
                     match call.name() {
                         #(#arms)*
                         _ => call.unknown_tool(),
@@ -146,7 +161,7 @@ fn server_info(server: &Server) -> TokenStream {
     };
     let instructions = option(server.instructions.as_ref());
     quote! {
-        mcpa::ServerInfo {
+        __mcpa::ServerInfo {
             name: #name,
             version: #version,
             instructions: #instructions,
@@ -158,17 +173,17 @@ fn tool_spec(tool: &Tool) -> TokenStream {
     let name = &tool.name;
     let mut fields = vec![quote!(name: #name,)];
     if let Some(title) = &tool.title {
-        fields.push(quote!(title: ::core::option::Option::Some(#title),));
+        fields.push(quote!(title: __mcpa::Some(#title),));
     }
     if let Some(description) = &tool.description {
-        fields.push(quote!(description: ::core::option::Option::Some(#description),));
+        fields.push(quote!(description: __mcpa::Some(#description),));
     }
     if let Some(ty) = &tool.args {
-        fields.push(quote_spanned!(ty.span()=> input_schema: mcpa::input_schema::<#ty>,));
+        fields.push(quote_spanned!(ty.span()=> input_schema: __mcpa::input_schema::<#ty>,));
     }
     if let Some(ty) = &tool.output {
         fields.push(quote_spanned!(ty.span()=>
-            output_schema: ::core::option::Option::Some(mcpa::output_schema::<#ty>),
+            output_schema: __mcpa::Some(__mcpa::output_schema::<#ty>),
         ));
     }
     if let Some(annotations) = annotations(&tool.annotations) {
@@ -176,7 +191,7 @@ fn tool_spec(tool: &Tool) -> TokenStream {
     }
     if let Some(meta) = &tool.meta {
         fields.push(quote_spanned!(meta.span()=>
-            meta: ::core::option::Option::Some(|| mcpa::tool_meta(#meta)),
+            meta: __mcpa::Some(|| __mcpa::tool_meta(#meta)),
         ));
     }
     if !tool.track_results {
@@ -188,42 +203,43 @@ fn tool_spec(tool: &Tool) -> TokenStream {
     }
     if let Some(pricing) = &tool.paid {
         let pricing = pricing_spec(pricing);
-        fields.push(quote!(paid: ::core::option::Option::Some(&#pricing),));
+        fields.push(quote!(paid: __mcpa::Some(&#pricing),));
     }
     quote! {
-        mcpa::ToolSpec {
+        __mcpa::ToolSpec {
             #(#fields)*
-            ..mcpa::ToolSpec::DEFAULT
+            ..__mcpa::ToolSpec::DEFAULT
         }
     }
 }
 
 fn pricing_spec(pricing: &Pricing) -> TokenStream {
-    let mode = match pricing.mode {
-        Mode::Payment => quote!(mcpa::CheckoutMode::Payment),
-        Mode::Subscription => quote!(mcpa::CheckoutMode::Subscription),
+    let checkout = &pricing.checkout;
+    let mode = match checkout.mode {
+        Mode::Payment => quote!(__mcpa::CheckoutMode::Payment),
+        Mode::Subscription => quote!(__mcpa::CheckoutMode::Subscription),
     };
-    let success_url = &pricing.success_url;
-    let cancel_url = option(pricing.cancel_url.as_ref());
+    let success_url = &checkout.success_url;
+    let cancel_url = option(checkout.cancel_url.as_ref());
     let meter = option(pricing.meter.as_ref());
     let reason = option(pricing.reason.as_ref());
     let grant = match pricing.grant {
-        Grant::Credits => quote!(mcpa::Grant::Credits),
-        Grant::Unlimited => quote!(mcpa::Grant::Unlimited),
+        None | Some((Grant::Credits, _)) => quote!(__mcpa::Grant::Credits),
+        Some((Grant::Unlimited, _)) => quote!(__mcpa::Grant::Unlimited),
     };
-    let items = pricing.line_items.iter().map(|item| {
+    let items = checkout.line_items.iter().map(|item| {
         let price = match &item.price {
-            Price::Id(id) => quote!(mcpa::Price::Id(#id)),
-            Price::Env(var) => quote!(mcpa::Price::Env(#var)),
+            Price::Id(id) => quote!(__mcpa::Price::Id(#id)),
+            Price::Env(var) => quote!(__mcpa::Price::Env(#var)),
         };
         let quantity = match &item.quantity {
-            Some(quantity) => quote!(::core::option::Option::Some(#quantity)),
-            None => quote!(::core::option::Option::None),
+            Some(quantity) => quote!(__mcpa::Some(#quantity)),
+            None => quote!(__mcpa::None),
         };
-        quote!(mcpa::LineItem { price: #price, quantity: #quantity })
+        quote!(__mcpa::LineItem { price: #price, quantity: #quantity })
     });
     quote! {
-        mcpa::Pricing {
+        __mcpa::Pricing {
             mode: #mode,
             success_url: #success_url,
             cancel_url: #cancel_url,
@@ -246,55 +262,60 @@ fn annotations(annotations: &Annotations) -> Option<TokenStream> {
     let fields: Vec<TokenStream> = [
         title
             .as_ref()
-            .map(|title| quote!(title: ::core::option::Option::Some(#title),)),
+            .map(|title| quote!(title: __mcpa::Some(#title),)),
         read_only
             .as_ref()
-            .map(|hint| quote!(read_only_hint: ::core::option::Option::Some(#hint),)),
+            .map(|hint| quote!(read_only_hint: __mcpa::Some(#hint),)),
         destructive
             .as_ref()
-            .map(|hint| quote!(destructive_hint: ::core::option::Option::Some(#hint),)),
+            .map(|hint| quote!(destructive_hint: __mcpa::Some(#hint),)),
         idempotent
             .as_ref()
-            .map(|hint| quote!(idempotent_hint: ::core::option::Option::Some(#hint),)),
+            .map(|hint| quote!(idempotent_hint: __mcpa::Some(#hint),)),
         open_world
             .as_ref()
-            .map(|hint| quote!(open_world_hint: ::core::option::Option::Some(#hint),)),
+            .map(|hint| quote!(open_world_hint: __mcpa::Some(#hint),)),
     ]
     .into_iter()
     .flatten()
     .collect();
     (!fields.is_empty()).then(|| {
         quote! {
-            mcpa::Annotations {
+            __mcpa::Annotations {
                 #(#fields)*
-                ..mcpa::Annotations::NONE
+                ..__mcpa::Annotations::NONE
             }
         }
     })
 }
 
+/// `"name" => call.run(|args: Args, cx| self.method(args, cx)).await,`. When the method names
+/// its return type, the result is converted inside the closure by an expression spanned at that
+/// type (axum's `debug_handler` idea): a type rmcp cannot turn into a result is one error at the
+/// return type, and `run` itself can only fail on the argument type, at the argument.
 fn dispatch_arm(tool: &Tool) -> TokenStream {
     let name = &tool.name;
     let method = &tool.method;
-    let (context, pass_context) = if tool.takes_context {
-        (quote!(cx), quote!(cx))
-    } else {
-        (quote!(_), quote!())
+    let (context, pass) = match (&tool.args, tool.takes_context) {
+        (Some(_), true) => (quote!(cx), quote!(args, cx)),
+        (Some(_), false) => (quote!(_), quote!(args)),
+        (None, true) => (quote!(cx), quote!(cx)),
+        (None, false) => (quote!(_), quote!()),
+    };
+    let body = match &tool.returns {
+        Some(returns) => quote_spanned! {returns.span()=>
+            async move {
+                __mcpa::IntoCallToolResult::into_call_tool_result(self.#method(#pass).await)
+            }
+        },
+        None => quote!(self.#method(#pass)),
     };
     let call = match &tool.args {
-        Some(ty) => {
-            let args = quote!(args);
-            let pass = if tool.takes_context {
-                quote!(#args, #pass_context)
-            } else {
-                args.clone()
-            };
-            quote_spanned! {ty.span()=>
-                call.run(|#args: #ty, #context| self.#method(#pass)).await
-            }
-        }
+        Some(ty) => quote_spanned! {ty.span()=>
+            call.run(|args: #ty, #context| #body).await
+        },
         None => quote_spanned! {method.span()=>
-            call.run_without_args(|#context| self.#method(#pass_context)).await
+            call.run_without_args(|#context| #body).await
         },
     };
     quote!(#name => #call,)
@@ -302,8 +323,8 @@ fn dispatch_arm(tool: &Tool) -> TokenStream {
 
 fn option(value: Option<&syn::LitStr>) -> TokenStream {
     match value {
-        Some(value) => quote!(::core::option::Option::Some(#value)),
-        None => quote!(::core::option::Option::None),
+        Some(value) => quote!(__mcpa::Some(#value)),
+        None => quote!(__mcpa::None),
     }
 }
 
@@ -416,6 +437,36 @@ mod tests {
         assert!(
             out.contains("__expanded_by_mcp_server") && !out.contains("\"no\""),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn errors_still_implement_the_server_without_tools() {
+        let out = mcp_server(
+            quote!(nmae = "x"),
+            quote! {
+                impl S {
+                    #[tool]
+                    async fn a(&self) -> String { todo!() }
+                }
+            },
+        )
+        .to_string();
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(out.contains("impl __mcpa :: Server for S"), "{out}");
+        assert!(out.contains("impl __mcpa :: ServerHandler for S"), "{out}");
+        assert!(!out.contains("\"a\" =>"), "no tools: {out}");
+
+        let out = mcp_server(
+            quote!(),
+            quote!(
+                impl<T> S<T> {}
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("compile_error") && !out.contains("__mcpa"),
+            "a generic impl gets no impls (they would only add errors): {out}"
         );
     }
 

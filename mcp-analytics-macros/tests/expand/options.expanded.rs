@@ -4,63 +4,72 @@ impl Weather {
         Json(Forecast::default())
     }
 }
+#[doc(hidden)]
+#[allow(unused_qualifications, clippy::all, clippy::pedantic, clippy::absolute_paths)]
 const _: () = {
-    use ::mcp_analytics::__private as mcpa;
-    impl mcpa::Server for Weather {
-        const INFO: mcpa::ServerInfo = mcpa::ServerInfo {
+    use ::mcp_analytics::__private as __mcpa;
+    #[automatically_derived]
+    impl __mcpa::Server for Weather {
+        const INFO: __mcpa::ServerInfo = __mcpa::ServerInfo {
             name: ::core::env!("CARGO_PKG_NAME"),
             version: ::core::env!("CARGO_PKG_VERSION"),
-            instructions: ::core::option::Option::Some("Weather data."),
+            instructions: __mcpa::Some("Weather data."),
         };
-        const TOOLS: &'static [mcpa::ToolSpec] = &[
-            mcpa::ToolSpec {
+        const TOOLS: &'static [__mcpa::ToolSpec] = &[
+            __mcpa::ToolSpec {
                 name: "get_weather",
-                title: ::core::option::Option::Some("Get weather"),
-                input_schema: mcpa::input_schema::<City>,
-                output_schema: ::core::option::Option::Some(
-                    mcpa::output_schema::<Forecast>,
-                ),
-                meta: ::core::option::Option::Some(|| mcpa::tool_meta(
+                title: __mcpa::Some("Get weather"),
+                input_schema: __mcpa::input_schema::<City>,
+                output_schema: __mcpa::Some(__mcpa::output_schema::<Forecast>),
+                meta: __mcpa::Some(|| __mcpa::tool_meta(
                     serde_json::json!({ "tier" : "free" }),
                 )),
-                ..mcpa::ToolSpec::DEFAULT
+                ..__mcpa::ToolSpec::DEFAULT
             },
         ];
-        fn tool_list() -> &'static mcpa::ToolList {
-            static TOOLS: mcpa::ToolList = mcpa::ToolList::new();
+        fn tool_list() -> &'static __mcpa::ToolList {
+            static TOOLS: __mcpa::ToolList = __mcpa::ToolList::new();
             &TOOLS
         }
         const GLOBAL_ANALYTICS: bool = false;
         fn analytics(&self) -> &::mcp_analytics::Analytics {
             &self.analytics
         }
-        async fn dispatch(&self, call: mcpa::ToolCall<'_>) -> mcpa::Outcome {
+        async fn dispatch(&self, call: __mcpa::ToolCall<'_>) -> __mcpa::Outcome {
             match call.name() {
-                "get_weather" => call.run(|args: City, _| self.weather(args)).await,
+                "get_weather" => {
+                    call.run(|args: City, _| async move {
+                            __mcpa::IntoCallToolResult::into_call_tool_result(
+                                self.weather(args).await,
+                            )
+                        })
+                        .await
+                }
                 _ => call.unknown_tool(),
             }
         }
     }
-    impl mcpa::ServerHandler for Weather {
-        fn get_info(&self) -> mcpa::ServerConfig {
-            mcpa::server_config::<Self>()
+    #[automatically_derived]
+    impl __mcpa::ServerHandler for Weather {
+        fn get_info(&self) -> __mcpa::ServerConfig {
+            __mcpa::server_config::<Self>()
         }
-        fn get_tool(&self, name: &str) -> ::core::option::Option<mcpa::Tool> {
-            mcpa::get_tool::<Self>(name)
+        fn get_tool(&self, name: &str) -> __mcpa::Option<__mcpa::Tool> {
+            __mcpa::get_tool::<Self>(name)
         }
         async fn list_tools(
             &self,
-            _request: ::core::option::Option<mcpa::PaginatedRequestParams>,
-            context: mcpa::RequestContext,
-        ) -> ::core::result::Result<mcpa::ListToolsResult, mcpa::ErrorData> {
-            mcpa::list_tools::<Self>(&context)
+            _request: __mcpa::Option<__mcpa::PaginatedRequestParams>,
+            context: __mcpa::RequestContext,
+        ) -> __mcpa::Result<__mcpa::ListToolsResult, __mcpa::ErrorData> {
+            __mcpa::list_tools::<Self>(&context)
         }
         async fn call_tool(
             &self,
-            request: mcpa::CallToolRequestParams,
-            context: mcpa::RequestContext,
-        ) -> ::core::result::Result<mcpa::CallToolResponse, mcpa::ErrorData> {
-            mcpa::call_tool(self, request, context).await
+            request: __mcpa::CallToolRequestParams,
+            context: __mcpa::RequestContext,
+        ) -> __mcpa::Result<__mcpa::CallToolResponse, __mcpa::ErrorData> {
+            __mcpa::call_tool(self, request, context).await
         }
     }
 };

@@ -10,101 +10,113 @@ impl Paid {
         args.url
     }
 }
+#[doc(hidden)]
+#[allow(unused_qualifications, clippy::all, clippy::pedantic, clippy::absolute_paths)]
 const _: () = {
-    use ::mcp_analytics::__private as mcpa;
-    impl mcpa::Server for Paid {
-        const INFO: mcpa::ServerInfo = mcpa::ServerInfo {
+    use ::mcp_analytics::__private as __mcpa;
+    #[automatically_derived]
+    impl __mcpa::Server for Paid {
+        const INFO: __mcpa::ServerInfo = __mcpa::ServerInfo {
             name: "Paid",
             version: "1.0.0",
-            instructions: ::core::option::Option::None,
+            instructions: __mcpa::None,
         };
-        const TOOLS: &'static [mcpa::ToolSpec] = &[
-            mcpa::ToolSpec {
+        const TOOLS: &'static [__mcpa::ToolSpec] = &[
+            __mcpa::ToolSpec {
                 name: "generate_image",
-                description: ::core::option::Option::Some(
-                    "Generate AI image with premium quality",
-                ),
-                input_schema: mcpa::input_schema::<Prompt>,
-                paid: ::core::option::Option::Some(
-                    &mcpa::Pricing {
-                        mode: mcpa::CheckoutMode::Payment,
+                description: __mcpa::Some("Generate AI image with premium quality"),
+                input_schema: __mcpa::input_schema::<Prompt>,
+                paid: __mcpa::Some(
+                    &__mcpa::Pricing {
+                        mode: __mcpa::CheckoutMode::Payment,
                         success_url: "https://yoursite.com/success",
-                        cancel_url: ::core::option::Option::None,
+                        cancel_url: __mcpa::None,
                         line_items: &[
-                            mcpa::LineItem {
-                                price: mcpa::Price::Id("price_123"),
-                                quantity: ::core::option::Option::Some(1),
+                            __mcpa::LineItem {
+                                price: __mcpa::Price::Id("price_123"),
+                                quantity: __mcpa::Some(1),
                             },
                         ],
-                        meter: ::core::option::Option::None,
-                        reason: ::core::option::Option::Some(
-                            "High-quality AI image generation",
-                        ),
-                        grant: mcpa::Grant::Credits,
+                        meter: __mcpa::None,
+                        reason: __mcpa::Some("High-quality AI image generation"),
+                        grant: __mcpa::Grant::Credits,
                     },
                 ),
-                ..mcpa::ToolSpec::DEFAULT
+                ..__mcpa::ToolSpec::DEFAULT
             },
-            mcpa::ToolSpec {
+            __mcpa::ToolSpec {
                 name: "api_call",
-                input_schema: mcpa::input_schema::<Endpoint>,
-                paid: ::core::option::Option::Some(
-                    &mcpa::Pricing {
-                        mode: mcpa::CheckoutMode::Subscription,
+                input_schema: __mcpa::input_schema::<Endpoint>,
+                paid: __mcpa::Some(
+                    &__mcpa::Pricing {
+                        mode: __mcpa::CheckoutMode::Subscription,
                         success_url: "https://yoursite.com/success",
-                        cancel_url: ::core::option::Option::None,
+                        cancel_url: __mcpa::None,
                         line_items: &[
-                            mcpa::LineItem {
-                                price: mcpa::Price::Env("STRIPE_PRICE_USAGE"),
-                                quantity: ::core::option::Option::None,
+                            __mcpa::LineItem {
+                                price: __mcpa::Price::Env("STRIPE_PRICE_USAGE"),
+                                quantity: __mcpa::None,
                             },
                         ],
-                        meter: ::core::option::Option::Some("api_call"),
-                        reason: ::core::option::Option::Some("Pay per API call"),
-                        grant: mcpa::Grant::Credits,
+                        meter: __mcpa::Some("api_call"),
+                        reason: __mcpa::Some("Pay per API call"),
+                        grant: __mcpa::Grant::Credits,
                     },
                 ),
-                ..mcpa::ToolSpec::DEFAULT
+                ..__mcpa::ToolSpec::DEFAULT
             },
         ];
-        fn tool_list() -> &'static mcpa::ToolList {
-            static TOOLS: mcpa::ToolList = mcpa::ToolList::new();
+        fn tool_list() -> &'static __mcpa::ToolList {
+            static TOOLS: __mcpa::ToolList = __mcpa::ToolList::new();
             &TOOLS
         }
         const GLOBAL_PAYMENTS: bool = false;
         fn payments(&self) -> &::mcp_analytics::Payments {
             &self.payments
         }
-        async fn dispatch(&self, call: mcpa::ToolCall<'_>) -> mcpa::Outcome {
+        async fn dispatch(&self, call: __mcpa::ToolCall<'_>) -> __mcpa::Outcome {
             match call.name() {
                 "generate_image" => {
-                    call.run(|args: Prompt, _| self.generate_image(args)).await
+                    call.run(|args: Prompt, _| async move {
+                            __mcpa::IntoCallToolResult::into_call_tool_result(
+                                self.generate_image(args).await,
+                            )
+                        })
+                        .await
                 }
-                "api_call" => call.run(|args: Endpoint, _| self.api_call(args)).await,
+                "api_call" => {
+                    call.run(|args: Endpoint, _| async move {
+                            __mcpa::IntoCallToolResult::into_call_tool_result(
+                                self.api_call(args).await,
+                            )
+                        })
+                        .await
+                }
                 _ => call.unknown_tool(),
             }
         }
     }
-    impl mcpa::ServerHandler for Paid {
-        fn get_info(&self) -> mcpa::ServerConfig {
-            mcpa::server_config::<Self>()
+    #[automatically_derived]
+    impl __mcpa::ServerHandler for Paid {
+        fn get_info(&self) -> __mcpa::ServerConfig {
+            __mcpa::server_config::<Self>()
         }
-        fn get_tool(&self, name: &str) -> ::core::option::Option<mcpa::Tool> {
-            mcpa::get_tool::<Self>(name)
+        fn get_tool(&self, name: &str) -> __mcpa::Option<__mcpa::Tool> {
+            __mcpa::get_tool::<Self>(name)
         }
         async fn list_tools(
             &self,
-            _request: ::core::option::Option<mcpa::PaginatedRequestParams>,
-            context: mcpa::RequestContext,
-        ) -> ::core::result::Result<mcpa::ListToolsResult, mcpa::ErrorData> {
-            mcpa::list_tools::<Self>(&context)
+            _request: __mcpa::Option<__mcpa::PaginatedRequestParams>,
+            context: __mcpa::RequestContext,
+        ) -> __mcpa::Result<__mcpa::ListToolsResult, __mcpa::ErrorData> {
+            __mcpa::list_tools::<Self>(&context)
         }
         async fn call_tool(
             &self,
-            request: mcpa::CallToolRequestParams,
-            context: mcpa::RequestContext,
-        ) -> ::core::result::Result<mcpa::CallToolResponse, mcpa::ErrorData> {
-            mcpa::call_tool(self, request, context).await
+            request: __mcpa::CallToolRequestParams,
+            context: __mcpa::RequestContext,
+        ) -> __mcpa::Result<__mcpa::CallToolResponse, __mcpa::ErrorData> {
+            __mcpa::call_tool(self, request, context).await
         }
     }
 };

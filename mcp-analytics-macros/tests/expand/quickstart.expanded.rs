@@ -18,74 +18,97 @@ impl Calculator {
     }
     fn not_a_tool(&self) {}
 }
+#[doc(hidden)]
+#[allow(unused_qualifications, clippy::all, clippy::pedantic, clippy::absolute_paths)]
 const _: () = {
-    use ::mcp_analytics::__private as mcpa;
-    impl mcpa::Server for Calculator {
-        const INFO: mcpa::ServerInfo = mcpa::ServerInfo {
+    use ::mcp_analytics::__private as __mcpa;
+    #[automatically_derived]
+    impl __mcpa::Server for Calculator {
+        const INFO: __mcpa::ServerInfo = __mcpa::ServerInfo {
             name: "Calculator",
             version: "1.0.0",
-            instructions: ::core::option::Option::None,
+            instructions: __mcpa::None,
         };
-        const TOOLS: &'static [mcpa::ToolSpec] = &[
-            mcpa::ToolSpec {
+        const TOOLS: &'static [__mcpa::ToolSpec] = &[
+            __mcpa::ToolSpec {
                 name: "add",
-                description: ::core::option::Option::Some("Add two numbers."),
-                input_schema: mcpa::input_schema::<AddArgs>,
-                ..mcpa::ToolSpec::DEFAULT
+                description: __mcpa::Some("Add two numbers."),
+                input_schema: __mcpa::input_schema::<AddArgs>,
+                ..__mcpa::ToolSpec::DEFAULT
             },
-            mcpa::ToolSpec {
+            __mcpa::ToolSpec {
                 name: "process_document",
-                input_schema: mcpa::input_schema::<Doc>,
+                input_schema: __mcpa::input_schema::<Doc>,
                 track_results: false,
                 redact: &["document"],
-                ..mcpa::ToolSpec::DEFAULT
+                ..__mcpa::ToolSpec::DEFAULT
             },
-            mcpa::ToolSpec {
+            __mcpa::ToolSpec {
                 name: "ping",
-                description: ::core::option::Option::Some("Liveness check"),
-                annotations: mcpa::Annotations {
-                    read_only_hint: ::core::option::Option::Some(true),
-                    idempotent_hint: ::core::option::Option::Some(true),
-                    ..mcpa::Annotations::NONE
+                description: __mcpa::Some("Liveness check"),
+                annotations: __mcpa::Annotations {
+                    read_only_hint: __mcpa::Some(true),
+                    idempotent_hint: __mcpa::Some(true),
+                    ..__mcpa::Annotations::NONE
                 },
-                ..mcpa::ToolSpec::DEFAULT
+                ..__mcpa::ToolSpec::DEFAULT
             },
         ];
-        fn tool_list() -> &'static mcpa::ToolList {
-            static TOOLS: mcpa::ToolList = mcpa::ToolList::new();
+        fn tool_list() -> &'static __mcpa::ToolList {
+            static TOOLS: __mcpa::ToolList = __mcpa::ToolList::new();
             &TOOLS
         }
-        async fn dispatch(&self, call: mcpa::ToolCall<'_>) -> mcpa::Outcome {
+        async fn dispatch(&self, call: __mcpa::ToolCall<'_>) -> __mcpa::Outcome {
             match call.name() {
-                "add" => call.run(|args: AddArgs, _| self.add(args)).await,
-                "process_document" => {
-                    call.run(|args: Doc, cx| self.process_document(args, cx)).await
+                "add" => {
+                    call.run(|args: AddArgs, _| async move {
+                            __mcpa::IntoCallToolResult::into_call_tool_result(
+                                self.add(args).await,
+                            )
+                        })
+                        .await
                 }
-                "ping" => call.run_without_args(|_| self.ping()).await,
+                "process_document" => {
+                    call.run(|args: Doc, cx| async move {
+                            __mcpa::IntoCallToolResult::into_call_tool_result(
+                                self.process_document(args, cx).await,
+                            )
+                        })
+                        .await
+                }
+                "ping" => {
+                    call.run_without_args(|_| async move {
+                            __mcpa::IntoCallToolResult::into_call_tool_result(
+                                self.ping().await,
+                            )
+                        })
+                        .await
+                }
                 _ => call.unknown_tool(),
             }
         }
     }
-    impl mcpa::ServerHandler for Calculator {
-        fn get_info(&self) -> mcpa::ServerConfig {
-            mcpa::server_config::<Self>()
+    #[automatically_derived]
+    impl __mcpa::ServerHandler for Calculator {
+        fn get_info(&self) -> __mcpa::ServerConfig {
+            __mcpa::server_config::<Self>()
         }
-        fn get_tool(&self, name: &str) -> ::core::option::Option<mcpa::Tool> {
-            mcpa::get_tool::<Self>(name)
+        fn get_tool(&self, name: &str) -> __mcpa::Option<__mcpa::Tool> {
+            __mcpa::get_tool::<Self>(name)
         }
         async fn list_tools(
             &self,
-            _request: ::core::option::Option<mcpa::PaginatedRequestParams>,
-            context: mcpa::RequestContext,
-        ) -> ::core::result::Result<mcpa::ListToolsResult, mcpa::ErrorData> {
-            mcpa::list_tools::<Self>(&context)
+            _request: __mcpa::Option<__mcpa::PaginatedRequestParams>,
+            context: __mcpa::RequestContext,
+        ) -> __mcpa::Result<__mcpa::ListToolsResult, __mcpa::ErrorData> {
+            __mcpa::list_tools::<Self>(&context)
         }
         async fn call_tool(
             &self,
-            request: mcpa::CallToolRequestParams,
-            context: mcpa::RequestContext,
-        ) -> ::core::result::Result<mcpa::CallToolResponse, mcpa::ErrorData> {
-            mcpa::call_tool(self, request, context).await
+            request: __mcpa::CallToolRequestParams,
+            context: __mcpa::RequestContext,
+        ) -> __mcpa::Result<__mcpa::CallToolResponse, __mcpa::ErrorData> {
+            __mcpa::call_tool(self, request, context).await
         }
     }
 };

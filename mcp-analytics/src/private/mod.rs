@@ -9,9 +9,12 @@ mod tool_panics;
 pub use crate::outcome::Outcome;
 pub use crate::payments::pricing::{CheckoutMode, Grant, LineItem, Price, Pricing};
 pub use call::ToolCall;
+pub use core::option::Option::{self, None, Some};
+pub use core::result::Result;
 pub use handler::{call_tool, get_tool, list_tools, server_config};
 pub use rmcp::{
     ErrorData, ServerHandler,
+    handler::server::tool::IntoCallToolResult,
     model::{
         CallToolRequestParams, CallToolResponse, ListToolsResult, PaginatedRequestParams,
         ServerConfig, Tool,

@@ -1,0 +1,114 @@
+//! What `#[mcp_server]` describes, as types only: the server options, one [`Tool`] per
+//! `#[tool]` method and its [`Pricing`] from `#[paid]`. Read by `attr`, checked by `check`,
+//! written out by `expand`.
+
+use proc_macro2::Span;
+use syn::{Expr, LitBool, LitInt, LitStr, Type};
+
+use crate::keys::keys;
+
+/// `#[mcp_server(...)]` and the tools found in its impl block.
+pub(crate) struct Server {
+    /// The impl block, with `#[tool]` and `#[paid]` replaced by markers on its methods.
+    pub item: syn::ItemImpl,
+    pub name: Option<LitStr>,
+    pub version: Option<LitStr>,
+    pub instructions: Option<LitStr>,
+    /// Where the `Analytics` handle comes from (`self.analytics`); the global one when absent.
+    pub analytics: Option<Expr>,
+    /// Where the `Payments` handle comes from (`self.payments`); the global one when absent.
+    pub payments: Option<Expr>,
+    /// `server_handler = false`: the user writes `impl ServerHandler` (to add prompts or
+    /// resources) and calls `mcp_analytics::handler::*` from it.
+    pub server_handler: bool,
+    pub tools: Vec<Tool>,
+}
+
+/// One `#[tool]` method.
+pub(crate) struct Tool {
+    /// The Rust method name.
+    pub method: syn::Ident,
+    /// The MCP tool name (`name = "..."`, else the method name).
+    pub name: LitStr,
+    pub title: Option<LitStr>,
+    /// `description = "..."`, else the doc comment.
+    pub description: Option<String>,
+    pub track_results: bool,
+    pub redact: Vec<LitStr>,
+    pub annotations: Annotations,
+    pub meta: Option<Expr>,
+    /// The argument type, when the method takes one.
+    pub args: Option<Type>,
+    /// Whether the method takes a trailing `CallContext` parameter.
+    pub takes_context: bool,
+    /// The declared return type, when it is written and nameable (not `impl Trait`).
+    pub returns: Option<Type>,
+    /// `T` of a `Json<T>` (or `Result<Json<T>, E>`) return type: the declared output schema.
+    pub output: Option<Type>,
+    /// `#[paid(...)]`: the tool's pricing.
+    pub paid: Option<Pricing>,
+}
+
+/// rmcp tool annotations (`annotations(read_only_hint = true, ...)`).
+#[derive(Default)]
+pub(crate) struct Annotations {
+    pub title: Option<LitStr>,
+    pub read_only: Option<LitBool>,
+    pub destructive: Option<LitBool>,
+    pub idempotent: Option<LitBool>,
+    pub open_world: Option<LitBool>,
+}
+
+/// The pricing of one paid tool (`#[paid(...)]`).
+pub(crate) struct Pricing {
+    pub checkout: Checkout,
+    /// The Stripe meter event name billed once per successful call.
+    pub meter: Option<LitStr>,
+    pub reason: Option<LitStr>,
+    /// `grant = ...` and the span of its key.
+    pub grant: Option<(Grant, Span)>,
+}
+
+/// `checkout = { ... }`: the Stripe Checkout Session a caller is sent to.
+pub(crate) struct Checkout {
+    pub mode: Mode,
+    pub success_url: LitStr,
+    pub cancel_url: Option<LitStr>,
+    pub line_items: Vec<LineItem>,
+    /// The span of `[ ... ]`, for the line item limit.
+    pub line_items_span: Span,
+}
+
+keys! {
+    /// Checkout mode (`mode = "..."`).
+    pub(crate) enum Mode {
+        /// One-time payment.
+        Payment = "payment",
+        /// Recurring or metered subscription.
+        Subscription = "subscription",
+    }
+}
+
+keys! {
+    /// What a completed one-time payment grants (`grant = "..."`).
+    pub(crate) enum Grant {
+        /// `quantity` uses of the tool per purchase.
+        Credits = "credits",
+        /// Unlimited use once bought.
+        Unlimited = "unlimited",
+    }
+}
+
+/// One Checkout line item.
+pub(crate) struct LineItem {
+    pub price: Price,
+    pub quantity: Option<LitInt>,
+}
+
+/// Where a price id comes from.
+pub(crate) enum Price {
+    /// `price = "price_..."`.
+    Id(LitStr),
+    /// `price = env("VAR")`: read at startup.
+    Env(LitStr),
+}

@@ -1,0 +1,69 @@
+//! `#[mcp_server(...)]`: reads the server options, then every `#[tool]` method of the impl.
+
+use proc_macro2::TokenStream;
+use syn::ImplItem;
+
+use super::{Field, boolean, expr, fields, read_keys, string, tool};
+use crate::{ast::Server, ctxt::Ctxt, keys::keys};
+
+keys! {
+    /// The options of `#[mcp_server(...)]`.
+    pub(crate) enum ServerKey {
+        Name = "name",
+        Version = "version",
+        Instructions = "instructions",
+        Analytics = "analytics",
+        Payments = "payments",
+        ServerHandler = "server_handler",
+    }
+}
+
+/// Reads the server options and every tool; mistakes go to `cx`, and the model keeps whatever
+/// could be read.
+pub(crate) fn read(args: TokenStream, mut item: syn::ItemImpl, cx: &mut Ctxt) -> Server {
+    let mut server = Server {
+        item: syn::ItemImpl {
+            items: Vec::new(),
+            ..item.clone()
+        },
+        name: None,
+        version: None,
+        instructions: None,
+        analytics: None,
+        payments: None,
+        server_handler: true,
+        tools: Vec::new(),
+    };
+    let fields = fields(args, cx);
+    read_keys("mcp_server", &fields, cx, |key, field, cx| {
+        option(&mut server, key, field, cx);
+    });
+    for impl_item in &mut item.items {
+        if let ImplItem::Fn(method) = impl_item
+            && let Some(tool) = tool::read(method, cx)
+        {
+            server.tools.push(tool);
+        }
+    }
+    server.item.items = item.items;
+    server
+}
+
+fn option(server: &mut Server, key: ServerKey, field: &Field, cx: &mut Ctxt) {
+    match key {
+        // #[mcp_server(name = "My MCP")]
+        ServerKey::Name => server.name = string(field, cx),
+        // #[mcp_server(version = "1.2.3")]
+        ServerKey::Version => server.version = string(field, cx),
+        // #[mcp_server(instructions = "...")]
+        ServerKey::Instructions => server.instructions = string(field, cx),
+        // #[mcp_server(analytics = self.analytics)]
+        ServerKey::Analytics => server.analytics = expr(field, "analytics = self.analytics", cx),
+        // #[mcp_server(payments = self.payments)]
+        ServerKey::Payments => server.payments = expr(field, "payments = self.payments", cx),
+        // #[mcp_server(server_handler = false)]
+        ServerKey::ServerHandler => {
+            server.server_handler = boolean(field, cx).is_none_or(|lit| lit.value);
+        }
+    }
+}
