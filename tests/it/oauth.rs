@@ -237,7 +237,7 @@ async fn assert_invalid(server: &TestServer, token: &str, what: &str) {
     assert!(
         challenge.starts_with("Bearer ")
             && challenge.contains("error=\"invalid_token\"")
-            && challenge.contains(&format!("resource_metadata=\"{}\"", metadata_url(&server))),
+            && challenge.contains(&format!("resource_metadata=\"{}\"", metadata_url(server))),
         "{what}: {challenge}"
     );
 }

@@ -162,15 +162,10 @@ pub struct TestServer {
     dir: Option<TempDir>,
 }
 
-/// Which demo a [`TestServer`] serves.
-enum Served {
-    Demo,
-    Paid(PaymentsBuilder),
-}
-
 /// How a [`TestServer`] is started: [`TestServer::demo`] or [`TestServer::paid`], then options.
 pub struct TestServerBuilder {
-    served: Served,
+    /// The paid demo's payments; the free demo without.
+    payments: Option<PaymentsBuilder>,
     dir: TempDir,
     db: PathBuf,
     analytics: Option<Analytics>,
@@ -192,7 +187,7 @@ impl TestServer {
     pub fn demo() -> TestServerBuilder {
         let dir = tempfile::tempdir().expect("a temporary folder");
         TestServerBuilder {
-            served: Served::Demo,
+            payments: None,
             db: dir.path().join("test.db"),
             dir,
             analytics: None,
@@ -211,7 +206,7 @@ impl TestServer {
     /// database.
     pub fn paid(payments: impl FnOnce(&Path) -> PaymentsBuilder) -> TestServerBuilder {
         let mut builder = Self::demo();
-        builder.served = Served::Paid(payments(&builder.db));
+        builder.payments = Some(payments(&builder.db));
         builder
     }
 
@@ -369,15 +364,15 @@ impl TestServerBuilder {
             None => analytics(&sink, &self.db),
         };
         let Self {
-            served,
+            payments,
             dir,
             db,
             options,
             ..
         } = self;
-        let paid = match served {
-            Served::Demo => None,
-            Served::Paid(payments) => Some((payments.build()?, Arc::new(AtomicUsize::new(0)))),
+        let paid = match payments {
+            Some(payments) => Some((payments.build()?, Arc::new(AtomicUsize::new(0)))),
+            None => None,
         };
         let serving = Serving::try_start(|listener, shutdown| {
             let addr = listener.local_addr().expect("the listener's address");
