@@ -15,15 +15,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn stateful_sessions_group_calls_and_users_are_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("h.db");
-    let sink = MemorySink::new();
-    let analytics = analytics(&sink, &db);
-    let server = TestServer::demo()
-        .analytics(analytics.clone())
-        .identity(bearer_identity)
-        .start()
-        .await;
+    let server = TestServer::demo().identity(bearer_identity).start().await;
 
     let alice = client_info()
         .serve(server.transport(Some("alice")))
@@ -41,9 +33,9 @@ async fn stateful_sessions_group_calls_and_users_are_recorded() {
     call(&anonymous, "connect_service", secret_arguments())
         .await
         .unwrap();
-    analytics.flush().await;
+    server.analytics.flush().await;
 
-    let events = sink.events();
+    let events = server.sink.events();
     assert_eq!(events.len(), 5);
     let alice_events: Vec<_> = events
         .iter()
@@ -87,7 +79,7 @@ async fn stateful_sessions_group_calls_and_users_are_recorded() {
         );
     }
     assert_eq!(only(&events, "divide").status, Status::ToolError);
-    for row in stored_rows(&db) {
+    for row in stored_rows(&server.db) {
         assert_no_secrets(&format!("{row:?}"));
     }
     alice.cancel().await.unwrap();
@@ -195,15 +187,7 @@ async fn shutting_the_server_down_flushes_analytics_to_sqlite() {
 
 #[tokio::test]
 async fn every_status_over_http() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("statuses.db");
-    let sink = MemorySink::new();
-    let analytics = analytics(&sink, &db);
-    let server = TestServer::demo()
-        .analytics(analytics.clone())
-        .identity(bearer_identity)
-        .start()
-        .await;
+    let server = TestServer::demo().identity(bearer_identity).start().await;
     let client = client_info()
         .serve(server.transport(Some("dana")))
         .await
@@ -222,15 +206,21 @@ async fn every_status_over_http() {
     handle.cancel(Some("stop".into())).await.unwrap();
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !sink.events().iter().any(|event| event.tool == "slow") {
+    while !server
+        .sink
+        .events()
+        .iter()
+        .any(|event| event.tool == "slow")
+    {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the cancelled call was not recorded"
         );
-        analytics.flush().await;
+        server.analytics.flush().await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let statuses: Vec<(String, Status)> = sink
+    let statuses: Vec<(String, Status)> = server
+        .sink
         .events()
         .into_iter()
         .map(|event| (event.tool, event.status))
@@ -249,7 +239,7 @@ async fn every_status_over_http() {
         .map(|(tool, status)| ((*tool).to_owned(), *status))
         .collect();
     assert_eq!(statuses, expected);
-    let rows = stored_rows(&db);
+    let rows = stored_rows(&server.db);
     assert_eq!(rows.len(), 7);
     assert!(
         rows.iter()
