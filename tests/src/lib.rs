@@ -1,10 +1,17 @@
-//! A demo server with one tool per outcome (`ok`, `tool_error`, `protocol_error`, `panic`,
-//! slow for cancellation, secrets for redaction), shared by the behaviour tests and by the
-//! `stdio-demo` binary they spawn. It is also a pass case: the macro used from another crate
-//! that depends only on `mcp-analytics`, serde and schemars.
+//! What the behaviour tests share: a demo server with one tool per outcome (`ok`, `tool_error`,
+//! `protocol_error`, `panic`, slow for cancellation, secrets for redaction) and a paid one, also
+//! served by the `stdio-demo` and `http-demo` binaries the tests spawn; [`server::TestServer`]
+//! to serve them on 127.0.0.1; clients, stored rows and secrets to check; the fake Stripe and an
+//! OTLP receiver. The demo is also a pass case: the macro used from another crate that depends
+//! only on `mcp-analytics`, serde and schemars.
 
 pub mod canary;
+pub mod client;
 pub mod fake_stripe;
+pub mod otlp_receiver;
+pub mod records;
+pub mod secrets;
+pub mod server;
 
 use std::time::Duration;
 

@@ -5,19 +5,14 @@
 //! database, every OTLP payload, the dashboard's JSON API, `report --json` and the logs are
 //! searched: no canary may be anywhere.
 
-mod common;
-mod otlp_receiver;
-
 use std::{
     io::Write,
-    net::SocketAddr,
     path::{Path, PathBuf},
     process::Stdio,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use common::*;
 use mcp_analytics::{
     Analytics,
     collector::Collector,
@@ -25,7 +20,12 @@ use mcp_analytics::{
     export::{HttpExporter, HttpExporterConfig, OtlpConfig, OtlpExporter},
     serve::HttpServer,
 };
-use mcp_analytics_tests::canary::{Canary, INVALID_PIN, needles, secrets_object, secrets_text};
+use mcp_analytics_tests::{
+    canary::{Canary, INVALID_PIN, needles, secrets_object, secrets_text},
+    client::{call, client_info},
+    otlp_receiver,
+    server::Serving,
+};
 use rmcp::{
     RoleClient, ServiceExt,
     model::ClientConfig,
@@ -33,7 +33,7 @@ use rmcp::{
     transport::{StreamableHttpClientTransport, TokioChildProcess},
 };
 use serde_json::json;
-use tokio::{io::AsyncReadExt, sync::oneshot};
+use tokio::io::AsyncReadExt;
 
 const KEY: &str = "canary-collector-key";
 /// Everything at debug level except rmcp, which logs whole requests at debug and every error
@@ -100,12 +100,6 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    (listener, addr)
-}
-
 /// The `mcp-analytics` CLI binary (built on demand: it belongs to another package).
 fn cli() -> PathBuf {
     let status = std::process::Command::new(env!("CARGO"))
@@ -131,12 +125,9 @@ fn cli() -> PathBuf {
 
 /// Every dashboard API answer for `database`, as text.
 async fn dashboard_json(database: &Path) -> String {
-    let (listener, addr) = listener().await;
-    let (stop, stopped) = oneshot::channel::<()>();
     let dashboard = Dashboard::new(database).api_key(None);
-    let served = tokio::spawn(dashboard.serve_on(listener, async move {
-        let _ = stopped.await;
-    }));
+    let served = Serving::start(|listener, shutdown| dashboard.serve_on(listener, shutdown)).await;
+    let addr = served.addr;
     let http = reqwest::Client::new();
     let mut answers = String::new();
     for range in ["1h", "24h", "7d", "30d"] {
@@ -149,8 +140,7 @@ async fn dashboard_json(database: &Path) -> String {
             answers.push_str(&response.text().await.unwrap());
         }
     }
-    let _ = stop.send(());
-    served.await.unwrap().unwrap();
+    served.stop().await;
     assert!(
         answers.contains("echo"),
         "the dashboard shows the calls: {answers}"
@@ -175,15 +165,10 @@ async fn no_canary_reaches_storage_exports_logs_the_dashboard_or_reports() {
     );
 
     // The collector and the OTLP receiver.
-    let (collector_listener, collector_addr) = listener().await;
-    let (stop_collector, collector_stopped) = oneshot::channel::<()>();
-    let collector = tokio::spawn(
-        Collector::new(&collected)
-            .api_key(Some(KEY.into()))
-            .serve_on(collector_listener, async move {
-                let _ = collector_stopped.await;
-            }),
-    );
+    let collector = Collector::new(&collected).api_key(Some(KEY.into()));
+    let collector =
+        Serving::start(|listener, shutdown| collector.serve_on(listener, shutdown)).await;
+    let collector_addr = collector.addr;
     let (otlp_addr, inbox, stop_otlp) = otlp_receiver::receiver().await;
 
     // Over HTTP, in this process.
@@ -208,26 +193,17 @@ async fn no_canary_reaches_storage_exports_logs_the_dashboard_or_reports() {
         .sink(otlp)
         .build()
         .unwrap();
-    let (http_listener, http_addr) = listener().await;
-    let (stop_http, http_stopped) = oneshot::channel::<()>();
-    let served = {
-        let analytics = analytics.clone();
-        let factory = analytics.clone();
-        tokio::spawn(async move {
-            HttpServer::new(move || Canary {
-                analytics: factory.clone(),
-            })
-            .serve_on(
-                http_listener,
-                async move {
-                    let _ = http_stopped.await;
-                },
-                &analytics,
-            )
-            .await
-            .unwrap();
+    let factory = analytics.clone();
+    let serving_analytics = analytics.clone();
+    let served = Serving::start(|listener, shutdown| async move {
+        HttpServer::new(move || Canary {
+            analytics: factory.clone(),
         })
-    };
+        .serve_on(listener, shutdown, &serving_analytics)
+        .await
+    })
+    .await;
+    let http_addr = served.addr;
     let client = client_info()
         .serve(StreamableHttpClientTransport::from_uri(format!(
             "http://{http_addr}/mcp"
@@ -305,10 +281,8 @@ async fn no_canary_reaches_storage_exports_logs_the_dashboard_or_reports() {
             [report.stdout, report.stderr].concat(),
         ));
     }
-    let _ = stop_http.send(());
-    served.await.unwrap();
-    let _ = stop_collector.send(());
-    collector.await.unwrap().unwrap();
+    served.stop().await;
+    collector.stop().await;
     let _ = stop_otlp.send(());
 
     for body in &inbox.received.lock().unwrap().bodies {

@@ -1,10 +1,11 @@
 //! A server without `analytics = ...` records into the process-wide handle installed with
 //! `Analytics::install` (this file is its own process, so the global is its own).
 
-mod common;
-
-use common::*;
 use mcp_analytics::{Analytics, MemorySink, mcp_server, tool};
+use mcp_analytics_tests::{
+    client::{call, client_info},
+    records::only,
+};
 use rmcp::ServiceExt;
 use serde_json::json;
 

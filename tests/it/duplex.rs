@@ -1,13 +1,15 @@
 //! Behaviour through a real rmcp client over an in-process duplex stream: both the legacy
 //! `initialize` handshake and the MCP 2026-07-28 lifecycle.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use mcp_analytics::{Analytics, MemorySink, Status, Transport};
-use mcp_analytics_tests::Demo;
+use mcp_analytics_tests::{
+    Demo,
+    client::{call, client_info, connect_demo, start_slow_call},
+    records::{analytics, only, stored_rows},
+    secrets::{assert_no_secrets, secret_arguments},
+};
 use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceExt, model::ProtocolVersion};
 use serde_json::json;
 

@@ -4,72 +4,27 @@
 //! even through a Stripe outage; cancellation revokes; forged webhooks change nothing; Stripe
 //! down fails closed; concurrent first calls create one customer.
 
-mod common;
 // The defects the payments core removed (issue #10), one module per area.
-#[path = "payments/delayed_and_dunning.rs"]
 mod delayed_and_dunning;
-#[path = "payments/entitlements.rs"]
 mod entitlements;
-#[path = "payments/healing.rs"]
 mod healing;
-#[path = "payments/metering.rs"]
 mod metering;
-#[path = "payments/reversals.rs"]
 mod reversals;
 
-use std::{
-    net::SocketAddr,
-    sync::{Arc, atomic::AtomicUsize, atomic::Ordering},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
-use common::{analytics, call, client_info};
-use mcp_analytics::{
-    Analytics, Environment, Identity, MemorySink, Payments, Status, payments::MeterDurability,
-    serve::HttpServer,
-};
+use mcp_analytics::{Environment, Payments, Status, payments::MeterDurability};
 use mcp_analytics_tests::{
-    PaidDemo,
+    client::call,
     fake_stripe::{FakeStripe, PriceKind},
+    server::{TestServer, bearer_identity_with_email},
 };
 use rmcp::{
     RoleClient, ServiceExt,
     model::{CallToolResult, ClientConfig},
     service::RunningService,
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
 };
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-
-struct Server {
-    addr: SocketAddr,
-    analytics: Analytics,
-    payments: Payments,
-    runs: Arc<AtomicUsize>,
-    sink: MemorySink,
-    db: std::path::PathBuf,
-    /// The database's folder (taken by a test that outlives the server).
-    dir: Option<tempfile::TempDir>,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-fn bearer_identity(parts: &http::request::Parts) -> Option<Identity> {
-    let header = parts.headers.get("authorization")?.to_str().ok()?;
-    let user = header.strip_prefix("Bearer ")?;
-    let mut identity = Identity::new(user);
-    identity.email = Some(format!("{user}@example.com"));
-    Some(identity)
-}
 
 fn fake_prices(stripe: &FakeStripe) {
     stripe.add_price("price_image", 500, "usd", PriceKind::OneTime);
@@ -102,7 +57,7 @@ fn stripe_payments(stripe: &FakeStripe, db: &std::path::Path) -> mcp_analytics::
 /// the server); `configure` adjusts the payments.
 async fn with_stripe(
     configure: impl FnOnce(mcp_analytics::PaymentsBuilder) -> mcp_analytics::PaymentsBuilder,
-) -> (FakeStripe, Server) {
+) -> (FakeStripe, TestServer) {
     let stripe = FakeStripe::start().await;
     fake_prices(&stripe);
     let server = start(|db| configure(stripe_payments(&stripe, db))).await;
@@ -110,71 +65,22 @@ async fn with_stripe(
     (stripe, server)
 }
 
+/// The paid demo, attributing calls to `Authorization: Bearer <user>` (with an e-mail address),
+/// with the payments `payments` configures for its database.
 async fn start(
     payments: impl FnOnce(&std::path::Path) -> mcp_analytics::PaymentsBuilder,
-) -> Server {
+) -> TestServer {
     try_start(payments).await.expect("the server starts")
 }
 
 async fn try_start(
     payments: impl FnOnce(&std::path::Path) -> mcp_analytics::PaymentsBuilder,
-) -> Result<Server, mcp_analytics::Error> {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("paid.db");
-    let sink = MemorySink::new();
-    let analytics = analytics(&sink, &db);
-    let payments = payments(&db).build()?;
-    let runs = Arc::new(AtomicUsize::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let demo = PaidDemo {
-        analytics: analytics.clone(),
-        payments: payments.clone(),
-        runs: runs.clone(),
-    };
-    let server = HttpServer::new(move || demo.clone())
-        .identity(bearer_identity)
-        .without_dashboard();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let (ready_tx, ready) = oneshot::channel();
-    let serve_analytics = analytics.clone();
-    tokio::spawn(async move {
-        let result = server
-            .serve_on(
-                listener,
-                async move {
-                    let _ = stopped.await;
-                },
-                &serve_analytics,
-            )
-            .await;
-        let _ = ready_tx.send(result);
-    });
-    // A startup failure (bad pricing) ends serve_on at once.
-    if let Ok(Ok(result)) = tokio::time::timeout(Duration::from_millis(300), ready).await {
-        result?;
-    }
-    Ok(Server {
-        addr,
-        analytics,
-        payments,
-        runs,
-        sink,
-        db,
-        dir: Some(dir),
-        stop: Some(stop),
-    })
-}
-
-async fn client(addr: SocketAddr, user: Option<&str>) -> RunningService<RoleClient, ClientConfig> {
-    let mut config = StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp"));
-    if let Some(user) = user {
-        config = config.auth_header(user);
-    }
-    client_info()
-        .serve(StreamableHttpClientTransport::from_config(config))
+) -> Result<TestServer, mcp_analytics::Error> {
+    TestServer::paid(payments)
+        .identity(bearer_identity_with_email)
+        .without_dashboard()
+        .try_start()
         .await
-        .unwrap()
 }
 
 fn structured(result: &CallToolResult) -> &Value {
@@ -269,7 +175,7 @@ fn payment_events(
 #[tokio::test]
 async fn one_time_purchase_grants_its_credits() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let alice = client(server.addr, Some("alice")).await;
+    let alice = server.client(Some("alice")).await;
 
     let first = call(&alice, "generate_image", json!({"prompt": "a cat"}))
         .await
@@ -290,7 +196,7 @@ async fn one_time_purchase_grants_its_credits() {
         "the open checkout is reused"
     );
     assert_eq!(stripe.count("POST", "/v1/checkout/sessions"), 1);
-    assert_eq!(server.runs.load(Ordering::SeqCst), 0, "nothing ran unpaid");
+    assert_eq!(server.runs(), 0, "nothing ran unpaid");
 
     let deliveries = stripe.complete_checkout(&session).await;
     assert!(
@@ -315,7 +221,7 @@ async fn one_time_purchase_grants_its_credits() {
         .unwrap();
     let second_session = assert_payment_required(&used_up, "generate_image");
     assert_ne!(second_session, session, "both credits used: a new purchase");
-    assert_eq!(server.runs.load(Ordering::SeqCst), 2);
+    assert_eq!(server.runs(), 2);
 
     server.analytics.flush().await;
     let completed = payment_events(&server.db, "checkout_completed");
@@ -359,7 +265,7 @@ async fn one_time_purchase_grants_its_credits() {
 #[tokio::test]
 async fn metered_usage_is_billed_once_per_success_even_through_an_outage() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let bob = client(server.addr, Some("bob")).await;
+    let bob = server.client(Some("bob")).await;
 
     let unpaid = call(&bob, "api_call", json!({"url": "/x"})).await.unwrap();
     let session = assert_payment_required(&unpaid, "api_call");
@@ -376,7 +282,7 @@ async fn metered_usage_is_billed_once_per_success_even_through_an_outage() {
         .await
         .unwrap();
     assert_eq!(failed.is_error, Some(true), "a failing call is not billed");
-    server.payments.flush().await;
+    server.payments().flush().await;
     let customer = stripe.customers()[0].id.clone();
     assert_eq!(stripe.meter_total("api_call", &customer), 3.0);
 
@@ -387,10 +293,10 @@ async fn metered_usage_is_billed_once_per_success_even_through_an_outage() {
         .await
         .unwrap();
     assert_eq!(during.is_error, Some(false), "{during:?}");
-    server.payments.flush().await;
-    assert_eq!(server.payments.pending_meter_events(), 1);
+    server.payments().flush().await;
+    assert_eq!(server.payments().pending_meter_events(), 1);
     stripe.set_outage(false);
-    deliver_all(&server.payments, "after the outage").await;
+    deliver_all(server.payments(), "after the outage").await;
     assert_eq!(
         stripe.meter_total("api_call", &customer),
         4.0,
@@ -411,7 +317,7 @@ async fn metered_usage_is_billed_once_per_success_even_through_an_outage() {
 #[tokio::test]
 async fn concurrent_calls_never_spend_a_credit_twice() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let alice = client(server.addr, Some("alice")).await;
+    let alice = server.client(Some("alice")).await;
     buy(
         &stripe,
         &alice,
@@ -438,7 +344,7 @@ async fn concurrent_calls_never_spend_a_credit_twice() {
         .filter(|result| result.is_error == Some(false))
         .count();
     assert_eq!(ran, 2, "{results:#?}");
-    assert_eq!(server.runs.load(Ordering::SeqCst), 2);
+    assert_eq!(server.runs(), 2);
     for refused in results
         .iter()
         .filter(|result| result.is_error == Some(true))
@@ -453,7 +359,7 @@ async fn concurrent_calls_never_spend_a_credit_twice() {
 #[tokio::test]
 async fn a_checkout_near_its_end_is_expired_before_a_new_one_is_offered() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let carol = client(server.addr, Some("carol")).await;
+    let carol = server.client(Some("carol")).await;
     let first = assert_payment_required(
         &call(&carol, "pro_report", json!({})).await.unwrap(),
         "pro_report",
@@ -486,7 +392,7 @@ async fn a_checkout_near_its_end_is_expired_before_a_new_one_is_offered() {
 #[tokio::test]
 async fn a_refunded_purchase_is_taken_back() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let alice = client(server.addr, Some("alice")).await;
+    let alice = server.client(Some("alice")).await;
     let session = buy(
         &stripe,
         &alice,
@@ -518,7 +424,7 @@ async fn a_refunded_purchase_is_taken_back() {
     }
     assert_eq!((credits(db), revenue(db)), (0, (0, 1)));
     assert_eq!(payment_events(&server.db, "refunded").len(), 2);
-    assert_eq!(server.runs.load(Ordering::SeqCst), 1);
+    assert_eq!(server.runs(), 1);
 }
 
 /// A disputed purchase (chargeback) is taken back at once; revenue drops by the disputed
@@ -526,7 +432,7 @@ async fn a_refunded_purchase_is_taken_back() {
 #[tokio::test]
 async fn a_disputed_purchase_is_taken_back_and_granted_again_when_the_dispute_is_won() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let erin = client(server.addr, Some("erin")).await;
+    let erin = server.client(Some("erin")).await;
     let session = buy(&stripe, &erin, "generate_image", json!({"prompt": "a cat"})).await;
     let db = &server.db;
     assert_eq!(revenue(db).0, 1000);
@@ -549,7 +455,7 @@ async fn a_disputed_purchase_is_taken_back_and_granted_again_when_the_dispute_is
     let redelivered = stripe.redeliver(&won[0].event_id).await;
     assert_eq!(redelivered.status, Some(200));
     assert_eq!(credits(db), 1);
-    assert_eq!(server.runs.load(Ordering::SeqCst), 1);
+    assert_eq!(server.runs(), 1);
     assert_eq!(payment_events(&server.db, "disputed").len(), 1);
     assert_eq!(payment_events(&server.db, "dispute_won").len(), 1);
 }
@@ -559,7 +465,7 @@ async fn a_disputed_purchase_is_taken_back_and_granted_again_when_the_dispute_is
 #[tokio::test]
 async fn undelivered_usage_survives_a_restart() {
     let (stripe, mut server) = with_stripe(|payments| payments).await;
-    let bob = client(server.addr, Some("bob")).await;
+    let bob = server.client(Some("bob")).await;
     buy(&stripe, &bob, "api_call", json!({"url": "/x"})).await;
     stripe.set_outage(true);
     for n in 0..2 {
@@ -568,10 +474,10 @@ async fn undelivered_usage_survives_a_restart() {
             .unwrap();
         assert_eq!(result.is_error, Some(false), "{result:?}");
     }
-    server.payments.flush().await;
-    assert_eq!(server.payments.pending_meter_events(), 2);
+    server.payments().flush().await;
+    assert_eq!(server.payments().pending_meter_events(), 2);
     bob.cancel().await.unwrap();
-    let dir = server.dir.take().unwrap();
+    let dir = server.take_dir();
     let db = server.db.clone();
     drop(server);
     assert!(stripe.meter_events().is_empty(), "nothing reached Stripe");
@@ -596,7 +502,7 @@ async fn undelivered_usage_survives_a_restart() {
 async fn committed_usage_is_in_the_outbox_before_the_result_returns() {
     let (stripe, server) =
         with_stripe(|payments| payments.meter_durability(MeterDurability::Committed)).await;
-    let bob = client(server.addr, Some("bob")).await;
+    let bob = server.client(Some("bob")).await;
     buy(&stripe, &bob, "api_call", json!({"url": "/x"})).await;
     let outbox = rusqlite::Connection::open(&server.db).unwrap();
     let stored = || -> i64 {
@@ -620,7 +526,7 @@ async fn committed_usage_is_in_the_outbox_before_the_result_returns() {
         .unwrap();
     assert_eq!(failed.is_error, Some(true));
     assert_eq!(stored(), 5, "a failing call is not billed");
-    server.payments.flush().await;
+    server.payments().flush().await;
     let customer = stripe.customers()[0].id.clone();
     assert_eq!(stripe.meter_total("api_call", &customer), 5.0);
 }
@@ -628,7 +534,7 @@ async fn committed_usage_is_in_the_outbox_before_the_result_returns() {
 #[tokio::test]
 async fn a_base_fee_plus_usage_plan_sends_quantities_only_for_the_licensed_price() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let kim = client(server.addr, Some("kim")).await;
+    let kim = server.client(Some("kim")).await;
     // The fake rejects a quantity on a metered price and a licensed price without one, as
     // Stripe does: the checkout is only created with the right quantities.
     let session = assert_payment_required(
@@ -653,7 +559,7 @@ async fn a_base_fee_plus_usage_plan_sends_quantities_only_for_the_licensed_price
     stripe.complete_checkout(&session).await;
     let ok = call(&kim, "api_plan", json!({"url": "/a"})).await.unwrap();
     assert_eq!(text(&ok), "planned call to /a");
-    server.payments.flush().await;
+    server.payments().flush().await;
     let customer = stripe.customers()[0].id.clone();
     assert_eq!(stripe.meter_total("api_call", &customer), 1.0);
 }
@@ -661,7 +567,7 @@ async fn a_base_fee_plus_usage_plan_sends_quantities_only_for_the_licensed_price
 #[tokio::test]
 async fn a_cancelled_subscription_revokes_access() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let carol = client(server.addr, Some("carol")).await;
+    let carol = server.client(Some("carol")).await;
 
     let session = assert_payment_required(
         &call(&carol, "pro_report", json!({})).await.unwrap(),
@@ -705,7 +611,7 @@ async fn a_cancelled_subscription_revokes_access() {
     );
     let revoked = call(&carol, "pro_report", json!({})).await.unwrap();
     assert_payment_required(&revoked, "pro_report");
-    assert_eq!(server.runs.load(Ordering::SeqCst), 2);
+    assert_eq!(server.runs(), 2);
     assert_eq!(
         payment_events(&server.db, "subscription_cancelled").len(),
         1
@@ -715,7 +621,7 @@ async fn a_cancelled_subscription_revokes_access() {
 #[tokio::test]
 async fn forged_and_stale_webhooks_are_rejected_and_grant_nothing() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let dave = client(server.addr, Some("dave")).await;
+    let dave = server.client(Some("dave")).await;
     let session = assert_payment_required(
         &call(&dave, "generate_image", json!({"prompt": "x"}))
             .await
@@ -752,7 +658,7 @@ async fn forged_and_stale_webhooks_are_rejected_and_grant_nothing() {
         .await
         .unwrap();
     assert_payment_required(&still, "generate_image");
-    assert_eq!(server.runs.load(Ordering::SeqCst), 0);
+    assert_eq!(server.runs(), 0);
 
     // The genuine, fresh event is accepted once; a redelivery changes nothing more.
     let signature = stripe.sign_with(&body, stripe.webhook_secret(), now);
@@ -785,7 +691,7 @@ async fn forged_and_stale_webhooks_are_rejected_and_grant_nothing() {
 async fn stripe_down_fails_closed_and_anonymous_callers_must_sign_in() {
     let (stripe, server) =
         with_stripe(|payments| payments.environment(Environment::Production)).await;
-    let erin = client(server.addr, Some("erin")).await;
+    let erin = server.client(Some("erin")).await;
     stripe.set_outage(true);
     let down = call(&erin, "api_call", json!({"url": "/x"})).await.unwrap();
     assert_eq!(down.is_error, Some(true));
@@ -793,7 +699,7 @@ async fn stripe_down_fails_closed_and_anonymous_callers_must_sign_in() {
     assert!(text(&down).contains("did not run"), "{}", text(&down));
     stripe.set_outage(false);
 
-    let anonymous = client(server.addr, None).await;
+    let anonymous = server.client(None).await;
     let refused = call(&anonymous, "generate_image", json!({"prompt": "x"}))
         .await
         .unwrap();
@@ -802,7 +708,7 @@ async fn stripe_down_fails_closed_and_anonymous_callers_must_sign_in() {
         .await
         .unwrap();
     assert_eq!(text(&free), "3");
-    assert_eq!(server.runs.load(Ordering::SeqCst), 0);
+    assert_eq!(server.runs(), 0);
     server.analytics.flush().await;
     let statuses: Vec<Status> = server.sink.events().iter().map(|e| e.status).collect();
     assert!(
@@ -815,7 +721,7 @@ async fn stripe_down_fails_closed_and_anonymous_callers_must_sign_in() {
 #[tokio::test]
 async fn concurrent_first_calls_create_one_customer_and_one_checkout() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let frank = Arc::new(client(server.addr, Some("frank")).await);
+    let frank = Arc::new(server.client(Some("frank")).await);
     let calls = (0..8).map(|_| {
         let frank = frank.clone();
         tokio::spawn(async move {
@@ -839,7 +745,7 @@ async fn rate_limits_and_timeouts_are_retried_with_the_same_key_then_fail_closed
 
     let (stripe, server) =
         with_stripe(|payments| payments.timeout(Duration::from_millis(500))).await;
-    let judy = client(server.addr, Some("judy")).await;
+    let judy = server.client(Some("judy")).await;
     // Two 429s on the customer POST: retried with the same idempotency key, then it works.
     stripe.fail_next(Fault::Status(429), 2);
     let asked = call(&judy, "generate_image", json!({"prompt": "x"}))
@@ -873,7 +779,7 @@ async fn rate_limits_and_timeouts_are_retried_with_the_same_key_then_fail_closed
         "bounded: {:?}",
         started.elapsed()
     );
-    assert_eq!(server.runs.load(Ordering::SeqCst), 0);
+    assert_eq!(server.runs(), 0);
 }
 
 #[tokio::test]
@@ -905,7 +811,7 @@ async fn local_test_provider_takes_a_test_payment() {
             .env(|var| (var == "TEST_PRICE_USAGE").then(|| "price_usage".to_owned()))
     })
     .await;
-    let grace = client(server.addr, Some("grace")).await;
+    let grace = server.client(Some("grace")).await;
     let unpaid = call(&grace, "generate_image", json!({"prompt": "x"}))
         .await
         .unwrap();
@@ -956,14 +862,8 @@ async fn clients_with_url_elicitation_get_the_checkout_link_as_input_required() 
     let lifecycle = ClientLifecycleMode::Discover {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
     };
-    let config =
-        StreamableHttpClientTransportConfig::with_uri(format!("http://{}/mcp", server.addr))
-            .auth_header("heidi");
     let heidi = ClientConfig::new(capabilities, Implementation::new("elicit-client", "1.0.0"))
-        .serve_with_lifecycle(
-            StreamableHttpClientTransport::from_config(config),
-            lifecycle,
-        )
+        .serve_with_lifecycle(server.transport(Some("heidi")), lifecycle)
         .await
         .unwrap();
     let request = || {
@@ -1053,11 +953,8 @@ async fn legacy_clients_with_url_elicitation_pay_within_the_call() {
             .env(|var| (var == "TEST_PRICE_USAGE").then(|| "price_usage".to_owned()))
     })
     .await;
-    let config =
-        StreamableHttpClientTransportConfig::with_uri(format!("http://{}/mcp", server.addr))
-            .auth_header("ivan");
     let ivan = PayingClient
-        .serve(StreamableHttpClientTransport::from_config(config))
+        .serve(server.transport(Some("ivan")))
         .await
         .unwrap();
     let arguments = json!({"prompt": "y"}).as_object().unwrap().clone();
@@ -1072,6 +969,6 @@ async fn legacy_clients_with_url_elicitation_pay_within_the_call() {
         "image of y",
         "paid during the call, then it ran"
     );
-    assert_eq!(server.runs.load(Ordering::SeqCst), 1);
+    assert_eq!(server.runs(), 1);
     assert_eq!(payment_events(&server.db, "checkout_completed").len(), 1);
 }

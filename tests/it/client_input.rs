@@ -1,20 +1,10 @@
 //! Strings a client chooses (unknown tool names, `clientInfo`, JSON-RPC ids, protocol versions,
 //! session headers) are stored capped and without control characters, whatever the transport.
 
-mod common;
-
-use std::{future::Future, pin::Pin};
-
-use common::*;
-use mcp_analytics::{
-    Analytics, MAX_CLIENT_TEXT_CHARS, MemorySink, ToolCallEvent, serve::HttpServer,
-};
-use mcp_analytics_tests::Demo;
+use mcp_analytics::{Analytics, MAX_CLIENT_TEXT_CHARS, MemorySink, ToolCallEvent};
+use mcp_analytics_tests::{Demo, records::analytics, server::TestServer};
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    sync::oneshot,
-};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Terminal escapes (colour, window title, clear screen, C1 CSI), line breaks, a bidi override.
 const HOSTILE: &str = "\u{1b}[31mred\u{1b}]0;owned\u{7}\r\n\t\u{9b}2J\u{7f}\u{202e}gnp.exe";
@@ -149,24 +139,12 @@ async fn hostile_client_strings_over_a_byte_stream_are_stored_capped_and_printab
 async fn a_long_session_header_over_http_is_stored_capped_and_printable() {
     let sink = MemorySink::new();
     let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let factory_analytics = analytics.clone();
-    let server = HttpServer::new(move || Demo {
-        analytics: factory_analytics.clone(),
-    })
-    .stateless();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-        let _ = stopped.await;
-    });
-    let serving_analytics = analytics.clone();
-    let done = tokio::spawn(async move {
-        server
-            .serve_on(listener, shutdown, &serving_analytics)
-            .await
-            .unwrap();
-    });
+    let server = TestServer::demo()
+        .analytics(analytics.clone())
+        .stateless()
+        .start()
+        .await;
+    let addr = server.addr;
 
     // Header values may carry tabs and up to hyper's header limit.
     let session = format!("s\t{}", "0123456789".repeat(1_000));
@@ -202,6 +180,5 @@ async fn a_long_session_header_over_http_is_stored_capped_and_printable() {
             .unwrap()
             .starts_with("s0123456789")
     );
-    let _ = stop.send(());
-    done.await.unwrap();
+    server.stop().await;
 }

@@ -1,9 +1,6 @@
 //! `#[mcp_server(server_handler = false)]`: the server writes its own `ServerHandler` (here to
 //! serve a prompt too) and forwards the tool methods to `mcp_analytics::handler`.
 
-mod common;
-
-use common::*;
 use mcp_analytics::{
     Analytics, MemorySink, handler, mcp_server,
     rmcp::{
@@ -15,6 +12,10 @@ use mcp_analytics::{
         service::RequestContext,
     },
     tool,
+};
+use mcp_analytics_tests::{
+    client::{call, client_info},
+    records::only,
 };
 use rmcp::ServiceExt;
 use serde_json::json;

@@ -2,24 +2,23 @@
 //! 127.0.0.1 (`otlp_receiver`) decodes what arrives with the official protobuf definitions
 //! (`opentelemetry-proto`) and the tests check it against the MCP semantic conventions.
 
-mod common;
-mod otlp_receiver;
+use std::{sync::atomic::Ordering, time::Duration};
 
-use std::{future::Future, net::SocketAddr, pin::Pin, sync::atomic::Ordering, time::Duration};
-
-use common::*;
 use mcp_analytics::{
-    Analytics, Config, Identity, MemorySink, ToolCallEvent,
+    Analytics, Config, MemorySink, ToolCallEvent,
     export::{OtlpConfig, OtlpExporter, OtlpHandle},
-    serve::HttpServer,
 };
-use mcp_analytics_tests::Demo;
+use mcp_analytics_tests::{
+    client::{call, client_info, connect_demo},
+    otlp_receiver::{Inbox, receive, receiver},
+    secrets::{assert_no_secrets, secret_arguments},
+    server::{TestServer, bearer_identity},
+};
 use opentelemetry_proto::tonic::{
     common::v1::{AnyValue, KeyValue, any_value::Value},
     resource::v1::Resource,
     trace::v1::{Span, span::SpanKind, status::StatusCode as SpanStatus},
 };
-use otlp_receiver::{Inbox, receive, receiver};
 use rmcp::{
     RoleClient, ServiceExt,
     model::{CallToolRequestParams, ClientConfig, RequestMetaObject},
@@ -29,7 +28,6 @@ use rmcp::{
     },
 };
 use serde_json::{Value as Json, json};
-use tokio::sync::oneshot;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN: &str = "00f067aa0ba902b7";
@@ -60,42 +58,6 @@ fn otlp_analytics(config: OtlpConfig, sink: &MemorySink) -> (Analytics, OtlpHand
         .build()
         .unwrap();
     (analytics, handle)
-}
-
-fn bearer_identity(parts: &http::request::Parts) -> Option<Identity> {
-    let header = parts.headers.get("authorization")?.to_str().ok()?;
-    header.strip_prefix("Bearer ").map(Identity::new)
-}
-
-/// The demo server over streamable HTTP; the sender stops it.
-async fn http_server(analytics: Analytics) -> (SocketAddr, oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let factory_analytics = analytics.clone();
-    let server = HttpServer::new(move || Demo {
-        analytics: factory_analytics.clone(),
-    })
-    .identity(bearer_identity);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-        let _ = stopped.await;
-    });
-    tokio::spawn(async move {
-        server
-            .serve_on(listener, shutdown, &analytics)
-            .await
-            .unwrap();
-    });
-    (addr, stop)
-}
-
-async fn http_client(addr: SocketAddr, user: &str) -> RunningService<RoleClient, ClientConfig> {
-    let config = StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp"))
-        .auth_header(user);
-    client_info()
-        .serve(StreamableHttpClientTransport::<reqwest::Client>::from_config(config))
-        .await
-        .unwrap()
 }
 
 /// Calls `tool` with `arguments`, sending `traceparent` / `tracestate` in `params._meta`.
@@ -172,8 +134,12 @@ async fn http_calls_become_conventional_spans_and_a_duration_histogram() {
     }
     let sink = MemorySink::new();
     let (analytics, handle) = otlp_analytics(config, &sink);
-    let (server, _stop_server) = http_server(analytics.clone()).await;
-    let alice = http_client(server, "alice").await;
+    let server = TestServer::demo()
+        .analytics(analytics.clone())
+        .identity(bearer_identity)
+        .start()
+        .await;
+    let alice = server.client(Some("alice")).await;
 
     let traceparent = format!("00-{TRACE_ID}-{PARENT_SPAN}-01");
     call_traced(
@@ -606,10 +572,14 @@ async fn an_http_traceparent_header_is_the_parent_when_meta_has_none() {
     let (addr, inbox, _stop) = receiver().await;
     let sink = MemorySink::new();
     let (analytics, _) = otlp_analytics(fast(OtlpConfig::new(&format!("http://{addr}"))), &sink);
-    let (server, _stop_server) = http_server(analytics.clone()).await;
+    let server = TestServer::demo()
+        .analytics(analytics.clone())
+        .identity(bearer_identity)
+        .start()
+        .await;
     let header_trace = "0af7651916cd43dd8448eb211c80319c";
     let header_span = "b7ad6b7169203331";
-    let mut config = StreamableHttpClientTransportConfig::with_uri(format!("http://{server}/mcp"));
+    let mut config = StreamableHttpClientTransportConfig::with_uri(server.mcp_url());
     config.custom_headers.insert(
         http::HeaderName::from_static("traceparent"),
         http::HeaderValue::from_str(&format!("00-{header_trace}-{header_span}-01")).unwrap(),

@@ -24,7 +24,7 @@ enum TakeBack {
 /// in the same process, must be refused.
 async fn an_unlimited_purchase_taken_back_stops_at_once(take_back: TakeBack) {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let alice = client(server.addr, Some("alice")).await;
+    let alice = server.client(Some("alice")).await;
     let session = buy(&stripe, &alice, "export_all", json!({})).await;
     for _ in 0..2 {
         let ran = call(&alice, "export_all", json!({})).await.unwrap();
@@ -42,11 +42,7 @@ async fn an_unlimited_purchase_taken_back_stops_at_once(take_back: TakeBack) {
     let refused = call(&alice, "export_all", json!({})).await.unwrap();
     let again = assert_payment_required(&refused, "export_all");
     assert_ne!(again, session, "a new purchase is offered");
-    assert_eq!(
-        server.runs.load(Ordering::SeqCst),
-        2,
-        "nothing ran after the take-back"
-    );
+    assert_eq!(server.runs(), 2, "nothing ran after the take-back");
 }
 
 #[tokio::test]
@@ -62,7 +58,7 @@ async fn a_disputed_unlimited_purchase_stops_working_at_once() {
 #[tokio::test]
 async fn credits_cover_only_the_line_items_they_were_bought_for() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let alice = client(server.addr, Some("alice")).await;
+    let alice = server.client(Some("alice")).await;
     buy(&stripe, &alice, "generate_image", json!({"prompt": "a"})).await;
 
     // Image credits ([price_image ×2]) do not buy an HD image
@@ -79,7 +75,7 @@ async fn credits_cover_only_the_line_items_they_were_bought_for() {
             ("price_hd_surcharge".to_owned(), Some(1))
         ]
     );
-    assert_eq!(server.runs.load(Ordering::SeqCst), 0);
+    assert_eq!(server.runs(), 0);
     // ... and the refusal took none of them.
     for _ in 0..2 {
         let ran = call(&alice, "generate_image", json!({"prompt": "b"}))
@@ -89,7 +85,7 @@ async fn credits_cover_only_the_line_items_they_were_bought_for() {
     }
 
     // The other way round: HD credits do not buy plain images.
-    let bob = client(server.addr, Some("bob")).await;
+    let bob = server.client(Some("bob")).await;
     buy(&stripe, &bob, "generate_hd_image", json!({"prompt": "c"})).await;
     let plain = call(&bob, "generate_image", json!({"prompt": "c"}))
         .await
@@ -103,7 +99,7 @@ async fn credits_cover_only_the_line_items_they_were_bought_for() {
         .await
         .unwrap();
     assert_eq!(text(&ran), "HD image of c", "{ran:?}");
-    assert_eq!(server.runs.load(Ordering::SeqCst), 3);
+    assert_eq!(server.runs(), 3);
 }
 
 #[tokio::test]
@@ -111,7 +107,7 @@ async fn a_subscription_grants_only_tools_whose_prices_it_covers() {
     let (stripe, server) = with_stripe(|payments| payments).await;
 
     // A [price_pro] subscriber does not get the [price_pro, price_premium] tool.
-    let carol = client(server.addr, Some("carol")).await;
+    let carol = server.client(Some("carol")).await;
     buy(&stripe, &carol, "pro_report", json!({})).await;
     let pro = call(&carol, "pro_report", json!({})).await.unwrap();
     assert_eq!(text(&pro), "pro report", "{pro:?}");
@@ -125,16 +121,16 @@ async fn a_subscription_grants_only_tools_whose_prices_it_covers() {
             ("price_premium".to_owned(), Some(1))
         ]
     );
-    assert_eq!(server.runs.load(Ordering::SeqCst), 1);
+    assert_eq!(server.runs(), 1);
 
     // A [price_pro, price_premium] subscriber gets both: their subscription covers [price_pro].
-    let dave = client(server.addr, Some("dave")).await;
+    let dave = server.client(Some("dave")).await;
     buy(&stripe, &dave, "premium_report", json!({})).await;
     let premium = call(&dave, "premium_report", json!({})).await.unwrap();
     assert_eq!(text(&premium), "premium report", "{premium:?}");
     let pro = call(&dave, "pro_report", json!({})).await.unwrap();
     assert_eq!(text(&pro), "pro report", "{pro:?}");
-    assert_eq!(server.runs.load(Ordering::SeqCst), 3);
+    assert_eq!(server.runs(), 3);
     assert_eq!(
         stripe.subscriptions().len(),
         2,

@@ -19,10 +19,10 @@ fn failed_meter_events(db: &std::path::Path) -> i64 {
 /// A subscriber of the metered `api_call`; returns the client and its Stripe customer.
 async fn subscriber(
     stripe: &FakeStripe,
-    server: &Server,
+    server: &TestServer,
     user: &str,
 ) -> (RunningService<RoleClient, ClientConfig>, String) {
-    let caller = client(server.addr, Some(user)).await;
+    let caller = server.client(Some(user)).await;
     let session = buy(stripe, &caller, "api_call", json!({"url": "/x"})).await;
     let customer = stripe
         .checkout_session(&session)
@@ -35,7 +35,7 @@ async fn subscriber(
 /// Stripe refuses them: every one stays pending, none is given up, none reached Stripe.
 async fn calls_kept_while_refused(
     stripe: &FakeStripe,
-    server: &Server,
+    server: &TestServer,
     caller: &RunningService<RoleClient, ClientConfig>,
     calls: usize,
     why: &str,
@@ -52,14 +52,14 @@ async fn calls_kept_while_refused(
         );
     }
     for _ in 0..2 {
-        server.payments.flush().await;
+        server.payments().flush().await;
     }
     assert!(
         stripe.count("POST", "/v1/billing/meter_events") > 0,
         "{why}: delivery was tried"
     );
     assert_eq!(
-        server.payments.pending_meter_events(),
+        server.payments().pending_meter_events(),
         calls as u64,
         "{why}: refused usage is kept"
     );
@@ -106,7 +106,7 @@ async fn metered_usage_refused_for_the_key_is_kept_and_delivered_once_the_key_wo
         calls_kept_while_refused(&stripe, &server, &bob, 2, &status.to_string()).await;
         successes += 2;
         stripe.clear_faults();
-        deliver_all(&server.payments, &format!("after the {status}")).await;
+        deliver_all(server.payments(), &format!("after the {status}")).await;
         assert_billed_once_each(&stripe, &customer, successes);
     }
     assert_eq!(payment_events(&server.db, "meter_event_sent").len(), 4);
@@ -128,7 +128,7 @@ async fn usage_for_a_renamed_meter_is_kept_and_delivered_once_the_name_is_restor
     stripe.rename_meter(&meter, "api_request");
     calls_kept_while_refused(&stripe, &server, &bob, 3, "renamed meter").await;
     stripe.rename_meter(&meter, "api_call");
-    deliver_all(&server.payments, "after the name was restored").await;
+    deliver_all(server.payments(), "after the name was restored").await;
     assert_billed_once_each(&stripe, &customer, 3);
     assert_eq!(failed_meter_events(&server.db), 0);
 }
@@ -176,15 +176,15 @@ async fn an_outage_pauses_the_sender_instead_of_trying_every_event() {
         assert_eq!(result.is_error, Some(false), "{result:?}");
     }
     for _ in 0..3 {
-        server.payments.flush().await;
+        server.payments().flush().await;
     }
     let tried = stripe.count("POST", "/v1/billing/meter_events") - before;
     assert!(
         (1..=4).contains(&tried),
         "one attempt, then a pause (not one per event): {tried} requests"
     );
-    assert_eq!(server.payments.pending_meter_events(), 12);
+    assert_eq!(server.payments().pending_meter_events(), 12);
     stripe.set_outage(false);
-    deliver_all(&server.payments, "after the outage").await;
+    deliver_all(server.payments(), "after the outage").await;
     assert_eq!(stripe.meter_events().len(), 12, "each delivered once");
 }

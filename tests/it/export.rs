@@ -1,16 +1,14 @@
 //! Many servers, one place: the HTTP exporter ships events to a collector over 127.0.0.1; the
 //! collector may be down for a while (nothing is lost or duplicated), and refuses bad requests.
 
-mod common;
-
 use std::{io::Write, net::SocketAddr, path::Path, time::Duration};
 
-use common::*;
 use mcp_analytics::{
     Analytics, Status, ToolCallEvent, Transport,
     collector::{Collector, INGEST_PATH},
     export::{HttpExporter, HttpExporterConfig},
 };
+use mcp_analytics_tests::client::{call, connect_demo};
 use serde_json::json;
 use tokio::sync::oneshot;
 

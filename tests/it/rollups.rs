@@ -3,80 +3,27 @@
 //! `kill -9` loses no rollup (the next start rebuilds the hours that disagree with their rows),
 //! and unknown tool names past 100 distinct ones an hour fold into one rollup bucket.
 
-mod common;
-
 use std::{
-    future::Future,
-    net::SocketAddr,
     path::Path,
-    pin::Pin,
     time::{Duration, Instant},
 };
 
-use common::*;
-use mcp_analytics::{
-    Analytics, Identity, Sink, Status, ToolCallEvent, Transport, serve::HttpServer,
-    store::SqliteStore,
+use mcp_analytics::{Analytics, Sink, Status, ToolCallEvent, Transport, store::SqliteStore};
+use mcp_analytics_tests::{
+    client::{call, client_info, connect_demo},
+    server::{TestServer, bearer_identity},
 };
-use mcp_analytics_tests::Demo;
-use rmcp::{
-    ServiceExt,
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
-};
+use rmcp::ServiceExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// The rollup name of unknown tools past the per-hour limit (documented in the README).
 const OTHER_UNKNOWN_TOOLS: &str = "(other unknown tools)";
 
-/// Resolves `Authorization: Bearer <user>` to that user.
-fn bearer_identity(parts: &http::request::Parts) -> Option<Identity> {
-    let header = parts.headers.get("authorization")?.to_str().ok()?;
-    header.strip_prefix("Bearer ").map(Identity::new)
-}
-
-/// Serves the demo (and, as its analytics has a database, the dashboard at `/analytics`) on
-/// 127.0.0.1 until `stop` is sent.
-async fn start(analytics: Analytics) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let factory_analytics = analytics.clone();
-    let server = HttpServer::new(move || Demo {
-        analytics: factory_analytics.clone(),
-    })
-    .identity(bearer_identity);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-        let _ = stopped.await;
-    });
-    tokio::spawn(async move {
-        server
-            .serve_on(listener, shutdown, &analytics)
-            .await
-            .unwrap();
-    });
-    (addr, stop)
-}
-
-fn transport(
-    addr: SocketAddr,
-    user: Option<&str>,
-) -> StreamableHttpClientTransport<reqwest::Client> {
-    let mut config = StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp"));
-    if let Some(user) = user {
-        config = config.auth_header(user);
-    }
-    StreamableHttpClientTransport::from_config(config)
-}
-
 /// `(calls, sessions, users)` of one dashboard range, read from its JSON API.
-async fn dashboard_figures(http: &reqwest::Client, addr: SocketAddr, range: &str) -> [u64; 3] {
+async fn dashboard_figures(http: &reqwest::Client, dashboard: &str, range: &str) -> [u64; 3] {
     let overview: Value = http
-        .get(format!(
-            "http://{addr}/analytics/api/overview?range={range}"
-        ))
+        .get(format!("{dashboard}/api/overview?range={range}"))
         .send()
         .await
         .unwrap()
@@ -113,10 +60,14 @@ async fn a_burst_then_silence_shows_in_every_dashboard_range_within_two_seconds(
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("burst.db");
     let analytics = Analytics::builder().database(&db).build().unwrap();
-    let (addr, stop) = start(analytics.clone()).await;
+    let server = TestServer::demo()
+        .analytics(analytics.clone())
+        .identity(bearer_identity)
+        .start()
+        .await;
     let mut clients = Vec::new();
     for user in [Some("alice"), Some("bob"), None] {
-        let client = client_info().serve(transport(addr, user)).await.unwrap();
+        let client = client_info().serve(server.transport(user)).await.unwrap();
         for a in 0..10 {
             call(&client, "add", json!({"a": a, "b": 1})).await.unwrap();
         }
@@ -130,7 +81,10 @@ async fn a_burst_then_silence_shows_in_every_dashboard_range_within_two_seconds(
     loop {
         seen.clear();
         for range in ["1h", "24h", "7d", "30d"] {
-            seen.push((range, dashboard_figures(&http, addr, range).await));
+            seen.push((
+                range,
+                dashboard_figures(&http, &server.dashboard_url(), range).await,
+            ));
         }
         let written = recorded_written(&db);
         if seen.iter().all(|(_, figures)| *figures == expected) && written == Some(30) {
@@ -145,7 +99,7 @@ async fn a_burst_then_silence_shows_in_every_dashboard_range_within_two_seconds(
     for client in clients {
         client.cancel().await.unwrap();
     }
-    let _ = stop.send(());
+    drop(server);
 }
 
 /// Every rollup equals the same aggregate computed from the raw rows: per hour and per minute

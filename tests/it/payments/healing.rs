@@ -24,7 +24,7 @@ async fn room_in_the_checkout_window(seconds: i64) {
 
 /// A server paying through `stripe` on the database `db` (another process of the same
 /// deployment); `stripe`'s webhooks go to it.
-async fn restart_on(stripe: &FakeStripe, db: &std::path::Path) -> Server {
+async fn restart_on(stripe: &FakeStripe, db: &std::path::Path) -> TestServer {
     let server = start(|_| stripe_payments(stripe, db)).await;
     stripe.set_webhook_url(&format!("http://{}/stripe/webhook", server.addr));
     server
@@ -43,7 +43,7 @@ async fn a_checkout_that_timed_out_is_replayed_by_the_next_call() {
     room_in_the_checkout_window(30).await;
     let (stripe, server) =
         with_stripe(|payments| payments.timeout(Duration::from_millis(500))).await;
-    let judy = client(server.addr, Some("judy")).await;
+    let judy = server.client(Some("judy")).await;
     // Stripe is slow to create checkouts: every attempt of this call times out, yet Stripe
     // creates the session (once: the retries carry the same idempotency key).
     stripe.inject(
@@ -105,7 +105,7 @@ async fn a_checkout_that_timed_out_is_replayed_by_the_next_call() {
 #[tokio::test]
 async fn a_deleted_stripe_customer_is_replaced_at_the_next_checkout() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let alice = client(server.addr, Some("alice")).await;
+    let alice = server.client(Some("alice")).await;
     let first = buy(&stripe, &alice, "generate_image", json!({"prompt": "a"})).await;
     for _ in 0..2 {
         let ran = call(&alice, "generate_image", json!({"prompt": "a"}))
@@ -138,7 +138,7 @@ async fn a_deleted_stripe_customer_is_replaced_at_the_next_checkout() {
         .await
         .unwrap();
     assert_eq!(text(&paid), "image of b", "{paid:?}");
-    assert_eq!(server.runs.load(Ordering::SeqCst), 3);
+    assert_eq!(server.runs(), 3);
 }
 
 /// Deleting a customer in the Dashboard also cancels their subscriptions: the subscriber can
@@ -146,7 +146,7 @@ async fn a_deleted_stripe_customer_is_replaced_at_the_next_checkout() {
 #[tokio::test]
 async fn a_subscriber_whose_customer_was_deleted_can_subscribe_again() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let carol = client(server.addr, Some("carol")).await;
+    let carol = server.client(Some("carol")).await;
     buy(&stripe, &carol, "pro_report", json!({})).await;
     let ran = call(&carol, "pro_report", json!({})).await.unwrap();
     assert_eq!(text(&ran), "pro report", "{ran:?}");
@@ -164,13 +164,13 @@ async fn a_subscriber_whose_customer_was_deleted_can_subscribe_again() {
     stripe.complete_checkout(&session).await;
     let ran = call(&carol, "pro_report", json!({})).await.unwrap();
     assert_eq!(text(&ran), "pro report", "{ran:?}");
-    assert_eq!(server.runs.load(Ordering::SeqCst), 2);
+    assert_eq!(server.runs(), 2);
 }
 
 #[tokio::test]
 async fn a_key_switched_to_another_account_gets_a_new_customer_and_checkout() {
     let (stripe, mut first) = with_stripe(|payments| payments).await;
-    let alice = client(first.addr, Some("alice")).await;
+    let alice = first.client(Some("alice")).await;
     let old = assert_payment_required(
         &call(&alice, "generate_image", json!({"prompt": "a"}))
             .await
@@ -178,7 +178,7 @@ async fn a_key_switched_to_another_account_gets_a_new_customer_and_checkout() {
         "generate_image",
     );
     assert_eq!(stripe.customers().len(), 1);
-    let _dir = first.dir.take();
+    let _dir = first.take_dir();
     let db = first.db.clone();
     drop(alice);
     drop(first);
@@ -192,7 +192,7 @@ async fn a_key_switched_to_another_account_gets_a_new_customer_and_checkout() {
         other.add_meter(&format!("other_meter_{n}"));
     }
     let second = restart_on(&other, &db).await;
-    let alice = client(second.addr, Some("alice")).await;
+    let alice = second.client(Some("alice")).await;
     let unpaid = call(&alice, "generate_image", json!({"prompt": "a"}))
         .await
         .unwrap();
@@ -219,7 +219,7 @@ async fn a_key_switched_to_another_account_gets_a_new_customer_and_checkout() {
 #[tokio::test]
 async fn a_stored_open_checkout_past_its_expiry_is_ignored() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let alice = client(server.addr, Some("alice")).await;
+    let alice = server.client(Some("alice")).await;
     let stale = assert_payment_required(
         &call(&alice, "generate_image", json!({"prompt": "a"}))
             .await
@@ -267,19 +267,19 @@ async fn a_stored_open_checkout_past_its_expiry_is_ignored() {
 #[tokio::test]
 async fn a_restarted_local_provider_offers_a_new_working_link() {
     let mut first = start(local_payments).await;
-    let grace = client(first.addr, Some("grace")).await;
+    let grace = first.client(Some("grace")).await;
     let unpaid = call(&grace, "generate_image", json!({"prompt": "x"}))
         .await
         .unwrap();
     let old = assert_payment_required(&unpaid, "generate_image");
-    let _dir = first.dir.take();
+    let _dir = first.take_dir();
     let db = first.db.clone();
     drop(grace);
     drop(first);
 
     // The local provider kept its sessions in memory: the new process does not know `old`.
     let second = start(|_| local_payments(&db)).await;
-    let grace = client(second.addr, Some("grace")).await;
+    let grace = second.client(Some("grace")).await;
     let unpaid = call(&grace, "generate_image", json!({"prompt": "x"}))
         .await
         .unwrap();

@@ -3,8 +3,6 @@
 //! cross-origin form posts, the API key from `.env`/`.dev.vars`, JSON-RPC parse errors, and
 //! test payments that never start on a public address by accident.
 
-mod common;
-
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
@@ -14,62 +12,15 @@ use std::{
     time::Duration,
 };
 
-use common::{analytics, call, client_info};
 use mcp_analytics::{
-    Analytics, MemorySink, Payments, collector::Collector, dashboard::Dashboard, serve::HttpServer,
+    Analytics, Payments, collector::Collector, dashboard::Dashboard, serve::HttpServer,
 };
-use mcp_analytics_tests::{Demo, PaidDemo};
-use rmcp::{
-    ServiceExt,
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
+use mcp_analytics_tests::{
+    PaidDemo,
+    client::call,
+    server::{Serving, TestServer},
 };
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-
-/// A server on 127.0.0.1 that stops when dropped.
-struct Running {
-    addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
-
-/// Serves `server` (recording into `analytics`) on an ephemeral loopback port.
-async fn serve<S>(server: HttpServer<S>, analytics: Analytics) -> Running
-where
-    S: mcp_analytics::__private::Server + rmcp::ServerHandler,
-{
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        server
-            .serve_on(
-                listener,
-                async move {
-                    let _ = stopped.await;
-                },
-                &analytics,
-            )
-            .await
-            .unwrap();
-    });
-    Running { addr, _stop: stop }
-}
-
-/// The demo server with analytics in `db`.
-async fn demo(
-    db: &Path,
-    configure: impl FnOnce(HttpServer<Demo>) -> HttpServer<Demo>,
-) -> (Running, MemorySink) {
-    let sink = MemorySink::new();
-    let analytics = analytics(&sink, db);
-    let factory = analytics.clone();
-    let server = configure(HttpServer::new(move || Demo {
-        analytics: factory.clone(),
-    }));
-    (serve(server, analytics).await, sink)
-}
 
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
 
@@ -97,8 +48,7 @@ fn http() -> reqwest::Client {
 
 #[tokio::test]
 async fn a_foreign_origin_cannot_open_a_session_or_call_tools() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, sink) = demo(&dir.path().join("o.db"), |server| server).await;
+    let server = TestServer::demo().start().await;
     let addr = server.addr;
 
     let evil = [("origin", "http://evil.example")];
@@ -165,17 +115,21 @@ async fn a_foreign_origin_cannot_open_a_session_or_call_tools() {
     assert_eq!(with_session("http://[::1]:3000").await, 200);
     assert_eq!(with_session("").await, 200);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let added = sink.events().iter().filter(|e| e.tool == "add").count();
+    let added = server
+        .sink
+        .events()
+        .iter()
+        .filter(|e| e.tool == "add")
+        .count();
     assert_eq!(added, 4, "only the allowed calls ran");
 }
 
 #[tokio::test]
 async fn origins_allowed_by_the_builder_reach_mcp_and_nothing_else_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, _sink) = demo(&dir.path().join("b.db"), |server| {
-        server.allowed_origins(["https://app.example.com"])
-    })
-    .await;
+    let server = TestServer::demo()
+        .allowed_origins(["https://app.example.com"])
+        .start()
+        .await;
     let status = |origin: &'static str| async move {
         post_mcp(server.addr, &[("origin", origin)], INITIALIZE)
             .await
@@ -190,8 +144,7 @@ async fn origins_allowed_by_the_builder_reach_mcp_and_nothing_else_does() {
 
 #[tokio::test]
 async fn malformed_json_on_mcp_is_a_json_rpc_parse_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, _sink) = demo(&dir.path().join("p.db"), |server| server).await;
+    let server = TestServer::demo().start().await;
 
     let broken = post_mcp(server.addr, &[], r#"{"jsonrpc":"2.0","id":1,"method":"#).await;
     assert_eq!(broken.status(), 400, "bad JSON is a bad request, not 415");
@@ -224,9 +177,10 @@ async fn malformed_json_on_mcp_is_a_json_rpc_parse_error() {
 
 #[tokio::test]
 async fn the_keyless_dashboard_answers_only_to_allowed_host_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("d.db");
-    let (server, _sink) = demo(&db, |server| server.allowed_hosts(["mcp.example.com"])).await;
+    let server = TestServer::demo()
+        .allowed_hosts(["mcp.example.com"])
+        .start()
+        .await;
     let get = |host: String, path: &'static str| async move {
         http()
             .get(format!("http://{}{path}", server.addr))
@@ -247,13 +201,9 @@ async fn the_keyless_dashboard_answers_only_to_allowed_host_names() {
     assert_eq!(get(format!("127.0.0.1:{port}"), "/analytics").await, 200);
     assert_eq!(get("mcp.example.com".into(), "/analytics").await, 200);
 
-    let alone = Dashboard::new(&db);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (_stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(alone.serve_on(listener, async move {
-        let _ = stopped.await;
-    }));
+    let alone = Dashboard::new(&server.db);
+    let dashboard = Serving::start(|listener, shutdown| alone.serve_on(listener, shutdown)).await;
+    let addr = dashboard.addr;
     let status = |host: String| async move {
         http()
             .get(format!("http://{addr}/api/overview"))
@@ -270,14 +220,10 @@ async fn the_keyless_dashboard_answers_only_to_allowed_host_names() {
 #[tokio::test]
 async fn the_keyless_collector_answers_only_to_loopback_host_names() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (_stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(
-        Collector::new(dir.path().join("c.db")).serve_on(listener, async move {
-            let _ = stopped.await;
-        }),
-    );
+    let collector = Collector::new(dir.path().join("c.db"));
+    let collector =
+        Serving::start(|listener, shutdown| collector.serve_on(listener, shutdown)).await;
+    let addr = collector.addr;
     let evil = format!("evil.example:{}", addr.port());
     let ingest = http()
         .post(format!("http://{addr}/ingest"))
@@ -309,16 +255,10 @@ async fn dashboard_sign_in_refuses_cross_origin_posts() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("k.db");
     drop(mcp_analytics::store::SqliteStore::open(&db).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (_stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(
-        Dashboard::new(&db)
-            .api_key(Some("open sesame".into()))
-            .serve_on(listener, async move {
-                let _ = stopped.await;
-            }),
-    );
+    let dashboard = Dashboard::new(&db).api_key(Some("open sesame".into()));
+    let dashboard =
+        Serving::start(|listener, shutdown| dashboard.serve_on(listener, shutdown)).await;
+    let addr = dashboard.addr;
     let sign_in = |headers: Vec<(&'static str, String)>| async move {
         let mut request = http()
             .post(format!("http://{addr}/"))
@@ -352,33 +292,19 @@ async fn dashboard_sign_in_refuses_cross_origin_posts() {
     assert_eq!(sign_in(vec![]).await, 303, "not from a browser");
 }
 
-/// The paid demo with the local test provider, on a loopback address.
-async fn paid_demo(db: &Path) -> (Running, Payments) {
-    let sink = MemorySink::new();
-    let analytics = analytics(&sink, db);
-    let payments = Payments::builder()
-        .database(db)
-        .local_price("price_image", 500, "usd")
-        .env(|var| (var == "TEST_PRICE_USAGE").then(|| "price_usage".to_owned()))
-        .build()
-        .unwrap();
-    let demo = PaidDemo {
-        analytics: analytics.clone(),
-        payments: payments.clone(),
-        runs: Arc::new(AtomicUsize::new(0)),
-    };
-    let server = HttpServer::new(move || demo.clone()).without_dashboard();
-    (serve(server, analytics).await, payments)
-}
-
 #[tokio::test]
 async fn test_checkout_pages_refuse_foreign_hosts_and_cross_origin_payments() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, _payments) = paid_demo(&dir.path().join("pay.db")).await;
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(format!("http://{}/mcp", server.addr)),
-    );
-    let client = client_info().serve(transport).await.unwrap();
+    // The paid demo with the local test provider, on a loopback address.
+    let server = TestServer::paid(|db| {
+        Payments::builder()
+            .database(db)
+            .local_price("price_image", 500, "usd")
+            .env(|var| (var == "TEST_PRICE_USAGE").then(|| "price_usage".to_owned()))
+    })
+    .without_dashboard()
+    .start()
+    .await;
+    let client = server.client(None).await;
     let unpaid = call(&client, "generate_image", json!({"prompt": "x"}))
         .await
         .unwrap();

@@ -50,7 +50,7 @@ async fn deliver(stripe: &FakeStripe, event_type: &str, object: Value) {
 #[tokio::test]
 async fn only_a_refund_that_succeeded_takes_the_purchase_back() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let alice = client(server.addr, Some("alice")).await;
+    let alice = server.client(Some("alice")).await;
     let session = buy(
         &stripe,
         &alice,
@@ -107,7 +107,7 @@ async fn only_a_refund_that_succeeded_takes_the_purchase_back() {
         .await
         .unwrap();
     assert_payment_required(&refused, "generate_image");
-    assert_eq!(server.runs.load(Ordering::SeqCst), 1);
+    assert_eq!(server.runs(), 1);
 }
 
 /// An inquiry (`warning_needs_response`, `warning_under_review`) withdraws no funds and never
@@ -115,7 +115,7 @@ async fn only_a_refund_that_succeeded_takes_the_purchase_back() {
 #[tokio::test]
 async fn an_inquiry_does_not_take_the_purchase_back() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let erin = client(server.addr, Some("erin")).await;
+    let erin = server.client(Some("erin")).await;
     let session = buy(&stripe, &erin, "export_all", json!({})).await;
     let db = &server.db;
     for status in ["warning_needs_response", "warning_under_review"] {
@@ -132,7 +132,7 @@ async fn an_inquiry_does_not_take_the_purchase_back() {
     let refused = call(&erin, "export_all", json!({})).await.unwrap();
     assert_payment_required(&refused, "export_all");
     assert_eq!(revenue(db).0, 0);
-    assert_eq!(server.runs.load(Ordering::SeqCst), 2);
+    assert_eq!(server.runs(), 2);
 }
 
 /// Stripe's retry of a slow delivery can arrive while the first is still being applied: each
@@ -140,7 +140,7 @@ async fn an_inquiry_does_not_take_the_purchase_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_event_delivered_several_times_at_once_is_applied_once() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let frank = client(server.addr, Some("frank")).await;
+    let frank = server.client(Some("frank")).await;
     buy(&stripe, &frank, "pro_report", json!({})).await;
     let subscription = stripe.subscriptions().pop().expect("the subscription").id;
     let object = stripe

@@ -1,94 +1,27 @@
 //! Behaviour over real streamable HTTP on 127.0.0.1: stateful sessions (`Mcp-Session-Id`),
 //! sessionless requests (stateless mode and MCP 2026-07-28), identity from request extensions.
 
-mod common;
+use std::time::Duration;
 
-use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
-
-use common::*;
-use mcp_analytics::{Analytics, Identity, MemorySink, Status, Transport, serve::HttpServer};
-use mcp_analytics_tests::Demo;
-use rmcp::{
-    ClientLifecycleMode, ClientServiceExt, ServiceExt,
-    model::ProtocolVersion,
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
+use mcp_analytics::{Analytics, MemorySink, Status, Transport};
+use mcp_analytics_tests::{
+    client::{call, client_info, start_slow_call},
+    records::{analytics, only, stored_rows},
+    secrets::{assert_no_secrets, secret_arguments},
+    server::{TestServer, bearer_identity, transport},
 };
+use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceExt, model::ProtocolVersion};
 use serde_json::json;
-use tokio::sync::oneshot;
-
-/// A running HTTP server; dropping `stop` shuts it down.
-struct Running {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    done: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.done.await.unwrap();
-    }
-}
-
-/// Resolves `Authorization: Bearer <user>` to that user, the way an auth layer would.
-fn bearer_identity(parts: &http::request::Parts) -> Option<Identity> {
-    let header = parts.headers.get("authorization")?.to_str().ok()?;
-    header.strip_prefix("Bearer ").map(Identity::new)
-}
-
-async fn start(analytics: Analytics, stateful: bool) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let factory_analytics = analytics.clone();
-    let mut server = HttpServer::new(move || Demo {
-        analytics: factory_analytics.clone(),
-    })
-    .identity(bearer_identity);
-    if !stateful {
-        server = server.stateless();
-    }
-    let (stop, stopped) = oneshot::channel::<()>();
-    let shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-        let _ = stopped.await;
-    });
-    let done = tokio::spawn(async move {
-        server
-            .serve_on(listener, shutdown, &analytics)
-            .await
-            .unwrap();
-    });
-    Running { addr, stop, done }
-}
-
-fn transport(
-    addr: SocketAddr,
-    user: Option<&str>,
-) -> StreamableHttpClientTransport<reqwest::Client> {
-    let mut config = StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp"));
-    if let Some(user) = user {
-        config = config.auth_header(user);
-    }
-    StreamableHttpClientTransport::from_config(config)
-}
 
 #[tokio::test]
 async fn stateful_sessions_group_calls_and_users_are_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("h.db");
-    let sink = MemorySink::new();
-    let analytics = analytics(&sink, &db);
-    let server = start(analytics.clone(), true).await;
+    let server = TestServer::demo().identity(bearer_identity).start().await;
 
     let alice = client_info()
-        .serve(transport(server.addr, Some("alice")))
+        .serve(server.transport(Some("alice")))
         .await
         .unwrap();
-    let anonymous = client_info()
-        .serve(transport(server.addr, None))
-        .await
-        .unwrap();
+    let anonymous = client_info().serve(server.transport(None)).await.unwrap();
     call(&alice, "add", json!({"a": 1, "b": 2})).await.unwrap();
     call(&alice, "divide", json!({"a": 1, "b": 0}))
         .await
@@ -100,9 +33,9 @@ async fn stateful_sessions_group_calls_and_users_are_recorded() {
     call(&anonymous, "connect_service", secret_arguments())
         .await
         .unwrap();
-    analytics.flush().await;
+    server.analytics.flush().await;
 
-    let events = sink.events();
+    let events = server.sink.events();
     assert_eq!(events.len(), 5);
     let alice_events: Vec<_> = events
         .iter()
@@ -146,7 +79,7 @@ async fn stateful_sessions_group_calls_and_users_are_recorded() {
         );
     }
     assert_eq!(only(&events, "divide").status, Status::ToolError);
-    for row in stored_rows(&db) {
+    for row in stored_rows(&server.db) {
         assert_no_secrets(&format!("{row:?}"));
     }
     alice.cancel().await.unwrap();
@@ -158,11 +91,16 @@ async fn stateful_sessions_group_calls_and_users_are_recorded() {
 async fn sessionless_requests_get_a_stable_derived_correlation_id() {
     let sink = MemorySink::new();
     let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
-    let server = start(analytics.clone(), false).await;
+    let server = TestServer::demo()
+        .analytics(analytics.clone())
+        .identity(bearer_identity)
+        .stateless()
+        .start()
+        .await;
 
     // A legacy client against a stateless server: rmcp fabricates `rmcp/…` as the peer info.
     let legacy = client_info()
-        .serve(transport(server.addr, Some("bob")))
+        .serve(server.transport(Some("bob")))
         .await
         .unwrap();
     call(&legacy, "add", json!({"a": 1, "b": 1})).await.unwrap();
@@ -172,7 +110,7 @@ async fn sessionless_requests_get_a_stable_derived_correlation_id() {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
     };
     let modern = client_info()
-        .serve_with_lifecycle(transport(server.addr, Some("carol")), lifecycle)
+        .serve_with_lifecycle(server.transport(Some("carol")), lifecycle)
         .await
         .unwrap();
     call(&modern, "add", json!({"a": 3, "b": 3})).await.unwrap();
@@ -228,11 +166,12 @@ async fn shutting_the_server_down_flushes_analytics_to_sqlite() {
     let db = dir.path().join("s.db");
     let sink = MemorySink::new();
     let analytics = analytics(&sink, &db);
-    let server = start(analytics.clone(), true).await;
-    let client = client_info()
-        .serve(transport(server.addr, None))
-        .await
-        .unwrap();
+    let server = TestServer::demo()
+        .analytics(analytics.clone())
+        .identity(bearer_identity)
+        .start()
+        .await;
+    let client = client_info().serve(server.transport(None)).await.unwrap();
     for i in 0..20 {
         call(&client, "add", json!({"a": i, "b": 1})).await.unwrap();
     }
@@ -248,13 +187,9 @@ async fn shutting_the_server_down_flushes_analytics_to_sqlite() {
 
 #[tokio::test]
 async fn every_status_over_http() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("statuses.db");
-    let sink = MemorySink::new();
-    let analytics = analytics(&sink, &db);
-    let server = start(analytics.clone(), true).await;
+    let server = TestServer::demo().identity(bearer_identity).start().await;
     let client = client_info()
-        .serve(transport(server.addr, Some("dana")))
+        .serve(server.transport(Some("dana")))
         .await
         .unwrap();
 
@@ -271,15 +206,21 @@ async fn every_status_over_http() {
     handle.cancel(Some("stop".into())).await.unwrap();
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !sink.events().iter().any(|event| event.tool == "slow") {
+    while !server
+        .sink
+        .events()
+        .iter()
+        .any(|event| event.tool == "slow")
+    {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the cancelled call was not recorded"
         );
-        analytics.flush().await;
+        server.analytics.flush().await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let statuses: Vec<(String, Status)> = sink
+    let statuses: Vec<(String, Status)> = server
+        .sink
         .events()
         .into_iter()
         .map(|event| (event.tool, event.status))
@@ -298,7 +239,7 @@ async fn every_status_over_http() {
         .map(|(tool, status)| ((*tool).to_owned(), *status))
         .collect();
     assert_eq!(statuses, expected);
-    let rows = stored_rows(&db);
+    let rows = stored_rows(&server.db);
     assert_eq!(rows.len(), 7);
     assert!(
         rows.iter()
@@ -316,7 +257,11 @@ async fn concurrent_clients_lose_no_events() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("concurrent.db");
     let analytics = Analytics::builder().database(&db).build().unwrap();
-    let server = start(analytics.clone(), true).await;
+    let server = TestServer::demo()
+        .analytics(analytics.clone())
+        .identity(bearer_identity)
+        .start()
+        .await;
     let mut clients = Vec::new();
     for index in 0..CLIENTS {
         let addr = server.addr;

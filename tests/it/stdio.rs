@@ -1,9 +1,11 @@
 //! A real stdio server process (the `stdio-demo` binary) driven by rmcp's child-process client;
 //! analytics configured purely from the environment.
 
-mod common;
-
-use common::*;
+use mcp_analytics_tests::{
+    client::{call, client_info},
+    records::{Row, stored_rows},
+    secrets::{assert_no_secrets, secret_arguments},
+};
 use rmcp::{ServiceExt, transport::TokioChildProcess};
 use serde_json::json;
 

@@ -2,13 +2,9 @@
 //! introspection) with keys made in the test, the MCP server behind `HttpServer::oauth`, and
 //! real rmcp streamable-HTTP clients sending `Authorization: Bearer`.
 
-mod common;
-
 use std::{
     collections::HashMap,
-    future::Future,
     net::SocketAddr,
-    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -28,18 +24,15 @@ use axum::{
     routing::{get, post},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
-use mcp_analytics::{Analytics, MemorySink, OAuthConfig, serve::HttpServer};
-use mcp_analytics_tests::Demo;
-use rmcp::{
-    ServiceExt,
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
+use mcp_analytics::{Analytics, MemorySink, OAuthConfig};
+use mcp_analytics_tests::{
+    client::{call, client_info},
+    records::analytics,
+    server::TestServer,
 };
+use rmcp::ServiceExt;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 /// A signing key and its public JWK.
 struct TestKey {
@@ -178,76 +171,28 @@ fn json_response(value: Value) -> ([(&'static str, &'static str); 1], String) {
     ([("content-type", "application/json")], value.to_string())
 }
 
-/// A running MCP server; `stop` shuts it down.
-struct Running {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    done: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.done.await.unwrap();
-    }
-
-    fn resource(&self) -> String {
-        format!("http://{}/mcp", self.addr)
-    }
-
-    fn metadata_url(&self) -> String {
-        format!(
-            "http://{}/.well-known/oauth-protected-resource/mcp",
-            self.addr
-        )
-    }
-}
-
-/// Starts the demo server with OAuth built by `config` from the server's own `/mcp` URL.
-async fn start_mcp(analytics: Analytics, config: impl FnOnce(String) -> OAuthConfig) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let factory_analytics = analytics.clone();
-    let server = HttpServer::new(move || Demo {
-        analytics: factory_analytics.clone(),
-    })
-    .oauth(config(format!("http://{addr}/mcp")));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-        let _ = stopped.await;
-    });
-    let done = tokio::spawn(async move {
-        server
-            .serve_on(listener, shutdown, &analytics)
-            .await
-            .unwrap();
-    });
-    Running { addr, stop, done }
+/// Where the server publishes its protected-resource metadata.
+fn metadata_url(server: &TestServer) -> String {
+    server.url("/.well-known/oauth-protected-resource/mcp")
 }
 
 /// An identity provider publishing one P-256 key, and an MCP server taking its JWTs (with
 /// `configure`'s settings) that records calls into the returned sink.
 async fn ec_server(
-    configure: impl FnOnce(OAuthConfig) -> OAuthConfig,
-) -> (String, TestKey, MemorySink, Running) {
+    configure: impl FnOnce(OAuthConfig) -> OAuthConfig + 'static,
+) -> (String, TestKey, MemorySink, TestServer) {
     let (idp, issuer) = start_idp().await;
     let key = TestKey::ec("ec-1");
     idp.jwks.lock().unwrap().push(key.jwk.clone());
     let sink = MemorySink::new();
     let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
     let idp_issuer = issuer.clone();
-    let server = start_mcp(analytics, move |resource| {
-        configure(OAuthConfig::jwt(idp_issuer, resource))
-    })
-    .await;
+    let server = TestServer::demo()
+        .analytics(analytics)
+        .oauth(move |resource| configure(OAuthConfig::jwt(idp_issuer, resource)))
+        .start()
+        .await;
     (issuer, key, sink, server)
-}
-
-fn transport(addr: SocketAddr, token: &str) -> StreamableHttpClientTransport<reqwest::Client> {
-    StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp"))
-            .auth_header(token),
-    )
 }
 
 /// POSTs an `initialize` to `/mcp` with `authorization`; returns the status and the
@@ -285,14 +230,14 @@ fn b64(value: &Value) -> String {
 }
 
 /// Asserts a 401 with `error="invalid_token"` pointing at the metadata.
-async fn assert_invalid(server: &Running, token: &str, what: &str) {
+async fn assert_invalid(server: &TestServer, token: &str, what: &str) {
     let (status, challenge) = raw_initialize(server.addr, Some(&format!("Bearer {token}"))).await;
     assert_eq!(status, 401, "{what}: status");
     let challenge = challenge.unwrap_or_else(|| panic!("{what}: no WWW-Authenticate"));
     assert!(
         challenge.starts_with("Bearer ")
             && challenge.contains("error=\"invalid_token\"")
-            && challenge.contains(&format!("resource_metadata=\"{}\"", server.metadata_url())),
+            && challenge.contains(&format!("resource_metadata=\"{}\"", metadata_url(server))),
         "{what}: {challenge}"
     );
 }
@@ -307,16 +252,20 @@ async fn jwt_access_tokens_identify_users_and_bad_ones_are_refused() {
     let sink = MemorySink::new();
     let analytics = analytics(&sink, &db);
     let idp_issuer = issuer.clone();
-    let server = start_mcp(analytics.clone(), move |resource| {
-        OAuthConfig::jwt(idp_issuer, resource).jwks_refresh_cooldown(Duration::from_millis(1000))
-    })
-    .await;
-    let audience = server.resource();
+    let server = TestServer::demo()
+        .analytics(analytics.clone())
+        .oauth(move |resource| {
+            OAuthConfig::jwt(idp_issuer, resource)
+                .jwks_refresh_cooldown(Duration::from_millis(1000))
+        })
+        .start()
+        .await;
+    let audience = server.mcp_url();
 
     // A valid token: the call is recorded under its subject, email and name masked.
     let valid = rsa.sign(&claims(&issuer, &audience, "alice"));
     let client = client_info()
-        .serve(transport(server.addr, &valid))
+        .serve(server.transport(Some(&valid)))
         .await
         .unwrap();
     let whoami = call(&client, "whoami", json!({})).await.unwrap();
@@ -332,7 +281,7 @@ async fn jwt_access_tokens_identify_users_and_bad_ones_are_refused() {
     assert_eq!(status, 401);
     assert_eq!(
         challenge.as_deref(),
-        Some(format!("Bearer resource_metadata=\"{}\"", server.metadata_url()).as_str())
+        Some(format!("Bearer resource_metadata=\"{}\"", metadata_url(&server)).as_str())
     );
     let (status, _) = raw_initialize(server.addr, Some("Basic YWxpY2U6cHc=")).await;
     assert_eq!(status, 401, "other schemes are not tokens");
@@ -431,7 +380,7 @@ async fn jwt_access_tokens_identify_users_and_bad_ones_are_refused() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let rotated_token = rotated.sign(&claims(&issuer, &audience, "bob"));
     let bob = client_info()
-        .serve(transport(server.addr, &rotated_token))
+        .serve(server.transport(Some(&rotated_token)))
         .await
         .unwrap();
     call(&bob, "add", json!({"a": 2, "b": 2})).await.unwrap();
@@ -448,7 +397,7 @@ async fn jwt_access_tokens_identify_users_and_bad_ones_are_refused() {
     // A real client with an expired token cannot even connect.
     assert!(
         client_info()
-            .serve(transport(server.addr, &rsa.sign(&expired)))
+            .serve(server.transport(Some(&rsa.sign(&expired))))
             .await
             .is_err()
     );
@@ -507,7 +456,7 @@ async fn jwt_access_tokens_identify_users_and_bad_ones_are_refused() {
 #[tokio::test]
 async fn sessions_belong_to_the_user_who_opened_them() {
     let (issuer, key, sink, server) = ec_server(|config| config).await;
-    let resource = server.resource();
+    let resource = server.mcp_url();
     let alice = format!("Bearer {}", key.sign(&claims(&issuer, &resource, "alice")));
     let mallory = format!(
         "Bearer {}",
@@ -570,7 +519,7 @@ async fn sessions_belong_to_the_user_who_opened_them() {
 #[tokio::test]
 async fn a_full_session_table_refuses_new_sessions_and_forgets_none() {
     let (issuer, key, _sink, server) = ec_server(|config| config.max_sessions(2)).await;
-    let resource = server.resource();
+    let resource = server.mcp_url();
     let token = |user: &str| format!("Bearer {}", key.sign(&claims(&issuer, &resource, user)));
     let (alice, bob, mallory) = (token("alice"), token("bob"), token("mallory"));
     let http = reqwest::Client::new();
@@ -668,7 +617,7 @@ async fn protected_resource_metadata_is_public_and_scopes_are_enforced() {
         assert_eq!(
             document,
             json!({
-                "resource": server.resource(),
+                "resource": server.mcp_url(),
                 "authorization_servers": [issuer],
                 "scopes_supported": ["mcp:tools", "mcp:admin"],
                 "bearer_methods_supported": ["header"],
@@ -680,7 +629,7 @@ async fn protected_resource_metadata_is_public_and_scopes_are_enforced() {
     assert_eq!(status, 401);
     assert!(challenge.unwrap().contains("scope=\"mcp:tools\""));
 
-    let mut narrow = claims(&issuer, &server.resource(), "carol");
+    let mut narrow = claims(&issuer, &server.mcp_url(), "carol");
     narrow["scope"] = json!("mcp:read");
     let (status, challenge) =
         raw_initialize(server.addr, Some(&format!("Bearer {}", key.sign(&narrow)))).await;
@@ -689,15 +638,15 @@ async fn protected_resource_metadata_is_public_and_scopes_are_enforced() {
     assert!(
         challenge.contains("error=\"insufficient_scope\"")
             && challenge.contains("scope=\"mcp:tools\"")
-            && challenge.contains(&format!("resource_metadata=\"{}\"", server.metadata_url())),
+            && challenge.contains(&format!("resource_metadata=\"{}\"", metadata_url(&server))),
         "{challenge}"
     );
 
-    let mut wide = claims(&issuer, &server.resource(), "carol");
+    let mut wide = claims(&issuer, &server.mcp_url(), "carol");
     wide["scp"] = json!(["mcp:read", "mcp:tools"]);
     wide.as_object_mut().unwrap().remove("scope");
     let client = client_info()
-        .serve(transport(server.addr, &key.sign(&wide)))
+        .serve(server.transport(Some(&key.sign(&wide))))
         .await
         .unwrap();
     call(&client, "add", json!({"a": 1, "b": 1})).await.unwrap();
@@ -750,14 +699,17 @@ async fn opaque_tokens_are_introspected_and_cached() {
         .unwrap();
     let endpoint = format!("{issuer}/introspect");
     let idp_issuer = issuer.clone();
-    let server = start_mcp(analytics.clone(), move |_| {
-        OAuthConfig::introspection(idp_issuer, endpoint, AUDIENCE)
-            .client_credentials("rs-client", "rs secret")
-    })
-    .await;
+    let server = TestServer::demo()
+        .analytics(analytics.clone())
+        .oauth(move |_| {
+            OAuthConfig::introspection(idp_issuer, endpoint, AUDIENCE)
+                .client_credentials("rs-client", "rs secret")
+        })
+        .start()
+        .await;
 
     let client = client_info()
-        .serve(transport(server.addr, "opaque-active"))
+        .serve(server.transport(Some("opaque-active")))
         .await
         .unwrap();
     call(&client, "add", json!({"a": 1, "b": 1})).await.unwrap();
@@ -775,7 +727,7 @@ async fn opaque_tokens_are_introspected_and_cached() {
     assert_invalid(&server, "opaque-no-audience", "not for this resource").await;
     assert!(
         client_info()
-            .serve(transport(server.addr, "opaque-inactive"))
+            .serve(server.transport(Some("opaque-inactive")))
             .await
             .is_err()
     );
@@ -802,14 +754,15 @@ async fn an_unreachable_identity_provider_is_a_503_not_a_401() {
     let issuer = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let analytics = Analytics::builder().build().unwrap();
-    let server = start_mcp(analytics, move |resource| {
-        OAuthConfig::jwt(issuer, resource)
-    })
-    .await;
+    let server = TestServer::demo()
+        .analytics(analytics)
+        .oauth(move |resource| OAuthConfig::jwt(issuer, resource))
+        .start()
+        .await;
     let (status, _) = raw_initialize(server.addr, Some("Bearer a.b.c")).await;
     assert_ne!(status, 200);
     let key = TestKey::ec("k");
-    let token = key.sign(&claims("http://x", &server.resource(), "z"));
+    let token = key.sign(&claims("http://x", &server.mcp_url(), "z"));
     let (status, _) = raw_initialize(server.addr, Some(&format!("Bearer {token}"))).await;
     assert_eq!(status, 503);
     server.stop().await;

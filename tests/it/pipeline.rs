@@ -1,15 +1,13 @@
 //! The recording pipeline under failure: broken sinks never fail or slow a call, a full queue
 //! drops and counts instead of blocking.
 
-mod common;
-
 use std::{
-    sync::{Arc, Barrier},
+    sync::mpsc,
     time::{Duration, Instant},
 };
 
-use common::*;
 use mcp_analytics::{Analytics, MemorySink, Sink, SinkError, Stats, ToolCallEvent};
+use mcp_analytics_tests::client::{call, connect_demo};
 use serde_json::json;
 
 struct FailingSink;
@@ -37,16 +35,22 @@ impl Sink for PanickingSink {
     }
 }
 
-/// Blocks its first write until released, so the queue backs up.
-struct StuckSink(Option<Arc<Barrier>>);
+/// How long the stuck sink and the test wait for each other before giving up (a test that
+/// fails must not hang).
+const GATE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Blocks its first write until released (or the test is gone), so the queue backs up; tells
+/// the test when it got stuck.
+struct StuckSink(Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>);
 
 impl Sink for StuckSink {
     fn name(&self) -> &str {
         "stuck"
     }
     fn write(&mut self, _: &[ToolCallEvent]) -> Result<(), SinkError> {
-        if let Some(gate) = self.0.take() {
-            gate.wait();
+        if let Some((stuck, release)) = self.0.take() {
+            let _ = stuck.send(());
+            let _ = release.recv_timeout(GATE_DEADLINE);
         }
         Ok(())
     }
@@ -83,9 +87,10 @@ async fn failing_and_panicking_sinks_do_not_fail_the_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_drops_and_counts_instead_of_blocking() {
-    let release = Arc::new(Barrier::new(2));
+    let (stuck_tx, stuck) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
     let analytics = Analytics::builder()
-        .sink(StuckSink(Some(release.clone())))
+        .sink(StuckSink(Some((stuck_tx, release_rx))))
         .queue_capacity(4)
         .build()
         .unwrap();
@@ -104,7 +109,12 @@ async fn a_full_queue_drops_and_counts_instead_of_blocking() {
         stats.dropped >= 40,
         "most events were dropped while the sink was stuck: {stats:?}"
     );
-    release.wait();
+    stuck
+        .recv_timeout(GATE_DEADLINE)
+        .expect("the stuck sink got its first write");
+    release
+        .send(())
+        .expect("the stuck sink waits for its release");
     analytics.flush().await;
     assert_eq!(analytics.stats().written, stats.recorded);
     client.cancel().await.unwrap();

@@ -2,10 +2,10 @@
 //! with known calls and must show the right tools, counts and error rate (a screenshot is saved
 //! to `target/tmp/dashboard.png`); access control over real HTTP.
 
-use std::{net::SocketAddr, path::Path, process::Command};
+use std::{path::Path, process::Command};
 
 use mcp_analytics::{Status, ToolCallEvent, Transport, dashboard::Dashboard, store::SqliteStore};
-use tokio::sync::oneshot;
+use mcp_analytics_tests::server::Serving;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -88,16 +88,6 @@ fn seed(path: &Path) {
         .unwrap();
 }
 
-async fn serve(dashboard: Dashboard) -> (SocketAddr, oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(dashboard.serve_on(listener, async move {
-        let _ = stopped.await;
-    }));
-    (addr, stop)
-}
-
 /// Runs headless Chromium on `url`: the DOM after scripts ran, and a screenshot.
 fn chromium(url: &str, screenshot: &Path) -> String {
     assert!(
@@ -161,7 +151,9 @@ async fn the_browser_shows_the_seeded_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("seeded.db");
     seed(&db);
-    let (addr, stop) = serve(Dashboard::new(&db)).await;
+    let dashboard = Dashboard::new(&db);
+    let served = Serving::start(|listener, shutdown| dashboard.serve_on(listener, shutdown)).await;
+    let addr = served.addr;
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     let url = format!("http://{addr}/");
     let dom = tokio::task::spawn_blocking(move || chromium(&url, &screenshot))
@@ -209,7 +201,7 @@ async fn the_browser_shows_the_seeded_numbers() {
         errors.contains("[REDACTED]") && !errors.contains("sk_"),
         "redacted parameters are shown"
     );
-    let _ = stop.send(());
+    drop(served);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,7 +209,9 @@ async fn a_key_protects_the_page_and_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("protected.db");
     seed(&db);
-    let (addr, stop) = serve(Dashboard::new(&db).api_key(Some("open sesame".into()))).await;
+    let dashboard = Dashboard::new(&db).api_key(Some("open sesame".into()));
+    let served = Serving::start(|listener, shutdown| dashboard.serve_on(listener, shutdown)).await;
+    let addr = served.addr;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -301,7 +295,7 @@ async fn a_key_protects_the_page_and_the_api() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("MCP_ANALYTICS_API_KEY"), "{error}");
-    let _ = stop.send(());
+    drop(served);
 }
 
 /// The rollup row of unknown tool names past 100 an hour reads as a bucket (muted, explained on
@@ -326,7 +320,9 @@ async fn the_browser_marks_the_row_of_other_unknown_tools_as_a_bucket() {
     events.push(event(104, "translate", "bob", Status::Ok, 1_000));
     store.append(&events).unwrap();
     drop(store);
-    let (addr, stop) = serve(Dashboard::new(&db)).await;
+    let dashboard = Dashboard::new(&db);
+    let served = Serving::start(|listener, shutdown| dashboard.serve_on(listener, shutdown)).await;
+    let addr = served.addr;
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-unknown.png");
     let url = format!("http://{addr}/");
     let dom = tokio::task::spawn_blocking(move || chromium(&url, &screenshot))
@@ -343,7 +339,7 @@ async fn the_browser_marks_the_row_of_other_unknown_tools_as_a_bucket() {
         row,
         "<tr class=\"bucket\" title=\"Calls to unknown tool names past the first 100 distinct ones per server and hour\">"
     );
-    let _ = stop.send(());
+    drop(served);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,7 +353,9 @@ async fn markup_in_stored_names_is_shown_as_text_never_run() {
     let mut store = SqliteStore::open(&db).unwrap();
     store.append(&[hostile]).unwrap();
     drop(store);
-    let (addr, stop) = serve(Dashboard::new(&db)).await;
+    let dashboard = Dashboard::new(&db);
+    let served = Serving::start(|listener, shutdown| dashboard.serve_on(listener, shutdown)).await;
+    let addr = served.addr;
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-markup.png");
     let url = format!("http://{addr}/");
     let dom = tokio::task::spawn_blocking(move || chromium(&url, &screenshot))
@@ -377,5 +375,5 @@ async fn markup_in_stored_names_is_shown_as_text_never_run() {
         "{dom}"
     );
     assert!(!dom.contains("<title>owned"), "a stored script ran");
-    let _ = stop.send(());
+    drop(served);
 }

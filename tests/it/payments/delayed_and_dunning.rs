@@ -72,7 +72,7 @@ fn assert_payment_method_required(
 #[tokio::test]
 async fn a_delayed_payment_is_processing_without_a_second_checkout_and_runs_once_it_clears() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let alice = client(server.addr, Some("alice")).await;
+    let alice = server.client(Some("alice")).await;
     let session = assert_payment_required(
         &call(&alice, "generate_image", json!({"prompt": "a cat"}))
             .await
@@ -93,7 +93,7 @@ async fn a_delayed_payment_is_processing_without_a_second_checkout_and_runs_once
     }
     assert_eq!(checkouts_of(&stripe, &customer), 1, "no second checkout");
     assert_eq!(stripe.count("POST", "/v1/checkout/sessions"), 1);
-    assert_eq!(server.runs.load(Ordering::SeqCst), 0, "nothing ran unpaid");
+    assert_eq!(server.runs(), 0, "nothing ran unpaid");
     assert_eq!(
         credits(&server.db),
         0,
@@ -114,14 +114,14 @@ async fn a_delayed_payment_is_processing_without_a_second_checkout_and_runs_once
     );
     assert_eq!(credits(&server.db), 1);
     assert_eq!(checkouts_of(&stripe, &customer), 1);
-    assert_eq!(server.runs.load(Ordering::SeqCst), 1);
+    assert_eq!(server.runs(), 1);
 }
 
 /// A bank debit that fails grants nothing; the next call offers a new checkout link.
 #[tokio::test]
 async fn a_failed_delayed_payment_is_asked_for_again_with_a_new_checkout() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let bob = client(server.addr, Some("bob")).await;
+    let bob = server.client(Some("bob")).await;
     let session = assert_payment_required(
         &call(&bob, "generate_image", json!({"prompt": "a cat"}))
             .await
@@ -150,7 +150,7 @@ async fn a_failed_delayed_payment_is_asked_for_again_with_a_new_checkout() {
         .await
         .unwrap();
     assert_eq!(text(&paid), "image of a cat", "{paid:?}");
-    assert_eq!(server.runs.load(Ordering::SeqCst), 1);
+    assert_eq!(server.runs(), 1);
 }
 
 /// A subscription started with a bank debit is `incomplete` while the payment clears: the
@@ -159,7 +159,7 @@ async fn a_failed_delayed_payment_is_asked_for_again_with_a_new_checkout() {
 #[tokio::test]
 async fn a_subscription_paid_by_bank_debit_is_processing_until_the_payment_clears() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let carol = client(server.addr, Some("carol")).await;
+    let carol = server.client(Some("carol")).await;
     let session = assert_payment_required(
         &call(&carol, "pro_report", json!({})).await.unwrap(),
         "pro_report",
@@ -181,7 +181,7 @@ async fn a_subscription_paid_by_bank_debit_is_processing_until_the_payment_clear
         "no second subscription sold"
     );
     assert!(stripe.portal_sessions().is_empty(), "nothing to fix yet");
-    assert_eq!(server.runs.load(Ordering::SeqCst), 0);
+    assert_eq!(server.runs(), 0);
 
     let cleared = stripe.async_payment_succeeded(&session).await;
     assert!(cleared.iter().all(|d| d.status == Some(200)), "{cleared:?}");
@@ -196,7 +196,7 @@ async fn a_subscription_paid_by_bank_debit_is_processing_until_the_payment_clear
 #[tokio::test]
 async fn an_incomplete_subscription_whose_first_payment_failed_is_sent_to_fix_its_payment() {
     let (stripe, server) = with_stripe(|payments| payments).await;
-    let dave = client(server.addr, Some("dave")).await;
+    let dave = server.client(Some("dave")).await;
     let session = assert_payment_required(
         &call(&dave, "pro_report", json!({})).await.unwrap(),
         "pro_report",
@@ -216,7 +216,7 @@ async fn an_incomplete_subscription_whose_first_payment_failed_is_sent_to_fix_it
         "no second subscription sold"
     );
     assert_eq!(stripe.subscriptions().len(), 1);
-    assert_eq!(server.runs.load(Ordering::SeqCst), 0);
+    assert_eq!(server.runs(), 0);
 }
 
 /// A subscriber whose payment failed (`past_due`, `unpaid`) or whose subscription is `paused`
@@ -227,7 +227,7 @@ async fn a_subscriber_with_a_payment_problem_is_sent_to_fix_it_not_sold_a_second
     let (stripe, server) = with_stripe(|payments| payments).await;
     for (n, status) in ["past_due", "unpaid", "paused"].into_iter().enumerate() {
         let user = format!("subscriber_{status}");
-        let subscriber = client(server.addr, Some(&user)).await;
+        let subscriber = server.client(Some(&user)).await;
         let session = buy(&stripe, &subscriber, "pro_report", json!({})).await;
         let customer = customer_of(&stripe, &session);
         let ok = call(&subscriber, "pro_report", json!({})).await.unwrap();
@@ -263,11 +263,7 @@ async fn a_subscriber_with_a_payment_problem_is_sent_to_fix_it_not_sold_a_second
             1,
             "{status}: no checkout for a second subscription"
         );
-        assert_eq!(
-            server.runs.load(Ordering::SeqCst),
-            2 * n + 1,
-            "{status}: did not run"
-        );
+        assert_eq!(server.runs(), 2 * n + 1, "{status}: did not run");
 
         let restored = stripe
             .update_subscription_status(&subscription, "active")
@@ -282,7 +278,7 @@ async fn a_subscriber_with_a_payment_problem_is_sent_to_fix_it_not_sold_a_second
             "pro report",
             "{status}: active again: {again:?}"
         );
-        assert_eq!(server.runs.load(Ordering::SeqCst), 2 * n + 2);
+        assert_eq!(server.runs(), 2 * n + 2);
         assert_eq!(checkouts_of(&stripe, &customer), 1);
     }
     assert_eq!(

@@ -1,7 +1,6 @@
 //! An OTLP/HTTP receiver on 127.0.0.1 for the tests: decodes `/v1/traces` and `/v1/metrics`
 //! with the official protobuf definitions (`opentelemetry-proto`), gunzips when asked, and can
 //! refuse a number of requests (503, then 429) to exercise retries.
-#![allow(dead_code, missing_docs)]
 
 use std::{
     io::Read,
@@ -29,24 +28,32 @@ use opentelemetry_proto::tonic::{
 use prost::Message;
 use tokio::sync::oneshot;
 
+/// What the receiver got, in arrival order.
 #[derive(Default)]
 pub struct Received {
+    /// The trace exports.
     pub traces: Vec<ExportTraceServiceRequest>,
+    /// The metric exports.
     pub metrics: Vec<ExportMetricsServiceRequest>,
     /// Every decoded request body as text, to search for secrets.
     pub bodies: Vec<String>,
+    /// The headers of every accepted request.
     pub headers: Vec<HeaderMap>,
 }
 
+/// The receiver's state, shared with the test.
 #[derive(Clone, Default)]
 pub struct Inbox {
+    /// What arrived.
     pub received: Arc<Mutex<Received>>,
     /// Answer this many requests with 503 (then 429) before accepting.
     pub refuse: Arc<AtomicUsize>,
+    /// How many requests were refused so far.
     pub refused: Arc<AtomicUsize>,
 }
 
 impl Inbox {
+    /// Every span received, with its resource.
     pub fn spans(&self) -> Vec<(Resource, Span)> {
         let received = self.received.lock().unwrap();
         let mut spans = Vec::new();
@@ -84,6 +91,7 @@ impl Inbox {
         ))
     }
 
+    /// Waits (20 s at most) until `count` spans have arrived; returns them.
     pub async fn wait_for_spans(&self, count: usize) -> Vec<(Resource, Span)> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
@@ -174,6 +182,7 @@ pub fn receive(listener: tokio::net::TcpListener, inbox: Inbox) -> oneshot::Send
     stop
 }
 
+/// A receiver on an ephemeral loopback port: its address, its inbox, and the sender that stops it.
 pub async fn receiver() -> (SocketAddr, Inbox, oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
