@@ -36,9 +36,10 @@ pub enum Error {
         /// Why.
         source: rusqlite::Error,
     },
-    /// Payments could not be set up (missing Stripe key in production, unknown price, …).
+    /// Payments could not be set up (missing Stripe key in production, unknown price, …); match
+    /// on the [`PaymentsError`](crate::payments::PaymentsError) for which.
     #[error("payments: {0}")]
-    Payments(String),
+    Payments(#[from] crate::payments::PaymentsError),
     /// The background writer thread could not be started.
     #[error("cannot start the analytics writer thread: {0}")]
     Writer(std::io::Error),

@@ -123,9 +123,10 @@ pub(crate) struct MeterEvent {
     pub timestamp: i64,
 }
 
-/// Why a provider request failed.
+/// Why a request to the payment provider (Stripe, or the local test provider) failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum ProviderError {
+#[non_exhaustive]
+pub enum ProviderError {
     /// Worth retrying: timeouts, connection errors, 429, 5xx.
     #[error("payments unavailable: {0}")]
     Unavailable(String),
