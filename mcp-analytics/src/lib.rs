@@ -147,9 +147,9 @@ pub use identity::OAuthConfig;
 pub use identity::{Identity, IdentityResolver, UserDetails};
 pub use mcp_analytics_macros::{mcp_server, paid, tool};
 pub use payments::{Payments, PaymentsBuilder};
-pub use recorder::{Analytics, Stats};
+pub use recorder::Analytics;
 pub use sanitize::{DEFAULT_KEY_RULES, DEFAULT_SENSITIVE_KEYS, KeyRule, REDACTED, Sanitizer};
-pub use sink::{MemorySink, Sink, SinkError};
+pub use sink::{MemorySink, Sink, SinkError, Stats};
 
 /// The rmcp version this crate is built on, for direct use of its types.
 pub use rmcp;

@@ -16,7 +16,7 @@ use std::{
 use crossbeam_queue::ArrayQueue;
 pub(crate) use raw::RawCall;
 
-use crate::{Sanitizer, Sink};
+use crate::{Sanitizer, Sink, Stats};
 
 /// Where tool calls are recorded. Cheap to clone; clones share one queue and writer thread.
 ///
@@ -88,19 +88,6 @@ impl Counters {
             sink_errors: self.sink_errors.load(Ordering::Relaxed),
         }
     }
-}
-
-/// Counters of the recording pipeline since it started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Events accepted into the queue.
-    pub recorded: u64,
-    /// Events dropped because the queue was full or the writer had stopped.
-    pub dropped: u64,
-    /// Events handed to the sinks.
-    pub written: u64,
-    /// Failed (or panicked) sink writes and flushes.
-    pub sink_errors: u64,
 }
 
 impl Analytics {
