@@ -17,7 +17,6 @@ mod answers;
 mod builder;
 mod checkouts;
 mod domain;
-mod error;
 mod gate;
 mod ledger;
 mod meter;
@@ -35,8 +34,8 @@ use std::{
     time::Duration,
 };
 
+pub use crate::error::{PaymentsError, PriceProblem, ProviderError};
 pub use builder::PaymentsBuilder;
-pub use error::{PaymentsError, PriceProblem, ProviderError};
 pub(crate) use gate::{Admission, Payer};
 pub use meter::{MeterDurability, UnknownMeterDurability};
 pub use store::PaymentEventKind;

@@ -1,9 +1,8 @@
 //! [`PaymentsError`]: why payments could not be set up, or a paid tool's pricing cannot be used
-//! (inside [`crate::Error::Payments`]); [`ProviderError`] from Stripe or the local provider.
+//! (inside [`crate::Error::Payments`]); [`ProviderError`]: why a request to Stripe (or the local
+//! test provider) failed.
 
 use std::{net::SocketAddr, path::PathBuf};
-
-pub use super::provider::ProviderError;
 
 /// Why payments could not be set up or a paid tool's pricing cannot be used. Every variant's
 /// message says what to change.
@@ -147,4 +146,24 @@ pub enum PriceProblem {
         /// The tool's `meter`.
         meter: String,
     },
+}
+
+/// Why a request to the payment provider (Stripe, or the local test provider) failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// Worth retrying: timeouts, connection errors, 429, 5xx.
+    #[error("payments unavailable: {0}")]
+    Unavailable(String),
+    /// The key is not allowed (401, 403: rotated, restricted, revoked): retrying once it is
+    /// fixed will work.
+    #[error("payment provider refused the key: {0}")]
+    Unauthorized(String),
+    /// An object the request names does not exist (any more) at the provider: a deleted
+    /// customer, a key of another account or mode, a restarted local provider.
+    #[error("payment provider does not know {0}")]
+    Missing(String),
+    /// The provider refused the request; retrying the same request will not help.
+    #[error("payment provider refused the request: {0}")]
+    Rejected(String),
 }
