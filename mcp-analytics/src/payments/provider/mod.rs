@@ -8,6 +8,8 @@ pub(crate) mod local;
 #[cfg(feature = "stripe")]
 pub(crate) mod stripe;
 
+pub use crate::error::ProviderError;
+
 use super::{
     domain::{CheckoutStatus, PaymentStatus, PriceSet, SubscriptionStatus},
     pricing::{CheckoutMode, ResolvedPricing},
@@ -122,8 +124,6 @@ pub(crate) struct MeterEvent {
     /// Unix seconds.
     pub timestamp: i64,
 }
-
-pub use crate::error::ProviderError;
 
 /// A deterministic key `mcpa-{kind}-{hash of parts}`: an idempotency key (≤ 255 characters
 /// whatever the inputs; parts are separated so `["a", "bc"]` and `["ab", "c"]` differ).
