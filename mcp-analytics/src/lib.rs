@@ -94,6 +94,7 @@
 //! See the README for the stored schema, the configuration variables, the dashboard and the
 //! examples.
 
+mod analytics;
 mod capture;
 mod client_text;
 #[cfg(feature = "dashboard")]
@@ -113,7 +114,6 @@ mod identity;
 mod listen;
 mod outcome;
 pub mod payments;
-mod recorder;
 mod sanitize;
 mod schema;
 pub mod serve;
@@ -137,8 +137,9 @@ pub mod handler {
     pub use crate::private::{call_tool, get_tool, list_tools, server_config};
 }
 
+pub use analytics::{Analytics, AnalyticsBuilder};
 pub use client_text::{ClientText, MAX_CLIENT_TEXT_CHARS};
-pub use config::{AnalyticsBuilder, Config, Environment};
+pub use config::{Config, Environment};
 pub use context::CallContext;
 pub use error::Error;
 pub use event::{Status, ToolCallEvent, Transport};
@@ -147,7 +148,6 @@ pub use identity::OAuthConfig;
 pub use identity::{Identity, IdentityResolver, UserDetails};
 pub use mcp_analytics_macros::{mcp_server, paid, tool};
 pub use payments::{Payments, PaymentsBuilder};
-pub use recorder::Analytics;
 pub use sanitize::{DEFAULT_KEY_RULES, DEFAULT_SENSITIVE_KEYS, KeyRule, REDACTED, Sanitizer};
 pub use sink::{MemorySink, Sink, SinkError, Stats};
 

@@ -15,9 +15,9 @@ use serde_json::Value;
 use super::{Outcome, RequestContext, Server, ToolCall, ToolSpec};
 use crate::{
     Analytics, CallContext,
+    analytics::RawCall,
     capture::Capture,
     payments::{Admission, Payer, pricing::PaidTool},
-    recorder::RawCall,
 };
 
 /// `ServerHandler::get_info`: name, version, instructions; tools enabled.

@@ -1,7 +1,9 @@
-//! [`Analytics`]: the handle tool calls record into. Recording pushes onto a bounded lock-free
-//! queue and never blocks or makes a system call (full → the event is dropped and counted); a
-//! writer thread drains it every few milliseconds (see [`writer`]).
+//! [`Analytics`]: the handle tool calls record into, built by [`AnalyticsBuilder`]. Recording
+//! pushes onto a bounded lock-free queue and never blocks or makes a system call (full → the
+//! event is dropped and counted); a writer thread drains it every few milliseconds (see
+//! [`writer`]), turning each [`RawCall`] into a sanitized event for the sinks.
 
+mod builder;
 mod raw;
 mod writer;
 
@@ -13,6 +15,7 @@ use std::{
     thread::{JoinHandle, Thread},
 };
 
+pub use builder::AnalyticsBuilder;
 use crossbeam_queue::ArrayQueue;
 pub(crate) use raw::RawCall;
 
@@ -92,8 +95,8 @@ impl Counters {
 
 impl Analytics {
     /// A builder with every option at its default (no sinks: add one, or use `from_env`).
-    pub fn builder() -> crate::AnalyticsBuilder {
-        crate::AnalyticsBuilder::default()
+    pub fn builder() -> AnalyticsBuilder {
+        AnalyticsBuilder::default()
     }
 
     /// Analytics configured from the environment (and `.env` / `.dev.vars`); see [`crate::Config`].
