@@ -117,7 +117,9 @@ pub mod payments;
 mod sanitize;
 mod schema;
 pub mod serve;
+pub mod server;
 mod sink;
+pub mod spec;
 #[cfg(feature = "sqlite")]
 pub mod store;
 #[cfg(any(feature = "dashboard", feature = "export-http"))]
@@ -127,14 +129,12 @@ mod wire;
 #[path = "private/mod.rs"]
 pub mod __private;
 
-pub(crate) use __private as private;
-
 /// The bodies of the `ServerHandler` methods `#[mcp_server]` generates, for servers declared with
 /// `#[mcp_server(server_handler = false)]` that implement `ServerHandler` themselves (to serve
 /// prompts or resources next to their tools). Forward `call_tool`, `list_tools`, `get_tool` and
 /// (extending its capabilities) `get_info` to these; the type parameter is the server type.
 pub mod handler {
-    pub use crate::private::{call_tool, get_tool, list_tools, server_config};
+    pub use crate::server::{call_tool, get_tool, list_tools, server_config};
 }
 
 pub use analytics::{Analytics, AnalyticsBuilder};

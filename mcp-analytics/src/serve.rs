@@ -3,10 +3,7 @@
 
 use rmcp::{ServerHandler, ServiceExt};
 
-use crate::{
-    Error,
-    private::{Server, ToolSpec},
-};
+use crate::{Error, server::Server, spec::ToolSpec};
 
 /// Serves `server` over stdin/stdout until the client disconnects or the process is asked to
 /// stop, then flushes analytics. Messages go to stderr: stdout carries the protocol.
@@ -130,7 +127,7 @@ mod http {
     };
     use tokio_util::sync::CancellationToken;
 
-    use crate::{Analytics, Error, IdentityResolver, private::Server};
+    use crate::{Analytics, Error, IdentityResolver, server::Server};
 
     /// Serves the server built by `factory` over streamable HTTP at `http://{addr}/mcp` until
     /// Ctrl-C or SIGTERM, then flushes analytics.

@@ -86,7 +86,7 @@ pub async fn call_tool<S: Server>(
     let call_context = CallContext::new(context, capture.user_id.clone(), capture.session.clone());
     let pending = Pending {
         analytics,
-        raw: Some(RawCall::new::<S>(name, arguments, capture)),
+        raw: Some(RawCall::new(&S::INFO, S::TOOLS, name, arguments, capture)),
         started,
     };
     let outcome = {
