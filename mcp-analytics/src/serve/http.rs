@@ -222,7 +222,7 @@ impl<S: Server + ServerHandler> HttpServer<S> {
         // Layers wrap only the routes added before them: the metadata stays public.
         #[cfg(feature = "oauth")]
         if let Some(oauth) = self.oauth.clone() {
-            return router.merge(crate::identity::metadata_router(oauth));
+            return router.merge(oauth.metadata_router());
         }
         router
     }
