@@ -97,8 +97,6 @@
 mod analytics;
 mod capture;
 mod client_text;
-#[cfg(feature = "dashboard")]
-pub mod collector;
 mod config;
 mod context;
 #[cfg(feature = "dashboard")]
@@ -108,12 +106,16 @@ mod error;
 mod event;
 #[cfg(any(feature = "export-http", feature = "otlp"))]
 pub mod export;
+#[cfg(any(feature = "dashboard", feature = "export-http"))]
+mod fanin;
 #[cfg(feature = "http")]
 mod guard;
 mod identity;
 mod listen;
 mod outcome;
 pub mod payments;
+#[cfg(any(feature = "export-http", feature = "otlp"))]
+mod retry;
 mod sanitize;
 mod schema;
 pub mod serve;
@@ -122,8 +124,6 @@ mod sink;
 pub mod spec;
 #[cfg(feature = "sqlite")]
 pub mod store;
-#[cfg(any(feature = "dashboard", feature = "export-http"))]
-mod wire;
 
 #[doc(hidden)]
 #[path = "private/mod.rs"]
@@ -143,6 +143,8 @@ pub use config::{Config, Environment};
 pub use context::CallContext;
 pub use error::Error;
 pub use event::{Status, ToolCallEvent, Transport};
+#[cfg(feature = "dashboard")]
+pub use fanin::collector;
 #[cfg(feature = "oauth")]
 pub use identity::OAuthConfig;
 pub use identity::{Identity, IdentityResolver, UserDetails};

@@ -30,7 +30,7 @@ use axum::{
 };
 use serde_json::value::RawValue;
 
-pub use crate::wire::{
+pub use super::wire::{
     Batch, INGEST_PATH, Ingested, MAX_BODY_BYTES, MAX_DECODED_BYTES, MAX_EVENTS, Rejected,
 };
 use crate::{
