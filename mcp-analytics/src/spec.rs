@@ -1,7 +1,7 @@
 //! What `#[mcp_server]` declares about a server, as compile-time constants: its [`ServerInfo`],
 //! one [`ToolSpec`] per tool (with its [`Annotations`] and, for `#[paid]` tools, its
 //! [`Pricing`]), the [`ToolList`] advertised to clients, and the schema helpers the specs name.
-//! The [`Server`](crate::server::Server) trait ties them to the user's type.
+//! The `Server` trait of the `server` module ties them to the user's type.
 
 use std::sync::{Arc, OnceLock};
 

@@ -34,7 +34,7 @@ pub type RequestContext = rmcp::service::RequestContext<rmcp::RoleServer>;
 /// handles; `#[mcp_server(analytics = self.analytics, payments = self.payments)]` overrides
 /// [`Server::analytics`] and [`Server::payments`].
 ///
-/// Bound on it to serve any `#[mcp_server]` type, as [`serve::stdio`](crate::serve::stdio) does:
+/// Bound on it to serve any `#[mcp_server]` type, as `serve::stdio` does:
 ///
 /// ```
 /// use mcp_analytics::{rmcp::ServerHandler, server::Server};
