@@ -2,7 +2,7 @@
 //! a derived correlation id), user, client, protocol version and request id. The call path only
 //! copies pointers and small values; names and ids are formatted on the recorder's thread. Every
 //! client-chosen string is stored as a [`ClientText`] (capped, no control characters): the session
-//! header here, as it is copied, the rest where it is formatted (`recorder::raw`).
+//! header here, as it is copied, the rest where it is formatted (`analytics::raw`).
 
 use std::{
     fmt,

@@ -108,11 +108,9 @@
 #![doc = include_str!("../docs/performance.md")]
 #![doc = include_str!("../docs/limitations.md")]
 
+mod analytics;
 mod capture;
 mod client_text;
-#[cfg(feature = "dashboard")]
-#[doc = include_str!("../docs/collector.md")]
-pub mod collector;
 mod config;
 mod context;
 #[cfg(feature = "dashboard")]
@@ -123,6 +121,8 @@ mod error;
 mod event;
 #[cfg(any(feature = "export-http", feature = "otlp"))]
 pub mod export;
+#[cfg(any(feature = "dashboard", feature = "export-http"))]
+mod fanin;
 #[cfg(feature = "http")]
 mod guard;
 mod identity;
@@ -130,46 +130,48 @@ mod listen;
 mod outcome;
 #[doc = include_str!("../docs/payments.md")]
 pub mod payments;
-mod recorder;
+#[cfg(any(feature = "export-http", feature = "otlp"))]
+mod retry;
 mod sanitize;
 mod schema;
 #[cfg_attr(feature = "http", doc = include_str!("../docs/http.md"))]
 #[cfg_attr(feature = "oauth", doc = include_str!("../docs/oauth.md"))]
 pub mod serve;
+pub mod server;
 mod sink;
+pub mod spec;
 #[cfg(feature = "sqlite")]
 #[doc = include_str!("../docs/storage.md")]
 pub mod store;
-#[cfg(any(feature = "dashboard", feature = "export-http"))]
-mod wire;
 
 #[doc(hidden)]
 #[path = "private/mod.rs"]
 pub mod __private;
-
-pub(crate) use __private as private;
 
 /// The bodies of the `ServerHandler` methods `#[mcp_server]` generates, for servers declared with
 /// `#[mcp_server(server_handler = false)]` that implement `ServerHandler` themselves (to serve
 /// prompts or resources next to their tools). Forward `call_tool`, `list_tools`, `get_tool` and
 /// (extending its capabilities) `get_info` to these; the type parameter is the server type.
 pub mod handler {
-    pub use crate::private::{call_tool, get_tool, list_tools, server_config};
+    pub use crate::server::{call_tool, get_tool, list_tools, server_config};
 }
 
+pub use analytics::{Analytics, AnalyticsBuilder};
 pub use client_text::{ClientText, MAX_CLIENT_TEXT_CHARS};
-pub use config::{AnalyticsBuilder, Config, Environment};
+pub use config::{Config, Environment};
 pub use context::CallContext;
 pub use error::Error;
 pub use event::{Status, ToolCallEvent, Transport};
+#[cfg(feature = "dashboard")]
+#[doc = include_str!("../docs/collector.md")]
+pub use fanin::collector;
 #[cfg(feature = "oauth")]
 pub use identity::OAuthConfig;
 pub use identity::{Identity, IdentityResolver, UserDetails};
 pub use mcp_analytics_macros::{mcp_server, paid, tool};
 pub use payments::{Payments, PaymentsBuilder};
-pub use recorder::{Analytics, Stats};
 pub use sanitize::{DEFAULT_KEY_RULES, DEFAULT_SENSITIVE_KEYS, KeyRule, REDACTED, Sanitizer};
-pub use sink::{MemorySink, Sink, SinkError};
+pub use sink::{MemorySink, Sink, SinkError, Stats};
 
 /// The rmcp version this crate is built on, for direct use of its types.
 pub use rmcp;

@@ -1,8 +1,9 @@
-//! Where sanitized events go: the [`Sink`] trait, and [`MemorySink`] for tests.
+//! Where sanitized events go: the [`Sink`] trait, the pipeline [`Stats`] it is handed, and
+//! [`MemorySink`] for tests.
 
 use std::sync::{Arc, Mutex};
 
-use crate::{Stats, event::ToolCallEvent};
+use crate::event::ToolCallEvent;
 
 /// The error a sink reports; the recorder counts and logs it, and the tool call never sees it.
 pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
@@ -64,4 +65,17 @@ impl Sink for MemorySink {
             .extend_from_slice(events);
         Ok(())
     }
+}
+
+/// Counters of the recording pipeline since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events accepted into the queue.
+    pub recorded: u64,
+    /// Events dropped because the queue was full or the writer had stopped.
+    pub dropped: u64,
+    /// Events handed to the sinks.
+    pub written: u64,
+    /// Failed (or panicked) sink writes and flushes.
+    pub sink_errors: u64,
 }

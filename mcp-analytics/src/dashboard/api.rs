@@ -15,7 +15,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use super::State;
+use super::{QueryError, State};
 use crate::store::{CallRow, Report, SeriesPoint};
 
 /// Rows returned by the drill-down views at most.
@@ -149,16 +149,16 @@ pub(super) async fn session(
     let Some(id) = query.get("id").cloned() else {
         return (StatusCode::BAD_REQUEST, "expected ?id=<session id>").into_response();
     };
-    let result: Result<Vec<CallRow>, String> = state
+    let result: Result<Vec<CallRow>, QueryError> = state
         .query(move |store| store.session(&id, ROW_LIMIT))
         .await;
     respond(result)
 }
 
-fn respond<T: Serialize>(result: Result<T, String>) -> Response {
+fn respond<T: Serialize>(result: Result<T, QueryError>) -> Response {
     match result {
         Ok(value) => Json(value).into_response(),
-        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error).into_response(),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
     }
 }
 

@@ -144,7 +144,7 @@ impl State {
     async fn query<T: Send + 'static>(
         self: &Arc<Self>,
         query: impl FnOnce(&SqliteStore) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<T, QueryError> {
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut store = state
@@ -153,19 +153,28 @@ impl State {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             if store.is_none() {
                 if !state.database.exists() {
-                    return Err(format!(
-                        "no analytics database at {} yet",
-                        state.database.display()
-                    ));
+                    return Err(QueryError::NoDatabase(state.database.clone()));
                 }
-                *store =
-                    Some(SqliteStore::open(&state.database).map_err(|error| error.to_string())?);
+                *store = Some(SqliteStore::open(&state.database).map_err(QueryError::Open)?);
             }
-            query(store.as_ref().expect("opened above")).map_err(|error| error.to_string())
+            Ok(query(store.as_ref().expect("opened above"))?)
         })
-        .await
-        .map_err(|error| error.to_string())?
+        .await?
     }
+}
+
+/// Why a dashboard query has no answer (the API answers 503 with this message).
+#[derive(Debug, thiserror::Error)]
+enum QueryError {
+    /// The server has not created its database yet.
+    #[error("no analytics database at {} yet", .0.display())]
+    NoDatabase(PathBuf),
+    #[error(transparent)]
+    Open(Error),
+    #[error(transparent)]
+    Query(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Thread(#[from] tokio::task::JoinError),
 }
 
 /// The page with uPlot and the app inlined (built once).

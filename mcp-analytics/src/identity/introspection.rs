@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     claims::{Claims, Failure},
-    metadata,
+    http,
 };
 use crate::Identity;
 
@@ -130,7 +130,7 @@ impl Introspector {
         if let Some((id, secret)) = &self.credentials {
             request = request.basic_auth(form_encode(id), Some(form_encode(secret)));
         }
-        let response: Response = metadata::fetch_json(request, &self.url).await?;
+        let response: Response = http::fetch_json(request, &self.url).await?;
         let now = unix_now();
         let until = match response.exp {
             Some(exp) => self.ttl.min(Duration::from_secs(exp.saturating_sub(now))),

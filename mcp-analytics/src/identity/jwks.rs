@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::{
     claims::{Claims, Failure},
-    metadata,
+    http, metadata,
 };
 use crate::Identity;
 
@@ -214,7 +214,7 @@ impl JwksCache {
             (None, None) => metadata::discover_jwks_uri(&self.http, &self.issuer).await?,
         };
         refresh.url = Some(url.clone());
-        let set: JwkSet = metadata::fetch_json(self.http.get(&url), &url).await?;
+        let set: JwkSet = http::fetch_json(self.http.get(&url), &url).await?;
         Ok(set
             .keys
             .iter()

@@ -1,51 +1,72 @@
 //! Metadata documents: the RFC 9728 protected-resource metadata this server publishes (so MCP
 //! clients find where to sign in), and the RFC 8414 / OpenID discovery documents it reads to
-//! find the issuer's JWKS. Also the bounded JSON fetch every outgoing request uses.
+//! find the issuer's JWKS.
 
 use std::sync::Arc;
 
 use axum::{Json, Router, extract::State, routing::get};
 use http::{HeaderMap, Uri, header};
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{claims::Failure, oauth::OAuth};
+use super::{
+    claims::Failure,
+    http::{fetch_json, secure_url},
+};
 
 /// The RFC 9728 well-known path prefix.
 pub(super) const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
 
-/// The largest metadata, JWKS or introspection response read.
-const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+/// What the protected-resource metadata of `/mcp` says.
+#[derive(Debug)]
+pub(super) struct ResourceMetadata {
+    /// This resource's configured URL (else derived from each request's `Host`).
+    pub(super) resource: Option<String>,
+    /// The authorization server.
+    pub(super) issuer: String,
+    /// Scopes advertised to clients.
+    pub(super) scopes_supported: Vec<String>,
+}
+
+impl ResourceMetadata {
+    /// This resource's URL as seen by a request: the configured one, else from its `Host`.
+    pub(super) fn resource(&self, headers: &HeaderMap) -> String {
+        self.resource
+            .clone()
+            .unwrap_or_else(|| resource_from_host(headers))
+    }
+
+    /// The RFC 9728 document for the resource as seen by this request.
+    fn document(&self, headers: &HeaderMap) -> Value {
+        let mut document = json!({
+            "resource": self.resource(headers),
+            "authorization_servers": [self.issuer],
+            "bearer_methods_supported": ["header"],
+        });
+        if !self.scopes_supported.is_empty() {
+            document["scopes_supported"] = json!(self.scopes_supported);
+        }
+        document
+    }
+}
 
 /// Unauthenticated routes serving the protected-resource metadata of `/mcp`.
-pub(crate) fn router(oauth: Arc<OAuth>) -> Router {
+pub(super) fn router(metadata: Arc<ResourceMetadata>) -> Router {
     Router::new()
         .route(PRM_PATH, get(document))
         .route(&format!("{PRM_PATH}/mcp"), get(document))
-        .with_state(oauth)
+        .with_state(metadata)
 }
 
-async fn document(State(oauth): State<Arc<OAuth>>, headers: HeaderMap) -> Json<Value> {
-    Json(prm_document(&oauth, &headers))
+async fn document(
+    State(metadata): State<Arc<ResourceMetadata>>,
+    headers: HeaderMap,
+) -> Json<Value> {
+    Json(metadata.document(&headers))
 }
 
-/// The RFC 9728 document for the resource as seen by this request.
-pub(super) fn prm_document(oauth: &OAuth, headers: &HeaderMap) -> Value {
-    let config = oauth.config();
-    let mut document = json!({
-        "resource": oauth.resource(headers),
-        "authorization_servers": [config.issuer],
-        "bearer_methods_supported": ["header"],
-    });
-    if !config.scopes_supported.is_empty() {
-        document["scopes_supported"] = json!(config.scopes_supported);
-    }
-    document
-}
-
-/// The resource URL for a request: the configured one, else `{scheme}://{Host}/mcp` (http for
-/// loopback hosts or `X-Forwarded-Proto: http`, else https).
-pub(super) fn resource_from_host(headers: &HeaderMap) -> String {
+/// The resource URL for a request: `{scheme}://{Host}/mcp` (http for loopback hosts or
+/// `X-Forwarded-Proto: http`, else https).
+fn resource_from_host(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
@@ -131,60 +152,6 @@ pub(super) async fn discover_jwks_uri(
         }
     }
     Err(Failure::Unavailable(problems.join("; ")))
-}
-
-/// Whether keys and token answers may be fetched from `url`: `https://`, or `http://` only to
-/// this machine (a network attacker could otherwise serve their own keys).
-pub(super) fn secure_url(url: &str) -> Result<(), String> {
-    let uri = url
-        .parse::<Uri>()
-        .map_err(|_| format!("{url:?} is not a URL"))?;
-    let loopback = uri.host().is_some_and(|host| {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        host.eq_ignore_ascii_case("localhost")
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    });
-    match uri.scheme_str() {
-        Some("https") if uri.host().is_some() => Ok(()),
-        Some("http") if loopback => Ok(()),
-        Some("http") => Err(format!(
-            "{url:?} is plain http to another machine: use https (http only to localhost)"
-        )),
-        _ => Err(format!("{url:?} is not an https:// URL")),
-    }
-}
-
-/// Sends `request` and parses a JSON answer of at most [`MAX_RESPONSE_BYTES`].
-pub(super) async fn fetch_json<T: DeserializeOwned>(
-    request: reqwest::RequestBuilder,
-    url: &str,
-) -> Result<T, Failure> {
-    let unavailable = |why: String| Failure::Unavailable(format!("{url}: {why}"));
-    let mut response = request
-        .header(header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|error| unavailable(error.to_string()))?;
-    if !response.status().is_success() {
-        return Err(unavailable(format!("HTTP {}", response.status())));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|error| unavailable(error.to_string()))?
-    {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(unavailable(format!(
-                "response larger than {MAX_RESPONSE_BYTES} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    serde_json::from_slice(&body)
-        .map_err(|error| unavailable(format!("not the expected JSON: {error}")))
 }
 
 #[cfg(test)]

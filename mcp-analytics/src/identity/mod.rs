@@ -7,6 +7,8 @@
 mod claims;
 mod details;
 #[cfg(feature = "oauth")]
+mod http;
+#[cfg(feature = "oauth")]
 mod introspection;
 #[cfg(feature = "oauth")]
 mod jwks;
@@ -18,8 +20,6 @@ mod oauth;
 mod sessions;
 
 pub use details::UserDetails;
-#[cfg(feature = "oauth")]
-pub(crate) use metadata::router as metadata_router;
 #[cfg(feature = "oauth")]
 pub use oauth::OAuthConfig;
 #[cfg(feature = "oauth")]
@@ -53,17 +53,17 @@ impl Identity {
 
 /// Computes the caller's identity from an HTTP request's head (headers, extensions).
 ///
-/// Any `Fn(&http::request::Parts) -> Option<Identity>` is a resolver.
+/// Any `Fn(&::http::request::Parts) -> Option<Identity>` is a resolver.
 pub trait IdentityResolver: Send + Sync + 'static {
     /// The identity of the request's caller, or `None` when anonymous.
-    fn resolve(&self, request: &http::request::Parts) -> Option<Identity>;
+    fn resolve(&self, request: &::http::request::Parts) -> Option<Identity>;
 }
 
 impl<F> IdentityResolver for F
 where
-    F: Fn(&http::request::Parts) -> Option<Identity> + Send + Sync + 'static,
+    F: Fn(&::http::request::Parts) -> Option<Identity> + Send + Sync + 'static,
 {
-    fn resolve(&self, request: &http::request::Parts) -> Option<Identity> {
+    fn resolve(&self, request: &::http::request::Parts) -> Option<Identity> {
         self(request)
     }
 }

@@ -14,9 +14,10 @@ use rmcp::transport::streamable_http_server::{SessionId, SessionManager};
 
 use super::{
     claims::Failure,
+    http::{InsecureUrl, secure_url},
     introspection::{self, Introspector},
     jwks::{self, JwksCache},
-    metadata,
+    metadata::{self, ResourceMetadata},
     sessions::Sessions,
 };
 use crate::Error;
@@ -187,7 +188,7 @@ impl OAuthConfig {
         };
         let url = |var: &'static str| -> Result<Option<String>, Error> {
             match get(var) {
-                Some(value) if metadata::secure_url(&value).is_err() => Err(Error::InvalidConfig {
+                Some(value) if secure_url(&value).is_err() => Err(Error::InvalidConfig {
                     var,
                     value,
                     expected: "an https:// URL (http:// only to localhost)".into(),
@@ -285,8 +286,22 @@ impl fmt::Debug for OAuthConfig {
 /// A running resource server: the configuration and its token verifier (with caches).
 pub(crate) struct OAuth {
     config: OAuthConfig,
-    verifier: Result<Verifier, String>,
+    verifier: Result<Verifier, Arc<SetupError>>,
     sessions: Arc<Sessions>,
+    metadata: Arc<ResourceMetadata>,
+}
+
+/// Why the token verifier cannot run: reported at startup, and every request then fails closed.
+#[derive(Debug, thiserror::Error)]
+enum SetupError {
+    #[error(transparent)]
+    InsecureUrl(#[from] InsecureUrl),
+    #[error(
+        "no audience: set MCP_OAUTH_AUDIENCE (or MCP_OAUTH_RESOURCE), or call OAuthConfig::audience, so tokens issued for other services are refused"
+    )]
+    NoAudience,
+    #[error("cannot build the OAuth HTTP client: {0}")]
+    Client(reqwest::Error),
 }
 
 /// One per server, so the variants' sizes do not matter.
@@ -299,12 +314,23 @@ enum Verifier {
 impl OAuth {
     /// Builds the verifier (and its HTTP client) for `config`.
     pub(crate) fn new(config: OAuthConfig) -> Self {
-        let verifier = Self::verifier(&config);
+        let verifier = Self::verifier(&config).map_err(Arc::new);
+        let metadata = Arc::new(ResourceMetadata {
+            resource: config.resource.clone(),
+            issuer: config.issuer.clone(),
+            scopes_supported: config.scopes_supported.clone(),
+        });
         Self {
             sessions: Arc::new(Sessions::new(config.max_sessions)),
             config,
             verifier,
+            metadata,
         }
+    }
+
+    /// The unauthenticated routes publishing this resource's metadata.
+    pub(crate) fn metadata_router(&self) -> axum::Router {
+        metadata::router(self.metadata.clone())
     }
 
     /// The MCP session manager binding sessions to the users who open them (serve `/mcp`
@@ -313,7 +339,7 @@ impl OAuth {
         self.sessions.clone()
     }
 
-    fn verifier(config: &OAuthConfig) -> Result<Verifier, String> {
+    fn verifier(config: &OAuthConfig) -> Result<Verifier, SetupError> {
         for url in [
             Some(&config.issuer),
             config.jwks_url.as_ref(),
@@ -322,10 +348,10 @@ impl OAuth {
         .into_iter()
         .flatten()
         {
-            metadata::secure_url(url)?;
+            secure_url(url)?;
         }
         let Some(audience) = config.audience.clone() else {
-            return Err("no audience: set MCP_OAUTH_AUDIENCE (or MCP_OAUTH_RESOURCE), or call OAuthConfig::audience, so tokens issued for other services are refused".into());
+            return Err(SetupError::NoAudience);
         };
         // Redirects are not followed: a token or a key set must come from the configured URL.
         let http = reqwest::Client::builder()
@@ -333,7 +359,7 @@ impl OAuth {
             .connect_timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|error| format!("cannot build the OAuth HTTP client: {error}"))?;
+            .map_err(SetupError::Client)?;
         Ok(match &config.introspection_url {
             Some(url) => Verifier::Introspection(Introspector::new(
                 http,
@@ -367,7 +393,7 @@ impl OAuth {
             Ok(_) => Ok(()),
             Err(error) => Err(Error::Serve {
                 context: "OAuth is configured but cannot run".into(),
-                source: error.clone().into(),
+                source: Box::new(error.clone()),
             }),
         }
     }
@@ -378,17 +404,14 @@ impl OAuth {
 
     /// This resource's URL as seen by a request.
     pub(super) fn resource(&self, headers: &HeaderMap) -> String {
-        self.config
-            .resource
-            .clone()
-            .unwrap_or_else(|| metadata::resource_from_host(headers))
+        self.metadata.resource(headers)
     }
 
     async fn verify(&self, token: &str) -> Result<crate::Identity, Failure> {
         match &self.verifier {
             Ok(Verifier::Jwt(jwks)) => jwks.verify(token).await,
             Ok(Verifier::Introspection(introspector)) => introspector.verify(token).await,
-            Err(error) => Err(Failure::Unavailable(error.clone())),
+            Err(error) => Err(Failure::Unavailable(error.to_string())),
         }
     }
 }
@@ -638,7 +661,7 @@ mod tests {
             "http://localhost/x",
             "http://[::1]:9/x",
         ] {
-            assert_eq!(metadata::secure_url(good), Ok(()), "{good}");
+            assert_eq!(secure_url(good), Ok(()), "{good}");
         }
         for bad in [
             "http://idp.example.com/jwks",
@@ -647,7 +670,7 @@ mod tests {
             "https://",
             "jwks",
         ] {
-            assert!(metadata::secure_url(bad).is_err(), "{bad}");
+            assert!(secure_url(bad).is_err(), "{bad}");
         }
     }
 

@@ -4,7 +4,7 @@
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use super::{
-    MeterDurability, Parts, Payments,
+    MeterDurability, Parts, Payments, PaymentsError,
     pricing::EnvLookup,
     provider::{Provider, local::LocalProvider},
     store::{PaymentStore, SharedStore},
@@ -65,8 +65,10 @@ impl PaymentsBuilder {
         let config = crate::Config::from_lookup(&lookup)?;
         let non_empty = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let meter_durability = match non_empty("MCP_ANALYTICS_METER_DURABILITY") {
-            Some(value) => value.parse().map_err(|error| {
-                Error::Payments(format!("MCP_ANALYTICS_METER_DURABILITY: {error}"))
+            Some(value) => value.parse().map_err(|_| Error::InvalidConfig {
+                var: "MCP_ANALYTICS_METER_DURABILITY",
+                value,
+                expected: MeterDurability::EXPECTED.into(),
             })?,
             None => MeterDurability::default(),
         };
@@ -163,9 +165,7 @@ impl PaymentsBuilder {
         if self.environment != Environment::Production
             && self.secret_key.as_deref().is_some_and(is_live_key)
         {
-            return Err(Error::Payments(
-                "a live Stripe key outside production: set ENVIRONMENT=production (development accepts anonymous callers), or use a test key (sk_test_…)".into(),
-            ));
+            return Err(PaymentsError::LiveKeyOutsideProduction.into());
         }
         // The meter thread has its own client: pooled connections belong to the runtime that
         // opened them.
@@ -176,9 +176,7 @@ impl PaymentsBuilder {
         let provider = match &self.secret_key {
             Some(key) => stripe_provider(key, self.base_url.as_deref(), self.timeout)?,
             None if self.environment == Environment::Production => {
-                return Err(Error::Payments(
-                    "STRIPE_SECRET_KEY is not set: paid tools cannot take payments in production (set it, or ENVIRONMENT=development for local test payments)".into(),
-                ));
+                return Err(PaymentsError::MissingSecretKey.into());
             }
             None => {
                 let local = LocalProvider::new(self.local_prices.clone());
@@ -188,11 +186,9 @@ impl PaymentsBuilder {
                 Provider::Local(local)
             }
         };
-        let store = PaymentStore::open(&self.database).map_err(|error| {
-            Error::Payments(format!(
-                "cannot open the payment tables in {}: {error}",
-                self.database.display()
-            ))
+        let store = PaymentStore::open(&self.database).map_err(|source| PaymentsError::Store {
+            path: self.database.clone(),
+            source,
         })?;
         Payments::compose(Parts {
             store: SharedStore::new(store),
@@ -213,23 +209,21 @@ fn stripe_provider(
     key: &str,
     base_url: Option<&str>,
     timeout: Duration,
-) -> Result<Provider, Error> {
-    let official = base_url.is_none_or(is_stripe_api);
+) -> Result<Provider, PaymentsError> {
     let live = is_live_key(key);
     if !(key.starts_with("sk_") || key.starts_with("rk_")) {
-        return Err(Error::Payments(
-            "STRIPE_SECRET_KEY does not look like a Stripe secret key (`sk_test_…`, `sk_live_…` or `rk_…`)".into(),
-        ));
+        return Err(PaymentsError::MalformedSecretKey);
     }
-    if live && !official {
-        return Err(Error::Payments(
-            "refusing to send a live Stripe key to a base URL other than https://api.stripe.com"
-                .into(),
-        ));
+    if let Some(base_url) = base_url
+        && live
+        && !is_stripe_api(base_url)
+    {
+        return Err(PaymentsError::LiveKeyToOtherHost {
+            base_url: base_url.to_owned(),
+        });
     }
     super::provider::stripe::StripeProvider::new(key, base_url, timeout)
         .map(|stripe| Provider::Stripe(Box::new(stripe)))
-        .map_err(Error::Payments)
 }
 
 /// Whether `url` is Stripe's own API (`https://api.stripe.com`, no user info, default port).
@@ -261,10 +255,8 @@ fn is_live_key(key: &str) -> bool {
 }
 
 #[cfg(not(feature = "stripe"))]
-fn stripe_provider(_: &str, _: Option<&str>, _: Duration) -> Result<Provider, Error> {
-    Err(Error::Payments(
-        "STRIPE_SECRET_KEY is set but mcp-analytics was built without the `stripe` feature".into(),
-    ))
+fn stripe_provider(_: &str, _: Option<&str>, _: Duration) -> Result<Provider, PaymentsError> {
+    Err(PaymentsError::StripeNotBuilt)
 }
 
 #[cfg(all(test, feature = "http"))]
@@ -313,17 +305,36 @@ mod tests {
                 .database(dir.path().join("p.db"))
                 .secret_key("sk_live_123")
         };
-        let error = builder().build().err().unwrap().to_string();
-        assert!(error.contains("ENVIRONMENT=production"), "{error}");
+        let error = builder().build().err().unwrap();
+        assert!(
+            matches!(
+                error,
+                Error::Payments(PaymentsError::LiveKeyOutsideProduction)
+            ),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("ENVIRONMENT=production"),
+            "{error}"
+        );
         let error = builder()
             .environment(Environment::Production)
             .stripe_base_url("https://api.stripe.com.evil.example")
             .build()
             .err()
-            .unwrap()
-            .to_string();
+            .unwrap();
         assert!(
-            error.contains("refusing to send a live Stripe key"),
+            matches!(
+                &error,
+                Error::Payments(PaymentsError::LiveKeyToOtherHost { base_url })
+                    if base_url == "https://api.stripe.com.evil.example"
+            ),
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("refusing to send a live Stripe key"),
             "{error}"
         );
         assert!(

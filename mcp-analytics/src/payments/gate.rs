@@ -81,6 +81,7 @@ impl Gate {
         {
             Ok(resolved) => resolved,
             Err(error) => {
+                let error = error.to_string();
                 tracing::error!(tool = tool.name, "{error}");
                 return Admission::Refuse(unavailable(tool.name, &error));
             }

@@ -56,17 +56,27 @@ pub enum MeterDurability {
     Committed,
 }
 
+impl MeterDurability {
+    /// What [`MeterDurability`]'s `FromStr` accepts (any case, surrounding spaces ignored).
+    pub const EXPECTED: &'static str = "`committed` or `queued`";
+}
+
 impl std::str::FromStr for MeterDurability {
-    type Err = String;
+    type Err = UnknownMeterDurability;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value.trim().to_ascii_lowercase().as_str() {
             "committed" => Ok(Self::Committed),
             "queued" => Ok(Self::Queued),
-            other => Err(format!("`{other}` is not `committed` or `queued`")),
+            _ => Err(UnknownMeterDurability(value.to_owned())),
         }
     }
 }
+
+/// A [`MeterDurability`] name that is neither `committed` nor `queued` (the text given).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not {expected}", expected = MeterDurability::EXPECTED)]
+pub struct UnknownMeterDurability(pub String);
 
 /// One successful metered call waiting to be written to the outbox.
 struct Queued {
@@ -412,9 +422,11 @@ mod tests {
     fn durability_parses_its_two_names() {
         assert_eq!(" Committed".parse(), Ok(MeterDurability::Committed));
         assert_eq!("queued".parse(), Ok(MeterDurability::Queued));
+        let unknown = "sometimes".parse::<MeterDurability>().unwrap_err();
+        assert_eq!(unknown, UnknownMeterDurability("sometimes".to_owned()));
         assert_eq!(
-            "sometimes".parse::<MeterDurability>(),
-            Err("`sometimes` is not `committed` or `queued`".to_owned())
+            unknown.to_string(),
+            "`sometimes` is not `committed` or `queued`"
         );
     }
 

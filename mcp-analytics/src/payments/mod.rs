@@ -34,9 +34,10 @@ use std::{
     time::Duration,
 };
 
+pub use crate::error::{PaymentsError, PriceProblem, ProviderError};
 pub use builder::PaymentsBuilder;
 pub(crate) use gate::{Admission, Payer};
-pub use meter::MeterDurability;
+pub use meter::{MeterDurability, UnknownMeterDurability};
 pub use store::PaymentEventKind;
 
 use self::{
@@ -183,14 +184,13 @@ impl Payments {
         tools: impl IntoIterator<Item = PaidTool>,
     ) -> Result<(), Error> {
         let Some(core) = &self.core else {
-            return Err(Error::Payments("payments are not configured".into()));
+            return Err(PaymentsError::NotConfigured.into());
         };
         let mut checked = Vec::new();
         for tool in tools {
             let resolved = core
                 .pricing
-                .resolve(tool.name, tool.description, tool.pricing)
-                .map_err(Error::Payments)?;
+                .resolve(tool.name, tool.description, tool.pricing)?;
             check_prices(&core.provider, &resolved).await?;
             checked.push(resolved);
         }
@@ -231,9 +231,7 @@ impl Payments {
         if builder::test_payments_allowed(core.provider.is_local(), core.environment_chosen, addr) {
             return Ok(());
         }
-        Err(Error::Payments(format!(
-            "STRIPE_SECRET_KEY is not set, so paid tools would take test payments from anyone reaching {addr}: set STRIPE_SECRET_KEY for real payments, or ENVIRONMENT=development to allow test payments on this address (or listen on 127.0.0.1)"
-        )))
+        Err(PaymentsError::TestPaymentsOffLoopback { addr }.into())
     }
 
     /// Tells the local test provider where this server is reachable (checkout links).
@@ -312,7 +310,7 @@ impl std::fmt::Debug for Payments {
 
 /// Checks a paid tool's prices at the provider: each exists, is active and fits the mode; a
 /// metered price has a `meter` to report to, and its meter's event name is that `meter`.
-async fn check_prices(provider: &Provider, pricing: &ResolvedPricing) -> Result<(), Error> {
+async fn check_prices(provider: &Provider, pricing: &ResolvedPricing) -> Result<(), PaymentsError> {
     let tool = &pricing.tool;
     let mut metered = Vec::with_capacity(pricing.line_items.len());
     for (price, _) in &pricing.line_items {
@@ -320,40 +318,45 @@ async fn check_prices(provider: &Provider, pricing: &ResolvedPricing) -> Result<
             Ok(Some(info)) => info,
             // The local test provider knows no prices.
             Ok(None) => return Ok(()),
-            Err(error) => {
-                return Err(Error::Payments(format!(
-                    "cannot check price {price} of tool `{tool}`: {error}"
-                )));
+            Err(source) => {
+                return Err(PaymentsError::PriceLookup {
+                    price: price.clone(),
+                    tool: tool.clone(),
+                    source,
+                });
             }
         };
         let meter_mismatch = match (&info.meter_event_name, &pricing.meter) {
-            (Some(event_name), Some(meter)) if event_name != meter => Some(format!(
-                "bills the meter with event name \"{event_name}\", but the tool reports usage as `meter = \"{meter}\"` (Stripe would refuse every event)"
-            )),
+            (Some(event_name), Some(meter)) if event_name != meter => {
+                Some(PriceProblem::MeterMismatch {
+                    event_name: event_name.clone(),
+                    meter: meter.clone(),
+                })
+            }
             _ => None,
         };
         let problem = if !info.active {
-            Some("is not active".to_owned())
+            Some(PriceProblem::Inactive)
         } else if pricing.mode == CheckoutMode::Payment && info.recurring {
-            Some("is recurring, but the tool uses mode = \"payment\"".to_owned())
+            Some(PriceProblem::RecurringInPayment)
         } else if pricing.mode == CheckoutMode::Subscription && !info.recurring {
-            Some("is one-time, but the tool uses mode = \"subscription\"".to_owned())
+            Some(PriceProblem::OneTimeInSubscription)
         } else if info.metered && pricing.meter.is_none() {
-            Some("is metered, but the tool names no `meter` to report usage to".to_owned())
+            Some(PriceProblem::MeteredWithoutMeter)
         } else {
             meter_mismatch
         };
         if let Some(problem) = problem {
-            return Err(Error::Payments(format!(
-                "price {price} of tool `{tool}` {problem}"
-            )));
+            return Err(PaymentsError::PriceUnfit {
+                price: price.clone(),
+                tool: tool.clone(),
+                problem,
+            });
         }
         metered.push(info.metered);
     }
     if pricing.meter.is_some() && !metered.contains(&true) {
-        return Err(Error::Payments(format!(
-            "tool `{tool}` reports usage to a meter, but none of its prices is metered"
-        )));
+        return Err(PaymentsError::NoMeteredPrice { tool: tool.clone() });
     }
     let _ = pricing.metered.set(metered);
     Ok(())
@@ -362,7 +365,7 @@ async fn check_prices(provider: &Provider, pricing: &ResolvedPricing) -> Result<
 /// Refuses two paid tools with the same set of prices that grant different things: what a
 /// user bought is held per price set, so an unlimited unlock would also run a credits tool (or
 /// a subscription a one-time tool) of the same prices for free.
-fn check_shared_prices(tools: &[Arc<ResolvedPricing>]) -> Result<(), Error> {
+fn check_shared_prices(tools: &[Arc<ResolvedPricing>]) -> Result<(), PaymentsError> {
     let grants = |pricing: &ResolvedPricing| match pricing.mode {
         CheckoutMode::Payment => Some(pricing.grant),
         CheckoutMode::Subscription => None,
@@ -372,12 +375,11 @@ fn check_shared_prices(tools: &[Arc<ResolvedPricing>]) -> Result<(), Error> {
             .iter()
             .find(|other| other.key() == first.key() && grants(other) != grants(first))
         {
-            return Err(Error::Payments(format!(
-                "tools `{}` and `{}` have the same prices ({}) but grant different things (mode or `grant`): a purchase for one would run the other; give them different prices",
-                first.tool,
-                second.tool,
-                first.key()
-            )));
+            return Err(PaymentsError::SharedPrices {
+                first: first.tool.clone(),
+                second: second.tool.clone(),
+                prices: first.key().to_string(),
+            });
         }
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! The pricing of a paid tool as `#[paid(...)]` wrote it ([`Pricing`], compile-time constants),
 //! and as the server uses it once prices from the environment are read ([`ResolvedPricing`]).
 
-use super::domain::EntitlementKey;
+use super::{PaymentsError, domain::EntitlementKey};
 
 /// Stripe Checkout mode of a paid tool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,22 +111,25 @@ impl ResolvedPricing {
         description: Option<&str>,
         pricing: &Pricing,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, PaymentsError> {
         let mut line_items = Vec::with_capacity(pricing.line_items.len());
         for item in pricing.line_items {
             let id = match item.price {
                 Price::Id(id) => id.to_owned(),
                 Price::Env(var) => match lookup(var) {
                     Some(id) if id.starts_with("price_") || id.starts_with("plan_") => id,
-                    Some(id) => {
-                        return Err(format!(
-                            "{var}={id:?} (price of tool `{tool}`) is not a Stripe price id: expected `price_…`"
-                        ));
+                    Some(value) => {
+                        return Err(PaymentsError::PriceVarInvalid {
+                            var,
+                            value,
+                            tool: tool.to_owned(),
+                        });
                     }
                     None => {
-                        return Err(format!(
-                            "{var} is not set: it holds the Stripe price id of the paid tool `{tool}`"
-                        ));
+                        return Err(PaymentsError::PriceVarUnset {
+                            var,
+                            tool: tool.to_owned(),
+                        });
                     }
                 },
             };
@@ -202,7 +205,7 @@ impl PricingTable {
         tool: &'static str,
         description: Option<&str>,
         pricing: &Pricing,
-    ) -> Result<std::sync::Arc<ResolvedPricing>, String> {
+    ) -> Result<std::sync::Arc<ResolvedPricing>, PaymentsError> {
         let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(known) = resolved.get(tool) {
             return Ok(known.clone());
@@ -256,10 +259,27 @@ mod tests {
         assert_eq!(resolved.reason, "Make an image");
         assert_eq!(resolved.quantities(), [Some(3)]);
         let missing = ResolvedPricing::resolve("image", None, &PRICING, |_| None).unwrap_err();
-        assert!(missing.contains("PRICE_IMAGE is not set"), "{missing}");
+        assert!(
+            matches!(
+                &missing,
+                PaymentsError::PriceVarUnset { var: "PRICE_IMAGE", tool } if tool == "image"
+            ),
+            "{missing:?}"
+        );
+        assert!(
+            missing.to_string().contains("PRICE_IMAGE is not set"),
+            "{missing}"
+        );
         let wrong = ResolvedPricing::resolve("image", None, &PRICING, |_| Some("prod_1".into()))
             .unwrap_err();
-        assert!(wrong.contains("not a Stripe price id"), "{wrong}");
+        assert!(
+            matches!(&wrong, PaymentsError::PriceVarInvalid { value, .. } if value == "prod_1"),
+            "{wrong:?}"
+        );
+        assert!(
+            wrong.to_string().contains("not a Stripe price id"),
+            "{wrong}"
+        );
     }
 }
 

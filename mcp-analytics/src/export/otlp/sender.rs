@@ -323,7 +323,9 @@ impl Worker<'_> {
                 return false;
             }
             let delay = retry_after
-                .unwrap_or_else(|| backoff(config, attempts))
+                .unwrap_or_else(|| {
+                    crate::retry::backoff(config.min_backoff, config.max_backoff, attempts)
+                })
                 .min(config.max_retry_time - elapsed);
             attempts = attempts.saturating_add(1);
             if !self.shared.sleep(delay) {
@@ -358,7 +360,7 @@ impl Worker<'_> {
             }
         };
         let status = response.status().as_u16();
-        let retry_after = crate::export::retry_after(&response);
+        let retry_after = crate::retry::retry_after(&response);
         match status {
             200..=299 => {
                 if let Ok(body) = response.bytes() {
@@ -400,42 +402,8 @@ fn log_partial_success(url: &str, signal: Signal, body: &[u8]) {
     }
 }
 
-/// Exponential backoff with full jitter: uniform in [0, min(max, min · 2^attempts)], at least 10 ms.
-fn backoff(config: &OtlpConfig, attempts: u32) -> Duration {
-    let ceiling = config
-        .min_backoff
-        .saturating_mul(1 << attempts.min(16))
-        .min(config.max_backoff);
-    let jitter = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(500, |elapsed| elapsed.subsec_nanos() % 1000);
-    ceiling
-        .mul_f64(f64::from(jitter) / 1000.0)
-        .max(Duration::from_millis(10))
-}
-
 fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(body)?;
     encoder.finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_is_capped_and_never_zero() {
-        let config = OtlpConfig {
-            min_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(1),
-            ..OtlpConfig::new("http://127.0.0.1:1")
-        };
-        for attempts in [0, 1, 5, 40] {
-            let delay = backoff(&config, attempts);
-            assert!(delay >= Duration::from_millis(10), "{delay:?}");
-            assert!(delay <= Duration::from_secs(1), "{delay:?}");
-        }
-        assert!(backoff(&config, 0) <= Duration::from_millis(100));
-    }
 }

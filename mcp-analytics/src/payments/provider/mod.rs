@@ -8,6 +8,8 @@ pub(crate) mod local;
 #[cfg(feature = "stripe")]
 pub(crate) mod stripe;
 
+pub use crate::error::ProviderError;
+
 use super::{
     domain::{CheckoutStatus, PaymentStatus, PriceSet, SubscriptionStatus},
     pricing::{CheckoutMode, ResolvedPricing},
@@ -121,25 +123,6 @@ pub(crate) struct MeterEvent {
     pub value: i64,
     /// Unix seconds.
     pub timestamp: i64,
-}
-
-/// Why a provider request failed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum ProviderError {
-    /// Worth retrying: timeouts, connection errors, 429, 5xx.
-    #[error("payments unavailable: {0}")]
-    Unavailable(String),
-    /// The key is not allowed (401, 403: rotated, restricted, revoked): retrying once it is
-    /// fixed will work.
-    #[error("payment provider refused the key: {0}")]
-    Unauthorized(String),
-    /// An object the request names does not exist (any more) at the provider: a deleted
-    /// customer, a key of another account or mode, a restarted local provider.
-    #[error("payment provider does not know {0}")]
-    Missing(String),
-    /// The provider refused the request; retrying the same request will not help.
-    #[error("payment provider refused the request: {0}")]
-    Rejected(String),
 }
 
 /// A deterministic key `mcpa-{kind}-{hash of parts}`: an idempotency key (≤ 255 characters

@@ -25,6 +25,7 @@ use super::{
     hashed_key,
 };
 use crate::payments::{
+    PaymentsError,
     domain::{CheckoutStatus, PaymentStatus, SubscriptionStatus},
     pricing::CheckoutMode,
 };
@@ -49,7 +50,7 @@ impl StripeProvider {
         secret_key: &str,
         base_url: Option<&str>,
         timeout: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, PaymentsError> {
         let mut builder = ClientBuilder::new(secret_key)
             .app_info(
                 "mcp-analytics",
@@ -62,7 +63,9 @@ impl StripeProvider {
         }
         let client = builder
             .build()
-            .map_err(|error| format!("cannot build the Stripe client: {error}"))?;
+            .map_err(|error| PaymentsError::StripeClient {
+                source: Box::new(error),
+            })?;
         Ok(Self {
             client,
             base_url: base_url.map(str::to_owned),

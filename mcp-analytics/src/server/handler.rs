@@ -15,9 +15,9 @@ use serde_json::Value;
 use super::{Outcome, RequestContext, Server, ToolCall, ToolSpec};
 use crate::{
     Analytics, CallContext,
+    analytics::RawCall,
     capture::Capture,
     payments::{Admission, Payer, pricing::PaidTool},
-    recorder::RawCall,
 };
 
 /// `ServerHandler::get_info`: name, version, instructions; tools enabled.
@@ -86,7 +86,7 @@ pub async fn call_tool<S: Server>(
     let call_context = CallContext::new(context, capture.user_id.clone(), capture.session.clone());
     let pending = Pending {
         analytics,
-        raw: Some(RawCall::new::<S>(name, arguments, capture)),
+        raw: Some(RawCall::new(&S::INFO, S::TOOLS, name, arguments, capture)),
         started,
     };
     let outcome = {

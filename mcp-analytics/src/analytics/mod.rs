@@ -1,7 +1,9 @@
-//! [`Analytics`]: the handle tool calls record into. Recording pushes onto a bounded lock-free
-//! queue and never blocks or makes a system call (full → the event is dropped and counted); a
-//! writer thread drains it every few milliseconds (see [`writer`]).
+//! [`Analytics`]: the handle tool calls record into, built by [`AnalyticsBuilder`]. Recording
+//! pushes onto a bounded lock-free queue and never blocks or makes a system call (full → the
+//! event is dropped and counted); a writer thread drains it every few milliseconds (see
+//! [`writer`]), turning each [`RawCall`] into a sanitized event for the sinks.
 
+mod builder;
 mod raw;
 mod writer;
 
@@ -13,10 +15,11 @@ use std::{
     thread::{JoinHandle, Thread},
 };
 
+pub use builder::AnalyticsBuilder;
 use crossbeam_queue::ArrayQueue;
 pub(crate) use raw::RawCall;
 
-use crate::{Sanitizer, Sink};
+use crate::{Sanitizer, Sink, Stats};
 
 /// Where tool calls are recorded. Cheap to clone; clones share one queue and writer thread.
 ///
@@ -90,23 +93,10 @@ impl Counters {
     }
 }
 
-/// Counters of the recording pipeline since it started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Events accepted into the queue.
-    pub recorded: u64,
-    /// Events dropped because the queue was full or the writer had stopped.
-    pub dropped: u64,
-    /// Events handed to the sinks.
-    pub written: u64,
-    /// Failed (or panicked) sink writes and flushes.
-    pub sink_errors: u64,
-}
-
 impl Analytics {
     /// A builder with every option at its default (no sinks: add one, or use `from_env`).
-    pub fn builder() -> crate::AnalyticsBuilder {
-        crate::AnalyticsBuilder::default()
+    pub fn builder() -> AnalyticsBuilder {
+        AnalyticsBuilder::default()
     }
 
     /// Analytics configured from the environment (and `.env` / `.dev.vars`); see [`crate::Config`].

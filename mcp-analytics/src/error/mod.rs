@@ -1,6 +1,10 @@
-//! The crate's error type.
+//! The crate's error type, [`Error`], and the payment errors it carries ([`payments`]).
+
+pub(crate) mod payments;
 
 use std::path::PathBuf;
+
+pub use payments::{PaymentsError, PriceProblem, ProviderError};
 
 /// Everything that can go wrong while setting analytics up or serving.
 ///
@@ -36,9 +40,10 @@ pub enum Error {
         /// Why.
         source: rusqlite::Error,
     },
-    /// Payments could not be set up (missing Stripe key in production, unknown price, …).
+    /// Payments could not be set up (missing Stripe key in production, unknown price, …); match
+    /// on the [`PaymentsError`] for which.
     #[error("payments: {0}")]
-    Payments(String),
+    Payments(#[from] PaymentsError),
     /// The background writer thread could not be started.
     #[error("cannot start the analytics writer thread: {0}")]
     Writer(std::io::Error),

@@ -29,7 +29,7 @@ use serde_json::value::RawValue;
 
 use crate::{
     ClientText, Sink, SinkError, Stats, ToolCallEvent,
-    wire::{Ingested, MAX_BODY_BYTES, MAX_DECODED_BYTES, MAX_EVENTS, ingest_url},
+    fanin::wire::{Ingested, MAX_BODY_BYTES, MAX_DECODED_BYTES, MAX_EVENTS, ingest_url},
 };
 
 /// The most JSON bytes one batch carries (unless it is a single larger event): compressed or
@@ -338,7 +338,13 @@ fn send_loop(shared: &Shared, client: &reqwest::blocking::Client) {
                 outbox.execute("DELETE FROM export_outbox WHERE id = ?1", [id])
             }
             Attempt::Retry(after) => {
-                let delay = after.unwrap_or_else(|| backoff(&shared.config, attempts));
+                let delay = after.unwrap_or_else(|| {
+                    crate::retry::backoff(
+                        shared.config.min_backoff,
+                        shared.config.max_backoff,
+                        attempts,
+                    )
+                });
                 reschedule(&outbox, id, attempts, delay)
             }
             Attempt::RetryLater => reschedule(&outbox, id, attempts, shared.config.max_backoff),
@@ -396,7 +402,7 @@ fn attempt(shared: &Shared, client: &reqwest::blocking::Client, payload: Vec<u8>
         }
     };
     let status = response.status().as_u16();
-    let retry_after = super::retry_after(&response);
+    let retry_after = crate::retry::retry_after(&response);
     let text = |response: reqwest::blocking::Response| {
         let body = response.text().unwrap_or_default();
         format!("HTTP {status}: {}", ClientText::from_string(body))
@@ -428,13 +434,12 @@ struct Outgoing<'a> {
 }
 
 /// A stored batch cut in two halves (each packed again within the batch limits), gzipped.
-fn split(payload: &[u8]) -> Result<Vec<(usize, Vec<u8>)>, String> {
+fn split(payload: &[u8]) -> Result<Vec<(usize, Vec<u8>)>, SplitError> {
     let mut json = Vec::new();
     flate2::read::GzDecoder::new(payload)
         .read_to_end(&mut json)
-        .map_err(|error| format!("cannot decompress it: {error}"))?;
-    let batch: Outgoing<'_> =
-        serde_json::from_slice(&json).map_err(|error| format!("cannot read it: {error}"))?;
+        .map_err(SplitError::Decompress)?;
+    let batch: Outgoing<'_> = serde_json::from_slice(&json)?;
     let half = batch.events.len().div_ceil(2).max(1);
     let mut bodies = Vec::new();
     for events in batch.events.chunks(half) {
@@ -444,7 +449,18 @@ fn split(payload: &[u8]) -> Result<Vec<(usize, Vec<u8>)>, String> {
         }
         bodies.extend(packer.finish());
     }
-    compress(bodies).map_err(|error| format!("cannot compress it: {error}"))
+    compress(bodies).map_err(SplitError::Compress)
+}
+
+/// Why a stored batch cannot be split in halves.
+#[derive(Debug, thiserror::Error)]
+enum SplitError {
+    #[error("cannot decompress it: {0}")]
+    Decompress(std::io::Error),
+    #[error("cannot read it: {0}")]
+    Read(#[from] serde_json::Error),
+    #[error("cannot compress it: {0}")]
+    Compress(std::io::Error),
 }
 
 const OPEN: &[u8] = b"{\"events\":[";
@@ -518,18 +534,6 @@ fn reschedule(
     )
 }
 
-/// Exponential backoff with full jitter: uniform in [0, min(max, min · 2^attempts)].
-fn backoff(config: &HttpExporterConfig, attempts: u32) -> Duration {
-    let ceiling = config
-        .min_backoff
-        .saturating_mul(1 << attempts.min(16))
-        .min(config.max_backoff);
-    let jitter = (now_nanos() % 1_000) as u32;
-    ceiling
-        .mul_f64(f64::from(jitter) / 1_000.0)
-        .max(Duration::from_millis(10))
-}
-
 fn wait(shared: &Shared, timeout: Duration) {
     let guard = shared
         .wake_lock
@@ -542,12 +546,6 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as i64)
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::from(elapsed.subsec_nanos()))
 }
 
 #[cfg(test)]

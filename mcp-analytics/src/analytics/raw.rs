@@ -11,7 +11,8 @@ use crate::{
     capture::Capture,
     client_text::client_string,
     event::{Status, ToolCallEvent},
-    private::{Outcome, Server, ServerInfo, ToolSpec},
+    outcome::Outcome,
+    spec::{ServerInfo, ToolSpec},
 };
 
 /// A finished call before sanitization: what the call path hands to the queue.
@@ -29,22 +30,25 @@ pub(crate) struct RawCall {
 }
 
 impl RawCall {
-    pub(crate) fn new<S: Server>(
+    /// A call of `tool` on the server described by `server` and `specs`.
+    pub(crate) fn new(
+        server: &'static ServerInfo,
+        specs: &'static [ToolSpec],
         tool: Cow<'static, str>,
         arguments: Value,
         capture: Capture,
     ) -> Box<Self> {
         // A known tool's name is the spec's `&'static str`; the request's copy is freed here, on
         // the calling thread, instead of on the writer's.
-        let tool = match S::TOOLS.iter().find(|spec| spec.name == tool) {
+        let tool = match specs.iter().find(|spec| spec.name == tool) {
             Some(spec) => Cow::Borrowed(spec.name),
             None => tool,
         };
         Box::new(RawCall {
             // One clock reading for both the millisecond column and the span's start.
             ts_ms: (capture.started_ns / 1_000_000) as i64,
-            server: &S::INFO,
-            specs: S::TOOLS,
+            server,
+            specs,
             tool,
             arguments,
             capture,

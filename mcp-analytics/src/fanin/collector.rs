@@ -30,7 +30,7 @@ use axum::{
 };
 use serde_json::value::RawValue;
 
-pub use crate::wire::{
+pub use super::wire::{
     Batch, INGEST_PATH, Ingested, MAX_BODY_BYTES, MAX_DECODED_BYTES, MAX_EVENTS, Rejected,
 };
 use crate::{
@@ -227,10 +227,10 @@ fn read_batch(json: &[u8]) -> Result<(Vec<ToolCallEvent>, Vec<Rejected>), Refusa
     for (index, raw) in batch.events.into_iter().enumerate() {
         match read_event(raw) {
             Ok(event) => events.push(event),
-            Err((id, reason)) => rejected.push(Rejected {
+            Err((id, problem)) => rejected.push(Rejected {
                 index,
                 id,
-                reason: ClientText::from_string(reason).into_string(),
+                reason: ClientText::from_string(problem.to_string()).into_string(),
             }),
         }
     }
@@ -238,30 +238,42 @@ fn read_batch(json: &[u8]) -> Result<(Vec<ToolCallEvent>, Vec<Rejected>), Refusa
 }
 
 /// One event, checked and cleaned; else its id (if readable) and what is wrong with it.
-fn read_event(raw: &RawValue) -> Result<ToolCallEvent, (Option<String>, String)> {
+fn read_event(raw: &RawValue) -> Result<ToolCallEvent, (Option<String>, EventProblem)> {
     let mut event: ToolCallEvent = serde_json::from_str(raw.get())
-        .map_err(|error| (id_of(raw), format!("not a tool call event: {error}")))?;
+        .map_err(|error| (id_of(raw), EventProblem::NotAnEvent(error)))?;
     if event.id.is_empty()
         || event.id.len() > MAX_ID_BYTES
         || ClientText::new(&event.id).as_str() != event.id
     {
         let id = ClientText::new(&event.id).into_string();
-        return Err((
-            Some(id),
-            format!("`id` must be 1 to {MAX_ID_BYTES} bytes without control characters"),
-        ));
+        return Err((Some(id), EventProblem::BadId));
     }
     clean_event(&mut event);
     let problem = if event.tool.is_empty() {
-        "`tool` is empty"
+        EventProblem::EmptyTool
     } else if event.server_name.is_empty() {
-        "`server_name` is empty"
+        EventProblem::EmptyServerName
     } else if !(0..=MAX_TS_MS).contains(&event.ts_ms) {
-        "`ts_ms` must be Unix milliseconds from 1970 to 9999"
+        EventProblem::TimestampOutOfRange
     } else {
         return Ok(event);
     };
-    Err((Some(event.id), problem.into()))
+    Err((Some(event.id), problem))
+}
+
+/// Why one event of a batch is refused (the answer's `reason`).
+#[derive(Debug, thiserror::Error)]
+enum EventProblem {
+    #[error("not a tool call event: {0}")]
+    NotAnEvent(serde_json::Error),
+    #[error("`id` must be 1 to {MAX_ID_BYTES} bytes without control characters")]
+    BadId,
+    #[error("`tool` is empty")]
+    EmptyTool,
+    #[error("`server_name` is empty")]
+    EmptyServerName,
+    #[error("`ts_ms` must be Unix milliseconds from 1970 to 9999")]
+    TimestampOutOfRange,
 }
 
 /// The `id` of something that is not a valid event, when it has a string one.

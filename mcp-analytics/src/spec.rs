@@ -1,17 +1,14 @@
-//! Static descriptions the macro emits: [`ServerInfo`], one [`ToolSpec`] per tool, and the
-//! [`Server`] trait that ties them to the user's type.
+//! What `#[mcp_server]` declares about a server, as compile-time constants: its [`ServerInfo`],
+//! one [`ToolSpec`] per tool (with its [`Annotations`] and, for `#[paid]` tools, its
+//! [`Pricing`]), the [`ToolList`] advertised to clients, and the schema helpers the specs name.
+//! The `Server` trait of the `server` module ties them to the user's type.
 
-use std::{future::Future, sync::Arc, sync::OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use rmcp::model::{JsonObject, MetaObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 
-use super::call::ToolCall;
-use crate::outcome::Outcome;
-use crate::{
-    Analytics, Payments,
-    payments::pricing::{PaidTool, Pricing},
-};
+use crate::payments::pricing::{PaidTool, Pricing};
 
 /// Name, version and instructions of a server, fixed at compile time.
 #[derive(Debug)]
@@ -165,38 +162,6 @@ impl Default for ToolList {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Implemented by `#[mcp_server]` for the user's type.
-pub trait Server: Send + Sync + Sized + 'static {
-    /// Server name, version and instructions.
-    const INFO: ServerInfo;
-    /// Every tool, in declaration order.
-    const TOOLS: &'static [ToolSpec];
-
-    /// Whether calls go to [`Analytics::global`] (no `#[mcp_server(analytics = ...)]`); the serve
-    /// helpers then set it up from the environment before serving, failing on bad settings.
-    const GLOBAL_ANALYTICS: bool = true;
-
-    /// The cache of rmcp `Tool`s built from [`Server::TOOLS`].
-    fn tool_list() -> &'static ToolList;
-
-    /// Where this server's calls are recorded (`#[mcp_server(analytics = ...)]`).
-    fn analytics(&self) -> &Analytics {
-        Analytics::global()
-    }
-
-    /// Whether paid tools use [`Payments::global`] (no `#[mcp_server(payments = ...)]`); the
-    /// serve helpers then set it up from the environment before serving.
-    const GLOBAL_PAYMENTS: bool = true;
-
-    /// Who takes payments for this server's `#[paid]` tools.
-    fn payments(&self) -> &Payments {
-        Payments::global()
-    }
-
-    /// Runs the tool named by `call` (a `match` on the tool name).
-    fn dispatch(&self, call: ToolCall<'_>) -> impl Future<Output = Outcome> + Send;
 }
 
 /// The input schema of a tool taking `T`.

@@ -1,0 +1,201 @@
+//! [`AnalyticsBuilder`]: sinks, database, redaction rules and queue size of an [`Analytics`]
+//! handle, usually applied from a [`Config`].
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use super::Analytics;
+use crate::{Config, Error, Sanitizer, Sink, UserDetails};
+
+/// Builds an [`Analytics`] handle: sinks, database, redaction rules, queue size.
+#[derive(Default)]
+pub struct AnalyticsBuilder {
+    enabled: Option<bool>,
+    database: Option<PathBuf>,
+    sinks: Vec<Box<dyn Sink>>,
+    sanitizer: Option<Sanitizer>,
+    queue_capacity: Option<usize>,
+    write_interval: Option<Duration>,
+    user_details: Option<UserDetails>,
+    /// `MCP_ANALYTICS_ENDPOINT` and key, turned into an exporter by `build`.
+    endpoint: Option<(String, Option<String>)>,
+    #[cfg(feature = "otlp")]
+    otlp: Option<crate::export::OtlpConfig>,
+}
+
+impl AnalyticsBuilder {
+    /// The events the queue holds before new ones are dropped (and counted).
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+    /// How often the writer stores queued events when the queue is not filling up.
+    pub const DEFAULT_WRITE_INTERVAL: Duration = Duration::from_millis(5);
+
+    /// Applies a [`Config`] (enabled flag, database file, collector endpoint and key, user
+    /// details).
+    pub fn config(mut self, config: Config) -> Self {
+        #[cfg(feature = "otlp")]
+        if config.otlp.is_some() {
+            self.otlp = config.otlp;
+        }
+        self.endpoint = config.endpoint.map(|endpoint| (endpoint, config.api_key));
+        self.enabled(config.enabled)
+            .database(config.database)
+            .user_details(config.user_details)
+    }
+
+    /// How callers' email and name are stored (default [`UserDetails::Masked`]); overrides the
+    /// [`Sanitizer`]'s setting.
+    pub fn user_details(mut self, details: UserDetails) -> Self {
+        self.user_details = Some(details);
+        self
+    }
+
+    /// `false` makes [`build`](Self::build) return [`Analytics::disabled`].
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = Some(enabled);
+        self
+    }
+
+    /// Stores events in this SQLite file (created if missing).
+    #[cfg(feature = "sqlite")]
+    pub fn database(mut self, path: impl Into<PathBuf>) -> Self {
+        self.database = Some(path.into());
+        self
+    }
+
+    /// Without the `sqlite` feature there is no database; the path is ignored.
+    #[cfg(not(feature = "sqlite"))]
+    pub fn database(self, _path: impl Into<PathBuf>) -> Self {
+        self
+    }
+
+    /// Adds a sink (an exporter, or a [`crate::MemorySink`] in tests).
+    pub fn sink(mut self, sink: impl Sink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Exports every call to an OpenTelemetry backend over OTLP/HTTP (spans and the duration
+    /// histogram; see [`crate::export::OtlpExporter`]).
+    #[cfg(feature = "otlp")]
+    pub fn otlp(mut self, config: crate::export::OtlpConfig) -> Self {
+        self.otlp = Some(config);
+        self
+    }
+
+    /// Replaces the redaction rules.
+    pub fn sanitizer(mut self, sanitizer: Sanitizer) -> Self {
+        self.sanitizer = Some(sanitizer);
+        self
+    }
+
+    /// Sets the queue capacity (default [`Self::DEFAULT_QUEUE_CAPACITY`]).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = Some(capacity);
+        self
+    }
+
+    /// Sets how often the writer stores queued events (default
+    /// [`Self::DEFAULT_WRITE_INTERVAL`]); it also wakes when 4,096 events are waiting and on
+    /// every flush. Longer intervals mean larger batches and later writes.
+    pub fn write_interval(mut self, interval: Duration) -> Self {
+        self.write_interval = Some(interval);
+        self
+    }
+
+    /// Opens the database and starts the writer thread.
+    pub fn build(self) -> Result<Analytics, Error> {
+        if self.enabled == Some(false) {
+            return Ok(Analytics::disabled());
+        }
+        let mut sinks = self.sinks;
+        let mut destinations: Vec<String> = Vec::new();
+        #[cfg(feature = "sqlite")]
+        if let Some(path) = &self.database {
+            let mut store = crate::store::SqliteStore::open(path)?;
+            // This process is the writer: finish hourly rollups a killed one left unwritten.
+            store.repair_rollups().map_err(|source| Error::Store {
+                path: path.clone(),
+                source,
+            })?;
+            destinations.push(format!("SQLite {}", path.display()));
+            sinks.insert(0, Box::new(store));
+        }
+        if let Some((endpoint, api_key)) = self.endpoint {
+            sinks.push(exporter(endpoint, api_key, self.database.as_deref())?);
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(otlp) = self.otlp {
+            sinks.push(Box::new(crate::export::OtlpExporter::new(otlp)?));
+        }
+        destinations.extend(
+            sinks
+                .iter()
+                .skip(destinations.len())
+                .map(|sink| sink.name().to_owned()),
+        );
+        let description = if destinations.is_empty() {
+            "analytics enabled, no sink".to_owned()
+        } else {
+            destinations.join(", ")
+        };
+        let mut sanitizer = self.sanitizer.unwrap_or_default();
+        if let Some(details) = self.user_details {
+            sanitizer = sanitizer.user_details(details);
+        }
+        Analytics::start(
+            sinks,
+            sanitizer,
+            self.queue_capacity.unwrap_or(Self::DEFAULT_QUEUE_CAPACITY),
+            self.write_interval.unwrap_or(Self::DEFAULT_WRITE_INTERVAL),
+            description,
+            self.database,
+        )
+    }
+}
+
+#[cfg(feature = "export-http")]
+fn exporter(
+    endpoint: String,
+    api_key: Option<String>,
+    outbox: Option<&Path>,
+) -> Result<Box<dyn Sink>, Error> {
+    let config = crate::export::HttpExporterConfig {
+        api_key,
+        ..crate::export::HttpExporterConfig::new(endpoint)
+    };
+    Ok(Box::new(crate::export::HttpExporter::new(config, outbox)?))
+}
+
+#[cfg(not(feature = "export-http"))]
+fn exporter(
+    endpoint: String,
+    _api_key: Option<String>,
+    _outbox: Option<&Path>,
+) -> Result<Box<dyn Sink>, Error> {
+    Err(Error::InvalidConfig {
+        var: "MCP_ANALYTICS_ENDPOINT",
+        value: endpoint,
+        expected: "no endpoint: this build lacks mcp-analytics's `export-http` feature".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn unwritable_database_is_a_clear_startup_error() {
+        let error = Analytics::builder()
+            .database("/nonexistent-dir/sub/x.db")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("/nonexistent-dir/sub/x.db") && error.contains("MCP_ANALYTICS_DB"),
+            "{error}"
+        );
+    }
+}

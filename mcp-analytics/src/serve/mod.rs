@@ -1,0 +1,46 @@
+//! One-liners that serve an `#[mcp_server]` type over stdio ([`stdio`](crate::serve::stdio)) or
+//! streamable HTTP ([`http`](crate::serve::http), [`HttpServer`](crate::serve::HttpServer)),
+//! print where its analytics go, and flush them on shutdown (end of input, Ctrl-C or SIGTERM).
+//! Both first set up the server's analytics and payments here, so bad settings stop the server at
+//! startup. Binding and the shutdown signal come from `listen`, shared with the dashboard and the
+//! collector.
+
+#[cfg(feature = "http")]
+mod http;
+#[cfg(feature = "http")]
+mod parse_errors;
+mod stdio;
+
+#[cfg(feature = "http")]
+pub use http::{HttpServer, http};
+pub use stdio::stdio;
+
+pub use crate::listen::shutdown_signal;
+use crate::{Error, server::Server, spec::ToolSpec};
+
+/// The server's payments when it has `#[paid]` tools: the process-wide handle set up first
+/// when the server uses it, and every paid tool's pricing checked, so a missing key or an
+/// unknown price stops the server at startup.
+async fn startup_payments<S: Server>(server: &S) -> Result<Option<crate::Payments>, Error> {
+    if !S::TOOLS.iter().any(|spec| spec.paid.is_some()) {
+        return Ok(None);
+    }
+    if S::GLOBAL_PAYMENTS {
+        crate::Payments::init_global()?;
+    }
+    let payments = server.payments().clone();
+    payments
+        .check_tools(S::TOOLS.iter().filter_map(ToolSpec::paid_tool))
+        .await?;
+    eprintln!("payments: {}", payments.description());
+    Ok(Some(payments))
+}
+
+/// The server's analytics, with the process-wide handle set up first when the server uses it, so
+/// bad settings stop the server at startup with a clear message.
+fn startup_analytics<S: Server>(server: &S) -> Result<crate::Analytics, Error> {
+    if S::GLOBAL_ANALYTICS {
+        crate::Analytics::init_global()?;
+    }
+    Ok(server.analytics().clone())
+}
