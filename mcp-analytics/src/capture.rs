@@ -72,7 +72,7 @@ impl TraceCarrier {
     }
 }
 
-/// The session a call belongs to (see the README's *Sessions*).
+/// The session a call belongs to (see *Sessions* in the `store` module's reference).
 #[derive(Clone, Debug)]
 pub(crate) enum Session {
     /// An `Mcp-Session-Id`, or a derived `d-…` correlation id.

@@ -39,7 +39,8 @@ impl CallContext {
         crate::capture::identity(&self.request)
     }
 
-    /// The session id recorded for this call (see the README for how it is derived).
+    /// The session id recorded for this call (see *Sessions* in the `store` module's reference
+    /// for how it is derived).
     pub fn session_id(&self) -> Option<&str> {
         let session = self.session.as_ref()?;
         Some(self.session_text.get_or_init(|| session.to_string()))

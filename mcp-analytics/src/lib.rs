@@ -144,6 +144,11 @@ pub mod spec;
 #[doc = include_str!("../docs/storage.md")]
 pub mod store;
 
+/// The README's Rust examples, compiled as doctests so that they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 #[doc(hidden)]
 #[path = "private/mod.rs"]
 pub mod __private;

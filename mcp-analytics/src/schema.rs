@@ -1,5 +1,6 @@
-//! The SQLite database's schema (the public one documented in the README): one ordered list of
-//! migrations for the analytics tables and the payment tables, and the analytics' statements.
+//! The SQLite database's schema (the public one documented in the `store` module): one ordered
+//! list of migrations for the analytics tables and the payment tables, and the analytics'
+//! statements.
 
 // Without the `sqlite` feature only the payment tables are used.
 #![cfg_attr(not(feature = "sqlite"), allow(dead_code))]

@@ -17,7 +17,7 @@ use rmcp::ServiceExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// The rollup name of unknown tools past the per-hour limit (documented in the README).
+/// The rollup name of unknown tools past the per-hour limit (documented in `mcp_analytics::store`'s reference).
 const OTHER_UNKNOWN_TOOLS: &str = "(other unknown tools)";
 
 /// `(calls, sessions, users)` of one dashboard range, read from its JSON API.

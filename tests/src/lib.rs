@@ -172,7 +172,7 @@ pub struct Endpoint {
     pub fail: bool,
 }
 
-/// The seed's "analytics + payments" server: free `add`, one-time `generate_image` (two uses per
+/// The "analytics + payments" demo server (the paid example's tools): free `add`, one-time `generate_image` (two uses per
 /// purchase), metered `api_call` (price from `TEST_PRICE_USAGE`), `api_plan` (base fee + usage)
 /// and a `pro_report` subscription; beside them, for what an entitlement covers,
 /// `generate_hd_image` (the image price plus a surcharge), `premium_report` (Pro plus the

@@ -18,7 +18,7 @@ use crate::UserDetails;
 /// What replaces a redacted value.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// The seed's sensitive key names, matched as substrings of normalised keys; all of them are in
+/// The sensitive key names of the TypeScript SDK this crate grew from, matched as substrings of normalised keys; all of them are in
 /// [`DEFAULT_KEY_RULES`], which the default [`Sanitizer`] uses.
 pub const DEFAULT_SENSITIVE_KEYS: &[&str] = &[
     "password",
