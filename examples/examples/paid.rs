@@ -99,7 +99,8 @@ async fn main() -> anyhow::Result<()> {
             mcp_analytics::serve::stdio(server()).await?;
         }
         Transport::Http(addr) => {
-            if local_payments {
+            // Off loopback the runtime refuses test payments unless told otherwise, and says so.
+            if local_payments && addr.ip().is_loopback() {
                 eprintln!("{}", mcp_analytics_examples::payment_pages_line(addr));
             }
             mcp_analytics::serve::http(server, addr).await?;

@@ -109,7 +109,12 @@ report` and `-- dashboard` show them.
 /// with 0; a command line that is not understood prints the error and the usage to stderr and
 /// exits with 2.
 pub fn transport_from_args(name: &str, about: &str) -> Transport {
-    match parse_args(std::env::args().skip(1)) {
+    // An argument that is not UTF-8 is passed on lossily: it is never a known option, so it is
+    // reported as a usage error instead of a panic.
+    let args = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned());
+    match parse_args(args) {
         Ok(Command::Serve(transport)) => transport,
         Ok(Command::Help) => {
             print!("{}", usage(name, about));

@@ -7,7 +7,10 @@ use std::{
     net::{SocketAddr, TcpStream},
     path::PathBuf,
     process::{Child, ChildStdin, Command, Output, Stdio},
-    sync::mpsc::{Receiver, channel},
+    sync::{
+        OnceLock,
+        mpsc::{Receiver, channel},
+    },
     time::{Duration, Instant},
 };
 
@@ -16,9 +19,24 @@ const EXAMPLES: [&str; 2] = ["quickstart", "paid"];
 /// Generous: a debug binary starting on a busy 2-core machine.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// The example binary `cargo test` built next to this test's own directory
-/// (`target/<profile>/examples/NAME`).
+/// The example binary next to this test's own directory (`target/<profile>/examples/NAME`),
+/// built once per test run so that `--test command_line` alone never runs a stale one.
 fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut build = Command::new(env!("CARGO"));
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "mcp-analytics-examples",
+            "--examples",
+        ]);
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        assert!(build.status().unwrap().success(), "the examples build");
+    });
     let deps = std::env::current_exe().unwrap();
     let profile = deps.parent().and_then(|deps| deps.parent()).unwrap();
     let path = profile
@@ -26,7 +44,7 @@ fn binary(name: &str) -> PathBuf {
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
-        "{} is missing: run `cargo test -p mcp-analytics-examples`, which builds the examples",
+        "{} is missing after building the examples",
         path.display()
     );
     path
@@ -218,13 +236,20 @@ fn over_stdio_every_example_answers_initialize_and_names_its_dashboard_command()
     for name in EXAMPLES {
         let mut example = Running::start(name, &["--stdio"]);
         let mut stdout = BufReader::new(example.child.stdout.take().unwrap());
+        let (line_tx, line_rx) = channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = stdout.read_line(&mut line);
+            let _ = line_tx.send(line);
+        });
         writeln!(
             example.stdin(),
             r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"examples-test","version":"1"}}}}}}"#
         )
         .unwrap();
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
+        let line = line_rx
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("{name} answered no initialize within {DEADLINE:?}"));
         let answer: serde_json::Value = serde_json::from_str(&line).expect("a JSON-RPC answer");
         assert_eq!(answer["id"], 1, "{answer}");
         assert!(

@@ -100,7 +100,8 @@
 //! - [`store`]: what is recorded — tables, statuses, rollups, sessions and users.
 //! - [`dashboard`]: the dashboard and the `mcp-analytics report` command.
 //! - [`payments`]: `#[paid]` tools — the gate, Stripe, webhooks, the local test provider.
-//! - [`collector`]: many servers (feature `export-http`) shipping their calls to one place.
+//! - [`collector`]: one place for many servers' calls, shipped by their exporters (feature
+//!   `export-http`).
 #![doc = include_str!("../docs/macros.md")]
 #![doc = include_str!("../docs/configuration.md")]
 #![doc = include_str!("../docs/redaction.md")]

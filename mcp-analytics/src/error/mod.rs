@@ -41,9 +41,10 @@ pub enum Error {
         source: rusqlite::Error,
     },
     /// Payments could not be set up (missing Stripe key in production, unknown price, …); match
-    /// on the [`PaymentsError`] for which.
+    /// on the [`PaymentsError`] for which. Its message is part of this one, so it is not also
+    /// this error's `source()` (an error report would print it twice).
     #[error("payments: {0}")]
-    Payments(#[from] PaymentsError),
+    Payments(PaymentsError),
     /// The background writer thread could not be started.
     #[error("cannot start the analytics writer thread: {0}")]
     Writer(std::io::Error),
@@ -57,8 +58,43 @@ pub enum Error {
     },
 }
 
+impl From<PaymentsError> for Error {
+    fn from(error: PaymentsError) -> Self {
+        Error::Payments(error)
+    }
+}
+
 impl std::fmt::Debug for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Error, PaymentsError, ProviderError};
+
+    /// Every message in an error report (`Display`, then each `source()`), as `anyhow` prints it.
+    fn report(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        std::iter::successors(Some(error), |error| error.source())
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_payments_error_report_says_each_cause_once() {
+        let error = Error::from(PaymentsError::PriceLookup {
+            price: "price_123".into(),
+            tool: "generate_image".into(),
+            cause: ProviderError::Unavailable("connection refused".into()),
+        });
+        let report = report(&error);
+        assert_eq!(
+            report,
+            [
+                "payments: cannot check price price_123 of tool `generate_image`: payments unavailable: connection refused"
+            ],
+            "each message appears once in the report"
+        );
     }
 }

@@ -38,18 +38,18 @@ pub enum PaymentsError {
     #[error("STRIPE_SECRET_KEY is set but mcp-analytics was built without the `stripe` feature")]
     StripeNotBuilt,
     /// The Stripe client could not be built from the settings.
-    #[error("cannot build the Stripe client: {source}")]
+    #[error("cannot build the Stripe client: {cause}")]
     StripeClient {
         /// Why.
-        source: Box<dyn std::error::Error + Send + Sync>,
+        cause: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The payment tables could not be opened.
-    #[error("cannot open the payment tables in {}: {source}", path.display())]
+    #[error("cannot open the payment tables in {}: {cause}", path.display())]
     Store {
         /// The database file.
         path: PathBuf,
         /// Why.
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
     /// The local test provider would serve on a non-loopback address without an explicit
     /// environment: anyone reaching it could unlock paid tools with test payments.
@@ -81,14 +81,14 @@ pub enum PaymentsError {
         tool: String,
     },
     /// The provider could not be asked about a price at startup.
-    #[error("cannot check price {price} of tool `{tool}`: {source}")]
+    #[error("cannot check price {price} of tool `{tool}`: {cause}")]
     PriceLookup {
         /// The price id.
         price: String,
         /// The paid tool.
         tool: String,
         /// The provider's answer.
-        source: ProviderError,
+        cause: ProviderError,
     },
     /// A price does not fit the tool's `#[paid(...)]`.
     #[error("price {price} of tool `{tool}` {problem}")]

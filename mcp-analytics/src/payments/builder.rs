@@ -186,9 +186,9 @@ impl PaymentsBuilder {
                 Provider::Local(local)
             }
         };
-        let store = PaymentStore::open(&self.database).map_err(|source| PaymentsError::Store {
+        let store = PaymentStore::open(&self.database).map_err(|cause| PaymentsError::Store {
             path: self.database.clone(),
-            source,
+            cause,
         })?;
         Payments::compose(Parts {
             store: SharedStore::new(store),

@@ -318,11 +318,11 @@ async fn check_prices(provider: &Provider, pricing: &ResolvedPricing) -> Result<
             Ok(Some(info)) => info,
             // The local test provider knows no prices.
             Ok(None) => return Ok(()),
-            Err(source) => {
+            Err(cause) => {
                 return Err(PaymentsError::PriceLookup {
                     price: price.clone(),
                     tool: tool.clone(),
-                    source,
+                    cause,
                 });
             }
         };

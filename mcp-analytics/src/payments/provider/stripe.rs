@@ -64,7 +64,7 @@ impl StripeProvider {
         let client = builder
             .build()
             .map_err(|error| PaymentsError::StripeClient {
-                source: Box::new(error),
+                cause: Box::new(error),
             })?;
         Ok(Self {
             client,
