@@ -1,5 +1,6 @@
 //! The `#[paid(...)]` value grammar: any text that lexes as Rust tokens, read as the arguments of
-//! `#[paid(...)]` by the macro crate's own reader (`attr`), never panics (errors are fine).
+//! `#[paid(...)]` by the macro crate's own reader (`attr`) and checked by its pricing rules
+//! (`check::pricing`), never panics (errors are fine).
 //!
 //! A proc-macro crate cannot be linked as a library, so its grammar modules are included by
 //! path; proc-macro2 falls back to its own implementation outside a macro.
@@ -42,6 +43,10 @@ fuzz_target!(|text: &str| {
     for attribute in &attributes {
         let mut cx = ctxt::Ctxt::new();
         let pricing = attr::paid::read(attribute, &mut cx);
+        // Stripe's rules, as `#[mcp_server]` applies them to every `#[paid]` it read.
+        if let Some(pricing) = &pricing {
+            check::pricing(pricing, &mut cx);
+        }
         let outcome = cx.check();
         // What the macro turns errors into must be printable.
         if let Err(error) = outcome {

@@ -19,7 +19,9 @@ pub(crate) struct Server {
     /// Where the `Payments` handle comes from (`self.payments`); the global one when absent.
     pub payments: Option<Expr>,
     /// `server_handler = false`: the user writes `impl ServerHandler` (to add prompts or
-    /// resources) and calls `mcp_analytics::handler::*` from it.
+    /// resources) and calls `mcp_analytics::handler::*` from it. `false` also when the option
+    /// (or the whole argument list) could not be read: an error is reported either way, and a
+    /// generated impl could conflict with the user's.
     pub server_handler: bool,
     pub tools: Vec<Tool>,
 }

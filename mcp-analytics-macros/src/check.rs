@@ -56,7 +56,7 @@ fn name_problem(name: &str) -> Option<String> {
 }
 
 /// Stripe's rules between the checkout mode, `meter`, `grant` and the line items.
-fn pricing(pricing: &Pricing, cx: &mut Ctxt) {
+pub(crate) fn pricing(pricing: &Pricing, cx: &mut Ctxt) {
     let checkout = &pricing.checkout;
     if let Some((_, key)) = pricing.grant
         && checkout.mode != Mode::Payment

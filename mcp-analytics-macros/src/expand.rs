@@ -289,32 +289,48 @@ fn annotations(annotations: &Annotations) -> Option<TokenStream> {
     })
 }
 
-/// `"name" => call.run(|args: Args, cx| self.method(args, cx)).await,`. When the method names
-/// its return type, the result is converted inside the closure by an expression spanned at that
-/// type (axum's `debug_handler` idea): a type rmcp cannot turn into a result is one error at the
-/// return type, and `run` itself can only fail on the argument type, at the argument.
+/// `"name" => call.run(|args: Args, cx| self.method(args, cx)).await,` and, when the method
+/// names its return type, `async move { __mcpa::returns(self.method(args, cx).await) }` as the
+/// closure's body.
+///
+/// The `run` call sits at the argument type (a type that is not `DeserializeOwned` is an error
+/// there) and `__mcpa::returns(...)` at the return type (axum's `debug_handler` idea: a type
+/// rmcp cannot turn into a result is one error there; `run` converts it as before, outside the
+/// tool's panic scope). Only their location is the user's: the tokens resolve at the call site,
+/// so `call`, `args` and `cx` are the same variables when the impl is written by a
+/// `macro_rules!` macro that passes the types in.
 fn dispatch_arm(tool: &Tool) -> TokenStream {
     let name = &tool.name;
     let method = &tool.method;
-    let (context, pass) = match (&tool.args, tool.takes_context) {
-        (Some(_), true) => (quote!(cx), quote!(args, cx)),
-        (Some(_), false) => (quote!(_), quote!(args)),
-        (None, true) => (quote!(cx), quote!(cx)),
-        (None, false) => (quote!(_), quote!()),
+    let at = |tokens: &dyn Spanned| Span::call_site().located_at(tokens.span());
+    let context = if tool.takes_context {
+        quote!(cx)
+    } else {
+        quote!(_)
+    };
+    let pass = |span: Span| match (&tool.args, tool.takes_context) {
+        (Some(_), true) => quote_spanned!(span=> args, cx),
+        (Some(_), false) => quote_spanned!(span=> args),
+        (None, true) => quote_spanned!(span=> cx),
+        (None, false) => quote!(),
     };
     let body = match &tool.returns {
-        Some(returns) => quote_spanned! {returns.span()=>
-            async move {
-                __mcpa::IntoCallToolResult::into_call_tool_result(self.#method(#pass).await)
-            }
-        },
-        None => quote!(self.#method(#pass)),
+        // All at the return type: rustc points at the argument of `returns`.
+        Some(returns) => {
+            let span = at(returns);
+            let pass = pass(span);
+            quote_spanned!(span=> async move { __mcpa::returns(self.#method(#pass).await) })
+        }
+        None => {
+            let pass = pass(Span::call_site());
+            quote!(self.#method(#pass))
+        }
     };
     let call = match &tool.args {
-        Some(ty) => quote_spanned! {ty.span()=>
+        Some(ty) => quote_spanned! {at(ty)=>
             call.run(|args: #ty, #context| #body).await
         },
-        None => quote_spanned! {method.span()=>
+        None => quote_spanned! {at(method)=>
             call.run_without_args(|#context| #body).await
         },
     };

@@ -295,3 +295,69 @@ async fn a_dropped_call_is_recorded_as_cancelled() {
     assert_eq!(event.request_id.as_deref(), Some("7"));
     client.cancel().await.unwrap();
 }
+
+/// A result whose serialization panics (a bug in a `Serialize` impl, not in the tool).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Unserializable {
+    #[serde(serialize_with = "panic_serializing")]
+    value: u8,
+}
+
+fn panic_serializing<S: serde::Serializer>(_: &u8, _: S) -> Result<S::Ok, S::Error> {
+    panic!("Serialize panicked")
+}
+
+struct PanicsConverting {
+    analytics: Analytics,
+}
+
+#[mcp_analytics::mcp_server(analytics = self.analytics)]
+impl PanicsConverting {
+    #[mcp_analytics::tool]
+    async fn unserializable(&self) -> mcp_analytics::Json<Unserializable> {
+        mcp_analytics::Json(Unserializable { value: 1 })
+    }
+}
+
+#[tokio::test]
+async fn a_panic_converting_the_result_is_not_a_tool_panic() {
+    use futures::FutureExt;
+    use rmcp::{ServerHandler, model::NumberOrString, service::RequestContext};
+
+    let sink = MemorySink::new();
+    let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let server = tokio::spawn(async move {
+        Demo {
+            analytics: Analytics::disabled(),
+        }
+        .serve(server_io)
+        .await
+        .expect("server starts")
+    });
+    let client = client_info().serve(client_io).await.unwrap();
+    let running = server.await.unwrap();
+    let server = PanicsConverting {
+        analytics: analytics.clone(),
+    };
+    let context = RequestContext::new(NumberOrString::Number(1), running.peer().clone());
+    let request = rmcp::model::CallToolRequestParams::new("unserializable");
+    // The conversion runs outside the tool's panic scope, as it always did: the panic leaves
+    // `call_tool` (to the user's hook) instead of becoming a recorded tool panic.
+    let outcome = std::panic::AssertUnwindSafe(server.call_tool(request, context))
+        .catch_unwind()
+        .await;
+    assert!(
+        outcome.is_err(),
+        "the panic is not turned into a tool result: {outcome:?}"
+    );
+    analytics.flush().await;
+    assert!(
+        sink.events()
+            .iter()
+            .all(|event| event.status != Status::Panic),
+        "{:#?}",
+        sink.events()
+    );
+    client.cancel().await.unwrap();
+}

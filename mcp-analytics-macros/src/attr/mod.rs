@@ -77,13 +77,17 @@ pub(crate) struct Map {
 /// Parses a comma-separated field list (the inside of `#[attr(...)]`); a syntax error is
 /// recorded and reads as no fields.
 pub(crate) fn fields(tokens: TokenStream, cx: &mut Ctxt) -> Vec<Field> {
-    match Punctuated::<Field, Token![,]>::parse_terminated.parse2(tokens) {
-        Ok(fields) => fields.into_iter().collect(),
-        Err(error) => {
-            cx.push(error);
-            Vec::new()
-        }
-    }
+    parse_fields(tokens).unwrap_or_else(|error| {
+        cx.push(error);
+        Vec::new()
+    })
+}
+
+/// Parses a comma-separated field list, or the syntax error (for callers that must know the
+/// options could not be read at all).
+pub(crate) fn parse_fields(tokens: TokenStream) -> syn::Result<Vec<Field>> {
+    let fields = Punctuated::<Field, Token![,]>::parse_terminated.parse2(tokens)?;
+    Ok(fields.into_iter().collect())
 }
 
 impl Parse for Field {
@@ -124,13 +128,25 @@ impl Parse for Value {
 
 fn node(input: ParseStream) -> syn::Result<Node> {
     if input.peek(syn::token::Brace) {
+        // `{ key = value }` is a map; anything else in braces (`{ let m = ...; m }`, `{ &self.a }`)
+        // is a block expression, as Rust's own attribute grammar reads it.
+        let fork = input.fork();
         let content;
-        let brace = braced!(content in input);
-        let fields = Punctuated::<Field, Token![,]>::parse_terminated(&content)?;
-        return Ok(Node::Map(Map {
-            span: brace.span.join(),
-            fields: fields.into_iter().collect(),
-        }));
+        let brace = braced!(content in fork);
+        return match Punctuated::<Field, Token![,]>::parse_terminated(&content) {
+            Ok(fields) => {
+                syn::parse::discouraged::Speculative::advance_to(input, &fork);
+                Ok(Node::Map(Map {
+                    span: brace.span.join(),
+                    fields: fields.into_iter().collect(),
+                }))
+            }
+            // Neither a map nor a block: the map's error is the useful one.
+            Err(error) => match input.parse::<syn::ExprBlock>() {
+                Ok(block) => Ok(Node::Expr(Expr::Block(block))),
+                Err(_) => Err(error),
+            },
+        };
     }
     if input.peek(syn::token::Bracket) {
         let content;
@@ -271,13 +287,8 @@ pub(crate) fn expr(field: &Field, form: &str, cx: &mut Ctxt) -> Option<Expr> {
     let value = value(field, form, cx)?;
     match &value.node {
         Node::Expr(expr) => Some(expr.clone()),
-        Node::Map(_) => {
-            cx.at(
-                value,
-                format!("`{}` expects an expression: `{form}`", field.key),
-            );
-            None
-        }
+        // `{ m }` reads as a map with the flag `m`; where an expression is expected it is the
+        // block expression it also is (re-parsed below).
         _ => match syn::parse2(value.tokens.clone()) {
             Ok(expr) => Some(expr),
             Err(error) => {
@@ -448,6 +459,30 @@ mod tests {
             fields[5].value.as_ref().unwrap().node,
             Node::Call(..)
         ));
+    }
+
+    #[test]
+    fn braces_that_are_not_a_map_are_a_block_expression() {
+        let fields = parse(quote!(
+            meta = {
+                let m = make();
+                m
+            },
+            analytics = { &self.a },
+            payments = { p },
+            name = "x"
+        ));
+        assert_eq!(fields.len(), 4, "one bad value does not discard the others");
+        assert!(matches!(
+            fields[0].value.as_ref().unwrap().node,
+            Node::Expr(Expr::Block(_))
+        ));
+        let mut cx = Ctxt::new();
+        for field in &fields[..3] {
+            let expr = expr(field, "x = <expression>", &mut cx).unwrap();
+            assert!(matches!(expr, Expr::Block(_)), "{}", field.key);
+        }
+        assert!(cx.check().is_ok());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use syn::ImplItem;
 
-use super::{Field, boolean, expr, fields, read_keys, string, tool};
+use super::{Field, boolean, expr, parse_fields, read_keys, string, tool};
 use crate::{ast::Server, ctxt::Ctxt, keys::keys};
 
 keys! {
@@ -34,7 +34,12 @@ pub(crate) fn read(args: TokenStream, mut item: syn::ItemImpl, cx: &mut Ctxt) ->
         server_handler: true,
         tools: Vec::new(),
     };
-    let fields = fields(args, cx);
+    let fields = parse_fields(args).unwrap_or_else(|error| {
+        cx.push(error);
+        // The options are unknown: `server_handler = false` may be among them.
+        server.server_handler = false;
+        Vec::new()
+    });
     read_keys("mcp_server", &fields, cx, |key, field, cx| {
         option(&mut server, key, field, cx);
     });
@@ -63,7 +68,9 @@ fn option(server: &mut Server, key: ServerKey, field: &Field, cx: &mut Ctxt) {
         ServerKey::Payments => server.payments = expr(field, "payments = self.payments", cx),
         // #[mcp_server(server_handler = false)]
         ServerKey::ServerHandler => {
-            server.server_handler = boolean(field, cx).is_none_or(|lit| lit.value);
+            // A value that is not a boolean is reported, and reads as "no handler": the user
+            // may have written their own, and a second one would only add E0119.
+            server.server_handler = boolean(field, cx).is_some_and(|lit| lit.value);
         }
     }
 }

@@ -39,9 +39,7 @@ const _: () = {
             match call.name() {
                 "get_weather" => {
                     call.run(|args: City, _| async move {
-                            __mcpa::IntoCallToolResult::into_call_tool_result(
-                                self.weather(args).await,
-                            )
+                            __mcpa::returns(self.weather(args).await)
                         })
                         .await
                 }

@@ -78,17 +78,13 @@ const _: () = {
             match call.name() {
                 "generate_image" => {
                     call.run(|args: Prompt, _| async move {
-                            __mcpa::IntoCallToolResult::into_call_tool_result(
-                                self.generate_image(args).await,
-                            )
+                            __mcpa::returns(self.generate_image(args).await)
                         })
                         .await
                 }
                 "api_call" => {
                     call.run(|args: Endpoint, _| async move {
-                            __mcpa::IntoCallToolResult::into_call_tool_result(
-                                self.api_call(args).await,
-                            )
+                            __mcpa::returns(self.api_call(args).await)
                         })
                         .await
                 }

@@ -62,25 +62,19 @@ const _: () = {
             match call.name() {
                 "add" => {
                     call.run(|args: AddArgs, _| async move {
-                            __mcpa::IntoCallToolResult::into_call_tool_result(
-                                self.add(args).await,
-                            )
+                            __mcpa::returns(self.add(args).await)
                         })
                         .await
                 }
                 "process_document" => {
                     call.run(|args: Doc, cx| async move {
-                            __mcpa::IntoCallToolResult::into_call_tool_result(
-                                self.process_document(args, cx).await,
-                            )
+                            __mcpa::returns(self.process_document(args, cx).await)
                         })
                         .await
                 }
                 "ping" => {
                     call.run_without_args(|_| async move {
-                            __mcpa::IntoCallToolResult::into_call_tool_result(
-                                self.ping().await,
-                            )
+                            __mcpa::returns(self.ping().await)
                         })
                         .await
                 }

@@ -15,7 +15,8 @@ pub use rmcp::{
 pub use crate::{
     payments::pricing::{CheckoutMode, Grant, LineItem, Price, Pricing},
     server::{
-        Outcome, RequestContext, Server, ToolCall, call_tool, get_tool, list_tools, server_config,
+        Outcome, RequestContext, Server, ToolCall, call_tool, get_tool, list_tools, returns,
+        server_config,
     },
     spec::{
         Annotations, ServerInfo, ToolList, ToolSpec, empty_schema, input_schema, output_schema,

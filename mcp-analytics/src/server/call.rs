@@ -4,7 +4,7 @@
 use std::{future::Future, panic::AssertUnwindSafe};
 
 use futures::FutureExt;
-use rmcp::{ErrorData, handler::server::tool::IntoCallToolResult};
+use rmcp::{ErrorData, handler::server::tool::IntoCallToolResult, model::CallToolResponse};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -69,6 +69,31 @@ impl<'a> ToolCall<'a> {
             status: Status::UnknownTool,
             error: Some(("unknown_tool".into(), message)),
         }
+    }
+}
+
+/// A tool method's result, checked to be one rmcp turns into a tool result: what `#[mcp_server]`
+/// wraps each awaited method call in (`returns(self.method(args).await)`), spanned at the
+/// method's return type, so a type that is not [`IntoCallToolResult`] is one error pointing
+/// there. The conversion is not done here: [`ToolCall::run`] does it after the tool's future,
+/// outside its panic scope, as for any other result.
+pub fn returns<R: IntoCallToolResult>(value: R) -> Returned<R> {
+    Returned {
+        value,
+        convert: R::into_call_tool_result,
+    }
+}
+
+/// A result passed through [`returns`]: converts like the value it holds. Its conversion needs
+/// no bound on `R` (it was checked in [`returns`]), so a wrong type is reported only once.
+pub struct Returned<R> {
+    value: R,
+    convert: fn(R) -> Result<CallToolResponse, ErrorData>,
+}
+
+impl<R> IntoCallToolResult for Returned<R> {
+    fn into_call_tool_result(self) -> Result<CallToolResponse, ErrorData> {
+        (self.convert)(self.value)
     }
 }
 

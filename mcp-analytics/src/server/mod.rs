@@ -13,7 +13,7 @@ mod tool_panics;
 
 use std::future::Future;
 
-pub use call::ToolCall;
+pub use call::{Returned, ToolCall, returns};
 pub use handler::{call_tool, get_tool, list_tools, server_config};
 
 pub use crate::outcome::Outcome;
