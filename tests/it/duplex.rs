@@ -258,13 +258,16 @@ async fn a_cancelled_call_is_recorded_as_cancelled() {
     client.cancel().await.unwrap();
 }
 
-/// A call whose future is dropped mid-flight (a transport giving up on it) is still recorded.
-#[tokio::test]
-async fn a_dropped_call_is_recorded_as_cancelled() {
-    use rmcp::{ServerHandler, model::NumberOrString, service::RequestContext};
-
-    let sink = MemorySink::new();
-    let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
+/// A request context with request id `id` and a live peer (a server over a duplex pipe), for
+/// calling `ServerHandler` methods directly. Keep the returned services (the client, and the
+/// server whose peer the context holds) until the call is done.
+async fn direct_context(
+    id: i64,
+) -> (
+    rmcp::service::RequestContext<rmcp::RoleServer>,
+    rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig>,
+    rmcp::service::RunningService<rmcp::RoleServer, Demo>,
+) {
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let server = tokio::spawn(async move {
         Demo {
@@ -276,10 +279,24 @@ async fn a_dropped_call_is_recorded_as_cancelled() {
     });
     let client = client_info().serve(client_io).await.unwrap();
     let running = server.await.unwrap();
+    let context = rmcp::service::RequestContext::new(
+        rmcp::model::NumberOrString::Number(id),
+        running.peer().clone(),
+    );
+    (context, client, running)
+}
+
+/// A call whose future is dropped mid-flight (a transport giving up on it) is still recorded.
+#[tokio::test]
+async fn a_dropped_call_is_recorded_as_cancelled() {
+    use rmcp::ServerHandler;
+
+    let sink = MemorySink::new();
+    let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
+    let (context, client, _server) = direct_context(7).await;
     let demo = Demo {
         analytics: analytics.clone(),
     };
-    let context = RequestContext::new(NumberOrString::Number(7), running.peer().clone());
     let request = rmcp::model::CallToolRequestParams::new("slow")
         .with_arguments(json!({"ms": 30_000}).as_object().unwrap().clone());
     let call = demo.call_tool(request, context);
@@ -322,25 +339,14 @@ impl PanicsConverting {
 #[tokio::test]
 async fn a_panic_converting_the_result_is_not_a_tool_panic() {
     use futures::FutureExt;
-    use rmcp::{ServerHandler, model::NumberOrString, service::RequestContext};
+    use rmcp::ServerHandler;
 
     let sink = MemorySink::new();
     let analytics = Analytics::builder().sink(sink.clone()).build().unwrap();
-    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-    let server = tokio::spawn(async move {
-        Demo {
-            analytics: Analytics::disabled(),
-        }
-        .serve(server_io)
-        .await
-        .expect("server starts")
-    });
-    let client = client_info().serve(client_io).await.unwrap();
-    let running = server.await.unwrap();
+    let (context, client, _server) = direct_context(1).await;
     let server = PanicsConverting {
         analytics: analytics.clone(),
     };
-    let context = RequestContext::new(NumberOrString::Number(1), running.peer().clone());
     let request = rmcp::model::CallToolRequestParams::new("unserializable");
     // The conversion runs outside the tool's panic scope, as it always did: the panic leaves
     // `call_tool` (to the user's hook) instead of becoming a recorded tool panic.
