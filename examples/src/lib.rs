@@ -141,12 +141,17 @@ pub fn init_logging() {
 
 /// What the stdio mode says about the dashboard, which it does not serve (no HTTP listener):
 /// how to look at `database` instead.
-pub fn stdio_dashboard_hint(database: Option<&std::path::Path>) -> String {
+pub fn stdio_dashboard_hint(database: Option<&mcp_analytics::Database>) -> String {
+    // A PostgreSQL URL is not repeated: shown, it would hide its password.
+    let db = match database {
+        Some(mcp_analytics::Database::Sqlite(path)) => path.display().to_string(),
+        Some(_) => "\"$MCP_ANALYTICS_DB\"".to_owned(),
+        None => String::new(),
+    };
     match database {
-        Some(database) => format!(
+        Some(_) => format!(
             "dashboard: not served over stdio; run `cargo run -p mcp-analytics-cli -- dashboard \
-             --db {}`",
-            database.display()
+             --db {db}`"
         ),
         None => "dashboard: not served over stdio (analytics has no database)".into(),
     }
@@ -248,7 +253,7 @@ mod tests {
 
     #[test]
     fn the_stdio_hint_names_the_database_to_open() {
-        let hint = stdio_dashboard_hint(Some(std::path::Path::new("./x.db")));
+        let hint = stdio_dashboard_hint(Some(&mcp_analytics::Database::from("./x.db")));
         assert!(hint.contains("dashboard --db ./x.db"), "{hint}");
     }
 }

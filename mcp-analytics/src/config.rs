@@ -1,10 +1,8 @@
 //! Configuration: [`Config`] from the environment and `.env` / `.dev.vars` files (applied by
 //! [`AnalyticsBuilder::config`](crate::AnalyticsBuilder::config)), and the [`Environment`].
 
-use std::path::PathBuf;
-
 use crate::{
-    Error, UserDetails,
+    Database, Error, UserDetails,
     env::{lookup as env_lookup, parse_bool},
 };
 
@@ -23,7 +21,7 @@ pub enum Environment {
 /// | variable | meaning | default |
 /// |---|---|---|
 /// | `MCP_ANALYTICS_ENABLED` | `false` records nothing; calls go straight to the tool | `true` |
-/// | `MCP_ANALYTICS_DB` | the SQLite file | `./mcp-analytics.db` |
+/// | `MCP_ANALYTICS_DB` | the SQLite file, or a `postgres://` URL (feature `postgres`) | `./mcp-analytics.db` |
 /// | `ENVIRONMENT` | `development` or `production` | `development` |
 /// | `MCP_ANALYTICS_ENDPOINT` | a collector to ship events to (feature `export-http`) | none |
 /// | `MCP_ANALYTICS_API_KEY` | the collector's (and dashboard's) key | none |
@@ -36,8 +34,8 @@ pub enum Environment {
 pub struct Config {
     /// Record tool calls at all.
     pub enabled: bool,
-    /// The SQLite database file.
-    pub database: PathBuf,
+    /// The database: a SQLite file or a PostgreSQL URL.
+    pub database: Database,
     /// Development or production.
     pub environment: Environment,
     /// A collector's base URL to ship events to.
@@ -75,11 +73,12 @@ impl Config {
                 return Err(Error::InvalidConfig {
                     var: "MCP_ANALYTICS_DB",
                     value: path,
-                    expected: "a file path such as `./mcp-analytics.db`".into(),
+                    expected: "a file path such as `./mcp-analytics.db` or a `postgres://` URL"
+                        .into(),
                 });
             }
-            Some(path) => PathBuf::from(path),
-            None => PathBuf::from(Self::DEFAULT_DATABASE),
+            Some(value) => Database::from(value),
+            None => Database::from(Self::DEFAULT_DATABASE),
         };
         let environment = match lookup("ENVIRONMENT") {
             None => Environment::Development,
@@ -145,7 +144,7 @@ mod tests {
     fn defaults() {
         let config = config(&[]).unwrap();
         assert!(config.enabled);
-        assert_eq!(config.database, PathBuf::from("./mcp-analytics.db"));
+        assert_eq!(config.database, Database::from("./mcp-analytics.db"));
         assert_eq!(config.environment, Environment::Development);
         assert_eq!(config.user_details, UserDetails::Masked);
     }

@@ -117,6 +117,7 @@ mod context;
 #[cfg(feature = "dashboard")]
 #[doc = include_str!("../docs/dashboard.md")]
 pub mod dashboard;
+mod database;
 mod env;
 mod error;
 mod event;
@@ -131,6 +132,8 @@ mod listen;
 mod outcome;
 #[doc = include_str!("../docs/payments.md")]
 pub mod payments;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(any(feature = "export-http", feature = "otlp"))]
 mod retry;
 mod sanitize;
@@ -166,6 +169,7 @@ pub use analytics::{Analytics, AnalyticsBuilder};
 pub use client_text::{ClientText, MAX_CLIENT_TEXT_CHARS};
 pub use config::{Config, Environment};
 pub use context::CallContext;
+pub use database::{Database, PostgresUrl};
 pub use error::Error;
 pub use event::{Status, ToolCallEvent, Transport};
 #[cfg(feature = "dashboard")]

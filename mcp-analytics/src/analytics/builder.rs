@@ -1,19 +1,16 @@
 //! [`AnalyticsBuilder`]: sinks, database, redaction rules and queue size of an [`Analytics`]
 //! handle, usually applied from a [`Config`].
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 use super::Analytics;
-use crate::{Config, Error, Sanitizer, Sink, UserDetails};
+use crate::{Config, Database, Error, Sanitizer, Sink, UserDetails};
 
 /// Builds an [`Analytics`] handle: sinks, database, redaction rules, queue size.
 #[derive(Default)]
 pub struct AnalyticsBuilder {
     enabled: Option<bool>,
-    database: Option<PathBuf>,
+    database: Option<Database>,
     sinks: Vec<Box<dyn Sink>>,
     sanitizer: Option<Sanitizer>,
     queue_capacity: Option<usize>,
@@ -57,16 +54,10 @@ impl AnalyticsBuilder {
         self
     }
 
-    /// Stores events in this SQLite file (created if missing).
-    #[cfg(feature = "sqlite")]
-    pub fn database(mut self, path: impl Into<PathBuf>) -> Self {
-        self.database = Some(path.into());
-        self
-    }
-
-    /// Without the `sqlite` feature there is no database; the path is ignored.
-    #[cfg(not(feature = "sqlite"))]
-    pub fn database(self, _path: impl Into<PathBuf>) -> Self {
+    /// Stores events in this database: a SQLite file (created if missing; ignored without
+    /// the `sqlite` feature) or a `postgres://` URL (feature `postgres`).
+    pub fn database(mut self, database: impl Into<Database>) -> Self {
+        self.database = Some(database.into());
         self
     }
 
@@ -111,19 +102,29 @@ impl AnalyticsBuilder {
         }
         let mut sinks = self.sinks;
         let mut destinations: Vec<String> = Vec::new();
-        #[cfg(feature = "sqlite")]
-        if let Some(path) = &self.database {
-            let mut store = crate::store::SqliteStore::open(path)?;
-            // This process is the writer: finish hourly rollups a killed one left unwritten.
-            store.repair_rollups().map_err(|source| Error::Store {
-                path: path.clone(),
-                source,
-            })?;
-            destinations.push(format!("SQLite {}", path.display()));
-            sinks.insert(0, Box::new(store));
+        match &self.database {
+            #[cfg(feature = "sqlite")]
+            Some(Database::Sqlite(path)) => {
+                let mut store = crate::store::SqliteStore::open(path)?;
+                // This process is the writer: finish hourly rollups a killed one left unwritten.
+                store.repair_rollups().map_err(|source| Error::Store {
+                    path: path.clone(),
+                    source,
+                })?;
+                destinations.push(format!("SQLite {}", path.display()));
+                sinks.insert(0, Box::new(store));
+            }
+            Some(Database::Postgres(url)) => {
+                return Err(Error::Database {
+                    database: Database::Postgres(url.clone()),
+                    reason: crate::database::NO_POSTGRES_YET.into(),
+                });
+            }
+            _ => {}
         }
         if let Some((endpoint, api_key)) = self.endpoint {
-            sinks.push(exporter(endpoint, api_key, self.database.as_deref())?);
+            let outbox = self.database.as_ref().and_then(Database::sqlite_path);
+            sinks.push(exporter(endpoint, api_key, outbox)?);
         }
         #[cfg(feature = "otlp")]
         if let Some(otlp) = self.otlp {

@@ -36,7 +36,7 @@ struct Inner {
     counters: Arc<Counters>,
     writer: Mutex<Option<JoinHandle<()>>>,
     description: String,
-    database: Option<std::path::PathBuf>,
+    database: Option<crate::Database>,
 }
 
 /// What the call path and the writer thread share.
@@ -158,9 +158,9 @@ impl Analytics {
         &self.inner.description
     }
 
-    /// The SQLite file calls are stored in, if any (the dashboard reads it).
-    pub fn database(&self) -> Option<&std::path::Path> {
-        self.inner.database.as_deref()
+    /// The database calls are stored in, if any (the dashboard reads it).
+    pub fn database(&self) -> Option<&crate::Database> {
+        self.inner.database.as_ref()
     }
 
     /// The pipeline's counters.
@@ -210,7 +210,7 @@ impl Analytics {
         capacity: usize,
         interval: std::time::Duration,
         description: String,
-        database: Option<std::path::PathBuf>,
+        database: Option<crate::Database>,
     ) -> Result<Self, crate::Error> {
         let shared = Arc::new(Shared {
             events: ArrayQueue::new(capacity.max(1)),
@@ -246,7 +246,7 @@ impl Analytics {
         counters: Arc<Counters>,
         writer: Option<JoinHandle<()>>,
         description: String,
-        database: Option<std::path::PathBuf>,
+        database: Option<crate::Database>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {

@@ -16,7 +16,7 @@ use std::{
 
 use axum::{Router, routing::get};
 
-use crate::{Error, store::SqliteStore};
+use crate::{Database, Error, store::SqliteStore};
 
 /// The variable holding the key that protects the dashboard (and, later, the ingest endpoint).
 pub const API_KEY_VAR: &str = "MCP_ANALYTICS_API_KEY";
@@ -24,7 +24,7 @@ pub const API_KEY_VAR: &str = "MCP_ANALYTICS_API_KEY";
 /// A dashboard over one SQLite analytics database.
 #[derive(Clone, Debug)]
 pub struct Dashboard {
-    database: PathBuf,
+    database: Database,
     api_key: Option<String>,
     /// `Host` values accepted besides loopback names when no key protects the dashboard.
     allowed_hosts: Vec<String>,
@@ -32,7 +32,7 @@ pub struct Dashboard {
 
 impl Dashboard {
     /// A dashboard for `database` (the server's `MCP_ANALYTICS_DB`), without an API key.
-    pub fn new(database: impl Into<PathBuf>) -> Self {
+    pub fn new(database: impl Into<Database>) -> Self {
         Self {
             database: database.into(),
             api_key: None,
@@ -42,7 +42,7 @@ impl Dashboard {
 
     /// A dashboard for `database` protected by `MCP_ANALYTICS_API_KEY` when that is set (in
     /// the process environment, `.dev.vars` or `.env`, like every other setting).
-    pub fn from_env(database: impl Into<PathBuf>) -> Result<Self, Error> {
+    pub fn from_env(database: impl Into<Database>) -> Result<Self, Error> {
         let lookup = crate::env::lookup()?;
         Ok(Self::new(database).api_key(lookup(API_KEY_VAR).filter(|key| !key.is_empty())))
     }
@@ -72,7 +72,7 @@ impl Dashboard {
     }
 
     /// The database shown.
-    pub fn database(&self) -> &std::path::Path {
+    pub fn database(&self) -> &Database {
         &self.database
     }
 
@@ -115,7 +115,7 @@ impl Dashboard {
         let local = listener.local_addr().unwrap_or(addr);
         eprintln!(
             "mcp-analytics dashboard for {} at http://{local}/",
-            self.database.display()
+            self.database
         );
         self.serve_on(listener, crate::listen::shutdown_signal())
             .await
@@ -133,7 +133,7 @@ impl Dashboard {
 
 /// What every request handler shares.
 struct State {
-    database: PathBuf,
+    database: Database,
     /// Opened on first use, so the dashboard can start before the server creates the file.
     store: Mutex<Option<SqliteStore>>,
     auth: auth::Auth,
@@ -152,10 +152,19 @@ impl State {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             if store.is_none() {
-                if !state.database.exists() {
-                    return Err(QueryError::NoDatabase(state.database.clone()));
+                let path = match &state.database {
+                    Database::Sqlite(path) => path,
+                    Database::Postgres(url) => {
+                        return Err(QueryError::Open(Error::Database {
+                            database: Database::Postgres(url.clone()),
+                            reason: crate::database::NO_POSTGRES_YET.into(),
+                        }));
+                    }
+                };
+                if !path.exists() {
+                    return Err(QueryError::NoDatabase(path.clone()));
                 }
-                *store = Some(SqliteStore::open(&state.database).map_err(QueryError::Open)?);
+                *store = Some(SqliteStore::open(path).map_err(QueryError::Open)?);
             }
             Ok(query(store.as_ref().expect("opened above"))?)
         })

@@ -40,6 +40,15 @@ pub enum Error {
         /// Why.
         source: rusqlite::Error,
     },
+    /// A database could not be opened, migrated or used: a PostgreSQL server unreachable, a
+    /// malformed URL, or a PostgreSQL URL in a build without the `postgres` feature.
+    #[error("cannot use the database {database}: {reason}")]
+    Database {
+        /// The database (its password never shows).
+        database: crate::Database,
+        /// Why.
+        reason: String,
+    },
     /// Payments could not be set up (missing Stripe key in production, unknown price, …); match
     /// on the [`PaymentsError`] for which. Its message is part of this one, so it is not also
     /// this error's `source()` (an error report would print it twice).

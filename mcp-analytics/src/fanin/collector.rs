@@ -15,7 +15,6 @@ use std::{
     borrow::Cow,
     io::Read,
     net::SocketAddr,
-    path::PathBuf,
     sync::{Arc, Mutex},
 };
 
@@ -60,7 +59,7 @@ struct Ingest {
 
 impl Collector {
     /// A collector storing into `database`, without a key.
-    pub fn new(database: impl Into<PathBuf>) -> Self {
+    pub fn new(database: impl Into<crate::Database>) -> Self {
         Self {
             dashboard: Dashboard::new(database),
         }
@@ -68,7 +67,7 @@ impl Collector {
 
     /// A collector for `database` protected by `MCP_ANALYTICS_API_KEY` when that is set (in
     /// the process environment, `.dev.vars` or `.env`).
-    pub fn from_env(database: impl Into<PathBuf>) -> Result<Self, Error> {
+    pub fn from_env(database: impl Into<crate::Database>) -> Result<Self, Error> {
         Ok(Self {
             dashboard: Dashboard::from_env(database)?,
         })
@@ -92,7 +91,7 @@ impl Collector {
     /// `POST /ingest`, and the dashboard at `/`.
     pub fn router(&self) -> Result<Router, Error> {
         let ingest = Arc::new(Ingest {
-            store: Mutex::new(SqliteStore::open(self.dashboard.database())?),
+            store: Mutex::new(SqliteStore::open(sqlite_path(self.dashboard.database())?)?),
             auth: Auth::new(self.dashboard.key()),
         });
         let dashboard = self.dashboard.router();
@@ -113,7 +112,7 @@ impl Collector {
         let local = listener.local_addr().unwrap_or(addr);
         eprintln!(
             "mcp-analytics collector: ingest at http://{local}{INGEST_PATH}, dashboard at http://{local}/ ({})",
-            self.dashboard.database().display()
+            self.dashboard.database()
         );
         self.serve_on(listener, crate::listen::shutdown_signal())
             .await
@@ -285,4 +284,12 @@ fn id_of(raw: &RawValue) -> Option<String> {
     }
     let id = serde_json::from_str::<Id<'_>>(raw.get()).ok()?.id?;
     Some(ClientText::new(&id).into_string())
+}
+
+/// The collector's SQLite file.
+fn sqlite_path(database: &crate::Database) -> Result<&std::path::Path, Error> {
+    database.sqlite_path().ok_or_else(|| Error::Database {
+        database: database.clone(),
+        reason: crate::database::NO_POSTGRES_YET.into(),
+    })
 }

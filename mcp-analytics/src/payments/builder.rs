@@ -1,7 +1,7 @@
 //! [`PaymentsBuilder`]: the settings of payments (usually from the environment), the checks on
 //! Stripe keys, and building the components.
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use super::{
     MeterDurability, Parts, Payments, PaymentsError,
@@ -9,7 +9,7 @@ use super::{
     provider::{Provider, local::LocalProvider},
     store::{PaymentStore, SharedStore},
 };
-use crate::{Environment, Error};
+use crate::{Database, Environment, Error};
 
 /// Settings of [`Payments`], usually from the environment.
 ///
@@ -31,7 +31,7 @@ pub struct PaymentsBuilder {
     /// Whether `environment` was chosen (`ENVIRONMENT` or [`PaymentsBuilder::environment`])
     /// rather than defaulted.
     environment_chosen: bool,
-    database: PathBuf,
+    database: Database,
     timeout: Duration,
     subscription_ttl: Duration,
     local_prices: HashMap<String, (i64, String)>,
@@ -48,7 +48,7 @@ impl Default for PaymentsBuilder {
             public_url: None,
             environment: Environment::Development,
             environment_chosen: false,
-            database: PathBuf::from(crate::Config::DEFAULT_DATABASE),
+            database: Database::from(crate::Config::DEFAULT_DATABASE),
             timeout: Duration::from_secs(5),
             subscription_ttl: Duration::from_secs(3600),
             local_prices: HashMap::new(),
@@ -118,10 +118,11 @@ impl PaymentsBuilder {
         self
     }
 
-    /// The SQLite file for the payment tables: what users bought must survive restarts
-    /// (default: the analytics default, `./mcp-analytics.db`).
-    pub fn database(mut self, path: impl Into<PathBuf>) -> Self {
-        self.database = path.into();
+    /// The database for the payment tables: what users bought must survive restarts
+    /// (default: the analytics default, `./mcp-analytics.db`). A SQLite file serves one
+    /// process; a `postgres://` URL (feature `postgres`) serves many replicas.
+    pub fn database(mut self, database: impl Into<Database>) -> Self {
+        self.database = database.into();
         self
     }
 
@@ -186,8 +187,17 @@ impl PaymentsBuilder {
                 Provider::Local(local)
             }
         };
-        let store = PaymentStore::open(&self.database).map_err(|cause| PaymentsError::Store {
-            path: self.database.clone(),
+        let path = match &self.database {
+            Database::Sqlite(path) => path,
+            Database::Postgres(_) => {
+                return Err(Error::Database {
+                    database: self.database.clone(),
+                    reason: crate::database::NO_POSTGRES_YET.into(),
+                });
+            }
+        };
+        let store = PaymentStore::open(path).map_err(|cause| PaymentsError::Store {
+            path: path.clone(),
             cause,
         })?;
         Payments::compose(Parts {

@@ -1,0 +1,125 @@
+//! PostgreSQL plumbing shared by the analytics and the payment tables (feature `postgres`):
+//! a connection pool for a [`PostgresUrl`] and versioned migrations.
+//!
+//! The client is `tokio-postgres` with a `deadpool-postgres` pool: it speaks the binary `COPY`
+//! protocol the analytics writer needs and `LISTEN`/`NOTIFY` for the ledger's cache, with no
+//! compile-time query checking against a live database (which sqlx's macros would need) and
+//! few dependencies.
+//!
+//! Each component keeps its own ordered list of migrations; the table
+//! `mcp_analytics_migrations` records how many of each list ran. Migrating takes a
+//! transaction-scoped advisory lock, so replicas starting together apply each migration once.
+
+// The stores that use this plumbing land next.
+#![allow(dead_code)]
+
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::{Client, NoTls};
+
+use crate::{Database, database::PostgresUrl};
+
+/// A failure talking to PostgreSQL.
+pub(crate) type PgError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The advisory lock key migrations hold (any constant shared by every replica).
+const MIGRATION_LOCK: i64 = 0x6d63_705f_616e_616c; // "mcp_anal"
+
+/// The connection settings of `url`; a malformed URL is an error that does not repeat it.
+pub(crate) fn config(url: &PostgresUrl) -> Result<tokio_postgres::Config, crate::Error> {
+    let mut config =
+        tokio_postgres::Config::from_str(url.expose()).map_err(|error| crate::Error::Database {
+            database: Database::Postgres(url.clone()),
+            reason: format!("not a PostgreSQL URL: {error}"),
+        })?;
+    if config.get_application_name().is_none() {
+        config.application_name("mcp-analytics");
+    }
+    Ok(config)
+}
+
+/// A pool of up to `size` connections to `url`. Connections are made when first used, on the
+/// runtime that uses them.
+pub(crate) fn pool(url: &PostgresUrl, size: usize) -> Result<Pool, crate::Error> {
+    let manager = Manager::from_config(
+        config(url)?,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|error| crate::Error::Database {
+            database: Database::Postgres(url.clone()),
+            reason: error.to_string(),
+        })
+}
+
+/// One connection to `url` outside any pool (for a writer thread or a `LISTEN`er); its
+/// connection task runs on the current runtime.
+pub(crate) async fn connect(url: &PostgresUrl) -> Result<Client, PgError> {
+    let (client, connection) = config(url)?.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!("a PostgreSQL connection ended: {error}");
+        }
+    });
+    Ok(client)
+}
+
+/// Applies the migrations of `component` not yet applied, in order, in one transaction.
+pub(crate) async fn migrate(
+    client: &mut Client,
+    component: &str,
+    migrations: &[&str],
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS mcp_analytics_migrations (
+                component TEXT PRIMARY KEY,
+                version   INTEGER NOT NULL
+            )",
+        )
+        .await
+        .or_else(ignore_concurrent_create)?;
+    let transaction = client.transaction().await?;
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let applied: i32 = transaction
+        .query_opt(
+            "SELECT version FROM mcp_analytics_migrations WHERE component = $1",
+            &[&component],
+        )
+        .await?
+        .map_or(0, |row| row.get(0));
+    let applied = usize::try_from(applied).unwrap_or(0);
+    if applied < migrations.len() {
+        for migration in &migrations[applied..] {
+            transaction.batch_execute(migration).await?;
+        }
+        let version = i32::try_from(migrations.len()).unwrap_or(i32::MAX);
+        transaction
+            .execute(
+                "INSERT INTO mcp_analytics_migrations (component, version) VALUES ($1, $2)
+                 ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version",
+                &[&component, &version],
+            )
+            .await?;
+    }
+    transaction.commit().await
+}
+
+/// Two replicas creating the migrations table at once: one of them loses a race on the
+/// catalog (`IF NOT EXISTS` is not atomic), which is fine.
+fn ignore_concurrent_create(error: tokio_postgres::Error) -> Result<(), tokio_postgres::Error> {
+    match error.code() {
+        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+        | Some(&tokio_postgres::error::SqlState::DUPLICATE_TABLE) => Ok(()),
+        _ => Err(error),
+    }
+}
