@@ -114,6 +114,42 @@ pub(crate) async fn migrate(
     transaction.commit().await
 }
 
+/// Connects to `url` once and applies `component`'s migrations, on a thread of its own (so a
+/// synchronous builder can call it from inside or outside a runtime).
+pub(crate) fn migrate_blocking(
+    url: &PostgresUrl,
+    component: &'static str,
+    migrations: &'static [&'static str],
+) -> Result<(), crate::Error> {
+    let error = |reason: String| crate::Error::Database {
+        database: Database::Postgres(url.clone()),
+        reason,
+    };
+    let config = config(url)?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| error(e.to_string()))?;
+                runtime.block_on(async {
+                    let (mut client, connection) = config
+                        .connect(NoTls)
+                        .await
+                        .map_err(|e| error(e.to_string()))?;
+                    let connection = tokio::spawn(connection);
+                    let migrated = migrate(&mut client, component, migrations).await;
+                    drop(client);
+                    let _ = connection.await;
+                    migrated.map_err(|e| error(e.to_string()))
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err(error("the migration thread panicked".into())))
+    })
+}
+
 /// Two replicas creating the migrations table at once: one of them loses a race on the
 /// catalog (`IF NOT EXISTS` is not atomic), which is fine.
 fn ignore_concurrent_create(error: tokio_postgres::Error) -> Result<(), tokio_postgres::Error> {

@@ -8,6 +8,8 @@ mod customers;
 mod entitlements;
 mod events;
 mod outbox;
+#[cfg(feature = "postgres")]
+pub(crate) mod pg;
 mod reversals;
 mod subscriptions;
 mod webhook_events;
