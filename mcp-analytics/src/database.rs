@@ -23,6 +23,7 @@ pub(crate) const NO_POSTGRES_YET: &str = "PostgreSQL is not supported here yet";
 /// assert!(matches!(shared, Database::Postgres(_)));
 /// assert_eq!(shared.to_string(), "postgres://app:***@db.internal/analytics");
 /// ```
+#[doc = include_str!("../docs/postgres.md")]
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Database {
