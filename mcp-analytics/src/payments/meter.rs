@@ -25,7 +25,8 @@ use super::{
     now_ms,
     provider::{MeterEvent, Provider, ProviderError},
     store::{
-        Delivery, EventRow, MeterRow, PaymentEventKind, PaymentStore, SharedStore, StoreError,
+        Delivery, EventRow, MeterRow, PaymentDb, PaymentEventKind, PaymentStore, SharedStore,
+        StoreError,
     },
 };
 use crate::Error;
@@ -104,10 +105,24 @@ pub(crate) struct Meter {
 impl Meter {
     /// Starts the sender thread.
     pub(crate) fn start(
-        store: SharedStore,
+        db: PaymentDb,
         provider: Provider,
         durability: MeterDurability,
     ) -> Result<Arc<Self>, Error> {
+        let store = match db {
+            PaymentDb::Sqlite(store) => store,
+            // The outbox on PostgreSQL is not written yet: until it is, usage goes to a
+            // throwaway in-memory table (and is lost), loudly.
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(_) => {
+                tracing::error!("the meter outbox is not on PostgreSQL yet: metered usage is lost");
+                let memory = std::path::Path::new(":memory:");
+                SharedStore::new(PaymentStore::open(memory).map_err(|error| Error::Database {
+                    database: crate::Database::Sqlite(memory.to_owned()),
+                    reason: error.to_string(),
+                })?)
+            }
+        };
         let (flush, flushes) = mpsc::channel();
         let meter = Arc::new(Meter {
             durability,
