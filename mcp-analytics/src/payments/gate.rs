@@ -417,7 +417,7 @@ mod tests {
             panic!("two credits were bought");
         };
         let meter = Meter::start(
-            store,
+            crate::payments::store::PaymentDb::Sqlite(store),
             Provider::Local(LocalProvider::new(HashMap::new())),
             MeterDurability::Queued,
         )

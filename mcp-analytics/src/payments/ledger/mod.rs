@@ -32,7 +32,7 @@ use super::{
     domain::{EntitlementKey, Granted, PriceSet},
     now_ms,
     provider::{CheckoutInfo, SubscriptionInfo},
-    store::StoreError,
+    store::{PaymentDb, StoreError},
 };
 
 /// What users hold, in the store and in memory.
@@ -51,6 +51,24 @@ impl Ledger {
             cache: Mutex::new(Cache::default()),
             writes: tokio::sync::Mutex::new(()),
             subscription_ttl_ms: i64::try_from(subscription_ttl.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// The ledger of the payment tables in `db`.
+    pub(crate) fn open(
+        db: &PaymentDb,
+        subscription_ttl: Duration,
+    ) -> Result<Arc<Self>, crate::Error> {
+        match db {
+            PaymentDb::Sqlite(store) => Ok(Arc::new(Self::new(
+                Arc::new(sqlite::SqliteLedger::new(store.clone())),
+                subscription_ttl,
+            ))),
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => Err(crate::Error::Database {
+                database: crate::Database::Postgres(pg.url.clone()),
+                reason: crate::database::NO_POSTGRES_YET.into(),
+            }),
         }
     }
 

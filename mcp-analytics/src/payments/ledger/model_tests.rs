@@ -1271,7 +1271,12 @@ fn every_recorded_metered_call_is_one_meter_event_delivered_once() {
             .insert(USERS[0], "cus_0", now_ms())
             .expect("customer");
         let provider = Provider::Local(LocalProvider::new(HashMap::new()));
-        let meter = Meter::start(store.clone(), provider, durability).expect("meter");
+        let meter = Meter::start(
+            crate::payments::store::PaymentDb::Sqlite(store.clone()),
+            provider,
+            durability,
+        )
+        .expect("meter");
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| {

@@ -25,7 +25,8 @@ use super::{
     now_ms,
     provider::{MeterEvent, Provider, ProviderError},
     store::{
-        Delivery, EventRow, MeterRow, PaymentEventKind, PaymentStore, SharedStore, StoreError,
+        Delivery, EventRow, MeterRow, PaymentDb, PaymentEventKind, PaymentStore, SharedStore,
+        StoreError,
     },
 };
 use crate::Error;
@@ -98,12 +99,6 @@ pub(crate) enum MeterStore {
     Postgres(postgres::PgMeter),
 }
 
-impl From<SharedStore> for MeterStore {
-    fn from(store: SharedStore) -> Self {
-        MeterStore::Sqlite(store)
-    }
-}
-
 /// Metered usage: the queue the call path pushes to, the outbox, and the sender thread that
 /// delivers it (it ends when the `Meter` is dropped, writing what is still queued first).
 pub(crate) struct Meter {
@@ -125,7 +120,25 @@ pub(crate) struct Meter {
 impl Meter {
     /// Starts the sender thread.
     pub(crate) fn start(
-        store: impl Into<MeterStore>,
+        db: PaymentDb,
+        provider: Provider,
+        durability: MeterDurability,
+    ) -> Result<Arc<Self>, Error> {
+        let store = match db {
+            PaymentDb::Sqlite(store) => MeterStore::Sqlite(store),
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => MeterStore::Postgres(postgres::PgMeter::new(
+                pg.url,
+                pg.pool,
+                provider.request_timeout(),
+            )),
+        };
+        Self::start_on(store, provider, durability)
+    }
+
+    /// Starts the sender thread on `store`.
+    fn start_on(
+        store: MeterStore,
         provider: Provider,
         durability: MeterDurability,
     ) -> Result<Arc<Self>, Error> {
@@ -135,7 +148,7 @@ impl Meter {
             queue: Arc::new(SegQueue::new()),
             flush,
             wake: Arc::new(tokio::sync::Notify::new()),
-            store: store.into(),
+            store,
             pending: AtomicU64::new(0),
             paused_until_ms: AtomicI64::new(0),
             provider,

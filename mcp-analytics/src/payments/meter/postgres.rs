@@ -71,11 +71,6 @@ impl PgMeter {
         }
     }
 
-    /// This replica's claim id.
-    pub(crate) fn replica(&self) -> &str {
-        &self.claims.replica
-    }
-
     /// Sets the claim id and lease (tests: two replicas in one process, a short lease).
     #[cfg(test)]
     fn with_claims(mut self, replica: &str, lease: Duration) -> Self {
