@@ -369,3 +369,6 @@ async fn deliver(meter: &Meter, client: &mut Client, claims: &Claims) -> Result<
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
