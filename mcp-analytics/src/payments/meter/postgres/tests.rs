@@ -141,13 +141,34 @@ fn row(identifier: &str) -> MeterRow {
     }
 }
 
-/// `identifiers`, each exactly once, in any order.
+/// Asserts that Stripe was sent each of `identifiers` exactly once and nothing else.
 fn each_once(sent: &[String], identifiers: &[String]) {
-    let mut sent = sent.to_vec();
-    sent.sort();
-    let mut expected = identifiers.to_vec();
-    expected.sort();
-    assert_eq!(sent, expected, "every identifier sent exactly once");
+    let mut times: std::collections::BTreeMap<&str, usize> =
+        identifiers.iter().map(|id| (id.as_str(), 0)).collect();
+    let mut unknown = Vec::new();
+    for id in sent {
+        match times.get_mut(id.as_str()) {
+            Some(n) => *n += 1,
+            None => unknown.push(id.as_str()),
+        }
+    }
+    let repeated: Vec<_> = times.iter().filter(|(_, n)| **n > 1).collect();
+    let missing: Vec<_> = times
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        repeated.is_empty() && missing.is_empty() && unknown.is_empty(),
+        "{} requests for {} events: {} sent more than once (first: {:?}), {} never sent (first: {:?}), {} unknown",
+        sent.len(),
+        identifiers.len(),
+        repeated.len(),
+        repeated.iter().take(3).collect::<Vec<_>>(),
+        missing.len(),
+        missing.iter().take(3).collect::<Vec<_>>(),
+        unknown.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,4 +384,40 @@ fn a_claim_outlasts_a_batch_of_requests() {
     let lease = claim_lease(Duration::from_secs(5), CLAIM_BATCH);
     assert!(lease > Duration::from_secs(5) * u32::try_from(CLAIM_BATCH).unwrap());
     assert_eq!(claim_lease(Duration::ZERO, CLAIM_BATCH), MIN_LEASE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_in_progress_on_another_replica_is_skipped_not_waited_for() {
+    let (_pg, mut first) = database("meter_claim_skips_locked").await;
+    let url = PostgresUrl::parse(&Cluster::shared().url("meter_claim_skips_locked")).unwrap();
+    let second = crate::postgres::connect(&url).await.unwrap();
+    let rows: Vec<MeterRow> = (0..6).map(|n| row(&format!("mcpa_lock_{n}"))).collect();
+    pg_outbox::enqueue(&first, &rows, now_ms()).await.unwrap();
+
+    // One replica's claim has not committed yet when another replica claims.
+    let claiming = first.transaction().await.unwrap();
+    let now = now_ms();
+    let mine = pg_outbox::claim(&claiming, "first", now, now + 60_000, 2)
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 2);
+    let theirs = tokio::time::timeout(
+        DEADLINE,
+        pg_outbox::claim(&second, "second", now, now + 60_000, 100),
+    )
+    .await
+    .expect("the second claim does not wait for the first")
+    .unwrap();
+    claiming.commit().await.unwrap();
+
+    let ids = |rows: &[MeterRow]| -> Vec<String> {
+        rows.iter().map(|row| row.identifier.clone()).collect()
+    };
+    let mut all = [ids(&mine), ids(&theirs)].concat();
+    all.sort();
+    assert_eq!(
+        all,
+        ids(&rows),
+        "each row claimed by exactly one replica: {mine:?} / {theirs:?}"
+    );
 }
