@@ -25,10 +25,14 @@ use super::{
     now_ms,
     provider::{MeterEvent, Provider, ProviderError},
     store::{
-        Delivery, EventRow, MeterRow, PaymentEventKind, PaymentStore, SharedStore, StoreError,
+        Delivery, EventRow, MeterRow, PaymentDb, PaymentEventKind, PaymentStore, SharedStore,
+        StoreError,
     },
 };
 use crate::Error;
+
+#[cfg(feature = "postgres")]
+mod postgres;
 
 /// The longest wait between delivery attempts of one event.
 const MAX_BACKOFF_MS: i64 = 3_600_000;
@@ -87,13 +91,25 @@ struct Queued {
     ts_s: i64,
 }
 
+/// Where the outbox lives: the SQLite payment tables of this process, or the PostgreSQL ones
+/// every replica shares.
+pub(crate) enum MeterStore {
+    Sqlite(SharedStore),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::PgMeter),
+}
+
 /// Metered usage: the queue the call path pushes to, the outbox, and the sender thread that
 /// delivers it (it ends when the `Meter` is dropped, writing what is still queued first).
 pub(crate) struct Meter {
     durability: MeterDurability,
-    queue: SegQueue<Queued>,
+    queue: Arc<SegQueue<Queued>>,
     flush: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
-    store: SharedStore,
+    /// Wakes the sender at once (a flush, or the last handle dropped).
+    wake: Arc<tokio::sync::Notify>,
+    store: MeterStore,
+    /// Meter events waiting in a PostgreSQL outbox, as the sender last counted them.
+    pending: AtomicU64,
     /// Until when (Unix ms) the sender does not deliver: Stripe is down or refuses the key.
     paused_until_ms: AtomicI64,
     /// The sender thread's own provider: pooled connections belong to the runtime that
@@ -104,30 +120,59 @@ pub(crate) struct Meter {
 impl Meter {
     /// Starts the sender thread.
     pub(crate) fn start(
-        store: SharedStore,
+        db: PaymentDb,
+        provider: Provider,
+        durability: MeterDurability,
+    ) -> Result<Arc<Self>, Error> {
+        let store = match db {
+            PaymentDb::Sqlite(store) => MeterStore::Sqlite(store),
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => MeterStore::Postgres(postgres::PgMeter::new(
+                pg.url,
+                pg.pool,
+                provider.request_timeout(),
+            )),
+        };
+        Self::start_on(store, provider, durability)
+    }
+
+    /// Starts the sender thread on `store`.
+    fn start_on(
+        store: MeterStore,
         provider: Provider,
         durability: MeterDurability,
     ) -> Result<Arc<Self>, Error> {
         let (flush, flushes) = mpsc::channel();
         let meter = Arc::new(Meter {
             durability,
-            queue: SegQueue::new(),
+            queue: Arc::new(SegQueue::new()),
             flush,
+            wake: Arc::new(tokio::sync::Notify::new()),
             store,
+            pending: AtomicU64::new(0),
             paused_until_ms: AtomicI64::new(0),
             provider,
         });
         let weak = Arc::downgrade(&meter);
-        std::thread::Builder::new()
-            .name("mcp-analytics-meter".into())
-            .spawn(move || run(weak, flushes))
-            .map_err(Error::Writer)?;
+        let thread = std::thread::Builder::new().name("mcp-analytics-meter".into());
+        match &meter.store {
+            MeterStore::Sqlite(store) => {
+                let store = store.clone();
+                thread.spawn(move || run(weak, flushes, store))
+            }
+            #[cfg(feature = "postgres")]
+            MeterStore::Postgres(pg) => {
+                let sender = postgres::Sender::new(pg, meter.queue.clone(), meter.wake.clone());
+                thread.spawn(move || sender.run(weak, flushes))
+            }
+        }
+        .map_err(Error::Writer)?;
         Ok(meter)
     }
 
     /// Records the usage of one successful metered call, durably or queued (see
     /// [`MeterDurability`]); never fails the call.
-    pub(crate) fn record(&self, user: &str, tool: &str, event_name: &str) {
+    pub(crate) async fn record(&self, user: &str, tool: &str, event_name: &str) {
         let event = Queued {
             identifier: identifier(),
             event_name: event_name.to_owned(),
@@ -136,14 +181,18 @@ impl Meter {
             ts_s: now_ms() / 1000,
         };
         if self.durability == MeterDurability::Committed {
-            match self.enqueue(vec![event]) {
-                Ok(()) => return,
-                Err((error, back)) => {
-                    tracing::error!("cannot write a meter event to the outbox, queued: {error}");
-                    back.into_iter().for_each(|event| self.queue.push(event));
-                    return;
+            let written = match &self.store {
+                MeterStore::Sqlite(store) => {
+                    enqueue(store, vec![event]).map_err(|(error, back)| (error.to_string(), back))
                 }
+                #[cfg(feature = "postgres")]
+                MeterStore::Postgres(pg) => pg.enqueue_committed(vec![event]).await,
+            };
+            if let Err((error, back)) = written {
+                tracing::error!("cannot write a meter event to the outbox, queued: {error}");
+                back.into_iter().for_each(|event| self.queue.push(event));
             }
+            return;
         }
         self.queue.push(event);
     }
@@ -152,45 +201,78 @@ impl Meter {
     pub(crate) async fn flush(&self) {
         let (done, wait) = tokio::sync::oneshot::channel();
         if self.flush.send(done).is_ok() {
+            self.wake.notify_one();
             let _ = wait.await;
         }
     }
 
-    /// Meter events waiting in the outbox.
+    /// Meter events waiting in the outbox (on PostgreSQL: every replica's, as of the sender's
+    /// last round).
     pub(crate) fn pending(&self) -> u64 {
-        self.store
-            .lock()
-            .outbox()
-            .pending()
-            .unwrap_or(0)
-            .max(0)
-            .unsigned_abs()
+        match &self.store {
+            MeterStore::Sqlite(store) => store
+                .lock()
+                .outbox()
+                .pending()
+                .unwrap_or(0)
+                .max(0)
+                .unsigned_abs(),
+            #[cfg(feature = "postgres")]
+            MeterStore::Postgres(_) => self.pending.load(Ordering::Relaxed),
+        }
     }
 
     fn drain(&self) -> Vec<Queued> {
-        std::iter::from_fn(|| self.queue.pop()).collect()
+        drain(&self.queue)
     }
 
-    /// Writes queued events to the outbox in one transaction; on a store error they are
-    /// handed back (with the error) to be tried again.
-    fn enqueue(&self, queued: Vec<Queued>) -> Result<(), (StoreError, Vec<Queued>)> {
-        let store = self.store.lock();
-        let written = store.transaction(|store| {
-            let mut customers = HashMap::new();
-            let rows: Vec<MeterRow> = queued
-                .iter()
-                .map(|event| outbox_row(store, &mut customers, event))
-                .collect::<rusqlite::Result<Vec<_>>>()?
-                .into_iter()
-                .flatten()
-                .collect();
-            store.outbox().enqueue(&rows, now_ms())
-        });
-        written.map_err(|error| (error.into(), queued))
+    /// Whether delivery pauses now (the provider is down or refuses the key).
+    fn paused(&self) -> bool {
+        now_ms() < self.paused_until_ms.load(Ordering::Relaxed)
     }
 
-    fn next_wait(&self) -> Duration {
-        let due = self.store.lock().outbox().next_due().ok().flatten();
+    /// Sends `due` in order until the provider is down or refuses the key (then the sender
+    /// pauses as long as that event backs off, instead of trying the next one at once).
+    /// Returns the outcomes and the events not tried.
+    async fn send(&self, due: Vec<MeterRow>) -> Sent {
+        let mut outcomes = Vec::with_capacity(due.len());
+        let mut due = due.into_iter();
+        for row in due.by_ref() {
+            let event = MeterEvent {
+                identifier: row.identifier.clone(),
+                event_name: row.event_name.clone(),
+                customer_id: row.customer_id.clone(),
+                value: row.value,
+                timestamp: row.ts_s,
+            };
+            let result = self.provider.send_meter_event(&event).await;
+            let stop = matches!(
+                result,
+                Err(ProviderError::Unavailable(_) | ProviderError::Unauthorized(_))
+            );
+            if stop {
+                let pause = backoff_ms(row.attempts, &row.identifier);
+                self.paused_until_ms
+                    .store(now_ms() + pause, Ordering::Relaxed);
+            }
+            outcomes.push((row, result));
+            if stop {
+                return Sent {
+                    outcomes,
+                    untried: due.collect(),
+                    stopped: true,
+                };
+            }
+        }
+        Sent {
+            outcomes,
+            untried: Vec::new(),
+            stopped: false,
+        }
+    }
+
+    fn next_wait(store: &SharedStore) -> Duration {
+        let due = store.lock().outbox().next_due().ok().flatten();
         let ms = due.map_or(POLL.as_millis() as i64, |due| {
             (due - now_ms()).clamp(0, POLL.as_millis() as i64)
         });
@@ -199,12 +281,12 @@ impl Meter {
 
     /// Delivers every due event, round by round, each round's outcomes written in one
     /// transaction; stops early while the provider is down or refuses the key.
-    async fn deliver_due(&self) {
-        if now_ms() < self.paused_until_ms.load(Ordering::Relaxed) {
+    async fn deliver_due(&self, store: &SharedStore) {
+        if self.paused() {
             return;
         }
         loop {
-            let due = match self.store.lock().outbox().due(now_ms(), ROUND) {
+            let due = match store.lock().outbox().due(now_ms(), ROUND) {
                 Ok(due) => due,
                 Err(error) => {
                     tracing::error!("cannot read the meter outbox: {error}");
@@ -212,101 +294,138 @@ impl Meter {
                 }
             };
             let full_round = due.len() == ROUND;
-            let mut outcomes = Vec::with_capacity(due.len());
-            let mut stop = false;
-            for row in due {
-                let event = MeterEvent {
-                    identifier: row.identifier.clone(),
-                    event_name: row.event_name.clone(),
-                    customer_id: row.customer_id.clone(),
-                    value: row.value,
-                    timestamp: row.ts_s,
-                };
-                let result = self.provider.send_meter_event(&event).await;
-                stop = matches!(
-                    result,
-                    Err(ProviderError::Unavailable(_) | ProviderError::Unauthorized(_))
-                );
-                if stop {
-                    // Every event would fail alike: the sender pauses as long as this event
-                    // backs off, instead of trying the next one at once.
-                    let pause = backoff_ms(row.attempts, &row.identifier);
-                    self.paused_until_ms
-                        .store(now_ms() + pause, Ordering::Relaxed);
-                    outcomes.push((row, result));
-                    break;
-                }
-                outcomes.push((row, result));
-            }
-            if let Err(error) = self.record_outcomes(&outcomes) {
+            let sent = self.send(due).await;
+            if let Err(error) = record_outcomes(store, &sent.outcomes) {
                 tracing::error!("cannot update the meter outbox: {error}");
                 return;
             }
-            if stop || !full_round {
+            if sent.stopped || !full_round {
                 return;
             }
         }
     }
+}
 
-    /// Writes delivery outcomes to the outbox and `payment_events` in one transaction.
-    fn record_outcomes(
-        &self,
-        outcomes: &[(MeterRow, Result<(), ProviderError>)],
-    ) -> rusqlite::Result<()> {
-        let now = now_ms();
-        self.store.lock().transaction(|store| {
-            for (row, result) in outcomes {
-                let (state, next, kind, error) = match result {
-                    Ok(()) => (Delivery::Sent, now, PaymentEventKind::MeterEventSent, None),
-                    Err(error) => {
-                        let message = error.to_string();
-                        if now / 1000 - row.ts_s > STRIPE_MAX_AGE_S {
-                            tracing::error!(identifier = %row.identifier, "usage older than Stripe accepts is given up: {message}");
-                            (Delivery::Failed, now, PaymentEventKind::MeterEventFailed, Some(message))
-                        } else {
-                            if !matches!(error, ProviderError::Unavailable(_)) {
-                                // Not a passing outage: someone must act (a rotated or
-                                // restricted key, a renamed meter). The usage is kept.
-                                tracing::error!(
-                                    identifier = %row.identifier,
-                                    event_name = %row.event_name,
-                                    "Stripe refuses metered usage; it is kept and retried: {message}"
-                                );
-                            }
-                            let next = now + backoff_ms(row.attempts, &row.identifier);
-                            (Delivery::Pending, next, PaymentEventKind::MeterEventRetried, Some(message))
-                        }
-                    }
-                };
-                store.outbox().update(&row.identifier, state, next, error.as_deref())?;
-                store.events().record(
+/// What one round of sending did.
+struct Sent {
+    outcomes: Vec<(MeterRow, Result<(), ProviderError>)>,
+    /// Events not tried: the provider was down or refused the key.
+    untried: Vec<MeterRow>,
+    stopped: bool,
+}
+
+/// What a delivery attempt makes of its row: the new state, when to try again, the
+/// `payment_events` kind and the error to keep.
+fn outcome(
+    row: &MeterRow,
+    result: &Result<(), ProviderError>,
+    now: i64,
+) -> (Delivery, i64, PaymentEventKind, Option<String>) {
+    match result {
+        Ok(()) => (Delivery::Sent, now, PaymentEventKind::MeterEventSent, None),
+        Err(error) => {
+            let message = error.to_string();
+            if now / 1000 - row.ts_s > STRIPE_MAX_AGE_S {
+                tracing::error!(identifier = %row.identifier, "usage older than Stripe accepts is given up: {message}");
+                (
+                    Delivery::Failed,
                     now,
-                    kind,
-                    &EventRow {
-                        user_id: row.user_id.as_deref(),
-                        tool: row.tool.as_deref(),
-                        reference: Some(&row.identifier),
-                        detail: error.as_deref().or(Some(&row.event_name)),
-                        ..EventRow::default()
-                    },
-                )?;
+                    PaymentEventKind::MeterEventFailed,
+                    Some(message),
+                )
+            } else {
+                if !matches!(error, ProviderError::Unavailable(_)) {
+                    // Not a passing outage: someone must act (a rotated or restricted key, a
+                    // renamed meter). The usage is kept.
+                    tracing::error!(
+                        identifier = %row.identifier,
+                        event_name = %row.event_name,
+                        "Stripe refuses metered usage; it is kept and retried: {message}"
+                    );
+                }
+                let next = now + backoff_ms(row.attempts, &row.identifier);
+                (
+                    Delivery::Pending,
+                    next,
+                    PaymentEventKind::MeterEventRetried,
+                    Some(message),
+                )
             }
-            Ok(())
-        })
+        }
     }
 }
 
+/// The `payment_events` row of a delivery outcome.
+fn event_row<'a>(row: &'a MeterRow, error: Option<&'a str>) -> EventRow<'a> {
+    EventRow {
+        user_id: row.user_id.as_deref(),
+        tool: row.tool.as_deref(),
+        reference: Some(&row.identifier),
+        detail: error.or(Some(&row.event_name)),
+        ..EventRow::default()
+    }
+}
+
+/// Writes delivery outcomes to the outbox and `payment_events` in one transaction.
+fn record_outcomes(
+    store: &SharedStore,
+    outcomes: &[(MeterRow, Result<(), ProviderError>)],
+) -> rusqlite::Result<()> {
+    let now = now_ms();
+    store.lock().transaction(|store| {
+        for (row, result) in outcomes {
+            let (state, next, kind, error) = outcome(row, result, now);
+            store
+                .outbox()
+                .update(&row.identifier, state, next, error.as_deref())?;
+            store
+                .events()
+                .record(now, kind, &event_row(row, error.as_deref()))?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes queued events to the SQLite outbox in one transaction; on a store error they are
+/// handed back (with the error) to be tried again.
+fn enqueue(store: &SharedStore, queued: Vec<Queued>) -> Result<(), (StoreError, Vec<Queued>)> {
+    let store = store.lock();
+    let written = store.transaction(|store| {
+        let mut customers = HashMap::new();
+        let rows: Vec<MeterRow> = queued
+            .iter()
+            .map(|event| outbox_row(store, &mut customers, event))
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        store.outbox().enqueue(&rows, now_ms())
+    });
+    written.map_err(|error| (error.into(), queued))
+}
+
+fn drain(queue: &SegQueue<Queued>) -> Vec<Queued> {
+    std::iter::from_fn(|| queue.pop()).collect()
+}
+
 impl Drop for Meter {
-    /// The last handle is gone: what is still queued goes to the outbox now.
+    /// The last handle is gone: what is still queued goes to the outbox now (on PostgreSQL,
+    /// the sender thread writes it as it ends).
     fn drop(&mut self) {
-        let queued = self.drain();
-        if !queued.is_empty()
-            && let Err((error, lost)) = self.enqueue(queued)
-        {
-            tracing::error!(
-                "cannot write {} meter events to the outbox at shutdown; their usage is lost: {error}",
-                lost.len()
-            );
+        match &self.store {
+            MeterStore::Sqlite(store) => {
+                let queued = self.drain();
+                if !queued.is_empty()
+                    && let Err((error, lost)) = enqueue(store, queued)
+                {
+                    tracing::error!(
+                        "cannot write {} meter events to the outbox at shutdown; their usage is lost: {error}",
+                        lost.len()
+                    );
+                }
+            }
+            #[cfg(feature = "postgres")]
+            MeterStore::Postgres(_) => self.wake.notify_one(),
         }
     }
 }
@@ -331,7 +450,12 @@ fn identifier() -> String {
     format!("mcpa_{prefix:016x}{n:012x}")
 }
 
-fn run(meter: Weak<Meter>, flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>) {
+/// The sender thread on SQLite.
+fn run(
+    meter: Weak<Meter>,
+    flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>,
+    store: SharedStore,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -344,11 +468,7 @@ fn run(meter: Weak<Meter>, flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<
     };
     let mut waiting = Vec::new();
     loop {
-        let wait = match meter.upgrade() {
-            Some(meter) => meter.next_wait(),
-            None => return,
-        };
-        match flushes.recv_timeout(wait) {
+        match flushes.recv_timeout(Meter::next_wait(&store)) {
             Ok(done) => waiting.push(done),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -357,7 +477,7 @@ fn run(meter: Weak<Meter>, flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<
         let Some(meter) = meter.upgrade() else { return };
         let queued = meter.drain();
         if !queued.is_empty()
-            && let Err((error, queued)) = meter.enqueue(queued)
+            && let Err((error, queued)) = enqueue(&store, queued)
         {
             tracing::error!(
                 "cannot write {} meter events to the outbox (kept queued, tried again): {error}",
@@ -365,7 +485,7 @@ fn run(meter: Weak<Meter>, flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<
             );
             queued.into_iter().for_each(|event| meter.queue.push(event));
         }
-        runtime.block_on(meter.deliver_due());
+        runtime.block_on(meter.deliver_due(&store));
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
@@ -391,7 +511,12 @@ fn outbox_row(
         tracing::error!(user = %event.user, "metered call by a user without a customer; usage not billable");
         return Ok(None);
     };
-    Ok(Some(MeterRow {
+    Ok(Some(meter_row(event, customer_id)))
+}
+
+/// The outbox row of one call by a user whose customer is `customer_id`.
+fn meter_row(event: &Queued, customer_id: String) -> MeterRow {
+    MeterRow {
         identifier: event.identifier.clone(),
         event_name: event.event_name.clone(),
         customer_id,
@@ -400,7 +525,7 @@ fn outbox_row(
         value: 1,
         ts_s: event.ts_s,
         attempts: 0,
-    }))
+    }
 }
 
 /// Exponential backoff with deterministic jitter: 1 s, 2 s, 4 s … up to an hour.
