@@ -213,8 +213,10 @@ impl Sender {
             let Some(meter) = meter.upgrade() else { return };
             let queued = drain(&self.queue);
             let now = now_ms();
-            let due = self.next_due_ms.is_some_and(|due| due <= now)
-                || now >= self.checked_ms + RECHECK_MS;
+            // While the provider is down or refuses the key, only new usage is written.
+            let due = !meter.paused()
+                && (self.next_due_ms.is_some_and(|due| due <= now)
+                    || now >= self.checked_ms + RECHECK_MS);
             if queued.is_empty() && waiting.is_empty() && !told && !due {
                 continue;
             }

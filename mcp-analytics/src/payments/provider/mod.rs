@@ -161,6 +161,7 @@ impl Provider {
     }
 
     /// The longest one request to the provider may take (the local provider answers at once).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn request_timeout(&self) -> std::time::Duration {
         match self {
             #[cfg(feature = "stripe")]
