@@ -479,6 +479,9 @@ mod tests {
             ),
             "one credit is left, and it is not stuck reserved"
         );
-        assert!(!matches!(ledger.reserve(USER, &key).await, Decision::Granted(_)));
+        assert!(!matches!(
+            ledger.reserve(USER, &key).await,
+            Decision::Granted(_)
+        ));
     }
 }

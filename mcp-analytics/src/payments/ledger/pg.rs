@@ -155,11 +155,7 @@ impl LedgerStore for PgLedger {
         })
     }
 
-    fn release_credit<'a>(
-        &'a self,
-        user: &'a str,
-        key: &'a EntitlementKey,
-    ) -> StoreFuture<'a, ()> {
+    fn release_credit<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let client = self.client().await?;
             client
