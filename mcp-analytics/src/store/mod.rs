@@ -11,6 +11,7 @@ mod rollup;
 mod schema_tests;
 
 mod sketch;
+mod source;
 mod summary;
 mod unknown;
 mod views;
@@ -158,7 +159,10 @@ impl SqliteStore {
                     event.user_name,
                 ])?;
                 if changed == 1 {
-                    inserted.push((event, self.unknown.rollup_name(&transaction, event)?));
+                    let name = self.unknown.rollup_name(event, &mut |hour, server| {
+                        unknown::stored(&*transaction, hour, server)
+                    })?;
+                    inserted.push((event, name));
                 }
             }
         }
