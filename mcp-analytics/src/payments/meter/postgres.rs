@@ -33,6 +33,8 @@ const CLAIM_BATCH: usize = 4;
 const RECHECK_MS: i64 = 1000;
 /// The shortest claim lease.
 const MIN_LEASE: Duration = Duration::from_secs(2);
+/// How long writing committed usage may hold a call up before it is queued instead.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -79,8 +81,9 @@ impl PgMeter {
         self
     }
 
-    /// Writes events to the outbox in one transaction on a pooled connection (the call path
-    /// of committed usage); on failure they are handed back with the error.
+    /// Writes events to the outbox in one statement on a pooled connection (the call path of
+    /// committed usage); on failure, or after [`COMMIT_TIMEOUT`], they are handed back with the
+    /// error (to be queued).
     pub(super) async fn enqueue_committed(
         &self,
         queued: Vec<Queued>,
@@ -89,9 +92,14 @@ impl PgMeter {
             let client = self.pool.get().await?;
             enqueue(&client, &queued).await
         };
-        match written.await {
-            Ok(()) => Ok(()),
-            Err(error) => Err((error.to_string(), queued)),
+        match tokio::time::timeout(COMMIT_TIMEOUT, written).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err((error.to_string(), queued)),
+            // Written or not, the sender writes it again (a repeated identifier is ignored).
+            Err(_) => Err((
+                format!("PostgreSQL did not answer within {COMMIT_TIMEOUT:?}"),
+                queued,
+            )),
         }
     }
 }

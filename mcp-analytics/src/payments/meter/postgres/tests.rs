@@ -434,3 +434,27 @@ async fn a_claim_in_progress_on_another_replica_is_skipped_not_waited_for() {
         "each row claimed by exactly one replica: {mine:?} / {theirs:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_usage_holds_a_call_up_only_briefly_when_the_database_does_not_answer() {
+    // A server that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().collect();
+        drop(held);
+    });
+    let url = PostgresUrl::parse(&format!("postgres://postgres@{addr}/meter")).unwrap();
+    let pool = crate::postgres::pool(&url, 2).unwrap();
+    let meter = Meter::start_on(
+        MeterStore::Postgres(PgMeter::new(url, pool, Duration::from_secs(5))),
+        Provider::Local(crate::payments::provider::local::LocalProvider::new(
+            Default::default(),
+        )),
+        MeterDurability::Committed,
+    )
+    .unwrap();
+    tokio::time::timeout(DEADLINE, meter.record("u1", "search", "api_call"))
+        .await
+        .expect("the call returns (its usage queued) although the database is silent");
+}
