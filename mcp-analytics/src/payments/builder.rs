@@ -7,7 +7,7 @@ use super::{
     MeterDurability, Parts, Payments, PaymentsError,
     pricing::EnvLookup,
     provider::{Provider, local::LocalProvider},
-    store::{PaymentStore, SharedStore},
+    store::{PaymentDb, PaymentStore, SharedStore},
 };
 use crate::{Database, Environment, Error};
 
@@ -187,21 +187,28 @@ impl PaymentsBuilder {
                 Provider::Local(local)
             }
         };
-        let path = match &self.database {
-            Database::Sqlite(path) => path,
+        let db = match &self.database {
+            Database::Sqlite(path) => {
+                let store = PaymentStore::open(path).map_err(|cause| PaymentsError::Store {
+                    path: path.clone(),
+                    cause,
+                })?;
+                PaymentDb::Sqlite(SharedStore::new(store))
+            }
+            #[cfg(feature = "postgres")]
+            Database::Postgres(url) => {
+                PaymentDb::Postgres(super::store::pg::PgPayments::open(url)?)
+            }
+            #[cfg(not(feature = "postgres"))]
             Database::Postgres(_) => {
                 return Err(Error::Database {
                     database: self.database.clone(),
-                    reason: crate::database::NO_POSTGRES_YET.into(),
+                    reason: "built without the `postgres` feature".into(),
                 });
             }
         };
-        let store = PaymentStore::open(path).map_err(|cause| PaymentsError::Store {
-            path: path.clone(),
-            cause,
-        })?;
         Payments::compose(Parts {
-            store: SharedStore::new(store),
+            db,
             provider,
             meter_provider,
             webhook_secret: self.webhook_secret,

@@ -15,7 +15,7 @@ use super::{
     now_ms,
     pricing::{CheckoutMode, Grant, ResolvedPricing},
     provider::{CheckoutInfo, CheckoutRequest, Provider, ProviderError},
-    store::{EventRow, PaymentEventKind, SharedStore, StoreError},
+    store::{EventRow, PaymentDb, PaymentEventKind, PaymentStore, StoreError},
 };
 
 /// Checkout sessions live at least this long (Stripe accepts 30 min to 24 h).
@@ -39,20 +39,28 @@ pub(crate) enum CheckoutState {
 /// Customers and checkouts at the provider.
 pub(crate) struct Checkouts {
     provider: Arc<Provider>,
-    store: SharedStore,
+    db: PaymentDb,
     ledger: Arc<Ledger>,
     /// One async lock per user (no duplicate customers or checkouts).
     user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Checkouts {
-    pub(crate) fn new(provider: Arc<Provider>, store: SharedStore, ledger: Arc<Ledger>) -> Self {
+    pub(crate) fn new(provider: Arc<Provider>, db: PaymentDb, ledger: Arc<Ledger>) -> Self {
         Self {
             provider,
-            store,
+            db,
             ledger,
             user_locks: Mutex::default(),
         }
+    }
+
+    /// The SQLite tables (the PostgreSQL side is not written yet).
+    fn store(&self) -> std::sync::MutexGuard<'_, PaymentStore> {
+        self.db
+            .sqlite()
+            .expect("checkouts on PostgreSQL are not written yet")
+            .lock()
     }
 
     /// The user's lock, held by the gate's slow path.
@@ -76,8 +84,7 @@ impl Checkouts {
         email: Option<&str>,
     ) -> Result<String, ProviderError> {
         let stored = self
-            .store
-            .lock()
+            .store()
             .customers()
             .of_user(user)
             .map_err(store_unavailable)?;
@@ -100,8 +107,7 @@ impl Checkouts {
             customer = stale,
             "the payment provider no longer knows this customer; creating a new one"
         );
-        self.store
-            .lock()
+        self.store()
             .customers()
             .forget(user, stale)
             .map_err(store_unavailable)?;
@@ -118,7 +124,7 @@ impl Checkouts {
             .provider
             .create_customer(user, email, replacing)
             .await?;
-        let store = self.store.lock();
+        let store = self.store();
         store
             .customers()
             .insert(user, &customer, now_ms())
@@ -194,7 +200,7 @@ impl Checkouts {
         let key = pricing.key();
         let now = now_ms();
         let pending = {
-            let store = self.store.lock();
+            let store = self.store();
             // Rows past their expiry are the provider's expired sessions: not reused.
             store
                 .checkouts()
@@ -229,8 +235,7 @@ impl Checkouts {
         key: &EntitlementKey,
     ) -> Result<Option<CheckoutState>, ProviderError> {
         let pending = self
-            .store
-            .lock()
+            .store()
             .checkouts()
             .pending(user, key, now_ms())
             .map_err(store_unavailable)?;
@@ -302,8 +307,7 @@ impl Checkouts {
     ) -> Result<CheckoutState, ProviderError> {
         let key = pricing.key();
         let offered = self
-            .store
-            .lock()
+            .store()
             .checkouts()
             .count(user, key)
             .map_err(store_unavailable)?;
@@ -349,7 +353,7 @@ impl Checkouts {
         session: &CheckoutInfo,
     ) -> rusqlite::Result<()> {
         let now = now_ms();
-        self.store.lock().transaction(|store| {
+        self.store().transaction(|store| {
             store
                 .checkouts()
                 .insert(session, user, &pricing.tool, key, now)?;
@@ -395,7 +399,7 @@ impl Checkouts {
     /// Marks an unpaid checkout expired (Stripe's `checkout.session.expired`).
     pub(crate) fn expired(&self, session: &CheckoutInfo) -> Result<(), StoreError> {
         let meta = |key: &str| session.metadata.get(key).map(String::as_str);
-        let store = self.store.lock();
+        let store = self.store();
         store.transaction(|store| {
             store
                 .checkouts()
@@ -415,8 +419,7 @@ impl Checkouts {
     }
 
     fn set_status(&self, session_id: &str, status: &CheckoutStatus) -> Result<(), ProviderError> {
-        self.store
-            .lock()
+        self.store()
             .checkouts()
             .set_status(session_id, status, None)
             .map_err(store_unavailable)
@@ -432,7 +435,9 @@ pub(crate) fn store_unavailable(error: impl Into<StoreError>) -> ProviderError {
 mod user_lock_tests {
     use super::*;
     use crate::payments::{
-        ledger::sqlite::SqliteLedger, provider::local::LocalProvider, store::PaymentStore,
+        ledger::sqlite::SqliteLedger,
+        provider::local::LocalProvider,
+        store::{PaymentStore, SharedStore},
     };
 
     #[tokio::test]
@@ -444,7 +449,7 @@ mod user_lock_tests {
             std::time::Duration::from_secs(60),
         ));
         let provider = Arc::new(Provider::Local(LocalProvider::new(HashMap::new())));
-        let checkouts = Checkouts::new(provider, store, ledger);
+        let checkouts = Checkouts::new(provider, PaymentDb::Sqlite(store), ledger);
         let held = checkouts.user_lock("alice");
         let _guard = held.lock().await;
         for session in 0..5000 {

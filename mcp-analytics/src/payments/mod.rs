@@ -43,11 +43,11 @@ pub use store::PaymentEventKind;
 use self::{
     checkouts::Checkouts,
     gate::Gate,
-    ledger::{Ledger, sqlite::SqliteLedger},
+    ledger::Ledger,
     meter::Meter,
     pricing::{CheckoutMode, EnvLookup, PaidTool, PricingTable, ResolvedPricing},
     provider::Provider,
-    store::SharedStore,
+    store::PaymentDb,
 };
 use crate::{Environment, Error};
 
@@ -76,7 +76,7 @@ struct Core {
 
 /// What [`PaymentsBuilder::build`] hands to [`Payments::compose`].
 struct Parts {
-    store: SharedStore,
+    db: PaymentDb,
     provider: Provider,
     meter_provider: Provider,
     webhook_secret: Option<String>,
@@ -92,17 +92,14 @@ static GLOBAL: OnceLock<Payments> = OnceLock::new();
 impl Payments {
     fn compose(parts: Parts) -> Result<Self, Error> {
         let provider = Arc::new(parts.provider);
-        let ledger = Arc::new(Ledger::new(
-            Arc::new(SqliteLedger::new(parts.store.clone())),
-            parts.subscription_ttl,
-        ));
+        let ledger = Ledger::open(&parts.db, parts.subscription_ttl)?;
         let checkouts = Arc::new(Checkouts::new(
             provider.clone(),
-            parts.store.clone(),
+            parts.db.clone(),
             ledger.clone(),
         ));
         let meter = Meter::start(
-            parts.store.clone(),
+            parts.db.clone(),
             parts.meter_provider,
             parts.meter_durability,
         )?;
@@ -114,7 +111,7 @@ impl Payments {
             #[cfg(feature = "stripe")]
             webhooks: webhooks::Webhooks::new(
                 parts.webhook_secret,
-                parts.store,
+                parts.db,
                 ledger.clone(),
                 checkouts.clone(),
             ),

@@ -11,7 +11,7 @@ use super::{
     ledger::{Ledger, Reversal, ReversalKind, SubscriptionChange},
     now_ms,
     provider::stripe,
-    store::{EventRow, PaymentEventKind, SharedStore, StoreError},
+    store::{EventRow, PaymentDb, PaymentEventKind, PaymentStore, StoreError},
 };
 
 /// The Stripe events that change what users hold or have paid.
@@ -49,7 +49,7 @@ impl Answer {
 /// The webhook endpoint's logic.
 pub(crate) struct Webhooks {
     secret: Option<String>,
-    store: SharedStore,
+    db: PaymentDb,
     ledger: Arc<Ledger>,
     checkouts: Arc<Checkouts>,
     /// Held from the dedupe check to marking the event applied, so that two overlapping
@@ -60,13 +60,13 @@ pub(crate) struct Webhooks {
 impl Webhooks {
     pub(crate) fn new(
         secret: Option<String>,
-        store: SharedStore,
+        db: PaymentDb,
         ledger: Arc<Ledger>,
         checkouts: Arc<Checkouts>,
     ) -> Self {
         Self {
             secret,
-            store,
+            db,
             ledger,
             checkouts,
             applying: tokio::sync::Mutex::new(()),
@@ -114,7 +114,7 @@ impl Webhooks {
         let kind = event.type_.as_str().to_owned();
         // Check, apply and mark as one step in this process.
         let _applying = self.applying.lock().await;
-        match self.store.lock().webhook_events().applied(&event_id) {
+        match self.store().webhook_events().applied(&event_id) {
             Ok(false) => {}
             Ok(true) => return Answer::new(200, "duplicate"),
             Err(_) => return Answer::new(500, "payment store unavailable"),
@@ -122,8 +122,7 @@ impl Webhooks {
         // Marked only once applied: a failure answers 500 and Stripe delivers it again.
         let applied = match self.apply(&event.data.object).await {
             Ok(()) => self
-                .store
-                .lock()
+                .store()
                 .webhook_events()
                 .mark_applied(&event_id, &kind, now_ms())
                 .map_err(StoreError::from),
@@ -136,6 +135,14 @@ impl Webhooks {
                 Answer::new(500, "cannot apply the event")
             }
         }
+    }
+
+    /// The SQLite tables (the PostgreSQL side is not written yet).
+    fn store(&self) -> std::sync::MutexGuard<'_, PaymentStore> {
+        self.db
+            .sqlite()
+            .expect("webhooks on PostgreSQL are not written yet")
+            .lock()
     }
 
     async fn apply(&self, object: &EventObject) -> Result<(), StoreError> {
@@ -250,7 +257,7 @@ impl Webhooks {
     ) -> Result<(), StoreError> {
         let subscription = invoice.subscription.as_ref().map(|s| s.id().as_str());
         let customer = invoice.customer.as_ref().map(|c| c.id().as_str());
-        let store = self.store.lock();
+        let store = self.store();
         let (mut user, mut tool) = (None, None);
         if let Some(sub) = subscription
             .map(|id| store.subscriptions().get(id))

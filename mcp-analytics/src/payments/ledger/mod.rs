@@ -4,14 +4,20 @@
 //! Every change goes to the store first (one atomic operation, [`LedgerStore`]) and then the
 //! affected user's cached holdings are loaded again from the store, under one lock, so memory
 //! never disagrees with the store for longer than that step and a credit settled meanwhile
-//! counts once. Reserving a credit touches memory only; using it is one transaction in the
-//! store: a conditional decrement, or — when a refund or dispute took the credit while the
-//! call ran — charging the call to that take-back, so a won dispute returns only unused
-//! credits.
+//! counts once. Reserving a credit touches memory only — and, on a store several replicas share
+//! (PostgreSQL), the store too, so that no two replicas sell one credit; using it is one
+//! transaction in the store: a conditional decrement, or — when a refund or dispute took the
+//! credit while the call ran — charging the call to that take-back, so a won dispute returns
+//! only unused credits. On a shared store, other replicas' changes reach memory through the
+//! store's announcements (`listen`).
 
 mod cache;
+#[cfg(feature = "postgres")]
+mod listen;
 #[cfg(test)]
 mod model_tests;
+#[cfg(feature = "postgres")]
+pub(crate) mod pg;
 pub(crate) mod sqlite;
 mod store;
 #[cfg(test)]
@@ -32,7 +38,7 @@ use super::{
     domain::{EntitlementKey, Granted, PriceSet},
     now_ms,
     provider::{CheckoutInfo, SubscriptionInfo},
-    store::StoreError,
+    store::{PaymentDb, StoreError},
 };
 
 /// What users hold, in the store and in memory.
@@ -54,15 +60,56 @@ impl Ledger {
         }
     }
 
+    /// The ledger of the payment tables in `db`.
+    pub(crate) fn open(
+        db: &PaymentDb,
+        subscription_ttl: Duration,
+    ) -> Result<Arc<Self>, crate::Error> {
+        match db {
+            PaymentDb::Sqlite(store) => Ok(Arc::new(Self::new(
+                Arc::new(sqlite::SqliteLedger::new(store.clone())),
+                subscription_ttl,
+            ))),
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => {
+                let replica = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+                let store = Arc::new(pg::PgLedger::new(pg.clone(), replica));
+                let ledger = Arc::new(Self::new(store.clone(), subscription_ttl));
+                listen::start(Arc::downgrade(&ledger), store, pg.url.clone())?;
+                Ok(ledger)
+            }
+        }
+    }
+
     fn cache(&self) -> MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Decides from memory (no store, no provider), reserving a credit when that is what
-    /// grants the call: [`Ledger::commit`] or [`Ledger::release`] it once the call ended.
-    pub(crate) fn reserve(&self, user: &str, key: &EntitlementKey) -> Decision {
-        self.cache()
-            .reserve(user, key, self.subscription_ttl_ms, now_ms())
+    /// Decides from memory (no provider), reserving a credit when that is what grants the
+    /// call — in memory, and on a shared store in the store too (its only round trip):
+    /// [`Ledger::commit`] or [`Ledger::release`] it once the call ended.
+    pub(crate) async fn reserve(&self, user: &str, key: &EntitlementKey) -> Decision {
+        let now = now_ms();
+        let decision = self
+            .cache()
+            .reserve(user, key, self.subscription_ttl_ms, now);
+        if decision != Decision::Granted(Access::Credit) || !self.store.shared() {
+            return decision;
+        }
+        match self.store.reserve_credit(user, key, now).await {
+            Ok(true) => decision,
+            Ok(false) => {
+                // Another replica took the last one: decide again without credits.
+                let mut cache = self.cache();
+                cache.none_left(user, key);
+                cache.reserve(user, key, self.subscription_ttl_ms, now)
+            }
+            Err(error) => {
+                self.cache().release(user, key);
+                tracing::warn!("cannot reserve a credit: {error}");
+                Decision::Unavailable
+            }
+        }
     }
 
     /// A reserved credit's call succeeded: the credit is used for good — one held, or, when a
@@ -84,8 +131,40 @@ impl Ledger {
     }
 
     /// A reserved credit's call failed or never finished: the credit goes back.
-    pub(crate) fn release(&self, user: &str, key: &EntitlementKey) {
+    pub(crate) async fn release(&self, user: &str, key: &EntitlementKey) {
         self.cache().release(user, key);
+        if self.store.shared()
+            && let Err(error) = self.store.release_credit(user, key).await
+        {
+            // Its lease runs out and frees it.
+            tracing::warn!("cannot give a reserved credit back now: {error}");
+        }
+    }
+
+    /// [`Ledger::release`] from where nothing can wait (a dropped call): memory at once, a
+    /// shared store in the background (or when the reservation's lease runs out).
+    pub(crate) fn release_in_background(self: &Arc<Self>, user: &str, key: &EntitlementKey) {
+        if !self.store.shared() {
+            self.cache().release(user, key);
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let (ledger, user, key) = (self.clone(), user.to_owned(), key.clone());
+                runtime.spawn(async move { ledger.release(&user, &key).await });
+            }
+            Err(_) => self.cache().release(user, key),
+        }
+    }
+
+    /// Forgets what `user` holds (another replica changed it): the next call loads it again.
+    pub(crate) fn invalidate_user(&self, user: &str) {
+        self.cache().invalidate_user(user);
+    }
+
+    /// Forgets what everyone holds (changes may have been missed).
+    pub(crate) fn invalidate_all(&self) {
+        self.cache().invalidate_all();
     }
 
     /// Loads what the user holds for `key` from the store into memory.
@@ -181,10 +260,19 @@ impl Ledger {
         self.load(user, key).await
     }
 
-    /// Loads one key (callers hold `writes`).
+    /// Loads one key (callers hold `writes`). What was read before holdings were forgotten
+    /// (another replica's change announced meanwhile) is read again.
     async fn load(&self, user: &str, key: &EntitlementKey) -> Result<(), StoreError> {
-        let holding = self.store.holding(user, key).await?;
-        self.cache().load(user, key, holding);
+        const ATTEMPTS: usize = 5;
+        for attempt in 1..=ATTEMPTS {
+            let generation = self.cache().generation();
+            let holding = self.store.holding(user, key).await?;
+            let mut cache = self.cache();
+            if cache.generation() == generation || attempt == ATTEMPTS {
+                cache.load(user, key, holding);
+                break;
+            }
+        }
         Ok(())
     }
 

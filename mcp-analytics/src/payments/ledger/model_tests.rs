@@ -504,18 +504,18 @@ impl Harness {
     /// provider was asked (nothing it knows is missing here: every event is delivered).
     async fn admit(&self, user: usize, key: usize) -> Decision {
         let (name, key) = (USERS[user], key_of(key));
-        let decision = self.ledger.reserve(name, &key);
+        let decision = self.ledger.reserve(name, &key).await;
         if matches!(decision, Decision::Granted(_)) {
             return decision;
         }
         self.ledger.reload(name, &key).await.expect("reload");
-        match self.ledger.reserve(name, &key) {
+        match self.ledger.reserve(name, &key).await {
             Decision::Unknown => {
                 self.ledger
                     .synced_purchases(name, &key)
                     .await
                     .expect("synced");
-                self.ledger.reserve(name, &key)
+                self.ledger.reserve(name, &key).await
             }
             decision => decision,
         }
@@ -845,7 +845,7 @@ impl Harness {
                     }
                     self.model.runs += 1;
                 } else {
-                    self.ledger.release(USERS[user], &key_of(key));
+                    self.ledger.release(USERS[user], &key_of(key)).await;
                 }
             }
             Op::Reload { user, key } => {
@@ -923,9 +923,9 @@ impl Harness {
     /// What memory answers is what the store answers after a reload, and is the model's.
     async fn check_decision(&self, user: usize, key: usize, context: &str) {
         let (name, entitlement) = (USERS[user], key_of(key));
-        let cached = self.ledger.reserve(name, &entitlement);
+        let cached = self.ledger.reserve(name, &entitlement).await;
         if cached == Decision::Granted(Access::Credit) {
-            self.ledger.release(name, &entitlement);
+            self.ledger.release(name, &entitlement).await;
         }
         let expected = self.model.expected(user, key);
         if matches!(cached, Decision::Granted(_)) {
@@ -936,7 +936,7 @@ impl Harness {
         }
         let loaded = self.admit(user, key).await;
         if loaded == Decision::Granted(Access::Credit) {
-            self.ledger.release(name, &entitlement);
+            self.ledger.release(name, &entitlement).await;
         }
         assert_eq!(
             loaded, expected,
@@ -981,13 +981,13 @@ async fn racing_call(ledger: Arc<Ledger>, failures: usize) -> bool {
     let key = key(0);
     let mut failed = 0;
     loop {
-        match ledger.reserve(USERS[0], &key) {
+        match ledger.reserve(USERS[0], &key).await {
             Decision::Granted(Access::Credit) => {
                 // The tool runs a while: reloads and other calls happen meanwhile.
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 if failed < failures {
                     failed += 1;
-                    ledger.release(USERS[0], &key);
+                    ledger.release(USERS[0], &key).await;
                     continue;
                 }
                 ledger.commit(USERS[0], &key).await;
@@ -995,6 +995,7 @@ async fn racing_call(ledger: Arc<Ledger>, failures: usize) -> bool {
             }
             Decision::Granted(other) => panic!("only credits were bought, got {other:?}"),
             Decision::Refused => return false,
+            Decision::Unavailable => panic!("the store is reachable"),
             Decision::Unknown => ledger.reload(USERS[0], &key).await.expect("reload"),
         }
     }
@@ -1271,12 +1272,20 @@ fn every_recorded_metered_call_is_one_meter_event_delivered_once() {
             .insert(USERS[0], "cus_0", now_ms())
             .expect("customer");
         let provider = Provider::Local(LocalProvider::new(HashMap::new()));
-        let meter = Meter::start(store.clone(), provider, durability).expect("meter");
+        let meter = Meter::start(
+            crate::payments::store::PaymentDb::Sqlite(store.clone()),
+            provider,
+            durability,
+        )
+        .expect("meter");
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| {
+                    let caller = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .expect("runtime");
                     for _ in 0..50 {
-                        meter.record(USERS[0], "metered_tool", "api_calls");
+                        caller.block_on(meter.record(USERS[0], "metered_tool", "api_calls"));
                     }
                 });
             }
@@ -1339,7 +1348,7 @@ fn a_refund_delivered_before_its_purchase_takes_it_back_when_the_purchase_arrive
             "the refund took the purchase back"
         );
         ledger.reload(USERS[0], &key(0)).await.expect("reload");
-        assert_eq!(ledger.reserve(USERS[0], &key(0)), Decision::Refused);
+        assert_eq!(ledger.reserve(USERS[0], &key(0)).await, Decision::Refused);
         // Applied once: a redelivered completion and refund change nothing.
         assert_eq!(
             ledger.fulfil(&session).await.expect("fulfil again"),

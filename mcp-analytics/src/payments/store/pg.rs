@@ -2,8 +2,9 @@
 //! what several replicas need to share — credit reservations with a lease, the local test
 //! provider's checkout sessions, and claims on meter events.
 
-// The payment components use this once their PostgreSQL side lands.
-#![allow(dead_code)]
+pub(crate) mod checkouts;
+pub(crate) mod holdings;
+pub(crate) mod records;
 
 use deadpool_postgres::Pool;
 
