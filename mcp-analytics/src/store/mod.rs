@@ -26,6 +26,8 @@ pub use histogram::LatencyHistogram;
 pub use overview::Overview;
 #[cfg(feature = "postgres")]
 pub use pg::PgStore;
+#[cfg(feature = "postgres")]
+pub(crate) use pg::describe as describe_pg_error;
 pub use report::{ErrorKind, Report, Sessions, ToolReport, UserUsage};
 pub use sketch::DistinctSketch;
 pub use summary::ToolSummary;

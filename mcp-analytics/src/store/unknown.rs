@@ -66,6 +66,7 @@ impl UnknownTools {
 
     /// Replaces what is known of `server`'s `hour` by `names` (read again by a writer that
     /// shares the database with others).
+    #[cfg(feature = "postgres")]
     pub(super) fn reload(&mut self, hour: i64, server: &str, names: HashSet<String>) {
         if !self.admitted.contains_key(&hour) && self.admitted.len() >= CACHED_HOURS {
             self.admitted.clear();
@@ -83,6 +84,7 @@ impl UnknownTools {
 }
 
 /// The `(hour, server)` whose allowance an unknown tool's call uses, if it is one.
+#[cfg(feature = "postgres")]
 pub(super) fn allowance_of(event: &ToolCallEvent) -> Option<(i64, &str)> {
     (event.status == Status::UnknownTool && event.tool != OTHER_UNKNOWN_TOOLS)
         .then(|| (hour_of(event), event.server_name.as_str()))

@@ -232,6 +232,18 @@ impl PgStore {
         super::views::session(self, session_id, limit)
     }
 
+    /// Revenue, conversion and payment health since `since_ms`, from the payment tables in
+    /// this database (empty when there are none).
+    pub fn payments(
+        &self,
+        since_ms: i64,
+    ) -> Result<crate::payments::report::PaymentsSummary, tokio_postgres::Error> {
+        let client = &self.client;
+        self.run(crate::payments::report::PaymentsSummary::read_pg(
+            client, since_ms,
+        ))
+    }
+
     /// Every call's latency since `since_ms`, merged from the rollup.
     pub fn latency(&self, since_ms: i64) -> Result<super::LatencyHistogram, tokio_postgres::Error> {
         super::summary::latency(self, since_ms)
