@@ -141,11 +141,7 @@ pub(crate) trait LedgerStore: Send + Sync {
     }
 
     /// Gives back a credit reserved by [`LedgerStore::reserve_credit`] (its call failed).
-    fn release_credit<'a>(
-        &'a self,
-        user: &'a str,
-        key: &'a EntitlementKey,
-    ) -> StoreFuture<'a, ()> {
+    fn release_credit<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, ()> {
         let _ = (user, key);
         Box::pin(async { Ok(()) })
     }

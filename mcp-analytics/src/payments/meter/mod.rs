@@ -8,6 +8,9 @@
 //! is down or refuses the key the sender pauses (as long as the failed event backs off)
 //! rather than trying every event in turn. Undelivered events survive restarts, and Stripe's
 //! dedupe of identifiers (kept at least 24 hours) makes a repeated delivery harmless.
+//!
+//! On PostgreSQL every replica shares one outbox; `postgres` claims events for one sender at a
+//! time and hands a dead replica's events to another.
 
 use std::{
     collections::HashMap,
@@ -56,7 +59,8 @@ pub enum MeterDurability {
     #[default]
     Queued,
     /// Written to the outbox before the call's result is returned (one SQLite transaction on
-    /// the call path): no crash after a result was sent can lose its usage.
+    /// the call path, or one PostgreSQL transaction on a pooled connection): no crash after a
+    /// result was sent can lose its usage.
     Committed,
 }
 
@@ -109,6 +113,7 @@ pub(crate) struct Meter {
     wake: Arc<tokio::sync::Notify>,
     store: MeterStore,
     /// Meter events waiting in a PostgreSQL outbox, as the sender last counted them.
+    #[cfg(feature = "postgres")]
     pending: AtomicU64,
     /// Until when (Unix ms) the sender does not deliver: Stripe is down or refuses the key.
     paused_until_ms: AtomicI64,
@@ -149,6 +154,7 @@ impl Meter {
             flush,
             wake: Arc::new(tokio::sync::Notify::new()),
             store,
+            #[cfg(feature = "postgres")]
             pending: AtomicU64::new(0),
             paused_until_ms: AtomicI64::new(0),
             provider,
@@ -310,6 +316,7 @@ impl Meter {
 struct Sent {
     outcomes: Vec<(MeterRow, Result<(), ProviderError>)>,
     /// Events not tried: the provider was down or refused the key.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     untried: Vec<MeterRow>,
     stopped: bool,
 }

@@ -20,7 +20,7 @@ use futures::StreamExt;
 use tokio::sync::{Notify, oneshot};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
-use super::{Meter, POLL, Queued, drain, event_row, meter_row, outcome};
+use super::{Meter, POLL, Queued, drain, outcome};
 use crate::{
     database::PostgresUrl,
     payments::{now_ms, store::pg_outbox},
@@ -33,6 +33,8 @@ const CLAIM_BATCH: usize = 4;
 const RECHECK_MS: i64 = 1000;
 /// The shortest claim lease.
 const MIN_LEASE: Duration = Duration::from_secs(2);
+/// How long writing committed usage may hold a call up before it is queued instead.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -79,19 +81,25 @@ impl PgMeter {
         self
     }
 
-    /// Writes events to the outbox in one transaction on a pooled connection (the call path
-    /// of committed usage); on failure they are handed back with the error.
+    /// Writes events to the outbox in one statement on a pooled connection (the call path of
+    /// committed usage); on failure, or after [`COMMIT_TIMEOUT`], they are handed back with the
+    /// error (to be queued).
     pub(super) async fn enqueue_committed(
         &self,
         queued: Vec<Queued>,
     ) -> Result<(), (String, Vec<Queued>)> {
         let written = async {
-            let mut client = self.pool.get().await?;
-            enqueue(&mut client, &queued).await
+            let client = self.pool.get().await?;
+            enqueue(&client, &queued).await
         };
-        match written.await {
-            Ok(()) => Ok(()),
-            Err(error) => Err((error.to_string(), queued)),
+        match tokio::time::timeout(COMMIT_TIMEOUT, written).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err((error.to_string(), queued)),
+            // Written or not, the sender writes it again (a repeated identifier is ignored).
+            Err(_) => Err((
+                format!("PostgreSQL did not answer within {COMMIT_TIMEOUT:?}"),
+                queued,
+            )),
         }
     }
 }
@@ -103,26 +111,20 @@ fn claim_lease(timeout: Duration, batch: usize) -> Duration {
     timeout.saturating_mul(requests).max(MIN_LEASE)
 }
 
-/// Writes queued events to the outbox in one transaction (events of users without a customer
+/// Writes queued events to the outbox in one statement (events of users without a customer
 /// are logged and left out: their usage is not billable).
-async fn enqueue(client: &mut Client, queued: &[Queued]) -> Result<(), PgError> {
-    let transaction = client.transaction().await?;
-    let mut users: Vec<&str> = queued.iter().map(|event| event.user.as_str()).collect();
-    users.sort_unstable();
-    users.dedup();
-    let customers = pg_outbox::customers_of(&transaction, &users).await?;
-    let rows: Vec<_> = queued
-        .iter()
-        .filter_map(|event| match customers.get(&event.user) {
-            Some(customer) => Some(meter_row(event, customer.clone())),
-            None => {
-                tracing::error!(user = %event.user, "metered call by a user without a customer; usage not billable");
-                None
-            }
-        })
-        .collect();
-    pg_outbox::enqueue(&transaction, &rows, now_ms()).await?;
-    transaction.commit().await?;
+async fn enqueue(client: &Client, queued: &[Queued]) -> Result<(), PgError> {
+    let mut calls = pg_outbox::Calls::default();
+    for event in queued {
+        calls.identifiers.push(event.identifier.clone());
+        calls.event_names.push(event.event_name.clone());
+        calls.users.push(event.user.clone());
+        calls.tools.push(event.tool.clone());
+        calls.timestamps.push(event.ts_s);
+    }
+    for user in pg_outbox::enqueue(client, &calls, now_ms()).await? {
+        tracing::error!(%user, "metered call by a user without a customer; usage not billable");
+    }
     Ok(())
 }
 
@@ -213,8 +215,10 @@ impl Sender {
             let Some(meter) = meter.upgrade() else { return };
             let queued = drain(&self.queue);
             let now = now_ms();
-            let due = self.next_due_ms.is_some_and(|due| due <= now)
-                || now >= self.checked_ms + RECHECK_MS;
+            // While the provider is down or refuses the key, only new usage is written.
+            let due = !meter.paused()
+                && (self.next_due_ms.is_some_and(|due| due <= now)
+                    || now >= self.checked_ms + RECHECK_MS);
             if queued.is_empty() && waiting.is_empty() && !told && !due {
                 continue;
             }
@@ -335,35 +339,34 @@ async fn deliver(meter: &Meter, client: &mut Client, claims: &Claims) -> Result<
         }
         let sent = meter.send(claimed).await;
         let now = now_ms();
-        let transaction = client.transaction().await?;
-        for (row, result) in &sent.outcomes {
-            let (state, next, kind, error) = outcome(row, result, now);
-            let held = pg_outbox::settle(
-                &transaction,
-                &claims.replica,
-                &row.identifier,
-                state,
-                next,
-                error.as_deref(),
-            )
-            .await?;
-            if held {
-                pg_outbox::record_event(&transaction, now, kind, &event_row(row, error.as_deref()))
-                    .await?;
-            } else {
-                tracing::warn!(
-                    identifier = %row.identifier,
-                    "another replica took this meter event over (the claim ran out while sending)"
-                );
-            }
+        let outcomes: Vec<_> = sent
+            .outcomes
+            .iter()
+            .map(|(row, result)| (row, outcome(row, result, now)))
+            .collect();
+        let outcomes: Vec<_> = outcomes
+            .iter()
+            .map(|(row, (state, next, kind, error))| pg_outbox::Outcome {
+                identifier: &row.identifier,
+                state: *state,
+                next_attempt_ms: *next,
+                error: error.as_deref(),
+                kind: *kind,
+            })
+            .collect();
+        let settled = pg_outbox::settle(&*client, &claims.replica, &outcomes, now).await?;
+        if settled.len() < outcomes.len() {
+            tracing::warn!(
+                taken = outcomes.len() - settled.len(),
+                "another replica took meter events over (their claim ran out while sending)"
+            );
         }
         let untried: Vec<String> = sent
             .untried
             .iter()
             .map(|row| row.identifier.clone())
             .collect();
-        pg_outbox::release(&transaction, &claims.replica, &untried).await?;
-        transaction.commit().await?;
+        pg_outbox::release(&*client, &claims.replica, &untried).await?;
         if sent.stopped || !full {
             return Ok(());
         }

@@ -43,6 +43,7 @@ pub(crate) struct StripeProvider {
     base_url: Option<String>,
     live: bool,
     /// The longest one request may take.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     timeout: Duration,
 }
 
@@ -77,6 +78,7 @@ impl StripeProvider {
     }
 
     /// The longest one request may take.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }

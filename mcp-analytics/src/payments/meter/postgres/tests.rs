@@ -198,6 +198,9 @@ async fn two_replicas_over_one_outbox_deliver_each_metered_call_once() {
         }
     };
     tokio::join!(record(a.clone(), "u1"), record(b.clone(), "u2"));
+    // A user without a customer: the usage is not billable, and left out.
+    a.record("u3", "search", "api_call").await;
+    b.record("u3", "search", "api_call").await;
     deliver_all(&[&a, &b]).await;
 
     let identifiers: Vec<String> = client
@@ -230,7 +233,9 @@ async fn two_senders_racing_over_a_full_outbox_never_send_one_event_twice() {
     let (pg, client) = database("meter_racing_senders").await;
     let identifiers: Vec<String> = (0..80).map(|n| format!("mcpa_race_{n:03}")).collect();
     let rows: Vec<MeterRow> = identifiers.iter().map(|id| row(id)).collect();
-    pg_outbox::enqueue(&client, &rows, now_ms()).await.unwrap();
+    pg_outbox::enqueue_rows(&client, &rows, now_ms())
+        .await
+        .unwrap();
     // A slow Stripe keeps both senders busy at once over the same due rows.
     let stripe = StripeDouble {
         delay: Duration::from_millis(10),
@@ -251,7 +256,9 @@ async fn a_dead_replicas_claims_are_taken_over_once_their_lease_ran_out() {
     let (pg, client) = database("meter_dead_replica").await;
     let identifiers: Vec<String> = (0..6).map(|n| format!("mcpa_dead_{n}")).collect();
     let rows: Vec<MeterRow> = identifiers.iter().map(|id| row(id)).collect();
-    pg_outbox::enqueue(&client, &rows, now_ms()).await.unwrap();
+    pg_outbox::enqueue_rows(&client, &rows, now_ms())
+        .await
+        .unwrap();
     // A replica claimed them, then died before sending (its lease still runs).
     let claimed = pg_outbox::claim(&client, "dead", now_ms(), now_ms() + 3_600_000, 100)
         .await
@@ -288,15 +295,19 @@ async fn a_dead_replicas_claims_are_taken_over_once_their_lease_ran_out() {
     let late = pg_outbox::settle(
         &client,
         "dead",
-        &identifiers[0],
-        Delivery::Pending,
-        0,
-        Some("late"),
+        &[pg_outbox::Outcome {
+            identifier: &identifiers[0],
+            state: Delivery::Pending,
+            next_attempt_ms: 0,
+            error: Some("late"),
+            kind: crate::payments::store::PaymentEventKind::MeterEventRetried,
+        }],
+        now_ms(),
     )
     .await
     .unwrap();
     assert!(
-        !late,
+        late.is_empty(),
         "a claim taken over is no longer the dead replica's to settle"
     );
     assert_eq!(outbox(&client).await, (6, 0, 6, 6));
@@ -392,7 +403,9 @@ async fn a_claim_in_progress_on_another_replica_is_skipped_not_waited_for() {
     let url = PostgresUrl::parse(&Cluster::shared().url("meter_claim_skips_locked")).unwrap();
     let second = crate::postgres::connect(&url).await.unwrap();
     let rows: Vec<MeterRow> = (0..6).map(|n| row(&format!("mcpa_lock_{n}"))).collect();
-    pg_outbox::enqueue(&first, &rows, now_ms()).await.unwrap();
+    pg_outbox::enqueue_rows(&first, &rows, now_ms())
+        .await
+        .unwrap();
 
     // One replica's claim has not committed yet when another replica claims.
     let claiming = first.transaction().await.unwrap();
@@ -420,4 +433,28 @@ async fn a_claim_in_progress_on_another_replica_is_skipped_not_waited_for() {
         ids(&rows),
         "each row claimed by exactly one replica: {mine:?} / {theirs:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_usage_holds_a_call_up_only_briefly_when_the_database_does_not_answer() {
+    // A server that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().collect();
+        drop(held);
+    });
+    let url = PostgresUrl::parse(&format!("postgres://postgres@{addr}/meter")).unwrap();
+    let pool = crate::postgres::pool(&url, 2).unwrap();
+    let meter = Meter::start_on(
+        MeterStore::Postgres(PgMeter::new(url, pool, Duration::from_secs(5))),
+        Provider::Local(crate::payments::provider::local::LocalProvider::new(
+            Default::default(),
+        )),
+        MeterDurability::Committed,
+    )
+    .unwrap();
+    tokio::time::timeout(DEADLINE, meter.record("u1", "search", "api_call"))
+        .await
+        .expect("the call returns (its usage queued) although the database is silent");
 }

@@ -149,7 +149,11 @@ pub(crate) async fn paid_by(
 ) -> Result<Option<CheckoutRow>, tokio_postgres::Error> {
     let sql =
         format!("SELECT {COLUMNS} FROM payment_checkouts WHERE payment_intent = $1 AND fulfilled");
-    Ok(tx.query_opt(&sql, &[&payment_intent]).await?.as_ref().map(row))
+    Ok(tx
+        .query_opt(&sql, &[&payment_intent])
+        .await?
+        .as_ref()
+        .map(row))
 }
 
 /// Whether another fulfilled unlimited purchase of the user for the key is not taken back.
