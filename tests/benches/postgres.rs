@@ -1,17 +1,22 @@
-//! PostgreSQL against SQLite, on a throwaway cluster the benchmark starts
-//! (`mcp_analytics_tests::postgres::Cluster`): what the payment gate adds to an entitled call
-//! (a metered subscription, entitled from memory; and a credit, reserved and used in the
-//! database), through the generated `ServerHandler::call_tool` as in `mcp-analytics`'s
-//! `paid_call` bench. The purchase is made once, before timing, through the local test
-//! provider's checkout page.
+//! PostgreSQL, on a throwaway cluster the benchmark starts (`mcp_analytics_tests::postgres::
+//! Cluster`), mirroring `mcp-analytics`'s SQLite benches:
+//!
+//! - `paid_call_by_database`: what the payment gate adds to an entitled call on PostgreSQL and
+//!   on SQLite (a metered subscription, entitled from memory; and a credit, reserved and used in
+//!   the database), through the generated `ServerHandler::call_tool` as in `paid_call`. The
+//!   purchases are made once, before timing, through the local test provider's checkout page.
+//! - `postgres_store/append_4096_events`: batches written as the writer thread writes them
+//!   (binary `COPY`, rollups upserted), as in `writer_throughput`.
+//! - `dashboard_1m_calls_postgres`: the dashboard's overview over 1,000,000 stored calls
+//!   (7 days, 20 tools, 1,000 users), as in `dashboard_summary`.
 //!
 //! `cargo bench -p mcp-analytics-tests --bench postgres`
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use mcp_analytics::{
-    Analytics, Database, Payments, mcp_server, paid,
+    Analytics, Database, Payments, Sink, Status, ToolCallEvent, Transport, mcp_server, paid,
     rmcp::{
         RoleServer, ServerHandler, ServiceExt,
         model::{
@@ -20,7 +25,9 @@ use mcp_analytics::{
         },
         service::{Peer, RequestContext},
     },
-    serde_json, tool,
+    serde_json,
+    store::PgStore,
+    tool,
 };
 use mcp_analytics_tests::postgres::Cluster;
 use schemars::JsonSchema;
@@ -115,7 +122,7 @@ fn paid_call(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let cluster = Cluster::start();
+    let cluster = Cluster::shared();
     let dir = tempfile::tempdir().unwrap();
     let backends: [(&str, Database); 2] = [
         ("sqlite", dir.path().join("bench.db").into()),
@@ -168,5 +175,112 @@ fn paid_call(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, paid_call);
+/// A new database on the bench's cluster, as analytics storage.
+fn pg_store(name: &str) -> PgStore {
+    let Database::Postgres(url) = Database::from(Cluster::shared().create_database(name).as_str())
+    else {
+        unreachable!("the cluster hands out postgres:// URLs")
+    };
+    PgStore::open(&url).unwrap()
+}
+
+/// Event `index` of a stream spread evenly over `span_ms` up to `end_ms`.
+fn event(index: usize, total: usize, end_ms: i64, span_ms: i64) -> ToolCallEvent {
+    let random = (index as u64 ^ 0x2545_f491_4f6c_dd1d).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let failed = random % 20 == 0;
+    ToolCallEvent {
+        id: format!("{index:032x}"),
+        ts_ms: end_ms - span_ms + (index as i64 * span_ms / total.max(1) as i64),
+        server_name: "bench".into(),
+        server_version: "1".into(),
+        tool: format!("tool_{}", random % 20),
+        user_id: Some(format!("user_{}", (random >> 8) % 1000)),
+        user_email: None,
+        user_name: None,
+        session_id: Some(format!("s-{}", index / 40)),
+        client_name: Some("client".into()),
+        client_version: Some("1".into()),
+        protocol_version: Some("2025-11-25".into()),
+        transport: Transport::Http,
+        request_id: Some(index.to_string()),
+        duration_us: 100 + (random >> 20) % 50_000,
+        status: if failed {
+            Status::ToolError
+        } else {
+            Status::Ok
+        },
+        error_type: failed.then(|| "tool_error".into()),
+        error_message: failed.then(|| "failed".into()),
+        params: Some(r#"{"city":"Berlin","units":"metric","days":3}"#.into()),
+        result: None,
+        ts_ns: None,
+        traceparent: None,
+        tracestate: None,
+    }
+}
+
+const BATCH: usize = 4096;
+
+fn writer_throughput(c: &mut Criterion) {
+    let mut store = pg_store("writer_throughput");
+    let now_ms = now_ms();
+    let mut next = 0;
+    let mut group = c.benchmark_group("postgres_store");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(30);
+    group.bench_function("append_4096_events", |b| {
+        b.iter_batched_ref(
+            || {
+                next += BATCH;
+                // A day of traffic, as a busy server's writer meets it.
+                (next..next + BATCH)
+                    .map(|i| event(i, 10_000_000, now_ms, 86_400_000))
+                    .collect::<Vec<_>>()
+            },
+            |batch| Sink::write(&mut store, batch).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+const CALLS: usize = 1_000_000;
+const WEEK_MS: i64 = 7 * 86_400_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn dashboard_summary(c: &mut Criterion) {
+    let mut store = pg_store("dashboard_1m_calls");
+    let now_ms = now_ms();
+    let mut batch = Vec::with_capacity(BATCH);
+    for index in 0..CALLS {
+        batch.push(event(index, CALLS, now_ms, WEEK_MS));
+        if batch.len() == BATCH {
+            store.append(&batch).unwrap();
+            batch.clear();
+        }
+    }
+    store.append(&batch).unwrap();
+    let week = store.overview(now_ms - WEEK_MS, 3_600_000, None).unwrap();
+    assert_eq!(week.report.calls, CALLS as u64, "every call is stored");
+    let mut group = c.benchmark_group("dashboard_1m_calls_postgres");
+    group.sample_size(10);
+    for (name, range_ms, bucket_ms) in [
+        ("last_24h", 86_400_000, 900_000),
+        ("last_7d", WEEK_MS, 3_600_000),
+    ] {
+        let since_ms = now_ms - range_ms;
+        group.bench_function(format!("{name}/full_overview"), |b| {
+            b.iter(|| store.overview(since_ms, bucket_ms, None).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, paid_call, writer_throughput, dashboard_summary);
 criterion_main!(benches);
