@@ -109,20 +109,7 @@ impl Meter {
         provider: Provider,
         durability: MeterDurability,
     ) -> Result<Arc<Self>, Error> {
-        let store = match db {
-            PaymentDb::Sqlite(store) => store,
-            // The outbox on PostgreSQL is not written yet: until it is, usage goes to a
-            // throwaway in-memory table (and is lost), loudly.
-            #[cfg(feature = "postgres")]
-            PaymentDb::Postgres(_) => {
-                tracing::error!("the meter outbox is not on PostgreSQL yet: metered usage is lost");
-                let memory = std::path::Path::new(":memory:");
-                SharedStore::new(PaymentStore::open(memory).map_err(|error| Error::Database {
-                    database: crate::Database::Sqlite(memory.to_owned()),
-                    reason: error.to_string(),
-                })?)
-            }
-        };
+        let store = outbox_store(db)?;
         let (flush, flushes) = mpsc::channel();
         let meter = Arc::new(Meter {
             durability,
@@ -328,6 +315,25 @@ impl Drop for Meter {
 
 /// A unique meter event identifier for one call: a random per-process prefix and a counter
 /// (assigned once, kept in the outbox for every delivery attempt).
+/// Where the outbox is kept.
+fn outbox_store(db: PaymentDb) -> Result<SharedStore, Error> {
+    match db {
+        PaymentDb::Sqlite(store) => Ok(store),
+        // The outbox on PostgreSQL is not written yet: until it is, usage goes to a
+        // throwaway in-memory table (and is lost), loudly.
+        #[cfg(feature = "postgres")]
+        PaymentDb::Postgres(_) => {
+            tracing::error!("the meter outbox is not on PostgreSQL yet: metered usage is lost");
+            let memory = std::path::Path::new(":memory:");
+            let store = PaymentStore::open(memory).map_err(|error| Error::Database {
+                database: crate::Database::Sqlite(memory.to_owned()),
+                reason: error.to_string(),
+            })?;
+            Ok(SharedStore::new(store))
+        }
+    }
+}
+
 fn identifier() -> String {
     static PREFIX: OnceLock<u64> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
