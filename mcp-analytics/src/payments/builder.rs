@@ -168,24 +168,14 @@ impl PaymentsBuilder {
         {
             return Err(PaymentsError::LiveKeyOutsideProduction.into());
         }
+        if self.secret_key.is_none() && self.environment == Environment::Production {
+            return Err(PaymentsError::MissingSecretKey.into());
+        }
         // The meter thread has its own client: pooled connections belong to the runtime that
         // opened them.
         let meter_provider = match &self.secret_key {
             Some(key) => stripe_provider(key, self.base_url.as_deref(), self.timeout)?,
             None => Provider::Local(LocalProvider::default()),
-        };
-        let provider = match &self.secret_key {
-            Some(key) => stripe_provider(key, self.base_url.as_deref(), self.timeout)?,
-            None if self.environment == Environment::Production => {
-                return Err(PaymentsError::MissingSecretKey.into());
-            }
-            None => {
-                let local = LocalProvider::new(self.local_prices.clone());
-                if let Some(url) = &self.public_url {
-                    local.set_base_url(url, false);
-                }
-                Provider::Local(local)
-            }
         };
         let db = match &self.database {
             Database::Sqlite(path) => {
@@ -205,6 +195,25 @@ impl PaymentsBuilder {
                     database: self.database.clone(),
                     reason: "built without the `postgres` feature".into(),
                 });
+            }
+        };
+        let provider = match &self.secret_key {
+            Some(key) => stripe_provider(key, self.base_url.as_deref(), self.timeout)?,
+            None if self.environment == Environment::Production => {
+                return Err(PaymentsError::MissingSecretKey.into());
+            }
+            None => {
+                let local = LocalProvider::new(self.local_prices.clone());
+                // Replicas share the test checkouts: one's page pays another's link.
+                #[cfg(feature = "postgres")]
+                let local = match &db {
+                    PaymentDb::Postgres(pg) => local.shared_in(pg.clone()),
+                    PaymentDb::Sqlite(_) => local,
+                };
+                if let Some(url) = &self.public_url {
+                    local.set_base_url(url, false);
+                }
+                Provider::Local(local)
             }
         };
         Payments::compose(Parts {

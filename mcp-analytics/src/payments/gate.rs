@@ -281,12 +281,28 @@ impl Ticket {
         };
         let key = self.pricing.key();
         match grant {
+            // On a shared store the commit awaits the database: it runs as a task of its own,
+            // to its end even if this future is dropped, and `Drop` has nothing left to do.
+            Access::Credit if self.succeeded && self.ledger.is_shared() => {
+                self.grant = None;
+                let (ledger, user, key) = (self.ledger.clone(), self.user.clone(), key.clone());
+                let commit = tokio::spawn(async move { ledger.commit(&user, &key).await });
+                if let Err(error) = commit.await {
+                    tracing::error!("using a credit failed: {error}");
+                }
+                return;
+            }
             // The grant is kept until the commit returned: if this future is dropped while it
             // waits (the ledger's write lock), `Drop` finishes using the credit. (The SQLite
-            // store's decrement completes within one poll, so it never runs twice; a store
-            // that awaits inside it must make the decrement idempotent per call.)
+            // store's decrement completes within one poll, so it never runs twice.)
             Access::Credit if self.succeeded => self.ledger.commit(&self.user, key).await,
-            Access::Credit => self.ledger.release(&self.user, key).await,
+            // Memory gives the credit back at once; a shared store's part runs to its end
+            // even if this future is dropped.
+            Access::Credit => {
+                self.grant = None;
+                self.ledger.release(&self.user, key).await;
+                return;
+            }
             Access::Subscription if self.succeeded => {
                 if let Some(event_name) = &self.pricing.meter {
                     self.meter
@@ -309,7 +325,8 @@ impl Drop for Ticket {
             return;
         }
         if !self.succeeded {
-            self.ledger
+            let _ = self
+                .ledger
                 .release_in_background(&self.user, self.pricing.key());
             return;
         }

@@ -22,6 +22,8 @@ mod ledger;
 mod meter;
 pub mod pricing;
 mod provider;
+#[cfg(all(test, feature = "postgres", feature = "http"))]
+mod replica_tests;
 pub mod report;
 #[cfg(feature = "http")]
 mod routes;

@@ -62,6 +62,7 @@ async fn run(ledger: Weak<Ledger>, store: Arc<PgLedger>, config: tokio_postgres:
         let Some(ledger) = ledger.upgrade() else {
             return;
         };
+        ledger.set_listening(false);
         ledger.invalidate_all();
         drop(ledger);
         tokio::time::sleep(RECONNECT_AFTER).await;
@@ -97,7 +98,10 @@ async fn listen(
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
     // Changes made before now were not heard.
     match ledger.upgrade() {
-        Some(ledger) => ledger.invalidate_all(),
+        Some(ledger) => {
+            ledger.invalidate_all();
+            ledger.set_listening(true);
+        }
         None => return Ok(()),
     }
     let mut renew = tokio::time::interval(RENEW_EVERY);

@@ -18,6 +18,8 @@ mod listen;
 mod model_tests;
 #[cfg(feature = "postgres")]
 pub(crate) mod pg;
+#[cfg(all(test, feature = "postgres"))]
+pub(super) mod pg_tests;
 pub(crate) mod sqlite;
 mod store;
 #[cfg(test)]
@@ -48,6 +50,8 @@ pub(crate) struct Ledger {
     /// Held across a store change and the cache load that follows it.
     writes: tokio::sync::Mutex<()>,
     subscription_ttl_ms: i64,
+    /// On a shared store: whether other replicas' announcements are being heard.
+    listening: std::sync::atomic::AtomicBool,
 }
 
 impl Ledger {
@@ -57,6 +61,7 @@ impl Ledger {
             cache: Mutex::new(Cache::default()),
             writes: tokio::sync::Mutex::new(()),
             subscription_ttl_ms: i64::try_from(subscription_ttl.as_millis()).unwrap_or(i64::MAX),
+            listening: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -130,31 +135,44 @@ impl Ledger {
         }
     }
 
-    /// A reserved credit's call failed or never finished: the credit goes back.
-    pub(crate) async fn release(&self, user: &str, key: &EntitlementKey) {
-        self.cache().release(user, key);
-        if self.store.shared()
-            && let Err(error) = self.store.release_credit(user, key).await
+    /// Whether the store is shared by replicas (credits are reserved in it).
+    pub(crate) fn is_shared(&self) -> bool {
+        self.store.shared()
+    }
+
+    /// A reserved credit's call failed or never finished: the credit goes back — in memory at
+    /// once, and in a shared store by a task that runs to its end even if this future is
+    /// dropped (or, failing that, when the reservation's lease runs out).
+    pub(crate) async fn release(self: &Arc<Self>, user: &str, key: &EntitlementKey) {
+        if let Some(release) = self.release_in_background(user, key)
+            && let Err(error) = release.await
         {
-            // Its lease runs out and frees it.
-            tracing::warn!("cannot give a reserved credit back now: {error}");
+            tracing::error!("giving a credit back failed: {error}");
         }
     }
 
-    /// [`Ledger::release`] from where nothing can wait (a dropped call): memory at once, a
-    /// shared store in the background (or when the reservation's lease runs out).
-    pub(crate) fn release_in_background(self: &Arc<Self>, user: &str, key: &EntitlementKey) {
+    /// [`Ledger::release`] from where nothing can wait (a dropped call); the store's part, if
+    /// any, as a task.
+    pub(crate) fn release_in_background(
+        self: &Arc<Self>,
+        user: &str,
+        key: &EntitlementKey,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        self.cache().release(user, key);
         if !self.store.shared() {
-            self.cache().release(user, key);
-            return;
+            return None;
         }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let (ledger, user, key) = (self.clone(), user.to_owned(), key.clone());
-                runtime.spawn(async move { ledger.release(&user, &key).await });
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("a reserved credit is given back when its lease runs out");
+            return None;
+        };
+        let (ledger, user, key) = (self.clone(), user.to_owned(), key.clone());
+        Some(runtime.spawn(async move {
+            if let Err(error) = ledger.store.release_credit(&user, &key).await {
+                // Its lease runs out and frees it.
+                tracing::warn!("cannot give a reserved credit back now: {error}");
             }
-            Err(_) => self.cache().release(user, key),
-        }
+        }))
     }
 
     /// Forgets what `user` holds (another replica changed it): the next call loads it again.
@@ -165,6 +183,18 @@ impl Ledger {
     /// Forgets what everyone holds (changes may have been missed).
     pub(crate) fn invalidate_all(&self) {
         self.cache().invalidate_all();
+    }
+
+    /// Notes whether other replicas' changes are being heard (a shared store).
+    pub(crate) fn set_listening(&self, listening: bool) {
+        self.listening
+            .store(listening, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether other replicas' changes are being heard (a shared store).
+    #[cfg(test)]
+    pub(crate) fn is_listening(&self) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Loads what the user holds for `key` from the store into memory.

@@ -299,9 +299,7 @@ async fn use_credit(
     user: &str,
     key: &EntitlementKey,
 ) -> PgResult<bool> {
-    if !holdings::end_reservation(tx, user, key.as_str(), replica).await? {
-        tracing::warn!(user, key = %key, "a credit's reservation ran out while its call ran");
-    }
+    // The entitlement row first, then the reservation: the order `reserve` locks them in.
     let used = if holdings::consume(tx, user, key.as_str()).await? {
         true
     } else {
@@ -318,6 +316,9 @@ async fn use_credit(
             false
         }
     };
+    if !holdings::end_reservation(tx, user, key.as_str(), replica).await? {
+        tracing::warn!(user, key = %key, "a credit's reservation ran out while its call ran");
+    }
     notify(tx, replica, user).await?;
     Ok(used)
 }

@@ -207,7 +207,7 @@ impl Provider {
         match self {
             #[cfg(feature = "stripe")]
             Provider::Stripe(stripe) => stripe.create_checkout(request).await,
-            Provider::Local(local) => Ok(local.create_checkout(request)),
+            Provider::Local(local) => local.create_checkout(request).await,
         }
     }
 
@@ -215,7 +215,7 @@ impl Provider {
         match self {
             #[cfg(feature = "stripe")]
             Provider::Stripe(stripe) => stripe.retrieve_checkout(id).await,
-            Provider::Local(local) => local.retrieve_checkout(id),
+            Provider::Local(local) => local.retrieve_checkout(id).await,
         }
     }
 
@@ -224,7 +224,7 @@ impl Provider {
         match self {
             #[cfg(feature = "stripe")]
             Provider::Stripe(stripe) => stripe.expire_checkout(id).await,
-            Provider::Local(local) => local.expire_checkout(id),
+            Provider::Local(local) => local.expire_checkout(id).await,
         }
     }
 
@@ -236,7 +236,7 @@ impl Provider {
         match self {
             #[cfg(feature = "stripe")]
             Provider::Stripe(stripe) => stripe.completed_checkouts(customer).await,
-            Provider::Local(local) => Ok(local.completed_checkouts(customer)),
+            Provider::Local(local) => local.completed_checkouts(customer).await,
         }
     }
 
@@ -249,7 +249,7 @@ impl Provider {
         match self {
             #[cfg(feature = "stripe")]
             Provider::Stripe(stripe) => stripe.subscriptions(customer, price).await,
-            Provider::Local(local) => Ok(local.subscriptions(customer, price)),
+            Provider::Local(local) => local.subscriptions(customer, price).await,
         }
     }
 
