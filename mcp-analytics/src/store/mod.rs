@@ -5,6 +5,8 @@
 mod aggregate;
 mod histogram;
 mod overview;
+#[cfg(feature = "postgres")]
+mod pg;
 mod report;
 mod rollup;
 #[cfg(test)]
@@ -22,6 +24,10 @@ use rusqlite::{Connection, functions::FunctionFlags, params};
 
 pub use histogram::LatencyHistogram;
 pub use overview::Overview;
+#[cfg(feature = "postgres")]
+pub use pg::PgStore;
+#[cfg(feature = "postgres")]
+pub(crate) use pg::describe as describe_pg_error;
 pub use report::{ErrorKind, Report, Sessions, ToolReport, UserUsage};
 pub use sketch::DistinctSketch;
 pub use summary::ToolSummary;

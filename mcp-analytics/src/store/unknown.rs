@@ -64,23 +64,30 @@ impl UnknownTools {
         Ok(OTHER_UNKNOWN_TOOLS)
     }
 
-    /// The `(hour, server)` whose admitted names `rollup_name` would read for `event`.
-    pub(super) fn unread(&self, event: &ToolCallEvent) -> Option<(i64, String)> {
-        if event.status != Status::UnknownTool || event.tool == OTHER_UNKNOWN_TOOLS {
-            return None;
+    /// Replaces what is known of `server`'s `hour` by `names` (read again by a writer that
+    /// shares the database with others).
+    #[cfg(feature = "postgres")]
+    pub(super) fn reload(&mut self, hour: i64, server: &str, names: HashSet<String>) {
+        if !self.admitted.contains_key(&hour) && self.admitted.len() >= CACHED_HOURS {
+            self.admitted.clear();
         }
-        let hour = hour_of(event);
-        let known = self
-            .admitted
-            .get(&hour)
-            .is_some_and(|servers| servers.contains_key(&event.server_name));
-        (!known).then(|| (hour, event.server_name.clone()))
+        self.admitted
+            .entry(hour)
+            .or_default()
+            .insert(server.to_owned(), names);
     }
 
     /// Forgets what is in memory (after a transaction that admitted names was rolled back).
     pub(super) fn forget(&mut self) {
         self.admitted.clear();
     }
+}
+
+/// The `(hour, server)` whose allowance an unknown tool's call uses, if it is one.
+#[cfg(feature = "postgres")]
+pub(super) fn allowance_of(event: &ToolCallEvent) -> Option<(i64, &str)> {
+    (event.status == Status::UnknownTool && event.tool != OTHER_UNKNOWN_TOOLS)
+        .then(|| (hour_of(event), event.server_name.as_str()))
 }
 
 fn hour_of(event: &ToolCallEvent) -> i64 {
