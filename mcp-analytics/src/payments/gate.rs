@@ -306,7 +306,8 @@ impl Ticket {
             Access::Subscription if self.succeeded => {
                 if let Some(event_name) = &self.pricing.meter {
                     self.meter
-                        .record(&self.user, &self.pricing.tool, event_name);
+                        .record(&self.user, &self.pricing.tool, event_name)
+                        .await;
                 }
             }
             Access::Subscription | Access::Unlimited => {}

@@ -1357,8 +1357,11 @@ fn every_recorded_metered_call_is_one_meter_event_delivered_once() {
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| {
+                    let caller = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .expect("runtime");
                     for _ in 0..50 {
-                        meter.record(USERS[0], "metered_tool", "api_calls");
+                        caller.block_on(meter.record(USERS[0], "metered_tool", "api_calls"));
                     }
                 });
             }

@@ -160,6 +160,16 @@ impl Provider {
         }
     }
 
+    /// The longest one request to the provider may take (the local provider answers at once).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn request_timeout(&self) -> std::time::Duration {
+        match self {
+            #[cfg(feature = "stripe")]
+            Provider::Stripe(stripe) => stripe.timeout(),
+            Provider::Local(_) => std::time::Duration::ZERO,
+        }
+    }
+
     pub(crate) fn is_local(&self) -> bool {
         self.as_local().is_some()
     }

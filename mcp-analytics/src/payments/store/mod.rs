@@ -11,6 +11,8 @@ mod events;
 mod outbox;
 #[cfg(feature = "postgres")]
 pub(crate) mod pg;
+#[cfg(feature = "postgres")]
+pub(crate) mod pg_outbox;
 mod reversals;
 mod subscriptions;
 mod webhook_events;
