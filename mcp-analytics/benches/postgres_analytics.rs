@@ -40,7 +40,7 @@ fn live_event(index: usize, random: u64, now_ms: i64) -> ToolCallEvent {
 }
 
 fn call(index: usize, random: u64, ts_ms: i64) -> ToolCallEvent {
-    let failed = random % 20 == 0;
+    let failed = random.is_multiple_of(20);
     ToolCallEvent {
         id: format!("0190a5c2-0000-7000-8000-{index:012x}"),
         ts_ms,

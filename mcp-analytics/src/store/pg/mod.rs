@@ -567,7 +567,7 @@ impl Source for PgStore {
         &self,
         sql: &str,
         params: &[Param<'_>],
-        visit: &mut dyn FnMut(&dyn Row<tokio_postgres::Error>) -> Result<(), Self::Error>,
+        visit: &mut super::source::Visit<'_, tokio_postgres::Error>,
     ) -> Result<(), Self::Error> {
         let types: Vec<Type> = params
             .iter()
