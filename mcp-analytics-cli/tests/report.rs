@@ -357,11 +357,15 @@ fn an_unreachable_postgres_url_is_a_clear_error_without_its_password() {
         .local_addr()
         .unwrap()
         .port();
-    let output = report(&["--db", &format!("postgres://app:hunter2@127.0.0.1:{port}/x")]);
+    let output = report(&[
+        "--db",
+        &format!("postgres://app:hunter2@127.0.0.1:{port}/x"),
+    ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(&format!("postgres://app:***@127.0.0.1:{port}/x")) && !stderr.contains("hunter2"),
+        stderr.contains(&format!("postgres://app:***@127.0.0.1:{port}/x"))
+            && !stderr.contains("hunter2"),
         "{stderr}"
     );
 }

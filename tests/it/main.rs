@@ -19,6 +19,7 @@ mod http_security;
 mod oauth;
 mod otlp;
 mod payments;
+mod pg_analytics;
 mod pipeline;
 mod postgres;
 mod rollups;

@@ -1,6 +1,6 @@
 //! The web dashboard: one page (uPlot inlined, no build step) and a small JSON API over the
-//! SQLite store, as an axum router to serve alone (`mcp-analytics dashboard`) or to nest next to
-//! `/mcp` at `/analytics`. With an API key set, the page and the API need it (bearer header, or
+//! analytics store (SQLite, or PostgreSQL with the `postgres` feature), as an axum router to
+//! serve alone (`mcp-analytics dashboard`) or to nest next to `/mcp` at `/analytics`. With an API key set, the page and the API need it (bearer header, or
 //! the login form's cookie); a dashboard on a non-loopback address always needs one. Without a
 //! key, requests must name a loopback or allowed `Host` (DNS rebinding); the sign-in form
 //! refuses cross-origin posts.

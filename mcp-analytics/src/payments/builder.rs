@@ -20,7 +20,7 @@ use crate::{Database, Environment, Error};
 /// | `STRIPE_API_BASE` | another Stripe API base URL (a proxy or a test double) |
 /// | `MCP_PUBLIC_URL` | this server's public URL (local test checkout links) |
 /// | `ENVIRONMENT` | `production` makes a missing key a startup error |
-/// | `MCP_ANALYTICS_DB` | the database holding the payment tables (with the analytics) |
+/// | `MCP_ANALYTICS_DB` | the database holding the payment tables (with the analytics): a SQLite file (one process) or a `postgres://` URL (feature `postgres`; any number of replicas) |
 /// | `MCP_ANALYTICS_METER_DURABILITY` | `queued` (default) or `committed`: see [`MeterDurability`] |
 pub struct PaymentsBuilder {
     secret_key: Option<String>,

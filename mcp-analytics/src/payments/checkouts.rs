@@ -111,13 +111,24 @@ impl Checkouts {
         email: Option<&str>,
         replacing: Option<&str>,
     ) -> Result<String, ProviderError> {
-        let store = match &self.db {
-            PaymentDb::Sqlite(store) => store,
-            #[cfg(feature = "postgres")]
-            PaymentDb::Postgres(pg) => {
-                return self.create_customer_once(pg, user, email, replacing).await;
+        match &self.db {
+            PaymentDb::Sqlite(store) => {
+                self.create_customer_in(store, user, email, replacing).await
             }
-        };
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => self.create_customer_once(pg, user, email, replacing).await,
+        }
+    }
+
+    /// Creates the user's customer and records it in SQLite (the one process's user locks keep
+    /// first calls from creating two).
+    async fn create_customer_in(
+        &self,
+        store: &super::store::SharedStore,
+        user: &str,
+        email: Option<&str>,
+        replacing: Option<&str>,
+    ) -> Result<String, ProviderError> {
         let customer = self
             .provider
             .create_customer(user, email, replacing)

@@ -8,7 +8,11 @@
 //!
 //! Components, each owning its state: `ledger` (entitlements, reservations, grants and
 //! take-backs), `checkouts` (customers and checkouts at the provider), `webhooks`, `meter`
-//! and `gate` (admission); [`Payments`] composes them.
+//! and `gate` (admission); [`Payments`] composes them. Each reaches its tables through
+//! `store::PaymentDb`: a SQLite file serving one process, or a PostgreSQL database shared by
+//! replicas — credits are then reserved in the database, every replica's memory hears the
+//! others' changes (`LISTEN`/`NOTIFY`), and checkouts, customers and webhook events are
+//! created or applied once whichever replica sees them.
 
 // Builds without Stripe or HTTP reach only part of this module (no webhooks, no test pages).
 #![cfg_attr(not(all(feature = "stripe", feature = "http")), allow(dead_code))]

@@ -188,3 +188,126 @@ async fn concurrent_first_calls_on_two_replicas_create_one_customer() {
     assert_eq!(on_a.expect("a"), on_b.expect("b"), "one customer for alice");
     assert_eq!(created.load(Ordering::SeqCst), 1, "created once at Stripe");
 }
+
+/// A signed `checkout.session.expired` event for an unpaid checkout of `alice`.
+#[cfg(feature = "stripe")]
+fn expired_event(secret: &str) -> (String, String) {
+    let mut session = serde_json::json!({
+        "id": "cs_test_expired",
+        "object": "checkout.session",
+        "after_expiration": null,
+        "allow_promotion_codes": null,
+        "amount_subtotal": 500,
+        "amount_total": 500,
+        "automatic_tax": { "enabled": false, "liability": null, "provider": null, "status": null },
+        "billing_address_collection": null,
+        "cancel_url": null,
+        "client_reference_id": "alice",
+        "client_secret": null,
+        "consent": null,
+        "consent_collection": null,
+        "created": 0,
+        "currency": "usd",
+        "custom_fields": [],
+        "custom_text": { "after_submit": null, "shipping_address": null, "submit": null,
+                         "terms_of_service_acceptance": null },
+        "customer": "cus_1",
+        "customer_creation": null,
+        "customer_details": null,
+        "customer_email": null,
+    });
+    let rest = serde_json::json!({
+        "expires_at": 0,
+        "invoice": null,
+        "livemode": false,
+        "locale": null,
+        "metadata": { "mcp_user_id": "alice", "mcp_tool": "image", "mcp_price_key": "price_image" },
+        "mode": "payment",
+        "payment_intent": null,
+        "payment_link": null,
+        "payment_method_collection": "always",
+        "payment_method_types": ["card"],
+        "payment_status": "unpaid",
+        "recovered_from": null,
+        "shipping_address_collection": null,
+        "shipping_cost": null,
+        "shipping_options": [],
+        "status": "expired",
+        "submit_type": null,
+        "subscription": null,
+        "success_url": "https://example.com/ok",
+        "total_details": { "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 },
+        "ui_mode": "hosted",
+        "url": null,
+    });
+    if let (Some(head), serde_json::Value::Object(rest)) = (session.as_object_mut(), rest) {
+        head.extend(rest);
+    }
+    let body = serde_json::json!({
+        "id": "evt_expired_1", "object": "event", "api_version": "2026-09-30.endive",
+        "created": super::now_ms() / 1000, "data": { "object": session }, "livemode": false,
+        "pending_webhooks": 1, "request": { "id": null, "idempotency_key": null },
+        "type": "checkout.session.expired"
+    })
+    .to_string();
+    let signature =
+        stripe_webhook::Webhook::generate_test_header(&body, secret, Some(super::now_ms() / 1000));
+    (body, signature)
+}
+
+#[cfg(feature = "stripe")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_webhook_event_delivered_to_two_replicas_at_once_is_applied_once() {
+    const SECRET: &str = "whsec_replicas";
+    let url = Cluster::shared().create_database("replicas_webhook");
+    let replica = || {
+        Payments::builder()
+            .environment(Environment::Development)
+            .webhook_secret(SECRET)
+            .database(&url)
+            .build()
+            .expect("payments on PostgreSQL")
+    };
+    let (a, b) = (replica(), replica());
+    let (body, signature) = expired_event(SECRET);
+    let deliveries: Vec<_> = (0..8)
+        .map(|i| {
+            let replica = if i % 2 == 0 { &a } else { &b }.clone();
+            let (body, signature) = (body.clone(), signature.clone());
+            tokio::spawn(async move {
+                let core = replica.core().expect("configured");
+                core.webhooks
+                    .receive(Some(&signature), body.as_bytes())
+                    .await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for delivery in deliveries {
+        answers.push(delivery.await.expect("delivery").body);
+    }
+    assert_eq!(
+        answers.iter().filter(|body| **body == "ok").count(),
+        1,
+        "{answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|body| ["ok", "duplicate"].contains(body))
+    );
+    let pg = PgPayments::open(&PostgresUrl::parse(&url).unwrap()).expect("open");
+    let recorded: i64 = pg
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM payment_events WHERE kind = 'checkout_expired'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, 1, "the event was applied once");
+}

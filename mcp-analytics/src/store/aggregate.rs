@@ -81,6 +81,9 @@ pub(super) type HourKey = (i64, String, String, &'static str, String);
 /// `(minute, server, tool, status)`.
 pub(super) type MinuteKey<'e> = (i64, &'e str, &'e str, &'static str);
 
+/// A user's latest `(email, name)`.
+pub(super) type Details = (Option<String>, Option<String>);
+
 /// The hourly aggregates taken out of [`Pending`] to be written.
 #[derive(Default)]
 pub(super) struct Hourly {
@@ -89,7 +92,7 @@ pub(super) struct Hourly {
     /// `user_calls_1h` rows: `(hour, user)` and `(calls, errors)`.
     pub users: Vec<((i64, String), (i64, i64))>,
     /// `user_details` rows: user and `(email, name)`.
-    pub details: Vec<(String, (Option<String>, Option<String>))>,
+    pub details: Vec<(String, Details)>,
 }
 
 /// Hourly aggregates not yet written.

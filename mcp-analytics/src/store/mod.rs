@@ -1,6 +1,8 @@
 //! The embedded store: one SQLite file (WAL) holding raw `tool_calls`, the per-minute rollup
 //! `tool_calls_1m` (written in the same transaction), the hourly rollups (written within
-//! half a second, see `aggregate`) and the recorder's counters.
+//! half a second, see `aggregate`) and the recorder's counters. With the `postgres` feature,
+//! [`PgStore`] keeps the same tables in PostgreSQL for many writers (see `pg`); both are read by
+//! the same queries (see `source`).
 
 mod aggregate;
 mod histogram;

@@ -28,6 +28,9 @@ pub(crate) trait Row<E> {
     }
 }
 
+/// What [`Source::each`] hands every row to.
+pub(crate) type Visit<'v, E> = dyn FnMut(&dyn Row<E>) -> Result<(), E> + 'v;
+
 /// A database the readers query.
 pub(crate) trait Source {
     /// Its error.
@@ -38,7 +41,7 @@ pub(crate) trait Source {
         &self,
         sql: &str,
         params: &[Param<'_>],
-        visit: &mut dyn FnMut(&dyn Row<Self::Error>) -> Result<(), Self::Error>,
+        visit: &mut Visit<'_, Self::Error>,
     ) -> Result<(), Self::Error>;
 
     /// Runs `sql` and maps every row.
@@ -90,7 +93,7 @@ impl Source for rusqlite::Connection {
         &self,
         sql: &str,
         params: &[Param<'_>],
-        visit: &mut dyn FnMut(&dyn Row<rusqlite::Error>) -> rusqlite::Result<()>,
+        visit: &mut Visit<'_, rusqlite::Error>,
     ) -> rusqlite::Result<()> {
         let mut statement = self.prepare_cached(sql)?;
         let mut rows = statement.query(rusqlite::params_from_iter(params))?;

@@ -21,6 +21,9 @@ const HOUR_MS: i64 = 3_600_000;
 /// Hours (per server) kept in memory; older ones are read back from the rollup when needed.
 const CACHED_HOURS: usize = 48;
 
+/// Reads the unknown names a server's hour admitted: `(hour, server)` to names.
+pub(super) type Lookup<'l, E> = dyn FnMut(i64, &str) -> Result<HashSet<String>, E> + 'l;
+
 /// The unknown names admitted per hour and server.
 #[derive(Default)]
 pub(super) struct UnknownTools {
@@ -34,7 +37,7 @@ impl UnknownTools {
     pub(super) fn rollup_name<'e, E>(
         &mut self,
         event: &'e ToolCallEvent,
-        stored: &mut dyn FnMut(i64, &str) -> Result<HashSet<String>, E>,
+        stored: &mut Lookup<'_, E>,
     ) -> Result<&'e str, E> {
         if event.status != Status::UnknownTool {
             return Ok(&event.tool);

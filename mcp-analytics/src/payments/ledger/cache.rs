@@ -132,6 +132,7 @@ impl Cache {
     }
 
     /// Forgets what every user holds (keeping the reservations of running calls).
+    #[cfg(feature = "postgres")]
     pub(super) fn invalidate_all(&mut self) {
         let users: Vec<String> = self.users.keys().cloned().collect();
         for user in users {

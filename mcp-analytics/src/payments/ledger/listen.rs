@@ -22,6 +22,8 @@ use crate::{database::PostgresUrl, payments::now_ms};
 const RENEW_EVERY: Duration = Duration::from_millis(LEASE_MS as u64 / 4);
 /// How long to wait before connecting again.
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
+/// The listening connection's `application_name`.
+pub(super) const APPLICATION_NAME: &str = "mcp-analytics-ledger-listener";
 /// How often the thread checks that its ledger still exists.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -31,7 +33,9 @@ pub(super) fn start(
     store: Arc<PgLedger>,
     url: PostgresUrl,
 ) -> Result<(), crate::Error> {
-    let config = crate::postgres::config(&url)?;
+    let mut config = crate::postgres::config(&url)?;
+    // Told apart from the pool's connections (`pg_stat_activity`).
+    config.application_name(APPLICATION_NAME);
     std::thread::Builder::new()
         .name("mcp-analytics-ledger".into())
         .spawn(move || {

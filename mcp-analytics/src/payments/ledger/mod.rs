@@ -51,6 +51,7 @@ pub(crate) struct Ledger {
     writes: tokio::sync::Mutex<()>,
     subscription_ttl_ms: i64,
     /// On a shared store: whether other replicas' announcements are being heard.
+    #[cfg(feature = "postgres")]
     listening: std::sync::atomic::AtomicBool,
 }
 
@@ -61,6 +62,7 @@ impl Ledger {
             cache: Mutex::new(Cache::default()),
             writes: tokio::sync::Mutex::new(()),
             subscription_ttl_ms: i64::try_from(subscription_ttl.as_millis()).unwrap_or(i64::MAX),
+            #[cfg(feature = "postgres")]
             listening: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -176,23 +178,26 @@ impl Ledger {
     }
 
     /// Forgets what `user` holds (another replica changed it): the next call loads it again.
+    #[cfg(feature = "postgres")]
     pub(crate) fn invalidate_user(&self, user: &str) {
         self.cache().invalidate_user(user);
     }
 
     /// Forgets what everyone holds (changes may have been missed).
+    #[cfg(feature = "postgres")]
     pub(crate) fn invalidate_all(&self) {
         self.cache().invalidate_all();
     }
 
     /// Notes whether other replicas' changes are being heard (a shared store).
+    #[cfg(feature = "postgres")]
     pub(crate) fn set_listening(&self, listening: bool) {
         self.listening
             .store(listening, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether other replicas' changes are being heard (a shared store).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "postgres"))]
     pub(crate) fn is_listening(&self) -> bool {
         self.listening.load(std::sync::atomic::Ordering::Relaxed)
     }

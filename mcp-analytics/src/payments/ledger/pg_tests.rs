@@ -293,3 +293,51 @@ fn a_subscribers_entitled_call_needs_no_database() {
         }
     });
 }
+
+#[test]
+fn a_replica_that_lost_its_listening_connection_forgets_what_it_may_have_missed() {
+    let pg = database("ledger_relisten");
+    runtime().block_on(async {
+        let db = PaymentDb::Postgres(pg.clone());
+        let a = replica(&pg, "a");
+        let b = Ledger::open(&db, Duration::from_secs(3600)).expect("replica b");
+        wait_until_listening(&b).await;
+        let (user, key) = (USERS[1], key(2));
+        a.apply_subscription(
+            &active_subscription(SubscriptionStatus::Active),
+            SubscriptionChange::Created,
+        )
+        .await
+        .expect("subscribe");
+        b.reload(user, &key).await.expect("reload");
+        assert_eq!(
+            b.reserve(user, &key).await,
+            Decision::Granted(Access::Subscription)
+        );
+        // The listening connection dies (a database restart, a network cut); the subscription
+        // ends while nobody listens.
+        execute(
+            &pg,
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{}'",
+                super::listen::APPLICATION_NAME
+            ),
+        )
+        .await;
+        a.apply_subscription(
+            &active_subscription(SubscriptionStatus::Canceled),
+            SubscriptionChange::Deleted,
+        )
+        .await
+        .expect("cancel");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while b.reserve(user, &key).await != Decision::Unknown {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "replica b still grants from memory what it may have missed"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        wait_until_listening(&b).await;
+    });
+}

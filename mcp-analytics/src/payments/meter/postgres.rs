@@ -5,6 +5,10 @@
 //! claims leaves them to run out; another replica's sender then takes the events over (Stripe
 //! drops a repeated identifier, should the dead one have sent some).
 //!
+//! Leases are in the replicas' clocks: clocks that disagree by much of a lease (25 s with Stripe's
+//! default 5 s timeout) could let a replica take over a claim still in use, and Stripe would
+//! drop the repeated identifier.
+//!
 //! The sender runs on its own thread with its own runtime and connection, on which it
 //! `LISTEN`s: every replica's enqueue notifies every sender. It also looks again every second
 //! (a notification missed while reconnecting, a claim run out).

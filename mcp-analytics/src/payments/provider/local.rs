@@ -32,7 +32,7 @@ pub(crate) struct LocalProvider {
     next: AtomicU64,
     /// Where the sessions are kept when replicas share them (else in memory above).
     #[cfg(feature = "postgres")]
-    shared: Option<crate::payments::store::pg::PgPayments>,
+    shared: Option<Box<crate::payments::store::pg::PgPayments>>,
 }
 
 impl LocalProvider {
@@ -48,7 +48,7 @@ impl LocalProvider {
     /// replica.
     #[cfg(feature = "postgres")]
     pub(crate) fn shared_in(mut self, pg: crate::payments::store::pg::PgPayments) -> Self {
-        self.shared = Some(pg);
+        self.shared = Some(Box::new(pg));
         self
     }
 

@@ -41,6 +41,9 @@ use crate::{Database, PostgresUrl, Sink, SinkError, Stats, ToolCallEvent};
 /// serialization failure (nothing of it was kept).
 const RETRIES: usize = 5;
 
+/// How long connecting may take unless the URL says (`connect_timeout=`).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A PostgreSQL analytics database. As a [`Sink`] it appends batches; its query methods read
 /// the rollups. Every method blocks until PostgreSQL answers.
 pub struct PgStore {
@@ -313,10 +316,12 @@ pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
 
 /// A connection with the analytics tables migrated and the staging table made.
 async fn connect(url: &PostgresUrl) -> Result<Client, Connect> {
-    let (mut client, connection) = crate::postgres::config(url)
-        .map_err(Connect::Config)?
-        .connect(tokio_postgres::NoTls)
-        .await?;
+    let mut config = crate::postgres::config(url).map_err(Connect::Config)?;
+    if config.get_connect_timeout().is_none() {
+        // The writer thread waits for it: an unreachable server must not hold it for minutes.
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let (mut client, connection) = config.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::debug!("an analytics PostgreSQL connection ended: {error}");
@@ -562,7 +567,7 @@ impl Source for PgStore {
         &self,
         sql: &str,
         params: &[Param<'_>],
-        visit: &mut dyn FnMut(&dyn Row<tokio_postgres::Error>) -> Result<(), Self::Error>,
+        visit: &mut super::source::Visit<'_, tokio_postgres::Error>,
     ) -> Result<(), Self::Error> {
         let types: Vec<Type> = params
             .iter()
