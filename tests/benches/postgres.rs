@@ -187,7 +187,7 @@ fn pg_store(name: &str) -> PgStore {
 /// Event `index` of a stream spread evenly over `span_ms` up to `end_ms`.
 fn event(index: usize, total: usize, end_ms: i64, span_ms: i64) -> ToolCallEvent {
     let random = (index as u64 ^ 0x2545_f491_4f6c_dd1d).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let failed = random % 20 == 0;
+    let failed = random.is_multiple_of(20);
     ToolCallEvent {
         id: format!("{index:032x}"),
         ts_ms: end_ms - span_ms + (index as i64 * span_ms / total.max(1) as i64),
