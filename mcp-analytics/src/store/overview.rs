@@ -59,14 +59,16 @@ pub(super) fn overview<S: Source>(
             .merge(totals);
         all.merge(totals);
     }
+    // The report's user sketches are every user of the range: no second read for `users`.
+    let (report, users) = report::complete(source, since_ms, None, server, tools)?;
     Ok(Overview {
-        report: report::complete(source, since_ms, None, server, tools)?,
+        report,
         series: buckets
             .into_iter()
             .map(|(ts_ms, totals)| SeriesPoint::new(ts_ms, &totals))
             .collect(),
         p95_ms: all.latency.quantile(0.95).map(|us| us / 1000.0),
-        users: summary::users(source, since_ms, server)?,
+        users: users.estimate(),
         servers: summary::servers(source, since_ms)?,
     })
 }

@@ -98,17 +98,18 @@ pub(super) fn report<S: Source>(
     server: Option<&str>,
 ) -> Result<Report, S::Error> {
     let totals = summary::tool_totals(source, since_ms, server)?;
-    complete(source, since_ms, tool, server, totals)
+    Ok(complete(source, since_ms, tool, server, totals)?.0)
 }
 
-/// The report around per-tool totals already read from the rollup.
+/// The report around per-tool totals already read from the rollup, and the distinct users of
+/// its scope (the union of its tools' sketches).
 pub(super) fn complete<S: Source>(
     source: &S,
     since_ms: i64,
     tool: Option<&str>,
     server: Option<&str>,
     totals: BTreeMap<String, Totals>,
-) -> Result<Report, S::Error> {
+) -> Result<(Report, DistinctSketch), S::Error> {
     let mut tools: Vec<ToolReport> = totals
         .into_iter()
         .filter(|(name, _)| tool.is_none_or(|tool| name == tool))
@@ -143,6 +144,10 @@ pub(super) fn complete<S: Source>(
             Ok(())
         },
     )?;
+    let mut all_users = DistinctSketch::default();
+    user_sketches
+        .values()
+        .for_each(|sketch| all_users.merge(sketch));
     for entry in &mut tools {
         entry.users = user_sketches
             .get(&entry.tool)
@@ -185,7 +190,7 @@ pub(super) fn complete<S: Source>(
     })?;
     let calls: u64 = tools.iter().map(|entry| entry.calls).sum();
     let session_count = sessions.estimate();
-    Ok(Report {
+    let report = Report {
         since_ms,
         tool: tool.map(str::to_owned),
         calls,
@@ -201,7 +206,8 @@ pub(super) fn complete<S: Source>(
                 calls as f64 / session_count as f64
             },
         },
-    })
+    };
+    Ok((report, all_users))
 }
 
 fn count(value: i64) -> u64 {
