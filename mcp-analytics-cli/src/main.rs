@@ -5,10 +5,11 @@
 //! mcp-analytics dashboard --db ./mcp-analytics.db [--listen 127.0.0.1:8787]
 //! mcp-analytics collect --db ./collected.db --listen 0.0.0.0:8787   # needs MCP_ANALYTICS_API_KEY
 //! ```
+//!
+//! `--db` takes a SQLite file or a `postgres://…` URL (the server's `MCP_ANALYTICS_DB`).
 
 use std::{
     io::IsTerminal,
-    path::PathBuf,
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -16,11 +17,11 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use mcp_analytics::{
-    ClientText,
+    ClientText, Database,
     collector::Collector,
     dashboard::Dashboard,
     payments::report::{PaymentsSummary, format_amount},
-    store::{Report, SqliteStore},
+    store::{PgStore, Report, SqliteStore},
 };
 
 /// Analytics for MCP servers built with mcp-analytics.
@@ -35,9 +36,10 @@ struct Cli {
 enum Command {
     /// Usage, errors, latency, users and sessions over a time range.
     Report {
-        /// The SQLite database the server writes (its MCP_ANALYTICS_DB).
+        /// The database the server writes (its MCP_ANALYTICS_DB): a SQLite file or a
+        /// postgres:// URL.
         #[arg(long, default_value = "./mcp-analytics.db")]
-        db: PathBuf,
+        db: String,
         /// How far back to look: `30m`, `24h`, `7d`, or `all`.
         #[arg(long, default_value = "24h")]
         since: String,
@@ -50,18 +52,20 @@ enum Command {
     },
     /// Receive events from servers' HTTP exporters (and serve the dashboard over them).
     Collect {
-        /// The SQLite database to store into.
+        /// The database to store into: a SQLite file or a postgres:// URL (which several
+        /// collectors may share).
         #[arg(long, default_value = "./mcp-analytics.db")]
-        db: PathBuf,
+        db: String,
         /// Address to listen on (a non-loopback address needs MCP_ANALYTICS_API_KEY).
         #[arg(long, default_value = "127.0.0.1:8787")]
         listen: std::net::SocketAddr,
     },
     /// Serve the web dashboard (protected by MCP_ANALYTICS_API_KEY when set; required off loopback).
     Dashboard {
-        /// The SQLite database the server writes (its MCP_ANALYTICS_DB).
+        /// The database the server writes (its MCP_ANALYTICS_DB): a SQLite file or a
+        /// postgres:// URL.
         #[arg(long, default_value = "./mcp-analytics.db")]
-        db: PathBuf,
+        db: String,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8787")]
         listen: std::net::SocketAddr,
@@ -103,19 +107,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tool,
             json,
         } => {
-            if !db.exists() {
-                bail!(
-                    "no analytics database at {} (set --db to the server's MCP_ANALYTICS_DB)",
-                    db.display()
-                );
-            }
             let since_ms = since_ms(&since)?;
-            let store = SqliteStore::open(&db)?;
-            let report = store
-                .report(since_ms, tool.as_deref())
-                .context("reading the report")?;
-            let payments = PaymentsSummary::read(store.connection(), since_ms)
-                .context("reading the payment events")?;
+            let (report, payments) = read_report(&Database::from(db), since_ms, tool.as_deref())?;
             if json {
                 let full = FullReport {
                     report: &report,
@@ -129,6 +122,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The report and the payments summary of `database` since `since_ms`.
+fn read_report(
+    database: &Database,
+    since_ms: i64,
+    tool: Option<&str>,
+) -> anyhow::Result<(Report, PaymentsSummary)> {
+    match database {
+        Database::Sqlite(path) => {
+            if !path.exists() {
+                bail!(
+                    "no analytics database at {} (set --db to the server's MCP_ANALYTICS_DB)",
+                    path.display()
+                );
+            }
+            let store = SqliteStore::open(path)?;
+            let report = store.report(since_ms, tool).context("reading the report")?;
+            let payments = PaymentsSummary::read(store.connection(), since_ms)
+                .context("reading the payment events")?;
+            Ok((report, payments))
+        }
+        Database::Postgres(url) => {
+            let store = PgStore::open(url)?;
+            let report = store
+                .report(since_ms, tool)
+                .with_context(|| format!("reading the report from {url}"))?;
+            let payments = store
+                .payments(since_ms)
+                .with_context(|| format!("reading the payment events from {url}"))?;
+            Ok((report, payments))
+        }
+        other => bail!("unsupported database {other}"),
+    }
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

@@ -2,7 +2,14 @@
 
 use std::process::Command;
 
-use mcp_analytics::{Status, ToolCallEvent, Transport, store::SqliteStore};
+use mcp_analytics::{
+    Database, Status, ToolCallEvent, Transport,
+    store::{PgStore, SqliteStore},
+};
+
+#[path = "../../mcp-analytics/src/postgres/test_cluster.rs"]
+#[allow(dead_code)] // Not every part of the harness is used here.
+mod postgres;
 
 fn event(
     index: usize,
@@ -45,7 +52,12 @@ fn event(
 fn database() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("report.db");
-    let mut store = SqliteStore::open(&path).unwrap();
+    SqliteStore::open(&path).unwrap().append(&events()).unwrap();
+    (dir, path)
+}
+
+/// Twelve calls of two tools by two users (and one anonymous), three of them errors.
+fn events() -> Vec<ToolCallEvent> {
     let mut events = Vec::new();
     for index in 0..10 {
         let status = if index < 2 {
@@ -63,8 +75,7 @@ fn database() -> (tempfile::TempDir, std::path::PathBuf) {
     }
     events.push(event(10, "add", Some("ann"), Status::Ok, 500));
     events.push(event(11, "add", None, Status::Panic, 700));
-    store.append(&events).unwrap();
-    (dir, path)
+    events
 }
 
 fn report(args: &[&str]) -> std::process::Output {
@@ -305,5 +316,56 @@ fn tables_never_print_terminal_escapes_even_from_old_databases() {
     assert!(
         text.lines().all(|line| line.chars().count() < 400),
         "a 10,000-character name is printed whole"
+    );
+}
+
+#[test]
+fn the_report_of_a_postgres_url_is_the_report_of_the_same_calls_in_sqlite() {
+    let (_dir, sqlite) = database();
+    let url = postgres::Cluster::shared().create_database("cli_report");
+    let Database::Postgres(postgres_url) = Database::from(&url) else {
+        unreachable!("a postgres URL")
+    };
+    PgStore::open(&postgres_url)
+        .unwrap()
+        .append(&events())
+        .unwrap();
+    for args in [
+        &["--json", "--since", "all"][..],
+        &["--since", "1h", "--tool", "add"],
+        &["--since", "24h"],
+    ] {
+        let from_sqlite = report(&[&["--db", sqlite.to_str().unwrap()], args].concat());
+        let from_postgres = report(&[&["--db", url.as_str()], args].concat());
+        assert!(
+            from_postgres.status.success(),
+            "{}",
+            String::from_utf8_lossy(&from_postgres.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(from_postgres.stdout).unwrap(),
+            String::from_utf8(from_sqlite.stdout).unwrap(),
+            "report {args:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_postgres_url_is_a_clear_error_without_its_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = report(&[
+        "--db",
+        &format!("postgres://app:hunter2@127.0.0.1:{port}/x"),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("postgres://app:***@127.0.0.1:{port}/x"))
+            && !stderr.contains("hunter2"),
+        "{stderr}"
     );
 }

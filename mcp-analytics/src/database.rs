@@ -9,8 +9,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// What a PostgreSQL URL is answered with until its store exists.
-pub(crate) const NO_POSTGRES_YET: &str = "PostgreSQL is not supported here yet";
+/// What a PostgreSQL URL is answered with in a build without the `postgres` feature.
+#[cfg(not(feature = "postgres"))]
+pub(crate) const NO_POSTGRES_FEATURE: &str = "built without mcp-analytics's `postgres` feature";
 
 /// A database: a SQLite file or a PostgreSQL URL. Its `Display` and `Debug` never show a
 /// password.

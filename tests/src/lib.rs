@@ -2,13 +2,15 @@
 //! `protocol_error`, `panic`, slow for cancellation, secrets for redaction) and a paid one, also
 //! served by the `stdio-demo` and `http-demo` binaries the tests spawn; [`server::TestServer`]
 //! to serve them on 127.0.0.1; clients, stored rows and secrets to check; the fake Stripe and an
-//! OTLP receiver. The demo is also a pass case: the macro used from another crate that depends
+//! OTLP receiver; a throwaway PostgreSQL cluster ([`postgres::Cluster`]). The demo is also a pass case: the macro used from another crate that depends
 //! only on `mcp-analytics`, serde and schemars.
 
 pub mod canary;
 pub mod client;
 pub mod fake_stripe;
 pub mod otlp_receiver;
+#[path = "../../mcp-analytics/src/postgres/test_cluster.rs"]
+pub mod postgres;
 pub mod records;
 pub mod secrets;
 pub mod server;

@@ -96,6 +96,10 @@ impl AnalyticsBuilder {
     }
 
     /// Opens the database and starts the writer thread.
+    ///
+    /// With `MCP_ANALYTICS_ENDPOINT` the HTTP exporter keeps batches it could not deliver yet
+    /// in an outbox: a table of the SQLite database, or, with a PostgreSQL database, in
+    /// memory (lost when the process stops; the events are stored in PostgreSQL anyway).
     pub fn build(self) -> Result<Analytics, Error> {
         if self.enabled == Some(false) {
             return Ok(Analytics::disabled());
@@ -114,15 +118,25 @@ impl AnalyticsBuilder {
                 destinations.push(format!("SQLite {}", path.display()));
                 sinks.insert(0, Box::new(store));
             }
+            #[cfg(feature = "postgres")]
             Some(Database::Postgres(url)) => {
+                let store = crate::store::PgStore::open(url)?;
+                destinations.push(format!("PostgreSQL {url}"));
+                sinks.insert(0, Box::new(store));
+            }
+            #[cfg(not(feature = "postgres"))]
+            Some(database @ Database::Postgres(_)) => {
                 return Err(Error::Database {
-                    database: Database::Postgres(url.clone()),
-                    reason: crate::database::NO_POSTGRES_YET.into(),
+                    database: database.clone(),
+                    reason: crate::database::NO_POSTGRES_FEATURE.into(),
                 });
             }
             _ => {}
         }
         if let Some((endpoint, api_key)) = self.endpoint {
+            // The exporter's outbox is a SQLite table next to the analytics; with a PostgreSQL
+            // database (or none) it is kept in memory, so batches still undelivered when the
+            // process stops are lost (the events themselves are in PostgreSQL).
             let outbox = self.database.as_ref().and_then(Database::sqlite_path);
             sinks.push(exporter(endpoint, api_key, outbox)?);
         }

@@ -133,13 +133,7 @@ pub(super) async fn payments(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let (_, since_ms, _) = range(&query);
-    respond(
-        state
-            .query(move |store| {
-                crate::payments::report::PaymentsSummary::read(store.connection(), since_ms)
-            })
-            .await,
-    )
+    respond(state.query(move |store| store.payments(since_ms)).await)
 }
 
 pub(super) async fn session(

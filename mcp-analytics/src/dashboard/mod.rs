@@ -1,27 +1,29 @@
 //! The web dashboard: one page (uPlot inlined, no build step) and a small JSON API over the
-//! SQLite store, as an axum router to serve alone (`mcp-analytics dashboard`) or to nest next to
-//! `/mcp` at `/analytics`. With an API key set, the page and the API need it (bearer header, or
+//! analytics store (SQLite, or PostgreSQL with the `postgres` feature), as an axum router to
+//! serve alone (`mcp-analytics dashboard`) or to nest next to `/mcp` at `/analytics`. With an API key set, the page and the API need it (bearer header, or
 //! the login form's cookie); a dashboard on a non-loopback address always needs one. Without a
 //! key, requests must name a loopback or allowed `Host` (DNS rebinding); the sign-in form
 //! refuses cross-origin posts.
 
 mod api;
 pub(crate) mod auth;
+pub(crate) mod store;
 
 use std::{
     net::SocketAddr,
-    path::PathBuf,
     sync::{Arc, Mutex, OnceLock},
 };
 
 use axum::{Router, routing::get};
 
-use crate::{Database, Error, store::SqliteStore};
+use crate::{Database, Error};
+use store::{QueryError, Store};
 
 /// The variable holding the key that protects the dashboard (and, later, the ingest endpoint).
 pub const API_KEY_VAR: &str = "MCP_ANALYTICS_API_KEY";
 
-/// A dashboard over one SQLite analytics database.
+/// A dashboard over one analytics database (a SQLite file or, with the `postgres` feature, a
+/// PostgreSQL database).
 #[derive(Clone, Debug)]
 pub struct Dashboard {
     database: Database,
@@ -134,8 +136,9 @@ impl Dashboard {
 /// What every request handler shares.
 struct State {
     database: Database,
-    /// Opened on first use, so the dashboard can start before the server creates the file.
-    store: Mutex<Option<SqliteStore>>,
+    /// Opened on first use, so the dashboard can start before the server creates the file;
+    /// opened again after a PostgreSQL connection broke.
+    store: Mutex<Option<Store>>,
     auth: auth::Auth,
 }
 
@@ -143,7 +146,7 @@ impl State {
     /// Runs `query` against the store on a blocking thread.
     async fn query<T: Send + 'static>(
         self: &Arc<Self>,
-        query: impl FnOnce(&SqliteStore) -> rusqlite::Result<T> + Send + 'static,
+        query: impl FnOnce(&Store) -> Result<T, QueryError> + Send + 'static,
     ) -> Result<T, QueryError> {
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
@@ -151,39 +154,13 @@ impl State {
                 .store
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if store.is_none() {
-                let path = match &state.database {
-                    Database::Sqlite(path) => path,
-                    Database::Postgres(url) => {
-                        return Err(QueryError::Open(Error::Database {
-                            database: Database::Postgres(url.clone()),
-                            reason: crate::database::NO_POSTGRES_YET.into(),
-                        }));
-                    }
-                };
-                if !path.exists() {
-                    return Err(QueryError::NoDatabase(path.clone()));
-                }
-                *store = Some(SqliteStore::open(path).map_err(QueryError::Open)?);
+            if store.as_ref().is_none_or(Store::is_broken) {
+                *store = Some(Store::open_existing(&state.database)?);
             }
-            Ok(query(store.as_ref().expect("opened above"))?)
+            query(store.as_ref().expect("opened above"))
         })
         .await?
     }
-}
-
-/// Why a dashboard query has no answer (the API answers 503 with this message).
-#[derive(Debug, thiserror::Error)]
-enum QueryError {
-    /// The server has not created its database yet.
-    #[error("no analytics database at {} yet", .0.display())]
-    NoDatabase(PathBuf),
-    #[error(transparent)]
-    Open(Error),
-    #[error(transparent)]
-    Query(#[from] rusqlite::Error),
-    #[error(transparent)]
-    Thread(#[from] tokio::task::JoinError),
 }
 
 /// The page with uPlot and the app inlined (built once).

@@ -1,5 +1,6 @@
 //! The collector: an ingest endpoint (`POST /ingest`) for the `export::HttpExporter`s on
-//! many servers, storing their events in one SQLite database (deduplicated by event id) and
+//! many servers, storing their events in one database (a SQLite file, or PostgreSQL that several collectors
+//! share; deduplicated by event id) and
 //! serving the dashboard over it at `/`.
 //!
 //! Requests carry `Authorization: Bearer <MCP_ANALYTICS_API_KEY>` and a JSON body
@@ -35,8 +36,7 @@ pub use super::wire::{
 use crate::{
     ClientText, Error, ToolCallEvent,
     client_text::clean_event,
-    dashboard::{Dashboard, auth::Auth},
-    store::SqliteStore,
+    dashboard::{Dashboard, auth::Auth, store::Store},
 };
 
 /// The longest event id accepted, in bytes (servers send UUIDs).
@@ -46,14 +46,14 @@ const MAX_ID_BYTES: usize = 64;
 /// that no clock produced the event, and the rollups' time arithmetic would overflow.
 pub const MAX_TS_MS: i64 = 253_402_300_799_999;
 
-/// An ingest server over one SQLite database (with the same database and key as its dashboard).
+/// An ingest server over one analytics database (with the same database and key as its dashboard).
 #[derive(Clone, Debug)]
 pub struct Collector {
     dashboard: Dashboard,
 }
 
 struct Ingest {
-    store: Mutex<SqliteStore>,
+    store: Mutex<Store>,
     auth: Auth,
 }
 
@@ -91,7 +91,7 @@ impl Collector {
     /// `POST /ingest`, and the dashboard at `/`.
     pub fn router(&self) -> Result<Router, Error> {
         let ingest = Arc::new(Ingest {
-            store: Mutex::new(SqliteStore::open(sqlite_path(self.dashboard.database())?)?),
+            store: Mutex::new(Store::open(self.dashboard.database())?),
             auth: Auth::new(self.dashboard.key()),
         });
         let dashboard = self.dashboard.router();
@@ -284,12 +284,4 @@ fn id_of(raw: &RawValue) -> Option<String> {
     }
     let id = serde_json::from_str::<Id<'_>>(raw.get()).ok()?.id?;
     Some(ClientText::new(&id).into_string())
-}
-
-/// The collector's SQLite file.
-fn sqlite_path(database: &crate::Database) -> Result<&std::path::Path, Error> {
-    database.sqlite_path().ok_or_else(|| Error::Database {
-        database: database.clone(),
-        reason: crate::database::NO_POSTGRES_YET.into(),
-    })
 }

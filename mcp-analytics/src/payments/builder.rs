@@ -7,7 +7,7 @@ use super::{
     MeterDurability, Parts, Payments, PaymentsError,
     pricing::EnvLookup,
     provider::{Provider, local::LocalProvider},
-    store::{PaymentStore, SharedStore},
+    store::{PaymentDb, PaymentStore, SharedStore},
 };
 use crate::{Database, Environment, Error};
 
@@ -20,7 +20,7 @@ use crate::{Database, Environment, Error};
 /// | `STRIPE_API_BASE` | another Stripe API base URL (a proxy or a test double) |
 /// | `MCP_PUBLIC_URL` | this server's public URL (local test checkout links) |
 /// | `ENVIRONMENT` | `production` makes a missing key a startup error |
-/// | `MCP_ANALYTICS_DB` | the database holding the payment tables (with the analytics) |
+/// | `MCP_ANALYTICS_DB` | the database holding the payment tables (with the analytics): a SQLite file (one process) or a `postgres://` URL (feature `postgres`; any number of replicas) |
 /// | `MCP_ANALYTICS_METER_DURABILITY` | `queued` (default) or `committed`: see [`MeterDurability`] |
 pub struct PaymentsBuilder {
     secret_key: Option<String>,
@@ -168,11 +168,34 @@ impl PaymentsBuilder {
         {
             return Err(PaymentsError::LiveKeyOutsideProduction.into());
         }
+        if self.secret_key.is_none() && self.environment == Environment::Production {
+            return Err(PaymentsError::MissingSecretKey.into());
+        }
         // The meter thread has its own client: pooled connections belong to the runtime that
         // opened them.
         let meter_provider = match &self.secret_key {
             Some(key) => stripe_provider(key, self.base_url.as_deref(), self.timeout)?,
             None => Provider::Local(LocalProvider::default()),
+        };
+        let db = match &self.database {
+            Database::Sqlite(path) => {
+                let store = PaymentStore::open(path).map_err(|cause| PaymentsError::Store {
+                    path: path.clone(),
+                    cause,
+                })?;
+                PaymentDb::Sqlite(SharedStore::new(store))
+            }
+            #[cfg(feature = "postgres")]
+            Database::Postgres(url) => {
+                PaymentDb::Postgres(super::store::pg::PgPayments::open(url)?)
+            }
+            #[cfg(not(feature = "postgres"))]
+            Database::Postgres(_) => {
+                return Err(Error::Database {
+                    database: self.database.clone(),
+                    reason: "built without the `postgres` feature".into(),
+                });
+            }
         };
         let provider = match &self.secret_key {
             Some(key) => stripe_provider(key, self.base_url.as_deref(), self.timeout)?,
@@ -181,27 +204,20 @@ impl PaymentsBuilder {
             }
             None => {
                 let local = LocalProvider::new(self.local_prices.clone());
+                // Replicas share the test checkouts: one's page pays another's link.
+                #[cfg(feature = "postgres")]
+                let local = match &db {
+                    PaymentDb::Postgres(pg) => local.shared_in(pg.clone()),
+                    PaymentDb::Sqlite(_) => local,
+                };
                 if let Some(url) = &self.public_url {
                     local.set_base_url(url, false);
                 }
                 Provider::Local(local)
             }
         };
-        let path = match &self.database {
-            Database::Sqlite(path) => path,
-            Database::Postgres(_) => {
-                return Err(Error::Database {
-                    database: self.database.clone(),
-                    reason: crate::database::NO_POSTGRES_YET.into(),
-                });
-            }
-        };
-        let store = PaymentStore::open(path).map_err(|cause| PaymentsError::Store {
-            path: path.clone(),
-            cause,
-        })?;
         Payments::compose(Parts {
-            store: SharedStore::new(store),
+            db,
             provider,
             meter_provider,
             webhook_secret: self.webhook_secret,

@@ -15,7 +15,7 @@ use super::{
     now_ms,
     pricing::{CheckoutMode, Grant, ResolvedPricing},
     provider::{CheckoutInfo, CheckoutRequest, Provider, ProviderError},
-    store::{EventRow, PaymentEventKind, SharedStore, StoreError},
+    store::{EventRow, PaymentDb, StoreError},
 };
 
 /// Checkout sessions live at least this long (Stripe accepts 30 min to 24 h).
@@ -25,6 +25,9 @@ const CHECKOUT_LIFETIME_S: i64 = 3600;
 const WINDOW_S: i64 = 600;
 /// An open checkout is reused while it has at least this long left.
 const REUSE_MARGIN_S: i64 = 300;
+/// The class of the database locks held while creating a user's customer (PostgreSQL).
+#[cfg(feature = "postgres")]
+const CUSTOMER_LOCK: i32 = 0x6d63_7063; // "mcpc"
 
 /// Where the user's checkout for a tool stands.
 pub(crate) enum CheckoutState {
@@ -39,17 +42,17 @@ pub(crate) enum CheckoutState {
 /// Customers and checkouts at the provider.
 pub(crate) struct Checkouts {
     provider: Arc<Provider>,
-    store: SharedStore,
+    db: PaymentDb,
     ledger: Arc<Ledger>,
     /// One async lock per user (no duplicate customers or checkouts).
     user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Checkouts {
-    pub(crate) fn new(provider: Arc<Provider>, store: SharedStore, ledger: Arc<Ledger>) -> Self {
+    pub(crate) fn new(provider: Arc<Provider>, db: PaymentDb, ledger: Arc<Ledger>) -> Self {
         Self {
             provider,
-            store,
+            db,
             ledger,
             user_locks: Mutex::default(),
         }
@@ -75,12 +78,7 @@ impl Checkouts {
         user: &str,
         email: Option<&str>,
     ) -> Result<String, ProviderError> {
-        let stored = self
-            .store
-            .lock()
-            .customers()
-            .of_user(user)
-            .map_err(store_unavailable)?;
+        let stored = self.db.customer_of(user).await.map_err(store_unavailable)?;
         match stored {
             Some(customer) => Ok(customer),
             None => self.create_customer(user, email, None).await,
@@ -100,10 +98,9 @@ impl Checkouts {
             customer = stale,
             "the payment provider no longer knows this customer; creating a new one"
         );
-        self.store
-            .lock()
-            .customers()
-            .forget(user, stale)
+        self.db
+            .forget_customer(user, stale)
+            .await
             .map_err(store_unavailable)?;
         self.create_customer(user, email, Some(stale)).await
     }
@@ -114,11 +111,29 @@ impl Checkouts {
         email: Option<&str>,
         replacing: Option<&str>,
     ) -> Result<String, ProviderError> {
+        match &self.db {
+            PaymentDb::Sqlite(store) => {
+                self.create_customer_in(store, user, email, replacing).await
+            }
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => self.create_customer_once(pg, user, email, replacing).await,
+        }
+    }
+
+    /// Creates the user's customer and records it in SQLite (the one process's user locks keep
+    /// first calls from creating two).
+    async fn create_customer_in(
+        &self,
+        store: &super::store::SharedStore,
+        user: &str,
+        email: Option<&str>,
+        replacing: Option<&str>,
+    ) -> Result<String, ProviderError> {
         let customer = self
             .provider
             .create_customer(user, email, replacing)
             .await?;
-        let store = self.store.lock();
+        let store = store.lock();
         store
             .customers()
             .insert(user, &customer, now_ms())
@@ -129,6 +144,44 @@ impl Checkouts {
             .of_user(user)
             .map_err(store_unavailable)?
             .unwrap_or(customer))
+    }
+
+    /// Creates the user's customer on PostgreSQL, where replicas share the customers: under a
+    /// lock on the user held by the database, so that concurrent first calls on several
+    /// replicas create one (the others find it stored once the lock is theirs).
+    #[cfg(feature = "postgres")]
+    async fn create_customer_once(
+        &self,
+        pg: &super::store::pg::PgPayments,
+        user: &str,
+        email: Option<&str>,
+        replacing: Option<&str>,
+    ) -> Result<String, ProviderError> {
+        use super::store::pg::records;
+        let mut client = pg.pool.get().await.map_err(store_unavailable)?;
+        let tx = client.transaction().await.map_err(store_unavailable)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&CUSTOMER_LOCK, &user],
+        )
+        .await
+        .map_err(store_unavailable)?;
+        if let Some(stored) = records::customer_of(&tx, user)
+            .await
+            .map_err(store_unavailable)?
+            .filter(|stored| Some(stored.as_str()) != replacing)
+        {
+            return Ok(stored);
+        }
+        let customer = self
+            .provider
+            .create_customer(user, email, replacing)
+            .await?;
+        records::insert_customer(&tx, user, &customer, now_ms())
+            .await
+            .map_err(store_unavailable)?;
+        tx.commit().await.map_err(store_unavailable)?;
+        Ok(customer)
     }
 
     /// Asks the provider what the user holds for the tool's prices and records it through the
@@ -193,18 +246,12 @@ impl Checkouts {
     ) -> Result<CheckoutState, ProviderError> {
         let key = pricing.key();
         let now = now_ms();
-        let pending = {
-            let store = self.store.lock();
-            // Rows past their expiry are the provider's expired sessions: not reused.
-            store
-                .checkouts()
-                .expire_overdue(user, key, now)
-                .map_err(store_unavailable)?;
-            store
-                .checkouts()
-                .pending(user, key, now)
-                .map_err(store_unavailable)?
-        };
+        // Rows past their expiry are the provider's expired sessions: not reused.
+        let pending = self
+            .db
+            .pending_checkout(user, key, now)
+            .await
+            .map_err(store_unavailable)?;
         if let Some(pending) = pending
             && let Some(state) = self.reuse(&pending.session_id).await?
         {
@@ -229,10 +276,9 @@ impl Checkouts {
         key: &EntitlementKey,
     ) -> Result<Option<CheckoutState>, ProviderError> {
         let pending = self
-            .store
-            .lock()
-            .checkouts()
-            .pending(user, key, now_ms())
+            .db
+            .pending_checkout(user, key, now_ms())
+            .await
             .map_err(store_unavailable)?;
         match pending {
             Some(row)
@@ -255,7 +301,8 @@ impl Checkouts {
                     session = session_id,
                     "a stored checkout the provider does not know ({error}); offering a new one"
                 );
-                self.set_status(session_id, &CheckoutStatus::Expired)?;
+                self.set_status(session_id, &CheckoutStatus::Expired)
+                    .await?;
                 return Ok(None);
             }
             Err(error) => return Err(error),
@@ -289,7 +336,7 @@ impl Checkouts {
         if session.status == CheckoutStatus::Open {
             return Ok(Some(CheckoutState::Open(Box::new(session))));
         }
-        self.set_status(&session.id, &session.status)?;
+        self.set_status(&session.id, &session.status).await?;
         Ok(None)
     }
 
@@ -302,10 +349,9 @@ impl Checkouts {
     ) -> Result<CheckoutState, ProviderError> {
         let key = pricing.key();
         let offered = self
-            .store
-            .lock()
-            .checkouts()
-            .count(user, key)
+            .db
+            .checkouts_offered(user, key)
+            .await
             .map_err(store_unavailable)?;
         let granted = match (pricing.mode, pricing.grant) {
             (CheckoutMode::Subscription, _) => Granted::Subscription,
@@ -336,36 +382,11 @@ impl Checkouts {
                 offered,
             })
             .await?;
-        self.record_created(user, pricing, key, &session)
+        self.db
+            .checkout_created(&session, user, &pricing.tool, key, now_ms())
+            .await
             .map_err(store_unavailable)?;
         Ok(CheckoutState::Open(Box::new(session)))
-    }
-
-    fn record_created(
-        &self,
-        user: &str,
-        pricing: &ResolvedPricing,
-        key: &EntitlementKey,
-        session: &CheckoutInfo,
-    ) -> rusqlite::Result<()> {
-        let now = now_ms();
-        self.store.lock().transaction(|store| {
-            store
-                .checkouts()
-                .insert(session, user, &pricing.tool, key, now)?;
-            store.events().record(
-                now,
-                PaymentEventKind::CheckoutCreated,
-                &EventRow {
-                    user_id: Some(user),
-                    tool: Some(&pricing.tool),
-                    amount: session.amount_total,
-                    currency: session.currency.as_deref(),
-                    reference: Some(&session.id),
-                    ..EventRow::default()
-                },
-            )
-        })
     }
 
     /// The page where a subscriber fixes their payment method (see
@@ -393,32 +414,27 @@ impl Checkouts {
     }
 
     /// Marks an unpaid checkout expired (Stripe's `checkout.session.expired`).
-    pub(crate) fn expired(&self, session: &CheckoutInfo) -> Result<(), StoreError> {
+    pub(crate) async fn expired(&self, session: &CheckoutInfo) -> Result<(), StoreError> {
         let meta = |key: &str| session.metadata.get(key).map(String::as_str);
-        let store = self.store.lock();
-        store.transaction(|store| {
-            store
-                .checkouts()
-                .set_status(&session.id, &CheckoutStatus::Expired, None)?;
-            store.events().record(
-                now_ms(),
-                PaymentEventKind::CheckoutExpired,
-                &EventRow {
-                    user_id: meta("mcp_user_id"),
-                    tool: meta("mcp_tool"),
-                    reference: Some(&session.id),
-                    ..EventRow::default()
-                },
-            )
-        })?;
-        Ok(())
+        let event = EventRow {
+            user_id: meta("mcp_user_id"),
+            tool: meta("mcp_tool"),
+            reference: Some(&session.id),
+            ..EventRow::default()
+        };
+        self.db
+            .checkout_expired(&session.id, &event, now_ms())
+            .await
     }
 
-    fn set_status(&self, session_id: &str, status: &CheckoutStatus) -> Result<(), ProviderError> {
-        self.store
-            .lock()
-            .checkouts()
-            .set_status(session_id, status, None)
+    async fn set_status(
+        &self,
+        session_id: &str,
+        status: &CheckoutStatus,
+    ) -> Result<(), ProviderError> {
+        self.db
+            .set_checkout_status(session_id, status)
+            .await
             .map_err(store_unavailable)
     }
 }
@@ -432,7 +448,9 @@ pub(crate) fn store_unavailable(error: impl Into<StoreError>) -> ProviderError {
 mod user_lock_tests {
     use super::*;
     use crate::payments::{
-        ledger::sqlite::SqliteLedger, provider::local::LocalProvider, store::PaymentStore,
+        ledger::sqlite::SqliteLedger,
+        provider::local::LocalProvider,
+        store::{PaymentStore, SharedStore},
     };
 
     #[tokio::test]
@@ -444,7 +462,7 @@ mod user_lock_tests {
             std::time::Duration::from_secs(60),
         ));
         let provider = Arc::new(Provider::Local(LocalProvider::new(HashMap::new())));
-        let checkouts = Checkouts::new(provider, store, ledger);
+        let checkouts = Checkouts::new(provider, PaymentDb::Sqlite(store), ledger);
         let held = checkouts.user_lock("alice");
         let _guard = held.lock().await;
         for session in 0..5000 {

@@ -91,9 +91,9 @@ impl Gate {
             (None, Some(session), Environment::Development) => format!("anon-{session}"),
             _ => return Admission::Refuse(sign_in_required(tool.name)),
         };
-        let grant = match self.ledger.reserve(&user, resolved.key()) {
+        let grant = match self.ledger.reserve(&user, resolved.key()).await {
             Decision::Granted(grant) => Ok(grant),
-            Decision::Refused | Decision::Unknown => match self
+            Decision::Refused | Decision::Unknown | Decision::Unavailable => match self
                 .slow_path(&user, payer.email.as_deref(), &resolved)
                 .await
             {
@@ -141,24 +141,27 @@ impl Gate {
             .reload(user, key)
             .await
             .map_err(|error| failed(store_unavailable(error)))?;
-        match self.ledger.reserve(user, key) {
+        match self.ledger.reserve(user, key).await {
             Decision::Granted(grant) => return Ok(grant),
             // The provider was asked recently: no need to ask it again.
             Decision::Refused => {}
+            Decision::Unavailable => return Err(failed(store_down())),
             Decision::Unknown => {
                 self.checkouts
                     .sync(user, email, pricing)
                     .await
                     .map_err(failed)?;
-                if let Decision::Granted(grant) = self.ledger.reserve(user, key) {
-                    return Ok(grant);
+                match self.ledger.reserve(user, key).await {
+                    Decision::Granted(grant) => return Ok(grant),
+                    Decision::Unavailable => return Err(failed(store_down())),
+                    Decision::Refused | Decision::Unknown => {}
                 }
             }
         }
         // A delayed payment still clearing comes first: its subscription is `incomplete`
         // meanwhile, which is not a payment method to fix.
         if let Some(state) = self.checkouts.clearing(user, key).await.map_err(failed)? {
-            return self.answer(user, pricing, state);
+            return self.answer(user, pricing, state).await;
         }
         if pricing.mode == CheckoutMode::Subscription
             && let Some(subscription) = self.ledger.subscription_needing_fix(user, key)
@@ -175,18 +178,18 @@ impl Gate {
             .checkout(user, email, pricing)
             .await
             .map_err(failed)?;
-        self.answer(user, pricing, state)
+        self.answer(user, pricing, state).await
     }
 
     /// The call's admission once the user's checkout is known.
-    fn answer(
+    async fn answer(
         &self,
         user: &str,
         pricing: &ResolvedPricing,
         state: CheckoutState,
     ) -> Result<Access, Refusal> {
         match state {
-            CheckoutState::Paid => match self.ledger.reserve(user, pricing.key()) {
+            CheckoutState::Paid => match self.ledger.reserve(user, pricing.key()).await {
                 Decision::Granted(grant) => Ok(grant),
                 _ => Err(unavailable(&pricing.tool, "the purchase is being processed").into()),
             },
@@ -224,7 +227,7 @@ impl Gate {
         let deadline = tokio::time::Instant::now() + PURCHASE_WAIT;
         loop {
             let _ = self.ledger.reload(user, key).await;
-            if let Decision::Granted(grant) = self.ledger.reserve(user, key) {
+            if let Decision::Granted(grant) = self.ledger.reserve(user, key).await {
                 return Ok(grant);
             }
             // Paid: granted (unless a webhook did) and looked at once more. Still nothing
@@ -233,7 +236,7 @@ impl Gate {
                 super::ledger::Fulfilment::Granted | super::ledger::Fulfilment::AlreadyGranted,
             ) = self.checkouts.confirm(&session.id).await
             {
-                return match self.ledger.reserve(user, key) {
+                return match self.ledger.reserve(user, key).await {
                     Decision::Granted(grant) => Ok(grant),
                     _ => Err(refused()),
                 };
@@ -249,6 +252,11 @@ impl Gate {
         tracing::warn!(tool = %pricing.tool, "payment gate failed closed: {error}");
         unavailable(&pricing.tool, &error.to_string())
     }
+}
+
+/// A credit could not be reserved in the store: the call does not run.
+fn store_down() -> ProviderError {
+    ProviderError::Unavailable("cannot reserve a credit in the payment store".into())
 }
 
 /// Permission to run one paid call, settled once it ended.
@@ -273,16 +281,33 @@ impl Ticket {
         };
         let key = self.pricing.key();
         match grant {
+            // On a shared store the commit awaits the database: it runs as a task of its own,
+            // to its end even if this future is dropped, and `Drop` has nothing left to do.
+            Access::Credit if self.succeeded && self.ledger.is_shared() => {
+                self.grant = None;
+                let (ledger, user, key) = (self.ledger.clone(), self.user.clone(), key.clone());
+                let commit = tokio::spawn(async move { ledger.commit(&user, &key).await });
+                if let Err(error) = commit.await {
+                    tracing::error!("using a credit failed: {error}");
+                }
+                return;
+            }
             // The grant is kept until the commit returned: if this future is dropped while it
             // waits (the ledger's write lock), `Drop` finishes using the credit. (The SQLite
-            // store's decrement completes within one poll, so it never runs twice; a store
-            // that awaits inside it must make the decrement idempotent per call.)
+            // store's decrement completes within one poll, so it never runs twice.)
             Access::Credit if self.succeeded => self.ledger.commit(&self.user, key).await,
-            Access::Credit => self.ledger.release(&self.user, key),
+            // Memory gives the credit back at once; a shared store's part runs to its end
+            // even if this future is dropped.
+            Access::Credit => {
+                self.grant = None;
+                self.ledger.release(&self.user, key).await;
+                return;
+            }
             Access::Subscription if self.succeeded => {
                 if let Some(event_name) = &self.pricing.meter {
                     self.meter
-                        .record(&self.user, &self.pricing.tool, event_name);
+                        .record(&self.user, &self.pricing.tool, event_name)
+                        .await;
                 }
             }
             Access::Subscription | Access::Unlimited => {}
@@ -300,7 +325,9 @@ impl Drop for Ticket {
             return;
         }
         if !self.succeeded {
-            self.ledger.release(&self.user, self.pricing.key());
+            let _ = self
+                .ledger
+                .release_in_background(&self.user, self.pricing.key());
             return;
         }
         let (ledger, pricing, user) = (
@@ -412,11 +439,11 @@ mod tests {
         .unwrap();
         let key = pricing.key().clone();
         ledger.reload(USER, &key).await.unwrap();
-        let Decision::Granted(grant) = ledger.reserve(USER, &key) else {
+        let Decision::Granted(grant) = ledger.reserve(USER, &key).await else {
             panic!("two credits were bought");
         };
         let meter = Meter::start(
-            store,
+            crate::payments::store::PaymentDb::Sqlite(store),
             Provider::Local(LocalProvider::new(HashMap::new())),
             MeterDurability::Queued,
         )
@@ -458,17 +485,20 @@ mod tests {
         );
         ledger.reload(USER, &key).await.unwrap();
         assert!(matches!(
-            ledger.reserve(USER, &key),
+            ledger.reserve(USER, &key).await,
             Decision::Granted(Access::Credit)
         ));
-        ledger.release(USER, &key);
+        ledger.release(USER, &key).await;
         assert!(
             matches!(
-                ledger.reserve(USER, &key),
+                ledger.reserve(USER, &key).await,
                 Decision::Granted(Access::Credit)
             ),
             "one credit is left, and it is not stuck reserved"
         );
-        assert!(!matches!(ledger.reserve(USER, &key), Decision::Granted(_)));
+        assert!(!matches!(
+            ledger.reserve(USER, &key).await,
+            Decision::Granted(_)
+        ));
     }
 }

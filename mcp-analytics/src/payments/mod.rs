@@ -8,7 +8,11 @@
 //!
 //! Components, each owning its state: `ledger` (entitlements, reservations, grants and
 //! take-backs), `checkouts` (customers and checkouts at the provider), `webhooks`, `meter`
-//! and `gate` (admission); [`Payments`] composes them.
+//! and `gate` (admission); [`Payments`] composes them. Each reaches its tables through
+//! `store::PaymentDb`: a SQLite file serving one process, or a PostgreSQL database shared by
+//! replicas — credits are then reserved in the database, every replica's memory hears the
+//! others' changes (`LISTEN`/`NOTIFY`), and checkouts, customers and webhook events are
+//! created or applied once whichever replica sees them.
 
 // Builds without Stripe or HTTP reach only part of this module (no webhooks, no test pages).
 #![cfg_attr(not(all(feature = "stripe", feature = "http")), allow(dead_code))]
@@ -22,6 +26,8 @@ mod ledger;
 mod meter;
 pub mod pricing;
 mod provider;
+#[cfg(all(test, feature = "postgres", feature = "http"))]
+mod replica_tests;
 pub mod report;
 #[cfg(feature = "http")]
 mod routes;
@@ -43,11 +49,11 @@ pub use store::PaymentEventKind;
 use self::{
     checkouts::Checkouts,
     gate::Gate,
-    ledger::{Ledger, sqlite::SqliteLedger},
+    ledger::Ledger,
     meter::Meter,
     pricing::{CheckoutMode, EnvLookup, PaidTool, PricingTable, ResolvedPricing},
     provider::Provider,
-    store::SharedStore,
+    store::PaymentDb,
 };
 use crate::{Environment, Error};
 
@@ -76,7 +82,7 @@ struct Core {
 
 /// What [`PaymentsBuilder::build`] hands to [`Payments::compose`].
 struct Parts {
-    store: SharedStore,
+    db: PaymentDb,
     provider: Provider,
     meter_provider: Provider,
     webhook_secret: Option<String>,
@@ -92,17 +98,14 @@ static GLOBAL: OnceLock<Payments> = OnceLock::new();
 impl Payments {
     fn compose(parts: Parts) -> Result<Self, Error> {
         let provider = Arc::new(parts.provider);
-        let ledger = Arc::new(Ledger::new(
-            Arc::new(SqliteLedger::new(parts.store.clone())),
-            parts.subscription_ttl,
-        ));
+        let ledger = Ledger::open(&parts.db, parts.subscription_ttl)?;
         let checkouts = Arc::new(Checkouts::new(
             provider.clone(),
-            parts.store.clone(),
+            parts.db.clone(),
             ledger.clone(),
         ));
         let meter = Meter::start(
-            parts.store.clone(),
+            parts.db.clone(),
             parts.meter_provider,
             parts.meter_durability,
         )?;
@@ -114,7 +117,7 @@ impl Payments {
             #[cfg(feature = "stripe")]
             webhooks: webhooks::Webhooks::new(
                 parts.webhook_secret,
-                parts.store,
+                parts.db,
                 ledger.clone(),
                 checkouts.clone(),
             ),

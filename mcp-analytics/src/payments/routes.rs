@@ -53,7 +53,7 @@ async fn webhook() -> Response {
 }
 
 async fn pay_page(State(payments): State<Payments>, Path(id): Path<String>) -> Response {
-    render(&payments, &id, None)
+    render(&payments, &id, None).await
 }
 
 async fn pay(State(payments): State<Payments>, Path(id): Path<String>) -> Response {
@@ -63,8 +63,13 @@ async fn pay(State(payments): State<Payments>, Path(id): Path<String>) -> Respon
     let Some(provider) = core.provider.as_local() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let Some((session, subscription)) = provider.complete(&id, now_ms() / 1000) else {
-        return (StatusCode::NOT_FOUND, "no such checkout").into_response();
+    let (session, subscription) = match provider.complete(&id, now_ms() / 1000).await {
+        Ok(Some(completed)) => completed,
+        Ok(None) => return (StatusCode::NOT_FOUND, "no such checkout").into_response(),
+        Err(error) => {
+            tracing::error!("cannot complete the test payment: {error}");
+            return (StatusCode::SERVICE_UNAVAILABLE, "cannot record the payment").into_response();
+        }
     };
     let mut result = core.ledger.fulfil(&session).await.map(drop);
     if let (Ok(()), Some(sub)) = (&result, &subscription) {
@@ -74,12 +79,15 @@ async fn pay(State(payments): State<Payments>, Path(id): Path<String>) -> Respon
             .await;
     }
     match result {
-        Ok(()) if session.status == CheckoutStatus::Complete => render(
-            &payments,
-            &id,
-            Some("Test payment complete. Go back to your MCP client and call the tool again."),
-        ),
-        Ok(()) => render(&payments, &id, None),
+        Ok(()) if session.status == CheckoutStatus::Complete => {
+            render(
+                &payments,
+                &id,
+                Some("Test payment complete. Go back to your MCP client and call the tool again."),
+            )
+            .await
+        }
+        Ok(()) => render(&payments, &id, None).await,
         Err(error) => {
             tracing::error!("cannot record the test payment: {error}");
             (
@@ -91,15 +99,22 @@ async fn pay(State(payments): State<Payments>, Path(id): Path<String>) -> Respon
     }
 }
 
-fn render(payments: &Payments, id: &str, message: Option<&str>) -> Response {
+async fn render(payments: &Payments, id: &str, message: Option<&str>) -> Response {
     let Some(core) = payments.core() else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let Some(provider) = core.provider.as_local() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let Ok(session) = provider.retrieve_checkout(id) else {
-        return (StatusCode::NOT_FOUND, "no such checkout").into_response();
+    let session = match provider.retrieve_checkout(id).await {
+        Ok(session) => session,
+        Err(super::ProviderError::Missing(_)) => {
+            return (StatusCode::NOT_FOUND, "no such checkout").into_response();
+        }
+        Err(error) => {
+            tracing::error!("cannot show the test checkout: {error}");
+            return (StatusCode::SERVICE_UNAVAILABLE, "payments are unavailable").into_response();
+        }
     };
     let reason = session
         .metadata

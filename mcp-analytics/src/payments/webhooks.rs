@@ -11,7 +11,7 @@ use super::{
     ledger::{Ledger, Reversal, ReversalKind, SubscriptionChange},
     now_ms,
     provider::stripe,
-    store::{EventRow, PaymentEventKind, SharedStore, StoreError},
+    store::{EventRow, PaymentDb, PaymentEventKind, StoreError},
 };
 
 /// The Stripe events that change what users hold or have paid.
@@ -49,7 +49,7 @@ impl Answer {
 /// The webhook endpoint's logic.
 pub(crate) struct Webhooks {
     secret: Option<String>,
-    store: SharedStore,
+    db: PaymentDb,
     ledger: Arc<Ledger>,
     checkouts: Arc<Checkouts>,
     /// Held from the dedupe check to marking the event applied, so that two overlapping
@@ -60,13 +60,13 @@ pub(crate) struct Webhooks {
 impl Webhooks {
     pub(crate) fn new(
         secret: Option<String>,
-        store: SharedStore,
+        db: PaymentDb,
         ledger: Arc<Ledger>,
         checkouts: Arc<Checkouts>,
     ) -> Self {
         Self {
             secret,
-            store,
+            db,
             ledger,
             checkouts,
             applying: tokio::sync::Mutex::new(()),
@@ -114,20 +114,29 @@ impl Webhooks {
         let kind = event.type_.as_str().to_owned();
         // Check, apply and mark as one step in this process.
         let _applying = self.applying.lock().await;
-        match self.store.lock().webhook_events().applied(&event_id) {
-            Ok(false) => {}
-            Ok(true) => return Answer::new(200, "duplicate"),
-            Err(_) => return Answer::new(500, "payment store unavailable"),
-        }
-        // Marked only once applied: a failure answers 500 and Stripe delivers it again.
-        let applied = match self.apply(&event.data.object).await {
-            Ok(()) => self
-                .store
-                .lock()
-                .webhook_events()
-                .mark_applied(&event_id, &kind, now_ms())
-                .map_err(StoreError::from),
-            Err(error) => Err(error),
+        let applied = match &self.db {
+            PaymentDb::Sqlite(store) => {
+                match store.lock().webhook_events().applied(&event_id) {
+                    Ok(false) => {}
+                    Ok(true) => return Answer::new(200, "duplicate"),
+                    Err(_) => return Answer::new(500, "payment store unavailable"),
+                }
+                // Marked only once applied: a failure answers 500 and Stripe delivers it again.
+                match self.apply(&event.data.object).await {
+                    Ok(()) => store
+                        .lock()
+                        .webhook_events()
+                        .mark_applied(&event_id, &kind, now_ms())
+                        .map_err(StoreError::from),
+                    Err(error) => Err(error),
+                }
+            }
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => match self.apply_once(pg, &event_id, &kind, &event).await {
+                Ok(false) => return Answer::new(200, "duplicate"),
+                Ok(true) => Ok(()),
+                Err(error) => Err(error),
+            },
         };
         match applied {
             Ok(()) => Answer::new(200, "ok"),
@@ -136,6 +145,29 @@ impl Webhooks {
                 Answer::new(500, "cannot apply the event")
             }
         }
+    }
+
+    /// Applies an event once across replicas (PostgreSQL): its `stripe_webhook_events` row is
+    /// inserted in a transaction held open while it is applied and committed after, so another
+    /// replica receiving the same event waits for that row, then finds it (or, when applying
+    /// failed here and the row was rolled back, applies the event itself). `false`: applied
+    /// before.
+    #[cfg(feature = "postgres")]
+    async fn apply_once(
+        &self,
+        pg: &super::store::pg::PgPayments,
+        event_id: &str,
+        kind: &str,
+        event: &stripe_webhook::Event,
+    ) -> Result<bool, StoreError> {
+        let mut client = pg.pool.get().await?;
+        let tx = client.transaction().await?;
+        if !super::store::pg::records::claim_webhook_event(&tx, event_id, kind, now_ms()).await? {
+            return Ok(false);
+        }
+        self.apply(&event.data.object).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn apply(&self, object: &EventObject) -> Result<(), StoreError> {
@@ -152,7 +184,9 @@ impl Webhooks {
                     .await
             }
             EventObject::CheckoutSessionExpired(session) => {
-                self.checkouts.expired(&stripe::checkout_info(session))
+                self.checkouts
+                    .expired(&stripe::checkout_info(session))
+                    .await
             }
             EventObject::CustomerSubscriptionCreated(sub) => {
                 self.subscription(sub, SubscriptionChange::Created).await
@@ -165,9 +199,11 @@ impl Webhooks {
             }
             EventObject::InvoicePaid(invoice) => {
                 self.invoice(PaymentEventKind::InvoicePaid, invoice, invoice.amount_paid)
+                    .await
             }
             EventObject::InvoicePaymentFailed(invoice) => {
                 self.invoice(PaymentEventKind::PaymentFailed, invoice, invoice.amount_due)
+                    .await
             }
             EventObject::RefundCreated(refund) | EventObject::RefundUpdated(refund) => {
                 let status = refund.status.as_deref().unwrap_or("");
@@ -242,7 +278,7 @@ impl Webhooks {
     }
 
     /// Records a paid or failed invoice against the subscription's user and tool.
-    fn invoice(
+    async fn invoice(
         &self,
         kind: PaymentEventKind,
         invoice: &stripe_shared::Invoice,
@@ -250,33 +286,16 @@ impl Webhooks {
     ) -> Result<(), StoreError> {
         let subscription = invoice.subscription.as_ref().map(|s| s.id().as_str());
         let customer = invoice.customer.as_ref().map(|c| c.id().as_str());
-        let store = self.store.lock();
-        let (mut user, mut tool) = (None, None);
-        if let Some(sub) = subscription
-            .map(|id| store.subscriptions().get(id))
-            .transpose()?
-            .flatten()
-        {
-            user = sub.user_id;
-            tool = sub.tool;
-        }
-        if user.is_none()
-            && let Some(customer) = customer
-        {
-            user = store.customers().user_of(customer)?;
-        }
-        store.events().record(
-            now_ms(),
-            kind,
-            &EventRow {
-                user_id: user.as_deref(),
-                tool: tool.as_deref(),
-                amount: Some(amount),
-                currency: Some(&invoice.currency.to_string()),
-                reference: invoice.id.as_ref().map(|id| id.as_str()).or(subscription),
-                detail: subscription,
-            },
-        )?;
-        Ok(())
+        let currency = invoice.currency.to_string();
+        let event = EventRow {
+            amount: Some(amount),
+            currency: Some(&currency),
+            reference: invoice.id.as_ref().map(|id| id.as_str()).or(subscription),
+            detail: subscription,
+            ..EventRow::default()
+        };
+        self.db
+            .invoice_event(kind, subscription, customer, event, now_ms())
+            .await
     }
 }

@@ -15,6 +15,10 @@
 
 use std::str::FromStr;
 
+#[cfg(test)]
+#[allow(dead_code)] // Not every test uses every part of the harness.
+pub(crate) mod test_cluster;
+
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::{Client, NoTls};
 

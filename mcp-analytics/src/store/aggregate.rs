@@ -48,12 +48,13 @@ const HOUR_MS: i64 = 3_600_000;
 /// How long hourly aggregates may wait in memory.
 pub(super) const HOURLY_DELAY: Duration = Duration::from_millis(500);
 
+/// Calls, summed and longest duration, and latencies of one rollup row.
 #[derive(Default)]
-struct Totals {
-    calls: i64,
-    sum_us: i64,
-    max_us: i64,
-    latency: LatencyHistogram,
+pub(super) struct Totals {
+    pub calls: i64,
+    pub sum_us: i64,
+    pub max_us: i64,
+    pub latency: LatencyHistogram,
 }
 
 impl Totals {
@@ -66,15 +67,33 @@ impl Totals {
     }
 }
 
+/// An hourly rollup row's figures.
 #[derive(Default)]
-struct HourTotals {
-    totals: Totals,
-    users: DistinctSketch,
-    sessions: DistinctSketch,
+pub(super) struct HourTotals {
+    pub totals: Totals,
+    pub users: DistinctSketch,
+    pub sessions: DistinctSketch,
 }
 
 /// `(hour, server, tool, status, error type)`.
-type HourKey = (i64, String, String, &'static str, String);
+pub(super) type HourKey = (i64, String, String, &'static str, String);
+
+/// `(minute, server, tool, status)`.
+pub(super) type MinuteKey<'e> = (i64, &'e str, &'e str, &'static str);
+
+/// A user's latest `(email, name)`.
+pub(super) type Details = (Option<String>, Option<String>);
+
+/// The hourly aggregates taken out of [`Pending`] to be written.
+#[derive(Default)]
+pub(super) struct Hourly {
+    /// `tool_calls_1h` rows.
+    pub hours: Vec<(HourKey, HourTotals)>,
+    /// `user_calls_1h` rows: `(hour, user)` and `(calls, errors)`.
+    pub users: Vec<((i64, String), (i64, i64))>,
+    /// `user_details` rows: user and `(email, name)`.
+    pub details: Vec<(String, Details)>,
+}
 
 /// Hourly aggregates not yet written.
 #[derive(Default)]
@@ -95,12 +114,9 @@ fn floor(ts_ms: i64, unit: i64) -> i64 {
     ts_ms - ts_ms.rem_euclid(unit)
 }
 
-/// Adds `events` to the per-minute rollup.
-pub(super) fn write_minutes(
-    transaction: &Transaction<'_>,
-    events: &[Rolled<'_>],
-) -> rusqlite::Result<()> {
-    let mut minutes: HashMap<(i64, &str, &str, &str), Totals> = HashMap::default();
+/// The per-minute rollup rows of `events`.
+pub(super) fn minutes<'e>(events: &[Rolled<'e>]) -> Vec<(MinuteKey<'e>, Totals)> {
+    let mut minutes: HashMap<MinuteKey<'e>, Totals> = HashMap::default();
     for (event, tool) in events.iter().copied() {
         let key = (
             floor(event.ts_ms, MINUTE_MS),
@@ -110,6 +126,15 @@ pub(super) fn write_minutes(
         );
         minutes.entry(key).or_default().add(event);
     }
+    minutes.into_iter().collect()
+}
+
+/// Adds `events` to the per-minute rollup.
+pub(super) fn write_minutes(
+    transaction: &Transaction<'_>,
+    events: &[Rolled<'_>],
+) -> rusqlite::Result<()> {
+    let minutes = minutes(events);
     let mut upsert = transaction.prepare_cached(schema::UPSERT_ROLLUP)?;
     for ((minute, server, tool, status), totals) in minutes {
         upsert.execute(params![
@@ -228,10 +253,23 @@ impl Pending {
         Ok(())
     }
 
+    /// Takes everything gathered (for a writer that keeps no `rollup_dirty` notes).
+    pub(super) fn take(&mut self) -> Hourly {
+        self.dirty.clear();
+        self.oldest = None;
+        Hourly {
+            hours: self.hours.drain().collect(),
+            users: self.users.drain().collect(),
+            details: self.details.drain().collect(),
+        }
+    }
+
     /// Writes (and forgets) everything gathered.
     pub(super) fn write(&mut self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+        let dirty: Vec<(i64, bool)> = self.dirty.drain().collect();
+        let hourly = self.take();
         let mut upsert = transaction.prepare_cached(schema::UPSERT_HOURLY)?;
-        for ((hour, server, tool, status, error_type), hourly) in self.hours.drain() {
+        for ((hour, server, tool, status, error_type), hourly) in hourly.hours {
             let HourTotals {
                 totals,
                 users,
@@ -252,21 +290,20 @@ impl Pending {
             ])?;
         }
         let mut upsert = transaction.prepare_cached(schema::UPSERT_USER)?;
-        for ((hour, user), (calls, errors)) in self.users.drain() {
+        for ((hour, user), (calls, errors)) in hourly.users {
             upsert.execute(params![hour, user, calls, errors])?;
         }
         let mut upsert = transaction.prepare_cached(schema::UPSERT_USER_DETAILS)?;
-        for (user, (email, name)) in self.details.drain() {
+        for (user, (email, name)) in hourly.details {
             upsert.execute(params![user, email, name])?;
         }
         let mut clean =
             transaction.prepare_cached("DELETE FROM rollup_dirty WHERE hour_ms = ?1")?;
-        for (hour, noted) in self.dirty.drain() {
+        for (hour, noted) in dirty {
             if noted {
                 clean.execute([hour])?;
             }
         }
-        self.oldest = None;
         Ok(())
     }
 }
@@ -308,7 +345,12 @@ pub(super) fn rebuild(
         if chunk.len() == 4096 || (row.is_none() && !chunk.is_empty()) {
             let mut rolled = Vec::with_capacity(chunk.len());
             for event in &chunk {
-                rolled.push((event, unknown.rollup_name(transaction, event)?));
+                rolled.push((
+                    event,
+                    unknown.rollup_name(event, &mut |hour, server| {
+                        super::unknown::stored(&**transaction, hour, server)
+                    })?,
+                ));
             }
             pending.add(&rolled);
             chunk.clear();

@@ -1,16 +1,21 @@
 //! The embedded store: one SQLite file (WAL) holding raw `tool_calls`, the per-minute rollup
 //! `tool_calls_1m` (written in the same transaction), the hourly rollups (written within
-//! half a second, see `aggregate`) and the recorder's counters.
+//! half a second, see `aggregate`) and the recorder's counters. With the `postgres` feature,
+//! [`PgStore`] keeps the same tables in PostgreSQL for many writers (see `pg`); both are read by
+//! the same queries (see `source`).
 
 mod aggregate;
 mod histogram;
 mod overview;
+#[cfg(feature = "postgres")]
+mod pg;
 mod report;
 mod rollup;
 #[cfg(test)]
 mod schema_tests;
 
 mod sketch;
+mod source;
 mod summary;
 mod unknown;
 mod views;
@@ -21,6 +26,10 @@ use rusqlite::{Connection, functions::FunctionFlags, params};
 
 pub use histogram::LatencyHistogram;
 pub use overview::Overview;
+#[cfg(feature = "postgres")]
+pub use pg::PgStore;
+#[cfg(feature = "postgres")]
+pub(crate) use pg::describe as describe_pg_error;
 pub use report::{ErrorKind, Report, Sessions, ToolReport, UserUsage};
 pub use sketch::DistinctSketch;
 pub use summary::ToolSummary;
@@ -158,7 +167,10 @@ impl SqliteStore {
                     event.user_name,
                 ])?;
                 if changed == 1 {
-                    inserted.push((event, self.unknown.rollup_name(&transaction, event)?));
+                    let name = self.unknown.rollup_name(event, &mut |hour, server| {
+                        unknown::stored(&*transaction, hour, server)
+                    })?;
+                    inserted.push((event, name));
                 }
             }
         }

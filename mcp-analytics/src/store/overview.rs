@@ -3,10 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{Report, SeriesPoint, report, rollup, rollup::Totals, summary};
+use super::{
+    Report, SeriesPoint, report, rollup,
+    rollup::Totals,
+    source::{Param, Source},
+    summary,
+};
 
 /// The dashboard's overview of one time range.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -23,12 +27,12 @@ pub struct Overview {
     pub servers: Vec<String>,
 }
 
-pub(super) fn overview(
-    connection: &Connection,
+pub(super) fn overview<S: Source>(
+    source: &S,
     since_ms: i64,
     bucket_ms: i64,
     server: Option<&str>,
-) -> rusqlite::Result<Overview> {
+) -> Result<Overview, S::Error> {
     let bucket_ms = bucket_ms.max(60_000);
     let (table, time, condition) = if bucket_ms % 3_600_000 == 0 {
         ("tool_calls_1h", "hour_ms", "hour_ms >= ?1 - 3599999")
@@ -36,13 +40,13 @@ pub(super) fn overview(
         ("tool_calls_1m", "minute_ms", "minute_ms >= ?1 - 59999")
     };
     let cells = rollup::fold(
-        connection,
+        source,
         &format!(
-            "SELECT {time}, tool, status, calls, latency_hist FROM {table} WHERE {condition} AND (?2 IS NULL OR server_name = ?2)"
+            "SELECT {time}, tool, status, calls, latency_hist FROM {table} WHERE {condition} AND (CAST(?2 AS TEXT) IS NULL OR server_name = ?2)"
         ),
-        rusqlite::params![since_ms, server],
+        &[Param::Int(since_ms), Param::Text(server)],
         2,
-        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+        |row| Ok((row.int(0)?, row.string(1)?)),
     )?;
     let mut tools: BTreeMap<String, Totals> = BTreeMap::new();
     let mut buckets: BTreeMap<i64, Totals> = BTreeMap::new();
@@ -55,14 +59,16 @@ pub(super) fn overview(
             .merge(totals);
         all.merge(totals);
     }
+    // The report's user sketches are every user of the range: no second read for `users`.
+    let (report, users) = report::complete(source, since_ms, None, server, tools)?;
     Ok(Overview {
-        report: report::complete(connection, since_ms, None, server, tools)?,
+        report,
         series: buckets
             .into_iter()
             .map(|(ts_ms, totals)| SeriesPoint::new(ts_ms, &totals))
             .collect(),
         p95_ms: all.latency.quantile(0.95).map(|us| us / 1000.0),
-        users: summary::users(connection, since_ms, server)?,
-        servers: summary::servers(connection, since_ms)?,
+        users: users.estimate(),
+        servers: summary::servers(source, since_ms)?,
     })
 }

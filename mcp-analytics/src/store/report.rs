@@ -2,12 +2,16 @@
 //! per-minute (or, past a day, hourly) rollup; distinct users and sessions from the hourly
 //! sketches; errors by type and top users from the hourly tables (so those start on the hour).
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{DistinctSketch, rollup::Totals, summary};
+use super::{
+    DistinctSketch,
+    rollup::Totals,
+    source::{Param, Source},
+    summary,
+};
 use crate::schema::IS_ERROR;
 
 /// Everything the report shows for one time range.
@@ -87,24 +91,25 @@ pub struct Sessions {
     pub average_calls: f64,
 }
 
-pub(super) fn report(
-    connection: &Connection,
+pub(super) fn report<S: Source>(
+    source: &S,
     since_ms: i64,
     tool: Option<&str>,
     server: Option<&str>,
-) -> rusqlite::Result<Report> {
-    let totals = summary::tool_totals(connection, since_ms, server)?;
-    complete(connection, since_ms, tool, server, totals)
+) -> Result<Report, S::Error> {
+    let totals = summary::tool_totals(source, since_ms, server)?;
+    Ok(complete(source, since_ms, tool, server, totals)?.0)
 }
 
-/// The report around per-tool totals already read from the rollup.
-pub(super) fn complete(
-    connection: &Connection,
+/// The report around per-tool totals already read from the rollup, and the distinct users of
+/// its scope (the union of its tools' sketches).
+pub(super) fn complete<S: Source>(
+    source: &S,
     since_ms: i64,
     tool: Option<&str>,
     server: Option<&str>,
     totals: BTreeMap<String, Totals>,
-) -> rusqlite::Result<Report> {
+) -> Result<(Report, DistinctSketch), S::Error> {
     let mut tools: Vec<ToolReport> = totals
         .into_iter()
         .filter(|(name, _)| tool.is_none_or(|tool| name == tool))
@@ -123,68 +128,69 @@ pub(super) fn complete(
             users: 0,
         })
         .collect();
-    let filter = "hour_ms >= ?1 - 3599999 AND (?2 IS NULL OR tool = ?2) AND (?3 IS NULL OR server_name = ?3)";
+    let filter = "hour_ms >= ?1 - 3599999 AND (CAST(?2 AS TEXT) IS NULL OR tool = ?2) AND (CAST(?3 AS TEXT) IS NULL OR server_name = ?3)";
+    let params = [Param::Int(since_ms), Param::Text(tool), Param::Text(server)];
     let mut user_sketches: HashMap<String, DistinctSketch> = HashMap::new();
     let mut sessions = DistinctSketch::default();
-    {
-        let mut statement = connection.prepare_cached(&format!(
-            "SELECT tool, users_hll, sessions_hll FROM tool_calls_1h WHERE {filter}"
-        ))?;
-        let mut rows = statement.query(params![since_ms, tool, server])?;
-        while let Some(row) = rows.next()? {
+    source.each(
+        &format!("SELECT tool, users_hll, sessions_hll FROM tool_calls_1h WHERE {filter}"),
+        &params,
+        &mut |row| {
             user_sketches
-                .entry(row.get(0)?)
+                .entry(row.string(0)?)
                 .or_default()
-                .merge_encoded(row.get_ref(1)?.as_blob()?);
-            sessions.merge_encoded(row.get_ref(2)?.as_blob()?);
-        }
-    }
+                .merge_encoded(row.blob(1)?);
+            sessions.merge_encoded(row.blob(2)?);
+            Ok(())
+        },
+    )?;
+    let mut all_users = DistinctSketch::default();
+    user_sketches
+        .values()
+        .for_each(|sketch| all_users.merge(sketch));
     for entry in &mut tools {
         entry.users = user_sketches
             .get(&entry.tool)
             .map_or(0, DistinctSketch::estimate);
     }
     tools.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.tool.cmp(&b.tool)));
-    let error_kinds = query(
-        connection,
+    let error_kinds = source.rows(
         &format!(
-            "SELECT status, NULLIF(error_type, ''), sum(calls) FROM tool_calls_1h WHERE {filter} AND {IS_ERROR} GROUP BY status, error_type ORDER BY sum(calls) DESC, status"
+            "SELECT status, NULLIF(error_type, ''), CAST(sum(calls) AS BIGINT) FROM tool_calls_1h WHERE {filter} AND {IS_ERROR} GROUP BY status, error_type ORDER BY sum(calls) DESC, status, error_type"
         ),
-        since_ms,
-        tool,
-        server,
+        &params,
         |row| {
             Ok(ErrorKind {
-                status: row.get(0)?,
-                error_type: row.get(1)?,
-                count: count(row.get(2)?),
+                status: row.string(0)?,
+                error_type: row.text(1)?,
+                count: count(row.int(2)?),
             })
         },
     )?;
     // Per-user counts are kept per hour across servers and tools; narrower scopes read their rows.
     let top_users_sql = if tool.is_none() && server.is_none() {
-        "SELECT user_id, sum(calls) AS calls, sum(errors) AS errors FROM user_calls_1h WHERE hour_ms >= ?1 - 3599999 AND ?2 IS NULL AND ?3 IS NULL GROUP BY user_id ORDER BY sum(calls) DESC, user_id LIMIT 10".to_owned()
+        "SELECT user_id, CAST(sum(calls) AS BIGINT) AS calls, CAST(sum(errors) AS BIGINT) AS errors FROM user_calls_1h WHERE hour_ms >= ?1 - 3599999 AND CAST(?2 AS TEXT) IS NULL AND CAST(?3 AS TEXT) IS NULL GROUP BY user_id ORDER BY sum(calls) DESC, user_id LIMIT 10".to_owned()
     } else {
         format!(
-            "SELECT user_id, count(*) AS calls, sum({IS_ERROR}) AS errors FROM tool_calls WHERE ts_ms >= ?1 AND (?2 IS NULL OR tool = ?2) AND (?3 IS NULL OR server_name = ?3) AND user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 10"
+            "SELECT user_id, count(*) AS calls, CAST(sum(CASE WHEN {IS_ERROR} THEN 1 ELSE 0 END) AS BIGINT) AS errors FROM tool_calls WHERE ts_ms >= ?1 AND (CAST(?2 AS TEXT) IS NULL OR tool = ?2) AND (CAST(?3 AS TEXT) IS NULL OR server_name = ?3) AND user_id IS NOT NULL GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 10"
         )
     };
     // Each top user's latest details, from the user directory.
     let top_users_sql = format!(
         "SELECT top.user_id, top.calls, top.errors, details.email, details.name FROM ({top_users_sql}) AS top LEFT JOIN user_details AS details USING (user_id) ORDER BY top.calls DESC, top.user_id"
     );
-    let top_users = query(connection, &top_users_sql, since_ms, tool, server, |row| {
+    let top_users = source.rows(&top_users_sql, &params, |row| {
         Ok(UserUsage {
-            user_id: row.get(0)?,
-            calls: count(row.get(1)?),
-            errors: count(row.get(2)?),
-            email: row.get(3)?,
-            name: row.get(4)?,
+            user_id: row.string(0)?,
+            calls: count(row.int(1)?),
+            errors: count(row.int(2)?),
+            email: row.text(3)?,
+            name: row.text(4)?,
         })
     })?;
     let calls: u64 = tools.iter().map(|entry| entry.calls).sum();
     let session_count = sessions.estimate();
-    Ok(Report {
+    let report = Report {
         since_ms,
         tool: tool.map(str::to_owned),
         calls,
@@ -200,21 +206,8 @@ pub(super) fn complete(
                 calls as f64 / session_count as f64
             },
         },
-    })
-}
-
-fn query<T>(
-    connection: &Connection,
-    sql: &str,
-    since_ms: i64,
-    tool: Option<&str>,
-    server: Option<&str>,
-    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<Vec<T>> {
-    connection
-        .prepare_cached(sql)?
-        .query_map(params![since_ms, tool, server], map)?
-        .collect()
+    };
+    Ok((report, all_users))
 }
 
 fn count(value: i64) -> u64 {

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::LatencyHistogram;
+use super::{
+    LatencyHistogram,
+    source::{Param, Row, Source},
+};
 use crate::Status;
 
 /// Calls, errors and latencies summed over rollup rows.
@@ -46,27 +49,24 @@ pub(super) fn table_for(since_ms: i64) -> (&'static str, &'static str) {
 
 /// Runs `sql` (which must select `status, calls, latency_hist` after the key columns) and folds
 /// its rows into totals per `key(row)`.
-pub(super) fn fold<K: Ord>(
-    connection: &rusqlite::Connection,
+pub(super) fn fold<S: Source, K: Ord>(
+    source: &S,
     sql: &str,
-    params: impl rusqlite::Params,
+    params: &[Param<'_>],
     key_columns: usize,
-    key: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<K>,
-) -> rusqlite::Result<BTreeMap<K, Totals>> {
-    let mut statement = connection.prepare_cached(sql)?;
-    let mut rows = statement.query(params)?;
+    key: impl Fn(&dyn Row<S::Error>) -> Result<K, S::Error>,
+) -> Result<BTreeMap<K, Totals>, S::Error> {
     let mut totals: BTreeMap<K, Totals> = BTreeMap::new();
-    while let Some(row) = rows.next()? {
-        let status: String = row.get(key_columns)?;
-        let calls = u64::try_from(row.get::<_, i64>(key_columns + 1)?).unwrap_or(0);
+    source.each(sql, params, &mut |row| {
+        let status = row.string(key_columns)?;
+        let calls = u64::try_from(row.int(key_columns + 1)?).unwrap_or(0);
         let entry = totals.entry(key(row)?).or_default();
         entry.calls += calls;
         if status.parse::<Status>().is_ok_and(Status::is_error) {
             entry.errors += calls;
         }
-        entry
-            .latency
-            .merge_encoded(row.get_ref(key_columns + 2)?.as_blob()?);
-    }
+        entry.latency.merge_encoded(row.blob(key_columns + 2)?);
+        Ok(())
+    })?;
     Ok(totals)
 }

@@ -1,13 +1,12 @@
 //! Per-tool figures and overall latency from the per-minute rollup (never raw rows), and the
 //! distinct user count.
 
-use rusqlite::Connection;
-
 use std::collections::BTreeMap;
 
 use super::{
     DistinctSketch, LatencyHistogram,
     rollup::{self, Totals},
+    source::{Param, Source},
 };
 
 /// Usage and latency of one tool over a time range.
@@ -28,28 +27,28 @@ pub struct ToolSummary {
 }
 
 /// Calls, errors and latency per tool since `since_ms`.
-pub(super) fn tool_totals(
-    connection: &Connection,
+pub(super) fn tool_totals<S: Source>(
+    source: &S,
     since_ms: i64,
     server: Option<&str>,
-) -> rusqlite::Result<BTreeMap<String, Totals>> {
+) -> Result<BTreeMap<String, Totals>, S::Error> {
     let (table, time) = rollup::table_for(since_ms);
     rollup::fold(
-        connection,
+        source,
         &format!(
-            "SELECT tool, status, calls, latency_hist FROM {table} WHERE {time} AND (?2 IS NULL OR server_name = ?2)"
+            "SELECT tool, status, calls, latency_hist FROM {table} WHERE {time} AND (CAST(?2 AS TEXT) IS NULL OR server_name = ?2)"
         ),
-        rusqlite::params![since_ms, server],
+        &[Param::Int(since_ms), Param::Text(server)],
         1,
-        |row| row.get::<_, String>(0),
+        |row| row.string(0),
     )
 }
 
-pub(super) fn tool_summary(
-    connection: &Connection,
+pub(super) fn tool_summary<S: Source>(
+    source: &S,
     since_ms: i64,
-) -> rusqlite::Result<Vec<ToolSummary>> {
-    Ok(tool_totals(connection, since_ms, None)?
+) -> Result<Vec<ToolSummary>, S::Error> {
+    Ok(tool_totals(source, since_ms, None)?
         .into_iter()
         .map(|(tool, totals)| ToolSummary {
             p50_ms: totals.ms(0.5),
@@ -63,38 +62,37 @@ pub(super) fn tool_summary(
 }
 
 /// All calls' latencies since `since_ms` merged into one histogram (for overall percentiles).
-pub(super) fn latency(
-    connection: &Connection,
-    since_ms: i64,
-) -> rusqlite::Result<LatencyHistogram> {
+pub(super) fn latency<S: Source>(source: &S, since_ms: i64) -> Result<LatencyHistogram, S::Error> {
     let mut all = LatencyHistogram::default();
-    for totals in tool_totals(connection, since_ms, None)?.values() {
+    for totals in tool_totals(source, since_ms, None)?.values() {
         all.merge(&totals.latency);
     }
     Ok(all)
 }
 
 /// Distinct identified users since `since_ms` (from the hourly sketches: from the hour on).
-pub(super) fn users(
-    connection: &Connection,
+pub(super) fn users<S: Source>(
+    source: &S,
     since_ms: i64,
     server: Option<&str>,
-) -> rusqlite::Result<u64> {
-    let mut statement = connection.prepare_cached(
-        "SELECT users_hll FROM tool_calls_1h WHERE hour_ms >= ?1 - 3599999 AND (?2 IS NULL OR server_name = ?2)",
-    )?;
-    let mut rows = statement.query(rusqlite::params![since_ms, server])?;
+) -> Result<u64, S::Error> {
     let mut users = DistinctSketch::default();
-    while let Some(row) = rows.next()? {
-        users.merge_encoded(row.get_ref(0)?.as_blob()?);
-    }
+    source.each(
+        "SELECT users_hll FROM tool_calls_1h WHERE hour_ms >= ?1 - 3599999 AND (CAST(?2 AS TEXT) IS NULL OR server_name = ?2)",
+        &[Param::Int(since_ms), Param::Text(server)],
+        &mut |row| {
+            users.merge_encoded(row.blob(0)?);
+            Ok(())
+        },
+    )?;
     Ok(users.estimate())
 }
 
 /// The servers that recorded calls since `since_ms`.
-pub(super) fn servers(connection: &Connection, since_ms: i64) -> rusqlite::Result<Vec<String>> {
-    connection
-        .prepare_cached("SELECT DISTINCT server_name FROM tool_calls_1h WHERE hour_ms >= ?1 - 3599999 ORDER BY 1")?
-        .query_map([since_ms], |row| row.get(0))?
-        .collect()
+pub(super) fn servers<S: Source>(source: &S, since_ms: i64) -> Result<Vec<String>, S::Error> {
+    source.rows(
+        "SELECT DISTINCT server_name FROM tool_calls_1h WHERE hour_ms >= ?1 - 3599999 ORDER BY 1",
+        &[Param::Int(since_ms)],
+        |row| row.string(0),
+    )
 }

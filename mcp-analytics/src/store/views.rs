@@ -1,10 +1,12 @@
 //! Queries behind the dashboard's charts and drill-downs: time series from the per-minute
 //! rollup, recent errors and one session's calls from indexed raw rows.
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use super::rollup;
+use super::{
+    rollup,
+    source::{Param, Row, Source},
+};
 use crate::schema::IS_ERROR;
 
 /// Calls, errors and latency percentiles of one time bucket.
@@ -62,21 +64,22 @@ pub struct CallRow {
     pub session_id: Option<String>,
 }
 
-pub(super) fn series(
-    connection: &Connection,
+pub(super) fn series<S: Source>(
+    source: &S,
     since_ms: i64,
     bucket_ms: i64,
     tool: Option<&str>,
-) -> rusqlite::Result<Vec<SeriesPoint>> {
+) -> Result<Vec<SeriesPoint>, S::Error> {
     let bucket_ms = bucket_ms.max(60_000);
     // Hour-sized buckets (or longer) come from the hourly rollup.
     let sql = if bucket_ms % 3_600_000 == 0 {
-        "SELECT hour_ms, status, calls, latency_hist FROM tool_calls_1h WHERE hour_ms >= ?1 - 3599999 AND (?2 IS NULL OR tool = ?2)"
+        "SELECT hour_ms, status, calls, latency_hist FROM tool_calls_1h WHERE hour_ms >= ?1 - 3599999 AND (CAST(?2 AS TEXT) IS NULL OR tool = ?2)"
     } else {
-        "SELECT minute_ms, status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999 AND (?2 IS NULL OR tool = ?2)"
+        "SELECT minute_ms, status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999 AND (CAST(?2 AS TEXT) IS NULL OR tool = ?2)"
     };
-    let buckets = rollup::fold(connection, sql, params![since_ms, tool], 1, |row| {
-        row.get::<_, i64>(0)
+    let params = [Param::Int(since_ms), Param::Text(tool)];
+    let buckets = rollup::fold(source, sql, &params, 1, |row| {
+        row.int(0)
             .map(|minute| minute - minute.rem_euclid(bucket_ms))
     })?;
     Ok(buckets
@@ -88,44 +91,50 @@ pub(super) fn series(
 const CALL_COLUMNS: &str =
     "id, ts_ms, tool, status, error_type, error_message, duration_us, params, user_id, session_id";
 
-fn call_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CallRow> {
+fn call_row<E>(row: &dyn Row<E>) -> Result<CallRow, E> {
     Ok(CallRow {
-        id: row.get(0)?,
-        ts_ms: row.get(1)?,
-        tool: row.get(2)?,
-        status: row.get(3)?,
-        error_type: row.get(4)?,
-        error_message: row.get(5)?,
-        duration_ms: row.get::<_, i64>(6)? as f64 / 1000.0,
-        params: row.get(7)?,
-        user_id: row.get(8)?,
-        session_id: row.get(9)?,
+        id: row.string(0)?,
+        ts_ms: row.int(1)?,
+        tool: row.string(2)?,
+        status: row.string(3)?,
+        error_type: row.text(4)?,
+        error_message: row.text(5)?,
+        duration_ms: row.int(6)? as f64 / 1000.0,
+        params: row.text(7)?,
+        user_id: row.text(8)?,
+        session_id: row.text(9)?,
     })
 }
 
-pub(super) fn recent_errors(
-    connection: &Connection,
+pub(super) fn recent_errors<S: Source>(
+    source: &S,
     since_ms: i64,
     limit: usize,
     server: Option<&str>,
-) -> rusqlite::Result<Vec<CallRow>> {
-    connection
-        .prepare_cached(&format!(
-            "SELECT {CALL_COLUMNS} FROM tool_calls WHERE ts_ms >= ?1 AND {IS_ERROR} AND (?3 IS NULL OR server_name = ?3) ORDER BY ts_ms DESC LIMIT ?2"
-        ))?
-        .query_map(params![since_ms, limit as i64, server], call_row)?
-        .collect()
+) -> Result<Vec<CallRow>, S::Error> {
+    source.rows(
+        &format!(
+            "SELECT {CALL_COLUMNS} FROM tool_calls WHERE ts_ms >= ?1 AND {IS_ERROR} AND (CAST(?3 AS TEXT) IS NULL OR server_name = ?3) ORDER BY ts_ms DESC, id DESC LIMIT ?2"
+        ),
+        &[
+            Param::Int(since_ms),
+            Param::Int(limit as i64),
+            Param::Text(server),
+        ],
+        call_row,
+    )
 }
 
-pub(super) fn session(
-    connection: &Connection,
+pub(super) fn session<S: Source>(
+    source: &S,
     session_id: &str,
     limit: usize,
-) -> rusqlite::Result<Vec<CallRow>> {
-    connection
-        .prepare_cached(&format!(
+) -> Result<Vec<CallRow>, S::Error> {
+    source.rows(
+        &format!(
             "SELECT {CALL_COLUMNS} FROM tool_calls WHERE session_id = ?1 ORDER BY ts_ms, id LIMIT ?2"
-        ))?
-        .query_map(params![session_id, limit as i64], call_row)?
-        .collect()
+        ),
+        &[Param::Text(Some(session_id)), Param::Int(limit as i64)],
+        call_row,
+    )
 }

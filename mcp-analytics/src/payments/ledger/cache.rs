@@ -33,6 +33,8 @@ pub(crate) enum Decision {
     Refused,
     /// Nothing (fresh) known: ask the store, then the provider.
     Unknown,
+    /// The store could not reserve a credit (unreachable): the call must not run.
+    Unavailable,
 }
 
 /// Why a call may run.
@@ -46,11 +48,20 @@ pub(crate) enum Access {
     Subscription,
 }
 
-/// user → key → holdings.
+/// user → key → holdings, and how many times holdings were forgotten (a load that read the
+/// store before a forgetting must not install what it read).
 #[derive(Default)]
-pub(super) struct Cache(HashMap<String, HashMap<EntitlementKey, Held>>);
+pub(super) struct Cache {
+    users: HashMap<String, HashMap<EntitlementKey, Held>>,
+    generation: u64,
+}
 
 impl Cache {
+    /// Changes each time holdings are forgotten.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Decides from memory, reserving a credit when that is what grants the call.
     pub(super) fn reserve(
         &mut self,
@@ -59,7 +70,7 @@ impl Cache {
         subscription_ttl_ms: i64,
         now_ms: i64,
     ) -> Decision {
-        let Some(held) = self.0.get_mut(user).and_then(|keys| keys.get_mut(key)) else {
+        let Some(held) = self.users.get_mut(user).and_then(|keys| keys.get_mut(key)) else {
             return Decision::Unknown;
         };
         if held.unlimited {
@@ -87,7 +98,7 @@ impl Cache {
     /// Takes what the store holds, minus the credits reserved by running calls (the store
     /// counts them until those calls end).
     pub(super) fn load(&mut self, user: &str, key: &EntitlementKey, holding: Holding) {
-        let keys = self.0.entry(user.to_owned()).or_default();
+        let keys = self.users.entry(user.to_owned()).or_default();
         let reserved = keys.get(key).map_or(0, |held| held.reserved);
         keys.insert(
             key.clone(),
@@ -104,8 +115,9 @@ impl Cache {
     /// Forgets what the user holds (keeping the reservations of running calls): the next call
     /// asks the store. For when a change reached the store but could not be loaded.
     pub(super) fn invalidate_user(&mut self, user: &str) {
+        self.generation += 1;
         for held in self
-            .0
+            .users
             .get_mut(user)
             .into_iter()
             .flat_map(|keys| keys.values_mut())
@@ -119,9 +131,28 @@ impl Cache {
         }
     }
 
+    /// Forgets what every user holds (keeping the reservations of running calls).
+    #[cfg(feature = "postgres")]
+    pub(super) fn invalidate_all(&mut self) {
+        let users: Vec<String> = self.users.keys().cloned().collect();
+        for user in users {
+            self.invalidate_user(&user);
+        }
+        self.generation += 1;
+    }
+
+    /// The store had no free credit for a credit reserved here (another replica took the
+    /// last): the reservation is undone and memory holds none.
+    pub(super) fn none_left(&mut self, user: &str, key: &EntitlementKey) {
+        if let Some(held) = self.users.get_mut(user).and_then(|keys| keys.get_mut(key)) {
+            held.reserved = (held.reserved - 1).max(0);
+            held.credits = (held.credits + 1).min(0);
+        }
+    }
+
     /// The keys of the user held in memory.
     pub(super) fn keys_of(&self, user: &str) -> Vec<EntitlementKey> {
-        self.0
+        self.users
             .get(user)
             .map(|keys| keys.keys().cloned().collect())
             .unwrap_or_default()
@@ -134,19 +165,19 @@ impl Cache {
         user: &str,
         key: &EntitlementKey,
     ) -> Option<(String, SubscriptionStatus)> {
-        self.0.get(user)?.get(key)?.subscription.clone()
+        self.users.get(user)?.get(key)?.subscription.clone()
     }
 
     /// A reserved credit was used (and taken from the store).
     pub(super) fn used(&mut self, user: &str, key: &EntitlementKey) {
-        if let Some(held) = self.0.get_mut(user).and_then(|keys| keys.get_mut(key)) {
+        if let Some(held) = self.users.get_mut(user).and_then(|keys| keys.get_mut(key)) {
             held.reserved = (held.reserved - 1).max(0);
         }
     }
 
     /// A reserved credit goes back: its call failed or never finished.
     pub(super) fn release(&mut self, user: &str, key: &EntitlementKey) {
-        if let Some(held) = self.0.get_mut(user).and_then(|keys| keys.get_mut(key)) {
+        if let Some(held) = self.users.get_mut(user).and_then(|keys| keys.get_mut(key)) {
             held.reserved = (held.reserved - 1).max(0);
             held.credits += 1;
         }

@@ -4,14 +4,22 @@
 //! Every change goes to the store first (one atomic operation, [`LedgerStore`]) and then the
 //! affected user's cached holdings are loaded again from the store, under one lock, so memory
 //! never disagrees with the store for longer than that step and a credit settled meanwhile
-//! counts once. Reserving a credit touches memory only; using it is one transaction in the
-//! store: a conditional decrement, or — when a refund or dispute took the credit while the
-//! call ran — charging the call to that take-back, so a won dispute returns only unused
-//! credits.
+//! counts once. Reserving a credit touches memory only — and, on a store several replicas share
+//! (PostgreSQL), the store too, so that no two replicas sell one credit; using it is one
+//! transaction in the store: a conditional decrement, or — when a refund or dispute took the
+//! credit while the call ran — charging the call to that take-back, so a won dispute returns
+//! only unused credits. On a shared store, other replicas' changes reach memory through the
+//! store's announcements (`listen`).
 
 mod cache;
+#[cfg(feature = "postgres")]
+mod listen;
 #[cfg(test)]
 mod model_tests;
+#[cfg(feature = "postgres")]
+pub(crate) mod pg;
+#[cfg(all(test, feature = "postgres"))]
+pub(super) mod pg_tests;
 pub(crate) mod sqlite;
 mod store;
 #[cfg(test)]
@@ -32,7 +40,7 @@ use super::{
     domain::{EntitlementKey, Granted, PriceSet},
     now_ms,
     provider::{CheckoutInfo, SubscriptionInfo},
-    store::StoreError,
+    store::{PaymentDb, StoreError},
 };
 
 /// What users hold, in the store and in memory.
@@ -42,6 +50,9 @@ pub(crate) struct Ledger {
     /// Held across a store change and the cache load that follows it.
     writes: tokio::sync::Mutex<()>,
     subscription_ttl_ms: i64,
+    /// On a shared store: whether other replicas' announcements are being heard.
+    #[cfg(feature = "postgres")]
+    listening: std::sync::atomic::AtomicBool,
 }
 
 impl Ledger {
@@ -51,6 +62,29 @@ impl Ledger {
             cache: Mutex::new(Cache::default()),
             writes: tokio::sync::Mutex::new(()),
             subscription_ttl_ms: i64::try_from(subscription_ttl.as_millis()).unwrap_or(i64::MAX),
+            #[cfg(feature = "postgres")]
+            listening: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The ledger of the payment tables in `db`.
+    pub(crate) fn open(
+        db: &PaymentDb,
+        subscription_ttl: Duration,
+    ) -> Result<Arc<Self>, crate::Error> {
+        match db {
+            PaymentDb::Sqlite(store) => Ok(Arc::new(Self::new(
+                Arc::new(sqlite::SqliteLedger::new(store.clone())),
+                subscription_ttl,
+            ))),
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => {
+                let replica = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+                let store = Arc::new(pg::PgLedger::new(pg.clone(), replica));
+                let ledger = Arc::new(Self::new(store.clone(), subscription_ttl));
+                listen::start(Arc::downgrade(&ledger), store, pg.url.clone())?;
+                Ok(ledger)
+            }
         }
     }
 
@@ -58,11 +92,31 @@ impl Ledger {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Decides from memory (no store, no provider), reserving a credit when that is what
-    /// grants the call: [`Ledger::commit`] or [`Ledger::release`] it once the call ended.
-    pub(crate) fn reserve(&self, user: &str, key: &EntitlementKey) -> Decision {
-        self.cache()
-            .reserve(user, key, self.subscription_ttl_ms, now_ms())
+    /// Decides from memory (no provider), reserving a credit when that is what grants the
+    /// call — in memory, and on a shared store in the store too (its only round trip):
+    /// [`Ledger::commit`] or [`Ledger::release`] it once the call ended.
+    pub(crate) async fn reserve(&self, user: &str, key: &EntitlementKey) -> Decision {
+        let now = now_ms();
+        let decision = self
+            .cache()
+            .reserve(user, key, self.subscription_ttl_ms, now);
+        if decision != Decision::Granted(Access::Credit) || !self.store.shared() {
+            return decision;
+        }
+        match self.store.reserve_credit(user, key, now).await {
+            Ok(true) => decision,
+            Ok(false) => {
+                // Another replica took the last one: decide again without credits.
+                let mut cache = self.cache();
+                cache.none_left(user, key);
+                cache.reserve(user, key, self.subscription_ttl_ms, now)
+            }
+            Err(error) => {
+                self.cache().release(user, key);
+                tracing::warn!("cannot reserve a credit: {error}");
+                Decision::Unavailable
+            }
+        }
     }
 
     /// A reserved credit's call succeeded: the credit is used for good — one held, or, when a
@@ -83,9 +137,69 @@ impl Ledger {
         }
     }
 
-    /// A reserved credit's call failed or never finished: the credit goes back.
-    pub(crate) fn release(&self, user: &str, key: &EntitlementKey) {
+    /// Whether the store is shared by replicas (credits are reserved in it).
+    pub(crate) fn is_shared(&self) -> bool {
+        self.store.shared()
+    }
+
+    /// A reserved credit's call failed or never finished: the credit goes back — in memory at
+    /// once, and in a shared store by a task that runs to its end even if this future is
+    /// dropped (or, failing that, when the reservation's lease runs out).
+    pub(crate) async fn release(self: &Arc<Self>, user: &str, key: &EntitlementKey) {
+        if let Some(release) = self.release_in_background(user, key)
+            && let Err(error) = release.await
+        {
+            tracing::error!("giving a credit back failed: {error}");
+        }
+    }
+
+    /// [`Ledger::release`] from where nothing can wait (a dropped call); the store's part, if
+    /// any, as a task.
+    pub(crate) fn release_in_background(
+        self: &Arc<Self>,
+        user: &str,
+        key: &EntitlementKey,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         self.cache().release(user, key);
+        if !self.store.shared() {
+            return None;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("a reserved credit is given back when its lease runs out");
+            return None;
+        };
+        let (ledger, user, key) = (self.clone(), user.to_owned(), key.clone());
+        Some(runtime.spawn(async move {
+            if let Err(error) = ledger.store.release_credit(&user, &key).await {
+                // Its lease runs out and frees it.
+                tracing::warn!("cannot give a reserved credit back now: {error}");
+            }
+        }))
+    }
+
+    /// Forgets what `user` holds (another replica changed it): the next call loads it again.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn invalidate_user(&self, user: &str) {
+        self.cache().invalidate_user(user);
+    }
+
+    /// Forgets what everyone holds (changes may have been missed).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn invalidate_all(&self) {
+        self.cache().invalidate_all();
+    }
+
+    /// Notes whether other replicas' changes are being heard (a shared store).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn set_listening(&self, listening: bool) {
+        self.listening
+            .store(listening, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether other replicas' changes are being heard (a shared store).
+    #[cfg(all(test, feature = "postgres"))]
+    pub(crate) fn is_listening(&self) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Loads what the user holds for `key` from the store into memory.
@@ -181,10 +295,19 @@ impl Ledger {
         self.load(user, key).await
     }
 
-    /// Loads one key (callers hold `writes`).
+    /// Loads one key (callers hold `writes`). What was read before holdings were forgotten
+    /// (another replica's change announced meanwhile) is read again.
     async fn load(&self, user: &str, key: &EntitlementKey) -> Result<(), StoreError> {
-        let holding = self.store.holding(user, key).await?;
-        self.cache().load(user, key, holding);
+        const ATTEMPTS: usize = 5;
+        for attempt in 1..=ATTEMPTS {
+            let generation = self.cache().generation();
+            let holding = self.store.holding(user, key).await?;
+            let mut cache = self.cache();
+            if cache.generation() == generation || attempt == ATTEMPTS {
+                cache.load(user, key, holding);
+                break;
+            }
+        }
         Ok(())
     }
 

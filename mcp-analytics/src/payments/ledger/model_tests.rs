@@ -21,7 +21,10 @@
 //!   changes, nothing returns to `incomplete`); it grants while active or trialing and covers a
 //!   key when it holds every price of the key.
 //! - A restart loses the calls in flight: they never finished, used nothing, and the credits
-//!   they reserved count again (the store never stopped counting them).
+//!   they reserved count again (the store never stopped counting them; on PostgreSQL, once
+//!   the dead process's reservation leases ran out).
+//!
+//! The same sequences run against PostgreSQL ([`Backend::Postgres`], in `pg_tests`).
 
 use std::{collections::HashMap, path::Path, sync::Arc, time::Duration};
 
@@ -38,7 +41,7 @@ use crate::payments::{
     store::{PaymentStore, SharedStore},
 };
 
-const USERS: [&str; 3] = ["u0", "u1", "u2"];
+pub(super) const USERS: [&str; 3] = ["u0", "u1", "u2"];
 /// Two one-time keys (the second also charges a surcharge) and two subscription keys.
 const KEYS: [&str; 4] = [
     "price_a",
@@ -52,8 +55,81 @@ const SUBSCRIPTION_KEYS: [usize; 2] = [2, 3];
 const CREDIT_PRICE: i64 = 100;
 const UNLIMITED_PRICE: i64 = 1000;
 
-fn key(index: usize) -> EntitlementKey {
+pub(super) fn key(index: usize) -> EntitlementKey {
     EntitlementKey::from_stored(KEYS[index])
+}
+
+/// Where a harness's ledger keeps what users hold.
+#[derive(Clone)]
+pub(super) enum Backend {
+    /// A SQLite file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL database (its payment tables migrated).
+    #[cfg(feature = "postgres")]
+    Postgres(crate::payments::store::pg::PgPayments),
+}
+
+/// The store behind a harness's ledger, read by its checks.
+enum Stored {
+    Sqlite(SharedStore),
+    #[cfg(feature = "postgres")]
+    Postgres(crate::payments::store::pg::PgPayments),
+}
+
+impl Stored {
+    /// The credits the store holds for the user and key.
+    async fn credits(&self, user: &str, key: &str) -> i64 {
+        match self {
+            Stored::Sqlite(store) => store
+                .lock()
+                .entitlements()
+                .get(user, key)
+                .expect("read entitlements")
+                .map_or(0, |row| row.credits),
+            #[cfg(feature = "postgres")]
+            Stored::Postgres(pg) => pg
+                .pool
+                .get()
+                .await
+                .expect("a connection")
+                .query_opt(
+                    "SELECT credits FROM payment_entitlements WHERE user_id = $1 AND price_key = $2",
+                    &[&user, &key],
+                )
+                .await
+                .expect("read entitlements")
+                .map_or(0, |row| row.get(0)),
+        }
+    }
+}
+
+impl Backend {
+    /// A ledger as a fresh process builds it. On PostgreSQL the process before it is dead and
+    /// its reservations' leases have run out.
+    async fn open(&self) -> (Arc<Ledger>, Stored) {
+        match self {
+            Backend::Sqlite(path) => {
+                let (ledger, store) = open_ledger(path);
+                (Arc::new(ledger), Stored::Sqlite(store))
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pg) => {
+                pg.pool
+                    .get()
+                    .await
+                    .expect("a connection")
+                    .execute("DELETE FROM payment_reservations", &[])
+                    .await
+                    .expect("leases run out");
+                let replica = uuid::Uuid::now_v7().to_string();
+                let ledger = Ledger::new(
+                    Arc::new(super::pg::PgLedger::new(pg.clone(), replica)),
+                    Duration::from_secs(3600),
+                );
+                (Arc::new(ledger), Stored::Postgres(pg.clone()))
+            }
+        }
+    }
 }
 
 /// A ledger over the database file at `path`, as a fresh process builds it.
@@ -68,7 +144,7 @@ fn open_ledger(path: &Path) -> (Ledger, SharedStore) {
 
 /// What a one-time purchase grants, as generated.
 #[derive(Clone, Copy, Debug)]
-enum Grant {
+pub(super) enum Grant {
     Credits(i64),
     Unlimited,
 }
@@ -76,7 +152,7 @@ enum Grant {
 /// One step. Indexes pick among what exists when the step runs (modulo its count); a step
 /// with nothing to act on is skipped.
 #[derive(Clone, Debug)]
-enum Op {
+pub(super) enum Op {
     /// A one-time checkout completed (paid, or with a delayed payment still clearing).
     Buy {
         user: usize,
@@ -176,7 +252,7 @@ fn late() -> impl Strategy<Value = bool> {
     proptest::bool::weighted(0.25)
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(super) fn op() -> impl Strategy<Value = Op> {
     let grant = prop_oneof![3 => (1..=3_i64).prop_map(Grant::Credits), 1 => Just(Grant::Unlimited)];
     prop_oneof![
         4 => (0..3_usize, 0..2_usize, grant, proptest::bool::weighted(0.2))
@@ -214,7 +290,7 @@ enum DisputeState {
 
 /// A one-time purchase in the model.
 #[derive(Clone, Debug)]
-struct Purchase {
+pub(super) struct Purchase {
     user: usize,
     key: usize,
     grant: Grant,
@@ -409,7 +485,7 @@ impl Model {
     }
 }
 
-fn checkout(index: usize, purchase: &Purchase, paid: bool) -> CheckoutInfo {
+pub(super) fn checkout(index: usize, purchase: &Purchase, paid: bool) -> CheckoutInfo {
     let grant = match purchase.grant {
         Grant::Credits(n) => n.to_string(),
         Grant::Unlimited => "unlimited".to_owned(),
@@ -483,17 +559,17 @@ fn subscription_info(
 
 /// The real ledger and the model, side by side.
 struct Harness {
-    path: std::path::PathBuf,
-    ledger: Ledger,
-    store: SharedStore,
+    backend: Backend,
+    ledger: Arc<Ledger>,
+    store: Stored,
     model: Model,
 }
 
 impl Harness {
-    fn new(path: std::path::PathBuf) -> Self {
-        let (ledger, store) = open_ledger(&path);
+    async fn new(backend: Backend) -> Self {
+        let (ledger, store) = backend.open().await;
         Harness {
-            path,
+            backend,
             ledger,
             store,
             model: Model::default(),
@@ -504,18 +580,18 @@ impl Harness {
     /// provider was asked (nothing it knows is missing here: every event is delivered).
     async fn admit(&self, user: usize, key: usize) -> Decision {
         let (name, key) = (USERS[user], key_of(key));
-        let decision = self.ledger.reserve(name, &key);
+        let decision = self.ledger.reserve(name, &key).await;
         if matches!(decision, Decision::Granted(_)) {
             return decision;
         }
         self.ledger.reload(name, &key).await.expect("reload");
-        match self.ledger.reserve(name, &key) {
+        match self.ledger.reserve(name, &key).await {
             Decision::Unknown => {
                 self.ledger
                     .synced_purchases(name, &key)
                     .await
                     .expect("synced");
-                self.ledger.reserve(name, &key)
+                self.ledger.reserve(name, &key).await
             }
             decision => decision,
         }
@@ -845,7 +921,7 @@ impl Harness {
                     }
                     self.model.runs += 1;
                 } else {
-                    self.ledger.release(USERS[user], &key_of(key));
+                    self.ledger.release(USERS[user], &key_of(key)).await;
                 }
             }
             Op::Reload { user, key } => {
@@ -855,7 +931,7 @@ impl Harness {
                     .expect("reload");
             }
             Op::Restart => {
-                let (ledger, store) = open_ledger(&self.path);
+                let (ledger, store) = self.backend.open().await;
                 self.ledger = ledger;
                 self.store = store;
                 self.model.calls.clear();
@@ -886,13 +962,7 @@ impl Harness {
         let mut stored_total = 0;
         for (user, name) in USERS.iter().enumerate() {
             for (key, key_name) in KEYS.iter().enumerate() {
-                let stored = self
-                    .store
-                    .lock()
-                    .entitlements()
-                    .get(name, key_name)
-                    .expect("read entitlements")
-                    .map_or(0, |row| row.credits);
+                let stored = self.store.credits(name, key_name).await;
                 assert!(stored >= 0, "{context}: negative credits");
                 assert_eq!(
                     stored,
@@ -923,9 +993,9 @@ impl Harness {
     /// What memory answers is what the store answers after a reload, and is the model's.
     async fn check_decision(&self, user: usize, key: usize, context: &str) {
         let (name, entitlement) = (USERS[user], key_of(key));
-        let cached = self.ledger.reserve(name, &entitlement);
+        let cached = self.ledger.reserve(name, &entitlement).await;
         if cached == Decision::Granted(Access::Credit) {
-            self.ledger.release(name, &entitlement);
+            self.ledger.release(name, &entitlement).await;
         }
         let expected = self.model.expected(user, key);
         if matches!(cached, Decision::Granted(_)) {
@@ -936,7 +1006,7 @@ impl Harness {
         }
         let loaded = self.admit(user, key).await;
         if loaded == Decision::Granted(Access::Credit) {
-            self.ledger.release(name, &entitlement);
+            self.ledger.release(name, &entitlement).await;
         }
         assert_eq!(
             loaded, expected,
@@ -960,34 +1030,40 @@ fn run(ops: &[Op]) {
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(async {
-        let mut harness = Harness::new(dir.path().join("analytics.db"));
-        for (step, op) in ops.iter().enumerate() {
-            harness.step(op).await;
-            harness.check(step, op).await;
-        }
-    });
+    runtime.block_on(run_on(
+        Backend::Sqlite(dir.path().join("analytics.db")),
+        ops,
+    ));
+}
+
+/// Runs `ops` against the (empty) ledger tables of `backend`.
+pub(super) async fn run_on(backend: Backend, ops: &[Op]) {
+    let mut harness = Harness::new(backend).await;
+    for (step, op) in ops.iter().enumerate() {
+        harness.step(op).await;
+        harness.check(step, op).await;
+    }
 }
 
 /// A paid purchase of `credits` credits for `u0` on `price_a`, numbered `index`.
-fn credits_purchase(credits: i64) -> Purchase {
+pub(super) fn credits_purchase(credits: i64) -> Purchase {
     Purchase::new(0, 0, Grant::Credits(credits), credits * CREDIT_PRICE)
 }
 
 /// One call as the gate runs it, racing others: reserve (reloading when memory does not
 /// know), then succeed, or fail and try again up to `failures` times. `true` when it ran and
 /// used its credit.
-async fn racing_call(ledger: Arc<Ledger>, failures: usize) -> bool {
+pub(super) async fn racing_call(ledger: Arc<Ledger>, failures: usize) -> bool {
     let key = key(0);
     let mut failed = 0;
     loop {
-        match ledger.reserve(USERS[0], &key) {
+        match ledger.reserve(USERS[0], &key).await {
             Decision::Granted(Access::Credit) => {
                 // The tool runs a while: reloads and other calls happen meanwhile.
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 if failed < failures {
                     failed += 1;
-                    ledger.release(USERS[0], &key);
+                    ledger.release(USERS[0], &key).await;
                     continue;
                 }
                 ledger.commit(USERS[0], &key).await;
@@ -995,6 +1071,7 @@ async fn racing_call(ledger: Arc<Ledger>, failures: usize) -> bool {
             }
             Decision::Granted(other) => panic!("only credits were bought, got {other:?}"),
             Decision::Refused => return false,
+            Decision::Unavailable => panic!("the store is reachable"),
             Decision::Unknown => ledger.reload(USERS[0], &key).await.expect("reload"),
         }
     }
@@ -1271,12 +1348,20 @@ fn every_recorded_metered_call_is_one_meter_event_delivered_once() {
             .insert(USERS[0], "cus_0", now_ms())
             .expect("customer");
         let provider = Provider::Local(LocalProvider::new(HashMap::new()));
-        let meter = Meter::start(store.clone(), provider, durability).expect("meter");
+        let meter = Meter::start(
+            crate::payments::store::PaymentDb::Sqlite(store.clone()),
+            provider,
+            durability,
+        )
+        .expect("meter");
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| {
+                    let caller = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .expect("runtime");
                     for _ in 0..50 {
-                        meter.record(USERS[0], "metered_tool", "api_calls");
+                        caller.block_on(meter.record(USERS[0], "metered_tool", "api_calls"));
                     }
                 });
             }
@@ -1339,7 +1424,7 @@ fn a_refund_delivered_before_its_purchase_takes_it_back_when_the_purchase_arrive
             "the refund took the purchase back"
         );
         ledger.reload(USERS[0], &key(0)).await.expect("reload");
-        assert_eq!(ledger.reserve(USERS[0], &key(0)), Decision::Refused);
+        assert_eq!(ledger.reserve(USERS[0], &key(0)).await, Decision::Refused);
         // Applied once: a redelivered completion and refund change nothing.
         assert_eq!(
             ledger.fulfil(&session).await.expect("fulfil again"),

@@ -121,6 +121,31 @@ pub(crate) trait LedgerStore: Send + Sync {
         key: &'a EntitlementKey,
     ) -> StoreFuture<'a, bool>;
 
+    /// Whether several processes share this store: a credit is then reserved in the store
+    /// ([`LedgerStore::reserve_credit`]) before its call runs, not only in memory.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Reserves one of the user's credits for a call about to run, in the store (a shared
+    /// store only); `false` when none is free. [`LedgerStore::consume_credit`] ends the
+    /// reservation and uses the credit, [`LedgerStore::release_credit`] gives it back.
+    fn reserve_credit<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a EntitlementKey,
+        now_ms: i64,
+    ) -> StoreFuture<'a, bool> {
+        let _ = (user, key, now_ms);
+        Box::pin(async { Ok(true) })
+    }
+
+    /// Gives back a credit reserved by [`LedgerStore::reserve_credit`] (its call failed).
+    fn release_credit<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, ()> {
+        let _ = (user, key);
+        Box::pin(async { Ok(()) })
+    }
+
     /// Applies a completed checkout: records it and, once paid, grants what it bought, marks
     /// it fulfilled and records `checkout_completed` — all at once, and only the first time.
     fn fulfil<'a>(&'a self, purchase: &'a Purchase<'a>, now_ms: i64)

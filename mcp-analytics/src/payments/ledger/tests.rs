@@ -196,7 +196,7 @@ fn a_take_back_that_cannot_be_loaded_stops_memory_granting() {
         ledger.fulfil(&unlock).await.expect("fulfil");
         ledger.reload("u", &key).await.expect("reload");
         assert_eq!(
-            ledger.reserve("u", &key),
+            ledger.reserve("u", &key).await,
             Decision::Granted(Access::Unlimited)
         );
         flaky.fail_reads.store(true, Ordering::SeqCst);
@@ -209,13 +209,13 @@ fn a_take_back_that_cannot_be_loaded_stops_memory_granting() {
         };
         assert!(ledger.reverse(&refund).await.is_err(), "the load failed");
         assert_ne!(
-            ledger.reserve("u", &key),
+            ledger.reserve("u", &key).await,
             Decision::Granted(Access::Unlimited)
         );
         flaky.fail_reads.store(false, Ordering::SeqCst);
         ledger.reverse(&refund).await.expect("redelivered");
         ledger.reload("u", &key).await.expect("reload");
-        assert_eq!(ledger.reserve("u", &key), Decision::Refused);
+        assert_eq!(ledger.reserve("u", &key).await, Decision::Refused);
     });
 }
 
@@ -248,7 +248,7 @@ fn a_paid_checkout_makes_its_incomplete_subscription_active() {
         ledger.fulfil(&paid).await.expect("paid");
         ledger.reload("u", &key).await.expect("reload");
         assert_eq!(
-            ledger.reserve("u", &key),
+            ledger.reserve("u", &key).await,
             Decision::Granted(Access::Subscription)
         );
     });

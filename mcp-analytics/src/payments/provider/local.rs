@@ -1,6 +1,11 @@
 //! [`LocalProvider`]: payments without a Stripe account, for development. Checkout links point
 //! at `/pay/{id}` on this server; the page is labelled as a test payment, and submitting it
 //! completes the purchase exactly as Stripe's `checkout.session.completed` webhook would.
+//! On PostgreSQL its sessions and subscriptions live in the database (`sessions`), so a
+//! checkout created by one replica can be paid through another's page.
+
+#[cfg(feature = "postgres")]
+mod sessions;
 
 use std::{
     collections::HashMap,
@@ -25,6 +30,9 @@ pub(crate) struct LocalProvider {
     sessions: Mutex<HashMap<String, CheckoutInfo>>,
     subscriptions: Mutex<HashMap<String, SubscriptionInfo>>,
     next: AtomicU64,
+    /// Where the sessions are kept when replicas share them (else in memory above).
+    #[cfg(feature = "postgres")]
+    shared: Option<Box<crate::payments::store::pg::PgPayments>>,
 }
 
 impl LocalProvider {
@@ -34,6 +42,14 @@ impl LocalProvider {
             prices,
             ..Self::default()
         }
+    }
+
+    /// Keeps the sessions and subscriptions in the PostgreSQL payment tables, shared by every
+    /// replica.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn shared_in(mut self, pg: crate::payments::store::pg::PgPayments) -> Self {
+        self.shared = Some(Box::new(pg));
+        self
     }
 
     /// Where this server is reachable, for checkout links; `only_if_unset` keeps a configured
@@ -52,12 +68,19 @@ impl LocalProvider {
         format!("cus_local_{hex}")
     }
 
-    pub(crate) fn create_checkout(&self, request: CheckoutRequest<'_>) -> CheckoutInfo {
+    pub(crate) async fn create_checkout(
+        &self,
+        request: CheckoutRequest<'_>,
+    ) -> Result<CheckoutInfo, ProviderError> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let id = format!("cs_local_{n}{nanos:08x}");
+        // Unique across replicas too.
+        let id = format!(
+            "cs_local_{n}{nanos:08x}{}",
+            &uuid::Uuid::now_v7().simple().to_string()[20..]
+        );
         let base = self
             .base_url
             .lock()
@@ -90,96 +113,155 @@ impl LocalProvider {
             expires_at: request.expires_at,
             payment_intent: None,
         };
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &self.shared {
+            sessions::insert_checkout(pg, &session).await?;
+            return Ok(session);
+        }
         self.lock_sessions().insert(id, session.clone());
-        session
+        Ok(session)
     }
 
     fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, CheckoutInfo>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn retrieve_checkout(&self, id: &str) -> Result<CheckoutInfo, ProviderError> {
+    pub(crate) async fn retrieve_checkout(&self, id: &str) -> Result<CheckoutInfo, ProviderError> {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &self.shared {
+            return sessions::checkout(pg, id)
+                .await?
+                .ok_or_else(|| ProviderError::Missing(format!("checkout session {id}")));
+        }
         self.lock_sessions()
             .get(id)
             .cloned()
             .ok_or_else(|| ProviderError::Missing(format!("checkout session {id}")))
     }
 
-    pub(crate) fn expire_checkout(&self, id: &str) -> Result<CheckoutInfo, ProviderError> {
+    pub(crate) async fn expire_checkout(&self, id: &str) -> Result<CheckoutInfo, ProviderError> {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &self.shared {
+            return sessions::change(pg, id, |session| expire(session).map(|()| None))
+                .await?
+                .map(|(session, _)| session)
+                .ok_or_else(|| ProviderError::Missing(format!("checkout session {id}")));
+        }
         let mut sessions = self.lock_sessions();
         let session = sessions
             .get_mut(id)
             .ok_or_else(|| ProviderError::Missing(format!("checkout session {id}")))?;
-        if session.status != CheckoutStatus::Open {
-            return Err(ProviderError::Rejected(format!(
-                "checkout session {id} is {}, not open",
-                session.status
-            )));
-        }
-        session.status = CheckoutStatus::Expired;
+        expire(session)?;
         Ok(session.clone())
     }
 
-    pub(crate) fn completed_checkouts(&self, customer: &str) -> Vec<CheckoutInfo> {
-        self.lock_sessions()
+    pub(crate) async fn completed_checkouts(
+        &self,
+        customer: &str,
+    ) -> Result<Vec<CheckoutInfo>, ProviderError> {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &self.shared {
+            return sessions::completed_checkouts(pg, customer).await;
+        }
+        Ok(self
+            .lock_sessions()
             .values()
             .filter(|s| {
                 s.status == CheckoutStatus::Complete && s.customer.as_deref() == Some(customer)
             })
             .cloned()
-            .collect()
+            .collect())
     }
 
-    pub(crate) fn subscriptions(&self, customer: &str, price: &str) -> Vec<SubscriptionInfo> {
-        self.subscriptions
+    pub(crate) async fn subscriptions(
+        &self,
+        customer: &str,
+        price: &str,
+    ) -> Result<Vec<SubscriptionInfo>, ProviderError> {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &self.shared {
+            return Ok(sessions::subscriptions(pg, customer)
+                .await?
+                .into_iter()
+                .filter(|s| s.price_ids.iter().any(|p| p == price))
+                .collect());
+        }
+        Ok(self
+            .subscriptions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
             .filter(|s| s.customer == customer && s.price_ids.iter().any(|p| p == price))
             .cloned()
-            .collect()
+            .collect())
     }
 
     /// Completes an open, unexpired session as paid (creating the subscription in
     /// subscription mode). `None` for an unknown session.
-    pub(crate) fn complete(
+    pub(crate) async fn complete(
         &self,
         id: &str,
         now_s: i64,
-    ) -> Option<(CheckoutInfo, Option<SubscriptionInfo>)> {
+    ) -> Result<Option<(CheckoutInfo, Option<SubscriptionInfo>)>, ProviderError> {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &self.shared {
+            return sessions::change(pg, id, |session| Ok(complete(session, now_s))).await;
+        }
         let mut sessions = self.lock_sessions();
-        let session = sessions.get_mut(id)?;
-        if session.status == CheckoutStatus::Open && session.expires_at < now_s {
-            session.status = CheckoutStatus::Expired;
-        }
-        if session.status != CheckoutStatus::Open {
-            return Some((session.clone(), None));
-        }
-        session.status = CheckoutStatus::Complete;
-        session.payment_status = PaymentStatus::Paid;
-        let mut subscription = None;
-        if session.mode == CheckoutMode::Subscription {
-            let sub = SubscriptionInfo {
-                id: format!("sub_local_{}", &id["cs_local_".len()..]),
-                status: SubscriptionStatus::Active,
-                customer: session.customer.clone().unwrap_or_default(),
-                metadata: session.metadata.clone(),
-                price_ids: PriceSet::decode(
-                    session
-                        .metadata
-                        .get("mcp_price_key")
-                        .map_or("", String::as_str),
-                ),
-            };
-            session.subscription = Some(sub.id.clone());
+        let Some(session) = sessions.get_mut(id) else {
+            return Ok(None);
+        };
+        let subscription = complete(session, now_s);
+        if let Some(sub) = &subscription {
             self.subscriptions
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(sub.id.clone(), sub.clone());
-            subscription = Some(sub);
         }
-        Some((session.clone(), subscription))
+        Ok(Some((session.clone(), subscription)))
     }
+}
+
+/// Expires an open session.
+fn expire(session: &mut CheckoutInfo) -> Result<(), ProviderError> {
+    if session.status != CheckoutStatus::Open {
+        return Err(ProviderError::Rejected(format!(
+            "checkout session {} is {}, not open",
+            session.id, session.status
+        )));
+    }
+    session.status = CheckoutStatus::Expired;
+    Ok(())
+}
+
+/// Completes an open, unexpired session as paid; in subscription mode, the subscription it
+/// creates. (A session past its expiry is expired instead; one not open stays as it is.)
+fn complete(session: &mut CheckoutInfo, now_s: i64) -> Option<SubscriptionInfo> {
+    if session.status == CheckoutStatus::Open && session.expires_at < now_s {
+        session.status = CheckoutStatus::Expired;
+    }
+    if session.status != CheckoutStatus::Open {
+        return None;
+    }
+    session.status = CheckoutStatus::Complete;
+    session.payment_status = PaymentStatus::Paid;
+    if session.mode != CheckoutMode::Subscription {
+        return None;
+    }
+    let sub = SubscriptionInfo {
+        id: format!("sub_local_{}", &session.id["cs_local_".len()..]),
+        status: SubscriptionStatus::Active,
+        customer: session.customer.clone().unwrap_or_default(),
+        metadata: session.metadata.clone(),
+        price_ids: PriceSet::decode(
+            session
+                .metadata
+                .get("mcp_price_key")
+                .map_or("", String::as_str),
+        ),
+    };
+    session.subscription = Some(sub.id.clone());
+    Some(sub)
 }
 
 /// The test checkout page for `session` (`GET /pay/{id}`).

@@ -160,6 +160,16 @@ impl Provider {
         }
     }
 
+    /// The longest one request to the provider may take (the local provider answers at once).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn request_timeout(&self) -> std::time::Duration {
+        match self {
+            #[cfg(feature = "stripe")]
+            Provider::Stripe(stripe) => stripe.timeout(),
+            Provider::Local(_) => std::time::Duration::ZERO,
+        }
+    }
+
     pub(crate) fn is_local(&self) -> bool {
         self.as_local().is_some()
     }
@@ -197,7 +207,7 @@ impl Provider {
         match self {
             #[cfg(feature = "stripe")]
             Provider::Stripe(stripe) => stripe.create_checkout(request).await,
-            Provider::Local(local) => Ok(local.create_checkout(request)),
+            Provider::Local(local) => local.create_checkout(request).await,
         }
     }
 
@@ -205,7 +215,7 @@ impl Provider {
         match self {
             #[cfg(feature = "stripe")]
             Provider::Stripe(stripe) => stripe.retrieve_checkout(id).await,
-            Provider::Local(local) => local.retrieve_checkout(id),
+            Provider::Local(local) => local.retrieve_checkout(id).await,
         }
     }
 
@@ -214,7 +224,7 @@ impl Provider {
         match self {
             #[cfg(feature = "stripe")]
             Provider::Stripe(stripe) => stripe.expire_checkout(id).await,
-            Provider::Local(local) => local.expire_checkout(id),
+            Provider::Local(local) => local.expire_checkout(id).await,
         }
     }
 
@@ -226,7 +236,7 @@ impl Provider {
         match self {
             #[cfg(feature = "stripe")]
             Provider::Stripe(stripe) => stripe.completed_checkouts(customer).await,
-            Provider::Local(local) => Ok(local.completed_checkouts(customer)),
+            Provider::Local(local) => local.completed_checkouts(customer).await,
         }
     }
 
@@ -239,7 +249,7 @@ impl Provider {
         match self {
             #[cfg(feature = "stripe")]
             Provider::Stripe(stripe) => stripe.subscriptions(customer, price).await,
-            Provider::Local(local) => Ok(local.subscriptions(customer, price)),
+            Provider::Local(local) => local.subscriptions(customer, price).await,
         }
     }
 

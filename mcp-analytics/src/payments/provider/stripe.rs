@@ -42,6 +42,9 @@ pub(crate) struct StripeProvider {
     client: Client,
     base_url: Option<String>,
     live: bool,
+    /// The longest one request may take.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    timeout: Duration,
 }
 
 impl StripeProvider {
@@ -70,7 +73,14 @@ impl StripeProvider {
             client,
             base_url: base_url.map(str::to_owned),
             live: secret_key.starts_with("sk_live_") || secret_key.starts_with("rk_live_"),
+            timeout,
         })
+    }
+
+    /// The longest one request may take.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub(crate) fn describe(&self) -> String {

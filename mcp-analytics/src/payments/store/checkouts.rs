@@ -18,14 +18,14 @@ pub(crate) enum TakenBack {
 }
 
 impl TakenBack {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TakenBack::Refunded => "refunded",
             TakenBack::Disputed => "disputed",
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         match text {
             "refunded" => Some(TakenBack::Refunded),
             "disputed" => Some(TakenBack::Disputed),

@@ -5,11 +5,14 @@
 
 mod checkouts;
 mod customers;
+mod db;
 mod entitlements;
 mod events;
 mod outbox;
 #[cfg(feature = "postgres")]
 pub(crate) mod pg;
+#[cfg(feature = "postgres")]
+pub(crate) mod pg_outbox;
 mod reversals;
 mod subscriptions;
 mod webhook_events;
@@ -21,7 +24,7 @@ use std::{
 
 use rusqlite::Connection;
 
-pub(crate) use checkouts::{Checkouts, TakenBack};
+pub(crate) use checkouts::{CheckoutRow, Checkouts, TakenBack};
 pub(crate) use customers::Customers;
 pub(crate) use entitlements::Entitlements;
 pub use events::PaymentEventKind;
@@ -33,8 +36,43 @@ pub(crate) use webhook_events::WebhookEvents;
 
 /// A failure of the payment tables.
 #[derive(Debug, thiserror::Error)]
-#[error("payment store: {0}")]
-pub(crate) struct StoreError(#[from] rusqlite::Error);
+pub(crate) enum StoreError {
+    /// SQLite failed.
+    #[error("payment store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed (or could not be reached).
+    #[cfg(feature = "postgres")]
+    #[error("payment store: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had from the pool.
+    #[cfg(feature = "postgres")]
+    #[error("payment store: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+}
+
+/// Where the payment components keep their state: one SQLite connection shared in this
+/// process, or a PostgreSQL database shared by every replica. Each component holds a clone and
+/// reaches its tables through it.
+#[derive(Clone)]
+pub(crate) enum PaymentDb {
+    /// The SQLite file's payment tables (one process).
+    Sqlite(SharedStore),
+    /// The PostgreSQL database's payment tables (many replicas).
+    #[cfg(feature = "postgres")]
+    Postgres(pg::PgPayments),
+}
+
+impl PaymentDb {
+    /// The SQLite store, when that is where the payment tables are.
+    #[allow(dead_code)] // Every component matches on the database itself so far.
+    pub(crate) fn sqlite(&self) -> Option<&SharedStore> {
+        match self {
+            PaymentDb::Sqlite(store) => Some(store),
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(_) => None,
+        }
+    }
+}
 
 /// The payment tables' connection, shared by the payment components (each uses its own
 /// tables).

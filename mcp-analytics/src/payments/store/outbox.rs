@@ -27,7 +27,7 @@ pub(crate) enum Delivery {
 }
 
 impl Delivery {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Delivery::Pending => "pending",
             Delivery::Sent => "sent",

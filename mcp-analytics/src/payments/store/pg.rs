@@ -2,8 +2,9 @@
 //! what several replicas need to share — credit reservations with a lease, the local test
 //! provider's checkout sessions, and claims on meter events.
 
-// The payment components use this once their PostgreSQL side lands.
-#![allow(dead_code)]
+pub(crate) mod checkouts;
+pub(crate) mod holdings;
+pub(crate) mod records;
 
 use deadpool_postgres::Pool;
 
@@ -11,7 +12,8 @@ use crate::database::PostgresUrl;
 
 /// The payments' migrations on PostgreSQL, applied in order (component `payments` in
 /// `mcp_analytics_migrations`).
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE payment_customers (
     user_id     TEXT   PRIMARY KEY,
     customer_id TEXT   NOT NULL,
@@ -51,9 +53,10 @@ CREATE TABLE payment_entitlements (
     PRIMARY KEY (user_id, price_key)
 );
 
--- A credit taken by a running call on some replica: `credits` above already counts it out.
--- Using it deletes the row; a failed call deletes it and gives the credit back; a row whose
--- lease ran out (its replica died) gives the credit back too.
+-- A credit reserved by a running call on some replica: `credits` above still counts it, and
+-- the credits free to reserve are those not reserved by a live lease. Using it deletes the row
+-- and the credit; a failed call deletes the row (the credit is free again); a row whose lease
+-- ran out (its replica died) frees its credit too.
 CREATE TABLE payment_reservations (
     reservation_id TEXT   PRIMARY KEY,
     user_id        TEXT   NOT NULL,
@@ -127,7 +130,16 @@ CREATE TABLE payment_local_sessions (
     session    TEXT   NOT NULL,
     created_ms BIGINT NOT NULL
 );
-"#];
+"#,
+    // The local test provider's subscriptions beside its sessions, both found by customer;
+    // reservations found by user and key.
+    r#"
+ALTER TABLE payment_local_sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'checkout';
+ALTER TABLE payment_local_sessions ADD COLUMN customer TEXT;
+CREATE INDEX payment_local_sessions_customer ON payment_local_sessions (customer, kind);
+CREATE INDEX payment_reservations_user ON payment_reservations (user_id, price_key);
+"#,
+];
 
 /// The payment tables in one PostgreSQL database, shared by every replica.
 #[derive(Clone)]

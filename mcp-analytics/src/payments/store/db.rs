@@ -1,0 +1,239 @@
+//! The queries of checkouts and webhooks, on either database: each one step (one transaction),
+//! answered the same way by SQLite and PostgreSQL. (The ledger has its own storage trait; the
+//! meter its own.)
+
+use super::{CheckoutRow, EventRow, PaymentDb, PaymentEventKind, StoreError};
+use crate::payments::{
+    domain::{CheckoutStatus, EntitlementKey},
+    provider::CheckoutInfo,
+};
+
+impl PaymentDb {
+    /// The user's provider customer.
+    pub(crate) async fn customer_of(&self, user: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            PaymentDb::Sqlite(store) => Ok(store.lock().customers().of_user(user)?),
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => {
+                let mut client = pg.pool.get().await?;
+                let tx = client.transaction().await?;
+                let customer = super::pg::records::customer_of(&tx, user).await?;
+                tx.commit().await?;
+                Ok(customer)
+            }
+        }
+    }
+
+    /// Forgets `customer` as the user's customer (the provider no longer knows it).
+    pub(crate) async fn forget_customer(
+        &self,
+        user: &str,
+        customer: &str,
+    ) -> Result<(), StoreError> {
+        match self {
+            PaymentDb::Sqlite(store) => Ok(store.lock().customers().forget(user, customer)?),
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => {
+                let mut client = pg.pool.get().await?;
+                let tx = client.transaction().await?;
+                super::pg::records::forget_customer(&tx, user, customer).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The user's newest checkout for the key that may still pay, once open ones past their
+    /// expiry are marked expired (`expire`) — the provider expires them.
+    pub(crate) async fn pending_checkout(
+        &self,
+        user: &str,
+        key: &EntitlementKey,
+        now_ms: i64,
+    ) -> Result<Option<CheckoutRow>, StoreError> {
+        match self {
+            PaymentDb::Sqlite(store) => {
+                let store = store.lock();
+                store.checkouts().expire_overdue(user, key, now_ms)?;
+                Ok(store.checkouts().pending(user, key, now_ms)?)
+            }
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => {
+                let mut client = pg.pool.get().await?;
+                let tx = client.transaction().await?;
+                let pending = super::pg::checkouts::pending(&tx, user, key, now_ms).await?;
+                tx.commit().await?;
+                Ok(pending)
+            }
+        }
+    }
+
+    /// How many checkouts the user was offered for the key.
+    pub(crate) async fn checkouts_offered(
+        &self,
+        user: &str,
+        key: &EntitlementKey,
+    ) -> Result<i64, StoreError> {
+        match self {
+            PaymentDb::Sqlite(store) => Ok(store.lock().checkouts().count(user, key)?),
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => {
+                let mut client = pg.pool.get().await?;
+                let tx = client.transaction().await?;
+                let count = super::pg::checkouts::count(&tx, user, key).await?;
+                tx.commit().await?;
+                Ok(count)
+            }
+        }
+    }
+
+    /// Records a checkout just created and its `checkout_created` event, together.
+    pub(crate) async fn checkout_created(
+        &self,
+        session: &CheckoutInfo,
+        user: &str,
+        tool: &str,
+        key: &EntitlementKey,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let event = EventRow {
+            user_id: Some(user),
+            tool: Some(tool),
+            amount: session.amount_total,
+            currency: session.currency.as_deref(),
+            reference: Some(&session.id),
+            ..EventRow::default()
+        };
+        match self {
+            PaymentDb::Sqlite(store) => Ok(store.lock().transaction(|store| {
+                store.checkouts().insert(session, user, tool, key, now_ms)?;
+                store
+                    .events()
+                    .record(now_ms, PaymentEventKind::CheckoutCreated, &event)
+            })?),
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => {
+                let mut client = pg.pool.get().await?;
+                let tx = client.transaction().await?;
+                super::pg::checkouts::insert(&tx, session, user, tool, key, now_ms).await?;
+                super::pg::records::record(&tx, now_ms, PaymentEventKind::CheckoutCreated, &event)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Sets a stored checkout's status (unless it was fulfilled).
+    pub(crate) async fn set_checkout_status(
+        &self,
+        session_id: &str,
+        status: &CheckoutStatus,
+    ) -> Result<(), StoreError> {
+        match self {
+            PaymentDb::Sqlite(store) => Ok(store
+                .lock()
+                .checkouts()
+                .set_status(session_id, status, None)?),
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => {
+                let mut client = pg.pool.get().await?;
+                let tx = client.transaction().await?;
+                super::pg::checkouts::set_status(&tx, session_id, status, None).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Marks a checkout expired unpaid and records `checkout_expired`, together.
+    pub(crate) async fn checkout_expired(
+        &self,
+        session_id: &str,
+        event: &EventRow<'_>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let expired = CheckoutStatus::Expired;
+        match self {
+            PaymentDb::Sqlite(store) => Ok(store.lock().transaction(|store| {
+                store.checkouts().set_status(session_id, &expired, None)?;
+                store
+                    .events()
+                    .record(now_ms, PaymentEventKind::CheckoutExpired, event)
+            })?),
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => {
+                let mut client = pg.pool.get().await?;
+                let tx = client.transaction().await?;
+                super::pg::checkouts::set_status(&tx, session_id, &expired, None).await?;
+                super::pg::records::record(&tx, now_ms, PaymentEventKind::CheckoutExpired, event)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a paid or failed invoice, against the user and tool of its subscription (else
+    /// of its customer).
+    pub(crate) async fn invoice_event(
+        &self,
+        kind: PaymentEventKind,
+        subscription: Option<&str>,
+        customer: Option<&str>,
+        event: EventRow<'_>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        match self {
+            PaymentDb::Sqlite(store) => {
+                let store = store.lock();
+                let (mut user, mut tool) = (None, None);
+                if let Some(sub) = subscription
+                    .map(|id| store.subscriptions().get(id))
+                    .transpose()?
+                    .flatten()
+                {
+                    user = sub.user_id;
+                    tool = sub.tool;
+                }
+                if user.is_none()
+                    && let Some(customer) = customer
+                {
+                    user = store.customers().user_of(customer)?;
+                }
+                let event = EventRow {
+                    user_id: user.as_deref(),
+                    tool: tool.as_deref(),
+                    ..event
+                };
+                Ok(store.events().record(now_ms, kind, &event)?)
+            }
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => {
+                use super::pg::{holdings, records};
+                let mut client = pg.pool.get().await?;
+                let tx = client.transaction().await?;
+                let (mut user, mut tool) = (None, None);
+                if let Some(id) = subscription
+                    && let Some(sub) = holdings::subscription_get(&tx, id).await?
+                {
+                    user = sub.user_id;
+                    tool = sub.tool;
+                }
+                if user.is_none()
+                    && let Some(customer) = customer
+                {
+                    user = records::user_of(&tx, customer).await?;
+                }
+                let event = EventRow {
+                    user_id: user.as_deref(),
+                    tool: tool.as_deref(),
+                    ..event
+                };
+                records::record(&tx, now_ms, kind, &event).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    }
+}

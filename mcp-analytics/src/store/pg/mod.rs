@@ -1,0 +1,631 @@
+//! The analytics tables on PostgreSQL (feature `postgres`): [`PgStore`], the same store as
+//! [`super::SqliteStore`] for a database that several replicas and collectors write at once.
+//!
+//! A batch is copied (binary `COPY`) into a session-private staging table, then inserted with
+//! `ON CONFLICT (id) DO NOTHING`, so a batch delivered twice (an exporter's retry, two collectors)
+//! counts once; the rollups are added for the inserted rows only, in the same transaction —
+//! hourly ones included, so nothing is left for a restart to repair (see `merge` for how several
+//! writers add to one rollup row). The readers are the SQLite store's, over [`Source`].
+//!
+//! The store is synchronous like the SQLite one (the recorder's writer thread, the dashboard's
+//! blocking tasks and the CLI call it): it owns one connection driven by a current-thread
+//! runtime of its own.
+
+mod merge;
+pub(crate) mod schema;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+    time::Instant,
+};
+
+use tokio_postgres::{
+    Client, Statement,
+    binary_copy::BinaryCopyInWriter,
+    error::SqlState,
+    types::{ToSql, Type},
+};
+
+use super::{
+    Overview, Report, ToolSummary, aggregate,
+    source::{Param, Row, Source},
+    unknown,
+    views::{CallRow, SeriesPoint},
+};
+use crate::{Database, PostgresUrl, Sink, SinkError, Stats, ToolCallEvent};
+
+/// How often a batch is tried again after PostgreSQL aborted it for a deadlock or a
+/// serialization failure (nothing of it was kept).
+const RETRIES: usize = 5;
+
+/// How long connecting may take unless the URL says (`connect_timeout=`).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A PostgreSQL analytics database. As a [`Sink`] it appends batches; its query methods read
+/// the rollups. Every method blocks until PostgreSQL answers.
+pub struct PgStore {
+    url: PostgresUrl,
+    /// Drives `client`'s connection; `None` only while dropping.
+    runtime: Option<tokio::runtime::Runtime>,
+    client: Client,
+    statements: std::sync::Mutex<HashMap<String, Statement>>,
+    /// Unknown tool names admitted to the rollups per hour.
+    unknown: unknown::UnknownTools,
+    /// The counters last stored in `recorder_stats`, and when.
+    stats_written: Option<(Stats, Instant)>,
+}
+
+impl PgStore {
+    /// Connects to `url` and brings the analytics tables up to date.
+    pub fn open(url: &PostgresUrl) -> Result<Self, crate::Error> {
+        let error = |reason: String| crate::Error::Database {
+            database: Database::Postgres(url.clone()),
+            reason,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| error(e.to_string()))?;
+        let client = block_on(&runtime, connect(url)).map_err(|e| error(e.describe()))?;
+        Ok(Self {
+            url: url.clone(),
+            runtime: Some(runtime),
+            client,
+            statements: std::sync::Mutex::default(),
+            unknown: unknown::UnknownTools::default(),
+            stats_written: None,
+        })
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> &PostgresUrl {
+        &self.url
+    }
+
+    /// Whether the connection is gone (reopen the store).
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    fn run<F: Future + Send>(&self, future: F) -> F::Output
+    where
+        F::Output: Send,
+    {
+        block_on(
+            self.runtime.as_ref().expect("present until dropped"),
+            future,
+        )
+    }
+
+    /// Appends events and updates every rollup in one transaction. Events whose id is already
+    /// stored are skipped (so a batch delivered twice counts once); returns how many were new.
+    pub fn append(&mut self, events: &[ToolCallEvent]) -> Result<usize, tokio_postgres::Error> {
+        if self.client.is_closed() {
+            self.reconnect()?;
+        }
+        let mut attempt = 0;
+        loop {
+            let runtime = self.runtime.as_ref().expect("present until dropped");
+            let result = block_on(runtime, store(&mut self.client, &mut self.unknown, events));
+            if result.is_err() {
+                // Names admitted by the rolled-back transaction are not in the rollup.
+                self.unknown.forget();
+            }
+            match result {
+                Err(error) if attempt < RETRIES && retryable(&error) => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    fn statements(&self) -> std::sync::MutexGuard<'_, HashMap<String, Statement>> {
+        self.statements
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A new connection after the last one broke.
+    fn reconnect(&mut self) -> Result<(), tokio_postgres::Error> {
+        let url = self.url.clone();
+        match self.run(connect(&url)) {
+            Ok(client) => {
+                self.client = client;
+                self.statements().clear();
+                Ok(())
+            }
+            Err(Connect::Postgres(error)) => Err(error),
+            // The URL parsed when the store opened.
+            Err(Connect::Config(_)) => Ok(()),
+        }
+    }
+
+    /// Stores the pipeline's counters under this host and process id.
+    fn write_stats(&mut self, stats: &Stats) -> Result<(), tokio_postgres::Error> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as i64);
+        let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        let host = host_name();
+        let pid = i64::from(std::process::id());
+        let values = [
+            count(stats.recorded),
+            count(stats.dropped),
+            count(stats.written),
+            count(stats.sink_errors),
+        ];
+        let client = &self.client;
+        self.run(async {
+            client
+                .execute(
+                    schema::UPSERT_STATS,
+                    &[
+                        &host, &pid, &now_ms, &values[0], &values[1], &values[2], &values[3],
+                    ],
+                )
+                .await
+        })?;
+        self.stats_written = Some((*stats, Instant::now()));
+        Ok(())
+    }
+
+    /// Per-tool figures from the rollup for calls that started at or after `since_ms`.
+    pub fn tool_summary(&self, since_ms: i64) -> Result<Vec<ToolSummary>, tokio_postgres::Error> {
+        super::summary::tool_summary(self, since_ms)
+    }
+
+    /// The usage report for calls that started at or after `since_ms`, optionally for one tool.
+    pub fn report(
+        &self,
+        since_ms: i64,
+        tool: Option<&str>,
+    ) -> Result<Report, tokio_postgres::Error> {
+        super::report::report(self, since_ms, tool, None)
+    }
+
+    /// The usage report of one server, optionally for one tool.
+    pub fn server_report(
+        &self,
+        since_ms: i64,
+        tool: Option<&str>,
+        server: &str,
+    ) -> Result<Report, tokio_postgres::Error> {
+        super::report::report(self, since_ms, tool, Some(server))
+    }
+
+    /// The dashboard's overview since `since_ms` with chart buckets of `bucket_ms` (see
+    /// [`super::SqliteStore::overview`]).
+    pub fn overview(
+        &self,
+        since_ms: i64,
+        bucket_ms: i64,
+        server: Option<&str>,
+    ) -> Result<Overview, tokio_postgres::Error> {
+        super::overview::overview(self, since_ms, bucket_ms, server)
+    }
+
+    /// Calls, errors and latency per `bucket_ms` (at least a minute) since `since_ms`.
+    pub fn series(
+        &self,
+        since_ms: i64,
+        bucket_ms: i64,
+        tool: Option<&str>,
+    ) -> Result<Vec<SeriesPoint>, tokio_postgres::Error> {
+        super::views::series(self, since_ms, bucket_ms, tool)
+    }
+
+    /// The latest failed calls since `since_ms`, newest first.
+    pub fn recent_errors(
+        &self,
+        since_ms: i64,
+        limit: usize,
+        server: Option<&str>,
+    ) -> Result<Vec<CallRow>, tokio_postgres::Error> {
+        super::views::recent_errors(self, since_ms, limit, server)
+    }
+
+    /// The calls of one session, in order.
+    pub fn session(
+        &self,
+        session_id: &str,
+        limit: usize,
+    ) -> Result<Vec<CallRow>, tokio_postgres::Error> {
+        super::views::session(self, session_id, limit)
+    }
+
+    /// Revenue, conversion and payment health since `since_ms`, from the payment tables in
+    /// this database (empty when there are none).
+    pub fn payments(
+        &self,
+        since_ms: i64,
+    ) -> Result<crate::payments::report::PaymentsSummary, tokio_postgres::Error> {
+        let client = &self.client;
+        self.run(crate::payments::report::PaymentsSummary::read_pg(
+            client, since_ms,
+        ))
+    }
+
+    /// Every call's latency since `since_ms`, merged from the rollup.
+    pub fn latency(&self, since_ms: i64) -> Result<super::LatencyHistogram, tokio_postgres::Error> {
+        super::summary::latency(self, since_ms)
+    }
+
+    /// How many distinct identified users called since `since_ms`.
+    pub fn users(&self, since_ms: i64) -> Result<u64, tokio_postgres::Error> {
+        super::summary::users(self, since_ms, None)
+    }
+}
+
+impl Drop for PgStore {
+    /// Stops the connection's runtime without waiting (allowed inside another runtime too).
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Runs `future` on `runtime`; from inside another runtime (where blocking on one is not
+/// allowed), on a thread of its own.
+fn block_on<F: Future + Send>(runtime: &tokio::runtime::Runtime, future: F) -> F::Output
+where
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return runtime.block_on(future);
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| runtime.block_on(future))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Why connecting failed.
+#[derive(Debug, thiserror::Error)]
+enum Connect {
+    #[error(transparent)]
+    Config(crate::Error),
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+}
+
+impl Connect {
+    /// The error with PostgreSQL's message (a bare `db error` otherwise).
+    fn describe(&self) -> String {
+        match self {
+            Connect::Postgres(error) => describe(error),
+            Connect::Config(error) => error.to_string(),
+        }
+    }
+}
+
+/// `error` with PostgreSQL's own message and detail, when it sent one.
+pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{}: {} ({detail})", db.code().code(), db.message()),
+            None => format!("{}: {}", db.code().code(), db.message()),
+        },
+        None => error.to_string(),
+    }
+}
+
+/// A connection with the analytics tables migrated and the staging table made.
+async fn connect(url: &PostgresUrl) -> Result<Client, Connect> {
+    let mut config = crate::postgres::config(url).map_err(Connect::Config)?;
+    if config.get_connect_timeout().is_none() {
+        // The writer thread waits for it: an unreachable server must not hold it for minutes.
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let (mut client, connection) = config.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!("an analytics PostgreSQL connection ended: {error}");
+        }
+    });
+    crate::postgres::migrate(&mut client, "analytics", schema::MIGRATIONS).await?;
+    client.batch_execute(schema::CREATE_STAGING).await?;
+    Ok(client)
+}
+
+/// Deadlocks and serialization failures abort a transaction that can simply run again.
+fn retryable(error: &tokio_postgres::Error) -> bool {
+    matches!(
+        error.code(),
+        Some(&SqlState::T_R_DEADLOCK_DETECTED) | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+    )
+}
+
+/// The host this process runs on (for `recorder_stats`).
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|name| !name.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|name| name.trim().to_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// The column types of `schema::CALL_COLUMNS`.
+const CALL_TYPES: [Type; 20] = [
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+];
+
+/// Stores one batch and its rollups in one transaction; returns how many events were new.
+async fn store(
+    client: &mut Client,
+    unknown: &mut unknown::UnknownTools,
+    events: &[ToolCallEvent],
+) -> Result<usize, tokio_postgres::Error> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let transaction = client.transaction().await?;
+    let sink = transaction
+        .copy_in(&format!(
+            "COPY tool_calls_staging ({}) FROM STDIN (FORMAT binary)",
+            schema::CALL_COLUMNS
+        ))
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &CALL_TYPES);
+    let mut writer = std::pin::pin!(writer);
+    for event in events {
+        let duration = i64::try_from(event.duration_us).unwrap_or(i64::MAX);
+        let row: [&(dyn ToSql + Sync); 20] = [
+            &event.id,
+            &event.ts_ms,
+            &event.server_name,
+            &event.server_version,
+            &event.tool,
+            &event.user_id,
+            &event.session_id,
+            &event.client_name,
+            &event.client_version,
+            &event.protocol_version,
+            &event.transport.as_str(),
+            &event.request_id,
+            &duration,
+            &event.status.as_str(),
+            &event.error_type,
+            &event.error_message,
+            &event.params,
+            &event.result,
+            &event.user_email,
+            &event.user_name,
+        ];
+        writer.as_mut().write(&row).await?;
+    }
+    writer.finish().await?;
+    let mut new_ids: HashSet<String> = transaction
+        .query(schema::INSERT_STAGED, &[])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    // The first event of each stored id (a batch may repeat one).
+    let inserted: Vec<&ToolCallEvent> = events
+        .iter()
+        .filter(|event| new_ids.remove(&event.id))
+        .collect();
+
+    // Unknown tool names: each hour of a server admits the first ones of any writer. Its
+    // allowance is locked for the transaction (in key order) and read afresh, since other
+    // writers admit names too.
+    let allowances: std::collections::BTreeSet<(i64, &str)> = inserted
+        .iter()
+        .filter_map(|event| unknown::allowance_of(event))
+        .collect();
+    for (hour, server) in allowances {
+        transaction
+            .execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($2::text || '/' || $1::bigint::text, 0))",
+                &[&hour, &server],
+            )
+            .await?;
+        let names = transaction
+            .query(
+                &dollars(unknown::STORED_SQL),
+                &[&hour, &server, &unknown::OTHER_UNKNOWN_TOOLS],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        unknown.reload(hour, server, names);
+    }
+    let mut rolled = Vec::with_capacity(inserted.len());
+    for event in inserted {
+        let name = unknown.rollup_name(event, &mut |_, _| {
+            // Every hour this batch uses was reloaded just above.
+            Ok::<_, std::convert::Infallible>(HashSet::new())
+        });
+        let Ok(name) = name;
+        rolled.push((event, name));
+    }
+
+    let minutes = aggregate::minutes(&rolled)
+        .into_iter()
+        .map(|((minute, server, tool, status), totals)| merge::Row {
+            time: minute,
+            texts: vec![server.to_owned(), tool.to_owned(), status.to_owned()],
+            calls: totals.calls,
+            sum_us: totals.sum_us,
+            max_us: totals.max_us,
+            blobs: vec![totals.latency.encode()],
+        })
+        .collect();
+    merge::add(&transaction, &merge::MINUTES, minutes).await?;
+
+    let mut pending = aggregate::Pending::default();
+    pending.add(&rolled);
+    let hourly = pending.take();
+    let hours = hourly
+        .hours
+        .into_iter()
+        .map(
+            |((hour, server, tool, status, error_type), totals)| merge::Row {
+                time: hour,
+                texts: vec![server, tool, status.to_owned(), error_type],
+                calls: totals.totals.calls,
+                sum_us: totals.totals.sum_us,
+                max_us: totals.totals.max_us,
+                blobs: vec![
+                    totals.totals.latency.encode(),
+                    totals.users.encode(),
+                    totals.sessions.encode(),
+                ],
+            },
+        )
+        .collect();
+    merge::add(&transaction, &merge::HOURS, hours).await?;
+
+    if !hourly.users.is_empty() {
+        let (mut hours, mut users, mut calls, mut errors) = (vec![], vec![], vec![], vec![]);
+        for ((hour, user), (count, failed)) in hourly.users {
+            hours.push(hour);
+            users.push(user);
+            calls.push(count);
+            errors.push(failed);
+        }
+        transaction
+            .execute(schema::UPSERT_USERS, &[&hours, &users, &calls, &errors])
+            .await?;
+    }
+    if !hourly.details.is_empty() {
+        let (mut users, mut emails, mut names) = (vec![], vec![], vec![]);
+        for (user, (email, name)) in hourly.details {
+            users.push(user);
+            emails.push(email);
+            names.push(name);
+        }
+        transaction
+            .execute(schema::UPSERT_DETAILS, &[&users, &emails, &names])
+            .await?;
+    }
+    transaction.commit().await?;
+    Ok(rolled.len())
+}
+
+/// `sql` with `?1`-style placeholders numbered `$1` for PostgreSQL.
+fn dollars(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl Row<tokio_postgres::Error> for tokio_postgres::Row {
+    fn int(&self, index: usize) -> Result<i64, tokio_postgres::Error> {
+        self.try_get(index)
+    }
+
+    fn text(&self, index: usize) -> Result<Option<String>, tokio_postgres::Error> {
+        self.try_get(index)
+    }
+
+    fn blob(&self, index: usize) -> Result<&[u8], tokio_postgres::Error> {
+        Ok(self.try_get::<_, Option<&[u8]>>(index)?.unwrap_or_default())
+    }
+}
+
+impl Source for PgStore {
+    type Error = tokio_postgres::Error;
+
+    fn each(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        visit: &mut super::source::Visit<'_, tokio_postgres::Error>,
+    ) -> Result<(), Self::Error> {
+        let types: Vec<Type> = params
+            .iter()
+            .map(|param| match param {
+                Param::Int(_) => Type::INT8,
+                Param::Text(_) => Type::TEXT,
+            })
+            .collect();
+        let cached = self.statements().get(sql).cloned();
+        let statement = match cached {
+            Some(statement) => statement,
+            None => {
+                let text = dollars(sql);
+                let client = &self.client;
+                let statement = self.run(async { client.prepare_typed(&text, &types).await })?;
+                self.statements().insert(sql.to_owned(), statement.clone());
+                statement
+            }
+        };
+        let values: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|param| match param {
+                Param::Int(value) => value as &(dyn ToSql + Sync),
+                Param::Text(value) => value as &(dyn ToSql + Sync),
+            })
+            .collect();
+        let client = &self.client;
+        let rows = self.run(async { client.query(&statement, &values).await })?;
+        for row in &rows {
+            visit(row)?;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for PgStore {
+    fn name(&self) -> &str {
+        "postgres"
+    }
+
+    fn write(&mut self, events: &[ToolCallEvent]) -> Result<(), SinkError> {
+        self.append(events)?;
+        Ok(())
+    }
+
+    fn flush(&mut self, stats: &Stats) -> Result<(), SinkError> {
+        self.write_stats(stats)?;
+        Ok(())
+    }
+
+    /// Writes changed counters at most every half second.
+    fn tick(&mut self, stats: &Stats) -> Result<(), SinkError> {
+        let due = self.stats_written.is_none_or(|(written, at)| {
+            written != *stats && at.elapsed() >= aggregate::HOURLY_DELAY
+        });
+        if due {
+            self.write_stats(stats)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,111 @@
+//! The analytics tables on PostgreSQL: the columns of the SQLite ones (`BIGINT` for
+//! `INTEGER`, `BYTEA` for `BLOB`), applied as component `analytics` of
+//! `mcp_analytics_migrations`. Append new migrations; never edit one that shipped.
+//!
+//! Differences from SQLite, all for several writers sharing one database:
+//! - Text that is compared or sorted uses the `"C"` collation, so ties sort by bytes as on
+//!   SQLite and both databases answer the same.
+//! - There is no `rollup_dirty`: the hourly rollups are written in the rows' transaction.
+//! - `recorder_stats` is keyed by host and process id (replicas in containers are often all
+//!   process 1).
+
+/// The migrations, in order.
+pub(crate) const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tool_calls (
+    id               TEXT COLLATE "C" PRIMARY KEY,
+    ts_ms            BIGINT NOT NULL,
+    server_name      TEXT COLLATE "C" NOT NULL,
+    server_version   TEXT   NOT NULL,
+    tool             TEXT COLLATE "C" NOT NULL,
+    user_id          TEXT COLLATE "C",
+    session_id       TEXT COLLATE "C",
+    client_name      TEXT,
+    client_version   TEXT,
+    protocol_version TEXT,
+    transport        TEXT   NOT NULL,
+    request_id       TEXT,
+    duration_us      BIGINT NOT NULL,
+    status           TEXT COLLATE "C" NOT NULL,
+    error_type       TEXT COLLATE "C",
+    error_message    TEXT,
+    params           TEXT,
+    result           TEXT,
+    user_email       TEXT,
+    user_name        TEXT
+);
+CREATE INDEX tool_calls_ts ON tool_calls (ts_ms);
+CREATE INDEX tool_calls_session ON tool_calls (session_id, ts_ms);
+
+CREATE TABLE tool_calls_1m (
+    minute_ms       BIGINT NOT NULL,
+    server_name     TEXT COLLATE "C" NOT NULL,
+    tool            TEXT COLLATE "C" NOT NULL,
+    status          TEXT COLLATE "C" NOT NULL,
+    calls           BIGINT NOT NULL,
+    duration_us_sum BIGINT NOT NULL,
+    duration_us_max BIGINT NOT NULL,
+    latency_hist    BYTEA  NOT NULL,
+    PRIMARY KEY (minute_ms, server_name, tool, status)
+);
+
+CREATE TABLE tool_calls_1h (
+    hour_ms         BIGINT NOT NULL,
+    server_name     TEXT COLLATE "C" NOT NULL,
+    tool            TEXT COLLATE "C" NOT NULL,
+    status          TEXT COLLATE "C" NOT NULL,
+    error_type      TEXT COLLATE "C" NOT NULL,
+    calls           BIGINT NOT NULL,
+    duration_us_sum BIGINT NOT NULL,
+    duration_us_max BIGINT NOT NULL,
+    latency_hist    BYTEA  NOT NULL,
+    users_hll       BYTEA  NOT NULL,
+    sessions_hll    BYTEA  NOT NULL,
+    PRIMARY KEY (hour_ms, server_name, tool, status, error_type)
+);
+
+CREATE TABLE user_calls_1h (
+    hour_ms BIGINT NOT NULL,
+    user_id TEXT COLLATE "C" NOT NULL,
+    calls   BIGINT NOT NULL,
+    errors  BIGINT NOT NULL,
+    PRIMARY KEY (hour_ms, user_id)
+);
+
+CREATE TABLE user_details (
+    user_id TEXT COLLATE "C" PRIMARY KEY,
+    email   TEXT,
+    name    TEXT
+);
+
+CREATE TABLE recorder_stats (
+    host        TEXT   NOT NULL,
+    pid         BIGINT NOT NULL,
+    ts_ms       BIGINT NOT NULL,
+    recorded    BIGINT NOT NULL,
+    dropped     BIGINT NOT NULL,
+    written     BIGINT NOT NULL,
+    sink_errors BIGINT NOT NULL,
+    PRIMARY KEY (host, pid)
+);
+"#];
+
+/// The columns a batch is copied with, in order (those of `tool_calls`).
+pub(super) const CALL_COLUMNS: &str = "id, ts_ms, server_name, server_version, tool, user_id, session_id, client_name, client_version, protocol_version, transport, request_id, duration_us, status, error_type, error_message, params, result, user_email, user_name";
+
+/// The session's staging table a batch is copied into (emptied by every commit).
+pub(super) const CREATE_STAGING: &str =
+    "CREATE TEMP TABLE IF NOT EXISTS tool_calls_staging (LIKE tool_calls) ON COMMIT DELETE ROWS";
+
+/// The staged rows not stored yet, in id order (so concurrent writers of one batch take the
+/// ids' locks in one order); answers the ids stored.
+pub(super) const INSERT_STAGED: &str = "INSERT INTO tool_calls SELECT * FROM tool_calls_staging ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id";
+
+/// Adds hourly per-user counts (`$1` hours, `$2` users, `$3` calls, `$4` errors), in key order.
+pub(super) const UPSERT_USERS: &str = "INSERT INTO user_calls_1h (hour_ms, user_id, calls, errors) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[]) AS v(hour_ms, user_id, calls, errors) ORDER BY hour_ms, user_id ON CONFLICT (hour_ms, user_id) DO UPDATE SET calls = user_calls_1h.calls + excluded.calls, errors = user_calls_1h.errors + excluded.errors";
+
+/// The latest email and name of users (`$1` users, `$2` emails, `$3` names); a detail a call
+/// did not carry is kept.
+pub(super) const UPSERT_DETAILS: &str = "INSERT INTO user_details (user_id, email, name) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS v(user_id, email, name) ORDER BY user_id ON CONFLICT (user_id) DO UPDATE SET email = coalesce(excluded.email, user_details.email), name = coalesce(excluded.name, user_details.name)";
+
+/// This process's pipeline counters.
+pub(super) const UPSERT_STATS: &str = "INSERT INTO recorder_stats (host, pid, ts_ms, recorded, dropped, written, sink_errors) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (host, pid) DO UPDATE SET ts_ms = excluded.ts_ms, recorded = excluded.recorded, dropped = excluded.dropped, written = excluded.written, sink_errors = excluded.sink_errors";

@@ -1,0 +1,333 @@
+//! The PostgreSQL store against a throwaway cluster: the same answers as SQLite for the same
+//! events, a batch delivered twice counted once, and two writers at once losing nothing.
+
+use super::PgStore;
+use crate::{
+    Database, Sink, Status, ToolCallEvent, Transport,
+    postgres::test_cluster::Cluster,
+    store::{LatencyHistogram, OTHER_UNKNOWN_TOOLS, SqliteStore},
+};
+
+const HOUR_MS: i64 = 3_600_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A fresh database of the shared test cluster, opened.
+fn open(name: &str) -> PgStore {
+    let Database::Postgres(url) = Database::from(Cluster::shared().create_database(name)) else {
+        unreachable!("a postgres URL")
+    };
+    PgStore::open(&url).expect("the test cluster's database opens")
+}
+
+/// `count` varied events from `start_ms` on, ids prefixed by `prefix`: 2 servers, 6 tools, every
+/// status, 40 users (some with details), 25 sessions, and 400 distinct unknown tool names.
+fn events(prefix: &str, count: usize, start_ms: i64) -> Vec<ToolCallEvent> {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d ^ prefix.len() as u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count)
+        .map(|index| {
+            let random = next();
+            let status = Status::ALL[(random % 23) as usize % Status::ALL.len()];
+            let tool = if status == Status::UnknownTool {
+                format!("missing_{}", random % 400)
+            } else {
+                format!("tool_{}", random % 6)
+            };
+            let user = (random % 5 != 0).then(|| format!("user-{}", (random >> 8) % 40));
+            ToolCallEvent {
+                id: format!("{prefix}-{index:06}"),
+                ts_ms: start_ms + (index as i64 * 7_919) % (2 * HOUR_MS),
+                server_name: format!("server-{}", (random >> 16) % 2),
+                server_version: "1.0.0".into(),
+                tool,
+                user_email: user
+                    .as_ref()
+                    .filter(|_| random % 3 == 0)
+                    .map(|user| format!("{user}@example.com")),
+                user_name: None,
+                user_id: user,
+                session_id: (random % 7 != 0).then(|| format!("session-{}", (random >> 24) % 25)),
+                client_name: Some("client".into()),
+                client_version: None,
+                protocol_version: Some("2025-06-18".into()),
+                transport: Transport::Http,
+                request_id: Some(index.to_string()),
+                duration_us: (random >> 32) % 2_000_000,
+                status,
+                error_type: status
+                    .is_error()
+                    .then(|| ["timeout", "bad_input", ""][(random % 3) as usize].to_owned())
+                    .filter(|kind| !kind.is_empty()),
+                error_message: status.is_error().then(|| "it failed".to_owned()),
+                params: Some(r#"{"city":"Paris"}"#.into()),
+                result: None,
+                ts_ns: None,
+                traceparent: None,
+                tracestate: None,
+            }
+        })
+        .collect()
+}
+
+/// Checks that every rollup of `store` adds up to its raw rows.
+fn assert_rollups_equal_rows(store: &PgStore) {
+    let (rows, minutes, hours, users, raw_users) = store.run(async {
+        let one = |sql: &'static str| async move {
+            store
+                .client
+                .query_one(sql, &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        };
+        (
+            one("SELECT count(*) FROM tool_calls").await,
+            one("SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) FROM tool_calls_1m").await,
+            one("SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) FROM tool_calls_1h").await,
+            one("SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) FROM user_calls_1h").await,
+            one("SELECT count(*) FROM tool_calls WHERE user_id IS NOT NULL").await,
+        )
+    });
+    assert_eq!((minutes, hours, users), (rows, rows, raw_users));
+    // Every histogram counts its row's calls.
+    let histograms = store.run(async {
+        store
+            .client
+            .query(
+                "SELECT calls, latency_hist FROM tool_calls_1m UNION ALL SELECT calls, latency_hist FROM tool_calls_1h",
+                &[],
+            )
+            .await
+            .unwrap()
+    });
+    for row in histograms {
+        let histogram = LatencyHistogram::decode(row.get(1)).unwrap();
+        assert_eq!(histogram.count(), row.get::<_, i64>(0) as u64);
+    }
+}
+
+#[test]
+fn the_same_events_give_the_same_report_overview_and_views_on_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sqlite = SqliteStore::open(dir.path().join("a.db")).unwrap();
+    let mut postgres = open("same_answers");
+    let start_ms = now_ms() - 3 * HOUR_MS;
+    let events = events("same", 8_000, start_ms);
+    for batch in events.chunks(700) {
+        assert_eq!(sqlite.append(batch).unwrap(), batch.len());
+        assert_eq!(postgres.append(batch).unwrap(), batch.len());
+    }
+    for since_ms in [0, start_ms + HOUR_MS / 2, now_ms() - HOUR_MS / 2] {
+        for tool in [None, Some("tool_1")] {
+            assert_eq!(
+                postgres.report(since_ms, tool).unwrap(),
+                sqlite.report(since_ms, tool).unwrap(),
+                "report since {since_ms} for {tool:?}"
+            );
+        }
+        assert_eq!(
+            postgres.server_report(since_ms, None, "server-1").unwrap(),
+            sqlite.server_report(since_ms, None, "server-1").unwrap()
+        );
+        for bucket_ms in [60_000, 900_000, HOUR_MS] {
+            for server in [None, Some("server-0")] {
+                assert_eq!(
+                    postgres.overview(since_ms, bucket_ms, server).unwrap(),
+                    sqlite.overview(since_ms, bucket_ms, server).unwrap(),
+                    "overview since {since_ms} by {bucket_ms} for {server:?}"
+                );
+            }
+            assert_eq!(
+                postgres
+                    .series(since_ms, bucket_ms, Some("tool_2"))
+                    .unwrap(),
+                sqlite.series(since_ms, bucket_ms, Some("tool_2")).unwrap()
+            );
+        }
+        assert_eq!(
+            postgres.recent_errors(since_ms, 50, None).unwrap(),
+            sqlite.recent_errors(since_ms, 50, None).unwrap()
+        );
+        assert_eq!(
+            postgres.tool_summary(since_ms).unwrap(),
+            sqlite.tool_summary(since_ms).unwrap()
+        );
+        assert_eq!(
+            postgres.latency(since_ms).unwrap(),
+            sqlite.latency(since_ms).unwrap()
+        );
+        assert_eq!(
+            postgres.users(since_ms).unwrap(),
+            sqlite.users(since_ms).unwrap()
+        );
+    }
+    assert_eq!(
+        postgres.session("session-3", 500).unwrap(),
+        sqlite.session("session-3", 500).unwrap()
+    );
+    let report = postgres.report(0, None).unwrap();
+    assert_eq!(report.calls, 8_000);
+    assert!(!report.error_kinds.is_empty() && !report.top_users.is_empty());
+    assert!(
+        report
+            .tools
+            .iter()
+            .any(|tool| tool.tool == OTHER_UNKNOWN_TOOLS),
+        "more unknown names in an hour than its allowance"
+    );
+    assert_rollups_equal_rows(&postgres);
+}
+
+#[test]
+fn a_batch_written_twice_counts_once() {
+    let mut store = open("twice");
+    let batch = events("twice", 500, now_ms() - HOUR_MS);
+    assert_eq!(store.append(&batch).unwrap(), 500);
+    assert_eq!(store.append(&batch).unwrap(), 0);
+    // A batch that repeats an id, and overlaps the first one.
+    let mut overlapping = events("twice", 600, now_ms() - HOUR_MS)[400..].to_vec();
+    overlapping.push(overlapping[150].clone());
+    assert_eq!(store.append(&overlapping).unwrap(), 100);
+    assert_eq!(store.report(0, None).unwrap().calls, 600);
+    assert_rollups_equal_rows(&store);
+}
+
+#[test]
+fn two_writers_at_once_store_the_sum_and_rollups_equal_the_rows() {
+    let url = Cluster::shared().create_database("two_writers");
+    let Database::Postgres(url) = Database::from(url) else {
+        unreachable!()
+    };
+    let start_ms = now_ms() - 2 * HOUR_MS;
+    // Both write the same minutes, tools, users and sessions, and both deliver one shared
+    // batch (as two collectors given one exporter's retry would).
+    let shared: Vec<ToolCallEvent> = events("shared", 1_000, start_ms)
+        .into_iter()
+        .filter(|event| event.status != Status::UnknownTool)
+        .collect();
+    let writers: Vec<Vec<ToolCallEvent>> = ["left", "right"]
+        .into_iter()
+        .map(|name| {
+            let mut mine = events(name, 20_000, start_ms);
+            mine.extend(shared.iter().cloned());
+            // Fewer unknown names than an hour's allowance, so which ones are kept does not
+            // depend on the order the writers interleave in (see the next test).
+            for event in &mut mine {
+                if event.status == Status::UnknownTool {
+                    event.tool = format!("missing_{}", event.tool.len() * 7 % 30);
+                }
+            }
+            mine
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for events in &writers {
+            let url = url.clone();
+            scope.spawn(move || {
+                let mut sink = PgStore::open(&url).unwrap();
+                for batch in events.chunks(100) {
+                    Sink::write(&mut sink, batch).unwrap();
+                }
+                Sink::flush(&mut sink, &crate::Stats::default()).unwrap();
+            });
+        }
+    });
+    let store = PgStore::open(&url).unwrap();
+    assert_eq!(
+        store.report(0, None).unwrap().calls,
+        (writers[0].len() + writers[1].len() - shared.len()) as u64
+    );
+    assert_rollups_equal_rows(&store);
+    // And the rollups are what one writer of all events makes.
+    let dir = tempfile::tempdir().unwrap();
+    let mut sqlite = SqliteStore::open(dir.path().join("all.db")).unwrap();
+    for events in &writers {
+        for batch in events.chunks(5_000) {
+            sqlite.append(batch).unwrap();
+        }
+    }
+    assert_eq!(
+        store.report(0, None).unwrap(),
+        sqlite.report(0, None).unwrap()
+    );
+    let since_ms = now_ms() - 86_000_000;
+    assert_eq!(
+        store.overview(since_ms, 60_000, None).unwrap(),
+        sqlite.overview(since_ms, 60_000, None).unwrap()
+    );
+    assert_eq!(store.users(0).unwrap(), sqlite.users(0).unwrap());
+}
+
+#[test]
+fn two_writers_keep_the_unknown_tool_allowance_of_an_hour_between_them() {
+    let url = Cluster::shared().create_database("unknown_allowance");
+    let Database::Postgres(url) = Database::from(url) else {
+        unreachable!()
+    };
+    let hour = now_ms() - now_ms().rem_euclid(HOUR_MS) - HOUR_MS;
+    let writers: Vec<Vec<ToolCallEvent>> = ["a", "b"]
+        .into_iter()
+        .map(|name| {
+            events(name, 150, hour)
+                .into_iter()
+                .enumerate()
+                .map(|(index, mut event)| {
+                    event.ts_ms = hour + index as i64;
+                    event.server_name = "server".into();
+                    event.status = Status::UnknownTool;
+                    event.tool = format!("{name}_missing_{index}");
+                    event
+                })
+                .collect()
+        })
+        .collect();
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|scope| {
+        for events in &writers {
+            let (url, barrier) = (url.clone(), &barrier);
+            scope.spawn(move || {
+                let mut sink = PgStore::open(&url).unwrap();
+                for batch in events.chunks(10) {
+                    barrier.wait();
+                    Sink::write(&mut sink, batch).unwrap();
+                }
+            });
+        }
+    });
+    let store = PgStore::open(&url).unwrap();
+    let names: Vec<String> = store
+        .run(async {
+            store
+                .client
+                .query(
+                    "SELECT DISTINCT tool FROM tool_calls_1h WHERE hour_ms = $1",
+                    &[&hour],
+                )
+                .await
+                .unwrap()
+        })
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let own = names
+        .iter()
+        .filter(|name| *name != OTHER_UNKNOWN_TOOLS)
+        .count();
+    assert_eq!(
+        own,
+        crate::store::UNKNOWN_TOOLS_PER_HOUR,
+        "distinct unknown names kept for the hour: {names:?}"
+    );
+    assert_rollups_equal_rows(&store);
+}
