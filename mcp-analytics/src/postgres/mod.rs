@@ -10,9 +10,6 @@
 //! `mcp_analytics_migrations` records how many of each list ran. Migrating takes a
 //! transaction-scoped advisory lock, so replicas starting together apply each migration once.
 
-// The stores that use this plumbing land next.
-#![allow(dead_code)]
-
 use std::str::FromStr;
 
 #[cfg(test)]
@@ -63,8 +60,9 @@ pub(crate) fn pool(url: &PostgresUrl, size: usize) -> Result<Pool, crate::Error>
         })
 }
 
-/// One connection to `url` outside any pool (for a writer thread or a `LISTEN`er); its
+/// One connection to `url` outside any pool (tests use it) (for a writer thread or a `LISTEN`er); its
 /// connection task runs on the current runtime.
+#[cfg(test)]
 pub(crate) async fn connect(url: &PostgresUrl) -> Result<Client, PgError> {
     let (client, connection) = config(url)?.connect(NoTls).await?;
     tokio::spawn(async move {

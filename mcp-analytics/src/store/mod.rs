@@ -1,7 +1,7 @@
 //! The embedded store: one SQLite file (WAL) holding raw `tool_calls`, the per-minute rollup
 //! `tool_calls_1m` (written in the same transaction), the hourly rollups (written within
 //! half a second, see `aggregate`) and the recorder's counters. With the `postgres` feature,
-//! [`PgStore`] keeps the same tables in PostgreSQL for many writers (see `pg`); both are read by
+//! `PgStore` keeps the same tables in PostgreSQL for many writers (see `pg`); both are read by
 //! the same queries (see `source`).
 
 mod aggregate;
@@ -29,6 +29,7 @@ pub use overview::Overview;
 #[cfg(feature = "postgres")]
 pub use pg::PgStore;
 #[cfg(feature = "postgres")]
+#[cfg(feature = "dashboard")]
 pub(crate) use pg::describe as describe_pg_error;
 pub use report::{ErrorKind, Report, Sessions, ToolReport, UserUsage};
 pub use sketch::DistinctSketch;
