@@ -138,14 +138,23 @@ impl PostgresUrl {
     /// The URL with its password (in the user info or a `password=` option) replaced by `***`.
     pub fn redacted(&self) -> String {
         let (scheme, rest) = self.0.split_once("://").unwrap_or(("", &self.0));
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        let authority = match authority.rsplit_once('@') {
-            Some((user_info, host)) => match user_info.split_once(':') {
-                Some((user, _password)) => format!("{user}:***@{host}"),
-                None => authority.to_owned(),
-            },
-            None => authority.to_owned(),
+        // A client may read the user info up to any `@` (a password can hold an unencoded `/`
+        // or `?`), so everything between the first `:` and the last `@` is hidden.
+        let (authority, tail) = match rest.rsplit_once('@') {
+            Some((user_info, after)) => {
+                let host_end = after.find(['/', '?']).unwrap_or(after.len());
+                let (host, tail) = after.split_at(host_end);
+                let authority = match user_info.split_once(':') {
+                    Some((user, _password)) => format!("{user}:***@{host}"),
+                    None => format!("{user_info}@{host}"),
+                };
+                (authority, tail)
+            }
+            None => {
+                let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+                let (authority, tail) = rest.split_at(authority_end);
+                (authority.to_owned(), tail)
+            }
         };
         let tail = match tail.split_once('?') {
             Some((path, query)) => {
@@ -231,5 +240,13 @@ mod tests {
             "postgres://a:***@h/d",
             "an @ in the password"
         );
+        for url in ["postgres://app:pa/ss@db/x", "postgres://app:pa?ss@db/x"] {
+            let shown = Database::from(url).to_string();
+            assert!(
+                !shown.contains("pa/ss") && !shown.contains("pa?ss"),
+                "{shown}"
+            );
+            assert_eq!(shown, "postgres://app:***@db/x");
+        }
     }
 }

@@ -27,6 +27,9 @@ pub(crate) type PgError = Box<dyn std::error::Error + Send + Sync>;
 /// The advisory lock key migrations hold (any constant shared by every replica).
 const MIGRATION_LOCK: i64 = 0x6d63_705f_616e_616c; // "mcp_anal"
 
+/// The longest a connection may take to make, or to free up in a pool.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The connection settings of `url`; a malformed URL is an error that does not repeat it.
 pub(crate) fn config(url: &PostgresUrl) -> Result<tokio_postgres::Config, crate::Error> {
     let mut config =
@@ -36,6 +39,10 @@ pub(crate) fn config(url: &PostgresUrl) -> Result<tokio_postgres::Config, crate:
         })?;
     if config.get_application_name().is_none() {
         config.application_name("mcp-analytics");
+    }
+    // An unreachable server fails a paid call closed within seconds, not a TCP timeout.
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(WAIT);
     }
     Ok(config)
 }
@@ -53,6 +60,8 @@ pub(crate) fn pool(url: &PostgresUrl, size: usize) -> Result<Pool, crate::Error>
     Pool::builder(manager)
         .max_size(size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(WAIT))
+        .create_timeout(Some(WAIT))
         .build()
         .map_err(|error| crate::Error::Database {
             database: Database::Postgres(url.clone()),
@@ -79,18 +88,19 @@ pub(crate) async fn migrate(
     component: &str,
     migrations: &[&str],
 ) -> Result<(), tokio_postgres::Error> {
-    client
+    // The lock comes first: `CREATE TABLE IF NOT EXISTS` is not atomic, and replicas starting
+    // together would race on the catalog.
+    let transaction = client.transaction().await?;
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    transaction
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS mcp_analytics_migrations (
                 component TEXT PRIMARY KEY,
                 version   INTEGER NOT NULL
             )",
         )
-        .await
-        .or_else(ignore_concurrent_create)?;
-    let transaction = client.transaction().await?;
-    transaction
-        .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
     let applied: i32 = transaction
         .query_opt(
@@ -152,12 +162,22 @@ pub(crate) fn migrate_blocking(
     })
 }
 
-/// Two replicas creating the migrations table at once: one of them loses a race on the
-/// catalog (`IF NOT EXISTS` is not atomic), which is fine.
-fn ignore_concurrent_create(error: tokio_postgres::Error) -> Result<(), tokio_postgres::Error> {
-    match error.code() {
-        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
-        | Some(&tokio_postgres::error::SqlState::DUPLICATE_TABLE) => Ok(()),
-        _ => Err(error),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_starting_together_on_a_new_database_each_migrate_without_error() {
+        let url = test_cluster::Cluster::shared().create_database("starting_together");
+        let url = PostgresUrl::parse(&url).expect("a PostgreSQL URL");
+        const MIGRATIONS: &[&str] = &["CREATE TABLE t (id INTEGER)", "INSERT INTO t VALUES (1)"];
+        std::thread::scope(|scope| {
+            let replicas: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| migrate_blocking(&url, "race", MIGRATIONS)))
+                .collect();
+            for replica in replicas {
+                replica.join().expect("no panic").expect("migrated");
+            }
+        });
     }
 }

@@ -158,14 +158,7 @@ impl LedgerStore for PgLedger {
     fn release_credit<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let client = self.client().await?;
-            client
-                .execute(
-                    "DELETE FROM payment_reservations WHERE reservation_id = (
-                         SELECT reservation_id FROM payment_reservations WHERE user_id = $1 AND price_key = $2 AND replica = $3
-                         ORDER BY lease_until_ms LIMIT 1 FOR UPDATE SKIP LOCKED)",
-                    &[&user, &key.as_str(), &self.replica],
-                )
-                .await?;
+            holdings::end_reservation(&client, user, key.as_str(), &self.replica).await?;
             Ok(())
         })
     }

@@ -341,3 +341,54 @@ fn a_replica_that_lost_its_listening_connection_forgets_what_it_may_have_missed(
         wait_until_listening(&b).await;
     });
 }
+
+#[test]
+fn a_call_ending_while_its_replica_renews_leases_still_ends_its_reservation() {
+    let pg = database("ledger_renewing");
+    runtime().block_on(async {
+        let a = replica(&pg, "a");
+        a.fulfil(&checkout(0, &credits_purchase(2), true))
+            .await
+            .expect("fulfil");
+        a.reload(USERS[0], &key(0)).await.expect("reload");
+        for _ in 0..2 {
+            assert_eq!(
+                a.reserve(USERS[0], &key(0)).await,
+                Decision::Granted(Access::Credit)
+            );
+        }
+        // The lease renewal holds every reservation row of the replica while both calls end:
+        // one succeeds (its credit is used), one fails (its credit comes back).
+        let mut renewal = pg.pool.get().await.expect("a connection");
+        let renewing = renewal.transaction().await.expect("begin");
+        renewing
+            .execute(
+                "UPDATE payment_reservations SET lease_until_ms = lease_until_ms + 1 WHERE replica = 'a'",
+                &[],
+            )
+            .await
+            .expect("renew");
+        let ending = {
+            let a = a.clone();
+            tokio::spawn(async move {
+                a.commit(USERS[0], &key(0)).await;
+                a.release(USERS[0], &key(0)).await;
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        renewing.commit().await.expect("renewed");
+        ending.await.expect("the calls ended");
+        let reservations: i64 = renewal
+            .query_one("SELECT count(*) FROM payment_reservations", &[])
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(reservations, 0, "no reservation outlives its call");
+        assert_eq!(stored_credits(&pg).await, 1, "one used, one given back");
+        assert_eq!(
+            a.reserve(USERS[0], &key(0)).await,
+            Decision::Granted(Access::Credit),
+            "the credit given back can be sold again"
+        );
+    });
+}

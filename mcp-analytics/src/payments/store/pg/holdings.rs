@@ -1,8 +1,9 @@
 //! What users hold on PostgreSQL: `payment_entitlements`, `payment_subscriptions` and the
 //! credit reservations of running calls (`payment_reservations`, leased per replica).
 
+use deadpool_postgres::GenericClient;
 use deadpool_postgres::Transaction;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, types::ToSql};
 
 use crate::payments::{
     domain::{PriceSet, SubscriptionStatus},
@@ -164,21 +165,38 @@ pub(crate) async fn reserve(
 
 /// Ends one of `replica`'s reservations of the user's credits for `key` (they are
 /// interchangeable); `false` when it had none (its lease ran out).
+///
+/// Concurrent calls of the user skip each other's rows (`SKIP LOCKED`), but a row locked by
+/// the replica's lease renewal must not be skipped for good: when no unlocked row is left, it
+/// waits for the locked ones and tries again.
 pub(crate) async fn end_reservation(
-    tx: &Transaction<'_>,
+    client: &impl GenericClient,
     user_id: &str,
     key: &str,
     replica: &str,
 ) -> Result<bool, tokio_postgres::Error> {
-    let ended = tx
-        .execute(
-            "DELETE FROM payment_reservations WHERE reservation_id = (
-                 SELECT reservation_id FROM payment_reservations WHERE user_id = $1 AND price_key = $2 AND replica = $3
-                 ORDER BY lease_until_ms LIMIT 1 FOR UPDATE SKIP LOCKED)",
-            &[&user_id, &key, &replica],
-        )
-        .await?;
-    Ok(ended == 1)
+    const END: &str = "DELETE FROM payment_reservations WHERE reservation_id = (
+        SELECT reservation_id FROM payment_reservations WHERE user_id = $1 AND price_key = $2 AND replica = $3
+        ORDER BY lease_until_ms LIMIT 1 FOR UPDATE SKIP LOCKED)";
+    const END_WAITING: &str = "DELETE FROM payment_reservations WHERE reservation_id = (
+        SELECT reservation_id FROM payment_reservations WHERE user_id = $1 AND price_key = $2 AND replica = $3
+        ORDER BY lease_until_ms LIMIT 1 FOR UPDATE)";
+    const ANY_LEFT: &str = "SELECT EXISTS (SELECT 1 FROM payment_reservations WHERE user_id = $1 AND price_key = $2 AND replica = $3)";
+    let params: [&(dyn ToSql + Sync); 3] = [&user_id, &key, &replica];
+    for _ in 0..8 {
+        if client.execute(END, &params).await? == 1 {
+            return Ok(true);
+        }
+        if !client.query_one(ANY_LEFT, &params).await?.get::<_, bool>(0) {
+            return Ok(false);
+        }
+        // Every row left is locked: wait for one (a row deleted meanwhile by another call of
+        // the user makes this find none, and the loop looks again).
+        if client.execute(END_WAITING, &params).await? == 1 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn subscription(row: &Row) -> SubscriptionRow {
