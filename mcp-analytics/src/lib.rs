@@ -134,7 +134,6 @@ mod outcome;
 pub mod payments;
 #[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(any(feature = "export-http", feature = "otlp"))]
 mod retry;
 mod sanitize;
 mod schema;

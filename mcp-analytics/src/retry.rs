@@ -1,9 +1,10 @@
-//! Retrying deliveries over HTTP, shared by the collector exporter and the OTLP exporter: the
-//! `Retry-After` a server asks for, and exponential backoff with full jitter.
+//! Retrying: exponential backoff with full jitter (the exporters' deliveries, the ledger's
+//! credit uses) and the `Retry-After` a server asks for (the collector and OTLP exporters).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The `Retry-After` of a response, in seconds (the HTTP-date form is not used by collectors).
+#[cfg(any(feature = "export-http", feature = "otlp"))]
 pub(crate) fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
     response
         .headers()

@@ -283,24 +283,28 @@ impl Ticket {
         match grant {
             // On a shared store the commit awaits the database: it runs as a task of its own,
             // to its end even if this future is dropped, and `Drop` has nothing left to do.
-            Access::Credit if self.succeeded && self.ledger.is_shared() => {
+            Access::Credit(reservation) if self.succeeded && self.ledger.is_shared() => {
                 self.grant = None;
                 let (ledger, user, key) = (self.ledger.clone(), self.user.clone(), key.clone());
-                let commit = tokio::spawn(async move { ledger.commit(&user, &key).await });
+                let commit =
+                    tokio::spawn(async move { ledger.commit(&user, &key, reservation).await });
                 if let Err(error) = commit.await {
                     tracing::error!("using a credit failed: {error}");
                 }
                 return;
             }
             // The grant is kept until the commit returned: if this future is dropped while it
-            // waits (the ledger's write lock), `Drop` finishes using the credit. (The SQLite
-            // store's decrement completes within one poll, so it never runs twice.)
-            Access::Credit if self.succeeded => self.ledger.commit(&self.user, key).await,
+            // waits (the ledger's write lock, or a pause between attempts), `Drop` finishes
+            // using the credit. (The SQLite store's decrement completes within one poll, and
+            // an attempt that failed was rolled back, so it never counts twice.)
+            Access::Credit(reservation) if self.succeeded => {
+                self.ledger.commit(&self.user, key, reservation).await;
+            }
             // Memory gives the credit back at once; a shared store's part runs to its end
             // even if this future is dropped.
-            Access::Credit => {
+            Access::Credit(reservation) => {
                 self.grant = None;
-                self.ledger.release(&self.user, key).await;
+                self.ledger.release(&self.user, key, reservation).await;
                 return;
             }
             Access::Subscription if self.succeeded => {
@@ -321,13 +325,13 @@ impl Drop for Ticket {
     /// successful call whose settling was cancelled before its credit was used uses it in
     /// the background (giving it back would run a successful call for free).
     fn drop(&mut self) {
-        if self.grant != Some(Access::Credit) {
+        let Some(Access::Credit(reservation)) = self.grant else {
             return;
-        }
+        };
         if !self.succeeded {
             let _ = self
                 .ledger
-                .release_in_background(&self.user, self.pricing.key());
+                .release_in_background(&self.user, self.pricing.key(), reservation);
             return;
         }
         let (ledger, pricing, user) = (
@@ -337,7 +341,8 @@ impl Drop for Ticket {
         );
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(async move { ledger.commit(&user, pricing.key()).await });
+                runtime
+                    .spawn(async move { ledger.commit(&user, pricing.key(), reservation).await });
             }
             // No runtime to finish on (shutting down): the credit stays reserved in memory,
             // so this process does not sell it again.
@@ -484,15 +489,15 @@ mod tests {
             "the successful call used its credit"
         );
         ledger.reload(USER, &key).await.unwrap();
-        assert!(matches!(
-            ledger.reserve(USER, &key).await,
-            Decision::Granted(Access::Credit)
-        ));
-        ledger.release(USER, &key).await;
+        let Decision::Granted(Access::Credit(reservation)) = ledger.reserve(USER, &key).await
+        else {
+            panic!("one credit is left");
+        };
+        ledger.release(USER, &key, reservation).await;
         assert!(
             matches!(
                 ledger.reserve(USER, &key).await,
-                Decision::Granted(Access::Credit)
+                Decision::Granted(Access::Credit(_))
             ),
             "one credit is left, and it is not stuck reserved"
         );

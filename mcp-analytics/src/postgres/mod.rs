@@ -15,6 +15,8 @@ use std::str::FromStr;
 #[cfg(test)]
 #[allow(dead_code)] // Not every test uses every part of the harness.
 pub(crate) mod test_cluster;
+#[cfg(test)]
+pub(crate) mod test_relay;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::{Client, NoTls};

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::store::Holding;
+use super::store::{Holding, ReservationId};
 use crate::payments::domain::{EntitlementKey, SubscriptionStatus};
 
 /// How long "not entitled" is believed before asking the store and provider again.
@@ -41,7 +41,7 @@ pub(crate) enum Decision {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Access {
     /// One reserved credit, used on success and released otherwise.
-    Credit,
+    Credit(ReservationId),
     /// A one-time unlock.
     Unlimited,
     /// An active or trialing subscription.
@@ -79,7 +79,7 @@ impl Cache {
         if held.credits > 0 {
             held.credits -= 1;
             held.reserved += 1;
-            return Decision::Granted(Access::Credit);
+            return Decision::Granted(Access::Credit(ReservationId::new()));
         }
         let age = now_ms - held.checked_ms;
         let subscribed = held
@@ -192,6 +192,10 @@ mod tests {
         EntitlementKey::from_stored("price_1")
     }
 
+    fn is_credit(decision: &Decision) -> bool {
+        matches!(decision, Decision::Granted(Access::Credit(_)))
+    }
+
     fn stored(credits: i64) -> Holding {
         Holding {
             credits,
@@ -204,20 +208,14 @@ mod tests {
         let mut cache = Cache::default();
         assert_eq!(cache.reserve("u", &key(), 1000, 0), Decision::Unknown);
         cache.load("u", &key(), stored(1));
-        assert_eq!(
-            cache.reserve("u", &key(), 1000, 10),
-            Decision::Granted(Access::Credit)
-        );
+        assert!(is_credit(&cache.reserve("u", &key(), 1000, 10)));
         assert_eq!(
             cache.reserve("u", &key(), 1000, 10),
             Decision::Refused,
             "the only credit is reserved"
         );
         cache.release("u", &key());
-        assert_eq!(
-            cache.reserve("u", &key(), 1000, 10),
-            Decision::Granted(Access::Credit)
-        );
+        assert!(is_credit(&cache.reserve("u", &key(), 1000, 10)));
         assert_eq!(
             cache.reserve("u", &key(), 1000, NEGATIVE_TTL_MS + 1),
             Decision::Unknown,
@@ -229,10 +227,7 @@ mod tests {
     fn a_load_keeps_credits_reserved_by_running_calls() {
         let mut cache = Cache::default();
         cache.load("u", &key(), stored(1));
-        assert_eq!(
-            cache.reserve("u", &key(), 1000, 0),
-            Decision::Granted(Access::Credit)
-        );
+        assert!(is_credit(&cache.reserve("u", &key(), 1000, 0)));
         // The store still counts the reserved credit while its call runs.
         cache.load("u", &key(), stored(1));
         assert_eq!(
@@ -242,20 +237,14 @@ mod tests {
         );
         cache.used("u", &key());
         cache.load("u", &key(), stored(2));
-        assert_eq!(
-            cache.reserve("u", &key(), 1000, 0),
-            Decision::Granted(Access::Credit)
-        );
+        assert!(is_credit(&cache.reserve("u", &key(), 1000, 0)));
     }
 
     #[test]
     fn a_failed_call_whose_credit_was_taken_back_meanwhile_gives_nothing_back() {
         let mut cache = Cache::default();
         cache.load("u", &key(), stored(1));
-        assert_eq!(
-            cache.reserve("u", &key(), 1000, 0),
-            Decision::Granted(Access::Credit)
-        );
+        assert!(is_credit(&cache.reserve("u", &key(), 1000, 0)));
         // Refunded while the call ran: the store holds no credit any more.
         cache.load("u", &key(), stored(0));
         cache.release("u", &key());

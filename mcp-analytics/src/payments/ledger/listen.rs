@@ -4,6 +4,12 @@
 //! reservations. Without that connection nothing cached can be trusted: on losing it
 //! everything is forgotten, again each time a reconnection fails, and once more when listening
 //! again (changes may have been missed meanwhile).
+//!
+//! A connection can also go silent — the server or the network gone without a word — and a
+//! silent connection announces nothing. The lease renewal is its heartbeat: it must answer
+//! within [`ANSWER_WITHIN`], as must connecting and `LISTEN`, or the connection counts as
+//! lost. TCP keepalives and `tcp_user_timeout` close a connection whose peer stopped
+//! acknowledging meanwhile.
 
 use std::{
     sync::{Arc, Weak},
@@ -14,12 +20,24 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::{
     Ledger,
-    pg::{CHANNEL, LEASE_MS, PgLedger},
+    pg::{CHANNEL, PgLedger},
 };
-use crate::{database::PostgresUrl, payments::now_ms};
+use crate::database::PostgresUrl;
 
-/// How often this replica's leases are renewed (well within [`LEASE_MS`]).
-const RENEW_EVERY: Duration = Duration::from_millis(LEASE_MS as u64 / 4);
+/// How often this replica's leases are renewed (well within `pg::LEASE_MS`), which shows the
+/// connection still answers.
+const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// How long the database may take to answer the listening connection before it counts as
+/// lost (connecting and `LISTEN` included).
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+/// TCP keepalives on the listening connection: probes after this long idle, …
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+/// … every this long, …
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+/// … this many unanswered before the connection is closed.
+const KEEPALIVE_RETRIES: u32 = 3;
+/// How long data sent may stay unacknowledged before the connection is closed.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait before connecting again.
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 /// The listening connection's `application_name`.
@@ -35,7 +53,13 @@ pub(super) fn start(
 ) -> Result<(), crate::Error> {
     let mut config = crate::postgres::config(&url)?;
     // Told apart from the pool's connections (`pg_stat_activity`).
-    config.application_name(APPLICATION_NAME);
+    config
+        .application_name(APPLICATION_NAME)
+        .keepalives(true)
+        .keepalives_idle(KEEPALIVE_IDLE)
+        .keepalives_interval(KEEPALIVE_INTERVAL)
+        .keepalives_retries(KEEPALIVE_RETRIES)
+        .tcp_user_timeout(TCP_USER_TIMEOUT);
     std::thread::Builder::new()
         .name("mcp-analytics-ledger".into())
         .spawn(move || {
@@ -73,13 +97,29 @@ async fn run(ledger: Weak<Ledger>, store: Arc<PgLedger>, config: tokio_postgres:
     }
 }
 
-/// Listens until the connection fails (`Err`) or the ledger is gone (`Ok`).
+type ListenError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `step`, unless the database takes longer than [`ANSWER_WITHIN`] to answer.
+async fn answered<T, E: Into<ListenError>>(
+    step: &str,
+    future: impl Future<Output = Result<T, E>>,
+) -> Result<T, ListenError> {
+    match tokio::time::timeout(ANSWER_WITHIN, future).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => {
+            Err(format!("the database did not answer {step} within {ANSWER_WITHIN:?}").into())
+        }
+    }
+}
+
+/// Listens until the connection fails or stops answering (`Err`) or the ledger is gone
+/// (`Ok`).
 async fn listen(
     ledger: &Weak<Ledger>,
     store: &PgLedger,
     config: &tokio_postgres::Config,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+) -> Result<(), ListenError> {
+    let (client, mut connection) = answered("connecting", config.connect(NoTls)).await?;
     let (sender, mut notifications) = tokio::sync::mpsc::unbounded_channel();
     let connection = tokio::spawn(async move {
         loop {
@@ -99,7 +139,7 @@ async fn listen(
         }
     });
     let _abort = AbortOnDrop(connection);
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    answered("LISTEN", client.batch_execute(&format!("LISTEN {CHANNEL}"))).await?;
     // Changes made before now were not heard.
     match ledger.upgrade() {
         Some(ledger) => {
@@ -122,7 +162,7 @@ async fn listen(
                 apply(&ledger, store.replica(), &payload);
             }
             _ = renew.tick() => {
-                store.renew_leases_on(&client, now_ms()).await?;
+                answered("the lease renewal", store.renew_leases_on(&client)).await?;
             }
             _ = tick.tick() => {
                 if ledger.strong_count() == 0 {

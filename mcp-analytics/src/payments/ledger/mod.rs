@@ -33,15 +33,22 @@ use std::{
 pub(crate) use cache::{Access, Decision};
 #[cfg(any(test, feature = "stripe"))]
 pub(crate) use store::ReversalKind;
-pub(crate) use store::{Fulfilment, LedgerStore, Purchase, Reversal, SubscriptionChange};
+pub(crate) use store::{
+    Fulfilment, LedgerStore, Purchase, ReservationId, Reversal, SubscriptionChange,
+};
 
-use self::cache::Cache;
+use self::{cache::Cache, store::CreditUse};
 use super::{
     domain::{EntitlementKey, Granted, PriceSet},
     now_ms,
     provider::{CheckoutInfo, SubscriptionInfo},
     store::{PaymentDb, StoreError},
 };
+
+/// How many times using a reserved credit is tried, and the backoff between tries (jittered,
+/// doubling from the first to the second bound).
+const COMMIT_ATTEMPTS: u32 = 5;
+const COMMIT_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
 
 /// What users hold, in the store and in memory.
 pub(crate) struct Ledger {
@@ -94,16 +101,28 @@ impl Ledger {
 
     /// Decides from memory (no provider), reserving a credit when that is what grants the
     /// call — in memory, and on a shared store in the store too (its only round trip):
-    /// [`Ledger::commit`] or [`Ledger::release`] it once the call ended.
+    /// [`Ledger::commit`] or [`Ledger::release`] it once the call ended. Dropped before the
+    /// store answered, it gives the credit back.
     pub(crate) async fn reserve(&self, user: &str, key: &EntitlementKey) -> Decision {
         let now = now_ms();
         let decision = self
             .cache()
             .reserve(user, key, self.subscription_ttl_ms, now);
-        if decision != Decision::Granted(Access::Credit) || !self.store.shared() {
+        let Decision::Granted(Access::Credit(reservation)) = decision else {
+            return decision;
+        };
+        if !self.store.shared() {
             return decision;
         }
-        match self.store.reserve_credit(user, key, now).await {
+        let reserving = Reserving {
+            ledger: self,
+            user,
+            key,
+            reservation,
+        };
+        let reserved = self.store.reserve_credit(user, key, reservation).await;
+        reserving.answered();
+        match reserved {
             Ok(true) => decision,
             Ok(false) => {
                 // Another replica took the last one: decide again without credits.
@@ -112,8 +131,9 @@ impl Ledger {
                 cache.reserve(user, key, self.subscription_ttl_ms, now)
             }
             Err(error) => {
-                self.cache().release(user, key);
                 tracing::warn!("cannot reserve a credit: {error}");
+                // The reservation may have reached the store before the error.
+                self.release_in_background(user, key, reservation);
                 Decision::Unavailable
             }
         }
@@ -121,19 +141,46 @@ impl Ledger {
 
     /// A reserved credit's call succeeded: the credit is used for good — one held, or, when a
     /// refund or dispute took it while the call ran, one of those taken back (a won dispute
-    /// then returns one credit fewer), in one store transaction.
-    pub(crate) async fn commit(&self, user: &str, key: &EntitlementKey) {
-        let _writes = self.writes.lock().await;
-        match self.store.consume_credit(user, key).await {
-            Ok(true) => self.cache().used(user, key),
-            Ok(false) => {
-                // Taken back (a refund or dispute) while the call ran.
-                tracing::warn!(user, key = %key, "a reserved credit was taken back while its call ran");
-                self.cache().used(user, key);
+    /// then returns one credit fewer), in one store transaction. A failure is retried a few
+    /// times (using a reservation twice uses one credit); if every attempt fails, the credit
+    /// stays reserved — in memory, and in a shared store whose lease this replica keeps
+    /// renewing — so no call is sold it again while this process lives (after it, the lease
+    /// runs out and the user has it back).
+    pub(crate) async fn commit(
+        &self,
+        user: &str,
+        key: &EntitlementKey,
+        reservation: ReservationId,
+    ) {
+        for attempt in 1..=COMMIT_ATTEMPTS {
+            let _writes = self.writes.lock().await;
+            match self.store.consume_credit(user, key, reservation).await {
+                Ok(credit) => {
+                    if credit == CreditUse::TakenBack {
+                        tracing::warn!(user, key = %key, "a reserved credit was taken back while its call ran");
+                    }
+                    self.cache().used(user, key);
+                    return;
+                }
+                Err(error) if attempt < COMMIT_ATTEMPTS => {
+                    tracing::warn!(attempt, "cannot use a credit yet, trying again: {error}");
+                }
+                Err(error) => {
+                    tracing::error!(
+                        user,
+                        key = %key,
+                        "cannot use a credit; it stays reserved while this process lives: {error}"
+                    );
+                    return;
+                }
             }
-            // The credit stays reserved in memory, so this process does not sell it again
-            // although the store still counts it.
-            Err(error) => tracing::error!("cannot use a credit: {error}"),
+            drop(_writes);
+            tokio::time::sleep(crate::retry::backoff(
+                COMMIT_BACKOFF.0,
+                COMMIT_BACKOFF.1,
+                attempt,
+            ))
+            .await;
         }
     }
 
@@ -145,8 +192,13 @@ impl Ledger {
     /// A reserved credit's call failed or never finished: the credit goes back — in memory at
     /// once, and in a shared store by a task that runs to its end even if this future is
     /// dropped (or, failing that, when the reservation's lease runs out).
-    pub(crate) async fn release(self: &Arc<Self>, user: &str, key: &EntitlementKey) {
-        if let Some(release) = self.release_in_background(user, key)
+    pub(crate) async fn release(
+        &self,
+        user: &str,
+        key: &EntitlementKey,
+        reservation: ReservationId,
+    ) {
+        if let Some(release) = self.release_in_background(user, key, reservation)
             && let Err(error) = release.await
         {
             tracing::error!("giving a credit back failed: {error}");
@@ -156,21 +208,23 @@ impl Ledger {
     /// [`Ledger::release`] from where nothing can wait (a dropped call); the store's part, if
     /// any, as a task.
     pub(crate) fn release_in_background(
-        self: &Arc<Self>,
+        &self,
         user: &str,
         key: &EntitlementKey,
+        reservation: ReservationId,
     ) -> Option<tokio::task::JoinHandle<()>> {
         self.cache().release(user, key);
         if !self.store.shared() {
             return None;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Shutting down: the lease runs out after this process.
             tracing::warn!("a reserved credit is given back when its lease runs out");
             return None;
         };
-        let (ledger, user, key) = (self.clone(), user.to_owned(), key.clone());
+        let (store, user, key) = (self.store.clone(), user.to_owned(), key.clone());
         Some(runtime.spawn(async move {
-            if let Err(error) = ledger.store.release_credit(&user, &key).await {
+            if let Err(error) = store.release_credit(&user, &key, reservation).await {
                 // Its lease runs out and frees it.
                 tracing::warn!("cannot give a reserved credit back now: {error}");
             }
@@ -325,6 +379,29 @@ impl Ledger {
             }
         }
         Ok(())
+    }
+}
+
+/// A credit being reserved in a shared store: if the call is dropped before the store answered
+/// (cancelled, timed out), the credit goes back.
+struct Reserving<'a> {
+    ledger: &'a Ledger,
+    user: &'a str,
+    key: &'a EntitlementKey,
+    reservation: ReservationId,
+}
+
+impl Reserving<'_> {
+    /// The store answered: the caller takes it from here.
+    fn answered(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Reserving<'_> {
+    fn drop(&mut self) {
+        self.ledger
+            .release_in_background(self.user, self.key, self.reservation);
     }
 }
 

@@ -31,8 +31,8 @@ use std::{collections::HashMap, path::Path, sync::Arc, time::Duration};
 use proptest::prelude::*;
 
 use super::{
-    Access, Decision, Fulfilment, Ledger, Reversal, ReversalKind, SubscriptionChange,
-    sqlite::SqliteLedger,
+    Access, Decision, Fulfilment, Ledger, ReservationId, Reversal, ReversalKind,
+    SubscriptionChange, sqlite::SqliteLedger,
 };
 use crate::payments::{
     domain::{CheckoutStatus, EntitlementKey, PaymentStatus, PriceSet, SubscriptionStatus},
@@ -294,7 +294,7 @@ pub(super) struct Purchase {
     user: usize,
     key: usize,
     grant: Grant,
-    amount: i64,
+    pub(super) amount: i64,
     /// The paid checkout was applied (granted).
     fulfilled: bool,
     /// Its delayed payment failed: it is never paid.
@@ -353,6 +353,30 @@ struct Subscription {
     status: Option<SubscriptionStatus>,
 }
 
+/// A decision as the model predicts it: a credit's reservation aside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expected {
+    Credit,
+    Unlimited,
+    Subscription,
+    Refused,
+    Unknown,
+    Unavailable,
+}
+
+impl From<&Decision> for Expected {
+    fn from(decision: &Decision) -> Self {
+        match decision {
+            Decision::Granted(Access::Credit(_)) => Expected::Credit,
+            Decision::Granted(Access::Unlimited) => Expected::Unlimited,
+            Decision::Granted(Access::Subscription) => Expected::Subscription,
+            Decision::Refused => Expected::Refused,
+            Decision::Unknown => Expected::Unknown,
+            Decision::Unavailable => Expected::Unavailable,
+        }
+    }
+}
+
 /// The reference model.
 #[derive(Default, Debug)]
 struct Model {
@@ -388,7 +412,7 @@ impl Model {
     }
 
     /// What the gate should be told for `user` calling a tool of `key`.
-    fn expected(&self, user: usize, key: usize) -> Decision {
+    fn expected(&self, user: usize, key: usize) -> Expected {
         let unlimited = self.purchases.iter().any(|p| {
             p.user == user
                 && p.key == key
@@ -397,10 +421,10 @@ impl Model {
                 && !p.revoked()
         });
         if unlimited {
-            return Decision::Granted(Access::Unlimited);
+            return Expected::Unlimited;
         }
         if self.credits(user, key) - self.reserved(user, key) > 0 {
-            return Decision::Granted(Access::Credit);
+            return Expected::Credit;
         }
         let wanted = PriceSet::decode(KEYS[key]);
         let subscribed = self.subscriptions.iter().any(|sub| {
@@ -412,9 +436,9 @@ impl Model {
                 && PriceSet::decode(KEYS[SUBSCRIPTION_KEYS[sub.set]]).covers(&wanted)
         });
         if subscribed {
-            Decision::Granted(Access::Subscription)
+            Expected::Subscription
         } else {
-            Decision::Refused
+            Expected::Refused
         }
     }
 
@@ -563,6 +587,8 @@ struct Harness {
     ledger: Arc<Ledger>,
     store: Stored,
     model: Model,
+    /// The reservations of the model's running calls, in the same order.
+    reservations: Vec<ReservationId>,
 }
 
 impl Harness {
@@ -573,6 +599,7 @@ impl Harness {
             ledger,
             store,
             model: Model::default(),
+            reservations: Vec::new(),
         }
     }
 
@@ -898,12 +925,15 @@ impl Harness {
                 let expected = self.model.expected(user, key);
                 let got = self.admit(user, key).await;
                 assert_eq!(
-                    got, expected,
+                    Expected::from(&got),
+                    expected,
                     "{} calling a tool of {}",
-                    USERS[user], KEYS[key]
+                    USERS[user],
+                    KEYS[key]
                 );
-                if got == Decision::Granted(Access::Credit) {
+                if let Decision::Granted(Access::Credit(reservation)) = got {
                     self.model.calls.push((user, key));
+                    self.reservations.push(reservation);
                 }
             }
             Op::Settle { call, outcome } => {
@@ -911,8 +941,11 @@ impl Harness {
                     return;
                 };
                 let (user, key) = self.model.calls.remove(index);
+                let reservation = self.reservations.remove(index);
                 if outcome == 0 {
-                    self.ledger.commit(USERS[user], &key_of(key)).await;
+                    self.ledger
+                        .commit(USERS[user], &key_of(key), reservation)
+                        .await;
                     let credits = self.model.credits.entry((user, key)).or_default();
                     if *credits > 0 {
                         *credits -= 1;
@@ -921,7 +954,9 @@ impl Harness {
                     }
                     self.model.runs += 1;
                 } else {
-                    self.ledger.release(USERS[user], &key_of(key)).await;
+                    self.ledger
+                        .release(USERS[user], &key_of(key), reservation)
+                        .await;
                 }
             }
             Op::Reload { user, key } => {
@@ -935,6 +970,7 @@ impl Harness {
                 self.ledger = ledger;
                 self.store = store;
                 self.model.calls.clear();
+                self.reservations.clear();
             }
         }
     }
@@ -994,22 +1030,24 @@ impl Harness {
     async fn check_decision(&self, user: usize, key: usize, context: &str) {
         let (name, entitlement) = (USERS[user], key_of(key));
         let cached = self.ledger.reserve(name, &entitlement).await;
-        if cached == Decision::Granted(Access::Credit) {
-            self.ledger.release(name, &entitlement).await;
+        if let Decision::Granted(Access::Credit(reservation)) = cached {
+            self.ledger.release(name, &entitlement, reservation).await;
         }
         let expected = self.model.expected(user, key);
         if matches!(cached, Decision::Granted(_)) {
             assert_eq!(
-                cached, expected,
+                Expected::from(&cached),
+                expected,
                 "{context}: memory's decision for {name} on {entitlement}"
             );
         }
         let loaded = self.admit(user, key).await;
-        if loaded == Decision::Granted(Access::Credit) {
-            self.ledger.release(name, &entitlement).await;
+        if let Decision::Granted(Access::Credit(reservation)) = loaded {
+            self.ledger.release(name, &entitlement, reservation).await;
         }
         assert_eq!(
-            loaded, expected,
+            Expected::from(&loaded),
+            expected,
             "{context}: the store's decision for {name} on {entitlement}"
         );
     }
@@ -1058,15 +1096,15 @@ pub(super) async fn racing_call(ledger: Arc<Ledger>, failures: usize) -> bool {
     let mut failed = 0;
     loop {
         match ledger.reserve(USERS[0], &key).await {
-            Decision::Granted(Access::Credit) => {
+            Decision::Granted(Access::Credit(reservation)) => {
                 // The tool runs a while: reloads and other calls happen meanwhile.
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 if failed < failures {
                     failed += 1;
-                    ledger.release(USERS[0], &key).await;
+                    ledger.release(USERS[0], &key, reservation).await;
                     continue;
                 }
-                ledger.commit(USERS[0], &key).await;
+                ledger.commit(USERS[0], &key, reservation).await;
                 return true;
             }
             Decision::Granted(other) => panic!("only credits were bought, got {other:?}"),

@@ -4,21 +4,41 @@
 //! from its single writer, PostgreSQL gets from locks: the operations a webhook or a sync
 //! applies (rare) take one transaction-scoped advisory lock, so they run one at a time across
 //! replicas; the operations of every paid call — reserving a credit, using it, giving it back —
-//! lock only the user's entitlement row. A credit is reserved in the database: a row in
-//! `payment_reservations` with a lease this replica renews while it lives; the credits held
-//! count it until the call uses it (a conditional decrement) or gives it back (the row goes),
-//! so a take-back meanwhile behaves as on SQLite. Every change to what a user holds sends a
-//! `NOTIFY` naming the user, in the same transaction, for the other replicas' caches.
+//! lock only the user's entitlement row and the call's own rows. Every transaction takes its
+//! locks in one order — a credit's use record, the entitlement row, the advisory lock, the
+//! checkouts, the reservation — and one picked as a deadlock's or a serialization failure's
+//! victim anyway (another client of the database) runs again.
+//!
+//! A credit is reserved in the database: a row in `payment_reservations`, named by the call's
+//! [`ReservationId`], with a lease this replica renews while the call holds it (leases are
+//! timed by the database's clock); the credits held count it until the call uses it (a
+//! conditional decrement) or gives it back (the row goes), so a take-back meanwhile behaves as
+//! on SQLite. A use is recorded by reservation for as long as a lease, so running it again
+//! uses nothing more.
+//!
+//! A change other replicas must learn — a purchase, a refund or dispute, a subscription's
+//! state — sends a `NOTIFY` naming the user, in the same transaction, for their caches. A
+//! credit's reservation and use send none: every replica reserves in the database before
+//! running a call on a credit, so a cache counting a credit another replica took only costs
+//! that reservation's answer ("none free"), and then a reload.
 //!
 //! [`SqliteLedger`]: super::sqlite::SqliteLedger
 
 mod changes;
 
+use std::{
+    collections::HashSet,
+    sync::{Mutex, MutexGuard},
+    time::Duration,
+};
+
 use deadpool_postgres::Transaction;
+use tokio_postgres::error::SqlState;
 
 use self::changes::{apply_subscription, fulfil, payment_failed, reverse, sync_subscriptions};
 use super::store::{
-    Fulfilment, Holding, LedgerStore, Purchase, Reversal, StoreFuture, SubscriptionChange,
+    CreditUse, Fulfilment, Holding, LedgerStore, Purchase, ReservationId, Reversal, StoreFuture,
+    SubscriptionChange,
 };
 use crate::payments::{
     domain::{EntitlementKey, PriceSet},
@@ -37,23 +57,32 @@ pub(crate) const CHANNEL: &str = "mcp_analytics_ledger";
 pub(crate) const LEASE_MS: i64 = 60_000;
 
 /// The advisory lock the rare ledger operations hold (as SQLite's one writer would).
-const LEDGER_LOCK: i64 = 0x6d63_705f_6c65_6467; // "mcp_ledg"
+pub(super) const LEDGER_LOCK: i64 = 0x6d63_705f_6c65_6467; // "mcp_ledg"
 
 /// The payload longest user ids are announced with: "everyone" (NOTIFY takes < 8000 bytes).
 const MAX_PAYLOAD: usize = 7000;
+
+/// How many times a transaction picked as a deadlock's or serialization failure's victim runs.
+const CONFLICT_ATTEMPTS: u32 = 4;
 
 /// The ledger's tables in PostgreSQL.
 pub(crate) struct PgLedger {
     pg: PgPayments,
     /// This replica's name (on its reservations and its announcements).
     replica: String,
+    /// The reservations this replica's calls hold: the only leases it renews.
+    held: Mutex<HashSet<ReservationId>>,
 }
 
 type PgResult<T> = Result<T, tokio_postgres::Error>;
 
 impl PgLedger {
     pub(crate) fn new(pg: PgPayments, replica: String) -> Self {
-        Self { pg, replica }
+        Self {
+            pg,
+            replica,
+            held: Mutex::default(),
+        }
     }
 
     /// This replica's name.
@@ -65,27 +94,30 @@ impl PgLedger {
         Ok(self.pg.pool.get().await?)
     }
 
-    /// Renews the leases of this replica's reservations and deletes leases run out (their
-    /// credits are free again), on `client`.
+    fn held(&self) -> MutexGuard<'_, HashSet<ReservationId>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Renews the leases of the reservations this replica's calls hold, and deletes leases run
+    /// out (their credits are free again) and old records of credits used, on `client`.
     pub(crate) async fn renew_leases_on(
         &self,
         client: &tokio_postgres::Client,
-        now_ms: i64,
     ) -> Result<(), tokio_postgres::Error> {
-        client
-            .execute(
-                "UPDATE payment_reservations SET lease_until_ms = $2 WHERE replica = $1",
-                &[&self.replica, &(now_ms + LEASE_MS)],
-            )
-            .await?;
-        client
-            .execute(
-                "DELETE FROM payment_reservations WHERE lease_until_ms <= $1",
-                &[&now_ms],
-            )
-            .await?;
-        Ok(())
+        let held: Vec<String> = self.held().iter().map(ToString::to_string).collect();
+        if !held.is_empty() {
+            holdings::renew(client, &self.replica, &held, LEASE_MS).await?;
+        }
+        holdings::delete_expired(client).await
     }
+}
+
+/// Whether PostgreSQL aborted a transaction that may succeed when run again: picked as a
+/// deadlock's victim, or a serialization failure.
+fn conflicted(error: &tokio_postgres::Error) -> bool {
+    error.code().is_some_and(|code| {
+        *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+    })
 }
 
 /// Announces a change to what `user` holds (delivered when the transaction commits).
@@ -101,25 +133,47 @@ async fn notify(tx: &Transaction<'_>, replica: &str, user: &str) -> PgResult<()>
 }
 
 /// Runs one ledger operation in a transaction: `$body` gets `tx`; with `locked`, it holds the
-/// ledger's advisory lock.
+/// ledger's advisory lock; its value is `$body`'s, and an error returns it (`?`). A
+/// transaction PostgreSQL aborted as a deadlock's or serialization
+/// failure's victim (rolled back: nothing of it happened) runs again, a few times.
 macro_rules! transaction {
     ($self:ident, locked: $locked:expr, |$tx:ident| $body:expr) => {{
-        let mut client = $self.client().await?;
-        let $tx = client.transaction().await?;
-        if $locked {
-            $tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LEDGER_LOCK])
-                .await?;
+        let mut attempt = 1;
+        loop {
+            let mut client = $self.client().await?;
+            let outcome: PgResult<_> = async {
+                let $tx = client.transaction().await?;
+                if $locked {
+                    $tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LEDGER_LOCK])
+                        .await?;
+                }
+                let result = $body.await?;
+                $tx.commit().await?;
+                Ok(result)
+            }
+            .await;
+            match outcome {
+                Err(error) if attempt < CONFLICT_ATTEMPTS && conflicted(&error) => {
+                    tracing::debug!(attempt, "a ledger transaction runs again: {error}");
+                    drop(client);
+                    tokio::time::sleep(crate::retry::backoff(
+                        Duration::from_millis(10),
+                        Duration::from_millis(200),
+                        attempt,
+                    ))
+                    .await;
+                    attempt += 1;
+                }
+                outcome => break outcome?,
+            }
         }
-        let result = $body.await?;
-        $tx.commit().await?;
-        Ok(result)
     }};
 }
 
 impl LedgerStore for PgLedger {
     fn holding<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, Holding> {
         Box::pin(async move {
-            transaction!(self, locked: false, |tx| holding(&tx, &self.replica, user, key))
+            Ok(transaction!(self, locked: false, |tx| holding(&tx, &self.replica, user, key)))
         })
     }
 
@@ -127,9 +181,14 @@ impl LedgerStore for PgLedger {
         &'a self,
         user: &'a str,
         key: &'a EntitlementKey,
-    ) -> StoreFuture<'a, bool> {
+        reservation: ReservationId,
+    ) -> StoreFuture<'a, CreditUse> {
         Box::pin(async move {
-            transaction!(self, locked: false, |tx| use_credit(&tx, &self.replica, user, key))
+            let id = reservation.to_string();
+            // Kept (and renewed) after a failure: the credit stays taken until it is used.
+            let used = transaction!(self, locked: false, |tx| use_credit(&tx, user, key, &id));
+            self.held().remove(&reservation);
+            Ok(used)
         })
     }
 
@@ -141,24 +200,37 @@ impl LedgerStore for PgLedger {
         &'a self,
         user: &'a str,
         key: &'a EntitlementKey,
-        now_ms: i64,
+        reservation: ReservationId,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            transaction!(self, locked: false, |tx| holdings::reserve(
+            // Renewed from now on, in case the reservation commits however this call ends.
+            self.held().insert(reservation);
+            let id = reservation.to_string();
+            let reserved = transaction!(self, locked: false, |tx| holdings::reserve(
                 &tx,
                 user,
                 key.as_str(),
                 &self.replica,
-                now_ms,
-                now_ms + LEASE_MS,
-            ))
+                &id,
+                LEASE_MS,
+            ));
+            if !reserved {
+                self.held().remove(&reservation);
+            }
+            Ok(reserved)
         })
     }
 
-    fn release_credit<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, ()> {
+    fn release_credit<'a>(
+        &'a self,
+        _user: &'a str,
+        _key: &'a EntitlementKey,
+        reservation: ReservationId,
+    ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
+            self.held().remove(&reservation);
             let client = self.client().await?;
-            holdings::end_reservation(&client, user, key.as_str(), &self.replica).await?;
+            holdings::end_reservation(&client, &reservation.to_string()).await?;
             Ok(())
         })
     }
@@ -169,11 +241,11 @@ impl LedgerStore for PgLedger {
         now_ms: i64,
     ) -> StoreFuture<'a, Fulfilment> {
         Box::pin(async move {
-            transaction!(self, locked: true, |tx| async {
+            Ok(transaction!(self, locked: true, |tx| async {
                 let fulfilment = fulfil(&tx, purchase, now_ms).await?;
                 notify(&tx, &self.replica, purchase.user).await?;
                 PgResult::Ok(fulfilment)
-            })
+            }))
         })
     }
 
@@ -183,7 +255,7 @@ impl LedgerStore for PgLedger {
         now_ms: i64,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            transaction!(self, locked: true, |tx| payment_failed(&tx, purchase, now_ms))
+            Ok(transaction!(self, locked: true, |tx| payment_failed(&tx, purchase, now_ms)))
         })
     }
 
@@ -193,13 +265,13 @@ impl LedgerStore for PgLedger {
         now_ms: i64,
     ) -> StoreFuture<'a, Option<String>> {
         Box::pin(async move {
-            transaction!(self, locked: true, |tx| async {
+            Ok(transaction!(self, locked: true, |tx| async {
                 let user = reverse(&tx, reversal, now_ms).await?;
                 if let Some(user) = &user {
                     notify(&tx, &self.replica, user).await?;
                 }
                 PgResult::Ok(user)
-            })
+            }))
         })
     }
 
@@ -210,13 +282,13 @@ impl LedgerStore for PgLedger {
         now_ms: i64,
     ) -> StoreFuture<'a, Option<String>> {
         Box::pin(async move {
-            transaction!(self, locked: true, |tx| async {
+            Ok(transaction!(self, locked: true, |tx| async {
                 let user = apply_subscription(&tx, subscription, change, now_ms).await?;
                 if let Some(user) = &user {
                     notify(&tx, &self.replica, user).await?;
                 }
                 PgResult::Ok(user)
-            })
+            }))
         })
     }
 
@@ -228,10 +300,10 @@ impl LedgerStore for PgLedger {
         now_ms: i64,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            transaction!(self, locked: true, |tx| async {
+            Ok(transaction!(self, locked: true, |tx| async {
                 sync_subscriptions(&tx, user, prices, listed, now_ms).await?;
                 notify(&tx, &self.replica, user).await
-            })
+            }))
         })
     }
 
@@ -242,12 +314,12 @@ impl LedgerStore for PgLedger {
         now_ms: i64,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            transaction!(self, locked: false, |tx| holdings::touch(
+            Ok(transaction!(self, locked: false, |tx| holdings::touch(
                 &tx,
                 user,
                 key.as_str(),
                 now_ms
-            ))
+            )))
         })
     }
 }
@@ -258,8 +330,7 @@ async fn holding(
     user: &str,
     key: &EntitlementKey,
 ) -> PgResult<Holding> {
-    let now = crate::payments::now_ms();
-    let row = holdings::entitlement(tx, user, key.as_str(), replica, now)
+    let row = holdings::entitlement(tx, user, key.as_str(), replica)
         .await?
         .unwrap_or_default();
     let prices = PriceSet::decode(key.as_str());
@@ -285,33 +356,37 @@ async fn holding(
 }
 
 /// Ends the call's reservation and uses its credit: one held, or one taken back (see
-/// [`LedgerStore::consume_credit`]).
+/// [`LedgerStore::consume_credit`]) — unless this reservation's credit was used already.
 async fn use_credit(
     tx: &Transaction<'_>,
-    replica: &str,
     user: &str,
     key: &EntitlementKey,
-) -> PgResult<bool> {
-    // The entitlement row first, then the reservation: the order `reserve` locks them in.
+    reservation: &str,
+) -> PgResult<CreditUse> {
+    // The use record first: a retry waits here for an attempt still in flight.
+    if !holdings::first_use(tx, reservation, LEASE_MS).await? {
+        return Ok(CreditUse::AlreadyUsed);
+    }
     let used = if holdings::consume(tx, user, key.as_str()).await? {
-        true
+        CreditUse::Used
     } else {
         // Charged to a take-back: that reads and writes the checkouts the rare operations
-        // change, so it waits for them (and they for it).
+        // change, so it waits for them (and they for it). The first decrement found no credit
+        // and locked nothing, so the advisory lock is taken before the entitlement row, as
+        // they take it.
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LEDGER_LOCK])
             .await?;
         if holdings::consume(tx, user, key.as_str()).await? {
-            true
+            CreditUse::Used
         } else {
             if !checkouts::use_taken_back_credit(tx, user, key).await? {
                 tracing::warn!(user, key = %key, "a call used a credit neither held nor taken back");
             }
-            false
+            CreditUse::TakenBack
         }
     };
-    if !holdings::end_reservation(tx, user, key.as_str(), replica).await? {
+    if !holdings::end_reservation(tx, reservation).await? {
         tracing::warn!(user, key = %key, "a credit's reservation ran out while its call ran");
     }
-    notify(tx, replica, user).await?;
     Ok(used)
 }

@@ -4,8 +4,8 @@
 use std::sync::MutexGuard;
 
 use super::store::{
-    Fulfilment, Holding, LedgerStore, Purchase, Reversal, ReversalKind, StoreFuture,
-    SubscriptionChange,
+    CreditUse, Fulfilment, Holding, LedgerStore, Purchase, ReservationId, Reversal, ReversalKind,
+    StoreFuture, SubscriptionChange,
 };
 use crate::payments::{
     domain::{
@@ -75,11 +75,14 @@ impl LedgerStore for SqliteLedger {
         })
     }
 
+    /// One process: its reservations live in memory only, and a failed transaction rolled
+    /// back (so running it again uses one credit).
     fn consume_credit<'a>(
         &'a self,
         user: &'a str,
         key: &'a EntitlementKey,
-    ) -> StoreFuture<'a, bool> {
+        _reservation: ReservationId,
+    ) -> StoreFuture<'a, CreditUse> {
         self.run(move |store| use_credit(store, user, key))
     }
 
@@ -221,14 +224,18 @@ fn record_checkout(
 
 /// Uses one credit held, or — none left because a take-back removed the credit the call had
 /// reserved — one of those taken back (see [`LedgerStore::consume_credit`]).
-fn use_credit(store: &PaymentStore, user: &str, key: &EntitlementKey) -> rusqlite::Result<bool> {
+fn use_credit(
+    store: &PaymentStore,
+    user: &str,
+    key: &EntitlementKey,
+) -> rusqlite::Result<CreditUse> {
     if store.entitlements().consume(user, key.as_str())? {
-        return Ok(true);
+        return Ok(CreditUse::Used);
     }
     if !store.checkouts().use_taken_back_credit(user, key)? {
         tracing::warn!(user, key = %key, "a call used a credit neither held nor taken back");
     }
-    Ok(false)
+    Ok(CreditUse::TakenBack)
 }
 
 fn fulfil(

@@ -16,6 +16,38 @@ use crate::payments::{
 pub(crate) type StoreFuture<'a, T> =
     Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
+/// One credit reserved for one call, from [`LedgerStore::reserve_credit`] until the call uses
+/// it ([`LedgerStore::consume_credit`]) or gives it back ([`LedgerStore::release_credit`]):
+/// each acts on exactly that reservation, and using it twice uses one credit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ReservationId(uuid::Uuid);
+
+impl ReservationId {
+    /// A new, unique reservation.
+    pub(crate) fn new() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+}
+
+impl std::fmt::Display for ReservationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// What using a reserved credit did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CreditUse {
+    /// One credit held was used.
+    Used,
+    /// None was held (a refund or dispute took it while the call ran): one of those taken
+    /// back was charged instead, or none was left to charge.
+    TakenBack,
+    /// This reservation's credit was used before (a retry whose first attempt reached the
+    /// store): nothing more.
+    AlreadyUsed,
+}
+
 /// What a user holds for one entitlement key, as stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Holding {
@@ -114,12 +146,14 @@ pub(crate) trait LedgerStore: Send + Sync {
     /// the call ran — one of those taken back, so that take-back counts one credit fewer and a
     /// won dispute returns only credits not used. It is charged to the user's latest purchase
     /// for the key still counting credits taken back, a disputed one first (a refund never
-    /// returns anything). `false` when no credit was held.
+    /// returns anything). Idempotent per reservation on a shared store: after an error (whose
+    /// transaction may have committed) it can be run again.
     fn consume_credit<'a>(
         &'a self,
         user: &'a str,
         key: &'a EntitlementKey,
-    ) -> StoreFuture<'a, bool>;
+        reservation: ReservationId,
+    ) -> StoreFuture<'a, CreditUse>;
 
     /// Whether several processes share this store: a credit is then reserved in the store
     /// ([`LedgerStore::reserve_credit`]) before its call runs, not only in memory.
@@ -134,15 +168,22 @@ pub(crate) trait LedgerStore: Send + Sync {
         &'a self,
         user: &'a str,
         key: &'a EntitlementKey,
-        now_ms: i64,
+        reservation: ReservationId,
     ) -> StoreFuture<'a, bool> {
-        let _ = (user, key, now_ms);
+        let _ = (user, key, reservation);
         Box::pin(async { Ok(true) })
     }
 
-    /// Gives back a credit reserved by [`LedgerStore::reserve_credit`] (its call failed).
-    fn release_credit<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, ()> {
-        let _ = (user, key);
+    /// Gives back a credit reserved by [`LedgerStore::reserve_credit`] (its call failed, or
+    /// never started); the store stops keeping the reservation alive, so one it cannot delete
+    /// (unreachable, or its reservation not yet committed) runs out.
+    fn release_credit<'a>(
+        &'a self,
+        user: &'a str,
+        key: &'a EntitlementKey,
+        reservation: ReservationId,
+    ) -> StoreFuture<'a, ()> {
+        let _ = (user, key, reservation);
         Box::pin(async { Ok(()) })
     }
 

@@ -10,9 +10,10 @@ use std::{
 };
 
 use super::{
-    Access, Decision, Fulfilment, Ledger, LedgerStore, Purchase, Reversal, SubscriptionChange,
+    Access, Decision, Fulfilment, Ledger, LedgerStore, Purchase, ReservationId, Reversal,
+    SubscriptionChange,
     sqlite::SqliteLedger,
-    store::{Holding, StoreFuture},
+    store::{CreditUse, Holding, StoreFuture},
 };
 use crate::payments::{
     domain::{CheckoutStatus, EntitlementKey, PaymentStatus, PriceSet, SubscriptionStatus},
@@ -39,8 +40,9 @@ impl LedgerStore for Flaky {
         &'a self,
         user: &'a str,
         key: &'a EntitlementKey,
-    ) -> StoreFuture<'a, bool> {
-        self.inner.consume_credit(user, key)
+        reservation: ReservationId,
+    ) -> StoreFuture<'a, CreditUse> {
+        self.inner.consume_credit(user, key, reservation)
     }
 
     fn fulfil<'a>(

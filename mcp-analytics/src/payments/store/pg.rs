@@ -139,6 +139,15 @@ ALTER TABLE payment_local_sessions ADD COLUMN customer TEXT;
 CREATE INDEX payment_local_sessions_customer ON payment_local_sessions (customer, kind);
 CREATE INDEX payment_reservations_user ON payment_reservations (user_id, price_key);
 "#,
+    // A credit used, by its reservation, kept as long as a lease: using it again (a retry after
+    // an error whose transaction had committed) finds it here and uses nothing more.
+    r#"
+CREATE TABLE payment_credits_used (
+    reservation_id TEXT   PRIMARY KEY,
+    until_ms       BIGINT NOT NULL
+);
+CREATE INDEX payment_credits_used_until ON payment_credits_used (until_ms);
+"#,
 ];
 
 /// The payment tables in one PostgreSQL database, shared by every replica.

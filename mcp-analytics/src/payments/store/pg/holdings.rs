@@ -1,9 +1,18 @@
-//! What users hold on PostgreSQL: `payment_entitlements`, `payment_subscriptions` and the
-//! credit reservations of running calls (`payment_reservations`, leased per replica).
+//! What users hold on PostgreSQL: `payment_entitlements`, `payment_subscriptions`, the credit
+//! reservations of running calls (`payment_reservations`, leased per replica) and the credits
+//! used lately by reservation (`payment_credits_used`). Leases are set and compared by the
+//! database's clock, never a replica's.
 
 use deadpool_postgres::GenericClient;
 use deadpool_postgres::Transaction;
-use tokio_postgres::{Row, types::ToSql};
+use tokio_postgres::Row;
+
+/// The database's clock, in Unix ms (one clock for every replica's leases).
+macro_rules! now_ms {
+    () => {
+        "(EXTRACT(EPOCH FROM now()) * 1000)::BIGINT"
+    };
+}
 
 use crate::payments::{
     domain::{PriceSet, SubscriptionStatus},
@@ -17,14 +26,16 @@ pub(crate) async fn entitlement(
     user_id: &str,
     key: &str,
     replica: &str,
-    now_ms: i64,
 ) -> Result<Option<EntitlementRow>, tokio_postgres::Error> {
     let row = tx
         .query_opt(
-            "SELECT e.credits - (SELECT count(*) FROM payment_reservations r WHERE r.user_id = e.user_id AND r.price_key = e.price_key AND r.replica <> $3 AND r.lease_until_ms > $4),
-                    e.unlimited, e.checked_ms
-             FROM payment_entitlements e WHERE e.user_id = $1 AND e.price_key = $2",
-            &[&user_id, &key, &replica, &now_ms],
+            concat!(
+                "SELECT e.credits - (SELECT count(*) FROM payment_reservations r WHERE r.user_id = e.user_id AND r.price_key = e.price_key AND r.replica <> $3 AND r.lease_until_ms > ",
+                now_ms!(),
+                "), e.unlimited, e.checked_ms
+                 FROM payment_entitlements e WHERE e.user_id = $1 AND e.price_key = $2"
+            ),
+            &[&user_id, &key, &replica],
         )
         .await?;
     Ok(row.map(|row| EntitlementRow {
@@ -129,17 +140,18 @@ pub(crate) async fn touch(
     Ok(())
 }
 
-/// Reserves one of the user's credits for a call running on `replica`, until `lease_until_ms`
-/// unless renewed: one is free when the credits held exceed the live reservations. The
-/// entitlement row stays locked until the transaction ends, so reservers of one user and key
-/// take turns and never share a credit; leases run out are deleted (their credit is free).
+/// Reserves one of the user's credits for a call running on `replica`, as `reservation`, for
+/// `lease_ms` unless renewed: one is free when the credits held exceed the live reservations.
+/// The entitlement row stays locked until the transaction ends, so reservers of one user and
+/// key take turns and never share a credit. (Leases run out are left to [`delete_expired`]:
+/// deleting them here too would lock rows in another order than it does.)
 pub(crate) async fn reserve(
     tx: &Transaction<'_>,
     user_id: &str,
     key: &str,
     replica: &str,
-    now_ms: i64,
-    lease_until_ms: i64,
+    reservation: &str,
+    lease_ms: i64,
 ) -> Result<bool, tokio_postgres::Error> {
     let Some(credits) = lock_credits(tx, user_id, key).await? else {
         return Ok(false);
@@ -150,53 +162,93 @@ pub(crate) async fn reserve(
     // A statement of its own after the lock: it sees every reservation committed before.
     let reserved = tx
         .execute(
-            "WITH expired AS (
-                 DELETE FROM payment_reservations WHERE user_id = $1 AND price_key = $2 AND lease_until_ms <= $4
-             ), live AS (
-                 SELECT count(*) AS n FROM payment_reservations WHERE user_id = $1 AND price_key = $2 AND lease_until_ms > $4
-             )
-             INSERT INTO payment_reservations (reservation_id, user_id, price_key, replica, lease_until_ms)
-             SELECT gen_random_uuid()::text, $1, $2, $3, $5 FROM live WHERE live.n < $6",
-            &[&user_id, &key, &replica, &now_ms, &lease_until_ms, &credits],
+            concat!(
+                "INSERT INTO payment_reservations (reservation_id, user_id, price_key, replica, lease_until_ms)
+                 SELECT $3, $1, $2, $4, ",
+                now_ms!(),
+                " + $5 FROM (SELECT count(*) AS n FROM payment_reservations WHERE user_id = $1 AND price_key = $2 AND lease_until_ms > ",
+                now_ms!(),
+                ") live WHERE live.n < $6"
+            ),
+            &[&user_id, &key, &reservation, &replica, &lease_ms, &credits],
         )
         .await?;
     Ok(reserved == 1)
 }
 
-/// Ends one of `replica`'s reservations of the user's credits for `key` (they are
-/// interchangeable); `false` when it had none (its lease ran out).
-///
-/// Concurrent calls of the user skip each other's rows (`SKIP LOCKED`), but a row locked by
-/// the replica's lease renewal must not be skipped for good: when no unlocked row is left, it
-/// waits for the locked ones and tries again.
+/// Ends `reservation`; `false` when it was gone (its lease ran out).
 pub(crate) async fn end_reservation(
     client: &impl GenericClient,
-    user_id: &str,
-    key: &str,
-    replica: &str,
+    reservation: &str,
 ) -> Result<bool, tokio_postgres::Error> {
-    const END: &str = "DELETE FROM payment_reservations WHERE reservation_id = (
-        SELECT reservation_id FROM payment_reservations WHERE user_id = $1 AND price_key = $2 AND replica = $3
-        ORDER BY lease_until_ms LIMIT 1 FOR UPDATE SKIP LOCKED)";
-    const END_WAITING: &str = "DELETE FROM payment_reservations WHERE reservation_id = (
-        SELECT reservation_id FROM payment_reservations WHERE user_id = $1 AND price_key = $2 AND replica = $3
-        ORDER BY lease_until_ms LIMIT 1 FOR UPDATE)";
-    const ANY_LEFT: &str = "SELECT EXISTS (SELECT 1 FROM payment_reservations WHERE user_id = $1 AND price_key = $2 AND replica = $3)";
-    let params: [&(dyn ToSql + Sync); 3] = [&user_id, &key, &replica];
-    for _ in 0..8 {
-        if client.execute(END, &params).await? == 1 {
-            return Ok(true);
-        }
-        if !client.query_one(ANY_LEFT, &params).await?.get::<_, bool>(0) {
-            return Ok(false);
-        }
-        // Every row left is locked: wait for one (a row deleted meanwhile by another call of
-        // the user makes this find none, and the loop looks again).
-        if client.execute(END_WAITING, &params).await? == 1 {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    Ok(client
+        .execute(
+            "DELETE FROM payment_reservations WHERE reservation_id = $1",
+            &[&reservation],
+        )
+        .await?
+        == 1)
+}
+
+/// Records that `reservation`'s credit is being used, for `keep_ms`; `false` when it was
+/// already (a retry whose first attempt committed). A use of the same reservation still in
+/// flight is waited for.
+pub(crate) async fn first_use(
+    tx: &Transaction<'_>,
+    reservation: &str,
+    keep_ms: i64,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(tx
+        .execute(
+            concat!(
+                "INSERT INTO payment_credits_used (reservation_id, until_ms) VALUES ($1, ",
+                now_ms!(),
+                " + $2) ON CONFLICT (reservation_id) DO NOTHING"
+            ),
+            &[&reservation, &keep_ms],
+        )
+        .await?
+        == 1)
+}
+
+/// Renews the leases of `replica`'s `reservations` for `lease_ms`.
+pub(crate) async fn renew(
+    client: &tokio_postgres::Client,
+    replica: &str,
+    reservations: &[String],
+    lease_ms: i64,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            concat!(
+                "UPDATE payment_reservations SET lease_until_ms = ",
+                now_ms!(),
+                " + $3 WHERE replica = $1 AND reservation_id = ANY($2)"
+            ),
+            &[&replica, &reservations, &lease_ms],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Deletes the reservations whose lease ran out (their credits are free again) and the
+/// records of credits used that are kept no longer. Rows another transaction holds are left
+/// for the next time, so replicas doing this at once never wait for each other.
+pub(crate) async fn delete_expired(
+    client: &tokio_postgres::Client,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .batch_execute(concat!(
+            "DELETE FROM payment_reservations WHERE reservation_id IN (
+                 SELECT reservation_id FROM payment_reservations WHERE lease_until_ms <= ",
+            now_ms!(),
+            " FOR UPDATE SKIP LOCKED);
+             DELETE FROM payment_credits_used WHERE reservation_id IN (
+                 SELECT reservation_id FROM payment_credits_used WHERE until_ms <= ",
+            now_ms!(),
+            " FOR UPDATE SKIP LOCKED)"
+        ))
+        .await
 }
 
 fn subscription(row: &Row) -> SubscriptionRow {
