@@ -144,8 +144,13 @@ impl Webhooks {
     ) -> Option<Result<bool, StoreError>> {
         Some(match object {
             EventObject::InvoicePaid(invoice) => {
-                self.invoice(claim, PaymentEventKind::InvoicePaid, invoice, invoice.amount_paid)
-                    .await
+                self.invoice(
+                    claim,
+                    PaymentEventKind::InvoicePaid,
+                    invoice,
+                    invoice.amount_paid,
+                )
+                .await
             }
             EventObject::InvoicePaymentFailed(invoice) => {
                 self.invoice(

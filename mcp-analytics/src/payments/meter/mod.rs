@@ -487,7 +487,9 @@ impl Drop for Meter {
         let bound = self.state.provider.request_timeout() + STOP_WAIT;
         match sender.ended.recv_timeout(bound) {
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                tracing::error!("the meter sender did not stop within {bound:?}; it is left to end on its own");
+                tracing::error!(
+                    "the meter sender did not stop within {bound:?}; it is left to end on its own"
+                );
             }
             // Nothing is ever sent: the channel only disconnects.
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {

@@ -104,7 +104,14 @@ fn replica(
     stripe: &str,
     durability: MeterDurability,
 ) -> Arc<Meter> {
-    replica_with_timeout(pg, replica, lease, stripe, durability, Duration::from_secs(5))
+    replica_with_timeout(
+        pg,
+        replica,
+        lease,
+        stripe,
+        durability,
+        Duration::from_secs(5),
+    )
 }
 
 /// [`replica`] whose requests to Stripe give up after `timeout`.
