@@ -102,8 +102,8 @@ async fn a_burst_then_silence_shows_in_every_dashboard_range_within_two_seconds(
     drop(server);
 }
 
-/// Every rollup equals the same aggregate computed from the raw rows: per hour and per minute
-/// (calls, total and maximum duration per server, tool, status), per user and hour, and the
+/// Every rollup equals the same aggregate computed from the raw rows: per hour, per minute and
+/// per quarter hour (calls, total and maximum duration per server, tool, status), per user and hour, and the
 /// distinct sessions and users of the report.
 fn assert_rollups_match_rows(db: &Path) {
     let connection = rusqlite::Connection::open(db).unwrap();
@@ -124,6 +124,10 @@ fn assert_rollups_match_rows(db: &Path) {
         (
             "SELECT ts_ms - ts_ms % 60000, server_name, tool, status, count(*), sum(duration_us), max(duration_us) FROM tool_calls GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
             "SELECT minute_ms, server_name, tool, status, calls, duration_us_sum, duration_us_max FROM tool_calls_1m ORDER BY 1, 2, 3, 4",
+        ),
+        (
+            "SELECT ts_ms - ts_ms % 900000, server_name, tool, status, count(*), sum(duration_us), max(duration_us) FROM tool_calls GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            "SELECT quarter_ms, server_name, tool, status, calls, duration_us_sum, duration_us_max FROM tool_calls_15m ORDER BY 1, 2, 3, 4",
         ),
         (
             "SELECT ts_ms - ts_ms % 3600000, user_id, count(*), sum(status NOT IN ('ok', 'input_required', 'payment_required')) FROM tool_calls WHERE user_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
@@ -350,7 +354,7 @@ async fn past_100_distinct_unknown_tool_names_an_hour_rollups_count_the_rest_in_
     let mut expected: Vec<(String, i64)> = raw[..100].to_vec();
     expected.push((OTHER_UNKNOWN_TOOLS.to_owned(), 50));
     expected.sort();
-    for table in ["tool_calls_1m", "tool_calls_1h"] {
+    for table in ["tool_calls_1m", "tool_calls_15m", "tool_calls_1h"] {
         let rolled = names(&format!(
             "SELECT tool, sum(calls) FROM {table} WHERE status = 'unknown_tool' GROUP BY tool ORDER BY tool"
         ));

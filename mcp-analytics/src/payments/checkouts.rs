@@ -15,7 +15,7 @@ use super::{
     now_ms,
     pricing::{CheckoutMode, Grant, ResolvedPricing},
     provider::{CheckoutInfo, CheckoutRequest, Provider, ProviderError},
-    store::{EventRow, PaymentDb, StoreError},
+    store::{EventRow, PaymentDb, StoreError, WebhookClaim},
 };
 
 /// Checkout sessions live at least this long (Stripe accepts 30 min to 24 h).
@@ -413,8 +413,13 @@ impl Checkouts {
             .map_err(store_unavailable)
     }
 
-    /// Marks an unpaid checkout expired (Stripe's `checkout.session.expired`).
-    pub(crate) async fn expired(&self, session: &CheckoutInfo) -> Result<(), StoreError> {
+    /// Marks an unpaid checkout expired (Stripe's `checkout.session.expired`), with the
+    /// webhook event that says so; `false` when that event was applied before.
+    pub(crate) async fn expired(
+        &self,
+        claim: WebhookClaim<'_>,
+        session: &CheckoutInfo,
+    ) -> Result<bool, StoreError> {
         let meta = |key: &str| session.metadata.get(key).map(String::as_str);
         let event = EventRow {
             user_id: meta("mcp_user_id"),
@@ -423,7 +428,7 @@ impl Checkouts {
             ..EventRow::default()
         };
         self.db
-            .checkout_expired(&session.id, &event, now_ms())
+            .checkout_expired(claim, &session.id, &event, now_ms())
             .await
     }
 

@@ -11,7 +11,7 @@ use super::{
     ledger::{Ledger, Reversal, ReversalKind, SubscriptionChange},
     now_ms,
     provider::stripe,
-    store::{EventRow, PaymentDb, PaymentEventKind, StoreError},
+    store::{EventRow, PaymentDb, PaymentEventKind, StoreError, WebhookClaim},
 };
 
 /// The Stripe events that change what users hold or have paid.
@@ -112,38 +112,86 @@ impl Webhooks {
         };
         let event_id = event.id.as_str().to_owned();
         let kind = event.type_.as_str().to_owned();
+        let claim = WebhookClaim {
+            event_id: &event_id,
+            kind: &kind,
+        };
         // Check, apply and mark as one step in this process.
         let _applying = self.applying.lock().await;
-        let applied = match &self.db {
-            PaymentDb::Sqlite(store) => {
-                match store.lock().webhook_events().applied(&event_id) {
-                    Ok(false) => {}
-                    Ok(true) => return Answer::new(200, "duplicate"),
-                    Err(_) => return Answer::new(500, "payment store unavailable"),
-                }
-                // Marked only once applied: a failure answers 500 and Stripe delivers it again.
-                match self.apply(&event.data.object).await {
-                    Ok(()) => store
-                        .lock()
-                        .webhook_events()
-                        .mark_applied(&event_id, &kind, now_ms())
-                        .map_err(StoreError::from),
-                    Err(error) => Err(error),
-                }
-            }
-            #[cfg(feature = "postgres")]
-            PaymentDb::Postgres(pg) => match self.apply_once(pg, &event_id, &kind, &event).await {
-                Ok(false) => return Answer::new(200, "duplicate"),
-                Ok(true) => Ok(()),
-                Err(error) => Err(error),
-            },
+        let applied = match self.record_once(claim, &event.data.object).await {
+            Some(recorded) => recorded,
+            None => self.apply_once(claim, &event.data.object).await,
         };
         match applied {
-            Ok(()) => Answer::new(200, "ok"),
+            Ok(true) => Answer::new(200, "ok"),
+            Ok(false) => Answer::new(200, "duplicate"),
             Err(error) => {
                 tracing::error!(event = %event_id, "cannot apply Stripe event: {error}");
                 Answer::new(500, "cannot apply the event")
             }
+        }
+    }
+
+    /// Events whose whole effect is rows written here — an invoice's `payment_events` row, a
+    /// checkout marked expired — are written in the transaction that marks the event applied:
+    /// a redelivery, or the same event on another replica, finds it marked and writes nothing,
+    /// even when a delivery failed after writing. `false`: applied before. `None` for the
+    /// events applied through the ledger (see [`Self::apply_once`]).
+    async fn record_once(
+        &self,
+        claim: WebhookClaim<'_>,
+        object: &EventObject,
+    ) -> Option<Result<bool, StoreError>> {
+        Some(match object {
+            EventObject::InvoicePaid(invoice) => {
+                self.invoice(
+                    claim,
+                    PaymentEventKind::InvoicePaid,
+                    invoice,
+                    invoice.amount_paid,
+                )
+                .await
+            }
+            EventObject::InvoicePaymentFailed(invoice) => {
+                self.invoice(
+                    claim,
+                    PaymentEventKind::PaymentFailed,
+                    invoice,
+                    invoice.amount_due,
+                )
+                .await
+            }
+            EventObject::CheckoutSessionExpired(session) => {
+                self.checkouts
+                    .expired(claim, &stripe::checkout_info(session))
+                    .await
+            }
+            _ => return None,
+        })
+    }
+
+    /// Applies an event through the ledger once: marked applied only once applied (a failure
+    /// answers 500 and Stripe delivers it again; what the ledger changes is idempotent by what
+    /// it holds). `false`: applied before.
+    async fn apply_once(
+        &self,
+        claim: WebhookClaim<'_>,
+        object: &EventObject,
+    ) -> Result<bool, StoreError> {
+        match &self.db {
+            PaymentDb::Sqlite(store) => {
+                if store.lock().webhook_events().applied(claim.event_id)? {
+                    return Ok(false);
+                }
+                self.apply(object).await?;
+                store
+                    .lock()
+                    .webhook_events()
+                    .mark_applied(claim.event_id, claim.kind, now_ms())?;
+                Ok(true)
+            }
+            #[cfg(feature = "postgres")]
+            PaymentDb::Postgres(pg) => self.apply_across_replicas(pg, claim, object).await,
         }
     }
 
@@ -153,19 +201,25 @@ impl Webhooks {
     /// failed here and the row was rolled back, applies the event itself). `false`: applied
     /// before.
     #[cfg(feature = "postgres")]
-    async fn apply_once(
+    async fn apply_across_replicas(
         &self,
         pg: &super::store::pg::PgPayments,
-        event_id: &str,
-        kind: &str,
-        event: &stripe_webhook::Event,
+        claim: WebhookClaim<'_>,
+        object: &EventObject,
     ) -> Result<bool, StoreError> {
         let mut client = pg.pool.get().await?;
         let tx = client.transaction().await?;
-        if !super::store::pg::records::claim_webhook_event(&tx, event_id, kind, now_ms()).await? {
+        if !super::store::pg::records::claim_webhook_event(
+            &tx,
+            claim.event_id,
+            claim.kind,
+            now_ms(),
+        )
+        .await?
+        {
             return Ok(false);
         }
-        self.apply(&event.data.object).await?;
+        self.apply(object).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -183,11 +237,6 @@ impl Webhooks {
                     .payment_failed(&stripe::checkout_info(session))
                     .await
             }
-            EventObject::CheckoutSessionExpired(session) => {
-                self.checkouts
-                    .expired(&stripe::checkout_info(session))
-                    .await
-            }
             EventObject::CustomerSubscriptionCreated(sub) => {
                 self.subscription(sub, SubscriptionChange::Created).await
             }
@@ -196,14 +245,6 @@ impl Webhooks {
             }
             EventObject::CustomerSubscriptionDeleted(sub) => {
                 self.subscription(sub, SubscriptionChange::Deleted).await
-            }
-            EventObject::InvoicePaid(invoice) => {
-                self.invoice(PaymentEventKind::InvoicePaid, invoice, invoice.amount_paid)
-                    .await
-            }
-            EventObject::InvoicePaymentFailed(invoice) => {
-                self.invoice(PaymentEventKind::PaymentFailed, invoice, invoice.amount_due)
-                    .await
             }
             EventObject::RefundCreated(refund) | EventObject::RefundUpdated(refund) => {
                 let status = refund.status.as_deref().unwrap_or("");
@@ -277,13 +318,14 @@ impl Webhooks {
             .await
     }
 
-    /// Records a paid or failed invoice against the subscription's user and tool.
+    /// Records a paid or failed invoice against the subscription's user and tool, once.
     async fn invoice(
         &self,
+        claim: WebhookClaim<'_>,
         kind: PaymentEventKind,
         invoice: &stripe_shared::Invoice,
         amount: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let subscription = invoice.subscription.as_ref().map(|s| s.id().as_str());
         let customer = invoice.customer.as_ref().map(|c| c.id().as_str());
         let currency = invoice.currency.to_string();
@@ -295,7 +337,7 @@ impl Webhooks {
             ..EventRow::default()
         };
         self.db
-            .invoice_event(kind, subscription, customer, event, now_ms())
+            .invoice_event(claim, kind, subscription, customer, event, now_ms())
             .await
     }
 }

@@ -1,5 +1,5 @@
-//! Rollups derived from stored rows. The per-minute rollup (tool, status) is written in the same
-//! transaction as its rows. The hourly rollup (tool, status, error type, with distinct-user and
+//! Rollups derived from stored rows. The per-minute and quarter-hour rollups (tool, status) are
+//! written in the same transaction as their rows. The hourly rollup (tool, status, error type, with distinct-user and
 //! -session sketches), the hourly per-user counts and the users' latest details (email, name) are
 //! gathered in memory and written once they have waited [`HOURLY_DELAY`] (by the next batch or the
 //! writer's timer) and on every flush, so a busy writer does not upsert them per batch. The hours
@@ -14,7 +14,11 @@ use std::{
 
 use rusqlite::{Transaction, params};
 
-use super::{LatencyHistogram, sketch::DistinctSketch};
+use super::{
+    LatencyHistogram,
+    rollup::{Grain, MINUTE, QUARTER},
+    sketch::DistinctSketch,
+};
 use crate::ToolCallEvent;
 use crate::schema;
 
@@ -43,7 +47,6 @@ impl Hasher for Fnv {
     }
 }
 
-const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 /// How long hourly aggregates may wait in memory.
 pub(super) const HOURLY_DELAY: Duration = Duration::from_millis(500);
@@ -78,8 +81,8 @@ pub(super) struct HourTotals {
 /// `(hour, server, tool, status, error type)`.
 pub(super) type HourKey = (i64, String, String, &'static str, String);
 
-/// `(minute, server, tool, status)`.
-pub(super) type MinuteKey<'e> = (i64, &'e str, &'e str, &'static str);
+/// `(bucket start, server, tool, status)` of a [`Grain`] rollup.
+pub(super) type BucketKey<'e> = (i64, &'e str, &'e str, &'static str);
 
 /// A user's latest `(email, name)`.
 pub(super) type Details = (Option<String>, Option<String>);
@@ -114,39 +117,41 @@ fn floor(ts_ms: i64, unit: i64) -> i64 {
     ts_ms - ts_ms.rem_euclid(unit)
 }
 
-/// The per-minute rollup rows of `events`.
-pub(super) fn minutes<'e>(events: &[Rolled<'e>]) -> Vec<(MinuteKey<'e>, Totals)> {
-    let mut minutes: HashMap<MinuteKey<'e>, Totals> = HashMap::default();
+/// The rows of `events` in the `grain` rollup.
+pub(super) fn buckets<'e>(events: &[Rolled<'e>], grain: &Grain) -> Vec<(BucketKey<'e>, Totals)> {
+    let mut buckets: HashMap<BucketKey<'e>, Totals> = HashMap::default();
     for (event, tool) in events.iter().copied() {
         let key = (
-            floor(event.ts_ms, MINUTE_MS),
+            floor(event.ts_ms, grain.ms),
             event.server_name.as_str(),
             tool,
             event.status.as_str(),
         );
-        minutes.entry(key).or_default().add(event);
+        buckets.entry(key).or_default().add(event);
     }
-    minutes.into_iter().collect()
+    buckets.into_iter().collect()
 }
 
-/// Adds `events` to the per-minute rollup.
-pub(super) fn write_minutes(
+/// Adds `events` to the per-minute and quarter-hour rollups.
+pub(super) fn write_buckets(
     transaction: &Transaction<'_>,
     events: &[Rolled<'_>],
 ) -> rusqlite::Result<()> {
-    let minutes = minutes(events);
-    let mut upsert = transaction.prepare_cached(schema::UPSERT_ROLLUP)?;
-    for ((minute, server, tool, status), totals) in minutes {
-        upsert.execute(params![
-            minute,
-            server,
-            tool,
-            status,
-            totals.calls,
-            totals.sum_us,
-            totals.max_us,
-            totals.latency.encode()
-        ])?;
+    for grain in [&MINUTE, &QUARTER] {
+        let mut upsert =
+            transaction.prepare_cached(&schema::upsert_bucket(grain.table, grain.time))?;
+        for ((start, server, tool, status), totals) in buckets(events, grain) {
+            upsert.execute(params![
+                start,
+                server,
+                tool,
+                status,
+                totals.calls,
+                totals.sum_us,
+                totals.max_us,
+                totals.latency.encode()
+            ])?;
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! The embedded store: one SQLite file (WAL) holding raw `tool_calls`, the per-minute rollup
-//! `tool_calls_1m` (written in the same transaction), the hourly rollups (written within
-//! half a second, see `aggregate`) and the recorder's counters. With the `postgres` feature,
+//! The embedded store: one SQLite file (WAL) holding raw `tool_calls`, the per-minute and
+//! quarter-hour rollups `tool_calls_1m` and `tool_calls_15m` (written in the same transaction),
+//! the hourly rollups (written within half a second, see `aggregate`) and the recorder's
+//! counters. With the `postgres` feature,
 //! `PgStore` keeps the same tables in PostgreSQL for many writers (see `pg`); both are read by
 //! the same queries (see `source`).
 
@@ -175,7 +176,7 @@ impl SqliteStore {
                 }
             }
         }
-        aggregate::write_minutes(&transaction, &inserted)?;
+        aggregate::write_buckets(&transaction, &inserted)?;
         self.pending.add(&inserted);
         if hourly_now || self.pending.is_due() {
             self.pending.write(&transaction)?;
@@ -234,8 +235,9 @@ impl SqliteStore {
         report::report(&self.connection, since_ms, tool, Some(server))
     }
 
-    /// The dashboard's overview since `since_ms` with chart buckets of `bucket_ms`, read in one
-    /// scan of the rollup (the hourly one for whole-hour buckets).
+    /// The dashboard's overview since `since_ms` with chart buckets of `bucket_ms`, read from
+    /// the coarsest rollup the buckets allow (hourly for whole hours, quarter-hour rows checked
+    /// against the hourly rollup for whole quarters, else per minute).
     /// `server` narrows it to one server's calls.
     pub fn overview(
         &self,

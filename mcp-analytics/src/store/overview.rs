@@ -1,16 +1,12 @@
-//! Everything the dashboard's overview shows, from one scan of the rollup: the report, the
-//! chart series and the overall p95, plus distinct users from the hourly sketches.
+//! Everything the dashboard's overview shows, from one read of the rollups (see
+//! [`rollup::cells`]): the report, the chart series and the overall p95, plus distinct users
+//! from the hourly sketches.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{
-    Report, SeriesPoint, report, rollup,
-    rollup::Totals,
-    source::{Param, Source},
-    summary,
-};
+use super::{Report, SeriesPoint, report, rollup, rollup::Totals, source::Source, summary};
 
 /// The dashboard's overview of one time range.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -34,30 +30,21 @@ pub(super) fn overview<S: Source>(
     server: Option<&str>,
 ) -> Result<Overview, S::Error> {
     let bucket_ms = bucket_ms.max(60_000);
-    let (table, time, condition) = if bucket_ms % 3_600_000 == 0 {
-        ("tool_calls_1h", "hour_ms", "hour_ms >= ?1 - 3599999")
-    } else {
-        ("tool_calls_1m", "minute_ms", "minute_ms >= ?1 - 59999")
-    };
-    let cells = rollup::fold(
-        source,
-        &format!(
-            "SELECT {time}, tool, status, calls, latency_hist FROM {table} WHERE {condition} AND (CAST(?2 AS TEXT) IS NULL OR server_name = ?2)"
-        ),
-        &[Param::Int(since_ms), Param::Text(server)],
-        2,
-        |row| Ok((row.int(0)?, row.string(1)?)),
-    )?;
     let mut tools: BTreeMap<String, Totals> = BTreeMap::new();
     let mut buckets: BTreeMap<i64, Totals> = BTreeMap::new();
     let mut all = Totals::default();
-    for ((start, tool), totals) in &cells {
-        tools.entry(tool.clone()).or_default().merge(totals);
+    for ((start, tool), totals) in rollup::cells(source, since_ms, bucket_ms, server)? {
         buckets
             .entry(start - start.rem_euclid(bucket_ms))
             .or_default()
-            .merge(totals);
-        all.merge(totals);
+            .merge(&totals);
+        all.merge(&totals);
+        match tools.get_mut(&tool) {
+            Some(sum) => sum.merge(&totals),
+            None => {
+                tools.insert(tool, totals);
+            }
+        }
     }
     // The report's user sketches are every user of the range: no second read for `users`.
     let (report, users) = report::complete(source, since_ms, None, server, tools)?;

@@ -1,7 +1,14 @@
-//! Folding rows of the per-minute rollup into totals: calls, errors and a merged latency
-//! histogram per key (a tool, a time bucket, or everything).
+//! The per-tool rollups and how they are read: rows per minute and per quarter hour (written
+//! with their rows) and per hour, folded into totals (calls, errors and a merged latency
+//! histogram) per key — a tool, a time bucket, or everything.
+//!
+//! A range reads the coarsest rollup its chart buckets allow. Quarter-hour buckets read whole
+//! hours from `tool_calls_15m` where it holds every call the hourly rollup counts, and the
+//! rest (the range's first, partial hour; an hour written by a version that kept no quarter
+//! rollup; an hour whose hourly rollup is still in memory) from `tool_calls_1m`: the answer is
+//! the per-minute one, read from a fifteenth of the rows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     LatencyHistogram,
@@ -31,20 +38,146 @@ impl Totals {
     }
 }
 
-/// Ranges longer than this read the hourly rollup instead of the per-minute one.
-const MINUTE_RANGE_MS: i64 = 86_400_000;
+/// A rollup of calls per time bucket, server, tool and status, written in its rows'
+/// transaction.
+pub(super) struct Grain {
+    /// The bucket's length.
+    pub ms: i64,
+    pub table: &'static str,
+    /// The column holding the bucket's start (unix ms).
+    pub time: &'static str,
+}
 
-/// The rollup table for calls since `since_ms`, and the time condition on `?1` (buckets that
-/// overlap the range, so the first bucket counts whole).
-pub(super) fn table_for(since_ms: i64) -> (&'static str, &'static str) {
+/// `tool_calls_1m`.
+pub(super) const MINUTE: Grain = Grain {
+    ms: 60_000,
+    table: "tool_calls_1m",
+    time: "minute_ms",
+};
+
+/// `tool_calls_15m`.
+pub(super) const QUARTER: Grain = Grain {
+    ms: 900_000,
+    table: "tool_calls_15m",
+    time: "quarter_ms",
+};
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Ranges longer than this read the hourly rollup instead of the finer ones.
+const FINE_RANGE_MS: i64 = 86_400_000;
+
+/// The chart bucket whose rollup a summary of calls since `since_ms` reads: quarter hours up to
+/// a day back (exact to the minute), hours beyond (from the start of the first hour).
+pub(super) fn summary_bucket(since_ms: i64) -> i64 {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as i64);
-    if now_ms - since_ms > MINUTE_RANGE_MS {
-        ("tool_calls_1h", "hour_ms >= ?1 - 3599999")
+    if now_ms - since_ms > FINE_RANGE_MS {
+        HOUR_MS
     } else {
-        ("tool_calls_1m", "minute_ms >= ?1 - 59999")
+        QUARTER.ms
     }
+}
+
+/// Totals of calls since `since_ms` (of `server`, or every server) per `(bucket start, tool)`,
+/// from the coarsest rollup whose buckets fit whole into `bucket_ms`: hours (from the start of
+/// the first hour), quarter hours or minutes (from the start of the first minute). Buckets
+/// start on multiples of their length, so each fits whole into a chart bucket of `bucket_ms`.
+pub(super) fn cells<S: Source>(
+    source: &S,
+    since_ms: i64,
+    bucket_ms: i64,
+    server: Option<&str>,
+) -> Result<BTreeMap<(i64, String), Totals>, S::Error> {
+    let bucket_ms = bucket_ms.max(MINUTE.ms);
+    let first_minute = floor(since_ms, MINUTE.ms);
+    if bucket_ms % HOUR_MS == 0 {
+        return fold(
+            source,
+            "SELECT hour_ms, tool, status, calls, latency_hist FROM tool_calls_1h WHERE hour_ms >= ?1 AND (CAST(?2 AS TEXT) IS NULL OR server_name = ?2)",
+            &[Param::Int(floor(since_ms, HOUR_MS)), Param::Text(server)],
+            2,
+            start_and_tool,
+        );
+    }
+    if bucket_ms % QUARTER.ms != 0 {
+        return minutes(source, first_minute, i64::MAX, server);
+    }
+    let first_hour = first_minute + (HOUR_MS - first_minute.rem_euclid(HOUR_MS)) % HOUR_MS;
+    let mut cells = if first_minute < first_hour {
+        minutes(source, first_minute, first_hour, server)?
+    } else {
+        BTreeMap::new()
+    };
+    let hours: BTreeMap<i64, u64> = source
+        .rows(
+            "SELECT hour_ms, CAST(sum(calls) AS BIGINT) FROM tool_calls_1h WHERE hour_ms >= ?1 AND (CAST(?2 AS TEXT) IS NULL OR server_name = ?2) GROUP BY hour_ms",
+            &[Param::Int(first_hour), Param::Text(server)],
+            |row| Ok((row.int(0)?, count(row.int(1)?))),
+        )?
+        .into_iter()
+        .collect();
+    let quarters = fold(
+        source,
+        "SELECT quarter_ms, tool, status, calls, latency_hist FROM tool_calls_15m WHERE quarter_ms >= ?1 AND (CAST(?2 AS TEXT) IS NULL OR server_name = ?2)",
+        &[Param::Int(first_hour), Param::Text(server)],
+        2,
+        start_and_tool,
+    )?;
+    let mut quartered: BTreeMap<i64, u64> = BTreeMap::new();
+    for ((start, _), totals) in &quarters {
+        *quartered.entry(floor(*start, HOUR_MS)).or_default() += totals.calls;
+    }
+    let partial: BTreeSet<i64> = hours
+        .keys()
+        .chain(quartered.keys())
+        .filter(|hour| hours.get(hour) != quartered.get(hour))
+        .copied()
+        .collect();
+    for (key, totals) in quarters {
+        if !partial.contains(&floor(key.0, HOUR_MS)) {
+            cells.entry(key).or_default().merge(&totals);
+        }
+    }
+    for hour in partial {
+        for (key, totals) in minutes(source, hour, hour + HOUR_MS, server)? {
+            cells.entry(key).or_default().merge(&totals);
+        }
+    }
+    Ok(cells)
+}
+
+/// The per-minute cells from `from_ms` (inclusive) to `until_ms` (exclusive).
+fn minutes<S: Source>(
+    source: &S,
+    from_ms: i64,
+    until_ms: i64,
+    server: Option<&str>,
+) -> Result<BTreeMap<(i64, String), Totals>, S::Error> {
+    fold(
+        source,
+        "SELECT minute_ms, tool, status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 AND minute_ms < ?2 AND (CAST(?3 AS TEXT) IS NULL OR server_name = ?3)",
+        &[
+            Param::Int(from_ms),
+            Param::Int(until_ms),
+            Param::Text(server),
+        ],
+        2,
+        start_and_tool,
+    )
+}
+
+fn start_and_tool<E>(row: &dyn Row<E>) -> Result<(i64, String), E> {
+    Ok((row.int(0)?, row.string(1)?))
+}
+
+fn floor(ts_ms: i64, unit_ms: i64) -> i64 {
+    ts_ms - ts_ms.rem_euclid(unit_ms)
+}
+
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
 }
 
 /// Runs `sql` (which must select `status, calls, latency_hist` after the key columns) and folds
@@ -59,7 +192,7 @@ pub(super) fn fold<S: Source, K: Ord>(
     let mut totals: BTreeMap<K, Totals> = BTreeMap::new();
     source.each(sql, params, &mut |row| {
         let status = row.string(key_columns)?;
-        let calls = u64::try_from(row.int(key_columns + 1)?).unwrap_or(0);
+        let calls = count(row.int(key_columns + 1)?);
         let entry = totals.entry(key(row)?).or_default();
         entry.calls += calls;
         if status.parse::<Status>().is_ok_and(Status::is_error) {

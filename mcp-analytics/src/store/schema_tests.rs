@@ -166,3 +166,76 @@ fn top_users_carry_their_latest_details() {
     let report = store.report(now - 60_000, Some("t")).unwrap();
     assert_eq!(report.top_users[0].email, some("b***@example.com"));
 }
+
+/// Hours whose quarter-hour rollup is missing or short — written before it existed, or by an
+/// older writer sharing the database — are read from the per-minute rollup: the overview does
+/// not change.
+#[test]
+fn hours_the_quarter_hour_rollup_lacks_are_read_per_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let mut store = super::SqliteStore::open(&path).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let events: Vec<ToolCallEvent> = (0..600)
+        .map(|n| {
+            let mut event = event(
+                &n.to_string(),
+                now - 5 * 3_600_000 + n * 29_999,
+                "u",
+                None,
+                None,
+            );
+            event.duration_us = 100 + (n as u64 * 7_919) % 90_000;
+            event
+        })
+        .collect();
+    store.append(&events).unwrap();
+    let since = now - 4 * 3_600_000 - 1_234_567;
+    let overview = |store: &super::SqliteStore| store.overview(since, 900_000, None).unwrap();
+    let whole = overview(&store);
+    assert_eq!(
+        whole.report.calls,
+        events
+            .iter()
+            .filter(|e| e.ts_ms >= since - since % 60_000)
+            .count() as u64,
+        "exact to the minute"
+    );
+    let quarters = |sql: &str| store.connection().execute(sql, []).unwrap();
+    let hour = now - now % 3_600_000 - 2 * 3_600_000;
+    // Whole hours are read from the quarter-hour rollup (here made to count one call more,
+    // with the hourly one agreeing).
+    quarters(&format!(
+        "UPDATE tool_calls_15m SET calls = calls + 1 WHERE quarter_ms = {hour}"
+    ));
+    quarters(&format!(
+        "UPDATE tool_calls_1h SET calls = calls + 1 WHERE hour_ms = {hour}"
+    ));
+    assert_eq!(overview(&store).report.calls, whole.report.calls + 1);
+    quarters(&format!(
+        "UPDATE tool_calls_1h SET calls = calls - 1 WHERE hour_ms = {hour}"
+    ));
+    assert_eq!(
+        overview(&store),
+        whole,
+        "the hour disagrees: read per minute"
+    );
+    assert!(
+        quarters(&format!(
+            "DELETE FROM tool_calls_15m WHERE quarter_ms >= {hour} AND quarter_ms < {hour} + 3600000"
+        )) > 0
+    );
+    assert_eq!(overview(&store), whole, "an hour without quarter rows");
+    assert_eq!(
+        quarters(&format!(
+            "DELETE FROM tool_calls_15m WHERE quarter_ms = {hour} + 3600000"
+        )),
+        1
+    );
+    assert_eq!(overview(&store), whole, "an hour missing one quarter");
+    quarters("DELETE FROM tool_calls_15m");
+    assert_eq!(overview(&store), whole, "no quarter rows at all");
+}

@@ -1,5 +1,5 @@
-//! Per-tool figures and overall latency from the per-minute rollup (never raw rows), and the
-//! distinct user count.
+//! Per-tool figures and overall latency from the rollups (never raw rows), and the distinct
+//! user count.
 
 use std::collections::BTreeMap;
 
@@ -26,22 +26,23 @@ pub struct ToolSummary {
     pub p99_ms: f64,
 }
 
-/// Calls, errors and latency per tool since `since_ms`.
+/// Calls, errors and latency per tool since `since_ms` (see [`rollup::summary_bucket`]).
 pub(super) fn tool_totals<S: Source>(
     source: &S,
     since_ms: i64,
     server: Option<&str>,
 ) -> Result<BTreeMap<String, Totals>, S::Error> {
-    let (table, time) = rollup::table_for(since_ms);
-    rollup::fold(
-        source,
-        &format!(
-            "SELECT tool, status, calls, latency_hist FROM {table} WHERE {time} AND (CAST(?2 AS TEXT) IS NULL OR server_name = ?2)"
-        ),
-        &[Param::Int(since_ms), Param::Text(server)],
-        1,
-        |row| row.string(0),
-    )
+    let mut tools: BTreeMap<String, Totals> = BTreeMap::new();
+    let cells = rollup::cells(source, since_ms, rollup::summary_bucket(since_ms), server)?;
+    for ((_, tool), totals) in cells {
+        match tools.get_mut(&tool) {
+            Some(sum) => sum.merge(&totals),
+            None => {
+                tools.insert(tool, totals);
+            }
+        }
+    }
+    Ok(tools)
 }
 
 pub(super) fn tool_summary<S: Source>(

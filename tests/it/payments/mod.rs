@@ -8,6 +8,7 @@
 mod delayed_and_dunning;
 mod entitlements;
 mod healing;
+mod invoices;
 mod metering;
 mod reversals;
 

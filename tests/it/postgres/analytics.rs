@@ -9,13 +9,21 @@ use super::{database, replicas, scalar, sql, until_the_dashboard_shows};
 
 /// Rollup rows whose counts differ from the raw rows they summarize (0 when they agree), for
 /// each rollup of the schema.
-const DISAGREEMENTS: [(&str, &str); 3] = [
+const DISAGREEMENTS: [(&str, &str); 4] = [
     (
         "tool_calls_1m",
         "SELECT count(*) FROM (
             SELECT ts_ms - ts_ms % 60000 AS minute_ms, server_name, tool, status, count(*) AS calls
             FROM tool_calls GROUP BY 1, 2, 3, 4
          ) raw FULL JOIN tool_calls_1m r USING (minute_ms, server_name, tool, status)
+         WHERE raw.calls IS DISTINCT FROM r.calls",
+    ),
+    (
+        "tool_calls_15m",
+        "SELECT count(*) FROM (
+            SELECT ts_ms - ts_ms % 900000 AS quarter_ms, server_name, tool, status, count(*) AS calls
+            FROM tool_calls GROUP BY 1, 2, 3, 4
+         ) raw FULL JOIN tool_calls_15m r USING (quarter_ms, server_name, tool, status)
          WHERE raw.calls IS DISTINCT FROM r.calls",
     ),
     (

@@ -15,10 +15,11 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, OnceLock, Weak,
-        atomic::{AtomicI64, AtomicU64, Ordering},
+        Arc, OnceLock,
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
         mpsc,
     },
+    thread::JoinHandle,
     time::Duration,
 };
 
@@ -46,6 +47,10 @@ const STRIPE_MAX_AGE_S: i64 = 35 * 24 * 3600;
 
 /// How often the sender thread looks for newly queued events (the call path never wakes it).
 const POLL: Duration = Duration::from_millis(50);
+/// How long a dropped meter waits for its sender to stop, beyond one provider request: the
+/// database round trips that settle the request in flight, hand back what was claimed and
+/// write what is queued.
+const STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// When the usage of a successful metered call becomes durable.
 ///
@@ -104,22 +109,40 @@ pub(crate) enum MeterStore {
 }
 
 /// Metered usage: the queue the call path pushes to, the outbox, and the sender thread that
-/// delivers it (it ends when the `Meter` is dropped, writing what is still queued first).
+/// delivers it. Dropping the `Meter` stops the sender and waits for it (see [`Drop`]).
 pub(crate) struct Meter {
-    durability: MeterDurability,
-    queue: Arc<SegQueue<Queued>>,
+    state: Arc<State>,
     flush: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
-    /// Wakes the sender at once (a flush, or the last handle dropped).
-    wake: Arc<tokio::sync::Notify>,
+    /// `None` only while dropping (a mutex only so that the meter is `Sync`: only the drop
+    /// takes it).
+    sender: std::sync::Mutex<Option<SenderThread>>,
+}
+
+/// What the call path and the sender thread share.
+struct State {
+    durability: MeterDurability,
+    queue: SegQueue<Queued>,
+    /// Wakes the sender at once (a flush, or the meter dropped).
+    wake: tokio::sync::Notify,
     store: MeterStore,
     /// Meter events waiting in a PostgreSQL outbox, as the sender last counted them.
     #[cfg(feature = "postgres")]
     pending: AtomicU64,
     /// Until when (Unix ms) the sender does not deliver: Stripe is down or refuses the key.
     paused_until_ms: AtomicI64,
+    /// Set when the meter is dropped: the sender sends nothing more once the request in flight
+    /// is answered, writes what is queued and ends.
+    stopping: AtomicBool,
     /// The sender thread's own provider: pooled connections belong to the runtime that
     /// opened them.
     provider: Provider,
+}
+
+/// The running sender thread.
+struct SenderThread {
+    handle: JoinHandle<()>,
+    /// Disconnected once the thread has ended (ending drops its sending half).
+    ended: mpsc::Receiver<()>,
 }
 
 impl Meter {
@@ -148,32 +171,43 @@ impl Meter {
         durability: MeterDurability,
     ) -> Result<Arc<Self>, Error> {
         let (flush, flushes) = mpsc::channel();
-        let meter = Arc::new(Meter {
+        let state = Arc::new(State {
             durability,
-            queue: Arc::new(SegQueue::new()),
-            flush,
-            wake: Arc::new(tokio::sync::Notify::new()),
+            queue: SegQueue::new(),
+            wake: tokio::sync::Notify::new(),
             store,
             #[cfg(feature = "postgres")]
             pending: AtomicU64::new(0),
             paused_until_ms: AtomicI64::new(0),
+            stopping: AtomicBool::new(false),
             provider,
         });
-        let weak = Arc::downgrade(&meter);
+        let (ended_when_dropped, ended) = mpsc::channel();
         let thread = std::thread::Builder::new().name("mcp-analytics-meter".into());
-        match &meter.store {
+        let shared = state.clone();
+        let handle = match &state.store {
             MeterStore::Sqlite(store) => {
                 let store = store.clone();
-                thread.spawn(move || run(weak, flushes, store))
+                thread.spawn(move || {
+                    let _ended = ended_when_dropped;
+                    run(&shared, &flushes, &store);
+                })
             }
             #[cfg(feature = "postgres")]
             MeterStore::Postgres(pg) => {
-                let sender = postgres::Sender::new(pg, meter.queue.clone(), meter.wake.clone());
-                thread.spawn(move || sender.run(weak, flushes))
+                let sender = postgres::Sender::new(pg);
+                thread.spawn(move || {
+                    let _ended = ended_when_dropped;
+                    sender.run(&shared, &flushes);
+                })
             }
         }
         .map_err(Error::Writer)?;
-        Ok(meter)
+        Ok(Arc::new(Meter {
+            state,
+            flush,
+            sender: std::sync::Mutex::new(Some(SenderThread { handle, ended })),
+        }))
     }
 
     /// Records the usage of one successful metered call, durably or queued (see
@@ -186,8 +220,9 @@ impl Meter {
             tool: tool.to_owned(),
             ts_s: now_ms() / 1000,
         };
-        if self.durability == MeterDurability::Committed {
-            let written = match &self.store {
+        let state = &self.state;
+        if state.durability == MeterDurability::Committed {
+            let written = match &state.store {
                 MeterStore::Sqlite(store) => {
                     enqueue(store, vec![event]).map_err(|(error, back)| (error.to_string(), back))
                 }
@@ -196,18 +231,18 @@ impl Meter {
             };
             if let Err((error, back)) = written {
                 tracing::error!("cannot write a meter event to the outbox, queued: {error}");
-                back.into_iter().for_each(|event| self.queue.push(event));
+                back.into_iter().for_each(|event| state.queue.push(event));
             }
             return;
         }
-        self.queue.push(event);
+        state.queue.push(event);
     }
 
     /// Resolves once everything queued before is in the outbox and a delivery round ran.
     pub(crate) async fn flush(&self) {
         let (done, wait) = tokio::sync::oneshot::channel();
         if self.flush.send(done).is_ok() {
-            self.wake.notify_one();
+            self.state.wake.notify_one();
             let _ = wait.await;
         }
     }
@@ -215,7 +250,7 @@ impl Meter {
     /// Meter events waiting in the outbox (on PostgreSQL: every replica's, as of the sender's
     /// last round).
     pub(crate) fn pending(&self) -> u64 {
-        match &self.store {
+        match &self.state.store {
             MeterStore::Sqlite(store) => store
                 .lock()
                 .outbox()
@@ -224,10 +259,18 @@ impl Meter {
                 .max(0)
                 .unsigned_abs(),
             #[cfg(feature = "postgres")]
-            MeterStore::Postgres(_) => self.pending.load(Ordering::Relaxed),
+            MeterStore::Postgres(_) => self.state.pending.load(Ordering::Relaxed),
         }
     }
 
+    /// The state the sender thread shares (tests: to see that the thread let go of it).
+    #[cfg(test)]
+    fn state(&self) -> std::sync::Weak<State> {
+        Arc::downgrade(&self.state)
+    }
+}
+
+impl State {
     fn drain(&self) -> Vec<Queued> {
         drain(&self.queue)
     }
@@ -237,13 +280,18 @@ impl Meter {
         now_ms() < self.paused_until_ms.load(Ordering::Relaxed)
     }
 
+    /// Whether the meter was dropped (the sender is to stop).
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
     /// Sends `due` in order until the provider is down or refuses the key (then the sender
-    /// pauses as long as that event backs off, instead of trying the next one at once).
-    /// Returns the outcomes and the events not tried.
+    /// pauses as long as that event backs off, instead of trying the next one at once), or
+    /// the meter is dropped. Returns the outcomes and the events not tried.
     async fn send(&self, due: Vec<MeterRow>) -> Sent {
         let mut outcomes = Vec::with_capacity(due.len());
-        let mut due = due.into_iter();
-        for row in due.by_ref() {
+        let mut due = due.into_iter().peekable();
+        while let Some(row) = due.next_if(|_| !self.stopping()) {
             let event = MeterEvent {
                 identifier: row.identifier.clone(),
                 event_name: row.event_name.clone(),
@@ -270,10 +318,11 @@ impl Meter {
                 };
             }
         }
+        let untried: Vec<MeterRow> = due.collect();
         Sent {
             outcomes,
-            untried: Vec::new(),
-            stopped: false,
+            stopped: !untried.is_empty(),
+            untried,
         }
     }
 
@@ -286,12 +335,13 @@ impl Meter {
     }
 
     /// Delivers every due event, round by round, each round's outcomes written in one
-    /// transaction; stops early while the provider is down or refuses the key.
+    /// transaction; stops early while the provider is down or refuses the key, or once the
+    /// meter is dropped.
     async fn deliver_due(&self, store: &SharedStore) {
-        if self.paused() {
-            return;
-        }
         loop {
+            if self.paused() || self.stopping() {
+                return;
+            }
             let due = match store.lock().outbox().due(now_ms(), ROUND) {
                 Ok(due) => due,
                 Err(error) => {
@@ -315,9 +365,10 @@ impl Meter {
 /// What one round of sending did.
 struct Sent {
     outcomes: Vec<(MeterRow, Result<(), ProviderError>)>,
-    /// Events not tried: the provider was down or refused the key.
+    /// Events not tried: the provider was down or refused the key, or the meter was dropped.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     untried: Vec<MeterRow>,
+    /// Sending stopped before the last event.
     stopped: bool,
 }
 
@@ -416,23 +467,36 @@ fn drain(queue: &SegQueue<Queued>) -> Vec<Queued> {
 }
 
 impl Drop for Meter {
-    /// The last handle is gone: what is still queued goes to the outbox now (on PostgreSQL,
-    /// the sender thread writes it as it ends).
+    /// The last handle is gone: the sender stops and this waits for it. It lets the request in
+    /// flight be answered and records its outcome, sends nothing more (on PostgreSQL it hands
+    /// the events it claimed back at once, for any replica to send), writes what is still
+    /// queued to the outbox and ends. The wait is bounded by one provider request and
+    /// [`STOP_WAIT`]; a sender still running then (a database that does not answer) is left
+    /// to finish on its own, and said so.
     fn drop(&mut self) {
-        match &self.store {
-            MeterStore::Sqlite(store) => {
-                let queued = self.drain();
-                if !queued.is_empty()
-                    && let Err((error, lost)) = enqueue(store, queued)
-                {
-                    tracing::error!(
-                        "cannot write {} meter events to the outbox at shutdown; their usage is lost: {error}",
-                        lost.len()
-                    );
+        self.state.stopping.store(true, Ordering::Release);
+        self.state.wake.notify_one();
+        let sender = self
+            .sender
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(sender) = sender else {
+            return;
+        };
+        let bound = self.state.provider.request_timeout() + STOP_WAIT;
+        match sender.ended.recv_timeout(bound) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::error!(
+                    "the meter sender did not stop within {bound:?}; it is left to end on its own"
+                );
+            }
+            // Nothing is ever sent: the channel only disconnects.
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if sender.handle.join().is_err() {
+                    tracing::error!("the meter sender panicked");
                 }
             }
-            #[cfg(feature = "postgres")]
-            MeterStore::Postgres(_) => self.wake.notify_one(),
         }
     }
 }
@@ -457,11 +521,11 @@ fn identifier() -> String {
     format!("mcpa_{prefix:016x}{n:012x}")
 }
 
-/// The sender thread on SQLite.
+/// The sender thread on SQLite: until the meter is dropped, then writes what is queued.
 fn run(
-    meter: Weak<Meter>,
-    flushes: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>,
-    store: SharedStore,
+    state: &State,
+    flushes: &mpsc::Receiver<tokio::sync::oneshot::Sender<()>>,
+    store: &SharedStore,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -474,28 +538,36 @@ fn run(
         }
     };
     let mut waiting = Vec::new();
-    loop {
-        match flushes.recv_timeout(Meter::next_wait(&store)) {
+    while !state.stopping() {
+        match flushes.recv_timeout(State::next_wait(store)) {
             Ok(done) => waiting.push(done),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         waiting.extend(flushes.try_iter());
-        let Some(meter) = meter.upgrade() else { return };
-        let queued = meter.drain();
+        let queued = state.drain();
         if !queued.is_empty()
-            && let Err((error, queued)) = enqueue(&store, queued)
+            && let Err((error, queued)) = enqueue(store, queued)
         {
             tracing::error!(
                 "cannot write {} meter events to the outbox (kept queued, tried again): {error}",
                 queued.len()
             );
-            queued.into_iter().for_each(|event| meter.queue.push(event));
+            queued.into_iter().for_each(|event| state.queue.push(event));
         }
-        runtime.block_on(meter.deliver_due(&store));
+        runtime.block_on(state.deliver_due(store));
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
+    }
+    let queued = state.drain();
+    if !queued.is_empty()
+        && let Err((error, lost)) = enqueue(store, queued)
+    {
+        tracing::error!(
+            "cannot write {} meter events to the outbox at shutdown; their usage is lost: {error}",
+            lost.len()
+        );
     }
 }
 

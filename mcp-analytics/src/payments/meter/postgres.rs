@@ -12,19 +12,22 @@
 //! The sender runs on its own thread with its own runtime and connection, on which it
 //! `LISTEN`s: every replica's enqueue notifies every sender. It also looks again every second
 //! (a notification missed while reconnecting, a claim run out).
+//!
+//! A replica shutting down cleanly (its meter dropped) lets the request in flight be answered
+//! and settled, hands the rest of its claim back at once rather than leaving it to its lease,
+//! writes its queued usage and ends its thread before the drop returns.
 
 use std::{
-    sync::{Arc, Weak, atomic::Ordering, mpsc},
+    sync::{Arc, atomic::Ordering, mpsc},
     time::Duration,
 };
 
-use crossbeam_queue::SegQueue;
 use deadpool_postgres::Pool;
 use futures::StreamExt;
 use tokio::sync::{Notify, oneshot};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
-use super::{Meter, POLL, Queued, drain, outcome};
+use super::{POLL, Queued, State, drain, outcome};
 use crate::{
     database::PostgresUrl,
     payments::{now_ms, store::pg_outbox},
@@ -136,8 +139,6 @@ async fn enqueue(client: &Client, queued: &[Queued]) -> Result<(), PgError> {
 pub(super) struct Sender {
     url: PostgresUrl,
     claims: Claims,
-    queue: Arc<SegQueue<Queued>>,
-    wake: Arc<Notify>,
     /// Woken by notifications on the sender's connection.
     notified: Arc<Notify>,
     client: Option<Client>,
@@ -150,12 +151,10 @@ pub(super) struct Sender {
 }
 
 impl Sender {
-    pub(super) fn new(pg: &PgMeter, queue: Arc<SegQueue<Queued>>, wake: Arc<Notify>) -> Self {
+    pub(super) fn new(pg: &PgMeter) -> Self {
         Self {
             url: pg.url.clone(),
             claims: pg.claims.clone(),
-            queue,
-            wake,
             notified: Arc::new(Notify::new()),
             client: None,
             connect_after_ms: 0,
@@ -165,7 +164,7 @@ impl Sender {
     }
 
     /// Runs the sender until the meter is dropped, then writes what is still queued.
-    pub(super) fn run(mut self, meter: Weak<Meter>, flushes: mpsc::Receiver<oneshot::Sender<()>>) {
+    pub(super) fn run(mut self, state: &State, flushes: &mpsc::Receiver<oneshot::Sender<()>>) {
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -177,8 +176,8 @@ impl Sender {
             }
         };
         runtime.block_on(async {
-            self.serve(meter, flushes).await;
-            let queued = drain(&self.queue);
+            self.serve(state, flushes).await;
+            let queued = drain(&state.queue);
             if queued.is_empty() {
                 return;
             }
@@ -195,9 +194,10 @@ impl Sender {
         });
     }
 
-    async fn serve(&mut self, meter: Weak<Meter>, flushes: mpsc::Receiver<oneshot::Sender<()>>) {
+    /// Rounds until the meter is dropped.
+    async fn serve(&mut self, state: &State, flushes: &mpsc::Receiver<oneshot::Sender<()>>) {
         let mut waiting = Vec::new();
-        loop {
+        while !state.stopping() {
             let now = now_ms();
             let until_due = self
                 .next_due_ms
@@ -205,7 +205,7 @@ impl Sender {
                 .clamp(0, POLL.as_millis() as i64);
             let mut told = false;
             tokio::select! {
-                () = self.wake.notified() => {}
+                () = state.wake.notified() => {}
                 () = self.notified.notified() => told = true,
                 () = tokio::time::sleep(Duration::from_millis(until_due.unsigned_abs())) => {}
             }
@@ -216,17 +216,19 @@ impl Sender {
                     Err(mpsc::TryRecvError::Disconnected) => return,
                 }
             }
-            let Some(meter) = meter.upgrade() else { return };
-            let queued = drain(&self.queue);
+            if state.stopping() {
+                return;
+            }
+            let queued = drain(&state.queue);
             let now = now_ms();
             // While the provider is down or refuses the key, only new usage is written.
-            let due = !meter.paused()
+            let due = !state.paused()
                 && (self.next_due_ms.is_some_and(|due| due <= now)
                     || now >= self.checked_ms + RECHECK_MS);
             if queued.is_empty() && waiting.is_empty() && !told && !due {
                 continue;
             }
-            self.round(&meter, queued).await;
+            self.round(state, queued).await;
             for done in waiting.drain(..) {
                 let _ = done.send(());
             }
@@ -234,10 +236,10 @@ impl Sender {
     }
 
     /// Writes `queued` to the outbox, delivers what is due and reads the outbox's state.
-    async fn round(&mut self, meter: &Meter, queued: Vec<Queued>) {
+    async fn round(&mut self, state: &State, queued: Vec<Queued>) {
         let claims = self.claims.clone();
         let Some(client) = self.connection().await else {
-            queued.into_iter().for_each(|event| meter.queue.push(event));
+            queued.into_iter().for_each(|event| state.queue.push(event));
             return;
         };
         if !queued.is_empty()
@@ -247,18 +249,18 @@ impl Sender {
                 "cannot write {} meter events to the outbox (kept queued, tried again): {error}",
                 queued.len()
             );
-            queued.into_iter().for_each(|event| meter.queue.push(event));
+            queued.into_iter().for_each(|event| state.queue.push(event));
             self.client = None;
             return;
         }
-        if let Err(error) = deliver(meter, client, &claims).await {
+        if let Err(error) = deliver(state, client, &claims).await {
             tracing::error!("cannot deliver from the meter outbox: {error}");
             self.client = None;
             return;
         }
         match pg_outbox::standing(&*client).await {
             Ok((pending, next_due)) => {
-                meter
+                state
                     .pending
                     .store(pending.max(0).unsigned_abs(), Ordering::Relaxed);
                 self.next_due_ms = next_due;
@@ -320,12 +322,13 @@ async fn listen(url: &PostgresUrl, notified: Arc<Notify>) -> Result<Client, PgEr
 }
 
 /// Claims and sends due events batch by batch until none is due, the provider is down or
-/// refuses the key; each batch's outcomes are written in one transaction, for the events this
-/// replica still holds.
-async fn deliver(meter: &Meter, client: &mut Client, claims: &Claims) -> Result<(), PgError> {
+/// refuses the key, or the meter is dropped; each batch's outcomes are written in one
+/// transaction, for the events this replica still holds, and the events it did not try are
+/// handed back.
+async fn deliver(state: &State, client: &mut Client, claims: &Claims) -> Result<(), PgError> {
     let lease_ms = i64::try_from(claims.lease.as_millis()).unwrap_or(i64::MAX);
     loop {
-        if meter.paused() {
+        if state.paused() || state.stopping() {
             return Ok(());
         }
         let now = now_ms();
@@ -341,7 +344,7 @@ async fn deliver(meter: &Meter, client: &mut Client, claims: &Claims) -> Result<
         if claimed.is_empty() {
             return Ok(());
         }
-        let sent = meter.send(claimed).await;
+        let sent = state.send(claimed).await;
         let now = now_ms();
         let outcomes: Vec<_> = sent
             .outcomes

@@ -2,7 +2,10 @@
 //! answered the same way by SQLite and PostgreSQL. (The ledger has its own storage trait; the
 //! meter its own.)
 
-use super::{CheckoutRow, EventRow, PaymentDb, PaymentEventKind, StoreError};
+use super::{
+    CheckoutRow, EventRow, PaymentDb, PaymentEventKind, PaymentStore, SharedStore, StoreError,
+    WebhookClaim,
+};
 use crate::payments::{
     domain::{CheckoutStatus, EntitlementKey},
     provider::CheckoutInfo,
@@ -146,16 +149,19 @@ impl PaymentDb {
         }
     }
 
-    /// Marks a checkout expired unpaid and records `checkout_expired`, together.
+    /// Marks a checkout expired unpaid and records `checkout_expired`, in the transaction
+    /// that marks the webhook event applied; `false` (nothing written) when it was applied
+    /// before.
     pub(crate) async fn checkout_expired(
         &self,
+        claim: WebhookClaim<'_>,
         session_id: &str,
         event: &EventRow<'_>,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let expired = CheckoutStatus::Expired;
         match self {
-            PaymentDb::Sqlite(store) => Ok(store.lock().transaction(|store| {
+            PaymentDb::Sqlite(store) => Ok(once(store, claim, now_ms, |store| {
                 store.checkouts().set_status(session_id, &expired, None)?;
                 store
                     .events()
@@ -163,30 +169,34 @@ impl PaymentDb {
             })?),
             #[cfg(feature = "postgres")]
             PaymentDb::Postgres(pg) => {
+                use super::pg::{checkouts, records};
                 let mut client = pg.pool.get().await?;
                 let tx = client.transaction().await?;
-                super::pg::checkouts::set_status(&tx, session_id, &expired, None).await?;
-                super::pg::records::record(&tx, now_ms, PaymentEventKind::CheckoutExpired, event)
-                    .await?;
+                if !records::claim_webhook_event(&tx, claim.event_id, claim.kind, now_ms).await? {
+                    return Ok(false);
+                }
+                checkouts::set_status(&tx, session_id, &expired, None).await?;
+                records::record(&tx, now_ms, PaymentEventKind::CheckoutExpired, event).await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(true)
             }
         }
     }
 
     /// Records a paid or failed invoice, against the user and tool of its subscription (else
-    /// of its customer).
+    /// of its customer), in the transaction that marks the webhook event applied; `false`
+    /// (nothing written) when it was applied before.
     pub(crate) async fn invoice_event(
         &self,
+        claim: WebhookClaim<'_>,
         kind: PaymentEventKind,
         subscription: Option<&str>,
         customer: Option<&str>,
         event: EventRow<'_>,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         match self {
-            PaymentDb::Sqlite(store) => {
-                let store = store.lock();
+            PaymentDb::Sqlite(store) => Ok(once(store, claim, now_ms, |store| {
                 let (mut user, mut tool) = (None, None);
                 if let Some(sub) = subscription
                     .map(|id| store.subscriptions().get(id))
@@ -206,13 +216,16 @@ impl PaymentDb {
                     tool: tool.as_deref(),
                     ..event
                 };
-                Ok(store.events().record(now_ms, kind, &event)?)
-            }
+                store.events().record(now_ms, kind, &event)
+            })?),
             #[cfg(feature = "postgres")]
             PaymentDb::Postgres(pg) => {
                 use super::pg::{holdings, records};
                 let mut client = pg.pool.get().await?;
                 let tx = client.transaction().await?;
+                if !records::claim_webhook_event(&tx, claim.event_id, claim.kind, now_ms).await? {
+                    return Ok(false);
+                }
                 let (mut user, mut tool) = (None, None);
                 if let Some(id) = subscription
                     && let Some(sub) = holdings::subscription_get(&tx, id).await?
@@ -232,8 +245,28 @@ impl PaymentDb {
                 };
                 records::record(&tx, now_ms, kind, &event).await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(true)
             }
         }
     }
+}
+
+/// Runs `work` and marks the webhook event applied in one SQLite transaction, unless it was
+/// applied before (`false`, nothing written).
+fn once(
+    store: &SharedStore,
+    claim: WebhookClaim<'_>,
+    now_ms: i64,
+    work: impl FnOnce(&PaymentStore) -> rusqlite::Result<()>,
+) -> rusqlite::Result<bool> {
+    store.lock().transaction(|store| {
+        if store.webhook_events().applied(claim.event_id)? {
+            return Ok(false);
+        }
+        work(store)?;
+        store
+            .webhook_events()
+            .mark_applied(claim.event_id, claim.kind, now_ms)?;
+        Ok(true)
+    })
 }

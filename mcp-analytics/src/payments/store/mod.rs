@@ -32,7 +32,7 @@ pub(crate) use events::{EventRow, Events};
 pub(crate) use outbox::{Delivery, MeterRow, Outbox};
 pub(crate) use reversals::{HeldReversal, HeldReversals};
 pub(crate) use subscriptions::{SubscriptionRow, Subscriptions};
-pub(crate) use webhook_events::WebhookEvents;
+pub(crate) use webhook_events::{WebhookClaim, WebhookEvents};
 
 /// A failure of the payment tables.
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,16 @@
 
 use rusqlite::{Connection, params};
 
+/// A webhook event being applied: marked applied in the transaction that writes what it
+/// records, so that a redelivery (or the same event on another replica) writes nothing twice.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WebhookClaim<'a> {
+    /// Stripe's event id (`evt_…`).
+    pub event_id: &'a str,
+    /// The event's type (`invoice.paid`, …).
+    pub kind: &'a str,
+}
+
 /// The `stripe_webhook_events` table.
 pub(crate) struct WebhookEvents<'c>(pub(super) &'c Connection);
 

@@ -18,6 +18,11 @@ use std::collections::HashSet;
 
 use tokio_postgres::{Transaction, types::ToSql};
 
+use crate::store::{
+    aggregate::{self, BucketKey, HourKey, HourTotals},
+    rollup::{self, Grain},
+};
+
 /// A rollup table: one time key, text keys, the added counters and the merged BLOBs.
 pub(super) struct Table {
     pub name: &'static str,
@@ -43,15 +48,52 @@ impl Row {
     fn key(&self) -> (i64, &[String]) {
         (self.time, &self.texts)
     }
+
+    /// A row of a rollup per time bucket (see [`BUCKETED`]).
+    pub fn bucket(
+        ((start, server, tool, status), totals): (BucketKey<'_>, aggregate::Totals),
+    ) -> Row {
+        Row {
+            time: start,
+            texts: vec![server.to_owned(), tool.to_owned(), status.to_owned()],
+            calls: totals.calls,
+            sum_us: totals.sum_us,
+            max_us: totals.max_us,
+            blobs: vec![totals.latency.encode()],
+        }
+    }
+
+    /// A row of [`HOURS`].
+    pub fn hour(((hour, server, tool, status, error_type), hourly): (HourKey, HourTotals)) -> Row {
+        Row {
+            time: hour,
+            texts: vec![server, tool, status.to_owned(), error_type],
+            calls: hourly.totals.calls,
+            sum_us: hourly.totals.sum_us,
+            max_us: hourly.totals.max_us,
+            blobs: vec![
+                hourly.totals.latency.encode(),
+                hourly.users.encode(),
+                hourly.sessions.encode(),
+            ],
+        }
+    }
 }
 
-/// The `tool_calls_1m` rollup.
-pub(super) const MINUTES: Table = Table {
-    name: "tool_calls_1m",
-    time: "minute_ms",
-    texts: &["server_name", "tool", "status"],
-    blobs: &[("latency_hist", merge_histograms)],
-};
+/// The rollups per time bucket, server, tool and status (`tool_calls_1m`, `tool_calls_15m`).
+pub(super) const BUCKETED: [(&Grain, Table); 2] = [
+    (&rollup::MINUTE, bucketed(&rollup::MINUTE)),
+    (&rollup::QUARTER, bucketed(&rollup::QUARTER)),
+];
+
+const fn bucketed(grain: &Grain) -> Table {
+    Table {
+        name: grain.table,
+        time: grain.time,
+        texts: &["server_name", "tool", "status"],
+        blobs: &[("latency_hist", merge_histograms)],
+    }
+}
 
 /// The `tool_calls_1h` rollup.
 pub(super) const HOURS: Table = Table {

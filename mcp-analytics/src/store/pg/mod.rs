@@ -3,8 +3,9 @@
 //!
 //! A batch is copied (binary `COPY`) into a session-private staging table, then inserted with
 //! `ON CONFLICT (id) DO NOTHING`, so a batch delivered twice (an exporter's retry, two collectors)
-//! counts once; the rollups are added for the inserted rows only, in the same transaction —
-//! hourly ones included, so nothing is left for a restart to repair (see `merge` for how several
+//! counts once; the rollups (per minute, quarter hour and hour) are added for the inserted rows
+//! only, in the same transaction — hourly ones included, so nothing is left for a restart to
+//! repair (see `merge` for how several
 //! writers add to one rollup row). The readers are the SQLite store's, over [`Source`].
 //!
 //! The store is synchronous like the SQLite one (the recorder's writer thread, the dashboard's
@@ -469,67 +470,48 @@ async fn store(
         rolled.push((event, name));
     }
 
-    let minutes = aggregate::minutes(&rolled)
-        .into_iter()
-        .map(|((minute, server, tool, status), totals)| merge::Row {
-            time: minute,
-            texts: vec![server.to_owned(), tool.to_owned(), status.to_owned()],
-            calls: totals.calls,
-            sum_us: totals.sum_us,
-            max_us: totals.max_us,
-            blobs: vec![totals.latency.encode()],
-        })
-        .collect();
-    merge::add(&transaction, &merge::MINUTES, minutes).await?;
+    write_rollups(&transaction, &rolled).await?;
+    transaction.commit().await?;
+    Ok(rolled.len())
+}
 
-    let mut pending = aggregate::Pending::default();
-    pending.add(&rolled);
-    let hourly = pending.take();
-    let hours = hourly
-        .hours
-        .into_iter()
-        .map(
-            |((hour, server, tool, status, error_type), totals)| merge::Row {
-                time: hour,
-                texts: vec![server, tool, status.to_owned(), error_type],
-                calls: totals.totals.calls,
-                sum_us: totals.totals.sum_us,
-                max_us: totals.totals.max_us,
-                blobs: vec![
-                    totals.totals.latency.encode(),
-                    totals.users.encode(),
-                    totals.sessions.encode(),
-                ],
-            },
+/// Adds `rolled` to every rollup, each in the same order in every writer (per minute, per
+/// quarter hour, per hour, per user and hour, user details).
+async fn write_rollups(
+    transaction: &tokio_postgres::Transaction<'_>,
+    rolled: &[aggregate::Rolled<'_>],
+) -> Result<(), tokio_postgres::Error> {
+    for (grain, table) in &merge::BUCKETED {
+        let rows = aggregate::buckets(rolled, grain);
+        merge::add(
+            transaction,
+            table,
+            rows.into_iter().map(merge::Row::bucket).collect(),
         )
-        .collect();
-    merge::add(&transaction, &merge::HOURS, hours).await?;
-
+        .await?;
+    }
+    let mut pending = aggregate::Pending::default();
+    pending.add(rolled);
+    let hourly = pending.take();
+    let hours = hourly.hours.into_iter().map(merge::Row::hour).collect();
+    merge::add(transaction, &merge::HOURS, hours).await?;
     if !hourly.users.is_empty() {
-        let (mut hours, mut users, mut calls, mut errors) = (vec![], vec![], vec![], vec![]);
-        for ((hour, user), (count, failed)) in hourly.users {
-            hours.push(hour);
-            users.push(user);
-            calls.push(count);
-            errors.push(failed);
-        }
+        let (keys, counts): (Vec<_>, Vec<_>) = hourly.users.into_iter().unzip();
+        let (hours, users): (Vec<i64>, Vec<String>) = keys.into_iter().unzip();
+        let (calls, errors): (Vec<i64>, Vec<i64>) = counts.into_iter().unzip();
         transaction
             .execute(schema::UPSERT_USERS, &[&hours, &users, &calls, &errors])
             .await?;
     }
     if !hourly.details.is_empty() {
-        let (mut users, mut emails, mut names) = (vec![], vec![], vec![]);
-        for (user, (email, name)) in hourly.details {
-            users.push(user);
-            emails.push(email);
-            names.push(name);
-        }
+        let (users, details): (Vec<String>, Vec<_>) = hourly.details.into_iter().unzip();
+        let (emails, names): (Vec<Option<String>>, Vec<Option<String>>) =
+            details.into_iter().unzip();
         transaction
             .execute(schema::UPSERT_DETAILS, &[&users, &emails, &names])
             .await?;
     }
-    transaction.commit().await?;
-    Ok(rolled.len())
+    Ok(())
 }
 
 /// `sql` with `?1`-style placeholders numbered `$1` for PostgreSQL.

@@ -82,7 +82,7 @@ fn events(prefix: &str, count: usize, start_ms: i64) -> Vec<ToolCallEvent> {
 
 /// Checks that every rollup of `store` adds up to its raw rows.
 fn assert_rollups_equal_rows(store: &PgStore) {
-    let (rows, minutes, hours, users, raw_users) = store.run(async {
+    let (rows, minutes, quarters, hours, users, raw_users) = store.run(async {
         let one = |sql: &'static str| async move {
             store
                 .client
@@ -94,18 +94,22 @@ fn assert_rollups_equal_rows(store: &PgStore) {
         (
             one("SELECT count(*) FROM tool_calls").await,
             one("SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) FROM tool_calls_1m").await,
+            one("SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) FROM tool_calls_15m").await,
             one("SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) FROM tool_calls_1h").await,
             one("SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) FROM user_calls_1h").await,
             one("SELECT count(*) FROM tool_calls WHERE user_id IS NOT NULL").await,
         )
     });
-    assert_eq!((minutes, hours, users), (rows, rows, raw_users));
+    assert_eq!(
+        (minutes, quarters, hours, users),
+        (rows, rows, rows, raw_users)
+    );
     // Every histogram counts its row's calls.
     let histograms = store.run(async {
         store
             .client
             .query(
-                "SELECT calls, latency_hist FROM tool_calls_1m UNION ALL SELECT calls, latency_hist FROM tool_calls_1h",
+                "SELECT calls, latency_hist FROM tool_calls_1m UNION ALL SELECT calls, latency_hist FROM tool_calls_15m UNION ALL SELECT calls, latency_hist FROM tool_calls_1h",
                 &[],
             )
             .await

@@ -2,7 +2,10 @@
 //! to a Stripe double on 127.0.0.1 that records every meter event it is sent.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -24,6 +27,8 @@ const DEADLINE: Duration = Duration::from_secs(30);
 #[derive(Clone, Default)]
 struct StripeDouble {
     sent: Arc<Mutex<Vec<String>>>,
+    /// Requests received, answered or not yet.
+    received: Arc<AtomicUsize>,
     delay: Duration,
 }
 
@@ -43,9 +48,19 @@ impl StripeDouble {
     fn sent(&self) -> Vec<String> {
         self.sent.lock().unwrap().clone()
     }
+
+    /// Waits until a request has arrived (and is being answered).
+    async fn until_a_request_arrives(&self) {
+        let start = Instant::now();
+        while self.received.load(Ordering::SeqCst) == 0 {
+            assert!(start.elapsed() < DEADLINE, "no meter event was sent");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
 
 async fn meter_event(State(stripe): State<StripeDouble>, body: String) -> Json<serde_json::Value> {
+    stripe.received.fetch_add(1, Ordering::SeqCst);
     tokio::time::sleep(stripe.delay).await;
     let form: std::collections::HashMap<String, String> =
         url::form_urlencoded::parse(body.as_bytes())
@@ -89,7 +104,25 @@ fn replica(
     stripe: &str,
     durability: MeterDurability,
 ) -> Arc<Meter> {
-    let timeout = Duration::from_secs(5);
+    replica_with_timeout(
+        pg,
+        replica,
+        lease,
+        stripe,
+        durability,
+        Duration::from_secs(5),
+    )
+}
+
+/// [`replica`] whose requests to Stripe give up after `timeout`.
+fn replica_with_timeout(
+    pg: &PgPayments,
+    replica: &str,
+    lease: Duration,
+    stripe: &str,
+    durability: MeterDurability,
+    timeout: Duration,
+) -> Arc<Meter> {
     let provider = StripeProvider::new("sk_test_meter", Some(stripe), timeout).unwrap();
     let store = PgMeter::new(pg.url.clone(), pg.pool.clone(), timeout).with_claims(replica, lease);
     Meter::start_on(
@@ -388,6 +421,103 @@ async fn usage_queued_when_a_replica_stops_reaches_the_outbox() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Drops the last handle of `meter` off the runtime (dropping waits for the sender thread);
+/// whether the thread let go of the meter's state by then, and how long the drop took.
+async fn stop(meter: Arc<Meter>) -> (bool, Duration) {
+    let state = meter.state();
+    let start = Instant::now();
+    tokio::task::spawn_blocking(move || drop(meter))
+        .await
+        .unwrap();
+    (state.upgrade().is_none(), start.elapsed())
+}
+
+/// Outbox rows sent, and rows still claimed by some replica.
+async fn sent_and_claimed(client: &Client) -> (i64, i64) {
+    let row = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE claimed_by IS NOT NULL) FROM meter_outbox",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_stopping_mid_send_finishes_the_request_hands_its_other_claims_back_and_ends_its_thread()
+ {
+    let (pg, client) = database("meter_stopping_mid_send").await;
+    let identifiers: Vec<String> = (0..CLAIM_BATCH).map(|n| format!("mcpa_stop_{n}")).collect();
+    let rows: Vec<MeterRow> = identifiers.iter().map(|id| row(id)).collect();
+    pg_outbox::enqueue_rows(&client, &rows, now_ms())
+        .await
+        .unwrap();
+    let stripe = StripeDouble {
+        delay: Duration::from_millis(300),
+        ..StripeDouble::default()
+    };
+    let url = stripe.serve().await;
+    let lease = Duration::from_secs(3600);
+    let stopping = replica(&pg, "stopping", lease, &url, MeterDurability::Queued);
+    // It claimed the batch and its first request is in flight.
+    stripe.until_a_request_arrives().await;
+
+    let (ended, _) = stop(stopping).await;
+    assert!(ended, "the sender thread ended before the drop returned");
+    assert_eq!(
+        stripe.sent().len(),
+        1,
+        "the request in flight was answered, and nothing sent after it"
+    );
+    assert_eq!(
+        sent_and_claimed(&client).await,
+        (1, 0),
+        "its outcome is recorded and no event is left claimed for the lease to run out"
+    );
+
+    // Another replica sends the rest at once.
+    let next = replica(&pg, "next", lease, &url, MeterDurability::Queued);
+    deliver_all(&[&next]).await;
+    each_once(&stripe.sent(), &identifiers);
+    assert_eq!(outbox(&client).await, (4, 0, 4, 4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_stopping_while_stripe_does_not_answer_stops_within_a_request_timeout() {
+    let (pg, client) = database("meter_stopping_stripe_silent").await;
+    let rows: Vec<MeterRow> = (0..2).map(|n| row(&format!("mcpa_silent_{n}"))).collect();
+    pg_outbox::enqueue_rows(&client, &rows, now_ms())
+        .await
+        .unwrap();
+    let stripe = StripeDouble {
+        delay: Duration::from_secs(600),
+        ..StripeDouble::default()
+    };
+    let url = stripe.serve().await;
+    let stopping = replica_with_timeout(
+        &pg,
+        "stopping",
+        Duration::from_secs(3600),
+        &url,
+        MeterDurability::Queued,
+        Duration::from_secs(1),
+    );
+    stripe.until_a_request_arrives().await;
+
+    let (ended, took) = stop(stopping).await;
+    assert!(ended, "the sender thread ended before the drop returned");
+    assert!(
+        took < DEADLINE,
+        "stopped after the request timed out, not when Stripe answers: {took:?}"
+    );
+    assert_eq!(
+        sent_and_claimed(&client).await,
+        (0, 0),
+        "both events wait, unclaimed, to be sent again"
+    );
 }
 
 #[test]
