@@ -1,5 +1,6 @@
-//! An analytics + payments server: a free `add`, a one-time `generate_image` and a metered
-//! `api_call`, with every call recorded into `./mcp-analytics.db`.
+//! An analytics + payments server: a free `add`, a one-time `generate_image`, `make_thumbnail`
+//! sold in packs of 50 uses, and a metered `api_call`, with every call recorded into
+//! `./mcp-analytics.db`.
 //!
 //! ```text
 //! cargo run --example paid        # MCP at http://127.0.0.1:8000/mcp, dashboard at /analytics,
@@ -35,6 +36,12 @@ struct Prompt {
 }
 
 #[derive(Deserialize, JsonSchema)]
+struct Image {
+    /// The image to shrink.
+    url: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
 struct Endpoint {
     /// The API endpoint to call.
     endpoint: String,
@@ -64,6 +71,16 @@ impl PaidServer {
         format!("Generated image for: {}", args.prompt)
     }
 
+    #[tool(description = "Make a thumbnail of an image, sold in packs of 50")]
+    #[paid(
+        checkout = { mode = "payment", success_url = "https://example.com/success",
+                     line_items = [{ price = "price_thumbnails_50", quantity = 1 }] },
+        grant = { credits = 50 }, reason = "50 thumbnails"
+    )]
+    async fn make_thumbnail(&self, args: Image) -> String {
+        format!("Thumbnail of {}", args.url)
+    }
+
     #[tool(description = "Make an API call, billed per successful call")]
     #[paid(
         checkout = { mode = "subscription", success_url = "https://example.com/success",
@@ -79,12 +96,13 @@ impl PaidServer {
 async fn main() -> anyhow::Result<()> {
     let transport = mcp_analytics_examples::transport_from_args(
         "paid",
-        "An MCP server with a free tool, a one-time paid tool and a metered one.",
+        "An MCP server with a free tool, a one-time paid tool, a credit pack and a metered tool.",
     );
     mcp_analytics_examples::init_logging();
     // Stripe settings from the environment; the amounts only label the local test checkout.
     let payments = Payments::builder_from_env()?
         .local_price("price_image_hd", 500, "usd")
+        .local_price("price_thumbnails_50", 1000, "usd")
         .local_price("price_api_usage", 2, "usd")
         .build()?;
     let local_payments = payments.is_local();

@@ -91,14 +91,14 @@ keys! {
     }
 }
 
-keys! {
-    /// What a completed one-time payment grants (`grant = "..."`).
-    pub(crate) enum Grant {
-        /// `quantity` uses of the tool per purchase.
-        Credits = "credits",
-        /// Unlimited use once bought.
-        Unlimited = "unlimited",
-    }
+/// What a completed one-time payment grants (`grant = ...`).
+pub(crate) enum Grant {
+    /// `quantity` uses of the tool per purchase (`grant = "credits"`, the default).
+    Credits,
+    /// Unlimited use once bought (`grant = "unlimited"`).
+    Unlimited,
+    /// A credit pack: this many uses per unit bought (`grant = { credits = 50 }`).
+    Pack(LitInt),
 }
 
 /// One Checkout line item.

@@ -223,9 +223,10 @@ fn pricing_spec(pricing: &Pricing) -> TokenStream {
     let cancel_url = option(checkout.cancel_url.as_ref());
     let meter = option(pricing.meter.as_ref());
     let reason = option(pricing.reason.as_ref());
-    let grant = match pricing.grant {
+    let grant = match &pricing.grant {
         None | Some((Grant::Credits, _)) => quote!(__mcpa::Grant::Credits),
         Some((Grant::Unlimited, _)) => quote!(__mcpa::Grant::Unlimited),
+        Some((Grant::Pack(credits), _)) => quote!(__mcpa::Grant::pack(#credits)),
     };
     let items = checkout.line_items.iter().map(|item| {
         let price = match &item.price {

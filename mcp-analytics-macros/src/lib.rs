@@ -180,7 +180,7 @@ pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `checkout` | `{ mode, success_url, cancel_url, line_items }` (below), required | |
 /// | `meter` | `"..."`: the event name of a Stripe meter (ASCII letters, digits, `_`, `-`, `.`, `:`; at most 100); subscriptions only | none: not metered |
 /// | `reason` | `"..."`: what the user pays for, shown with the checkout link | the tool's description |
-/// | `grant` | `"credits"`: each purchase grants `quantity` successful calls; `"unlimited"`: a one-time unlock. One-time payments only | `"credits"` |
+/// | `grant` | what one purchase grants: `"credits"`, the first line item's `quantity` of successful calls; a credit pack `{ credits = 50 }`, 50 successful calls per unit of the first line item (one price, `quantity = 1`: 50 calls); `"unlimited"`, a one-time unlock. One-time payments only | `"credits"` |
 ///
 /// `checkout = { ... }` fields:
 ///
@@ -217,9 +217,11 @@ pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Every mistake is a compile error at the offending token, all at once: an unknown mode or
 /// grant (with "did you mean"), missing or empty line items, a price that is not a price id,
-/// a missing or zero quantity in payment mode, `meter` outside subscriptions, a quantity with
-/// `meter`, `grant` with a subscription, a non-absolute URL, an invalid meter name, unknown or
-/// duplicate keys, wrong value types and `#[paid]` without `#[tool]`:
+/// a missing or zero quantity in payment mode, a credit pack without `credits` or of zero
+/// (`grant = 50` gets "did you mean `grant = { credits = 50 }`"), `meter` outside
+/// subscriptions, a quantity with `meter`, `grant` with a subscription, a non-absolute URL, an
+/// invalid meter name, unknown or duplicate keys, wrong value types and `#[paid]` without
+/// `#[tool]`:
 ///
 /// ```text
 /// error: unknown `mode` `paymnet`; did you mean `"payment"`? expected `"payment"` or `"subscription"`

@@ -178,7 +178,8 @@ pub struct Endpoint {
 /// purchase), metered `api_call` (price from `TEST_PRICE_USAGE`), `api_plan` (base fee + usage)
 /// and a `pro_report` subscription; beside them, for what an entitlement covers,
 /// `generate_hd_image` (the image price plus a surcharge), `premium_report` (Pro plus the
-/// Premium add-on) and `export_all` (one purchase unlocks it for good).
+/// Premium add-on), `export_all` (one purchase unlocks it for good) and `thumbnail` (a pack of
+/// three per purchase).
 #[derive(Clone, Debug)]
 pub struct PaidDemo {
     /// Where calls are recorded.
@@ -284,6 +285,18 @@ impl PaidDemo {
     async fn export_all(&self) -> String {
         self.ran();
         "exported".into()
+    }
+
+    /// A thumbnail, sold in packs: one purchase of the pack grants three.
+    #[tool]
+    #[mcp_analytics::paid(
+        checkout = { mode = "payment", success_url = "https://example.com/success",
+                     line_items = [{ price = "price_thumbnail_pack", quantity = 1 }] },
+        reason = "Three thumbnails", grant = { credits = 3 }
+    )]
+    async fn thumbnail(&self, args: Prompt) -> String {
+        self.ran();
+        format!("thumbnail of {}", args.prompt)
     }
 }
 

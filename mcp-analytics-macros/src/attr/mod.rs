@@ -350,21 +350,22 @@ pub(crate) fn strings(field: &Field, cx: &mut Ctxt) -> Option<Vec<LitStr>> {
 
 /// One of the words `W` (written as a string, or as a bare word).
 pub(crate) fn choice<W: Word>(field: &Field, cx: &mut Ctxt) -> Option<W> {
+    choice_or(field, None, cx)
+}
+
+/// [`choice`] for a key that also takes `other`, a form listed after the words in messages
+/// (`grant` also takes `{ credits = 50 }`).
+pub(crate) fn choice_or<W: Word>(field: &Field, other: Option<&str>, cx: &mut Ctxt) -> Option<W> {
     let key = &field.key;
     let quoted = |word: &str| format!("`\"{word}\"`");
+    let expected = choices::<W>(other);
     let value = value(field, &format!("{key} = \"...\""), cx)?;
     let text = match &value.node {
         Node::Str(lit) => lit.value(),
         Node::Word(word) => word.to_string(),
         _ => {
             let kind = value.kind();
-            cx.at(
-                value,
-                format!(
-                    "`{key}` expects {}, found {kind}",
-                    keys::one_of(W::NAMES, quoted)
-                ),
-            );
+            cx.at(value, format!("`{key}` expects {expected}, found {kind}"));
             return None;
         }
     };
@@ -374,12 +375,22 @@ pub(crate) fn choice<W: Word>(field: &Field, cx: &mut Ctxt) -> Option<W> {
     cx.at(
         value,
         format!(
-            "unknown `{key}` `{text}`; {}expected {}",
+            "unknown `{key}` `{text}`; {}expected {expected}",
             keys::did_you_mean::<W>(&text, quoted),
-            keys::one_of(W::NAMES, quoted)
         ),
     );
     None
+}
+
+/// The words `W` quoted, then `other`: "`\"a\"`, `\"b\"` or other".
+pub(crate) fn choices<W: Word>(other: Option<&str>) -> String {
+    let forms: Vec<String> = W::NAMES
+        .iter()
+        .map(|word| format!("`\"{word}\"`"))
+        .chain(other.map(str::to_owned))
+        .collect();
+    let forms: Vec<&str> = forms.iter().map(String::as_str).collect();
+    keys::one_of(&forms, str::to_owned)
 }
 
 #[cfg(test)]

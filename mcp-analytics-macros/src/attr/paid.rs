@@ -1,10 +1,12 @@
 //! `#[paid(...)]`: reads the pricing of a tool and checks each value by Stripe's rules (price
-//! ids, URLs, meter names), so a bad value is a compile error at the offending token. Rules
-//! between values (mode against meter, grant and quantities) are in `check`.
+//! ids, URLs, meter names, positive counts), so a bad value is a compile error at the offending
+//! token. Rules between values (mode against meter, grant and quantities) are in `check`.
 
 use syn::{LitInt, LitStr};
 
-use super::{Field, Map, Node, Value, choice, list, map, read_keys, string, value};
+use super::{
+    Field, Map, Node, Value, choice, choice_or, choices, list, map, read_keys, string, value,
+};
 use crate::{
     ast::{Checkout, Grant, LineItem, Mode, Price, Pricing},
     ctxt::Ctxt,
@@ -32,6 +34,21 @@ keys! {
 }
 
 keys! {
+    /// The grants named by a word (`grant = "unlimited"`).
+    pub(crate) enum GrantWord {
+        Credits = "credits",
+        Unlimited = "unlimited",
+    }
+}
+
+keys! {
+    /// The fields of a credit pack `grant = { credits = 50 }`.
+    pub(crate) enum PackKey {
+        Credits = "credits",
+    }
+}
+
+keys! {
     /// The fields of a line item `{ price = ..., quantity = ... }`.
     pub(crate) enum LineItemKey {
         Price = "price",
@@ -43,6 +60,8 @@ keys! {
 const FORM: &str = "#[paid(checkout = { mode = \"payment\", success_url = \"https://...\", line_items = [{ price = \"price_...\", quantity = 1 }] })]";
 const LINE_ITEMS_FORM: &str = "line_items = [{ price = \"price_...\", quantity = 1 }]";
 const PRICE_FORM: &str = "`price = \"price_...\"` or `price = env(\"STRIPE_PRICE_...\")`";
+/// The form of a credit pack, listed with the grants named by a word.
+const PACK_FORM: &str = "a credit pack `{ credits = 50 }`";
 
 /// Stripe's limit on a meter event name.
 const MAX_METER_NAME: usize = 100;
@@ -66,8 +85,8 @@ pub(crate) fn read(attr: &syn::Attribute, cx: &mut Ctxt) -> Option<Pricing> {
         PaidKey::Meter => meter = string(field, cx).and_then(|lit| meter_name(lit, cx)),
         // #[paid(reason = "High-quality image generation")]
         PaidKey::Reason => reason = string(field, cx).and_then(|lit| non_empty(lit, cx)),
-        // #[paid(grant = "unlimited")]
-        PaidKey::Grant => grant = choice::<Grant>(field, cx).map(|g| (g, field.key.span())),
+        // #[paid(grant = "unlimited")], #[paid(grant = { credits = 50 })]
+        PaidKey::Grant => grant = read_grant(field, cx).map(|g| (g, field.key.span())),
     });
     if !keys.saw(PaidKey::Checkout) {
         cx.at(
@@ -174,7 +193,7 @@ fn read_line_item(value: &Value, cx: &mut Ctxt) -> Option<LineItem> {
     let mut quantity: Option<Option<LitInt>> = None;
     let keys = read_keys("line item", fields, cx, |key, field, cx| match key {
         LineItemKey::Price => price = read_price(field, cx),
-        LineItemKey::Quantity => quantity = Some(read_quantity(field, cx)),
+        LineItemKey::Quantity => quantity = Some(positive(field, "quantity = 1", cx)),
     });
     if !keys.saw(LineItemKey::Price) {
         cx.at_span(
@@ -251,24 +270,58 @@ fn read_price(field: &Field, cx: &mut Ctxt) -> Option<Price> {
     }
 }
 
-fn read_quantity(field: &Field, cx: &mut Ctxt) -> Option<LitInt> {
-    let value = value(field, "quantity = 1", cx)?;
+/// `grant = "credits"`, `grant = "unlimited"` or a credit pack `grant = { credits = 50 }`.
+fn read_grant(field: &Field, cx: &mut Ctxt) -> Option<Grant> {
+    match &value(field, "grant = { credits = 50 }", cx)?.node {
+        Node::Map(Map { span, fields }) => {
+            let mut credits = None;
+            let keys = read_keys("grant", fields, cx, |key, field, cx| match key {
+                PackKey::Credits => credits = positive(field, "credits = 50", cx),
+            });
+            if !keys.saw(PackKey::Credits) {
+                cx.at_span(
+                    *span,
+                    "a credit pack needs its size: `grant = { credits = 50 }` (uses per purchase)",
+                );
+            }
+            credits.map(Grant::Pack)
+        }
+        Node::Int(lit) => {
+            let expected = choices::<GrantWord>(Some(PACK_FORM));
+            cx.at(lit, format!("`grant` expects {expected}, found an integer; did you mean `grant = {{ credits = {lit} }}`?"));
+            None
+        }
+        _ => choice_or::<GrantWord>(field, Some(PACK_FORM), cx).map(|word| match word {
+            GrantWord::Credits => Grant::Credits,
+            GrantWord::Unlimited => Grant::Unlimited,
+        }),
+    }
+}
+
+/// A count from 1 to `u32::MAX` (`quantity = 1`, `credits = 50`); `form` shows the accepted
+/// form.
+fn positive(field: &Field, form: &str, cx: &mut Ctxt) -> Option<LitInt> {
+    let key = &field.key;
+    let value = value(field, form, cx)?;
     let Node::Int(lit) = &value.node else {
         let kind = value.kind();
         cx.at(
             value,
-            format!("`quantity` expects a positive integer, found {kind}: `quantity = 1`"),
+            format!("`{key}` expects a positive integer, found {kind}: `{form}`"),
         );
         return None;
     };
     match lit.base10_parse::<u32>() {
         Ok(0) => {
-            cx.at(lit, "`quantity` must be at least 1");
+            cx.at(lit, format!("`{key}` must be at least 1"));
             None
         }
         Ok(_) => Some(lit.clone()),
         Err(_) => {
-            cx.at(lit, "`quantity` must be an integer from 1 to 4294967295");
+            cx.at(
+                lit,
+                format!("`{key}` must be an integer from 1 to {}", u32::MAX),
+            );
             None
         }
     }
@@ -402,6 +455,73 @@ pub(crate) mod tests {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
         assert_eq!(messages.len(), 8, "{all}");
+    }
+
+    #[test]
+    fn reads_a_credit_pack_in_either_form() {
+        for grant in [
+            quote!(grant = { credits = 50 }),
+            quote!(grant(credits = 50)),
+        ] {
+            let (pricing, messages) = read_paid(quote!(
+                checkout = { mode = "payment", success_url = "https://x.dev",
+                             line_items = [{ price = "price_pack", quantity = 1 }] },
+                #grant
+            ));
+            assert!(messages.is_empty(), "{messages:?}");
+            assert!(
+                matches!(&pricing.unwrap().grant, Some((Grant::Pack(n), _)) if n.base10_digits() == "50")
+            );
+        }
+    }
+
+    #[test]
+    fn credit_pack_mistakes_show_the_accepted_form() {
+        for (grant, expected) in [
+            (
+                quote!(grant = { credits = 0 }),
+                "`credits` must be at least 1",
+            ),
+            (
+                quote!(grant = { credits = "50" }),
+                "`credits` expects a positive integer, found a string: `credits = 50`",
+            ),
+            (
+                quote!(grant = { credits = 4294967296 }),
+                "`credits` must be an integer from 1 to 4294967295",
+            ),
+            (quote!(grant = { credit = 50 }), "did you mean `credits`?"),
+            (
+                quote!(grant = {}),
+                "a credit pack needs its size: `grant = { credits = 50 }`",
+            ),
+            (
+                quote!(grant = 50),
+                "did you mean `grant = { credits = 50 }`?",
+            ),
+            (
+                quote!(grant = "credit"),
+                "did you mean `\"credits\"`? expected `\"credits\"`, `\"unlimited\"` or a credit pack `{ credits = 50 }`",
+            ),
+            (
+                quote!(grant = ["credits"]),
+                "`grant` expects `\"credits\"`, `\"unlimited\"` or a credit pack `{ credits = 50 }`, found an array",
+            ),
+        ] {
+            let (pricing, messages) = read_paid(quote!(
+                checkout = { mode = "payment", success_url = "https://x.dev",
+                             line_items = [{ price = "price_pack", quantity = 1 }] },
+                #grant
+            ));
+            assert!(
+                pricing.is_some_and(|pricing| pricing.grant.is_none()),
+                "{grant}: the rest is read"
+            );
+            assert!(
+                messages.iter().any(|message| message.contains(expected)),
+                "{grant}: {messages:?}"
+            );
+        }
     }
 
     #[test]

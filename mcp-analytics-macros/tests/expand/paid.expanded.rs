@@ -9,6 +9,11 @@ impl Paid {
     async fn api_call(&self, args: Endpoint) -> String {
         args.url
     }
+    #[tool(__expanded_by_mcp_server)]
+    #[paid(__expanded_by_mcp_server)]
+    async fn thumbnail(&self, args: Prompt) -> String {
+        args.prompt
+    }
 }
 #[doc(hidden)]
 #[allow(unused_qualifications, clippy::all, clippy::pedantic, clippy::absolute_paths)]
@@ -65,6 +70,27 @@ const _: () = {
                 ),
                 ..__mcpa::ToolSpec::DEFAULT
             },
+            __mcpa::ToolSpec {
+                name: "thumbnail",
+                input_schema: __mcpa::input_schema::<Prompt>,
+                paid: __mcpa::Some(
+                    &__mcpa::Pricing {
+                        mode: __mcpa::CheckoutMode::Payment,
+                        success_url: "https://yoursite.com/success",
+                        cancel_url: __mcpa::None,
+                        line_items: &[
+                            __mcpa::LineItem {
+                                price: __mcpa::Price::Id("price_thumbnails_50"),
+                                quantity: __mcpa::Some(1),
+                            },
+                        ],
+                        meter: __mcpa::None,
+                        reason: __mcpa::Some("50 thumbnails"),
+                        grant: __mcpa::Grant::pack(50),
+                    },
+                ),
+                ..__mcpa::ToolSpec::DEFAULT
+            },
         ];
         fn tool_list() -> &'static __mcpa::ToolList {
             static TOOLS: __mcpa::ToolList = __mcpa::ToolList::new();
@@ -85,6 +111,12 @@ const _: () = {
                 "api_call" => {
                     call.run(|args: Endpoint, _| async move {
                             __mcpa::returns(self.api_call(args).await)
+                        })
+                        .await
+                }
+                "thumbnail" => {
+                    call.run(|args: Prompt, _| async move {
+                            __mcpa::returns(self.thumbnail(args).await)
                         })
                         .await
                 }

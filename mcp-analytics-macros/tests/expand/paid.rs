@@ -15,4 +15,12 @@ impl Paid {
     async fn api_call(&self, args: Endpoint) -> String {
         args.url
     }
+
+    #[tool]
+    #[paid(checkout = { mode = "payment", success_url = "https://yoursite.com/success",
+                        line_items = [{ price = "price_thumbnails_50", quantity = 1 }] },
+           grant = { credits = 50 }, reason = "50 thumbnails")]
+    async fn thumbnail(&self, args: Prompt) -> String {
+        args.prompt
+    }
 }

@@ -10,10 +10,10 @@ use std::{
 };
 
 use super::{
-    domain::{CheckoutStatus, EntitlementKey, Granted, PaymentStatus},
+    domain::{CheckoutStatus, EntitlementKey, PaymentStatus},
     ledger::{Fulfilment, Ledger},
     now_ms,
-    pricing::{CheckoutMode, Grant, ResolvedPricing},
+    pricing::{CheckoutMode, ResolvedPricing},
     provider::{CheckoutInfo, CheckoutRequest, Provider, ProviderError},
     store::{EventRow, PaymentDb, StoreError, WebhookClaim},
 };
@@ -353,18 +353,11 @@ impl Checkouts {
             .checkouts_offered(user, key)
             .await
             .map_err(store_unavailable)?;
-        let granted = match (pricing.mode, pricing.grant) {
-            (CheckoutMode::Subscription, _) => Granted::Subscription,
-            (CheckoutMode::Payment, Grant::Unlimited) => Granted::Unlimited,
-            (CheckoutMode::Payment, Grant::Credits) => {
-                Granted::Credits(i64::from(pricing.line_items[0].1.unwrap_or(1)))
-            }
-        };
         let metadata = HashMap::from([
             ("mcp_user_id".to_owned(), user.to_owned()),
             ("mcp_tool".to_owned(), pricing.tool.clone()),
             ("mcp_price_key".to_owned(), key.as_str().to_owned()),
-            ("mcp_grant".to_owned(), granted.encode()),
+            ("mcp_grant".to_owned(), pricing.granted().encode()),
         ]);
         let quantities = pricing.quantities();
         // Every parameter is fixed within a window, so a retried request (after a timeout)

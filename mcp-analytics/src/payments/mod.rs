@@ -419,6 +419,8 @@ mod tests {
     }
     static UNLIMITED: Pricing = pricing(Grant::Unlimited);
     static CREDITS: Pricing = pricing(Grant::Credits);
+    static PACK_OF_10: Pricing = pricing(Grant::pack(10));
+    static PACK_OF_50: Pricing = pricing(Grant::pack(50));
 
     fn tool(name: &'static str, pricing: &'static Pricing) -> PaidTool {
         PaidTool {
@@ -452,5 +454,16 @@ mod tests {
             "{error}"
         );
         assert!(error.contains("price_unlock"), "{error}");
+        let packs = [
+            tool("thumbnails", &PACK_OF_50),
+            tool("more_thumbnails", &PACK_OF_50),
+        ];
+        payments.check_tools(packs).await.unwrap();
+        let packs = [tool("few", &PACK_OF_10), tool("many", &PACK_OF_50)];
+        let error = payments.check_tools(packs).await.unwrap_err().to_string();
+        assert!(
+            error.contains("`few`") && error.contains("`many`"),
+            "packs of another size: {error}"
+        );
     }
 }

@@ -1,7 +1,12 @@
 //! The pricing of a paid tool as `#[paid(...)]` wrote it ([`Pricing`], compile-time constants),
 //! and as the server uses it once prices from the environment are read ([`ResolvedPricing`]).
 
-use super::{PaymentsError, domain::EntitlementKey};
+use std::num::NonZeroU32;
+
+use super::{
+    PaymentsError,
+    domain::{EntitlementKey, Granted},
+};
 
 /// Stripe Checkout mode of a paid tool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +34,26 @@ pub enum Grant {
     Credits,
     /// Unlimited use once bought (`grant = "unlimited"`).
     Unlimited,
+    /// A credit pack (`grant = { credits = 50 }`): `credits` successful calls per unit bought,
+    /// so one purchase of quantity 1 grants `credits` calls.
+    Pack {
+        /// Calls per unit of the first line item.
+        credits: NonZeroU32,
+    },
+}
+
+impl Grant {
+    /// A credit pack of `credits` calls per unit bought.
+    ///
+    /// # Panics
+    ///
+    /// When `credits` is 0 (in a constant: a compile error).
+    pub const fn pack(credits: u32) -> Grant {
+        match NonZeroU32::new(credits) {
+            Some(credits) => Grant::Pack { credits },
+            None => panic!("a credit pack grants at least one call"),
+        }
+    }
 }
 
 /// Where a line item's price id comes from.
@@ -173,6 +198,20 @@ impl ResolvedPricing {
             .collect()
     }
 
+    /// What one purchase grants: a subscription's use, an unlimited unlock, or credits — the
+    /// first line item's quantity, times the pack's size for a credit pack.
+    pub(crate) fn granted(&self) -> Granted {
+        let quantity = || i64::from(self.line_items[0].1.unwrap_or(1));
+        match (self.mode, self.grant) {
+            (CheckoutMode::Subscription, _) => Granted::Subscription,
+            (CheckoutMode::Payment, Grant::Unlimited) => Granted::Unlimited,
+            (CheckoutMode::Payment, Grant::Credits) => Granted::Credits(quantity()),
+            (CheckoutMode::Payment, Grant::Pack { credits }) => {
+                Granted::Credits(quantity().saturating_mul(i64::from(credits.get())))
+            }
+        }
+    }
+
     /// What purchases of the tool are held under: its whole set of prices (see
     /// [`EntitlementKey`]).
     pub(crate) fn key(&self) -> &EntitlementKey {
@@ -280,6 +319,49 @@ mod tests {
             wrong.to_string().contains("not a Stripe price id"),
             "{wrong}"
         );
+    }
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::*;
+
+    fn granted(grant: Grant, quantity: u32) -> Granted {
+        let items = vec![LineItem {
+            price: Price::Id("price_pack"),
+            quantity: Some(quantity),
+        }];
+        let pricing = Pricing {
+            mode: CheckoutMode::Payment,
+            success_url: "https://x.dev",
+            cancel_url: None,
+            line_items: items.leak(),
+            meter: None,
+            reason: None,
+            grant,
+        };
+        ResolvedPricing::resolve("t", None, &pricing, |_| None)
+            .unwrap()
+            .granted()
+    }
+
+    #[test]
+    fn a_purchase_grants_the_quantity_times_the_pack_size() {
+        assert_eq!(granted(Grant::Credits, 2), Granted::Credits(2));
+        assert_eq!(granted(Grant::pack(50), 1), Granted::Credits(50));
+        assert_eq!(granted(Grant::pack(50), 3), Granted::Credits(150));
+        assert_eq!(granted(Grant::Unlimited, 4), Granted::Unlimited);
+        assert_eq!(
+            granted(Grant::pack(u32::MAX), u32::MAX),
+            Granted::Credits(i64::MAX),
+            "saturates instead of overflowing"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "at least one call")]
+    fn an_empty_pack_is_refused() {
+        let _ = Grant::pack(std::hint::black_box(0));
     }
 }
 

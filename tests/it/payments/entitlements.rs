@@ -1,5 +1,5 @@
-//! What a purchase entitles: a take-back reaches every kind of grant at once, and an
-//! entitlement covers a tool's whole set of prices.
+//! What a purchase entitles: a take-back reaches every kind of grant at once, a credit pack
+//! grants its size, and an entitlement covers a tool's whole set of prices.
 
 use super::*;
 
@@ -53,6 +53,39 @@ async fn a_refunded_unlimited_purchase_stops_working_at_once() {
 #[tokio::test]
 async fn a_disputed_unlimited_purchase_stops_working_at_once() {
     an_unlimited_purchase_taken_back_stops_at_once(TakeBack::Dispute).await;
+}
+
+#[tokio::test]
+async fn one_purchase_of_a_credit_pack_grants_its_size_in_calls() {
+    let (stripe, server) = with_stripe(|payments| payments).await;
+    let carol = server.client(Some("carol")).await;
+    let unpaid = call(&carol, "thumbnail", json!({"prompt": "a"}))
+        .await
+        .unwrap();
+    let session = assert_payment_required(&unpaid, "thumbnail");
+    assert_eq!(structured(&unpaid)["amount"], 900, "one pack, 9.00 USD");
+    assert_eq!(
+        line_items(&stripe, &session),
+        [("price_thumbnail_pack".to_owned(), Some(1))]
+    );
+    let checkout = stripe.checkout_session(&session).unwrap();
+    assert_eq!(checkout.metadata["mcp_grant"], "3", "what it grants");
+    stripe.complete_checkout(&session).await;
+
+    for prompt in ["a", "b", "c"] {
+        let ran = call(&carol, "thumbnail", json!({ "prompt": prompt }))
+            .await
+            .unwrap();
+        assert_eq!(text(&ran), format!("thumbnail of {prompt}"), "{ran:?}");
+    }
+    let used_up = call(&carol, "thumbnail", json!({"prompt": "d"}))
+        .await
+        .unwrap();
+    assert_ne!(assert_payment_required(&used_up, "thumbnail"), session);
+    assert_eq!(server.runs(), 3);
+    assert_eq!(credits(&server.db), 0);
+    server.analytics.flush().await;
+    assert_eq!(revenue(&server.db), (900, 1), "paid once");
 }
 
 #[tokio::test]

@@ -42,6 +42,7 @@ fn fake_prices(stripe: &FakeStripe) {
     stripe.add_price("price_hd_surcharge", 200, "usd", PriceKind::OneTime);
     stripe.add_price("price_premium", 1000, "usd", PriceKind::Recurring);
     stripe.add_price("price_unlock", 2500, "usd", PriceKind::OneTime);
+    stripe.add_price("price_thumbnail_pack", 900, "usd", PriceKind::OneTime);
 }
 
 fn stripe_payments(stripe: &FakeStripe, db: &std::path::Path) -> mcp_analytics::PaymentsBuilder {

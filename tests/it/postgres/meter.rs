@@ -1,26 +1,27 @@
-//! Meter events survive the replica that claimed them: `kill -9` of a replica while its meter
-//! requests are in flight leaves its claims to run out, and another replica delivers every
-//! event, each identifier once.
+//! Meter events survive the replica that claimed them: two replicas share the outbox, and
+//! `kill -9` of the one holding claims while its meter requests are in flight leaves the claims
+//! to run out; the other replica, running all along, takes them over and delivers every event,
+//! each identifier once.
 //!
 //! Deterministic by construction: the fake Stripe holds every meter request for ten minutes
-//! (`Fault::Delay`, longer than the test) until the first replica is killed, so nothing that
-//! replica sent ever reaches Stripe's state; only then does the second replica start, so every
-//! meter event the fake accepts was delivered by the second replica after taking the claims over.
+//! (`Fault::Delay`, longer than the test) until the replica is killed, so nothing sent before
+//! the kill ever reaches Stripe's state: every meter event the fake accepts was delivered by the
+//! surviving replica afterwards.
 
 use std::{
     collections::{BTreeSet, HashMap},
     time::{Duration, Instant},
 };
 
-use mcp_analytics_tests::fake_stripe::{FakeStripe, Fault, FaultRule, PriceKind};
+use mcp_analytics_tests::fake_stripe::{FakeStripe, Fault, FaultRule};
 use serde_json::json;
 
 use super::{
-    DEADLINE, IdentityProvider, Paid, Replica, checkout, database, paid_call, scalar, sql,
-    until_it_runs_everywhere,
+    DEADLINE, IdentityProvider, Paid, add_the_paid_example_s_prices, checkout, database, paid_call,
+    replicas, scalar, sql, until_it_runs_everywhere,
 };
 
-/// How long another replica may take to notice a dead replica's claims and deliver them.
+/// How long the surviving replica may take to notice the dead replica's claims and deliver them.
 const TAKEOVER: Duration = Duration::from_secs(180);
 
 const METER_EVENTS: &str = "/v1/billing/meter_events";
@@ -29,15 +30,7 @@ const METER_EVENTS: &str = "/v1/billing/meter_events";
 async fn meter_events_claimed_by_a_replica_killed_mid_delivery_are_delivered_by_another_once_each()
 {
     let stripe = FakeStripe::start().await;
-    stripe.add_price("price_image_hd", 500, "usd", PriceKind::OneTime);
-    stripe.add_price(
-        "price_api_usage",
-        2,
-        "usd",
-        PriceKind::Metered {
-            meter: "api_call".into(),
-        },
-    );
+    add_the_paid_example_s_prices(&stripe);
     let url = database("meter_takeover");
     let idp = IdentityProvider::start().await;
     let mut vars = idp.vars();
@@ -47,57 +40,89 @@ async fn meter_events_claimed_by_a_replica_killed_mid_delivery_are_delivered_by_
         ("STRIPE_WEBHOOK_SECRET", stripe.webhook_secret().to_owned()),
         ("STRIPE_API_BASE", stripe.base_url().to_owned()),
     ]);
-    let mut first = Replica::start("paid", &vars);
-    stripe.set_webhook_url(&first.url("/stripe/webhook"));
-    let dave = first.client(Some("dave")).await;
+    let mut replicas = replicas(2, "paid", &vars);
+    stripe.set_webhook_url(&replicas[0].url("/stripe/webhook"));
+    let dave = [
+        replicas[0].client(Some("dave")).await,
+        replicas[1].client(Some("dave")).await,
+    ];
     let endpoint = json!({"endpoint": "https://api.example.com/v1"});
-    let session = checkout(&dave, "api_call", endpoint.clone()).await;
+    let session = checkout(&dave[0], "api_call", endpoint.clone()).await;
     let deliveries = stripe.complete_checkout(&session).await;
     assert!(deliveries.iter().all(|d| d.is_success()), "{deliveries:?}");
 
-    // Stripe holds every meter request from now on; six metered calls run.
+    // Stripe holds every meter request from now on; six metered calls run, three per replica.
     stripe.inject(FaultRule::new(Fault::Delay(Duration::from_secs(600))).on("POST", METER_EVENTS));
-    until_it_runs_everywhere(&[&dave], "api_call", endpoint.clone(), DEADLINE).await;
-    for _ in 0..5 {
+    until_it_runs_everywhere(
+        &[&dave[0], &dave[1]],
+        "api_call",
+        endpoint.clone(),
+        DEADLINE,
+    )
+    .await;
+    for client in [&dave[0], &dave[1]].repeat(2) {
         assert_eq!(
-            paid_call(&dave, "api_call", endpoint.clone()).await,
+            paid_call(client, "api_call", endpoint.clone()).await,
             Paid::Ran
         );
     }
     let db = sql(&url).await;
     let end = Instant::now() + DEADLINE;
     loop {
-        let rows = scalar(&db, "SELECT count(*) FROM meter_outbox").await;
-        let claimed = scalar(
-            &db,
-            "SELECT count(*) FROM meter_outbox WHERE claimed_by IS NOT NULL",
-        )
-        .await;
-        if rows == 6 && claimed > 0 {
+        let claimed = "SELECT count(*) FROM meter_outbox WHERE claimed_by IS NOT NULL";
+        let (rows, claimed) = (
+            scalar(&db, "SELECT count(*) FROM meter_outbox").await,
+            scalar(&db, claimed).await,
+        );
+        if rows == 6 && claimed == 6 {
             break;
         }
         assert!(
             Instant::now() < end,
-            "{rows} of 6 meter events stored, {claimed} claimed\n{}",
-            first.log()
+            "{rows} of 6 meter events stored, {claimed} claimed"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    first.kill9();
+    // The victim: the replica holding the most claims (a claim id starts with its pid).
+    let claims: Vec<(Option<String>, String)> = db
+        .query(
+            "SELECT split_part(claimed_by, '-', 1), identifier FROM meter_outbox",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let held_by = |index: usize| -> BTreeSet<&str> {
+        let pid = replicas[index].pid().to_string();
+        claims
+            .iter()
+            .filter(|(claimer, _)| claimer.as_deref() == Some(pid.as_str()))
+            .map(|(_, identifier)| identifier.as_str())
+            .collect()
+    };
+    let (victim, survivor) = if held_by(0).len() >= held_by(1).len() {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    let taken_over: BTreeSet<String> = held_by(victim).into_iter().map(str::to_owned).collect();
+    assert!(!taken_over.is_empty(), "claims by pid: {claims:?}");
+    replicas[victim].kill9();
     stripe.clear_faults();
     assert!(
         stripe.meter_events().is_empty(),
-        "Stripe accepted nothing from the killed replica"
+        "Stripe accepted nothing from before the kill"
     );
 
-    let second = Replica::start("paid", &vars);
     let end = Instant::now() + TAKEOVER;
     while stripe.meter_events().len() < 6 {
         assert!(
             Instant::now() < end,
             "{} of 6 meter events delivered after {TAKEOVER:?}\n{}",
             stripe.meter_events().len(),
-            second.log()
+            replicas[survivor].log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -110,17 +135,18 @@ async fn meter_events_claimed_by_a_replica_killed_mid_delivery_are_delivered_by_
         *seen.entry(event.identifier.as_str()).or_default() += 1;
     }
     assert!(seen.values().all(|n| *n == 1), "{seen:?}");
-    let stored: BTreeSet<String> = db
-        .query("SELECT identifier FROM meter_outbox", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
+    let stored: BTreeSet<String> = claims
+        .into_iter()
+        .map(|(_, identifier)| identifier)
         .collect();
     let delivered: BTreeSet<String> = seen.keys().map(|id| (*id).to_owned()).collect();
     assert_eq!(
         delivered, stored,
         "every stored meter event, and nothing else"
+    );
+    assert!(
+        taken_over.is_subset(&delivered),
+        "the killed replica's claims were taken over"
     );
     assert!(
         events.iter().all(|event| event.event_name == "api_call"),

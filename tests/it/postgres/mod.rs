@@ -23,7 +23,12 @@ use std::{
 };
 
 use axum::{Json, Router, extract::State, routing::post};
-use mcp_analytics_tests::{client::client_info, postgres::Cluster, server::transport};
+use mcp_analytics_tests::{
+    client::client_info,
+    fake_stripe::{FakeStripe, PriceKind},
+    postgres::Cluster,
+    server::transport,
+};
 use rmcp::{RoleClient, ServiceExt, model::ClientConfig, service::RunningService};
 use serde_json::{Value, json};
 
@@ -151,6 +156,11 @@ impl Replica {
             .serve(transport(self.addr, bearer))
             .await
             .unwrap_or_else(|error| panic!("a client of {}: {error}; {}", self.name, self.log()))
+    }
+
+    /// Its process id.
+    fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// What it printed on stderr so far.
@@ -342,26 +352,27 @@ async fn until_it_runs_everywhere(
     }
 }
 
-/// The dashboard's `report.calls` over the last hour, from its JSON API at `replica`.
-async fn dashboard_calls(replica: &Replica) -> u64 {
-    let overview: Value = reqwest::get(replica.url("/analytics/api/overview?range=1h"))
+/// The dashboard's overview of the last hour, from its JSON API at `replica`.
+async fn overview(replica: &Replica) -> Value {
+    reqwest::get(replica.url("/analytics/api/overview?range=1h"))
         .await
         .unwrap()
         .error_for_status()
         .unwrap_or_else(|error| panic!("{error}: {}", replica.log()))
         .json()
         .await
-        .unwrap();
-    overview["report"]["calls"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no report.calls in {overview}"))
+        .unwrap()
 }
 
-/// Polls `dashboard_calls` until it is `expected`; panics with the last figure after the deadline.
+/// Polls the dashboard's `report.calls` until it is `expected`; panics with the last figure
+/// after the deadline.
 async fn until_the_dashboard_shows(replica: &Replica, expected: u64) {
     let end = Instant::now() + DEADLINE;
     loop {
-        let calls = dashboard_calls(replica).await;
+        let overview = overview(replica).await;
+        let calls = overview["report"]["calls"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no report.calls in {overview}"));
         if calls == expected {
             return;
         }
@@ -371,6 +382,21 @@ async fn until_the_dashboard_shows(replica: &Replica, expected: u64) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The prices of the paid example, at the fake Stripe (a server with Stripe checks them all at
+/// startup).
+fn add_the_paid_example_s_prices(stripe: &FakeStripe) {
+    stripe.add_price("price_image_hd", 500, "usd", PriceKind::OneTime);
+    stripe.add_price("price_thumbnails_50", 1000, "usd", PriceKind::OneTime);
+    stripe.add_price(
+        "price_api_usage",
+        2,
+        "usd",
+        PriceKind::Metered {
+            meter: "api_call".into(),
+        },
+    );
 }
 
 /// `count` replicas of example `name` with `vars`, started at once (so they migrate the

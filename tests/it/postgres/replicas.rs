@@ -2,68 +2,79 @@
 //! together they never run more calls than were bought, and a payment recorded by one replica
 //! (its `/pay` page, or Stripe's webhook) unlocks the tool on every replica within a second.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use mcp_analytics_tests::fake_stripe::{FakeStripe, PriceKind};
+use mcp_analytics_tests::fake_stripe::FakeStripe;
 use serde_json::json;
 
 use super::{
-    IdentityProvider, Paid, checkout, database, paid_call, pay_locally, replicas, scalar, sql,
-    until_it_runs_everywhere,
+    DEADLINE, IdentityProvider, Paid, add_the_paid_example_s_prices, checkout, database, paid_call,
+    pay_locally, replicas, scalar, sql, until_it_runs_everywhere,
 };
 
 /// The issue's bound: a change on one replica reaches every replica's cache within a second.
 const PROPAGATION: Duration = Duration::from_secs(1);
 
-/// The paid example sells `generate_image` one use per purchase, and a caller holding a credit
-/// is never offered another checkout, so 50 credits cannot be held at once: they are bought one
-/// at a time, and each purchase (paid on the replicas' pages in turn) is raced by four
-/// concurrent calls spread over the three replicas — 50 purchases, 200 calls.
+/// The paid example's tool sold in packs of 50 uses.
+const PACK_TOOL: &str = "make_thumbnail";
+
+/// One purchase of the 50-use pack (checkout on replica A, paid on B's page), then 200
+/// concurrent calls of the same user spread over the three replicas.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_replicas_run_exactly_as_many_of_two_hundred_concurrent_calls_as_the_fifty_credits_bought()
+async fn three_replicas_run_exactly_fifty_of_two_hundred_concurrent_calls_of_one_user_holding_fifty_credits()
  {
-    let db = database("replicas_credits");
+    let url = database("replicas_credits");
     let idp = IdentityProvider::start().await;
     let mut vars = idp.vars();
-    vars.push(("MCP_ANALYTICS_DB", db.clone()));
+    vars.push(("MCP_ANALYTICS_DB", url.clone()));
     let replicas = replicas(3, "paid", &vars);
     let mut clients = Vec::new();
     for replica in &replicas {
         clients.push(replica.client(Some("alice")).await);
     }
-    let prompt = json!({"prompt": "a lighthouse"});
+    let image = |n: usize| json!({ "url": format!("https://example.com/{n}.png") });
+    let session = checkout(&clients[0], PACK_TOOL, image(0)).await;
+    pay_locally(&replicas[1], &session).await;
+    let db = sql(&url).await;
+    let left = "SELECT sum(credits)::BIGINT FROM payment_entitlements WHERE user_id = 'alice'";
+    assert_eq!(scalar(&db, left).await, 50, "one purchase, 50 credits");
 
-    let mut session = checkout(&clients[0], "generate_image", prompt.clone()).await;
-    let (mut ran, mut payment_required) = (0, 0);
-    for round in 0..50 {
-        pay_locally(&replicas[round % 3], &session).await;
-        let callers = [0, 1, 2, (round + 1) % 3].map(|index| &clients[index]);
-        let outcomes =
-            join_all(callers.map(|client| paid_call(client, "generate_image", prompt.clone())))
-                .await;
-        let runs = outcomes.iter().filter(|o| **o == Paid::Ran).count();
-        assert!(runs <= 1, "round {round}: one credit ran {runs} calls");
-        ran += runs;
-        payment_required += outcomes.len() - runs;
-        let paid = std::mem::take(&mut session);
-        session = outcomes
-            .into_iter()
-            .find_map(|outcome| match outcome {
-                Paid::PaymentRequired(offered) if offered != paid => Some(offered),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("round {round}: no new checkout was offered"));
-    }
-    assert_eq!((ran, payment_required), (50, 150));
+    let calls = (1..=200).map(|n| paid_call(&clients[n % 3], PACK_TOOL, image(n)));
+    let outcomes = join_all(calls).await;
+    let ran = outcomes.iter().filter(|o| **o == Paid::Ran).count();
+    assert_eq!(
+        (ran, outcomes.len() - ran),
+        (50, 150),
+        "ran, payment_required"
+    );
 
-    let db = sql(&db).await;
-    let left = "SELECT sum(credits)::BIGINT FROM payment_entitlements";
     assert_eq!(scalar(&db, left).await, 0, "no credit left");
     let held = "SELECT count(*) FROM payment_reservations";
     assert_eq!(scalar(&db, held).await, 0, "no credit still reserved");
     let bought = "SELECT count(*) FROM payment_checkouts WHERE fulfilled";
-    assert_eq!(scalar(&db, bought).await, 50, "50 purchases");
+    assert_eq!(scalar(&db, bought).await, 1, "one purchase");
+    // What the replicas recorded: the tool ran 50 times; it answered payment_required to the
+    // first call and to 150 of the 200.
+    let recorded = format!(
+        "SELECT count(*) FILTER (WHERE status = 'ok'), count(*) FILTER (WHERE status = 'payment_required'), count(*)
+         FROM tool_calls WHERE tool = '{PACK_TOOL}' AND user_id = 'alice'"
+    );
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let row = db.query_one(&recorded, &[]).await.unwrap();
+        let (ok, refused, all): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        if all >= 201 {
+            assert_eq!(
+                (ok, refused, all),
+                (50, 151, 201),
+                "ok, payment_required, calls"
+            );
+            break;
+        }
+        assert!(Instant::now() < end, "{all} of 201 calls recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The subscription of `api_call`, bought through a checkout that replica A created and replica
@@ -95,19 +106,13 @@ async fn a_checkout_made_on_one_replica_and_paid_on_another_s_page_unlocks_all_t
 }
 
 /// On the fake Stripe: the checkout is created on replica A (through Stripe's API) and Stripe's
-/// `checkout.session.completed` webhook goes to replica C only.
+/// `checkout.session.completed` webhook goes to replica C only. A and B learn it from the
+/// database, not by asking Stripe: between the webhook and the unlock Stripe is sent nothing but
+/// the metered calls' usage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stripe_webhook_delivered_to_one_replica_unlocks_all_three_within_a_second() {
     let stripe = FakeStripe::start().await;
-    stripe.add_price("price_image_hd", 500, "usd", PriceKind::OneTime);
-    stripe.add_price(
-        "price_api_usage",
-        2,
-        "usd",
-        PriceKind::Metered {
-            meter: "api_call".into(),
-        },
-    );
+    add_the_paid_example_s_prices(&stripe);
     let db = database("replicas_webhook_unlock");
     let idp = IdentityProvider::start().await;
     let mut vars = idp.vars();
@@ -132,6 +137,13 @@ async fn a_stripe_webhook_delivered_to_one_replica_unlocks_all_three_within_a_se
         "replica C accepts the webhook: {deliveries:?}\n{}",
         replicas[2].log()
     );
+    let asked_before = stripe.requests().len();
     let clients: Vec<_> = clients.iter().collect();
     until_it_runs_everywhere(&clients, "api_call", endpoint, PROPAGATION).await;
+    let asked: Vec<_> = stripe.requests()[asked_before..]
+        .iter()
+        .filter(|r| !(r.method == "POST" && r.path == "/v1/billing/meter_events"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(asked.is_empty(), "the replicas asked Stripe: {asked:?}");
 }

@@ -53,6 +53,16 @@ impl Server {
 
     #[tool]
     #[mcp_analytics::paid(
+        checkout(mode = "payment", success_url = "https://example.com/ok",
+                 line_items = [{ price = "price_pack_of_50", quantity = 1 }]),
+        grant(credits = 50)
+    )]
+    async fn pack(&self) -> String {
+        String::new()
+    }
+
+    #[tool]
+    #[mcp_analytics::paid(
         checkout = { mode = "subscription", success_url = "https://example.com/ok",
                      line_items = [{ price = "plan_legacy" }] },
         meter = "api.call-v2"
