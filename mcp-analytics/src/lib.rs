@@ -162,13 +162,13 @@ pub mod __private;
 /// prompts or resources next to their tools). Forward `call_tool`, `list_tools`, `get_tool` and
 /// (extending its capabilities) `get_info` to these; the type parameter is the server type.
 pub mod handler {
-    pub use crate::server::{call_tool, get_tool, list_tools, server_config};
+    pub use crate::server::{call_tool, get_tool, list_tools, server_config, set_log_level};
 }
 
 pub use analytics::{Analytics, AnalyticsBuilder};
 pub use client_text::{ClientText, MAX_CLIENT_TEXT_CHARS};
 pub use config::{Config, Environment};
-pub use context::CallContext;
+pub use context::{CallContext, ClientRequestError, LogLevel, UnknownLogLevel};
 pub use database::{Database, PostgresUrl};
 pub use error::Error;
 pub use event::{Status, ToolCallEvent, Transport};
