@@ -22,9 +22,9 @@ use std::{
 use rmcp::{
     ErrorData, ServiceError,
     model::{
-        ClientCapabilities, ContentBlock, CreateMessageRequest, CreateMessageRequestParams,
-        CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, InputRequest,
-        InputRequests, InputRequiredResult, InputResponses, IntoContents, ProtocolVersion,
+        ContentBlock, CreateMessageRequest, CreateMessageRequestParams, CreateMessageResult,
+        ElicitRequest, ElicitRequestParams, ElicitResult, InputRequest, InputRequests,
+        InputRequiredResult, InputResponses, IntoContents, ProtocolVersion,
     },
 };
 use serde::de::DeserializeOwned;
@@ -47,6 +47,10 @@ pub enum ClientRequestError {
     /// `InputRequiredResult`.
     #[error("the client must answer first (MCP 2026-07-28 input required)")]
     InputRequired,
+    /// MCP 2026-07-28: the request was made outside the tool's own task (from a spawned
+    /// one), which cannot end the tool's round.
+    #[error("on MCP 2026-07-28 a tool asks its client from its own task, not a spawned one")]
+    OutsideTheTool,
     /// The client answered with a JSON-RPC error.
     #[error("the client refused the request: {}", .0.message)]
     Rejected(ErrorData),
@@ -80,7 +84,6 @@ impl IntoContents for ClientRequestError {
 }
 
 /// What a call has asked its client this round (MCP 2026-07-28).
-#[derive(Default)]
 pub(crate) struct Round {
     requests: InputRequests,
     /// Every answer so far (earlier rounds and this call's), for `requestState`.
@@ -158,18 +161,18 @@ fn modern(context: &RequestContext) -> bool {
         .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
 }
 
-/// The client's capabilities: from the request on MCP 2026-07-28, else from the handshake.
-fn capabilities(context: &RequestContext) -> Option<ClientCapabilities> {
-    context.client_capabilities()
-}
-
 /// Asks the client's model (`sampling/createMessage`).
 pub(crate) async fn sample(
     context: &RequestContext,
     answers: &Answers,
     request: CreateMessageRequestParams,
 ) -> Result<CreateMessageResult, ClientRequestError> {
-    if capabilities(context).and_then(|c| c.sampling).is_none() {
+    // The client's capabilities: from the request on MCP 2026-07-28, else the handshake's.
+    if context
+        .client_capabilities()
+        .and_then(|c| c.sampling)
+        .is_none()
+    {
         return Err(ClientRequestError::Unsupported("sampling"));
     }
     if modern(context) {
@@ -189,7 +192,7 @@ pub(crate) async fn elicit(
     answers: &Answers,
     request: ElicitRequestParams,
 ) -> Result<ElicitResult, ClientRequestError> {
-    let elicitation = capabilities(context).and_then(|c| c.elicitation);
+    let elicitation = context.client_capabilities().and_then(|c| c.elicitation);
     let supported = match (&elicitation, &request) {
         (None, _) => false,
         (Some(capability), ElicitRequestParams::UrlElicitationParams { .. }) => {
@@ -241,9 +244,6 @@ fn answer_or_ask<T: DeserializeOwned>(
     });
     match asked {
         Ok(()) => Err(ClientRequestError::InputRequired),
-        // Outside the tool's own task (`tokio::spawn`) the round cannot be ended.
-        Err(_) => Err(ClientRequestError::Unsupported(
-            "requests from outside the tool's task on MCP 2026-07-28",
-        )),
+        Err(_) => Err(ClientRequestError::OutsideTheTool),
     }
 }
