@@ -161,6 +161,8 @@ pub mod __private;
 /// `#[mcp_server(server_handler = false)]` that implement `ServerHandler` themselves (to serve
 /// prompts or resources next to their tools). Forward `call_tool`, `list_tools`, `get_tool` and
 /// (extending its capabilities) `get_info` to these; the type parameter is the server type.
+/// `set_log_level` is what `set_level` (`logging/setLevel`) does, for servers that advertise
+/// `logging` (the `everything` example shows all five).
 pub mod handler {
     pub use crate::server::{call_tool, get_tool, list_tools, server_config, set_log_level};
 }
