@@ -2,74 +2,18 @@
 //! MCP, the dashboard (and the test payment pages) are, logs without colour codes into a pipe,
 //! and speaks MCP over stdio.
 
+mod support;
+
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},
-    path::PathBuf,
-    process::{Child, ChildStdin, Command, Output, Stdio},
-    sync::{
-        OnceLock,
-        mpsc::{Receiver, channel},
-    },
-    time::{Duration, Instant},
+    process::{Output, Stdio},
+    sync::mpsc::channel,
 };
 
-const EXAMPLES: [&str; 2] = ["quickstart", "paid"];
+use support::{DEADLINE, Running, address_in, command};
 
-/// Generous: a debug binary starting on a busy 2-core machine.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// The example binary next to this test's own directory (`target/<profile>/examples/NAME`),
-/// built once per test run so that `--test command_line` alone never runs a stale one.
-fn binary(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let mut build = Command::new(env!("CARGO"));
-        build.args([
-            "build",
-            "--quiet",
-            "-p",
-            "mcp-analytics-examples",
-            "--examples",
-        ]);
-        if !cfg!(debug_assertions) {
-            build.arg("--release");
-        }
-        assert!(build.status().unwrap().success(), "the examples build");
-    });
-    let deps = std::env::current_exe().unwrap();
-    let profile = deps.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = profile
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing after building the examples",
-        path.display()
-    );
-    path
-}
-
-/// The example `name` with `args`, in an empty directory and without settings from the
-/// environment that would change what it does (a Stripe key, OAuth, colours forced off).
-fn command(name: &str, args: &[&str], dir: &tempfile::TempDir) -> Command {
-    let mut command = Command::new(binary(name));
-    command.args(args).current_dir(dir.path());
-    for var in [
-        "MCP_ANALYTICS_DB",
-        "MCP_ANALYTICS_API_KEY",
-        "MCP_ANALYTICS_ENDPOINT",
-        "MCP_OAUTH_ISSUER",
-        "STRIPE_SECRET_KEY",
-        "ENVIRONMENT",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "NO_COLOR",
-        "RUST_LOG",
-    ] {
-        command.env_remove(var);
-    }
-    command
-}
+const EXAMPLES: [&str; 3] = ["quickstart", "paid", "everything"];
 
 fn run(name: &str, args: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
@@ -77,76 +21,6 @@ fn run(name: &str, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-/// A running example whose stderr is read line by line; killed when dropped.
-struct Running {
-    child: Child,
-    stderr: Receiver<String>,
-    seen: Vec<String>,
-    _dir: tempfile::TempDir,
-}
-
-impl Running {
-    fn start(name: &str, args: &[&str]) -> Self {
-        Self::start_with(name, args, &[])
-    }
-
-    /// Starts `name` with `args` and these environment variables set.
-    fn start_with(name: &str, args: &[&str], vars: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = command(name, args, &dir)
-            .envs(vars.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (send, lines) = channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                let _ = send.send(line);
-            }
-        });
-        Running {
-            child,
-            stderr: lines,
-            seen: Vec::new(),
-            _dir: dir,
-        }
-    }
-
-    /// The first stderr line (from now or earlier) containing `text`.
-    fn line_with(&mut self, text: &str) -> String {
-        if let Some(line) = self.seen.iter().find(|line| line.contains(text)) {
-            return line.clone();
-        }
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no stderr line with {text:?}; got {:#?}", self.seen),
-            }
-        }
-    }
-
-    fn stdin(&mut self) -> &mut ChildStdin {
-        self.child.stdin.as_mut().unwrap()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The status line and body of `GET path` with this `Host`.
@@ -161,13 +35,6 @@ fn get(addr: SocketAddr, path: &str, host: &str) -> String {
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer
-}
-
-/// The `host:port` that follows `http://` in `line`.
-fn address_in(line: &str) -> SocketAddr {
-    let rest = line.split("http://").nth(1).expect("a URL");
-    let addr: String = rest.chars().take_while(|c| *c != '/').collect();
-    addr.parse().expect("a socket address")
 }
 
 #[test]
@@ -216,6 +83,8 @@ fn over_http_every_example_says_where_mcp_and_the_dashboard_are_and_logs_without
         }
         let page = get(addr, "/analytics", &addr.to_string());
         assert!(page.starts_with("HTTP/1.1 200"), "{name}: {page}");
+        let db = example.dir().join("mcp-analytics.db");
+        assert!(db.exists(), "{name} records into ./mcp-analytics.db");
 
         // A refused request is logged at `warn`: into a pipe, as plain text.
         let refused = get(addr, "/analytics", "rebind.example");
@@ -243,7 +112,7 @@ fn over_stdio_every_example_answers_initialize_and_names_its_dashboard_command()
             let _ = line_tx.send(line);
         });
         writeln!(
-            example.stdin(),
+            example.child.stdin.as_mut().unwrap(),
             r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"examples-test","version":"1"}}}}}}"#
         )
         .unwrap();
@@ -252,10 +121,15 @@ fn over_stdio_every_example_answers_initialize_and_names_its_dashboard_command()
             .unwrap_or_else(|_| panic!("{name} answered no initialize within {DEADLINE:?}"));
         let answer: serde_json::Value = serde_json::from_str(&line).expect("a JSON-RPC answer");
         assert_eq!(answer["id"], 1, "{answer}");
+        let server = if name == "everything" {
+            "mcp-analytics-everything"
+        } else {
+            "My Analytics"
+        };
         assert!(
             answer["result"]["serverInfo"]["name"]
                 .as_str()
-                .is_some_and(|server| server.starts_with("My Analytics")),
+                .is_some_and(|name| name.starts_with(server)),
             "{name}: {answer}"
         );
         assert!(

@@ -160,14 +160,16 @@ pub mod __private;
 /// `#[mcp_server(server_handler = false)]` that implement `ServerHandler` themselves (to serve
 /// prompts or resources next to their tools). Forward `call_tool`, `list_tools`, `get_tool` and
 /// (extending its capabilities) `get_info` to these; the type parameter is the server type.
+/// `set_log_level` is what `set_level` (`logging/setLevel`) does, for servers that advertise
+/// `logging` (the `everything` example shows all five).
 pub mod handler {
-    pub use crate::server::{call_tool, get_tool, list_tools, server_config};
+    pub use crate::server::{call_tool, get_tool, list_tools, server_config, set_log_level};
 }
 
 pub use analytics::{Analytics, AnalyticsBuilder};
 pub use client_text::{ClientText, MAX_CLIENT_TEXT_CHARS};
 pub use config::{Config, Environment};
-pub use context::CallContext;
+pub use context::{CallContext, ClientRequestError, LogLevel, UnknownLogLevel};
 pub use database::{Database, PostgresUrl};
 pub use error::Error;
 pub use event::{Status, ToolCallEvent, Transport};

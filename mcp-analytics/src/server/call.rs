@@ -102,8 +102,11 @@ where
     Fut: Future<Output = R>,
     R: IntoCallToolResult,
 {
-    match super::tool_panics::as_tool(AssertUnwindSafe(future).catch_unwind()).await {
-        Ok(result) => Outcome::from_response(result.into_call_tool_result()),
-        Err(panic) => Outcome::panic(panic.as_ref()),
+    let caught = super::tool_panics::as_tool(AssertUnwindSafe(future).catch_unwind());
+    match crate::context::input_scope(caught).await {
+        // The tool asked an MCP 2026-07-28 client for input: that is the call's answer.
+        (Ok(_), Some(input_required)) => Outcome::from_response(Ok(input_required.into())),
+        (Ok(result), None) => Outcome::from_response(result.into_call_tool_result()),
+        (Err(panic), _) => Outcome::panic(panic.as_ref()),
     }
 }

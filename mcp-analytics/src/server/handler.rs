@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{Outcome, RequestContext, Server, ToolCall, ToolSpec};
 use crate::{
-    Analytics, CallContext,
+    Analytics, CallContext, LogLevel,
     analytics::RawCall,
     capture::Capture,
     payments::{Admission, Payer, pricing::PaidTool},
@@ -29,6 +29,13 @@ pub fn server_config<S: Server>() -> ServerConfig {
         Some(instructions) => config.with_instructions(instructions),
         None => config,
     }
+}
+
+/// The state behind `ServerHandler::set_level` (`logging/setLevel`): the connection's minimum
+/// level for the messages its tools send with [`CallContext::log`]. Servers that take it
+/// advertise the `logging` capability.
+pub fn set_log_level(context: &RequestContext, level: LogLevel) {
+    crate::context::set_session_level(context, level);
 }
 
 /// `ServerHandler::get_tool`.
@@ -61,7 +68,11 @@ pub async fn call_tool<S: Server>(
     context: RequestContext,
 ) -> Result<CallToolResponse, ErrorData> {
     let CallToolRequestParams {
-        name, arguments, ..
+        name,
+        arguments,
+        input_responses,
+        request_state,
+        ..
     } = request;
     let arguments = Value::Object(arguments.unwrap_or_default());
     let paid = paid_tool::<S>(&name);
@@ -76,6 +87,7 @@ pub async fn call_tool<S: Server>(
             }
             None => (None, CallContext::new(context, None, None)),
         };
+        let call_context = call_context.with_answers(input_responses, request_state);
         let call = ToolCall::new(&name, &arguments, call_context);
         return gated(server, paid, payer, call).await.response;
     }
@@ -83,7 +95,8 @@ pub async fn call_tool<S: Server>(
     let capture = Capture::read(&context);
     let payer = paid.map(|_| payer(&capture, &context));
     let cancelled = context.ct.clone();
-    let call_context = CallContext::new(context, capture.user_id.clone(), capture.session.clone());
+    let call_context = CallContext::new(context, capture.user_id.clone(), capture.session.clone())
+        .with_answers(input_responses, request_state);
     let pending = Pending {
         analytics,
         raw: Some(RawCall::new(&S::INFO, S::TOOLS, name, arguments, capture)),

@@ -14,7 +14,7 @@ mod tool_panics;
 use std::future::Future;
 
 pub use call::{Returned, ToolCall, returns};
-pub use handler::{call_tool, get_tool, list_tools, server_config};
+pub use handler::{call_tool, get_tool, list_tools, server_config, set_log_level};
 
 pub use crate::outcome::Outcome;
 use crate::{
