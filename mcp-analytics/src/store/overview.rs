@@ -46,6 +46,7 @@ pub(super) fn overview<S: Source>(
         ),
         &[Param::Int(since_ms), Param::Text(server)],
         2,
+        rollup::tool_error,
         |row| Ok((row.int(0)?, row.string(1)?)),
     )?;
     let mut tools: BTreeMap<String, Totals> = BTreeMap::new();

@@ -1,5 +1,5 @@
-//! Folding rows of the per-minute rollup into totals: calls, errors and a merged latency
-//! histogram per key (a tool, a time bucket, or everything).
+//! Folding rows of the rollups into totals: calls, errors and a merged latency histogram per
+//! key (a tool, a method and target, a time bucket, or everything).
 
 use std::collections::BTreeMap;
 
@@ -7,7 +7,7 @@ use super::{
     LatencyHistogram,
     source::{Param, Row, Source},
 };
-use crate::Status;
+use crate::{RequestStatus, Status};
 
 /// Calls, errors and latencies summed over rollup rows.
 #[derive(Default)]
@@ -34,26 +34,52 @@ impl Totals {
 /// Ranges longer than this read the hourly rollup instead of the per-minute one.
 const MINUTE_RANGE_MS: i64 = 86_400_000;
 
-/// The rollup table for calls since `since_ms`, and the time condition on `?1` (buckets that
-/// overlap the range, so the first bucket counts whole).
+/// The tool-call rollup table for calls since `since_ms`, and the time condition on `?1`
+/// (buckets that overlap the range, so the first bucket counts whole).
 pub(super) fn table_for(since_ms: i64) -> (&'static str, &'static str) {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64);
-    if now_ms - since_ms > MINUTE_RANGE_MS {
+    if hourly(since_ms) {
         ("tool_calls_1h", "hour_ms >= ?1 - 3599999")
     } else {
         ("tool_calls_1m", "minute_ms >= ?1 - 59999")
     }
 }
 
+/// [`table_for`] of the request rollups.
+pub(super) fn request_table_for(since_ms: i64) -> (&'static str, &'static str) {
+    if hourly(since_ms) {
+        ("requests_1h", "hour_ms >= ?1 - 3599999")
+    } else {
+        ("requests_1m", "minute_ms >= ?1 - 59999")
+    }
+}
+
+fn hourly(since_ms: i64) -> bool {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64);
+    now_ms - since_ms > MINUTE_RANGE_MS
+}
+
+/// Whether a stored tool-call status is an error.
+pub(super) fn tool_error(status: &str) -> bool {
+    status.parse::<Status>().is_ok_and(Status::is_error)
+}
+
+/// Whether a stored request status is an error.
+pub(super) fn request_error(status: &str) -> bool {
+    status
+        .parse::<RequestStatus>()
+        .is_ok_and(RequestStatus::is_error)
+}
+
 /// Runs `sql` (which must select `status, calls, latency_hist` after the key columns) and folds
-/// its rows into totals per `key(row)`.
+/// its rows into totals per `key(row)`, counting the statuses `error` says are errors.
 pub(super) fn fold<S: Source, K: Ord>(
     source: &S,
     sql: &str,
     params: &[Param<'_>],
     key_columns: usize,
+    error: fn(&str) -> bool,
     key: impl Fn(&dyn Row<S::Error>) -> Result<K, S::Error>,
 ) -> Result<BTreeMap<K, Totals>, S::Error> {
     let mut totals: BTreeMap<K, Totals> = BTreeMap::new();
@@ -62,7 +88,7 @@ pub(super) fn fold<S: Source, K: Ord>(
         let calls = u64::try_from(row.int(key_columns + 1)?).unwrap_or(0);
         let entry = totals.entry(key(row)?).or_default();
         entry.calls += calls;
-        if status.parse::<Status>().is_ok_and(Status::is_error) {
+        if error(&status) {
             entry.errors += calls;
         }
         entry.latency.merge_encoded(row.blob(key_columns + 2)?);

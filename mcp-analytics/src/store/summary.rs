@@ -40,6 +40,7 @@ pub(super) fn tool_totals<S: Source>(
         ),
         &[Param::Int(since_ms), Param::Text(server)],
         1,
+        rollup::tool_error,
         |row| row.string(0),
     )
 }
