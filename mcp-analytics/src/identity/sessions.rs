@@ -10,6 +10,9 @@
 //! It also names the session on the `initialize` request that opens it: the client learns the
 //! id only from the answer, and the server records the request in the session it opens.
 
+// Without the `oauth` feature no session has an owner: only the naming is used.
+#![cfg_attr(not(feature = "oauth"), allow(dead_code))]
+
 use std::{collections::HashMap, sync::Mutex};
 
 use futures::Stream;

@@ -29,11 +29,11 @@ pub struct Report {
     /// Per tool, busiest first.
     pub tools: Vec<ToolReport>,
     /// The other requests (`initialize`, `tools/list`, `prompts/get`, …) per method, busiest
-    /// first; not narrowed to the report's tool.
+    /// first (empty in a report of one tool).
     pub requests: Vec<MethodReport>,
-    /// `prompts/get` per prompt name, busiest first.
+    /// `prompts/get` per prompt name, busiest first (empty in a report of one tool).
     pub prompts: Vec<PromptReport>,
-    /// `resources/read` per resource URI, busiest first.
+    /// `resources/read` per resource URI, busiest first (empty in a report of one tool).
     pub resources: Vec<ResourceReport>,
     /// Errors by status and type, most frequent first.
     pub error_kinds: Vec<ErrorKind>,
@@ -214,9 +214,22 @@ pub(super) fn complete<S: Source>(
         calls,
         errors: tools.iter().map(|entry| entry.errors).sum(),
         tools,
-        requests: requests.methods,
-        prompts: requests.prompts,
-        resources: requests.resources,
+        // A report of one tool has none of the other requests.
+        requests: if tool.is_none() {
+            requests.methods
+        } else {
+            Vec::new()
+        },
+        prompts: if tool.is_none() {
+            requests.prompts
+        } else {
+            Vec::new()
+        },
+        resources: if tool.is_none() {
+            requests.resources
+        } else {
+            Vec::new()
+        },
         error_kinds,
         top_users,
         sessions: Sessions {
