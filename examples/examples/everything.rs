@@ -22,14 +22,15 @@
 use std::time::Duration;
 
 use mcp_analytics::{
-    CallContext, ClientRequestError, LogLevel, mcp_server,
+    CallContext, ClientRequestError, LogLevel, handler, mcp_server,
     rmcp::{
-        ErrorData, ServerHandler,
+        ErrorData, RoleServer, ServerHandler,
         model::{
             CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-            CreateMessageRequestParams, ElicitRequestParams, ElicitResult, ElicitationSchema,
-            ListToolsResult, PaginatedRequestParams, ResourceContents, SamplingMessage,
-            ServerConfig, SetLevelRequestParams, Tool,
+            CreateMessageRequestParams, DiscoverResult, ElicitRequestParams, ElicitResult,
+            ElicitationSchema, InitializeRequestParams, InitializeResult, ListToolsResult,
+            PaginatedRequestParams, ResourceContents, SamplingMessage, ServerConfig,
+            SetLevelRequestParams, Tool,
         },
         service::RequestContext,
     },
@@ -39,6 +40,9 @@ use mcp_analytics::{
 use mcp_analytics_examples::Transport;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// The context rmcp hands to each handler method.
+type Context = RequestContext<RoleServer>;
 
 /// A 1×1 red PNG.
 const TEST_IMAGE_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -322,42 +326,57 @@ fn describe(result: &ElicitResult) -> String {
     )
 }
 
-/// The generated handler plus `logging/setLevel`. It goes once `#[mcp_server]` generates
-/// `set_level` (and the prompt, resource and completion methods) itself.
+/// The generated handler plus the `logging` capability. It goes once `#[mcp_server]` takes
+/// prompts, resources and completions (and an option for logging) itself.
 impl ServerHandler for Everything {
     fn get_info(&self) -> ServerConfig {
-        let mut config = mcp_analytics::handler::server_config::<Self>();
+        let mut config = handler::server_config::<Self>();
         config.capabilities.logging = Some(Default::default());
         config
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        mcp_analytics::handler::get_tool::<Self>(name)
+        handler::get_tool::<Self>(name)
     }
 
-    async fn list_tools(
+    async fn initialize(
         &self,
-        _request: Option<PaginatedRequestParams>,
-        context: RequestContext<mcp_analytics::rmcp::RoleServer>,
-    ) -> Result<ListToolsResult, ErrorData> {
-        mcp_analytics::handler::list_tools::<Self>(&context)
+        request: InitializeRequestParams,
+        context: Context,
+    ) -> Result<InitializeResult, ErrorData> {
+        handler::initialize(self, request, context).await
     }
 
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<mcp_analytics::rmcp::RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        mcp_analytics::handler::call_tool(self, request, context).await
+    async fn discover(&self, context: Context) -> Result<DiscoverResult, ErrorData> {
+        handler::discover(self, context).await
+    }
+
+    async fn ping(&self, context: Context) -> Result<(), ErrorData> {
+        handler::ping(self, context).await
     }
 
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
-        context: RequestContext<mcp_analytics::rmcp::RoleServer>,
+        context: Context,
     ) -> Result<(), ErrorData> {
-        mcp_analytics::handler::set_log_level(&context, request.level.into());
-        Ok(())
+        handler::set_level(self, request, context).await
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: Context,
+    ) -> Result<ListToolsResult, ErrorData> {
+        handler::list_tools(self, request, context).await
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: Context,
+    ) -> Result<CallToolResponse, ErrorData> {
+        handler::call_tool(self, request, context).await
     }
 }
 

@@ -21,7 +21,7 @@ use mcp_analytics::{
     collector::Collector,
     dashboard::Dashboard,
     payments::report::{PaymentsSummary, format_amount},
-    store::{PgStore, Report, SqliteStore},
+    store::{OTHER_TARGETS, PgStore, Report, SqliteStore, TARGETS_PER_HOUR, Usage},
 };
 
 /// Analytics for MCP servers built with mcp-analytics.
@@ -216,7 +216,16 @@ fn render(report: &Report, since: &str) -> String {
         report.sessions.average_calls
     );
     let mut tools = table(&[
-        "tool", "calls", "success", "errors", "p50 ms", "p95 ms", "p99 ms", "users",
+        "tool",
+        "calls",
+        "success",
+        "errors",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "users",
+        "called in",
+        "listed in",
     ]);
     for tool in &report.tools {
         tools.add_row(vec![
@@ -228,9 +237,16 @@ fn render(report: &Report, since: &str) -> String {
             number(format!("{:.2}", tool.p95_ms)),
             number(format!("{:.2}", tool.p99_ms)),
             number(tool.users),
+            number(tool.sessions),
+            number(tool.listed_sessions),
         ]);
     }
     out.push_str(&format!("Tools\n{tools}\n"));
+    if !report.tools.is_empty() {
+        out.push_str(
+            "called in / listed in: sessions that called the tool / that listed the tools\n",
+        );
+    }
     if report
         .tools
         .iter()
@@ -243,6 +259,7 @@ fn render(report: &Report, since: &str) -> String {
         ));
     }
     out.push('\n');
+    out.push_str(&render_requests(report));
     if !report.error_kinds.is_empty() {
         let mut errors = table(&["status", "error type", "calls"]);
         for kind in &report.error_kinds {
@@ -268,6 +285,72 @@ fn render(report: &Report, since: &str) -> String {
         out.push_str(&format!("Top users\n{users}\n"));
     }
     out
+}
+
+/// The other requests per method, and `prompts/get` and `resources/read` per prompt and
+/// resource; nothing when there were none.
+fn render_requests(report: &Report) -> String {
+    let mut out = String::new();
+    if !report.requests.is_empty() {
+        let mut methods = table(&["method", "calls", "errors", "p50 ms", "p95 ms", "sessions"]);
+        for method in &report.requests {
+            let mut row = vec![text(&method.method)];
+            row.extend(usage(&method.usage));
+            row.push(number(method.sessions));
+            methods.add_row(row);
+        }
+        out.push_str(&format!("Requests\n{methods}\n\n"));
+    }
+    let targets = [
+        (
+            "Prompts",
+            "prompt",
+            report
+                .prompts
+                .iter()
+                .map(|prompt| (&prompt.name, &prompt.usage))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "Resources",
+            "resource",
+            report
+                .resources
+                .iter()
+                .map(|resource| (&resource.uri, &resource.usage))
+                .collect(),
+        ),
+    ];
+    for (title, column, rows) in targets {
+        if rows.is_empty() {
+            continue;
+        }
+        let mut targets = table(&[column, "calls", "errors", "p50 ms", "p95 ms"]);
+        for (name, figures) in &rows {
+            let mut row = vec![text(name)];
+            row.extend(usage(figures));
+            targets.add_row(row);
+        }
+        out.push_str(&format!("{title}\n{targets}\n"));
+        if rows.iter().any(|(name, _)| *name == OTHER_TARGETS) {
+            out.push_str(&format!(
+                "{OTHER_TARGETS}: requests for {} past the first {TARGETS_PER_HOUR} distinct ones per server and hour\n",
+                column.to_owned() + "s"
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The calls, errors, p50 and p95 cells of `usage`.
+fn usage(usage: &Usage) -> [Cell; 4] {
+    [
+        number(usage.calls),
+        number(usage.errors),
+        number(format!("{:.2}", usage.p50_ms)),
+        number(format!("{:.2}", usage.p95_ms)),
+    ]
 }
 
 /// The JSON report: the analytics report's fields plus `payments`.

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use mcp_analytics::{
-    Database, Status, ToolCallEvent, Transport,
+    Database, Method, RequestEvent, RequestStatus, Status, ToolCallEvent, Transport,
     store::{PgStore, SqliteStore},
 };
 
@@ -52,8 +52,72 @@ fn event(
 fn database() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("report.db");
-    SqliteStore::open(&path).unwrap().append(&events()).unwrap();
+    let mut store = SqliteStore::open(&path).unwrap();
+    store.append(&events()).unwrap();
+    store.append_requests(&requests()).unwrap();
     (dir, path)
+}
+
+/// The sessions' other requests: each `initialize` and `tools/list`, two sessions' prompts,
+/// one resource read twice and a failed read.
+fn requests() -> Vec<RequestEvent> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let request = |index: usize, method: Method, target: Option<&str>, session: usize| {
+        let status = match target {
+            Some("test://missing") => RequestStatus::ResourceNotFound,
+            _ => RequestStatus::Ok,
+        };
+        RequestEvent {
+            id: format!("0190a5c2-0000-7000-9000-{index:012x}"),
+            ts_ms: now_ms - 2000,
+            server_name: "test".into(),
+            server_version: "1".into(),
+            method,
+            target: target.map(str::to_owned),
+            user_id: None,
+            session_id: Some(format!("s-{session}")),
+            client_name: Some("client".into()),
+            client_version: Some("1.0".into()),
+            protocol_version: Some("2025-11-25".into()),
+            transport: Transport::Http,
+            request_id: Some(index.to_string()),
+            duration_us: 1_000 * (index as u64 + 1),
+            error_type: status.is_error().then(|| "-32002".to_owned()),
+            error_message: None,
+            status,
+            client_capabilities: None,
+            ts_ns: None,
+            traceparent: None,
+            tracestate: None,
+        }
+    };
+    let mut requests = Vec::new();
+    for session in 0..3 {
+        requests.push(request(requests.len(), Method::Initialize, None, session));
+    }
+    for session in 0..2 {
+        requests.push(request(requests.len(), Method::ToolsList, None, session));
+    }
+    for (target, session) in [("greeting", 0), ("greeting", 1), ("summary", 1)] {
+        requests.push(request(
+            requests.len(),
+            Method::PromptsGet,
+            Some(target),
+            session,
+        ));
+    }
+    for target in ["test://doc/1", "test://doc/1", "test://missing"] {
+        requests.push(request(
+            requests.len(),
+            Method::ResourcesRead,
+            Some(target),
+            2,
+        ));
+    }
+    requests
 }
 
 /// Twelve calls of two tools by two users (and one anonymous), three of them errors.
@@ -128,6 +192,79 @@ fn json_report_has_the_right_numbers() {
     assert_eq!(json["top_users"][0]["name"], "A*** N***");
     assert_eq!(json["top_users"][1]["email"], serde_json::Value::Null);
     assert_eq!(json["sessions"]["count"], 3);
+}
+
+#[test]
+fn json_report_has_requests_prompts_resources_and_tools_listed_and_called() {
+    let (_dir, db) = database();
+    let output = report(&["--db", db.to_str().unwrap(), "--json"]);
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let methods: Vec<(&str, u64, u64, u64)> = json["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|method| {
+            (
+                method["method"].as_str().unwrap(),
+                method["calls"].as_u64().unwrap(),
+                method["errors"].as_u64().unwrap(),
+                method["sessions"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            ("initialize", 3, 0, 3),
+            ("prompts/get", 3, 0, 2),
+            ("resources/read", 3, 1, 1),
+            ("tools/list", 2, 0, 2),
+        ]
+    );
+    assert_eq!(
+        json["prompts"][0],
+        serde_json::json!({"name": "greeting", "calls": 2, "errors": 0, "p50_ms": json["prompts"][0]["p50_ms"], "p95_ms": json["prompts"][0]["p95_ms"], "p99_ms": json["prompts"][0]["p99_ms"]})
+    );
+    assert!(json["prompts"][0]["p95_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(json["prompts"][1]["name"], "summary");
+    let resources: Vec<(&str, u64, u64)> = json["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|resource| {
+            (
+                resource["uri"].as_str().unwrap(),
+                resource["calls"].as_u64().unwrap(),
+                resource["errors"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        resources,
+        [("test://doc/1", 2, 0), ("test://missing", 1, 1)]
+    );
+    for tool in json["tools"].as_array().unwrap() {
+        assert_eq!(tool["listed_sessions"], 2, "{tool}");
+    }
+    assert_eq!(
+        json["tools"][0]["sessions"], 3,
+        "search was called in s-0, s-1, s-2"
+    );
+
+    let output = report(&["--db", db.to_str().unwrap()]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    for expected in [
+        "Requests",
+        "│ initialize ",
+        "Prompts",
+        "│ greeting ",
+        "Resources",
+        "│ test://missing ",
+        "called in / listed in",
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
 }
 
 #[test]
@@ -326,10 +463,9 @@ fn the_report_of_a_postgres_url_is_the_report_of_the_same_calls_in_sqlite() {
     let Database::Postgres(postgres_url) = Database::from(&url) else {
         unreachable!("a postgres URL")
     };
-    PgStore::open(&postgres_url)
-        .unwrap()
-        .append(&events())
-        .unwrap();
+    let mut store = PgStore::open(&postgres_url).unwrap();
+    store.append(&events()).unwrap();
+    store.append_requests(&requests()).unwrap();
     for args in [
         &["--json", "--since", "all"][..],
         &["--since", "1h", "--tool", "add"],

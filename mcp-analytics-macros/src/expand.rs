@@ -1,5 +1,6 @@
 //! Writes the code: the impl block without our attributes, an `__private::Server` impl (server
-//! info, one `ToolSpec` per tool, the dispatch `match`) and a four-method `ServerHandler` impl.
+//! info, one `ToolSpec` per tool, the dispatch `match`) and a `ServerHandler` impl whose methods
+//! each forward to one runtime body.
 //! Everything else is a call into `::mcp_analytics::__private`. On any mistake the same impls
 //! are written without tools, next to the errors, so one mistake gives one error and the rest
 //! of the crate (and the IDE) still sees a server.
@@ -101,12 +102,38 @@ fn generate(server: &Server, tools: &[Tool]) -> TokenStream {
                 fn get_tool(&self, name: &str) -> __mcpa::Option<__mcpa::Tool> {
                     __mcpa::get_tool::<Self>(name)
                 }
+                async fn initialize(
+                    &self,
+                    request: __mcpa::InitializeRequestParams,
+                    context: __mcpa::RequestContext,
+                ) -> __mcpa::Result<__mcpa::InitializeResult, __mcpa::ErrorData> {
+                    __mcpa::initialize(self, request, context).await
+                }
+                async fn discover(
+                    &self,
+                    context: __mcpa::RequestContext,
+                ) -> __mcpa::Result<__mcpa::DiscoverResult, __mcpa::ErrorData> {
+                    __mcpa::discover(self, context).await
+                }
+                async fn ping(
+                    &self,
+                    context: __mcpa::RequestContext,
+                ) -> __mcpa::Result<(), __mcpa::ErrorData> {
+                    __mcpa::ping(self, context).await
+                }
+                async fn set_level(
+                    &self,
+                    request: __mcpa::SetLevelRequestParams,
+                    context: __mcpa::RequestContext,
+                ) -> __mcpa::Result<(), __mcpa::ErrorData> {
+                    __mcpa::set_level(self, request, context).await
+                }
                 async fn list_tools(
                     &self,
-                    _request: __mcpa::Option<__mcpa::PaginatedRequestParams>,
+                    request: __mcpa::Option<__mcpa::PaginatedRequestParams>,
                     context: __mcpa::RequestContext,
                 ) -> __mcpa::Result<__mcpa::ListToolsResult, __mcpa::ErrorData> {
-                    __mcpa::list_tools::<Self>(&context)
+                    __mcpa::list_tools(self, request, context).await
                 }
                 async fn call_tool(
                     &self,

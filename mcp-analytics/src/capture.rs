@@ -199,6 +199,11 @@ fn derived_http_session(
     Session::Text(Arc::from(format!("d-{prefix:016x}")))
 }
 
+/// The session of the byte-stream connection whose handshake record rmcp keeps as `handshake`.
+pub(crate) fn connection_session(handshake: &Arc<InitializeRequestParams>) -> Session {
+    stream_session(Some(handshake), None)
+}
+
 /// Byte streams (stdio, duplex): one id per connection. The connection is recognised by its
 /// handshake record; on MCP 2026-07-28 (no handshake) by the client name and version.
 fn stream_session(

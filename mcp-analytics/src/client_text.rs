@@ -133,6 +133,26 @@ pub(crate) fn clean_event(event: &mut crate::ToolCallEvent) {
     }
 }
 
+/// Makes every client-chosen string of a received request [`ClientText`].
+#[cfg(feature = "dashboard")]
+pub(crate) fn clean_request(request: &mut crate::RequestEvent) {
+    for text in [&mut request.server_name, &mut request.server_version] {
+        *text = client_string(std::mem::take(text));
+    }
+    for text in [
+        &mut request.target,
+        &mut request.user_id,
+        &mut request.session_id,
+        &mut request.client_name,
+        &mut request.client_version,
+        &mut request.protocol_version,
+        &mut request.request_id,
+        &mut request.error_type,
+    ] {
+        *text = text.take().map(client_string);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

@@ -158,12 +158,16 @@ pub mod __private;
 
 /// The bodies of the `ServerHandler` methods `#[mcp_server]` generates, for servers declared with
 /// `#[mcp_server(server_handler = false)]` that implement `ServerHandler` themselves (to serve
-/// prompts or resources next to their tools). Forward `call_tool`, `list_tools`, `get_tool` and
-/// (extending its capabilities) `get_info` to these; the type parameter is the server type.
-/// `set_log_level` is what `set_level` (`logging/setLevel`) does, for servers that advertise
-/// `logging` (the `everything` example shows all five).
+/// prompts or resources next to their tools). Forward `call_tool`, `list_tools`, `get_tool`,
+/// `initialize`, `discover`, `ping`, `set_level` and (extending its capabilities) `get_info`
+/// to these; the type parameter is the server type. Wrap the methods you answer yourself in
+/// [`observed`](handler::observed) to record them too. `set_log_level` is the state behind
+/// `set_level`, for handlers that answer `logging/setLevel` themselves.
 pub mod handler {
-    pub use crate::server::{call_tool, get_tool, list_tools, server_config, set_log_level};
+    pub use crate::server::{
+        Method, call_tool, discover, get_tool, initialize, list_tools, observed, ping,
+        server_config, set_level, set_log_level,
+    };
 }
 
 pub use analytics::{Analytics, AnalyticsBuilder};
@@ -172,7 +176,7 @@ pub use config::{Config, Environment};
 pub use context::{CallContext, ClientRequestError, LogLevel, UnknownLogLevel};
 pub use database::{Database, PostgresUrl};
 pub use error::Error;
-pub use event::{Status, ToolCallEvent, Transport};
+pub use event::{Method, RequestEvent, RequestStatus, Status, ToolCallEvent, Transport};
 #[cfg(feature = "dashboard")]
 #[doc = include_str!("../docs/collector.md")]
 pub use fanin::collector;

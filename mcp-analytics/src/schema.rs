@@ -246,6 +246,58 @@ CREATE TABLE tool_calls_15m (
     PRIMARY KEY (quarter_ms, server_name, tool, status)
 ) WITHOUT ROWID;
 "#,
+    // Every request other than `tools/call`, and its rollups (written with the rows).
+    r#"
+CREATE TABLE requests (
+    id                  TEXT    NOT NULL UNIQUE,
+    ts_ms               INTEGER NOT NULL,
+    server_name         TEXT    NOT NULL,
+    server_version      TEXT    NOT NULL,
+    method              TEXT    NOT NULL,
+    target              TEXT,
+    user_id             TEXT,
+    session_id          TEXT,
+    client_name         TEXT,
+    client_version      TEXT,
+    protocol_version    TEXT,
+    transport           TEXT    NOT NULL,
+    request_id          TEXT,
+    duration_us         INTEGER NOT NULL,
+    status              TEXT    NOT NULL,
+    error_type          TEXT,
+    error_message       TEXT,
+    client_capabilities TEXT
+);
+CREATE INDEX requests_ts ON requests (ts_ms);
+CREATE INDEX requests_session ON requests (session_id, ts_ms);
+
+CREATE TABLE requests_1m (
+    minute_ms       INTEGER NOT NULL,
+    server_name     TEXT    NOT NULL,
+    method          TEXT    NOT NULL,
+    target          TEXT    NOT NULL,
+    status          TEXT    NOT NULL,
+    calls           INTEGER NOT NULL,
+    duration_us_sum INTEGER NOT NULL,
+    duration_us_max INTEGER NOT NULL,
+    latency_hist    BLOB    NOT NULL,
+    PRIMARY KEY (minute_ms, server_name, method, target, status)
+) WITHOUT ROWID;
+
+CREATE TABLE requests_1h (
+    hour_ms         INTEGER NOT NULL,
+    server_name     TEXT    NOT NULL,
+    method          TEXT    NOT NULL,
+    target          TEXT    NOT NULL,
+    status          TEXT    NOT NULL,
+    calls           INTEGER NOT NULL,
+    duration_us_sum INTEGER NOT NULL,
+    duration_us_max INTEGER NOT NULL,
+    latency_hist    BLOB    NOT NULL,
+    sessions_hll    BLOB    NOT NULL,
+    PRIMARY KEY (hour_ms, server_name, method, target, status)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Brings the database at `connection` up to the last migration, one transaction each (taken
@@ -300,6 +352,15 @@ fn legacy_payment_columns(connection: &rusqlite::Connection) -> rusqlite::Result
 
 /// SQL for "this status is an error" (kept in step with `Status::is_error`).
 pub(crate) const IS_ERROR: &str = "status NOT IN ('ok', 'input_required', 'payment_required')";
+
+/// SQL for "this request status is an error" (kept in step with `RequestStatus::is_error`).
+pub(crate) const REQUEST_IS_ERROR: &str = "status NOT IN ('ok', 'payment_required')";
+
+pub(crate) const INSERT_REQUEST: &str = "INSERT OR IGNORE INTO requests (id, ts_ms, server_name, server_version, method, target, user_id, session_id, client_name, client_version, protocol_version, transport, request_id, duration_us, status, error_type, error_message, client_capabilities) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+
+pub(crate) const UPSERT_REQUEST_MINUTE: &str = "INSERT INTO requests_1m (minute_ms, server_name, method, target, status, calls, duration_us_sum, duration_us_max, latency_hist) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (minute_ms, server_name, method, target, status) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), latency_hist = hist_merge(latency_hist, excluded.latency_hist)";
+
+pub(crate) const UPSERT_REQUEST_HOUR: &str = "INSERT INTO requests_1h (hour_ms, server_name, method, target, status, calls, duration_us_sum, duration_us_max, latency_hist, sessions_hll) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (hour_ms, server_name, method, target, status) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), latency_hist = hist_merge(latency_hist, excluded.latency_hist), sessions_hll = hll_merge(sessions_hll, excluded.sessions_hll)";
 
 pub(crate) const INSERT_CALL: &str = "INSERT OR IGNORE INTO tool_calls (id, ts_ms, server_name, server_version, tool, user_id, session_id, client_name, client_version, protocol_version, transport, request_id, duration_us, status, error_type, error_message, params, result, user_email, user_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 

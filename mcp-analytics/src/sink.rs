@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::event::ToolCallEvent;
+use crate::event::{RequestEvent, ToolCallEvent};
 
 /// The error a sink reports; the recorder counts and logs it, and the tool call never sees it.
 pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
@@ -15,8 +15,15 @@ pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 pub trait Sink: Send + 'static {
     /// A short name for logs.
     fn name(&self) -> &str;
-    /// Stores or sends one batch of events.
+    /// Stores or sends one batch of tool calls.
     fn write(&mut self, events: &[ToolCallEvent]) -> Result<(), SinkError>;
+    /// Stores or sends one batch of the other requests (`initialize`, `tools/list`,
+    /// `prompts/get`, …), after the tool calls recorded with them. Sinks that only know tool
+    /// calls ignore them (the default).
+    fn write_requests(&mut self, requests: &[RequestEvent]) -> Result<(), SinkError> {
+        let _ = requests;
+        Ok(())
+    }
     /// Makes everything written so far durable (called on flush and shutdown); `stats` are the
     /// pipeline's counters at that moment, for sinks that keep them (dropped events, …).
     fn flush(&mut self, stats: &Stats) -> Result<(), SinkError> {
@@ -32,10 +39,11 @@ pub trait Sink: Send + 'static {
     }
 }
 
-/// Keeps events in memory; clones share the same buffer. Meant for tests.
+/// Keeps events in memory; clones share the same buffers. Meant for tests.
 #[derive(Clone, Default)]
 pub struct MemorySink {
     events: Arc<Mutex<Vec<ToolCallEvent>>>,
+    requests: Arc<Mutex<Vec<RequestEvent>>>,
 }
 
 impl MemorySink {
@@ -44,13 +52,21 @@ impl MemorySink {
         Self::default()
     }
 
-    /// A copy of every event received so far.
+    /// A copy of every tool call received so far.
     pub fn events(&self) -> Vec<ToolCallEvent> {
-        self.events
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        lock(&self.events).clone()
     }
+
+    /// A copy of every other request received so far.
+    pub fn requests(&self) -> Vec<RequestEvent> {
+        lock(&self.requests).clone()
+    }
+}
+
+fn lock<T>(events: &Mutex<Vec<T>>) -> std::sync::MutexGuard<'_, Vec<T>> {
+    events
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Sink for MemorySink {
@@ -59,10 +75,12 @@ impl Sink for MemorySink {
     }
 
     fn write(&mut self, events: &[ToolCallEvent]) -> Result<(), SinkError> {
-        self.events
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .extend_from_slice(events);
+        lock(&self.events).extend_from_slice(events);
+        Ok(())
+    }
+
+    fn write_requests(&mut self, requests: &[RequestEvent]) -> Result<(), SinkError> {
+        lock(&self.requests).extend_from_slice(requests);
         Ok(())
     }
 }
@@ -70,7 +88,7 @@ impl Sink for MemorySink {
 /// Counters of the recording pipeline since it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Events accepted into the queue.
+    /// Events (tool calls and other requests) accepted into the queue.
     pub recorded: u64,
     /// Events dropped because the queue was full or the writer had stopped.
     pub dropped: u64,

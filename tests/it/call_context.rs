@@ -92,10 +92,10 @@ impl ServerHandler for Talker {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext,
     ) -> Result<ListToolsResult, ErrorData> {
-        mcp_analytics::handler::list_tools::<Self>(&context)
+        mcp_analytics::handler::list_tools(self, request, context).await
     }
 
     async fn call_tool(

@@ -4,7 +4,10 @@
 
 use std::{path::Path, process::Command};
 
-use mcp_analytics::{Status, ToolCallEvent, Transport, dashboard::Dashboard, store::SqliteStore};
+use mcp_analytics::{
+    Method, RequestEvent, RequestStatus, Status, ToolCallEvent, Transport, dashboard::Dashboard,
+    store::SqliteStore,
+};
 use mcp_analytics_tests::server::Serving;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -42,8 +45,65 @@ fn event(index: usize, tool: &str, user: &str, status: Status, duration_us: u64)
     }
 }
 
-/// 12 calls: `search_docs` 10 (2 tool errors, slow), `translate` 2 (1 panic).
+fn request(index: usize, method: Method, target: Option<&str>, session: usize) -> RequestEvent {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let status = match target {
+        Some("docs://missing") => RequestStatus::ResourceNotFound,
+        _ => RequestStatus::Ok,
+    };
+    RequestEvent {
+        id: format!("0190a5c2-0000-7000-9000-{index:012x}"),
+        ts_ms: now_ms - 90_000,
+        server_name: "seeded".into(),
+        server_version: "1".into(),
+        method,
+        target: target.map(str::to_owned),
+        user_id: Some("ann".into()),
+        session_id: Some(format!("session-{session}")),
+        client_name: Some("claude".into()),
+        client_version: Some("1".into()),
+        protocol_version: Some("2025-11-25".into()),
+        transport: Transport::Http,
+        request_id: Some(index.to_string()),
+        duration_us: 3_000,
+        error_type: status.is_error().then(|| "-32002".to_owned()),
+        error_message: status
+            .is_error()
+            .then(|| "no resource docs://missing".to_owned()),
+        status,
+        client_capabilities: None,
+        ts_ns: None,
+        traceparent: None,
+        tracestate: None,
+    }
+}
+
+/// 12 calls: `search_docs` 10 (2 tool errors, slow), `translate` 2 (1 panic); the sessions'
+/// other requests: three `initialize` (one session never called a tool), two `tools/list`, a
+/// prompt and two resource reads (one of a missing resource).
 fn seed(path: &Path) {
+    let mut store = SqliteStore::open(path).unwrap();
+    store
+        .append_requests(&[
+            request(0, Method::Initialize, None, 0),
+            request(1, Method::Initialize, None, 1),
+            request(2, Method::Initialize, None, 2),
+            request(3, Method::ToolsList, None, 0),
+            request(4, Method::ToolsList, None, 2),
+            request(5, Method::PromptsGet, Some("summarize_page"), 0),
+            request(6, Method::ResourcesRead, Some("docs://guide"), 1),
+            request(7, Method::ResourcesRead, Some("docs://missing"), 1),
+        ])
+        .unwrap();
+    drop(store);
+    seed_calls(path);
+}
+
+/// The calls and payments.
+fn seed_calls(path: &Path) {
     let mut store = SqliteStore::open(path).unwrap();
     let mut events = Vec::new();
     for index in 0..10 {
@@ -186,6 +246,31 @@ async fn the_browser_shows_the_seeded_numbers() {
         tools.contains("80.0 %") && tools.contains("50.0 %"),
         "success rates: {tools}"
     );
+    assert!(
+        tools.contains("<td class=\"num\">2</td><td class=\"num\">2</td></tr>"),
+        "each tool called in 2 sessions, and tools listed in 2: {tools}"
+    );
+    // Requests by method, prompts and resources.
+    let methods = &dom[dom.find("id=\"methods\"").unwrap()..dom.find("id=\"prompts\"").unwrap()];
+    for expected in [
+        "<td>initialize</td><td class=\"num\">3</td><td class=\"num\">0</td>",
+        "<td>resources/read</td><td class=\"num\">2</td><td class=\"num\">1</td>",
+        "<td>tools/list</td><td class=\"num\">2</td>",
+        "<td>prompts/get</td><td class=\"num\">1</td>",
+    ] {
+        assert!(methods.contains(expected), "{expected} in {methods}");
+    }
+    let prompts = &dom[dom.find("id=\"prompts\"").unwrap()..dom.find("id=\"resources\"").unwrap()];
+    assert!(
+        prompts.contains("<td>summarize_page</td><td class=\"num\">1</td>"),
+        "{prompts}"
+    );
+    let resources = &dom[dom.find("id=\"resources\"").unwrap()..dom.find("id=\"errors\"").unwrap()];
+    assert!(
+        resources
+            .contains("<td>docs://missing</td><td class=\"num\">1</td><td class=\"num\">1</td>"),
+        "{resources}"
+    );
     let users = &dom[dom.find("id=\"users\"").unwrap()..];
     assert!(
         users.contains("<td>ann</td><td>A*** N***</td><td>a***@example.com</td>"),
@@ -197,6 +282,12 @@ async fn the_browser_shows_the_seeded_numbers() {
     );
     let errors = &dom[dom.find("id=\"errors\"").unwrap()..];
     assert_eq!(errors.matches("upstream unavailable").count(), 3);
+    assert!(
+        errors.contains(
+            "<td>resources/read docs://missing</td><td class=\"status-bad\">resource_not_found</td>"
+        ),
+        "failed requests are recent errors too: {errors}"
+    );
     assert!(
         errors.contains("[REDACTED]") && !errors.contains("sk_"),
         "redacted parameters are shown"
@@ -286,8 +377,22 @@ async fn a_key_protects_the_page_and_the_api() {
         .send()
         .await
         .unwrap();
-    let calls: serde_json::Value = session.json().await.unwrap();
-    assert_eq!(calls.as_array().unwrap().len(), 6);
+    let rows: serde_json::Value = session.json().await.unwrap();
+    let methods: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods.len(),
+        9,
+        "6 calls and 3 other requests: {methods:?}"
+    );
+    assert_eq!(
+        methods[..3],
+        ["initialize", "resources/read", "resources/read"]
+    );
 
     let error = Dashboard::new(&db)
         .serve("0.0.0.0:0".parse().unwrap())

@@ -4,7 +4,7 @@
 use std::{io::Write, net::SocketAddr, path::Path, time::Duration};
 
 use mcp_analytics::{
-    Analytics, Status, ToolCallEvent, Transport,
+    Analytics, Method, RequestEvent, RequestStatus, Status, ToolCallEvent, Transport,
     collector::{Collector, INGEST_PATH},
     export::{HttpExporter, HttpExporterConfig},
 };
@@ -92,6 +92,7 @@ async fn nothing_is_lost_or_duplicated_while_the_collector_is_down() {
     };
 
     calls(0..30).await; // the collector is not running yet
+    client.list_all_tools().await.unwrap();
     analytics.flush().await;
     assert!(
         count(&local, "SELECT count(*) FROM export_outbox") > 0,
@@ -132,6 +133,24 @@ async fn nothing_is_lost_or_duplicated_while_the_collector_is_down() {
         80,
         "the server keeps its own copy"
     );
+    // The other requests (the connection's initialize, a tools/list) travel the same way.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while count(&collected, "SELECT count(*) FROM requests") < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the requests never reached the collector"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        count(
+            &collected,
+            "SELECT count(*) FROM requests WHERE method IN ('initialize', 'tools/list') AND id IN (SELECT id FROM requests)"
+        ),
+        2
+    );
+    assert_eq!(count(&collected, "SELECT sum(calls) FROM requests_1m"), 2);
+    assert_eq!(count(&local, "SELECT count(*) FROM requests"), 2);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while count(&local, "SELECT count(*) FROM export_outbox") > 0 {
         assert!(
@@ -589,6 +608,110 @@ async fn the_collector_refuses_timestamps_no_clock_can_produce_and_keeps_working
         .unwrap();
     assert_eq!(good.status(), 200, "{}", good.text().await.unwrap());
     assert_eq!(count(&database, "SELECT count(*) FROM tool_calls"), 1);
+    let _ = stop.send(());
+    done.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_travel_with_the_calls_and_are_checked_and_cleaned_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("collected.db");
+    let addr = free_addr();
+    let (stop, done) = start_collector(addr, &database).await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let request = |id: &str| RequestEvent {
+        id: id.into(),
+        ts_ms: now_ms - 60_000,
+        server_name: "edge-1".into(),
+        server_version: "1".into(),
+        method: Method::ResourcesRead,
+        target: Some("test://doc/1".into()),
+        user_id: None,
+        session_id: Some("s".into()),
+        client_name: Some("client".into()),
+        client_version: None,
+        protocol_version: Some("2025-11-25".into()),
+        transport: Transport::Http,
+        request_id: None,
+        duration_us: 800,
+        status: RequestStatus::Ok,
+        error_type: None,
+        error_message: None,
+        client_capabilities: None,
+        ts_ns: None,
+        traceparent: None,
+        tracestate: None,
+    };
+    let mut hostile = request("hostile");
+    hostile.target = Some(format!("test://\u{1b}]0;owned\u{7}{}", "x".repeat(4096)));
+    let mut unnamed = request("unnamed");
+    unnamed.server_name.clear();
+    let mut body = json!({ "events": [
+        events(&["call-1"])[0],
+        request("read-1"),
+        hostile,
+        request("from-the-future"),
+        unnamed,
+    ]});
+    body["events"][3]["method"] = json!("tools/teleport");
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}{INGEST_PATH}"))
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        (answer["accepted"].as_u64(), answer["duplicates"].as_u64()),
+        (Some(3), Some(0)),
+        "{answer}"
+    );
+    let rejected: Vec<(u64, &str)> = answer["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|refusal| {
+            (
+                refusal["index"].as_u64().unwrap(),
+                refusal["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rejected.len(), 2, "{answer}");
+    assert_eq!(rejected[0].0, 3);
+    assert!(rejected[0].1.contains("unknown method"), "{answer}");
+    assert_eq!(rejected[1].0, 4);
+    assert!(rejected[1].1.contains("`server_name` is empty"), "{answer}");
+    assert_eq!(count(&database, "SELECT count(*) FROM tool_calls"), 1);
+    assert_eq!(count(&database, "SELECT count(*) FROM requests"), 2);
+    assert_eq!(count(&database, "SELECT sum(calls) FROM requests_1h"), 2);
+    let target: String = rusqlite::Connection::open(&database)
+        .unwrap()
+        .query_row(
+            "SELECT target FROM requests WHERE id = 'hostile'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(
+        target.starts_with("test://]0;ownedxxx") && target.chars().count() <= 256,
+        "{target}"
+    );
+    // Delivered again: duplicates, like calls.
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}{INGEST_PATH}"))
+        .bearer_auth(KEY)
+        .json(&json!({ "events": [request("read-1")] }))
+        .send()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["duplicates"].as_u64(), Some(1), "{answer}");
     let _ = stop.send(());
     done.await.unwrap();
 }

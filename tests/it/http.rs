@@ -288,9 +288,11 @@ async fn concurrent_clients_lose_no_events() {
     }
     server.stop().await;
     let stats = analytics.stats();
+    // Every call, and every client's `initialize`.
+    let events = (CLIENTS * (CALLS + 1)) as u64;
     assert_eq!(
         (stats.recorded, stats.dropped, stats.written),
-        ((CLIENTS * CALLS) as u64, 0, (CLIENTS * CALLS) as u64)
+        (events, 0, events)
     );
     let connection = rusqlite::Connection::open(&db).unwrap();
     let (rows, ids, users, sessions): (i64, i64, i64, i64) = connection
@@ -315,6 +317,18 @@ async fn concurrent_clients_lose_no_events() {
         (hourly, per_user),
         (400, 400),
         "hourly aggregates are flushed on shutdown"
+    );
+    let (initializes, in_sessions): (i64, i64) = connection
+        .query_row(
+            "SELECT count(*), count(DISTINCT session_id) FROM requests WHERE method = 'initialize' AND session_id IN (SELECT session_id FROM tool_calls)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (initializes, in_sessions),
+        (8, 8),
+        "each client's initialize, in the session it opened"
     );
 }
 

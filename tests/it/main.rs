@@ -23,5 +23,6 @@ mod payments;
 mod pg_analytics;
 mod pipeline;
 mod postgres;
+mod requests;
 mod rollups;
 mod stdio;

@@ -165,11 +165,15 @@ async fn http_calls_become_conventional_spans_and_a_duration_histogram() {
         .unwrap();
     call(&alice, "fail_protocol", json!({})).await.unwrap_err();
     call(&alice, "no_such_tool", json!({})).await.unwrap_err();
+    alice.list_all_tools().await.unwrap();
     analytics.flush().await;
 
     let events = sink.events();
     assert_eq!(events.len(), 6);
-    let spans = inbox.wait_for_spans(5).await;
+    let spans = inbox.wait_for_spans(7).await;
+    let (spans, request_spans): (Vec<_>, Vec<_>) = spans
+        .into_iter()
+        .partition(|(_, span)| span.name.starts_with("tools/call "));
     assert_eq!(spans.len(), 5, "the unsampled call has no span");
     let stats = handle.stats();
     assert_eq!(
@@ -178,8 +182,36 @@ async fn http_calls_become_conventional_spans_and_a_duration_histogram() {
             stats.spans_dropped,
             stats.spans_not_sampled
         ),
-        (5, 0, 1)
+        (7, 0, 1)
     );
+
+    // The other requests: a span each, named by the method.
+    let names: Vec<&str> = request_spans
+        .iter()
+        .map(|(_, span)| span.name.as_str())
+        .collect();
+    assert_eq!(names, ["initialize", "tools/list"]);
+    for ((_, span), request) in request_spans.iter().zip(sink.requests()) {
+        let attributes = &span.attributes;
+        assert_eq!(span.kind, SpanKind::Server as i32);
+        assert_eq!(
+            text(attributes, "mcp.method.name"),
+            Some(request.method.as_str())
+        );
+        assert_eq!(
+            text(attributes, "mcp_analytics.event.id"),
+            Some(request.id.as_str())
+        );
+        assert_eq!(text(attributes, "mcp.protocol.version"), Some("2025-11-25"));
+        assert_eq!(text(attributes, "mcp_analytics.request.status"), Some("ok"));
+        assert_eq!(
+            text(attributes, "mcp.session.id"),
+            events[0].session_id.as_deref(),
+            "in the session of the calls"
+        );
+        assert_eq!(text(attributes, "user.id"), Some("alice"));
+        assert!(span.status.is_none() && text(attributes, "error.type").is_none());
+    }
 
     // Every span: a SERVER span with the conventional name and attributes.
     for (resource, span) in &spans {
@@ -298,7 +330,11 @@ async fn http_calls_become_conventional_spans_and_a_duration_histogram() {
         .latest_points()
         .expect("metrics were exported on flush");
     assert_eq!(text(&resource.attributes, "service.name"), Some("demo"));
-    assert_eq!(points.iter().map(|point| point.count).sum::<u64>(), 6);
+    assert_eq!(
+        points.iter().map(|point| point.count).sum::<u64>(),
+        8,
+        "six calls, initialize and tools/list"
+    );
     for point in &points {
         assert_eq!(point.explicit_bounds, BOUNDS);
         assert_eq!(point.bucket_counts.len(), 15);
@@ -315,12 +351,19 @@ async fn http_calls_become_conventional_spans_and_a_duration_histogram() {
         ] {
             assert!(!keys.contains(&forbidden), "{forbidden} on a metric");
         }
+        let method = text(&point.attributes, "mcp.method.name");
         assert_eq!(
-            text(&point.attributes, "mcp.method.name"),
-            Some("tools/call")
+            method == Some("tools/call"),
+            text(&point.attributes, "gen_ai.tool.name").is_some(),
+            "{point:?}"
         );
         assert_eq!(text(&point.attributes, "network.transport"), Some("tcp"));
     }
+    let listed = points
+        .iter()
+        .find(|point| text(&point.attributes, "mcp.method.name") == Some("tools/list"))
+        .expect("a tools/list point");
+    assert_eq!(listed.count, 1);
     let add_point = points
         .iter()
         .find(|point| {
@@ -463,22 +506,23 @@ async fn nothing_is_lost_while_the_receiver_is_down_or_refusing() {
             .unwrap();
     }
     analytics.flush().await;
-    let spans = inbox.wait_for_spans(30).await;
+    // Thirty calls and the connection's `initialize`.
+    let spans = inbox.wait_for_spans(31).await;
     let mut ids: Vec<Vec<u8>> = spans.iter().map(|(_, span)| span.span_id.clone()).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 30, "every call exactly once");
+    assert_eq!(ids.len(), 31, "every request exactly once");
     assert_eq!(inbox.refused.load(Ordering::SeqCst), 2);
     let stats = handle.stats();
     assert_eq!(
         (stats.spans_exported, stats.spans_dropped),
-        (30, 0),
+        (31, 0),
         "{stats:?}"
     );
     analytics.shutdown().await;
     let (_, points) = inbox.latest_points().expect("metrics after recovery");
-    assert_eq!(points.iter().map(|point| point.count).sum::<u64>(), 30);
-    assert_eq!(sink.events().len(), 30);
+    assert_eq!(points.iter().map(|point| point.count).sum::<u64>(), 31);
+    assert_eq!((sink.events().len(), sink.requests().len()), (30, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,22 @@
 //! The canary server: tools that receive and return unique canary secrets in every shape the
-//! sanitizer must catch, served in-process over HTTP and by `stdio-demo --canary` over stdio.
-//! Every canary contains a marker that appears nowhere else, so finding one anywhere is a leak.
+//! sanitizer must catch, and resources and prompts whose URIs and names carry them, served
+//! in-process over HTTP and by `stdio-demo --canary` over stdio. Every canary contains a marker
+//! that appears nowhere else, so finding one anywhere is a leak.
 
-use mcp_analytics::{Analytics, Json, mcp_server, rmcp::ErrorData, serde_json, tool};
+use mcp_analytics::{
+    Analytics, Json, Method, handler, mcp_server,
+    rmcp::{
+        ErrorData, RoleServer, ServerHandler,
+        model::{
+            CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+            InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams,
+            ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ResourceContents,
+            ServerCapabilities, ServerConfig, Tool,
+        },
+        service::RequestContext,
+    },
+    serde_json, tool,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -147,7 +161,8 @@ pub struct Canary {
     pub analytics: Analytics,
 }
 
-#[mcp_server(name = "canary", version = "0.0.1", analytics = self.analytics)]
+// Its resources and prompts are answered by hand, inside `handler::observed`.
+#[mcp_server(name = "canary", version = "0.0.1", analytics = self.analytics, server_handler = false)]
 impl Canary {
     /// Echoes the note (text result).
     #[tool(redact = ["document"])]
@@ -192,5 +207,80 @@ impl Canary {
     #[tool(redact = ["document"])]
     async fn check_pin(&self, args: PinArgs) -> String {
         format!("pin ok ({} digits)", args.pin.to_string().len())
+    }
+}
+
+/// The URIs of resources the canary server has; any other URI is not found.
+pub const FOUND: &str = "canary://found/";
+
+impl ServerHandler for Canary {
+    fn get_info(&self) -> ServerConfig {
+        let mut config = handler::server_config::<Self>();
+        config.capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_prompts()
+            .enable_resources()
+            .build();
+        config
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        handler::get_tool::<Self>(name)
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        handler::initialize(self, request, context).await
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        handler::list_tools(self, request, context).await
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        handler::call_tool(self, request, context).await
+    }
+
+    /// No prompt exists: the error repeats the name asked for.
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let name = request.name.as_str();
+        let answer = async { Err(ErrorData::invalid_params(format!("no prompt {name}"), None)) };
+        handler::observed(self, Method::PromptsGet, Some(name), &context, answer).await
+    }
+
+    /// A resource under [`FOUND`] reads as its own URI; any other is not found, the error
+    /// repeating the URI.
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri.as_str();
+        let answer = async {
+            if uri.starts_with(FOUND) {
+                Ok(ReadResourceResult::new(vec![ResourceContents::text(uri, uri)]).into())
+            } else {
+                Err(ErrorData::resource_not_found(
+                    format!("no resource {uri}"),
+                    None,
+                ))
+            }
+        };
+        handler::observed(self, Method::ResourcesRead, Some(uri), &context, answer).await
     }
 }

@@ -1,4 +1,4 @@
-//! MCP clients for the tests: the client's introduction, calls, and an in-process duplex
+//! MCP clients for the tests: the client's introduction, calls, pings, and an in-process duplex
 //! connection to the demo server.
 
 use mcp_analytics::Analytics;
@@ -31,6 +31,18 @@ pub async fn call(
     client
         .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
         .await
+}
+
+/// Sends `ping` (rmcp's client has no method of its own for it).
+pub async fn ping(client: &RunningService<RoleClient, ClientConfig>) -> Result<(), ServiceError> {
+    let ping = rmcp::model::PingRequest {
+        method: Default::default(),
+        extensions: Default::default(),
+    };
+    client
+        .send_request(rmcp::model::ClientRequest::PingRequest(ping))
+        .await
+        .map(|_| ())
 }
 
 /// A client connected over an in-process duplex to a `Demo` server recording into `analytics`

@@ -1,7 +1,7 @@
 //! The canary harness: unique canary secrets in every shape the sanitizer must catch go through
 //! every path — stdio and HTTP; parameters, text and structured results, tool errors, JSON-RPC
-//! errors, invalid parameters and panics — with the collector export, OTLP content capture and
-//! debug-level logs on. Then the bytes of every SQLite file (with `-wal`), the collector's
+//! errors, invalid parameters and panics; resource URIs and prompt names, found or not — with
+//! the collector export, OTLP content capture and debug-level logs on. Then the bytes of every SQLite file (with `-wal`), the collector's
 //! database, every OTLP payload, the dashboard's JSON API, `report --json` and the logs are
 //! searched: no canary may be anywhere.
 
@@ -21,14 +21,14 @@ use mcp_analytics::{
     serve::HttpServer,
 };
 use mcp_analytics_tests::{
-    canary::{Canary, INVALID_PIN, needles, secrets_object, secrets_text},
+    canary::{CANARIES, Canary, FOUND, INVALID_PIN, needles, secrets_object, secrets_text},
     client::{call, client_info},
     otlp_receiver,
     server::Serving,
 };
 use rmcp::{
     RoleClient, ServiceExt,
-    model::ClientConfig,
+    model::{ClientConfig, GetPromptRequestParams, ReadResourceRequestParams},
     service::RunningService,
     transport::{StreamableHttpClientTransport, TokioChildProcess},
 };
@@ -41,6 +41,9 @@ const KEY: &str = "canary-collector-key";
 const LOG_FILTER: &str = "debug,rmcp=error";
 /// Calls per transport (see `exercise`).
 const CALLS: i64 = 9;
+/// Other requests per transport: `initialize`, a read of a found and of a missing resource per
+/// canary, and one prompt.
+const REQUESTS: i64 = 1 + 2 * CANARIES.len() as i64 + 1;
 
 /// Debug-level logs of this process, kept in memory.
 #[derive(Clone, Default)]
@@ -83,6 +86,23 @@ async fn exercise(client: &RunningService<RoleClient, ClientConfig>) {
     call(client, "check_pin", json!({"pin": 1234}))
         .await
         .unwrap();
+    // Ids and keys in resource URIs and prompt names, answered and refused.
+    for (text, _) in CANARIES {
+        client
+            .read_resource(ReadResourceRequestParams::new(format!("{FOUND}{text}")))
+            .await
+            .unwrap();
+        client
+            .read_resource(ReadResourceRequestParams::new(format!(
+                "canary://lost/{text}"
+            )))
+            .await
+            .unwrap_err();
+    }
+    client
+        .get_prompt(GetPromptRequestParams::new(secrets_text()))
+        .await
+        .unwrap_err();
 }
 
 fn count(database: &Path, sql: &str) -> i64 {
@@ -248,12 +268,27 @@ async fn no_canary_reaches_storage_exports_logs_the_dashboard_or_reports() {
         count(&collected, "SELECT count(*) FROM tool_calls") == 2 * CALLS
     })
     .await;
-    wait_until("every call reached OTLP", || {
-        inbox.spans().len() >= 2 * CALLS as usize
+    wait_until("the collector has both servers' other requests", || {
+        count(&collected, "SELECT count(*) FROM requests") == 2 * REQUESTS
+    })
+    .await;
+    wait_until("every request reached OTLP", || {
+        inbox.spans().len() >= 2 * (CALLS + REQUESTS) as usize
     })
     .await;
     assert_eq!(count(&http_db, "SELECT count(*) FROM tool_calls"), CALLS);
     assert_eq!(count(&stdio_db, "SELECT count(*) FROM tool_calls"), CALLS);
+    for database in [&http_db, &stdio_db] {
+        assert_eq!(count(database, "SELECT count(*) FROM requests"), REQUESTS);
+    }
+    assert_eq!(
+        count(
+            &collected,
+            "SELECT count(DISTINCT target) FROM requests WHERE method = 'resources/read'"
+        ),
+        2 * CANARIES.len() as i64,
+        "the URIs were stored (and searched), each redacted the same way on both servers"
+    );
     assert_eq!(
         count(
             &collected,

@@ -1,10 +1,12 @@
-//! [`Analytics`]: the handle tool calls record into, built by [`AnalyticsBuilder`]. Recording
-//! pushes onto a bounded lock-free queue and never blocks or makes a system call (full → the
-//! event is dropped and counted); a writer thread drains it every few milliseconds (see
-//! [`writer`]), turning each [`RawCall`] into a sanitized event for the sinks.
+//! [`Analytics`]: the handle tool calls and other requests record into, built by
+//! [`AnalyticsBuilder`]. Recording pushes onto a bounded lock-free queue and never blocks or
+//! makes a system call (full → the event is dropped and counted); a writer thread drains it
+//! every few milliseconds (see [`writer`]), turning each [`RawCall`] and [`RawRequest`] into a
+//! sanitized event for the sinks.
 
 mod builder;
 mod raw;
+mod raw_request;
 mod writer;
 
 use std::{
@@ -18,10 +20,12 @@ use std::{
 pub use builder::AnalyticsBuilder;
 use crossbeam_queue::ArrayQueue;
 pub(crate) use raw::RawCall;
+pub(crate) use raw_request::RawRequest;
 
 use crate::{Sanitizer, Sink, Stats};
 
-/// Where tool calls are recorded. Cheap to clone; clones share one queue and writer thread.
+/// Where tool calls and other requests are recorded. Cheap to clone; clones share one queue and
+/// writer thread.
 ///
 /// Build one with [`Analytics::builder`] or [`Analytics::from_env`]; servers without
 /// `#[mcp_server(analytics = ...)]` use [`Analytics::global`].
@@ -39,9 +43,15 @@ struct Inner {
     database: Option<crate::Database>,
 }
 
+/// A finished tool call or other request, as queued.
+enum Raw {
+    Call(Box<RawCall>),
+    Request(Box<RawRequest>),
+}
+
 /// What the call path and the writer thread share.
 struct Shared {
-    events: ArrayQueue<Box<RawCall>>,
+    events: ArrayQueue<Raw>,
     controls: Mutex<Vec<Control>>,
     closed: AtomicBool,
     writer: OnceLock<Thread>,
@@ -189,11 +199,20 @@ impl Analytics {
 
     /// Queues a finished call; never blocks.
     pub(crate) fn record(&self, call: Box<RawCall>) {
+        self.push(Raw::Call(call));
+    }
+
+    /// Queues a finished request other than `tools/call`; never blocks.
+    pub(crate) fn record_request(&self, request: Box<RawRequest>) {
+        self.push(Raw::Request(request));
+    }
+
+    fn push(&self, raw: Raw) {
         let Some(shared) = &self.inner.shared else {
             return;
         };
         let counters = &self.inner.counters;
-        if shared.is_closed() || shared.events.push(call).is_err() {
+        if shared.is_closed() || shared.events.push(raw).is_err() {
             counters.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }

@@ -10,7 +10,7 @@ use crate::{
     ClientText, Sanitizer,
     capture::Capture,
     client_text::client_string,
-    event::{Status, ToolCallEvent},
+    event::{Status, ToolCallEvent, Transport},
     outcome::Outcome,
     spec::{ServerInfo, ToolSpec},
 };
@@ -96,7 +96,54 @@ impl RawCall {
         if self.status == Status::ToolError && error_message.is_none() {
             error_message = result_json.as_ref().and_then(first_text).map(str::to_owned);
         }
-        let capture = self.capture;
+        let caller = Caller::from(self.capture, sanitizer);
+        ToolCallEvent {
+            id,
+            ts_ms: self.ts_ms,
+            server_name: self.server.name.to_owned(),
+            server_version: self.server.version.to_owned(),
+            tool: client_string(self.tool.into_owned()),
+            user_id: caller.user_id,
+            user_email: caller.user_email,
+            user_name: caller.user_name,
+            session_id: caller.session_id,
+            client_name: caller.client_name,
+            client_version: caller.client_version,
+            protocol_version: caller.protocol_version,
+            transport: caller.transport,
+            request_id: caller.request_id,
+            duration_us: u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX),
+            status: self.status,
+            error_type,
+            error_message: error_message.map(|message| sanitizer.text_with_keys(&message, redact)),
+            params: Some(sanitizer.json_text(&self.arguments, redact)),
+            result: result_json.map(|result| sanitizer.json_text(&result, redact)),
+            ts_ns: Some(caller.ts_ns),
+            traceparent: caller.traceparent,
+            tracestate: caller.tracestate,
+        }
+    }
+}
+
+/// Who called and how, as stored: ids formatted, client-chosen strings made [`ClientText`],
+/// the user's details as configured. Shared by tool calls and the other requests.
+pub(super) struct Caller {
+    pub user_id: Option<String>,
+    pub user_email: Option<String>,
+    pub user_name: Option<String>,
+    pub session_id: Option<String>,
+    pub client_name: Option<String>,
+    pub client_version: Option<String>,
+    pub protocol_version: Option<String>,
+    pub transport: Transport,
+    pub request_id: Option<String>,
+    pub ts_ns: u64,
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
+}
+
+impl Caller {
+    pub(super) fn from(capture: Capture, sanitizer: &Sanitizer) -> Self {
         let (user_email, user_name) = capture.user_details.map_or((None, None), |details| {
             let (email, name) = *details;
             (
@@ -104,36 +151,20 @@ impl RawCall {
                 name.and_then(|name| sanitizer.user_name(&name)),
             )
         });
-        ToolCallEvent {
-            id,
-            ts_ms: self.ts_ms,
-            server_name: self.server.name.to_owned(),
-            server_version: self.server.version.to_owned(),
-            tool: client_string(self.tool.into_owned()),
+        let client = capture.client.implementation();
+        Caller {
             user_id: capture.user_id.map(|id| id.to_string()),
             user_email,
             user_name,
             session_id: capture.session.map(|session| session.to_string()),
-            client_name: capture
-                .client
-                .implementation()
-                .map(|client| ClientText::new(&client.name).into_string()),
-            client_version: capture
-                .client
-                .implementation()
-                .map(|client| ClientText::new(&client.version).into_string()),
+            client_name: client.map(|client| ClientText::new(&client.name).into_string()),
+            client_version: client.map(|client| ClientText::new(&client.version).into_string()),
             protocol_version: capture
                 .protocol_version
                 .map(|version| client_string(version.to_string())),
             transport: capture.transport,
             request_id: Some(client_string(capture.request_id.to_string())),
-            duration_us: u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX),
-            status: self.status,
-            error_type,
-            error_message: error_message.map(|message| sanitizer.text_with_keys(&message, redact)),
-            params: Some(sanitizer.json_text(&self.arguments, redact)),
-            result: result_json.map(|result| sanitizer.json_text(&result, redact)),
-            ts_ns: Some(capture.started_ns),
+            ts_ns: capture.started_ns,
             traceparent: capture.trace.traceparent,
             tracestate: capture.trace.tracestate,
         }

@@ -1,11 +1,15 @@
 //! The writer thread: wakes every few milliseconds (or when the queue fills up, or on a flush),
-//! drains the queue, sanitizes each call into a [`ToolCallEvent`], hands batches to every sink
-//! and then lets each sink write what is due (`Sink::tick`), so quiet periods leave nothing behind.
+//! drains the queue, sanitizes each call into a [`ToolCallEvent`] and each other request into a
+//! [`RequestEvent`], hands batches to every sink (tool calls first) and then lets each sink
+//! write what is due (`Sink::tick`), so quiet periods leave nothing behind.
 
 use std::{panic::AssertUnwindSafe, sync::Arc, sync::atomic::Ordering, time::Duration};
 
-use super::{Control, Counters, Shared, raw::RawCall};
-use crate::{Sanitizer, Sink, event::ToolCallEvent};
+use super::{Control, Counters, Raw, RawRequest, Shared};
+use crate::{
+    Sanitizer, Sink, SinkError,
+    event::{RequestEvent, ToolCallEvent},
+};
 
 /// The most events written to the sinks in one batch (one SQLite transaction).
 pub(super) const MAX_BATCH: usize = 4096;
@@ -22,19 +26,46 @@ pub(super) struct Writer {
 
 impl Writer {
     pub(super) fn run(mut self) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut batch = Batch {
+            calls: Vec::with_capacity(MAX_BATCH),
+            requests: Vec::new(),
+        };
+        // Requests whose record is not final yet (see `RawRequest::settled`).
+        let mut waiting: Vec<Box<RawRequest>> = Vec::new();
         loop {
             let controls = std::mem::take(&mut *self.shared.lock_controls());
             let closing = self.shared.is_closed();
-            while let Some(call) = self.shared.events.pop() {
-                batch.push(self.convert(call));
-                if batch.len() == MAX_BATCH {
-                    self.deliver(&batch);
-                    batch.clear();
+            // A flush or the end delivers everything recorded before it.
+            let now = closing || !controls.is_empty();
+            let shared = self.shared.clone();
+            let held = std::mem::take(&mut waiting);
+            let next = held
+                .into_iter()
+                .map(Raw::Request)
+                .chain(std::iter::from_fn(|| shared.events.pop()));
+            for raw in next {
+                let raw = match raw {
+                    Raw::Request(mut request) => {
+                        if !request.settled(now) {
+                            waiting.push(request);
+                            continue;
+                        }
+                        Raw::Request(request)
+                    }
+                    call => call,
+                };
+                let id = self.ids.next(raw.ts_ms());
+                match raw {
+                    Raw::Call(call) => batch.calls.push(call.into_event(id, &self.sanitizer)),
+                    Raw::Request(request) => {
+                        batch.requests.push(request.into_event(id, &self.sanitizer))
+                    }
+                }
+                if batch.calls.len() + batch.requests.len() == MAX_BATCH {
+                    self.deliver(&mut batch);
                 }
             }
-            self.deliver(&batch);
-            batch.clear();
+            self.deliver(&mut batch);
             let stop = closing
                 || controls
                     .iter()
@@ -58,38 +89,57 @@ impl Writer {
         }
     }
 
-    fn convert(&mut self, call: Box<RawCall>) -> ToolCallEvent {
-        let id = self.ids.next(call.ts_ms);
-        call.into_event(id, &self.sanitizer)
-    }
-
-    fn deliver(&mut self, batch: &[ToolCallEvent]) {
-        if batch.is_empty() {
-            return;
+    /// Hands the batch to every sink (its tool calls, then its other requests) and empties it.
+    fn deliver(&mut self, batch: &mut Batch) {
+        if !batch.calls.is_empty() {
+            self.each_sink("write", |sink| sink.write(&batch.calls));
         }
-        for sink in &mut self.sinks {
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| sink.write(batch)));
-            report(&self.counters, sink.name(), "write", result);
+        if !batch.requests.is_empty() {
+            self.each_sink("write", |sink| sink.write_requests(&batch.requests));
         }
+        let written = batch.calls.len() + batch.requests.len();
         self.counters
             .written
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            .fetch_add(written as u64, Ordering::Relaxed);
+        batch.calls.clear();
+        batch.requests.clear();
+    }
+
+    /// Runs `action` on every sink, a failure or panic counted and the next sink still served.
+    fn each_sink(
+        &mut self,
+        action: &str,
+        mut run: impl FnMut(&mut Box<dyn Sink>) -> Result<(), SinkError>,
+    ) {
+        for sink in &mut self.sinks {
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| run(sink)));
+            report(&self.counters, sink.name(), action, result);
+        }
     }
 
     fn flush(&mut self) {
         let stats = self.counters.snapshot();
-        for sink in &mut self.sinks {
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| sink.flush(&stats)));
-            report(&self.counters, sink.name(), "flush", result);
-        }
+        self.each_sink("flush", |sink| sink.flush(&stats));
     }
 
     /// Lets every sink write what is due (the store's hourly rollups and counters).
     fn tick(&mut self) {
         let stats = self.counters.snapshot();
-        for sink in &mut self.sinks {
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| sink.tick(&stats)));
-            report(&self.counters, sink.name(), "tick", result);
+        self.each_sink("tick", |sink| sink.tick(&stats));
+    }
+}
+
+/// The events converted since the last delivery.
+struct Batch {
+    calls: Vec<ToolCallEvent>,
+    requests: Vec<RequestEvent>,
+}
+
+impl Raw {
+    fn ts_ms(&self) -> i64 {
+        match self {
+            Raw::Call(call) => call.ts_ms,
+            Raw::Request(request) => request.ts_ms,
         }
     }
 }
@@ -142,7 +192,7 @@ fn report(
     counters: &Counters,
     sink: &str,
     action: &str,
-    result: std::thread::Result<Result<(), crate::SinkError>>,
+    result: std::thread::Result<Result<(), SinkError>>,
 ) {
     let error = match result {
         Ok(Ok(())) => return,

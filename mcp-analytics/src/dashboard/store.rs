@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[cfg(feature = "postgres")]
 use crate::store::PgStore;
 use crate::{
-    Database, Error, ToolCallEvent,
+    Database, Error, RequestEvent, ToolCallEvent,
     payments::report::PaymentsSummary,
     store::{CallRow, Overview, SqliteStore},
 };
@@ -126,6 +126,18 @@ impl Store {
             Store::Sqlite(store) => store.append(events)?,
             #[cfg(feature = "postgres")]
             Store::Postgres(store) => store.append(events)?,
+        })
+    }
+
+    /// Stores `requests` (skipping ids already stored); returns how many were new.
+    pub(crate) fn append_requests(
+        &mut self,
+        requests: &[RequestEvent],
+    ) -> Result<usize, QueryError> {
+        Ok(match self {
+            Store::Sqlite(store) => store.append_requests(requests)?,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(store) => store.append_requests(requests)?,
         })
     }
 }

@@ -4,7 +4,8 @@
 //! serving the dashboard over it at `/`.
 //!
 //! Requests carry `Authorization: Bearer <MCP_ANALYTICS_API_KEY>` and a JSON body
-//! `{"events": [ToolCallEvent, …]}`, optionally gzip-compressed (`Content-Encoding: gzip`). The
+//! `{"events": [ToolCallEvent or RequestEvent, …]}` (a `RequestEvent` is the one with a
+//! `method`), optionally gzip-compressed (`Content-Encoding: gzip`). The
 //! key is checked on the headers, before any of the body is read. Events are checked one by one:
 //! the valid ones are stored (their client-chosen strings made [`ClientText`]
 //! again, whatever the sending server did), the others are listed with the reason.
@@ -34,8 +35,8 @@ pub use super::wire::{
     Batch, INGEST_PATH, Ingested, MAX_BODY_BYTES, MAX_DECODED_BYTES, MAX_EVENTS, Rejected,
 };
 use crate::{
-    ClientText, Error, ToolCallEvent,
-    client_text::clean_event,
+    ClientText, Error, RequestEvent, ToolCallEvent,
+    client_text::{clean_event, clean_request},
     dashboard::{Dashboard, auth::Auth, store::Store},
 };
 
@@ -149,7 +150,7 @@ async fn ingest_batch(
         Ok(json) => json,
         Err(refusal) => return refusal.into_response(),
     };
-    let (events, rejected) = match read_batch(&json) {
+    let (read, rejected) = match read_batch(&json) {
         Ok(read) => read,
         Err(refusal) => return refusal.into_response(),
     };
@@ -159,9 +160,10 @@ async fn ingest_batch(
             .store
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        store.append(&events).map(|accepted| Ingested {
+        let accepted = store.append(&read.calls)? + store.append_requests(&read.requests)?;
+        Ok::<_, crate::dashboard::store::QueryError>(Ingested {
             accepted,
-            duplicates: events.len() - accepted,
+            duplicates: read.calls.len() + read.requests.len() - accepted,
             rejected,
         })
     })
@@ -205,10 +207,17 @@ fn decode<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<Cow<'a, [u8]>, Ref
     Ok(Cow::Owned(decoded))
 }
 
+/// The valid events of a batch, cleaned: tool calls and other requests.
+#[derive(Default)]
+struct Valid {
+    calls: Vec<ToolCallEvent>,
+    requests: Vec<RequestEvent>,
+}
+
 /// Reads `{"events": [...]}` event by event: the valid events (cleaned) and the refused ones.
 /// Only a body that is not such an object at all, or holds more than [`MAX_EVENTS`], is refused
 /// as a whole.
-fn read_batch(json: &[u8]) -> Result<(Vec<ToolCallEvent>, Vec<Rejected>), Refusal> {
+fn read_batch(json: &[u8]) -> Result<(Valid, Vec<Rejected>), Refusal> {
     let batch: Batch<&RawValue> = serde_json::from_slice(json).map_err(|error| {
         (
             StatusCode::BAD_REQUEST,
@@ -221,49 +230,93 @@ fn read_batch(json: &[u8]) -> Result<(Vec<ToolCallEvent>, Vec<Rejected>), Refusa
             format!("at most {MAX_EVENTS} events per request"),
         ));
     }
-    let mut events = Vec::with_capacity(batch.events.len());
+    let mut read = Valid::default();
     let mut rejected = Vec::new();
     for (index, raw) in batch.events.into_iter().enumerate() {
-        match read_event(raw) {
-            Ok(event) => events.push(event),
-            Err((id, problem)) => rejected.push(Rejected {
-                index,
-                id,
-                reason: ClientText::from_string(problem.to_string()).into_string(),
-            }),
-        }
+        let problem = match read_event(raw) {
+            Ok(Incoming::Call(event)) => {
+                read.calls.push(event);
+                continue;
+            }
+            Ok(Incoming::Request(request)) => {
+                read.requests.push(request);
+                continue;
+            }
+            Err(problem) => problem,
+        };
+        let (id, problem) = problem;
+        rejected.push(Rejected {
+            index,
+            id,
+            reason: ClientText::from_string(problem.to_string()).into_string(),
+        });
     }
-    Ok((events, rejected))
+    Ok((read, rejected))
+}
+
+/// One valid event of a batch.
+enum Incoming {
+    Call(ToolCallEvent),
+    Request(RequestEvent),
 }
 
 /// One event, checked and cleaned; else its id (if readable) and what is wrong with it.
-fn read_event(raw: &RawValue) -> Result<ToolCallEvent, (Option<String>, EventProblem)> {
+fn read_event(raw: &RawValue) -> Result<Incoming, (Option<String>, EventProblem)> {
+    /// Whether an event has a `method`: a request other than `tools/call`.
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        method: Option<serde::de::IgnoredAny>,
+    }
+    let is_request =
+        serde_json::from_str::<Kind>(raw.get()).is_ok_and(|kind| kind.method.is_some());
+    if is_request {
+        let mut request: RequestEvent = serde_json::from_str(raw.get())
+            .map_err(|error| (id_of(raw), EventProblem::NotAnEvent(error)))?;
+        check_id(&request.id)?;
+        clean_request(&mut request);
+        return match problem(&request.server_name, request.ts_ms) {
+            Some(problem) => Err((Some(request.id), problem)),
+            None => Ok(Incoming::Request(request)),
+        };
+    }
     let mut event: ToolCallEvent = serde_json::from_str(raw.get())
         .map_err(|error| (id_of(raw), EventProblem::NotAnEvent(error)))?;
-    if event.id.is_empty()
-        || event.id.len() > MAX_ID_BYTES
-        || ClientText::new(&event.id).as_str() != event.id
-    {
-        let id = ClientText::new(&event.id).into_string();
-        return Err((Some(id), EventProblem::BadId));
-    }
+    check_id(&event.id)?;
     clean_event(&mut event);
     let problem = if event.tool.is_empty() {
-        EventProblem::EmptyTool
-    } else if event.server_name.is_empty() {
-        EventProblem::EmptyServerName
-    } else if !(0..=MAX_TS_MS).contains(&event.ts_ms) {
-        EventProblem::TimestampOutOfRange
+        Some(EventProblem::EmptyTool)
     } else {
-        return Ok(event);
+        problem(&event.server_name, event.ts_ms)
     };
-    Err((Some(event.id), problem))
+    match problem {
+        Some(problem) => Err((Some(event.id), problem)),
+        None => Ok(Incoming::Call(event)),
+    }
+}
+
+/// An id the store can key on: 1 to [`MAX_ID_BYTES`] bytes without control characters.
+fn check_id(id: &str) -> Result<(), (Option<String>, EventProblem)> {
+    if id.is_empty() || id.len() > MAX_ID_BYTES || ClientText::new(id).as_str() != id {
+        return Err((Some(ClientText::new(id).into_string()), EventProblem::BadId));
+    }
+    Ok(())
+}
+
+/// What is wrong with the fields every event has, if anything.
+fn problem(server_name: &str, ts_ms: i64) -> Option<EventProblem> {
+    if server_name.is_empty() {
+        Some(EventProblem::EmptyServerName)
+    } else if !(0..=MAX_TS_MS).contains(&ts_ms) {
+        Some(EventProblem::TimestampOutOfRange)
+    } else {
+        None
+    }
 }
 
 /// Why one event of a batch is refused (the answer's `reason`).
 #[derive(Debug, thiserror::Error)]
 enum EventProblem {
-    #[error("not a tool call event: {0}")]
+    #[error("not a tool call or request event: {0}")]
     NotAnEvent(serde_json::Error),
     #[error("`id` must be 1 to {MAX_ID_BYTES} bytes without control characters")]
     BadId,

@@ -1,4 +1,5 @@
-//! [`HttpExporter`]: ships events to a collector (`mcp-analytics collect`) over HTTP.
+//! [`HttpExporter`]: ships events — tool calls and the other requests — to a collector
+//! (`mcp-analytics collect`) over HTTP.
 //!
 //! Every batch the writer hands over is first appended, gzip-compressed, to an outbox table in
 //! SQLite (the analytics database when there is one), cut into batches the collector always
@@ -28,7 +29,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::value::RawValue;
 
 use crate::{
-    ClientText, Sink, SinkError, Stats, ToolCallEvent,
+    ClientText, RequestEvent, Sink, SinkError, Stats, ToolCallEvent,
     fanin::wire::{Ingested, MAX_BODY_BYTES, MAX_DECODED_BYTES, MAX_EVENTS, ingest_url},
 };
 
@@ -169,6 +170,28 @@ impl Sink for HttpExporter {
     }
 
     fn write(&mut self, events: &[ToolCallEvent]) -> Result<(), SinkError> {
+        self.ship(events)
+    }
+
+    /// Requests other than `tools/call` travel in the same `events` array (the collector tells
+    /// them by their `method`).
+    fn write_requests(&mut self, requests: &[RequestEvent]) -> Result<(), SinkError> {
+        self.ship(requests)
+    }
+
+    fn flush(&mut self, _stats: &Stats) -> Result<(), SinkError> {
+        self.shared.notify();
+        let deadline = Instant::now() + self.shared.config.flush_timeout;
+        while self.shared.due_now() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+}
+
+impl HttpExporter {
+    /// Packs `events` into batches, appends them to the outbox and wakes the sender.
+    fn ship<E: serde::Serialize>(&mut self, events: &[E]) -> Result<(), SinkError> {
         let mut packer = Packer::default();
         let mut encoded = Vec::with_capacity(1024);
         for event in events {
@@ -179,15 +202,6 @@ impl Sink for HttpExporter {
         let batches = compress(packer.finish())?;
         self.shared.enqueue(None, now_ms(), &batches)?;
         self.shared.notify();
-        Ok(())
-    }
-
-    fn flush(&mut self, _stats: &Stats) -> Result<(), SinkError> {
-        self.shared.notify();
-        let deadline = Instant::now() + self.shared.config.flush_timeout;
-        while self.shared.due_now() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ mod jwks;
 mod metadata;
 #[cfg(feature = "oauth")]
 mod oauth;
-#[cfg(feature = "oauth")]
+#[cfg(feature = "http")]
 mod sessions;
 
 pub use details::UserDetails;
@@ -24,6 +24,8 @@ pub use details::UserDetails;
 pub use oauth::OAuthConfig;
 #[cfg(feature = "oauth")]
 pub(crate) use oauth::{OAuth, require_bearer};
+#[cfg(feature = "http")]
+pub(crate) use sessions::Sessions;
 
 /// An authenticated caller. Insert it into the HTTP request extensions (for example from an
 /// axum middleware) and every tool call on that request is attributed to `subject`.

@@ -6,12 +6,18 @@
 //! in-memory one inside) and forgets the binding when rmcp closes the session (`DELETE`, idle
 //! expiry after rmcp's keep-alive of 5 minutes, shutdown). Memory is bounded by refusing new
 //! sessions at capacity, never by forgetting a live one.
+//!
+//! It also names the session on the `initialize` request that opens it: the client learns the
+//! id only from the answer, and the server records the request in the session it opens.
+
+// Without the `oauth` feature no session has an owner: only the naming is used.
+#![cfg_attr(not(feature = "oauth"), allow(dead_code))]
 
 use std::{collections::HashMap, sync::Mutex};
 
 use futures::Stream;
 use rmcp::{
-    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
+    model::{ClientJsonRpcMessage, GetExtensions, ServerJsonRpcMessage},
     transport::{
         WorkerTransport,
         streamable_http_server::session::{
@@ -20,6 +26,9 @@ use rmcp::{
         },
     },
 };
+
+/// The header naming an MCP session.
+const SESSION_HEADER: &str = "mcp-session-id";
 
 /// The MCP sessions of one server and, for those opened with a token, their owners.
 pub(crate) struct Sessions {
@@ -35,7 +44,7 @@ pub(super) struct Full;
 
 impl Sessions {
     /// Sessions bound to at most `capacity` owners at once.
-    pub(super) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             manager: LocalSessionManager::default(),
             owners: Mutex::default(),
@@ -84,8 +93,17 @@ impl SessionManager for Sessions {
     async fn initialize_session(
         &self,
         id: &SessionId,
-        message: ClientJsonRpcMessage,
+        mut message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        if let ClientJsonRpcMessage::Request(request) = &mut message
+            && let Some(parts) = request
+                .request
+                .extensions_mut()
+                .get_mut::<http::request::Parts>()
+            && let Ok(value) = http::HeaderValue::from_str(id)
+        {
+            parts.headers.insert(SESSION_HEADER, value);
+        }
         self.manager.initialize_session(id, message).await
     }
 

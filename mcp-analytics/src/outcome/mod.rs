@@ -57,11 +57,7 @@ impl Outcome {
     }
 
     pub(crate) fn panic(payload: &(dyn Any + Send)) -> Self {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|text| (*text).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic with a non-string payload".to_owned());
+        let message = panic_message(payload);
         let text = "the tool failed unexpectedly (internal error); the failure was recorded";
         Outcome {
             response: Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into()),
@@ -94,4 +90,13 @@ impl Outcome {
             )),
         }
     }
+}
+
+/// The message a panic was raised with (unsanitized: it may quote secrets).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-string payload".to_owned())
 }

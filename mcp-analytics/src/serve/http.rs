@@ -5,13 +5,11 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use rmcp::{
     ServerHandler,
-    transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-    },
+    transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService},
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{Analytics, Error, IdentityResolver, server::Server};
+use crate::{Analytics, Error, IdentityResolver, identity::Sessions, server::Server};
 
 /// Serves the server built by `factory` over streamable HTTP at `http://{addr}/mcp` until
 /// Ctrl-C or SIGTERM, then flushes analytics.
@@ -187,12 +185,13 @@ impl<S: Server + ServerHandler> HttpServer<S> {
         let factory = move || Ok(factory());
         // With OAuth, sessions are bound to the users who open them.
         #[cfg(feature = "oauth")]
-        let mcp = match &self.oauth {
-            Some(oauth) => nest_mcp(factory, oauth.sessions(), config),
-            None => nest_mcp(factory, Arc::new(LocalSessionManager::default()), config),
+        let sessions = match &self.oauth {
+            Some(oauth) => oauth.sessions(),
+            None => Arc::new(Sessions::new(usize::MAX)),
         };
         #[cfg(not(feature = "oauth"))]
-        let mcp = nest_mcp(factory, Arc::new(LocalSessionManager::default()), config);
+        let sessions = Arc::new(Sessions::new(usize::MAX));
+        let mcp = nest_mcp(factory, sessions, config);
         // Layers run outside in: origin check, OAuth, identity, JSON-RPC errors, rmcp.
         let mut router = mcp.layer(axum::middleware::from_fn(move |request, next| {
             super::parse_errors::json_rpc_errors(body_limit, request, next)

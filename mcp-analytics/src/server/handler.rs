@@ -1,5 +1,6 @@
-//! The generic bodies of the generated `ServerHandler` methods. `call_tool` is the path of
-//! every call: capture, dispatch (panics caught, cancellation observed), classify, record.
+//! The generic bodies of the generated `ServerHandler` methods for tools. `call_tool` is the
+//! path of every call: capture, dispatch (panics caught, cancellation observed), classify,
+//! record.
 
 use std::time::Instant;
 
@@ -7,12 +8,15 @@ use rmcp::{
     ErrorData,
     model::{
         CacheScope, CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-        ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
+        PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
     },
 };
 use serde_json::Value;
 
-use super::{Outcome, RequestContext, Server, ToolCall, ToolSpec};
+use super::{
+    Outcome, RequestContext, Server, ToolCall, ToolSpec,
+    observe::{Method, observed},
+};
 use crate::{
     Analytics, CallContext, LogLevel,
     analytics::RawCall,
@@ -47,17 +51,26 @@ pub fn get_tool<S: Server>(name: &str) -> Option<Tool> {
         .cloned()
 }
 
-/// `ServerHandler::list_tools`: every tool, with 2026-07-28 cache hints when negotiated.
-pub fn list_tools<S: Server>(context: &RequestContext) -> Result<ListToolsResult, ErrorData> {
-    let result = ListToolsResult::with_all_items(S::tool_list().get(S::TOOLS).to_vec());
-    let modern = context
-        .protocol_version()
-        .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
-    Ok(if modern {
-        result.with_ttl_ms(0).with_cache_scope(CacheScope::Public)
-    } else {
-        result
-    })
+/// `ServerHandler::list_tools`: every tool (one page), with 2026-07-28 cache hints when
+/// negotiated; recorded as a `tools/list` request.
+pub async fn list_tools<S: Server>(
+    server: &S,
+    request: Option<PaginatedRequestParams>,
+    context: RequestContext,
+) -> Result<ListToolsResult, ErrorData> {
+    let _every_tool_on_one_page = request;
+    let answer = async {
+        let result = ListToolsResult::with_all_items(S::tool_list().get(S::TOOLS).to_vec());
+        let modern = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        Ok(if modern {
+            result.with_ttl_ms(0).with_cache_scope(CacheScope::Public)
+        } else {
+            result
+        })
+    };
+    observed(server, Method::ToolsList, None, &context, answer).await
 }
 
 /// `ServerHandler::call_tool`: runs the tool (behind the payment gate when it is paid) and

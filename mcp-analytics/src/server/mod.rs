@@ -1,7 +1,9 @@
 //! The [`Server`] trait `#[mcp_server]` implements for the user's type, and the call path it
 //! drives: the generated `ServerHandler` methods forward to [`call_tool`], [`list_tools`],
 //! [`get_tool`] and [`server_config`]; `call_tool` hands each call to [`Server::dispatch`] as a
-//! [`ToolCall`], which runs the tool method and answers with an [`Outcome`].
+//! [`ToolCall`], which runs the tool method and answers with an [`Outcome`]. Every other request
+//! is answered inside [`observed`], which records it: [`initialize`], [`discover`], [`ping`],
+//! [`set_level`] and `list_tools` here.
 //!
 //! `serve::stdio` and `serve::http` serve any `Server` that is also an rmcp `ServerHandler`
 //! (what `#[mcp_server]` generates). Implementing `Server` by hand is possible but not needed:
@@ -9,12 +11,16 @@
 
 mod call;
 mod handler;
+mod lifecycle;
+mod observe;
 mod tool_panics;
 
 use std::future::Future;
 
 pub use call::{Returned, ToolCall, returns};
 pub use handler::{call_tool, get_tool, list_tools, server_config, set_log_level};
+pub use lifecycle::{discover, initialize, ping, set_level};
+pub use observe::{Method, observed};
 
 pub use crate::outcome::Outcome;
 use crate::{

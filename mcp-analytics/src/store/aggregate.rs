@@ -24,10 +24,10 @@ use crate::schema;
 
 /// Maps keyed by short strings and timestamps, rebuilt per batch: FNV-1a hashes them several
 /// times faster than the default SipHash, and nothing here is attacker-chosen at that scale.
-type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<Fnv>>;
+pub(super) type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<Fnv>>;
 
 #[derive(Default)]
-struct Fnv(u64);
+pub(super) struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
@@ -47,7 +47,8 @@ impl Hasher for Fnv {
     }
 }
 
-const HOUR_MS: i64 = 3_600_000;
+pub(super) const MINUTE_MS: i64 = 60_000;
+pub(super) const HOUR_MS: i64 = 3_600_000;
 /// How long hourly aggregates may wait in memory.
 pub(super) const HOURLY_DELAY: Duration = Duration::from_millis(500);
 
@@ -62,11 +63,24 @@ pub(super) struct Totals {
 
 impl Totals {
     fn add(&mut self, event: &ToolCallEvent) {
-        let duration = i64::try_from(event.duration_us).unwrap_or(i64::MAX);
+        self.record(event.duration_us);
+    }
+
+    /// Counts one call that took `duration_us`.
+    pub(super) fn record(&mut self, duration_us: u64) {
+        let duration = i64::try_from(duration_us).unwrap_or(i64::MAX);
         self.calls += 1;
         self.sum_us = self.sum_us.saturating_add(duration);
         self.max_us = self.max_us.max(duration);
-        self.latency.record(event.duration_us);
+        self.latency.record(duration_us);
+    }
+
+    /// Adds `other` into these totals.
+    pub(super) fn merge(&mut self, other: &Totals) {
+        self.calls += other.calls;
+        self.sum_us = self.sum_us.saturating_add(other.sum_us);
+        self.max_us = self.max_us.max(other.max_us);
+        self.latency.merge(&other.latency);
     }
 }
 
@@ -113,7 +127,7 @@ pub(super) struct Pending {
 /// A stored event and the tool name its rollups use (see `unknown`).
 pub(super) type Rolled<'e> = (&'e ToolCallEvent, &'e str);
 
-fn floor(ts_ms: i64, unit: i64) -> i64 {
+pub(super) fn floor(ts_ms: i64, unit: i64) -> i64 {
     ts_ms - ts_ms.rem_euclid(unit)
 }
 
@@ -225,10 +239,7 @@ impl Pending {
                 error_type.to_owned(),
             );
             let pending = self.hours.entry(key).or_default();
-            pending.totals.calls += batch.totals.calls;
-            pending.totals.sum_us = pending.totals.sum_us.saturating_add(batch.totals.sum_us);
-            pending.totals.max_us = pending.totals.max_us.max(batch.totals.max_us);
-            pending.totals.latency.merge(&batch.totals.latency);
+            pending.totals.merge(&batch.totals);
             pending.users.merge(&batch.users);
             pending.sessions.merge(&batch.sessions);
         }

@@ -1,16 +1,21 @@
 //! The embedded store: one SQLite file (WAL) holding raw `tool_calls`, the per-minute and
 //! quarter-hour rollups `tool_calls_1m` and `tool_calls_15m` (written in the same transaction),
-//! the hourly rollups (written within half a second, see `aggregate`) and the recorder's
-//! counters. With the `postgres` feature,
+//! the hourly rollups (written within half a second, see `aggregate`), the other requests and
+//! their rollups (`requests`) and the recorder's counters. With the `postgres` feature,
 //! `PgStore` keeps the same tables in PostgreSQL for many writers (see `pg`); both are read by
 //! the same queries (see `source`).
 
 mod aggregate;
+mod allowance;
 mod histogram;
 mod overview;
 #[cfg(feature = "postgres")]
 mod pg;
 mod report;
+mod request_report;
+#[cfg(test)]
+mod request_tests;
+mod requests;
 mod rollup;
 #[cfg(test)]
 mod schema_tests;
@@ -33,12 +38,18 @@ pub use pg::PgStore;
 #[cfg(feature = "dashboard")]
 pub(crate) use pg::describe as describe_pg_error;
 pub use report::{ErrorKind, Report, Sessions, ToolReport, UserUsage};
+pub use request_report::{MethodReport, PromptReport, ResourceReport, Usage};
+pub use requests::{OTHER_TARGETS, TARGETS_PER_HOUR};
 pub use sketch::DistinctSketch;
 pub use summary::ToolSummary;
 pub use unknown::{OTHER_UNKNOWN_TOOLS, UNKNOWN_TOOLS_PER_HOUR};
 pub use views::{CallRow, SeriesPoint};
 
-use crate::{Sink, SinkError, Stats, event::ToolCallEvent, schema};
+use crate::{
+    Sink, SinkError, Stats,
+    event::{RequestEvent, ToolCallEvent},
+    schema,
+};
 
 /// A SQLite analytics database. As a [`Sink`] it appends batches; its query methods read the
 /// rollups.
@@ -48,6 +59,8 @@ pub struct SqliteStore {
     pending: aggregate::Pending,
     /// Unknown tool names admitted to the rollups per hour.
     unknown: unknown::UnknownTools,
+    /// Request targets admitted to the rollups per hour.
+    targets: requests::RequestTargets,
     /// The counters last stored in `recorder_stats`, and when.
     stats_written: Option<(Stats, std::time::Instant)>,
 }
@@ -89,6 +102,7 @@ impl SqliteStore {
             connection,
             pending: aggregate::Pending::default(),
             unknown: unknown::UnknownTools::default(),
+            targets: requests::RequestTargets::default(),
             stats_written: None,
         })
     }
@@ -185,6 +199,19 @@ impl SqliteStore {
         }
         transaction.commit()?;
         Ok(inserted.len())
+    }
+
+    /// Appends requests other than `tools/call` and updates their rollups in one transaction.
+    /// Requests whose id is already stored are skipped; returns how many were new.
+    pub fn append_requests(&mut self, requests: &[RequestEvent]) -> rusqlite::Result<usize> {
+        let transaction = self.connection.transaction()?;
+        let stored = requests::append(&transaction, &mut self.targets, requests)
+            .and_then(|stored| transaction.commit().map(|()| stored));
+        if stored.is_err() {
+            // Targets admitted by the rolled-back transaction are not in the rollup.
+            self.targets.forget();
+        }
+        stored
     }
 
     /// Writes the hourly aggregates now.
@@ -316,6 +343,11 @@ impl Sink for SqliteStore {
 
     fn write(&mut self, events: &[ToolCallEvent]) -> Result<(), SinkError> {
         self.store(events, false)?;
+        Ok(())
+    }
+
+    fn write_requests(&mut self, requests: &[RequestEvent]) -> Result<(), SinkError> {
+        self.append_requests(requests)?;
         Ok(())
     }
 

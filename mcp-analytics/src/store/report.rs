@@ -1,13 +1,14 @@
 //! The usage report behind `mcp-analytics report` and the dashboard: per-tool figures from the
 //! per-minute (or, past a day, hourly) rollup; distinct users and sessions from the hourly
-//! sketches; errors by type and top users from the hourly tables (so those start on the hour).
+//! sketches; errors by type and top users from the hourly tables (so those start on the hour);
+//! the other requests per method, prompt and resource (see `request_report`).
 
 use serde::Serialize;
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    DistinctSketch,
+    DistinctSketch, MethodReport, PromptReport, ResourceReport, request_report,
     rollup::Totals,
     source::{Param, Source},
     summary,
@@ -27,6 +28,13 @@ pub struct Report {
     pub errors: u64,
     /// Per tool, busiest first.
     pub tools: Vec<ToolReport>,
+    /// The other requests (`initialize`, `tools/list`, `prompts/get`, …) per method, busiest
+    /// first (empty in a report of one tool).
+    pub requests: Vec<MethodReport>,
+    /// `prompts/get` per prompt name, busiest first (empty in a report of one tool).
+    pub prompts: Vec<PromptReport>,
+    /// `resources/read` per resource URI, busiest first (empty in a report of one tool).
+    pub resources: Vec<ResourceReport>,
     /// Errors by status and type, most frequent first.
     pub error_kinds: Vec<ErrorKind>,
     /// The most active users, most calls first (at most 10).
@@ -54,6 +62,11 @@ pub struct ToolReport {
     pub p99_ms: f64,
     /// Distinct users who called it.
     pub users: u64,
+    /// Distinct sessions that called it.
+    pub sessions: u64,
+    /// Distinct sessions that listed the tools (`tools/list` answers every tool, so this is
+    /// the same for each): how many could have called it.
+    pub listed_sessions: u64,
 }
 
 /// How many calls ended with one status and error type.
@@ -126,32 +139,37 @@ pub(super) fn complete<S: Source>(
             calls: totals.calls,
             errors: totals.errors,
             users: 0,
+            sessions: 0,
+            listed_sessions: 0,
         })
         .collect();
     let filter = "hour_ms >= ?1 - 3599999 AND (CAST(?2 AS TEXT) IS NULL OR tool = ?2) AND (CAST(?3 AS TEXT) IS NULL OR server_name = ?3)";
     let params = [Param::Int(since_ms), Param::Text(tool), Param::Text(server)];
-    let mut user_sketches: HashMap<String, DistinctSketch> = HashMap::new();
-    let mut sessions = DistinctSketch::default();
+    // Per tool: its users' and its sessions' sketches.
+    let mut sketches: HashMap<String, (DistinctSketch, DistinctSketch)> = HashMap::new();
     source.each(
         &format!("SELECT tool, users_hll, sessions_hll FROM tool_calls_1h WHERE {filter}"),
         &params,
         &mut |row| {
-            user_sketches
-                .entry(row.string(0)?)
-                .or_default()
-                .merge_encoded(row.blob(1)?);
+            let (users, sessions) = sketches.entry(row.string(0)?).or_default();
+            users.merge_encoded(row.blob(1)?);
             sessions.merge_encoded(row.blob(2)?);
             Ok(())
         },
     )?;
     let mut all_users = DistinctSketch::default();
-    user_sketches
-        .values()
-        .for_each(|sketch| all_users.merge(sketch));
+    let mut sessions = DistinctSketch::default();
+    for (users, tool_sessions) in sketches.values() {
+        all_users.merge(users);
+        sessions.merge(tool_sessions);
+    }
+    let requests = request_report::read(source, since_ms, server)?;
     for entry in &mut tools {
-        entry.users = user_sketches
-            .get(&entry.tool)
-            .map_or(0, DistinctSketch::estimate);
+        if let Some((users, sessions)) = sketches.get(&entry.tool) {
+            entry.users = users.estimate();
+            entry.sessions = sessions.estimate();
+        }
+        entry.listed_sessions = requests.listed_sessions;
     }
     tools.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.tool.cmp(&b.tool)));
     let error_kinds = source.rows(
@@ -196,6 +214,22 @@ pub(super) fn complete<S: Source>(
         calls,
         errors: tools.iter().map(|entry| entry.errors).sum(),
         tools,
+        // A report of one tool has none of the other requests.
+        requests: if tool.is_none() {
+            requests.methods
+        } else {
+            Vec::new()
+        },
+        prompts: if tool.is_none() {
+            requests.prompts
+        } else {
+            Vec::new()
+        },
+        resources: if tool.is_none() {
+            requests.resources
+        } else {
+            Vec::new()
+        },
         error_kinds,
         top_users,
         sessions: Sessions {

@@ -1,6 +1,6 @@
 //! The per-tool rollups and how they are read: rows per minute and per quarter hour (written
 //! with their rows) and per hour, folded into totals (calls, errors and a merged latency
-//! histogram) per key — a tool, a time bucket, or everything.
+//! histogram) per key — a tool, a method and target, a time bucket, or everything.
 //!
 //! A range reads the coarsest rollup its chart buckets allow. Quarter-hour buckets read whole
 //! hours from `tool_calls_15m` where it holds every call the hourly rollup counts, and the
@@ -14,7 +14,7 @@ use super::{
     LatencyHistogram,
     source::{Param, Row, Source},
 };
-use crate::Status;
+use crate::{RequestStatus, Status};
 
 /// Calls, errors and latencies summed over rollup rows.
 #[derive(Default)]
@@ -70,14 +70,7 @@ const FINE_RANGE_MS: i64 = 86_400_000;
 /// The chart bucket whose rollup a summary of calls since `since_ms` reads: quarter hours up to
 /// a day back (exact to the minute), hours beyond (from the start of the first hour).
 pub(super) fn summary_bucket(since_ms: i64) -> i64 {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64);
-    if now_ms - since_ms > FINE_RANGE_MS {
-        HOUR_MS
-    } else {
-        QUARTER.ms
-    }
+    if hourly(since_ms) { HOUR_MS } else { QUARTER.ms }
 }
 
 /// Totals of calls since `since_ms` (of `server`, or every server) per `(bucket start, tool)`,
@@ -123,6 +116,7 @@ pub(super) fn cells<S: Source>(
         "SELECT quarter_ms, tool, status, calls, latency_hist FROM tool_calls_15m WHERE quarter_ms >= ?1 AND (CAST(?2 AS TEXT) IS NULL OR server_name = ?2)",
         &[Param::Int(first_hour), Param::Text(server)],
         2,
+        tool_error,
         start_and_tool,
     )?;
     let mut quartered: BTreeMap<i64, u64> = BTreeMap::new();
@@ -164,6 +158,7 @@ fn minutes<S: Source>(
             Param::Text(server),
         ],
         2,
+        tool_error,
         start_and_tool,
     )
 }
@@ -180,13 +175,43 @@ fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
+/// The request rollup table for requests since `since_ms`, and the time condition on `?1`
+/// (buckets that overlap the range, so the first bucket counts whole).
+pub(super) fn request_table_for(since_ms: i64) -> (&'static str, &'static str) {
+    if hourly(since_ms) {
+        ("requests_1h", "hour_ms >= ?1 - 3599999")
+    } else {
+        ("requests_1m", "minute_ms >= ?1 - 59999")
+    }
+}
+
+fn hourly(since_ms: i64) -> bool {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64);
+    now_ms - since_ms > FINE_RANGE_MS
+}
+
+/// Whether a stored tool-call status is an error.
+pub(super) fn tool_error(status: &str) -> bool {
+    status.parse::<Status>().is_ok_and(Status::is_error)
+}
+
+/// Whether a stored request status is an error.
+pub(super) fn request_error(status: &str) -> bool {
+    status
+        .parse::<RequestStatus>()
+        .is_ok_and(RequestStatus::is_error)
+}
+
 /// Runs `sql` (which must select `status, calls, latency_hist` after the key columns) and folds
-/// its rows into totals per `key(row)`.
+/// its rows into totals per `key(row)`, counting the statuses `error` says are errors.
 pub(super) fn fold<S: Source, K: Ord>(
     source: &S,
     sql: &str,
     params: &[Param<'_>],
     key_columns: usize,
+    error: fn(&str) -> bool,
     key: impl Fn(&dyn Row<S::Error>) -> Result<K, S::Error>,
 ) -> Result<BTreeMap<K, Totals>, S::Error> {
     let mut totals: BTreeMap<K, Totals> = BTreeMap::new();
@@ -195,7 +220,7 @@ pub(super) fn fold<S: Source, K: Ord>(
         let calls = count(row.int(key_columns + 1)?);
         let entry = totals.entry(key(row)?).or_default();
         entry.calls += calls;
-        if status.parse::<Status>().is_ok_and(Status::is_error) {
+        if error(&status) {
             entry.errors += calls;
         }
         entry.latency.merge_encoded(row.blob(key_columns + 2)?);

@@ -1,5 +1,5 @@
 //! Queries behind the dashboard's charts and drill-downs: time series from the per-minute
-//! rollup, recent errors and one session's calls from indexed raw rows.
+//! rollup, recent errors and one session's calls and other requests from indexed raw rows.
 
 use serde::Serialize;
 
@@ -7,7 +7,7 @@ use super::{
     rollup,
     source::{Param, Row, Source},
 };
-use crate::schema::IS_ERROR;
+use crate::schema::{IS_ERROR, REQUEST_IS_ERROR};
 
 /// Calls, errors and latency percentiles of one time bucket.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -39,14 +39,17 @@ impl SeriesPoint {
     }
 }
 
-/// One recorded call, as the drill-down views show it (already redacted).
+/// One recorded call or other request, as the drill-down views show it (already redacted).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CallRow {
     /// Event id.
     pub id: String,
     /// Start, unix ms.
     pub ts_ms: i64,
-    /// Tool name.
+    /// The JSON-RPC method: `tools/call`, or another request's (`initialize`, `prompts/get`, …).
+    pub method: String,
+    /// The tool name (`tools/call`), else the request's target (prompt name, resource URI), if
+    /// any.
     pub tool: String,
     /// Status name.
     pub status: String,
@@ -78,7 +81,7 @@ pub(super) fn series<S: Source>(
         "SELECT minute_ms, status, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 - 59999 AND (CAST(?2 AS TEXT) IS NULL OR tool = ?2)"
     };
     let params = [Param::Int(since_ms), Param::Text(tool)];
-    let buckets = rollup::fold(source, sql, &params, 1, |row| {
+    let buckets = rollup::fold(source, sql, &params, 1, rollup::tool_error, |row| {
         row.int(0)
             .map(|minute| minute - minute.rem_euclid(bucket_ms))
     })?;
@@ -88,33 +91,38 @@ pub(super) fn series<S: Source>(
         .collect())
 }
 
-const CALL_COLUMNS: &str =
-    "id, ts_ms, tool, status, error_type, error_message, duration_us, params, user_id, session_id";
+/// The drill-down columns of `tool_calls`, and the same of `requests` (no parameters).
+const CALL_COLUMNS: &str = "id, ts_ms, 'tools/call' AS method, tool, status, error_type, error_message, duration_us, params, user_id, session_id";
+const REQUEST_COLUMNS: &str = "id, ts_ms, method, coalesce(target, '') AS tool, status, error_type, error_message, duration_us, CAST(NULL AS TEXT) AS params, user_id, session_id";
 
 fn call_row<E>(row: &dyn Row<E>) -> Result<CallRow, E> {
     Ok(CallRow {
         id: row.string(0)?,
         ts_ms: row.int(1)?,
-        tool: row.string(2)?,
-        status: row.string(3)?,
-        error_type: row.text(4)?,
-        error_message: row.text(5)?,
-        duration_ms: row.int(6)? as f64 / 1000.0,
-        params: row.text(7)?,
-        user_id: row.text(8)?,
-        session_id: row.text(9)?,
+        method: row.string(2)?,
+        tool: row.string(3)?,
+        status: row.string(4)?,
+        error_type: row.text(5)?,
+        error_message: row.text(6)?,
+        duration_ms: row.int(7)? as f64 / 1000.0,
+        params: row.text(8)?,
+        user_id: row.text(9)?,
+        session_id: row.text(10)?,
     })
 }
 
+/// The latest failed calls and requests, newest first: each table's latest `limit` through its
+/// time index, then the latest of both.
 pub(super) fn recent_errors<S: Source>(
     source: &S,
     since_ms: i64,
     limit: usize,
     server: Option<&str>,
 ) -> Result<Vec<CallRow>, S::Error> {
+    let scope = "ts_ms >= ?1 AND (CAST(?3 AS TEXT) IS NULL OR server_name = ?3)";
     source.rows(
         &format!(
-            "SELECT {CALL_COLUMNS} FROM tool_calls WHERE ts_ms >= ?1 AND {IS_ERROR} AND (CAST(?3 AS TEXT) IS NULL OR server_name = ?3) ORDER BY ts_ms DESC, id DESC LIMIT ?2"
+            "SELECT * FROM (SELECT {CALL_COLUMNS} FROM tool_calls WHERE {scope} AND {IS_ERROR} ORDER BY ts_ms DESC, id DESC LIMIT ?2) AS calls UNION ALL SELECT * FROM (SELECT {REQUEST_COLUMNS} FROM requests WHERE {scope} AND {REQUEST_IS_ERROR} ORDER BY ts_ms DESC, id DESC LIMIT ?2) AS requests ORDER BY ts_ms DESC, id DESC LIMIT ?2"
         ),
         &[
             Param::Int(since_ms),
@@ -125,6 +133,7 @@ pub(super) fn recent_errors<S: Source>(
     )
 }
 
+/// A session's calls and requests, in order.
 pub(super) fn session<S: Source>(
     source: &S,
     session_id: &str,
@@ -132,7 +141,7 @@ pub(super) fn session<S: Source>(
 ) -> Result<Vec<CallRow>, S::Error> {
     source.rows(
         &format!(
-            "SELECT {CALL_COLUMNS} FROM tool_calls WHERE session_id = ?1 ORDER BY ts_ms, id LIMIT ?2"
+            "SELECT * FROM (SELECT {CALL_COLUMNS} FROM tool_calls WHERE session_id = ?1 ORDER BY ts_ms, id LIMIT ?2) AS calls UNION ALL SELECT * FROM (SELECT {REQUEST_COLUMNS} FROM requests WHERE session_id = ?1 ORDER BY ts_ms, id LIMIT ?2) AS requests ORDER BY ts_ms, id LIMIT ?2"
         ),
         &[Param::Text(Some(session_id)), Param::Int(limit as i64)],
         call_row,

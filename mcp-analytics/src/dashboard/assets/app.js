@@ -10,6 +10,8 @@
   let lastTools = [];
   // The rollup row of unknown tool names past 100 distinct ones per server and hour.
   const OTHER_UNKNOWN_TOOLS = "(other unknown tools)";
+  // The rollup row of prompt names or resource URIs past 100 distinct ones per server, method and hour.
+  const OTHER_TARGETS = "(other targets)";
 
   async function get(path) {
     const response = await fetch(base + path, { credentials: "same-origin" });
@@ -97,8 +99,11 @@
   function renderTools(tools) {
     lastTools = tools;
     const columns = [["tool", "Tool"], ["calls", "Calls", 1], ["success_rate", "Success", 1], ["errors", "Errors", 1],
-      ["p50_ms", "p50 ms", 1], ["p95_ms", "p95 ms", 1], ["p99_ms", "p99 ms", 1], ["users", "Users", 1]];
+      ["p50_ms", "p50 ms", 1], ["p95_ms", "p95 ms", 1], ["p99_ms", "p99 ms", 1], ["users", "Users", 1],
+      ["sessions", "Called in", 1], ["listed_sessions", "Listed in", 1]];
     const body = header($("tools"), columns);
+    $("tools").tHead.rows[0].cells[8].title = "Sessions that called the tool";
+    $("tools").tHead.rows[0].cells[9].title = "Sessions that listed the tools (tools/list)";
     $("tools").tHead.onclick = (event) => {
       const key = event.target.dataset.key;
       if (!key) return;
@@ -129,17 +134,55 @@
       cell(row, ms(tool.p95_ms), 1);
       cell(row, ms(tool.p99_ms), 1);
       cell(row, fmt.format(tool.users), 1);
+      cell(row, fmt.format(tool.sessions), 1);
+      cell(row, fmt.format(tool.listed_sessions), 1);
     }
     if (!tools.length) body.insertRow().insertCell().textContent = "No calls in this range.";
   }
 
+  // Requests other than tools/call: per method, and per prompt and resource.
+  function renderRequests(report) {
+    let body = header($("methods"), [["method", "Method"], ["calls", "Calls", 1], ["errors", "Errors", 1],
+      ["p50_ms", "p50 ms", 1], ["p95_ms", "p95 ms", 1], ["sessions", "Sessions", 1]]);
+    for (const method of report.requests) {
+      const row = body.insertRow();
+      cell(row, method.method);
+      cell(row, fmt.format(method.calls), 1);
+      cell(row, fmt.format(method.errors), 1);
+      cell(row, ms(method.p50_ms), 1);
+      cell(row, ms(method.p95_ms), 1);
+      cell(row, fmt.format(method.sessions), 1);
+    }
+    if (!report.requests.length) body.insertRow().insertCell().textContent = "No other requests in this range.";
+    const targets = (table, rows, label, key, empty) => {
+      const body = header($(table), [[key, label], ["calls", "Calls", 1], ["errors", "Errors", 1],
+        ["p50_ms", "p50 ms", 1], ["p95_ms", "p95 ms", 1]]);
+      for (const target of rows) {
+        const row = body.insertRow();
+        if (target[key] === OTHER_TARGETS) {
+          row.classList.add("bucket");
+          row.title = "Past the first 100 distinct ones per server and hour";
+        }
+        cell(row, target[key]);
+        cell(row, fmt.format(target.calls), 1);
+        cell(row, fmt.format(target.errors), 1);
+        cell(row, ms(target.p50_ms), 1);
+        cell(row, ms(target.p95_ms), 1);
+      }
+      if (!rows.length) body.insertRow().insertCell().textContent = empty;
+    };
+    targets("prompts", report.prompts, "Prompt", "name", "No prompts read in this range.");
+    targets("resources", report.resources, "Resource", "uri", "No resources read in this range.");
+  }
+
   function renderCalls(table, rows, withTool) {
-    const columns = [["ts", "Time"], ["tool", "Tool"], ["status", "Status"], ["error", "Error"], ["ms", "ms", 1], ["params", "Parameters (redacted)"], ["user", "User"], ["session", "Session"]];
+    const columns = [["ts", "Time"], ["tool", "Tool or request"], ["status", "Status"], ["error", "Error"], ["ms", "ms", 1], ["params", "Parameters (redacted)"], ["user", "User"], ["session", "Session"]];
     const body = header(table, columns);
     for (const call of rows) {
       const row = body.insertRow();
       cell(row, new Date(call.ts_ms).toLocaleString());
-      cell(row, call.tool);
+      // A tool call shows its tool; another request its method and target (prompt, resource).
+      cell(row, call.method === "tools/call" ? call.tool : [call.method, call.tool].filter(Boolean).join(" "));
       const status = cell(row, call.status);
       if (call.status !== "ok") status.className = "status-bad";
       cell(row, [call.error_type, call.error_message].filter(Boolean).join(": "));
@@ -207,6 +250,7 @@
       renderServers(overview.servers);
       renderCards(overview);
       renderTools(overview.report.tools);
+      renderRequests(overview.report);
       renderUsers(overview.report.top_users);
       renderCharts(overview.series, overview.since_ms, overview.until_ms);
       renderCalls($("errors"), errors, true);

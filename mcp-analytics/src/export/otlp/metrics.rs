@@ -19,7 +19,7 @@ use super::{
     resource::{Resources, scope},
     semconv::{self, string},
 };
-use crate::{ClientText, ToolCallEvent};
+use crate::{ClientText, RequestEvent, ToolCallEvent};
 
 /// The metric's name, unit and description from the conventions.
 pub(super) const NAME: &str = "mcp.server.operation.duration";
@@ -92,6 +92,33 @@ impl DurationHistogram {
     pub(super) fn record(&mut self, event: &ToolCallEvent) {
         let mut attributes = Vec::with_capacity(8);
         semconv::operation_attributes(event, &mut attributes);
+        self.add(
+            &event.server_name,
+            &event.server_version,
+            attributes,
+            event.duration_us,
+        );
+    }
+
+    /// Adds one request other than `tools/call`.
+    pub(super) fn record_request(&mut self, request: &RequestEvent) {
+        let mut attributes = Vec::with_capacity(8);
+        semconv::request_attributes(request, &mut attributes);
+        self.add(
+            &request.server_name,
+            &request.server_version,
+            attributes,
+            request.duration_us,
+        );
+    }
+
+    fn add(
+        &mut self,
+        server_name: &str,
+        server_version: &str,
+        attributes: Vec<KeyValue>,
+        duration_us: u64,
+    ) {
         let attributes: Vec<(String, String)> = attributes
             .into_iter()
             .filter_map(|attribute| match attribute.value?.value? {
@@ -102,8 +129,8 @@ impl DurationHistogram {
             })
             .collect();
         let server = (
-            ClientText::new(&event.server_name).into_string(),
-            ClientText::new(&event.server_version).into_string(),
+            ClientText::new(server_name).into_string(),
+            ClientText::new(server_version).into_string(),
         );
         let series = self.servers.entry(server).or_default();
         let key = Some(attributes);
@@ -115,7 +142,7 @@ impl DurationHistogram {
         series
             .entry(key)
             .or_default()
-            .record(event.duration_us as f64 / 1e6);
+            .record(duration_us as f64 / 1e6);
     }
 
     /// The export request with every series as of `now_ns`; `None` before the first call.

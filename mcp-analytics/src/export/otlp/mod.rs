@@ -1,8 +1,9 @@
-//! [`OtlpExporter`]: every tool call to any OpenTelemetry backend over OTLP/HTTP (protobuf),
+//! [`OtlpExporter`]: every request to any OpenTelemetry backend over OTLP/HTTP (protobuf),
 //! following the OpenTelemetry MCP semantic conventions.
 //!
-//! - one SERVER span per `tools/call`, named `tools/call {tool}`, a child of the client's span
-//!   when the request's `params._meta` carried a W3C `traceparent` (`spans.rs`);
+//! - one SERVER span per request, named `tools/call {tool}`, `prompts/get {prompt}` or by its
+//!   method (`initialize`, `resources/read`, …), a child of the client's span when the
+//!   request's `params._meta` carried a W3C `traceparent` (`spans.rs`);
 //! - the `mcp.server.operation.duration` histogram, cumulative, exported every
 //!   `OTEL_METRIC_EXPORT_INTERVAL` and on every flush (`metrics.rs`).
 //!
@@ -29,7 +30,7 @@ use std::{
 pub use config::{OtlpConfig, OtlpEndpoint};
 use prost::Message;
 
-use crate::{Error, Sink, SinkError, Stats, ToolCallEvent};
+use crate::{Error, RequestEvent, Sink, SinkError, Stats, ToolCallEvent};
 
 /// Exports spans and the duration histogram over OTLP/HTTP. Add it with
 /// `Analytics::builder().otlp(config)`, or set `OTEL_EXPORTER_OTLP_ENDPOINT`.
@@ -196,6 +197,38 @@ impl Sink for OtlpExporter {
                     let resource = self
                         .resources
                         .get(&event.server_name, &event.server_version);
+                    batch.push((resource, span));
+                }
+                None => {
+                    self.counters
+                        .spans_not_sampled
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.sender.enqueue(batch.into_iter());
+        Ok(())
+    }
+
+    fn write_requests(&mut self, requests: &[RequestEvent]) -> Result<(), SinkError> {
+        if let Some(durations) = &self.durations {
+            let mut histogram = durations
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for request in requests {
+                histogram.record_request(request);
+            }
+        }
+        let Some(encoder) = &mut self.spans else {
+            return Ok(());
+        };
+        let mut batch = Vec::with_capacity(requests.len());
+        for request in requests {
+            match encoder.request_span(request) {
+                Some(span) => {
+                    let resource = self
+                        .resources
+                        .get(&request.server_name, &request.server_version);
                     batch.push((resource, span));
                 }
                 None => {

@@ -1,6 +1,7 @@
 //! The OpenTelemetry MCP semantic conventions (semantic-conventions-genai `docs/gen-ai/mcp.md`,
-//! status Development) as this exporter applies them to a [`ToolCallEvent`]: attribute names,
-//! `error.type` per status, and the attributes spans and the duration histogram share.
+//! status Development) as this exporter applies them to a [`ToolCallEvent`] and a
+//! [`RequestEvent`]: attribute names, `error.type` per status, and the attributes spans and the
+//! duration histogram share.
 
 use std::borrow::Cow;
 
@@ -9,12 +10,14 @@ use opentelemetry_proto::tonic::common::v1::{
 };
 use serde_json::Value;
 
-use crate::{ToolCallEvent, Transport};
+use crate::{Method, RequestEvent, ToolCallEvent, Transport};
 
 pub(super) const MCP_METHOD_NAME: &str = "mcp.method.name";
 pub(super) const MCP_SESSION_ID: &str = "mcp.session.id";
 pub(super) const MCP_PROTOCOL_VERSION: &str = "mcp.protocol.version";
 pub(super) const GEN_AI_TOOL_NAME: &str = "gen_ai.tool.name";
+pub(super) const GEN_AI_PROMPT_NAME: &str = "gen_ai.prompt.name";
+pub(super) const MCP_RESOURCE_URI: &str = "mcp.resource.uri";
 pub(super) const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
 pub(super) const GEN_AI_TOOL_CALL_ARGUMENTS: &str = "gen_ai.tool.call.arguments";
 pub(super) const GEN_AI_TOOL_CALL_RESULT: &str = "gen_ai.tool.call.result";
@@ -26,7 +29,7 @@ pub(super) const NETWORK_PROTOCOL_NAME: &str = "network.protocol.name";
 /// The general OpenTelemetry user attribute (the successor of `enduser.id`).
 pub(super) const USER_ID: &str = "user.id";
 
-/// The method every exported operation is (this crate serves tools only).
+/// The method of tool calls.
 pub(super) const TOOLS_CALL: &str = "tools/call";
 pub(super) const EXECUTE_TOOL: &str = "execute_tool";
 /// `error.type` for a `CallToolResult` with `isError: true`.
@@ -37,6 +40,8 @@ pub(super) const CLIENT_NAME: &str = "mcp_analytics.client.name";
 pub(super) const CLIENT_VERSION: &str = "mcp_analytics.client.version";
 /// The call's status as stored (`ok`, `invalid_params`, `panic`, `payment_required`, …).
 pub(super) const CALL_STATUS: &str = "mcp_analytics.call.status";
+/// A request's status as stored (`ok`, `invalid_params`, `resource_not_found`, …).
+pub(super) const REQUEST_STATUS: &str = "mcp_analytics.request.status";
 /// The event id of the stored row (UUIDv7), to join a span with the local store.
 pub(super) const EVENT_ID: &str = "mcp_analytics.event.id";
 /// The span event recorded for payment outcomes, and its attribute.
@@ -118,6 +123,57 @@ pub(super) fn operation_attributes(event: &ToolCallEvent, into: &mut Vec<KeyValu
     if event.transport == Transport::Http {
         into.push(string(NETWORK_PROTOCOL_NAME, "http"));
     }
+}
+
+/// `error.type` of a request other than `tools/call`: none when it was answered (or asked for
+/// payment, which is no failure), else its stored error type — the JSON-RPC code the client got
+/// (also `rpc.response.status_code`), `panic`, or a payment answer.
+pub(super) fn request_error_type(request: &RequestEvent) -> Option<ErrorType<'_>> {
+    if !request.status.is_error() {
+        return None;
+    }
+    let stored = request.error_type.as_deref().unwrap_or("_OTHER");
+    Some(ErrorType {
+        error_type: Cow::Borrowed(stored),
+        rpc_code: stored
+            .parse::<i64>()
+            .is_ok()
+            .then_some(Cow::Borrowed(stored)),
+    })
+}
+
+/// The attributes a request's span and its duration histogram point share: the method, the
+/// prompt name of `prompts/get` (never the resource URI, which only spans carry), errors,
+/// protocol and transport.
+pub(super) fn request_attributes(request: &RequestEvent, into: &mut Vec<KeyValue>) {
+    into.push(string(MCP_METHOD_NAME, request.method.as_str()));
+    if let (Method::PromptsGet, Some(name)) = (request.method, &request.target) {
+        into.push(string(GEN_AI_PROMPT_NAME, name));
+    }
+    if let Some(error) = request_error_type(request) {
+        into.push(string(ERROR_TYPE, error.error_type));
+        if let Some(code) = error.rpc_code {
+            into.push(string(RPC_RESPONSE_STATUS_CODE, code));
+        }
+    }
+    if let Some(version) = &request.protocol_version {
+        into.push(string(MCP_PROTOCOL_VERSION, version));
+    }
+    into.push(string(
+        NETWORK_TRANSPORT,
+        network_transport(request.transport),
+    ));
+    if request.transport == Transport::Http {
+        into.push(string(NETWORK_PROTOCOL_NAME, "http"));
+    }
+}
+
+/// Whether a request is about a resource (`mcp.resource.uri` on its span).
+pub(super) fn is_resource_request(method: Method) -> bool {
+    matches!(
+        method,
+        Method::ResourcesRead | Method::ResourcesSubscribe | Method::ResourcesUnsubscribe
+    )
 }
 
 /// A string attribute.

@@ -1,7 +1,8 @@
-//! One SERVER span per `tools/call`, as the MCP semantic conventions describe it: named
-//! `tools/call {tool}`, timed from the call's start for its duration, a child of the client's
-//! span when the request carried a valid `traceparent`, status ERROR exactly when `error.type` is
-//! set, payment outcomes as `mcp_analytics.payment` span events.
+//! One SERVER span per request, as the MCP semantic conventions describe it: named
+//! `tools/call {tool}`, `prompts/get {prompt}` or the method alone, timed from the request's
+//! start for its duration, a child of the client's span when the request carried a valid
+//! `traceparent`, status ERROR exactly when `error.type` is set, payment outcomes as
+//! `mcp_analytics.payment` span events.
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use super::{
     semconv::{self, string},
     trace_context::{IdGenerator, Parent},
 };
-use crate::ToolCallEvent;
+use crate::{Method, RequestEvent, ToolCallEvent};
 
 /// `Span.flags`: the parent's remoteness is known (bit 8) and it is remote (bit 9).
 const FLAG_HAS_IS_REMOTE: u32 = 0x100;
@@ -46,21 +47,99 @@ impl SpanEncoder {
     /// The span of one call; `None` when the client's trace is not sampled (parent-based
     /// sampling, the OpenTelemetry default).
     pub(super) fn span(&mut self, event: &ToolCallEvent) -> Option<Span> {
-        let parent = event.traceparent.as_deref().and_then(Parent::parse);
+        let error = semconv::error_type(event);
+        let status = error.as_ref().map(|error| Status {
+            code: StatusCode::Error as i32,
+            message: self.status_message(event, error.rpc_code.is_some()),
+        });
+        let timing = Timing {
+            traceparent: event.traceparent.as_deref(),
+            tracestate: event.tracestate.as_deref(),
+            ts_ns: event.ts_ns,
+            ts_ms: event.ts_ms,
+            duration_us: event.duration_us,
+        };
+        let mut span = self.frame(&timing)?;
+        span.name = format!("{} {}", semconv::TOOLS_CALL, event.tool);
+        span.attributes = self.attributes(event);
+        span.events = payment_event(event.status.as_str(), span.end_time_unix_nano)
+            .into_iter()
+            .collect();
+        span.status = status;
+        Some(span)
+    }
+
+    /// The span of one request other than `tools/call`: named by its method (and prompt name),
+    /// with the resource URI (redacted) as an attribute; `None` when not sampled.
+    pub(super) fn request_span(&mut self, request: &RequestEvent) -> Option<Span> {
+        let timing = Timing {
+            traceparent: request.traceparent.as_deref(),
+            tracestate: request.tracestate.as_deref(),
+            ts_ns: request.ts_ns,
+            ts_ms: request.ts_ms,
+            duration_us: request.duration_us,
+        };
+        let mut span = self.frame(&timing)?;
+        span.name = match (request.method, &request.target) {
+            (Method::PromptsGet, Some(name)) => format!("{} {name}", request.method),
+            (method, _) => method.as_str().to_owned(),
+        };
+        let mut attributes = Vec::with_capacity(12);
+        semconv::request_attributes(request, &mut attributes);
+        if let Some(uri) = request
+            .target
+            .as_ref()
+            .filter(|_| semconv::is_resource_request(request.method))
+        {
+            attributes.push(string(semconv::MCP_RESOURCE_URI, uri));
+        }
+        let optional = [
+            (semconv::JSONRPC_REQUEST_ID, &request.request_id),
+            (semconv::MCP_SESSION_ID, &request.session_id),
+            (semconv::USER_ID, &request.user_id),
+            (semconv::CLIENT_NAME, &request.client_name),
+            (semconv::CLIENT_VERSION, &request.client_version),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                attributes.push(string(key, value));
+            }
+        }
+        attributes.push(string(semconv::REQUEST_STATUS, request.status.as_str()));
+        attributes.push(string(semconv::EVENT_ID, &request.id));
+        span.attributes = attributes;
+        span.events = payment_event(request.status.as_str(), span.end_time_unix_nano)
+            .into_iter()
+            .collect();
+        span.status = semconv::request_error_type(request).map(|error| Status {
+            code: StatusCode::Error as i32,
+            // JSON-RPC error messages, as the conventions ask (already redacted).
+            message: match (&error.rpc_code, &request.error_message) {
+                (Some(_), Some(message)) => message.clone(),
+                _ => String::new(),
+            },
+        });
+        Some(span)
+    }
+
+    /// A SERVER span with its ids, parent and times; `None` when the client's trace is not
+    /// sampled.
+    fn frame(&mut self, timing: &Timing<'_>) -> Option<Span> {
+        let parent = timing.traceparent.and_then(Parent::parse);
         if parent.is_some_and(|parent| !parent.sampled()) {
             return None;
         }
-        let start = event.ts_ns.unwrap_or_else(|| {
-            u64::try_from(event.ts_ms)
+        let start = timing.ts_ns.unwrap_or_else(|| {
+            u64::try_from(timing.ts_ms)
                 .unwrap_or(0)
                 .saturating_mul(1_000_000)
         });
-        let end = start.saturating_add(event.duration_us.saturating_mul(1_000));
+        let end = start.saturating_add(timing.duration_us.saturating_mul(1_000));
         let (trace_id, parent_span_id, trace_state, flags) = match parent {
             Some(parent) => (
                 parent.trace_id,
                 parent.span_id.to_vec(),
-                event.tracestate.clone().unwrap_or_default(),
+                timing.tracestate.unwrap_or_default().to_owned(),
                 u32::from(parent.flags) | FLAG_HAS_IS_REMOTE | FLAG_IS_REMOTE,
             ),
             None => (
@@ -70,26 +149,15 @@ impl SpanEncoder {
                 SAMPLED | FLAG_HAS_IS_REMOTE,
             ),
         };
-        let error = semconv::error_type(event);
-        let status = error.as_ref().map(|error| Status {
-            code: StatusCode::Error as i32,
-            message: self.status_message(event, error.rpc_code.is_some()),
-        });
         Some(Span {
             trace_id: trace_id.to_vec(),
             span_id: self.ids.span_id().to_vec(),
             trace_state,
             parent_span_id,
             flags,
-            name: format!("{} {}", semconv::TOOLS_CALL, event.tool),
             kind: SpanKind::Server as i32,
             start_time_unix_nano: start,
             end_time_unix_nano: end,
-            attributes: self.attributes(event),
-            events: payment_event(event.status.as_str(), end)
-                .into_iter()
-                .collect(),
-            status,
             ..Span::default()
         })
     }
@@ -133,6 +201,15 @@ impl SpanEncoder {
             _ => String::new(),
         }
     }
+}
+
+/// When and in which trace an operation ran.
+struct Timing<'a> {
+    traceparent: Option<&'a str>,
+    tracestate: Option<&'a str>,
+    ts_ns: Option<u64>,
+    ts_ms: i64,
+    duration_us: u64,
 }
 
 /// `mcp_analytics.payment` with `mcp_analytics.payment.status` for payment statuses (keyed on

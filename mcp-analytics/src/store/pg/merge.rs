@@ -107,6 +107,25 @@ pub(super) const HOURS: Table = Table {
     ],
 };
 
+/// The `requests_1m` rollup.
+pub(super) const REQUEST_MINUTES: Table = Table {
+    name: "requests_1m",
+    time: "minute_ms",
+    texts: &["server_name", "method", "target", "status"],
+    blobs: &[("latency_hist", merge_histograms)],
+};
+
+/// The `requests_1h` rollup.
+pub(super) const REQUEST_HOURS: Table = Table {
+    name: "requests_1h",
+    time: "hour_ms",
+    texts: &["server_name", "method", "target", "status"],
+    blobs: &[
+        ("latency_hist", merge_histograms),
+        ("sessions_hll", merge_sketches),
+    ],
+};
+
 fn merge_histograms(stored: &[u8], batch: &[u8]) -> Vec<u8> {
     let mut merged = crate::store::LatencyHistogram::decode(stored).unwrap_or_default();
     merged.merge_encoded(batch);

@@ -13,6 +13,7 @@
 //! runtime of its own.
 
 mod merge;
+mod requests;
 pub(crate) mod schema;
 #[cfg(test)]
 mod tests;
@@ -32,11 +33,12 @@ use tokio_postgres::{
 
 use super::{
     Overview, Report, ToolSummary, aggregate,
+    requests::RequestTargets,
     source::{Param, Row, Source},
     unknown,
     views::{CallRow, SeriesPoint},
 };
-use crate::{Database, PostgresUrl, Sink, SinkError, Stats, ToolCallEvent};
+use crate::{Database, PostgresUrl, RequestEvent, Sink, SinkError, Stats, ToolCallEvent};
 
 /// How often a batch is tried again after PostgreSQL aborted it for a deadlock or a
 /// serialization failure (nothing of it was kept).
@@ -55,6 +57,8 @@ pub struct PgStore {
     statements: std::sync::Mutex<HashMap<String, Statement>>,
     /// Unknown tool names admitted to the rollups per hour.
     unknown: unknown::UnknownTools,
+    /// Request targets admitted to the rollups per hour.
+    targets: RequestTargets,
     /// The counters last stored in `recorder_stats`, and when.
     stats_written: Option<(Stats, Instant)>,
 }
@@ -77,6 +81,7 @@ impl PgStore {
             client,
             statements: std::sync::Mutex::default(),
             unknown: unknown::UnknownTools::default(),
+            targets: RequestTargets::default(),
             stats_written: None,
         })
     }
@@ -114,6 +119,33 @@ impl PgStore {
             if result.is_err() {
                 // Names admitted by the rolled-back transaction are not in the rollup.
                 self.unknown.forget();
+            }
+            match result {
+                Err(error) if attempt < RETRIES && retryable(&error) => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    /// Appends requests other than `tools/call` and updates their rollups in one transaction.
+    /// Requests whose id is already stored are skipped; returns how many were new.
+    pub fn append_requests(
+        &mut self,
+        requests: &[RequestEvent],
+    ) -> Result<usize, tokio_postgres::Error> {
+        if self.client.is_closed() {
+            self.reconnect()?;
+        }
+        let mut attempt = 0;
+        loop {
+            let runtime = self.runtime.as_ref().expect("present until dropped");
+            let result = block_on(
+                runtime,
+                requests::store(&mut self.client, &mut self.targets, requests),
+            );
+            if result.is_err() {
+                // Targets admitted by the rolled-back transaction are not in the rollup.
+                self.targets.forget();
             }
             match result {
                 Err(error) if attempt < RETRIES && retryable(&error) => attempt += 1,
@@ -592,6 +624,11 @@ impl Sink for PgStore {
 
     fn write(&mut self, events: &[ToolCallEvent]) -> Result<(), SinkError> {
         self.append(events)?;
+        Ok(())
+    }
+
+    fn write_requests(&mut self, requests: &[RequestEvent]) -> Result<(), SinkError> {
+        self.append_requests(requests)?;
         Ok(())
     }
 

@@ -105,14 +105,71 @@ CREATE TABLE tool_calls_15m (
     PRIMARY KEY (quarter_ms, server_name, tool, status)
 );
 "#,
+    // Every request other than `tools/call`, and its rollups.
+    r#"
+CREATE TABLE requests (
+    id                  TEXT COLLATE "C" PRIMARY KEY,
+    ts_ms               BIGINT NOT NULL,
+    server_name         TEXT COLLATE "C" NOT NULL,
+    server_version      TEXT   NOT NULL,
+    method              TEXT COLLATE "C" NOT NULL,
+    target              TEXT COLLATE "C",
+    user_id             TEXT COLLATE "C",
+    session_id          TEXT COLLATE "C",
+    client_name         TEXT,
+    client_version      TEXT,
+    protocol_version    TEXT,
+    transport           TEXT   NOT NULL,
+    request_id          TEXT,
+    duration_us         BIGINT NOT NULL,
+    status              TEXT COLLATE "C" NOT NULL,
+    error_type          TEXT COLLATE "C",
+    error_message       TEXT,
+    client_capabilities TEXT
+);
+CREATE INDEX requests_ts ON requests (ts_ms);
+CREATE INDEX requests_session ON requests (session_id, ts_ms);
+
+CREATE TABLE requests_1m (
+    minute_ms       BIGINT NOT NULL,
+    server_name     TEXT COLLATE "C" NOT NULL,
+    method          TEXT COLLATE "C" NOT NULL,
+    target          TEXT COLLATE "C" NOT NULL,
+    status          TEXT COLLATE "C" NOT NULL,
+    calls           BIGINT NOT NULL,
+    duration_us_sum BIGINT NOT NULL,
+    duration_us_max BIGINT NOT NULL,
+    latency_hist    BYTEA  NOT NULL,
+    PRIMARY KEY (minute_ms, server_name, method, target, status)
+);
+
+CREATE TABLE requests_1h (
+    hour_ms         BIGINT NOT NULL,
+    server_name     TEXT COLLATE "C" NOT NULL,
+    method          TEXT COLLATE "C" NOT NULL,
+    target          TEXT COLLATE "C" NOT NULL,
+    status          TEXT COLLATE "C" NOT NULL,
+    calls           BIGINT NOT NULL,
+    duration_us_sum BIGINT NOT NULL,
+    duration_us_max BIGINT NOT NULL,
+    latency_hist    BYTEA  NOT NULL,
+    sessions_hll    BYTEA  NOT NULL,
+    PRIMARY KEY (hour_ms, server_name, method, target, status)
+);
+"#,
 ];
 
 /// The columns a batch is copied with, in order (those of `tool_calls`).
 pub(super) const CALL_COLUMNS: &str = "id, ts_ms, server_name, server_version, tool, user_id, session_id, client_name, client_version, protocol_version, transport, request_id, duration_us, status, error_type, error_message, params, result, user_email, user_name";
 
-/// The session's staging table a batch is copied into (emptied by every commit).
-pub(super) const CREATE_STAGING: &str =
-    "CREATE TEMP TABLE IF NOT EXISTS tool_calls_staging (LIKE tool_calls) ON COMMIT DELETE ROWS";
+/// The session's staging tables batches are copied into (emptied by every commit).
+pub(super) const CREATE_STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS tool_calls_staging (LIKE tool_calls) ON COMMIT DELETE ROWS; CREATE TEMP TABLE IF NOT EXISTS requests_staging (LIKE requests) ON COMMIT DELETE ROWS";
+
+/// The columns a batch of requests is copied with, in order (those of `requests`).
+pub(super) const REQUEST_COLUMNS: &str = "id, ts_ms, server_name, server_version, method, target, user_id, session_id, client_name, client_version, protocol_version, transport, request_id, duration_us, status, error_type, error_message, client_capabilities";
+
+/// The staged requests not stored yet, in id order; answers the ids stored.
+pub(super) const INSERT_STAGED_REQUESTS: &str = "INSERT INTO requests SELECT * FROM requests_staging ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING id";
 
 /// The staged rows not stored yet, in id order (so concurrent writers of one batch take the
 /// ids' locks in one order); answers the ids stored.

@@ -3,9 +3,12 @@
 
 use super::PgStore;
 use crate::{
-    Database, Sink, Status, ToolCallEvent, Transport,
+    Database, Method, RequestEvent, Sink, Status, ToolCallEvent, Transport,
     postgres::test_cluster::Cluster,
-    store::{LatencyHistogram, OTHER_UNKNOWN_TOOLS, SqliteStore},
+    store::{
+        LatencyHistogram, OTHER_TARGETS, OTHER_UNKNOWN_TOOLS, SqliteStore, TARGETS_PER_HOUR,
+        request_tests::requests,
+    },
 };
 
 const HOUR_MS: i64 = 3_600_000;
@@ -104,12 +107,28 @@ fn assert_rollups_equal_rows(store: &PgStore) {
         (minutes, quarters, hours, users),
         (rows, rows, rows, raw_users)
     );
+    let (requests, request_minutes, request_hours) = store.run(async {
+        let one = |sql: &'static str| async move {
+            store
+                .client
+                .query_one(sql, &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        };
+        (
+            one("SELECT count(*) FROM requests").await,
+            one("SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) FROM requests_1m").await,
+            one("SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) FROM requests_1h").await,
+        )
+    });
+    assert_eq!((request_minutes, request_hours), (requests, requests));
     // Every histogram counts its row's calls.
     let histograms = store.run(async {
         store
             .client
             .query(
-                "SELECT calls, latency_hist FROM tool_calls_1m UNION ALL SELECT calls, latency_hist FROM tool_calls_15m UNION ALL SELECT calls, latency_hist FROM tool_calls_1h",
+                "SELECT calls, latency_hist FROM tool_calls_1m UNION ALL SELECT calls, latency_hist FROM tool_calls_15m UNION ALL SELECT calls, latency_hist FROM tool_calls_1h UNION ALL SELECT calls, latency_hist FROM requests_1m UNION ALL SELECT calls, latency_hist FROM requests_1h",
                 &[],
             )
             .await
@@ -131,6 +150,11 @@ fn the_same_events_give_the_same_report_overview_and_views_on_sqlite_and_postgre
     for batch in events.chunks(700) {
         assert_eq!(sqlite.append(batch).unwrap(), batch.len());
         assert_eq!(postgres.append(batch).unwrap(), batch.len());
+    }
+    // Ids are unique across both tables (one generator makes them).
+    for batch in requests("same-request", 3_000, start_ms).chunks(700) {
+        assert_eq!(sqlite.append_requests(batch).unwrap(), batch.len());
+        assert_eq!(postgres.append_requests(batch).unwrap(), batch.len());
     }
     for since_ms in [0, start_ms + HOUR_MS / 2, now_ms() - HOUR_MS / 2] {
         for tool in [None, Some("tool_1")] {
@@ -183,6 +207,22 @@ fn the_same_events_give_the_same_report_overview_and_views_on_sqlite_and_postgre
     let report = postgres.report(0, None).unwrap();
     assert_eq!(report.calls, 8_000);
     assert!(!report.error_kinds.is_empty() && !report.top_users.is_empty());
+    assert_eq!(
+        report
+            .requests
+            .iter()
+            .map(|method| method.usage.calls)
+            .sum::<u64>(),
+        3_000
+    );
+    assert!(report.tools.iter().all(|tool| tool.listed_sessions > 0));
+    assert!(
+        report
+            .resources
+            .iter()
+            .any(|resource| resource.uri == OTHER_TARGETS),
+        "more resource URIs in an hour than its allowance"
+    );
     assert!(
         report
             .tools
@@ -204,6 +244,9 @@ fn a_batch_written_twice_counts_once() {
     overlapping.push(overlapping[150].clone());
     assert_eq!(store.append(&overlapping).unwrap(), 100);
     assert_eq!(store.report(0, None).unwrap().calls, 600);
+    let requests = requests("twice", 300, now_ms() - HOUR_MS);
+    assert_eq!(store.append_requests(&requests).unwrap(), 300);
+    assert_eq!(store.append_requests(&requests[100..]).unwrap(), 0);
     assert_rollups_equal_rows(&store);
 }
 
@@ -332,6 +375,68 @@ fn two_writers_keep_the_unknown_tool_allowance_of_an_hour_between_them() {
         own,
         crate::store::UNKNOWN_TOOLS_PER_HOUR,
         "distinct unknown names kept for the hour: {names:?}"
+    );
+    assert_rollups_equal_rows(&store);
+}
+
+#[test]
+fn two_writers_keep_the_target_allowance_of_an_hour_between_them() {
+    let url = Cluster::shared().create_database("target_allowance");
+    let Database::Postgres(url) = Database::from(url) else {
+        unreachable!()
+    };
+    let hour = now_ms() - now_ms().rem_euclid(HOUR_MS) - HOUR_MS;
+    let writers: Vec<Vec<RequestEvent>> = ["a", "b"]
+        .into_iter()
+        .map(|name| {
+            requests(name, 150, hour)
+                .into_iter()
+                .enumerate()
+                .map(|(index, mut request)| {
+                    request.ts_ms = hour + index as i64;
+                    request.server_name = "server".into();
+                    request.method = Method::ResourcesRead;
+                    request.target = Some(format!("test://{name}/{index}"));
+                    request
+                })
+                .collect()
+        })
+        .collect();
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|scope| {
+        for requests in &writers {
+            let (url, barrier) = (url.clone(), &barrier);
+            scope.spawn(move || {
+                let mut sink = PgStore::open(&url).unwrap();
+                for batch in requests.chunks(10) {
+                    barrier.wait();
+                    Sink::write_requests(&mut sink, batch).unwrap();
+                }
+            });
+        }
+    });
+    let store = PgStore::open(&url).unwrap();
+    let targets: Vec<String> = store
+        .run(async {
+            store
+                .client
+                .query(
+                    "SELECT DISTINCT target FROM requests_1h WHERE hour_ms = $1",
+                    &[&hour],
+                )
+                .await
+                .unwrap()
+        })
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let own = targets
+        .iter()
+        .filter(|target| *target != OTHER_TARGETS)
+        .count();
+    assert_eq!(
+        own, TARGETS_PER_HOUR,
+        "targets kept for the hour: {targets:?}"
     );
     assert_rollups_equal_rows(&store);
 }

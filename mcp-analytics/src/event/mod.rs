@@ -1,7 +1,12 @@
 //! What one tool call is, as stored and exported: [`ToolCallEvent`], its [`Status`] and
-//! [`Transport`]. Events are already sanitized when anyone outside the recorder sees them.
+//! [`Transport`]; every other request is a [`RequestEvent`] (`request`). Events are already
+//! sanitized when anyone outside the recorder sees them.
+
+mod request;
 
 use serde::{Deserialize, Serialize};
+
+pub use request::{Method, RequestEvent, RequestStatus};
 
 /// How a tool call ended. Stored as the `status` column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
