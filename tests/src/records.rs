@@ -105,7 +105,7 @@ pub fn stored_requests(db: &Path) -> Vec<RequestRow> {
 }
 
 /// The one recorded request of `method` (panics if there is not exactly one).
-pub fn only_request<'a>(requests: &'a [RequestEvent], method: Method) -> &'a RequestEvent {
+pub fn only_request(requests: &[RequestEvent], method: Method) -> &RequestEvent {
     let found: Vec<&RequestEvent> = requests
         .iter()
         .filter(|request| request.method == method)

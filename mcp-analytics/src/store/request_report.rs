@@ -3,7 +3,10 @@
 //! from the per-minute (or, past a day, hourly) request rollup; distinct sessions per method
 //! from the hourly sketches (so those start on the hour).
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, HashMap},
+};
 
 use serde::Serialize;
 
@@ -142,9 +145,10 @@ pub(super) fn read<S: Source>(
             sessions: distinct(method),
         })
         .collect();
-    methods.sort_by(|a, b| b.usage.calls.cmp(&a.usage.calls));
-    prompts.sort_by(|a, b| b.usage.calls.cmp(&a.usage.calls));
-    resources.sort_by(|a, b| b.usage.calls.cmp(&a.usage.calls));
+    // Stable sorts: ties stay in name order.
+    methods.sort_by_key(|method| Reverse(method.usage.calls));
+    prompts.sort_by_key(|prompt| Reverse(prompt.usage.calls));
+    resources.sort_by_key(|resource| Reverse(resource.usage.calls));
     Ok(Requests {
         methods,
         prompts,

@@ -212,6 +212,47 @@ fn requests_are_reported_per_method_prompt_and_resource_and_tools_as_listed_and_
 }
 
 #[test]
+fn both_request_rollups_count_every_stored_request_once_in_its_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path().join("v.db")).unwrap();
+    let start_ms = now_ms() - 3 * HOUR_MS;
+    let batch = requests("varied", 4_000, start_ms);
+    for chunk in batch.chunks(300) {
+        store.append_requests(chunk).unwrap();
+    }
+    assert_eq!(store.append_requests(&batch[..500]).unwrap(), 0);
+    for rollup in ["requests_1m", "requests_1h"] {
+        assert_eq!(
+            count(&store, &format!("SELECT sum(calls) FROM {rollup}")),
+            4_000,
+            "{rollup}"
+        );
+        let per_method = format!(
+            "SELECT count(*) FROM (SELECT method, count(*) AS n FROM requests GROUP BY method) AS raw JOIN (SELECT method, sum(calls) AS n FROM {rollup} GROUP BY method) AS rolled USING (method, n)"
+        );
+        assert_eq!(
+            count(&store, &per_method),
+            count(&store, "SELECT count(DISTINCT method) FROM requests"),
+            "{rollup} per method"
+        );
+    }
+    let report = store.report(0, None).unwrap();
+    let errors: u64 = report
+        .requests
+        .iter()
+        .map(|method| method.usage.errors)
+        .sum();
+    let stored_errors = count(
+        &store,
+        &format!(
+            "SELECT count(*) FROM requests WHERE {}",
+            crate::schema::REQUEST_IS_ERROR
+        ),
+    );
+    assert_eq!(errors as i64, stored_errors);
+}
+
+#[test]
 fn targets_past_the_hourly_allowance_roll_up_as_other_targets_and_raw_rows_keep_every_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");

@@ -28,6 +28,9 @@ pub(super) type Rolled<'e> = (&'e RequestEvent, &'e str);
 /// `(minute or hour, server, method, target, status)`.
 pub(super) type Key<'e> = (i64, &'e str, Method, &'e str, &'static str);
 
+/// Reads the targets a server's method admitted in an hour: `(hour, server, method)` to targets.
+pub(super) type Lookup<'l, E> = dyn FnMut(i64, &str, Method) -> Result<HashSet<String>, E> + 'l;
+
 /// The targets admitted per hour, server and method.
 pub(super) struct RequestTargets(Allowance);
 
@@ -44,7 +47,7 @@ impl RequestTargets {
     pub(super) fn rollup_target<'e, E>(
         &mut self,
         request: &'e RequestEvent,
-        stored: &mut dyn FnMut(i64, &str, Method) -> Result<HashSet<String>, E>,
+        stored: &mut Lookup<'_, E>,
     ) -> Result<&'e str, E> {
         let Some(target) = request.target.as_deref() else {
             return Ok("");
