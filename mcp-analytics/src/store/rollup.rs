@@ -91,6 +91,7 @@ pub(super) fn cells<S: Source>(
             "SELECT hour_ms, tool, status, calls, latency_hist FROM tool_calls_1h WHERE hour_ms >= ?1 AND (CAST(?2 AS TEXT) IS NULL OR server_name = ?2)",
             &[Param::Int(floor(since_ms, HOUR_MS)), Param::Text(server)],
             2,
+            tool_error,
             start_and_tool,
         );
     }
