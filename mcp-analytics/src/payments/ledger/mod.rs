@@ -20,6 +20,7 @@ mod model_tests;
 pub(crate) mod pg;
 #[cfg(all(test, feature = "postgres"))]
 pub(super) mod pg_tests;
+mod rules;
 pub(crate) mod sqlite;
 mod store;
 #[cfg(test)]

@@ -36,6 +36,7 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::error::SqlState;
 
 use self::changes::{apply_subscription, fulfil, payment_failed, reverse, sync_subscriptions};
+use super::rules;
 use super::store::{
     CreditUse, Fulfilment, Holding, LedgerStore, Purchase, ReservationId, Reversal, StoreFuture,
     SubscriptionChange,
@@ -44,7 +45,7 @@ use crate::payments::{
     domain::{EntitlementKey, PriceSet},
     provider::SubscriptionInfo,
     store::{
-        StoreError, SubscriptionRow,
+        StoreError,
         pg::{PgPayments, checkouts, holdings},
     },
 };
@@ -133,14 +134,16 @@ async fn notify(tx: &Transaction<'_>, replica: &str, user: &str) -> PgResult<()>
 }
 
 /// Runs one ledger operation in a transaction: `$body` gets `tx`; with `locked`, it holds the
-/// ledger's advisory lock; its value is `$body`'s, and an error returns it (`?`). A
-/// transaction PostgreSQL aborted as a deadlock's or serialization
+/// ledger's advisory lock. A transaction PostgreSQL aborted as a deadlock's or serialization
 /// failure's victim (rolled back: nothing of it happened) runs again, a few times.
 macro_rules! transaction {
     ($self:ident, locked: $locked:expr, |$tx:ident| $body:expr) => {{
         let mut attempt = 1;
         loop {
-            let mut client = $self.client().await?;
+            let mut client = match $self.client().await {
+                Ok(client) => client,
+                Err(error) => break Err(error),
+            };
             let outcome: PgResult<_> = async {
                 let $tx = client.transaction().await?;
                 if $locked {
@@ -164,7 +167,7 @@ macro_rules! transaction {
                     .await;
                     attempt += 1;
                 }
-                outcome => break outcome?,
+                outcome => break outcome.map_err(StoreError::from),
             }
         }
     }};
@@ -173,7 +176,7 @@ macro_rules! transaction {
 impl LedgerStore for PgLedger {
     fn holding<'a>(&'a self, user: &'a str, key: &'a EntitlementKey) -> StoreFuture<'a, Holding> {
         Box::pin(async move {
-            Ok(transaction!(self, locked: false, |tx| holding(&tx, &self.replica, user, key)))
+            transaction!(self, locked: false, |tx| holding(&tx, &self.replica, user, key))
         })
     }
 
@@ -186,7 +189,7 @@ impl LedgerStore for PgLedger {
         Box::pin(async move {
             let id = reservation.to_string();
             // Kept (and renewed) after a failure: the credit stays taken until it is used.
-            let used = transaction!(self, locked: false, |tx| use_credit(&tx, user, key, &id));
+            let used = transaction!(self, locked: false, |tx| use_credit(&tx, user, key, &id))?;
             self.held().remove(&reservation);
             Ok(used)
         })
@@ -213,7 +216,7 @@ impl LedgerStore for PgLedger {
                 &self.replica,
                 &id,
                 LEASE_MS,
-            ));
+            ))?;
             if !reserved {
                 self.held().remove(&reservation);
             }
@@ -241,11 +244,11 @@ impl LedgerStore for PgLedger {
         now_ms: i64,
     ) -> StoreFuture<'a, Fulfilment> {
         Box::pin(async move {
-            Ok(transaction!(self, locked: true, |tx| async {
+            transaction!(self, locked: true, |tx| async {
                 let fulfilment = fulfil(&tx, purchase, now_ms).await?;
                 notify(&tx, &self.replica, purchase.user).await?;
                 PgResult::Ok(fulfilment)
-            }))
+            })
         })
     }
 
@@ -255,7 +258,7 @@ impl LedgerStore for PgLedger {
         now_ms: i64,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            Ok(transaction!(self, locked: true, |tx| payment_failed(&tx, purchase, now_ms)))
+            transaction!(self, locked: true, |tx| payment_failed(&tx, purchase, now_ms))
         })
     }
 
@@ -265,13 +268,13 @@ impl LedgerStore for PgLedger {
         now_ms: i64,
     ) -> StoreFuture<'a, Option<String>> {
         Box::pin(async move {
-            Ok(transaction!(self, locked: true, |tx| async {
+            transaction!(self, locked: true, |tx| async {
                 let user = reverse(&tx, reversal, now_ms).await?;
                 if let Some(user) = &user {
                     notify(&tx, &self.replica, user).await?;
                 }
                 PgResult::Ok(user)
-            }))
+            })
         })
     }
 
@@ -282,13 +285,13 @@ impl LedgerStore for PgLedger {
         now_ms: i64,
     ) -> StoreFuture<'a, Option<String>> {
         Box::pin(async move {
-            Ok(transaction!(self, locked: true, |tx| async {
+            transaction!(self, locked: true, |tx| async {
                 let user = apply_subscription(&tx, subscription, change, now_ms).await?;
                 if let Some(user) = &user {
                     notify(&tx, &self.replica, user).await?;
                 }
                 PgResult::Ok(user)
-            }))
+            })
         })
     }
 
@@ -300,10 +303,10 @@ impl LedgerStore for PgLedger {
         now_ms: i64,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            Ok(transaction!(self, locked: true, |tx| async {
+            transaction!(self, locked: true, |tx| async {
                 sync_subscriptions(&tx, user, prices, listed, now_ms).await?;
                 notify(&tx, &self.replica, user).await
-            }))
+            })
         })
     }
 
@@ -314,12 +317,12 @@ impl LedgerStore for PgLedger {
         now_ms: i64,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            Ok(transaction!(self, locked: false, |tx| holdings::touch(
+            transaction!(self, locked: false, |tx| holdings::touch(
                 &tx,
                 user,
                 key.as_str(),
                 now_ms
-            )))
+            ))
         })
     }
 }
@@ -333,26 +336,8 @@ async fn holding(
     let row = holdings::entitlement(tx, user, key.as_str(), replica)
         .await?
         .unwrap_or_default();
-    let prices = PriceSet::decode(key.as_str());
-    let covering: Vec<SubscriptionRow> = holdings::subscriptions_of(tx, user)
-        .await?
-        .into_iter()
-        .filter(|sub| sub.prices.covers(&prices))
-        .collect();
-    let subscription = covering
-        .iter()
-        .find(|sub| sub.status.grants_access())
-        .or_else(|| covering.iter().find(|sub| sub.status.needs_payment_fix()))
-        .cloned();
-    let checked_ms = subscription
-        .as_ref()
-        .map_or(row.checked_ms, |sub| sub.updated_ms.max(row.checked_ms));
-    Ok(Holding {
-        credits: row.credits,
-        unlimited: row.unlimited,
-        subscription: subscription.map(|sub| (sub.id, sub.status)),
-        checked_ms,
-    })
+    let subscriptions = holdings::subscriptions_of(tx, user).await?;
+    Ok(rules::holding(row, subscriptions, key))
 }
 
 /// Ends the call's reservation and uses its credit: one held, or one taken back (see

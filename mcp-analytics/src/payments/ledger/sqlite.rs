@@ -3,6 +3,7 @@
 
 use std::sync::MutexGuard;
 
+use super::rules;
 use super::store::{
     CreditUse, Fulfilment, Holding, LedgerStore, Purchase, ReservationId, Reversal, ReversalKind,
     StoreFuture, SubscriptionChange,
@@ -12,10 +13,7 @@ use crate::payments::{
         CheckoutStatus, EntitlementKey, Granted, PaymentStatus, PriceSet, SubscriptionStatus,
     },
     provider::SubscriptionInfo,
-    store::{
-        EventRow, HeldReversal, PaymentEventKind, PaymentStore, SharedStore, SubscriptionRow,
-        TakenBack,
-    },
+    store::{EventRow, PaymentEventKind, PaymentStore, SharedStore, SubscriptionRow, TakenBack},
 };
 
 /// The ledger's tables in SQLite.
@@ -49,28 +47,11 @@ impl LedgerStore for SqliteLedger {
                     .entitlements()
                     .get(user, key.as_str())?
                     .unwrap_or_default();
-                let prices = PriceSet::decode(key.as_str());
-                let covering: Vec<SubscriptionRow> = store
-                    .subscriptions()
-                    .of_user(user)?
-                    .into_iter()
-                    .filter(|sub| sub.prices.covers(&prices))
-                    .collect();
-                let subscription = covering
-                    .iter()
-                    .find(|sub| sub.status.grants_access())
-                    .or_else(|| covering.iter().find(|sub| sub.status.needs_payment_fix()))
-                    .cloned();
-                // A subscription event recorded is as fresh as asking the provider.
-                let checked_ms = subscription
-                    .as_ref()
-                    .map_or(row.checked_ms, |sub| sub.updated_ms.max(row.checked_ms));
-                Ok(Holding {
-                    credits: row.credits,
-                    unlimited: row.unlimited,
-                    subscription: subscription.map(|sub| (sub.id, sub.status)),
-                    checked_ms,
-                })
+                Ok(rules::holding(
+                    row,
+                    store.subscriptions().of_user(user)?,
+                    key,
+                ))
             })?)
         })
     }
@@ -159,26 +140,12 @@ impl LedgerStore for SqliteLedger {
                     continue;
                 }
                 subscriptions.upsert(
-                    &SubscriptionRow {
-                        id: sub.id.clone(),
-                        user_id: Some(user.to_owned()),
-                        tool: sub.metadata.get("mcp_tool").cloned(),
-                        status: sub.status.clone(),
-                        prices: sub.price_ids.clone(),
-                        updated_ms: now_ms,
-                    },
+                    &rules::subscription_row(sub, user, sub.status.clone(), now_ms),
                     now_ms,
                 )?;
             }
-            // The provider lists every subscription that has not ended.
             for stored in subscriptions.of_user(user)? {
-                let listed = listed.iter().any(|sub| sub.id == stored.id);
-                if !listed
-                    && stored.prices.covers(prices)
-                    && !stored
-                        .status
-                        .is_stale_move_to(&SubscriptionStatus::Canceled)
-                {
+                if rules::ended_unlisted(&stored, listed, prices) {
                     subscriptions.upsert(
                         &SubscriptionRow {
                             status: SubscriptionStatus::Canceled,
@@ -259,10 +226,7 @@ fn fulfil(
         {
             return Ok(Fulfilment::NotPaid);
         }
-        let first = stored.as_ref().is_none_or(|row| {
-            row.payment_status != Some(PaymentStatus::Unpaid)
-                || row.status != CheckoutStatus::Complete
-        });
+        let first = rules::first_pending(stored.as_ref());
         checkouts.set_status(
             &session.id,
             &CheckoutStatus::Complete,
@@ -312,14 +276,7 @@ fn fulfil(
                         id: id.to_owned(),
                         user_id: Some(user.to_owned()),
                         tool: Some(purchase.tool.to_owned()),
-                        // Paid: an `incomplete` subscription (its first payment was
-                        // clearing) is active now, whichever event arrives first.
-                        status: match stored.map(|row| row.status) {
-                            None | Some(SubscriptionStatus::Incomplete) => {
-                                SubscriptionStatus::Active
-                            }
-                            Some(status) => status,
-                        },
+                        status: rules::paid_subscription_status(stored.map(|row| row.status)),
                         prices: PriceSet::decode(key),
                         updated_ms: now_ms,
                     },
@@ -348,18 +305,12 @@ fn fulfil(
     )?;
     // Refunds and disputes that arrived before this purchase apply now.
     if let Some(intent) = &session.payment_intent {
-        for held in store.held_reversals().take(intent)? {
-            let Some(kind) = ReversalKind::parse(&held.kind) else {
-                tracing::error!(reversal = %held.id, kind = %held.kind, "a held reversal of an unknown kind; ignored");
-                continue;
-            };
-            let reversal = Reversal {
-                kind,
-                id: held.id,
-                payment_intent: held.payment_intent,
-                amount: held.amount,
-                currency: held.currency,
-            };
+        for reversal in store
+            .held_reversals()
+            .take(intent)?
+            .into_iter()
+            .filter_map(rules::unheld)
+        {
             reverse(store, &reversal, now_ms)?;
         }
     }
@@ -373,23 +324,12 @@ fn reverse(
 ) -> rusqlite::Result<Option<String>> {
     let Some(checkout) = store.checkouts().paid_by(&reversal.payment_intent)? else {
         // Its purchase has not arrived (yet): held, and applied when it does.
-        store.held_reversals().hold(
-            &HeldReversal {
-                id: reversal.id.clone(),
-                kind: reversal.kind.as_str().to_owned(),
-                payment_intent: reversal.payment_intent.clone(),
-                amount: reversal.amount,
-                currency: reversal.currency.clone(),
-            },
-            now_ms,
-        )?;
+        store
+            .held_reversals()
+            .hold(&rules::held(reversal), now_ms)?;
         return Ok(None);
     };
-    let kind = match reversal.kind {
-        ReversalKind::Refund => PaymentEventKind::Refunded,
-        ReversalKind::Dispute => PaymentEventKind::Disputed,
-        ReversalKind::DisputeWon => PaymentEventKind::DisputeWon,
-    };
+    let kind = rules::reversal_event(reversal.kind);
     let events = store.events();
     if events.recorded(kind, &reversal.id)? {
         return Ok(None);
@@ -412,20 +352,17 @@ fn reverse(
         ReversalKind::Refund | ReversalKind::Dispute => {
             let take = match reversal.kind {
                 // Refunded in full, in one refund or several.
-                ReversalKind::Refund => {
-                    let refunded = events.refunded_total(&checkout.session_id)?;
-                    checkout.amount.is_none_or(|paid| refunded >= paid)
-                }
+                ReversalKind::Refund => rules::refunded_in_full(
+                    checkout.amount,
+                    events.refunded_total(&checkout.session_id)?,
+                ),
                 // A dispute already won (its events arrived out of order) takes nothing.
                 _ => !events.recorded(PaymentEventKind::DisputeWon, &reversal.id)?,
             };
             if !take || checkout.taken_back.is_some() {
                 return Ok(None);
             }
-            let how = match reversal.kind {
-                ReversalKind::Refund => TakenBack::Refunded,
-                _ => TakenBack::Disputed,
-            };
+            let how = rules::taken_back_by(reversal.kind);
             let taken = match checkout.granted {
                 Some(Granted::Credits(credits)) => {
                     Some(entitlements.take_credits(user, key, credits)?)
@@ -454,7 +391,7 @@ fn reverse(
             // Refunded in full too (its event arrived while the dispute held the purchase):
             // it stays taken back.
             let refunded = events.refunded_total(&checkout.session_id)?;
-            if refunded > 0 && checkout.amount.is_none_or(|paid| refunded >= paid) {
+            if refunded > 0 && rules::refunded_in_full(checkout.amount, refunded) {
                 store.checkouts().set_taken_back(
                     &checkout.session_id,
                     Some(TakenBack::Refunded),
@@ -495,11 +432,7 @@ fn apply_subscription(
         tracing::debug!(subscription = %sub.id, "a subscription of a customer mcp-analytics does not know; ignored");
         return Ok(None);
     };
-    let tool = sub.metadata.get("mcp_tool").map(String::as_str);
-    let status = match change {
-        SubscriptionChange::Deleted => SubscriptionStatus::Canceled,
-        _ => sub.status.clone(),
-    };
+    let status = rules::subscription_status(change, sub);
     let subscriptions = store.subscriptions();
     let stored = subscriptions.get(&sub.id)?;
     if stored
@@ -510,30 +443,15 @@ fn apply_subscription(
         return Ok(None);
     }
     subscriptions.upsert(
-        &SubscriptionRow {
-            id: sub.id.clone(),
-            user_id: Some(user.clone()),
-            tool: tool.map(str::to_owned),
-            status: status.clone(),
-            prices: sub.price_ids.clone(),
-            updated_ms: now_ms,
-        },
+        &rules::subscription_row(sub, &user, status.clone(), now_ms),
         now_ms,
     )?;
-    let kind = match change {
-        SubscriptionChange::Created => PaymentEventKind::SubscriptionStarted,
-        SubscriptionChange::Deleted => PaymentEventKind::SubscriptionCancelled,
-        SubscriptionChange::Updated if status == SubscriptionStatus::Canceled => {
-            PaymentEventKind::SubscriptionCancelled
-        }
-        SubscriptionChange::Updated => PaymentEventKind::SubscriptionUpdated,
-    };
     store.events().record(
         now_ms,
-        kind,
+        rules::subscription_event(change, &status),
         &EventRow {
             user_id: Some(&user),
-            tool,
+            tool: sub.metadata.get("mcp_tool").map(String::as_str),
             reference: Some(&sub.id),
             detail: Some(status.as_str()),
             ..EventRow::default()

@@ -44,7 +44,8 @@ pub(crate) enum CreditUse {
     /// back was charged instead, or none was left to charge.
     TakenBack,
     /// This reservation's credit was used before (a retry whose first attempt reached the
-    /// store): nothing more.
+    /// store): nothing more. (A shared store's; SQLite's failed attempts rolled back.)
+    #[cfg(feature = "postgres")]
     AlreadyUsed,
 }
 

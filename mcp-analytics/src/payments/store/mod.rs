@@ -26,7 +26,7 @@ use rusqlite::Connection;
 
 pub(crate) use checkouts::{CheckoutRow, Checkouts, TakenBack};
 pub(crate) use customers::Customers;
-pub(crate) use entitlements::Entitlements;
+pub(crate) use entitlements::{EntitlementRow, Entitlements};
 pub use events::PaymentEventKind;
 pub(crate) use events::{EventRow, Events};
 pub(crate) use outbox::{Delivery, MeterRow, Outbox};

@@ -7,6 +7,7 @@
 use deadpool_postgres::Transaction;
 
 use super::PgResult;
+use crate::payments::ledger::rules;
 use crate::payments::{
     domain::{
         CheckoutStatus, EntitlementKey, Granted, PaymentStatus, PriceSet, SubscriptionStatus,
@@ -14,7 +15,7 @@ use crate::payments::{
     ledger::store::{Fulfilment, Purchase, Reversal, ReversalKind, SubscriptionChange},
     provider::SubscriptionInfo,
     store::{
-        EventRow, HeldReversal, PaymentEventKind, SubscriptionRow, TakenBack,
+        EventRow, PaymentEventKind, SubscriptionRow, TakenBack,
         pg::{checkouts, holdings, records},
     },
 };
@@ -95,10 +96,7 @@ pub(super) async fn fulfil(
         {
             return Ok(Fulfilment::NotPaid);
         }
-        let first = stored.as_ref().is_none_or(|row| {
-            row.payment_status != Some(PaymentStatus::Unpaid)
-                || row.status != CheckoutStatus::Complete
-        });
+        let first = rules::first_pending(stored.as_ref());
         checkouts::set_status(
             tx,
             &session.id,
@@ -154,12 +152,7 @@ pub(super) async fn fulfil(
                         id: id.to_owned(),
                         user_id: Some(user.to_owned()),
                         tool: Some(purchase.tool.to_owned()),
-                        status: match stored.map(|row| row.status) {
-                            None | Some(SubscriptionStatus::Incomplete) => {
-                                SubscriptionStatus::Active
-                            }
-                            Some(status) => status,
-                        },
+                        status: rules::paid_subscription_status(stored.map(|row| row.status)),
                         prices: PriceSet::decode(key),
                         updated_ms: now_ms,
                     },
@@ -187,18 +180,8 @@ pub(super) async fn fulfil(
     )
     .await?;
     if let Some(intent) = &session.payment_intent {
-        for held in records::take_reversals(tx, intent).await? {
-            let Some(kind) = ReversalKind::parse(&held.kind) else {
-                tracing::error!(reversal = %held.id, kind = %held.kind, "a held reversal of an unknown kind; ignored");
-                continue;
-            };
-            let reversal = Reversal {
-                kind,
-                id: held.id,
-                payment_intent: held.payment_intent,
-                amount: held.amount,
-                currency: held.currency,
-            };
+        let held = records::take_reversals(tx, intent).await?;
+        for reversal in held.into_iter().filter_map(rules::unheld) {
             reverse(tx, &reversal, now_ms).await?;
         }
     }
@@ -211,25 +194,10 @@ pub(super) async fn reverse(
     now_ms: i64,
 ) -> PgResult<Option<String>> {
     let Some(checkout) = checkouts::paid_by(tx, &reversal.payment_intent).await? else {
-        records::hold_reversal(
-            tx,
-            &HeldReversal {
-                id: reversal.id.clone(),
-                kind: reversal.kind.as_str().to_owned(),
-                payment_intent: reversal.payment_intent.clone(),
-                amount: reversal.amount,
-                currency: reversal.currency.clone(),
-            },
-            now_ms,
-        )
-        .await?;
+        records::hold_reversal(tx, &rules::held(reversal), now_ms).await?;
         return Ok(None);
     };
-    let kind = match reversal.kind {
-        ReversalKind::Refund => PaymentEventKind::Refunded,
-        ReversalKind::Dispute => PaymentEventKind::Disputed,
-        ReversalKind::DisputeWon => PaymentEventKind::DisputeWon,
-    };
+    let kind = rules::reversal_event(reversal.kind);
     if records::recorded(tx, kind, &reversal.id).await? {
         return Ok(None);
     }
@@ -251,19 +219,16 @@ pub(super) async fn reverse(
     let changed = match reversal.kind {
         ReversalKind::Refund | ReversalKind::Dispute => {
             let take = match reversal.kind {
-                ReversalKind::Refund => {
-                    let refunded = records::refunded_total(tx, &checkout.session_id).await?;
-                    checkout.amount.is_none_or(|paid| refunded >= paid)
-                }
+                ReversalKind::Refund => rules::refunded_in_full(
+                    checkout.amount,
+                    records::refunded_total(tx, &checkout.session_id).await?,
+                ),
                 _ => !records::recorded(tx, PaymentEventKind::DisputeWon, &reversal.id).await?,
             };
             if !take || checkout.taken_back.is_some() {
                 return Ok(None);
             }
-            let how = match reversal.kind {
-                ReversalKind::Refund => TakenBack::Refunded,
-                _ => TakenBack::Disputed,
-            };
+            let how = rules::taken_back_by(reversal.kind);
             let taken = match checkout.granted {
                 Some(Granted::Credits(credits)) => {
                     Some(holdings::take_credits(tx, user, key, credits).await?)
@@ -290,7 +255,7 @@ pub(super) async fn reverse(
                 return Ok(None);
             }
             let refunded = records::refunded_total(tx, &checkout.session_id).await?;
-            if refunded > 0 && checkout.amount.is_none_or(|paid| refunded >= paid) {
+            if refunded > 0 && rules::refunded_in_full(checkout.amount, refunded) {
                 checkouts::set_taken_back(
                     tx,
                     &checkout.session_id,
@@ -331,11 +296,7 @@ pub(super) async fn apply_subscription(
         tracing::debug!(subscription = %sub.id, "a subscription of a customer mcp-analytics does not know; ignored");
         return Ok(None);
     };
-    let tool = sub.metadata.get("mcp_tool").map(String::as_str);
-    let status = match change {
-        SubscriptionChange::Deleted => SubscriptionStatus::Canceled,
-        _ => sub.status.clone(),
-    };
+    let status = rules::subscription_status(change, sub);
     let stored = holdings::subscription_get(tx, &sub.id).await?;
     if stored
         .as_ref()
@@ -346,32 +307,17 @@ pub(super) async fn apply_subscription(
     }
     holdings::subscription_upsert(
         tx,
-        &SubscriptionRow {
-            id: sub.id.clone(),
-            user_id: Some(user.clone()),
-            tool: tool.map(str::to_owned),
-            status: status.clone(),
-            prices: sub.price_ids.clone(),
-            updated_ms: now_ms,
-        },
+        &rules::subscription_row(sub, &user, status.clone(), now_ms),
         now_ms,
     )
     .await?;
-    let kind = match change {
-        SubscriptionChange::Created => PaymentEventKind::SubscriptionStarted,
-        SubscriptionChange::Deleted => PaymentEventKind::SubscriptionCancelled,
-        SubscriptionChange::Updated if status == SubscriptionStatus::Canceled => {
-            PaymentEventKind::SubscriptionCancelled
-        }
-        SubscriptionChange::Updated => PaymentEventKind::SubscriptionUpdated,
-    };
     records::record(
         tx,
         now_ms,
-        kind,
+        rules::subscription_event(change, &status),
         &EventRow {
             user_id: Some(&user),
-            tool,
+            tool: sub.metadata.get("mcp_tool").map(String::as_str),
             reference: Some(&sub.id),
             detail: Some(status.as_str()),
             ..EventRow::default()
@@ -398,26 +344,13 @@ pub(super) async fn sync_subscriptions(
         }
         holdings::subscription_upsert(
             tx,
-            &SubscriptionRow {
-                id: sub.id.clone(),
-                user_id: Some(user.to_owned()),
-                tool: sub.metadata.get("mcp_tool").cloned(),
-                status: sub.status.clone(),
-                prices: sub.price_ids.clone(),
-                updated_ms: now_ms,
-            },
+            &rules::subscription_row(sub, user, sub.status.clone(), now_ms),
             now_ms,
         )
         .await?;
     }
     for stored in holdings::subscriptions_of(tx, user).await? {
-        let listed = listed.iter().any(|sub| sub.id == stored.id);
-        if !listed
-            && stored.prices.covers(prices)
-            && !stored
-                .status
-                .is_stale_move_to(&SubscriptionStatus::Canceled)
-        {
+        if rules::ended_unlisted(&stored, listed, prices) {
             holdings::subscription_upsert(
                 tx,
                 &SubscriptionRow {
