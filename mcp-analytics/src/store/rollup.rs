@@ -70,7 +70,11 @@ const FINE_RANGE_MS: i64 = 86_400_000;
 /// The chart bucket whose rollup a summary of calls since `since_ms` reads: quarter hours up to
 /// a day back (exact to the minute), hours beyond (from the start of the first hour).
 pub(super) fn summary_bucket(since_ms: i64) -> i64 {
-    if hourly(since_ms) { HOUR_MS } else { QUARTER.ms }
+    if hourly(since_ms) {
+        HOUR_MS
+    } else {
+        QUARTER.ms
+    }
 }
 
 /// Totals of calls since `since_ms` (of `server`, or every server) per `(bucket start, tool)`,
