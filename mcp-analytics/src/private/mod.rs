@@ -7,19 +7,25 @@ pub use rmcp::{
     ErrorData, ServerHandler,
     handler::server::tool::IntoCallToolResult,
     model::{
-        CallToolRequestParams, CallToolResponse, ListToolsResult, PaginatedRequestParams,
-        ServerConfig, Tool,
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        GetPromptRequestParams, GetPromptResponse, GetPromptResult, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerConfig,
+        SubscribeRequestParams, Tool, UnsubscribeRequestParams,
     },
 };
 
 pub use crate::{
     payments::pricing::{CheckoutMode, Grant, LineItem, Price, Pricing},
     server::{
-        Outcome, RequestContext, Server, ToolCall, call_tool, get_tool, list_tools, returns,
-        server_config,
+        CompletionCall, Outcome, PromptCall, RequestContext, ResourceCall, Server, ToolCall,
+        call_tool, complete, completion_returns, get_prompt, get_tool, list_prompts,
+        list_resource_templates, list_resources, list_tools, prompt_returns, read_resource,
+        resource_returns, returns, server_config, subscribe, unsubscribe,
     },
     spec::{
-        Annotations, ServerInfo, ToolList, ToolSpec, empty_schema, input_schema, output_schema,
-        tool_meta,
+        Annotations, CompletionRef, CompletionSpec, PromptSpec, ResourceSpec, ResourceTemplateSpec,
+        ServerInfo, ToolList, ToolSpec, empty_schema, input_schema, output_schema,
+        prompt_arguments, tool_meta,
     },
 };
