@@ -22,5 +22,6 @@ mod payments;
 mod pg_analytics;
 mod pipeline;
 mod postgres;
+mod prompts_resources;
 mod rollups;
 mod stdio;
