@@ -202,13 +202,18 @@ fn at(tokens: &dyn Spanned) -> Span {
     Span::call_site().located_at(tokens.span())
 }
 
+/// The closure parameter receiving the `CallContext`: `cx`, or `_` when the method takes none.
+fn context_param(takes_context: bool) -> TokenStream {
+    if takes_context { quote!(cx) } else { quote!(_) }
+}
+
 /// For a method taking `[args: T] [, cx: CallContext]`: the closure's parameter for the context
 /// (`cx`, or `_` when the method takes none) and the arguments passed, written at a span.
 fn args_and_context(
     has_args: bool,
     takes_context: bool,
 ) -> (TokenStream, impl Fn(Span) -> TokenStream) {
-    let context = if takes_context { quote!(cx) } else { quote!(_) };
+    let context = context_param(takes_context);
     let pass = move |span: Span| match (has_args, takes_context) {
         (true, true) => quote_spanned!(span=> args, cx),
         (true, false) => quote_spanned!(span=> args),

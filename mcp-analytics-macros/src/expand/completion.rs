@@ -4,7 +4,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 
-use super::{at, call_method};
+use super::{at, call_method, context_param};
 use crate::ast::{Completion, CompletionTarget};
 
 /// The `Server` items of the completions; nothing when there are none.
@@ -84,7 +84,7 @@ fn arm(completion: &Completion) -> TokenStream {
         Some(_) => quote!(value),
         None => quote!(_),
     };
-    let context = if takes_context { quote!(cx) } else { quote!(_) };
+    let context = context_param(takes_context);
     let mut body = call_method(
         method,
         pass,

@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::Index;
 
-use super::{at, call_method, paid};
+use super::{at, call_method, context_param, paid};
 use crate::ast::{Resource, Uri};
 
 /// The `Server` items of the resources; nothing when there are none.
@@ -153,11 +153,7 @@ fn arm(resource: &Resource) -> TokenStream {
         let all = values.chain(context);
         quote!(#(#all),*)
     };
-    let context = if resource.takes_context {
-        quote!(cx)
-    } else {
-        quote!(_)
-    };
+    let context = context_param(resource.takes_context);
     let body = call_method(method, pass, resource.returns.as_ref(), "resource_returns");
     let call = quote_spanned! {at(method)=>
         read.run(|#context| #body).await
