@@ -2,19 +2,19 @@
 //! written with `#[mcp_server]` and `#[tool]`, every call recorded: each tool answers exactly
 //! what the suite's scenarios check (text, image, audio and embedded-resource content, tool
 //! errors, log and progress notifications, sampling and elicitation requests, a JSON Schema
-//! 2020-12 input schema), and `logging/setLevel` sets the level its log messages honour.
+//! 2020-12 input schema), `logging/setLevel` sets the level its log messages honour, and its
+//! prompts (`test_simple_prompt`, `test_prompt_with_arguments`,
+//! `test_prompt_with_embedded_resource`, `test_prompt_with_image`), resources
+//! (`test://static-text`, `test://static-binary`, the template `test://template/{id}/data`,
+//! `test://watched-resource`, which takes subscriptions and changes every 3 seconds) and
+//! completion of `test_prompt_with_arguments`' `arg1` are `#[prompt]`, `#[resource]` and
+//! `#[complete]` methods.
 //!
 //! ```text
 //! cargo run --example everything                  # MCP at http://127.0.0.1:8000/mcp
 //! npx @modelcontextprotocol/conformance server --url http://127.0.0.1:8000/mcp --scenario tools-list
 //! cargo run --example everything -- --stdio
 //! ```
-//!
-//! Prompts (`test_simple_prompt`, `test_prompt_with_arguments`,
-//! `test_prompt_with_embedded_resource`, `test_prompt_with_image`), resources
-//! (`test://static-text`, `test://static-binary`, `test://template/{id}/data`,
-//! `test://watched-resource` with subscriptions) and `completion/complete` are not served yet:
-//! they come with `#[prompt]`, `#[resource]` and `#[complete]` (see the end of the impl block).
 
 // The suite tests sampling, which MCP 2026-07-28 deprecates (SEP-2577); rmcp marks its types so.
 #![allow(deprecated)]
@@ -22,17 +22,10 @@
 use std::time::Duration;
 
 use mcp_analytics::{
-    CallContext, ClientRequestError, LogLevel, handler, mcp_server,
-    rmcp::{
-        ErrorData, RoleServer, ServerHandler,
-        model::{
-            CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-            CreateMessageRequestParams, DiscoverResult, ElicitRequestParams, ElicitResult,
-            ElicitationSchema, InitializeRequestParams, InitializeResult, ListToolsResult,
-            PaginatedRequestParams, ResourceContents, SamplingMessage, ServerConfig,
-            SetLevelRequestParams, Tool,
-        },
-        service::RequestContext,
+    CallContext, ClientRequestError, LogLevel, complete, mcp_server, prompt, resource,
+    rmcp::model::{
+        CallToolResult, ContentBlock, CreateMessageRequestParams, ElicitRequestParams,
+        ElicitResult, ElicitationSchema, PromptMessage, ResourceContents, Role, SamplingMessage,
     },
     serde_json::{self, json},
     tool,
@@ -40,9 +33,6 @@ use mcp_analytics::{
 use mcp_analytics_examples::Transport;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-/// The context rmcp hands to each handler method.
-type Context = RequestContext<RoleServer>;
 
 /// A 1×1 red PNG.
 const TEST_IMAGE_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -80,11 +70,7 @@ struct Address {
 #[derive(Clone, Copy, Debug, Default)]
 struct Everything;
 
-#[mcp_server(
-    name = "mcp-analytics-everything",
-    version = "1.0.0",
-    server_handler = false
-)]
+#[mcp_server(name = "mcp-analytics-everything", version = "1.0.0")]
 impl Everything {
     /// Tests simple text content response
     #[tool]
@@ -300,8 +286,118 @@ impl Everything {
         format!("JSON Schema 2020-12 tool called with: {args}")
     }
 
-    // Prompts, resources and completions go here, as `#[prompt]`, `#[resource]` and
-    // `#[complete]` methods, once `#[mcp_server]` takes them (see the module docs for which).
+    /// A simple prompt without arguments
+    #[prompt(title = "Simple Test Prompt")]
+    async fn test_simple_prompt(&self) -> String {
+        "This is a simple prompt for testing.".into()
+    }
+
+    /// A prompt with required arguments
+    #[prompt(title = "Prompt With Arguments")]
+    async fn test_prompt_with_arguments(&self, args: PromptArgs) -> String {
+        format!(
+            "Prompt with arguments: arg1='{}', arg2='{}'",
+            args.arg1, args.arg2
+        )
+    }
+
+    /// A prompt that includes an embedded resource
+    #[prompt(title = "Prompt With Embedded Resource")]
+    async fn test_prompt_with_embedded_resource(&self, args: EmbedArgs) -> Vec<PromptMessage> {
+        let resource = ResourceContents::text("Embedded resource content for testing.", args.uri)
+            .with_mime_type("text/plain");
+        vec![
+            PromptMessage::new(Role::User, ContentBlock::resource(resource)),
+            PromptMessage::new_text(Role::User, "Please process the embedded resource above."),
+        ]
+    }
+
+    /// A prompt that includes image content
+    #[prompt(title = "Prompt With Image")]
+    async fn test_prompt_with_image(&self) -> Vec<PromptMessage> {
+        vec![
+            PromptMessage::new(
+                Role::User,
+                ContentBlock::image(TEST_IMAGE_BASE64, "image/png"),
+            ),
+            PromptMessage::new_text(Role::User, "Please analyze the image above."),
+        ]
+    }
+
+    /// Values for `arg1` of `test_prompt_with_arguments` that start with what was typed
+    #[complete(prompt = "test_prompt_with_arguments", argument = "arg1")]
+    async fn arg1_values(&self, value: &str) -> Vec<&'static str> {
+        ["testValue1", "testValue2", "paris", "park"]
+            .into_iter()
+            .filter(|candidate| candidate.starts_with(value))
+            .collect()
+    }
+
+    /// A static text resource for testing
+    #[resource(
+        uri = "test://static-text",
+        name = "static-text",
+        title = "Static Text Resource",
+        mime_type = "text/plain"
+    )]
+    async fn static_text(&self) -> String {
+        "This is the content of the static text resource.".into()
+    }
+
+    /// A static binary resource (image) for testing
+    #[resource(
+        uri = "test://static-binary",
+        name = "static-binary",
+        title = "Static Binary Resource",
+        mime_type = "image/png"
+    )]
+    async fn static_binary(&self) -> ResourceContents {
+        ResourceContents::blob(TEST_IMAGE_BASE64, "test://static-binary").with_mime_type("image/png")
+    }
+
+    /// A resource template with an id parameter
+    #[resource(
+        uri_template = "test://template/{id}/data",
+        name = "template",
+        title = "Resource Template",
+        mime_type = "application/json"
+    )]
+    async fn template(&self, id: String) -> String {
+        json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")}).to_string()
+    }
+
+    /// A resource that auto-updates every 3 seconds
+    #[resource(
+        uri = "test://watched-resource",
+        name = "watched-resource",
+        title = "Watched Resource",
+        mime_type = "text/plain",
+        subscribe
+    )]
+    async fn watched_resource(&self) -> String {
+        let seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        format!("Watched resource content, version {}", seconds / 3)
+    }
+}
+
+/// `test_prompt_with_arguments`' arguments.
+#[derive(Deserialize, JsonSchema)]
+struct PromptArgs {
+    /// First test argument
+    arg1: String,
+    /// Second test argument
+    arg2: String,
+}
+
+/// `test_prompt_with_embedded_resource`'s argument.
+#[derive(Deserialize, JsonSchema)]
+struct EmbedArgs {
+    /// URI of the resource to embed
+    #[serde(rename = "resourceUri")]
+    uri: String,
 }
 
 /// A form elicitation asking `message` with `schema` (a JSON object schema the suite checks
@@ -326,57 +422,12 @@ fn describe(result: &ElicitResult) -> String {
     )
 }
 
-/// The generated handler plus the `logging` capability. It goes once `#[mcp_server]` takes
-/// prompts, resources and completions (and an option for logging) itself.
-impl ServerHandler for Everything {
-    fn get_info(&self) -> ServerConfig {
-        let mut config = handler::server_config::<Self>();
-        config.capabilities.logging = Some(Default::default());
-        config
-    }
-
-    fn get_tool(&self, name: &str) -> Option<Tool> {
-        handler::get_tool::<Self>(name)
-    }
-
-    async fn initialize(
-        &self,
-        request: InitializeRequestParams,
-        context: Context,
-    ) -> Result<InitializeResult, ErrorData> {
-        handler::initialize(self, request, context).await
-    }
-
-    async fn discover(&self, context: Context) -> Result<DiscoverResult, ErrorData> {
-        handler::discover(self, context).await
-    }
-
-    async fn ping(&self, context: Context) -> Result<(), ErrorData> {
-        handler::ping(self, context).await
-    }
-
-    async fn set_level(
-        &self,
-        request: SetLevelRequestParams,
-        context: Context,
-    ) -> Result<(), ErrorData> {
-        handler::set_level(self, request, context).await
-    }
-
-    async fn list_tools(
-        &self,
-        request: Option<PaginatedRequestParams>,
-        context: Context,
-    ) -> Result<ListToolsResult, ErrorData> {
-        handler::list_tools(self, request, context).await
-    }
-
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: Context,
-    ) -> Result<CallToolResponse, ErrorData> {
-        handler::call_tool(self, request, context).await
+/// Tells the subscribers of `test://watched-resource` that it changed, every 3 seconds.
+async fn watch() {
+    let mut every = tokio::time::interval(Duration::from_secs(3));
+    loop {
+        every.tick().await;
+        mcp_analytics::resource_updated::<Everything>("test://watched-resource").await;
     }
 }
 
@@ -387,6 +438,7 @@ async fn main() -> anyhow::Result<()> {
         "The MCP conformance suite's reference server, with analytics: every call is recorded.",
     );
     mcp_analytics_examples::init_logging();
+    tokio::spawn(watch());
     match transport {
         Transport::Stdio => {
             let database = mcp_analytics::Analytics::init_global()?.database();

@@ -2,7 +2,7 @@
 //! (`@modelcontextprotocol/conformance`) over streamable HTTP, and the MCP Inspector's CLI over
 //! HTTP and stdio in both protocol eras (legacy `initialize`, and MCP 2026-07-28); then the
 //! analytics database must hold each of their `tools/call` requests, under the right client and
-//! protocol version.
+//! protocol version, and the suite's prompt, resource and completion requests.
 //!
 //! The Node tools live in `.tools/` (`bash .ci/node-tools.sh` installs them, as `.ci/run`
 //! does). Without them the tests say so loudly and pass, except under CI (`CI=true`), where a
@@ -22,23 +22,21 @@ use std::{
 use serde_json::Value;
 use support::{Running, address_in, binary};
 
-/// Scenarios of `conformance server --suite all` the example cannot pass yet, because it
-/// serves no prompts, resources or completions (they come with `#[prompt]`, `#[resource]` and
-/// `#[complete]`): the suite's `--expected-failures` baseline. A scenario listed here that
-/// passes fails the run too (a stale entry), so this list only ever shrinks.
-const NOT_SERVED_YET: [&str; 12] = [
-    "completion-complete",
-    "resources-list",
-    "resources-read-text",
-    "resources-read-binary",
-    "resources-templates-read",
-    "resources-subscribe",
-    "resources-unsubscribe",
-    "prompts-list",
-    "prompts-get-simple",
-    "prompts-get-with-args",
-    "prompts-get-embedded-resource",
-    "prompts-get-with-image",
+/// The prompts, resources and completion the suite asks for, as recorded in `requests`
+/// (method and target; the suite may ask some more than once).
+const SUITE_REQUESTS: [(&str, &str); 12] = [
+    ("prompts/list", ""),
+    ("prompts/get", "test_simple_prompt"),
+    ("prompts/get", "test_prompt_with_arguments"),
+    ("prompts/get", "test_prompt_with_embedded_resource"),
+    ("prompts/get", "test_prompt_with_image"),
+    ("resources/list", ""),
+    ("resources/read", "test://static-text"),
+    ("resources/read", "test://static-binary"),
+    ("resources/read", "test://template/123/data"),
+    ("resources/subscribe", "test://watched-resource"),
+    ("resources/unsubscribe", "test://watched-resource"),
+    ("completion/complete", "test_prompt_with_arguments"),
 ];
 
 /// The tools the suite calls, and how each call is recorded (`json_schema_2020_12_tool` is
@@ -246,37 +244,28 @@ fn scenario_statuses(out: &Path) -> BTreeMap<String, Vec<(String, String)>> {
 }
 
 #[test]
-fn the_conformance_suite_passes_every_scenario_the_everything_example_serves() {
+fn the_conformance_suite_passes_every_scenario_against_the_everything_example() {
     let Some(tools) = NodeTools::find() else {
         return;
     };
     let scratch = tempfile::tempdir().unwrap();
     let (example, url) = serve_http();
-    let baseline = scratch.path().join("not-served-yet.yml");
-    let listed: String = NOT_SERVED_YET
-        .iter()
-        .map(|s| format!("  - {s}\n"))
-        .collect();
-    std::fs::write(&baseline, format!("server:\n{listed}")).unwrap();
     let out = scratch.path().join("results");
 
     let mut suite = tools.command(&tools.conformance, scratch.path());
     suite
         .args(["server", "--url", &url, "--suite", "all", "-o"])
-        .arg(&out)
-        .arg("--expected-failures")
-        .arg(&baseline);
+        .arg(&out);
     let output = run_bounded(suite);
     let log = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "the suite found failures beyond the scenarios not served yet (or a listed one now \
-         passes):\n{log}\n{}",
+        "the suite found failures:\n{log}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
 
-    // The suite's own verdict, checked again from its results: every scenario the example
-    // serves has passing checks and no failure or warning; the others fail.
+    // The suite's own verdict, checked again from its results: every scenario has passing
+    // checks and no failure or warning.
     let scenarios = scenario_statuses(&out);
     assert!(scenarios.len() >= 32, "{:?}", scenarios.keys());
     for (scenario, checks) in &scenarios {
@@ -284,18 +273,11 @@ fn the_conformance_suite_passes_every_scenario_the_everything_example_serves() {
             .iter()
             .filter(|(status, _)| status == "FAILURE" || status == "WARNING")
             .collect();
-        if NOT_SERVED_YET.contains(&scenario.as_str()) {
-            assert!(
-                !failed.is_empty(),
-                "{scenario} passes: remove it from NOT_SERVED_YET"
-            );
-        } else {
-            assert!(failed.is_empty(), "{scenario}: {failed:?}");
-            assert!(
-                checks.iter().any(|(status, _)| status == "SUCCESS"),
-                "{scenario} has no passing check: {checks:?}"
-            );
-        }
+        assert!(failed.is_empty(), "{scenario}: {failed:?}");
+        assert!(
+            checks.iter().any(|(status, _)| status == "SUCCESS"),
+            "{scenario} has no passing check: {checks:?}"
+        );
     }
 
     // Every `tools/call` of the suite was recorded, under its client and protocol.
@@ -308,6 +290,49 @@ fn the_conformance_suite_passes_every_scenario_the_everything_example_serves() {
         .collect();
     assert_eq!(rows.iter().cloned().collect::<BTreeSet<_>>(), expected);
     assert_eq!(rows.len(), SUITE_CALLS.len(), "one row per call: {rows:#?}");
+
+    // And every prompt, resource and completion request, answered without an error.
+    let requests = recorded_requests(&db);
+    let asked: BTreeSet<(&str, &str)> = requests
+        .iter()
+        .map(|(method, target, _)| (method.as_str(), target.as_str()))
+        .collect();
+    for expected in SUITE_REQUESTS {
+        assert!(asked.contains(&expected), "{expected:?} not in {requests:#?}");
+    }
+    let failed: Vec<_> = requests
+        .iter()
+        .filter(|(_, _, status)| status != "ok")
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+/// The `prompts/*`, `resources/*` and `completion/*` requests recorded in `db` (method,
+/// target or "", status), once the last one the suite sends is there.
+fn recorded_requests(db: &Path) -> Vec<(String, String, String)> {
+    let read = || -> rusqlite::Result<Vec<(String, String, String)>> {
+        let connection = rusqlite::Connection::open(db)?;
+        let mut statement = connection.prepare(
+            "SELECT method, COALESCE(target, ''), status FROM requests
+             WHERE method LIKE 'prompts/%' OR method LIKE 'resources/%'
+                OR method LIKE 'completion/%'
+             ORDER BY ts_ms",
+        )?;
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect()
+    };
+    let end = Instant::now() + support::DEADLINE;
+    loop {
+        let requests = read().unwrap_or_default();
+        let asked = |(method, target): (&str, &str)| {
+            requests.iter().any(|(m, t, _)| m == method && t == target)
+        };
+        if SUITE_REQUESTS.into_iter().all(asked) || Instant::now() > end {
+            return requests;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Runs the Inspector CLI (`--method ...`) against `target` and returns its JSON result.

@@ -1,6 +1,7 @@
-//! What `#[mcp_server]` describes, as types only: the server options, one [`Tool`] per
-//! `#[tool]` method and its [`Pricing`] from `#[paid]`. Read by `attr`, checked by `check`,
-//! written out by `expand`.
+//! What `#[mcp_server]` describes, as types only: the server options, one [`Tool`], [`Prompt`],
+//! [`Resource`] or [`Completion`] per `#[tool]`, `#[prompt]`, `#[resource]` or `#[complete]`
+//! method, and the [`Pricing`] of `#[paid]`. Read by `attr`, checked by `check`, written out by
+//! `expand`.
 
 use proc_macro2::Span;
 use syn::{Expr, LitBool, LitInt, LitStr, Type};
@@ -24,6 +25,9 @@ pub(crate) struct Server {
     /// generated impl could conflict with the user's.
     pub server_handler: bool,
     pub tools: Vec<Tool>,
+    pub prompts: Vec<Prompt>,
+    pub resources: Vec<Resource>,
+    pub completions: Vec<Completion>,
 }
 
 /// One `#[tool]` method.
@@ -49,6 +53,110 @@ pub(crate) struct Tool {
     pub output: Option<Type>,
     /// `#[paid(...)]`: the tool's pricing.
     pub paid: Option<Pricing>,
+}
+
+/// One `#[prompt]` method.
+pub(crate) struct Prompt {
+    /// The Rust method name.
+    pub method: syn::Ident,
+    /// The MCP prompt name (`name = "..."`, else the method name).
+    pub name: LitStr,
+    pub title: Option<LitStr>,
+    /// `description = "..."`, else the doc comment.
+    pub description: Option<String>,
+    /// The arguments type, when the method takes one: its fields are the prompt's arguments.
+    pub args: Option<Type>,
+    /// Whether the method takes a trailing `CallContext` parameter.
+    pub takes_context: bool,
+    /// The declared return type, when it is written and nameable.
+    pub returns: Option<Type>,
+    /// `#[paid(...)]`: the prompt's pricing.
+    pub paid: Option<Pricing>,
+}
+
+/// One `#[resource]` method.
+pub(crate) struct Resource {
+    /// The Rust method name.
+    pub method: syn::Ident,
+    /// `uri = "..."` or `uri_template = "..."`.
+    pub uri: Uri,
+    /// The MCP resource name (`name = "..."`, else the method name).
+    pub name: LitStr,
+    pub title: Option<LitStr>,
+    /// `description = "..."`, else the doc comment.
+    pub description: Option<String>,
+    pub mime_type: Option<LitStr>,
+    /// `subscribe`: clients may subscribe to updates of the resource.
+    pub subscribe: bool,
+    /// The parameters bound to the template's variables, in declaration order.
+    pub params: Vec<Param>,
+    /// Whether the method takes a trailing `CallContext` parameter.
+    pub takes_context: bool,
+    /// The declared return type, when it is written and nameable.
+    pub returns: Option<Type>,
+    /// `#[paid(...)]`: the pricing of reading the resource.
+    pub paid: Option<Pricing>,
+}
+
+/// Where a resource lives.
+pub(crate) enum Uri {
+    /// `uri = "test://static"`: one resource.
+    Fixed(LitStr),
+    /// `uri_template = "test://items/{id}"`: a family of resources, and its variables in order.
+    Template(LitStr, Vec<Variable>),
+}
+
+impl Uri {
+    /// The literal as written.
+    pub(crate) fn lit(&self) -> &LitStr {
+        match self {
+            Uri::Fixed(lit) | Uri::Template(lit, _) => lit,
+        }
+    }
+}
+
+/// One `{name}` (or `{+name}`, which may contain `/`) of a URI template.
+pub(crate) struct Variable {
+    pub name: String,
+}
+
+/// A method parameter other than `&self` and `CallContext`.
+pub(crate) struct Param {
+    pub name: syn::Ident,
+    pub ty: Type,
+}
+
+/// One `#[complete]` method: candidate values for an argument of a prompt or a variable of a
+/// resource template.
+pub(crate) struct Completion {
+    /// The Rust method name.
+    pub method: syn::Ident,
+    pub target: CompletionTarget,
+    /// The prompt argument or template variable completed.
+    pub argument: LitStr,
+    /// The parameter receiving the value typed so far (`&str` or `String`), if taken.
+    pub value: Option<Param>,
+    /// Whether the method takes a trailing `CallContext` parameter.
+    pub takes_context: bool,
+    /// The declared return type, when it is written and nameable.
+    pub returns: Option<Type>,
+}
+
+/// What a completion completes.
+pub(crate) enum CompletionTarget {
+    /// `prompt = "name"`.
+    Prompt(LitStr),
+    /// `resource = "uri template"`.
+    Resource(LitStr),
+}
+
+impl CompletionTarget {
+    /// The prompt name or template as written.
+    pub(crate) fn lit(&self) -> &LitStr {
+        match self {
+            CompletionTarget::Prompt(lit) | CompletionTarget::Resource(lit) => lit,
+        }
+    }
 }
 
 /// rmcp tool annotations (`annotations(read_only_hint = true, ...)`).

@@ -1,9 +1,11 @@
-//! Rules that need more than one value: where `#[mcp_server]` sits, tool names across the
-//! server, and the pricing rules between the values of one `#[paid]`.
+//! Rules that need more than one value: where `#[mcp_server]` sits, tool and prompt names and
+//! resource URIs across the server, what each `#[complete]` completes, and the pricing rules
+//! between the values of one `#[paid]`.
 
 use crate::{
-    ast::{Mode, Price, Pricing, Server},
+    ast::{CompletionTarget, Mode, Price, Pricing, Server, Uri},
     ctxt::Ctxt,
+    keys::{did_you_mean_among, listed},
 };
 
 /// The longest tool name MCP clients accept.
@@ -22,8 +24,15 @@ pub(crate) fn placement(item: &syn::ItemImpl, cx: &mut Ctxt) {
     }
 }
 
-/// Checks tool names across all tools and each tool's pricing.
+/// Checks names and URIs across the server, completion targets and every pricing.
 pub(crate) fn server(server: &Server, cx: &mut Ctxt) {
+    tools(server, cx);
+    prompts(server, cx);
+    resources(server, cx);
+    completions(server, cx);
+}
+
+fn tools(server: &Server, cx: &mut Ctxt) {
     let mut names: Vec<String> = Vec::new();
     for tool in &server.tools {
         let name = tool.name.value();
@@ -38,6 +47,106 @@ pub(crate) fn server(server: &Server, cx: &mut Ctxt) {
             self::pricing(pricing, cx);
         }
     }
+}
+
+fn prompts(server: &Server, cx: &mut Ctxt) {
+    let mut names: Vec<String> = Vec::new();
+    for prompt in &server.prompts {
+        let name = prompt.name.value();
+        if name.trim().is_empty() {
+            cx.at(&prompt.name, "a prompt name cannot be empty");
+        }
+        if names.contains(&name) {
+            cx.at(&prompt.name, format!("duplicate prompt name `{name}`: each prompt of a server needs its own name (set one with `#[prompt(name = \"...\")]`)"));
+        }
+        names.push(name);
+        if let Some(pricing) = &prompt.paid {
+            self::pricing(pricing, cx);
+        }
+    }
+}
+
+fn resources(server: &Server, cx: &mut Ctxt) {
+    let mut uris: Vec<String> = Vec::new();
+    for resource in &server.resources {
+        let lit = resource.uri.lit();
+        let uri = lit.value();
+        if uris.contains(&uri) {
+            let what = match resource.uri {
+                Uri::Fixed(_) => "resource URI",
+                Uri::Template(..) => "resource URI template",
+            };
+            cx.at(lit, format!("duplicate {what} `{uri}`: another `#[resource]` of this server already serves it"));
+        }
+        uris.push(uri);
+        if let Some(pricing) = &resource.paid {
+            self::pricing(pricing, cx);
+        }
+    }
+}
+
+/// Each completion names an existing prompt (that takes arguments) or resource template and,
+/// for a template, one of its variables; one completion per argument. (A prompt's argument
+/// names come from its arguments type, which the macro cannot see: they are checked when the
+/// server starts.)
+fn completions(server: &Server, cx: &mut Ctxt) {
+    let prompts: Vec<String> = server.prompts.iter().map(|p| p.name.value()).collect();
+    let templates: Vec<String> = server
+        .resources
+        .iter()
+        .filter(|r| matches!(r.uri, Uri::Template(..)))
+        .map(|r| r.uri.lit().value())
+        .collect();
+    let mut seen: Vec<(bool, String, String)> = Vec::new();
+    for completion in &server.completions {
+        let target = completion.target.lit();
+        let name = target.value();
+        let argument = completion.argument.value();
+        let is_prompt = matches!(completion.target, CompletionTarget::Prompt(_));
+        if is_prompt {
+            match server.prompts.iter().find(|p| p.name.value() == name) {
+                None => cx.at(target, format!("no prompt named `{name}` in this server; {}", choices(&name, &prompts, "prompts"))),
+                Some(prompt) if prompt.args.is_none() => cx.at(&completion.argument, format!("prompt `{name}` takes no arguments: there is nothing to complete (give its method an arguments type)")),
+                Some(_) => {}
+            }
+        } else {
+            match server.resources.iter().find(|r| r.uri.lit().value() == name) {
+                None => cx.at(target, format!("no resource template `{name}` in this server; {}", choices(&name, &templates, "resource templates"))),
+                Some(resource) => match &resource.uri {
+                    Uri::Fixed(_) => cx.at(target, format!("`{name}` is a fixed URI: completions fill in the variables of a `uri_template`")),
+                    Uri::Template(_, variables) => {
+                        let names: Vec<&str> = variables.iter().map(|v| v.name.as_str()).collect();
+                        if !names.contains(&argument.as_str()) {
+                            cx.at(&completion.argument, format!(
+                                "`{argument}` is not a variable of `{name}`; {}its variables: {}",
+                                did_you_mean_among(&argument, &names, |close| format!("`{close}`")),
+                                listed(&names, |v| format!("`{v}`"))
+                            ));
+                        }
+                    }
+                },
+            }
+        }
+        let key = (is_prompt, name, argument);
+        if seen.contains(&key) {
+            cx.at(&completion.argument, format!("`{}` of `{}` already has a `#[complete]` method: one method completes one argument", key.2, key.1));
+        }
+        seen.push(key);
+    }
+}
+
+/// "did you mean `x`? this server's prompts: `a`, `b`" for a name not found.
+fn choices(name: &str, known: &[String], what: &str) -> String {
+    let mut known: Vec<&str> = known.iter().map(String::as_str).collect();
+    known.dedup();
+    if known.is_empty() {
+        return format!("this server has no {what}");
+    }
+    format!(
+        "{}this server's {what}: {}",
+        did_you_mean_among(name, &known, |close| format!("`{close}`")),
+        listed(&known, |k| format!("`{k}`"))
+    )
 }
 
 /// Why `name` is not a valid MCP tool name, if it is not.
@@ -115,6 +224,89 @@ mod tests {
         let mut cx = Ctxt::new();
         pricing(&read.expect("a complete pricing"), &mut cx);
         cx.messages()
+    }
+
+    fn server_messages(item: proc_macro2::TokenStream) -> Vec<String> {
+        let mut cx = Ctxt::new();
+        let read = crate::attr::server::read(
+            proc_macro2::TokenStream::new(),
+            syn::parse2(item).unwrap(),
+            &mut cx,
+        );
+        server(&read, &mut cx);
+        cx.messages()
+    }
+
+    #[test]
+    fn prompt_names_and_resource_uris_are_unique() {
+        let messages = server_messages(quote! {
+            impl S {
+                #[prompt(name = "greet")]
+                async fn a(&self) -> String { todo!() }
+                #[prompt(name = "greet")]
+                async fn b(&self) -> String { todo!() }
+                #[resource(uri = "test://x")]
+                async fn c(&self) -> String { todo!() }
+                #[resource(uri = "test://x")]
+                async fn d(&self) -> String { todo!() }
+                #[resource(uri_template = "test://{id}")]
+                async fn e(&self, id: String) -> String { todo!() }
+                #[resource(uri_template = "test://{id}")]
+                async fn f(&self, id: String) -> String { todo!() }
+                #[tool(name = "greet")]
+                async fn g(&self) -> String { todo!() }
+            }
+        });
+        let all = messages.join("\n");
+        assert!(all.contains("duplicate prompt name `greet`"), "{all}");
+        assert!(all.contains("duplicate resource URI `test://x`"), "{all}");
+        assert!(
+            all.contains("duplicate resource URI template `test://{id}`"),
+            "{all}"
+        );
+        assert_eq!(messages.len(), 3, "a tool may share a prompt's name: {all}");
+    }
+
+    #[test]
+    fn completions_name_what_exists() {
+        let messages = server_messages(quote! {
+            impl S {
+                #[prompt]
+                async fn review(&self, args: Args) -> String { todo!() }
+                #[prompt]
+                async fn hello(&self) -> String { todo!() }
+                #[resource(uri = "test://fixed")]
+                async fn fixed(&self) -> String { todo!() }
+                #[resource(uri_template = "test://items/{id}")]
+                async fn item(&self, id: String) -> String { todo!() }
+                #[complete(prompt = "reveiw", argument = "a")]
+                async fn c1(&self) -> Vec<String> { todo!() }
+                #[complete(prompt = "hello", argument = "a")]
+                async fn c2(&self) -> Vec<String> { todo!() }
+                #[complete(resource = "test://fixed", argument = "a")]
+                async fn c3(&self) -> Vec<String> { todo!() }
+                #[complete(resource = "test://items/{idd}", argument = "id")]
+                async fn c4(&self) -> Vec<String> { todo!() }
+                #[complete(resource = "test://items/{id}", argument = "idd")]
+                async fn c5(&self) -> Vec<String> { todo!() }
+                #[complete(prompt = "review", argument = "code")]
+                async fn c6(&self) -> Vec<String> { todo!() }
+                #[complete(prompt = "review", argument = "code")]
+                async fn c7(&self) -> Vec<String> { todo!() }
+            }
+        });
+        let all = messages.join("\n");
+        for expected in [
+            "no prompt named `reveiw` in this server; did you mean `review`? this server's prompts: `review`, `hello`",
+            "prompt `hello` takes no arguments",
+            "`test://fixed` is a fixed URI",
+            "no resource template `test://items/{idd}` in this server; did you mean `test://items/{id}`?",
+            "`idd` is not a variable of `test://items/{id}`; did you mean `id`?",
+            "`code` of `review` already has a `#[complete]` method",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert_eq!(messages.len(), 6, "{all}");
     }
 
     #[test]

@@ -1,17 +1,24 @@
 //! Writes the code: the impl block without our attributes, an `__private::Server` impl (server
-//! info, one `ToolSpec` per tool, the dispatch `match`) and a `ServerHandler` impl whose methods
-//! each forward to one runtime body.
-//! Everything else is a call into `::mcp_analytics::__private`. On any mistake the same impls
-//! are written without tools, next to the errors, so one mistake gives one error and the rest
-//! of the crate (and the IDE) still sees a server.
+//! info, one spec per tool, prompt, resource and completion, and one `match` per kind that
+//! calls the user's methods) and the `ServerHandler` impl, whose methods are one-line calls
+//! into the runtime (only those of the kinds the server has). Everything else is a call into
+//! `::mcp_analytics::__private`. On any mistake the same impls are written with nothing to
+//! serve, next to the errors, so one mistake gives one error and the rest of the crate (and
+//! the IDE) still sees a server.
+
+mod completion;
+mod paid;
+mod prompt;
+mod resource;
+mod tool;
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::{
-    ast::{Annotations, Grant, Mode, Price, Pricing, Server, Tool},
-    attr::{self, tool::MARKER},
+    ast::Server,
+    attr::{self, method::MARKER},
     check,
     ctxt::Ctxt,
 };
@@ -34,12 +41,13 @@ pub(crate) fn mcp_server(args: TokenStream, item: TokenStream) -> TokenStream {
     let server = attr::server::read(args, item_impl, &mut cx);
     check::server(&server, &mut cx);
     match cx.check() {
-        Ok(()) => generate(&server, &server.tools),
+        Ok(()) => generate(&server, true),
         Err(error) => fallback(&server, &error),
     }
 }
 
-/// `#[tool]` or `#[paid]` outside `#[mcp_server]`: an error, and the item unchanged.
+/// `#[tool]`, `#[prompt]`, `#[resource]`, `#[complete]` or `#[paid]` outside `#[mcp_server]`:
+/// an error, and the item unchanged.
 pub(crate) fn misplaced(name: &str, args: TokenStream, item: TokenStream) -> TokenStream {
     if args.to_string() == MARKER {
         return item; // left by `#[mcp_server]`, which already read the real options
@@ -51,25 +59,32 @@ pub(crate) fn misplaced(name: &str, args: TokenStream, item: TokenStream) -> Tok
     quote!(#error #item)
 }
 
-/// The errors, plus the impls of a server without tools (thiserror's `fallback`): code that
-/// serves the server still compiles, so the errors are the only ones. Trait or generic impl
-/// blocks get no impls (they would only add errors).
+/// The errors, plus the impls of a server that serves nothing (thiserror's `fallback`): code
+/// that serves the server still compiles, so the errors are the only ones. Trait or generic
+/// impl blocks get no impls (they would only add errors).
 fn fallback(server: &Server, error: &syn::Error) -> TokenStream {
     let error = error.to_compile_error();
     let item = &server.item;
     if item.trait_.is_some() || !item.generics.params.is_empty() {
         return quote!(#item #error);
     }
-    let impls = generate(server, &[]);
+    let impls = generate(server, false);
     quote!(#impls #error)
 }
 
-fn generate(server: &Server, tools: &[Tool]) -> TokenStream {
+/// The impl block and the server impls; `serve = false` leaves out every tool, prompt,
+/// resource and completion.
+fn generate(server: &Server, serve: bool) -> TokenStream {
     let item = &server.item;
     let self_ty = &item.self_ty;
     let info = server_info(server);
-    let specs = tools.iter().map(tool_spec);
-    let arms = tools.iter().map(dispatch_arm);
+    let served = |len: usize| if serve { len } else { 0 };
+    let tools = &server.tools[..served(server.tools.len())];
+    let prompts = &server.prompts[..served(server.prompts.len())];
+    let resources = &server.resources[..served(server.resources.len())];
+    let completions = &server.completions[..served(server.completions.len())];
+    let specs = tools.iter().map(tool::spec);
+    let arms = tools.iter().map(tool::arm);
     let analytics = server.analytics.as_ref().map(|expr| {
         let method = quote_spanned! {expr.span()=>
             fn analytics(&self) -> &::mcp_analytics::Analytics {
@@ -92,7 +107,13 @@ fn generate(server: &Server, tools: &[Tool]) -> TokenStream {
             #method
         }
     });
+    let prompt_items = prompt::server_items(prompts);
+    let resource_items = resource::server_items(resources);
+    let completion_items = completion::server_items(completions);
     let handler = server.server_handler.then(|| {
+        let prompt_methods = prompt::handler_methods(prompts);
+        let resource_methods = resource::handler_methods(resources);
+        let completion_methods = completion::handler_methods(completions);
         quote! {
             #[automatically_derived]
             impl __mcpa::ServerHandler for #self_ty {
@@ -142,6 +163,9 @@ fn generate(server: &Server, tools: &[Tool]) -> TokenStream {
                 ) -> __mcpa::Result<__mcpa::CallToolResponse, __mcpa::ErrorData> {
                     __mcpa::call_tool(self, request, context).await
                 }
+                #prompt_methods
+                #resource_methods
+                #completion_methods
             }
         }
     });
@@ -170,6 +194,9 @@ fn generate(server: &Server, tools: &[Tool]) -> TokenStream {
                         _ => call.unknown_tool(),
                     }
                 }
+                #prompt_items
+                #resource_items
+                #completion_items
             }
 
             #handler
@@ -196,173 +223,55 @@ fn server_info(server: &Server) -> TokenStream {
     }
 }
 
-fn tool_spec(tool: &Tool) -> TokenStream {
-    let name = &tool.name;
-    let mut fields = vec![quote!(name: #name,)];
-    if let Some(title) = &tool.title {
-        fields.push(quote!(title: __mcpa::Some(#title),));
-    }
-    if let Some(description) = &tool.description {
-        fields.push(quote!(description: __mcpa::Some(#description),));
-    }
-    if let Some(ty) = &tool.args {
-        fields.push(quote_spanned!(ty.span()=> input_schema: __mcpa::input_schema::<#ty>,));
-    }
-    if let Some(ty) = &tool.output {
-        fields.push(quote_spanned!(ty.span()=>
-            output_schema: __mcpa::Some(__mcpa::output_schema::<#ty>),
-        ));
-    }
-    if let Some(annotations) = annotations(&tool.annotations) {
-        fields.push(quote!(annotations: #annotations,));
-    }
-    if let Some(meta) = &tool.meta {
-        fields.push(quote_spanned!(meta.span()=>
-            meta: __mcpa::Some(|| __mcpa::tool_meta(#meta)),
-        ));
-    }
-    if !tool.track_results {
-        fields.push(quote!(track_results: false,));
-    }
-    if !tool.redact.is_empty() {
-        let redact = &tool.redact;
-        fields.push(quote!(redact: &[#(#redact),*],));
-    }
-    if let Some(pricing) = &tool.paid {
-        let pricing = pricing_spec(pricing);
-        fields.push(quote!(paid: __mcpa::Some(&#pricing),));
-    }
-    quote! {
-        __mcpa::ToolSpec {
-            #(#fields)*
-            ..__mcpa::ToolSpec::DEFAULT
-        }
-    }
+/// A call-site span located at `tokens`: errors point there, names resolve as the macro's.
+fn at(tokens: &dyn Spanned) -> Span {
+    Span::call_site().located_at(tokens.span())
 }
 
-fn pricing_spec(pricing: &Pricing) -> TokenStream {
-    let checkout = &pricing.checkout;
-    let mode = match checkout.mode {
-        Mode::Payment => quote!(__mcpa::CheckoutMode::Payment),
-        Mode::Subscription => quote!(__mcpa::CheckoutMode::Subscription),
-    };
-    let success_url = &checkout.success_url;
-    let cancel_url = option(checkout.cancel_url.as_ref());
-    let meter = option(pricing.meter.as_ref());
-    let reason = option(pricing.reason.as_ref());
-    let grant = match &pricing.grant {
-        None | Some((Grant::Credits, _)) => quote!(__mcpa::Grant::Credits),
-        Some((Grant::Unlimited, _)) => quote!(__mcpa::Grant::Unlimited),
-        Some((Grant::Pack(credits), _)) => quote!(__mcpa::Grant::pack(#credits)),
-    };
-    let items = checkout.line_items.iter().map(|item| {
-        let price = match &item.price {
-            Price::Id(id) => quote!(__mcpa::Price::Id(#id)),
-            Price::Env(var) => quote!(__mcpa::Price::Env(#var)),
-        };
-        let quantity = match &item.quantity {
-            Some(quantity) => quote!(__mcpa::Some(#quantity)),
-            None => quote!(__mcpa::None),
-        };
-        quote!(__mcpa::LineItem { price: #price, quantity: #quantity })
-    });
-    quote! {
-        __mcpa::Pricing {
-            mode: #mode,
-            success_url: #success_url,
-            cancel_url: #cancel_url,
-            line_items: &[#(#items),*],
-            meter: #meter,
-            reason: #reason,
-            grant: #grant,
-        }
-    }
+/// The closure parameter receiving the `CallContext`: `cx`, or `_` when the method takes none.
+fn context_param(takes_context: bool) -> TokenStream {
+    if takes_context { quote!(cx) } else { quote!(_) }
 }
 
-fn annotations(annotations: &Annotations) -> Option<TokenStream> {
-    let Annotations {
-        title,
-        read_only,
-        destructive,
-        idempotent,
-        open_world,
-    } = annotations;
-    let fields: Vec<TokenStream> = [
-        title
-            .as_ref()
-            .map(|title| quote!(title: __mcpa::Some(#title),)),
-        read_only
-            .as_ref()
-            .map(|hint| quote!(read_only_hint: __mcpa::Some(#hint),)),
-        destructive
-            .as_ref()
-            .map(|hint| quote!(destructive_hint: __mcpa::Some(#hint),)),
-        idempotent
-            .as_ref()
-            .map(|hint| quote!(idempotent_hint: __mcpa::Some(#hint),)),
-        open_world
-            .as_ref()
-            .map(|hint| quote!(open_world_hint: __mcpa::Some(#hint),)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    (!fields.is_empty()).then(|| {
-        quote! {
-            __mcpa::Annotations {
-                #(#fields)*
-                ..__mcpa::Annotations::NONE
-            }
-        }
-    })
+/// For a method taking `[args: T] [, cx: CallContext]`: the closure's parameter for the context
+/// (`cx`, or `_` when the method takes none) and the arguments passed, written at a span.
+fn args_and_context(
+    has_args: bool,
+    takes_context: bool,
+) -> (TokenStream, impl Fn(Span) -> TokenStream) {
+    let context = context_param(takes_context);
+    let pass = move |span: Span| match (has_args, takes_context) {
+        (true, true) => quote_spanned!(span=> args, cx),
+        (true, false) => quote_spanned!(span=> args),
+        (false, true) => quote_spanned!(span=> cx),
+        (false, false) => quote!(),
+    };
+    (context, pass)
 }
 
-/// `"name" => call.run(|args: Args, cx| self.method(args, cx)).await,` and, when the method
-/// names its return type, `async move { __mcpa::returns(self.method(args, cx).await) }` as the
-/// closure's body.
-///
-/// The `run` call sits at the argument type (a type that is not `DeserializeOwned` is an error
-/// there) and `__mcpa::returns(...)` at the return type (axum's `debug_handler` idea: a type
-/// rmcp cannot turn into a result is one error there; `run` converts it as before, outside the
-/// tool's panic scope). Only their location is the user's: the tokens resolve at the call site,
-/// so `call`, `args` and `cx` are the same variables when the impl is written by a
-/// `macro_rules!` macro that passes the types in.
-fn dispatch_arm(tool: &Tool) -> TokenStream {
-    let name = &tool.name;
-    let method = &tool.method;
-    let at = |tokens: &dyn Spanned| Span::call_site().located_at(tokens.span());
-    let context = if tool.takes_context {
-        quote!(cx)
-    } else {
-        quote!(_)
-    };
-    let pass = |span: Span| match (&tool.args, tool.takes_context) {
-        (Some(_), true) => quote_spanned!(span=> args, cx),
-        (Some(_), false) => quote_spanned!(span=> args),
-        (None, true) => quote_spanned!(span=> cx),
-        (None, false) => quote!(),
-    };
-    let body = match &tool.returns {
-        // All at the return type: rustc points at the argument of `returns`.
+/// The future of one call of the user's method `self.method(<pass>)`. When the method names
+/// its return type, `async move { __mcpa::<check>(self.method(<pass>).await) }`, spanned at
+/// that type: `check` accepts only what the runtime can turn into an answer, so a wrong type is
+/// one error there (axum's `debug_handler` idea); the conversion itself happens in the
+/// runtime, outside the method's panic scope. `pass` writes the arguments at a span.
+fn call_method(
+    method: &syn::Ident,
+    pass: impl Fn(Span) -> TokenStream,
+    returns: Option<&syn::Type>,
+    check: &str,
+) -> TokenStream {
+    match returns {
         Some(returns) => {
             let span = at(returns);
             let pass = pass(span);
-            quote_spanned!(span=> async move { __mcpa::returns(self.#method(#pass).await) })
+            let check = syn::Ident::new(check, span);
+            quote_spanned!(span=> async move { __mcpa::#check(self.#method(#pass).await) })
         }
         None => {
             let pass = pass(Span::call_site());
             quote!(self.#method(#pass))
         }
-    };
-    let call = match &tool.args {
-        Some(ty) => quote_spanned! {at(ty)=>
-            call.run(|args: #ty, #context| #body).await
-        },
-        None => quote_spanned! {at(method)=>
-            call.run_without_args(|#context| #body).await
-        },
-    };
-    quote!(#name => #call,)
+    }
 }
 
 fn option(value: Option<&syn::LitStr>) -> TokenStream {

@@ -91,7 +91,17 @@ impl<K: Word> Keys<K> {
 
 /// "did you mean X? " for the accepted name closest to `word`, or nothing.
 pub(crate) fn did_you_mean<K: Word>(word: &str, show: impl Fn(&str) -> String) -> String {
-    match closest(word, K::NAMES) {
+    did_you_mean_among(word, K::NAMES, show)
+}
+
+/// "did you mean X? " for the candidate closest to `word` (names known only from the input:
+/// prompts, arguments, URI template variables), or nothing.
+pub(crate) fn did_you_mean_among(
+    word: &str,
+    candidates: &[&str],
+    show: impl Fn(&str) -> String,
+) -> String {
+    match closest(word, candidates) {
         Some(close) => format!("did you mean {}? ", show(close)),
         None => String::new(),
     }
@@ -105,6 +115,12 @@ pub(crate) fn one_of<T: Display>(words: &[&str], show: impl Fn(&str) -> T) -> St
         Some((last, [])) => last.clone(),
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
     }
+}
+
+/// Lists names as "`a`, `b`, `c`", each shown by `show`.
+pub(crate) fn listed(words: &[&str], show: impl Fn(&str) -> String) -> String {
+    let shown: Vec<String> = words.iter().map(|word| show(word)).collect();
+    shown.join(", ")
 }
 
 /// The closest candidate to `word`, if it is close enough to be a plausible typo.

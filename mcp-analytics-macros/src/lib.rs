@@ -20,17 +20,22 @@ mod expand;
 
 /// Turns an inherent `impl` block into an instrumented MCP server.
 ///
-/// Every method marked [`#[tool]`](macro@tool) becomes an MCP tool, and
-/// [`#[paid]`](macro@paid) puts a Stripe payment gate in front of one. The macro reads and
-/// removes both, then generates, next to your impl block:
+/// Every method marked [`#[tool]`](macro@tool) becomes an MCP tool,
+/// [`#[prompt]`](macro@prompt) a prompt, [`#[resource]`](macro@resource) a resource (or a
+/// template of them) and [`#[complete]`](macro@complete) the completion of an argument;
+/// [`#[paid]`](macro@paid) puts a Stripe payment gate in front of a tool, prompt or resource.
+/// The macro reads and removes these attributes, then generates, next to your impl block:
 ///
 /// - the server description the serve helpers need (`mcp_analytics::serve::stdio`, `http`):
-///   name, version, instructions and one tool spec per tool (input schema from the argument
-///   type, output schema from a `Json<T>` return type, annotations, pricing);
-/// - a `match` on the tool name that deserializes the arguments, calls your method with
-///   panics caught, records the call and applies the payment gate;
+///   name, version, instructions and one spec per tool (input schema from the argument type,
+///   output schema from a `Json<T>` return type, annotations, pricing), prompt, resource,
+///   resource template and completion;
+/// - one `match` per kind (tool name, prompt name, resource URI or template, completion
+///   target) that calls your method with panics caught; tool calls are recorded, and paid
+///   ones go through the payment gate;
 /// - the `rmcp::ServerHandler` implementation (`get_info`, `get_tool`, `list_tools`,
-///   `call_tool`), unless `server_handler = false`.
+///   `call_tool`, and the prompt, resource, subscription and completion methods when the server
+///   has any), advertising exactly the capabilities used, unless `server_handler = false`.
 ///
 /// ```ignore
 /// use mcp_analytics::{mcp_server, tool};
@@ -66,9 +71,9 @@ mod expand;
 /// | `instructions` | `"..."`: how a model should use the server | none |
 /// | `analytics` | an expression evaluated with `self` in scope, giving an `Analytics` (`analytics = self.analytics`) | the process-wide handle, set up from the environment by the serve helpers |
 /// | `payments` | an expression giving a `Payments` (`payments = self.payments`) | the process-wide handle, set up from the environment |
-/// | `server_handler` | `false`: write `impl ServerHandler` yourself (to serve prompts or resources too) and forward the tool methods to `mcp_analytics::handler` | `true` |
+/// | `server_handler` | `false`: write `impl ServerHandler` yourself (to add what the macros do not generate) and forward its methods to `mcp_analytics::handler` | `true` |
 ///
-/// Options use the grammar of all three attributes, described under [`#[paid]`](macro@paid):
+/// Options use the grammar of all the attributes, described under [`#[paid]`](macro@paid):
 /// `key = value`, a bare `key` for `key = true`, and `key(...)` for `key = { ... }`.
 ///
 /// # Errors
@@ -146,7 +151,127 @@ pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::misplaced("tool", args.into(), item.into()).into()
 }
 
-/// Puts a fail-closed Stripe payment gate in front of a [`#[tool]`](macro@tool).
+/// Marks a method of an [`#[mcp_server]`](macro@mcp_server) impl as an MCP prompt.
+///
+/// The method is `async fn name(&self [, args: T] [, cx: CallContext]) -> R`, like a tool:
+///
+/// - `T`, the prompt's arguments, is any `Deserialize + JsonSchema` type; its fields are the
+///   arguments `prompts/list` shows (name, the field's doc comment as description, required
+///   unless `Option` or defaulted). MCP clients send arguments as strings.
+/// - `R` is `String` (one user message), `PromptMessage`, `Vec<PromptMessage>`,
+///   `GetPromptResult`, or `Result<_, ErrorData>` of one of them.
+///
+/// ```ignore
+/// #[mcp_server]
+/// impl MyServer {
+///     /// Review a piece of code
+///     #[prompt(title = "Code review")]
+///     async fn code_review(&self, args: ReviewArgs) -> String {
+///         format!("Review this {} code:\n{}", args.language, args.code)
+///     }
+/// }
+/// ```
+///
+/// | option | value | default |
+/// |---|---|---|
+/// | `name` | `"..."`: the MCP prompt name | the method name |
+/// | `title` | `"..."` | none |
+/// | `description` | `"..."` | the method's doc comment |
+///
+/// Prompt names must be unique within a server. With [`#[paid]`](macro@paid), `prompts/get`
+/// goes through the payment gate. On its own, outside an `#[mcp_server]` impl, `#[prompt]` is a
+/// compile error.
+#[proc_macro_attribute]
+pub fn prompt(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::misplaced("prompt", args.into(), item.into()).into()
+}
+
+/// Marks a method of an [`#[mcp_server]`](macro@mcp_server) impl as an MCP resource, or a
+/// family of them.
+///
+/// `#[resource(uri = "...")]` serves one resource: `async fn name(&self [, cx: CallContext]) ->
+/// R`. `#[resource(uri_template = "scheme://items/{id}")]` serves every URI matching the template
+/// (RFC 6570 `{name}`, one path segment, and `{+name}`, which may contain `/`): each variable
+/// binds to the method parameter of its name, of any type parsed from a string (`id: u64`).
+///
+/// `R` is `String` (text), `Vec<u8>` (a base64 blob), `Json<T>`, `ResourceContents`,
+/// `Vec<ResourceContents>`, `ReadResourceResult`, or `Result<_, ErrorData>` of one of them.
+///
+/// ```ignore
+/// #[mcp_server]
+/// impl MyServer {
+///     /// Today's notes
+///     #[resource(uri = "notes://today", mime_type = "text/markdown", subscribe)]
+///     async fn today(&self) -> String {
+///         self.notes.today()
+///     }
+///
+///     #[resource(uri_template = "notes://day/{date}/{+path}")]
+///     async fn note(&self, date: String, path: String) -> Result<String, ErrorData> {
+///         self.notes.find(&date, &path)
+///     }
+/// }
+/// ```
+///
+/// | option | value | default |
+/// |---|---|---|
+/// | `uri` | `"scheme:..."`: the resource's URI | one of `uri` and `uri_template` is required |
+/// | `uri_template` | `"scheme:...{name}..."` | |
+/// | `name` | `"..."` | the method name |
+/// | `title` | `"..."` | none |
+/// | `description` | `"..."` | the method's doc comment |
+/// | `mime_type` | `"type/subtype"`: listed, and labels the contents | `text/plain` for text, `application/octet-stream` for bytes, `application/json` for `Json<T>` |
+/// | `subscribe` | flag: clients may subscribe; tell them with `mcp_analytics::resource_updated::<Self>(uri)` | not subscribable |
+///
+/// A template's variables and the method's parameters must match one to one. URIs and
+/// templates must be unique within a server. With [`#[paid]`](macro@paid), `resources/read`
+/// goes through the payment gate.
+#[proc_macro_attribute]
+pub fn resource(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::misplaced("resource", args.into(), item.into()).into()
+}
+
+/// Marks a method of an [`#[mcp_server]`](macro@mcp_server) impl as the completion of a prompt
+/// argument or a resource template variable (`completion/complete`).
+///
+/// The method is `async fn name(&self [, value: &str] [, cx: CallContext]) -> R`, where
+/// `value` is what the user typed so far (`&str` or `String`), and `R` is `Vec<String>`,
+/// `Vec<&'static str>`, `CompletionInfo`, `CompleteResult`, or `Result<_, ErrorData>` of one of
+/// them (at most 100 values are sent, with the total).
+///
+/// ```ignore
+/// #[mcp_server]
+/// impl MyServer {
+///     #[complete(prompt = "code_review", argument = "language")]
+///     async fn languages(&self, value: &str) -> Vec<&'static str> {
+///         ["rust", "python", "typescript"].into_iter().filter(|l| l.starts_with(value)).collect()
+///     }
+///
+///     #[complete(resource = "notes://day/{date}/{+path}", argument = "date")]
+///     async fn dates(&self) -> Vec<String> {
+///         self.notes.dates()
+///     }
+/// }
+/// ```
+///
+/// | option | value |
+/// |---|---|
+/// | `prompt` | `"..."`: the name of a prompt of this server (one of `prompt` and `resource`) |
+/// | `resource` | `"..."`: a `uri_template` of this server, as written |
+/// | `argument` | `"..."`: the prompt argument or template variable, required |
+///
+/// A prompt or template that does not exist, a template variable that does not exist and a
+/// second completion of the same argument are compile errors; a prompt argument that its
+/// arguments type does not have is reported when the server starts.
+#[proc_macro_attribute]
+pub fn complete(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::misplaced("complete", args.into(), item.into()).into()
+}
+
+/// Puts a fail-closed Stripe payment gate in front of a [`#[tool]`](macro@tool) (or a
+/// [`#[prompt]`](macro@prompt) or [`#[resource]`](macro@resource): `prompts/get` and
+/// `resources/read` are gated the same way, and refused with a JSON-RPC error carrying the same
+/// answer).
 ///
 /// A caller who has not paid gets a checkout link instead of the tool's result; after paying,
 /// calls run (a one-time purchase grants credits or an unlimited unlock, a subscription grants
@@ -197,8 +322,8 @@ pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Grammar
 ///
-/// `#[mcp_server]`, `#[tool]` and `#[paid]` share one grammar, which mirrors Stripe's JSON-like
-/// parameters:
+/// `#[mcp_server]` and the attributes of its methods share one grammar, which mirrors Stripe's
+/// JSON-like parameters:
 ///
 /// ```text
 /// fields := field ("," field)* ","?
@@ -220,8 +345,8 @@ pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
 /// a missing or zero quantity in payment mode, a credit pack without `credits` or of zero
 /// (`grant = 50` gets "did you mean `grant = { credits = 50 }`"), `meter` outside
 /// subscriptions, a quantity with `meter`, `grant` with a subscription, a non-absolute URL, an
-/// invalid meter name, unknown or duplicate keys, wrong value types and `#[paid]` without
-/// `#[tool]`:
+/// invalid meter name, unknown or duplicate keys, wrong value types, and `#[paid]` without
+/// `#[tool]`, `#[prompt]` or `#[resource]`:
 ///
 /// ```text
 /// error: unknown `mode` `paymnet`; did you mean `"payment"`? expected `"payment"` or `"subscription"`

@@ -146,6 +146,7 @@ pub mod spec;
 #[cfg(feature = "sqlite")]
 #[doc = include_str!("../docs/storage.md")]
 pub mod store;
+mod uri_template;
 
 /// The README's Rust examples, compiled as doctests so that they cannot go stale.
 #[cfg(doctest)]
@@ -157,16 +158,17 @@ struct ReadmeDoctests;
 pub mod __private;
 
 /// The bodies of the `ServerHandler` methods `#[mcp_server]` generates, for servers declared with
-/// `#[mcp_server(server_handler = false)]` that implement `ServerHandler` themselves (to serve
-/// prompts or resources next to their tools). Forward `call_tool`, `list_tools`, `get_tool`,
-/// `initialize`, `discover`, `ping`, `set_level` and (extending its capabilities) `get_info`
-/// to these; the type parameter is the server type. Wrap the methods you answer yourself in
-/// [`observed`](handler::observed) to record them too. `set_log_level` is the state behind
-/// `set_level`, for handlers that answer `logging/setLevel` themselves.
+/// `#[mcp_server(server_handler = false)]` that implement `ServerHandler` themselves (to add
+/// something the macros do not generate). Forward the methods the server's tools, prompts,
+/// resources and completions need to these (`get_info` to [`server_config`](handler::server_config),
+/// extending it as needed); the type parameter is the server type. Wrap the methods you answer
+/// yourself in [`observed`](handler::observed) to record them too. `set_log_level` is the state
+/// behind `set_level`, for handlers that answer `logging/setLevel` themselves.
 pub mod handler {
     pub use crate::server::{
-        Method, call_tool, discover, get_tool, initialize, list_tools, observed, ping,
-        server_config, set_level, set_log_level,
+        Method, call_tool, complete, discover, get_prompt, get_tool, initialize, list_prompts,
+        list_resource_templates, list_resources, list_tools, observed, ping, read_resource,
+        server_config, set_level, set_log_level, subscribe, unsubscribe,
     };
 }
 
@@ -183,9 +185,10 @@ pub use fanin::collector;
 #[cfg(feature = "oauth")]
 pub use identity::OAuthConfig;
 pub use identity::{Identity, IdentityResolver, UserDetails};
-pub use mcp_analytics_macros::{mcp_server, paid, tool};
+pub use mcp_analytics_macros::{complete, mcp_server, paid, prompt, resource, tool};
 pub use payments::{Payments, PaymentsBuilder};
 pub use sanitize::{DEFAULT_KEY_RULES, DEFAULT_SENSITIVE_KEYS, KeyRule, REDACTED, Sanitizer};
+pub use server::resource_updated;
 pub use sink::{MemorySink, Sink, SinkError, Stats};
 
 /// The rmcp version this crate is built on, for direct use of its types.

@@ -1,14 +1,24 @@
 //! What `#[mcp_server]` declares about a server, as compile-time constants: its [`ServerInfo`],
 //! one [`ToolSpec`] per tool (with its [`Annotations`] and, for `#[paid]` tools, its
-//! [`Pricing`]), the [`ToolList`] advertised to clients, and the schema helpers the specs name.
-//! The `Server` trait of the `server` module ties them to the user's type.
+//! [`Pricing`]), one [`PromptSpec`], [`ResourceSpec`], [`ResourceTemplateSpec`] or
+//! [`CompletionSpec`] per prompt, resource, template and completion, the [`ToolList`] advertised
+//! to clients, and the schema helpers the specs name. The `Server` trait of the `server` module
+//! ties them to the user's type.
+
+mod completion;
+mod prompt;
+mod resource;
 
 use std::sync::{Arc, OnceLock};
+
+pub use completion::{CompletionRef, CompletionSpec};
+pub use prompt::{PromptSpec, prompt_arguments};
+pub use resource::{ResourceSpec, ResourceTemplateSpec};
 
 use rmcp::model::{JsonObject, MetaObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 
-use crate::payments::pricing::{PaidTool, Pricing};
+use crate::payments::pricing::{PaidKind, PaidTool, Pricing};
 
 /// Name, version and instructions of a server, fixed at compile time.
 #[derive(Debug)]
@@ -100,6 +110,7 @@ impl ToolSpec {
     /// The tool as payments sees it, when it is paid.
     pub fn paid_tool(&self) -> Option<PaidTool> {
         Some(PaidTool {
+            kind: PaidKind::Tool,
             name: self.name,
             description: self.description,
             pricing: self.paid?,

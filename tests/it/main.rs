@@ -23,6 +23,7 @@ mod payments;
 mod pg_analytics;
 mod pipeline;
 mod postgres;
+mod prompts_resources;
 mod requests;
 mod rollups;
 mod stdio;

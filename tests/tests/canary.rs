@@ -356,7 +356,7 @@ async fn no_canary_reaches_storage_exports_logs_the_dashboard_or_reports() {
     assert!(
         std::fs::read_to_string(&stdio_log)
             .unwrap()
-            .contains("a tool panicked at"),
+            .contains("a tool, prompt, resource or completion panicked at"),
         "the panic's location is logged"
     );
 }

@@ -1,6 +1,6 @@
-//! The one grammar of attribute arguments, shared by `#[mcp_server]`, `#[tool]` and `#[paid]`,
-//! and the typed readers over it. Each attribute's own keys are read in [`server`], [`tool`] and
-//! [`paid`].
+//! The one grammar of attribute arguments, shared by `#[mcp_server]`, `#[tool]`, `#[prompt]`,
+//! `#[resource]`, `#[complete]` and `#[paid]`, and the typed readers over it. Each attribute's
+//! own keys are read in its module; [`method`] holds what the method attributes share.
 //!
 //! ```text
 //! fields := field ("," field)* ","?
@@ -14,7 +14,11 @@
 //!         | word | any other Rust expression (e.g. `self.analytics`)
 //! ```
 
+pub(crate) mod complete;
+pub(crate) mod method;
 pub(crate) mod paid;
+pub(crate) mod prompt;
+pub(crate) mod resource;
 pub(crate) mod server;
 pub(crate) mod tool;
 

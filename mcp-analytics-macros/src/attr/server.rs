@@ -1,9 +1,14 @@
-//! `#[mcp_server(...)]`: reads the server options, then every `#[tool]` method of the impl.
+//! `#[mcp_server(...)]`: reads the server options, then every `#[tool]`, `#[prompt]`,
+//! `#[resource]` and `#[complete]` method of the impl.
 
 use proc_macro2::TokenStream;
 use syn::ImplItem;
 
-use super::{Field, boolean, expr, parse_fields, read_keys, string, tool};
+use super::{
+    Field, boolean, complete, expr,
+    method::{Attrs, Kind},
+    parse_fields, prompt, read_keys, resource, string, tool,
+};
 use crate::{ast::Server, ctxt::Ctxt, keys::keys};
 
 keys! {
@@ -33,6 +38,9 @@ pub(crate) fn read(args: TokenStream, mut item: syn::ItemImpl, cx: &mut Ctxt) ->
         payments: None,
         server_handler: true,
         tools: Vec::new(),
+        prompts: Vec::new(),
+        resources: Vec::new(),
+        completions: Vec::new(),
     };
     let fields = parse_fields(args).unwrap_or_else(|error| {
         cx.push(error);
@@ -44,10 +52,21 @@ pub(crate) fn read(args: TokenStream, mut item: syn::ItemImpl, cx: &mut Ctxt) ->
         option(&mut server, key, field, cx);
     });
     for impl_item in &mut item.items {
-        if let ImplItem::Fn(method) = impl_item
-            && let Some(tool) = tool::read(method, cx)
-        {
-            server.tools.push(tool);
+        let ImplItem::Fn(method) = impl_item else {
+            continue;
+        };
+        let attrs = Attrs::take(method);
+        let Some((kind, attr)) = attrs.kind(cx) else {
+            continue;
+        };
+        let paid = attrs.paid(kind, cx);
+        match kind {
+            Kind::Tool => server.tools.push(tool::read(method, attr, paid, cx)),
+            Kind::Prompt => server.prompts.push(prompt::read(method, attr, paid, cx)),
+            Kind::Resource => server
+                .resources
+                .extend(resource::read(method, attr, paid, cx)),
+            Kind::Complete => server.completions.extend(complete::read(method, attr, cx)),
         }
     }
     server.item.items = item.items;

@@ -1,9 +1,13 @@
-//! `#[tool(...)]` on a method: reads its options, its `#[paid]` and its signature, and replaces
-//! both attributes by markers.
+//! `#[tool(...)]` on a method: reads its options, its `#[paid]` and its signature
+//! (`async fn name(&self [, args: T] [, cx: CallContext]) -> R`).
 
-use syn::{Expr, FnArg, ImplItemFn, LitStr, ReturnType, Type};
+use syn::{ImplItemFn, LitStr, ReturnType, Type};
 
-use super::{Field, boolean, expr, map, paid, read_keys, string, strings};
+use super::{
+    Field, boolean, expr, map,
+    method::{Kind, doc_comment, first_type_argument, last_segment, options, signature},
+    paid, read_keys, string, strings,
+};
 use crate::{
     ast::{Annotations, Tool},
     ctxt::Ctxt,
@@ -34,31 +38,13 @@ keys! {
     }
 }
 
-/// Reads `#[tool]`/`#[paid]` from a method (replacing them by markers); `None` when it is not a
-/// tool.
-pub(crate) fn read(method: &mut ImplItemFn, cx: &mut Ctxt) -> Option<Tool> {
-    let tool_attrs = take_attrs(&mut method.attrs, "tool");
-    let paid_attrs = take_attrs(&mut method.attrs, "paid");
-    // Put back markers so the user's `tool`/`paid` imports stay used; those macros pass
-    // marked items through unchanged.
-    for attr in tool_attrs.first().into_iter().chain(paid_attrs.first()) {
-        method.attrs.push(marker(attr));
-    }
-    let Some(first) = tool_attrs.first() else {
-        for attr in &paid_attrs {
-            cx.at(
-                attr,
-                "`#[paid]` needs `#[tool]` on the same method: a payment gate guards a tool",
-            );
-        }
-        return None;
-    };
-    for extra in &tool_attrs[1..] {
-        cx.at(
-            extra,
-            "duplicate `#[tool]` attribute: put all options in one `#[tool(...)]`",
-        );
-    }
+/// Reads a `#[tool]` method: `attr` is its `#[tool]`, `paid` its `#[paid]`.
+pub(crate) fn read(
+    method: &ImplItemFn,
+    attr: &syn::Attribute,
+    paid: Option<&syn::Attribute>,
+    cx: &mut Ctxt,
+) -> Tool {
     let method_name = method.sig.ident.clone();
     let mut tool = Tool {
         name: LitStr::new(&method_name.to_string(), method_name.span()),
@@ -71,32 +57,21 @@ pub(crate) fn read(method: &mut ImplItemFn, cx: &mut Ctxt) -> Option<Tool> {
         meta: None,
         args: None,
         takes_context: false,
-        returns: returns(&method.sig.output),
+        returns: None,
         output: output_type(&method.sig.output),
-        paid: None,
+        paid: paid.and_then(|attr| paid::read(attr, cx)),
     };
-    if let Some((first_paid, extra)) = paid_attrs.split_first() {
-        for attr in extra {
-            cx.at(attr, "duplicate `#[paid]` attribute: a tool has one pricing; put it in one `#[paid(...)]`");
-        }
-        tool.paid = paid::read(first_paid, cx);
-    }
-    read_options(&mut tool, first, cx);
-    read_signature(&mut tool, method, cx);
-    Some(tool)
+    read_options(&mut tool, attr, cx);
+    let signature = signature(method, Kind::Tool, cx);
+    tool.args = signature.args_type(Kind::Tool, cx);
+    tool.takes_context = signature.takes_context;
+    tool.returns = signature.returns;
+    tool
 }
 
 fn read_options(tool: &mut Tool, attr: &syn::Attribute, cx: &mut Ctxt) {
-    let tokens = match &attr.meta {
-        syn::Meta::Path(_) => return,
-        syn::Meta::List(list) => list.tokens.clone(),
-        syn::Meta::NameValue(name_value) => {
-            cx.at(
-                name_value,
-                "expected `#[tool]` or `#[tool(option = value, ...)]`",
-            );
-            return;
-        }
+    let Some(tokens) = options(attr, Kind::Tool, cx) else {
+        return;
     };
     let fields = super::fields(tokens, cx);
     read_keys("tool", &fields, cx, |key, field, cx| {
@@ -147,154 +122,6 @@ fn annotation(annotations: &mut Annotations, key: AnnotationKey, field: &Field, 
     }
 }
 
-/// Accepts `async fn name(&self [, args: T] [, cx: CallContext]) -> R`.
-fn read_signature(tool: &mut Tool, method: &ImplItemFn, cx: &mut Ctxt) {
-    let sig = &method.sig;
-    if sig.asyncness.is_none() {
-        cx.at(
-            sig.fn_token,
-            format!(
-                "a `#[tool]` method must be `async`: write `async fn {}(&self, ...)`",
-                sig.ident
-            ),
-        );
-    }
-    if !sig.generics.params.is_empty() {
-        cx.at(&sig.generics, "a `#[tool]` method cannot be generic: its argument type must be known to build the input schema");
-    }
-    let mut inputs = sig.inputs.iter();
-    match inputs.next() {
-        Some(FnArg::Receiver(receiver))
-            if receiver.reference.is_some() && receiver.mutability.is_none() => {}
-        Some(other @ FnArg::Receiver(_)) => {
-            cx.at(
-                other,
-                "a `#[tool]` method takes `&self`: tools of one server run concurrently",
-            );
-        }
-        _ => cx.at(
-            sig.ident.clone(),
-            format!(
-                "a `#[tool]` method takes `&self` first: `async fn {}(&self, args: Args)`",
-                sig.ident
-            ),
-        ),
-    }
-    let rest: Vec<&FnArg> = inputs.collect();
-    for (position, input) in rest.iter().enumerate() {
-        let FnArg::Typed(typed) = input else { continue };
-        if is_call_context(&typed.ty) {
-            if position + 1 != rest.len() {
-                cx.at(
-                    &typed.ty,
-                    "`CallContext` must be the last parameter of a `#[tool]` method",
-                );
-            }
-            tool.takes_context = true;
-        } else if position == 0 {
-            tool.args = Some((*typed.ty).clone());
-        } else {
-            cx.at(input, "a `#[tool]` method takes at most one argument type (a struct deriving `Deserialize` and `JsonSchema`) and an optional `CallContext`");
-        }
-    }
-}
-
-/// The argument of the `#[tool(...)]` that `#[mcp_server]` leaves on processed methods.
-pub(crate) const MARKER: &str = "__expanded_by_mcp_server";
-
-/// `#[path(__expanded_by_mcp_server)]` for the attribute `attr`.
-fn marker(attr: &syn::Attribute) -> syn::Attribute {
-    let path = attr.path();
-    let marker = syn::Ident::new(MARKER, path.segments[0].ident.span());
-    syn::parse_quote!(#[#path(#marker)])
-}
-
-/// Removes and returns the attributes named `name` or `mcp_analytics::name` (markers left by
-/// an earlier expansion are dropped).
-fn take_attrs(attrs: &mut Vec<syn::Attribute>, name: &str) -> Vec<syn::Attribute> {
-    let (ours, others): (Vec<_>, _) = std::mem::take(attrs)
-        .into_iter()
-        .partition(|attr| is_ours(attr, name));
-    let ours = ours.into_iter().filter(|attr| !is_marker(attr)).collect();
-    *attrs = others;
-    ours
-}
-
-/// Whether `attr` is `#[name]` or `#[mcp_analytics::name]`.
-fn is_ours(attr: &syn::Attribute, name: &str) -> bool {
-    let segments: Vec<String> = attr
-        .path()
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
-    match segments.as_slice() {
-        [only] => only == name,
-        [krate, last] => krate == "mcp_analytics" && last == name,
-        _ => false,
-    }
-}
-
-/// Whether `attr` is the marker `#[tool(__expanded_by_mcp_server)]`.
-fn is_marker(attr: &syn::Attribute) -> bool {
-    matches!(&attr.meta, syn::Meta::List(list) if list.tokens.to_string() == MARKER)
-}
-
-fn doc_comment(attrs: &[syn::Attribute]) -> Option<String> {
-    let lines: Vec<String> = attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("doc"))
-        .filter_map(|attr| match &attr.meta {
-            syn::Meta::NameValue(syn::MetaNameValue {
-                value:
-                    Expr::Lit(syn::ExprLit {
-                        lit: syn::Lit::Str(lit),
-                        ..
-                    }),
-                ..
-            }) => Some(lit.value()),
-            _ => None,
-        })
-        .map(|line| {
-            line.strip_prefix(' ')
-                .unwrap_or(&line)
-                .trim_end()
-                .to_owned()
-        })
-        .collect();
-    let text = lines.join("\n").trim().to_owned();
-    (!text.is_empty()).then_some(text)
-}
-
-fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
-    match ty {
-        Type::Path(path) if path.qself.is_none() => path.path.segments.last(),
-        _ => None,
-    }
-}
-
-fn is_call_context(ty: &Type) -> bool {
-    last_segment(ty).is_some_and(|segment| segment.ident == "CallContext")
-}
-
-fn first_type_argument(segment: &syn::PathSegment) -> Option<&Type> {
-    match &segment.arguments {
-        syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
-            syn::GenericArgument::Type(ty) => Some(ty),
-            _ => None,
-        }),
-        _ => None,
-    }
-}
-
-/// The written return type, unless it is `impl Trait` (which cannot be named elsewhere).
-fn returns(output: &ReturnType) -> Option<Type> {
-    match output {
-        ReturnType::Type(_, ty) if !matches!(**ty, Type::ImplTrait(_)) => Some((**ty).clone()),
-        _ => None,
-    }
-}
-
 /// `T` for a return type written `Json<T>` or `Result<Json<T>, E>`.
 fn output_type(output: &ReturnType) -> Option<Type> {
     let ReturnType::Type(_, ty) = output else {
@@ -315,7 +142,10 @@ mod tests {
     use quote::quote;
 
     use super::*;
-    use crate::{ast::Server, attr::server};
+    use crate::{
+        ast::Server,
+        attr::{method::MARKER, server},
+    };
 
     fn read(args: TokenStream, item: TokenStream) -> (Server, Vec<String>) {
         let mut cx = Ctxt::new();

@@ -54,6 +54,19 @@ pub enum Error {
     /// this error's `source()` (an error report would print it twice).
     #[error("payments: {0}")]
     Payments(PaymentsError),
+    /// A `#[complete]` method completes an argument its prompt does not have (the prompt's
+    /// arguments come from its arguments type, which the macro cannot see).
+    #[error(
+        "`#[complete(prompt = \"{prompt}\", argument = \"{argument}\")]`: prompt `{prompt}` has no argument `{argument}`; its arguments are {arguments}"
+    )]
+    UnknownCompletionArgument {
+        /// The prompt.
+        prompt: String,
+        /// The argument named by the completion.
+        argument: String,
+        /// The prompt's arguments, listed.
+        arguments: String,
+    },
     /// The background writer thread could not be started.
     #[error("cannot start the analytics writer thread: {0}")]
     Writer(std::io::Error),

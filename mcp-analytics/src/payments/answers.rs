@@ -1,14 +1,37 @@
 //! The answers of a paid tool that did not run: `payment_required` (with the checkout link, as
-//! a result or as a URL elicitation), `sign_in_required` and `payment_unavailable`.
+//! a result or as a URL elicitation), `sign_in_required` and `payment_unavailable`; and the same
+//! answers as the JSON-RPC error of a paid prompt or resource ([`PAYMENT_ERROR`]).
 
-use rmcp::model::{
-    CallToolResult, ContentBlock, ElicitRequest, ElicitRequestParams, InputRequest, InputRequests,
-    InputRequiredResult,
+use rmcp::{
+    ErrorData,
+    model::{
+        CallToolResult, ContentBlock, ElicitRequest, ElicitRequestParams, ErrorCode, InputRequest,
+        InputRequests, InputRequiredResult,
+    },
 };
 use serde_json::json;
 
 use super::{pricing::ResolvedPricing, provider::CheckoutInfo, report::format_amount};
 use crate::{event::Status, outcome::Outcome};
+
+/// The JSON-RPC error code of a paid prompt or resource that did not run for a payment reason
+/// (`prompts/get` and `resources/read` have no error result like a tool's): -32402, after
+/// HTTP's 402 Payment Required. The message is the text a paid tool answers with, and `data` is
+/// the same JSON as its structured content: `{"status": "payment_required" | "sign_in_required"
+/// | "payment_processing" | "payment_method_required" | "payment_unavailable", "tool": ...}`,
+/// where `tool` is `prompt:<name>` or `resource:<uri>`.
+pub const PAYMENT_ERROR: ErrorCode = ErrorCode(-32402);
+
+/// A refusal result (the payment answer as text and structured content) as the JSON-RPC error
+/// of a prompt or resource.
+pub(crate) fn refusal_error(result: CallToolResult) -> ErrorData {
+    let message: String = result
+        .content
+        .iter()
+        .filter_map(|content| content.as_text().map(|text| text.text.as_str()))
+        .collect();
+    ErrorData::new(PAYMENT_ERROR, message, result.structured_content)
+}
 
 /// `payment_required` with a checkout link: an error result clients and models can act on, or
 /// for clients that take it, a URL elicitation (`InputRequiredResult`) whose retry re-enters

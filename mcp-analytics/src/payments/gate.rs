@@ -73,23 +73,20 @@ pub(crate) struct Gate {
 }
 
 impl Gate {
-    /// The gate for one call of the paid tool `spec`.
+    /// The gate for one call of the paid tool (prompt, resource) `tool`.
     pub(crate) async fn admit(&self, tool: PaidTool, payer: Payer) -> Admission {
-        let resolved = match self
-            .pricing
-            .resolve(tool.name, tool.description, tool.pricing)
-        {
+        let resolved = match self.pricing.resolve(&tool) {
             Ok(resolved) => resolved,
             Err(error) => {
                 let error = error.to_string();
-                tracing::error!(tool = tool.name, "{error}");
-                return Admission::Refuse(unavailable(tool.name, &error));
+                tracing::error!(tool = %tool.label(), "{error}");
+                return Admission::Refuse(unavailable(&tool.label(), &error));
             }
         };
         let user = match (payer.user_id.as_deref(), &payer.session, self.environment) {
             (Some(user), _, _) => user.to_owned(),
             (None, Some(session), Environment::Development) => format!("anon-{session}"),
-            _ => return Admission::Refuse(sign_in_required(tool.name)),
+            _ => return Admission::Refuse(sign_in_required(&tool.label())),
         };
         let grant = match self.ledger.reserve(&user, resolved.key()).await {
             Decision::Granted(grant) => Ok(grant),
@@ -274,8 +271,14 @@ pub(crate) struct Ticket {
 impl Ticket {
     /// Settles the call: on success a credit is used for good or one meter event is recorded;
     /// otherwise a reserved credit is given back. Nothing here waits on the network.
-    pub(crate) async fn settle(mut self, outcome: &Outcome) {
-        self.succeeded = outcome.status == Status::Ok;
+    pub(crate) async fn settle(self, outcome: &Outcome) {
+        self.settle_with(outcome.status == Status::Ok).await;
+    }
+
+    /// Settles a call whose success is known without an [`Outcome`] (a prompt or a resource:
+    /// it succeeded when it answered without an error).
+    pub(crate) async fn settle_with(mut self, succeeded: bool) {
+        self.succeeded = succeeded;
         let Some(grant) = self.grant else {
             return;
         };

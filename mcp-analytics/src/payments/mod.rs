@@ -41,6 +41,8 @@ use std::{
 };
 
 pub use crate::error::{PaymentsError, PriceProblem, ProviderError};
+pub use answers::PAYMENT_ERROR;
+pub(crate) use answers::refusal_error;
 pub use builder::PaymentsBuilder;
 pub(crate) use gate::{Admission, Payer};
 pub use meter::{MeterDurability, UnknownMeterDurability};
@@ -191,9 +193,7 @@ impl Payments {
         };
         let mut checked = Vec::new();
         for tool in tools {
-            let resolved = core
-                .pricing
-                .resolve(tool.name, tool.description, tool.pricing)?;
+            let resolved = core.pricing.resolve(&tool)?;
             check_prices(&core.provider, &resolved).await?;
             checked.push(resolved);
         }
@@ -291,11 +291,11 @@ impl Payments {
             Some(core) => core.gate.admit(tool, payer).await,
             None => {
                 tracing::error!(
-                    tool = tool.name,
+                    tool = %tool.label(),
                     "paid tool called but payments are not configured (serve with mcp_analytics::serve, or call Payments::init_global)"
                 );
                 Admission::Refuse(answers::unavailable(
-                    tool.name,
+                    &tool.label(),
                     "payments are not configured on this server",
                 ))
             }
@@ -424,6 +424,7 @@ mod tests {
 
     fn tool(name: &'static str, pricing: &'static Pricing) -> PaidTool {
         PaidTool {
+            kind: pricing::PaidKind::Tool,
             name,
             description: None,
             pricing,

@@ -1,5 +1,8 @@
-//! The pricing of a paid tool as `#[paid(...)]` wrote it ([`Pricing`], compile-time constants),
-//! and as the server uses it once prices from the environment are read ([`ResolvedPricing`]).
+//! The pricing of a paid tool, prompt or resource as `#[paid(...)]` wrote it ([`Pricing`],
+//! compile-time constants), and as the server uses it once prices from the environment are read
+//! ([`ResolvedPricing`]).
+
+use std::borrow::Cow;
 
 use std::num::NonZeroU32;
 
@@ -93,10 +96,24 @@ pub struct Pricing {
     pub grant: Grant,
 }
 
-/// A paid tool as payments sees it: its name, description and `#[paid(...)]` pricing.
+/// What the payment gate guards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PaidKind {
+    /// A `#[tool]`: `tools/call`.
+    Tool,
+    /// A `#[prompt]`: `prompts/get`.
+    Prompt,
+    /// A `#[resource]`: `resources/read`.
+    Resource,
+}
+
+/// A paid tool, prompt or resource as payments sees it: its name, description and
+/// `#[paid(...)]` pricing.
 #[derive(Clone, Copy, Debug)]
 pub struct PaidTool {
-    /// The MCP tool name.
+    /// A tool, a prompt or a resource.
+    pub kind: PaidKind,
+    /// The MCP tool or prompt name, or the resource's URI (or URI template).
     pub name: &'static str,
     /// The tool's description (the default reason to pay).
     pub description: Option<&'static str>,
@@ -104,10 +121,23 @@ pub struct PaidTool {
     pub pricing: &'static Pricing,
 }
 
+impl PaidTool {
+    /// What payments calls it (in checkouts' metadata, `payment_events.tool`, answers, meter
+    /// records): a tool's name, `prompt:<name>` or `resource:<uri>`.
+    pub fn label(&self) -> Cow<'static, str> {
+        match self.kind {
+            PaidKind::Tool => Cow::Borrowed(self.name),
+            PaidKind::Prompt => Cow::Owned(format!("prompt:{}", self.name)),
+            PaidKind::Resource => Cow::Owned(format!("resource:{}", self.name)),
+        }
+    }
+}
+
 /// A [`Pricing`] with every price id known.
 #[derive(Clone, Debug)]
 pub struct ResolvedPricing {
-    /// The tool it belongs to.
+    /// The label of what it prices ([`PaidTool::label`]): a tool's name, `prompt:<name>` or
+    /// `resource:<uri>`.
     pub tool: String,
     /// One-time payment or subscription.
     pub mode: CheckoutMode,
@@ -222,12 +252,13 @@ impl ResolvedPricing {
 /// Where `price = env("VAR")` values come from.
 pub(crate) type EnvLookup = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// The resolved pricing of each paid tool, resolved once (prices from the environment read
-/// then).
+/// The resolved pricing of each paid tool, prompt and resource, by label, resolved once
+/// (prices from the environment read then).
 pub(crate) struct PricingTable {
     lookup: EnvLookup,
-    resolved:
-        std::sync::Mutex<std::collections::HashMap<&'static str, std::sync::Arc<ResolvedPricing>>>,
+    resolved: std::sync::Mutex<
+        std::collections::HashMap<Cow<'static, str>, std::sync::Arc<ResolvedPricing>>,
+    >,
 }
 
 impl PricingTable {
@@ -238,28 +269,27 @@ impl PricingTable {
         }
     }
 
-    /// The resolved pricing of the paid tool `tool`.
+    /// The resolved pricing of `item`.
     pub(crate) fn resolve(
         &self,
-        tool: &'static str,
-        description: Option<&str>,
-        pricing: &Pricing,
+        item: &PaidTool,
     ) -> Result<std::sync::Arc<ResolvedPricing>, PaymentsError> {
+        let label = item.label();
         let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(known) = resolved.get(tool) {
+        if let Some(known) = resolved.get(&label) {
             return Ok(known.clone());
         }
         let new = std::sync::Arc::new(ResolvedPricing::resolve(
-            tool,
-            description,
-            pricing,
+            &label,
+            item.description,
+            item.pricing,
             |name| (self.lookup)(name),
         )?);
-        resolved.insert(tool, new.clone());
+        resolved.insert(label, new.clone());
         Ok(new)
     }
 
-    /// The resolved pricing of `tool`, if it was resolved.
+    /// The resolved pricing of the item labelled `tool`, if it was resolved.
     pub(crate) fn get(&self, tool: &str) -> Option<std::sync::Arc<ResolvedPricing>> {
         self.resolved
             .lock()
@@ -286,6 +316,42 @@ mod tests {
         reason: None,
         grant: Grant::Credits,
     };
+
+    #[test]
+    fn a_tool_and_a_prompt_of_the_same_name_keep_their_own_pricing() {
+        static OTHER: Pricing = Pricing {
+            reason: Some("the prompt"),
+            ..PRICING
+        };
+        let table = PricingTable::new(std::sync::Arc::new(|_: &str| Some("price_x".to_owned())));
+        let tool = PaidTool {
+            kind: PaidKind::Tool,
+            name: "summarize",
+            description: None,
+            pricing: &PRICING,
+        };
+        let prompt = PaidTool {
+            kind: PaidKind::Prompt,
+            pricing: &OTHER,
+            ..tool
+        };
+        let resource = PaidTool {
+            kind: PaidKind::Resource,
+            name: "docs://{id}",
+            ..tool
+        };
+        assert_eq!(table.resolve(&tool).unwrap().tool, "summarize");
+        let resolved = table.resolve(&prompt).unwrap();
+        assert_eq!(
+            (resolved.tool.as_str(), resolved.reason.as_str()),
+            ("prompt:summarize", "the prompt")
+        );
+        assert_eq!(
+            table.resolve(&resource).unwrap().tool,
+            "resource:docs://{id}"
+        );
+        assert!(table.get("prompt:summarize").is_some() && table.get("summarize").is_some());
+    }
 
     #[test]
     fn resolves_prices_from_the_environment() {

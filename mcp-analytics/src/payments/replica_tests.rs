@@ -16,7 +16,7 @@ use super::{
     Admission, Payer, Payments,
     checkouts::Checkouts,
     ledger::{Ledger, pg_tests::wait_until_listening},
-    pricing::{CheckoutMode, Grant, LineItem, PaidTool, Price, Pricing},
+    pricing::{CheckoutMode, Grant, LineItem, PaidKind, PaidTool, Price, Pricing},
     provider::Provider,
     store::{PaymentDb, pg::PgPayments},
 };
@@ -38,6 +38,7 @@ static CREDITS: Pricing = Pricing {
 };
 
 const TOOL: PaidTool = PaidTool {
+    kind: PaidKind::Tool,
     name: "image",
     description: None,
     pricing: &CREDITS,

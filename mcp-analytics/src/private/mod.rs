@@ -8,8 +8,12 @@ pub use rmcp::{
     ErrorData, ServerHandler,
     handler::server::tool::IntoCallToolResult,
     model::{
-        CallToolRequestParams, CallToolResponse, DiscoverResult, InitializeRequestParams,
-        InitializeResult, ListToolsResult, PaginatedRequestParams, ServerConfig, Tool,
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        DiscoverResult, GetPromptRequestParams, GetPromptResponse, GetPromptResult,
+        InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+        ReadResourceResponse, ReadResourceResult, ServerConfig, SubscribeRequestParams, Tool,
+        UnsubscribeRequestParams,
     },
 };
 
@@ -21,11 +25,15 @@ pub type SetLevelRequestParams = rmcp::model::SetLevelRequestParams;
 pub use crate::{
     payments::pricing::{CheckoutMode, Grant, LineItem, Price, Pricing},
     server::{
-        Outcome, RequestContext, Server, ToolCall, call_tool, discover, get_tool, initialize,
-        list_tools, ping, returns, server_config, set_level,
+        CompletionCall, Outcome, PromptCall, RequestContext, ResourceCall, Server, ToolCall,
+        call_tool, complete, completion_returns, discover, get_prompt, get_tool, initialize,
+        list_prompts, list_resource_templates, list_resources, list_tools, ping, prompt_returns,
+        read_resource, resource_returns, returns, server_config, set_level, subscribe,
+        unsubscribe,
     },
     spec::{
-        Annotations, ServerInfo, ToolList, ToolSpec, empty_schema, input_schema, output_schema,
-        tool_meta,
+        Annotations, CompletionRef, CompletionSpec, PromptSpec, ResourceSpec, ResourceTemplateSpec,
+        ServerInfo, ToolList, ToolSpec, empty_schema, input_schema, output_schema,
+        prompt_arguments, tool_meta,
     },
 };

@@ -16,22 +16,38 @@ pub use http::{HttpServer, http};
 pub use stdio::stdio;
 
 pub use crate::listen::shutdown_signal;
-use crate::{Error, server::Server, spec::ToolSpec};
+use crate::{
+    Error,
+    payments::pricing::PaidTool,
+    server::Server,
+    spec::{PromptSpec, ResourceSpec, ResourceTemplateSpec, ToolSpec},
+};
 
-/// The server's payments when it has `#[paid]` tools: the process-wide handle set up first
-/// when the server uses it, and every paid tool's pricing checked, so a missing key or an
-/// unknown price stops the server at startup.
+/// Checks what the macro could not (every completion's prompt argument exists), then sets up
+/// the server's payments when it has `#[paid]` tools, prompts or resources: the process-wide
+/// handle set up first when the server uses it, and every pricing checked, so a missing key or
+/// an unknown price stops the server at startup.
 async fn startup_payments<S: Server>(server: &S) -> Result<Option<crate::Payments>, Error> {
-    if !S::TOOLS.iter().any(|spec| spec.paid.is_some()) {
+    crate::server::check_completions::<S>()?;
+    let paid: Vec<PaidTool> = S::TOOLS
+        .iter()
+        .filter_map(ToolSpec::paid_tool)
+        .chain(S::PROMPTS.iter().filter_map(PromptSpec::paid_tool))
+        .chain(S::RESOURCES.iter().filter_map(ResourceSpec::paid_tool))
+        .chain(
+            S::RESOURCE_TEMPLATES
+                .iter()
+                .filter_map(ResourceTemplateSpec::paid_tool),
+        )
+        .collect();
+    if paid.is_empty() {
         return Ok(None);
     }
     if S::GLOBAL_PAYMENTS {
         crate::Payments::init_global()?;
     }
     let payments = server.payments().clone();
-    payments
-        .check_tools(S::TOOLS.iter().filter_map(ToolSpec::paid_tool))
-        .await?;
+    payments.check_tools(paid).await?;
     eprintln!("payments: {}", payments.description());
     Ok(Some(payments))
 }

@@ -7,8 +7,9 @@ use std::time::Instant;
 use rmcp::{
     ErrorData,
     model::{
-        CacheScope, CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-        PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
+        CacheScope, CallToolRequestParams, CallToolResponse, Implementation, JsonObject,
+        ListToolsResult, PaginatedRequestParams, PromptsCapability, ProtocolVersion,
+        ResourcesCapability, ServerCapabilities, ServerConfig, Tool, ToolsCapability,
     },
 };
 use serde_json::Value;
@@ -24,9 +25,29 @@ use crate::{
     payments::{Admission, Payer, pricing::PaidTool},
 };
 
-/// `ServerHandler::get_info`: name, version, instructions; tools enabled.
+/// `ServerHandler::get_info`: name, version, instructions, and exactly the capabilities the
+/// server uses: logging (`logging/setLevel` is always answered, and tools may log through their
+/// [`CallContext`]), then tools, prompts, resources (with `subscribe` when a resource takes
+/// subscriptions) and completions, each when it has any.
 pub fn server_config<S: Server>() -> ServerConfig {
-    let capabilities = ServerCapabilities::builder().enable_tools().build();
+    let mut capabilities = ServerCapabilities::default();
+    capabilities.logging = Some(JsonObject::new());
+    if !S::TOOLS.is_empty() {
+        capabilities.tools = Some(ToolsCapability::default());
+    }
+    if !S::PROMPTS.is_empty() {
+        capabilities.prompts = Some(PromptsCapability::default());
+    }
+    if !S::RESOURCES.is_empty() || !S::RESOURCE_TEMPLATES.is_empty() {
+        let subscribe = S::RESOURCES.iter().any(|spec| spec.subscribe)
+            || S::RESOURCE_TEMPLATES.iter().any(|spec| spec.subscribe);
+        let mut resources = ResourcesCapability::default();
+        resources.subscribe = subscribe.then_some(true);
+        capabilities.resources = Some(resources);
+    }
+    if !S::COMPLETIONS.is_empty() {
+        capabilities.completions = Some(JsonObject::new());
+    }
     let config = ServerConfig::new(capabilities)
         .with_server_info(Implementation::new(S::INFO.name, S::INFO.version));
     match S::INFO.instructions {
@@ -137,7 +158,7 @@ fn paid_tool<S: Server>(name: &str) -> Option<PaidTool> {
 
 /// Who pays for this call and how to reach them. Cheap: everything only a refusal needs is
 /// worked out then.
-fn payer(capture: &Capture, context: &RequestContext) -> Payer {
+pub(super) fn payer(capture: &Capture, context: &RequestContext) -> Payer {
     let modern = capture
         .protocol_version
         .as_ref()

@@ -1,6 +1,7 @@
-//! A tool that panics becomes a tool error and a recorded `panic` call (see `call.rs`). Its panic
-//! message may quote the caller's arguments — secrets included — so while a tool is being polled
-//! std's panic hook does not print it: a chained hook logs where the tool panicked instead
+//! A tool that panics becomes a tool error and a recorded `panic` call (see `call.rs`); a prompt,
+//! resource or completion that panics, an internal error. A panic message may quote the caller's
+//! arguments — secrets included — so while one of them is being polled std's panic hook does not
+//! print it: a chained hook logs where the tool panicked instead
 //! (`tracing` error, target `mcp_analytics::panic`, with a backtrace when `RUST_BACKTRACE` asks
 //! for one). The message itself is recorded with the call, sanitized with the tool's own
 //! `redact` keys, which this hook does not know. Panics anywhere else go to the previous hook.
@@ -78,8 +79,8 @@ fn log(info: &PanicHookInfo<'_>) {
     tracing::error!(
         target: "mcp_analytics::panic",
         location = %location,
-        "a tool panicked at {location}; the caller gets a tool error, and the call is recorded \
-         with the panic's message, sanitized\n{backtrace}",
+        "a tool, prompt, resource or completion panicked at {location}; the caller gets an \
+         error (a tool call is recorded with the panic's message, sanitized)\n{backtrace}",
     );
 }
 
