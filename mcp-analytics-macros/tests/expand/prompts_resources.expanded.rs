@@ -211,12 +211,38 @@ const _: () = {
         fn get_tool(&self, name: &str) -> __mcpa::Option<__mcpa::Tool> {
             __mcpa::get_tool::<Self>(name)
         }
+        async fn initialize(
+            &self,
+            request: __mcpa::InitializeRequestParams,
+            context: __mcpa::RequestContext,
+        ) -> __mcpa::Result<__mcpa::InitializeResult, __mcpa::ErrorData> {
+            __mcpa::initialize(self, request, context).await
+        }
+        async fn discover(
+            &self,
+            context: __mcpa::RequestContext,
+        ) -> __mcpa::Result<__mcpa::DiscoverResult, __mcpa::ErrorData> {
+            __mcpa::discover(self, context).await
+        }
+        async fn ping(
+            &self,
+            context: __mcpa::RequestContext,
+        ) -> __mcpa::Result<(), __mcpa::ErrorData> {
+            __mcpa::ping(self, context).await
+        }
+        async fn set_level(
+            &self,
+            request: __mcpa::SetLevelRequestParams,
+            context: __mcpa::RequestContext,
+        ) -> __mcpa::Result<(), __mcpa::ErrorData> {
+            __mcpa::set_level(self, request, context).await
+        }
         async fn list_tools(
             &self,
-            _request: __mcpa::Option<__mcpa::PaginatedRequestParams>,
+            request: __mcpa::Option<__mcpa::PaginatedRequestParams>,
             context: __mcpa::RequestContext,
         ) -> __mcpa::Result<__mcpa::ListToolsResult, __mcpa::ErrorData> {
-            __mcpa::list_tools::<Self>(&context)
+            __mcpa::list_tools(self, request, context).await
         }
         async fn call_tool(
             &self,
