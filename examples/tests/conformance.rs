@@ -352,8 +352,9 @@ fn inspect(tools: &NodeTools, home: &Path, era: &str, target: &[&str], method: &
     serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("not JSON: {stdout}"))
 }
 
-/// Lists the tools and calls `test_simple_text` and `test_multiple_content_types` through the
-/// Inspector in both protocol eras.
+/// Lists the tools, calls `test_simple_text` and `test_multiple_content_types`, gets
+/// `test_prompt_with_arguments` and reads `test://template/42/data` through the Inspector in
+/// both protocol eras.
 fn list_and_call(tools: &NodeTools, home: &Path, target: &[&str]) {
     for era in ["legacy", "modern"] {
         let listed = inspect(tools, home, era, target, &["--method", "tools/list"]);
@@ -388,10 +389,87 @@ fn list_and_call(tools: &NodeTools, home: &Path, target: &[&str]) {
             .filter_map(|block| block["type"].as_str())
             .collect();
         assert_eq!(kinds, ["text", "image", "resource"], "{era}: {called}");
+
+        let get = [
+            "--method",
+            "prompts/get",
+            "--prompt-name",
+            "test_prompt_with_arguments",
+            "--prompt-args",
+            "arg1=one",
+            "arg2=two",
+        ];
+        let prompt = inspect(tools, home, era, target, &get);
+        assert_eq!(
+            prompt["result"]["messages"][0]["content"]["text"],
+            "Prompt with arguments: arg1='one', arg2='two'",
+            "{era}: {prompt}"
+        );
+        let read = ["--method", "resources/read", "--uri", "test://template/42/data"];
+        let resource = inspect(tools, home, era, target, &read);
+        let text = resource["result"]["contents"][0]["text"].as_str().unwrap();
+        let text: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(text["id"], "42", "{era}: {resource}");
     }
 }
 
-/// What [`list_and_call`] records, on `transport`.
+/// A recorded request: method, target, status, client name and version, protocol, transport.
+type RequestRow = (String, String, String, String, String, String, String);
+
+/// The `prompts/get` and `resources/read` requests recorded in `db`, once `expected` are there.
+fn recorded_reads(db: &Path, expected: usize) -> BTreeSet<RequestRow> {
+    let read = || -> rusqlite::Result<Vec<RequestRow>> {
+        let connection = rusqlite::Connection::open(db)?;
+        let mut statement = connection.prepare(
+            "SELECT method, target, status, client_name, client_version, protocol_version,
+                    transport
+             FROM requests WHERE method IN ('prompts/get', 'resources/read')",
+        )?;
+        statement
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                ))
+            })?
+            .collect()
+    };
+    let end = Instant::now() + support::DEADLINE;
+    loop {
+        let rows = read().unwrap_or_default();
+        if rows.len() >= expected || Instant::now() > end {
+            assert_eq!(rows.len(), expected, "{rows:#?}");
+            return rows.into_iter().collect();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The prompt and resource reads [`list_and_call`] records, on `transport`.
+fn inspector_reads(tools: &NodeTools, transport: &str) -> BTreeSet<RequestRow> {
+    let client = ("inspector-cli", tools.inspector_version.as_str());
+    ["2025-11-25", "2026-07-28"]
+        .into_iter()
+        .flat_map(|protocol| {
+            [
+                ("prompts/get", "test_prompt_with_arguments"),
+                ("resources/read", "test://template/42/data"),
+            ]
+            .map(|(method, target)| {
+                let text = [method, target, "ok", client.0, client.1, protocol, transport];
+                let [a, b, c, d, e, f, g] = text.map(String::from);
+                (a, b, c, d, e, f, g)
+            })
+        })
+        .collect()
+}
+
+/// What [`list_and_call`] records as tool calls, on `transport`.
 fn inspector_rows(tools: &NodeTools, transport: &str) -> BTreeSet<Row> {
     let client = ("inspector-cli", tools.inspector_version.as_str());
     ["2025-11-25", "2026-07-28"]
@@ -404,7 +482,7 @@ fn inspector_rows(tools: &NodeTools, transport: &str) -> BTreeSet<Row> {
 }
 
 #[test]
-fn the_inspector_lists_and_calls_tools_over_http_in_both_protocol_eras() {
+fn the_inspector_lists_and_calls_tools_gets_prompts_and_reads_resources_over_http_in_both_eras() {
     let Some(tools) = NodeTools::find() else {
         return;
     };
@@ -412,16 +490,18 @@ fn the_inspector_lists_and_calls_tools_over_http_in_both_protocol_eras() {
     let (example, url) = serve_http();
     list_and_call(&tools, home.path(), &[&url]);
 
-    let rows = recorded(&example.dir().join("mcp-analytics.db"), 4);
+    let db = example.dir().join("mcp-analytics.db");
+    let rows = recorded(&db, 4);
     assert_eq!(rows.len(), 4, "{rows:#?}");
     assert_eq!(
         rows.into_iter().collect::<BTreeSet<_>>(),
         inspector_rows(&tools, "http")
     );
+    assert_eq!(recorded_reads(&db, 4), inspector_reads(&tools, "http"));
 }
 
 #[test]
-fn the_inspector_lists_and_calls_tools_over_stdio_in_both_protocol_eras() {
+fn the_inspector_lists_and_calls_tools_gets_prompts_and_reads_resources_over_stdio_in_both_eras() {
     let Some(tools) = NodeTools::find() else {
         return;
     };
@@ -447,4 +527,5 @@ fn the_inspector_lists_and_calls_tools_over_stdio_in_both_protocol_eras() {
         rows.into_iter().collect::<BTreeSet<_>>(),
         inspector_rows(&tools, "stdio")
     );
+    assert_eq!(recorded_reads(&db, 4), inspector_reads(&tools, "stdio"));
 }

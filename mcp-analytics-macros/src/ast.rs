@@ -19,8 +19,8 @@ pub(crate) struct Server {
     pub analytics: Option<Expr>,
     /// Where the `Payments` handle comes from (`self.payments`); the global one when absent.
     pub payments: Option<Expr>,
-    /// `server_handler = false`: the user writes `impl ServerHandler` (to add prompts or
-    /// resources) and calls `mcp_analytics::handler::*` from it. `false` also when the option
+    /// `server_handler = false`: the user writes `impl ServerHandler` (to answer something the
+    /// macros do not generate) and calls `mcp_analytics::handler::*` from it. `false` also when the option
     /// (or the whole argument list) could not be read: an error is reported either way, and a
     /// generated impl could conflict with the user's.
     pub server_handler: bool,

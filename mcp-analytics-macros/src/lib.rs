@@ -33,9 +33,11 @@ mod expand;
 /// - one `match` per kind (tool name, prompt name, resource URI or template, completion
 ///   target) that calls your method with panics caught; tool calls are recorded, and paid
 ///   ones go through the payment gate;
-/// - the `rmcp::ServerHandler` implementation (`get_info`, `get_tool`, `list_tools`,
-///   `call_tool`, and the prompt, resource, subscription and completion methods when the server
-///   has any), advertising exactly the capabilities used, unless `server_handler = false`.
+/// - the `rmcp::ServerHandler` implementation (`get_info`, `get_tool`, `initialize`,
+///   `discover`, `ping`, `set_level`, `list_tools`, `call_tool`, and the prompt, resource,
+///   subscription and completion methods when the server has any), advertising logging and
+///   exactly the other capabilities used, unless `server_handler = false`. Every request it
+///   answers is recorded.
 ///
 /// ```ignore
 /// use mcp_analytics::{mcp_server, tool};

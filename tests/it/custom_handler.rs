@@ -1,5 +1,5 @@
-//! `#[mcp_server(server_handler = false)]`: the server writes its own `ServerHandler` (here to
-//! serve prompts and resources too), forwards the tool and lifecycle methods to
+//! `#[mcp_server(server_handler = false)]`: the server writes its own `ServerHandler` (here
+//! serving prompts and resources by hand), forwards the tool and lifecycle methods to
 //! `mcp_analytics::handler`, and answers its prompts and resources inside `handler::observed`,
 //! which records them like everything else.
 

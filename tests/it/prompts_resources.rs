@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use mcp_analytics::{
-    Analytics, CallContext, Json, Payments, complete, mcp_server,
+    Analytics, CallContext, Json, MemorySink, Method, Payments, RequestStatus, complete,
+    mcp_server,
     payments::PAYMENT_ERROR,
     prompt, resource,
     rmcp::{
@@ -514,8 +515,11 @@ fn refused(result: Result<impl std::fmt::Debug, ServiceError>, label: &str) -> S
 }
 
 #[tokio::test]
-async fn a_paid_prompt_is_refused_then_runs_after_the_checkout() {
+async fn a_paid_prompt_is_refused_then_runs_after_the_checkout_and_each_answer_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
+    let sink = MemorySink::new();
+    let analytics = mcp_analytics_tests::records::analytics(&sink, &dir.path().join("a.db"));
+    let server_analytics = analytics.clone();
     let payments = Payments::builder()
         .database(dir.path().join("paid.db"))
         .local_price("price_prompt", 300, "usd")
@@ -525,7 +529,7 @@ async fn a_paid_prompt_is_refused_then_runs_after_the_checkout() {
     let server_payments = payments.clone();
     let serving = Serving::start(|listener, shutdown| async move {
         HttpServer::new(move || Premium {
-            analytics: Analytics::disabled(),
+            analytics: server_analytics.clone(),
             payments: server_payments.clone(),
         })
         .identity(bearer_identity)
@@ -573,4 +577,20 @@ async fn a_paid_prompt_is_refused_then_runs_after_the_checkout() {
     refused(read().await, "resource:test://reports/{year}");
     client.cancel().await.unwrap();
     serving.stop().await;
+
+    analytics.flush().await;
+    let statuses = |method| -> Vec<RequestStatus> {
+        let requests = sink.requests();
+        let answered = requests.iter().filter(|request| request.method == method);
+        answered.map(|request| request.status).collect()
+    };
+    use RequestStatus::{InvalidParams, Ok as Answered, PaymentRequired};
+    assert_eq!(
+        statuses(Method::PromptsGet),
+        [PaymentRequired, Answered, PaymentRequired]
+    );
+    assert_eq!(
+        statuses(Method::ResourcesRead),
+        [PaymentRequired, Answered, InvalidParams, Answered, PaymentRequired]
+    );
 }
