@@ -352,7 +352,8 @@ impl Everything {
         mime_type = "image/png"
     )]
     async fn static_binary(&self) -> ResourceContents {
-        ResourceContents::blob(TEST_IMAGE_BASE64, "test://static-binary").with_mime_type("image/png")
+        ResourceContents::blob(TEST_IMAGE_BASE64, "test://static-binary")
+            .with_mime_type("image/png")
     }
 
     /// A resource template with an id parameter

@@ -298,7 +298,10 @@ fn the_conformance_suite_passes_every_scenario_against_the_everything_example() 
         .map(|(method, target, _)| (method.as_str(), target.as_str()))
         .collect();
     for expected in SUITE_REQUESTS {
-        assert!(asked.contains(&expected), "{expected:?} not in {requests:#?}");
+        assert!(
+            asked.contains(&expected),
+            "{expected:?} not in {requests:#?}"
+        );
     }
     let failed: Vec<_> = requests
         .iter()
@@ -390,14 +393,15 @@ fn list_and_call(tools: &NodeTools, home: &Path, target: &[&str]) {
             .collect();
         assert_eq!(kinds, ["text", "image", "resource"], "{era}: {called}");
 
+        // `--prompt-args` takes every value up to the next option, so it goes first.
         let get = [
+            "--prompt-args",
+            "arg1=one",
+            "arg2=two",
             "--method",
             "prompts/get",
             "--prompt-name",
             "test_prompt_with_arguments",
-            "--prompt-args",
-            "arg1=one",
-            "arg2=two",
         ];
         let prompt = inspect(tools, home, era, target, &get);
         assert_eq!(
@@ -405,7 +409,12 @@ fn list_and_call(tools: &NodeTools, home: &Path, target: &[&str]) {
             "Prompt with arguments: arg1='one', arg2='two'",
             "{era}: {prompt}"
         );
-        let read = ["--method", "resources/read", "--uri", "test://template/42/data"];
+        let read = [
+            "--method",
+            "resources/read",
+            "--uri",
+            "test://template/42/data",
+        ];
         let resource = inspect(tools, home, era, target, &read);
         let text = resource["result"]["contents"][0]["text"].as_str().unwrap();
         let text: Value = serde_json::from_str(text).unwrap();
@@ -461,7 +470,9 @@ fn inspector_reads(tools: &NodeTools, transport: &str) -> BTreeSet<RequestRow> {
                 ("resources/read", "test://template/42/data"),
             ]
             .map(|(method, target)| {
-                let text = [method, target, "ok", client.0, client.1, protocol, transport];
+                let text = [
+                    method, target, "ok", client.0, client.1, protocol, transport,
+                ];
                 let [a, b, c, d, e, f, g] = text.map(String::from);
                 (a, b, c, d, e, f, g)
             })

@@ -591,6 +591,12 @@ async fn a_paid_prompt_is_refused_then_runs_after_the_checkout_and_each_answer_i
     );
     assert_eq!(
         statuses(Method::ResourcesRead),
-        [PaymentRequired, Answered, InvalidParams, Answered, PaymentRequired]
+        [
+            PaymentRequired,
+            Answered,
+            InvalidParams,
+            Answered,
+            PaymentRequired
+        ]
     );
 }

@@ -28,8 +28,7 @@ pub use crate::{
         CompletionCall, Outcome, PromptCall, RequestContext, ResourceCall, Server, ToolCall,
         call_tool, complete, completion_returns, discover, get_prompt, get_tool, initialize,
         list_prompts, list_resource_templates, list_resources, list_tools, ping, prompt_returns,
-        read_resource, resource_returns, returns, server_config, set_level, subscribe,
-        unsubscribe,
+        read_resource, resource_returns, returns, server_config, set_level, subscribe, unsubscribe,
     },
     spec::{
         Annotations, CompletionRef, CompletionSpec, PromptSpec, ResourceSpec, ResourceTemplateSpec,
