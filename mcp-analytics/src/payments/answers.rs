@@ -11,7 +11,9 @@ use rmcp::{
 };
 use serde_json::json;
 
-use super::{pricing::ResolvedPricing, provider::CheckoutInfo, report::format_amount};
+use super::{
+    domain::Granted, pricing::ResolvedPricing, provider::CheckoutInfo, report::format_amount,
+};
 use crate::{event::Status, outcome::Outcome};
 
 /// The JSON-RPC error code of a paid prompt or resource that did not run for a payment reason
@@ -43,11 +45,21 @@ pub(super) fn payment_required(
 ) -> Outcome {
     let url = session.url.clone().unwrap_or_default();
     let amount = match (session.amount_total, &session.currency) {
-        (Some(amount), Some(currency)) => format!(" ({})", format_amount(amount, currency)),
-        _ => String::new(),
+        (Some(amount), Some(currency)) => Some(format_amount(amount, currency)),
+        _ => None,
+    };
+    let calls = match pricing.granted() {
+        Granted::Credits(calls) => Some(calls),
+        Granted::Unlimited | Granted::Subscription => None,
+    };
+    let terms = match (&amount, calls) {
+        (Some(amount), Some(calls)) => format!(" ({amount} for {})", plural_calls(calls)),
+        (Some(amount), None) => format!(" ({amount})"),
+        (None, Some(calls)) => format!(" ({} per purchase)", plural_calls(calls)),
+        (None, None) => String::new(),
     };
     let text = format!(
-        "Payment required to use `{tool}`: {reason}{amount}. Complete the payment at {url} and then call the tool again.",
+        "Payment required to use `{tool}`: {reason}{terms}. Complete the payment at {url} and then call the tool again.",
         tool = pricing.tool,
         reason = pricing.reason,
     );
@@ -61,6 +73,7 @@ pub(super) fn payment_required(
         "amount": session.amount_total,
         "currency": session.currency,
         "expires_at": session.expires_at,
+        "calls_granted": calls,
     });
     let detail = format!("checkout {}", session.id);
     if url_elicitation && !url.is_empty() {
@@ -83,6 +96,14 @@ pub(super) fn payment_required(
     let mut result = CallToolResult::error(vec![ContentBlock::text(text)]);
     result.structured_content = Some(structured);
     Outcome::refused(result, Status::PaymentRequired, "payment_required", detail)
+}
+
+/// "1 call", "50 calls".
+fn plural_calls(calls: i64) -> String {
+    match calls {
+        1 => "1 call".to_owned(),
+        calls => format!("{calls} calls"),
+    }
 }
 
 pub(super) fn sign_in_required(tool: &str) -> Outcome {

@@ -64,6 +64,12 @@ async fn one_purchase_of_a_credit_pack_grants_its_size_in_calls() {
         .unwrap();
     let session = assert_payment_required(&unpaid, "thumbnail");
     assert_eq!(structured(&unpaid)["amount"], 900, "one pack, 9.00 USD");
+    assert_eq!(structured(&unpaid)["calls_granted"], 3, "the pack's size");
+    assert!(
+        text(&unpaid).contains("(9.00 USD for 3 calls)"),
+        "{}",
+        text(&unpaid)
+    );
     assert_eq!(
         line_items(&stripe, &session),
         [("price_thumbnail_pack".to_owned(), Some(1))]

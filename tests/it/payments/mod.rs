@@ -184,6 +184,7 @@ async fn one_time_purchase_grants_its_credits() {
         .unwrap();
     let session = assert_payment_required(&first, "generate_image");
     assert_eq!(structured(&first)["amount"], 1000, "2 × 5.00 USD");
+    assert_eq!(structured(&first)["calls_granted"], 2, "one call per unit");
     assert_eq!(structured(&first)["currency"], "usd");
     assert_eq!(
         structured(&first)["reason"],
