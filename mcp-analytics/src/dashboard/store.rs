@@ -8,7 +8,7 @@ use crate::store::PgStore;
 use crate::{
     Database, Error, RequestEvent, ToolCallEvent,
     payments::report::PaymentsSummary,
-    store::{CallRow, Overview, SqliteStore},
+    store::{CallRow, Overview, SessionTimeline, SqliteStore},
 };
 
 /// An opened analytics database.
@@ -103,7 +103,7 @@ impl Store {
         &self,
         session_id: &str,
         limit: usize,
-    ) -> Result<Vec<CallRow>, QueryError> {
+    ) -> Result<SessionTimeline, QueryError> {
         Ok(match self {
             Store::Sqlite(store) => store.session(session_id, limit)?,
             #[cfg(feature = "postgres")]
