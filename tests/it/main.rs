@@ -25,4 +25,5 @@ mod pipeline;
 mod postgres;
 mod requests;
 mod rollups;
+mod sessions;
 mod stdio;
