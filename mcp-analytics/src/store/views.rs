@@ -189,8 +189,8 @@ pub(super) fn session<S: Source>(
         start_ms,
         end_ms,
         duration_ms: start_ms.zip(end_ms).map_or(0, |(start, end)| end - start),
-        calls: u64::try_from(calls).unwrap_or(0),
-        requests: u64::try_from(requests).unwrap_or(0),
+        calls,
+        requests,
         timeline: timeline(source, session_id, limit)?,
     })
 }
