@@ -121,14 +121,7 @@ impl Config {
                 expected: "`off`, `masked` or `full`".into(),
             })?,
         };
-        let session_idle = match lookup("MCP_ANALYTICS_SESSION_IDLE") {
-            None => Self::DEFAULT_SESSION_IDLE,
-            Some(value) => parse_duration(&value).map_err(|reason| Error::InvalidConfig {
-                var: "MCP_ANALYTICS_SESSION_IDLE",
-                value: value.clone(),
-                expected: format!("a duration such as `90s`, `30m` or `2h` ({reason})").into(),
-            })?,
-        };
+        let session_idle = Self::session_idle(&lookup)?;
         Ok(Config {
             enabled,
             database,
@@ -140,6 +133,20 @@ impl Config {
             #[cfg(feature = "otlp")]
             otlp: crate::export::OtlpConfig::from_lookup(&lookup)?,
         })
+    }
+
+    /// `MCP_ANALYTICS_SESSION_IDLE` alone (the collector reads only it).
+    pub(crate) fn session_idle(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<std::time::Duration, Error> {
+        match lookup("MCP_ANALYTICS_SESSION_IDLE") {
+            None => Ok(Self::DEFAULT_SESSION_IDLE),
+            Some(value) => parse_duration(&value).map_err(|reason| Error::InvalidConfig {
+                var: "MCP_ANALYTICS_SESSION_IDLE",
+                value: value.clone(),
+                expected: format!("a duration such as `90s`, `30m` or `2h` ({reason})").into(),
+            }),
+        }
     }
 }
 

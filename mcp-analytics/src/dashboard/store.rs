@@ -48,6 +48,15 @@ impl Store {
     }
 
     /// Opens (creating if needed) `database`.
+    /// See [`SqliteStore::set_session_idle`].
+    pub(crate) fn set_session_idle(&mut self, idle: std::time::Duration) {
+        match self {
+            Store::Sqlite(store) => store.set_session_idle(idle),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(store) => store.set_session_idle(idle),
+        }
+    }
+
     pub(crate) fn open(database: &Database) -> Result<Self, Error> {
         match database {
             Database::Sqlite(path) => Ok(Store::Sqlite(SqliteStore::open(path)?)),
