@@ -101,10 +101,12 @@ impl PgStore {
         &mut self,
         events: &'e [E],
     ) -> Result<std::borrow::Cow<'e, [E]>, tokio_postgres::Error> {
-        let mut sessions = std::mem::take(&mut self.sessions);
-        let assigned = sessions.assign(&mut PgSessions(self), events);
-        self.sessions = sessions;
-        assigned
+        let mut table = PgSessions {
+            runtime: self.runtime.as_ref().expect("present until dropped"),
+            client: &self.client,
+            statements: &self.statements,
+        };
+        self.sessions.assign(&mut table, events)
     }
 
     /// The database's URL.
@@ -325,7 +327,11 @@ impl Drop for PgStore {
 }
 
 /// `session_keys` of a store's database, one autocommitted statement at a time.
-struct PgSessions<'s>(&'s PgStore);
+struct PgSessions<'s> {
+    runtime: &'s tokio::runtime::Runtime,
+    client: &'s Client,
+    statements: &'s std::sync::Mutex<HashMap<String, Statement>>,
+}
 
 impl PgSessions<'_> {
     fn query(
@@ -334,19 +340,21 @@ impl PgSessions<'_> {
         types: &[Type],
         values: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-        let store = self.0;
-        let cached = store.statements().get(sql).cloned();
+        let statements = || {
+            self.statements
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        let cached = statements().get(sql).cloned();
         let statement = match cached {
             Some(statement) => statement,
             None => {
-                let client = &store.client;
-                let statement = store.run(async { client.prepare_typed(sql, types).await })?;
-                store.statements().insert(sql.to_owned(), statement.clone());
+                let statement = block_on(self.runtime, self.client.prepare_typed(sql, types))?;
+                statements().insert(sql.to_owned(), statement.clone());
                 statement
             }
         };
-        let client = &store.client;
-        store.run(async { client.query(&statement, values).await })
+        block_on(self.runtime, self.client.query(&statement, values))
     }
 }
 
