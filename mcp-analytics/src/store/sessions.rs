@@ -13,6 +13,7 @@
 
 use std::{
     borrow::Cow,
+    collections::HashMap,
     time::{Duration, Instant},
 };
 
@@ -112,6 +113,11 @@ impl Sessions {
         }
         let idle_ms = i64::try_from(self.idle.as_millis()).unwrap_or(FOREVER_MS);
         let mut assigned = events.to_vec();
+        // The keys this batch touched: their session and latest call, and the latest call
+        // stored. An untraced call within the gap of its key's latest one in the batch needs
+        // no statement; each key's latest call is stored before the key is read again and at
+        // the end.
+        let mut touched: HashMap<String, Touched> = HashMap::new();
         for event in &mut assigned {
             let Some(key) = event
                 .session_id()
@@ -125,6 +131,17 @@ impl Sessions {
                 .traceparent()
                 .and_then(trace_id)
                 .map(|id| format!("t-{id}"));
+            if trace.is_none()
+                && let Some(known) = touched.get_mut(&key)
+                && ts_ms - known.last_ms <= idle_ms
+            {
+                known.last_ms = known.last_ms.max(ts_ms);
+                event.set_session_id(known.session.clone());
+                continue;
+            }
+            if let Some(known) = touched.get(&key) {
+                known.store(table, &key, idle_ms)?;
+            }
             let traced = match &trace {
                 Some(trace) => table.session_of(trace)?,
                 None => None,
@@ -137,7 +154,18 @@ impl Sessions {
                 // Another writer may have given the trace a session meanwhile: it wins.
                 session = table.upsert(trace, &session, ts_ms, false, FOREVER_MS)?;
             }
-            event.set_session_id(session);
+            event.set_session_id(session.clone());
+            touched.insert(
+                key,
+                Touched {
+                    session,
+                    last_ms: ts_ms,
+                    stored_ms: ts_ms,
+                },
+            );
+        }
+        for (key, known) in &touched {
+            known.store(table, key, idle_ms)?;
         }
         if self.pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
             let newest = assigned.iter().map(Sessioned::ts_ms).max().unwrap_or(0);
@@ -146,6 +174,28 @@ impl Sessions {
             self.pruned = Some(Instant::now());
         }
         Ok(Cow::Owned(assigned))
+    }
+}
+
+/// A key a batch touched.
+struct Touched {
+    session: String,
+    last_ms: i64,
+    stored_ms: i64,
+}
+
+impl Touched {
+    /// Stores the key's latest call when it is later than the one stored.
+    fn store<T: SessionTable>(
+        &self,
+        table: &mut T,
+        key: &str,
+        idle_ms: i64,
+    ) -> Result<(), T::Error> {
+        if self.last_ms > self.stored_ms {
+            table.upsert(key, &self.session, self.last_ms, false, idle_ms)?;
+        }
+        Ok(())
     }
 }
 
@@ -309,6 +359,29 @@ mod tests {
             (timeline.start_ms, timeline.calls, timeline.requests),
             (Some(t + 2_000), 1, 1)
         );
+    }
+
+    #[test]
+    fn a_batch_splits_at_the_gap_and_stores_each_key_s_latest_call_for_the_next_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store(&dir);
+        let t = now_ms();
+        store
+            .append(&[
+                call("a", t, KEY),
+                call("b", t + 900, KEY),
+                call("c", t + 2_500, KEY),
+                call("d", t + 2_600, KEY),
+            ])
+            .unwrap();
+        // 950 ms after the batch's last call of the key (1,050 after the one before).
+        store.append(&[call("e", t + 3_550, KEY)]).unwrap();
+        let found = sessions(&store, &["a", "b", "c", "d", "e"]);
+        assert_eq!(found[0], found[1]);
+        assert_ne!(found[1], found[2]);
+        assert_eq!(found[2], format!("{KEY}-{:x}", t + 2_500));
+        assert_eq!(found[3], found[2]);
+        assert_eq!(found[4], found[2], "the batch stored its latest call");
     }
 
     #[test]
