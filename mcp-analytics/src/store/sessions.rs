@@ -2,9 +2,11 @@
 //! the caller's derived key (`d-` and 16 hex digits, see `capture`) as session id; the store
 //! replaces it, as it writes them, with a session of that key: the key's latest session while
 //! the pause since its last call is at most the idle gap, else a new one, `<key>-<start in
-//! unix ms, hex>`. A call whose W3C `traceparent` carries a trace id already seen joins that
-//! trace's session, whatever its key (a client that reconnected with other headers, refreshed
-//! its token, or restarted) and however long the pause; the caller's key then continues it.
+//! unix ms, hex>`. A call whose W3C `traceparent` carries a trace id seen in the last day joins
+//! that trace's session, whatever its key (a client that reconnected with other headers,
+//! refreshed its token, or restarted) and however long the pause; the caller's key then
+//! continues it. Within a batch, an untraced call close enough to its key's previous one is
+//! placed without a statement.
 //!
 //! The state is the database's `session_keys` table (a row per key and per trace id: its
 //! session and last call), so every writer of one database (replicas on PostgreSQL) continues
