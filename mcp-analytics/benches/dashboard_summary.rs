@@ -4,6 +4,8 @@
 //! `startup_1m_calls` is what a writer's start adds on that database: the rollup check when the
 //! last run stopped cleanly, after a `kill -9` (one hour's hourly rollups lost and rebuilt from
 //! its ~6,000 rows), and the one-time check of every hour after upgrading an older database.
+//! Half the calls come from sessionless callers (MCP 2026-07-28) whose sessions the store
+//! assigns; `session_timeline` is the session drill-down of one of them.
 //!
 //! `cargo bench -p mcp-analytics --bench dashboard_summary`
 
@@ -34,7 +36,11 @@ fn seed(store: &mut SqliteStore, now_ms: i64) {
             user_id: Some(format!("user_{}", (random >> 8) % 1000)),
             user_email: None,
             user_name: None,
-            session_id: Some(format!("s-{}", index / 40)),
+            session_id: Some(if index % 2 == 0 {
+                format!("s-{}", index / 40)
+            } else {
+                format!("d-{:016x}", (random >> 8) % 1000)
+            }),
             client_name: Some("client".into()),
             client_version: Some("1".into()),
             protocol_version: Some("2025-11-25".into()),
@@ -89,6 +95,17 @@ fn dashboard_summary(c: &mut Criterion) {
             b.iter(|| store.overview(since_ms, bucket_ms, None).unwrap())
         });
     }
+    let session: String = store
+        .connection()
+        .query_row(
+            "SELECT session_id FROM tool_calls WHERE session_id LIKE 'd-%' ORDER BY ts_ms DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    group.bench_function("session_timeline", |b| {
+        b.iter(|| store.session(&session, 200).unwrap())
+    });
     group.finish();
 
     let path = dir.path().join("million.db");

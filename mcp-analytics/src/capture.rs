@@ -75,7 +75,7 @@ impl TraceCarrier {
 /// The session a call belongs to (see *Sessions* in the `store` module's reference).
 #[derive(Clone, Debug)]
 pub(crate) enum Session {
-    /// An `Mcp-Session-Id`, or a derived `d-…` correlation id.
+    /// An `Mcp-Session-Id`, or a sessionless caller's derived `d-…` key.
     Text(Arc<str>),
     /// A byte-stream connection, shown as `c-` and 16 hex digits.
     Connection(u64),
@@ -164,9 +164,10 @@ pub(crate) fn identity(context: &RequestContext<RoleServer>) -> Option<&Identity
         .or_else(|| context.extensions.get::<Identity>())
 }
 
-/// Sessionless HTTP (MCP 2026-07-28, or stateless mode): a correlation id that groups the calls
-/// of one caller and client. `d-` + the first 16 hex digits of SHA-256 over the user id (else
-/// the `Authorization` header, else the `User-Agent`), the client name and the client version.
+/// Sessionless HTTP (MCP 2026-07-28, or stateless mode): the key of one caller and client, which
+/// the store splits into sessions by inactivity and W3C trace (`store::sessions`, which knows
+/// this shape). `d-` + the first 16 hex digits of SHA-256 over the user id (else the
+/// `Authorization` header, else the `User-Agent`), the client name and the client version.
 fn derived_http_session(
     parts: &http::request::Parts,
     identity: Option<&Identity>,

@@ -3,7 +3,7 @@
 
 use crate::{
     Database, Error, UserDetails,
-    env::{lookup as env_lookup, parse_bool},
+    env::{lookup as env_lookup, parse_bool, parse_duration},
 };
 
 /// Whether this is a development or a production deployment (`ENVIRONMENT`).
@@ -26,6 +26,7 @@ pub enum Environment {
 /// | `MCP_ANALYTICS_ENDPOINT` | a collector to ship events to (feature `export-http`) | none |
 /// | `MCP_ANALYTICS_API_KEY` | the collector's (and dashboard's) key | none |
 /// | `MCP_ANALYTICS_USER_DETAILS` | store callers' email/name: `off`, `masked` or `full` | `masked` |
+/// | `MCP_ANALYTICS_SESSION_IDLE` | the pause that ends a sessionless caller's session (`90s`, `30m`, `2h`) | `30m` |
 /// | `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_*` | OpenTelemetry export (feature `otlp`; see `export::OtlpConfig`) | none |
 ///
 /// Process environment variables win over `.dev.vars`, which wins over `.env` (both read from
@@ -44,6 +45,9 @@ pub struct Config {
     pub api_key: Option<String>,
     /// How callers' email and name are stored.
     pub user_details: UserDetails,
+    /// Sessionless callers (MCP 2026-07-28, stateless HTTP): a call after a longer pause starts
+    /// a new session (see *Sessions* in the `store` module's reference).
+    pub session_idle: std::time::Duration,
     /// OpenTelemetry export, when an `OTEL_EXPORTER_OTLP_*ENDPOINT` is set.
     #[cfg(feature = "otlp")]
     pub otlp: Option<crate::export::OtlpConfig>,
@@ -52,6 +56,10 @@ pub struct Config {
 impl Config {
     /// The database file used when `MCP_ANALYTICS_DB` is not set.
     pub const DEFAULT_DATABASE: &'static str = "./mcp-analytics.db";
+
+    /// The pause that ends a sessionless caller's session when `MCP_ANALYTICS_SESSION_IDLE` is
+    /// not set: 30 minutes.
+    pub const DEFAULT_SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
     /// Reads the process environment, then `.dev.vars` and `.env` in the current directory.
     pub fn from_env() -> Result<Self, Error> {
@@ -113,6 +121,7 @@ impl Config {
                 expected: "`off`, `masked` or `full`".into(),
             })?,
         };
+        let session_idle = Self::session_idle(&lookup)?;
         Ok(Config {
             enabled,
             database,
@@ -120,9 +129,24 @@ impl Config {
             endpoint,
             api_key,
             user_details,
+            session_idle,
             #[cfg(feature = "otlp")]
             otlp: crate::export::OtlpConfig::from_lookup(&lookup)?,
         })
+    }
+
+    /// `MCP_ANALYTICS_SESSION_IDLE` alone (the collector reads only it).
+    pub(crate) fn session_idle(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<std::time::Duration, Error> {
+        match lookup("MCP_ANALYTICS_SESSION_IDLE") {
+            None => Ok(Self::DEFAULT_SESSION_IDLE),
+            Some(value) => parse_duration(&value).map_err(|reason| Error::InvalidConfig {
+                var: "MCP_ANALYTICS_SESSION_IDLE",
+                value: value.clone(),
+                expected: format!("a duration such as `90s`, `30m` or `2h` ({reason})").into(),
+            }),
+        }
     }
 }
 
@@ -147,6 +171,22 @@ mod tests {
         assert_eq!(config.database, Database::from("./mcp-analytics.db"));
         assert_eq!(config.environment, Environment::Development);
         assert_eq!(config.user_details, UserDetails::Masked);
+        assert_eq!(config.session_idle, Config::DEFAULT_SESSION_IDLE);
+    }
+
+    #[test]
+    fn the_session_idle_gap_is_read_and_a_bad_one_names_the_variable_and_the_form() {
+        let parsed = config(&[("MCP_ANALYTICS_SESSION_IDLE", "90s")]).unwrap();
+        assert_eq!(parsed.session_idle, std::time::Duration::from_secs(90));
+        let error = config(&[("MCP_ANALYTICS_SESSION_IDLE", "half an hour")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("MCP_ANALYTICS_SESSION_IDLE")
+                && error.contains("half an hour")
+                && error.contains("`30m`"),
+            "{error}"
+        );
     }
 
     #[test]

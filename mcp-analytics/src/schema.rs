@@ -298,6 +298,16 @@ CREATE TABLE requests_1h (
     PRIMARY KEY (hour_ms, server_name, method, target, status)
 ) WITHOUT ROWID;
 "#,
+    // Sessions of sessionless callers (see `store::sessions`): a row per caller key and per
+    // W3C trace id, with its session and its last call.
+    r#"
+CREATE TABLE session_keys (
+    key        TEXT    PRIMARY KEY,
+    session_id TEXT    NOT NULL,
+    last_ms    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX session_keys_last ON session_keys (last_ms);
+"#,
 ];
 
 /// Brings the database at `connection` up to the last migration, one transaction each (taken

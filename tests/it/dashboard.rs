@@ -296,6 +296,49 @@ async fn the_browser_shows_the_seeded_numbers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_a_session_shows_its_span_counts_and_timeline_in_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("seeded.db");
+    seed(&db);
+    let dashboard = Dashboard::new(&db);
+    let served = Serving::start(|listener, shutdown| dashboard.serve_on(listener, shutdown)).await;
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-session.png");
+    let url = format!("http://{}/#session=session-1", served.addr);
+    let dom = tokio::task::spawn_blocking(move || chromium(&url, &screenshot))
+        .await
+        .unwrap();
+
+    // Its requests 90 s ago, its calls (the longest 29 ms) 60 s ago, by the seed's clock
+    // (read per event, so a busy machine adds a few tenths).
+    let summary = text_of(&dom, "session-summary");
+    assert!(
+        summary.starts_with("Started ")
+            && summary.contains(", lasted 30.")
+            && summary.ends_with(" s: 6 tool calls, 3 other requests."),
+        "{summary}"
+    );
+    let timeline = &dom[dom.find("id=\"session\"").unwrap()..];
+    assert!(
+        timeline.contains("<th class=\"num\" data-key=\"offset\">After</th>"),
+        "{timeline}"
+    );
+    // Each row: its time, then its offset from the start and what it was.
+    let rows = |offset: &str, what: &str| {
+        timeline
+            .split("<tr>")
+            .filter(|row| {
+                row.contains(&format!("<td class=\"num\">+{offset}"))
+                    && row.contains(&format!("</td><td>{what}</td>"))
+            })
+            .count()
+    };
+    assert_eq!(rows("0 ms", "initialize"), 1, "{timeline}");
+    assert_eq!(rows("30.", "search_docs"), 5, "{timeline}");
+    assert_eq!(rows("30.", "translate"), 1, "{timeline}");
+    drop(served);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_protects_the_page_and_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("protected.db");
@@ -377,8 +420,13 @@ async fn a_key_protects_the_page_and_the_api() {
         .send()
         .await
         .unwrap();
-    let rows: serde_json::Value = session.json().await.unwrap();
-    let methods: Vec<&str> = rows
+    let session: serde_json::Value = session.json().await.unwrap();
+    assert_eq!(
+        (&session["calls"], &session["requests"]),
+        (&serde_json::json!(6), &serde_json::json!(3)),
+        "{session}"
+    );
+    let methods: Vec<&str> = session["timeline"]
         .as_array()
         .unwrap()
         .iter()

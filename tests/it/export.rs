@@ -715,3 +715,51 @@ async fn requests_travel_with_the_calls_and_are_checked_and_cleaned_the_same_way
     let _ = stop.send(());
     done.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_splits_a_sessionless_caller_s_calls_by_its_idle_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("collected.db");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let collector = Collector::new(&database)
+        .api_key(Some(KEY.into()))
+        .session_idle(Duration::from_secs(1));
+    let done = tokio::spawn(async move {
+        collector
+            .serve_on(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    // One sessionless caller's calls as a server's exporter ships them: its derived key.
+    let mut batch = events(&["a", "b", "c"]);
+    for (event, after_ms) in batch.iter_mut().zip([0, 800, 2_500]) {
+        event.session_id = Some("d-0123456789abcdef".into());
+        event.ts_ms += after_ms;
+    }
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}{INGEST_PATH}"))
+        .bearer_auth(KEY)
+        .json(&json!({ "events": batch }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let sessions = |id: &str| -> String {
+        rusqlite::Connection::open(&database)
+            .unwrap()
+            .query_row(
+                "SELECT session_id FROM tool_calls WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(sessions("a"), sessions("b"), "800 ms apart: one session");
+    assert_ne!(sessions("b"), sessions("c"), "1.7 s apart: two");
+    stop.send(()).unwrap();
+    done.await.unwrap();
+}

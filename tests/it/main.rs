@@ -26,4 +26,5 @@ mod postgres;
 mod prompts_resources;
 mod requests;
 mod rollups;
+mod sessions;
 mod stdio;

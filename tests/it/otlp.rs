@@ -9,7 +9,7 @@ use mcp_analytics::{
     export::{OtlpConfig, OtlpExporter, OtlpHandle},
 };
 use mcp_analytics_tests::{
-    client::{call, client_info, connect_demo},
+    client::{call, call_traced, client_info, connect_demo},
     otlp_receiver::{Inbox, receive, receiver},
     secrets::{assert_no_secrets, secret_arguments},
     server::{TestServer, bearer_identity},
@@ -20,14 +20,12 @@ use opentelemetry_proto::tonic::{
     trace::v1::{Span, span::SpanKind, status::StatusCode as SpanStatus},
 };
 use rmcp::{
-    RoleClient, ServiceExt,
-    model::{CallToolRequestParams, ClientConfig, RequestMetaObject},
-    service::RunningService,
+    ServiceExt,
     transport::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN: &str = "00f067aa0ba902b7";
@@ -58,25 +56,6 @@ fn otlp_analytics(config: OtlpConfig, sink: &MemorySink) -> (Analytics, OtlpHand
         .build()
         .unwrap();
     (analytics, handle)
-}
-
-/// Calls `tool` with `arguments`, sending `traceparent` / `tracestate` in `params._meta`.
-async fn call_traced(
-    client: &RunningService<RoleClient, ClientConfig>,
-    tool: &str,
-    arguments: Json,
-    traceparent: &str,
-    tracestate: Option<&str>,
-) {
-    let mut meta = RequestMetaObject::new();
-    meta.set_traceparent(traceparent);
-    if let Some(tracestate) = tracestate {
-        meta.set_tracestate(tracestate);
-    }
-    let mut params = CallToolRequestParams::new(tool.to_owned())
-        .with_arguments(arguments.as_object().cloned().unwrap_or_default());
-    params.meta = Some(meta);
-    client.call_tool(params).await.unwrap();
 }
 
 fn text<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
@@ -149,7 +128,8 @@ async fn http_calls_become_conventional_spans_and_a_duration_histogram() {
         &traceparent,
         Some("vendor=abc"),
     )
-    .await;
+    .await
+    .unwrap();
     call_traced(
         &alice,
         "add",
@@ -157,9 +137,12 @@ async fn http_calls_become_conventional_spans_and_a_duration_histogram() {
         "00-garbage-01",
         None,
     )
-    .await;
+    .await
+    .unwrap();
     let unsampled = format!("00-{TRACE_ID}-{PARENT_SPAN}-00");
-    call_traced(&alice, "add", json!({"a": 5, "b": 6}), &unsampled, None).await;
+    call_traced(&alice, "add", json!({"a": 5, "b": 6}), &unsampled, None)
+        .await
+        .unwrap();
     call(&alice, "divide", json!({"a": 1, "b": 0}))
         .await
         .unwrap();
@@ -634,7 +617,9 @@ async fn an_http_traceparent_header_is_the_parent_when_meta_has_none() {
         .unwrap();
     call(&client, "add", json!({"a": 1, "b": 2})).await.unwrap();
     let from_meta = format!("00-{TRACE_ID}-{PARENT_SPAN}-01");
-    call_traced(&client, "whoami", json!({}), &from_meta, None).await;
+    call_traced(&client, "whoami", json!({}), &from_meta, None)
+        .await
+        .unwrap();
     analytics.shutdown().await;
     let spans = inbox.wait_for_spans(2).await;
     let parent = |tool: &str| {

@@ -162,9 +162,13 @@ async fn the_dashboard_api_over_postgres_answers_what_it_answers_over_sqlite() {
     }
     let session = get(from_postgres, "/api/session?id=session-2").await;
     assert_eq!(
-        session.as_array().map(Vec::len),
+        session["timeline"].as_array().map(Vec::len),
         Some(200),
         "capped at 200 rows"
+    );
+    assert_eq!(
+        session["calls"], 600,
+        "every call of the session is counted"
     );
     assert_eq!(session, get(from_sqlite, "/api/session?id=session-2").await);
     let overview = get(from_postgres, "/api/overview?range=24h").await;

@@ -6,6 +6,7 @@ use rmcp::{
     RoleClient, ServiceExt,
     model::{
         CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+        RequestMetaObject,
     },
     service::{RunningService, ServiceError},
 };
@@ -31,6 +32,25 @@ pub async fn call(
     client
         .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
         .await
+}
+
+/// Calls `tool` with `arguments`, sending `traceparent` (and `tracestate`) in `params._meta`.
+pub async fn call_traced(
+    client: &RunningService<RoleClient, ClientConfig>,
+    tool: &str,
+    arguments: Value,
+    traceparent: &str,
+    tracestate: Option<&str>,
+) -> Result<CallToolResult, ServiceError> {
+    let mut meta = RequestMetaObject::new();
+    meta.set_traceparent(traceparent);
+    if let Some(tracestate) = tracestate {
+        meta.set_tracestate(tracestate);
+    }
+    let mut params = CallToolRequestParams::new(tool.to_owned())
+        .with_arguments(arguments.as_object().cloned().unwrap_or_default());
+    params.meta = Some(meta);
+    client.call_tool(params).await
 }
 
 /// Sends `ping` (rmcp's client has no method of its own for it).

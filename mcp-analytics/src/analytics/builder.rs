@@ -16,6 +16,7 @@ pub struct AnalyticsBuilder {
     queue_capacity: Option<usize>,
     write_interval: Option<Duration>,
     user_details: Option<UserDetails>,
+    session_idle: Option<Duration>,
     /// `MCP_ANALYTICS_ENDPOINT` and key, turned into an exporter by `build`.
     endpoint: Option<(String, Option<String>)>,
     #[cfg(feature = "otlp")]
@@ -29,7 +30,7 @@ impl AnalyticsBuilder {
     pub const DEFAULT_WRITE_INTERVAL: Duration = Duration::from_millis(5);
 
     /// Applies a [`Config`] (enabled flag, database file, collector endpoint and key, user
-    /// details).
+    /// details, session idle gap).
     pub fn config(mut self, config: Config) -> Self {
         #[cfg(feature = "otlp")]
         if config.otlp.is_some() {
@@ -39,6 +40,16 @@ impl AnalyticsBuilder {
         self.enabled(config.enabled)
             .database(config.database)
             .user_details(config.user_details)
+            .session_idle(config.session_idle)
+    }
+
+    /// How long a sessionless caller (MCP 2026-07-28, stateless HTTP) may pause before its next
+    /// call starts a new session (default [`Config::DEFAULT_SESSION_IDLE`], 30 minutes; see
+    /// *Sessions* in the `store` module's reference). Calls carrying one W3C trace id stay in
+    /// one session whatever the pause between them and their clients' connections.
+    pub fn session_idle(mut self, idle: Duration) -> Self {
+        self.session_idle = Some(idle);
+        self
     }
 
     /// How callers' email and name are stored (default [`UserDetails::Masked`]); overrides the
@@ -110,6 +121,7 @@ impl AnalyticsBuilder {
             #[cfg(feature = "sqlite")]
             Some(Database::Sqlite(path)) => {
                 let mut store = crate::store::SqliteStore::open(path)?;
+                store.set_session_idle(self.session_idle.unwrap_or(Config::DEFAULT_SESSION_IDLE));
                 // This process is the writer: finish hourly rollups a killed one left unwritten.
                 store.repair_rollups().map_err(|source| Error::Store {
                     path: path.clone(),
@@ -120,7 +132,8 @@ impl AnalyticsBuilder {
             }
             #[cfg(feature = "postgres")]
             Some(Database::Postgres(url)) => {
-                let store = crate::store::PgStore::open(url)?;
+                let mut store = crate::store::PgStore::open(url)?;
+                store.set_session_idle(self.session_idle.unwrap_or(Config::DEFAULT_SESSION_IDLE));
                 destinations.push(format!("PostgreSQL {url}"));
                 sinks.insert(0, Box::new(store));
             }

@@ -16,7 +16,7 @@ use axum::{
 use serde::Serialize;
 
 use super::{QueryError, State};
-use crate::store::{CallRow, Report, SeriesPoint};
+use crate::store::{Report, SeriesPoint, SessionTimeline};
 
 /// Rows returned by the drill-down views at most.
 const ROW_LIMIT: usize = 200;
@@ -143,7 +143,7 @@ pub(super) async fn session(
     let Some(id) = query.get("id").cloned() else {
         return (StatusCode::BAD_REQUEST, "expected ?id=<session id>").into_response();
     };
-    let result: Result<Vec<CallRow>, QueryError> = state
+    let result: Result<SessionTimeline, QueryError> = state
         .query(move |store| store.session(&id, ROW_LIMIT))
         .await;
     respond(result)

@@ -8,7 +8,7 @@ use crate::store::PgStore;
 use crate::{
     Database, Error, RequestEvent, ToolCallEvent,
     payments::report::PaymentsSummary,
-    store::{CallRow, Overview, SqliteStore},
+    store::{CallRow, Overview, SessionTimeline, SqliteStore},
 };
 
 /// An opened analytics database.
@@ -48,6 +48,15 @@ impl Store {
     }
 
     /// Opens (creating if needed) `database`.
+    /// See [`SqliteStore::set_session_idle`].
+    pub(crate) fn set_session_idle(&mut self, idle: std::time::Duration) {
+        match self {
+            Store::Sqlite(store) => store.set_session_idle(idle),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(store) => store.set_session_idle(idle),
+        }
+    }
+
     pub(crate) fn open(database: &Database) -> Result<Self, Error> {
         match database {
             Database::Sqlite(path) => Ok(Store::Sqlite(SqliteStore::open(path)?)),
@@ -103,7 +112,7 @@ impl Store {
         &self,
         session_id: &str,
         limit: usize,
-    ) -> Result<Vec<CallRow>, QueryError> {
+    ) -> Result<SessionTimeline, QueryError> {
         Ok(match self {
             Store::Sqlite(store) => store.session(session_id, limit)?,
             #[cfg(feature = "postgres")]

@@ -134,7 +134,8 @@ pub struct ToolCallEvent {
     /// The user's display name as configured by `MCP_ANALYTICS_USER_DETAILS` (masked by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
-    /// The MCP session, or a derived correlation id on sessionless protocols.
+    /// The MCP session. On sessionless protocols the caller's derived key (`d-` and 16 hex
+    /// digits), which the store replaces with a session split by inactivity and W3C trace.
     pub session_id: Option<String>,
     /// The client's implementation name, if known.
     pub client_name: Option<String>,

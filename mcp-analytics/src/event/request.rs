@@ -213,7 +213,8 @@ pub struct RequestEvent {
     pub target: Option<String>,
     /// The authenticated user (`Identity::subject`), if any.
     pub user_id: Option<String>,
-    /// The MCP session, or a derived correlation id on sessionless protocols.
+    /// The MCP session. On sessionless protocols the caller's derived key (`d-` and 16 hex
+    /// digits), which the store replaces with a session split by inactivity and W3C trace.
     pub session_id: Option<String>,
     /// The client's implementation name, if known.
     pub client_name: Option<String>,

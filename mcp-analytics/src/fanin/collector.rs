@@ -51,6 +51,8 @@ pub const MAX_TS_MS: i64 = 253_402_300_799_999;
 #[derive(Clone, Debug)]
 pub struct Collector {
     dashboard: Dashboard,
+    /// The pause that ends a sessionless caller's session in the collected calls.
+    session_idle: std::time::Duration,
 }
 
 struct Ingest {
@@ -63,15 +65,26 @@ impl Collector {
     pub fn new(database: impl Into<crate::Database>) -> Self {
         Self {
             dashboard: Dashboard::new(database),
+            session_idle: crate::Config::DEFAULT_SESSION_IDLE,
         }
     }
 
-    /// A collector for `database` protected by `MCP_ANALYTICS_API_KEY` when that is set (in
-    /// the process environment, `.dev.vars` or `.env`).
+    /// A collector for `database` protected by `MCP_ANALYTICS_API_KEY` when that is set, with
+    /// `MCP_ANALYTICS_SESSION_IDLE` (in the process environment, `.dev.vars` or `.env`).
     pub fn from_env(database: impl Into<crate::Database>) -> Result<Self, Error> {
         Ok(Self {
             dashboard: Dashboard::from_env(database)?,
+            session_idle: crate::Config::session_idle(crate::env::lookup()?)?,
         })
+    }
+
+    /// How long a sessionless caller may pause before its next call starts a new session
+    /// (default [`Config::DEFAULT_SESSION_IDLE`](crate::Config::DEFAULT_SESSION_IDLE)).
+    pub fn session_idle(self, idle: std::time::Duration) -> Self {
+        Self {
+            session_idle: idle,
+            ..self
+        }
     }
 
     /// Also answer to these `Host` values when no key protects the collector (default:
@@ -79,6 +92,7 @@ impl Collector {
     pub fn allowed_hosts(self, hosts: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
             dashboard: self.dashboard.allowed_hosts(hosts),
+            ..self
         }
     }
 
@@ -86,13 +100,16 @@ impl Collector {
     pub fn api_key(self, key: Option<String>) -> Self {
         Self {
             dashboard: self.dashboard.api_key(key),
+            ..self
         }
     }
 
     /// `POST /ingest`, and the dashboard at `/`.
     pub fn router(&self) -> Result<Router, Error> {
+        let mut store = Store::open(self.dashboard.database())?;
+        store.set_session_idle(self.session_idle);
         let ingest = Arc::new(Ingest {
-            store: Mutex::new(Store::open(self.dashboard.database())?),
+            store: Mutex::new(store),
             auth: Auth::new(self.dashboard.key()),
         });
         let dashboard = self.dashboard.router();

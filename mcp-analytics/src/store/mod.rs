@@ -19,7 +19,7 @@ mod requests;
 mod rollup;
 #[cfg(test)]
 mod schema_tests;
-
+mod sessions;
 mod sketch;
 mod source;
 mod summary;
@@ -43,7 +43,7 @@ pub use requests::{OTHER_TARGETS, TARGETS_PER_HOUR};
 pub use sketch::DistinctSketch;
 pub use summary::ToolSummary;
 pub use unknown::{OTHER_UNKNOWN_TOOLS, UNKNOWN_TOOLS_PER_HOUR};
-pub use views::{CallRow, SeriesPoint};
+pub use views::{CallRow, SeriesPoint, SessionTimeline};
 
 use crate::{
     Sink, SinkError, Stats,
@@ -63,6 +63,8 @@ pub struct SqliteStore {
     targets: requests::RequestTargets,
     /// The counters last stored in `recorder_stats`, and when.
     stats_written: Option<(Stats, std::time::Instant)>,
+    /// Assigns sessionless callers' sessions.
+    sessions: sessions::Sessions,
 }
 
 impl SqliteStore {
@@ -104,7 +106,14 @@ impl SqliteStore {
             unknown: unknown::UnknownTools::default(),
             targets: requests::RequestTargets::default(),
             stats_written: None,
+            sessions: sessions::Sessions::default(),
         })
+    }
+
+    /// How long a sessionless caller may pause before its next call starts a new session
+    /// (default [`Config::DEFAULT_SESSION_IDLE`](crate::Config::DEFAULT_SESSION_IDLE)).
+    pub fn set_session_idle(&mut self, idle: std::time::Duration) {
+        self.sessions.set_idle(idle);
     }
 
     /// Rebuilds the hourly rollups a writer left unwritten (a process killed within half a
@@ -156,10 +165,13 @@ impl SqliteStore {
         hourly_now: bool,
     ) -> rusqlite::Result<usize> {
         let transaction = self.connection.transaction()?;
+        let events = self
+            .sessions
+            .assign(&mut sessions::SqliteSessions(&transaction), events)?;
         let mut inserted = Vec::with_capacity(events.len());
         {
             let mut insert = transaction.prepare_cached(schema::INSERT_CALL)?;
-            for event in events {
+            for event in events.iter() {
                 let changed = insert.execute(params![
                     event.id,
                     event.ts_ms,
@@ -205,7 +217,10 @@ impl SqliteStore {
     /// Requests whose id is already stored are skipped; returns how many were new.
     pub fn append_requests(&mut self, requests: &[RequestEvent]) -> rusqlite::Result<usize> {
         let transaction = self.connection.transaction()?;
-        let stored = requests::append(&transaction, &mut self.targets, requests)
+        let stored = self
+            .sessions
+            .assign(&mut sessions::SqliteSessions(&transaction), requests)
+            .and_then(|requests| requests::append(&transaction, &mut self.targets, &requests))
             .and_then(|stored| transaction.commit().map(|()| stored));
         if stored.is_err() {
             // Targets admitted by the rolled-back transaction are not in the rollup.
@@ -296,8 +311,9 @@ impl SqliteStore {
         views::recent_errors(&self.connection, since_ms, limit, server)
     }
 
-    /// The calls of one session, in order.
-    pub fn session(&self, session_id: &str, limit: usize) -> rusqlite::Result<Vec<CallRow>> {
+    /// One session: its start, end, duration and call count, and its first `limit` calls and
+    /// requests in order.
+    pub fn session(&self, session_id: &str, limit: usize) -> rusqlite::Result<SessionTimeline> {
         views::session(&self.connection, session_id, limit)
     }
 

@@ -97,7 +97,7 @@ pub(super) fn requests(prefix: &str, count: usize, start_ms: i64) -> Vec<Request
         .collect()
 }
 
-fn call(id: &str, ts_ms: i64, session: &str) -> ToolCallEvent {
+pub(super) fn call(id: &str, ts_ms: i64, session: &str) -> ToolCallEvent {
     ToolCallEvent {
         id: id.into(),
         ts_ms,
@@ -343,9 +343,19 @@ fn a_session_shows_its_requests_next_to_its_calls_and_recent_errors_include_fail
         ])
         .unwrap();
     store.append(&[call("c", now - 1, "s1")]).unwrap();
-    let session: Vec<(String, String)> = store
-        .session("s1", 100)
-        .unwrap()
+    let timeline = store.session("s1", 100).unwrap();
+    assert_eq!(
+        (timeline.start_ms, timeline.calls, timeline.requests),
+        (Some(now - 3), 1, 3),
+        "starts with its first request; one tool call, three other requests"
+    );
+    assert!(timeline.end_ms.unwrap() >= now, "{timeline:?}");
+    assert_eq!(
+        timeline.duration_ms,
+        timeline.end_ms.unwrap() - timeline.start_ms.unwrap()
+    );
+    let session: Vec<(String, String)> = timeline
+        .timeline
         .into_iter()
         .map(|row| (row.method, row.tool))
         .collect();
@@ -359,7 +369,21 @@ fn a_session_shows_its_requests_next_to_its_calls_and_recent_errors_include_fail
             pair("prompts/get", "missing"),
         ]
     );
-    assert_eq!(store.session("s1", 2).unwrap().len(), 2, "the limit holds");
+    assert_eq!(
+        store.session("s1", 2).unwrap().timeline.len(),
+        2,
+        "the limit holds"
+    );
+    let unknown = store.session("nobody", 10).unwrap();
+    assert_eq!(
+        (
+            unknown.start_ms,
+            unknown.end_ms,
+            unknown.calls,
+            unknown.timeline.len()
+        ),
+        (None, None, 0, 0)
+    );
     let errors = store.recent_errors(now - HOUR_MS, 10, None).unwrap();
     assert_eq!(errors.len(), 1);
     assert_eq!(

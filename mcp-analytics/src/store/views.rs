@@ -133,8 +133,70 @@ pub(super) fn recent_errors<S: Source>(
     )
 }
 
-/// A session's calls and requests, in order.
+/// One session: when it started and ended, how many calls it made, and its timeline.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionTimeline {
+    /// The session.
+    pub session_id: String,
+    /// The start of its first call or request, unix ms (`None` when nothing is recorded in it).
+    pub start_ms: Option<i64>,
+    /// The end of its last call or request, unix ms.
+    pub end_ms: Option<i64>,
+    /// From its start to its end, in milliseconds.
+    pub duration_ms: i64,
+    /// Its tool calls.
+    pub calls: u64,
+    /// Its other requests (`initialize`, `tools/list`, …).
+    pub requests: u64,
+    /// Its calls and requests in order (the first `limit`).
+    pub timeline: Vec<CallRow>,
+}
+
+/// A session's figures and its calls and requests, in order, through the session index.
 pub(super) fn session<S: Source>(
+    source: &S,
+    session_id: &str,
+    limit: usize,
+) -> Result<SessionTimeline, S::Error> {
+    let span = |table: &str, kind: i64| {
+        format!(
+            "SELECT CAST({kind} AS BIGINT), CAST(coalesce(min(ts_ms), 0) AS BIGINT), CAST(coalesce(max(ts_ms + duration_us / 1000), 0) AS BIGINT), count(*) FROM {table} WHERE session_id = ?1"
+        )
+    };
+    // Per table: calls (0) or requests (1), first start, last end, rows.
+    let parts = source.rows(
+        &format!(
+            "{} UNION ALL {}",
+            span("tool_calls", 0),
+            span("requests", 1)
+        ),
+        &[Param::Text(Some(session_id))],
+        |row| Ok((row.int(0)?, row.int(1)?, row.int(2)?, row.int(3)?)),
+    )?;
+    let recorded = || parts.iter().filter(|part| part.3 > 0);
+    let start_ms = recorded().map(|part| part.1).min();
+    let end_ms = recorded().map(|part| part.2).max();
+    let count = |kind| {
+        parts
+            .iter()
+            .filter(|part| part.0 == kind)
+            .map(|part| u64::try_from(part.3).unwrap_or(0))
+            .sum::<u64>()
+    };
+    let (calls, requests) = (count(0), count(1));
+    Ok(SessionTimeline {
+        session_id: session_id.to_owned(),
+        start_ms,
+        end_ms,
+        duration_ms: start_ms.zip(end_ms).map_or(0, |(start, end)| end - start),
+        calls,
+        requests,
+        timeline: timeline(source, session_id, limit)?,
+    })
+}
+
+/// A session's calls and requests, in order.
+fn timeline<S: Source>(
     source: &S,
     session_id: &str,
     limit: usize,

@@ -175,12 +175,25 @@
     targets("resources", report.resources, "Resource", "uri", "No resources read in this range.");
   }
 
-  function renderCalls(table, rows, withTool) {
+  // A span of milliseconds as "2 h 05 min", "3 min 07 s", "4.2 s" or "310 ms".
+  function span(value) {
+    const pad = (n) => String(n).padStart(2, "0");
+    const s = Math.floor(value / 1000);
+    if (value < 1000) return Math.round(value) + " ms";
+    if (s < 60) return (value / 1000).toFixed(1) + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min " + pad(s % 60) + " s";
+    return Math.floor(s / 3600) + " h " + pad(Math.floor(s / 60) % 60) + " min";
+  }
+
+  // `startMs` (a session's start) adds a column with each row's offset from it.
+  function renderCalls(table, rows, withTool, startMs) {
     const columns = [["ts", "Time"], ["tool", "Tool or request"], ["status", "Status"], ["error", "Error"], ["ms", "ms", 1], ["params", "Parameters (redacted)"], ["user", "User"], ["session", "Session"]];
+    if (startMs !== undefined) columns.splice(1, 0, ["offset", "After", 1]);
     const body = header(table, columns);
     for (const call of rows) {
       const row = body.insertRow();
       cell(row, new Date(call.ts_ms).toLocaleString());
+      if (startMs !== undefined) cell(row, "+" + span(call.ts_ms - startMs), 1);
       // A tool call shows its tool; another request its method and target (prompt, resource).
       cell(row, call.method === "tools/call" ? call.tool : [call.method, call.tool].filter(Boolean).join(" "));
       const status = cell(row, call.status);
@@ -230,8 +243,12 @@
 
   async function showSession(id) {
     if (!id) return;
-    const calls = await get("api/session?id=" + encodeURIComponent(id));
-    renderCalls($("session"), calls, false);
+    const session = await get("api/session?id=" + encodeURIComponent(id));
+    $("session-summary").textContent = session.start_ms === null ? "Nothing recorded in this session." :
+      "Started " + new Date(session.start_ms).toLocaleString() + ", ended " + new Date(session.end_ms).toLocaleString() +
+      ", lasted " + span(session.duration_ms) + ": " + fmt.format(session.calls) + " tool calls, " +
+      fmt.format(session.requests) + " other requests.";
+    renderCalls($("session"), session.timeline, false, session.start_ms === null ? undefined : session.start_ms);
   }
 
   function renderServers(servers) {
@@ -264,6 +281,9 @@
   $("range").onchange = refresh;
   $("server").onchange = refresh;
   $("session-go").onclick = () => showSession($("session-id").value.trim());
+  // A link to a session: `#session=<id>`.
+  const linked = new URLSearchParams(location.hash.slice(1)).get("session");
+  if (linked) { $("session-id").value = linked; showSession(linked); }
   refresh();
   setInterval(refresh, 10000);
 })();

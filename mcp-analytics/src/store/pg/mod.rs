@@ -61,6 +61,8 @@ pub struct PgStore {
     targets: RequestTargets,
     /// The counters last stored in `recorder_stats`, and when.
     stats_written: Option<(Stats, Instant)>,
+    /// Assigns sessionless callers' sessions.
+    sessions: super::sessions::Sessions,
 }
 
 impl PgStore {
@@ -83,7 +85,28 @@ impl PgStore {
             unknown: unknown::UnknownTools::default(),
             targets: RequestTargets::default(),
             stats_written: None,
+            sessions: super::sessions::Sessions::default(),
         })
+    }
+
+    /// How long a sessionless caller may pause before its next call starts a new session
+    /// (default [`Config::DEFAULT_SESSION_IDLE`](crate::Config::DEFAULT_SESSION_IDLE)).
+    pub fn set_session_idle(&mut self, idle: std::time::Duration) {
+        self.sessions.set_idle(idle);
+    }
+
+    /// `events` with their sessionless callers' sessions, assigned in `session_keys` by one
+    /// autocommitted upsert per row (before the batch's transaction).
+    fn assign_sessions<'e, E: super::sessions::Sessioned>(
+        &mut self,
+        events: &'e [E],
+    ) -> Result<std::borrow::Cow<'e, [E]>, tokio_postgres::Error> {
+        let mut table = PgSessions {
+            runtime: self.runtime.as_ref().expect("present until dropped"),
+            client: &self.client,
+            statements: &self.statements,
+        };
+        self.sessions.assign(&mut table, events)
     }
 
     /// The database's URL.
@@ -112,10 +135,11 @@ impl PgStore {
         if self.client.is_closed() {
             self.reconnect()?;
         }
+        let events = self.assign_sessions(events)?;
         let mut attempt = 0;
         loop {
             let runtime = self.runtime.as_ref().expect("present until dropped");
-            let result = block_on(runtime, store(&mut self.client, &mut self.unknown, events));
+            let result = block_on(runtime, store(&mut self.client, &mut self.unknown, &events));
             if result.is_err() {
                 // Names admitted by the rolled-back transaction are not in the rollup.
                 self.unknown.forget();
@@ -136,12 +160,13 @@ impl PgStore {
         if self.client.is_closed() {
             self.reconnect()?;
         }
+        let requests = self.assign_sessions(requests)?;
         let mut attempt = 0;
         loop {
             let runtime = self.runtime.as_ref().expect("present until dropped");
             let result = block_on(
                 runtime,
-                requests::store(&mut self.client, &mut self.targets, requests),
+                requests::store(&mut self.client, &mut self.targets, &requests),
             );
             if result.is_err() {
                 // Targets admitted by the rolled-back transaction are not in the rollup.
@@ -259,12 +284,13 @@ impl PgStore {
         super::views::recent_errors(self, since_ms, limit, server)
     }
 
-    /// The calls of one session, in order.
+    /// One session: its start, end, duration and call count, and its first `limit` calls and
+    /// requests in order.
     pub fn session(
         &self,
         session_id: &str,
         limit: usize,
-    ) -> Result<Vec<CallRow>, tokio_postgres::Error> {
+    ) -> Result<super::SessionTimeline, tokio_postgres::Error> {
         super::views::session(self, session_id, limit)
     }
 
@@ -297,6 +323,76 @@ impl Drop for PgStore {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+/// `session_keys` of a store's database, one autocommitted statement at a time.
+struct PgSessions<'s> {
+    runtime: &'s tokio::runtime::Runtime,
+    client: &'s Client,
+    statements: &'s std::sync::Mutex<HashMap<String, Statement>>,
+}
+
+impl PgSessions<'_> {
+    fn query(
+        &self,
+        sql: &str,
+        types: &[Type],
+        values: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        let statements = || {
+            self.statements
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        let cached = statements().get(sql).cloned();
+        let statement = match cached {
+            Some(statement) => statement,
+            None => {
+                let statement = block_on(self.runtime, self.client.prepare_typed(sql, types))?;
+                statements().insert(sql.to_owned(), statement.clone());
+                statement
+            }
+        };
+        block_on(self.runtime, self.client.query(&statement, values))
+    }
+}
+
+impl super::sessions::SessionTable for PgSessions<'_> {
+    type Error = tokio_postgres::Error;
+
+    fn session_of(&mut self, key: &str) -> Result<Option<String>, tokio_postgres::Error> {
+        let rows = self.query(
+            "SELECT session_id FROM session_keys WHERE key = $1",
+            &[Type::TEXT],
+            &[&key],
+        )?;
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    fn upsert(
+        &mut self,
+        key: &str,
+        candidate: &str,
+        ts_ms: i64,
+        take: bool,
+        idle_ms: i64,
+    ) -> Result<String, tokio_postgres::Error> {
+        let rows = self.query(
+            schema::UPSERT_SESSION_KEY,
+            &[Type::TEXT, Type::TEXT, Type::INT8, Type::BOOL, Type::INT8],
+            &[&key, &candidate, &ts_ms, &take, &idle_ms],
+        )?;
+        Ok(rows[0].get(0))
+    }
+
+    fn prune(&mut self, before_ms: i64) -> Result<(), tokio_postgres::Error> {
+        self.query(
+            "DELETE FROM session_keys WHERE last_ms < $1",
+            &[Type::INT8],
+            &[&before_ms],
+        )
+        .map(drop)
     }
 }
 

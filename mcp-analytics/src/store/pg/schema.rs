@@ -157,7 +157,19 @@ CREATE TABLE requests_1h (
     PRIMARY KEY (hour_ms, server_name, method, target, status)
 );
 "#,
+    // Sessions of sessionless callers (see `store::sessions`).
+    r#"
+CREATE TABLE session_keys (
+    key        TEXT COLLATE "C" PRIMARY KEY,
+    session_id TEXT COLLATE "C" NOT NULL,
+    last_ms    BIGINT NOT NULL
+);
+CREATE INDEX session_keys_last ON session_keys (last_ms);
+"#,
 ];
+
+/// Upserts a `session_keys` row (see `SessionTable::upsert`): `$4` take, `$5` the idle gap.
+pub(super) const UPSERT_SESSION_KEY: &str = "INSERT INTO session_keys (key, session_id, last_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET session_id = CASE WHEN $4 OR session_keys.last_ms < excluded.last_ms - $5 THEN excluded.session_id ELSE session_keys.session_id END, last_ms = CASE WHEN $4 AND session_keys.session_id <> excluded.session_id THEN excluded.last_ms ELSE greatest(session_keys.last_ms, excluded.last_ms) END RETURNING session_id";
 
 /// The columns a batch is copied with, in order (those of `tool_calls`).
 pub(super) const CALL_COLUMNS: &str = "id, ts_ms, server_name, server_version, tool, user_id, session_id, client_name, client_version, protocol_version, transport, request_id, duration_us, status, error_type, error_message, params, result, user_email, user_name";

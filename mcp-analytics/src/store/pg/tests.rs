@@ -440,3 +440,59 @@ fn two_writers_keep_the_target_allowance_of_an_hour_between_them() {
     );
     assert_rollups_equal_rows(&store);
 }
+
+#[test]
+fn two_writers_at_once_continue_one_sessionless_caller_s_session_and_split_it_after_the_gap() {
+    use crate::store::request_tests::call;
+    const KEY: &str = "d-0123456789abcdef";
+    const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let url = Cluster::shared().create_database("sessionless_writers");
+    let Database::Postgres(url) = Database::from(url) else {
+        unreachable!()
+    };
+    let open = || {
+        let mut store = PgStore::open(&url).unwrap();
+        store.set_session_idle(std::time::Duration::from_secs(1));
+        store
+    };
+    let t = now_ms();
+    // Calls 10 ms apart, alternating between the writers, each writing its own at once.
+    std::thread::scope(|scope| {
+        for writer in 0..2_i64 {
+            let mut store = open();
+            scope.spawn(move || {
+                for n in (writer..200).step_by(2) {
+                    store
+                        .append(&[call(&format!("a{n:03}"), t + n * 10, KEY)])
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let (mut first, mut second) = (open(), open());
+    // 3 s later: a new session; then the same trace from another key, 5 s later still.
+    let mut traced = call("b", t + 5_000, KEY);
+    traced.traceparent = Some(TRACE.into());
+    first.append(&[traced]).unwrap();
+    let mut joined = call("c", t + 10_000, "d-fedcba9876543210");
+    joined.traceparent = Some(TRACE.into());
+    second.append(&[joined]).unwrap();
+
+    let sessions = |sql: &str| -> Vec<String> {
+        let mut found = Vec::new();
+        super::super::source::Source::each(&first, sql, &[], &mut |row| {
+            found.push(row.string(0)?);
+            Ok(())
+        })
+        .unwrap();
+        found
+    };
+    assert_eq!(
+        sessions("SELECT DISTINCT session_id FROM tool_calls WHERE id LIKE 'a%'"),
+        [format!("{KEY}-{t:x}")],
+        "200 calls 10 ms apart from two writers: one session"
+    );
+    let later = sessions("SELECT session_id FROM tool_calls WHERE id IN ('b', 'c') ORDER BY id");
+    assert_eq!(later[0], format!("{KEY}-{:x}", t + 5_000));
+    assert_eq!(later[1], later[0], "the trace joins another key's call");
+}
