@@ -1,12 +1,16 @@
 //! The embedded store: one SQLite file (WAL) holding raw `tool_calls`, the per-minute and
 //! quarter-hour rollups `tool_calls_1m` and `tool_calls_15m` (written in the same transaction),
-//! the hourly rollups (written within half a second, see `aggregate`), the other requests and
+//! the hourly rollups (per tool, and per tool and client; written within half a second, see
+//! `aggregate`), the other requests and
 //! their rollups (`requests`) and the recorder's counters. With the `postgres` feature,
 //! `PgStore` keeps the same tables in PostgreSQL for many writers (see `pg`); both are read by
 //! the same queries (see `source`).
 
 mod aggregate;
 mod allowance;
+#[cfg(test)]
+mod client_tests;
+mod clients;
 mod histogram;
 mod overview;
 #[cfg(feature = "postgres")]
@@ -30,6 +34,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, functions::FunctionFlags, params};
 
+pub use clients::{ClientReport, MissingTool, MissingToolClient, ProtocolReport};
 pub use histogram::LatencyHistogram;
 pub use overview::Overview;
 #[cfg(feature = "postgres")]

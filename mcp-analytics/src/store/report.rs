@@ -1,6 +1,7 @@
 //! The usage report behind `mcp-analytics report` and the dashboard: per-tool figures from the
 //! per-minute (or, past a day, hourly) rollup; distinct users and sessions from the hourly
-//! sketches; errors by type and top users from the hourly tables (so those start on the hour);
+//! sketches; errors by type, top users and the per-client views (see `clients`) from the hourly
+//! tables (so those start on the hour);
 //! the other requests per method, prompt and resource (see `request_report`).
 
 use serde::Serialize;
@@ -8,7 +9,8 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    DistinctSketch, MethodReport, PromptReport, ResourceReport, request_report,
+    ClientReport, DistinctSketch, MethodReport, MissingTool, PromptReport, ProtocolReport,
+    ResourceReport, clients, request_report,
     rollup::Totals,
     source::{Param, Source},
     summary,
@@ -41,6 +43,14 @@ pub struct Report {
     pub top_users: Vec<UserUsage>,
     /// Session figures.
     pub sessions: Sessions,
+    /// Per client name, version and protocol version, busiest first (from the start of the
+    /// first hour).
+    pub clients: Vec<ClientReport>,
+    /// Per protocol version, busiest first (from the start of the first hour).
+    pub protocol_versions: Vec<ProtocolReport>,
+    /// Tool names agents called that the server does not have, most called first (from the
+    /// start of the first hour).
+    pub missing_tools: Vec<MissingTool>,
 }
 
 /// Usage and latency of one tool.
@@ -206,6 +216,7 @@ pub(super) fn complete<S: Source>(
             name: row.text(4)?,
         })
     })?;
+    let views = clients::read(source, since_ms, tool, server)?;
     let calls: u64 = tools.iter().map(|entry| entry.calls).sum();
     let session_count = sessions.estimate();
     let report = Report {
@@ -240,6 +251,9 @@ pub(super) fn complete<S: Source>(
                 calls as f64 / session_count as f64
             },
         },
+        clients: views.clients,
+        protocol_versions: views.protocol_versions,
+        missing_tools: views.missing_tools,
     };
     Ok((report, all_users))
 }

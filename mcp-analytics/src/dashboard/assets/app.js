@@ -175,6 +175,49 @@
     targets("resources", report.resources, "Resource", "uri", "No resources read in this range.");
   }
 
+  // Tool calls per client (name, version, protocol version) and per protocol version, and the
+  // tool names agents called that the server does not have.
+  function renderClients(report) {
+    const usage = (row, entry) => {
+      cell(row, fmt.format(entry.calls), 1);
+      cell(row, fmt.format(entry.errors), 1);
+      cell(row, ms(entry.p50_ms), 1);
+      cell(row, ms(entry.p95_ms), 1);
+      cell(row, fmt.format(entry.sessions), 1);
+    };
+    const figures = [["calls", "Calls", 1], ["errors", "Errors", 1], ["p50_ms", "p50 ms", 1], ["p95_ms", "p95 ms", 1], ["sessions", "Sessions", 1]];
+    let body = header($("clients"), [["client_name", "Client"], ["client_version", "Version"], ["protocol_version", "Protocol"]].concat(figures));
+    for (const client of report.clients) {
+      const row = body.insertRow();
+      cell(row, client.client_name);
+      cell(row, client.client_version);
+      cell(row, client.protocol_version);
+      usage(row, client);
+    }
+    if (!report.clients.length) body.insertRow().insertCell().textContent = "No calls in this range.";
+    body = header($("protocols"), [["protocol_version", "Protocol"]].concat(figures));
+    for (const protocol of report.protocol_versions) {
+      const row = body.insertRow();
+      cell(row, protocol.protocol_version);
+      usage(row, protocol);
+    }
+    if (!report.protocol_versions.length) body.insertRow().insertCell().textContent = "No calls in this range.";
+    body = header($("missing-tools"), [["tool", "Tool"], ["calls", "Calls", 1], ["sessions", "Sessions", 1], ["clients", "Clients"]]);
+    for (const tool of report.missing_tools) {
+      const row = body.insertRow();
+      if (tool.tool === OTHER_UNKNOWN_TOOLS) {
+        row.classList.add("bucket");
+        row.title = "Calls to unknown tool names past the first 100 distinct ones per server and hour";
+      }
+      cell(row, tool.tool);
+      cell(row, fmt.format(tool.calls), 1);
+      cell(row, fmt.format(tool.sessions), 1);
+      cell(row, tool.clients.map((client) =>
+        ([client.client_name, client.client_version].filter(Boolean).join(" ") || "–") + " (" + fmt.format(client.calls) + ")").join(", "));
+    }
+    if (!report.missing_tools.length) body.insertRow().insertCell().textContent = "No unknown tools called in this range.";
+  }
+
   function renderCalls(table, rows, withTool) {
     const columns = [["ts", "Time"], ["tool", "Tool or request"], ["status", "Status"], ["error", "Error"], ["ms", "ms", 1], ["params", "Parameters (redacted)"], ["user", "User"], ["session", "Session"]];
     const body = header(table, columns);
@@ -251,6 +294,7 @@
       renderCards(overview);
       renderTools(overview.report.tools);
       renderRequests(overview.report);
+      renderClients(overview.report);
       renderUsers(overview.report.top_users);
       renderCharts(overview.series, overview.since_ms, overview.until_ms);
       renderCalls($("errors"), errors, true);

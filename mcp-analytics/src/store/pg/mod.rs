@@ -508,7 +508,7 @@ async fn store(
 }
 
 /// Adds `rolled` to every rollup, each in the same order in every writer (per minute, per
-/// quarter hour, per hour, per user and hour, user details).
+/// quarter hour, per hour, per client and hour, per user and hour, user details).
 async fn write_rollups(
     transaction: &tokio_postgres::Transaction<'_>,
     rolled: &[aggregate::Rolled<'_>],
@@ -527,6 +527,8 @@ async fn write_rollups(
     let hourly = pending.take();
     let hours = hourly.hours.into_iter().map(merge::Row::hour).collect();
     merge::add(transaction, &merge::HOURS, hours).await?;
+    let clients = hourly.clients.into_iter().map(merge::Row::client).collect();
+    merge::add(transaction, &merge::CLIENTS, clients).await?;
     if !hourly.users.is_empty() {
         let (keys, counts): (Vec<_>, Vec<_>) = hourly.users.into_iter().unzip();
         let (hours, users): (Vec<i64>, Vec<String>) = keys.into_iter().unzip();

@@ -157,6 +157,26 @@ CREATE TABLE requests_1h (
     PRIMARY KEY (hour_ms, server_name, method, target, status)
 );
 "#,
+    // Calls per hour by tool, client (name, version, protocol version) and status, for the
+    // per-client views and the missing tools. Hours stored before have none (PostgreSQL keeps
+    // no `rollup_dirty` to rebuild them from).
+    r#"
+CREATE TABLE client_calls_1h (
+    hour_ms          BIGINT NOT NULL,
+    server_name      TEXT COLLATE "C" NOT NULL,
+    tool             TEXT COLLATE "C" NOT NULL,
+    client_name      TEXT COLLATE "C" NOT NULL,
+    client_version   TEXT COLLATE "C" NOT NULL,
+    protocol_version TEXT COLLATE "C" NOT NULL,
+    status           TEXT COLLATE "C" NOT NULL,
+    calls            BIGINT NOT NULL,
+    duration_us_sum  BIGINT NOT NULL,
+    duration_us_max  BIGINT NOT NULL,
+    latency_hist     BYTEA  NOT NULL,
+    sessions_hll     BYTEA  NOT NULL,
+    PRIMARY KEY (hour_ms, server_name, tool, client_name, client_version, protocol_version, status)
+);
+"#,
 ];
 
 /// The columns a batch is copied with, in order (those of `tool_calls`).

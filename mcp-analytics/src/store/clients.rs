@@ -1,0 +1,201 @@
+//! The per-client views of the report, from one read of the hourly `client_calls_1h` rollup
+//! (so, like the errors by type, they start on the hour): calls, errors, latency and sessions per
+//! client name, version and protocol version, per protocol version, and the tools agents called
+//! that the server does not have (the missing capabilities), with the clients that asked.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{
+    DistinctSketch,
+    rollup::Totals,
+    source::{Param, Source},
+};
+use crate::Status;
+
+/// The calls of one client (name and version) speaking one protocol version.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClientReport {
+    /// The name the client gave in `initialize`, if any.
+    pub client_name: Option<String>,
+    /// The version the client gave in `initialize`, if any.
+    pub client_version: Option<String>,
+    /// The negotiated protocol version, if known.
+    pub protocol_version: Option<String>,
+    /// Tool calls of any status.
+    pub calls: u64,
+    /// Tool calls whose status is an error.
+    pub errors: u64,
+    /// Median latency in milliseconds.
+    pub p50_ms: f64,
+    /// 95th percentile latency in milliseconds.
+    pub p95_ms: f64,
+    /// Distinct sessions.
+    pub sessions: u64,
+}
+
+/// The calls of every client speaking one protocol version.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProtocolReport {
+    /// The negotiated protocol version, if known.
+    pub protocol_version: Option<String>,
+    /// Tool calls of any status.
+    pub calls: u64,
+    /// Tool calls whose status is an error.
+    pub errors: u64,
+    /// Median latency in milliseconds.
+    pub p50_ms: f64,
+    /// 95th percentile latency in milliseconds.
+    pub p95_ms: f64,
+    /// Distinct sessions.
+    pub sessions: u64,
+}
+
+/// A tool name agents called that the server does not have.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MissingTool {
+    /// The name called (or [`super::OTHER_UNKNOWN_TOOLS`] for names past the hourly limit).
+    pub tool: String,
+    /// How many calls.
+    pub calls: u64,
+    /// Distinct sessions that called it.
+    pub sessions: u64,
+    /// The clients that called it, most calls first.
+    pub clients: Vec<MissingToolClient>,
+}
+
+/// How often one client called a missing tool.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MissingToolClient {
+    /// The client's name, if it gave one.
+    pub client_name: Option<String>,
+    /// The client's version, if it gave one.
+    pub client_version: Option<String>,
+    /// How many calls.
+    pub calls: u64,
+}
+
+/// The three views of one range.
+pub(super) struct ClientViews {
+    pub clients: Vec<ClientReport>,
+    pub protocol_versions: Vec<ProtocolReport>,
+    pub missing_tools: Vec<MissingTool>,
+}
+
+/// Totals and sessions of one group of rollup rows.
+#[derive(Default)]
+struct Group {
+    totals: Totals,
+    sessions: DistinctSketch,
+}
+
+impl Group {
+    fn add(&mut self, calls: u64, error: bool, latency: &[u8], sessions: &[u8]) {
+        self.totals.calls += calls;
+        if error {
+            self.totals.errors += calls;
+        }
+        self.totals.latency.merge_encoded(latency);
+        self.sessions.merge_encoded(sessions);
+    }
+}
+
+/// `(client name, client version, protocol version)`, empty when unknown.
+type ClientKey = (String, String, String);
+
+/// Reads the views of calls since `since_ms` (from the start of its hour), optionally of one
+/// tool and one server.
+pub(super) fn read<S: Source>(
+    source: &S,
+    since_ms: i64,
+    tool: Option<&str>,
+    server: Option<&str>,
+) -> Result<ClientViews, S::Error> {
+    let mut clients: BTreeMap<ClientKey, Group> = BTreeMap::new();
+    let mut protocols: BTreeMap<String, Group> = BTreeMap::new();
+    let mut missing: BTreeMap<String, (Group, BTreeMap<(String, String), u64>)> = BTreeMap::new();
+    source.each(
+        "SELECT tool, client_name, client_version, protocol_version, status, CAST(calls AS BIGINT), latency_hist, sessions_hll FROM client_calls_1h WHERE hour_ms >= ?1 - 3599999 AND (CAST(?2 AS TEXT) IS NULL OR tool = ?2) AND (CAST(?3 AS TEXT) IS NULL OR server_name = ?3)",
+        &[Param::Int(since_ms), Param::Text(tool), Param::Text(server)],
+        &mut |row| {
+            let status: Option<Status> = row.string(4)?.parse().ok();
+            let error = status.is_none_or(|status| status.is_error());
+            let calls = u64::try_from(row.int(5)?).unwrap_or(0);
+            let (latency, sessions) = (row.blob(6)?, row.blob(7)?);
+            let (name, version, protocol) = (row.string(1)?, row.string(2)?, row.string(3)?);
+            if status == Some(Status::UnknownTool) {
+                let (group, by_client) = missing.entry(row.string(0)?).or_default();
+                group.add(calls, error, latency, sessions);
+                *by_client.entry((name.clone(), version.clone())).or_default() += calls;
+            }
+            protocols
+                .entry(protocol.clone())
+                .or_default()
+                .add(calls, error, latency, sessions);
+            clients
+                .entry((name, version, protocol))
+                .or_default()
+                .add(calls, error, latency, sessions);
+            Ok(())
+        },
+    )?;
+    let mut clients: Vec<ClientReport> = clients
+        .into_iter()
+        .map(|((name, version, protocol), group)| ClientReport {
+            client_name: known(name),
+            client_version: known(version),
+            protocol_version: known(protocol),
+            calls: group.totals.calls,
+            errors: group.totals.errors,
+            p50_ms: group.totals.ms(0.5),
+            p95_ms: group.totals.ms(0.95),
+            sessions: group.sessions.estimate(),
+        })
+        .collect();
+    // Busiest first; the map's key order breaks ties (the sort is stable).
+    clients.sort_by(|a, b| b.calls.cmp(&a.calls));
+    let mut protocol_versions: Vec<ProtocolReport> = protocols
+        .into_iter()
+        .map(|(protocol, group)| ProtocolReport {
+            protocol_version: known(protocol),
+            calls: group.totals.calls,
+            errors: group.totals.errors,
+            p50_ms: group.totals.ms(0.5),
+            p95_ms: group.totals.ms(0.95),
+            sessions: group.sessions.estimate(),
+        })
+        .collect();
+    protocol_versions.sort_by(|a, b| b.calls.cmp(&a.calls));
+    let mut missing_tools: Vec<MissingTool> = missing
+        .into_iter()
+        .map(|(tool, (group, by_client))| {
+            let mut clients: Vec<MissingToolClient> = by_client
+                .into_iter()
+                .map(|((name, version), calls)| MissingToolClient {
+                    client_name: known(name),
+                    client_version: known(version),
+                    calls,
+                })
+                .collect();
+            clients.sort_by(|a, b| b.calls.cmp(&a.calls));
+            MissingTool {
+                tool,
+                calls: group.totals.calls,
+                sessions: group.sessions.estimate(),
+                clients,
+            }
+        })
+        .collect();
+    missing_tools.sort_by(|a, b| b.calls.cmp(&a.calls));
+    Ok(ClientViews {
+        clients,
+        protocol_versions,
+        missing_tools,
+    })
+}
+
+/// `None` for the empty text the rollup keeps for a detail the calls lacked.
+fn known(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
