@@ -21,7 +21,7 @@ use mcp_analytics::{
     collector::Collector,
     dashboard::Dashboard,
     payments::report::{PaymentsSummary, format_amount},
-    store::{OTHER_TARGETS, PgStore, Report, SqliteStore, TARGETS_PER_HOUR, Usage},
+    store::{OTHER_TARGETS, ParamProblem, PgStore, Report, SqliteStore, TARGETS_PER_HOUR, Usage},
 };
 
 /// Analytics for MCP servers built with mcp-analytics.
@@ -261,6 +261,8 @@ fn render(report: &Report, since: &str) -> String {
     out.push('\n');
     out.push_str(&render_requests(report));
     out.push_str(&render_clients(report));
+    out.push_str(&render_invalid_params(report));
+    out.push_str(&render_context_cost(report));
     if !report.error_kinds.is_empty() {
         let mut errors = table(&["status", "error type", "calls"]);
         for kind in &report.error_kinds {
@@ -353,6 +355,56 @@ fn render_clients(report: &Report) -> String {
         }
         out.push_str(&format!(
             "Missing tools (called by agents, not served)\n{missing}\n\n"
+        ));
+    }
+    out
+}
+
+/// Which field of which tool failed how, for calls whose arguments did not deserialize.
+fn render_invalid_params(report: &Report) -> String {
+    if report.invalid_params.is_empty() {
+        return String::new();
+    }
+    let mut failures = table(&["tool", "field", "problem", "calls"]);
+    for failure in &report.invalid_params {
+        let problem = match failure.problem {
+            ParamProblem::Missing => "missing",
+            ParamProblem::WrongType => "wrong type",
+            ParamProblem::InvalidValue => "invalid value",
+            ParamProblem::UnknownField => "unknown field",
+            ParamProblem::Duplicate => "given twice",
+            ParamProblem::Other => "other",
+        };
+        failures.add_row(vec![
+            text(&failure.tool),
+            text(failure.field.as_deref().unwrap_or("-")),
+            text(problem),
+            number(failure.calls),
+        ]);
+    }
+    format!("Invalid arguments\n{failures}\n\n")
+}
+
+/// Each server's tool definitions as `tools/list` serves them, in bytes and estimated tokens.
+fn render_context_cost(report: &Report) -> String {
+    let mut out = String::new();
+    for catalog in &report.context_cost {
+        let mut tools = table(&["tool", "bytes", "≈ tokens"]);
+        let mut sorted: Vec<_> = catalog.tools.iter().collect();
+        sorted.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        for tool in sorted {
+            tools.add_row(vec![
+                text(&tool.tool),
+                number(tool.bytes),
+                number(tool.tokens),
+            ]);
+        }
+        out.push_str(&format!(
+            "Context cost of {} {}: tools/list is {} bytes ≈ {} tokens per connection (tokens ≈ bytes / 4)\n{tools}\n\n",
+            ClientText::new(&catalog.server_name),
+            ClientText::new(&catalog.server_version),
+            catalog.list_bytes,
+            catalog.list_tokens,
         ));
     }
     out

@@ -300,7 +300,8 @@ CREATE TABLE requests_1h (
 "#,
     // Calls per hour by tool, client (name, version, protocol version) and status, for the
     // per-client views and the missing tools; hours stored before are listed in
-    // `rollup_dirty` so the next writer rebuilds them from their rows (see `aggregate`).
+    // `rollup_dirty` so the next writer rebuilds them from their rows (see `aggregate`). And
+    // the servers' tool catalogues (their context cost).
     r#"
 CREATE TABLE client_calls_1h (
     hour_ms          INTEGER NOT NULL,
@@ -319,6 +320,20 @@ CREATE TABLE client_calls_1h (
 ) WITHOUT ROWID;
 
 INSERT OR IGNORE INTO rollup_dirty (hour_ms) SELECT DISTINCT ts_ms - ts_ms % 3600000 FROM tool_calls;
+
+-- The calls whose arguments did not deserialize, for the tool-quality report.
+CREATE INDEX tool_calls_invalid_params ON tool_calls (ts_ms) WHERE status = 'invalid_params';
+
+-- Each server version's tool catalogue as measured at its latest start (see `catalog`).
+CREATE TABLE tool_catalog (
+    server_name    TEXT    NOT NULL,
+    server_version TEXT    NOT NULL,
+    recorded_ms    INTEGER NOT NULL,
+    list_bytes     INTEGER NOT NULL,
+    list_tokens    INTEGER NOT NULL,
+    tools          TEXT    NOT NULL,
+    PRIMARY KEY (server_name, server_version)
+) WITHOUT ROWID;
 "#,
 ];
 

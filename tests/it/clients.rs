@@ -1,9 +1,10 @@
 //! Per-client and per-capability views through real MCP clients: two differently named clients
 //! call the demo over streamable HTTP — one of them an unknown tool and invalid arguments, the
 //! other a panicking tool — and the dashboard's JSON API and `mcp-analytics report --json` show
-//! the calls per client and the missing tool.
+//! the calls per client, the missing tool and what the demo's tool catalogue costs.
 
-use mcp_analytics_tests::{client::call, server::TestServer};
+use mcp_analytics::server::Server;
+use mcp_analytics_tests::{Demo, client::call, server::TestServer};
 use rmcp::{
     RoleClient, ServiceExt,
     model::{ClientCapabilities, ClientConfig, Implementation},
@@ -26,7 +27,7 @@ async fn connect(
 }
 
 /// A server whose calls came from `claude-code 1.2.0` (three sums and a panic) and
-/// `inspector 0.9.0` (a sum, an unknown tool and invalid arguments).
+/// `inspector 0.9.0` (a sum, an unknown tool, a string for a number and a missing number).
 async fn served_two_clients() -> TestServer {
     let server = TestServer::demo().start().await;
     let claude = connect(&server, "claude-code", "1.2.0").await;
@@ -39,7 +40,8 @@ async fn served_two_clients() -> TestServer {
         .await
         .unwrap();
     let _unknown = call(&inspector, "delete_everything", json!({"really": true})).await;
-    let _invalid = call(&inspector, "add", json!({"a": "one"})).await;
+    let _wrong_type = call(&inspector, "add", json!({"a": "one", "b": 2})).await;
+    let _missing = call(&inspector, "add", json!({"a": 1})).await;
     claude.cancel().await.unwrap();
     inspector.cancel().await.unwrap();
     server.analytics.flush().await;
@@ -68,10 +70,40 @@ fn client_figures(clients: &Value) -> (Vec<(String, String, u64, u64, u64)>, Val
     (figures, protocol)
 }
 
+/// The demo's catalogue as its clients listed it: every tool, measured as served.
+fn assert_context_cost(context_cost: &Value) {
+    let catalogs = context_cost.as_array().expect("context_cost[]");
+    assert_eq!(catalogs.len(), 1, "{context_cost}");
+    let demo = &catalogs[0];
+    assert_eq!(
+        (&demo["server_name"], &demo["server_version"]),
+        (&json!("demo"), &json!("0.0.1"))
+    );
+    let served = serde_json::to_vec(&Demo::tool_list().get(Demo::TOOLS)).unwrap();
+    let tools = demo["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), Demo::TOOLS.len(), "{demo}");
+    let add = tools.iter().find(|tool| tool["tool"] == "add").unwrap();
+    let add_bytes = serde_json::to_vec(&Demo::tool_list().get(Demo::TOOLS)[0])
+        .unwrap()
+        .len();
+    assert_eq!(add["bytes"], add_bytes, "{demo}");
+    assert_eq!(add["tokens"], add_bytes.div_ceil(4), "{demo}");
+    let envelope = r#"{"resultType":"complete","tools":}"#.len();
+    assert_eq!(demo["list_bytes"], envelope + served.len(), "{demo}");
+}
+
+/// The inspector's two calls of `add` whose arguments did not deserialize.
+fn invalid_params() -> Value {
+    json!([
+        {"tool": "add", "field": "a", "problem": "wrong_type", "calls": 1},
+        {"tool": "add", "field": "b", "problem": "missing", "calls": 1},
+    ])
+}
+
 fn expected() -> Vec<(String, String, u64, u64, u64)> {
     vec![
         ("claude-code".into(), "1.2.0".into(), 4, 1, 1),
-        ("inspector".into(), "0.9.0".into(), 3, 2, 1),
+        ("inspector".into(), "0.9.0".into(), 4, 3, 1),
     ]
 }
 
@@ -93,10 +125,12 @@ async fn the_dashboard_shows_calls_per_client_and_the_tools_agents_missed() {
             .is_some_and(|version| version.starts_with("20"))
     );
     assert_eq!(
-        report["protocol_versions"][0]["calls"], 7,
+        report["protocol_versions"][0]["calls"], 8,
         "{}",
         report["protocol_versions"]
     );
+    assert_context_cost(&report["context_cost"]);
+    assert_eq!(report["invalid_params"], invalid_params());
     assert_eq!(
         report["missing_tools"],
         json!([{
@@ -130,6 +164,8 @@ async fn report_json_lists_clients_and_missing_tools() {
         ),
         (&json!("delete_everything"), &json!(1), &json!(1))
     );
+    assert_context_cost(&report["context_cost"]);
+    assert_eq!(report["invalid_params"], invalid_params());
     let text = std::process::Command::new(mcp_analytics_tests::cli_binary())
         .args(["report", "--since", "1h", "--db"])
         .arg(&server.db)
@@ -142,6 +178,11 @@ async fn report_json_lists_clients_and_missing_tools() {
     );
     assert!(
         text.contains("Missing tools") && text.contains("delete_everything"),
+        "{text}"
+    );
+    assert!(text.contains("Context cost of demo 0.0.1"), "{text}");
+    assert!(
+        text.contains("Invalid arguments") && text.contains("wrong type"),
         "{text}"
     );
 }

@@ -4,6 +4,9 @@
 
 mod invalid_params;
 
+pub use invalid_params::ParamProblem;
+pub(crate) use invalid_params::classify as classify_invalid_params;
+
 use std::{any::Any, borrow::Cow};
 
 use rmcp::{

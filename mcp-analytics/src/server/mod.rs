@@ -18,6 +18,7 @@ mod tool_panics;
 use std::future::Future;
 
 pub use call::{Returned, ToolCall, returns};
+pub(crate) use handler::record_catalog;
 pub use handler::{call_tool, get_tool, list_tools, server_config, set_log_level};
 pub use lifecycle::{discover, initialize, ping, set_level};
 pub use observe::{Method, observed};

@@ -1,7 +1,10 @@
-//! The per-client views and the missing tools of the SQLite store's report.
+//! The per-client views, the missing tools and the context cost of the SQLite store's report.
 
 use super::{ClientReport, MissingToolClient, SqliteStore};
-use crate::event::{Status, ToolCallEvent, Transport};
+use crate::{
+    catalog::{ToolCatalog, ToolCost},
+    event::{Status, ToolCallEvent, Transport},
+};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -224,7 +227,7 @@ fn hours_stored_before_the_client_rollup_are_rebuilt_when_a_writer_starts() {
     store
         .connection()
         .execute_batch(&format!(
-            "DROP TABLE client_calls_1h; DELETE FROM rollup_dirty; PRAGMA user_version = {older};"
+            "DROP TABLE client_calls_1h; DROP TABLE tool_catalog; DROP INDEX tool_calls_invalid_params; DELETE FROM rollup_dirty; PRAGMA user_version = {older};"
         ))
         .unwrap();
     drop(store);
@@ -233,4 +236,53 @@ fn hours_stored_before_the_client_rollup_are_rebuilt_when_a_writer_starts() {
     assert_eq!(store.repair_rollups().unwrap(), 1);
     assert_eq!(store.report(hour, None).unwrap(), before);
     assert_eq!(before.clients.len(), 3);
+}
+
+fn catalog(server: &str, version: &str, recorded_ms: i64, tools: &[(&str, u64)]) -> ToolCatalog {
+    ToolCatalog {
+        server_name: server.into(),
+        server_version: version.into(),
+        recorded_ms,
+        list_bytes: tools.iter().map(|(_, bytes)| bytes).sum::<u64>() + 12,
+        list_tokens: 0,
+        tools: tools
+            .iter()
+            .map(|(tool, bytes)| ToolCost {
+                tool: (*tool).into(),
+                bytes: *bytes,
+                tokens: bytes.div_ceil(4),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn the_report_shows_each_servers_latest_tool_catalogue() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path().join("a.db")).unwrap();
+    let old = catalog("s", "1", 1_000, &[("search", 300)]);
+    let new = catalog("s", "2", 2_000, &[("search", 500), ("fetch", 120)]);
+    let other = catalog("t", "1", 1_500, &[("ping", 40)]);
+    for written in [&new, &old, &other] {
+        store.write_catalog(written).unwrap();
+    }
+    // A restart of version 1 makes it the latest again.
+    let restarted = ToolCatalog {
+        recorded_ms: 3_000,
+        ..old.clone()
+    };
+    let report = |store: &SqliteStore, tool| store.report(0, tool).unwrap().context_cost;
+    assert_eq!(report(&store, None), [new.clone(), other.clone()]);
+    store.write_catalog(&restarted).unwrap();
+    assert_eq!(report(&store, None), [restarted.clone(), other.clone()]);
+    // A report of one tool keeps its entry and the whole list's size.
+    let without_tools = ToolCatalog {
+        tools: Vec::new(),
+        ..other.clone()
+    };
+    assert_eq!(report(&store, Some("search")), [restarted, without_tools]);
+    assert_eq!(
+        store.server_report(0, None, "t").unwrap().context_cost,
+        [other]
+    );
 }

@@ -11,10 +11,12 @@ mod allowance;
 #[cfg(test)]
 mod client_tests;
 mod clients;
+mod context_cost;
 mod histogram;
 mod overview;
 #[cfg(feature = "postgres")]
 mod pg;
+mod quality;
 mod report;
 mod request_report;
 #[cfg(test)]
@@ -37,6 +39,9 @@ use rusqlite::{Connection, functions::FunctionFlags, params};
 pub use clients::{ClientReport, MissingTool, MissingToolClient, ProtocolReport};
 pub use histogram::LatencyHistogram;
 pub use overview::Overview;
+pub use quality::ParamFailure;
+
+pub use crate::outcome::ParamProblem;
 #[cfg(feature = "postgres")]
 pub use pg::PgStore;
 #[cfg(feature = "postgres")]
@@ -52,6 +57,7 @@ pub use views::{CallRow, SeriesPoint};
 
 use crate::{
     Sink, SinkError, Stats,
+    catalog::ToolCatalog,
     event::{RequestEvent, ToolCallEvent},
     schema,
 };
@@ -226,6 +232,23 @@ impl SqliteStore {
         transaction.commit()
     }
 
+    /// Stores a server version's tool catalogue (replacing the one of an earlier start).
+    pub fn write_catalog(&mut self, catalog: &ToolCatalog) -> rusqlite::Result<()> {
+        let params = context_cost::Upsert::of(catalog);
+        self.connection.execute(
+            context_cost::UPSERT,
+            params![
+                params.server_name,
+                params.server_version,
+                params.recorded_ms,
+                params.list_bytes,
+                params.list_tokens,
+                params.tools,
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Stores the pipeline's counters under this process's id.
     fn write_stats(&mut self, stats: &Stats) -> rusqlite::Result<()> {
         let now_ms = std::time::SystemTime::now()
@@ -353,6 +376,11 @@ impl Sink for SqliteStore {
 
     fn write_requests(&mut self, requests: &[RequestEvent]) -> Result<(), SinkError> {
         self.append_requests(requests)?;
+        Ok(())
+    }
+
+    fn write_catalog(&mut self, catalog: &ToolCatalog) -> Result<(), SinkError> {
+        SqliteStore::write_catalog(self, catalog)?;
         Ok(())
     }
 

@@ -15,7 +15,8 @@ use super::{
     source::{Param, Source},
     summary,
 };
-use crate::schema::IS_ERROR;
+use super::{ParamFailure, context_cost, quality};
+use crate::{catalog::ToolCatalog, schema::IS_ERROR};
 
 /// Everything the report shows for one time range.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -51,6 +52,12 @@ pub struct Report {
     /// Tool names agents called that the server does not have, most called first (from the
     /// start of the first hour).
     pub missing_tools: Vec<MissingTool>,
+    /// For calls whose arguments did not deserialize: which field of which tool failed how,
+    /// most frequent first.
+    pub invalid_params: Vec<ParamFailure>,
+    /// What each server's tool catalogue costs an agent's context, as its latest version
+    /// served it (of the report's tool only, for a report of one tool).
+    pub context_cost: Vec<ToolCatalog>,
 }
 
 /// Usage and latency of one tool.
@@ -254,6 +261,8 @@ pub(super) fn complete<S: Source>(
         clients: views.clients,
         protocol_versions: views.protocol_versions,
         missing_tools: views.missing_tools,
+        invalid_params: quality::read(source, since_ms, tool, server)?,
+        context_cost: context_cost::read(source, server, tool)?,
     };
     Ok((report, all_users))
 }

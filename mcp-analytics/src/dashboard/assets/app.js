@@ -218,6 +218,41 @@
     if (!report.missing_tools.length) body.insertRow().insertCell().textContent = "No unknown tools called in this range.";
   }
 
+  // Each tool's definition as tools/list serves it, in bytes and estimated tokens (bytes / 4),
+  // per server: what every connection that lists the tools puts into the model's context.
+  function renderContextCost(catalogs) {
+    const body = header($("context-cost"), [["server", "Server"], ["tool", "Tool"], ["bytes", "Bytes", 1], ["tokens", "≈ Tokens", 1], ["share", "Share", 1]]);
+    for (const catalog of catalogs) {
+      const tools = [...catalog.tools].sort((a, b) => b.bytes - a.bytes);
+      for (const tool of tools) {
+        const row = body.insertRow();
+        cell(row, catalog.server_name + " " + catalog.server_version);
+        cell(row, tool.tool);
+        cell(row, fmt.format(tool.bytes), 1);
+        cell(row, fmt.format(tool.tokens), 1);
+        cell(row, catalog.list_bytes ? pct(tool.bytes / catalog.list_bytes) : "–", 1);
+      }
+    }
+    $("context-total").textContent = catalogs.map((catalog) =>
+      `${catalog.server_name}: tools/list ${fmt.format(catalog.list_bytes)} bytes ≈ ${fmt.format(catalog.list_tokens)} tokens per connection`).join(" · ");
+    if (!catalogs.length) body.insertRow().insertCell().textContent = "No tool catalogue recorded yet (servers record theirs when they start).";
+  }
+
+  // Tool quality: for calls whose arguments did not deserialize, the field and the problem.
+  const PROBLEMS = { missing: "missing", wrong_type: "wrong type", invalid_value: "invalid value",
+    unknown_field: "unknown field", duplicate: "given twice", other: "other" };
+  function renderInvalidParams(failures) {
+    const body = header($("invalid-params"), [["tool", "Tool"], ["field", "Field"], ["problem", "Problem"], ["calls", "Calls", 1]]);
+    for (const failure of failures) {
+      const row = body.insertRow();
+      cell(row, failure.tool);
+      cell(row, failure.field);
+      cell(row, PROBLEMS[failure.problem] || failure.problem);
+      cell(row, fmt.format(failure.calls), 1);
+    }
+    if (!failures.length) body.insertRow().insertCell().textContent = "No invalid arguments in this range.";
+  }
+
   function renderCalls(table, rows, withTool) {
     const columns = [["ts", "Time"], ["tool", "Tool or request"], ["status", "Status"], ["error", "Error"], ["ms", "ms", 1], ["params", "Parameters (redacted)"], ["user", "User"], ["session", "Session"]];
     const body = header(table, columns);
@@ -295,6 +330,8 @@
       renderTools(overview.report.tools);
       renderRequests(overview.report);
       renderClients(overview.report);
+      renderContextCost(overview.report.context_cost);
+      renderInvalidParams(overview.report.invalid_params);
       renderUsers(overview.report.top_users);
       renderCharts(overview.series, overview.since_ms, overview.until_ms);
       renderCalls($("errors"), errors, true);

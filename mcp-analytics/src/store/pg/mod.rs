@@ -38,7 +38,10 @@ use super::{
     unknown,
     views::{CallRow, SeriesPoint},
 };
-use crate::{Database, PostgresUrl, RequestEvent, Sink, SinkError, Stats, ToolCallEvent};
+use crate::{
+    Database, PostgresUrl, RequestEvent, Sink, SinkError, Stats, ToolCallEvent,
+    catalog::ToolCatalog,
+};
 
 /// How often a batch is tried again after PostgreSQL aborted it for a deadlock or a
 /// serialization failure (nothing of it was kept).
@@ -201,6 +204,29 @@ impl PgStore {
                 .await
         })?;
         self.stats_written = Some((*stats, Instant::now()));
+        Ok(())
+    }
+
+    /// Stores a server version's tool catalogue (replacing the one of an earlier start).
+    pub fn write_catalog(&mut self, catalog: &ToolCatalog) -> Result<(), tokio_postgres::Error> {
+        let params = super::context_cost::Upsert::of(catalog);
+        let sql = dollars(super::context_cost::UPSERT);
+        let client = &self.client;
+        self.run(async {
+            client
+                .execute(
+                    &sql,
+                    &[
+                        &params.server_name,
+                        &params.server_version,
+                        &params.recorded_ms,
+                        &params.list_bytes,
+                        &params.list_tokens,
+                        &params.tools,
+                    ],
+                )
+                .await
+        })?;
         Ok(())
     }
 
@@ -631,6 +657,11 @@ impl Sink for PgStore {
 
     fn write_requests(&mut self, requests: &[RequestEvent]) -> Result<(), SinkError> {
         self.append_requests(requests)?;
+        Ok(())
+    }
+
+    fn write_catalog(&mut self, catalog: &ToolCatalog) -> Result<(), SinkError> {
+        PgStore::write_catalog(self, catalog)?;
         Ok(())
     }
 

@@ -159,7 +159,7 @@ CREATE TABLE requests_1h (
 "#,
     // Calls per hour by tool, client (name, version, protocol version) and status, for the
     // per-client views and the missing tools. Hours stored before have none (PostgreSQL keeps
-    // no `rollup_dirty` to rebuild them from).
+    // no `rollup_dirty` to rebuild them from). And the servers' tool catalogues.
     r#"
 CREATE TABLE client_calls_1h (
     hour_ms          BIGINT NOT NULL,
@@ -175,6 +175,18 @@ CREATE TABLE client_calls_1h (
     latency_hist     BYTEA  NOT NULL,
     sessions_hll     BYTEA  NOT NULL,
     PRIMARY KEY (hour_ms, server_name, tool, client_name, client_version, protocol_version, status)
+);
+
+CREATE INDEX tool_calls_invalid_params ON tool_calls (ts_ms) WHERE status = 'invalid_params';
+
+CREATE TABLE tool_catalog (
+    server_name    TEXT COLLATE "C" NOT NULL,
+    server_version TEXT COLLATE "C" NOT NULL,
+    recorded_ms    BIGINT NOT NULL,
+    list_bytes     BIGINT NOT NULL,
+    list_tokens    BIGINT NOT NULL,
+    tools          TEXT   NOT NULL,
+    PRIMARY KEY (server_name, server_version)
 );
 "#,
 ];

@@ -4,6 +4,7 @@
 use super::PgStore;
 use crate::{
     Database, Method, RequestEvent, Sink, Status, ToolCallEvent, Transport,
+    catalog::ToolCatalog,
     postgres::test_cluster::Cluster,
     store::{
         LatencyHistogram, OTHER_TARGETS, OTHER_UNKNOWN_TOOLS, SqliteStore, TARGETS_PER_HOUR,
@@ -162,6 +163,22 @@ fn the_same_events_give_the_same_report_overview_and_views_on_sqlite_and_postgre
     let mut sqlite = SqliteStore::open(dir.path().join("a.db")).unwrap();
     let mut postgres = open("same_answers");
     let start_ms = now_ms() - 3 * HOUR_MS;
+    let tools: Vec<rmcp::model::Tool> = ["search", "fetch"]
+        .into_iter()
+        .map(|name| {
+            serde_json::from_value(serde_json::json!({
+                "name": name,
+                "description": "A tool.",
+                "inputSchema": {"type": "object"},
+            }))
+            .unwrap()
+        })
+        .collect();
+    for version in ["1.0.0", "1.1.0"] {
+        let catalog = ToolCatalog::measure("server-1", version, &tools);
+        sqlite.write_catalog(&catalog).unwrap();
+        postgres.write_catalog(&catalog).unwrap();
+    }
     let events = events("same", 8_000, start_ms);
     for batch in events.chunks(700) {
         assert_eq!(sqlite.append(batch).unwrap(), batch.len());
@@ -222,6 +239,8 @@ fn the_same_events_give_the_same_report_overview_and_views_on_sqlite_and_postgre
     );
     let report = postgres.report(0, None).unwrap();
     assert_eq!(report.calls, 8_000);
+    assert_eq!(report.context_cost.len(), 1, "{:?}", report.context_cost);
+    assert_eq!(report.context_cost[0].tools.len(), 2);
     assert!(!report.error_kinds.is_empty() && !report.top_users.is_empty());
     assert_eq!(
         report
