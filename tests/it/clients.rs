@@ -100,6 +100,41 @@ fn invalid_params() -> Value {
     ])
 }
 
+#[tokio::test]
+async fn a_panic_shows_in_the_error_drill_down_with_the_tools_frames_first_and_redacted() {
+    let server = served_two_clients().await;
+    let errors: Value = reqwest::get(format!("{}/api/errors?range=1h", server.dashboard_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let panic = errors
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|call| call["status"] == "panic")
+        .expect("the panic is a recent error");
+    let message = panic["error_message"].as_str().unwrap();
+    let (text, frames) = message
+        .split_once("\n\nbacktrace:\n")
+        .unwrap_or_else(|| panic!("no backtrace in {message}"));
+    assert!(
+        text.starts_with("boom: key ") && !message.contains("sk_live"),
+        "{message}"
+    );
+    let first = frames.lines().next().unwrap();
+    assert!(
+        first.starts_with("mcp_analytics_tests::Demo::explode")
+            && first.contains(" at src/lib.rs:"),
+        "{frames}"
+    );
+    assert!(
+        !frames.contains("/home/") && !frames.contains("/work/"),
+        "{frames}"
+    );
+}
+
 fn expected() -> Vec<(String, String, u64, u64, u64)> {
     vec![
         ("claude-code".into(), "1.2.0".into(), 4, 1, 1),

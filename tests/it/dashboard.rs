@@ -298,8 +298,8 @@ async fn the_browser_shows_the_seeded_numbers() {
     drop(served);
 }
 
-/// Calls from two clients — one of them an unknown tool and invalid arguments — and the
-/// server's tool catalogue.
+/// Calls from two clients — one of them an unknown tool, invalid arguments and a panic with its
+/// backtrace — and the server's tool catalogue.
 fn seed_clients(path: &Path) {
     let mut store = SqliteStore::open(path).unwrap();
     let mut events: Vec<ToolCallEvent> = (0..3)
@@ -313,6 +313,12 @@ fn seed_clients(path: &Path) {
             "invalid type: string, expected u32 at `limit`",
         ),
         (4, "delete_all", Status::UnknownTool, "unknown tool"),
+        (
+            5,
+            "search_docs",
+            Status::Panic,
+            "index out of range\n\nbacktrace:\nseeded::search at src/lib.rs:9:5",
+        ),
     ] {
         let mut call = event(index, tool, "bob", status, 500);
         call.client_name = Some("cursor".into());
@@ -365,13 +371,13 @@ async fn the_browser_shows_clients_missing_tools_invalid_arguments_and_context_c
     let clients = table_of(&dom, "clients");
     for row in [
         "<td>claude</td><td>1</td><td>2025-11-25</td><td class=\"num\">3</td><td class=\"num\">0</td>",
-        "<td>cursor</td><td>0.5</td><td>2026-07-28</td><td class=\"num\">2</td><td class=\"num\">2</td>",
+        "<td>cursor</td><td>0.5</td><td>2026-07-28</td><td class=\"num\">3</td><td class=\"num\">3</td>",
     ] {
         assert!(clients.contains(row), "{row} in {clients}");
     }
     let protocols = table_of(&dom, "protocols");
     assert!(
-        protocols.contains("<td>2026-07-28</td><td class=\"num\">2</td>"),
+        protocols.contains("<td>2026-07-28</td><td class=\"num\">3</td>"),
         "{protocols}"
     );
     let missing = table_of(&dom, "missing-tools");
@@ -399,6 +405,13 @@ async fn the_browser_shows_clients_missing_tools_invalid_arguments_and_context_c
     assert_eq!(
         text_of(&dom, "context-total"),
         "seeded: tools/list 1,234 bytes ≈ 309 tokens per connection"
+    );
+    let errors = table_of(&dom, "errors");
+    assert!(
+        errors.contains(
+            "<td class=\"status-bad\">panic</td><td>panic: index out of range<details><summary>backtrace</summary><pre>seeded::search at src/lib.rs:9:5</pre></details></td>"
+        ),
+        "{errors}"
     );
     drop(served);
 }

@@ -263,7 +263,19 @@
       cell(row, call.method === "tools/call" ? call.tool : [call.method, call.tool].filter(Boolean).join(" "));
       const status = cell(row, call.status);
       if (call.status !== "ok") status.className = "status-bad";
-      cell(row, [call.error_type, call.error_message].filter(Boolean).join(": "));
+      // A panic's message ends with the tool's frames of its backtrace: shown folded.
+      const message = call.error_message || "";
+      const at = message.indexOf("\n\nbacktrace:\n");
+      const error = cell(row, [call.error_type, at < 0 ? message : message.slice(0, at)].filter(Boolean).join(": "));
+      if (at >= 0) {
+        const details = document.createElement("details");
+        const summary = document.createElement("summary");
+        summary.textContent = "backtrace";
+        const frames = document.createElement("pre");
+        frames.textContent = message.slice(at + "\n\nbacktrace:\n".length);
+        details.append(summary, frames);
+        error.appendChild(details);
+      }
       cell(row, ms(call.duration_ms), 1);
       const params = cell(row, "");
       const code = document.createElement("code");
