@@ -298,7 +298,8 @@ CREATE TABLE requests_1h (
     PRIMARY KEY (hour_ms, server_name, method, target, status)
 ) WITHOUT ROWID;
 "#,
-    // Calls per hour by tool, client (name, version, protocol version) and status, for the
+    // Calls per hour by client (name, version, protocol version) and status, and by tool for
+    // unknown tools only (every tool times every client version would multiply the rows), for the
     // per-client views and the missing tools; hours stored before are listed in
     // `rollup_dirty` so the next writer rebuilds them from their rows (see `aggregate`). And
     // the servers' tool catalogues (their context cost).
@@ -306,7 +307,7 @@ CREATE TABLE requests_1h (
 CREATE TABLE client_calls_1h (
     hour_ms          INTEGER NOT NULL,
     server_name      TEXT    NOT NULL,
-    tool             TEXT    NOT NULL,
+    unknown_tool     TEXT    NOT NULL,
     client_name      TEXT    NOT NULL,
     client_version   TEXT    NOT NULL,
     protocol_version TEXT    NOT NULL,
@@ -316,7 +317,7 @@ CREATE TABLE client_calls_1h (
     duration_us_max  INTEGER NOT NULL,
     latency_hist     BLOB    NOT NULL,
     sessions_hll     BLOB    NOT NULL,
-    PRIMARY KEY (hour_ms, server_name, tool, client_name, client_version, protocol_version, status)
+    PRIMARY KEY (hour_ms, server_name, unknown_tool, client_name, client_version, protocol_version, status)
 ) WITHOUT ROWID;
 
 INSERT OR IGNORE INTO rollup_dirty (hour_ms) SELECT DISTINCT ts_ms - ts_ms % 3600000 FROM tool_calls;
@@ -419,4 +420,4 @@ pub(crate) const UPSERT_USER: &str = "INSERT INTO user_calls_1h (hour_ms, user_i
 pub(crate) const UPSERT_USER_DETAILS: &str = "INSERT INTO user_details (user_id, email, name) VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO UPDATE SET email = coalesce(excluded.email, email), name = coalesce(excluded.name, name)";
 
 /// Adds one row to `client_calls_1h`.
-pub(crate) const UPSERT_CLIENT_HOURLY: &str = "INSERT INTO client_calls_1h (hour_ms, server_name, tool, client_name, client_version, protocol_version, status, calls, duration_us_sum, duration_us_max, latency_hist, sessions_hll) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (hour_ms, server_name, tool, client_name, client_version, protocol_version, status) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), latency_hist = hist_merge(latency_hist, excluded.latency_hist), sessions_hll = hll_merge(sessions_hll, excluded.sessions_hll)";
+pub(crate) const UPSERT_CLIENT_HOURLY: &str = "INSERT INTO client_calls_1h (hour_ms, server_name, unknown_tool, client_name, client_version, protocol_version, status, calls, duration_us_sum, duration_us_max, latency_hist, sessions_hll) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (hour_ms, server_name, unknown_tool, client_name, client_version, protocol_version, status) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), latency_hist = hist_merge(latency_hist, excluded.latency_hist), sessions_hll = hll_merge(sessions_hll, excluded.sessions_hll)";

@@ -1,6 +1,6 @@
 //! Rollups derived from stored rows. The per-minute and quarter-hour rollups (tool, status) are
 //! written in the same transaction as their rows. The hourly rollup (tool, status, error type, with distinct-user and
-//! -session sketches), the hourly one per tool, client and status (with a session sketch), the hourly per-user counts and the users' latest details (email, name) are
+//! -session sketches), the hourly one per client and status (with a session sketch; tools only when unknown), the hourly per-user counts and the users' latest details (email, name) are
 //! gathered in memory and written once they have waited [`HOURLY_DELAY`] (by the next batch or the
 //! writer's timer) and on every flush, so a busy writer does not upsert them per batch. The hours
 //! they cover are listed in `rollup_dirty` meanwhile (with the rows), so a process killed before
@@ -19,8 +19,8 @@ use super::{
     rollup::{Grain, MINUTE, QUARTER},
     sketch::DistinctSketch,
 };
-use crate::ToolCallEvent;
 use crate::schema;
+use crate::{Status, ToolCallEvent};
 
 /// Maps keyed by short strings and timestamps, rebuilt per batch: FNV-1a hashes them several
 /// times faster than the default SipHash, and nothing here is attacker-chosen at that scale.
@@ -95,8 +95,9 @@ pub(super) struct HourTotals {
 /// `(hour, server, tool, status, error type)`.
 pub(super) type HourKey = (i64, String, String, &'static str, String);
 
-/// `(hour, server, tool, client name, client version, protocol version, status)`; a client
-/// detail the call lacked is empty.
+/// `(hour, server, unknown tool, client name, client version, protocol version, status)`: the
+/// tool's (rollup) name for calls of unknown tools, else empty; a client detail the call lacked
+/// is empty.
 pub(super) type ClientKey = (i64, String, String, String, String, String, &'static str);
 
 /// A `client_calls_1h` row's figures.
@@ -241,11 +242,16 @@ impl Pending {
                     event.user_name.as_ref(),
                 );
             }
+            let unknown = if event.status == Status::UnknownTool {
+                tool
+            } else {
+                ""
+            };
             let client = clients
                 .entry((
                     hour,
                     event.server_name.as_str(),
-                    tool,
+                    unknown,
                     event.client_name.as_deref().unwrap_or(""),
                     event.client_version.as_deref().unwrap_or(""),
                     event.protocol_version.as_deref().unwrap_or(""),

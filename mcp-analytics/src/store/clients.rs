@@ -1,7 +1,9 @@
 //! The per-client views of the report, from one read of the hourly `client_calls_1h` rollup
 //! (so, like the errors by type, they start on the hour): calls, errors, latency and sessions per
 //! client name, version and protocol version, per protocol version, and the tools agents called
-//! that the server does not have (the missing capabilities), with the clients that asked.
+//! that the server does not have (the missing capabilities), with the clients that asked. The
+//! rollup is keyed by client and status, not by tool (every tool times every client version
+//! would multiply its rows), except for unknown tools; a report of one tool reads its raw rows.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +12,7 @@ use serde::Serialize;
 use super::{
     DistinctSketch,
     rollup::Totals,
-    source::{Param, Source},
+    source::{Param, Row, Source},
 };
 use crate::Status;
 
@@ -83,7 +85,29 @@ pub(super) struct ClientViews {
     pub missing_tools: Vec<MissingTool>,
 }
 
-/// Totals and sessions of one group of rollup rows.
+/// Calls to fold in: a rollup row's, or one raw row's.
+enum Calls<'r> {
+    Rolled {
+        calls: u64,
+        latency: &'r [u8],
+        sessions: &'r [u8],
+    },
+    One {
+        duration_us: u64,
+        session: Option<String>,
+    },
+}
+
+impl Calls<'_> {
+    fn count(&self) -> u64 {
+        match self {
+            Calls::Rolled { calls, .. } => *calls,
+            Calls::One { .. } => 1,
+        }
+    }
+}
+
+/// Totals and sessions of one group of calls.
 #[derive(Default)]
 struct Group {
     totals: Totals,
@@ -91,108 +115,172 @@ struct Group {
 }
 
 impl Group {
-    fn add(&mut self, calls: u64, error: bool, latency: &[u8], sessions: &[u8]) {
-        self.totals.calls += calls;
+    fn add(&mut self, calls: &Calls<'_>, error: bool) {
+        let count = calls.count();
+        self.totals.calls += count;
         if error {
-            self.totals.errors += calls;
+            self.totals.errors += count;
         }
-        self.totals.latency.merge_encoded(latency);
-        self.sessions.merge_encoded(sessions);
+        match calls {
+            Calls::Rolled {
+                latency, sessions, ..
+            } => {
+                self.totals.latency.merge_encoded(latency);
+                self.sessions.merge_encoded(sessions);
+            }
+            Calls::One {
+                duration_us,
+                session,
+            } => {
+                self.totals.latency.record(*duration_us);
+                if let Some(session) = session {
+                    self.sessions.insert(session);
+                }
+            }
+        }
     }
 }
 
 /// `(client name, client version, protocol version)`, empty when unknown.
 type ClientKey = (String, String, String);
 
-/// Reads the views of calls since `since_ms` (from the start of its hour), optionally of one
-/// tool and one server.
+/// The groups of the three views.
+#[derive(Default)]
+struct Fold {
+    clients: BTreeMap<ClientKey, Group>,
+    protocols: BTreeMap<String, Group>,
+    missing: BTreeMap<String, (Group, BTreeMap<(String, String), u64>)>,
+}
+
+impl Fold {
+    /// Adds `calls` of `tool` (only an unknown tool's name is used) by `client`, of `status`.
+    fn add(
+        &mut self,
+        tool: String,
+        (name, version, protocol): ClientKey,
+        status: &str,
+        calls: Calls<'_>,
+    ) {
+        let status: Option<Status> = status.parse().ok();
+        let error = status.is_none_or(Status::is_error);
+        if status == Some(Status::UnknownTool) {
+            let (group, by_client) = self.missing.entry(tool).or_default();
+            group.add(&calls, error);
+            *by_client
+                .entry((name.clone(), version.clone()))
+                .or_default() += calls.count();
+        }
+        self.protocols
+            .entry(protocol.clone())
+            .or_default()
+            .add(&calls, error);
+        self.clients
+            .entry((name, version, protocol))
+            .or_default()
+            .add(&calls, error);
+    }
+
+    fn finish(self) -> ClientViews {
+        let mut clients: Vec<ClientReport> = self
+            .clients
+            .into_iter()
+            .map(|((name, version, protocol), group)| ClientReport {
+                client_name: known(name),
+                client_version: known(version),
+                protocol_version: known(protocol),
+                calls: group.totals.calls,
+                errors: group.totals.errors,
+                p50_ms: group.totals.ms(0.5),
+                p95_ms: group.totals.ms(0.95),
+                sessions: group.sessions.estimate(),
+            })
+            .collect();
+        // Busiest first; the maps' key order breaks ties (the sorts are stable).
+        clients.sort_by(|a, b| b.calls.cmp(&a.calls));
+        let mut protocol_versions: Vec<ProtocolReport> = self
+            .protocols
+            .into_iter()
+            .map(|(protocol, group)| ProtocolReport {
+                protocol_version: known(protocol),
+                calls: group.totals.calls,
+                errors: group.totals.errors,
+                p50_ms: group.totals.ms(0.5),
+                p95_ms: group.totals.ms(0.95),
+                sessions: group.sessions.estimate(),
+            })
+            .collect();
+        protocol_versions.sort_by(|a, b| b.calls.cmp(&a.calls));
+        let mut missing_tools: Vec<MissingTool> = self
+            .missing
+            .into_iter()
+            .map(|(tool, (group, by_client))| {
+                let mut clients: Vec<MissingToolClient> = by_client
+                    .into_iter()
+                    .map(|((name, version), calls)| MissingToolClient {
+                        client_name: known(name),
+                        client_version: known(version),
+                        calls,
+                    })
+                    .collect();
+                clients.sort_by(|a, b| b.calls.cmp(&a.calls));
+                MissingTool {
+                    tool,
+                    calls: group.totals.calls,
+                    sessions: group.sessions.estimate(),
+                    clients,
+                }
+            })
+            .collect();
+        missing_tools.sort_by(|a, b| b.calls.cmp(&a.calls));
+        ClientViews {
+            clients,
+            protocol_versions,
+            missing_tools,
+        }
+    }
+}
+
+/// Reads the views of calls since `since_ms`, optionally of one server: from `client_calls_1h`
+/// (so from the start of the first hour), or for one tool from its raw rows since `since_ms`
+/// (the rollup keeps the names of unknown tools only).
 pub(super) fn read<S: Source>(
     source: &S,
     since_ms: i64,
     tool: Option<&str>,
     server: Option<&str>,
 ) -> Result<ClientViews, S::Error> {
-    let mut clients: BTreeMap<ClientKey, Group> = BTreeMap::new();
-    let mut protocols: BTreeMap<String, Group> = BTreeMap::new();
-    let mut missing: BTreeMap<String, (Group, BTreeMap<(String, String), u64>)> = BTreeMap::new();
-    source.each(
-        "SELECT tool, client_name, client_version, protocol_version, status, CAST(calls AS BIGINT), latency_hist, sessions_hll FROM client_calls_1h WHERE hour_ms >= ?1 - 3599999 AND (CAST(?2 AS TEXT) IS NULL OR tool = ?2) AND (CAST(?3 AS TEXT) IS NULL OR server_name = ?3)",
-        &[Param::Int(since_ms), Param::Text(tool), Param::Text(server)],
-        &mut |row| {
-            let status: Option<Status> = row.string(4)?.parse().ok();
-            let error = status.is_none_or(|status| status.is_error());
-            let calls = u64::try_from(row.int(5)?).unwrap_or(0);
-            let (latency, sessions) = (row.blob(6)?, row.blob(7)?);
-            let (name, version, protocol) = (row.string(1)?, row.string(2)?, row.string(3)?);
-            if status == Some(Status::UnknownTool) {
-                let (group, by_client) = missing.entry(row.string(0)?).or_default();
-                group.add(calls, error, latency, sessions);
-                *by_client.entry((name.clone(), version.clone())).or_default() += calls;
-            }
-            protocols
-                .entry(protocol.clone())
-                .or_default()
-                .add(calls, error, latency, sessions);
-            clients
-                .entry((name, version, protocol))
-                .or_default()
-                .add(calls, error, latency, sessions);
-            Ok(())
-        },
-    )?;
-    let mut clients: Vec<ClientReport> = clients
-        .into_iter()
-        .map(|((name, version, protocol), group)| ClientReport {
-            client_name: known(name),
-            client_version: known(version),
-            protocol_version: known(protocol),
-            calls: group.totals.calls,
-            errors: group.totals.errors,
-            p50_ms: group.totals.ms(0.5),
-            p95_ms: group.totals.ms(0.95),
-            sessions: group.sessions.estimate(),
-        })
-        .collect();
-    // Busiest first; the map's key order breaks ties (the sort is stable).
-    clients.sort_by(|a, b| b.calls.cmp(&a.calls));
-    let mut protocol_versions: Vec<ProtocolReport> = protocols
-        .into_iter()
-        .map(|(protocol, group)| ProtocolReport {
-            protocol_version: known(protocol),
-            calls: group.totals.calls,
-            errors: group.totals.errors,
-            p50_ms: group.totals.ms(0.5),
-            p95_ms: group.totals.ms(0.95),
-            sessions: group.sessions.estimate(),
-        })
-        .collect();
-    protocol_versions.sort_by(|a, b| b.calls.cmp(&a.calls));
-    let mut missing_tools: Vec<MissingTool> = missing
-        .into_iter()
-        .map(|(tool, (group, by_client))| {
-            let mut clients: Vec<MissingToolClient> = by_client
-                .into_iter()
-                .map(|((name, version), calls)| MissingToolClient {
-                    client_name: known(name),
-                    client_version: known(version),
-                    calls,
-                })
-                .collect();
-            clients.sort_by(|a, b| b.calls.cmp(&a.calls));
-            MissingTool {
-                tool,
-                calls: group.totals.calls,
-                sessions: group.sessions.estimate(),
-                clients,
-            }
-        })
-        .collect();
-    missing_tools.sort_by(|a, b| b.calls.cmp(&a.calls));
-    Ok(ClientViews {
-        clients,
-        protocol_versions,
-        missing_tools,
-    })
+    let mut fold = Fold::default();
+    let client = |row: &dyn Row<S::Error>| -> Result<ClientKey, S::Error> {
+        Ok((row.string(1)?, row.string(2)?, row.string(3)?))
+    };
+    match tool {
+        None => source.each(
+            "SELECT unknown_tool, client_name, client_version, protocol_version, status, CAST(calls AS BIGINT), latency_hist, sessions_hll FROM client_calls_1h WHERE hour_ms >= ?1 - 3599999 AND (CAST(?2 AS TEXT) IS NULL OR server_name = ?2)",
+            &[Param::Int(since_ms), Param::Text(server)],
+            &mut |row| {
+                let calls = Calls::Rolled {
+                    calls: u64::try_from(row.int(5)?).unwrap_or(0),
+                    latency: row.blob(6)?,
+                    sessions: row.blob(7)?,
+                };
+                fold.add(row.string(0)?, client(row)?, &row.string(4)?, calls);
+                Ok(())
+            },
+        )?,
+        Some(tool) => source.each(
+            "SELECT tool, client_name, client_version, protocol_version, status, duration_us, session_id FROM tool_calls WHERE ts_ms >= ?1 AND tool = ?2 AND (CAST(?3 AS TEXT) IS NULL OR server_name = ?3)",
+            &[Param::Int(since_ms), Param::Text(Some(tool)), Param::Text(server)],
+            &mut |row| {
+                let calls = Calls::One {
+                    duration_us: u64::try_from(row.int(5)?).unwrap_or(0),
+                    session: row.text(6)?,
+                };
+                fold.add(row.string(0)?, client(row)?, &row.string(4)?, calls);
+                Ok(())
+            },
+        )?,
+    }
+    Ok(fold.finish())
 }
 
 /// `None` for the empty text the rollup keeps for a detail the calls lacked.

@@ -127,7 +127,7 @@ pub(super) const CLIENTS: Table = Table {
     time: "hour_ms",
     texts: &[
         "server_name",
-        "tool",
+        "unknown_tool",
         "client_name",
         "client_version",
         "protocol_version",

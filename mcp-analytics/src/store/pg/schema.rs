@@ -157,14 +157,15 @@ CREATE TABLE requests_1h (
     PRIMARY KEY (hour_ms, server_name, method, target, status)
 );
 "#,
-    // Calls per hour by tool, client (name, version, protocol version) and status, for the
+    // Calls per hour by client (name, version, protocol version) and status, and by tool for
+    // unknown tools only (every tool times every client version would multiply the rows), for the
     // per-client views and the missing tools. Hours stored before have none (PostgreSQL keeps
     // no `rollup_dirty` to rebuild them from). And the servers' tool catalogues.
     r#"
 CREATE TABLE client_calls_1h (
     hour_ms          BIGINT NOT NULL,
     server_name      TEXT COLLATE "C" NOT NULL,
-    tool             TEXT COLLATE "C" NOT NULL,
+    unknown_tool     TEXT COLLATE "C" NOT NULL,
     client_name      TEXT COLLATE "C" NOT NULL,
     client_version   TEXT COLLATE "C" NOT NULL,
     protocol_version TEXT COLLATE "C" NOT NULL,
@@ -174,7 +175,7 @@ CREATE TABLE client_calls_1h (
     duration_us_max  BIGINT NOT NULL,
     latency_hist     BYTEA  NOT NULL,
     sessions_hll     BYTEA  NOT NULL,
-    PRIMARY KEY (hour_ms, server_name, tool, client_name, client_version, protocol_version, status)
+    PRIMARY KEY (hour_ms, server_name, unknown_tool, client_name, client_version, protocol_version, status)
 );
 
 CREATE INDEX tool_calls_invalid_params ON tool_calls (ts_ms) WHERE status = 'invalid_params';
