@@ -391,7 +391,7 @@ fn render_context_cost(report: &Report) -> String {
     for catalog in &report.context_cost {
         let mut tools = table(&["tool", "bytes", "≈ tokens"]);
         let mut sorted: Vec<_> = catalog.tools.iter().collect();
-        sorted.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        sorted.sort_by_key(|tool| std::cmp::Reverse(tool.bytes));
         for tool in sorted {
             tools.add_row(vec![
                 text(&tool.tool),

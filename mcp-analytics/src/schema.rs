@@ -323,7 +323,7 @@ CREATE TABLE client_calls_1h (
 INSERT OR IGNORE INTO rollup_dirty (hour_ms) SELECT DISTINCT ts_ms - ts_ms % 3600000 FROM tool_calls;
 
 -- The calls whose arguments did not deserialize, for the tool-quality report.
-CREATE INDEX tool_calls_invalid_params ON tool_calls (ts_ms) WHERE status = 'invalid_params';
+CREATE INDEX tool_calls_invalid_params ON tool_calls (status, ts_ms) WHERE status = 'invalid_params';
 
 -- Each server version's tool catalogue as measured at its latest start (see `catalog`).
 CREATE TABLE tool_catalog (

@@ -50,7 +50,10 @@ async fn served_two_clients() -> TestServer {
 
 /// `(client_name, client_version, calls, errors, sessions)` of each `clients[]` entry, and
 /// their one protocol version.
-fn client_figures(clients: &Value) -> (Vec<(String, String, u64, u64, u64)>, Value) {
+/// `(client_name, client_version, calls, errors, sessions)`.
+type Figures = (String, String, u64, u64, u64);
+
+fn client_figures(clients: &Value) -> (Vec<Figures>, Value) {
     let clients = clients.as_array().expect("clients[]");
     let protocol = clients[0]["protocol_version"].clone();
     let figures = clients
@@ -135,7 +138,7 @@ async fn a_panic_shows_in_the_error_drill_down_with_the_tools_frames_first_and_r
     );
 }
 
-fn expected() -> Vec<(String, String, u64, u64, u64)> {
+fn expected() -> Vec<Figures> {
     vec![
         ("claude-code".into(), "1.2.0".into(), 4, 1, 1),
         ("inspector".into(), "0.9.0".into(), 4, 3, 1),

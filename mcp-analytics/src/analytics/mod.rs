@@ -42,7 +42,7 @@ struct Inner {
     description: String,
     database: Option<crate::Database>,
     /// The `(server name, version)` whose catalogue was handed to the writer.
-    catalogs: Mutex<std::collections::HashSet<(String, String)>>,
+    catalogs: Mutex<Vec<(&'static str, &'static str)>>,
 }
 
 /// A finished tool call or other request, as queued.
@@ -212,19 +212,25 @@ impl Analytics {
     /// time) to the writer, once per handle.
     pub(crate) fn record_catalog(
         &self,
-        name: &str,
-        version: &str,
+        name: &'static str,
+        version: &'static str,
         measure: impl FnOnce() -> crate::catalog::ToolCatalog,
     ) {
         let Some(shared) = &self.inner.shared else {
             return;
         };
-        let first = self
-            .inner
-            .catalogs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert((name.to_owned(), version.to_owned()));
+        let first = {
+            let mut recorded = self
+                .inner
+                .catalogs
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let first = !recorded.contains(&(name, version));
+            if first {
+                recorded.push((name, version));
+            }
+            first
+        };
         if first && !shared.is_closed() {
             shared
                 .lock_controls()

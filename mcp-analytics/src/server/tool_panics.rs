@@ -73,7 +73,7 @@ pub(crate) fn frames(backtrace: &str) -> Option<String> {
         let symbol = symbol.trim();
         let crate_name = symbol
             .trim_start_matches('<')
-            .split(|c: char| c == ':' || c == ' ' || c == '>')
+            .split([':', ' ', '>'])
             .next()
             .unwrap_or("");
         // The toolchain's sources and downloaded crates are machinery too, whatever the frame's

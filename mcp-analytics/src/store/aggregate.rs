@@ -100,6 +100,17 @@ pub(super) type HourKey = (i64, String, String, &'static str, String);
 /// is empty.
 pub(super) type ClientKey = (i64, String, String, String, String, String, &'static str);
 
+/// A [`ClientKey`] borrowed from the events.
+type BorrowedClientKey<'e> = (
+    i64,
+    &'e str,
+    &'e str,
+    &'e str,
+    &'e str,
+    &'e str,
+    &'static str,
+);
+
 /// A `client_calls_1h` row's figures.
 #[derive(Default)]
 pub(super) struct ClientTotals {
@@ -216,8 +227,7 @@ impl Pending {
         // Aggregate with borrowed keys first, then move into the owned maps once per key.
         let mut hours: HashMap<(i64, &str, &str, &'static str, &str), HourTotals> =
             HashMap::default();
-        let mut clients: HashMap<(i64, &str, &str, &str, &str, &str, &'static str), ClientTotals> =
-            HashMap::default();
+        let mut clients: HashMap<BorrowedClientKey<'_>, ClientTotals> = HashMap::default();
         let mut users: HashMap<(i64, &str), (i64, i64)> = HashMap::default();
         for (event, tool) in events.iter().copied() {
             let hour = floor(event.ts_ms, HOUR_MS);

@@ -103,7 +103,15 @@ fn calls_are_broken_down_by_client_name_version_and_protocol_version() {
     let now = now_ms();
     store.append(&calls(now - 60_000)).unwrap();
     let report = store.report(now - HOUR_MS, None).unwrap();
-    let figures: Vec<(Option<&str>, Option<&str>, Option<&str>, u64, u64, u64)> = report
+    type Figures<'r> = (
+        Option<&'r str>,
+        Option<&'r str>,
+        Option<&'r str>,
+        u64,
+        u64,
+        u64,
+    );
+    let figures: Vec<Figures<'_>> = report
         .clients
         .iter()
         .map(|client| {

@@ -144,12 +144,15 @@ impl Group {
 /// `(client name, client version, protocol version)`, empty when unknown.
 type ClientKey = (String, String, String);
 
+/// A missing tool's calls, and its calls per `(client name, client version)`.
+type Missing = (Group, BTreeMap<(String, String), u64>);
+
 /// The groups of the three views.
 #[derive(Default)]
 struct Fold {
     clients: BTreeMap<ClientKey, Group>,
     protocols: BTreeMap<String, Group>,
-    missing: BTreeMap<String, (Group, BTreeMap<(String, String), u64>)>,
+    missing: BTreeMap<String, Missing>,
 }
 
 impl Fold {
@@ -196,7 +199,7 @@ impl Fold {
             })
             .collect();
         // Busiest first; the maps' key order breaks ties (the sorts are stable).
-        clients.sort_by(|a, b| b.calls.cmp(&a.calls));
+        clients.sort_by_key(|entry| std::cmp::Reverse(entry.calls));
         let mut protocol_versions: Vec<ProtocolReport> = self
             .protocols
             .into_iter()
@@ -209,7 +212,7 @@ impl Fold {
                 sessions: group.sessions.estimate(),
             })
             .collect();
-        protocol_versions.sort_by(|a, b| b.calls.cmp(&a.calls));
+        protocol_versions.sort_by_key(|entry| std::cmp::Reverse(entry.calls));
         let mut missing_tools: Vec<MissingTool> = self
             .missing
             .into_iter()
@@ -222,7 +225,7 @@ impl Fold {
                         calls,
                     })
                     .collect();
-                clients.sort_by(|a, b| b.calls.cmp(&a.calls));
+                clients.sort_by_key(|entry| std::cmp::Reverse(entry.calls));
                 MissingTool {
                     tool,
                     calls: group.totals.calls,
@@ -231,7 +234,7 @@ impl Fold {
                 }
             })
             .collect();
-        missing_tools.sort_by(|a, b| b.calls.cmp(&a.calls));
+        missing_tools.sort_by_key(|entry| std::cmp::Reverse(entry.calls));
         ClientViews {
             clients,
             protocol_versions,

@@ -1,6 +1,6 @@
 //! The embedded store: one SQLite file (WAL) holding raw `tool_calls`, the per-minute and
 //! quarter-hour rollups `tool_calls_1m` and `tool_calls_15m` (written in the same transaction),
-//! the hourly rollups (per tool, and per tool and client; written within half a second, see
+//! the hourly rollups (per tool, and per client; written within half a second, see
 //! `aggregate`), the other requests and
 //! their rollups (`requests`) and the recorder's counters. With the `postgres` feature,
 //! `PgStore` keeps the same tables in PostgreSQL for many writers (see `pg`); both are read by

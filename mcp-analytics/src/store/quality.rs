@@ -51,6 +51,6 @@ pub(super) fn read<S: Source>(
             calls,
         })
         .collect();
-    failures.sort_by(|a, b| b.calls.cmp(&a.calls));
+    failures.sort_by_key(|failure| std::cmp::Reverse(failure.calls));
     Ok(failures)
 }

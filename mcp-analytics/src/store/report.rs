@@ -9,13 +9,12 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    ClientReport, DistinctSketch, MethodReport, MissingTool, PromptReport, ProtocolReport,
-    ResourceReport, clients, request_report,
+    ClientReport, DistinctSketch, MethodReport, MissingTool, ParamFailure, PromptReport,
+    ProtocolReport, ResourceReport, clients, context_cost, quality, request_report,
     rollup::Totals,
     source::{Param, Source},
     summary,
 };
-use super::{ParamFailure, context_cost, quality};
 use crate::{catalog::ToolCatalog, schema::IS_ERROR};
 
 /// Everything the report shows for one time range.
@@ -45,12 +44,12 @@ pub struct Report {
     /// Session figures.
     pub sessions: Sessions,
     /// Per client name, version and protocol version, busiest first (from the start of the
-    /// first hour).
+    /// first hour; in a report of one tool, from its rows).
     pub clients: Vec<ClientReport>,
-    /// Per protocol version, busiest first (from the start of the first hour).
+    /// Per protocol version, busiest first (as `clients`).
     pub protocol_versions: Vec<ProtocolReport>,
-    /// Tool names agents called that the server does not have, most called first (from the
-    /// start of the first hour).
+    /// Tool names agents called that the server does not have, most called first (as
+    /// `clients`).
     pub missing_tools: Vec<MissingTool>,
     /// For calls whose arguments did not deserialize: which field of which tool failed how,
     /// most frequent first.

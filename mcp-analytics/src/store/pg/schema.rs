@@ -178,7 +178,7 @@ CREATE TABLE client_calls_1h (
     PRIMARY KEY (hour_ms, server_name, unknown_tool, client_name, client_version, protocol_version, status)
 );
 
-CREATE INDEX tool_calls_invalid_params ON tool_calls (ts_ms) WHERE status = 'invalid_params';
+CREATE INDEX tool_calls_invalid_params ON tool_calls (status, ts_ms) WHERE status = 'invalid_params';
 
 CREATE TABLE tool_catalog (
     server_name    TEXT COLLATE "C" NOT NULL,
