@@ -21,7 +21,7 @@ use mcp_analytics::{
     collector::Collector,
     dashboard::Dashboard,
     payments::report::{PaymentsSummary, format_amount},
-    store::{OTHER_TARGETS, PgStore, Report, SqliteStore, TARGETS_PER_HOUR, Usage},
+    store::{OTHER_TARGETS, ParamProblem, PgStore, Report, SqliteStore, TARGETS_PER_HOUR, Usage},
 };
 
 /// Analytics for MCP servers built with mcp-analytics.
@@ -260,6 +260,9 @@ fn render(report: &Report, since: &str) -> String {
     }
     out.push('\n');
     out.push_str(&render_requests(report));
+    out.push_str(&render_clients(report));
+    out.push_str(&render_invalid_params(report));
+    out.push_str(&render_context_cost(report));
     if !report.error_kinds.is_empty() {
         let mut errors = table(&["status", "error type", "calls"]);
         for kind in &report.error_kinds {
@@ -283,6 +286,126 @@ fn render(report: &Report, since: &str) -> String {
             ]);
         }
         out.push_str(&format!("Top users\n{users}\n"));
+    }
+    out
+}
+
+/// Tool calls per client and per protocol version, and the tools agents called that do not
+/// exist; nothing when there were no calls.
+fn render_clients(report: &Report) -> String {
+    let mut out = String::new();
+    let known = |value: &Option<String>| text(value.as_deref().unwrap_or("-"));
+    if !report.clients.is_empty() {
+        let mut clients = table(&[
+            "client", "version", "protocol", "calls", "errors", "p50 ms", "p95 ms", "sessions",
+        ]);
+        for client in &report.clients {
+            clients.add_row(vec![
+                known(&client.client_name),
+                known(&client.client_version),
+                known(&client.protocol_version),
+                number(client.calls),
+                number(client.errors),
+                number(format!("{:.2}", client.p50_ms)),
+                number(format!("{:.2}", client.p95_ms)),
+                number(client.sessions),
+            ]);
+        }
+        out.push_str(&format!("Clients\n{clients}\n\n"));
+    }
+    if report.protocol_versions.len() > 1 {
+        let mut protocols = table(&[
+            "protocol", "calls", "errors", "p50 ms", "p95 ms", "sessions",
+        ]);
+        for protocol in &report.protocol_versions {
+            protocols.add_row(vec![
+                known(&protocol.protocol_version),
+                number(protocol.calls),
+                number(protocol.errors),
+                number(format!("{:.2}", protocol.p50_ms)),
+                number(format!("{:.2}", protocol.p95_ms)),
+                number(protocol.sessions),
+            ]);
+        }
+        out.push_str(&format!("Protocol versions\n{protocols}\n\n"));
+    }
+    if !report.missing_tools.is_empty() {
+        let mut missing = table(&["tool", "calls", "sessions", "clients"]);
+        for tool in &report.missing_tools {
+            let clients: Vec<String> = tool
+                .clients
+                .iter()
+                .map(|client| {
+                    let name = [&client.client_name, &client.client_version]
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let name = if name.is_empty() { "-" } else { &name };
+                    format!("{} ({})", ClientText::new(name), client.calls)
+                })
+                .collect();
+            missing.add_row(vec![
+                text(&tool.tool),
+                number(tool.calls),
+                number(tool.sessions),
+                Cell::new(clients.join(", ")),
+            ]);
+        }
+        out.push_str(&format!(
+            "Missing tools (called by agents, not served)\n{missing}\n\n"
+        ));
+    }
+    out
+}
+
+/// Which field of which tool failed how, for calls whose arguments did not deserialize.
+fn render_invalid_params(report: &Report) -> String {
+    if report.invalid_params.is_empty() {
+        return String::new();
+    }
+    let mut failures = table(&["tool", "field", "problem", "calls"]);
+    for failure in &report.invalid_params {
+        let problem = match failure.problem {
+            ParamProblem::Missing => "missing",
+            ParamProblem::WrongType => "wrong type",
+            ParamProblem::InvalidValue => "invalid value",
+            ParamProblem::UnknownField => "unknown field",
+            ParamProblem::Duplicate => "given twice",
+            ParamProblem::Other => "other",
+        };
+        failures.add_row(vec![
+            text(&failure.tool),
+            text(failure.field.as_deref().unwrap_or("-")),
+            text(problem),
+            number(failure.calls),
+        ]);
+    }
+    format!("Invalid arguments\n{failures}\n\n")
+}
+
+/// Each server's tool definitions as `tools/list` serves them, in bytes and estimated tokens.
+fn render_context_cost(report: &Report) -> String {
+    let mut out = String::new();
+    for catalog in &report.context_cost {
+        let mut tools = table(&["tool", "bytes", "≈ tokens"]);
+        let mut sorted: Vec<_> = catalog.tools.iter().collect();
+        sorted.sort_by_key(|tool| std::cmp::Reverse(tool.bytes));
+        for tool in sorted {
+            tools.add_row(vec![
+                text(&tool.tool),
+                number(tool.bytes),
+                number(tool.tokens),
+            ]);
+        }
+        out.push_str(&format!(
+            "Context cost of {} {}: tools/list is {} bytes ≈ {} tokens per connection (tokens ≈ bytes / 4)\n{tools}\n\n",
+            ClientText::new(&catalog.server_name),
+            ClientText::new(&catalog.server_version),
+            catalog.list_bytes,
+            catalog.list_tokens,
+        ));
     }
     out
 }

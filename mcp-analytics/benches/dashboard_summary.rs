@@ -1,4 +1,5 @@
-//! The dashboard's overview over 1,000,000 stored calls (7 days, 20 tools, 1,000 users):
+//! The dashboard's overview over 1,000,000 stored calls (7 days, 20 tools, 1,000 users, 8
+//! client name, version and protocol version combinations):
 //! `full_overview` is exactly what `api/overview` runs (report, chart series, overall p95,
 //! distinct users); `rollup_views` is the chart and tool-table part alone, as separate queries.
 //! `startup_1m_calls` is what a writer's start adds on that database: the rollup check when the
@@ -41,9 +42,11 @@ fn seed(store: &mut SqliteStore, now_ms: i64) {
             } else {
                 format!("d-{:016x}", (random >> 8) % 1000)
             }),
-            client_name: Some("client".into()),
-            client_version: Some("1".into()),
-            protocol_version: Some("2025-11-25".into()),
+            client_name: Some(["claude-code", "cursor"][(random >> 40) as usize % 2].into()),
+            client_version: Some(["1.2.0", "1.3.0"][(random >> 42) as usize % 2].into()),
+            protocol_version: Some(
+                ["2025-11-25", "2026-07-28"][(random >> 44) as usize % 2].into(),
+            ),
             transport: Transport::Http,
             request_id: Some(index.to_string()),
             duration_us: 100 + (random >> 20) % 50_000,

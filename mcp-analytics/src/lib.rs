@@ -111,6 +111,7 @@
 
 mod analytics;
 mod capture;
+pub mod catalog;
 mod client_text;
 mod config;
 mod context;

@@ -308,6 +308,44 @@ CREATE TABLE session_keys (
 ) WITHOUT ROWID;
 CREATE INDEX session_keys_last ON session_keys (last_ms);
 "#,
+    // Calls per hour by client (name, version, protocol version) and status, and by tool for
+    // unknown tools only (every tool times every client version would multiply the rows), for the
+    // per-client views and the missing tools; hours stored before are listed in
+    // `rollup_dirty` so the next writer rebuilds them from their rows (see `aggregate`). And
+    // the servers' tool catalogues (their context cost).
+    r#"
+CREATE TABLE client_calls_1h (
+    hour_ms          INTEGER NOT NULL,
+    server_name      TEXT    NOT NULL,
+    unknown_tool     TEXT    NOT NULL,
+    client_name      TEXT    NOT NULL,
+    client_version   TEXT    NOT NULL,
+    protocol_version TEXT    NOT NULL,
+    status           TEXT    NOT NULL,
+    calls            INTEGER NOT NULL,
+    duration_us_sum  INTEGER NOT NULL,
+    duration_us_max  INTEGER NOT NULL,
+    latency_hist     BLOB    NOT NULL,
+    sessions_hll     BLOB    NOT NULL,
+    PRIMARY KEY (hour_ms, server_name, unknown_tool, client_name, client_version, protocol_version, status)
+) WITHOUT ROWID;
+
+INSERT OR IGNORE INTO rollup_dirty (hour_ms) SELECT DISTINCT ts_ms - ts_ms % 3600000 FROM tool_calls;
+
+-- The calls whose arguments did not deserialize, for the tool-quality report.
+CREATE INDEX tool_calls_invalid_params ON tool_calls (status, ts_ms) WHERE status = 'invalid_params';
+
+-- Each server version's tool catalogue as measured at its latest start (see `catalog`).
+CREATE TABLE tool_catalog (
+    server_name    TEXT    NOT NULL,
+    server_version TEXT    NOT NULL,
+    recorded_ms    INTEGER NOT NULL,
+    list_bytes     INTEGER NOT NULL,
+    list_tokens    INTEGER NOT NULL,
+    tools          TEXT    NOT NULL,
+    PRIMARY KEY (server_name, server_version)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Brings the database at `connection` up to the last migration, one transaction each (taken
@@ -390,3 +428,6 @@ pub(crate) const UPSERT_USER: &str = "INSERT INTO user_calls_1h (hour_ms, user_i
 
 /// The latest email and name seen for a user; a detail a call did not carry is kept.
 pub(crate) const UPSERT_USER_DETAILS: &str = "INSERT INTO user_details (user_id, email, name) VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO UPDATE SET email = coalesce(excluded.email, email), name = coalesce(excluded.name, name)";
+
+/// Adds one row to `client_calls_1h`.
+pub(crate) const UPSERT_CLIENT_HOURLY: &str = "INSERT INTO client_calls_1h (hour_ms, server_name, unknown_tool, client_name, client_version, protocol_version, status, calls, duration_us_sum, duration_us_max, latency_hist, sessions_hll) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (hour_ms, server_name, unknown_tool, client_name, client_version, protocol_version, status) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), latency_hist = hist_merge(latency_hist, excluded.latency_hist), sessions_hll = hll_merge(sessions_hll, excluded.sessions_hll)";

@@ -24,6 +24,12 @@ pub trait Sink: Send + 'static {
         let _ = requests;
         Ok(())
     }
+    /// Stores a server's tool catalogue, measured when it started (see [`crate::catalog`]).
+    /// Sinks without a place for it ignore it (the default).
+    fn write_catalog(&mut self, catalog: &crate::catalog::ToolCatalog) -> Result<(), SinkError> {
+        let _ = catalog;
+        Ok(())
+    }
     /// Makes everything written so far durable (called on flush and shutdown); `stats` are the
     /// pipeline's counters at that moment, for sinks that keep them (dropped events, …).
     fn flush(&mut self, stats: &Stats) -> Result<(), SinkError> {

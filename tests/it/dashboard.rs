@@ -1,11 +1,14 @@
 //! The dashboard in a real browser: headless Chromium loads the page against a database seeded
 //! with known calls and must show the right tools, counts and error rate (a screenshot is saved
-//! to `target/tmp/dashboard.png`); access control over real HTTP.
+//! to `target/tmp/dashboard.png`), and the per-client, missing-tool, invalid-argument and
+//! context-cost panels; access control over real HTTP.
 
 use std::{path::Path, process::Command};
 
 use mcp_analytics::{
-    Method, RequestEvent, RequestStatus, Status, ToolCallEvent, Transport, dashboard::Dashboard,
+    Method, RequestEvent, RequestStatus, Status, ToolCallEvent, Transport,
+    catalog::{ToolCatalog, ToolCost, estimate_tokens},
+    dashboard::Dashboard,
     store::SqliteStore,
 };
 use mcp_analytics_tests::server::Serving;
@@ -291,6 +294,124 @@ async fn the_browser_shows_the_seeded_numbers() {
     assert!(
         errors.contains("[REDACTED]") && !errors.contains("sk_"),
         "redacted parameters are shown"
+    );
+    drop(served);
+}
+
+/// Calls from two clients — one of them an unknown tool, invalid arguments and a panic with its
+/// backtrace — and the server's tool catalogue.
+fn seed_clients(path: &Path) {
+    let mut store = SqliteStore::open(path).unwrap();
+    let mut events: Vec<ToolCallEvent> = (0..3)
+        .map(|index| event(index, "search_docs", "ann", Status::Ok, 2_000))
+        .collect();
+    for (index, tool, status, message) in [
+        (
+            3,
+            "search_docs",
+            Status::InvalidParams,
+            "invalid type: string, expected u32 at `limit`",
+        ),
+        (4, "delete_all", Status::UnknownTool, "unknown tool"),
+        (
+            5,
+            "search_docs",
+            Status::Panic,
+            "index out of range\n\nbacktrace:\nseeded::search at src/lib.rs:9:5",
+        ),
+    ] {
+        let mut call = event(index, tool, "bob", status, 500);
+        call.client_name = Some("cursor".into());
+        call.client_version = Some("0.5".into());
+        call.protocol_version = Some("2026-07-28".into());
+        call.session_id = Some("session-9".into());
+        call.error_message = Some(message.into());
+        events.push(call);
+    }
+    store.append(&events).unwrap();
+    let tool = |name: &str, bytes: u64| ToolCost {
+        tool: name.into(),
+        bytes,
+        tokens: estimate_tokens(bytes),
+    };
+    store
+        .write_catalog(&ToolCatalog {
+            server_name: "seeded".into(),
+            server_version: "1".into(),
+            recorded_ms: 0,
+            list_bytes: 1_234,
+            list_tokens: estimate_tokens(1_234),
+            tools: vec![tool("translate", 400), tool("search_docs", 800)],
+        })
+        .unwrap();
+}
+
+/// The part of the dumped DOM from the element with `id` to the next table.
+fn table_of<'a>(dom: &'a str, id: &str) -> &'a str {
+    let start = dom
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in the page"));
+    let end = dom[start..].find("</table>").unwrap();
+    &dom[start..start + end]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_shows_clients_missing_tools_invalid_arguments_and_context_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("clients.db");
+    seed_clients(&db);
+    let dashboard = Dashboard::new(&db);
+    let served = Serving::start(|listener, shutdown| dashboard.serve_on(listener, shutdown)).await;
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-clients.png");
+    let url = format!("http://{}/", served.addr);
+    let dom = tokio::task::spawn_blocking(move || chromium(&url, &screenshot))
+        .await
+        .unwrap();
+
+    let clients = table_of(&dom, "clients");
+    for row in [
+        "<td>claude</td><td>1</td><td>2025-11-25</td><td class=\"num\">3</td><td class=\"num\">0</td>",
+        "<td>cursor</td><td>0.5</td><td>2026-07-28</td><td class=\"num\">3</td><td class=\"num\">3</td>",
+    ] {
+        assert!(clients.contains(row), "{row} in {clients}");
+    }
+    let protocols = table_of(&dom, "protocols");
+    assert!(
+        protocols.contains("<td>2026-07-28</td><td class=\"num\">3</td>"),
+        "{protocols}"
+    );
+    let missing = table_of(&dom, "missing-tools");
+    assert!(
+        missing.contains(
+            "<td>delete_all</td><td class=\"num\">1</td><td class=\"num\">1</td><td>cursor 0.5 (1)</td>"
+        ),
+        "{missing}"
+    );
+    let invalid = table_of(&dom, "invalid-params");
+    assert!(
+        invalid.contains(
+            "<td>search_docs</td><td>limit</td><td>wrong type</td><td class=\"num\">1</td>"
+        ),
+        "{invalid}"
+    );
+    let cost = table_of(&dom, "context-cost");
+    let search = cost
+        .find("<td>seeded 1</td><td>search_docs</td><td class=\"num\">800</td><td class=\"num\">200</td>")
+        .unwrap_or_else(|| panic!("{cost}"));
+    assert!(
+        search < cost.find("translate").unwrap(),
+        "largest first: {cost}"
+    );
+    assert_eq!(
+        text_of(&dom, "context-total"),
+        "seeded: tools/list 1,234 bytes ≈ 309 tokens per connection"
+    );
+    let errors = table_of(&dom, "errors");
+    assert!(
+        errors.contains(
+            "<td class=\"status-bad\">panic</td><td>panic: index out of range<details><summary>backtrace</summary><pre>seeded::search at src/lib.rs:9:5</pre></details></td>"
+        ),
+        "{errors}"
     );
     drop(served);
 }

@@ -88,9 +88,13 @@ async fn every_status_produces_the_right_row() {
     );
     let panic = only(&events, "explode");
     assert_eq!(panic.error_type.as_deref(), Some("panic"));
-    assert_eq!(
-        panic.error_message.as_deref(),
-        Some("boom: key [REDACTED] leaked")
+    // The redacted message, then the tool's frames of the backtrace.
+    let message = panic.error_message.as_deref().unwrap();
+    assert!(
+        message.starts_with(
+            "boom: key [REDACTED] leaked\n\nbacktrace:\nmcp_analytics_tests::Demo::explode"
+        ),
+        "{message}"
     );
 
     // The same rows are in SQLite, and the rollup agrees.

@@ -10,6 +10,7 @@
 
 mod call_context;
 mod client_input;
+mod clients;
 mod custom_handler;
 mod dashboard;
 mod duplex;

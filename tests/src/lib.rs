@@ -15,11 +15,33 @@ pub mod records;
 pub mod secrets;
 pub mod server;
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use mcp_analytics::{Analytics, CallContext, Json, mcp_server, rmcp::ErrorData, serde_json, tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// The `mcp-analytics` command, built first (a test binary in `target/<profile>/deps` finds it
+/// in `target/<profile>`).
+pub fn cli_binary() -> PathBuf {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "mcp-analytics-cli",
+            "--bin",
+            "mcp-analytics",
+        ])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "the CLI builds");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .join("mcp-analytics")
+}
 
 /// Two integers to add.
 #[derive(Deserialize, JsonSchema)]

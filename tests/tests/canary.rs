@@ -7,7 +7,7 @@
 
 use std::{
     io::Write,
-    path::{Path, PathBuf},
+    path::Path,
     process::Stdio,
     sync::{Arc, Mutex},
     time::Duration,
@@ -118,29 +118,6 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// The `mcp-analytics` CLI binary (built on demand: it belongs to another package).
-fn cli() -> PathBuf {
-    let status = std::process::Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "mcp-analytics-cli",
-            "--bin",
-            "mcp-analytics",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "the CLI builds");
-    // target/<profile>/deps/canary-… → target/<profile>/mcp-analytics
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("mcp-analytics")
 }
 
 /// Every dashboard API answer for `database`, as text.
@@ -304,7 +281,7 @@ async fn no_canary_reaches_storage_exports_logs_the_dashboard_or_reports() {
             format!("dashboard API on {}", database.display()),
             dashboard_json(database).await.into_bytes(),
         ));
-        let report = std::process::Command::new(cli())
+        let report = std::process::Command::new(mcp_analytics_tests::cli_binary())
             .args(["report", "--json", "--since", "30d", "--db"])
             .arg(database)
             .output()

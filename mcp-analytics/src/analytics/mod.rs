@@ -41,6 +41,8 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     description: String,
     database: Option<crate::Database>,
+    /// The `(server name, version)` whose catalogue was handed to the writer.
+    catalogs: Mutex<Vec<(&'static str, &'static str)>>,
 }
 
 /// A finished tool call or other request, as queued.
@@ -60,6 +62,15 @@ struct Shared {
 enum Control {
     Flush(tokio::sync::oneshot::Sender<()>),
     Shutdown(tokio::sync::oneshot::Sender<()>),
+    /// A server's tool catalogue to store (nobody waits for it).
+    Catalog(Box<crate::catalog::ToolCatalog>),
+}
+
+impl Control {
+    /// Whether someone waits for everything recorded before it to be written.
+    fn waits(&self) -> bool {
+        !matches!(self, Control::Catalog(_))
+    }
 }
 
 impl Shared {
@@ -197,6 +208,37 @@ impl Analytics {
         }
     }
 
+    /// Hands server `name` `version`'s tool catalogue (measured by `measure`, only the first
+    /// time) to the writer, once per handle.
+    pub(crate) fn record_catalog(
+        &self,
+        name: &'static str,
+        version: &'static str,
+        measure: impl FnOnce() -> crate::catalog::ToolCatalog,
+    ) {
+        let Some(shared) = &self.inner.shared else {
+            return;
+        };
+        let first = {
+            let mut recorded = self
+                .inner
+                .catalogs
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let first = !recorded.contains(&(name, version));
+            if first {
+                recorded.push((name, version));
+            }
+            first
+        };
+        if first && !shared.is_closed() {
+            shared
+                .lock_controls()
+                .push(Control::Catalog(Box::new(measure())));
+            shared.wake_writer();
+        }
+    }
+
     /// Queues a finished call; never blocks.
     pub(crate) fn record(&self, call: Box<RawCall>) {
         self.push(Raw::Call(call));
@@ -274,6 +316,7 @@ impl Analytics {
                 writer: Mutex::new(writer),
                 description,
                 database,
+                catalogs: Mutex::default(),
             }),
         }
     }

@@ -35,8 +35,14 @@ impl Writer {
         loop {
             let controls = std::mem::take(&mut *self.shared.lock_controls());
             let closing = self.shared.is_closed();
+            for control in &controls {
+                if let Control::Catalog(catalog) = control {
+                    self.each_sink("write", |sink| sink.write_catalog(catalog));
+                }
+            }
+            let waited = controls.iter().any(Control::waits);
             // A flush or the end delivers everything recorded before it.
-            let now = closing || !controls.is_empty();
+            let now = closing || waited;
             let shared = self.shared.clone();
             let held = std::mem::take(&mut waiting);
             let next = held
@@ -70,7 +76,7 @@ impl Writer {
                 || controls
                     .iter()
                     .any(|control| matches!(control, Control::Shutdown(_)));
-            if stop || !controls.is_empty() {
+            if stop || waited {
                 self.flush();
             } else {
                 self.tick();
@@ -79,8 +85,9 @@ impl Writer {
                 self.shared.close();
             }
             for control in controls {
-                let (Control::Flush(done) | Control::Shutdown(done)) = control;
-                let _ = done.send(());
+                if let Control::Flush(done) | Control::Shutdown(done) = control {
+                    let _ = done.send(());
+                }
             }
             if stop {
                 return;

@@ -4,6 +4,9 @@
 
 mod invalid_params;
 
+pub use invalid_params::ParamProblem;
+pub(crate) use invalid_params::classify as classify_invalid_params;
+
 use std::{any::Any, borrow::Cow};
 
 use rmcp::{
@@ -56,8 +59,13 @@ impl Outcome {
         }
     }
 
-    pub(crate) fn panic(payload: &(dyn Any + Send)) -> Self {
-        let message = panic_message(payload);
+    /// A tool's panic, recorded with its message and, when known, the tool's frames of the
+    /// backtrace (both sanitized by the writer).
+    pub(crate) fn panic(payload: &(dyn Any + Send), frames: Option<String>) -> Self {
+        let message = match frames {
+            Some(frames) => format!("{}\n\nbacktrace:\n{frames}", panic_message(payload)),
+            None => panic_message(payload),
+        };
         let text = "the tool failed unexpectedly (internal error); the failure was recorded";
         Outcome {
             response: Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into()),

@@ -324,6 +324,7 @@ impl<S: Server + ServerHandler> HttpServer<S> {
             context: "the listener has no address".into(),
             source: Box::new(source),
         })?;
+        crate::server::record_catalog::<S>((self.factory)().analytics());
         if self.payments.is_none() {
             self.payments = super::startup_payments(&(self.factory)()).await?;
         }

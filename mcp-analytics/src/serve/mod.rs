@@ -58,5 +58,7 @@ fn startup_analytics<S: Server>(server: &S) -> Result<crate::Analytics, Error> {
     if S::GLOBAL_ANALYTICS {
         crate::Analytics::init_global()?;
     }
-    Ok(server.analytics().clone())
+    let analytics = server.analytics().clone();
+    crate::server::record_catalog::<S>(&analytics);
+    Ok(analytics)
 }

@@ -107,6 +107,6 @@ where
         // The tool asked an MCP 2026-07-28 client for input: that is the call's answer.
         (Ok(_), Some(input_required)) => Outcome::from_response(Ok(input_required.into())),
         (Ok(result), None) => Outcome::from_response(result.into_call_tool_result()),
-        (Err(panic), _) => Outcome::panic(panic.as_ref()),
+        (Err(panic), _) => Outcome::panic(panic.as_ref(), super::tool_panics::take_backtrace()),
     }
 }

@@ -80,6 +80,7 @@ pub async fn list_tools<S: Server>(
     context: RequestContext,
 ) -> Result<ListToolsResult, ErrorData> {
     let _every_tool_on_one_page = request;
+    record_catalog::<S>(server.analytics());
     let answer = async {
         let result = ListToolsResult::with_all_items(S::tool_list().get(S::TOOLS).to_vec());
         let modern = context
@@ -92,6 +93,18 @@ pub async fn list_tools<S: Server>(
         })
     };
     observed(server, Method::ToolsList, None, &context, answer).await
+}
+
+/// Hands `S`'s tool catalogue to `analytics` once (at startup, and on the first `tools/list`
+/// of servers started without the serve helpers).
+pub(crate) fn record_catalog<S: Server>(analytics: &Analytics) {
+    analytics.record_catalog(S::INFO.name, S::INFO.version, || {
+        crate::catalog::ToolCatalog::measure(
+            S::INFO.name,
+            S::INFO.version,
+            S::tool_list().get(S::TOOLS),
+        )
+    });
 }
 
 /// `ServerHandler::call_tool`: runs the tool (behind the payment gate when it is paid) and

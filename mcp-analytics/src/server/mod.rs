@@ -34,6 +34,7 @@ pub use completion::{
     CompletionCall, CompletionReturned, IntoCompletion, complete, completion_returns,
 };
 use futures::FutureExt;
+pub(crate) use handler::record_catalog;
 pub use handler::{call_tool, get_tool, list_tools, server_config, set_log_level};
 pub use lifecycle::{discover, initialize, ping, set_level};
 pub use observe::{Method, observed};

@@ -1,6 +1,6 @@
 //! Rollups derived from stored rows. The per-minute and quarter-hour rollups (tool, status) are
 //! written in the same transaction as their rows. The hourly rollup (tool, status, error type, with distinct-user and
-//! -session sketches), the hourly per-user counts and the users' latest details (email, name) are
+//! -session sketches), the hourly one per client and status (with a session sketch; tools only when unknown), the hourly per-user counts and the users' latest details (email, name) are
 //! gathered in memory and written once they have waited [`HOURLY_DELAY`] (by the next batch or the
 //! writer's timer) and on every flush, so a busy writer does not upsert them per batch. The hours
 //! they cover are listed in `rollup_dirty` meanwhile (with the rows), so a process killed before
@@ -19,8 +19,8 @@ use super::{
     rollup::{Grain, MINUTE, QUARTER},
     sketch::DistinctSketch,
 };
-use crate::ToolCallEvent;
 use crate::schema;
+use crate::{Status, ToolCallEvent};
 
 /// Maps keyed by short strings and timestamps, rebuilt per batch: FNV-1a hashes them several
 /// times faster than the default SipHash, and nothing here is attacker-chosen at that scale.
@@ -95,6 +95,29 @@ pub(super) struct HourTotals {
 /// `(hour, server, tool, status, error type)`.
 pub(super) type HourKey = (i64, String, String, &'static str, String);
 
+/// `(hour, server, unknown tool, client name, client version, protocol version, status)`: the
+/// tool's (rollup) name for calls of unknown tools, else empty; a client detail the call lacked
+/// is empty.
+pub(super) type ClientKey = (i64, String, String, String, String, String, &'static str);
+
+/// A [`ClientKey`] borrowed from the events.
+type BorrowedClientKey<'e> = (
+    i64,
+    &'e str,
+    &'e str,
+    &'e str,
+    &'e str,
+    &'e str,
+    &'static str,
+);
+
+/// A `client_calls_1h` row's figures.
+#[derive(Default)]
+pub(super) struct ClientTotals {
+    pub totals: Totals,
+    pub sessions: DistinctSketch,
+}
+
 /// `(bucket start, server, tool, status)` of a [`Grain`] rollup.
 pub(super) type BucketKey<'e> = (i64, &'e str, &'e str, &'static str);
 
@@ -106,6 +129,8 @@ pub(super) type Details = (Option<String>, Option<String>);
 pub(super) struct Hourly {
     /// `tool_calls_1h` rows.
     pub hours: Vec<(HourKey, HourTotals)>,
+    /// `client_calls_1h` rows.
+    pub clients: Vec<(ClientKey, ClientTotals)>,
     /// `user_calls_1h` rows: `(hour, user)` and `(calls, errors)`.
     pub users: Vec<((i64, String), (i64, i64))>,
     /// `user_details` rows: user and `(email, name)`.
@@ -116,6 +141,7 @@ pub(super) struct Hourly {
 #[derive(Default)]
 pub(super) struct Pending {
     hours: HashMap<HourKey, HourTotals>,
+    clients: HashMap<ClientKey, ClientTotals>,
     users: HashMap<(i64, String), (i64, i64)>,
     /// The latest `(email, name)` per user, for calls that carried either.
     details: HashMap<String, (Option<String>, Option<String>)>,
@@ -201,6 +227,7 @@ impl Pending {
         // Aggregate with borrowed keys first, then move into the owned maps once per key.
         let mut hours: HashMap<(i64, &str, &str, &'static str, &str), HourTotals> =
             HashMap::default();
+        let mut clients: HashMap<BorrowedClientKey<'_>, ClientTotals> = HashMap::default();
         let mut users: HashMap<(i64, &str), (i64, i64)> = HashMap::default();
         for (event, tool) in events.iter().copied() {
             let hour = floor(event.ts_ms, HOUR_MS);
@@ -225,8 +252,26 @@ impl Pending {
                     event.user_name.as_ref(),
                 );
             }
+            let unknown = if event.status == Status::UnknownTool {
+                tool
+            } else {
+                ""
+            };
+            let client = clients
+                .entry((
+                    hour,
+                    event.server_name.as_str(),
+                    unknown,
+                    event.client_name.as_deref().unwrap_or(""),
+                    event.client_version.as_deref().unwrap_or(""),
+                    event.protocol_version.as_deref().unwrap_or(""),
+                    event.status.as_str(),
+                ))
+                .or_default();
+            client.totals.add(event);
             if let Some(session) = &event.session_id {
                 totals.sessions.insert(session);
+                client.sessions.insert(session);
             }
         }
         for ((hour, server, tool, status, error_type), batch) in hours {
@@ -241,6 +286,20 @@ impl Pending {
             let pending = self.hours.entry(key).or_default();
             pending.totals.merge(&batch.totals);
             pending.users.merge(&batch.users);
+            pending.sessions.merge(&batch.sessions);
+        }
+        for ((hour, server, tool, name, version, protocol, status), batch) in clients {
+            let key = (
+                hour,
+                server.to_owned(),
+                tool.to_owned(),
+                name.to_owned(),
+                version.to_owned(),
+                protocol.to_owned(),
+                status,
+            );
+            let pending = self.clients.entry(key).or_default();
+            pending.totals.merge(&batch.totals);
             pending.sessions.merge(&batch.sessions);
         }
         for ((hour, user), (calls, errors)) in users {
@@ -275,6 +334,7 @@ impl Pending {
         self.oldest = None;
         Hourly {
             hours: self.hours.drain().collect(),
+            clients: self.clients.drain().collect(),
             users: self.users.drain().collect(),
             details: self.details.drain().collect(),
         }
@@ -305,6 +365,23 @@ impl Pending {
                 sessions.encode(),
             ])?;
         }
+        let mut upsert = transaction.prepare_cached(schema::UPSERT_CLIENT_HOURLY)?;
+        for ((hour, server, tool, name, version, protocol, status), client) in hourly.clients {
+            upsert.execute(params![
+                hour,
+                server,
+                tool,
+                name,
+                version,
+                protocol,
+                status,
+                client.totals.calls,
+                client.totals.sum_us,
+                client.totals.max_us,
+                client.totals.latency.encode(),
+                client.sessions.encode(),
+            ])?;
+        }
         let mut upsert = transaction.prepare_cached(schema::UPSERT_USER)?;
         for ((hour, user), (calls, errors)) in hourly.users {
             upsert.execute(params![hour, user, calls, errors])?;
@@ -325,7 +402,8 @@ impl Pending {
 }
 
 /// Rebuilds the hourly rollups of `hour` (from `hour` to `hour + 1 h`) from its rows, and says
-/// whether they disagreed: when the hour's row count equals the rollup's, nothing is touched.
+/// whether they disagreed: when the hour's row count equals both the tool and the client
+/// rollups', nothing is touched.
 /// Reads the hour's rows through the `ts_ms` index, 4,096 at a time.
 pub(super) fn rebuild(
     transaction: &Transaction<'_>,
@@ -337,18 +415,19 @@ pub(super) fn rebuild(
         [hour],
         |row| row.get(0),
     )?;
-    let rolled: i64 = transaction.query_row(
-        "SELECT coalesce(sum(calls), 0) FROM tool_calls_1h WHERE hour_ms = ?1",
+    let (rolled, clients): (i64, i64) = transaction.query_row(
+        "SELECT (SELECT coalesce(sum(calls), 0) FROM tool_calls_1h WHERE hour_ms = ?1), (SELECT coalesce(sum(calls), 0) FROM client_calls_1h WHERE hour_ms = ?1)",
         [hour],
-        |row| row.get(0),
+        |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
-    if rows == rolled {
+    if rows == rolled && rows == clients {
         return Ok(false);
     }
     transaction.execute("DELETE FROM tool_calls_1h WHERE hour_ms = ?1", [hour])?;
+    transaction.execute("DELETE FROM client_calls_1h WHERE hour_ms = ?1", [hour])?;
     transaction.execute("DELETE FROM user_calls_1h WHERE hour_ms = ?1", [hour])?;
     let mut statement = transaction.prepare(
-        "SELECT ts_ms, server_name, tool, status, error_type, duration_us, user_id, session_id, user_email, user_name FROM tool_calls WHERE ts_ms >= ?1 AND ts_ms < ?1 + 3600000 ORDER BY ts_ms",
+        "SELECT ts_ms, server_name, tool, status, error_type, duration_us, user_id, session_id, user_email, user_name, client_name, client_version, protocol_version FROM tool_calls WHERE ts_ms >= ?1 AND ts_ms < ?1 + 3600000 ORDER BY ts_ms",
     )?;
     let mut found = statement.query([hour])?;
     let mut pending = Pending::default();
@@ -395,9 +474,9 @@ fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ToolCallEven
         user_email: row.get(8)?,
         user_name: row.get(9)?,
         session_id: row.get(7)?,
-        client_name: None,
-        client_version: None,
-        protocol_version: None,
+        client_name: row.get(10)?,
+        client_version: row.get(11)?,
+        protocol_version: row.get(12)?,
         transport: crate::Transport::Http,
         request_id: None,
         duration_us: u64::try_from(row.get::<_, i64>(5)?).unwrap_or(0),

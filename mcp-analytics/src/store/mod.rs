@@ -1,16 +1,22 @@
 //! The embedded store: one SQLite file (WAL) holding raw `tool_calls`, the per-minute and
 //! quarter-hour rollups `tool_calls_1m` and `tool_calls_15m` (written in the same transaction),
-//! the hourly rollups (written within half a second, see `aggregate`), the other requests and
+//! the hourly rollups (per tool, and per client; written within half a second, see
+//! `aggregate`), the other requests and
 //! their rollups (`requests`) and the recorder's counters. With the `postgres` feature,
 //! `PgStore` keeps the same tables in PostgreSQL for many writers (see `pg`); both are read by
 //! the same queries (see `source`).
 
 mod aggregate;
 mod allowance;
+#[cfg(test)]
+mod client_tests;
+mod clients;
+mod context_cost;
 mod histogram;
 mod overview;
 #[cfg(feature = "postgres")]
 mod pg;
+mod quality;
 mod report;
 mod request_report;
 #[cfg(test)]
@@ -30,8 +36,12 @@ use std::path::Path;
 
 use rusqlite::{Connection, functions::FunctionFlags, params};
 
+pub use clients::{ClientReport, MissingTool, MissingToolClient, ProtocolReport};
 pub use histogram::LatencyHistogram;
 pub use overview::Overview;
+pub use quality::ParamFailure;
+
+pub use crate::outcome::ParamProblem;
 #[cfg(feature = "postgres")]
 pub use pg::PgStore;
 #[cfg(feature = "postgres")]
@@ -47,6 +57,7 @@ pub use views::{CallRow, SeriesPoint, SessionTimeline};
 
 use crate::{
     Sink, SinkError, Stats,
+    catalog::ToolCatalog,
     event::{RequestEvent, ToolCallEvent},
     schema,
 };
@@ -236,6 +247,23 @@ impl SqliteStore {
         transaction.commit()
     }
 
+    /// Stores a server version's tool catalogue (replacing the one of an earlier start).
+    pub fn write_catalog(&mut self, catalog: &ToolCatalog) -> rusqlite::Result<()> {
+        let params = context_cost::Upsert::of(catalog);
+        self.connection.execute(
+            context_cost::UPSERT,
+            params![
+                params.server_name,
+                params.server_version,
+                params.recorded_ms,
+                params.list_bytes,
+                params.list_tokens,
+                params.tools,
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Stores the pipeline's counters under this process's id.
     fn write_stats(&mut self, stats: &Stats) -> rusqlite::Result<()> {
         let now_ms = std::time::SystemTime::now()
@@ -364,6 +392,11 @@ impl Sink for SqliteStore {
 
     fn write_requests(&mut self, requests: &[RequestEvent]) -> Result<(), SinkError> {
         self.append_requests(requests)?;
+        Ok(())
+    }
+
+    fn write_catalog(&mut self, catalog: &ToolCatalog) -> Result<(), SinkError> {
+        SqliteStore::write_catalog(self, catalog)?;
         Ok(())
     }
 

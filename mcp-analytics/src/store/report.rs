@@ -1,6 +1,7 @@
 //! The usage report behind `mcp-analytics report` and the dashboard: per-tool figures from the
 //! per-minute (or, past a day, hourly) rollup; distinct users and sessions from the hourly
-//! sketches; errors by type and top users from the hourly tables (so those start on the hour);
+//! sketches; errors by type, top users and the per-client views (see `clients`) from the hourly
+//! tables (so those start on the hour);
 //! the other requests per method, prompt and resource (see `request_report`).
 
 use serde::Serialize;
@@ -8,12 +9,13 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    DistinctSketch, MethodReport, PromptReport, ResourceReport, request_report,
+    ClientReport, DistinctSketch, MethodReport, MissingTool, ParamFailure, PromptReport,
+    ProtocolReport, ResourceReport, clients, context_cost, quality, request_report,
     rollup::Totals,
     source::{Param, Source},
     summary,
 };
-use crate::schema::IS_ERROR;
+use crate::{catalog::ToolCatalog, schema::IS_ERROR};
 
 /// Everything the report shows for one time range.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -41,6 +43,20 @@ pub struct Report {
     pub top_users: Vec<UserUsage>,
     /// Session figures.
     pub sessions: Sessions,
+    /// Per client name, version and protocol version, busiest first (from the start of the
+    /// first hour; in a report of one tool, from its rows).
+    pub clients: Vec<ClientReport>,
+    /// Per protocol version, busiest first (as `clients`).
+    pub protocol_versions: Vec<ProtocolReport>,
+    /// Tool names agents called that the server does not have, most called first (as
+    /// `clients`).
+    pub missing_tools: Vec<MissingTool>,
+    /// For calls whose arguments did not deserialize: which field of which tool failed how,
+    /// most frequent first.
+    pub invalid_params: Vec<ParamFailure>,
+    /// What each server's tool catalogue costs an agent's context, as its latest version
+    /// served it (of the report's tool only, for a report of one tool).
+    pub context_cost: Vec<ToolCatalog>,
 }
 
 /// Usage and latency of one tool.
@@ -206,6 +222,7 @@ pub(super) fn complete<S: Source>(
             name: row.text(4)?,
         })
     })?;
+    let views = clients::read(source, since_ms, tool, server)?;
     let calls: u64 = tools.iter().map(|entry| entry.calls).sum();
     let session_count = sessions.estimate();
     let report = Report {
@@ -240,6 +257,11 @@ pub(super) fn complete<S: Source>(
                 calls as f64 / session_count as f64
             },
         },
+        clients: views.clients,
+        protocol_versions: views.protocol_versions,
+        missing_tools: views.missing_tools,
+        invalid_params: quality::read(source, since_ms, tool, server)?,
+        context_cost: context_cost::read(source, server, tool)?,
     };
     Ok((report, all_users))
 }

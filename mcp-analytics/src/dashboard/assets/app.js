@@ -175,6 +175,84 @@
     targets("resources", report.resources, "Resource", "uri", "No resources read in this range.");
   }
 
+  // Tool calls per client (name, version, protocol version) and per protocol version, and the
+  // tool names agents called that the server does not have.
+  function renderClients(report) {
+    const usage = (row, entry) => {
+      cell(row, fmt.format(entry.calls), 1);
+      cell(row, fmt.format(entry.errors), 1);
+      cell(row, ms(entry.p50_ms), 1);
+      cell(row, ms(entry.p95_ms), 1);
+      cell(row, fmt.format(entry.sessions), 1);
+    };
+    const figures = [["calls", "Calls", 1], ["errors", "Errors", 1], ["p50_ms", "p50 ms", 1], ["p95_ms", "p95 ms", 1], ["sessions", "Sessions", 1]];
+    let body = header($("clients"), [["client_name", "Client"], ["client_version", "Version"], ["protocol_version", "Protocol"]].concat(figures));
+    for (const client of report.clients) {
+      const row = body.insertRow();
+      cell(row, client.client_name);
+      cell(row, client.client_version);
+      cell(row, client.protocol_version);
+      usage(row, client);
+    }
+    if (!report.clients.length) body.insertRow().insertCell().textContent = "No calls in this range.";
+    body = header($("protocols"), [["protocol_version", "Protocol"]].concat(figures));
+    for (const protocol of report.protocol_versions) {
+      const row = body.insertRow();
+      cell(row, protocol.protocol_version);
+      usage(row, protocol);
+    }
+    if (!report.protocol_versions.length) body.insertRow().insertCell().textContent = "No calls in this range.";
+    body = header($("missing-tools"), [["tool", "Tool"], ["calls", "Calls", 1], ["sessions", "Sessions", 1], ["clients", "Clients"]]);
+    for (const tool of report.missing_tools) {
+      const row = body.insertRow();
+      if (tool.tool === OTHER_UNKNOWN_TOOLS) {
+        row.classList.add("bucket");
+        row.title = "Calls to unknown tool names past the first 100 distinct ones per server and hour";
+      }
+      cell(row, tool.tool);
+      cell(row, fmt.format(tool.calls), 1);
+      cell(row, fmt.format(tool.sessions), 1);
+      cell(row, tool.clients.map((client) =>
+        ([client.client_name, client.client_version].filter(Boolean).join(" ") || "–") + " (" + fmt.format(client.calls) + ")").join(", "));
+    }
+    if (!report.missing_tools.length) body.insertRow().insertCell().textContent = "No unknown tools called in this range.";
+  }
+
+  // Each tool's definition as tools/list serves it, in bytes and estimated tokens (bytes / 4),
+  // per server: what every connection that lists the tools puts into the model's context.
+  function renderContextCost(catalogs) {
+    const body = header($("context-cost"), [["server", "Server"], ["tool", "Tool"], ["bytes", "Bytes", 1], ["tokens", "≈ Tokens", 1], ["share", "Share", 1]]);
+    for (const catalog of catalogs) {
+      const tools = [...catalog.tools].sort((a, b) => b.bytes - a.bytes);
+      for (const tool of tools) {
+        const row = body.insertRow();
+        cell(row, catalog.server_name + " " + catalog.server_version);
+        cell(row, tool.tool);
+        cell(row, fmt.format(tool.bytes), 1);
+        cell(row, fmt.format(tool.tokens), 1);
+        cell(row, catalog.list_bytes ? pct(tool.bytes / catalog.list_bytes) : "–", 1);
+      }
+    }
+    $("context-total").textContent = catalogs.map((catalog) =>
+      `${catalog.server_name}: tools/list ${fmt.format(catalog.list_bytes)} bytes ≈ ${fmt.format(catalog.list_tokens)} tokens per connection`).join(" · ");
+    if (!catalogs.length) body.insertRow().insertCell().textContent = "No tool catalogue recorded yet (servers record theirs when they start).";
+  }
+
+  // Tool quality: for calls whose arguments did not deserialize, the field and the problem.
+  const PROBLEMS = { missing: "missing", wrong_type: "wrong type", invalid_value: "invalid value",
+    unknown_field: "unknown field", duplicate: "given twice", other: "other" };
+  function renderInvalidParams(failures) {
+    const body = header($("invalid-params"), [["tool", "Tool"], ["field", "Field"], ["problem", "Problem"], ["calls", "Calls", 1]]);
+    for (const failure of failures) {
+      const row = body.insertRow();
+      cell(row, failure.tool);
+      cell(row, failure.field);
+      cell(row, PROBLEMS[failure.problem] || failure.problem);
+      cell(row, fmt.format(failure.calls), 1);
+    }
+    if (!failures.length) body.insertRow().insertCell().textContent = "No invalid arguments in this range.";
+  }
+
   // A span of milliseconds as "2 h 05 min", "3 min 07 s", "4.2 s" or "310 ms".
   function span(value) {
     const pad = (n) => String(n).padStart(2, "0");
@@ -198,7 +276,19 @@
       cell(row, call.method === "tools/call" ? call.tool : [call.method, call.tool].filter(Boolean).join(" "));
       const status = cell(row, call.status);
       if (call.status !== "ok") status.className = "status-bad";
-      cell(row, [call.error_type, call.error_message].filter(Boolean).join(": "));
+      // A panic's message ends with the tool's frames of its backtrace: shown folded.
+      const message = call.error_message || "";
+      const at = message.indexOf("\n\nbacktrace:\n");
+      const error = cell(row, [call.error_type, at < 0 ? message : message.slice(0, at)].filter(Boolean).join(": "));
+      if (at >= 0) {
+        const details = document.createElement("details");
+        const summary = document.createElement("summary");
+        summary.textContent = "backtrace";
+        const frames = document.createElement("pre");
+        frames.textContent = message.slice(at + "\n\nbacktrace:\n".length);
+        details.append(summary, frames);
+        error.appendChild(details);
+      }
       cell(row, ms(call.duration_ms), 1);
       const params = cell(row, "");
       const code = document.createElement("code");
@@ -268,6 +358,9 @@
       renderCards(overview);
       renderTools(overview.report.tools);
       renderRequests(overview.report);
+      renderClients(overview.report);
+      renderContextCost(overview.report.context_cost);
+      renderInvalidParams(overview.report.invalid_params);
       renderUsers(overview.report.top_users);
       renderCharts(overview.series, overview.since_ms, overview.until_ms);
       renderCalls($("errors"), errors, true);

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use tokio_postgres::{Transaction, types::ToSql};
 
 use crate::store::{
-    aggregate::{self, BucketKey, HourKey, HourTotals},
+    aggregate::{self, BucketKey, ClientKey, ClientTotals, HourKey, HourTotals},
     rollup::{self, Grain},
 };
 
@@ -63,6 +63,20 @@ impl Row {
         }
     }
 
+    /// A row of [`CLIENTS`].
+    pub fn client(
+        ((hour, server, tool, name, version, protocol, status), client): (ClientKey, ClientTotals),
+    ) -> Row {
+        Row {
+            time: hour,
+            texts: vec![server, tool, name, version, protocol, status.to_owned()],
+            calls: client.totals.calls,
+            sum_us: client.totals.sum_us,
+            max_us: client.totals.max_us,
+            blobs: vec![client.totals.latency.encode(), client.sessions.encode()],
+        }
+    }
+
     /// A row of [`HOURS`].
     pub fn hour(((hour, server, tool, status, error_type), hourly): (HourKey, HourTotals)) -> Row {
         Row {
@@ -103,6 +117,24 @@ pub(super) const HOURS: Table = Table {
     blobs: &[
         ("latency_hist", merge_histograms),
         ("users_hll", merge_sketches),
+        ("sessions_hll", merge_sketches),
+    ],
+};
+
+/// The `client_calls_1h` rollup.
+pub(super) const CLIENTS: Table = Table {
+    name: "client_calls_1h",
+    time: "hour_ms",
+    texts: &[
+        "server_name",
+        "unknown_tool",
+        "client_name",
+        "client_version",
+        "protocol_version",
+        "status",
+    ],
+    blobs: &[
+        ("latency_hist", merge_histograms),
         ("sessions_hll", merge_sketches),
     ],
 };

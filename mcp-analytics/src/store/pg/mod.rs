@@ -38,7 +38,10 @@ use super::{
     unknown,
     views::{CallRow, SeriesPoint},
 };
-use crate::{Database, PostgresUrl, RequestEvent, Sink, SinkError, Stats, ToolCallEvent};
+use crate::{
+    Database, PostgresUrl, RequestEvent, Sink, SinkError, Stats, ToolCallEvent,
+    catalog::ToolCatalog,
+};
 
 /// How often a batch is tried again after PostgreSQL aborted it for a deadlock or a
 /// serialization failure (nothing of it was kept).
@@ -226,6 +229,29 @@ impl PgStore {
                 .await
         })?;
         self.stats_written = Some((*stats, Instant::now()));
+        Ok(())
+    }
+
+    /// Stores a server version's tool catalogue (replacing the one of an earlier start).
+    pub fn write_catalog(&mut self, catalog: &ToolCatalog) -> Result<(), tokio_postgres::Error> {
+        let params = super::context_cost::Upsert::of(catalog);
+        let sql = dollars(super::context_cost::UPSERT);
+        let client = &self.client;
+        self.run(async {
+            client
+                .execute(
+                    &sql,
+                    &[
+                        &params.server_name,
+                        &params.server_version,
+                        &params.recorded_ms,
+                        &params.list_bytes,
+                        &params.list_tokens,
+                        &params.tools,
+                    ],
+                )
+                .await
+        })?;
         Ok(())
     }
 
@@ -604,7 +630,7 @@ async fn store(
 }
 
 /// Adds `rolled` to every rollup, each in the same order in every writer (per minute, per
-/// quarter hour, per hour, per user and hour, user details).
+/// quarter hour, per hour, per client and hour, per user and hour, user details).
 async fn write_rollups(
     transaction: &tokio_postgres::Transaction<'_>,
     rolled: &[aggregate::Rolled<'_>],
@@ -623,6 +649,8 @@ async fn write_rollups(
     let hourly = pending.take();
     let hours = hourly.hours.into_iter().map(merge::Row::hour).collect();
     merge::add(transaction, &merge::HOURS, hours).await?;
+    let clients = hourly.clients.into_iter().map(merge::Row::client).collect();
+    merge::add(transaction, &merge::CLIENTS, clients).await?;
     if !hourly.users.is_empty() {
         let (keys, counts): (Vec<_>, Vec<_>) = hourly.users.into_iter().unzip();
         let (hours, users): (Vec<i64>, Vec<String>) = keys.into_iter().unzip();
@@ -725,6 +753,11 @@ impl Sink for PgStore {
 
     fn write_requests(&mut self, requests: &[RequestEvent]) -> Result<(), SinkError> {
         self.append_requests(requests)?;
+        Ok(())
+    }
+
+    fn write_catalog(&mut self, catalog: &ToolCatalog) -> Result<(), SinkError> {
+        PgStore::write_catalog(self, catalog)?;
         Ok(())
     }
 

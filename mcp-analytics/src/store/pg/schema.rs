@@ -166,6 +166,39 @@ CREATE TABLE session_keys (
 );
 CREATE INDEX session_keys_last ON session_keys (last_ms);
 "#,
+    // Calls per hour by client (name, version, protocol version) and status, and by tool for
+    // unknown tools only (every tool times every client version would multiply the rows), for the
+    // per-client views and the missing tools. Hours stored before have none (PostgreSQL keeps
+    // no `rollup_dirty` to rebuild them from). And the servers' tool catalogues.
+    r#"
+CREATE TABLE client_calls_1h (
+    hour_ms          BIGINT NOT NULL,
+    server_name      TEXT COLLATE "C" NOT NULL,
+    unknown_tool     TEXT COLLATE "C" NOT NULL,
+    client_name      TEXT COLLATE "C" NOT NULL,
+    client_version   TEXT COLLATE "C" NOT NULL,
+    protocol_version TEXT COLLATE "C" NOT NULL,
+    status           TEXT COLLATE "C" NOT NULL,
+    calls            BIGINT NOT NULL,
+    duration_us_sum  BIGINT NOT NULL,
+    duration_us_max  BIGINT NOT NULL,
+    latency_hist     BYTEA  NOT NULL,
+    sessions_hll     BYTEA  NOT NULL,
+    PRIMARY KEY (hour_ms, server_name, unknown_tool, client_name, client_version, protocol_version, status)
+);
+
+CREATE INDEX tool_calls_invalid_params ON tool_calls (status, ts_ms) WHERE status = 'invalid_params';
+
+CREATE TABLE tool_catalog (
+    server_name    TEXT COLLATE "C" NOT NULL,
+    server_version TEXT COLLATE "C" NOT NULL,
+    recorded_ms    BIGINT NOT NULL,
+    list_bytes     BIGINT NOT NULL,
+    list_tokens    BIGINT NOT NULL,
+    tools          TEXT   NOT NULL,
+    PRIMARY KEY (server_name, server_version)
+);
+"#,
 ];
 
 /// Upserts a `session_keys` row (see `SessionTable::upsert`): `$4` take, `$5` the idle gap.

@@ -4,6 +4,7 @@
 use super::PgStore;
 use crate::{
     Database, Method, RequestEvent, Sink, Status, ToolCallEvent, Transport,
+    catalog::ToolCatalog,
     postgres::test_cluster::Cluster,
     store::{
         LatencyHistogram, OTHER_TARGETS, OTHER_UNKNOWN_TOOLS, SqliteStore, TARGETS_PER_HOUR,
@@ -29,7 +30,8 @@ fn open(name: &str) -> PgStore {
 }
 
 /// `count` varied events from `start_ms` on, ids prefixed by `prefix`: 2 servers, 6 tools, every
-/// status, 40 users (some with details), 25 sessions, and 400 distinct unknown tool names.
+/// status, 40 users (some with details), 25 sessions, 400 distinct unknown tool names, and
+/// clients of 2 names or none, 4 versions (one missing) and 2 protocol versions.
 fn events(prefix: &str, count: usize, start_ms: i64) -> Vec<ToolCallEvent> {
     let mut state: u64 = 0x2545_f491_4f6c_dd1d ^ prefix.len() as u64;
     let mut next = move || {
@@ -61,9 +63,12 @@ fn events(prefix: &str, count: usize, start_ms: i64) -> Vec<ToolCallEvent> {
                 user_name: None,
                 user_id: user,
                 session_id: (random % 7 != 0).then(|| format!("session-{}", (random >> 24) % 25)),
-                client_name: Some("client".into()),
-                client_version: None,
-                protocol_version: Some("2025-06-18".into()),
+                client_name: ((random >> 40) % 3 != 0)
+                    .then(|| ["client", "inspector"][(random >> 42) as usize % 2].to_owned()),
+                client_version: (random % 4 != 0).then(|| format!("1.{}", (random >> 44) % 3)),
+                protocol_version: Some(
+                    ["2025-06-18", "2026-07-28"][(random >> 48) as usize % 2].into(),
+                ),
                 transport: Transport::Http,
                 request_id: Some(index.to_string()),
                 duration_us: (random >> 32) % 2_000_000,
@@ -107,6 +112,18 @@ fn assert_rollups_equal_rows(store: &PgStore) {
         (minutes, quarters, hours, users),
         (rows, rows, rows, raw_users)
     );
+    let clients = store.run(async {
+        store
+            .client
+            .query_one(
+                "SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) FROM client_calls_1h",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    });
+    assert_eq!(clients, rows);
     let (requests, request_minutes, request_hours) = store.run(async {
         let one = |sql: &'static str| async move {
             store
@@ -128,7 +145,7 @@ fn assert_rollups_equal_rows(store: &PgStore) {
         store
             .client
             .query(
-                "SELECT calls, latency_hist FROM tool_calls_1m UNION ALL SELECT calls, latency_hist FROM tool_calls_15m UNION ALL SELECT calls, latency_hist FROM tool_calls_1h UNION ALL SELECT calls, latency_hist FROM requests_1m UNION ALL SELECT calls, latency_hist FROM requests_1h",
+                "SELECT calls, latency_hist FROM tool_calls_1m UNION ALL SELECT calls, latency_hist FROM tool_calls_15m UNION ALL SELECT calls, latency_hist FROM tool_calls_1h UNION ALL SELECT calls, latency_hist FROM client_calls_1h UNION ALL SELECT calls, latency_hist FROM requests_1m UNION ALL SELECT calls, latency_hist FROM requests_1h",
                 &[],
             )
             .await
@@ -146,6 +163,22 @@ fn the_same_events_give_the_same_report_overview_and_views_on_sqlite_and_postgre
     let mut sqlite = SqliteStore::open(dir.path().join("a.db")).unwrap();
     let mut postgres = open("same_answers");
     let start_ms = now_ms() - 3 * HOUR_MS;
+    let tools: Vec<rmcp::model::Tool> = ["search", "fetch"]
+        .into_iter()
+        .map(|name| {
+            serde_json::from_value(serde_json::json!({
+                "name": name,
+                "description": "A tool.",
+                "inputSchema": {"type": "object"},
+            }))
+            .unwrap()
+        })
+        .collect();
+    for version in ["1.0.0", "1.1.0"] {
+        let catalog = ToolCatalog::measure("server-1", version, &tools);
+        sqlite.write_catalog(&catalog).unwrap();
+        postgres.write_catalog(&catalog).unwrap();
+    }
     let events = events("same", 8_000, start_ms);
     for batch in events.chunks(700) {
         assert_eq!(sqlite.append(batch).unwrap(), batch.len());
@@ -206,6 +239,8 @@ fn the_same_events_give_the_same_report_overview_and_views_on_sqlite_and_postgre
     );
     let report = postgres.report(0, None).unwrap();
     assert_eq!(report.calls, 8_000);
+    assert_eq!(report.context_cost.len(), 1, "{:?}", report.context_cost);
+    assert_eq!(report.context_cost[0].tools.len(), 2);
     assert!(!report.error_kinds.is_empty() && !report.top_users.is_empty());
     assert_eq!(
         report
@@ -216,6 +251,22 @@ fn the_same_events_give_the_same_report_overview_and_views_on_sqlite_and_postgre
         3_000
     );
     assert!(report.tools.iter().all(|tool| tool.listed_sessions > 0));
+    assert!(report.clients.len() >= 10 && report.protocol_versions.len() == 2);
+    assert_eq!(
+        report
+            .clients
+            .iter()
+            .map(|client| client.calls)
+            .sum::<u64>(),
+        8_000
+    );
+    assert!(
+        report
+            .missing_tools
+            .iter()
+            .any(|tool| tool.tool == OTHER_UNKNOWN_TOOLS),
+        "the missing tools use the rollup's names"
+    );
     assert!(
         report
             .resources
