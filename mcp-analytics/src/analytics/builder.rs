@@ -209,11 +209,10 @@ fn exporter(
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::*;
 
-    #[cfg(feature = "sqlite")]
     #[test]
     fn unwritable_database_is_a_clear_startup_error() {
         let error = Analytics::builder()

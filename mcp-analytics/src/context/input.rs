@@ -29,7 +29,7 @@ use rmcp::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::server::RequestContext;
+use super::ServerRequestContext as RequestContext;
 
 /// Why a request to the client gave no answer. As a tool's error (`Result<T,
 /// ClientRequestError>`, or `?` into it) it becomes a tool error saying so, except

@@ -14,7 +14,7 @@ use std::{
 
 use rmcp::model::{InitializeRequestParams, LoggingLevel, ProtocolVersion};
 
-use crate::server::RequestContext;
+use super::ServerRequestContext as RequestContext;
 
 /// The severity of a log message (RFC 5424's levels, as MCP names them), least severe first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

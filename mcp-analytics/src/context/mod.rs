@@ -27,6 +27,9 @@ pub use self::{
 pub(crate) use self::{input::scope as input_scope, logging::set_session_level};
 use crate::{Identity, capture::Session};
 
+/// The context rmcp hands a server's request handlers (`server::RequestContext` re-exports it).
+pub type ServerRequestContext = RequestContext<RoleServer>;
+
 /// The request behind a tool call. Declare a last parameter of this type on a `#[tool]` method
 /// to receive it: `async fn add(&self, args: AddArgs, cx: CallContext) -> String`.
 ///

@@ -3,6 +3,9 @@
 //! expected u32 at `pin``), so a secret sent in the wrong field is not stored or exported; and
 //! how the tool-quality report reads such a message back ([`classify`]).
 
+// The read-back side (`ParamProblem`, `classify`) serves the store alone.
+#![cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+
 use serde::Serialize;
 
 /// What was wrong with a field of a tool's arguments.

@@ -61,7 +61,7 @@ use crate::{
 };
 
 /// The request context rmcp hands to a server.
-pub type RequestContext = rmcp::service::RequestContext<rmcp::RoleServer>;
+pub type RequestContext = crate::context::ServerRequestContext;
 
 /// An MCP server whose tools are recorded (and, when `#[paid]`, gated): what `#[mcp_server]`
 /// implements for the type of the impl block it is put on.

@@ -264,7 +264,7 @@ impl Meter {
     }
 
     /// The state the sender thread shares (tests: to see that the thread let go of it).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "postgres"))]
     fn state(&self) -> std::sync::Weak<State> {
         Arc::downgrade(&self.state)
     }
