@@ -34,7 +34,7 @@ mod views;
 
 use std::path::Path;
 
-use rusqlite::{Connection, functions::FunctionFlags, params};
+use rusqlite::{Connection, OpenFlags, functions::FunctionFlags, params};
 
 pub use clients::{ClientReport, MissingTool, MissingToolClient, ProtocolReport};
 pub use histogram::LatencyHistogram;
@@ -53,7 +53,7 @@ pub use requests::{OTHER_TARGETS, TARGETS_PER_HOUR};
 pub use sketch::DistinctSketch;
 pub use summary::ToolSummary;
 pub use unknown::{OTHER_UNKNOWN_TOOLS, UNKNOWN_TOOLS_PER_HOUR};
-pub use views::{CallRow, SeriesPoint, SessionTimeline};
+pub use views::{CallRow, SeriesPoint, SessionSummary, SessionTimeline};
 
 use crate::{
     Sink, SinkError, Stats,
@@ -90,6 +90,38 @@ impl SqliteStore {
         Self::prepare(connection).map_err(error)
     }
 
+    /// Opens an existing database for reading only: nothing done through this store writes to
+    /// the file (its writes fail). The schema must be at least this version's (a server of this
+    /// version has opened the file).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, crate::Error> {
+        let path = path.as_ref();
+        let error = |source| crate::Error::Store {
+            path: path.to_owned(),
+            source,
+        };
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(error)?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(error)?;
+        let version: i64 = connection
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(error)?;
+        if usize::try_from(version).unwrap_or(0) < schema::MIGRATIONS.len() {
+            return Err(crate::Error::Database {
+                database: crate::Database::Sqlite(path.to_owned()),
+                reason: format!(
+                    "its schema is version {version}, older than this mcp-analytics reads ({}): open it once with a server of this version",
+                    schema::MIGRATIONS.len()
+                ),
+            });
+        }
+        Ok(Self::with_connection(connection))
+    }
+
     fn prepare(connection: Connection) -> rusqlite::Result<Self> {
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.pragma_update(None, "page_size", 16_384)?;
@@ -111,14 +143,18 @@ impl SqliteStore {
             merged.encode()
         })?;
         schema::migrate(&connection)?;
-        Ok(Self {
+        Ok(Self::with_connection(connection))
+    }
+
+    fn with_connection(connection: Connection) -> Self {
+        Self {
             connection,
             pending: aggregate::Pending::default(),
             unknown: unknown::UnknownTools::default(),
             targets: requests::RequestTargets::default(),
             stats_written: None,
             sessions: sessions::Sessions::default(),
-        })
+        }
     }
 
     /// How long a sessionless caller may pause before its next call starts a new session
@@ -336,7 +372,27 @@ impl SqliteStore {
         limit: usize,
         server: Option<&str>,
     ) -> rusqlite::Result<Vec<CallRow>> {
-        views::recent_errors(&self.connection, since_ms, limit, server)
+        views::recent_errors(&self.connection, since_ms, limit, server, None)
+    }
+
+    /// The latest failed calls of `tool` since `since_ms`, newest first.
+    pub fn tool_errors(
+        &self,
+        since_ms: i64,
+        limit: usize,
+        tool: &str,
+    ) -> rusqlite::Result<Vec<CallRow>> {
+        views::recent_errors(&self.connection, since_ms, limit, None, Some(tool))
+    }
+
+    /// The `limit` sessions active since `since_ms` whose last call or request ended last,
+    /// with their figures in that range.
+    pub fn recent_sessions(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<SessionSummary>> {
+        views::recent_sessions(&self.connection, since_ms, limit)
     }
 
     /// One session: its start, end, duration and call count, and its first `limit` calls and

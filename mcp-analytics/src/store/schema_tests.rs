@@ -239,3 +239,37 @@ fn hours_the_quarter_hour_rollup_lacks_are_read_per_minute() {
     quarters("DELETE FROM tool_calls_15m");
     assert_eq!(overview(&store), whole, "no quarter rows at all");
 }
+
+/// A read-only store reads a current database, cannot write to it, and refuses an outdated one
+/// (it cannot migrate it) naming the fix.
+#[test]
+fn a_read_only_store_reads_but_never_writes_and_refuses_an_outdated_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("current.db");
+    let mut store = super::SqliteStore::open(&path).unwrap();
+    store.append(&[event("1", 1, "u", None, None)]).unwrap();
+    drop(store);
+    let mut reader = super::SqliteStore::open_read_only(&path).unwrap();
+    assert_eq!(reader.report(0, None).unwrap().calls, 1);
+    let refused = reader
+        .append(&[event("2", 2, "u", None, None)])
+        .unwrap_err();
+    assert_eq!(
+        refused.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly),
+        "{refused}"
+    );
+    drop(reader);
+    assert_eq!(strings(&path, "SELECT id FROM tool_calls").len(), 1);
+
+    let old = dir.path().join("old.db");
+    database_at(&old, 3, "");
+    let error = super::SqliteStore::open_read_only(&old)
+        .err()
+        .expect("an outdated schema is refused")
+        .to_string();
+    assert!(
+        error.contains("schema is version 3") && error.contains("open it once with a server"),
+        "{error}"
+    );
+}

@@ -1,5 +1,6 @@
 //! Queries behind the dashboard's charts and drill-downs: time series from the per-minute
-//! rollup, recent errors and one session's calls and other requests from indexed raw rows.
+//! rollup, recent errors, the latest sessions and one session's calls and other requests from
+//! indexed raw rows.
 
 use serde::Serialize;
 
@@ -112,24 +113,81 @@ fn call_row<E>(row: &dyn Row<E>) -> Result<CallRow, E> {
 }
 
 /// The latest failed calls and requests, newest first: each table's latest `limit` through its
-/// time index, then the latest of both.
+/// time index, then the latest of both. With `tool`, only that tool's failed calls.
 pub(super) fn recent_errors<S: Source>(
     source: &S,
     since_ms: i64,
     limit: usize,
     server: Option<&str>,
+    tool: Option<&str>,
 ) -> Result<Vec<CallRow>, S::Error> {
     let scope = "ts_ms >= ?1 AND (CAST(?3 AS TEXT) IS NULL OR server_name = ?3)";
     source.rows(
         &format!(
-            "SELECT * FROM (SELECT {CALL_COLUMNS} FROM tool_calls WHERE {scope} AND {IS_ERROR} ORDER BY ts_ms DESC, id DESC LIMIT ?2) AS calls UNION ALL SELECT * FROM (SELECT {REQUEST_COLUMNS} FROM requests WHERE {scope} AND {REQUEST_IS_ERROR} ORDER BY ts_ms DESC, id DESC LIMIT ?2) AS requests ORDER BY ts_ms DESC, id DESC LIMIT ?2"
+            "SELECT * FROM (SELECT {CALL_COLUMNS} FROM tool_calls WHERE {scope} AND (CAST(?4 AS TEXT) IS NULL OR tool = ?4) AND {IS_ERROR} ORDER BY ts_ms DESC, id DESC LIMIT ?2) AS calls UNION ALL SELECT * FROM (SELECT {REQUEST_COLUMNS} FROM requests WHERE {scope} AND CAST(?4 AS TEXT) IS NULL AND {REQUEST_IS_ERROR} ORDER BY ts_ms DESC, id DESC LIMIT ?2) AS requests ORDER BY ts_ms DESC, id DESC LIMIT ?2"
         ),
         &[
             Param::Int(since_ms),
             Param::Int(limit as i64),
             Param::Text(server),
+            Param::Text(tool),
         ],
         call_row,
+    )
+}
+
+/// One session's figures within a time range (its calls and requests that started in it).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SessionSummary {
+    /// The session.
+    pub session_id: String,
+    /// The start of its first call or request in the range, unix ms.
+    pub start_ms: i64,
+    /// The end of its last call or request in the range, unix ms.
+    pub end_ms: i64,
+    /// Its tool calls.
+    pub calls: u64,
+    /// Of which errors.
+    pub errors: u64,
+    /// Its other requests (`initialize`, `tools/list`, …).
+    pub requests: u64,
+}
+
+/// The `limit` sessions whose latest call or request since `since_ms` ended last, latest
+/// first, through the tables' time indexes.
+pub(super) fn recent_sessions<S: Source>(
+    source: &S,
+    since_ms: i64,
+    limit: usize,
+) -> Result<Vec<SessionSummary>, S::Error> {
+    let part = |table: &str, calls: &str, errors: &str, requests: &str| {
+        format!(
+            "SELECT session_id, min(ts_ms) AS start_ms, max(ts_ms + duration_us / 1000) AS end_ms, {calls} AS calls, {errors} AS errors, {requests} AS requests FROM {table} WHERE ts_ms >= ?1 AND session_id IS NOT NULL GROUP BY session_id"
+        )
+    };
+    let calls = part(
+        "tool_calls",
+        "count(*)",
+        &format!("sum(CASE WHEN {IS_ERROR} THEN 1 ELSE 0 END)"),
+        "0",
+    );
+    let requests = part("requests", "0", "0", "count(*)");
+    source.rows(
+        &format!(
+            "SELECT session_id, CAST(min(start_ms) AS BIGINT), CAST(max(end_ms) AS BIGINT), CAST(sum(calls) AS BIGINT), CAST(sum(errors) AS BIGINT), CAST(sum(requests) AS BIGINT) FROM ({calls} UNION ALL {requests}) AS parts GROUP BY session_id ORDER BY max(end_ms) DESC, session_id LIMIT ?2"
+        ),
+        &[Param::Int(since_ms), Param::Int(limit as i64)],
+        |row| {
+            let count = |index| row.int(index).map(|value| u64::try_from(value).unwrap_or(0));
+            Ok(SessionSummary {
+                session_id: row.string(0)?,
+                start_ms: row.int(1)?,
+                end_ms: row.int(2)?,
+                calls: count(3)?,
+                errors: count(4)?,
+                requests: count(5)?,
+            })
+        },
     )
 }
 

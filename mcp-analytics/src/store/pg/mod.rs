@@ -71,6 +71,17 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to `url` and brings the analytics tables up to date.
     pub fn open(url: &PostgresUrl) -> Result<Self, crate::Error> {
+        Self::connect_to(url, Access::Write)
+    }
+
+    /// Connects to `url` for reading only: the tables are left as they are (a server creates
+    /// them) and every transaction of the connection is read-only, so writes through this
+    /// store fail.
+    pub fn open_read_only(url: &PostgresUrl) -> Result<Self, crate::Error> {
+        Self::connect_to(url, Access::Read)
+    }
+
+    fn connect_to(url: &PostgresUrl, access: Access) -> Result<Self, crate::Error> {
         let error = |reason: String| crate::Error::Database {
             database: Database::Postgres(url.clone()),
             reason,
@@ -79,7 +90,7 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| error(e.to_string()))?;
-        let client = block_on(&runtime, connect(url)).map_err(|e| error(e.describe()))?;
+        let client = block_on(&runtime, connect(url, access)).map_err(|e| error(e.describe()))?;
         Ok(Self {
             url: url.clone(),
             runtime: Some(runtime),
@@ -191,7 +202,7 @@ impl PgStore {
     /// A new connection after the last one broke.
     fn reconnect(&mut self) -> Result<(), tokio_postgres::Error> {
         let url = self.url.clone();
-        match self.run(connect(&url)) {
+        match self.run(connect(&url, Access::Write)) {
             Ok(client) => {
                 self.client = client;
                 self.statements().clear();
@@ -307,7 +318,27 @@ impl PgStore {
         limit: usize,
         server: Option<&str>,
     ) -> Result<Vec<CallRow>, tokio_postgres::Error> {
-        super::views::recent_errors(self, since_ms, limit, server)
+        super::views::recent_errors(self, since_ms, limit, server, None)
+    }
+
+    /// The latest failed calls of `tool` since `since_ms`, newest first.
+    pub fn tool_errors(
+        &self,
+        since_ms: i64,
+        limit: usize,
+        tool: &str,
+    ) -> Result<Vec<CallRow>, tokio_postgres::Error> {
+        super::views::recent_errors(self, since_ms, limit, None, Some(tool))
+    }
+
+    /// The `limit` sessions active since `since_ms` whose last call or request ended last
+    /// (see [`super::SqliteStore::recent_sessions`]).
+    pub fn recent_sessions(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<super::SessionSummary>, tokio_postgres::Error> {
+        super::views::recent_sessions(self, since_ms, limit)
     }
 
     /// One session: its start, end, duration and call count, and its first `limit` calls and
@@ -470,7 +501,16 @@ pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
 }
 
 /// A connection with the analytics tables migrated and the staging table made.
-async fn connect(url: &PostgresUrl) -> Result<Client, Connect> {
+/// What a store's connection may do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Read only: no migrations, read-only transactions.
+    Read,
+    /// Migrate, then read and write.
+    Write,
+}
+
+async fn connect(url: &PostgresUrl, access: Access) -> Result<Client, Connect> {
     let mut config = crate::postgres::config(url).map_err(Connect::Config)?;
     if config.get_connect_timeout().is_none() {
         // The writer thread waits for it: an unreachable server must not hold it for minutes.
@@ -482,8 +522,17 @@ async fn connect(url: &PostgresUrl) -> Result<Client, Connect> {
             tracing::debug!("an analytics PostgreSQL connection ended: {error}");
         }
     });
-    crate::postgres::migrate(&mut client, "analytics", schema::MIGRATIONS).await?;
-    client.batch_execute(schema::CREATE_STAGING).await?;
+    match access {
+        Access::Read => {
+            client
+                .batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                .await?;
+        }
+        Access::Write => {
+            crate::postgres::migrate(&mut client, "analytics", schema::MIGRATIONS).await?;
+            client.batch_execute(schema::CREATE_STAGING).await?;
+        }
+    }
     Ok(client)
 }
 
