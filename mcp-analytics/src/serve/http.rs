@@ -34,6 +34,11 @@ pub struct HttpServer<S> {
     identity: Option<Arc<dyn IdentityResolver>>,
     #[cfg(feature = "oauth")]
     oauth: Option<Arc<crate::identity::OAuth>>,
+    /// The key `/mcp` requires as a bearer token, if any.
+    #[cfg(feature = "dashboard")]
+    api_key: Option<Arc<crate::dashboard::auth::Auth>>,
+    /// Refuse a non-loopback address unless a key or OAuth protects `/mcp`.
+    private: bool,
     shutdown: CancellationToken,
     /// Payments of the server's `#[paid]` tools (webhook and test checkout routes).
     payments: Option<crate::Payments>,
@@ -77,6 +82,9 @@ impl<S: Server + ServerHandler> HttpServer<S> {
             identity: None,
             #[cfg(feature = "oauth")]
             oauth: None,
+            #[cfg(feature = "dashboard")]
+            api_key: None,
+            private: false,
             shutdown: CancellationToken::new(),
             payments: None,
             #[cfg(feature = "dashboard")]
@@ -141,6 +149,57 @@ impl<S: Server + ServerHandler> HttpServer<S> {
             oauth.check()?;
         }
         Ok(self)
+    }
+
+    /// Require `Authorization: Bearer <key>` on `/mcp` (401 otherwise), the way the dashboard
+    /// requires `MCP_ANALYTICS_API_KEY`. Not together with OAuth: both read the same header.
+    #[cfg(feature = "dashboard")]
+    pub fn api_key(mut self, key: impl AsRef<str>) -> Self {
+        self.api_key = Some(Arc::new(crate::dashboard::auth::Auth::new(Some(
+            key.as_ref(),
+        ))));
+        self
+    }
+
+    /// Requires `MCP_ANALYTICS_API_KEY` on `/mcp` when it is set (in the process environment,
+    /// `.dev.vars` or `.env`).
+    #[cfg(feature = "dashboard")]
+    pub fn api_key_from_env(self) -> Result<Self, Error> {
+        let lookup = crate::env::lookup()?;
+        Ok(
+            match lookup(crate::dashboard::API_KEY_VAR).filter(|key| !key.is_empty()) {
+                Some(key) => self.api_key(key),
+                None => self,
+            },
+        )
+    }
+
+    /// `/mcp` serves private data: [`serve`](Self::serve) refuses a non-loopback address
+    /// unless an [API key](Self::api_key) or [OAuth](Self::oauth) protects it, as the
+    /// dashboard does.
+    pub fn private(mut self) -> Self {
+        self.private = true;
+        self
+    }
+
+    /// Whether an API key or OAuth protects `/mcp`; an error when both would (a request
+    /// carries one bearer token).
+    fn is_protected(&self) -> Result<bool, Error> {
+        #[cfg(feature = "dashboard")]
+        let key = self.api_key.is_some();
+        #[cfg(not(feature = "dashboard"))]
+        let key = false;
+        #[cfg(feature = "oauth")]
+        let oauth = self.oauth.is_some();
+        #[cfg(not(feature = "oauth"))]
+        let oauth = false;
+        if key && oauth {
+            return Err(Error::Serve {
+                context: "both an API key and OAuth would protect /mcp".into(),
+                source: "a request carries one bearer token: unset MCP_ANALYTICS_API_KEY or the MCP_OAUTH_* variables".into(),
+            });
+        }
+        Ok(key || oauth)
     }
 
     /// Serve this dashboard at `/analytics` (by default the server's own database is shown,
@@ -217,6 +276,10 @@ impl<S: Server + ServerHandler> HttpServer<S> {
                 crate::identity::require_bearer,
             ));
         }
+        #[cfg(feature = "dashboard")]
+        if let Some(auth) = self.api_key.clone() {
+            router = router.layer(axum::middleware::from_fn_with_state(auth, require_key));
+        }
         let router = crate::guard::mcp_origins(router, &self.allowed_origins, loopback_origins);
         // Layers wrap only the routes added before them: the metadata stays public.
         #[cfg(feature = "oauth")]
@@ -248,7 +311,8 @@ impl<S: Server + ServerHandler> HttpServer<S> {
         if let Some(payments) = &self.payments {
             payments.check_listener(addr)?;
         }
-        let listener = crate::listen::bind(addr, "MCP", false).await?;
+        let keyless = self.private && !self.is_protected()?;
+        let listener = crate::listen::bind(addr, "MCP", keyless).await?;
         let local = listener.local_addr().unwrap_or(addr);
         eprintln!(
             "{} {}: MCP at http://{local}/mcp; analytics: {}",
@@ -337,6 +401,7 @@ impl<S: Server + ServerHandler> HttpServer<S> {
                 .extend(crate::guard::split_list(&origins));
         }
         crate::guard::check_origins(&self.allowed_origins)?;
+        self.is_protected()?;
         let app = self.app(local, analytics)?;
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -352,5 +417,25 @@ impl<S: Server + ServerHandler> HttpServer<S> {
             context: "HTTP server failed".into(),
             source: Box::new(source),
         })
+    }
+}
+
+/// Middleware of `/mcp` with an API key: without the key as a bearer token, 401.
+#[cfg(feature = "dashboard")]
+async fn require_key(
+    axum::extract::State(auth): axum::extract::State<Arc<crate::dashboard::auth::Auth>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if auth.allows_bearer(request.headers()) {
+        next.run(request).await
+    } else {
+        (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+            "send `Authorization: Bearer <MCP_ANALYTICS_API_KEY>`",
+        )
+            .into_response()
     }
 }
