@@ -4,16 +4,17 @@
 //! mcp-analytics report --db ./mcp-analytics.db --since 24h [--tool NAME] [--json]
 //! mcp-analytics dashboard --db ./mcp-analytics.db [--listen 127.0.0.1:8787]
 //! mcp-analytics collect --db ./collected.db --listen 0.0.0.0:8787   # needs MCP_ANALYTICS_API_KEY
+//! mcp-analytics mcp --db ./mcp-analytics.db [--http 127.0.0.1:8788]   # the analytics as an MCP server
 //! ```
 //!
 //! `--db` takes a SQLite file or a `postgres://…` URL (the server's `MCP_ANALYTICS_DB`).
 
-use std::{
-    io::IsTerminal,
-    time::{SystemTime, UNIX_EPOCH},
-};
+mod agent;
+mod since;
 
-use anyhow::{Context, bail};
+use std::io::IsTerminal;
+
+use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use mcp_analytics::{
@@ -70,6 +71,25 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8787")]
         listen: std::net::SocketAddr,
     },
+    /// Serve the analytics as a read-only MCP server for agents (stdio unless --http).
+    ///
+    /// Tools: analytics_overview, tool_stats, recent_errors, session_timeline, clients,
+    /// missing_tools and revenue, each over a `since` range (`30m`, `24h`, `7d`, `all`). It
+    /// opens the database read-only, records none of its own calls and returns only what the
+    /// store holds redacted (never users' emails or names). Add it to an MCP client as the
+    /// command `mcp-analytics` with the arguments `mcp --db /path/to/mcp-analytics.db`.
+    #[command(name = "mcp")]
+    Mcp {
+        /// The database the server writes (its MCP_ANALYTICS_DB): a SQLite file or a
+        /// postgres:// URL.
+        #[arg(long, default_value = "./mcp-analytics.db")]
+        db: String,
+        /// Serve streamable HTTP at http://ADDR/mcp instead of stdio. Protected by
+        /// MCP_ANALYTICS_API_KEY (bearer) or OAuth (MCP_OAUTH_*) when set; a non-loopback
+        /// address needs one of them.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
+    },
 }
 
 fn main() {
@@ -101,13 +121,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Collect { db, listen } => {
             runtime()?.block_on(Collector::from_env(db)?.serve(listen))?
         }
+        Command::Mcp { db, http } => {
+            // Opened before the runtime starts: a PostgreSQL store drives its own.
+            let server = agent::AgentServer::open(Database::from(db))?;
+            match http {
+                Some(addr) => runtime()?.block_on(agent::http(server, addr))?,
+                None => runtime()?.block_on(agent::stdio(server))?,
+            }
+        }
         Command::Report {
             db,
             since,
             tool,
             json,
         } => {
-            let since_ms = since_ms(&since)?;
+            let since_ms = since
+                .parse::<since::Since>()
+                .map_err(|error| anyhow!("--{error}"))?
+                .start_ms();
             let (report, payments) = read_report(&Database::from(db), since_ms, tool.as_deref())?;
             if json {
                 let full = FullReport {
@@ -163,32 +194,6 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-}
-
-/// The start of the range `since` describes, in unix ms.
-fn since_ms(since: &str) -> anyhow::Result<i64> {
-    if since == "all" {
-        return Ok(0);
-    }
-    let (number, unit) = since.split_at(
-        since
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(since.len()),
-    );
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => bail!(
-            "--since {since:?}: expected a number and a unit (s, m, h, d), e.g. `24h`, or `all`"
-        ),
-    };
-    let amount: i64 = number
-        .parse()
-        .with_context(|| format!("--since {since:?}: expected e.g. `24h`"))?;
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
-    Ok(now_ms - amount * seconds * 1000)
 }
 
 fn render(report: &Report, since: &str) -> String {

@@ -310,6 +310,18 @@ fn bad_arguments_are_clear_errors() {
 }
 
 #[test]
+fn a_since_too_long_to_compute_is_an_error_not_a_panic() {
+    let (_dir, db) = database();
+    let output = report(&["--db", db.to_str().unwrap(), "--since", "9999999999999999d"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("expected a number and a unit"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
 fn payments_appear_in_the_report() {
     let (_dir, db) = database();
     drop(
