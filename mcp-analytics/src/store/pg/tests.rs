@@ -221,6 +221,14 @@ fn the_same_events_give_the_same_report_overview_and_views_on_sqlite_and_postgre
             sqlite.recent_errors(since_ms, 50, None).unwrap()
         );
         assert_eq!(
+            postgres.tool_errors(since_ms, 50, "tool_1").unwrap(),
+            sqlite.tool_errors(since_ms, 50, "tool_1").unwrap()
+        );
+        assert_eq!(
+            postgres.recent_sessions(since_ms, 30).unwrap(),
+            sqlite.recent_sessions(since_ms, 30).unwrap()
+        );
+        assert_eq!(
             postgres.tool_summary(since_ms).unwrap(),
             sqlite.tool_summary(since_ms).unwrap()
         );
@@ -282,6 +290,30 @@ fn the_same_events_give_the_same_report_overview_and_views_on_sqlite_and_postgre
         "more unknown names in an hour than its allowance"
     );
     assert_rollups_equal_rows(&postgres);
+}
+
+#[test]
+fn a_read_only_store_answers_as_the_writer_and_cannot_write() {
+    let Database::Postgres(url) = Database::from(Cluster::shared().create_database("read_only"))
+    else {
+        unreachable!("a postgres URL")
+    };
+    let mut writer = PgStore::open(&url).unwrap();
+    let start_ms = now_ms() - HOUR_MS;
+    writer.append(&events("read-only", 500, start_ms)).unwrap();
+    let mut reader = PgStore::open_read_only(&url).unwrap();
+    assert_eq!(
+        reader.report(0, None).unwrap(),
+        writer.report(0, None).unwrap()
+    );
+    let catalog = ToolCatalog::measure("server-1", "1.0.0", &[]);
+    let refused = reader.write_catalog(&catalog).unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION),
+        "{refused:?}"
+    );
+    assert_eq!(writer.report(0, None).unwrap().calls, 500);
 }
 
 #[test]
