@@ -579,6 +579,11 @@ struct HttpAgent {
 
 impl HttpAgent {
     fn start(db: &Path, addr: &str, key: Option<&str>) -> Self {
+        Self::start_with(db, addr, key, &[])
+    }
+
+    /// As `start`, with `env` set too.
+    fn start_with(db: &Path, addr: &str, key: Option<&str>, env: &[(&str, &str)]) -> Self {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-analytics"));
         command
             .args(["mcp", "--db", db.to_str().unwrap(), "--http", addr])
@@ -594,6 +599,7 @@ impl HttpAgent {
         if let Some(key) = key {
             command.env("MCP_ANALYTICS_API_KEY", key);
         }
+        command.envs(env.iter().copied());
         let mut child = command.spawn().unwrap();
         let lines = BufReader::new(child.stderr.take().unwrap());
         let (send, stderr) = std::sync::mpsc::channel();
@@ -686,6 +692,28 @@ async fn over_http_without_a_key_it_serves_loopback_only() {
     assert!(
         stderr.contains("refusing to serve MCP on 0.0.0.0:0 without a key")
             && stderr.contains("MCP_ANALYTICS_API_KEY"),
+        "{stderr}"
+    );
+}
+
+/// An OAuth issuer on loopback that never answers (nothing is fetched before a token arrives).
+const OAUTH: [(&str, &str); 2] = [
+    ("MCP_OAUTH_ISSUER", "http://127.0.0.1:9/"),
+    ("MCP_OAUTH_AUDIENCE", "mcp-analytics"),
+];
+
+#[test]
+fn over_http_oauth_protects_it_and_does_not_combine_with_a_key() {
+    let (_dir, db) = database();
+    let oauth = HttpAgent::start_with(&db, "127.0.0.1:0", None, &OAUTH);
+    let (addr, stderr) = oauth.address();
+    let addr = addr.unwrap_or_else(|| panic!("no address: {stderr}"));
+    assert_eq!(initialize_status(addr, ""), 401, "no token");
+    let both = HttpAgent::start_with(&db, "127.0.0.1:0", Some("agent-key"), &OAUTH);
+    let (addr, stderr) = both.address();
+    assert_eq!(addr, None, "{stderr}");
+    assert!(
+        stderr.contains("both an API key and OAuth would protect /mcp"),
         "{stderr}"
     );
 }

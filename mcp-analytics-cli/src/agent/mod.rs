@@ -176,9 +176,8 @@ impl AgentServer {
         let text = match report.tools.first() {
             None => format!("{}: no calls{}", since, of_tool(args.tool.as_deref())),
             Some(_) => format!(
-                "{}: {} tools, {} calls, {} errors{}",
+                "{}: {} calls, {} errors{} (tools busiest first)",
                 since,
-                report.tools.len(),
                 report.calls,
                 report.errors,
                 of_tool(args.tool.as_deref())
@@ -278,7 +277,7 @@ impl AgentServer {
         let limit = limit(args.limit);
         let report = self.read(move |store| store.report(since_ms, None)).await?;
         let text = format!(
-            "{}: {} tool names called that the server does not have",
+            "{}: missing tools (called by agents, not served): {}",
             since,
             report.missing_tools.len()
         );
