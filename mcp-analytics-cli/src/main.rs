@@ -4,7 +4,7 @@
 //! mcp-analytics report --db ./mcp-analytics.db --since 24h [--tool NAME] [--json]
 //! mcp-analytics dashboard --db ./mcp-analytics.db [--listen 127.0.0.1:8787]
 //! mcp-analytics collect --db ./collected.db --listen 0.0.0.0:8787   # needs MCP_ANALYTICS_API_KEY
-//! mcp-analytics mcp --db ./mcp-analytics.db [--http 127.0.0.1:8788]   # the analytics as an MCP server
+//! mcp-analytics mcp --db ./mcp-analytics.db [--http 127.0.0.1:8788 [--allowed-host NAME]]   # for agents
 //! ```
 //!
 //! `--db` takes a SQLite file or a `postgres://…` URL (the server's `MCP_ANALYTICS_DB`).
@@ -89,6 +89,10 @@ enum Command {
         /// address needs one of them.
         #[arg(long, value_name = "ADDR")]
         http: Option<std::net::SocketAddr>,
+        /// With --http, also answer requests whose Host is NAME (`name` or `name:port`;
+        /// loopback names always; repeat for more): the name clients reach it by off loopback.
+        #[arg(long = "allowed-host", value_name = "NAME", requires = "http")]
+        allowed_hosts: Vec<String>,
     },
 }
 
@@ -121,11 +125,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Collect { db, listen } => {
             runtime()?.block_on(Collector::from_env(db)?.serve(listen))?
         }
-        Command::Mcp { db, http } => {
+        Command::Mcp {
+            db,
+            http,
+            allowed_hosts,
+        } => {
             // Opened before the runtime starts: a PostgreSQL store drives its own.
             let server = agent::AgentServer::open(Database::from(db))?;
             match http {
-                Some(addr) => runtime()?.block_on(agent::http(server, addr))?,
+                Some(addr) => runtime()?.block_on(agent::http(server, addr, allowed_hosts))?,
                 None => runtime()?.block_on(agent::stdio(server))?,
             }
         }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The accepted forms, for error messages and argument docs.
+/// The accepted forms, as error messages name them.
 pub const FORMS: &str = "a number and a unit (s, m, h, d), e.g. `30m`, `24h`, `7d`, or `all`";
 
 /// A time range ending now.

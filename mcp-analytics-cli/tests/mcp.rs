@@ -582,11 +582,27 @@ impl HttpAgent {
         Self::start_with(db, addr, key, &[])
     }
 
+    /// As `start`, with `args` added.
+    fn start_with_args(db: &Path, addr: &str, key: Option<&str>, args: &[&str]) -> Self {
+        Self::spawn(db, addr, key, &[], args)
+    }
+
     /// As `start`, with `env` set too.
     fn start_with(db: &Path, addr: &str, key: Option<&str>, env: &[(&str, &str)]) -> Self {
+        Self::spawn(db, addr, key, env, &[])
+    }
+
+    fn spawn(
+        db: &Path,
+        addr: &str,
+        key: Option<&str>,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-analytics"));
         command
             .args(["mcp", "--db", db.to_str().unwrap(), "--http", addr])
+            .args(args)
             .current_dir(db.parent().unwrap())
             .env_remove("MCP_ANALYTICS_API_KEY")
             .env_remove("RUST_LOG")
@@ -635,6 +651,11 @@ impl Drop for HttpAgent {
 
 /// The status of an MCP `initialize` POSTed to `/mcp` with `headers`.
 fn initialize_status(addr: SocketAddr, headers: &str) -> u16 {
+    initialize_status_for(addr, &addr.to_string(), headers)
+}
+
+/// The status of an MCP `initialize` POSTed to `/mcp` naming `host`, with `headers`.
+fn initialize_status_for(addr: SocketAddr, host: &str, headers: &str) -> u16 {
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
@@ -642,7 +663,7 @@ fn initialize_status(addr: SocketAddr, headers: &str) -> u16 {
         .unwrap();
     write!(
         stream,
-        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n{headers}\r\n{body}",
+        "POST /mcp HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n{headers}\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -694,6 +715,45 @@ async fn over_http_without_a_key_it_serves_loopback_only() {
             && stderr.contains("MCP_ANALYTICS_API_KEY"),
         "{stderr}"
     );
+}
+
+#[test]
+fn over_http_it_answers_only_loopback_and_allowed_host_names() {
+    let (_dir, db) = database();
+    let key = "Authorization: Bearer agent-key\r\n";
+    let plain = HttpAgent::start(&db, "127.0.0.1:0", Some("agent-key"));
+    let (addr, stderr) = plain.address();
+    let addr = addr.unwrap_or_else(|| panic!("no address: {stderr}"));
+    assert_eq!(
+        initialize_status_for(addr, "analytics.example.com", key),
+        403
+    );
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-analytics"));
+    let output = command
+        .args([
+            "mcp",
+            "--db",
+            db.to_str().unwrap(),
+            "--allowed-host",
+            "analytics.example.com",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "--allowed-host needs --http");
+    let allowed = HttpAgent::start_with_args(
+        &db,
+        "127.0.0.1:0",
+        Some("agent-key"),
+        &["--allowed-host", "analytics.example.com"],
+    );
+    let (addr, stderr) = allowed.address();
+    let addr = addr.unwrap_or_else(|| panic!("no address: {stderr}"));
+    assert_eq!(
+        initialize_status_for(addr, "analytics.example.com", key),
+        200
+    );
+    assert_eq!(initialize_status_for(addr, "other.example.com", key), 403);
 }
 
 /// An OAuth issuer on loopback that never answers (nothing is fetched before a token arrives).

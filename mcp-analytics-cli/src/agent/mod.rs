@@ -15,6 +15,7 @@ use mcp_analytics::{
     payments::report::format_amount,
     rmcp::model::{CallToolResult, ContentBlock},
     serve::HttpServer,
+    store::ToolReport,
     tool,
 };
 use schemars::JsonSchema;
@@ -38,9 +39,15 @@ pub async fn stdio(server: AgentServer) -> anyhow::Result<()> {
 }
 
 /// Serves the analytics of `database` over streamable HTTP at `http://{addr}/mcp`, behind
-/// `MCP_ANALYTICS_API_KEY` or OAuth (`MCP_OAUTH_*`), one of which a non-loopback address needs.
-pub async fn http(server: AgentServer, addr: SocketAddr) -> anyhow::Result<()> {
+/// `MCP_ANALYTICS_API_KEY` or OAuth (`MCP_OAUTH_*`), one of which a non-loopback address needs;
+/// requests must name a loopback host or one of `allowed_hosts`.
+pub async fn http(
+    server: AgentServer,
+    addr: SocketAddr,
+    allowed_hosts: Vec<String>,
+) -> anyhow::Result<()> {
     HttpServer::new(move || server.clone())
+        .allowed_hosts(allowed_hosts)
         .without_dashboard()
         .private()
         .api_key_from_env()?
@@ -138,7 +145,6 @@ impl AgentServer {
                 .map(|tool| format!("; most failing: {} ({} errors)", tool.tool, tool.errors))
                 .unwrap_or_default()
         );
-        let busiest = |tool: &&mcp_analytics::store::ToolReport| json!({"tool": tool.tool, "calls": tool.calls, "errors": tool.errors, "p95_ms": tool.p95_ms});
         let value = json!({
             "since": since,
             "calls": report.calls,
@@ -147,8 +153,8 @@ impl AgentServer {
             "p95_ms": overview.p95_ms,
             "users": overview.users,
             "sessions": report.sessions,
-            "busiest_tools": report.tools.iter().take(5).map(|tool| busiest(&tool)).collect::<Vec<_>>(),
-            "most_failing_tools": failing.iter().take(5).map(busiest).collect::<Vec<_>>(),
+            "busiest_tools": report.tools.iter().take(5).map(headline).collect::<Vec<_>>(),
+            "most_failing_tools": failing.iter().take(5).map(|tool| headline(tool)).collect::<Vec<_>>(),
             "error_kinds": report.error_kinds.iter().take(5).collect::<Vec<_>>(),
             "clients": report.clients.len(),
             "missing_tools": report.missing_tools.len(),
@@ -351,6 +357,11 @@ fn range(since: Option<&str>) -> Result<(String, i64), String> {
         Since::Last(_) => format!("last {text}"),
     };
     Ok((label, parsed.start_ms()))
+}
+
+/// A tool's calls, errors and p95, as the overview lists it.
+fn headline(tool: &ToolReport) -> Value {
+    json!({"tool": tool.tool, "calls": tool.calls, "errors": tool.errors, "p95_ms": tool.p95_ms})
 }
 
 /// The requested row limit, within 1..=[`MAX_LIMIT`].
