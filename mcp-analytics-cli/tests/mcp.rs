@@ -345,6 +345,12 @@ async fn each_tool_answers_with_the_seeded_figures() {
     );
     assert_eq!(errors["errors"][1]["tool"], "add");
     assert_eq!(errors["errors"][1]["status"], "panic");
+    let latest = structured(&client, "recent_errors", json!({"since": "7m"})).await;
+    assert_eq!(
+        latest["errors"].as_array().unwrap().len(),
+        2,
+        "since narrows the rows to the cursor session's errors: {latest}"
+    );
 
     let listed = structured(&client, "session_timeline", json!({"since": "1h"})).await;
     let listed = listed["sessions"].as_array().unwrap().clone();
@@ -363,6 +369,9 @@ async fn each_tool_answers_with_the_seeded_figures() {
         (listed[1]["calls"].as_u64(), listed[1]["errors"].as_u64()),
         (Some(9), Some(4))
     );
+    let recent = structured(&client, "session_timeline", json!({"since": "7m"})).await;
+    assert_eq!(recent["sessions"].as_array().unwrap().len(), 1, "{recent}");
+    assert_eq!(recent["sessions"][0]["session_id"], "s-cursor");
     let timeline = structured(&client, "session_timeline", json!({"session": "s-claude"})).await;
     assert_eq!(
         (timeline["calls"].as_u64(), timeline["requests"].as_u64()),
