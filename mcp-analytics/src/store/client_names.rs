@@ -33,15 +33,27 @@ const OTHER: RolledClient<'static> = (OTHER_CLIENTS, "", "");
 pub(super) type Lookup<'l, E> = dyn FnMut(i64, &str) -> Result<HashSet<String>, E> + 'l;
 
 /// The clients admitted per hour and server.
-pub(super) struct ClientNames(Allowance);
+pub(super) struct ClientNames {
+    allowance: Allowance,
+    /// The last call's hour, server and client, and whether it was admitted: batches come mostly
+    /// from few clients, and this answers them without building the allowance's key.
+    last: Option<(i64, String, [String; 3], bool)>,
+}
 
 impl Default for ClientNames {
     fn default() -> Self {
-        Self(Allowance::new(CLIENTS_PER_HOUR))
+        Self::with_limit(CLIENTS_PER_HOUR)
     }
 }
 
 impl ClientNames {
+    fn with_limit(limit: usize) -> Self {
+        Self {
+            allowance: Allowance::new(limit),
+            last: None,
+        }
+    }
+
     /// The client `event` is rolled up under: its own, unless it is new past the hour's
     /// allowance. `stored(hour, server)` reads the clients the rollup already has (see
     /// [`stored`]).
@@ -60,9 +72,22 @@ impl ClientNames {
         }
         let hour = hour_of(event.ts_ms);
         let server = event.server_name.as_str();
-        let admitted = self
-            .0
-            .admits(hour, server, KIND, &key(client), || stored(hour, server))?;
+        let admitted = match &self.last {
+            Some((last_hour, last_server, [name, version, protocol], admitted))
+                if (*last_hour, last_server.as_str()) == (hour, server)
+                    && (name.as_str(), version.as_str(), protocol.as_str()) == client =>
+            {
+                *admitted
+            }
+            _ => {
+                let admitted = self
+                    .allowance
+                    .admits(hour, server, KIND, &key(client), || stored(hour, server))?;
+                let parts = [client.0, client.1, client.2].map(str::to_owned);
+                self.last = Some((hour, server.to_owned(), parts, admitted));
+                admitted
+            }
+        };
         Ok(if admitted { client } else { OTHER })
     }
 
@@ -70,12 +95,14 @@ impl ClientNames {
     /// shares the database with others).
     #[cfg(feature = "postgres")]
     pub(super) fn reload(&mut self, hour: i64, server: &str, clients: HashSet<String>) {
-        self.0.insert(hour, server, KIND, clients);
+        self.last = None;
+        self.allowance.insert(hour, server, KIND, clients);
     }
 
     /// Forgets what is in memory (after a transaction that admitted clients was rolled back).
     pub(super) fn forget(&mut self) {
-        self.0.forget();
+        self.last = None;
+        self.allowance.forget();
     }
 }
 
@@ -183,7 +210,7 @@ mod tests {
 
     #[test]
     fn an_hour_not_in_memory_starts_from_the_clients_the_rollup_has() {
-        let mut clients = ClientNames(Allowance::new(1));
+        let mut clients = ClientNames::with_limit(1);
         let stored =
             |_: i64, _: &str| Ok::<_, ()>(HashSet::from([key(("known", "1.0", "2026-07-28"))]));
         assert_eq!(
