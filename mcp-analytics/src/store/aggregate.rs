@@ -16,6 +16,7 @@ use rusqlite::{Transaction, params};
 
 use super::{
     LatencyHistogram,
+    client_names::RolledClient,
     rollup::{Grain, MINUTE, QUARTER},
     sketch::DistinctSketch,
 };
@@ -150,8 +151,9 @@ pub(super) struct Pending {
     dirty: HashMap<i64, bool>,
 }
 
-/// A stored event and the tool name its rollups use (see `unknown`).
-pub(super) type Rolled<'e> = (&'e ToolCallEvent, &'e str);
+/// A stored event and the tool name (see `unknown`) and client (see `client_names`) its rollups
+/// use.
+pub(super) type Rolled<'e> = (&'e ToolCallEvent, &'e str, RolledClient<'e>);
 
 pub(super) fn floor(ts_ms: i64, unit: i64) -> i64 {
     ts_ms - ts_ms.rem_euclid(unit)
@@ -160,7 +162,7 @@ pub(super) fn floor(ts_ms: i64, unit: i64) -> i64 {
 /// The rows of `events` in the `grain` rollup.
 pub(super) fn buckets<'e>(events: &[Rolled<'e>], grain: &Grain) -> Vec<(BucketKey<'e>, Totals)> {
     let mut buckets: HashMap<BucketKey<'e>, Totals> = HashMap::default();
-    for (event, tool) in events.iter().copied() {
+    for &(event, tool, _) in events {
         let key = (
             floor(event.ts_ms, grain.ms),
             event.server_name.as_str(),
@@ -229,7 +231,7 @@ impl Pending {
             HashMap::default();
         let mut clients: HashMap<BorrowedClientKey<'_>, ClientTotals> = HashMap::default();
         let mut users: HashMap<(i64, &str), (i64, i64)> = HashMap::default();
-        for (event, tool) in events.iter().copied() {
+        for &(event, tool, (client_name, client_version, protocol_version)) in events {
             let hour = floor(event.ts_ms, HOUR_MS);
             let key = (
                 hour,
@@ -262,9 +264,9 @@ impl Pending {
                     hour,
                     event.server_name.as_str(),
                     unknown,
-                    event.client_name.as_deref().unwrap_or(""),
-                    event.client_version.as_deref().unwrap_or(""),
-                    event.protocol_version.as_deref().unwrap_or(""),
+                    client_name,
+                    client_version,
+                    protocol_version,
                     event.status.as_str(),
                 ))
                 .or_default();
@@ -409,6 +411,7 @@ pub(super) fn rebuild(
     transaction: &Transaction<'_>,
     hour: i64,
     unknown: &mut super::unknown::UnknownTools,
+    admitted_clients: &mut super::client_names::ClientNames,
 ) -> rusqlite::Result<bool> {
     let rows: i64 = transaction.query_row(
         "SELECT count(*) FROM tool_calls WHERE ts_ms >= ?1 AND ts_ms < ?1 + 3600000",
@@ -444,6 +447,9 @@ pub(super) fn rebuild(
                     event,
                     unknown.rollup_name(event, &mut |hour, server| {
                         super::unknown::stored(&**transaction, hour, server)
+                    })?,
+                    admitted_clients.rollup_client(event, &mut |hour, server| {
+                        super::client_names::stored(&**transaction, hour, server)
                     })?,
                 ));
             }

@@ -246,6 +246,71 @@ fn hours_stored_before_the_client_rollup_are_rebuilt_when_a_writer_starts() {
     assert_eq!(before.clients.len(), 3);
 }
 
+#[test]
+fn a_caller_inventing_a_client_per_call_keeps_an_hour_to_its_first_hundred_clients_and_the_rest_as_other()
+ {
+    use crate::store::{CLIENTS_PER_HOUR, OTHER_CLIENTS};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let now = now_ms();
+    let hour = now - now % HOUR_MS - HOUR_MS;
+    let invented: Vec<ToolCallEvent> = (0..250)
+        .map(|n| {
+            let name = format!("client-{n}");
+            call(
+                n,
+                hour + n as i64,
+                "search",
+                (&name, "1.0", "2026-07-28"),
+                "s",
+                Status::Ok,
+                1,
+            )
+        })
+        .collect();
+    // Written in batches by two writers one after the other: the second admits no new client.
+    let mut store = SqliteStore::open(&path).unwrap();
+    for batch in invented[..120].chunks(40) {
+        store.append(batch).unwrap();
+    }
+    drop(store);
+    let mut store = SqliteStore::open(&path).unwrap();
+    for batch in invented[120..].chunks(40) {
+        store.append(batch).unwrap();
+    }
+    let report = store.report(hour, None).unwrap();
+    let named: Vec<&str> = report
+        .clients
+        .iter()
+        .filter_map(|client| client.client_name.as_deref())
+        .filter(|name| *name != OTHER_CLIENTS)
+        .collect();
+    assert_eq!(named.len(), CLIENTS_PER_HOUR);
+    assert!(named.iter().all(|name| {
+        name.strip_prefix("client-")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            < CLIENTS_PER_HOUR
+    }));
+    let other: u64 = report
+        .clients
+        .iter()
+        .filter(|client| client.client_name.as_deref() == Some(OTHER_CLIENTS))
+        .map(|client| client.calls)
+        .sum();
+    assert_eq!(other, 250 - CLIENTS_PER_HOUR as u64);
+    let rows: i64 = store
+        .connection()
+        .query_row(
+            "SELECT count(DISTINCT client_name) FROM tool_calls",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 250, "raw rows keep every client");
+}
+
 fn catalog(server: &str, version: &str, recorded_ms: i64, tools: &[(&str, u64)]) -> ToolCatalog {
     ToolCatalog {
         server_name: server.into(),

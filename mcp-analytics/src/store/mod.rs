@@ -8,6 +8,7 @@
 
 mod aggregate;
 mod allowance;
+mod client_names;
 #[cfg(test)]
 mod client_tests;
 mod clients;
@@ -36,6 +37,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, functions::FunctionFlags, params};
 
+pub use client_names::{CLIENTS_PER_HOUR, OTHER_CLIENTS};
 pub use clients::{ClientReport, MissingTool, MissingToolClient, ProtocolReport};
 pub use histogram::LatencyHistogram;
 pub use overview::Overview;
@@ -70,6 +72,8 @@ pub struct SqliteStore {
     pending: aggregate::Pending,
     /// Unknown tool names admitted to the rollups per hour.
     unknown: unknown::UnknownTools,
+    /// Clients admitted to the rollups per hour.
+    clients: client_names::ClientNames,
     /// Request targets admitted to the rollups per hour.
     targets: requests::RequestTargets,
     /// The counters last stored in `recorder_stats`, and when.
@@ -151,6 +155,7 @@ impl SqliteStore {
             connection,
             pending: aggregate::Pending::default(),
             unknown: unknown::UnknownTools::default(),
+            clients: client_names::ClientNames::default(),
             targets: requests::RequestTargets::default(),
             stats_written: None,
             sessions: sessions::Sessions::default(),
@@ -178,7 +183,8 @@ impl SqliteStore {
         let mut rebuilt = 0;
         for hour in hours {
             let transaction = self.connection.transaction()?;
-            let result = aggregate::rebuild(&transaction, hour, &mut self.unknown);
+            let result =
+                aggregate::rebuild(&transaction, hour, &mut self.unknown, &mut self.clients);
             if result.is_err() {
                 self.unknown.forget();
             }
@@ -200,7 +206,9 @@ impl SqliteStore {
     fn store(&mut self, events: &[ToolCallEvent], hourly_now: bool) -> rusqlite::Result<usize> {
         let stored = self.store_in_transaction(events, hourly_now);
         if stored.is_err() {
-            // Names admitted by the rolled-back transaction are not in the rollup.
+            // Names admitted by the rolled-back transaction are not in the rollup. (Clients
+            // admitted by it stay admitted: the hourly client rollup is written late, so the
+            // allowance in memory is the one complete list of this writer's clients.)
             self.unknown.forget();
         }
         stored
@@ -245,7 +253,10 @@ impl SqliteStore {
                     let name = self.unknown.rollup_name(event, &mut |hour, server| {
                         unknown::stored(&*transaction, hour, server)
                     })?;
-                    inserted.push((event, name));
+                    let client = self.clients.rollup_client(event, &mut |hour, server| {
+                        client_names::stored(&*transaction, hour, server)
+                    })?;
+                    inserted.push((event, name, client));
                 }
             }
         }

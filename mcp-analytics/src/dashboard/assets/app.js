@@ -12,6 +12,8 @@
   const OTHER_UNKNOWN_TOOLS = "(other unknown tools)";
   // The rollup row of prompt names or resource URIs past 100 distinct ones per server, method and hour.
   const OTHER_TARGETS = "(other targets)";
+  // The rollup row of clients past 100 distinct (name, version, protocol version) per server and hour.
+  const OTHER_CLIENTS = "(other clients)";
 
   async function get(path) {
     const response = await fetch(base + path, { credentials: "same-origin" });
@@ -189,6 +191,10 @@
     let body = header($("clients"), [["client_name", "Client"], ["client_version", "Version"], ["protocol_version", "Protocol"]].concat(figures));
     for (const client of report.clients) {
       const row = body.insertRow();
+      if (client.client_name === OTHER_CLIENTS) {
+        row.classList.add("bucket");
+        row.title = "Past the first 100 distinct clients per server and hour (their protocol versions are not kept)";
+      }
       cell(row, client.client_name);
       cell(row, client.client_version);
       cell(row, client.protocol_version);

@@ -32,7 +32,7 @@ use tokio_postgres::{
 };
 
 use super::{
-    Overview, Report, ToolSummary, aggregate,
+    Overview, Report, ToolSummary, aggregate, client_names,
     requests::RequestTargets,
     source::{Param, Row, Source},
     unknown,
@@ -60,6 +60,8 @@ pub struct PgStore {
     statements: std::sync::Mutex<HashMap<String, Statement>>,
     /// Unknown tool names admitted to the rollups per hour.
     unknown: unknown::UnknownTools,
+    /// Clients admitted to the rollups per hour.
+    clients: client_names::ClientNames,
     /// Request targets admitted to the rollups per hour.
     targets: RequestTargets,
     /// The counters last stored in `recorder_stats`, and when.
@@ -97,6 +99,7 @@ impl PgStore {
             client,
             statements: std::sync::Mutex::default(),
             unknown: unknown::UnknownTools::default(),
+            clients: client_names::ClientNames::default(),
             targets: RequestTargets::default(),
             stats_written: None,
             sessions: super::sessions::Sessions::default(),
@@ -153,10 +156,19 @@ impl PgStore {
         let mut attempt = 0;
         loop {
             let runtime = self.runtime.as_ref().expect("present until dropped");
-            let result = block_on(runtime, store(&mut self.client, &mut self.unknown, &events));
+            let result = block_on(
+                runtime,
+                store(
+                    &mut self.client,
+                    &mut self.unknown,
+                    &mut self.clients,
+                    &events,
+                ),
+            );
             if result.is_err() {
                 // Names admitted by the rolled-back transaction are not in the rollup.
                 self.unknown.forget();
+                self.clients.forget();
             }
             match result {
                 Err(error) if attempt < RETRIES && retryable(&error) => attempt += 1,
@@ -585,6 +597,7 @@ const CALL_TYPES: [Type; 20] = [
 async fn store(
     client: &mut Client,
     unknown: &mut unknown::UnknownTools,
+    clients: &mut client_names::ClientNames,
     events: &[ToolCallEvent],
 ) -> Result<usize, tokio_postgres::Error> {
     if events.is_empty() {
@@ -663,14 +676,36 @@ async fn store(
             .collect();
         unknown.reload(hour, server, names);
     }
+    // Clients likewise, after the unknown names (every writer locks in the same order).
+    let allowances: std::collections::BTreeSet<(i64, &str)> = inserted
+        .iter()
+        .map(|event| client_names::allowance_of(event))
+        .collect();
+    for (hour, server) in allowances {
+        transaction
+            .execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('clients/' || $2::text || '/' || $1::bigint::text, 0))",
+                &[&hour, &server],
+            )
+            .await?;
+        let stored = transaction
+            .query(
+                &dollars(client_names::STORED_SQL),
+                &[&hour, &server, &client_names::OTHER_CLIENTS],
+            )
+            .await?
+            .iter()
+            .map(|row| client_names::key((row.get(0), row.get(1), row.get(2))))
+            .collect();
+        clients.reload(hour, server, stored);
+    }
+    // Every hour this batch uses was reloaded just above.
+    let reloaded = |_: i64, _: &str| Ok::<_, std::convert::Infallible>(HashSet::new());
     let mut rolled = Vec::with_capacity(inserted.len());
     for event in inserted {
-        let name = unknown.rollup_name(event, &mut |_, _| {
-            // Every hour this batch uses was reloaded just above.
-            Ok::<_, std::convert::Infallible>(HashSet::new())
-        });
-        let Ok(name) = name;
-        rolled.push((event, name));
+        let Ok(name) = unknown.rollup_name(event, &mut { reloaded });
+        let Ok(client) = clients.rollup_client(event, &mut { reloaded });
+        rolled.push((event, name, client));
     }
 
     write_rollups(&transaction, &rolled).await?;

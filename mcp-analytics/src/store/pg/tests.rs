@@ -7,8 +7,8 @@ use crate::{
     catalog::ToolCatalog,
     postgres::test_cluster::Cluster,
     store::{
-        LatencyHistogram, OTHER_TARGETS, OTHER_UNKNOWN_TOOLS, SqliteStore, TARGETS_PER_HOUR,
-        request_tests::requests,
+        LatencyHistogram, OTHER_CLIENTS, OTHER_TARGETS, OTHER_UNKNOWN_TOOLS, SqliteStore,
+        TARGETS_PER_HOUR, request_tests::requests,
     },
 };
 
@@ -458,6 +458,68 @@ fn two_writers_keep_the_unknown_tool_allowance_of_an_hour_between_them() {
         own,
         crate::store::UNKNOWN_TOOLS_PER_HOUR,
         "distinct unknown names kept for the hour: {names:?}"
+    );
+    assert_rollups_equal_rows(&store);
+}
+
+#[test]
+fn two_writers_keep_the_client_allowance_of_an_hour_between_them() {
+    let url = Cluster::shared().create_database("client_allowance");
+    let Database::Postgres(url) = Database::from(url) else {
+        unreachable!()
+    };
+    let hour = now_ms() - now_ms().rem_euclid(HOUR_MS) - HOUR_MS;
+    let writers: Vec<Vec<ToolCallEvent>> = ["a", "b"]
+        .into_iter()
+        .map(|name| {
+            events(name, 150, hour)
+                .into_iter()
+                .enumerate()
+                .map(|(index, mut event)| {
+                    event.ts_ms = hour + index as i64;
+                    event.server_name = "server".into();
+                    event.client_name = Some(format!("{name}-client-{index}"));
+                    event
+                })
+                .collect()
+        })
+        .collect();
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|scope| {
+        for events in &writers {
+            let (url, barrier) = (url.clone(), &barrier);
+            scope.spawn(move || {
+                let mut sink = PgStore::open(&url).unwrap();
+                for batch in events.chunks(10) {
+                    barrier.wait();
+                    Sink::write(&mut sink, batch).unwrap();
+                }
+            });
+        }
+    });
+    let store = PgStore::open(&url).unwrap();
+    let clients: Vec<(String, String, String)> = store
+        .run(async {
+            store
+                .client
+                .query(
+                    "SELECT DISTINCT client_name, coalesce(client_version, ''), coalesce(protocol_version, '') FROM client_calls_1h WHERE hour_ms = $1",
+                    &[&hour],
+                )
+                .await
+                .unwrap()
+        })
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let own = clients
+        .iter()
+        .filter(|(name, _, _)| name != OTHER_CLIENTS)
+        .count();
+    assert_eq!(
+        own,
+        crate::store::CLIENTS_PER_HOUR,
+        "distinct clients kept for the hour: {clients:?}"
     );
     assert_rollups_equal_rows(&store);
 }
