@@ -324,7 +324,19 @@ fn render_clients(report: &Report) -> String {
                 number(client.sessions),
             ]);
         }
-        out.push_str(&format!("Clients\n{clients}\n\n"));
+        out.push_str(&format!("Clients\n{clients}\n"));
+        let other = mcp_analytics::store::OTHER_CLIENTS;
+        if report
+            .clients
+            .iter()
+            .any(|client| client.client_name.as_deref() == Some(other))
+        {
+            out.push_str(&format!(
+                "{other}: calls of clients past the first {} distinct ones per server and hour\n",
+                mcp_analytics::store::CLIENTS_PER_HOUR
+            ));
+        }
+        out.push('\n');
     }
     if report.protocol_versions.len() > 1 {
         let mut protocols = table(&[

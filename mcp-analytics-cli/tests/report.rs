@@ -393,6 +393,34 @@ fn the_report_explains_the_row_of_other_unknown_tools() {
 }
 
 #[test]
+fn the_report_explains_the_row_of_other_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clients.db");
+    let mut store = SqliteStore::open(&path).unwrap();
+    let events: Vec<ToolCallEvent> = (0..103)
+        .map(|index| ToolCallEvent {
+            client_name: Some(format!("client-{index}")),
+            ..event(index, "search", None, Status::Ok, 100)
+        })
+        .collect();
+    store.append(&events).unwrap();
+    let output = report(&["--db", path.to_str().unwrap()]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "(other clients): calls of clients past the first 100 distinct ones per server and hour"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|line| line.contains("(other clients)") && line.contains(" 3 ")),
+        "a row with the other clients' 3 calls: {text}"
+    );
+}
+
+#[test]
 fn tables_never_print_terminal_escapes_even_from_old_databases() {
     // Rows as an older version stored them: client-chosen strings unfiltered and unbounded.
     let dir = tempfile::tempdir().unwrap();
