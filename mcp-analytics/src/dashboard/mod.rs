@@ -98,11 +98,13 @@ impl Dashboard {
             .route("/overview", get(api::overview))
             .route("/errors", get(api::errors))
             .route("/payments", get(api::payments))
-            .route("/session", get(api::session))
-            .route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                api::require_key,
-            ));
+            .route("/session", get(api::session));
+        #[cfg(feature = "alerts")]
+        let api = api.route("/alerts", get(api::alerts));
+        let api = api.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::require_key,
+        ));
         let router = Router::new()
             .route("/", get(auth::page).post(auth::login))
             .nest("/api", api)

@@ -120,6 +120,20 @@ impl Store {
         })
     }
 
+    /// The alerts firing and those resolved since `since_ms` (none yet on PostgreSQL, where
+    /// alerts are not evaluated).
+    #[cfg(feature = "alerts")]
+    pub(crate) fn alerts(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<crate::alerts::AlertView>, QueryError> {
+        Ok(match self {
+            Store::Sqlite(store) => crate::alerts::recent(store.connection(), since_ms)?,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(_) => Vec::new(),
+        })
+    }
+
     /// Revenue, conversion and payment health since `since_ms`.
     pub(crate) fn payments(&self, since_ms: i64) -> Result<PaymentsSummary, QueryError> {
         Ok(match self {

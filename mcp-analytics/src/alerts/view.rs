@@ -1,0 +1,63 @@
+//! The alerts as the dashboard shows them: firing first, then those resolved recently.
+
+use serde::Serialize;
+
+/// An alert's state, for the dashboard's panel.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertView {
+    /// The rule's id, e.g. `error_rate>5%/15m/20`.
+    pub rule: String,
+    /// `error_rate`, `p95`, `dead_man` or `runaway_loop`.
+    pub kind: String,
+    /// `firing` or `resolved`.
+    pub status: &'static str,
+    /// The server whose calls it watches.
+    pub server: String,
+    /// The tool, for rules on tools.
+    pub tool: Option<String>,
+    /// The session, for runaway loops.
+    pub session: Option<String>,
+    /// The rule's measure at the last evaluation (firing) or at resolution.
+    pub value: f64,
+    /// What was seen, as a sentence.
+    pub summary: String,
+    /// When it started firing, or resolved (unix ms).
+    pub since_ms: i64,
+    /// When its latest notification was accepted by a webhook.
+    pub notified_ms: Option<i64>,
+    /// Why its latest notification was not delivered yet (a webhook shown without its path).
+    pub last_error: Option<String>,
+}
+
+/// The alerts firing, then those resolved at or after `resolved_since_ms`, newest first (200
+/// at most).
+pub fn recent(
+    connection: &rusqlite::Connection,
+    resolved_since_ms: i64,
+) -> rusqlite::Result<Vec<AlertView>> {
+    connection
+        .prepare_cached(
+            "SELECT rule, kind, status, server_name, tool, session_id, value, summary, since_ms, notified_ms, last_error FROM alert_state \
+             WHERE status = 'firing' OR since_ms >= ?1 ORDER BY status = 'firing' DESC, since_ms DESC LIMIT 200",
+        )?
+        .query_map([resolved_since_ms], |row| {
+            Ok(AlertView {
+                rule: row.get(0)?,
+                kind: row.get(1)?,
+                status: if row.get::<_, String>(2)? == "firing" {
+                    "firing"
+                } else {
+                    "resolved"
+                },
+                server: row.get(3)?,
+                tool: row.get(4)?,
+                session: row.get(5)?,
+                value: row.get(6)?,
+                summary: row.get(7)?,
+                since_ms: row.get(8)?,
+                notified_ms: row.get(9)?,
+                last_error: row.get(10)?,
+            })
+        })?
+        .collect()
+}
