@@ -185,7 +185,8 @@ impl RunawayLoop {
         }
     }
 
-    /// How far back minutes are looked at (rounded up to whole minutes; default one).
+    /// How far back minutes are looked at (rounded up to whole minutes; default one; the
+    /// per-minute counts are kept for a day).
     pub fn window(mut self, window: Duration) -> Self {
         self.window = window;
         self
