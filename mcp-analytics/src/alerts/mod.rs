@@ -360,7 +360,7 @@ pub(crate) fn human(duration: Duration) -> String {
         (60_000, "m"),
         (1_000, "s"),
     ] {
-        if ms >= unit && ms % unit == 0 {
+        if ms >= unit && ms.is_multiple_of(unit) {
             return format!("{}{name}", ms / unit);
         }
     }
