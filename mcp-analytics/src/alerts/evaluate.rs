@@ -111,12 +111,13 @@ fn percent(value: f64) -> String {
     format!("{text}%")
 }
 
-/// Milliseconds as `850ms` or `2.4s`.
+/// Milliseconds as `850ms`, `2.4s` or `2s`.
 fn latency(ms: f64) -> String {
     if ms < 1000.0 {
         format!("{ms:.0}ms")
     } else {
-        format!("{:.1}s", ms / 1000.0)
+        let seconds = format!("{:.1}", ms / 1000.0);
+        format!("{}s", seconds.trim_end_matches(".0"))
     }
 }
 
@@ -172,13 +173,14 @@ fn dead_man(
         )?
         .query_map([tool], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    // Servers whose calls are not in the hourly rollup yet, from this hour's minutes.
-    let this_hour = floor(now_ms, HOUR_MS) - HOUR_MS;
+    // Servers whose calls are not in the hourly rollup yet, from the minutes since the start
+    // of the previous hour.
+    let recent_from = floor(now_ms, HOUR_MS) - HOUR_MS;
     let recent: Vec<(String, i64)> = connection
         .prepare_cached(
             "SELECT server_name, max(minute_ms) FROM tool_calls_1m WHERE minute_ms >= ?1 AND (?2 IS NULL OR tool = ?2) GROUP BY server_name",
         )?
-        .query_map(params![this_hour, tool], |row| {
+        .query_map(params![recent_from, tool], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
@@ -291,7 +293,44 @@ impl Kind {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::{Status, ToolCallEvent, Transport, alerts::Percent};
+
+    fn call(
+        index: usize,
+        ts_ms: i64,
+        tool: &str,
+        status: Status,
+        duration_us: u64,
+    ) -> ToolCallEvent {
+        ToolCallEvent {
+            id: format!("0190a5c2-0000-7000-8000-{index:012x}"),
+            ts_ms,
+            server_name: "demo".into(),
+            server_version: "1".into(),
+            tool: tool.into(),
+            user_id: None,
+            user_email: None,
+            user_name: None,
+            session_id: Some("s-1".into()),
+            client_name: None,
+            client_version: None,
+            protocol_version: None,
+            transport: Transport::Stdio,
+            request_id: None,
+            duration_us,
+            status,
+            error_type: None,
+            error_message: None,
+            params: None,
+            result: None,
+            ts_ns: None,
+            traceparent: None,
+            tracestate: None,
+        }
+    }
 
     #[test]
     fn percentages_keep_the_digits_a_reader_needs() {
@@ -301,5 +340,82 @@ mod tests {
         assert_eq!(percent(5.0), "5%");
         assert_eq!(latency(850.0), "850ms");
         assert_eq!(latency(2400.0), "2.4s");
+        assert_eq!(latency(2000.0), "2s");
+    }
+
+    fn store(calls: &[ToolCallEvent]) -> (tempfile::TempDir, crate::store::SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = crate::store::SqliteStore::open(dir.path().join("a.db")).unwrap();
+        store.append(calls).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn one_failure_in_two_calls_stays_quiet_below_the_minimum_and_a_busy_failing_tool_breaches() {
+        let now = 1_764_000_000_000;
+        let mut calls = vec![
+            call(0, now - 1000, "night", Status::ToolError, 100),
+            call(1, now - 900, "night", Status::Ok, 100),
+        ];
+        calls.extend((2..22).map(|i| {
+            let status = if i % 10 == 0 {
+                Status::ToolError
+            } else {
+                Status::Ok
+            };
+            call(i, now - 500, "busy", status, 100)
+        }));
+        let (_dir, store) = store(&calls);
+        let rule = ErrorRate::new(Percent::new(5.0), Duration::from_secs(900));
+        let seen = error_rate(store.connection(), &rule, now).unwrap();
+        let night = seen
+            .iter()
+            .find(|seen| seen.subject == "demo/night")
+            .unwrap();
+        assert!(!night.breaching, "{night:?}");
+        let busy = seen
+            .iter()
+            .find(|seen| seen.subject == "demo/busy")
+            .unwrap();
+        assert!(busy.breaching, "{busy:?}");
+        assert_eq!(
+            busy.sentence,
+            "error rate of `busy` is 10% (2/20 calls) over 15m, threshold 5%"
+        );
+    }
+
+    #[test]
+    fn p95_breaches_for_the_slow_tool_only() {
+        let now = 1_764_000_000_000;
+        let calls: Vec<ToolCallEvent> = (0..40)
+            .map(|i| {
+                let (tool, us) = if i % 2 == 0 {
+                    ("search", 3_000_000)
+                } else {
+                    ("fast", 10_000)
+                };
+                call(i, now - 2000, tool, Status::Ok, us)
+            })
+            .collect();
+        let (_dir, store) = store(&calls);
+        let rule = P95::new(Duration::from_secs(2), Duration::from_secs(900));
+        let seen = p95(store.connection(), &rule, now).unwrap();
+        let search = seen
+            .iter()
+            .find(|seen| seen.subject == "demo/search")
+            .unwrap();
+        assert!(search.breaching && search.value > 2000.0, "{search:?}");
+        // The histogram's buckets are a few percent wide.
+        let sentence = &search.sentence;
+        assert!(
+            sentence.starts_with("p95 latency of `search` is 3")
+                && sentence.ends_with("s (20 calls) over 15m, threshold 2s"),
+            "{sentence}"
+        );
+        let fast = seen
+            .iter()
+            .find(|seen| seen.subject == "demo/fast")
+            .unwrap();
+        assert!(!fast.breaching, "{fast:?}");
     }
 }

@@ -1,5 +1,5 @@
-//! The JSON API the page reads: `api/overview`, `api/errors`, `api/alerts` and `api/session`, all for a
-//! `range` of `1h`, `24h`, `7d` or `30d`.
+//! The JSON API the page reads: `api/overview`, `api/errors`, `api/alerts` and `api/session`,
+//! all for a `range` of `1h`, `24h`, `7d` or `30d`.
 
 use std::{
     collections::HashMap,

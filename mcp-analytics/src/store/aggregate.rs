@@ -195,7 +195,7 @@ pub(super) fn loops<'e>(events: &[Rolled<'e>]) -> HashMap<LoopKey<'e>, i64> {
 
 /// A fingerprint of a call's (redacted) arguments: FNV-1a of their stored text, so calls with
 /// the same arguments share it.
-pub(crate) fn args_fingerprint(params: Option<&str>) -> i64 {
+fn args_fingerprint(params: Option<&str>) -> i64 {
     let mut hasher = Fnv::default();
     hasher.write(params.unwrap_or("").as_bytes());
     hasher.finish() as i64
