@@ -137,7 +137,6 @@ pub(super) async fn payments(
 }
 
 /// The alerts firing, then those resolved within the range.
-#[cfg(feature = "alerts")]
 pub(super) async fn alerts(
     Extract(state): Extract<Arc<State>>,
     Query(query): Query<HashMap<String, String>>,

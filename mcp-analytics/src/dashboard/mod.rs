@@ -5,6 +5,7 @@
 //! key, requests must name a loopback or allowed `Host` (DNS rebinding); the sign-in form
 //! refuses cross-origin posts.
 
+mod alerts;
 mod api;
 pub(crate) mod auth;
 pub(crate) mod store;
@@ -98,13 +99,12 @@ impl Dashboard {
             .route("/overview", get(api::overview))
             .route("/errors", get(api::errors))
             .route("/payments", get(api::payments))
-            .route("/session", get(api::session));
-        #[cfg(feature = "alerts")]
-        let api = api.route("/alerts", get(api::alerts));
-        let api = api.route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            api::require_key,
-        ));
+            .route("/session", get(api::session))
+            .route("/alerts", get(api::alerts))
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                api::require_key,
+            ));
         let router = Router::new()
             .route("/", get(auth::page).post(auth::login))
             .nest("/api", api)

@@ -122,13 +122,12 @@ impl Store {
 
     /// The alerts firing and those resolved since `since_ms` (none yet on PostgreSQL, where
     /// alerts are not evaluated).
-    #[cfg(feature = "alerts")]
     pub(crate) fn alerts(
         &self,
         since_ms: i64,
-    ) -> Result<Vec<crate::alerts::AlertView>, QueryError> {
+    ) -> Result<Vec<super::alerts::AlertView>, QueryError> {
         Ok(match self {
-            Store::Sqlite(store) => crate::alerts::recent(store.connection(), since_ms)?,
+            Store::Sqlite(store) => super::alerts::recent(store.connection(), since_ms)?,
             #[cfg(feature = "postgres")]
             Store::Postgres(_) => Vec::new(),
         })

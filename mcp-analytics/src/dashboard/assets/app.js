@@ -341,8 +341,8 @@
     renderCalls($("session"), session.timeline, false, session.start_ms === null ? undefined : session.start_ms);
   }
 
-  // Alerts: firing first, then those resolved in the range (the API is absent without the
-  // `alerts` feature: the panel stays hidden).
+  // Alerts: firing first, then those resolved in the range (a dashboard older than the
+  // database may lack the API: the panel stays hidden).
   function renderAlerts(alerts) {
     $("alerts-panel").hidden = false;
     const body = header($("alerts"), [["status", "Status"], ["rule", "Rule"], ["subject", "Subject"],

@@ -1,37 +1,38 @@
-//! The alerts as the dashboard shows them: firing first, then those resolved recently.
+//! The alerts as the dashboard shows them, read from `alert_state` (written by the evaluators
+//! of [`crate::alerts`]): firing first, then those resolved recently.
 
 use serde::Serialize;
 
 /// An alert's state, for the dashboard's panel.
 #[derive(Clone, Debug, Serialize)]
-pub struct AlertView {
+pub(crate) struct AlertView {
     /// The rule's id, e.g. `error_rate>5%/15m/20`.
-    pub rule: String,
+    pub(crate) rule: String,
     /// `error_rate`, `p95`, `dead_man` or `runaway_loop`.
-    pub kind: String,
+    pub(crate) kind: String,
     /// `firing` or `resolved`.
-    pub status: &'static str,
+    pub(crate) status: &'static str,
     /// The server whose calls it watches.
-    pub server: String,
+    pub(crate) server: String,
     /// The tool, for rules on tools.
-    pub tool: Option<String>,
+    pub(crate) tool: Option<String>,
     /// The session, for runaway loops.
-    pub session: Option<String>,
+    pub(crate) session: Option<String>,
     /// The rule's measure at the last evaluation (firing) or at resolution.
-    pub value: f64,
+    pub(crate) value: f64,
     /// What was seen, as a sentence.
-    pub summary: String,
+    pub(crate) summary: String,
     /// When it started firing, or resolved (unix ms).
-    pub since_ms: i64,
+    pub(crate) since_ms: i64,
     /// When its latest notification was accepted by a webhook.
-    pub notified_ms: Option<i64>,
+    pub(crate) notified_ms: Option<i64>,
     /// Why its latest notification was not delivered yet (a webhook shown without its path).
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
 }
 
 /// The alerts firing, then those resolved at or after `resolved_since_ms`, newest first (200
 /// at most).
-pub fn recent(
+pub(crate) fn recent(
     connection: &rusqlite::Connection,
     resolved_since_ms: i64,
 ) -> rusqlite::Result<Vec<AlertView>> {
