@@ -237,15 +237,14 @@ fn dead_man(
 }
 
 /// Sessions calling one tool with the same arguments more than the rule's count in a minute
-/// of the window (only those: the others are not breaching, and a firing one no longer seen
+/// of the window, from the start of the minute it begins in (only those: the others are not breaching, and a firing one no longer seen
 /// resolves).
 fn runaway_loop(
     connection: &Connection,
     rule: &RunawayLoop,
     now_ms: i64,
 ) -> rusqlite::Result<Vec<Observation>> {
-    let minutes = (rule.window.as_millis().div_ceil(60_000) as i64).max(1);
-    let from = floor(now_ms, MINUTE_MS) - (minutes - 1) * MINUTE_MS;
+    let from = window_start(now_ms, rule.window);
     let mut statement = connection.prepare_cached(
         "SELECT server_name, session_id, tool, args_fp, max(calls) FROM tool_loops_1m WHERE minute_ms >= ?1 GROUP BY server_name, session_id, tool, args_fp HAVING max(calls) > ?2",
     )?;
@@ -417,5 +416,20 @@ mod tests {
             .find(|seen| seen.subject == "demo/fast")
             .unwrap();
         assert!(!fast.breaching, "{fast:?}");
+    }
+
+    #[test]
+    fn a_loop_in_the_minute_that_just_ended_still_fires_after_the_minute_turns() {
+        let minute = 1_764_000_000_000 - 1_764_000_000_000 % 60_000;
+        let calls: Vec<ToolCallEvent> = (0..6)
+            .map(|i| call(i, minute - 1000, "add", Status::Ok, 100))
+            .collect();
+        let (_dir, store) = store(&calls);
+        let seen = runaway_loop(store.connection(), &RunawayLoop::new(5), minute + 500).unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(
+            seen[0].sentence,
+            "session `s-1` called `add` 6 times in a minute with the same arguments, threshold 5"
+        );
     }
 }

@@ -46,13 +46,11 @@ mod evaluate;
 mod model_tests;
 mod state;
 mod task;
-mod view;
 
 use std::time::Duration;
 
 pub use deliver::Webhook;
 pub(crate) use task::Evaluator;
-pub use view::{AlertView, recent};
 
 /// A percentage, kept to a hundredth of a percent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -169,7 +167,8 @@ impl DeadMan {
 }
 
 /// One session calling one tool with the same (redacted) arguments more than `calls` times in
-/// a minute; it stays firing while a minute in the last `window` (default one) had that many.
+/// a minute; it stays firing while a minute overlapping the last `window` (default one minute,
+/// so the current and the previous minute) had that many.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunawayLoop {
     calls: u64,
@@ -185,8 +184,8 @@ impl RunawayLoop {
         }
     }
 
-    /// How far back minutes are looked at (rounded up to whole minutes; default one; the
-    /// per-minute counts are kept for a day).
+    /// How far back minutes are looked at (default one minute; the per-minute counts are
+    /// kept for a day).
     pub fn window(mut self, window: Duration) -> Self {
         self.window = window;
         self
