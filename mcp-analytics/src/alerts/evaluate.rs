@@ -420,7 +420,7 @@ mod tests {
 
     #[test]
     fn a_loop_in_the_minute_that_just_ended_still_fires_after_the_minute_turns() {
-        let minute = 1_764_000_000_000 - 1_764_000_000_000 % 60_000;
+        let minute = 1_764_000_060_000;
         let calls: Vec<ToolCallEvent> = (0..6)
             .map(|i| call(i, minute - 1000, "add", Status::Ok, 100))
             .collect();
