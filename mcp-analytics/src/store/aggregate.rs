@@ -173,10 +173,10 @@ pub(super) fn buckets<'e>(events: &[Rolled<'e>], grain: &Grain) -> Vec<(BucketKe
 }
 
 /// `(minute, server, session, tool, arguments' fingerprint)` of `tool_loops_1m`.
-pub(super) type LoopKey<'e> = (i64, &'e str, &'e str, &'e str, i64);
+type LoopKey<'e> = (i64, &'e str, &'e str, &'e str, i64);
 
 /// Calls of `events` that carry a session, per [`LoopKey`].
-pub(super) fn loops<'e>(events: &[Rolled<'e>]) -> HashMap<LoopKey<'e>, i64> {
+fn loops<'e>(events: &[Rolled<'e>]) -> HashMap<LoopKey<'e>, i64> {
     let mut loops: HashMap<LoopKey<'e>, i64> = HashMap::default();
     for (event, tool) in events.iter().copied() {
         if let Some(session) = &event.session_id {
