@@ -27,6 +27,12 @@ pub enum Environment {
 /// | `MCP_ANALYTICS_API_KEY` | the collector's (and dashboard's) key | none |
 /// | `MCP_ANALYTICS_USER_DETAILS` | store callers' email/name: `off`, `masked` or `full` | `masked` |
 /// | `MCP_ANALYTICS_SESSION_IDLE` | the pause that ends a sessionless caller's session (`90s`, `30m`, `2h`) | `30m` |
+/// | `MCP_ANALYTICS_ALERT_WEBHOOK` | webhook URLs alerts are posted to, comma-separated (feature `alerts`; see [`crate::alerts`]) | none |
+/// | `MCP_ANALYTICS_ALERT_ERROR_RATE` | alert when a tool's error rate exceeds a share over a window: `5%/15m`, or `5%/15m/20` with at least 20 calls | none (minimum 20 calls) |
+/// | `MCP_ANALYTICS_ALERT_P95` | alert when a tool's p95 latency exceeds a threshold over a window: `2s/15m`, or `2s/15m/20` | none |
+/// | `MCP_ANALYTICS_ALERT_DEAD_MAN` | alert when a server (or `10m/tool`) has had no calls for that long: `30m`, comma-separated | none |
+/// | `MCP_ANALYTICS_ALERT_LOOP` | alert when one session calls a tool with the same arguments more than N times a minute: `20/1m` | none |
+/// | `MCP_ANALYTICS_ALERT_INTERVAL` | how often alert rules are evaluated | `30s` |
 /// | `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_*` | OpenTelemetry export (feature `otlp`; see `export::OtlpConfig`) | none |
 ///
 /// Process environment variables win over `.dev.vars`, which wins over `.env` (both read from
@@ -51,6 +57,9 @@ pub struct Config {
     /// OpenTelemetry export, when an `OTEL_EXPORTER_OTLP_*ENDPOINT` is set.
     #[cfg(feature = "otlp")]
     pub otlp: Option<crate::export::OtlpConfig>,
+    /// Alert rules and webhooks, when an `MCP_ANALYTICS_ALERT_*` variable is set.
+    #[cfg(feature = "alerts")]
+    pub alerts: Option<crate::alerts::Alerts>,
 }
 
 impl Config {
@@ -132,6 +141,8 @@ impl Config {
             session_idle,
             #[cfg(feature = "otlp")]
             otlp: crate::export::OtlpConfig::from_lookup(&lookup)?,
+            #[cfg(feature = "alerts")]
+            alerts: crate::alerts::Alerts::from_lookup(&lookup)?,
         })
     }
 

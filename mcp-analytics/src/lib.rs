@@ -109,6 +109,8 @@
 #![doc = include_str!("../docs/performance.md")]
 #![doc = include_str!("../docs/limitations.md")]
 
+#[cfg(feature = "alerts")]
+pub mod alerts;
 mod analytics;
 mod capture;
 pub mod catalog;

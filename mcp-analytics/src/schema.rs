@@ -346,6 +346,41 @@ CREATE TABLE tool_catalog (
     PRIMARY KEY (server_name, server_version)
 ) WITHOUT ROWID;
 "#,
+    // Alerts (see `alerts`): calls per minute by session, tool and arguments (a fingerprint of
+    // their redacted text), written with the rows, for the runaway-loop rule; and each rule's
+    // state per subject, whose transitions replicas take by compare-and-set.
+    r#"
+CREATE TABLE tool_loops_1m (
+    minute_ms   INTEGER NOT NULL,
+    server_name TEXT    NOT NULL,
+    session_id  TEXT    NOT NULL,
+    tool        TEXT    NOT NULL,
+    args_fp     INTEGER NOT NULL,
+    calls       INTEGER NOT NULL,
+    PRIMARY KEY (minute_ms, server_name, session_id, tool, args_fp)
+) WITHOUT ROWID;
+
+CREATE TABLE alert_state (
+    rule             TEXT    NOT NULL,
+    subject          TEXT    NOT NULL,
+    kind             TEXT    NOT NULL,
+    server_name      TEXT    NOT NULL,
+    tool             TEXT,
+    session_id       TEXT,
+    status           TEXT    NOT NULL,
+    since_ms         INTEGER NOT NULL,
+    started_ms       INTEGER NOT NULL,
+    value            REAL    NOT NULL,
+    summary          TEXT    NOT NULL,
+    evaluated_ms     INTEGER NOT NULL,
+    delivered        INTEGER NOT NULL,
+    claimed_until_ms INTEGER NOT NULL,
+    notified_ms      INTEGER,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    last_error       TEXT,
+    PRIMARY KEY (rule, subject)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Brings the database at `connection` up to the last migration, one transaction each (taken
@@ -419,6 +454,9 @@ pub(crate) fn upsert_bucket(table: &str, time: &str) -> String {
         "INSERT INTO {table} ({time}, server_name, tool, status, calls, duration_us_sum, duration_us_max, latency_hist) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT ({time}, server_name, tool, status) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), latency_hist = hist_merge(latency_hist, excluded.latency_hist)"
     )
 }
+
+/// Adds calls to `tool_loops_1m`.
+pub(crate) const UPSERT_LOOPS: &str = "INSERT INTO tool_loops_1m (minute_ms, server_name, session_id, tool, args_fp, calls) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (minute_ms, server_name, session_id, tool, args_fp) DO UPDATE SET calls = calls + excluded.calls";
 
 pub(crate) const UPSERT_STATS: &str = "INSERT INTO recorder_stats (ts_ms, pid, recorded, dropped, written, sink_errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (pid) DO UPDATE SET ts_ms = excluded.ts_ms, recorded = excluded.recorded, dropped = excluded.dropped, written = excluded.written, sink_errors = excluded.sink_errors";
 

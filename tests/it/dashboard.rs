@@ -1,12 +1,14 @@
 //! The dashboard in a real browser: headless Chromium loads the page against a database seeded
 //! with known calls and must show the right tools, counts and error rate (a screenshot is saved
 //! to `target/tmp/dashboard.png`), and the per-client, missing-tool, invalid-argument and
-//! context-cost panels; access control over real HTTP.
+//! context-cost panels, and an alert the evaluator marked firing; access control over real
+//! HTTP.
 
-use std::{path::Path, process::Command};
+use std::{path::Path, process::Command, time::Duration};
 
 use mcp_analytics::{
-    Method, RequestEvent, RequestStatus, Status, ToolCallEvent, Transport,
+    Analytics, Method, RequestEvent, RequestStatus, Status, ToolCallEvent, Transport,
+    alerts::{Alerts, ErrorRate, Percent},
     catalog::{ToolCatalog, ToolCost, estimate_tokens},
     dashboard::Dashboard,
     store::SqliteStore,
@@ -360,6 +362,32 @@ async fn the_browser_shows_clients_missing_tools_invalid_arguments_and_context_c
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("clients.db");
     seed_clients(&db);
+    // The alert evaluator finds search_docs failing (2 of its 5 calls) and marks it firing.
+    let analytics = Analytics::builder()
+        .database(&db)
+        .alerts(
+            Alerts::new()
+                .error_rate(
+                    ErrorRate::new(Percent::new(30.0), Duration::from_secs(900)).min_calls(1),
+                )
+                .interval(Duration::from_millis(50)),
+        )
+        .build()
+        .unwrap();
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let firing = || {
+        connection
+            .query_row(
+                "SELECT count(*) FROM alert_state WHERE status = 'firing'",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .unwrap_or(0)
+    };
+    while firing() == 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(analytics);
     let dashboard = Dashboard::new(&db);
     let served = Serving::start(|listener, shutdown| dashboard.serve_on(listener, shutdown)).await;
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-clients.png");
@@ -405,6 +433,17 @@ async fn the_browser_shows_clients_missing_tools_invalid_arguments_and_context_c
     assert_eq!(
         text_of(&dom, "context-total"),
         "seeded: tools/list 1,234 bytes ≈ 309 tokens per connection"
+    );
+    let alerts = table_of(&dom, "alerts");
+    assert!(
+        alerts.contains(
+            "<tr class=\"alert-firing\"><td>🔥 firing</td><td>error_rate&gt;30%/15m/1</td><td>seeded · search_docs</td><td class=\"num\">40</td>"
+        ),
+        "{alerts}"
+    );
+    assert!(
+        alerts.contains("error rate of `search_docs` is 40% (2/5 calls) over 15m, threshold 30%"),
+        "{alerts}"
     );
     let errors = table_of(&dom, "errors");
     assert!(

@@ -8,6 +8,7 @@
 //! process-wide state (the global analytics, a debug-level log subscriber whose output the
 //! canary search reads), and `ui` runs trybuild.
 
+mod alerts;
 mod call_context;
 mod client_input;
 mod clients;

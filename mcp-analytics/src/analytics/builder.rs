@@ -21,6 +21,8 @@ pub struct AnalyticsBuilder {
     endpoint: Option<(String, Option<String>)>,
     #[cfg(feature = "otlp")]
     otlp: Option<crate::export::OtlpConfig>,
+    #[cfg(feature = "alerts")]
+    alerts: Option<crate::alerts::Alerts>,
 }
 
 impl AnalyticsBuilder {
@@ -35,6 +37,10 @@ impl AnalyticsBuilder {
         #[cfg(feature = "otlp")]
         if config.otlp.is_some() {
             self.otlp = config.otlp;
+        }
+        #[cfg(feature = "alerts")]
+        if config.alerts.is_some() {
+            self.alerts = config.alerts;
         }
         self.endpoint = config.endpoint.map(|endpoint| (endpoint, config.api_key));
         self.enabled(config.enabled)
@@ -83,6 +89,14 @@ impl AnalyticsBuilder {
     #[cfg(feature = "otlp")]
     pub fn otlp(mut self, config: crate::export::OtlpConfig) -> Self {
         self.otlp = Some(config);
+        self
+    }
+
+    /// Evaluates these alert rules on the SQLite database every interval, in a thread of
+    /// their own, and posts their transitions to the webhooks (see [`crate::alerts`]).
+    #[cfg(feature = "alerts")]
+    pub fn alerts(mut self, alerts: crate::alerts::Alerts) -> Self {
+        self.alerts = Some(alerts);
         self
     }
 
@@ -168,6 +182,24 @@ impl AnalyticsBuilder {
         } else {
             destinations.join(", ")
         };
+        #[cfg(feature = "alerts")]
+        let alerts = match self.alerts {
+            None => None,
+            Some(alerts) => match self.database.as_ref().and_then(Database::sqlite_path) {
+                Some(path) => Some(crate::alerts::Evaluator::start(alerts, path)?),
+                None => {
+                    return Err(Error::InvalidConfig {
+                        var: "MCP_ANALYTICS_DB",
+                        value: self
+                            .database
+                            .as_ref()
+                            .map_or_else(|| "none".into(), ToString::to_string),
+                        expected: "a SQLite database: alerts read their rules' rollups from it"
+                            .into(),
+                    });
+                }
+            },
+        };
         let mut sanitizer = self.sanitizer.unwrap_or_default();
         if let Some(details) = self.user_details {
             sanitizer = sanitizer.user_details(details);
@@ -179,6 +211,8 @@ impl AnalyticsBuilder {
             self.write_interval.unwrap_or(Self::DEFAULT_WRITE_INTERVAL),
             description,
             self.database,
+            #[cfg(feature = "alerts")]
+            alerts,
         )
     }
 }

@@ -43,6 +43,9 @@ struct Inner {
     database: Option<crate::Database>,
     /// The `(server name, version)` whose catalogue was handed to the writer.
     catalogs: Mutex<Vec<(&'static str, &'static str)>>,
+    /// The alert evaluator's thread, stopped with the last handle.
+    #[cfg(feature = "alerts")]
+    _alerts: Option<crate::alerts::Evaluator>,
 }
 
 /// A finished tool call or other request, as queued.
@@ -132,6 +135,8 @@ impl Analytics {
             Arc::default(),
             None,
             "analytics disabled".into(),
+            None,
+            #[cfg(feature = "alerts")]
             None,
         )
     }
@@ -272,6 +277,7 @@ impl Analytics {
         interval: std::time::Duration,
         description: String,
         database: Option<crate::Database>,
+        #[cfg(feature = "alerts")] alerts: Option<crate::alerts::Evaluator>,
     ) -> Result<Self, crate::Error> {
         let shared = Arc::new(Shared {
             events: ArrayQueue::new(capacity.max(1)),
@@ -299,6 +305,8 @@ impl Analytics {
             Some(handle),
             description,
             database,
+            #[cfg(feature = "alerts")]
+            alerts,
         ))
     }
 
@@ -308,6 +316,7 @@ impl Analytics {
         writer: Option<JoinHandle<()>>,
         description: String,
         database: Option<crate::Database>,
+        #[cfg(feature = "alerts")] alerts: Option<crate::alerts::Evaluator>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -317,6 +326,8 @@ impl Analytics {
                 description,
                 database,
                 catalogs: Mutex::default(),
+                #[cfg(feature = "alerts")]
+                _alerts: alerts,
             }),
         }
     }

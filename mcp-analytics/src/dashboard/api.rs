@@ -1,5 +1,5 @@
-//! The JSON API the page reads: `api/overview`, `api/errors` and `api/session`, all for a
-//! `range` of `1h`, `24h`, `7d` or `30d`.
+//! The JSON API the page reads: `api/overview`, `api/errors`, `api/alerts` and `api/session`,
+//! all for a `range` of `1h`, `24h`, `7d` or `30d`.
 
 use std::{
     collections::HashMap,
@@ -134,6 +134,15 @@ pub(super) async fn payments(
 ) -> Response {
     let (_, since_ms, _) = range(&query);
     respond(state.query(move |store| store.payments(since_ms)).await)
+}
+
+/// The alerts firing, then those resolved within the range.
+pub(super) async fn alerts(
+    Extract(state): Extract<Arc<State>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (_, since_ms, _) = range(&query);
+    respond(state.query(move |store| store.alerts(since_ms)).await)
 }
 
 pub(super) async fn session(

@@ -5,6 +5,7 @@
 //! key, requests must name a loopback or allowed `Host` (DNS rebinding); the sign-in form
 //! refuses cross-origin posts.
 
+mod alerts;
 mod api;
 pub(crate) mod auth;
 pub(crate) mod store;
@@ -99,6 +100,7 @@ impl Dashboard {
             .route("/errors", get(api::errors))
             .route("/payments", get(api::payments))
             .route("/session", get(api::session))
+            .route("/alerts", get(api::alerts))
             .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 api::require_key,

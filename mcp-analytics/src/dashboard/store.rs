@@ -120,6 +120,19 @@ impl Store {
         })
     }
 
+    /// The alerts firing and those resolved since `since_ms` (none yet on PostgreSQL, where
+    /// alerts are not evaluated).
+    pub(crate) fn alerts(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<super::alerts::AlertView>, QueryError> {
+        Ok(match self {
+            Store::Sqlite(store) => super::alerts::recent(store.connection(), since_ms)?,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(_) => Vec::new(),
+        })
+    }
+
     /// Revenue, conversion and payment health since `since_ms`.
     pub(crate) fn payments(&self, since_ms: i64) -> Result<PaymentsSummary, QueryError> {
         Ok(match self {

@@ -174,7 +174,36 @@ pub(super) fn buckets<'e>(events: &[Rolled<'e>], grain: &Grain) -> Vec<(BucketKe
     buckets.into_iter().collect()
 }
 
-/// Adds `events` to the per-minute and quarter-hour rollups.
+/// `(minute, server, session, tool, arguments' fingerprint)` of `tool_loops_1m`.
+type LoopKey<'e> = (i64, &'e str, &'e str, &'e str, i64);
+
+/// Calls of `events` that carry a session, per [`LoopKey`].
+fn loops<'e>(events: &[Rolled<'e>]) -> HashMap<LoopKey<'e>, i64> {
+    let mut loops: HashMap<LoopKey<'e>, i64> = HashMap::default();
+    for (event, tool) in events.iter().copied() {
+        if let Some(session) = &event.session_id {
+            let key = (
+                floor(event.ts_ms, MINUTE_MS),
+                event.server_name.as_str(),
+                session.as_str(),
+                tool,
+                args_fingerprint(event.params.as_deref()),
+            );
+            *loops.entry(key).or_default() += 1;
+        }
+    }
+    loops
+}
+
+/// A fingerprint of a call's (redacted) arguments: FNV-1a of their stored text, so calls with
+/// the same arguments share it.
+fn args_fingerprint(params: Option<&str>) -> i64 {
+    let mut hasher = Fnv::default();
+    hasher.write(params.unwrap_or("").as_bytes());
+    hasher.finish() as i64
+}
+
+/// Adds `events` to the per-minute and quarter-hour rollups, and to `tool_loops_1m`.
 pub(super) fn write_buckets(
     transaction: &Transaction<'_>,
     events: &[Rolled<'_>],
@@ -194,6 +223,10 @@ pub(super) fn write_buckets(
                 totals.latency.encode()
             ])?;
         }
+    }
+    let mut upsert = transaction.prepare_cached(schema::UPSERT_LOOPS)?;
+    for ((minute, server, session, tool, fingerprint), calls) in loops(events) {
+        upsert.execute(params![minute, server, session, tool, fingerprint, calls])?;
     }
     Ok(())
 }

@@ -230,12 +230,16 @@ fn hours_stored_before_the_client_rollup_are_rebuilt_when_a_writer_starts() {
     let mut store = SqliteStore::open(&path).unwrap();
     store.append(&calls(hour + 60_000)).unwrap();
     let before = store.report(hour, None).unwrap();
-    // As an older version left it: no client rows, and its hours not listed as dirty.
-    let older = crate::schema::MIGRATIONS.len() - 1;
+    // As an older version left it: no client rows (nor the tables of later migrations), and
+    // its hours not listed as dirty.
+    let older = crate::schema::MIGRATIONS
+        .iter()
+        .position(|migration| migration.contains("CREATE TABLE client_calls_1h"))
+        .unwrap();
     store
         .connection()
         .execute_batch(&format!(
-            "DROP TABLE client_calls_1h; DROP TABLE tool_catalog; DROP INDEX tool_calls_invalid_params; DELETE FROM rollup_dirty; PRAGMA user_version = {older};"
+            "DROP TABLE client_calls_1h; DROP TABLE tool_catalog; DROP INDEX tool_calls_invalid_params; DROP TABLE tool_loops_1m; DROP TABLE alert_state; DELETE FROM rollup_dirty; PRAGMA user_version = {older};"
         ))
         .unwrap();
     drop(store);

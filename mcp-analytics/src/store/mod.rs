@@ -80,6 +80,8 @@ pub struct SqliteStore {
     stats_written: Option<(Stats, std::time::Instant)>,
     /// Assigns sessionless callers' sessions.
     sessions: sessions::Sessions,
+    /// The hour up to whose day before `tool_loops_1m` was pruned.
+    loops_pruned_hour: i64,
 }
 
 impl SqliteStore {
@@ -159,6 +161,7 @@ impl SqliteStore {
             targets: requests::RequestTargets::default(),
             stats_written: None,
             sessions: sessions::Sessions::default(),
+            loops_pruned_hour: i64::MIN,
         }
     }
 
@@ -261,6 +264,13 @@ impl SqliteStore {
             }
         }
         aggregate::write_buckets(&transaction, &inserted)?;
+        if let Some(newest) = inserted.iter().map(|(event, _)| event.ts_ms).max() {
+            let hour = aggregate::floor(newest, aggregate::HOUR_MS);
+            if hour > self.loops_pruned_hour {
+                prune_loops(&transaction, hour)?;
+                self.loops_pruned_hour = hour;
+            }
+        }
         self.pending.add(&inserted);
         if hourly_now || self.pending.is_due() {
             self.pending.write(&transaction)?;
@@ -426,6 +436,18 @@ impl SqliteStore {
     pub fn connection(&self) -> &Connection {
         &self.connection
     }
+}
+
+/// How long `tool_loops_1m` keeps its minutes (the runaway-loop rule looks at most this far
+/// back).
+pub(crate) const LOOPS_KEPT_MS: i64 = 86_400_000;
+
+/// Deletes the `tool_loops_1m` minutes more than [`LOOPS_KEPT_MS`] before `hour`.
+fn prune_loops(transaction: &rusqlite::Transaction<'_>, hour: i64) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached("DELETE FROM tool_loops_1m WHERE minute_ms < ?1")?
+        .execute([hour - LOOPS_KEPT_MS])?;
+    Ok(())
 }
 
 /// Registers `name(a, b)`, an SQL function merging two rollup BLOBs (used by the upserts).

@@ -347,6 +347,26 @@
     renderCalls($("session"), session.timeline, false, session.start_ms === null ? undefined : session.start_ms);
   }
 
+  // Alerts: firing first, then those resolved in the range (a dashboard older than the
+  // database may lack the API: the panel stays hidden).
+  function renderAlerts(alerts) {
+    $("alerts-panel").hidden = false;
+    const body = header($("alerts"), [["status", "Status"], ["rule", "Rule"], ["subject", "Subject"],
+      ["value", "Value", 1], ["since", "Since"], ["summary", "What"]]);
+    for (const alert of alerts) {
+      const row = body.insertRow();
+      row.className = "alert-" + alert.status;
+      cell(row, alert.status === "firing" ? "🔥 firing" : "✅ resolved");
+      cell(row, alert.rule);
+      const subject = [alert.server, alert.tool, alert.session].filter((part) => part).join(" · ");
+      cell(row, subject);
+      cell(row, Number.isInteger(alert.value) ? fmt.format(alert.value) : alert.value.toFixed(1), 1);
+      cell(row, new Date(alert.since_ms).toLocaleString());
+      cell(row, alert.summary + (alert.last_error ? " (not delivered: " + alert.last_error + ")" : ""));
+    }
+    if (!alerts.length) body.insertRow().insertCell().textContent = "No alert fired in this range.";
+  }
+
   function renderServers(servers) {
     const select = $("server");
     const chosen = select.value;
@@ -371,6 +391,7 @@
       renderCharts(overview.series, overview.since_ms, overview.until_ms);
       renderCalls($("errors"), errors, true);
       renderPayments(payments);
+      get("api/alerts?" + scope).then(renderAlerts, () => { $("alerts-panel").hidden = true; });
       $("updated").textContent = "updated " + new Date().toLocaleTimeString();
     } catch (error) {
       $("updated").textContent = "error: " + error.message;

@@ -1,0 +1,173 @@
+//! The evaluator: a thread of its own (tool calls never wait for it, nor for a webhook) that
+//! every interval observes each rule, applies the transitions and delivers what is pending.
+
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use rusqlite::Connection;
+
+use super::{
+    Alerts, Rule,
+    deliver::{Notification, Poster, rfc3339},
+    evaluate, human,
+    state::{self, Status, Transition},
+};
+
+/// The running evaluator of an [`Analytics`](crate::Analytics) handle; stops (at its next
+/// wake-up, without being waited for) when dropped.
+pub(crate) struct Evaluator {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::Thread,
+}
+
+impl Evaluator {
+    /// Starts evaluating `alerts` on the SQLite database at `path` (already migrated).
+    pub(crate) fn start(alerts: Alerts, path: &Path) -> Result<Self, crate::Error> {
+        let mut engine = Engine::open(alerts, path)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("mcp-analytics-alerts".into())
+            .spawn(move || {
+                // Made here: the blocking client may not be made or dropped in async code.
+                let poster = Poster::new();
+                while !stopped.load(Ordering::Acquire) {
+                    engine.run(&poster, now_ms());
+                    std::thread::park_timeout(engine.alerts.interval);
+                }
+            })
+            .map_err(crate::Error::Writer)?;
+        Ok(Self {
+            stop,
+            thread: handle.thread().clone(),
+        })
+    }
+}
+
+impl Drop for Evaluator {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// One evaluator's connection, rules and webhooks.
+struct Engine {
+    connection: Connection,
+    alerts: Alerts,
+}
+
+impl Engine {
+    fn open(alerts: Alerts, path: &Path) -> Result<Self, crate::Error> {
+        let error = |source| crate::Error::Store {
+            path: path.to_owned(),
+            source,
+        };
+        let connection = Connection::open(path).map_err(error)?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(error)?;
+        Ok(Self { connection, alerts })
+    }
+
+    /// Evaluates every rule at `now_ms` and delivers what is pending. A failing query or
+    /// webhook is logged; the next evaluation tries again.
+    fn run(&mut self, poster: &Poster, now_ms: i64) {
+        for rule in &self.alerts.rules {
+            if let Err(error) = self.evaluate(rule, now_ms) {
+                tracing::warn!(
+                    "mcp-analytics: alert rule {} not evaluated: {error}",
+                    rule.id()
+                );
+            }
+        }
+        if let Err(error) = self.deliver(poster, now_ms) {
+            tracing::warn!("mcp-analytics: alert notifications not delivered: {error}");
+        }
+    }
+
+    fn evaluate(&self, rule: &Rule, now_ms: i64) -> rusqlite::Result<()> {
+        let observations = evaluate::observe(&self.connection, rule, now_ms)?;
+        for (subject, transition) in state::apply(&self.connection, rule, &observations, now_ms)? {
+            let word = if transition == Transition::Fire {
+                "firing"
+            } else {
+                "resolved"
+            };
+            tracing::info!("mcp-analytics: alert {} {word} for {subject}", rule.id());
+        }
+        Ok(())
+    }
+
+    fn deliver(&self, poster: &Poster, now_ms: i64) -> rusqlite::Result<()> {
+        let ids: Vec<String> = self.alerts.rules.iter().map(Rule::id).collect();
+        let all = (1i64 << self.alerts.webhooks.len().min(62)) - 1;
+        for claimed in state::claim(&self.connection, &ids, all, now_ms)? {
+            let Some(rule) = self
+                .alerts
+                .rules
+                .iter()
+                .find(|rule| rule.id() == claimed.rule)
+            else {
+                continue;
+            };
+            let notification = notification(rule, &claimed);
+            let mut accepted = 0;
+            let mut failure = None;
+            for (bit, webhook) in self.alerts.webhooks.iter().enumerate().take(62) {
+                if claimed.delivered & (1 << bit) != 0 {
+                    continue;
+                }
+                match poster.post(webhook, &notification) {
+                    Ok(()) => accepted |= 1 << bit,
+                    Err(error) => {
+                        tracing::warn!(
+                            "mcp-analytics: alert notification not delivered ({error}); retried at the next evaluation"
+                        );
+                        failure = Some(error);
+                    }
+                }
+            }
+            state::delivered(
+                &self.connection,
+                &claimed,
+                accepted,
+                failure.as_deref(),
+                now_ms,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What is posted for `claimed`, a transition of `rule`.
+fn notification(rule: &Rule, claimed: &state::Claimed) -> Notification {
+    let (status, headline) = match claimed.status {
+        Status::Firing => ("firing", "🔥 FIRING"),
+        Status::Ok => ("resolved", "✅ RESOLVED"),
+    };
+    Notification {
+        text: format!("{headline}: {}", claimed.summary),
+        rule: claimed.rule.clone(),
+        kind: rule.kind().as_str(),
+        status,
+        server: claimed.server.clone(),
+        tool: claimed.tool.clone(),
+        session: claimed.session.clone(),
+        value: claimed.value,
+        threshold: rule.threshold(),
+        window: human(rule.window()),
+        started_at: rfc3339(claimed.started_ms),
+    }
+}
