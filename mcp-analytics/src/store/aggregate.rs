@@ -180,7 +180,7 @@ type LoopKey<'e> = (i64, &'e str, &'e str, &'e str, i64);
 /// Calls of `events` that carry a session, per [`LoopKey`].
 fn loops<'e>(events: &[Rolled<'e>]) -> HashMap<LoopKey<'e>, i64> {
     let mut loops: HashMap<LoopKey<'e>, i64> = HashMap::default();
-    for (event, tool) in events.iter().copied() {
+    for &(event, tool, _) in events {
         if let Some(session) = &event.session_id {
             let key = (
                 floor(event.ts_ms, MINUTE_MS),

@@ -264,7 +264,7 @@ impl SqliteStore {
             }
         }
         aggregate::write_buckets(&transaction, &inserted)?;
-        if let Some(newest) = inserted.iter().map(|(event, _)| event.ts_ms).max() {
+        if let Some(newest) = inserted.iter().map(|(event, _, _)| event.ts_ms).max() {
             let hour = aggregate::floor(newest, aggregate::HOUR_MS);
             if hour > self.loops_pruned_hour {
                 prune_loops(&transaction, hour)?;
