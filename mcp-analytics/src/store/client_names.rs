@@ -100,6 +100,7 @@ impl ClientNames {
     }
 
     /// Forgets what is in memory (after a transaction that admitted clients was rolled back).
+    #[cfg(feature = "postgres")]
     pub(super) fn forget(&mut self) {
         self.last = None;
         self.allowance.forget();
