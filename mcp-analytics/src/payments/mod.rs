@@ -26,7 +26,7 @@ mod ledger;
 mod meter;
 pub mod pricing;
 mod provider;
-#[cfg(all(test, feature = "postgres", feature = "http"))]
+#[cfg(all(test, feature = "postgres", feature = "http", feature = "stripe"))]
 mod replica_tests;
 pub mod report;
 #[cfg(feature = "http")]

@@ -380,5 +380,5 @@ async fn deliver(state: &State, client: &mut Client, claims: &Claims) -> Result<
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "stripe"))]
 mod tests;
