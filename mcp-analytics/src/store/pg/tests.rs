@@ -399,6 +399,28 @@ fn two_writers_at_once_store_the_sum_and_rollups_equal_the_rows() {
     assert_eq!(store.users(0).unwrap(), sqlite.users(0).unwrap());
 }
 
+/// Writes each writer's items on a store of its own, in batches of 10, all writers' batches in
+/// lockstep.
+fn in_lockstep<T: Sync>(
+    url: &crate::PostgresUrl,
+    writers: &[Vec<T>],
+    write: impl Fn(&mut PgStore, &[T]) + Sync,
+) {
+    let barrier = std::sync::Barrier::new(writers.len());
+    std::thread::scope(|scope| {
+        for items in writers {
+            let (barrier, write) = (&barrier, &write);
+            scope.spawn(move || {
+                let mut sink = PgStore::open(url).unwrap();
+                for batch in items.chunks(10) {
+                    barrier.wait();
+                    write(&mut sink, batch);
+                }
+            });
+        }
+    });
+}
+
 #[test]
 fn two_writers_keep_the_unknown_tool_allowance_of_an_hour_between_them() {
     let url = Cluster::shared().create_database("unknown_allowance");
@@ -422,18 +444,8 @@ fn two_writers_keep_the_unknown_tool_allowance_of_an_hour_between_them() {
                 .collect()
         })
         .collect();
-    let barrier = std::sync::Barrier::new(2);
-    std::thread::scope(|scope| {
-        for events in &writers {
-            let (url, barrier) = (url.clone(), &barrier);
-            scope.spawn(move || {
-                let mut sink = PgStore::open(&url).unwrap();
-                for batch in events.chunks(10) {
-                    barrier.wait();
-                    Sink::write(&mut sink, batch).unwrap();
-                }
-            });
-        }
+    in_lockstep(&url, &writers, |sink, batch| {
+        Sink::write(sink, batch).unwrap()
     });
     let store = PgStore::open(&url).unwrap();
     let names: Vec<String> = store
@@ -484,18 +496,8 @@ fn two_writers_keep_the_client_allowance_of_an_hour_between_them() {
                 .collect()
         })
         .collect();
-    let barrier = std::sync::Barrier::new(2);
-    std::thread::scope(|scope| {
-        for events in &writers {
-            let (url, barrier) = (url.clone(), &barrier);
-            scope.spawn(move || {
-                let mut sink = PgStore::open(&url).unwrap();
-                for batch in events.chunks(10) {
-                    barrier.wait();
-                    Sink::write(&mut sink, batch).unwrap();
-                }
-            });
-        }
+    in_lockstep(&url, &writers, |sink, batch| {
+        Sink::write(sink, batch).unwrap()
     });
     let store = PgStore::open(&url).unwrap();
     let clients: Vec<(String, String, String)> = store
@@ -547,18 +549,8 @@ fn two_writers_keep_the_target_allowance_of_an_hour_between_them() {
                 .collect()
         })
         .collect();
-    let barrier = std::sync::Barrier::new(2);
-    std::thread::scope(|scope| {
-        for requests in &writers {
-            let (url, barrier) = (url.clone(), &barrier);
-            scope.spawn(move || {
-                let mut sink = PgStore::open(&url).unwrap();
-                for batch in requests.chunks(10) {
-                    barrier.wait();
-                    Sink::write_requests(&mut sink, batch).unwrap();
-                }
-            });
-        }
+    in_lockstep(&url, &writers, |sink, batch| {
+        Sink::write_requests(sink, batch).unwrap()
     });
     let store = PgStore::open(&url).unwrap();
     let targets: Vec<String> = store
