@@ -61,7 +61,7 @@ fn error_rate<S: Source>(
     now_ms: i64,
 ) -> Result<Vec<Observation>, S::Error> {
     let sql = format!(
-        "SELECT server_name, tool, CAST(sum(calls) AS BIGINT), CAST(sum(CASE WHEN {IS_ERROR} THEN calls ELSE 0 END) AS BIGINT) FROM tool_calls_1m WHERE minute_ms >= ?1 AND status <> 'unknown_tool' GROUP BY server_name, tool"
+        "SELECT server_name, tool, CAST(sum(calls) AS BIGINT), CAST(sum(CASE WHEN {IS_ERROR} THEN calls ELSE 0 END) AS BIGINT) FROM tool_calls_1m WHERE minute_ms >= ?1 AND status <> 'unknown_tool' GROUP BY server_name, tool ORDER BY server_name, tool"
     );
     let rows = db.rows(
         &sql,
@@ -250,7 +250,7 @@ fn runaway_loop<S: Source>(
 ) -> Result<Vec<Observation>, S::Error> {
     let from = window_start(now_ms, rule.window);
     let rows = db.rows(
-        "SELECT server_name, session_id, tool, args_fp, max(calls) FROM tool_loops_1m WHERE minute_ms >= ?1 GROUP BY server_name, session_id, tool, args_fp HAVING max(calls) > ?2",
+        "SELECT server_name, session_id, tool, args_fp, max(calls) FROM tool_loops_1m WHERE minute_ms >= ?1 GROUP BY server_name, session_id, tool, args_fp HAVING max(calls) > ?2 ORDER BY server_name, session_id, tool, args_fp",
         &[
             Param::Int(from),
             Param::Int(i64::try_from(rule.calls).unwrap_or(i64::MAX)),
@@ -435,5 +435,58 @@ mod tests {
             seen[0].sentence,
             "session `s-1` called `add` 6 times in a minute with the same arguments, threshold 5"
         );
+    }
+
+    /// The rule queries are written once for both backends: over the same calls, PostgreSQL
+    /// observes what SQLite does, for every rule.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn every_rule_observes_the_same_on_postgres_as_on_sqlite() {
+        use crate::{
+            Database,
+            alerts::DeadMan,
+            postgres::test_cluster::Cluster,
+            store::PgStore,
+        };
+
+        let now = 1_764_000_030_000;
+        let mut calls: Vec<ToolCallEvent> = (0..30)
+            .map(|i| {
+                let (tool, status, us) = match i % 3 {
+                    0 => ("divide", Status::ToolError, 1_000),
+                    1 => ("search", Status::Ok, 3_000_000),
+                    _ => ("add", Status::Ok, 100),
+                };
+                call(i, now - 20_000 - i as i64 * 1_000, tool, status, us)
+            })
+            .collect();
+        calls.push(call(30, now - 2 * HOUR_MS, "night", Status::Ok, 100));
+        calls.push(call(31, now - 50 * MINUTE_MS, "night", Status::Ok, 100));
+        let (_dir, sqlite) = store(&calls);
+        let Database::Postgres(url) =
+            Database::from(Cluster::shared().create_database("alerts_observe"))
+        else {
+            unreachable!("a postgres URL")
+        };
+        let mut postgres = PgStore::open(&url).unwrap();
+        postgres.append(&calls).unwrap();
+        let window = Duration::from_secs(900);
+        let rules = [
+            Rule::ErrorRate(ErrorRate::new(Percent::new(5.0), window).min_calls(5)),
+            Rule::P95(P95::new(Duration::from_secs(2), window).min_calls(5)),
+            Rule::DeadMan(DeadMan::server(Duration::from_secs(600))),
+            Rule::DeadMan(DeadMan::tool("night", Duration::from_secs(600))),
+            Rule::DeadMan(DeadMan::tool("never", Duration::from_secs(600))),
+            Rule::RunawayLoop(RunawayLoop::new(5).window(Duration::from_secs(120))),
+        ];
+        let mut breaching = 0;
+        for rule in &rules {
+            let seen = observe(sqlite.connection(), rule, now).unwrap();
+            assert_eq!(observe(&postgres, rule, now).unwrap(), seen, "{rule:?}");
+            breaching += seen.iter().filter(|seen| seen.breaching).count();
+        }
+        // divide's error rate, search's p95, night's silence, and the loops of divide, search
+        // and add (ten calls each within two minutes).
+        assert_eq!(breaching, 6);
     }
 }
