@@ -171,11 +171,7 @@ fn one<S: Source>(db: &S, sql: &str, params: &[Param<'_>]) -> Result<Option<i64>
 /// been silent: its latest hour from `tool_calls_1h`, its latest minute from `tool_calls_1m`
 /// since then (the hourly rollup may lag), and, only when that minute began before the
 /// silence would, its last call from that minute's rows.
-fn dead_man<S: Source>(
-    db: &S,
-    rule: &DeadMan,
-    now_ms: i64,
-) -> Result<Vec<Observation>, S::Error> {
+fn dead_man<S: Source>(db: &S, rule: &DeadMan, now_ms: i64) -> Result<Vec<Observation>, S::Error> {
     let tool = rule.tool.as_deref();
     let hours = db.rows(
         "SELECT server_name, max(hour_ms) FROM tool_calls_1h WHERE (?1 IS NULL OR tool = ?1) GROUP BY server_name",
@@ -203,7 +199,11 @@ fn dead_man<S: Source>(
         let minute = one(
             db,
             "SELECT max(minute_ms) FROM tool_calls_1m WHERE minute_ms >= ?1 AND server_name = ?2 AND (?3 IS NULL OR tool = ?3)",
-            &[Param::Int(since), Param::Text(Some(&server)), Param::Text(tool)],
+            &[
+                Param::Int(since),
+                Param::Text(Some(&server)),
+                Param::Text(tool),
+            ],
         )?;
         let last_ms = match minute {
             None => since,
@@ -442,12 +442,7 @@ mod tests {
     #[cfg(feature = "postgres")]
     #[test]
     fn every_rule_observes_the_same_on_postgres_as_on_sqlite() {
-        use crate::{
-            Database,
-            alerts::DeadMan,
-            postgres::test_cluster::Cluster,
-            store::PgStore,
-        };
+        use crate::{Database, alerts::DeadMan, postgres::test_cluster::Cluster, store::PgStore};
 
         let now = 1_764_000_030_000;
         let mut calls: Vec<ToolCallEvent> = (0..30)

@@ -130,9 +130,7 @@ fn of_two_evaluators_racing_on_one_postgres_database_exactly_one_fires_resolves_
             .sum::<usize>()
     };
     assert_eq!(
-        race(|store, now| apply(store, &rule(), &[seen(true)], now)
-            .unwrap()
-            .len()),
+        race(|store, now| apply(store, &rule(), &[seen(true)], now).unwrap().len()),
         1
     );
     // The firing notification is pending: claimed by one of them for the lease, then again
@@ -152,9 +150,11 @@ fn of_two_evaluators_racing_on_one_postgres_database_exactly_one_fires_resolves_
         1
     );
     assert_eq!(
-        race(|store, now| apply(store, &rule(), &[seen(false)], 2_000 + now)
-            .unwrap()
-            .len()),
+        race(
+            |store, now| apply(store, &rule(), &[seen(false)], 2_000 + now)
+                .unwrap()
+                .len()
+        ),
         1
     );
     let rows = store

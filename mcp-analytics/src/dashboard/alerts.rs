@@ -34,7 +34,10 @@ pub(crate) struct AlertView {
 
 /// The alerts firing, then those resolved at or after `resolved_since_ms`, newest first (200
 /// at most), from a SQLite or PostgreSQL database.
-pub(crate) fn recent<S: Source>(db: &S, resolved_since_ms: i64) -> Result<Vec<AlertView>, S::Error> {
+pub(crate) fn recent<S: Source>(
+    db: &S,
+    resolved_since_ms: i64,
+) -> Result<Vec<AlertView>, S::Error> {
     db.rows(
         "SELECT rule, kind, status, server_name, tool, session_id, value, summary, since_ms, notified_ms, last_error FROM alert_state \
          WHERE status = 'firing' OR since_ms >= ?1 ORDER BY status = 'firing' DESC, since_ms DESC LIMIT 200",

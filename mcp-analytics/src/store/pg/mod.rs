@@ -769,14 +769,7 @@ async fn write_rollups(
         transaction
             .execute(
                 schema::UPSERT_LOOPS,
-                &[
-                    &minutes,
-                    &servers,
-                    &sessions,
-                    &tools,
-                    &fingerprints,
-                    &calls,
-                ],
+                &[&minutes, &servers, &sessions, &tools, &fingerprints, &calls],
             )
             .await?;
     }

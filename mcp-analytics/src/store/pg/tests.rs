@@ -7,9 +7,8 @@ use crate::{
     catalog::ToolCatalog,
     postgres::test_cluster::Cluster,
     store::{
-        LatencyHistogram,
-        source::Source, OTHER_CLIENTS, OTHER_TARGETS, OTHER_UNKNOWN_TOOLS, SqliteStore,
-        TARGETS_PER_HOUR, request_tests::requests,
+        LatencyHistogram, OTHER_CLIENTS, OTHER_TARGETS, OTHER_UNKNOWN_TOOLS, SqliteStore,
+        TARGETS_PER_HOUR, request_tests::requests, source::Source,
     },
 };
 
