@@ -89,8 +89,8 @@ fn open_sqlite(path: &Path) -> Result<rusqlite::Connection, crate::Error> {
 }
 
 /// An evaluator's database connection: SQLite's, or a [`PgStore`](crate::store::PgStore)
-/// (which reconnects by itself when its connection broke, see [`Connection::repair`]).
-pub(crate) trait Connection: Source<Error: Display> + Send + 'static {
+/// (reconnected before an evaluation when its connection broke).
+trait Connection: Source<Error: Display> + Send + 'static {
     /// Opens the connection again when it broke; a failure is left for the next evaluation.
     fn repair(&mut self) {}
 }
