@@ -2,20 +2,23 @@
 //! calls it, the alert evaluator (every 100 ms here) reads the rollups and posts to a webhook
 //! receiver on 127.0.0.1 (axum). Each transition arrives exactly once however many evaluations
 //! follow, also with two evaluators (replicas) on one database; a receiver answering 500 gets
-//! the notification again until it accepts it.
+//! the notification again until it accepts it. The same on a PostgreSQL database of the
+//! throwaway cluster, the backend of many replicas.
 
 use std::{
-    path::Path,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use axum::{Json, Router, extract::State, http::StatusCode, routing::post};
 use mcp_analytics::{
-    Analytics,
+    Analytics, Database,
     alerts::{Alerts, DeadMan, ErrorRate, Percent, RunawayLoop, Webhook},
 };
-use mcp_analytics_tests::client::{call, connect_demo};
+use mcp_analytics_tests::{
+    client::{call, connect_demo},
+    postgres::Cluster,
+};
 use serde_json::{Value, json};
 
 /// What the receiver was sent, and how many more requests it answers with 500.
@@ -73,33 +76,69 @@ async fn until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     panic!("gave up waiting for {what}");
 }
 
-/// When the alerts of `kind` were last evaluated (one value per row).
-fn evaluated(db: &Path, kind: &str) -> Vec<i64> {
-    let connection = rusqlite::Connection::open(db).unwrap();
-    let mut statement = connection
-        .prepare("SELECT evaluated_ms FROM alert_state WHERE kind = ?1 ORDER BY subject")
-        .unwrap();
-    statement
-        .query_map([kind], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+/// An analytics database the tests read `alert_state` of.
+enum Db {
+    Sqlite(std::path::PathBuf),
+    Postgres(String, tokio_postgres::Client),
+}
+
+impl Db {
+    /// A database of the throwaway PostgreSQL cluster, and a client of it.
+    async fn postgres(name: &str) -> Db {
+        let url = Cluster::shared().create_database(name);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        Db::Postgres(url, client)
+    }
+
+    fn database(&self) -> Database {
+        match self {
+            Db::Sqlite(path) => Database::from(path),
+            Db::Postgres(url, _) => Database::from(url),
+        }
+    }
+
+    /// When the alerts of `kind` were last evaluated (one value per row).
+    async fn evaluated(&self, kind: &str) -> Vec<i64> {
+        let sql = "SELECT evaluated_ms FROM alert_state WHERE kind = $1 ORDER BY subject";
+        match self {
+            Db::Sqlite(path) => {
+                let connection = rusqlite::Connection::open(path).unwrap();
+                let mut statement = connection.prepare(sql).unwrap();
+                statement
+                    .query_map([kind], |row| row.get(0))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap()
+            }
+            // Empty until the server made the table.
+            Db::Postgres(_, client) => client.query(sql, &[&kind]).await.map_or_else(
+                |_| Vec::new(),
+                |rows| rows.iter().map(|row| row.get(0)).collect(),
+            ),
+        }
+    }
 }
 
 /// Waits until the evaluators evaluated `kind`'s rows `times` more times.
-async fn evaluations(db: &Path, kind: &str, times: usize) {
-    let mut seen = vec![evaluated(db, kind)];
-    until("more evaluations", || {
-        let now = evaluated(db, kind);
+async fn evaluations(db: &Db, kind: &str, times: usize) {
+    let mut seen = vec![db.evaluated(kind).await];
+    for _ in 0..1200 {
+        let now = db.evaluated(kind).await;
         if seen.last() != Some(&now) {
             seen.push(now);
         }
-        (seen.len() > times).then_some(())
-    })
-    .await;
+        if seen.len() > times {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gave up waiting for more evaluations");
 }
 
-fn analytics(db: &Path, alerts: Alerts) -> Analytics {
+fn analytics(db: impl Into<Database>, alerts: Alerts) -> Analytics {
     Analytics::builder()
         .database(db)
         .alerts(alerts.interval(Duration::from_millis(100)))
@@ -114,10 +153,20 @@ fn error_rate_over_half() -> ErrorRate {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_tool_fires_once_across_evaluations_and_resolves_once_after_successes() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("alerts.db");
+    fires_once_and_resolves_once(Db::Sqlite(dir.path().join("alerts.db"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_failing_tool_fires_once_and_resolves_once_and_the_dashboard_lists_it() {
+    fires_once_and_resolves_once(Db::postgres("alerts_fire_resolve").await).await;
+}
+
+/// Four failed calls fire the error rate once, eight successes resolve it once (the
+/// dashboard's API lists it firing meanwhile).
+async fn fires_once_and_resolves_once(db: Db) {
     let (webhook, inbox) = receiver(0).await;
     let analytics = analytics(
-        &db,
+        db.database(),
         Alerts::new()
             .webhook(webhook)
             .error_rate(error_rate_over_half()),
@@ -152,6 +201,9 @@ async fn a_failing_tool_fires_once_across_evaluations_and_resolves_once_after_su
         fired["started_at"].as_str().unwrap().ends_with('Z'),
         "{fired}"
     );
+    let listed = dashboard_alerts(db.database()).await;
+    assert_eq!(listed[0]["status"], "firing", "{listed}");
+    assert_eq!(listed[0]["tool"], "divide", "{listed}");
 
     for _ in 0..8 {
         call(&client, "divide", json!({"a": 4, "b": 2}))
@@ -174,16 +226,45 @@ async fn a_failing_tool_fires_once_across_evaluations_and_resolves_once_after_su
     client.cancel().await.unwrap();
 }
 
+/// What the dashboard's `api/alerts` answers over `database`.
+async fn dashboard_alerts(database: Database) -> Value {
+    let dashboard = mcp_analytics::dashboard::Dashboard::new(database);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(dashboard.serve_on(listener, async move {
+        let _ = stopped.await;
+    }));
+    let listed = reqwest::get(format!("http://{addr}/api/alerts?range=1h"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let _ = stop.send(());
+    listed
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_evaluating_one_database_notify_each_transition_once() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("replicas.db");
+    replicas_notify_once(Db::Sqlite(dir.path().join("replicas.db"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_database_notify_each_transition_once() {
+    replicas_notify_once(Db::postgres("alerts_replicas").await).await;
+}
+
+/// Two servers on one database, both evaluating: the firing and the resolution each arrive
+/// once.
+async fn replicas_notify_once(db: Db) {
     let (webhook, inbox) = receiver(0).await;
     let rules = Alerts::new()
         .webhook(webhook)
         .error_rate(error_rate_over_half());
-    let first = analytics(&db, rules.clone());
-    let second = analytics(&db, rules);
+    let first = analytics(db.database(), rules.clone());
+    let second = analytics(db.database(), rules);
     let client = connect_demo(first.clone()).await;
 
     for _ in 0..5 {
@@ -199,6 +280,21 @@ async fn two_replicas_evaluating_one_database_notify_each_transition_once() {
     evaluations(&db, "error_rate", 6).await;
     assert_eq!(inbox.accepted().len(), 1, "{:?}", inbox.accepted());
     assert_eq!(inbox.requests(), 1);
+
+    for _ in 0..10 {
+        call(&client, "divide", json!({"a": 4, "b": 2}))
+            .await
+            .unwrap();
+    }
+    first.flush().await;
+    let resolved = until("the resolved notification", || {
+        inbox.accepted().get(1).cloned()
+    })
+    .await;
+    evaluations(&db, "error_rate", 6).await;
+    assert_eq!(resolved["status"], "resolved");
+    assert_eq!(inbox.accepted().len(), 2, "{:?}", inbox.accepted());
+    assert_eq!(inbox.requests(), 2);
     drop((client, first, second));
 }
 
@@ -227,7 +323,7 @@ async fn a_receiver_answering_500_gets_the_notification_again_until_it_accepts_i
         inbox.accepted().first().cloned()
     })
     .await;
-    evaluations(&db, "error_rate", 3).await;
+    evaluations(&Db::Sqlite(db.clone()), "error_rate", 3).await;
     assert_eq!(inbox.accepted().len(), 1);
     assert_eq!(inbox.requests(), 5);
     let connection = rusqlite::Connection::open(&db).unwrap();
@@ -307,7 +403,7 @@ async fn a_session_repeating_one_call_fires_the_runaway_loop_once_and_varied_cal
     }
     analytics.flush().await;
     let fired = until("the loop firing", || inbox.accepted().first().cloned()).await;
-    evaluations(&db, "runaway_loop", 3).await;
+    evaluations(&Db::Sqlite(db.clone()), "runaway_loop", 3).await;
     assert_eq!(inbox.accepted().len(), 1, "{:?}", inbox.accepted());
     assert_eq!(fired["kind"], "runaway_loop");
     assert_eq!(fired["tool"], "add");

@@ -1,13 +1,18 @@
 //! What each rule sees in the rollups now: one [`Observation`] per subject (a tool, a server,
 //! a session's tool and arguments), breaching or not. Windows are read by the minute
-//! (`tool_calls_1m`, `tool_loops_1m`) from the start of the minute the window begins in.
+//! (`tool_calls_1m`, `tool_loops_1m`) from the start of the minute the window begins in. The
+//! queries are written once for SQLite and PostgreSQL, over [`Source`].
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, params};
-
 use super::{DeadMan, ErrorRate, Kind, P95, Rule, RunawayLoop, human};
-use crate::{schema::IS_ERROR, store::LatencyHistogram};
+use crate::{
+    schema::IS_ERROR,
+    store::{
+        LatencyHistogram,
+        source::{Param, Source},
+    },
+};
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -28,16 +33,16 @@ pub(crate) struct Observation {
 }
 
 /// The rule's observations at `now_ms`.
-pub(crate) fn observe(
-    connection: &Connection,
+pub(crate) fn observe<S: Source>(
+    db: &S,
     rule: &Rule,
     now_ms: i64,
-) -> rusqlite::Result<Vec<Observation>> {
+) -> Result<Vec<Observation>, S::Error> {
     match rule {
-        Rule::ErrorRate(rule) => error_rate(connection, rule, now_ms),
-        Rule::P95(rule) => p95(connection, rule, now_ms),
-        Rule::DeadMan(rule) => dead_man(connection, rule, now_ms),
-        Rule::RunawayLoop(rule) => runaway_loop(connection, rule, now_ms),
+        Rule::ErrorRate(rule) => error_rate(db, rule, now_ms),
+        Rule::P95(rule) => p95(db, rule, now_ms),
+        Rule::DeadMan(rule) => dead_man(db, rule, now_ms),
+        Rule::RunawayLoop(rule) => runaway_loop(db, rule, now_ms),
     }
 }
 
@@ -50,26 +55,21 @@ fn window_start(now_ms: i64, window: std::time::Duration) -> i64 {
     floor(now_ms - window.as_millis() as i64, MINUTE_MS)
 }
 
-fn error_rate(
-    connection: &Connection,
+fn error_rate<S: Source>(
+    db: &S,
     rule: &ErrorRate,
     now_ms: i64,
-) -> rusqlite::Result<Vec<Observation>> {
+) -> Result<Vec<Observation>, S::Error> {
     let sql = format!(
-        "SELECT server_name, tool, CAST(sum(calls) AS BIGINT), CAST(sum(CASE WHEN {IS_ERROR} THEN calls ELSE 0 END) AS BIGINT) FROM tool_calls_1m WHERE minute_ms >= ?1 AND status <> 'unknown_tool' GROUP BY server_name, tool"
+        "SELECT server_name, tool, CAST(sum(calls) AS BIGINT), CAST(sum(CASE WHEN {IS_ERROR} THEN calls ELSE 0 END) AS BIGINT) FROM tool_calls_1m WHERE minute_ms >= ?1 AND status <> 'unknown_tool' GROUP BY server_name, tool ORDER BY server_name, tool"
     );
-    let mut statement = connection.prepare_cached(&sql)?;
-    let rows = statement.query_map([window_start(now_ms, rule.window)], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, i64>(2)?,
-            row.get::<_, i64>(3)?,
-        ))
-    })?;
+    let rows = db.rows(
+        &sql,
+        &[Param::Int(window_start(now_ms, rule.window))],
+        |row| Ok((row.string(0)?, row.string(1)?, row.int(2)?, row.int(3)?)),
+    )?;
     let mut observations = Vec::new();
-    for row in rows {
-        let (server, tool, calls, errors) = row?;
+    for (server, tool, calls, errors) in rows {
         let rate = if calls > 0 {
             errors as f64 * 100.0 / calls as f64
         } else {
@@ -121,19 +121,20 @@ fn latency(ms: f64) -> String {
     }
 }
 
-fn p95(connection: &Connection, rule: &P95, now_ms: i64) -> rusqlite::Result<Vec<Observation>> {
-    let mut statement = connection.prepare_cached(
-        "SELECT server_name, tool, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 AND status <> 'unknown_tool'",
-    )?;
-    let mut rows = statement.query([window_start(now_ms, rule.window)])?;
+fn p95<S: Source>(db: &S, rule: &P95, now_ms: i64) -> Result<Vec<Observation>, S::Error> {
     let mut tools: BTreeMap<(String, String), (u64, LatencyHistogram)> = BTreeMap::new();
-    while let Some(row) = rows.next()? {
-        let entry = tools
-            .entry((row.get(0)?, row.get(1)?))
-            .or_insert_with(|| (0, LatencyHistogram::default()));
-        entry.0 += u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0);
-        entry.1.merge_encoded(row.get_ref(3)?.as_blob()?);
-    }
+    db.each(
+        "SELECT server_name, tool, calls, latency_hist FROM tool_calls_1m WHERE minute_ms >= ?1 AND status <> 'unknown_tool'",
+        &[Param::Int(window_start(now_ms, rule.window))],
+        &mut |row| {
+            let entry = tools
+                .entry((row.string(0)?, row.string(1)?))
+                .or_insert_with(|| (0, LatencyHistogram::default()));
+            entry.0 += u64::try_from(row.int(2)?).unwrap_or(0);
+            entry.1.merge_encoded(row.blob(3)?);
+            Ok(())
+        },
+    )?;
     let threshold_ms = rule.threshold.as_secs_f64() * 1000.0;
     Ok(tools
         .into_iter()
@@ -157,33 +158,34 @@ fn p95(connection: &Connection, rule: &P95, now_ms: i64) -> rusqlite::Result<Vec
         .collect())
 }
 
+/// The single integer `sql` answers (NULL when it has no rows to aggregate).
+fn one<S: Source>(db: &S, sql: &str, params: &[Param<'_>]) -> Result<Option<i64>, S::Error> {
+    Ok(db
+        .rows(sql, params, |row| row.nullable_int(0))?
+        .into_iter()
+        .next()
+        .flatten())
+}
+
 /// Every server (or the rule's tool on every server) that ever had calls, and how long it has
 /// been silent: its latest hour from `tool_calls_1h`, its latest minute from `tool_calls_1m`
 /// since then (the hourly rollup may lag), and, only when that minute began before the
 /// silence would, its last call from that minute's rows.
-fn dead_man(
-    connection: &Connection,
-    rule: &DeadMan,
-    now_ms: i64,
-) -> rusqlite::Result<Vec<Observation>> {
+fn dead_man<S: Source>(db: &S, rule: &DeadMan, now_ms: i64) -> Result<Vec<Observation>, S::Error> {
     let tool = rule.tool.as_deref();
-    let hours: Vec<(String, i64)> = connection
-        .prepare_cached(
-            "SELECT server_name, max(hour_ms) FROM tool_calls_1h WHERE (?1 IS NULL OR tool = ?1) GROUP BY server_name",
-        )?
-        .query_map([tool], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let hours = db.rows(
+        "SELECT server_name, max(hour_ms) FROM tool_calls_1h WHERE (?1 IS NULL OR tool = ?1) GROUP BY server_name",
+        &[Param::Text(tool)],
+        |row| Ok((row.string(0)?, row.int(1)?)),
+    )?;
     // Servers whose calls are not in the hourly rollup yet, from the minutes since the start
     // of the previous hour.
     let recent_from = floor(now_ms, HOUR_MS) - HOUR_MS;
-    let recent: Vec<(String, i64)> = connection
-        .prepare_cached(
-            "SELECT server_name, max(minute_ms) FROM tool_calls_1m WHERE minute_ms >= ?1 AND (?2 IS NULL OR tool = ?2) GROUP BY server_name",
-        )?
-        .query_map(params![recent_from, tool], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let recent = db.rows(
+        "SELECT server_name, max(minute_ms) FROM tool_calls_1m WHERE minute_ms >= ?1 AND (?2 IS NULL OR tool = ?2) GROUP BY server_name",
+        &[Param::Int(recent_from), Param::Text(tool)],
+        |row| Ok((row.string(0)?, row.int(1)?)),
+    )?;
     let mut servers: BTreeMap<String, i64> = BTreeMap::new();
     for (server, hour) in hours {
         servers.insert(server, hour);
@@ -194,22 +196,24 @@ fn dead_man(
     let silence_ms = rule.silence.as_millis() as i64;
     let mut observations = Vec::new();
     for (server, since) in servers {
-        let minute: Option<i64> = connection
-            .prepare_cached(
-                "SELECT max(minute_ms) FROM tool_calls_1m WHERE minute_ms >= ?1 AND server_name = ?2 AND (?3 IS NULL OR tool = ?3)",
-            )?
-            .query_row(params![since, server, tool], |row| row.get(0))?;
+        let minute = one(
+            db,
+            "SELECT max(minute_ms) FROM tool_calls_1m WHERE minute_ms >= ?1 AND server_name = ?2 AND (?3 IS NULL OR tool = ?3)",
+            &[
+                Param::Int(since),
+                Param::Text(Some(&server)),
+                Param::Text(tool),
+            ],
+        )?;
         let last_ms = match minute {
             None => since,
             Some(minute) if minute > now_ms - silence_ms => minute,
-            Some(minute) => connection
-                .prepare_cached(
-                    "SELECT max(ts_ms) FROM tool_calls WHERE ts_ms >= ?1 AND ts_ms < ?1 + 60000 AND server_name = ?2 AND (?3 IS NULL OR tool = ?3)",
-                )?
-                .query_row(params![minute, server, tool], |row| {
-                    row.get::<_, Option<i64>>(0)
-                })?
-                .unwrap_or(minute),
+            Some(minute) => one(
+                db,
+                "SELECT max(ts_ms) FROM tool_calls WHERE ts_ms >= ?1 AND ts_ms < ?1 + 60000 AND server_name = ?2 AND (?3 IS NULL OR tool = ?3)",
+                &[Param::Int(minute), Param::Text(Some(&server)), Param::Text(tool)],
+            )?
+            .unwrap_or(minute),
         };
         let quiet_ms = (now_ms - last_ms).max(0);
         let target = match tool {
@@ -237,32 +241,32 @@ fn dead_man(
 }
 
 /// Sessions calling one tool with the same arguments more than the rule's count in a minute
-/// of the window, from the start of the minute it begins in (only those: the others are not breaching, and a firing one no longer seen
-/// resolves).
-fn runaway_loop(
-    connection: &Connection,
+/// of the window, from the start of the minute it begins in (only those: the others are not
+/// breaching, and a firing one no longer seen resolves).
+fn runaway_loop<S: Source>(
+    db: &S,
     rule: &RunawayLoop,
     now_ms: i64,
-) -> rusqlite::Result<Vec<Observation>> {
+) -> Result<Vec<Observation>, S::Error> {
     let from = window_start(now_ms, rule.window);
-    let mut statement = connection.prepare_cached(
-        "SELECT server_name, session_id, tool, args_fp, max(calls) FROM tool_loops_1m WHERE minute_ms >= ?1 GROUP BY server_name, session_id, tool, args_fp HAVING max(calls) > ?2",
-    )?;
-    let rows = statement.query_map(
-        params![from, i64::try_from(rule.calls).unwrap_or(i64::MAX)],
+    let rows = db.rows(
+        "SELECT server_name, session_id, tool, args_fp, max(calls) FROM tool_loops_1m WHERE minute_ms >= ?1 GROUP BY server_name, session_id, tool, args_fp HAVING max(calls) > ?2 ORDER BY server_name, session_id, tool, args_fp",
+        &[
+            Param::Int(from),
+            Param::Int(i64::try_from(rule.calls).unwrap_or(i64::MAX)),
+        ],
         |row| {
             Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, i64>(3)?,
-                row.get::<_, i64>(4)?,
+                row.string(0)?,
+                row.string(1)?,
+                row.string(2)?,
+                row.int(3)?,
+                row.int(4)?,
             ))
         },
     )?;
     let mut observations = Vec::new();
-    for row in rows {
-        let (server, session, tool, fingerprint, calls) = row?;
+    for (server, session, tool, fingerprint, calls) in rows {
         observations.push(Observation {
             subject: format!("{server}/{session}/{tool}/{fingerprint:016x}"),
             breaching: true,
@@ -431,5 +435,53 @@ mod tests {
             seen[0].sentence,
             "session `s-1` called `add` 6 times in a minute with the same arguments, threshold 5"
         );
+    }
+
+    /// The rule queries are written once for both backends: over the same calls, PostgreSQL
+    /// observes what SQLite does, for every rule.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn every_rule_observes_the_same_on_postgres_as_on_sqlite() {
+        use crate::{Database, alerts::DeadMan, postgres::test_cluster::Cluster, store::PgStore};
+
+        let now = 1_764_000_030_000;
+        let mut calls: Vec<ToolCallEvent> = (0..30)
+            .map(|i| {
+                let (tool, status, us) = match i % 3 {
+                    0 => ("divide", Status::ToolError, 1_000),
+                    1 => ("search", Status::Ok, 3_000_000),
+                    _ => ("add", Status::Ok, 100),
+                };
+                call(i, now - 20_000 - i as i64 * 1_000, tool, status, us)
+            })
+            .collect();
+        calls.push(call(30, now - 2 * HOUR_MS, "night", Status::Ok, 100));
+        calls.push(call(31, now - 50 * MINUTE_MS, "night", Status::Ok, 100));
+        let (_dir, sqlite) = store(&calls);
+        let Database::Postgres(url) =
+            Database::from(Cluster::shared().create_database("alerts_observe"))
+        else {
+            unreachable!("a postgres URL")
+        };
+        let mut postgres = PgStore::open(&url).unwrap();
+        postgres.append(&calls).unwrap();
+        let window = Duration::from_secs(900);
+        let rules = [
+            Rule::ErrorRate(ErrorRate::new(Percent::new(5.0), window).min_calls(5)),
+            Rule::P95(P95::new(Duration::from_secs(2), window).min_calls(5)),
+            Rule::DeadMan(DeadMan::server(Duration::from_secs(600))),
+            Rule::DeadMan(DeadMan::tool("night", Duration::from_secs(600))),
+            Rule::DeadMan(DeadMan::tool("never", Duration::from_secs(600))),
+            Rule::RunawayLoop(RunawayLoop::new(5).window(Duration::from_secs(120))),
+        ];
+        let mut breaching = 0;
+        for rule in &rules {
+            let seen = observe(sqlite.connection(), rule, now).unwrap();
+            assert_eq!(observe(&postgres, rule, now).unwrap(), seen, "{rule:?}");
+            breaching += seen.iter().filter(|seen| seen.breaching).count();
+        }
+        // divide's error rate, search's p95, night's silence, and the loops of divide, search
+        // and add (ten calls each within two minutes).
+        assert_eq!(breaching, 6);
     }
 }

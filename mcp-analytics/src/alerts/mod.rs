@@ -37,7 +37,10 @@
 //! (`30m`, or `10m/tool` for one tool; comma-separated), `MCP_ANALYTICS_ALERT_LOOP` (`20/1m`)
 //! and `MCP_ANALYTICS_ALERT_INTERVAL` (`30s`).
 //!
-//! Alerts read a SQLite database; a PostgreSQL one is refused at startup for now.
+//! Alerts need a database ([`AnalyticsBuilder::database`](crate::AnalyticsBuilder::database)):
+//! a SQLite file or a PostgreSQL database (feature `postgres`), whose rollups the rules read
+//! and where their state is kept. Each evaluator has a connection of its own; the queries and
+//! transitions are written once for both (over `store::source::Source`).
 
 mod deliver;
 mod env;

@@ -94,3 +94,73 @@ fn of_two_evaluators_racing_on_one_database_exactly_one_fires_and_one_resolves()
     assert_eq!(race(true), 1);
     assert_eq!(race(false), 1);
 }
+
+/// The same race on PostgreSQL (the backend of many replicas), each evaluator with a store
+/// of its own on one database of the throwaway cluster; and of the two, exactly one claims
+/// each notification.
+#[cfg(feature = "postgres")]
+#[test]
+fn of_two_evaluators_racing_on_one_postgres_database_exactly_one_fires_resolves_and_claims() {
+    use crate::{
+        Database,
+        postgres::test_cluster::Cluster,
+        store::{PgStore, source::Source},
+    };
+
+    let Database::Postgres(url) = Database::from(Cluster::shared().create_database("alerts_race"))
+    else {
+        unreachable!("a postgres URL")
+    };
+    PgStore::open(&url).unwrap();
+    let race = |work: fn(&PgStore, i64) -> usize| {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                let (url, barrier) = (url.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let store = PgStore::open(&url).unwrap();
+                    barrier.wait();
+                    (0..50).map(|now| work(&store, now)).sum::<usize>()
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .map(|racer| racer.join().unwrap())
+            .sum::<usize>()
+    };
+    assert_eq!(
+        race(|store, now| apply(store, &rule(), &[seen(true)], now).unwrap().len()),
+        1
+    );
+    // The firing notification is pending: claimed by one of them for the lease, then again
+    // once the lease ran out with nothing delivered.
+    let claims = |store: &PgStore, _: i64| {
+        super::state::claim(store, &[rule().id()], 1, 1_000)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(race(claims), 1);
+    let store = PgStore::open(&url).unwrap();
+    let later = 1_000 + super::state::LEASE_MS;
+    assert_eq!(
+        super::state::claim(&store, &[rule().id()], 1, later)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        race(
+            |store, now| apply(store, &rule(), &[seen(false)], 2_000 + now)
+                .unwrap()
+                .len()
+        ),
+        1
+    );
+    let rows = store
+        .rows("SELECT status, value FROM alert_state", &[], |row| {
+            Ok((row.string(0)?, row.float(1)?))
+        })
+        .unwrap();
+    assert_eq!(rows, [("ok".to_owned(), 1.0)]);
+}

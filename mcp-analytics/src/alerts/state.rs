@@ -5,10 +5,13 @@
 //! A transition leaves the row *pending* (`delivered` is not yet every webhook's bit); the
 //! delivery step claims pending rows for a lease, posts them to the webhooks whose bit is
 //! missing and records the outcome, so a failed delivery is retried at the next evaluation.
-
-use rusqlite::{Connection, params};
+//!
+//! The statements are the same on SQLite and PostgreSQL (over [`Source`]); each runs on its
+//! own (autocommitted), and PostgreSQL re-checks an `UPDATE`'s or upsert's `WHERE` on the row
+//! a concurrent transaction just changed, so the compare-and-set holds there too.
 
 use super::{Rule, evaluate::Observation};
+use crate::store::source::{Param, Source};
 
 /// A subject's status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,59 +45,74 @@ pub(crate) fn transition(current: Option<Status>, breaching: bool) -> Transition
 /// How long a claimed notification is left to its evaluator before another may retry it.
 pub(super) const LEASE_MS: i64 = 120_000;
 
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Firing => "firing",
+            Status::Ok => "ok",
+        }
+    }
+}
+
+/// Fires a subject not firing yet (changes one row, or none when it is firing already).
+const FIRE: &str = "INSERT INTO alert_state (rule, subject, kind, server_name, tool, session_id, status, since_ms, started_ms, value, summary, evaluated_ms, delivered, claimed_until_ms) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'firing', ?7, ?7, ?8, ?9, ?7, 0, 0) \
+     ON CONFLICT (rule, subject) DO UPDATE SET status = 'firing', since_ms = excluded.since_ms, started_ms = excluded.started_ms, value = excluded.value, summary = excluded.summary, evaluated_ms = excluded.evaluated_ms, delivered = 0, claimed_until_ms = 0, attempts = 0, last_error = NULL \
+     WHERE alert_state.status = 'ok'";
+
+/// A firing subject still breaching shows its latest value; any seen subject its last
+/// evaluation.
+const SEEN: &str = "UPDATE alert_state SET evaluated_ms = ?5, value = CASE WHEN status = 'firing' THEN ?3 ELSE value END, summary = CASE WHEN status = 'firing' THEN ?4 ELSE summary END WHERE rule = ?1 AND subject = ?2";
+
+/// Resolves a firing subject (changes one row, or none when another evaluator did).
+const RESOLVE: &str = "UPDATE alert_state SET status = 'ok', since_ms = ?3, value = ?4, summary = ?5, evaluated_ms = ?3, delivered = 0, claimed_until_ms = 0, attempts = 0, last_error = NULL \
+     WHERE rule = ?1 AND subject = ?2 AND status = 'firing'";
+
 /// Applies `rule`'s `observations` at `now_ms`: breaching subjects fire (if not firing yet),
 /// firing subjects no longer breaching resolve. Returns the transitions this evaluator made.
-pub(crate) fn apply(
-    connection: &Connection,
+pub(crate) fn apply<S: Source>(
+    db: &S,
     rule: &Rule,
     observations: &[Observation],
     now_ms: i64,
-) -> rusqlite::Result<Vec<(String, Transition)>> {
+) -> Result<Vec<(String, Transition)>, S::Error> {
     let id = rule.id();
     let mut made = Vec::new();
-    let mut fire = connection.prepare_cached(
-        "INSERT INTO alert_state (rule, subject, kind, server_name, tool, session_id, status, since_ms, started_ms, value, summary, evaluated_ms, delivered, claimed_until_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'firing', ?7, ?7, ?8, ?9, ?7, 0, 0) \
-         ON CONFLICT (rule, subject) DO UPDATE SET status = 'firing', since_ms = excluded.since_ms, started_ms = excluded.started_ms, value = excluded.value, summary = excluded.summary, evaluated_ms = excluded.evaluated_ms, delivered = 0, claimed_until_ms = 0, attempts = 0, last_error = NULL \
-         WHERE alert_state.status = 'ok'",
-    )?;
-    // A firing subject still breaching shows its latest value; any seen subject its last
-    // evaluation.
-    let mut seen = connection.prepare_cached(
-        "UPDATE alert_state SET evaluated_ms = ?5, value = CASE WHEN status = 'firing' THEN ?3 ELSE value END, summary = CASE WHEN status = 'firing' THEN ?4 ELSE summary END WHERE rule = ?1 AND subject = ?2",
-    )?;
     for observation in observations {
         let fired = observation.breaching
-            && fire.execute(params![
-                id,
-                observation.subject,
-                rule.kind().as_str(),
-                observation.server,
-                observation.tool,
-                observation.session,
-                now_ms,
-                observation.value,
-                observation.sentence,
-            ])? == 1;
+            && db.execute(
+                FIRE,
+                &[
+                    Param::Text(Some(&id)),
+                    Param::Text(Some(&observation.subject)),
+                    Param::Text(Some(rule.kind().as_str())),
+                    Param::Text(Some(&observation.server)),
+                    Param::Text(observation.tool.as_deref()),
+                    Param::Text(observation.session.as_deref()),
+                    Param::Int(now_ms),
+                    Param::Float(observation.value),
+                    Param::Text(Some(&observation.sentence)),
+                ],
+            )? == 1;
         if fired {
             made.push((observation.subject.clone(), Transition::Fire));
         } else {
-            seen.execute(params![
-                id,
-                observation.subject,
-                observation.value,
-                observation.sentence,
-                now_ms
-            ])?;
+            db.execute(
+                SEEN,
+                &[
+                    Param::Text(Some(&id)),
+                    Param::Text(Some(&observation.subject)),
+                    Param::Float(observation.value),
+                    Param::Text(Some(&observation.sentence)),
+                    Param::Int(now_ms),
+                ],
+            )?;
         }
     }
-    let firing: Vec<String> = connection
-        .prepare_cached("SELECT subject FROM alert_state WHERE rule = ?1 AND status = 'firing'")?
-        .query_map([&id], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut resolve = connection.prepare_cached(
-        "UPDATE alert_state SET status = 'ok', since_ms = ?3, value = ?4, summary = ?5, evaluated_ms = ?3, delivered = 0, claimed_until_ms = 0, attempts = 0, last_error = NULL \
-         WHERE rule = ?1 AND subject = ?2 AND status = 'firing'",
+    let firing = db.rows(
+        "SELECT subject FROM alert_state WHERE rule = ?1 AND status = 'firing'",
+        &[Param::Text(Some(&id))],
+        |row| row.string(0),
     )?;
     for subject in firing {
         let seen = observations.iter().find(|seen| seen.subject == subject);
@@ -104,7 +122,17 @@ pub(crate) fn apply(
         let (value, sentence) = seen.map_or((0.0, rule.kind().gone().to_owned()), |seen| {
             (seen.value, seen.sentence.clone())
         });
-        if resolve.execute(params![id, subject, now_ms, value, sentence])? == 1 {
+        let resolved = db.execute(
+            RESOLVE,
+            &[
+                Param::Text(Some(&id)),
+                Param::Text(Some(&subject)),
+                Param::Int(now_ms),
+                Param::Float(value),
+                Param::Text(Some(&sentence)),
+            ],
+        )?;
+        if resolved == 1 {
             made.push((subject, Transition::Resolve));
         }
     }
@@ -129,56 +157,51 @@ pub(crate) struct Claimed {
 
 /// Claims the pending notifications of `rules` (ids) not claimed by another evaluator, for
 /// [`LEASE_MS`]; `all` is the bit mask of every webhook.
-pub(crate) fn claim(
-    connection: &Connection,
+pub(crate) fn claim<S: Source>(
+    db: &S,
     rules: &[String],
     all: i64,
     now_ms: i64,
-) -> rusqlite::Result<Vec<Claimed>> {
-    let mut due = connection.prepare_cached(
+) -> Result<Vec<Claimed>, S::Error> {
+    let candidates = db.rows(
         "SELECT rule, subject, server_name, tool, session_id, status, started_ms, value, summary, delivered FROM alert_state WHERE delivered <> ?1 AND claimed_until_ms <= ?2",
-    )?;
-    let candidates: Vec<Claimed> = due
-        .query_map(params![all, now_ms], |row| {
+        &[Param::Int(all), Param::Int(now_ms)],
+        |row| {
             Ok(Claimed {
-                rule: row.get(0)?,
-                subject: row.get(1)?,
-                server: row.get(2)?,
-                tool: row.get(3)?,
-                session: row.get(4)?,
-                status: if row.get::<_, String>(5)? == "firing" {
+                rule: row.string(0)?,
+                subject: row.string(1)?,
+                server: row.string(2)?,
+                tool: row.text(3)?,
+                session: row.text(4)?,
+                status: if row.string(5)? == "firing" {
                     Status::Firing
                 } else {
                     Status::Ok
                 },
-                started_ms: row.get(6)?,
-                value: row.get(7)?,
-                summary: row.get(8)?,
-                delivered: row.get(9)?,
+                started_ms: row.int(6)?,
+                value: row.float(7)?,
+                summary: row.string(8)?,
+                delivered: row.int(9)?,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut take = connection.prepare_cached(
-        "UPDATE alert_state SET claimed_until_ms = ?3 WHERE rule = ?1 AND subject = ?2 AND delivered = ?4 AND status = ?5 AND claimed_until_ms <= ?6",
+        },
     )?;
     let mut claimed = Vec::new();
     for candidate in candidates {
         if !rules.contains(&candidate.rule) {
             continue;
         }
-        let status = match candidate.status {
-            Status::Firing => "firing",
-            Status::Ok => "ok",
-        };
-        if take.execute(params![
-            candidate.rule,
-            candidate.subject,
-            now_ms + LEASE_MS,
-            candidate.delivered,
-            status,
-            now_ms
-        ])? == 1
-        {
+        let taken = db.execute(
+            "UPDATE alert_state SET claimed_until_ms = ?3 WHERE rule = ?1 AND subject = ?2 AND delivered = ?4 AND status = ?5 AND claimed_until_ms <= ?6",
+            &[
+                Param::Text(Some(&candidate.rule)),
+                Param::Text(Some(&candidate.subject)),
+                Param::Int(now_ms + LEASE_MS),
+                Param::Int(candidate.delivered),
+                Param::Text(Some(candidate.status.as_str())),
+                Param::Int(now_ms),
+            ],
+        )?;
+        if taken == 1 {
             claimed.push(candidate);
         }
     }
@@ -188,31 +211,26 @@ pub(crate) fn claim(
 /// Records the outcome of delivering `claimed`: the webhooks that accepted it now, and the
 /// last error (the claim is released so the next evaluation retries the others). A row that
 /// changed meanwhile (a newer transition) is left alone.
-pub(crate) fn delivered(
-    connection: &Connection,
+pub(crate) fn delivered<S: Source>(
+    db: &S,
     claimed: &Claimed,
     accepted: i64,
     error: Option<&str>,
     now_ms: i64,
-) -> rusqlite::Result<()> {
-    let status = match claimed.status {
-        Status::Firing => "firing",
-        Status::Ok => "ok",
-    };
-    connection
-        .prepare_cached(
-            "UPDATE alert_state SET delivered = ?3, claimed_until_ms = 0, notified_ms = CASE WHEN ?3 <> ?4 THEN ?5 ELSE notified_ms END, attempts = attempts + 1, last_error = ?6 \
-             WHERE rule = ?1 AND subject = ?2 AND status = ?7 AND delivered = ?4",
-        )?
-        .execute(params![
-            claimed.rule,
-            claimed.subject,
-            claimed.delivered | accepted,
-            claimed.delivered,
-            now_ms,
-            error,
-            status,
-        ])?;
+) -> Result<(), S::Error> {
+    db.execute(
+        "UPDATE alert_state SET delivered = ?3, claimed_until_ms = 0, notified_ms = CASE WHEN ?3 <> ?4 THEN ?5 ELSE notified_ms END, attempts = attempts + 1, last_error = ?6 \
+         WHERE rule = ?1 AND subject = ?2 AND status = ?7 AND delivered = ?4",
+        &[
+            Param::Text(Some(&claimed.rule)),
+            Param::Text(Some(&claimed.subject)),
+            Param::Int(claimed.delivered | accepted),
+            Param::Int(claimed.delivered),
+            Param::Int(now_ms),
+            Param::Text(error),
+            Param::Text(Some(claimed.status.as_str())),
+        ],
+    )?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! every interval observes each rule, applies the transitions and delivers what is pending.
 
 use std::{
+    fmt::Display,
     path::Path,
     sync::{
         Arc,
@@ -9,14 +10,13 @@ use std::{
     },
 };
 
-use rusqlite::Connection;
-
 use super::{
     Alerts, Rule,
     deliver::{Notification, Poster, rfc3339},
     evaluate, human,
     state::{self, Status, Transition},
 };
+use crate::{Database, store::source::Source};
 
 /// The running evaluator of an [`Analytics`](crate::Analytics) handle; stops (at its next
 /// wake-up, without being waited for) when dropped.
@@ -26,9 +26,23 @@ pub(crate) struct Evaluator {
 }
 
 impl Evaluator {
-    /// Starts evaluating `alerts` on the SQLite database at `path` (already migrated).
-    pub(crate) fn start(alerts: Alerts, path: &Path) -> Result<Self, crate::Error> {
-        let mut engine = Engine::open(alerts, path)?;
+    /// Starts evaluating `alerts` on `database` (already migrated), through a connection of
+    /// its own.
+    pub(crate) fn start(alerts: Alerts, database: &Database) -> Result<Self, crate::Error> {
+        match database {
+            Database::Sqlite(path) => Self::spawn(alerts, open_sqlite(path)?),
+            #[cfg(feature = "postgres")]
+            Database::Postgres(url) => Self::spawn(alerts, crate::store::PgStore::open(url)?),
+            #[cfg(not(feature = "postgres"))]
+            Database::Postgres(_) => Err(crate::Error::Database {
+                database: database.clone(),
+                reason: crate::database::NO_POSTGRES_FEATURE.into(),
+            }),
+        }
+    }
+
+    fn spawn<C: Connection>(alerts: Alerts, connection: C) -> Result<Self, crate::Error> {
+        let mut engine = Engine { connection, alerts };
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let handle = std::thread::Builder::new()
@@ -62,28 +76,52 @@ fn now_ms() -> i64 {
         .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
+fn open_sqlite(path: &Path) -> Result<rusqlite::Connection, crate::Error> {
+    let error = |source| crate::Error::Store {
+        path: path.to_owned(),
+        source,
+    };
+    let connection = rusqlite::Connection::open(path).map_err(error)?;
+    connection
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(error)?;
+    Ok(connection)
+}
+
+/// An evaluator's database connection: SQLite's, or a [`PgStore`](crate::store::PgStore)
+/// (reconnected before an evaluation when its connection broke).
+trait Connection: Source<Error: Display> + Send + 'static {
+    /// Opens the connection again when it broke; a failure is left for the next evaluation.
+    fn repair(&mut self) {}
+}
+
+impl Connection for rusqlite::Connection {}
+
+#[cfg(feature = "postgres")]
+impl Connection for crate::store::PgStore {
+    fn repair(&mut self) {
+        if self.is_closed()
+            && let Err(error) = self.reconnect()
+        {
+            tracing::warn!(
+                "mcp-analytics: alerts cannot reach PostgreSQL: {}",
+                crate::store::describe_pg_error(&error)
+            );
+        }
+    }
+}
+
 /// One evaluator's connection, rules and webhooks.
-struct Engine {
-    connection: Connection,
+struct Engine<C> {
+    connection: C,
     alerts: Alerts,
 }
 
-impl Engine {
-    fn open(alerts: Alerts, path: &Path) -> Result<Self, crate::Error> {
-        let error = |source| crate::Error::Store {
-            path: path.to_owned(),
-            source,
-        };
-        let connection = Connection::open(path).map_err(error)?;
-        connection
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(error)?;
-        Ok(Self { connection, alerts })
-    }
-
+impl<C: Connection> Engine<C> {
     /// Evaluates every rule at `now_ms` and delivers what is pending. A failing query or
     /// webhook is logged; the next evaluation tries again.
     fn run(&mut self, poster: &Poster, now_ms: i64) {
+        self.connection.repair();
         for rule in &self.alerts.rules {
             if let Err(error) = self.evaluate(rule, now_ms) {
                 tracing::warn!(
@@ -97,7 +135,7 @@ impl Engine {
         }
     }
 
-    fn evaluate(&self, rule: &Rule, now_ms: i64) -> rusqlite::Result<()> {
+    fn evaluate(&self, rule: &Rule, now_ms: i64) -> Result<(), C::Error> {
         let observations = evaluate::observe(&self.connection, rule, now_ms)?;
         for (subject, transition) in state::apply(&self.connection, rule, &observations, now_ms)? {
             let word = if transition == Transition::Fire {
@@ -110,7 +148,7 @@ impl Engine {
         Ok(())
     }
 
-    fn deliver(&self, poster: &Poster, now_ms: i64) -> rusqlite::Result<()> {
+    fn deliver(&self, poster: &Poster, now_ms: i64) -> Result<(), C::Error> {
         let ids: Vec<String> = self.alerts.rules.iter().map(Rule::id).collect();
         let all = (1i64 << self.alerts.webhooks.len().min(62)) - 1;
         for claimed in state::claim(&self.connection, &ids, all, now_ms)? {

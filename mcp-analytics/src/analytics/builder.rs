@@ -185,16 +185,13 @@ impl AnalyticsBuilder {
         #[cfg(feature = "alerts")]
         let alerts = match self.alerts {
             None => None,
-            Some(alerts) => match self.database.as_ref().and_then(Database::sqlite_path) {
-                Some(path) => Some(crate::alerts::Evaluator::start(alerts, path)?),
+            Some(alerts) => match &self.database {
+                Some(database) => Some(crate::alerts::Evaluator::start(alerts, database)?),
                 None => {
                     return Err(Error::InvalidConfig {
                         var: "MCP_ANALYTICS_DB",
-                        value: self
-                            .database
-                            .as_ref()
-                            .map_or_else(|| "none".into(), ToString::to_string),
-                        expected: "a SQLite database: alerts read their rules' rollups from it"
+                        value: "none".into(),
+                        expected: "a SQLite or PostgreSQL database: alerts read their rules' rollups from it"
                             .into(),
                     });
                 }

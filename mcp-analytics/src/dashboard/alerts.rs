@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::store::source::{Param, Source};
+
 /// An alert's state, for the dashboard's panel.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct AlertView {
@@ -31,34 +33,33 @@ pub(crate) struct AlertView {
 }
 
 /// The alerts firing, then those resolved at or after `resolved_since_ms`, newest first (200
-/// at most).
-pub(crate) fn recent(
-    connection: &rusqlite::Connection,
+/// at most), from a SQLite or PostgreSQL database.
+pub(crate) fn recent<S: Source>(
+    db: &S,
     resolved_since_ms: i64,
-) -> rusqlite::Result<Vec<AlertView>> {
-    connection
-        .prepare_cached(
-            "SELECT rule, kind, status, server_name, tool, session_id, value, summary, since_ms, notified_ms, last_error FROM alert_state \
-             WHERE status = 'firing' OR since_ms >= ?1 ORDER BY status = 'firing' DESC, since_ms DESC LIMIT 200",
-        )?
-        .query_map([resolved_since_ms], |row| {
+) -> Result<Vec<AlertView>, S::Error> {
+    db.rows(
+        "SELECT rule, kind, status, server_name, tool, session_id, value, summary, since_ms, notified_ms, last_error FROM alert_state \
+         WHERE status = 'firing' OR since_ms >= ?1 ORDER BY status = 'firing' DESC, since_ms DESC LIMIT 200",
+        &[Param::Int(resolved_since_ms)],
+        |row| {
             Ok(AlertView {
-                rule: row.get(0)?,
-                kind: row.get(1)?,
-                status: if row.get::<_, String>(2)? == "firing" {
+                rule: row.string(0)?,
+                kind: row.string(1)?,
+                status: if row.string(2)? == "firing" {
                     "firing"
                 } else {
                     "resolved"
                 },
-                server: row.get(3)?,
-                tool: row.get(4)?,
-                session: row.get(5)?,
-                value: row.get(6)?,
-                summary: row.get(7)?,
-                since_ms: row.get(8)?,
-                notified_ms: row.get(9)?,
-                last_error: row.get(10)?,
+                server: row.string(3)?,
+                tool: row.text(4)?,
+                session: row.text(5)?,
+                value: row.float(6)?,
+                summary: row.string(7)?,
+                since_ms: row.int(8)?,
+                notified_ms: row.nullable_int(9)?,
+                last_error: row.text(10)?,
             })
-        })?
-        .collect()
+        },
+    )
 }

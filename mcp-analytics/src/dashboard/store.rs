@@ -120,8 +120,7 @@ impl Store {
         })
     }
 
-    /// The alerts firing and those resolved since `since_ms` (none yet on PostgreSQL, where
-    /// alerts are not evaluated).
+    /// The alerts firing and those resolved since `since_ms`.
     pub(crate) fn alerts(
         &self,
         since_ms: i64,
@@ -129,7 +128,7 @@ impl Store {
         Ok(match self {
             Store::Sqlite(store) => super::alerts::recent(store.connection(), since_ms)?,
             #[cfg(feature = "postgres")]
-            Store::Postgres(_) => Vec::new(),
+            Store::Postgres(store) => super::alerts::recent(store, since_ms)?,
         })
     }
 

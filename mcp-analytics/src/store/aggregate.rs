@@ -175,10 +175,10 @@ pub(super) fn buckets<'e>(events: &[Rolled<'e>], grain: &Grain) -> Vec<(BucketKe
 }
 
 /// `(minute, server, session, tool, arguments' fingerprint)` of `tool_loops_1m`.
-type LoopKey<'e> = (i64, &'e str, &'e str, &'e str, i64);
+pub(super) type LoopKey<'e> = (i64, &'e str, &'e str, &'e str, i64);
 
 /// Calls of `events` that carry a session, per [`LoopKey`].
-fn loops<'e>(events: &[Rolled<'e>]) -> HashMap<LoopKey<'e>, i64> {
+pub(super) fn loops<'e>(events: &[Rolled<'e>]) -> HashMap<LoopKey<'e>, i64> {
     let mut loops: HashMap<LoopKey<'e>, i64> = HashMap::default();
     for &(event, tool, _) in events {
         if let Some(session) = &event.session_id {

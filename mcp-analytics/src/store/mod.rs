@@ -28,7 +28,7 @@ mod rollup;
 mod schema_tests;
 mod sessions;
 mod sketch;
-mod source;
+pub(crate) mod source;
 mod summary;
 mod unknown;
 mod views;

@@ -1,6 +1,6 @@
-//! What the readers (`summary`, `report`, `overview`, `views`, `unknown`) need of a database,
-//! so one copy of each query serves SQLite and PostgreSQL: run a statement with positional
-//! parameters and visit its rows. Statements are written once, in the SQL both dialects share,
+//! What the readers (`summary`, `report`, `overview`, `views`, `unknown`, the alerts) need of a
+//! database, so one copy of each query serves SQLite and PostgreSQL: run a statement with
+//! positional parameters and visit its rows, or count the rows it changed. Statements are written once, in the SQL both dialects share,
 //! with `?1`-style placeholders (PostgreSQL's side numbers them `$1`) and `CAST(… AS BIGINT)`
 //! where a sum or a parameter's type would otherwise differ.
 
@@ -11,12 +11,18 @@ pub(crate) enum Param<'a> {
     Int(i64),
     /// Text or NULL (`TEXT`).
     Text(Option<&'a str>),
+    /// A float (`DOUBLE PRECISION`, SQLite's `REAL`).
+    Float(f64),
 }
 
 /// One row of a result, read by column index.
 pub(crate) trait Row<E> {
     /// A non-NULL integer column.
     fn int(&self, index: usize) -> Result<i64, E>;
+    /// An integer column that may be NULL.
+    fn nullable_int(&self, index: usize) -> Result<Option<i64>, E>;
+    /// A non-NULL float column.
+    fn float(&self, index: usize) -> Result<f64, E>;
     /// A text column that may be NULL.
     fn text(&self, index: usize) -> Result<Option<String>, E>;
     /// A blob column (an empty slice when NULL).
@@ -44,6 +50,10 @@ pub(crate) trait Source {
         visit: &mut Visit<'_, Self::Error>,
     ) -> Result<(), Self::Error>;
 
+    /// Runs `sql` (an `INSERT`, `UPDATE` or `DELETE`) with `params`; returns how many rows it
+    /// changed.
+    fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, Self::Error>;
+
     /// Runs `sql` and maps every row.
     fn rows<T>(
         &self,
@@ -68,12 +78,21 @@ impl rusqlite::ToSql for Param<'_> {
         match self {
             Param::Int(value) => value.to_sql(),
             Param::Text(value) => value.to_sql(),
+            Param::Float(value) => value.to_sql(),
         }
     }
 }
 
 impl Row<rusqlite::Error> for rusqlite::Row<'_> {
     fn int(&self, index: usize) -> rusqlite::Result<i64> {
+        self.get(index)
+    }
+
+    fn nullable_int(&self, index: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(index)
+    }
+
+    fn float(&self, index: usize) -> rusqlite::Result<f64> {
         self.get(index)
     }
 
@@ -101,5 +120,12 @@ impl Source for rusqlite::Connection {
             visit(row)?;
         }
         Ok(())
+    }
+
+    fn execute(&self, sql: &str, params: &[Param<'_>]) -> rusqlite::Result<u64> {
+        let changed = self
+            .prepare_cached(sql)?
+            .execute(rusqlite::params_from_iter(params))?;
+        Ok(changed as u64)
     }
 }

@@ -68,6 +68,8 @@ pub struct PgStore {
     stats_written: Option<(Stats, Instant)>,
     /// Assigns sessionless callers' sessions.
     sessions: super::sessions::Sessions,
+    /// The hour up to whose day before `tool_loops_1m` was pruned.
+    loops_pruned_hour: i64,
 }
 
 impl PgStore {
@@ -103,6 +105,7 @@ impl PgStore {
             targets: RequestTargets::default(),
             stats_written: None,
             sessions: super::sessions::Sessions::default(),
+            loops_pruned_hour: i64::MIN,
         })
     }
 
@@ -162,6 +165,7 @@ impl PgStore {
                     &mut self.client,
                     &mut self.unknown,
                     &mut self.clients,
+                    &mut self.loops_pruned_hour,
                     &events,
                 ),
             );
@@ -212,7 +216,7 @@ impl PgStore {
     }
 
     /// A new connection after the last one broke.
-    fn reconnect(&mut self) -> Result<(), tokio_postgres::Error> {
+    pub(crate) fn reconnect(&mut self) -> Result<(), tokio_postgres::Error> {
         let url = self.url.clone();
         match self.run(connect(&url, Access::Write)) {
             Ok(client) => {
@@ -598,6 +602,7 @@ async fn store(
     client: &mut Client,
     unknown: &mut unknown::UnknownTools,
     clients: &mut client_names::ClientNames,
+    loops_pruned_hour: &mut i64,
     events: &[ToolCallEvent],
 ) -> Result<usize, tokio_postgres::Error> {
     if events.is_empty() {
@@ -709,12 +714,29 @@ async fn store(
     }
 
     write_rollups(&transaction, &rolled).await?;
+    // Like SQLite's writer: once per hour of the newest call, the loop minutes a day older go.
+    let newest = rolled.iter().map(|(event, _, _)| event.ts_ms).max();
+    let prune = newest
+        .map(|newest| aggregate::floor(newest, aggregate::HOUR_MS))
+        .filter(|hour| hour > loops_pruned_hour);
+    if let Some(hour) = prune {
+        transaction
+            .execute(
+                "DELETE FROM tool_loops_1m WHERE minute_ms < $1",
+                &[&(hour - super::LOOPS_KEPT_MS)],
+            )
+            .await?;
+    }
     transaction.commit().await?;
+    if let Some(hour) = prune {
+        *loops_pruned_hour = hour;
+    }
     Ok(rolled.len())
 }
 
 /// Adds `rolled` to every rollup, each in the same order in every writer (per minute, per
-/// quarter hour, per hour, per client and hour, per user and hour, user details).
+/// quarter hour, loops per minute, per hour, per client and hour, per user and hour, user
+/// details).
 async fn write_rollups(
     transaction: &tokio_postgres::Transaction<'_>,
     rolled: &[aggregate::Rolled<'_>],
@@ -727,6 +749,29 @@ async fn write_rollups(
             rows.into_iter().map(merge::Row::bucket).collect(),
         )
         .await?;
+    }
+    let loops = aggregate::loops(rolled);
+    if !loops.is_empty() {
+        let mut minutes = Vec::with_capacity(loops.len());
+        let mut servers = Vec::with_capacity(loops.len());
+        let mut sessions = Vec::with_capacity(loops.len());
+        let mut tools = Vec::with_capacity(loops.len());
+        let mut fingerprints = Vec::with_capacity(loops.len());
+        let mut calls = Vec::with_capacity(loops.len());
+        for ((minute, server, session, tool, fingerprint), count) in loops {
+            minutes.push(minute);
+            servers.push(server);
+            sessions.push(session);
+            tools.push(tool);
+            fingerprints.push(fingerprint);
+            calls.push(count);
+        }
+        transaction
+            .execute(
+                schema::UPSERT_LOOPS,
+                &[&minutes, &servers, &sessions, &tools, &fingerprints, &calls],
+            )
+            .await?;
     }
     let mut pending = aggregate::Pending::default();
     pending.add(rolled);
@@ -773,12 +818,58 @@ impl Row<tokio_postgres::Error> for tokio_postgres::Row {
         self.try_get(index)
     }
 
+    fn nullable_int(&self, index: usize) -> Result<Option<i64>, tokio_postgres::Error> {
+        self.try_get(index)
+    }
+
+    fn float(&self, index: usize) -> Result<f64, tokio_postgres::Error> {
+        self.try_get(index)
+    }
+
     fn text(&self, index: usize) -> Result<Option<String>, tokio_postgres::Error> {
         self.try_get(index)
     }
 
     fn blob(&self, index: usize) -> Result<&[u8], tokio_postgres::Error> {
         Ok(self.try_get::<_, Option<&[u8]>>(index)?.unwrap_or_default())
+    }
+}
+
+impl PgStore {
+    /// `sql` prepared (once per connection) with `params`' types, and their values.
+    fn prepared<'p>(
+        &self,
+        sql: &str,
+        params: &'p [Param<'_>],
+    ) -> Result<(Statement, Vec<&'p (dyn ToSql + Sync)>), tokio_postgres::Error> {
+        let cached = self.statements().get(sql).cloned();
+        let statement = match cached {
+            Some(statement) => statement,
+            None => {
+                let types: Vec<Type> = params
+                    .iter()
+                    .map(|param| match param {
+                        Param::Int(_) => Type::INT8,
+                        Param::Text(_) => Type::TEXT,
+                        Param::Float(_) => Type::FLOAT8,
+                    })
+                    .collect();
+                let text = dollars(sql);
+                let client = &self.client;
+                let statement = self.run(async { client.prepare_typed(&text, &types).await })?;
+                self.statements().insert(sql.to_owned(), statement.clone());
+                statement
+            }
+        };
+        let values = params
+            .iter()
+            .map(|param| match param {
+                Param::Int(value) => value as &(dyn ToSql + Sync),
+                Param::Text(value) => value as &(dyn ToSql + Sync),
+                Param::Float(value) => value as &(dyn ToSql + Sync),
+            })
+            .collect();
+        Ok((statement, values))
     }
 }
 
@@ -791,37 +882,19 @@ impl Source for PgStore {
         params: &[Param<'_>],
         visit: &mut super::source::Visit<'_, tokio_postgres::Error>,
     ) -> Result<(), Self::Error> {
-        let types: Vec<Type> = params
-            .iter()
-            .map(|param| match param {
-                Param::Int(_) => Type::INT8,
-                Param::Text(_) => Type::TEXT,
-            })
-            .collect();
-        let cached = self.statements().get(sql).cloned();
-        let statement = match cached {
-            Some(statement) => statement,
-            None => {
-                let text = dollars(sql);
-                let client = &self.client;
-                let statement = self.run(async { client.prepare_typed(&text, &types).await })?;
-                self.statements().insert(sql.to_owned(), statement.clone());
-                statement
-            }
-        };
-        let values: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|param| match param {
-                Param::Int(value) => value as &(dyn ToSql + Sync),
-                Param::Text(value) => value as &(dyn ToSql + Sync),
-            })
-            .collect();
+        let (statement, values) = self.prepared(sql, params)?;
         let client = &self.client;
         let rows = self.run(async { client.query(&statement, &values).await })?;
         for row in &rows {
             visit(row)?;
         }
         Ok(())
+    }
+
+    fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, Self::Error> {
+        let (statement, values) = self.prepared(sql, params)?;
+        let client = &self.client;
+        self.run(async { client.execute(&statement, &values).await })
     }
 }
 

@@ -199,6 +199,41 @@ CREATE TABLE tool_catalog (
     PRIMARY KEY (server_name, server_version)
 );
 "#,
+    // Alerts (see `alerts`): calls per minute by session, tool and arguments' fingerprint,
+    // written in the rows' transaction, for the runaway-loop rule; and each rule's state per
+    // subject, whose transitions replicas take by compare-and-set.
+    r#"
+CREATE TABLE tool_loops_1m (
+    minute_ms   BIGINT NOT NULL,
+    server_name TEXT COLLATE "C" NOT NULL,
+    session_id  TEXT COLLATE "C" NOT NULL,
+    tool        TEXT COLLATE "C" NOT NULL,
+    args_fp     BIGINT NOT NULL,
+    calls       BIGINT NOT NULL,
+    PRIMARY KEY (minute_ms, server_name, session_id, tool, args_fp)
+);
+
+CREATE TABLE alert_state (
+    rule             TEXT COLLATE "C" NOT NULL,
+    subject          TEXT COLLATE "C" NOT NULL,
+    kind             TEXT   NOT NULL,
+    server_name      TEXT   NOT NULL,
+    tool             TEXT,
+    session_id       TEXT,
+    status           TEXT COLLATE "C" NOT NULL,
+    since_ms         BIGINT NOT NULL,
+    started_ms       BIGINT NOT NULL,
+    value            DOUBLE PRECISION NOT NULL,
+    summary          TEXT   NOT NULL,
+    evaluated_ms     BIGINT NOT NULL,
+    delivered        BIGINT NOT NULL,
+    claimed_until_ms BIGINT NOT NULL,
+    notified_ms      BIGINT,
+    attempts         BIGINT NOT NULL DEFAULT 0,
+    last_error       TEXT,
+    PRIMARY KEY (rule, subject)
+);
+"#,
 ];
 
 /// Upserts a `session_keys` row (see `SessionTable::upsert`): `$4` take, `$5` the idle gap.
@@ -226,6 +261,10 @@ pub(super) const UPSERT_USERS: &str = "INSERT INTO user_calls_1h (hour_ms, user_
 /// The latest email and name of users (`$1` users, `$2` emails, `$3` names); a detail a call
 /// did not carry is kept.
 pub(super) const UPSERT_DETAILS: &str = "INSERT INTO user_details (user_id, email, name) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS v(user_id, email, name) ORDER BY user_id ON CONFLICT (user_id) DO UPDATE SET email = coalesce(excluded.email, user_details.email), name = coalesce(excluded.name, user_details.name)";
+
+/// Adds calls per minute, session, tool and arguments (`$1` minutes, `$2` servers, `$3`
+/// sessions, `$4` tools, `$5` fingerprints, `$6` calls), in key order.
+pub(super) const UPSERT_LOOPS: &str = "INSERT INTO tool_loops_1m (minute_ms, server_name, session_id, tool, args_fp, calls) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) AS v(minute_ms, server_name, session_id, tool, args_fp, calls) ORDER BY minute_ms, server_name, session_id, tool, args_fp ON CONFLICT (minute_ms, server_name, session_id, tool, args_fp) DO UPDATE SET calls = tool_loops_1m.calls + excluded.calls";
 
 /// This process's pipeline counters.
 pub(super) const UPSERT_STATS: &str = "INSERT INTO recorder_stats (host, pid, ts_ms, recorded, dropped, written, sink_errors) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (host, pid) DO UPDATE SET ts_ms = excluded.ts_ms, recorded = excluded.recorded, dropped = excluded.dropped, written = excluded.written, sink_errors = excluded.sink_errors";

@@ -8,7 +8,7 @@ use crate::{
     postgres::test_cluster::Cluster,
     store::{
         LatencyHistogram, OTHER_CLIENTS, OTHER_TARGETS, OTHER_UNKNOWN_TOOLS, SqliteStore,
-        TARGETS_PER_HOUR, request_tests::requests,
+        TARGETS_PER_HOUR, request_tests::requests, source::Source,
     },
 };
 
@@ -112,6 +112,21 @@ fn assert_rollups_equal_rows(store: &PgStore) {
         (minutes, quarters, hours, users),
         (rows, rows, rows, raw_users)
     );
+    let (loops, sessioned) = store.run(async {
+        let one = |sql: &'static str| async move {
+            store
+                .client
+                .query_one(sql, &[])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        };
+        (
+            one("SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) FROM tool_loops_1m").await,
+            one("SELECT count(*) FROM tool_calls WHERE session_id IS NOT NULL").await,
+        )
+    });
+    assert_eq!(loops, sessioned);
     let clients = store.run(async {
         store
             .client
@@ -397,6 +412,47 @@ fn two_writers_at_once_store_the_sum_and_rollups_equal_the_rows() {
         sqlite.overview(since_ms, 60_000, None).unwrap()
     );
     assert_eq!(store.users(0).unwrap(), sqlite.users(0).unwrap());
+    // The loop counts too: the same fingerprints, the calls of both writers summed.
+    assert_eq!(loops(&store), loops(sqlite.connection()));
+}
+
+/// Every `tool_loops_1m` row, in key order.
+fn loops<S: Source>(db: &S) -> Vec<(i64, String, String, String, i64, i64)>
+where
+    S::Error: std::fmt::Debug,
+{
+    db.rows(
+        "SELECT minute_ms, server_name, session_id, tool, args_fp, calls FROM tool_loops_1m ORDER BY minute_ms, server_name, session_id, tool, args_fp",
+        &[],
+        |row| {
+            Ok((
+                row.int(0)?,
+                row.string(1)?,
+                row.string(2)?,
+                row.string(3)?,
+                row.int(4)?,
+                row.int(5)?,
+            ))
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn loop_minutes_a_day_older_than_a_new_batch_s_hour_are_pruned() {
+    let mut store = open("loops_pruned");
+    let hour = now_ms() - now_ms().rem_euclid(HOUR_MS);
+    let old = events("old", 50, hour - 30 * HOUR_MS);
+    store.append(&old).unwrap();
+    assert!(!loops(&store).is_empty());
+    let new = events("new", 50, hour);
+    store.append(&new).unwrap();
+    let kept = loops(&store);
+    assert!(!kept.is_empty());
+    assert!(
+        kept.iter().all(|row| row.0 >= hour - 24 * HOUR_MS),
+        "{kept:?}"
+    );
 }
 
 /// Writes each writer's items on a store of its own, in batches of 10, all writers' batches in
