@@ -2,8 +2,8 @@
 //! every path — stdio and HTTP; parameters, text and structured results, tool errors, JSON-RPC
 //! errors, invalid parameters and panics; resource URIs and prompt names, found or not — with
 //! the collector export, OTLP content capture and debug-level logs on. Then the bytes of every SQLite file (with `-wal`), the collector's
-//! database, every OTLP payload, the dashboard's JSON API, `report --json` and the logs are
-//! searched: no canary may be anywhere.
+//! database, every OTLP payload, the dashboard's JSON API, `report --json`, every answer of the
+//! agent-facing server (`mcp-analytics mcp`) and the logs are searched: no canary may be anywhere.
 
 use std::{
     io::Write,
@@ -141,6 +141,54 @@ async fn dashboard_json(database: &Path) -> String {
     assert!(
         answers.contains("echo"),
         "the dashboard shows the calls: {answers}"
+    );
+    answers
+}
+
+/// Every answer of the agent-facing server (`mcp-analytics mcp`) over `database`, as text: each
+/// of its tools over 30 days, and the timeline of every session it lists.
+async fn agent_answers(database: &Path) -> String {
+    let mut command = tokio::process::Command::new(mcp_analytics_tests::cli_binary());
+    command.arg("mcp").arg("--db").arg(database);
+    let client = client_info()
+        .serve(TokioChildProcess::new(command).unwrap())
+        .await
+        .unwrap();
+    let mut answers = String::new();
+    let mut answer = async |tool: &str, arguments: serde_json::Value| {
+        let result = call(&client, tool, arguments).await.unwrap();
+        assert_ne!(result.is_error, Some(true), "{tool}: {result:?}");
+        answers.push_str(&serde_json::to_string(&result).unwrap());
+        result.structured_content.unwrap_or_default()
+    };
+    for tool in [
+        "analytics_overview",
+        "tool_stats",
+        "recent_errors",
+        "clients",
+        "missing_tools",
+        "revenue",
+    ] {
+        answer(tool, json!({"since": "30d"})).await;
+    }
+    let listed = answer("session_timeline", json!({"since": "30d", "limit": 200})).await;
+    let sessions = listed["sessions"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !sessions.is_empty(),
+        "the agent lists the sessions: {listed}"
+    );
+    for session in sessions {
+        let id = session["session_id"].clone();
+        answer(
+            "session_timeline",
+            json!({"since": "30d", "session": id, "limit": 200}),
+        )
+        .await;
+    }
+    client.cancel().await.unwrap();
+    assert!(
+        answers.contains("echo"),
+        "the agent answers about the calls: {answers}"
     );
     answers
 }
@@ -291,6 +339,10 @@ async fn no_canary_reaches_storage_exports_logs_the_dashboard_or_reports() {
         haystacks.push((
             format!("report --json on {}", database.display()),
             [report.stdout, report.stderr].concat(),
+        ));
+        haystacks.push((
+            format!("mcp-analytics mcp on {}", database.display()),
+            agent_answers(database).await.into_bytes(),
         ));
     }
     served.stop().await;
