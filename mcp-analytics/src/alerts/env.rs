@@ -32,21 +32,12 @@ pub(super) fn from_lookup(
         let expected =
             "a percentage and a window such as `5%/15m`, or `5%/15m/20` with a minimum of 20 calls";
         let invalid = invalid(ERROR_RATE, &value, expected);
-        let parts: Vec<&str> = value.split('/').map(str::trim).collect();
-        let rule = match parts.as_slice() {
-            [threshold, window, rest @ ..] if rest.len() <= 1 => {
-                let mut rule = ErrorRate::new(
-                    percent(threshold).ok_or_else(|| invalid("the percentage".into()))?,
-                    parse_duration(window).map_err(&invalid)?,
-                );
-                if let [min_calls] = rest {
-                    rule = rule.min_calls(min_calls.parse().map_err(|_| {
-                        invalid(format!("`{min_calls}` is not a whole number of calls"))
-                    })?);
-                }
-                rule
-            }
-            _ => return Err(invalid("it has not two or three parts".into())),
+        let (threshold, window, min_calls) = threshold_window_calls(&value, &invalid)?;
+        let threshold = percent(threshold).ok_or_else(|| invalid("the percentage".into()))?;
+        let rule = ErrorRate::new(threshold, window);
+        let rule = match min_calls {
+            Some(calls) => rule.min_calls(calls),
+            None => rule,
         };
         alerts = alerts.error_rate(rule);
     }
@@ -54,21 +45,11 @@ pub(super) fn from_lookup(
         let expected =
             "a latency and a window such as `2s/15m`, or `2s/15m/20` with a minimum of 20 calls";
         let invalid = invalid(P95_VAR, &value, expected);
-        let parts: Vec<&str> = value.split('/').map(str::trim).collect();
-        let rule = match parts.as_slice() {
-            [threshold, window, rest @ ..] if rest.len() <= 1 => {
-                let mut rule = P95::new(
-                    parse_duration(threshold).map_err(&invalid)?,
-                    parse_duration(window).map_err(&invalid)?,
-                );
-                if let [min_calls] = rest {
-                    rule = rule.min_calls(min_calls.parse().map_err(|_| {
-                        invalid(format!("`{min_calls}` is not a whole number of calls"))
-                    })?);
-                }
-                rule
-            }
-            _ => return Err(invalid("it has not two or three parts".into())),
+        let (threshold, window, min_calls) = threshold_window_calls(&value, &invalid)?;
+        let rule = P95::new(parse_duration(threshold).map_err(&invalid)?, window);
+        let rule = match min_calls {
+            Some(calls) => rule.min_calls(calls),
+            None => rule,
         };
         alerts = alerts.p95(rule);
     }
@@ -119,6 +100,32 @@ pub(super) fn from_lookup(
 }
 
 /// `5%` (or `5`, `0.5%`) as a [`Percent`].
+/// `threshold/window[/min_calls]`: the threshold's text, the window and the minimum number of
+/// calls when given.
+fn threshold_window_calls<'v>(
+    value: &'v str,
+    invalid: &impl Fn(String) -> Error,
+) -> Result<(&'v str, std::time::Duration, Option<u64>), Error> {
+    let parts: Vec<&str> = value.split('/').map(str::trim).collect();
+    let [threshold, window, rest @ ..] = parts.as_slice() else {
+        return Err(invalid("it has not two or three parts".into()));
+    };
+    let min_calls = match rest {
+        [] => None,
+        [calls] => Some(
+            calls
+                .parse()
+                .map_err(|_| invalid(format!("`{calls}` is not a whole number of calls")))?,
+        ),
+        _ => return Err(invalid("it has not two or three parts".into())),
+    };
+    Ok((
+        threshold,
+        parse_duration(window).map_err(invalid)?,
+        min_calls,
+    ))
+}
+
 fn percent(text: &str) -> Option<Percent> {
     let value: f64 = text.trim().trim_end_matches('%').trim().parse().ok()?;
     (0.0..=100.0).contains(&value).then(|| Percent::new(value))
