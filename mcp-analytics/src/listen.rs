@@ -6,6 +6,7 @@
 use crate::Error;
 
 /// Resolves when the process receives Ctrl-C or (on Unix) SIGTERM.
+#[cfg(any(feature = "stdio", feature = "http"))]
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -9,12 +9,15 @@
 mod http;
 #[cfg(feature = "http")]
 mod parse_errors;
+#[cfg(feature = "stdio")]
 mod stdio;
 
 #[cfg(feature = "http")]
 pub use http::{HttpServer, http};
+#[cfg(feature = "stdio")]
 pub use stdio::stdio;
 
+#[cfg(any(feature = "stdio", feature = "http"))]
 pub use crate::listen::shutdown_signal;
 use crate::{
     Error,
