@@ -145,11 +145,7 @@ impl Capture {
                 .or_else(|| handshake.map(|handshake| handshake.protocol_version.clone())),
             client,
             request_id: context.id.clone(),
-            started_ns: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |elapsed| {
-                    u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
-                }),
+            started_ns: crate::clock::now_ns(),
             trace: TraceCarrier::read(context, parts),
         }
     }

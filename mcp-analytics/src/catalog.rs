@@ -57,9 +57,7 @@ impl ToolCatalog {
         Self {
             server_name: name.to_owned(),
             server_version: version.to_owned(),
-            recorded_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |elapsed| elapsed.as_millis() as i64),
+            recorded_ms: crate::clock::now_ms(),
             list_bytes,
             list_tokens: estimate_tokens(list_bytes),
             tools: tools

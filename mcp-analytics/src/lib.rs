@@ -115,6 +115,7 @@ mod analytics;
 mod capture;
 pub mod catalog;
 mod client_text;
+mod clock;
 mod config;
 mod context;
 #[cfg(feature = "dashboard")]
@@ -155,6 +156,10 @@ mod uri_template;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+// Lets the crate's own tests use the macros, whose code names `::mcp_analytics`.
+#[cfg(test)]
+extern crate self as mcp_analytics;
 
 #[doc(hidden)]
 #[path = "private/mod.rs"]

@@ -1,7 +1,7 @@
 //! Retrying: exponential backoff with full jitter (the exporters' deliveries, the ledger's
 //! credit uses) and the `Retry-After` a server asks for (the collector and OTLP exporters).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The `Retry-After` of a response, in seconds (the HTTP-date form is not used by collectors).
 #[cfg(any(feature = "export-http", feature = "otlp"))]
@@ -18,9 +18,7 @@ pub(crate) fn retry_after(response: &reqwest::blocking::Response) -> Option<Dura
 /// 10 ms.
 pub(crate) fn backoff(min: Duration, max: Duration, attempts: u32) -> Duration {
     let ceiling = min.saturating_mul(1 << attempts.min(16)).min(max);
-    let jitter = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(500, |elapsed| elapsed.subsec_nanos() % 1000);
+    let jitter = u32::try_from(crate::clock::now_ns() % 1000).unwrap_or(500);
     ceiling
         .mul_f64(f64::from(jitter) / 1000.0)
         .max(Duration::from_millis(10))

@@ -70,11 +70,7 @@ impl Drop for Evaluator {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
-}
+use crate::clock::now_ms;
 
 fn open_sqlite(path: &Path) -> Result<rusqlite::Connection, crate::Error> {
     let error = |source| crate::Error::Store {

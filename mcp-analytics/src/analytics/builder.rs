@@ -14,6 +14,7 @@ pub struct AnalyticsBuilder {
     sinks: Vec<Box<dyn Sink>>,
     sanitizer: Option<Sanitizer>,
     queue_capacity: Option<usize>,
+    drained: bool,
     write_interval: Option<Duration>,
     user_details: Option<UserDetails>,
     session_idle: Option<Duration>,
@@ -112,6 +113,14 @@ impl AnalyticsBuilder {
         self
     }
 
+    /// No writer thread: the host takes the events with `Analytics::drain` after each request
+    /// (always so on `wasm32`, which has no threads); sinks are not used.
+    #[cfg_attr(not(any(feature = "workers", test)), allow(dead_code))]
+    pub(crate) fn drained(mut self) -> Self {
+        self.drained = true;
+        self
+    }
+
     /// Sets how often the writer stores queued events (default
     /// [`Self::DEFAULT_WRITE_INTERVAL`]); it also wakes when 4,096 events are waiting and on
     /// every flush. Longer intervals mean larger batches and later writes.
@@ -206,6 +215,7 @@ impl AnalyticsBuilder {
             sanitizer,
             self.queue_capacity.unwrap_or(Self::DEFAULT_QUEUE_CAPACITY),
             self.write_interval.unwrap_or(Self::DEFAULT_WRITE_INTERVAL),
+            self.drained || cfg!(target_arch = "wasm32"),
             description,
             self.database,
             #[cfg(feature = "alerts")]

@@ -21,6 +21,7 @@ pub use builder::AnalyticsBuilder;
 use crossbeam_queue::ArrayQueue;
 pub(crate) use raw::RawCall;
 pub(crate) use raw_request::RawRequest;
+pub(crate) use writer::Batch;
 
 use crate::{Sanitizer, Sink, Stats};
 
@@ -39,6 +40,9 @@ struct Inner {
     shared: Option<Arc<Shared>>,
     counters: Arc<Counters>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Set when there is no writer thread: whoever serves the requests takes the events with
+    /// [`Analytics::drain`] (a Cloudflare Worker, after each response).
+    drained: Option<Mutex<writer::Converter>>,
     description: String,
     database: Option<crate::Database>,
     /// The `(server name, version)` whose catalogue was handed to the writer.
@@ -194,7 +198,36 @@ impl Analytics {
         self.inner.counters.snapshot()
     }
 
-    /// Waits until every event recorded before this call has been written and flushed.
+    /// Takes every event recorded so far, sanitized, and the catalogues handed over, when the
+    /// handle has no writer thread (see [`AnalyticsBuilder::drained`]); empty otherwise.
+    #[cfg_attr(not(any(feature = "workers", test)), allow(dead_code))]
+    pub(crate) fn drain(&self) -> Drained {
+        let (Some(shared), Some(converter)) = (&self.inner.shared, &self.inner.drained) else {
+            return Drained::default();
+        };
+        let mut drained = Drained::default();
+        for control in std::mem::take(&mut *shared.lock_controls()) {
+            match control {
+                Control::Catalog(catalog) => drained.catalogs.push(*catalog),
+                Control::Flush(done) | Control::Shutdown(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+        converter
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .convert(&shared.events, true, &mut drained.batch, |_| {});
+        let taken = drained.batch.calls.len() + drained.batch.requests.len();
+        self.inner
+            .counters
+            .written
+            .fetch_add(taken as u64, Ordering::Relaxed);
+        drained
+    }
+
+    /// Waits until every event recorded before this call has been written and flushed (at
+    /// once for a handle without a writer thread).
     pub async fn flush(&self) {
         self.control(Control::Flush).await;
     }
@@ -269,12 +302,15 @@ impl Analytics {
         }
     }
 
-    /// Starts the writer thread over `sinks`.
+    /// Starts the writer thread over `sinks` (none for a `drained` handle: see
+    /// [`Analytics::drain`]).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         sinks: Vec<Box<dyn Sink>>,
         sanitizer: Sanitizer,
         capacity: usize,
         interval: std::time::Duration,
+        drained: bool,
         description: String,
         database: Option<crate::Database>,
         #[cfg(feature = "alerts")] alerts: Option<crate::alerts::Evaluator>,
@@ -286,12 +322,27 @@ impl Analytics {
             writer: OnceLock::new(),
         });
         let counters = Arc::new(Counters::default());
+        let converter = writer::Converter::new(sanitizer);
+        if drained {
+            let mut analytics = Self::from_parts(
+                Some(shared),
+                counters,
+                None,
+                description,
+                database,
+                #[cfg(feature = "alerts")]
+                alerts,
+            );
+            Arc::get_mut(&mut analytics.inner)
+                .expect("not shared yet")
+                .drained = Some(Mutex::new(converter));
+            return Ok(analytics);
+        }
         let writer = writer::Writer {
             shared: shared.clone(),
             sinks,
-            sanitizer,
+            converter,
             counters: counters.clone(),
-            ids: writer::IdGenerator::new(),
             interval,
         };
         let handle = std::thread::Builder::new()
@@ -323,6 +374,7 @@ impl Analytics {
                 shared,
                 counters,
                 writer: Mutex::new(writer),
+                drained: None,
                 description,
                 database,
                 catalogs: Mutex::default(),
@@ -337,7 +389,7 @@ impl Analytics {
         let Some(shared) = &self.inner.shared else {
             return;
         };
-        if shared.is_closed() {
+        if shared.is_closed() || self.inner.drained.is_some() {
             return;
         }
         let (done, wait) = tokio::sync::oneshot::channel();
@@ -375,3 +427,82 @@ impl Drop for Inner {
 }
 
 static GLOBAL: OnceLock<Analytics> = OnceLock::new();
+
+/// What [`Analytics::drain`] took.
+#[derive(Default)]
+pub(crate) struct Drained {
+    /// The sanitized events.
+    pub(crate) batch: Batch,
+    /// The servers' tool catalogues handed over since the last drain.
+    pub(crate) catalogs: Vec<crate::catalog::ToolCatalog>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Status, mcp_server, tool};
+    use rmcp::{
+        ServiceExt,
+        model::{CallToolRequestParams, ClientConfig},
+    };
+
+    struct Echo {
+        analytics: Analytics,
+    }
+
+    #[mcp_server(analytics = self.analytics)]
+    impl Echo {
+        /// Echoes its argument.
+        #[tool]
+        async fn echo(&self, args: EchoArgs) -> String {
+            args.text
+        }
+    }
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct EchoArgs {
+        text: String,
+    }
+
+    #[tokio::test]
+    async fn a_drained_handle_hands_over_sanitized_events_once_and_never_waits_on_a_flush() {
+        let analytics = Analytics::builder().drained().build().unwrap();
+        let (server_io, client_io) = tokio::io::duplex(4096);
+        let server = Echo {
+            analytics: analytics.clone(),
+        };
+        tokio::spawn(async move {
+            let running = server
+                .serve(server_io)
+                .await
+                .expect("the handshake succeeds");
+            running.waiting().await
+        });
+        let client = ClientConfig::default().serve(client_io).await.unwrap();
+        client.list_all_tools().await.unwrap();
+        let arguments = serde_json::json!({"text": "hi", "api_key": "sk_live_secret"});
+        client
+            .call_tool(
+                CallToolRequestParams::new("echo")
+                    .with_arguments(arguments.as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap();
+        analytics.flush().await;
+        let drained = analytics.drain();
+        let calls = &drained.batch.calls;
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].tool, "echo");
+        assert_eq!(calls[0].status, Status::Ok);
+        let params = calls[0].params.as_deref().unwrap();
+        assert!(!params.contains("sk_live_secret"), "{params}");
+        assert!(
+            !drained.batch.requests.is_empty(),
+            "initialize and tools/list are recorded"
+        );
+        assert_eq!(drained.catalogs.len(), 1);
+        let again = analytics.drain();
+        assert!(again.batch.calls.is_empty() && again.catalogs.is_empty());
+        assert_eq!(analytics.stats().written, analytics.stats().recorded);
+    }
+}

@@ -2,11 +2,7 @@
 //! (nothing formatted, nothing sanitized yet), and its conversion into the stored
 //! [`RequestEvent`] on the writer thread.
 
-use std::{
-    borrow::Cow,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use rmcp::{Peer, RoleServer, model::InitializeRequestParams};
 use serde_json::Value;
@@ -16,6 +12,7 @@ use crate::{
     Sanitizer,
     capture::{Capture, connection_session},
     client_text::client_string,
+    clock::Stopwatch,
     event::{Method, RequestEvent, RequestStatus},
     spec::ServerInfo,
 };
@@ -44,7 +41,7 @@ pub(crate) struct RawRequest {
 struct Settling {
     peer: Peer<RoleServer>,
     provisional: Arc<InitializeRequestParams>,
-    since: Instant,
+    since: Stopwatch,
 }
 
 /// The longest the writer holds an `initialize` for its connection's lasting handshake (one
@@ -84,7 +81,7 @@ impl RawRequest {
         self.settling = Some(Settling {
             peer,
             provisional,
-            since: Instant::now(),
+            since: Stopwatch::start(),
         });
     }
 

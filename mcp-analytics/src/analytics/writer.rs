@@ -5,6 +5,8 @@
 
 use std::{panic::AssertUnwindSafe, sync::Arc, sync::atomic::Ordering, time::Duration};
 
+use crossbeam_queue::ArrayQueue;
+
 use super::{Control, Counters, Raw, RawRequest, Shared};
 use crate::{
     Sanitizer, Sink, SinkError,
@@ -17,11 +19,66 @@ pub(super) const MAX_BATCH: usize = 4096;
 pub(super) struct Writer {
     pub(super) shared: Arc<Shared>,
     pub(super) sinks: Vec<Box<dyn Sink>>,
-    pub(super) sanitizer: Sanitizer,
+    pub(super) converter: Converter,
     pub(super) counters: Arc<Counters>,
-    pub(super) ids: IdGenerator,
     /// How long the writer sleeps when nothing wakes it.
     pub(super) interval: Duration,
+}
+
+/// Turns queued calls and requests into sanitized events with their ids.
+pub(super) struct Converter {
+    sanitizer: Sanitizer,
+    ids: IdGenerator,
+    /// Requests whose record is not final yet (see `RawRequest::settled`).
+    waiting: Vec<Box<RawRequest>>,
+}
+
+impl Converter {
+    pub(super) fn new(sanitizer: Sanitizer) -> Self {
+        Self {
+            sanitizer,
+            ids: IdGenerator::new(),
+            waiting: Vec::new(),
+        }
+    }
+
+    /// Converts the requests held back and everything queued into `batch`, handing it to
+    /// `full` whenever it holds [`MAX_BATCH`] events. `now` settles every request.
+    pub(super) fn convert(
+        &mut self,
+        queue: &ArrayQueue<Raw>,
+        now: bool,
+        batch: &mut Batch,
+        mut full: impl FnMut(&mut Batch),
+    ) {
+        let held = std::mem::take(&mut self.waiting);
+        let next = held
+            .into_iter()
+            .map(Raw::Request)
+            .chain(std::iter::from_fn(|| queue.pop()));
+        for raw in next {
+            let raw = match raw {
+                Raw::Request(mut request) => {
+                    if !request.settled(now) {
+                        self.waiting.push(request);
+                        continue;
+                    }
+                    Raw::Request(request)
+                }
+                call => call,
+            };
+            let id = self.ids.next(raw.ts_ms());
+            match raw {
+                Raw::Call(call) => batch.calls.push(call.into_event(id, &self.sanitizer)),
+                Raw::Request(request) => {
+                    batch.requests.push(request.into_event(id, &self.sanitizer))
+                }
+            }
+            if batch.len() == MAX_BATCH {
+                full(batch);
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -30,8 +87,6 @@ impl Writer {
             calls: Vec::with_capacity(MAX_BATCH),
             requests: Vec::new(),
         };
-        // Requests whose record is not final yet (see `RawRequest::settled`).
-        let mut waiting: Vec<Box<RawRequest>> = Vec::new();
         loop {
             let controls = std::mem::take(&mut *self.shared.lock_controls());
             let closing = self.shared.is_closed();
@@ -43,35 +98,17 @@ impl Writer {
             let waited = controls.iter().any(Control::waits);
             // A flush or the end delivers everything recorded before it.
             let now = closing || waited;
-            let shared = self.shared.clone();
-            let held = std::mem::take(&mut waiting);
-            let next = held
-                .into_iter()
-                .map(Raw::Request)
-                .chain(std::iter::from_fn(|| shared.events.pop()));
-            for raw in next {
-                let raw = match raw {
-                    Raw::Request(mut request) => {
-                        if !request.settled(now) {
-                            waiting.push(request);
-                            continue;
-                        }
-                        Raw::Request(request)
-                    }
-                    call => call,
-                };
-                let id = self.ids.next(raw.ts_ms());
-                match raw {
-                    Raw::Call(call) => batch.calls.push(call.into_event(id, &self.sanitizer)),
-                    Raw::Request(request) => {
-                        batch.requests.push(request.into_event(id, &self.sanitizer))
-                    }
-                }
-                if batch.calls.len() + batch.requests.len() == MAX_BATCH {
-                    self.deliver(&mut batch);
-                }
-            }
-            self.deliver(&mut batch);
+            let Writer {
+                shared,
+                sinks,
+                converter,
+                counters,
+                ..
+            } = &mut self;
+            converter.convert(&shared.events, now, &mut batch, |batch| {
+                deliver(sinks, counters, batch)
+            });
+            deliver(sinks, counters, &mut batch);
             let stop = closing
                 || controls
                     .iter()
@@ -96,32 +133,13 @@ impl Writer {
         }
     }
 
-    /// Hands the batch to every sink (its tool calls, then its other requests) and empties it.
-    fn deliver(&mut self, batch: &mut Batch) {
-        if !batch.calls.is_empty() {
-            self.each_sink("write", |sink| sink.write(&batch.calls));
-        }
-        if !batch.requests.is_empty() {
-            self.each_sink("write", |sink| sink.write_requests(&batch.requests));
-        }
-        let written = batch.calls.len() + batch.requests.len();
-        self.counters
-            .written
-            .fetch_add(written as u64, Ordering::Relaxed);
-        batch.calls.clear();
-        batch.requests.clear();
-    }
-
     /// Runs `action` on every sink, a failure or panic counted and the next sink still served.
     fn each_sink(
         &mut self,
         action: &str,
-        mut run: impl FnMut(&mut Box<dyn Sink>) -> Result<(), SinkError>,
+        run: impl FnMut(&mut Box<dyn Sink>) -> Result<(), SinkError>,
     ) {
-        for sink in &mut self.sinks {
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| run(sink)));
-            report(&self.counters, sink.name(), action, result);
-        }
+        each_sink(&mut self.sinks, &self.counters, action, run);
     }
 
     fn flush(&mut self) {
@@ -136,10 +154,49 @@ impl Writer {
     }
 }
 
-/// The events converted since the last delivery.
-struct Batch {
-    calls: Vec<ToolCallEvent>,
-    requests: Vec<RequestEvent>,
+/// Hands the batch to every sink (its tool calls, then its other requests) and empties it.
+fn deliver(sinks: &mut [Box<dyn Sink>], counters: &Counters, batch: &mut Batch) {
+    if !batch.calls.is_empty() {
+        each_sink(sinks, counters, "write", |sink| sink.write(&batch.calls));
+    }
+    if !batch.requests.is_empty() {
+        each_sink(sinks, counters, "write", |sink| {
+            sink.write_requests(&batch.requests)
+        });
+    }
+    counters
+        .written
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    batch.calls.clear();
+    batch.requests.clear();
+}
+
+/// Runs `action` on every sink, a failure or panic counted and the next sink still served.
+fn each_sink(
+    sinks: &mut [Box<dyn Sink>],
+    counters: &Counters,
+    action: &str,
+    mut run: impl FnMut(&mut Box<dyn Sink>) -> Result<(), SinkError>,
+) {
+    for sink in sinks {
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| run(sink)));
+        report(counters, sink.name(), action, result);
+    }
+}
+
+/// Events converted and not yet delivered.
+#[derive(Default)]
+pub(crate) struct Batch {
+    /// Tool calls.
+    pub(crate) calls: Vec<ToolCallEvent>,
+    /// The other requests.
+    pub(crate) requests: Vec<RequestEvent>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.calls.len() + self.requests.len()
+    }
 }
 
 impl Raw {

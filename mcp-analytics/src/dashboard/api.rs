@@ -1,11 +1,7 @@
 //! The JSON API the page reads: `api/overview`, `api/errors`, `api/alerts` and `api/session`,
 //! all for a `range` of `1h`, `24h`, `7d` or `30d`.
 
-use std::{
-    collections::HashMap,
-    sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     Json,
@@ -47,11 +43,7 @@ fn server(query: &HashMap<String, String>) -> Option<String> {
     query.get("server").filter(|name| !name.is_empty()).cloned()
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
-}
+use crate::clock::now_ms;
 
 fn range(query: &HashMap<String, String>) -> (&'static str, i64, i64) {
     let wanted = query.get("range").map_or("24h", String::as_str);

@@ -22,7 +22,7 @@ use std::{
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     thread::JoinHandle,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -556,11 +556,7 @@ fn wait(shared: &Shared, timeout: Duration) {
     let _ = shared.wake.wait_timeout(guard, timeout);
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
-}
+use crate::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

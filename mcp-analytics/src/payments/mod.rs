@@ -388,12 +388,7 @@ fn check_shared_prices(tools: &[Arc<ResolvedPricing>]) -> Result<(), PaymentsErr
     Ok(())
 }
 
-/// Unix milliseconds now.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
-}
+pub(crate) use crate::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 //! path of every call: capture, dispatch (panics caught, cancellation observed), classify,
 //! record.
 
-use std::time::Instant;
+use crate::clock::Stopwatch;
 
 use rmcp::{
     ErrorData,
@@ -138,7 +138,7 @@ pub async fn call_tool<S: Server>(
         let call = ToolCall::new(&name, &arguments, call_context);
         return gated(server, paid, payer, call).await.response;
     }
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let capture = Capture::read(&context);
     let payer = paid.map(|_| payer(&capture, &context));
     let cancelled = context.ct.clone();
@@ -218,7 +218,7 @@ async fn gated<S: Server>(
 struct Pending<'a> {
     analytics: &'a Analytics,
     raw: Option<Box<RawCall>>,
-    started: Instant,
+    started: Stopwatch,
 }
 
 impl Pending<'_> {

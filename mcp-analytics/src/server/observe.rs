@@ -4,7 +4,9 @@
 //! storage). Panics in the answer are caught (an internal error for the client, `panic` in the
 //! record) and a cancelled request is recorded as `cancelled`.
 
-use std::{borrow::Cow, future::Future, panic::AssertUnwindSafe, sync::Arc, time::Instant};
+use std::{borrow::Cow, future::Future, panic::AssertUnwindSafe, sync::Arc};
+
+use crate::clock::Stopwatch;
 
 use futures::FutureExt;
 use rmcp::{
@@ -113,7 +115,7 @@ pub(crate) async fn observe<S: Server, T>(
     if !analytics.is_enabled() {
         return caught(body).await.into_result();
     }
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let mut capture = Capture::read(context);
     let mut capabilities = observation.capabilities;
     let mut settling = None;
@@ -248,7 +250,7 @@ async fn caught<T>(body: impl Future<Output = Result<T, ErrorData>>) -> Answer<T
 struct Pending<'a> {
     analytics: &'a Analytics,
     raw: Option<Box<RawRequest>>,
-    started: Instant,
+    started: Stopwatch,
 }
 
 impl Pending<'_> {

@@ -73,9 +73,7 @@ impl LocalProvider {
         request: CheckoutRequest<'_>,
     ) -> Result<CheckoutInfo, ProviderError> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
+        let nanos = crate::clock::now_ns() % 1_000_000_000;
         // Unique across replicas too.
         let id = format!(
             "cs_local_{n}{nanos:08x}{}",
