@@ -151,6 +151,8 @@ pub mod spec;
 #[doc = include_str!("../docs/storage.md")]
 pub mod store;
 mod uri_template;
+#[cfg(all(feature = "workers", target_arch = "wasm32"))]
+pub mod workers;
 
 /// The README's Rust examples, compiled as doctests so that they cannot go stale.
 #[cfg(doctest)]

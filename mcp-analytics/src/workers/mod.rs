@@ -1,0 +1,65 @@
+//! Serving an `#[mcp_server]` from a Cloudflare Worker (feature `workers`, `wasm32` only).
+//!
+//! ```ignore
+//! use worker::{Context, Env, Request, Response, event};
+//!
+//! #[event(fetch)]
+//! async fn fetch(request: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+//!     mcp_analytics::workers::serve(MyServer, request, env, ctx).await
+//! }
+//! ```
+//!
+//! [`serve`] answers:
+//! - `POST /mcp`: one JSON-RPC message in, one JSON response out — MCP 2026-07-28, which is
+//!   sessionless, and the request/response flows of the older versions (`initialize`, then
+//!   each request on its own, without a session). Notifications and responses are accepted
+//!   with `202`. `GET` and `DELETE` answer `405`: a Worker keeps no stream open and no session
+//!   (that would take a Durable Object), so servers cannot send requests to clients here
+//!   (elicitation and sampling answer an error).
+//! - `GET /analytics/api/{overview,errors,sessions,session}`: the dashboard's JSON, read from
+//!   D1, behind `Authorization: Bearer <MCP_ANALYTICS_API_KEY>` (a Worker secret; without it the
+//!   API answers `401`).
+//!
+//! Every call is recorded as natively (timed, classified, sanitized) and written to the D1
+//! database bound as [`D1_BINDING`] after the response has gone (`ctx.wait_until`), so the
+//! caller never waits on storage; a Worker without the binding answers calls and logs that
+//! nothing is stored. Durations come from the JavaScript clock, which Workers advance only
+//! while a request waits on I/O.
+
+mod analytics;
+mod d1;
+mod mcp;
+mod runtime;
+
+use rmcp::ServerHandler;
+use worker::{Context, Env, Method, Request, Response};
+
+use crate::server::Server;
+
+/// The name of the D1 binding analytics are stored in (`[[d1_databases]] binding` in
+/// `wrangler.toml`).
+pub const D1_BINDING: &str = "MCP_ANALYTICS_DB";
+
+/// The Worker secret (or variable) guarding `/analytics`.
+pub const API_KEY: &str = "MCP_ANALYTICS_API_KEY";
+
+/// Answers one request to the Worker with `server`: `/mcp` and `/analytics` (see the module's
+/// documentation); anything else is `404`.
+pub async fn serve<S>(server: S, request: Request, env: Env, ctx: Context) -> worker::Result<Response>
+where
+    S: Server + ServerHandler,
+{
+    let path = request.path();
+    let analytics_handle = server.analytics().clone();
+    let response = match (request.method(), path.as_str()) {
+        (Method::Post, "/mcp") => mcp::answer(server, request).await,
+        (Method::Options, "/mcp") => Response::empty().map(|response| response.with_status(204)),
+        (_, "/mcp") => mcp::method_not_allowed(),
+        (Method::Get, path) if path == "/analytics" || path.starts_with("/analytics/") => {
+            analytics::answer(&request, &env, &path["/analytics".len()..]).await
+        }
+        _ => Response::error("not found", 404),
+    };
+    analytics::store_after_response(&analytics_handle, &env, &ctx);
+    response
+}
