@@ -446,7 +446,7 @@ pub(crate) fn store_unavailable(error: impl Into<StoreError>) -> ProviderError {
     ProviderError::Unavailable(error.into().to_string())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod user_lock_tests {
     use super::*;
     use crate::payments::{

@@ -280,7 +280,7 @@ impl SessionTable for SqliteSessions<'_> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::{
         super::{
