@@ -103,6 +103,13 @@ struct Parts {
 
 static GLOBAL: OnceLock<Payments> = OnceLock::new();
 
+/// Why a paid tool refuses to run when payments were not set up (recorded with the call).
+const NOT_CONFIGURED: &str = if cfg!(any(feature = "sqlite", feature = "postgres")) {
+    "payments are not configured on this server"
+} else {
+    "no payment database is available in this build (mcp-analytics was built without the `sqlite` and `postgres` features)"
+};
+
 impl Payments {
     fn compose(parts: Parts) -> Result<Self, Error> {
         let provider = Arc::new(parts.provider);
@@ -300,10 +307,7 @@ impl Payments {
                     tool = %tool.label(),
                     "paid tool called but payments are not configured (serve with mcp_analytics::serve, or call Payments::init_global)"
                 );
-                Admission::Refuse(answers::unavailable(
-                    &tool.label(),
-                    "payments are not configured on this server",
-                ))
+                Admission::Refuse(answers::unavailable(&tool.label(), NOT_CONFIGURED))
             }
         }
     }
@@ -471,6 +475,66 @@ mod tests {
         assert!(
             error.contains("`few`") && error.contains("`many`"),
             "packs of another size: {error}"
+        );
+    }
+}
+
+#[cfg(all(test, not(any(feature = "sqlite", feature = "postgres"))))]
+mod no_database_tests {
+    use super::{
+        pricing::{Grant, LineItem, PaidKind, Price, Pricing},
+        *,
+    };
+    use crate::{Database, Status};
+
+    static UNLOCK: Pricing = Pricing {
+        mode: CheckoutMode::Payment,
+        success_url: "https://example.com/ok",
+        cancel_url: None,
+        line_items: &[LineItem {
+            price: Price::Id("price_unlock"),
+            quantity: Some(1),
+        }],
+        meter: None,
+        reason: None,
+        grant: Grant::Unlimited,
+    };
+
+    #[tokio::test]
+    async fn without_a_payment_database_payments_cannot_be_built_and_paid_tools_refuse_to_run() {
+        let error = Payments::builder()
+            .environment(Environment::Development)
+            .database(Database::Sqlite("paid.db".into()))
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("no payment database is available in this build"),
+            "{error}"
+        );
+
+        let payer = Payer {
+            user_id: Some("ann".into()),
+            email: None,
+            session: None,
+            url_elicitation: false,
+            legacy_peer: None,
+        };
+        let tool = PaidTool {
+            kind: PaidKind::Tool,
+            name: "generate_image",
+            description: None,
+            pricing: &UNLOCK,
+        };
+        let Admission::Refuse(outcome) = Payments::global().admit(tool, payer).await else {
+            panic!("a paid tool ran without a payment database");
+        };
+        assert_eq!(outcome.status, Status::PaymentUnavailable);
+        let (kind, message) = outcome.error.expect("the refusal says why");
+        assert_eq!(kind, "payment_unavailable");
+        assert!(
+            message.contains("no payment database is available in this build"),
+            "{message}"
         );
     }
 }
