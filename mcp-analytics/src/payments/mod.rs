@@ -405,7 +405,7 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::{
         pricing::{Grant, LineItem, Price, Pricing},
