@@ -75,7 +75,6 @@ impl ToolCatalog {
     }
 
     /// Only `tool`'s entry (the list's totals stay those of the whole catalogue).
-    #[cfg(feature = "sqlite")]
     pub(crate) fn only(mut self, tool: &str) -> Self {
         self.tools.retain(|entry| entry.tool == tool);
         self

@@ -13,6 +13,10 @@ use std::{
 #[cfg(not(feature = "postgres"))]
 pub(crate) const NO_POSTGRES_FEATURE: &str = "built without mcp-analytics's `postgres` feature";
 
+/// Why a SQLite file cannot be opened in this build.
+#[cfg(all(feature = "alerts", not(feature = "sqlite")))]
+pub(crate) const NO_SQLITE_FEATURE: &str = "built without mcp-analytics's `sqlite` feature";
+
 /// A database: a SQLite file or a PostgreSQL URL. Its `Display` and `Debug` never show a
 /// password.
 ///

@@ -147,8 +147,11 @@ pub mod serve;
 pub mod server;
 mod sink;
 pub mod spec;
-#[cfg(feature = "sqlite")]
-#[doc = include_str!("../docs/storage.md")]
+#[cfg_attr(feature = "sqlite", doc = include_str!("../docs/storage.md"))]
+#[cfg_attr(
+    not(feature = "sqlite"),
+    doc = "The analytics tables' readers and value types (`SqliteStore` needs the `sqlite` feature)."
+)]
 pub mod store;
 mod uri_template;
 #[cfg(all(feature = "workers", target_arch = "wasm32"))]

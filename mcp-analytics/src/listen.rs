@@ -52,6 +52,10 @@ pub(crate) async fn bind(
 
 /// Serves `router` on `listener` until `shutdown` resolves.
 #[cfg(feature = "http")]
+#[cfg_attr(
+    not(any(feature = "stdio", feature = "dashboard", feature = "export-http")),
+    allow(dead_code)
+)]
 pub(crate) async fn run(
     listener: tokio::net::TcpListener,
     router: axum::Router,

@@ -385,6 +385,7 @@ CREATE TABLE alert_state (
 
 /// Brings the database at `connection` up to the last migration, one transaction each (taken
 /// with the write lock, so two processes opening one file at once apply each migration once).
+#[cfg(feature = "sqlite")]
 pub(crate) fn migrate(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
     loop {
         let transaction = rusqlite::Transaction::new_unchecked(
@@ -409,10 +410,12 @@ pub(crate) fn migrate(connection: &rusqlite::Connection) -> rusqlite::Result<()>
 }
 
 /// The migration that creates the payment tables.
+#[cfg(feature = "sqlite")]
 const PAYMENT_TABLES: i64 = 7;
 
 /// Payment tables made before they had migrations lack columns added since: added here, so
 /// that migration 7 finds them in its shape.
+#[cfg(feature = "sqlite")]
 fn legacy_payment_columns(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
     for (column, definition) in [
         ("payment_intent", "TEXT"),

@@ -42,10 +42,14 @@
 //! and where their state is kept. Each evaluator has a connection of its own; the queries and
 //! transitions are written once for both (over `store::source::Source`).
 
+// Without `sqlite` or `postgres` no evaluator can start: the rules' queries wait for another
+// `Source`.
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+
 mod deliver;
 mod env;
 mod evaluate;
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod model_tests;
 mod state;
 mod task;

@@ -3,7 +3,6 @@
 
 use std::{
     fmt::Display,
-    path::Path,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -28,9 +27,16 @@ pub(crate) struct Evaluator {
 impl Evaluator {
     /// Starts evaluating `alerts` on `database` (already migrated), through a connection of
     /// its own.
+    #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
     pub(crate) fn start(alerts: Alerts, database: &Database) -> Result<Self, crate::Error> {
         match database {
+            #[cfg(feature = "sqlite")]
             Database::Sqlite(path) => Self::spawn(alerts, open_sqlite(path)?),
+            #[cfg(not(feature = "sqlite"))]
+            Database::Sqlite(_) => Err(crate::Error::Database {
+                database: database.clone(),
+                reason: crate::database::NO_SQLITE_FEATURE.into(),
+            }),
             #[cfg(feature = "postgres")]
             Database::Postgres(url) => Self::spawn(alerts, crate::store::PgStore::open(url)?),
             #[cfg(not(feature = "postgres"))]
@@ -72,7 +78,8 @@ impl Drop for Evaluator {
 
 use crate::clock::now_ms;
 
-fn open_sqlite(path: &Path) -> Result<rusqlite::Connection, crate::Error> {
+#[cfg(feature = "sqlite")]
+fn open_sqlite(path: &std::path::Path) -> Result<rusqlite::Connection, crate::Error> {
     let error = |source| crate::Error::Store {
         path: path.to_owned(),
         source,
@@ -91,6 +98,7 @@ trait Connection: Source<Error: Display> + Send + 'static {
     fn repair(&mut self) {}
 }
 
+#[cfg(feature = "sqlite")]
 impl Connection for rusqlite::Connection {}
 
 #[cfg(feature = "postgres")]

@@ -2,7 +2,7 @@
 //! (inside [`crate::Error::Payments`]); [`ProviderError`]: why a request to Stripe (or the local
 //! test provider) failed.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::net::SocketAddr;
 
 /// Why payments could not be set up or a paid tool's pricing cannot be used. Every variant's
 /// message says what to change.
@@ -43,11 +43,18 @@ pub enum PaymentsError {
         /// Why.
         cause: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// This build has no database for the payment tables (neither the `sqlite` nor the
+    /// `postgres` feature): paid tools refuse to run.
+    #[error(
+        "no payment database is available in this build (mcp-analytics was built without the `sqlite` and `postgres` features): paid tools cannot run"
+    )]
+    NoDatabase,
     /// The payment tables could not be opened.
+    #[cfg(feature = "sqlite")]
     #[error("cannot open the payment tables in {}: {cause}", path.display())]
     Store {
         /// The database file.
-        path: PathBuf,
+        path: std::path::PathBuf,
         /// Why.
         cause: rusqlite::Error,
     },

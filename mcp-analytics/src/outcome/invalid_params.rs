@@ -4,7 +4,6 @@
 //! how the tool-quality report reads such a message back ([`classify`]).
 
 // The read-back side (`ParamProblem`, `classify`) serves the store alone.
-#![cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 
 use serde::Serialize;
 

@@ -4,9 +4,7 @@
 
 mod invalid_params;
 
-#[cfg(feature = "sqlite")]
 pub use invalid_params::ParamProblem;
-#[cfg(feature = "sqlite")]
 pub(crate) use invalid_params::classify as classify_invalid_params;
 
 use std::{any::Any, borrow::Cow};

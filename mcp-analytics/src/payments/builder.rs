@@ -3,11 +3,13 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+#[cfg(feature = "sqlite")]
+use super::store::{PaymentStore, SharedStore};
 use super::{
     MeterDurability, Parts, Payments, PaymentsError,
     pricing::EnvLookup,
     provider::{Provider, local::LocalProvider},
-    store::{PaymentDb, PaymentStore, SharedStore},
+    store::PaymentDb,
 };
 use crate::{Database, Environment, Error};
 
@@ -178,6 +180,9 @@ impl PaymentsBuilder {
             None => Provider::Local(LocalProvider::default()),
         };
         let db = match &self.database {
+            #[cfg(not(feature = "sqlite"))]
+            Database::Sqlite(_) => return Err(PaymentsError::NoDatabase.into()),
+            #[cfg(feature = "sqlite")]
             Database::Sqlite(path) => {
                 let store = PaymentStore::open(path).map_err(|cause| PaymentsError::Store {
                     path: path.clone(),

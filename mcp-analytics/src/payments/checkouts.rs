@@ -112,6 +112,9 @@ impl Checkouts {
         replacing: Option<&str>,
     ) -> Result<String, ProviderError> {
         match &self.db {
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            absent => absent.absent(),
+            #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => {
                 self.create_customer_in(store, user, email, replacing).await
             }
@@ -122,6 +125,7 @@ impl Checkouts {
 
     /// Creates the user's customer and records it in SQLite (the one process's user locks keep
     /// first calls from creating two).
+    #[cfg(feature = "sqlite")]
     async fn create_customer_in(
         &self,
         store: &super::store::SharedStore,
@@ -442,7 +446,7 @@ pub(crate) fn store_unavailable(error: impl Into<StoreError>) -> ProviderError {
     ProviderError::Unavailable(error.into().to_string())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod user_lock_tests {
     use super::*;
     use crate::payments::{

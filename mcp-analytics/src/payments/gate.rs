@@ -358,7 +358,7 @@ impl Drop for Ticket {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use std::{collections::HashMap, future::Future, pin::pin, task::Poll};
 

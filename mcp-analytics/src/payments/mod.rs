@@ -16,6 +16,12 @@
 
 // Builds without Stripe or HTTP reach only part of this module (no webhooks, no test pages).
 #![cfg_attr(not(all(feature = "stripe", feature = "http")), allow(dead_code))]
+// A build without a payment database (neither `sqlite` nor `postgres`) has no `PaymentDb`
+// value: building payments fails, and the code past each match on the database is unreachable.
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres")),
+    allow(unused_variables, unreachable_code, unused_imports)
+)]
 
 mod answers;
 mod builder;
@@ -96,6 +102,13 @@ struct Parts {
 }
 
 static GLOBAL: OnceLock<Payments> = OnceLock::new();
+
+/// Why a paid tool refuses to run when payments were not set up (recorded with the call).
+const NOT_CONFIGURED: &str = if cfg!(any(feature = "sqlite", feature = "postgres")) {
+    "payments are not configured on this server"
+} else {
+    "no payment database is available in this build (mcp-analytics was built without the `sqlite` and `postgres` features)"
+};
 
 impl Payments {
     fn compose(parts: Parts) -> Result<Self, Error> {
@@ -294,10 +307,7 @@ impl Payments {
                     tool = %tool.label(),
                     "paid tool called but payments are not configured (serve with mcp_analytics::serve, or call Payments::init_global)"
                 );
-                Admission::Refuse(answers::unavailable(
-                    &tool.label(),
-                    "payments are not configured on this server",
-                ))
+                Admission::Refuse(answers::unavailable(&tool.label(), NOT_CONFIGURED))
             }
         }
     }
@@ -390,7 +400,7 @@ fn check_shared_prices(tools: &[Arc<ResolvedPricing>]) -> Result<(), PaymentsErr
 
 pub(crate) use crate::clock::now_ms;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::{
         pricing::{Grant, LineItem, Price, Pricing},
@@ -460,6 +470,66 @@ mod tests {
         assert!(
             error.contains("`few`") && error.contains("`many`"),
             "packs of another size: {error}"
+        );
+    }
+}
+
+#[cfg(all(test, not(any(feature = "sqlite", feature = "postgres"))))]
+mod no_database_tests {
+    use super::{
+        pricing::{Grant, LineItem, PaidKind, Price, Pricing},
+        *,
+    };
+    use crate::{Database, Status};
+
+    static UNLOCK: Pricing = Pricing {
+        mode: CheckoutMode::Payment,
+        success_url: "https://example.com/ok",
+        cancel_url: None,
+        line_items: &[LineItem {
+            price: Price::Id("price_unlock"),
+            quantity: Some(1),
+        }],
+        meter: None,
+        reason: None,
+        grant: Grant::Unlimited,
+    };
+
+    #[tokio::test]
+    async fn without_a_payment_database_payments_cannot_be_built_and_paid_tools_refuse_to_run() {
+        let error = Payments::builder()
+            .environment(Environment::Development)
+            .database(Database::Sqlite("paid.db".into()))
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("no payment database is available in this build"),
+            "{error}"
+        );
+
+        let payer = Payer {
+            user_id: Some("ann".into()),
+            email: None,
+            session: None,
+            url_elicitation: false,
+            legacy_peer: None,
+        };
+        let tool = PaidTool {
+            kind: PaidKind::Tool,
+            name: "generate_image",
+            description: None,
+            pricing: &UNLOCK,
+        };
+        let Admission::Refuse(outcome) = Payments::global().admit(tool, payer).await else {
+            panic!("a paid tool ran without a payment database");
+        };
+        assert_eq!(outcome.status, Status::PaymentUnavailable);
+        let (kind, message) = outcome.error.expect("the refusal says why");
+        assert_eq!(kind, "payment_unavailable");
+        assert!(
+            message.contains("no payment database is available in this build"),
+            "{message}"
         );
     }
 }

@@ -5,8 +5,9 @@
 //! (`invoice_paid`, subscriptions), less refunds and disputes (`refunded`, `disputed`, plus
 //! `dispute_won`), in minor units per currency.
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
+
+use crate::store::source::{Param, Source};
 
 /// Revenue from one tool or user in one currency.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -67,9 +68,13 @@ pub fn format_amount(amount: i64, currency: &str) -> String {
 const REVENUE: &str = "(kind = 'invoice_paid' OR (kind IN ('checkout_completed', 'refunded', 'disputed', 'dispute_won') AND amount IS NOT NULL))";
 
 /// The summary's statements, written once in the SQL SQLite and PostgreSQL share (`?N`
-/// placeholders, numbered `$N` for PostgreSQL; sums cast to `BIGINT`). Ties are broken by key,
-/// so both databases list rows in one order.
+/// placeholders, numbered `$N` by PostgreSQL's `Source`; sums cast to `BIGINT`). Ties are
+/// broken by key, so both databases list rows in one order.
 mod sql {
+    /// Whether table `?1` exists (SQLite's catalogue).
+    pub(super) const HAS_TABLE: &str =
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1";
+
     /// Revenue by `column` (`tool` or `user_id`): `?1` since, `?2` limit.
     pub(super) fn revenue(column: &str) -> String {
         format!(
@@ -108,45 +113,52 @@ fn unsigned(count: i64) -> u64 {
 
 impl PaymentsSummary {
     /// Reads the summary from the analytics database; empty when no payment tables exist.
-    pub fn read(conn: &Connection, since_ms: i64) -> rusqlite::Result<Self> {
-        let exists = |table: &str| -> rusqlite::Result<bool> {
-            conn.query_row(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                [table],
-                |row| row.get(0),
-            )
+    #[cfg(feature = "sqlite")]
+    pub fn read(conn: &rusqlite::Connection, since_ms: i64) -> rusqlite::Result<Self> {
+        Self::read_from(conn, since_ms)
+    }
+
+    /// [`PaymentsSummary::read`] from any SQLite database the readers query (a file, or one
+    /// reached another way): it asks SQLite's catalogue which tables exist. (PostgreSQL:
+    /// [`PaymentsSummary::read_pg`].)
+    pub(crate) fn read_from<S: Source>(source: &S, since_ms: i64) -> Result<Self, S::Error> {
+        let has_table = |table: &str| {
+            let found = source.rows(sql::HAS_TABLE, &[Param::Text(Some(table))], |row| {
+                row.int(0)
+            })?;
+            Ok(found.first().is_some_and(|&count| count > 0))
         };
-        if !exists("payment_events")? {
+        if !has_table("payment_events")? {
             return Ok(Self::default());
         }
-        let revenue = |column: &str, limit: i64| -> rusqlite::Result<Vec<Revenue>> {
-            let mut statement = conn.prepare(&sql::revenue(column))?;
-            statement
-                .query_map(params![since_ms, limit], |row| {
+        let revenue = |column: &str, limit: i64| {
+            source.rows(
+                &sql::revenue(column),
+                &[Param::Int(since_ms), Param::Int(limit)],
+                |row| {
                     Ok(Revenue {
-                        key: row.get(0)?,
-                        currency: row.get(1)?,
-                        amount: row.get(2)?,
-                        payments: unsigned(row.get(3)?),
+                        key: row.string(0)?,
+                        currency: row.string(1)?,
+                        amount: row.int(2)?,
+                        payments: unsigned(row.int(3)?),
                     })
-                })?
-                .collect()
+                },
+            )
         };
-        let count = |sql: &str| -> rusqlite::Result<u64> {
-            conn.query_row(sql, [since_ms], |row| row.get(0))
-                .map(unsigned)
+        let count = |sql: &str, params: &[Param<'_>]| {
+            let counts = source.rows(sql, params, |row| row.int(0))?;
+            Ok(unsigned(counts.first().copied().unwrap_or(0)))
         };
+        let since = [Param::Int(since_ms)];
         // A payments-only database (no analytics table) has no conversion to show.
-        let conversion = if exists("tool_calls")? {
-            conn.prepare(sql::CONVERSION)?
-                .query_map([since_ms], |row| {
-                    Ok(Conversion {
-                        tool: row.get(0)?,
-                        asked: unsigned(row.get(1)?),
-                        paid: unsigned(row.get(2)?),
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?
+        let conversion = if has_table("tool_calls")? {
+            source.rows(sql::CONVERSION, &since, |row| {
+                Ok(Conversion {
+                    tool: row.string(0)?,
+                    asked: unsigned(row.int(1)?),
+                    paid: unsigned(row.int(2)?),
+                })
+            })?
         } else {
             Vec::new()
         };
@@ -154,14 +166,10 @@ impl PaymentsSummary {
             by_tool: revenue("tool", 100)?,
             by_user: revenue("user_id", 20)?,
             conversion,
-            active_subscriptions: unsigned(conn.query_row(
-                sql::ACTIVE_SUBSCRIPTIONS,
-                [],
-                |row| row.get(0),
-            )?),
-            failures: count(sql::FAILURES)?,
-            checkouts_created: count(sql::CHECKOUTS_CREATED)?,
-            meter_events_sent: count(sql::METER_EVENTS_SENT)?,
+            active_subscriptions: count(sql::ACTIVE_SUBSCRIPTIONS, &[])?,
+            failures: count(sql::FAILURES, &since)?,
+            checkouts_created: count(sql::CHECKOUTS_CREATED, &since)?,
+            meter_events_sent: count(sql::METER_EVENTS_SENT, &since)?,
         })
     }
 
@@ -236,8 +244,10 @@ impl PaymentsSummary {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
+    use rusqlite::{Connection, params};
+
     use super::*;
 
     #[test]

@@ -179,6 +179,9 @@ impl Webhooks {
         object: &EventObject,
     ) -> Result<bool, StoreError> {
         match &self.db {
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            absent => absent.absent(),
+            #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => {
                 if store.lock().webhook_events().applied(claim.event_id)? {
                     return Ok(false);

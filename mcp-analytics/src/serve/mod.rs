@@ -30,6 +30,7 @@ use crate::{
 /// the server's payments when it has `#[paid]` tools, prompts or resources: the process-wide
 /// handle set up first when the server uses it, and every pricing checked, so a missing key or
 /// an unknown price stops the server at startup.
+#[cfg_attr(not(any(feature = "stdio", feature = "http")), allow(dead_code))]
 async fn startup_payments<S: Server>(server: &S) -> Result<Option<crate::Payments>, Error> {
     crate::server::check_completions::<S>()?;
     let paid: Vec<PaidTool> = S::TOOLS
@@ -57,6 +58,7 @@ async fn startup_payments<S: Server>(server: &S) -> Result<Option<crate::Payment
 
 /// The server's analytics, with the process-wide handle set up first when the server uses it, so
 /// bad settings stop the server at startup with a clear message.
+#[cfg_attr(not(any(feature = "stdio", feature = "http")), allow(dead_code))]
 fn startup_analytics<S: Server>(server: &S) -> Result<crate::Analytics, Error> {
     if S::GLOBAL_ANALYTICS {
         crate::Analytics::init_global()?;

@@ -12,6 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[cfg(feature = "sqlite")]
 use rusqlite::{Transaction, params};
 
 use super::{
@@ -204,6 +205,7 @@ fn args_fingerprint(params: Option<&str>) -> i64 {
 }
 
 /// Adds `events` to the per-minute and quarter-hour rollups, and to `tool_loops_1m`.
+#[cfg(feature = "sqlite")]
 pub(super) fn write_buckets(
     transaction: &Transaction<'_>,
     events: &[Rolled<'_>],
@@ -351,6 +353,7 @@ impl Pending {
     }
 
     /// Lists the hours with aggregates in memory in `rollup_dirty` (in the rows' transaction).
+    #[cfg(feature = "sqlite")]
     pub(super) fn note_dirty(&mut self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
         for (hour, noted) in &mut self.dirty {
             if !*noted {
@@ -376,6 +379,7 @@ impl Pending {
     }
 
     /// Writes (and forgets) everything gathered.
+    #[cfg(feature = "sqlite")]
     pub(super) fn write(&mut self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
         let dirty: Vec<(i64, bool)> = self.dirty.drain().collect();
         let hourly = self.take();
@@ -440,6 +444,7 @@ impl Pending {
 /// whether they disagreed: when the hour's row count equals both the tool and the client
 /// rollups', nothing is touched.
 /// Reads the hour's rows through the `ts_ms` index, 4,096 at a time.
+#[cfg(feature = "sqlite")]
 pub(super) fn rebuild(
     transaction: &Transaction<'_>,
     hour: i64,
@@ -499,6 +504,7 @@ pub(super) fn rebuild(
 
 /// The fields of a stored row the hourly rollups use (`None` for a status this version does not
 /// know, which it never writes).
+#[cfg(feature = "sqlite")]
 fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ToolCallEvent>> {
     let Ok(status) = row.get::<_, String>(3)?.parse() else {
         return Ok(None);

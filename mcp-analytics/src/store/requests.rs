@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 
+#[cfg(feature = "sqlite")]
 use rusqlite::{Transaction, params};
 
 use super::{
@@ -147,6 +148,7 @@ fn key<'e>(request: &'e RequestEvent, target: &'e str, unit: i64) -> Key<'e> {
 
 /// Stores `requests` (skipping ids already stored) and adds the new ones to both rollups, in
 /// `transaction`; returns how many were new.
+#[cfg(feature = "sqlite")]
 pub(super) fn append(
     transaction: &Transaction<'_>,
     targets: &mut RequestTargets,

@@ -73,6 +73,7 @@ pub(crate) trait Source {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl rusqlite::ToSql for Param<'_> {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         match self {
@@ -83,6 +84,7 @@ impl rusqlite::ToSql for Param<'_> {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl Row<rusqlite::Error> for rusqlite::Row<'_> {
     fn int(&self, index: usize) -> rusqlite::Result<i64> {
         self.get(index)
@@ -105,6 +107,7 @@ impl Row<rusqlite::Error> for rusqlite::Row<'_> {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl Source for rusqlite::Connection {
     type Error = rusqlite::Error;
 

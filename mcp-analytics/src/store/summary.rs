@@ -45,7 +45,7 @@ pub(super) fn tool_totals<S: Source>(
     Ok(tools)
 }
 
-pub(super) fn tool_summary<S: Source>(
+pub(crate) fn tool_summary<S: Source>(
     source: &S,
     since_ms: i64,
 ) -> Result<Vec<ToolSummary>, S::Error> {
@@ -63,7 +63,7 @@ pub(super) fn tool_summary<S: Source>(
 }
 
 /// All calls' latencies since `since_ms` merged into one histogram (for overall percentiles).
-pub(super) fn latency<S: Source>(source: &S, since_ms: i64) -> Result<LatencyHistogram, S::Error> {
+pub(crate) fn latency<S: Source>(source: &S, since_ms: i64) -> Result<LatencyHistogram, S::Error> {
     let mut all = LatencyHistogram::default();
     for totals in tool_totals(source, since_ms, None)?.values() {
         all.merge(&totals.latency);
@@ -72,7 +72,7 @@ pub(super) fn latency<S: Source>(source: &S, since_ms: i64) -> Result<LatencyHis
 }
 
 /// Distinct identified users since `since_ms` (from the hourly sketches: from the hour on).
-pub(super) fn users<S: Source>(
+pub(crate) fn users<S: Source>(
     source: &S,
     since_ms: i64,
     server: Option<&str>,

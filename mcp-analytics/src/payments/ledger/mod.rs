@@ -14,16 +14,17 @@
 mod cache;
 #[cfg(feature = "postgres")]
 mod listen;
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod model_tests;
 #[cfg(feature = "postgres")]
 pub(crate) mod pg;
 #[cfg(all(test, feature = "postgres"))]
 pub(super) mod pg_tests;
 mod rules;
+#[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 mod store;
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests;
 
 use std::{
@@ -81,6 +82,9 @@ impl Ledger {
         subscription_ttl: Duration,
     ) -> Result<Arc<Self>, crate::Error> {
         match db {
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            absent => absent.absent(),
+            #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(Arc::new(Self::new(
                 Arc::new(sqlite::SqliteLedger::new(store.clone())),
                 subscription_ttl,

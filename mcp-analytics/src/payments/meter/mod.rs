@@ -25,13 +25,12 @@ use std::{
 
 use crossbeam_queue::SegQueue;
 
+#[cfg(feature = "sqlite")]
+use super::store::{PaymentStore, SharedStore, StoreError};
 use super::{
     now_ms,
     provider::{MeterEvent, Provider, ProviderError},
-    store::{
-        Delivery, EventRow, MeterRow, PaymentDb, PaymentEventKind, PaymentStore, SharedStore,
-        StoreError,
-    },
+    store::{Delivery, EventRow, MeterRow, PaymentDb, PaymentEventKind},
 };
 use crate::Error;
 
@@ -103,9 +102,18 @@ struct Queued {
 /// Where the outbox lives: the SQLite payment tables of this process, or the PostgreSQL ones
 /// every replica shares.
 pub(crate) enum MeterStore {
+    #[cfg(feature = "sqlite")]
     Sqlite(SharedStore),
     #[cfg(feature = "postgres")]
     Postgres(postgres::PgMeter),
+}
+
+impl MeterStore {
+    /// A build without a payment database has no outbox (see [`PaymentDb::absent`]).
+    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+    fn absent(&self) -> ! {
+        match *self {}
+    }
 }
 
 /// Metered usage: the queue the call path pushes to, the outbox, and the sender thread that
@@ -153,6 +161,7 @@ impl Meter {
         durability: MeterDurability,
     ) -> Result<Arc<Self>, Error> {
         let store = match db {
+            #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => MeterStore::Sqlite(store),
             #[cfg(feature = "postgres")]
             PaymentDb::Postgres(pg) => MeterStore::Postgres(postgres::PgMeter::new(
@@ -185,7 +194,10 @@ impl Meter {
         let (ended_when_dropped, ended) = mpsc::channel();
         let thread = std::thread::Builder::new().name("mcp-analytics-meter".into());
         let shared = state.clone();
-        let handle = match &state.store {
+        let spawned: std::io::Result<JoinHandle<()>> = match &state.store {
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            absent => absent.absent(),
+            #[cfg(feature = "sqlite")]
             MeterStore::Sqlite(store) => {
                 let store = store.clone();
                 thread.spawn(move || {
@@ -201,8 +213,8 @@ impl Meter {
                     sender.run(&shared, &flushes);
                 })
             }
-        }
-        .map_err(Error::Writer)?;
+        };
+        let handle = spawned.map_err(Error::Writer)?;
         Ok(Arc::new(Meter {
             state,
             flush,
@@ -222,7 +234,10 @@ impl Meter {
         };
         let state = &self.state;
         if state.durability == MeterDurability::Committed {
-            let written = match &state.store {
+            let written: Result<(), (String, Vec<Queued>)> = match &state.store {
+                #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+                absent => absent.absent(),
+                #[cfg(feature = "sqlite")]
                 MeterStore::Sqlite(store) => {
                     enqueue(store, vec![event]).map_err(|(error, back)| (error.to_string(), back))
                 }
@@ -251,6 +266,9 @@ impl Meter {
     /// last round).
     pub(crate) fn pending(&self) -> u64 {
         match &self.state.store {
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            absent => absent.absent(),
+            #[cfg(feature = "sqlite")]
             MeterStore::Sqlite(store) => store
                 .lock()
                 .outbox()
@@ -326,6 +344,7 @@ impl State {
         }
     }
 
+    #[cfg(feature = "sqlite")]
     fn next_wait(store: &SharedStore) -> Duration {
         let due = store.lock().outbox().next_due().ok().flatten();
         let ms = due.map_or(POLL.as_millis() as i64, |due| {
@@ -337,6 +356,7 @@ impl State {
     /// Delivers every due event, round by round, each round's outcomes written in one
     /// transaction; stops early while the provider is down or refuses the key, or once the
     /// meter is dropped.
+    #[cfg(feature = "sqlite")]
     async fn deliver_due(&self, store: &SharedStore) {
         loop {
             if self.paused() || self.stopping() {
@@ -425,6 +445,7 @@ fn event_row<'a>(row: &'a MeterRow, error: Option<&'a str>) -> EventRow<'a> {
 }
 
 /// Writes delivery outcomes to the outbox and `payment_events` in one transaction.
+#[cfg(feature = "sqlite")]
 fn record_outcomes(
     store: &SharedStore,
     outcomes: &[(MeterRow, Result<(), ProviderError>)],
@@ -446,6 +467,7 @@ fn record_outcomes(
 
 /// Writes queued events to the SQLite outbox in one transaction; on a store error they are
 /// handed back (with the error) to be tried again.
+#[cfg(feature = "sqlite")]
 fn enqueue(store: &SharedStore, queued: Vec<Queued>) -> Result<(), (StoreError, Vec<Queued>)> {
     let store = store.lock();
     let written = store.transaction(|store| {
@@ -522,6 +544,7 @@ fn identifier() -> String {
 }
 
 /// The sender thread on SQLite: until the meter is dropped, then writes what is queued.
+#[cfg(feature = "sqlite")]
 fn run(
     state: &State,
     flushes: &mpsc::Receiver<tokio::sync::oneshot::Sender<()>>,
@@ -573,6 +596,7 @@ fn run(
 
 /// The outbox row of one call, `None` (logged) when its user has no customer. `customers`
 /// caches lookups across a batch.
+#[cfg(feature = "sqlite")]
 fn outbox_row(
     store: &PaymentStore,
     customers: &mut HashMap<String, Option<String>>,

@@ -1,6 +1,7 @@
 //! `payment_checkouts`: every checkout offered, whether it was paid, what it granted and
 //! whether that was taken back.
 
+#[cfg(feature = "sqlite")]
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::payments::{
@@ -54,8 +55,10 @@ pub(crate) struct CheckoutRow {
     pub taken_credits: Option<i64>,
 }
 
+#[cfg(feature = "sqlite")]
 const COLUMNS: &str = "session_id, user_id, tool, price_key, url, status, payment_status, amount, currency, expires_ms, fulfilled, granted, taken_back, taken_credits";
 
+#[cfg(feature = "sqlite")]
 fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CheckoutRow> {
     let text = |index: usize| -> rusqlite::Result<Option<String>> { row.get(index) };
     Ok(CheckoutRow {
@@ -77,8 +80,10 @@ fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CheckoutRow> {
 }
 
 /// The `payment_checkouts` table.
+#[cfg(feature = "sqlite")]
 pub(crate) struct Checkouts<'c>(pub(super) &'c Connection);
 
+#[cfg(feature = "sqlite")]
 impl Checkouts<'_> {
     /// Stores the provider's checkout `session` of `user` for `tool` (held under `key`), or
     /// updates a stored one's status and amount.

@@ -1,10 +1,13 @@
 //! `payment_customers`: the provider customer of each user.
 
+#[cfg(feature = "sqlite")]
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The `payment_customers` table.
+#[cfg(feature = "sqlite")]
 pub(crate) struct Customers<'c>(pub(super) &'c Connection);
 
+#[cfg(feature = "sqlite")]
 impl Customers<'_> {
     pub(crate) fn of_user(&self, user_id: &str) -> rusqlite::Result<Option<String>> {
         self.0

@@ -2,10 +2,9 @@
 //! answered the same way by SQLite and PostgreSQL. (The ledger has its own storage trait; the
 //! meter its own.)
 
-use super::{
-    CheckoutRow, EventRow, PaymentDb, PaymentEventKind, PaymentStore, SharedStore, StoreError,
-    WebhookClaim,
-};
+use super::{CheckoutRow, EventRow, PaymentDb, PaymentEventKind, StoreError, WebhookClaim};
+#[cfg(feature = "sqlite")]
+use super::{PaymentStore, SharedStore};
 use crate::payments::{
     domain::{CheckoutStatus, EntitlementKey},
     provider::CheckoutInfo,
@@ -15,6 +14,9 @@ impl PaymentDb {
     /// The user's provider customer.
     pub(crate) async fn customer_of(&self, user: &str) -> Result<Option<String>, StoreError> {
         match self {
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            absent => absent.absent(),
+            #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(store.lock().customers().of_user(user)?),
             #[cfg(feature = "postgres")]
             PaymentDb::Postgres(pg) => {
@@ -34,6 +36,9 @@ impl PaymentDb {
         customer: &str,
     ) -> Result<(), StoreError> {
         match self {
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            absent => absent.absent(),
+            #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(store.lock().customers().forget(user, customer)?),
             #[cfg(feature = "postgres")]
             PaymentDb::Postgres(pg) => {
@@ -55,6 +60,9 @@ impl PaymentDb {
         now_ms: i64,
     ) -> Result<Option<CheckoutRow>, StoreError> {
         match self {
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            absent => absent.absent(),
+            #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => {
                 let store = store.lock();
                 store.checkouts().expire_overdue(user, key, now_ms)?;
@@ -78,6 +86,9 @@ impl PaymentDb {
         key: &EntitlementKey,
     ) -> Result<i64, StoreError> {
         match self {
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            absent => absent.absent(),
+            #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(store.lock().checkouts().count(user, key)?),
             #[cfg(feature = "postgres")]
             PaymentDb::Postgres(pg) => {
@@ -108,6 +119,9 @@ impl PaymentDb {
             ..EventRow::default()
         };
         match self {
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            absent => absent.absent(),
+            #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(store.lock().transaction(|store| {
                 store.checkouts().insert(session, user, tool, key, now_ms)?;
                 store
@@ -134,6 +148,9 @@ impl PaymentDb {
         status: &CheckoutStatus,
     ) -> Result<(), StoreError> {
         match self {
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            absent => absent.absent(),
+            #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(store
                 .lock()
                 .checkouts()
@@ -161,6 +178,9 @@ impl PaymentDb {
     ) -> Result<bool, StoreError> {
         let expired = CheckoutStatus::Expired;
         match self {
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            absent => absent.absent(),
+            #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(once(store, claim, now_ms, |store| {
                 store.checkouts().set_status(session_id, &expired, None)?;
                 store
@@ -196,6 +216,9 @@ impl PaymentDb {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         match self {
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            absent => absent.absent(),
+            #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(once(store, claim, now_ms, |store| {
                 let (mut user, mut tool) = (None, None);
                 if let Some(sub) = subscription
@@ -253,6 +276,7 @@ impl PaymentDb {
 
 /// Runs `work` and marks the webhook event applied in one SQLite transaction, unless it was
 /// applied before (`false`, nothing written).
+#[cfg(feature = "sqlite")]
 fn once(
     store: &SharedStore,
     claim: WebhookClaim<'_>,

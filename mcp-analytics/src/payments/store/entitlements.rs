@@ -1,6 +1,7 @@
 //! `payment_entitlements`: the credits and unlimited unlocks each user holds per entitlement
 //! key, and when the provider was last asked. Written by the ledger only.
 
+#[cfg(feature = "sqlite")]
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// What a user holds under one key.
@@ -13,8 +14,10 @@ pub(crate) struct EntitlementRow {
 }
 
 /// The `payment_entitlements` table.
+#[cfg(feature = "sqlite")]
 pub(crate) struct Entitlements<'c>(pub(super) &'c Connection);
 
+#[cfg(feature = "sqlite")]
 impl Entitlements<'_> {
     pub(crate) fn get(&self, user_id: &str, key: &str) -> rusqlite::Result<Option<EntitlementRow>> {
         self.0

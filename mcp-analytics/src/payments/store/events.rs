@@ -1,5 +1,6 @@
 //! `payment_events`: the documented analytics table of what happened to payments.
 
+#[cfg(feature = "sqlite")]
 use rusqlite::{Connection, params};
 
 /// A kind of row in `payment_events`.
@@ -78,8 +79,10 @@ pub(crate) struct EventRow<'a> {
 }
 
 /// The `payment_events` table.
+#[cfg(feature = "sqlite")]
 pub(crate) struct Events<'c>(pub(super) &'c Connection);
 
+#[cfg(feature = "sqlite")]
 impl Events<'_> {
     pub(crate) fn record(
         &self,

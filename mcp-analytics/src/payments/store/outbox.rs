@@ -1,5 +1,6 @@
 //! `meter_outbox`: usage of successful metered calls until the provider has it.
 
+#[cfg(feature = "sqlite")]
 use rusqlite::{Connection, params};
 
 /// A meter event waiting in (or taken from) the outbox.
@@ -37,8 +38,10 @@ impl Delivery {
 }
 
 /// The `meter_outbox` table.
+#[cfg(feature = "sqlite")]
 pub(crate) struct Outbox<'c>(pub(super) &'c Connection);
 
+#[cfg(feature = "sqlite")]
 impl Outbox<'_> {
     /// Puts meter events into the outbox (a repeated identifier is ignored). Run it inside a
     /// transaction to write a batch at once.

@@ -3,9 +3,11 @@
 //! those of payments mcp-analytics never sees (another product on the account) are dropped
 //! after 30 days.
 
+#[cfg(feature = "sqlite")]
 use rusqlite::{Connection, params};
 
 /// How long a reversal waits for its purchase.
+#[cfg(feature = "sqlite")]
 const KEEP_MS: i64 = 30 * 24 * 3_600_000;
 
 /// A reversal waiting for its purchase.
@@ -20,8 +22,10 @@ pub(crate) struct HeldReversal {
 }
 
 /// The `payment_reversals_held` table.
+#[cfg(feature = "sqlite")]
 pub(crate) struct HeldReversals<'c>(pub(super) &'c Connection);
 
+#[cfg(feature = "sqlite")]
 impl HeldReversals<'_> {
     /// Holds a reversal (once per id) and drops ones that waited too long.
     pub(crate) fn hold(&self, reversal: &HeldReversal, now_ms: i64) -> rusqlite::Result<()> {

@@ -1,6 +1,7 @@
 //! `payment_subscriptions`: each subscription's user, tool, status and the prices it covers.
 //! Written by the ledger only.
 
+#[cfg(feature = "sqlite")]
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::payments::domain::{PriceSet, SubscriptionStatus};
@@ -18,8 +19,10 @@ pub(crate) struct SubscriptionRow {
 }
 
 /// The `payment_subscriptions` table.
+#[cfg(feature = "sqlite")]
 pub(crate) struct Subscriptions<'c>(pub(super) &'c Connection);
 
+#[cfg(feature = "sqlite")]
 fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriptionRow> {
     Ok(SubscriptionRow {
         id: row.get(0)?,
@@ -31,6 +34,7 @@ fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriptionRow> {
     })
 }
 
+#[cfg(feature = "sqlite")]
 impl Subscriptions<'_> {
     pub(crate) fn get(&self, id: &str) -> rusqlite::Result<Option<SubscriptionRow>> {
         self.0

@@ -1,5 +1,6 @@
 //! `stripe_webhook_events`: the webhook events already applied (redeliveries are not).
 
+#[cfg(feature = "sqlite")]
 use rusqlite::{Connection, params};
 
 /// A webhook event being applied: marked applied in the transaction that writes what it
@@ -13,8 +14,10 @@ pub(crate) struct WebhookClaim<'a> {
 }
 
 /// The `stripe_webhook_events` table.
+#[cfg(feature = "sqlite")]
 pub(crate) struct WebhookEvents<'c>(pub(super) &'c Connection);
 
+#[cfg(feature = "sqlite")]
 impl WebhookEvents<'_> {
     /// Whether the event was already applied.
     pub(crate) fn applied(&self, event_id: &str) -> rusqlite::Result<bool> {
