@@ -6,32 +6,32 @@
 //! `PgStore` keeps the same tables in PostgreSQL for many writers (see `pg`); both are read by
 //! the same queries (see `source`).
 
-mod aggregate;
-mod allowance;
-mod client_names;
+pub(crate) mod aggregate;
+pub(crate) mod allowance;
+pub(crate) mod client_names;
 #[cfg(test)]
 mod client_tests;
 mod clients;
 mod context_cost;
 mod histogram;
-mod overview;
+pub(crate) mod overview;
 #[cfg(feature = "postgres")]
 mod pg;
 mod quality;
-mod report;
+pub(crate) mod report;
 mod request_report;
 #[cfg(test)]
-mod request_tests;
-mod requests;
-mod rollup;
+pub(crate) mod request_tests;
+pub(crate) mod requests;
+pub(crate) mod rollup;
 #[cfg(test)]
 mod schema_tests;
-mod sessions;
+pub(crate) mod sessions;
 mod sketch;
 pub(crate) mod source;
 mod summary;
-mod unknown;
-mod views;
+pub(crate) mod unknown;
+pub(crate) mod views;
 
 use std::path::Path;
 

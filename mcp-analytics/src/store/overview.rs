@@ -23,7 +23,7 @@ pub struct Overview {
     pub servers: Vec<String>,
 }
 
-pub(super) fn overview<S: Source>(
+pub(crate) fn overview<S: Source>(
     source: &S,
     since_ms: i64,
     bucket_ms: i64,

@@ -120,7 +120,7 @@ pub struct Sessions {
     pub average_calls: f64,
 }
 
-pub(super) fn report<S: Source>(
+pub(crate) fn report<S: Source>(
     source: &S,
     since_ms: i64,
     tool: Option<&str>,

@@ -68,7 +68,7 @@ pub struct CallRow {
     pub session_id: Option<String>,
 }
 
-pub(super) fn series<S: Source>(
+pub(crate) fn series<S: Source>(
     source: &S,
     since_ms: i64,
     bucket_ms: i64,
@@ -114,7 +114,7 @@ fn call_row<E>(row: &dyn Row<E>) -> Result<CallRow, E> {
 
 /// The latest failed calls and requests, newest first: each table's latest `limit` through its
 /// time index, then the latest of both. With `tool`, only that tool's failed calls.
-pub(super) fn recent_errors<S: Source>(
+pub(crate) fn recent_errors<S: Source>(
     source: &S,
     since_ms: i64,
     limit: usize,
@@ -155,7 +155,7 @@ pub struct SessionSummary {
 
 /// The `limit` sessions whose latest call or request since `since_ms` ended last, latest
 /// first, through the tables' time indexes.
-pub(super) fn recent_sessions<S: Source>(
+pub(crate) fn recent_sessions<S: Source>(
     source: &S,
     since_ms: i64,
     limit: usize,
@@ -211,7 +211,7 @@ pub struct SessionTimeline {
 }
 
 /// A session's figures and its calls and requests, in order, through the session index.
-pub(super) fn session<S: Source>(
+pub(crate) fn session<S: Source>(
     source: &S,
     session_id: &str,
     limit: usize,
