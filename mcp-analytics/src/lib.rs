@@ -118,6 +118,10 @@ mod client_text;
 mod clock;
 mod config;
 mod context;
+/// Analytics on Cloudflare D1 (feature `workers`). It needs `store`'s readers, which need the
+/// `sqlite` feature until they compile without rusqlite.
+#[cfg(all(feature = "sqlite", any(feature = "workers", test)))]
+pub mod d1;
 #[cfg(feature = "dashboard")]
 #[doc = include_str!("../docs/dashboard.md")]
 pub mod dashboard;

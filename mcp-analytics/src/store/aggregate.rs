@@ -26,10 +26,10 @@ use crate::{Status, ToolCallEvent};
 
 /// Maps keyed by short strings and timestamps, rebuilt per batch: FNV-1a hashes them several
 /// times faster than the default SipHash, and nothing here is attacker-chosen at that scale.
-pub(super) type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<Fnv>>;
+pub(crate) type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<Fnv>>;
 
 #[derive(Default)]
-pub(super) struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
@@ -49,14 +49,14 @@ impl Hasher for Fnv {
     }
 }
 
-pub(super) const MINUTE_MS: i64 = 60_000;
-pub(super) const HOUR_MS: i64 = 3_600_000;
+pub(crate) const MINUTE_MS: i64 = 60_000;
+pub(crate) const HOUR_MS: i64 = 3_600_000;
 /// How long hourly aggregates may wait in memory.
-pub(super) const HOURLY_DELAY: Duration = Duration::from_millis(500);
+pub(crate) const HOURLY_DELAY: Duration = Duration::from_millis(500);
 
 /// Calls, summed and longest duration, and latencies of one rollup row.
 #[derive(Default)]
-pub(super) struct Totals {
+pub(crate) struct Totals {
     pub calls: i64,
     pub sum_us: i64,
     pub max_us: i64,
@@ -69,7 +69,7 @@ impl Totals {
     }
 
     /// Counts one call that took `duration_us`.
-    pub(super) fn record(&mut self, duration_us: u64) {
+    pub(crate) fn record(&mut self, duration_us: u64) {
         let duration = i64::try_from(duration_us).unwrap_or(i64::MAX);
         self.calls += 1;
         self.sum_us = self.sum_us.saturating_add(duration);
@@ -78,7 +78,7 @@ impl Totals {
     }
 
     /// Adds `other` into these totals.
-    pub(super) fn merge(&mut self, other: &Totals) {
+    pub(crate) fn merge(&mut self, other: &Totals) {
         self.calls += other.calls;
         self.sum_us = self.sum_us.saturating_add(other.sum_us);
         self.max_us = self.max_us.max(other.max_us);
@@ -88,19 +88,19 @@ impl Totals {
 
 /// An hourly rollup row's figures.
 #[derive(Default)]
-pub(super) struct HourTotals {
+pub(crate) struct HourTotals {
     pub totals: Totals,
     pub users: DistinctSketch,
     pub sessions: DistinctSketch,
 }
 
 /// `(hour, server, tool, status, error type)`.
-pub(super) type HourKey = (i64, String, String, &'static str, String);
+pub(crate) type HourKey = (i64, String, String, &'static str, String);
 
 /// `(hour, server, unknown tool, client name, client version, protocol version, status)`: the
 /// tool's (rollup) name for calls of unknown tools, else empty; a client detail the call lacked
 /// is empty.
-pub(super) type ClientKey = (i64, String, String, String, String, String, &'static str);
+pub(crate) type ClientKey = (i64, String, String, String, String, String, &'static str);
 
 /// A [`ClientKey`] borrowed from the events.
 type BorrowedClientKey<'e> = (
@@ -115,20 +115,20 @@ type BorrowedClientKey<'e> = (
 
 /// A `client_calls_1h` row's figures.
 #[derive(Default)]
-pub(super) struct ClientTotals {
+pub(crate) struct ClientTotals {
     pub totals: Totals,
     pub sessions: DistinctSketch,
 }
 
 /// `(bucket start, server, tool, status)` of a [`Grain`] rollup.
-pub(super) type BucketKey<'e> = (i64, &'e str, &'e str, &'static str);
+pub(crate) type BucketKey<'e> = (i64, &'e str, &'e str, &'static str);
 
 /// A user's latest `(email, name)`.
-pub(super) type Details = (Option<String>, Option<String>);
+pub(crate) type Details = (Option<String>, Option<String>);
 
 /// The hourly aggregates taken out of [`Pending`] to be written.
 #[derive(Default)]
-pub(super) struct Hourly {
+pub(crate) struct Hourly {
     /// `tool_calls_1h` rows.
     pub hours: Vec<(HourKey, HourTotals)>,
     /// `client_calls_1h` rows.
@@ -141,7 +141,7 @@ pub(super) struct Hourly {
 
 /// Hourly aggregates not yet written.
 #[derive(Default)]
-pub(super) struct Pending {
+pub(crate) struct Pending {
     hours: HashMap<HourKey, HourTotals>,
     clients: HashMap<ClientKey, ClientTotals>,
     users: HashMap<(i64, String), (i64, i64)>,
@@ -154,14 +154,14 @@ pub(super) struct Pending {
 
 /// A stored event and the tool name (see `unknown`) and client (see `client_names`) its rollups
 /// use.
-pub(super) type Rolled<'e> = (&'e ToolCallEvent, &'e str, RolledClient<'e>);
+pub(crate) type Rolled<'e> = (&'e ToolCallEvent, &'e str, RolledClient<'e>);
 
-pub(super) fn floor(ts_ms: i64, unit: i64) -> i64 {
+pub(crate) fn floor(ts_ms: i64, unit: i64) -> i64 {
     ts_ms - ts_ms.rem_euclid(unit)
 }
 
 /// The rows of `events` in the `grain` rollup.
-pub(super) fn buckets<'e>(events: &[Rolled<'e>], grain: &Grain) -> Vec<(BucketKey<'e>, Totals)> {
+pub(crate) fn buckets<'e>(events: &[Rolled<'e>], grain: &Grain) -> Vec<(BucketKey<'e>, Totals)> {
     let mut buckets: HashMap<BucketKey<'e>, Totals> = HashMap::default();
     for &(event, tool, _) in events {
         let key = (
@@ -176,10 +176,10 @@ pub(super) fn buckets<'e>(events: &[Rolled<'e>], grain: &Grain) -> Vec<(BucketKe
 }
 
 /// `(minute, server, session, tool, arguments' fingerprint)` of `tool_loops_1m`.
-pub(super) type LoopKey<'e> = (i64, &'e str, &'e str, &'e str, i64);
+pub(crate) type LoopKey<'e> = (i64, &'e str, &'e str, &'e str, i64);
 
 /// Calls of `events` that carry a session, per [`LoopKey`].
-pub(super) fn loops<'e>(events: &[Rolled<'e>]) -> HashMap<LoopKey<'e>, i64> {
+pub(crate) fn loops<'e>(events: &[Rolled<'e>]) -> HashMap<LoopKey<'e>, i64> {
     let mut loops: HashMap<LoopKey<'e>, i64> = HashMap::default();
     for &(event, tool, _) in events {
         if let Some(session) = &event.session_id {
@@ -206,7 +206,7 @@ fn args_fingerprint(params: Option<&str>) -> i64 {
 
 /// Adds `events` to the per-minute and quarter-hour rollups, and to `tool_loops_1m`.
 #[cfg(feature = "sqlite")]
-pub(super) fn write_buckets(
+pub(crate) fn write_buckets(
     transaction: &Transaction<'_>,
     events: &[Rolled<'_>],
 ) -> rusqlite::Result<()> {
@@ -256,11 +256,25 @@ fn remember(
 
 impl Pending {
     /// Gathers `events` into the hourly aggregates.
-    pub(super) fn add(&mut self, events: &[Rolled<'_>]) {
+    pub(crate) fn add(&mut self, events: &[Rolled<'_>]) {
         if events.is_empty() {
             return;
         }
         self.oldest.get_or_insert_with(Instant::now);
+        self.gather(events);
+    }
+
+    /// The hourly aggregates of `events` alone (for a writer that writes them with every
+    /// batch; reads no clock, so it runs on wasm32).
+    #[cfg(any(feature = "workers", test))]
+    pub(crate) fn of(events: &[Rolled<'_>]) -> Hourly {
+        let mut pending = Pending::default();
+        pending.gather(events);
+        pending.take()
+    }
+
+    /// Gathers `events` into the hourly aggregates, leaving the timer alone.
+    fn gather(&mut self, events: &[Rolled<'_>]) {
         // Aggregate with borrowed keys first, then move into the owned maps once per key.
         let mut hours: HashMap<(i64, &str, &str, &'static str, &str), HourTotals> =
             HashMap::default();
@@ -347,14 +361,14 @@ impl Pending {
     }
 
     /// Whether the aggregates have waited long enough to be written.
-    pub(super) fn is_due(&self) -> bool {
+    pub(crate) fn is_due(&self) -> bool {
         self.oldest
             .is_some_and(|oldest| oldest.elapsed() >= HOURLY_DELAY)
     }
 
     /// Lists the hours with aggregates in memory in `rollup_dirty` (in the rows' transaction).
     #[cfg(feature = "sqlite")]
-    pub(super) fn note_dirty(&mut self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    pub(crate) fn note_dirty(&mut self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
         for (hour, noted) in &mut self.dirty {
             if !*noted {
                 transaction
@@ -367,7 +381,7 @@ impl Pending {
     }
 
     /// Takes everything gathered (for a writer that keeps no `rollup_dirty` notes).
-    pub(super) fn take(&mut self) -> Hourly {
+    pub(crate) fn take(&mut self) -> Hourly {
         self.dirty.clear();
         self.oldest = None;
         Hourly {
@@ -380,7 +394,7 @@ impl Pending {
 
     /// Writes (and forgets) everything gathered.
     #[cfg(feature = "sqlite")]
-    pub(super) fn write(&mut self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    pub(crate) fn write(&mut self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
         let dirty: Vec<(i64, bool)> = self.dirty.drain().collect();
         let hourly = self.take();
         let mut upsert = transaction.prepare_cached(schema::UPSERT_HOURLY)?;
@@ -445,7 +459,7 @@ impl Pending {
 /// rollups', nothing is touched.
 /// Reads the hour's rows through the `ts_ms` index, 4,096 at a time.
 #[cfg(feature = "sqlite")]
-pub(super) fn rebuild(
+pub(crate) fn rebuild(
     transaction: &Transaction<'_>,
     hour: i64,
     unknown: &mut super::unknown::UnknownTools,

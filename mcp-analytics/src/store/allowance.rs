@@ -12,12 +12,12 @@ const CACHED_HOURS: usize = 48;
 const HOUR_MS: i64 = 3_600_000;
 
 /// The start of the hour of `ts_ms`.
-pub(super) fn hour_of(ts_ms: i64) -> i64 {
+pub(crate) fn hour_of(ts_ms: i64) -> i64 {
     ts_ms - ts_ms.rem_euclid(HOUR_MS)
 }
 
 /// The names admitted per hour, server and kind, up to `limit` each.
-pub(super) struct Allowance {
+pub(crate) struct Allowance {
     limit: usize,
     /// Hour → server → kind → names.
     admitted: HashMap<i64, HashMap<String, HashMap<&'static str, HashSet<String>>>>,
@@ -25,7 +25,7 @@ pub(super) struct Allowance {
 
 impl Allowance {
     /// At most `limit` names per hour, server and kind.
-    pub(super) fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         Self {
             limit,
             admitted: HashMap::new(),
@@ -34,7 +34,7 @@ impl Allowance {
 
     /// Whether `name` keeps its own rollup rows in the `kind` names of `server`'s `hour`.
     /// `stored` reads the names the rollup already has, when the hour is not in memory.
-    pub(super) fn admits<E>(
+    pub(crate) fn admits<E>(
         &mut self,
         hour: i64,
         server: &str,
@@ -67,7 +67,7 @@ impl Allowance {
     }
 
     /// Replaces what is known of `server`'s `kind` names in `hour` by `names`.
-    pub(super) fn insert(
+    pub(crate) fn insert(
         &mut self,
         hour: i64,
         server: &str,
@@ -86,7 +86,7 @@ impl Allowance {
     }
 
     /// Forgets what is in memory (after a transaction that admitted names was rolled back).
-    pub(super) fn forget(&mut self) {
+    pub(crate) fn forget(&mut self) {
         self.admitted.clear();
     }
 }

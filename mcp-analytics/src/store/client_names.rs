@@ -24,16 +24,16 @@ pub const CLIENTS_PER_HOUR: usize = 100;
 const KIND: &str = "client";
 
 /// The `(name, version, protocol version)` a call is rolled up under, `""` for what it lacked.
-pub(super) type RolledClient<'e> = (&'e str, &'e str, &'e str);
+pub(crate) type RolledClient<'e> = (&'e str, &'e str, &'e str);
 
 /// The rolled-up client of the calls past the limit.
 const OTHER: RolledClient<'static> = (OTHER_CLIENTS, "", "");
 
 /// Reads the clients a server's hour admitted: `(hour, server)` to their keys (see [`key`]).
-pub(super) type Lookup<'l, E> = dyn FnMut(i64, &str) -> Result<HashSet<String>, E> + 'l;
+pub(crate) type Lookup<'l, E> = dyn FnMut(i64, &str) -> Result<HashSet<String>, E> + 'l;
 
 /// The clients admitted per hour and server.
-pub(super) struct ClientNames {
+pub(crate) struct ClientNames {
     allowance: Allowance,
     /// The last call's hour, server and client, and whether it was admitted: batches come mostly
     /// from few clients, and this answers them without building the allowance's key.
@@ -57,7 +57,7 @@ impl ClientNames {
     /// The client `event` is rolled up under: its own, unless it is new past the hour's
     /// allowance. `stored(hour, server)` reads the clients the rollup already has (see
     /// [`stored`]).
-    pub(super) fn rollup_client<'e, E>(
+    pub(crate) fn rollup_client<'e, E>(
         &mut self,
         event: &'e ToolCallEvent,
         stored: &mut Lookup<'_, E>,
@@ -94,14 +94,14 @@ impl ClientNames {
     /// Replaces what is known of `server`'s `hour` by `clients` (read again by a writer that
     /// shares the database with others).
     #[cfg(feature = "postgres")]
-    pub(super) fn reload(&mut self, hour: i64, server: &str, clients: HashSet<String>) {
+    pub(crate) fn reload(&mut self, hour: i64, server: &str, clients: HashSet<String>) {
         self.last = None;
         self.allowance.insert(hour, server, KIND, clients);
     }
 
     /// Forgets what is in memory (after a transaction that admitted clients was rolled back).
     #[cfg(feature = "postgres")]
-    pub(super) fn forget(&mut self) {
+    pub(crate) fn forget(&mut self) {
         self.last = None;
         self.allowance.forget();
     }
@@ -109,18 +109,18 @@ impl ClientNames {
 
 /// A client's name in the allowance: its three parts, which have no control characters (see
 /// [`ClientText`](crate::ClientText)), joined by a line feed.
-pub(super) fn key((name, version, protocol): RolledClient<'_>) -> String {
+pub(crate) fn key((name, version, protocol): RolledClient<'_>) -> String {
     format!("{name}\n{version}\n{protocol}")
 }
 
 /// The `(hour, server)` whose allowance a call uses.
 #[cfg(feature = "postgres")]
-pub(super) fn allowance_of(event: &ToolCallEvent) -> (i64, &str) {
+pub(crate) fn allowance_of(event: &ToolCallEvent) -> (i64, &str) {
     (hour_of(event.ts_ms), event.server_name.as_str())
 }
 
 /// The clients `server`'s rollup already has in `hour`.
-pub(super) fn stored<S: Source>(
+pub(crate) fn stored<S: Source>(
     source: &S,
     hour: i64,
     server: &str,
@@ -140,7 +140,7 @@ pub(super) fn stored<S: Source>(
 
 /// The clients of a server's hour in the hourly client rollup (`?1` hour, `?2` server, `?3`
 /// [`OTHER_CLIENTS`]).
-pub(super) const STORED_SQL: &str = "SELECT DISTINCT client_name, client_version, protocol_version FROM client_calls_1h WHERE hour_ms = ?1 AND server_name = ?2 AND client_name != ?3";
+pub(crate) const STORED_SQL: &str = "SELECT DISTINCT client_name, client_version, protocol_version FROM client_calls_1h WHERE hour_ms = ?1 AND server_name = ?2 AND client_name != ?3";
 
 #[cfg(test)]
 mod tests {

@@ -10,34 +10,34 @@
 // Without `sqlite` the readers and the rollup code wait for another `Source` and writer.
 #![cfg_attr(not(feature = "sqlite"), allow(dead_code, unused_imports))]
 
-mod aggregate;
-mod allowance;
-mod client_names;
+pub(crate) mod aggregate;
+pub(crate) mod allowance;
+pub(crate) mod client_names;
 #[cfg(all(test, feature = "sqlite"))]
 mod client_tests;
 mod clients;
 mod context_cost;
 mod histogram;
-mod overview;
+pub(crate) mod overview;
 #[cfg(feature = "postgres")]
 mod pg;
 mod quality;
-mod report;
+pub(crate) mod report;
 mod request_report;
 #[cfg(all(test, feature = "sqlite"))]
-mod request_tests;
-mod requests;
-mod rollup;
+pub(crate) mod request_tests;
+pub(crate) mod requests;
+pub(crate) mod rollup;
 #[cfg(all(test, feature = "sqlite"))]
 mod schema_tests;
-mod sessions;
+pub(crate) mod sessions;
 mod sketch;
 pub(crate) mod source;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod summary;
-mod unknown;
-mod views;
+pub(crate) mod unknown;
+pub(crate) mod views;
 
 pub use client_names::{CLIENTS_PER_HOUR, OTHER_CLIENTS};
 pub use clients::{ClientReport, MissingTool, MissingToolClient, ProtocolReport};

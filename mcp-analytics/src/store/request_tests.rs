@@ -9,7 +9,7 @@ use crate::{
 
 const HOUR_MS: i64 = 3_600_000;
 
-pub(super) fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -17,7 +17,7 @@ pub(super) fn now_ms() -> i64 {
 }
 
 /// A request of `method` about `target` in `session`, answered with `status`.
-pub(super) fn request(
+pub(crate) fn request(
     id: &str,
     ts_ms: i64,
     method: Method,
@@ -97,7 +97,7 @@ pub(super) fn requests(prefix: &str, count: usize, start_ms: i64) -> Vec<Request
         .collect()
 }
 
-pub(super) fn call(id: &str, ts_ms: i64, session: &str) -> ToolCallEvent {
+pub(crate) fn call(id: &str, ts_ms: i64, session: &str) -> ToolCallEvent {
     ToolCallEvent {
         id: id.into(),
         ts_ms,

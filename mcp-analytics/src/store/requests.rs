@@ -24,16 +24,16 @@ pub const OTHER_TARGETS: &str = "(other targets)";
 pub const TARGETS_PER_HOUR: usize = 100;
 
 /// A stored request and the target its rollups use (`""` for none).
-pub(super) type Rolled<'e> = (&'e RequestEvent, &'e str);
+pub(crate) type Rolled<'e> = (&'e RequestEvent, &'e str);
 
 /// `(minute or hour, server, method, target, status)`.
-pub(super) type Key<'e> = (i64, &'e str, Method, &'e str, &'static str);
+pub(crate) type Key<'e> = (i64, &'e str, Method, &'e str, &'static str);
 
 /// Reads the targets a server's method admitted in an hour: `(hour, server, method)` to targets.
-pub(super) type Lookup<'l, E> = dyn FnMut(i64, &str, Method) -> Result<HashSet<String>, E> + 'l;
+pub(crate) type Lookup<'l, E> = dyn FnMut(i64, &str, Method) -> Result<HashSet<String>, E> + 'l;
 
 /// The targets admitted per hour, server and method.
-pub(super) struct RequestTargets(Allowance);
+pub(crate) struct RequestTargets(Allowance);
 
 impl Default for RequestTargets {
     fn default() -> Self {
@@ -45,7 +45,7 @@ impl RequestTargets {
     /// The target `request` is rolled up under: its own (or `""` without one), unless the
     /// hour's allowance for its method is used up. `stored(hour, server, method)` reads the
     /// targets the rollup already has (see [`stored`]).
-    pub(super) fn rollup_target<'e, E>(
+    pub(crate) fn rollup_target<'e, E>(
         &mut self,
         request: &'e RequestEvent,
         stored: &mut Lookup<'_, E>,
@@ -66,7 +66,7 @@ impl RequestTargets {
 
     /// Replaces what is known of `server`'s `method` targets in `hour` by `targets`.
     #[cfg(feature = "postgres")]
-    pub(super) fn reload(
+    pub(crate) fn reload(
         &mut self,
         hour: i64,
         server: &str,
@@ -77,13 +77,13 @@ impl RequestTargets {
     }
 
     /// Forgets what is in memory (after a transaction that admitted targets was rolled back).
-    pub(super) fn forget(&mut self) {
+    pub(crate) fn forget(&mut self) {
         self.0.forget();
     }
 }
 
 /// The targets `server`'s rollup already has for `method` in `hour`.
-pub(super) fn stored<S: Source>(
+pub(crate) fn stored<S: Source>(
     source: &S,
     hour: i64,
     server: &str,
@@ -106,10 +106,10 @@ pub(super) fn stored<S: Source>(
 
 /// The targets of a server's method in an hour of the per-minute rollup (`?1` hour, `?2`
 /// server, `?3` method, `?4` [`OTHER_TARGETS`]).
-pub(super) const STORED_SQL: &str = "SELECT DISTINCT target FROM requests_1m WHERE minute_ms >= ?1 AND minute_ms < ?1 + 3600000 AND server_name = ?2 AND method = ?3 AND target != '' AND target != ?4";
+pub(crate) const STORED_SQL: &str = "SELECT DISTINCT target FROM requests_1m WHERE minute_ms >= ?1 AND minute_ms < ?1 + 3600000 AND server_name = ?2 AND method = ?3 AND target != '' AND target != ?4";
 
 /// The per-minute rollup rows of `requests`.
-pub(super) fn minutes<'e>(requests: &[Rolled<'e>]) -> Vec<(Key<'e>, Totals)> {
+pub(crate) fn minutes<'e>(requests: &[Rolled<'e>]) -> Vec<(Key<'e>, Totals)> {
     let mut minutes: HashMap<Key<'e>, Totals> = HashMap::default();
     for (request, target) in requests.iter().copied() {
         minutes
@@ -121,7 +121,7 @@ pub(super) fn minutes<'e>(requests: &[Rolled<'e>]) -> Vec<(Key<'e>, Totals)> {
 }
 
 /// The hourly rollup rows of `requests`, with their distinct sessions.
-pub(super) fn hours<'e>(requests: &[Rolled<'e>]) -> Vec<(Key<'e>, Totals, DistinctSketch)> {
+pub(crate) fn hours<'e>(requests: &[Rolled<'e>]) -> Vec<(Key<'e>, Totals, DistinctSketch)> {
     let mut hours: HashMap<Key<'e>, (Totals, DistinctSketch)> = HashMap::default();
     for (request, target) in requests.iter().copied() {
         let (totals, sessions) = hours.entry(key(request, target, HOUR_MS)).or_default();
@@ -149,7 +149,7 @@ fn key<'e>(request: &'e RequestEvent, target: &'e str, unit: i64) -> Key<'e> {
 /// Stores `requests` (skipping ids already stored) and adds the new ones to both rollups, in
 /// `transaction`; returns how many were new.
 #[cfg(feature = "sqlite")]
-pub(super) fn append(
+pub(crate) fn append(
     transaction: &Transaction<'_>,
     targets: &mut RequestTargets,
     requests: &[RequestEvent],

@@ -40,7 +40,7 @@ impl Totals {
 
 /// A rollup of calls per time bucket, server, tool and status, written in its rows'
 /// transaction.
-pub(super) struct Grain {
+pub(crate) struct Grain {
     /// The bucket's length.
     pub ms: i64,
     pub table: &'static str,
@@ -49,14 +49,14 @@ pub(super) struct Grain {
 }
 
 /// `tool_calls_1m`.
-pub(super) const MINUTE: Grain = Grain {
+pub(crate) const MINUTE: Grain = Grain {
     ms: 60_000,
     table: "tool_calls_1m",
     time: "minute_ms",
 };
 
 /// `tool_calls_15m`.
-pub(super) const QUARTER: Grain = Grain {
+pub(crate) const QUARTER: Grain = Grain {
     ms: 900_000,
     table: "tool_calls_15m",
     time: "quarter_ms",

@@ -32,7 +32,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 const FOREVER_MS: i64 = 1 << 60;
 
 /// A row the store writes whose session may be assigned here.
-pub(super) trait Sessioned: Clone {
+pub(crate) trait Sessioned: Clone {
     fn ts_ms(&self) -> i64;
     fn session_id(&self) -> Option<&str>;
     fn set_session_id(&mut self, session: String);
@@ -61,7 +61,7 @@ sessioned!(ToolCallEvent);
 sessioned!(RequestEvent);
 
 /// The `session_keys` table of one database.
-pub(super) trait SessionTable {
+pub(crate) trait SessionTable {
     type Error;
     /// The session of row `key`, if any.
     fn session_of(&mut self, key: &str) -> Result<Option<String>, Self::Error>;
@@ -81,7 +81,7 @@ pub(super) trait SessionTable {
 }
 
 /// Assigns sessions to a store's sessionless rows.
-pub(super) struct Sessions {
+pub(crate) struct Sessions {
     idle: Duration,
     pruned: Option<Instant>,
 }
@@ -96,24 +96,51 @@ impl Default for Sessions {
 }
 
 impl Sessions {
-    pub(super) fn set_idle(&mut self, idle: Duration) {
+    pub(crate) fn set_idle(&mut self, idle: Duration) {
         self.idle = idle;
     }
 
     /// `events` with each sessionless row's key replaced by its session (borrowed when there
     /// is none).
-    pub(super) fn assign<'e, E: Sessioned, T: SessionTable>(
+    pub(crate) fn assign<'e, E: Sessioned, T: SessionTable>(
         &mut self,
         table: &mut T,
         events: &'e [E],
     ) -> Result<Cow<'e, [E]>, T::Error> {
+        let assigned = place(self.idle, table, events)?;
+        if matches!(assigned, Cow::Owned(_))
+            && self.pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY)
+        {
+            table.prune(prune_before(self.idle, &assigned))?;
+            self.pruned = Some(Instant::now());
+        }
+        Ok(assigned)
+    }
+}
+
+/// The `last_ms` before which `session_keys` rows are no longer needed after storing `events`:
+/// a day (or the idle gap, if longer) before the newest of them.
+pub(crate) fn prune_before<E: Sessioned>(idle: Duration, events: &[E]) -> i64 {
+    let newest = events.iter().map(Sessioned::ts_ms).max().unwrap_or(0);
+    let kept = i64::try_from(idle.max(REMEMBERED).as_millis()).unwrap_or(FOREVER_MS);
+    newest.saturating_sub(kept)
+}
+
+/// `events` with each sessionless row's key replaced by its session (borrowed when there is
+/// none), with `idle` as the gap that ends a session; reads no clock.
+pub(crate) fn place<'e, E: Sessioned, T: SessionTable>(
+    idle: Duration,
+    table: &mut T,
+    events: &'e [E],
+) -> Result<Cow<'e, [E]>, T::Error> {
+    {
         if !events
             .iter()
             .any(|event| event.session_id().is_some_and(is_derived_key))
         {
             return Ok(Cow::Borrowed(events));
         }
-        let idle_ms = i64::try_from(self.idle.as_millis()).unwrap_or(FOREVER_MS);
+        let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(FOREVER_MS);
         let mut assigned = events.to_vec();
         // The keys this batch touched: their session and latest call, and the latest call
         // stored. An untraced call within the gap of its key's latest one in the batch needs
@@ -168,12 +195,6 @@ impl Sessions {
         }
         for (key, known) in &touched {
             known.store(table, key, idle_ms)?;
-        }
-        if self.pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-            let newest = assigned.iter().map(Sessioned::ts_ms).max().unwrap_or(0);
-            let kept = i64::try_from(self.idle.max(REMEMBERED).as_millis()).unwrap_or(FOREVER_MS);
-            table.prune(newest.saturating_sub(kept))?;
-            self.pruned = Some(Instant::now());
         }
         Ok(Cow::Owned(assigned))
     }
@@ -241,10 +262,10 @@ fn trace_id(traceparent: &str) -> Option<&str> {
 
 /// `session_keys` of a SQLite connection (in the batch's write transaction).
 #[cfg(feature = "sqlite")]
-pub(super) struct SqliteSessions<'c>(pub &'c rusqlite::Connection);
+pub(crate) struct SqliteSessions<'c>(pub &'c rusqlite::Connection);
 
 /// Upserts a row (see [`SessionTable::upsert`]): `?4` take, `?5` the idle gap.
-const UPSERT_SQLITE: &str = "INSERT INTO session_keys (key, session_id, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET session_id = CASE WHEN ?4 OR last_ms < excluded.last_ms - ?5 THEN excluded.session_id ELSE session_id END, last_ms = CASE WHEN ?4 AND session_id <> excluded.session_id THEN excluded.last_ms ELSE max(last_ms, excluded.last_ms) END RETURNING session_id";
+pub(crate) const UPSERT_SQLITE: &str = "INSERT INTO session_keys (key, session_id, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET session_id = CASE WHEN ?4 OR last_ms < excluded.last_ms - ?5 THEN excluded.session_id ELSE session_id END, last_ms = CASE WHEN ?4 AND session_id <> excluded.session_id THEN excluded.last_ms ELSE max(last_ms, excluded.last_ms) END RETURNING session_id";
 
 #[cfg(feature = "sqlite")]
 impl SessionTable for SqliteSessions<'_> {

@@ -22,10 +22,10 @@ pub const UNKNOWN_TOOLS_PER_HOUR: usize = 100;
 const KIND: &str = "unknown_tool";
 
 /// Reads the unknown names a server's hour admitted: `(hour, server)` to names.
-pub(super) type Lookup<'l, E> = dyn FnMut(i64, &str) -> Result<HashSet<String>, E> + 'l;
+pub(crate) type Lookup<'l, E> = dyn FnMut(i64, &str) -> Result<HashSet<String>, E> + 'l;
 
 /// The unknown names admitted per hour and server.
-pub(super) struct UnknownTools(Allowance);
+pub(crate) struct UnknownTools(Allowance);
 
 impl Default for UnknownTools {
     fn default() -> Self {
@@ -37,7 +37,7 @@ impl UnknownTools {
     /// The tool name `event` is rolled up under: its own, unless it is an unknown tool past the
     /// hour's allowance.
     /// `stored(hour, server)` reads the names the rollup already has (see [`stored`]).
-    pub(super) fn rollup_name<'e, E>(
+    pub(crate) fn rollup_name<'e, E>(
         &mut self,
         event: &'e ToolCallEvent,
         stored: &mut Lookup<'_, E>,
@@ -63,25 +63,25 @@ impl UnknownTools {
     /// Replaces what is known of `server`'s `hour` by `names` (read again by a writer that
     /// shares the database with others).
     #[cfg(feature = "postgres")]
-    pub(super) fn reload(&mut self, hour: i64, server: &str, names: HashSet<String>) {
+    pub(crate) fn reload(&mut self, hour: i64, server: &str, names: HashSet<String>) {
         self.0.insert(hour, server, KIND, names);
     }
 
     /// Forgets what is in memory (after a transaction that admitted names was rolled back).
-    pub(super) fn forget(&mut self) {
+    pub(crate) fn forget(&mut self) {
         self.0.forget();
     }
 }
 
 /// The `(hour, server)` whose allowance an unknown tool's call uses, if it is one.
 #[cfg(feature = "postgres")]
-pub(super) fn allowance_of(event: &ToolCallEvent) -> Option<(i64, &str)> {
+pub(crate) fn allowance_of(event: &ToolCallEvent) -> Option<(i64, &str)> {
     (event.status == Status::UnknownTool && event.tool != OTHER_UNKNOWN_TOOLS)
         .then(|| (hour_of(event.ts_ms), event.server_name.as_str()))
 }
 
 /// The unknown names `server`'s rollup already has in `hour`.
-pub(super) fn stored<S: Source>(
+pub(crate) fn stored<S: Source>(
     source: &S,
     hour: i64,
     server: &str,
@@ -102,4 +102,4 @@ pub(super) fn stored<S: Source>(
 
 /// The unknown names of a server's hour in the per-minute rollup (`?1` hour, `?2` server,
 /// `?3` [`OTHER_UNKNOWN_TOOLS`]).
-pub(super) const STORED_SQL: &str = "SELECT DISTINCT tool FROM tool_calls_1m WHERE minute_ms >= ?1 AND minute_ms < ?1 + 3600000 AND server_name = ?2 AND status = 'unknown_tool' AND tool != ?3";
+pub(crate) const STORED_SQL: &str = "SELECT DISTINCT tool FROM tool_calls_1m WHERE minute_ms >= ?1 AND minute_ms < ?1 + 3600000 AND server_name = ?2 AND status = 'unknown_tool' AND tool != ?3";
