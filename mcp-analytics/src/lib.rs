@@ -118,9 +118,8 @@ mod client_text;
 mod clock;
 mod config;
 mod context;
-/// Analytics on Cloudflare D1 (feature `workers`). It needs `store`'s readers, which need the
-/// `sqlite` feature until they compile without rusqlite.
-#[cfg(all(feature = "sqlite", any(feature = "workers", test)))]
+/// Analytics on Cloudflare D1 (feature `workers`).
+#[cfg(any(feature = "workers", all(test, feature = "sqlite")))]
 pub mod d1;
 #[cfg(feature = "dashboard")]
 #[doc = include_str!("../docs/dashboard.md")]

@@ -115,7 +115,7 @@ impl AnalyticsBuilder {
 
     /// No writer thread: the host takes the events with `Analytics::drain` after each request
     /// (always so on `wasm32`, which has no threads); sinks are not used.
-    #[cfg_attr(not(any(feature = "workers", test)), allow(dead_code))]
+    #[cfg(test)]
     pub(crate) fn drained(mut self) -> Self {
         self.drained = true;
         self

@@ -6,10 +6,11 @@
 //! they cover are listed in `rollup_dirty` meanwhile (with the rows), so a process killed before
 //! writing them leaves a note for the next start to [`rebuild`] those hours from their rows.
 
+use crate::clock::Stopwatch;
 use std::{
     collections::HashMap as StdHashMap,
     hash::{BuildHasherDefault, Hasher},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 #[cfg(feature = "sqlite")]
@@ -147,7 +148,7 @@ pub(crate) struct Pending {
     users: HashMap<(i64, String), (i64, i64)>,
     /// The latest `(email, name)` per user, for calls that carried either.
     details: HashMap<String, (Option<String>, Option<String>)>,
-    oldest: Option<Instant>,
+    oldest: Option<Stopwatch>,
     /// Hours with aggregates here, and whether `rollup_dirty` lists them yet.
     dirty: HashMap<i64, bool>,
 }
@@ -260,7 +261,7 @@ impl Pending {
         if events.is_empty() {
             return;
         }
-        self.oldest.get_or_insert_with(Instant::now);
+        self.oldest.get_or_insert_with(Stopwatch::start);
         self.gather(events);
     }
 

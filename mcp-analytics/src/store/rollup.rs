@@ -191,10 +191,7 @@ pub(super) fn request_table_for(since_ms: i64) -> (&'static str, &'static str) {
 }
 
 fn hourly(since_ms: i64) -> bool {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64);
-    now_ms - since_ms > FINE_RANGE_MS
+    crate::clock::now_ms() - since_ms > FINE_RANGE_MS
 }
 
 /// Whether a stored tool-call status is an error.

@@ -13,11 +13,8 @@
 //! the same sessions. Each row is updated by one atomic upsert, outside the batch's
 //! transaction on PostgreSQL (no lock is held across keys, so replicas cannot deadlock).
 
-use std::{
-    borrow::Cow,
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use crate::clock::Stopwatch;
+use std::{borrow::Cow, collections::HashMap, time::Duration};
 
 use crate::event::{RequestEvent, ToolCallEvent};
 
@@ -83,7 +80,7 @@ pub(crate) trait SessionTable {
 /// Assigns sessions to a store's sessionless rows.
 pub(crate) struct Sessions {
     idle: Duration,
-    pruned: Option<Instant>,
+    pruned: Option<Stopwatch>,
 }
 
 impl Default for Sessions {
@@ -112,7 +109,7 @@ impl Sessions {
             && self.pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY)
         {
             table.prune(prune_before(self.idle, &assigned))?;
-            self.pruned = Some(Instant::now());
+            self.pruned = Some(Stopwatch::start());
         }
         Ok(assigned)
     }

@@ -46,10 +46,11 @@ pub(super) fn store_after_response(analytics: &Analytics, env: &Env, ctx: &Conte
 
 /// How far back the API looks, by `?range=`.
 fn range(request: &Request) -> (i64, i64) {
-    let range = request
-        .url()
-        .ok()
-        .and_then(|url| url.query_pairs().find(|(key, _)| key == "range").map(|(_, value)| value.into_owned()));
+    let range = request.url().ok().and_then(|url| {
+        url.query_pairs()
+            .find(|(key, _)| key == "range")
+            .map(|(_, value)| value.into_owned())
+    });
     let hour = 3_600_000;
     match range.as_deref() {
         Some("1h") => (hour, 60_000),
@@ -70,21 +71,20 @@ fn query(request: &Request, name: &str) -> Option<String> {
 
 /// `GET /analytics/…`: the JSON API behind the API key.
 pub(super) async fn answer(request: &Request, env: &Env, path: &str) -> worker::Result<Response> {
-    let Some(key) = env
-        .secret(API_KEY)
-        .map(|secret| secret.to_string())
-        .or_else(|_| env.var(API_KEY).map(|var| var.to_string()))
-        .ok()
-        .filter(|key| !key.is_empty())
-    else {
+    let Some(key) = super::variable(env, API_KEY).filter(|key| !key.is_empty()) else {
         return Response::error(
-            format!("the analytics API is off: set the Worker secret {API_KEY} (`wrangler secret put {API_KEY}`)"),
+            format!(
+                "the analytics API is off: set the Worker secret {API_KEY} (`wrangler secret put {API_KEY}`)"
+            ),
             401,
         );
     };
     let sent = request.headers().get("authorization")?;
     if !sent.is_some_and(|sent| same(sent.strip_prefix("Bearer ").unwrap_or_default(), &key)) {
-        return Response::error(format!("sign in: send `Authorization: Bearer <{API_KEY}>`"), 401);
+        return Response::error(
+            format!("sign in: send `Authorization: Bearer <{API_KEY}>`"),
+            401,
+        );
     }
     let Ok(database) = env.d1(D1_BINDING).map(D1) else {
         return Response::error(format!("no D1 binding `{D1_BINDING}`"), 503);
@@ -94,15 +94,30 @@ pub(super) async fn answer(request: &Request, env: &Env, path: &str) -> worker::
     let server = query(request, "server");
     const ROWS: usize = 100;
     let answer = match path.trim_end_matches('/') {
-        "/api/overview" => json(d1::overview(&database, since_ms, bucket_ms, server.as_deref()).await),
-        "/api/errors" => json(d1::recent_errors(&database, since_ms, ROWS, server.as_deref(), None).await),
+        "/api/overview" => {
+            json(d1::overview(&database, since_ms, bucket_ms, server.as_deref()).await)
+        }
+        "/api/errors" => {
+            json(d1::recent_errors(&database, since_ms, ROWS, server.as_deref(), None).await)
+        }
         "/api/sessions" => json(d1::recent_sessions(&database, since_ms, ROWS).await),
         "/api/session" => match query(request, "id") {
             Some(id) => json(d1::session(&database, &id, ROWS).await),
             None => Response::error("expected ?id=<session id>", 400),
         },
-        "/api/report" => json(d1::report(&database, since_ms, query(request, "tool").as_deref(), server.as_deref()).await),
-        _ => Response::error("not found: the API is /analytics/api/{overview,errors,sessions,session,report}", 404),
+        "/api/report" => json(
+            d1::report(
+                &database,
+                since_ms,
+                query(request, "tool").as_deref(),
+                server.as_deref(),
+            )
+            .await,
+        ),
+        _ => Response::error(
+            "not found: the API is /analytics/api/{overview,errors,sessions,session,report}",
+            404,
+        ),
     };
     answer
 }
@@ -118,5 +133,8 @@ fn json<T: serde::Serialize>(result: Result<T, d1::D1Error>) -> worker::Result<R
 fn same(sent: &str, key: &str) -> bool {
     use sha2::{Digest, Sha256};
     let (sent, key) = (Sha256::digest(sent), Sha256::digest(key));
-    sent.iter().zip(key.iter()).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+    sent.iter()
+        .zip(key.iter())
+        .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+        == 0
 }

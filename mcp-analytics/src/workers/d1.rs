@@ -28,12 +28,16 @@ impl Executor for D1 {
         if statements.iter().all(|statement| is_read(&statement.sql)) {
             return try_join_all(prepared.iter().map(|statement| async move {
                 let rows = promise(statement.raw()).await?;
-                let rows = Array::from(&rows).iter().map(|row| Array::from(&row).iter().map(cell).collect()).collect();
+                let rows = Array::from(&rows)
+                    .iter()
+                    .map(|row| Array::from(&row).iter().map(cell).collect())
+                    .collect();
                 Ok(Outcome { rows, changes: 0 })
             }))
             .await;
         }
-        let results = promise(database.batch(prepared.into_iter().map(JsValue::from).collect())).await?;
+        let results =
+            promise(database.batch(prepared.into_iter().map(JsValue::from).collect())).await?;
         Array::from(&results)
             .iter()
             .map(|result| {
@@ -41,7 +45,16 @@ impl Executor for D1 {
                 let rows = result
                     .results()
                     .map_err(error)?
-                    .map(|rows| rows.iter().map(|row| Object::values(row.unchecked_ref()).iter().map(cell).collect()).collect())
+                    .map(|rows| {
+                        rows.iter()
+                            .map(|row| {
+                                Object::values(row.unchecked_ref())
+                                    .iter()
+                                    .map(cell)
+                                    .collect()
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let changes = result
                     .meta()
@@ -126,7 +139,11 @@ fn error(value: JsValue) -> D1Error {
         Some(error) => {
             let cause = error.cause();
             match cause.dyn_ref::<worker::js_sys::Error>() {
-                Some(cause) => format!("{}: {}", String::from(error.message()), String::from(cause.message())),
+                Some(cause) => format!(
+                    "{}: {}",
+                    String::from(error.message()),
+                    String::from(cause.message())
+                ),
                 None => String::from(error.message()),
             }
         }

@@ -5,9 +5,9 @@ use futures::{SinkExt, StreamExt, channel::mpsc};
 use rmcp::{
     RoleServer, ServerHandler,
     model::{
-        ClientJsonRpcMessage, ClientRequest, ClientCapabilities, ErrorCode, ErrorData,
-        Implementation, InitializeRequestParams, JsonRpcError, JsonRpcRequest, ProtocolVersion,
-        ServerJsonRpcMessage, ServerResult,
+        ClientCapabilities, ClientJsonRpcMessage, ClientRequest, ErrorCode, ErrorData,
+        GetExtensions, Implementation, InitializeRequestParams, JsonRpcError, JsonRpcRequest,
+        ProtocolVersion, ServerJsonRpcMessage, ServerResult,
     },
     service::serve_directly,
 };
@@ -19,7 +19,10 @@ use super::runtime;
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// Answers one `POST /mcp`.
-pub(super) async fn answer<S: ServerHandler>(server: S, mut request: Request) -> worker::Result<Response> {
+pub(super) async fn answer<S: ServerHandler>(
+    server: S,
+    mut request: Request,
+) -> worker::Result<Response> {
     if let Some(refusal) = cross_origin(&request)? {
         return Ok(refusal);
     }
@@ -37,8 +40,15 @@ pub(super) async fn answer<S: ServerHandler>(server: S, mut request: Request) ->
     let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
         Ok(message) => message,
         Err(error) => {
-            let error = ErrorData::new(ErrorCode::PARSE_ERROR, format!("Parse error: {error}"), None);
-            return json(&ServerJsonRpcMessage::Error(JsonRpcError::new(None, error)), 400);
+            let error = ErrorData::new(
+                ErrorCode::PARSE_ERROR,
+                format!("Parse error: {error}"),
+                None,
+            );
+            return json(
+                &ServerJsonRpcMessage::Error(JsonRpcError::new(None, error)),
+                400,
+            );
         }
     };
     let ClientJsonRpcMessage::Request(mut call) = message else {
@@ -49,7 +59,9 @@ pub(super) async fn answer<S: ServerHandler>(server: S, mut request: Request) ->
     let parts = parts(&request)?;
     let peer = peer_info(&call, &parts.headers);
     let requested = match &call.request {
-        ClientRequest::InitializeRequest(initialize) => Some(initialize.params.protocol_version.clone()),
+        ClientRequest::InitializeRequest(initialize) => {
+            Some(initialize.params.protocol_version.clone())
+        }
         _ => None,
     };
     let supported = server.supported_protocol_versions();
@@ -63,7 +75,9 @@ pub(super) async fn answer<S: ServerHandler>(server: S, mut request: Request) ->
         result.protocol_version = requested;
     }
     let status = match &reply {
-        ServerJsonRpcMessage::Error(error) if error.error.code == ErrorCode::METHOD_NOT_FOUND => 404,
+        ServerJsonRpcMessage::Error(error) if error.error.code == ErrorCode::METHOD_NOT_FOUND => {
+            404
+        }
         ServerJsonRpcMessage::Error(error)
             if error.error.code == ErrorCode::UNSUPPORTED_PROTOCOL_VERSION =>
         {
@@ -90,7 +104,9 @@ async fn exchange<S: ServerHandler>(
     while let Some(message) = from_server.next().await {
         match message {
             ServerJsonRpcMessage::Response(ref response) if response.id == id => return message,
-            ServerJsonRpcMessage::Error(ref error) if error.id.as_ref() == Some(&id) => return message,
+            ServerJsonRpcMessage::Error(ref error) if error.id.as_ref() == Some(&id) => {
+                return message;
+            }
             ServerJsonRpcMessage::Request(request) => {
                 let refusal = ErrorData::new(
                     ErrorCode::METHOD_NOT_FOUND,
@@ -98,7 +114,10 @@ async fn exchange<S: ServerHandler>(
                     None,
                 );
                 let _ = to_server
-                    .send(ClientJsonRpcMessage::Error(JsonRpcError::new(Some(request.id), refusal)))
+                    .send(ClientJsonRpcMessage::Error(JsonRpcError::new(
+                        Some(request.id),
+                        refusal,
+                    )))
                     .await;
             }
             // Notifications (progress, logging) have no stream to travel on.
@@ -114,7 +133,10 @@ async fn exchange<S: ServerHandler>(
 
 /// The peer rmcp's stateless HTTP server assumes: the initialize request's own parameters,
 /// else the version the `MCP-Protocol-Version` header names (2025-03-26 without one).
-fn peer_info(call: &JsonRpcRequest<ClientRequest>, headers: &http::HeaderMap) -> Option<InitializeRequestParams> {
+fn peer_info(
+    call: &JsonRpcRequest<ClientRequest>,
+    headers: &http::HeaderMap,
+) -> Option<InitializeRequestParams> {
     if let ClientRequest::InitializeRequest(initialize) = &call.request {
         return Some(initialize.params.clone());
     }
@@ -123,10 +145,10 @@ fn peer_info(call: &JsonRpcRequest<ClientRequest>, headers: &http::HeaderMap) ->
         .and_then(|value| value.to_str().ok())
         .and_then(|value| serde_json::from_value(serde_json::Value::String(value.to_owned())).ok())
         .unwrap_or(ProtocolVersion::V_2025_03_26);
-    Some(InitializeRequestParams::new(
-        ClientCapabilities::default(),
-        Implementation::default(),
-    ).with_protocol_version(version))
+    Some(
+        InitializeRequestParams::new(ClientCapabilities::default(), Implementation::default())
+            .with_protocol_version(version),
+    )
 }
 
 /// The request line and headers, as rmcp's HTTP server hands them to handlers
@@ -163,7 +185,11 @@ fn cross_origin(request: &Request) -> worker::Result<Option<Response>> {
     if same {
         Ok(None)
     } else {
-        Response::error(format!("requests from origin {origin} are not allowed"), 403).map(Some)
+        Response::error(
+            format!("requests from origin {origin} are not allowed"),
+            403,
+        )
+        .map(Some)
     }
 }
 

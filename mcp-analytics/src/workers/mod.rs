@@ -34,7 +34,7 @@ mod runtime;
 use rmcp::ServerHandler;
 use worker::{Context, Env, Method, Request, Response};
 
-use crate::server::Server;
+use crate::{Analytics, Config, server::Server};
 
 /// The name of the D1 binding analytics are stored in (`[[d1_databases]] binding` in
 /// `wrangler.toml`).
@@ -45,10 +45,19 @@ pub const API_KEY: &str = "MCP_ANALYTICS_API_KEY";
 
 /// Answers one request to the Worker with `server`: `/mcp` and `/analytics` (see the module's
 /// documentation); anything else is `404`.
-pub async fn serve<S>(server: S, request: Request, env: Env, ctx: Context) -> worker::Result<Response>
+pub async fn serve<S>(
+    server: S,
+    request: Request,
+    env: Env,
+    ctx: Context,
+) -> worker::Result<Response>
 where
     S: Server + ServerHandler,
 {
+    log_panics();
+    if S::GLOBAL_ANALYTICS {
+        install_analytics(&env);
+    }
     let path = request.path();
     let analytics_handle = server.analytics().clone();
     let response = match (request.method(), path.as_str()) {
@@ -62,4 +71,39 @@ where
     };
     analytics::store_after_response(&analytics_handle, &env, &ctx);
     response
+}
+
+/// Logs a panic's message to the Worker's console before the instance aborts (a panic ends a
+/// `wasm32` instance: the request fails and the next starts a fresh one).
+fn log_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|panic| {
+            worker::console_error!("mcp-analytics: {panic}");
+        }));
+    });
+}
+
+/// Sets up [`Analytics::global`] from the Worker's variables and secrets (`MCP_ANALYTICS_*`, as
+/// natively), once per instance. A bad setting is logged and leaves analytics off: calls are
+/// still answered.
+fn install_analytics(env: &Env) {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let built = Config::from_lookup(|name| variable(env, name))
+            .and_then(|config| Analytics::builder().config(config).build());
+        let analytics = built.unwrap_or_else(|error| {
+            worker::console_error!("mcp-analytics: {error}; analytics is disabled");
+            Analytics::disabled()
+        });
+        let _ = analytics.install();
+    });
+}
+
+/// A Worker variable or secret (bindings of other kinds, such as the D1 database, are not).
+pub(crate) fn variable(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|var| var.to_string())
+        .or_else(|_| env.secret(name).map(|secret| secret.to_string()))
+        .ok()
 }

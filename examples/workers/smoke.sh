@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The Worker example end to end, as `.ci/run` runs it: builds and serves it with run-local.sh on
+# 127.0.0.1, then checks it with real MCP clients and its own analytics API:
+# - the official conformance suite's server-initialize, ping and tools-list scenarios;
+# - the MCP Inspector calling tools (a sum, a tool error, a credentials call);
+# - the analytics API and D1 holding every call, secrets redacted, results of
+#   `track_results = false` tools absent.
+# Needs .ci/node-tools.sh's .tools/ (the suite and the Inspector). PORT defaults to 8787.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+port="${1:-8787}"
+url="http://127.0.0.1:$port/mcp"
+work="$(mktemp -d)"
+say() { echo "[workers smoke] $*" >&2; }
+fail() { say "FAILED: $*"; exit 1; }
+
+node_bin="$(bash "$repo/.ci/node-tools.sh")"
+export PATH="$node_bin:$PATH"
+mcp_bin="$repo/.tools/mcp/node_modules/.bin"
+
+export MCP_ANALYTICS_API_KEY="smoke-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+"$here/run-local.sh" "$port" >"$work/run-local.out" 2>"$work/run-local.err" &
+server=$!
+cleanup() {
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+for _ in $(seq 1 1800); do
+  grep -q READY "$work/run-local.out" 2>/dev/null && break
+  kill -0 "$server" 2>/dev/null || { cat "$work/run-local.err" >&2; fail "run-local.sh exited"; }
+  sleep 1
+done
+grep -q READY "$work/run-local.out" || { tail -50 "$work/run-local.err" >&2; fail "no READY"; }
+say "$(grep READY "$work/run-local.out")"
+
+for scenario in server-initialize ping tools-list; do
+  (cd "$work" && "$mcp_bin/conformance" server --url "$url" --scenario "$scenario" -o "$work/conformance" \
+    >"$work/$scenario.log" 2>&1) || { cat "$work/$scenario.log" >&2; fail "conformance scenario $scenario"; }
+  say "conformance $scenario: passed"
+done
+
+inspect() { HOME="$work" "$mcp_bin/mcp-inspector" --cli "$url" "$@"; }
+sum="$(inspect --method tools/call --tool-name add --tool-arg a=2 b=3)"
+grep -q "Result: 5" <<<"$sum" || fail "Inspector tools/call add: $sum"
+say "Inspector tools/call add: Result: 5"
+status=0
+inspect --method tools/call --tool-name divide --tool-arg a=1 b=0 >"$work/divide.out" 2>&1 || status=$?
+[[ $status -eq 5 ]] || { cat "$work/divide.out" >&2; fail "divide by zero should be a tool error (exit 5), was $status"; }
+say "Inspector tools/call divide by zero: a tool error"
+
+call() {
+  curl -fsS -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
+    -H 'mcp-protocol-version: 2025-11-25' -d "$1" "$url"
+}
+secret="sk_live_$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+answer="$(call '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"connect_service","arguments":{"service":"stripe","credentials":{"api_key":"'"$secret"'","region":"eu"}}}}')"
+grep -q "Connected to stripe with 2 credential fields" <<<"$answer" || fail "connect_service: $answer"
+call '{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"process_document","arguments":{"document":"a private letter"}}}' \
+  | grep -q "Processed 16 characters" || fail "process_document"
+paid="$(call '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"generate_image","arguments":{"prompt":"a cat"}}}')"
+grep -q '"isError":true' <<<"$paid" || fail "an unpaid generate_image must not run: $paid"
+say "generate_image refused unpaid: $(grep -o '"text":"[^"]*' <<<"$paid" | head -1 | cut -c9-120)"
+
+# Analytics are written after each response (wait_until): poll until every call is in.
+api() { curl -fsS -H "authorization: Bearer $MCP_ANALYTICS_API_KEY" "http://127.0.0.1:$port/analytics/api/$1"; }
+curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/analytics/api/overview" | grep -q 401 \
+  || fail "the analytics API must refuse a request without the key"
+d1() {
+  (cd "$here" && WRANGLER_SEND_METRICS=false "$WRANGLER" d1 execute MCP_ANALYTICS_DB --local --json --command "$1")
+}
+export WORKERS_CACHE="${WORKERS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mcp-analytics-workers}"
+WRANGLER="$WORKERS_CACHE/node/node_modules/.bin/wrangler"
+for _ in $(seq 1 60); do
+  calls="$(d1 "SELECT tool, status, params, result FROM tool_calls ORDER BY ts_ms" 2>/dev/null || true)"
+  [[ "$(grep -o '"tool":' <<<"$calls" | wc -l)" -ge 6 ]] && break
+  sleep 0.5
+done
+for tool in add divide connect_service process_document generate_image; do
+  grep -q "\"tool\": *\"$tool\"" <<<"$calls" || fail "no stored call of $tool in D1: $calls"
+done
+grep -q "$secret" <<<"$calls" && fail "the credential reached D1 unredacted: $calls"
+grep -q "a private letter\|Processed 16" <<<"$calls" && fail "process_document's document or result was stored"
+say "D1 holds every call; the secret and the untracked result are not in it"
+overview="$(api 'overview?range=1h')" || fail "analytics API overview"
+for tool in add divide connect_service process_document generate_image; do
+  grep -q "\"$tool\"" <<<"$overview" || fail "the analytics API does not show $tool: $overview"
+done
+grep -q "$secret" <<<"$(api 'errors?range=1h')" && fail "the errors API shows the secret"
+say "analytics API: every tool shown"
+say "all checks passed"
