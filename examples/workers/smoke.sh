@@ -3,6 +3,7 @@
 # 127.0.0.1, then checks it with real MCP clients and its own analytics API:
 # - the official conformance suite's server-initialize, ping and tools-list scenarios;
 # - the MCP Inspector calling tools (a sum, a tool error, a credentials call);
+# - a paid tool refused without payment;
 # - the analytics API and D1 holding every call, secrets redacted, results of
 #   `track_results = false` tools absent.
 # Needs .ci/node-tools.sh's .tools/ (the suite and the Inspector). PORT defaults to 8787.
@@ -83,7 +84,8 @@ for tool in add divide connect_service process_document generate_image; do
   grep -q "\"tool\": *\"$tool\"" <<<"$calls" || fail "no stored call of $tool in D1: $calls"
 done
 grep -q "$secret" <<<"$calls" && fail "the credential reached D1 unredacted: $calls"
-grep -q "a private letter\|Processed 16" <<<"$calls" && fail "process_document's document or result was stored"
+grep -q "Processed 16" <<<"$calls" && fail "process_document's result was stored (track_results = false)"
+grep -q "Connected to stripe" <<<"$calls" || fail "connect_service's result was not stored: $calls"
 say "D1 holds every call; the secret and the untracked result are not in it"
 overview="$(api 'overview?range=1h')" || fail "analytics API overview"
 for tool in add divide connect_service process_document generate_image; do
