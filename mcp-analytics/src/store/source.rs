@@ -12,6 +12,7 @@ pub(crate) enum Param<'a> {
     /// Text or NULL (`TEXT`).
     Text(Option<&'a str>),
     /// A float (`DOUBLE PRECISION`, SQLite's `REAL`).
+    #[cfg_attr(not(feature = "alerts"), allow(dead_code))] // The alerts' thresholds.
     Float(f64),
 }
 
@@ -52,6 +53,7 @@ pub(crate) trait Source {
 
     /// Runs `sql` (an `INSERT`, `UPDATE` or `DELETE`) with `params`; returns how many rows it
     /// changed.
+    #[cfg_attr(not(feature = "alerts"), allow(dead_code))] // The alerts' state.
     fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, Self::Error>;
 
     /// Runs `sql` and maps every row.
