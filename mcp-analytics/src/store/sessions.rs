@@ -244,6 +244,7 @@ fn trace_id(traceparent: &str) -> Option<&str> {
 pub(super) struct SqliteSessions<'c>(pub &'c rusqlite::Connection);
 
 /// Upserts a row (see [`SessionTable::upsert`]): `?4` take, `?5` the idle gap.
+#[cfg(feature = "sqlite")]
 const UPSERT_SQLITE: &str = "INSERT INTO session_keys (key, session_id, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET session_id = CASE WHEN ?4 OR last_ms < excluded.last_ms - ?5 THEN excluded.session_id ELSE session_id END, last_ms = CASE WHEN ?4 AND session_id <> excluded.session_id THEN excluded.last_ms ELSE max(last_ms, excluded.last_ms) END RETURNING session_id";
 
 #[cfg(feature = "sqlite")]

@@ -21,8 +21,10 @@ pub(crate) trait Row<E> {
     /// A non-NULL integer column.
     fn int(&self, index: usize) -> Result<i64, E>;
     /// An integer column that may be NULL.
+    #[cfg_attr(not(feature = "alerts"), allow(dead_code))] // The alerts' state.
     fn nullable_int(&self, index: usize) -> Result<Option<i64>, E>;
     /// A non-NULL float column.
+    #[cfg_attr(not(feature = "alerts"), allow(dead_code))] // The alerts' thresholds.
     fn float(&self, index: usize) -> Result<f64, E>;
     /// A text column that may be NULL.
     fn text(&self, index: usize) -> Result<Option<String>, E>;
