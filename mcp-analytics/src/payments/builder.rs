@@ -4,12 +4,11 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 #[cfg(feature = "sqlite")]
-use super::store::{PaymentStore, SharedStore};
+use super::store::{PaymentDb, PaymentStore, SharedStore};
 use super::{
     MeterDurability, Parts, Payments, PaymentsError,
     pricing::EnvLookup,
     provider::{Provider, local::LocalProvider},
-    store::PaymentDb,
 };
 use crate::{Database, Environment, Error};
 

@@ -20,7 +20,7 @@
 // value: building payments fails, and the code past each match on the database is unreachable.
 #![cfg_attr(
     not(any(feature = "sqlite", feature = "postgres")),
-    allow(unused_variables, unreachable_code, unused_imports)
+    allow(unused_variables, unreachable_code)
 )]
 
 mod answers;

@@ -121,6 +121,7 @@ impl PaymentsSummary {
     /// [`PaymentsSummary::read`] from any SQLite database the readers query (a file, or one
     /// reached another way): it asks SQLite's catalogue which tables exist. (PostgreSQL:
     /// [`PaymentsSummary::read_pg`].)
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))] // Another SQLite's `Source`.
     pub(crate) fn read_from<S: Source>(source: &S, since_ms: i64) -> Result<Self, S::Error> {
         let has_table = |table: &str| {
             let found = source.rows(sql::HAS_TABLE, &[Param::Text(Some(table))], |row| {

@@ -16,12 +16,10 @@ use std::{
 #[cfg(feature = "sqlite")]
 use rusqlite::{Transaction, params};
 
-use super::{
-    LatencyHistogram,
-    client_names::RolledClient,
-    rollup::{Grain, MINUTE, QUARTER},
-    sketch::DistinctSketch,
-};
+#[cfg(feature = "sqlite")]
+use super::rollup::{MINUTE, QUARTER};
+use super::{LatencyHistogram, client_names::RolledClient, rollup::Grain, sketch::DistinctSketch};
+#[cfg(feature = "sqlite")]
 use crate::schema;
 use crate::{Status, ToolCallEvent};
 

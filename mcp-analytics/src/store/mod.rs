@@ -5,10 +5,11 @@
 //! their rollups (`requests`) and the recorder's counters. With the `postgres` feature,
 //! `PgStore` keeps the same tables in PostgreSQL for many writers (see `pg`); both are read by
 //! the same queries (see `source`), which compile without SQLite (feature `sqlite`) so that
-//! another database can answer them too (see `read`).
+//! another database can answer them too (`summary`, `report`, `overview` and `views` hold
+//! the readers behind the stores' query methods).
 
 // Without `sqlite` the readers and the rollup code wait for another `Source` and writer.
-#![cfg_attr(not(feature = "sqlite"), allow(dead_code, unused_imports))]
+#![cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 
 pub(crate) mod aggregate;
 pub(crate) mod allowance;
@@ -35,7 +36,7 @@ mod sketch;
 pub(crate) mod source;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-mod summary;
+pub(crate) mod summary;
 pub(crate) mod unknown;
 pub(crate) mod views;
 
@@ -60,17 +61,6 @@ pub use sqlite::SqliteStore;
 pub use summary::ToolSummary;
 pub use unknown::{OTHER_UNKNOWN_TOOLS, UNKNOWN_TOOLS_PER_HOUR};
 pub use views::{CallRow, SeriesPoint, SessionSummary, SessionTimeline};
-
-/// The readers behind `SqliteStore`'s and `PgStore`'s query methods, written once over
-/// [`Source`](source::Source): any database that implements it answers with the same values.
-pub(crate) mod read {
-    pub(crate) use super::{
-        overview::overview,
-        report::report,
-        summary::{latency, tool_summary, users},
-        views::{recent_errors, recent_sessions, series, session},
-    };
-}
 
 /// How long `tool_loops_1m` keeps its minutes (the runaway-loop rule looks at most this far
 /// back).

@@ -15,7 +15,9 @@ use super::{
     sketch::DistinctSketch,
     source::{Param, Source},
 };
-use crate::{RequestEvent, event::Method, schema};
+#[cfg(feature = "sqlite")]
+use crate::schema;
+use crate::{RequestEvent, event::Method};
 
 /// The rollup target of requests past the per-hour limit of distinct targets.
 pub const OTHER_TARGETS: &str = "(other targets)";

@@ -12,6 +12,7 @@ pub(crate) enum Param<'a> {
     /// Text or NULL (`TEXT`).
     Text(Option<&'a str>),
     /// A float (`DOUBLE PRECISION`, SQLite's `REAL`).
+    #[cfg_attr(not(feature = "alerts"), allow(dead_code))] // The alerts' thresholds.
     Float(f64),
 }
 
@@ -20,8 +21,10 @@ pub(crate) trait Row<E> {
     /// A non-NULL integer column.
     fn int(&self, index: usize) -> Result<i64, E>;
     /// An integer column that may be NULL.
+    #[cfg_attr(not(feature = "alerts"), allow(dead_code))] // The alerts' state.
     fn nullable_int(&self, index: usize) -> Result<Option<i64>, E>;
     /// A non-NULL float column.
+    #[cfg_attr(not(feature = "alerts"), allow(dead_code))] // The alerts' thresholds.
     fn float(&self, index: usize) -> Result<f64, E>;
     /// A text column that may be NULL.
     fn text(&self, index: usize) -> Result<Option<String>, E>;
@@ -52,6 +55,7 @@ pub(crate) trait Source {
 
     /// Runs `sql` (an `INSERT`, `UPDATE` or `DELETE`) with `params`; returns how many rows it
     /// changed.
+    #[cfg_attr(not(feature = "alerts"), allow(dead_code))] // The alerts' state.
     fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, Self::Error>;
 
     /// Runs `sql` and maps every row.

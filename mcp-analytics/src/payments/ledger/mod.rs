@@ -33,7 +33,7 @@ use std::{
 };
 
 pub(crate) use cache::{Access, Decision};
-#[cfg(any(test, feature = "stripe"))]
+#[cfg(any(all(test, feature = "sqlite"), feature = "stripe"))]
 pub(crate) use store::ReversalKind;
 pub(crate) use store::{
     Fulfilment, LedgerStore, Purchase, ReservationId, Reversal, SubscriptionChange,

@@ -12,8 +12,9 @@
 //! On PostgreSQL every replica shares one outbox; `postgres` claims events for one sender at a
 //! time and hands a dead replica's events to another.
 
+#[cfg(feature = "sqlite")]
+use std::collections::HashMap;
 use std::{
-    collections::HashMap,
     sync::{
         Arc, OnceLock,
         atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},

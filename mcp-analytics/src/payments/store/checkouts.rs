@@ -4,10 +4,9 @@
 #[cfg(feature = "sqlite")]
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::payments::{
-    domain::{CheckoutStatus, EntitlementKey, Granted, PaymentStatus},
-    provider::CheckoutInfo,
-};
+use crate::payments::domain::{CheckoutStatus, EntitlementKey, Granted, PaymentStatus};
+#[cfg(feature = "sqlite")]
+use crate::payments::provider::CheckoutInfo;
 
 /// How a purchase was taken back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

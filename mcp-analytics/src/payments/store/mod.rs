@@ -55,7 +55,8 @@ pub(crate) enum StoreError {
 
 /// Where the payment components keep their state: one SQLite connection shared in this
 /// process, or a PostgreSQL database shared by every replica. Each component holds a clone and
-/// reaches its tables through it.
+/// reaches its tables through it. Each database is a variant of its feature; a build with none
+/// has no value of this type (every match then ends in [`PaymentDb::absent`]).
 #[derive(Clone)]
 pub(crate) enum PaymentDb {
     /// The SQLite file's payment tables (one process).
