@@ -200,7 +200,10 @@ impl Analytics {
 
     /// Takes every event recorded so far, sanitized, and the catalogues handed over, when the
     /// handle has no writer thread (see [`AnalyticsBuilder::drained`]); empty otherwise.
-    #[cfg_attr(not(any(feature = "workers", test)), allow(dead_code))]
+    #[cfg_attr(
+        not(any(all(feature = "workers", target_arch = "wasm32"), test)),
+        allow(dead_code)
+    )]
     pub(crate) fn drain(&self) -> Drained {
         let (Some(shared), Some(converter)) = (&self.inner.shared, &self.inner.drained) else {
             return Drained::default();
@@ -430,6 +433,10 @@ static GLOBAL: OnceLock<Analytics> = OnceLock::new();
 
 /// What [`Analytics::drain`] took.
 #[derive(Default)]
+#[cfg_attr(
+    not(any(all(feature = "workers", target_arch = "wasm32"), test)),
+    allow(dead_code)
+)]
 pub(crate) struct Drained {
     /// The sanitized events.
     pub(crate) batch: Batch,

@@ -29,7 +29,9 @@ pub(super) struct Writer {
 pub(super) struct Converter {
     sanitizer: Sanitizer,
     ids: IdGenerator,
-    /// Requests whose record is not final yet (see `RawRequest::settled`).
+    /// Requests whose record is not final yet (see `RawRequest::settled`), kept in the boxes
+    /// they were queued in.
+    #[allow(clippy::vec_box)]
     waiting: Vec<Box<RawRequest>>,
 }
 

@@ -14,7 +14,7 @@
 mod reads;
 mod replay;
 mod schema;
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests;
 mod writes;
 
