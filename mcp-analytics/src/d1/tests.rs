@@ -559,3 +559,48 @@ fn the_committed_d1_migration_is_the_schema() {
         "{path} differs from the schema's migrations: regenerate it with MCP_ANALYTICS_BLESS=1 cargo test -p mcp-analytics --lib d1::tests::the_committed_d1_migration"
     );
 }
+
+#[test]
+fn past_an_hour_s_allowances_unknown_tools_clients_and_targets_roll_up_as_other_as_natively() {
+    let d1 = SqliteD1::new();
+    let (_dir, mut native) = native();
+    let hour = now_ms() - now_ms().rem_euclid(3_600_000) - 3_600_000;
+    let calls: Vec<ToolCallEvent> = (0..230)
+        .map(|n| {
+            let mut event = call(&format!("c{n}"), hour + n as i64 * 1_000, "mcp-session-1");
+            event.status = Status::UnknownTool;
+            event.tool = format!("invented_{n}");
+            event.client_name = Some(format!("client-{}", n % 115));
+            event
+        })
+        .collect();
+    let requests: Vec<RequestEvent> = (0..230)
+        .map(|n| {
+            request(
+                &format!("r{n}"),
+                hour + n as i64 * 1_000,
+                Method::ResourcesRead,
+                Some(&format!("file:///{n}")),
+                "mcp-session-1",
+                RequestStatus::Ok,
+            )
+        })
+        .collect();
+    for (calls, requests) in [
+        (&calls[..120], &requests[..120]),
+        (&calls[120..], &requests[120..]),
+    ] {
+        let (written, expected) = store_both(&d1, &mut native, calls, requests);
+        assert_eq!(written, expected);
+    }
+    assert_same_tables(&d1, &native);
+    let others: i64 = d1
+        .connection
+        .query_row(
+            "SELECT sum(calls) FROM tool_calls_1h WHERE tool = '(other unknown tools)'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(others, 130);
+}

@@ -81,7 +81,7 @@ pub(crate) trait SessionTable {
 }
 
 /// Assigns sessions to a store's sessionless rows.
-pub(crate) struct Sessions {
+pub(super) struct Sessions {
     idle: Duration,
     pruned: Option<Instant>,
 }
@@ -96,13 +96,13 @@ impl Default for Sessions {
 }
 
 impl Sessions {
-    pub(crate) fn set_idle(&mut self, idle: Duration) {
+    pub(super) fn set_idle(&mut self, idle: Duration) {
         self.idle = idle;
     }
 
     /// `events` with each sessionless row's key replaced by its session (borrowed when there
     /// is none).
-    pub(crate) fn assign<'e, E: Sessioned, T: SessionTable>(
+    pub(super) fn assign<'e, E: Sessioned, T: SessionTable>(
         &mut self,
         table: &mut T,
         events: &'e [E],
@@ -261,10 +261,10 @@ fn trace_id(traceparent: &str) -> Option<&str> {
 }
 
 /// `session_keys` of a SQLite connection (in the batch's write transaction).
-pub(crate) struct SqliteSessions<'c>(pub &'c rusqlite::Connection);
+pub(super) struct SqliteSessions<'c>(pub &'c rusqlite::Connection);
 
 /// Upserts a row (see [`SessionTable::upsert`]): `?4` take, `?5` the idle gap.
-pub(crate) const UPSERT_SQLITE: &str = "INSERT INTO session_keys (key, session_id, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET session_id = CASE WHEN ?4 OR last_ms < excluded.last_ms - ?5 THEN excluded.session_id ELSE session_id END, last_ms = CASE WHEN ?4 AND session_id <> excluded.session_id THEN excluded.last_ms ELSE max(last_ms, excluded.last_ms) END RETURNING session_id";
+const UPSERT_SQLITE: &str = "INSERT INTO session_keys (key, session_id, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET session_id = CASE WHEN ?4 OR last_ms < excluded.last_ms - ?5 THEN excluded.session_id ELSE session_id END, last_ms = CASE WHEN ?4 AND session_id <> excluded.session_id THEN excluded.last_ms ELSE max(last_ms, excluded.last_ms) END RETURNING session_id";
 
 impl SessionTable for SqliteSessions<'_> {
     type Error = rusqlite::Error;
