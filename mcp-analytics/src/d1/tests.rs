@@ -604,3 +604,33 @@ fn past_an_hour_s_allowances_unknown_tools_clients_and_targets_roll_up_as_other_
         .unwrap();
     assert_eq!(others, 130);
 }
+
+#[test]
+fn a_writer_whose_caller_key_another_writer_moved_on_meanwhile_places_its_calls_again() {
+    let d1 = SqliteD1::new();
+    let (_dir, mut native) = native();
+    let t = now_ms() - 600_000;
+    let opening = [call("a", t, KEYS[0])];
+    block(write(&d1, &opening, &[], IDLE)).unwrap();
+    native.append(&opening).unwrap();
+    // A late call from before the key's last one leaves its row as it was; meanwhile another
+    // writer stores a call after the idle gap, which starts a new session for the key.
+    let late = [call("late", t - 10, KEYS[0])];
+    let mut after_gap = call("after", t + 70_000, KEYS[0]);
+    after_gap.server_name = "elsewhere".into();
+    let after_gap = [after_gap];
+    let stepped = Stepped(&d1);
+    let mut one = std::pin::pin!(write(&stepped, &late, &[], IDLE));
+    let mut two = std::pin::pin!(write(&stepped, &after_gap, &[], IDLE));
+    let mut context = Context::from_waker(futures::task::noop_waker_ref());
+    for _ in 0..2 {
+        assert!(one.as_mut().poll(&mut context).is_pending());
+        assert!(two.as_mut().poll(&mut context).is_pending());
+    }
+    assert!(two.as_mut().poll(&mut context).is_ready());
+    while one.as_mut().poll(&mut context).is_pending() {}
+    assert_eq!(d1.failures.borrow().len(), 1, "{:?}", d1.failures.borrow());
+    native.append(&after_gap).unwrap();
+    native.append(&late).unwrap();
+    assert_same_tables(&d1, &native);
+}

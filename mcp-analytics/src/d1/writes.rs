@@ -16,15 +16,18 @@
 //!    meanwhile breaks the `UNIQUE` id); a rollup row is upserted with its counts added in SQL
 //!    and its BLOBs set only if its latency histogram is the one read (`CASE … END` gives NULL
 //!    into a NOT NULL column otherwise — a histogram only grows, so it identifies the row's
-//!    state); a `session_keys` row likewise; and an hour that admitted a new name checks that
-//!    it holds no more names than its allowance. A failed check rolls the batch back and the
+//!    state); every `session_keys` row read is set (or checked) only if it is as read; and an
+//!    hour that admitted a new name checks that it holds no more names than its allowance. A failed check rolls the batch back and the
 //!    batch is planned again from a fresh read, up to [`ATTEMPTS`] times.
 //!
-//! So the stored result is the one of a single writer storing the batches in their commit
-//! order: counts are exact and caps hold under races. What differs from a native writer:
-//! `session_keys` is pruned with every batch (natively every ten minutes; only rows older
-//! than a day go), and a row pruned by another isolate between the read and the write is
-//! written back by this one.
+//! So the stored result is the one of a single native writer storing the batches in their
+//! commit order: counts are exact, the per-hour caps (100 unknown tools, clients, targets)
+//! hold, and sessions continue across isolates. What differs from a native writer:
+//! `session_keys` is pruned with every batch that has sessionless calls (natively every ten
+//! minutes; only rows a day older than the batch's newest call go), a `session_keys` row
+//! pruned by another isolate between the read and the write is written back by this one,
+//! and a writer never leaves hourly aggregates for `rollup_dirty` (it writes them with
+//! every batch, as the PostgreSQL store does). Each retry costs two more round trips.
 
 use std::{
     borrow::Cow,
@@ -489,30 +492,18 @@ struct Table {
 /// Merges a stored BLOB with a batch's.
 type Merge = fn(&[u8], &[u8]) -> Vec<u8>;
 
-fn merge_histograms(stored: &[u8], batch: &[u8]) -> Vec<u8> {
-    let mut merged = LatencyHistogram::decode(stored).unwrap_or_default();
-    merged.merge_encoded(batch);
-    merged.encode()
-}
-
-fn merge_sketches(stored: &[u8], batch: &[u8]) -> Vec<u8> {
-    let mut merged = DistinctSketch::decode(stored).unwrap_or_default();
-    merged.merge_encoded(batch);
-    merged.encode()
-}
-
 const BUCKETS: [Table; 2] = [
     Table {
         name: MINUTE.table,
         time: MINUTE.time,
         texts: &["server_name", "tool", "status"],
-        blobs: &[("latency_hist", merge_histograms)],
+        blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
     },
     Table {
         name: QUARTER.table,
         time: QUARTER.time,
         texts: &["server_name", "tool", "status"],
-        blobs: &[("latency_hist", merge_histograms)],
+        blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
     },
 ];
 
@@ -521,9 +512,9 @@ const HOURS: Table = Table {
     time: "hour_ms",
     texts: &["server_name", "tool", "status", "error_type"],
     blobs: &[
-        ("latency_hist", merge_histograms),
-        ("users_hll", merge_sketches),
-        ("sessions_hll", merge_sketches),
+        ("latency_hist", LatencyHistogram::merge_blobs),
+        ("users_hll", DistinctSketch::merge_blobs),
+        ("sessions_hll", DistinctSketch::merge_blobs),
     ],
 };
 
@@ -539,8 +530,8 @@ const CLIENTS: Table = Table {
         "status",
     ],
     blobs: &[
-        ("latency_hist", merge_histograms),
-        ("sessions_hll", merge_sketches),
+        ("latency_hist", LatencyHistogram::merge_blobs),
+        ("sessions_hll", DistinctSketch::merge_blobs),
     ],
 };
 
@@ -548,7 +539,7 @@ const REQUEST_MINUTES: Table = Table {
     name: "requests_1m",
     time: "minute_ms",
     texts: &["server_name", "method", "target", "status"],
-    blobs: &[("latency_hist", merge_histograms)],
+    blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
 };
 
 const REQUEST_HOURS: Table = Table {
@@ -556,8 +547,8 @@ const REQUEST_HOURS: Table = Table {
     time: "hour_ms",
     texts: &["server_name", "method", "target", "status"],
     blobs: &[
-        ("latency_hist", merge_histograms),
-        ("sessions_hll", merge_sketches),
+        ("latency_hist", LatencyHistogram::merge_blobs),
+        ("sessions_hll", DistinctSketch::merge_blobs),
     ],
 };
 
@@ -682,31 +673,34 @@ impl<'s> SessionRows<'s> {
         Ok(row)
     }
 
-    /// The rows changed, each set only if it is still as read (else the batch fails).
+    /// Every row read, set to its new state only if it is still as read (else the batch
+    /// fails): a row left unchanged is checked too, as the sessions placed depend on it.
     fn writes(&self) -> Vec<Statement> {
         let mut keys: Vec<&String> = self.now.keys().collect();
         keys.sort();
         keys.into_iter()
-            .filter_map(|key| {
-                let now = self.now[key].as_ref()?;
-                let read = &self.read[key];
-                if read.as_ref() == Some(now) {
-                    return None;
-                }
-                let (expected_session, expected_last) = match read {
+            .map(|key| {
+                let (expected_session, expected_last) = match &self.read[key] {
                     Some((session, last)) => (session.as_str().into(), Value::Int(*last)),
                     None => (Value::Null, Value::Null),
                 };
-                Some(Statement::new(
-                    "INSERT INTO session_keys (key, session_id, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET session_id = CASE WHEN session_id = ?4 AND last_ms = ?5 THEN excluded.session_id END, last_ms = excluded.last_ms",
-                    vec![
-                        key.as_str().into(),
-                        now.0.as_str().into(),
-                        Value::Int(now.1),
-                        expected_session,
-                        expected_last,
-                    ],
-                ))
+                match &self.now[key] {
+                    Some((session, last)) => Statement::new(
+                        "INSERT INTO session_keys (key, session_id, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET session_id = CASE WHEN session_id = ?4 AND last_ms = ?5 THEN excluded.session_id END, last_ms = excluded.last_ms",
+                        vec![
+                            key.as_str().into(),
+                            session.as_str().into(),
+                            Value::Int(*last),
+                            expected_session,
+                            expected_last,
+                        ],
+                    ),
+                    // Read as absent and left so.
+                    None => Statement::new(
+                        format!("{ABORT_IF}EXISTS (SELECT 1 FROM session_keys WHERE key = ?1)"),
+                        vec![key.as_str().into()],
+                    ),
+                }
             })
             .collect()
     }
