@@ -117,8 +117,8 @@ pub mod catalog;
 mod client_text;
 mod config;
 mod context;
-/// Analytics on Cloudflare D1 (feature `workers`). It needs `store`'s readers, which need the
-/// `sqlite` feature until they compile without rusqlite.
+// Analytics on Cloudflare D1 (feature `workers`). It needs `store`'s readers, which need the
+// `sqlite` feature until they compile without rusqlite.
 #[cfg(all(feature = "sqlite", any(feature = "workers", test)))]
 pub mod d1;
 #[cfg(feature = "dashboard")]

@@ -2,12 +2,12 @@
 //! interactive transactions, written by many isolates at once): the same rows and rollups as
 //! [`SqliteStore`](crate::store::SqliteStore) stores for the same events, and the same readers.
 //!
-//! - [`write`] stores a request's calls and requests in two round trips: one [`Executor::batch`]
+//! - [`write()`] stores a request's calls and requests in two round trips: one [`Executor::batch`]
 //!   reading what the batch depends on (stored ids, session keys, the hours' admitted names,
 //!   the rollup rows it adds to), one writing everything atomically. The write validates every
 //!   read it used (optimistic concurrency), so a batch that raced another isolate fails as a
 //!   whole and is planned again (see `writes`).
-//! - [`read`] runs a synchronous reader over a replay cache (see `replay`); [`report`],
+//! - `read` runs a synchronous reader over a replay cache (see `replay`); [`report`],
 //!   [`overview`], [`recent_errors`], [`recent_sessions`] and [`session`] are the dashboard's.
 //! - [`migration`] is the schema to apply with `wrangler d1 migrations apply`.
 

@@ -18,7 +18,7 @@
 //!    into a NOT NULL column otherwise — a histogram only grows, so it identifies the row's
 //!    state); every `session_keys` row read is set (or checked) only if it is as read; and an
 //!    hour that admitted a new name checks that it holds no more names than its allowance. A failed check rolls the batch back and the
-//!    batch is planned again from a fresh read, up to [`ATTEMPTS`] times.
+//!    batch is planned again from a fresh read, up to `ATTEMPTS` (8) times.
 //!
 //! So the stored result is the one of a single native writer storing the batches in their
 //! commit order: counts are exact, the per-hour caps (100 unknown tools, clients, targets)
@@ -62,7 +62,7 @@ pub(crate) const ATTEMPTS: usize = 8;
 /// D1 binds at most 100 parameters per statement.
 const IDS_PER_STATEMENT: usize = 100;
 
-/// How many events a [`write`] stored (the others were stored before).
+/// How many events a [`write()`] stored (the others were stored before).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Written {
     /// New tool calls.
@@ -77,7 +77,7 @@ pub struct Written {
 /// ([`Config::DEFAULT_SESSION_IDLE`](crate::Config::DEFAULT_SESSION_IDLE) natively).
 ///
 /// Two round trips when nothing races (see the module's documentation); a batch that keeps
-/// losing races fails after [`ATTEMPTS`] tries with the last conflict's message.
+/// losing races fails after `ATTEMPTS` (8) tries with the last conflict's message.
 pub async fn write<X: Executor>(
     executor: &X,
     calls: &[ToolCallEvent],
@@ -131,14 +131,15 @@ fn plan(
     };
     statements.extend(table.writes());
     if matches!(calls, Cow::Owned(_)) || matches!(requests, Cow::Owned(_)) {
-        let placed: Vec<i64> = calls
+        let newest = calls
             .iter()
             .map(Sessioned::ts_ms)
             .chain(requests.iter().map(Sessioned::ts_ms))
-            .collect();
+            .max()
+            .unwrap_or(0);
         statements.push(Statement::new(
             "DELETE FROM session_keys WHERE last_ms < ?1",
-            vec![Value::Int(prune_before(idle, &placed))],
+            vec![Value::Int(sessions::prune_before(idle, newest))],
         ));
     }
     // The checks that admitted names stayed within their allowances come last.
@@ -153,26 +154,6 @@ fn plan(
         statements,
         written,
     })
-}
-
-/// [`sessions::prune_before`] of timestamps.
-fn prune_before(idle: Duration, ts_ms: &[i64]) -> i64 {
-    #[derive(Clone)]
-    struct At(i64);
-    impl Sessioned for At {
-        fn ts_ms(&self) -> i64 {
-            self.0
-        }
-        fn session_id(&self) -> Option<&str> {
-            None
-        }
-        fn set_session_id(&mut self, _: String) {}
-        fn traceparent(&self) -> Option<&str> {
-            None
-        }
-    }
-    let at: Vec<At> = ts_ms.iter().copied().map(At).collect();
-    sessions::prune_before(idle, &at)
 }
 
 /// The ids of `ids` already stored in `table`.
