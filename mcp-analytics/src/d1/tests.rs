@@ -634,3 +634,34 @@ fn a_writer_whose_caller_key_another_writer_moved_on_meanwhile_places_its_calls_
     native.append(&late).unwrap();
     assert_same_tables(&d1, &native);
 }
+
+#[test]
+fn a_tool_catalogue_shows_in_the_report_as_natively() {
+    use crate::catalog::{ToolCatalog, ToolCost};
+    let d1 = SqliteD1::new();
+    let (_dir, mut native) = native();
+    let catalog = ToolCatalog {
+        server_name: "server".into(),
+        server_version: "1.0.0".into(),
+        recorded_ms: now_ms(),
+        list_bytes: 2_048,
+        list_tokens: 512,
+        tools: vec![ToolCost {
+            tool: "search".into(),
+            bytes: 2_000,
+            tokens: 500,
+        }],
+    };
+    block(write_catalog(&d1, &catalog)).unwrap();
+    native.write_catalog(&catalog).unwrap();
+    let calls = [call("a", now_ms(), "mcp-session-1")];
+    store_both(&d1, &mut native, &calls, &[]);
+    let since = now_ms() - 3_600_000;
+    let report = block(report(&d1, since, None, None)).unwrap();
+    assert_eq!(report.context_cost, [catalog]);
+    assert_eq!(report, native.report(since, None).unwrap());
+    assert_eq!(
+        rows(&d1.connection, "tool_catalog"),
+        rows(native.connection(), "tool_catalog")
+    );
+}

@@ -41,6 +41,7 @@ use super::{
 };
 use crate::{
     RequestEvent, Status, ToolCallEvent,
+    catalog::ToolCatalog,
     event::Method,
     schema,
     store::{
@@ -48,6 +49,7 @@ use crate::{
         aggregate::{self, HOUR_MS, Pending},
         allowance::hour_of,
         client_names::{self, CLIENTS_PER_HOUR, ClientNames, OTHER_CLIENTS},
+        context_cost,
         requests::{self, OTHER_TARGETS, RequestTargets, TARGETS_PER_HOUR},
         rollup::{MINUTE, QUARTER},
         sessions::{self, SessionTable, Sessioned},
@@ -107,6 +109,27 @@ pub async fn write<X: Executor>(
     Err(D1Error::new(format!(
         "a batch lost a race to other writers {ATTEMPTS} times (last: {last})"
     )))
+}
+
+/// Stores a server version's tool catalogue (replacing the one of an earlier start), as
+/// `SqliteStore::write_catalog` does: one round trip.
+pub async fn write_catalog<X: Executor>(
+    executor: &X,
+    catalog: &ToolCatalog,
+) -> Result<(), D1Error> {
+    let row = context_cost::Upsert::of(catalog);
+    let statement = Statement::new(
+        context_cost::UPSERT,
+        vec![
+            row.server_name.into(),
+            row.server_version.into(),
+            Value::Int(row.recorded_ms),
+            safe(row.list_bytes),
+            safe(row.list_tokens),
+            Value::Text(row.tools),
+        ],
+    );
+    executor.batch(&[statement]).await.map(drop)
 }
 
 /// The write batch of one attempt.

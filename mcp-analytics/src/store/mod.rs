@@ -12,7 +12,7 @@ pub(crate) mod client_names;
 #[cfg(test)]
 mod client_tests;
 mod clients;
-mod context_cost;
+pub(crate) mod context_cost;
 mod histogram;
 pub(crate) mod overview;
 #[cfg(feature = "postgres")]
