@@ -17,8 +17,11 @@
 //!    and its BLOBs set only if its latency histogram is the one read (`CASE … END` gives NULL
 //!    into a NOT NULL column otherwise — a histogram only grows, so it identifies the row's
 //!    state); every `session_keys` row read is set (or checked) only if it is as read; and an
-//!    hour that admitted a new name checks that it holds no more names than its allowance. A failed check rolls the batch back and the
-//!    batch is planned again from a fresh read, up to `ATTEMPTS` (8) times.
+//!    hour that admitted a new name checks that it holds no more names than its allowance.
+//!    A failed check rolls the batch back and the batch is planned again from a fresh read,
+//!    up to `ATTEMPTS` (8) times. (Any constraint failure counts as such a conflict: a
+//!    statement failing for another reason shows up, after the retries, as the last
+//!    conflict's message.)
 //!
 //! So the stored result is the one of a single native writer storing the batches in their
 //! commit order: counts are exact, the per-hour caps (100 unknown tools, clients, targets)
@@ -59,7 +62,7 @@ use crate::{
 };
 
 /// How many times a batch is planned and written before giving up on races.
-pub(crate) const ATTEMPTS: usize = 8;
+const ATTEMPTS: usize = 8;
 
 /// D1 binds at most 100 parameters per statement.
 const IDS_PER_STATEMENT: usize = 100;
@@ -165,14 +168,12 @@ fn plan(
             vec![Value::Int(sessions::prune_before(idle, newest))],
         ));
     }
-    // The checks that admitted names stayed within their allowances come last.
-    let guards: Vec<Statement> = statements
-        .iter()
-        .filter(|statement| statement.sql.starts_with(ABORT_IF))
-        .cloned()
-        .collect();
-    statements.retain(|statement| !statement.sql.starts_with(ABORT_IF));
-    statements.extend(guards);
+    // The checks (allowances within their limits, session keys still absent) come last,
+    // after every write they look at.
+    let (checks, mut statements): (Vec<_>, Vec<_>) = statements
+        .into_iter()
+        .partition(|statement| statement.sql.starts_with(ABORT_IF));
+    statements.extend(checks);
     Ok(Plan {
         statements,
         written,
