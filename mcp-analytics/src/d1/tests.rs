@@ -81,10 +81,12 @@ impl SqliteD1 {
                 );
             }
             drop(raw);
-            outcomes.push(Outcome {
-                rows,
-                changes: transaction.changes(),
-            });
+            let changes = if columns == 0 {
+                transaction.changes()
+            } else {
+                0
+            };
+            outcomes.push(Outcome { rows, changes });
         }
         transaction.commit()?;
         Ok(outcomes)
