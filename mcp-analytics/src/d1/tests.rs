@@ -22,8 +22,8 @@ use crate::{
     },
 };
 
-/// A D1 database: SQLite without `hist_merge`/`hll_merge`, integers beyond 2^53 travelling as
-/// floats as JavaScript numbers do.
+/// A D1 database: SQLite without `hist_merge`/`hll_merge`, at most 100 parameters per
+/// statement, integers beyond 2^53 travelling as floats as JavaScript numbers do.
 struct SqliteD1 {
     connection: Connection,
     /// The message of every batch that failed, in order.
@@ -47,6 +47,8 @@ impl SqliteD1 {
         let transaction = self.connection.unchecked_transaction()?;
         let mut outcomes = Vec::with_capacity(statements.len());
         for statement in statements {
+            // D1 binds at most 100 parameters per statement.
+            assert!(statement.params.len() <= 100, "{}", statement.sql);
             let mut prepared = transaction.prepare(&statement.sql)?;
             for (index, value) in statement.params.iter().enumerate() {
                 let bound = match value {

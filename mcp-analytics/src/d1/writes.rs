@@ -65,7 +65,7 @@ use crate::{
 const ATTEMPTS: usize = 8;
 
 /// D1 binds at most 100 parameters per statement.
-const IDS_PER_STATEMENT: usize = 100;
+const PARAMETERS: usize = 100;
 
 /// How many events a [`write()`] stored (the others were stored before).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -183,7 +183,7 @@ fn plan(
 /// The ids of `ids` already stored in `table`.
 fn stored_ids(source: &Replay, table: &str, ids: &[&str]) -> Result<HashSet<String>, D1Error> {
     let mut stored = HashSet::new();
-    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+    for chunk in ids.chunks(PARAMETERS) {
         let list = (1..=chunk.len())
             .map(|index| format!("?{index}"))
             .collect::<Vec<_>>()
@@ -218,6 +218,32 @@ fn new_events<'e, E>(
         .collect())
 }
 
+/// Plain `INSERT`s of `rows` with the columns of `insert_or_ignore` (the native statement),
+/// as many rows per statement as D1's 100 parameters allow: a row stored meanwhile by another
+/// writer fails the batch.
+fn inserts(insert_or_ignore: &str, rows: Vec<Vec<Value>>) -> Vec<Statement> {
+    let head = insert_or_ignore.replacen("INSERT OR IGNORE", "INSERT", 1);
+    let head = &head[..head.find(" VALUES").expect("an INSERT … VALUES")];
+    let Some(columns) = rows.first().map(Vec::len) else {
+        return Vec::new();
+    };
+    rows.chunks(PARAMETERS / columns)
+        .map(|chunk| {
+            let values = (0..chunk.len())
+                .map(|row| {
+                    let places = (1..=columns)
+                        .map(|column| format!("?{}", row * columns + column))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!("({places})")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            Statement::new(format!("{head} VALUES {values}"), chunk.concat())
+        })
+        .collect()
+}
+
 /// A duration or sum as D1 can bind it.
 fn safe(value: i64) -> Value {
     Value::Int(value.clamp(-MAX_SAFE_INT, MAX_SAFE_INT))
@@ -238,38 +264,35 @@ fn plan_calls(
     statements: &mut Vec<Statement>,
 ) -> Result<usize, D1Error> {
     let fresh = new_events(source, "tool_calls", calls, |call| &call.id)?;
-    let insert = schema::INSERT_CALL.replacen("INSERT OR IGNORE", "INSERT", 1);
+    let mut rows = Vec::with_capacity(fresh.len());
     let mut unknown = UnknownTools::default();
     let mut clients = ClientNames::default();
     let mut admitted_unknown = BTreeSet::new();
     let mut admitted_clients = BTreeSet::new();
     let mut rolled = Vec::with_capacity(fresh.len());
     for event in fresh {
-        statements.push(Statement::new(
-            insert.clone(),
-            vec![
-                event.id.as_str().into(),
-                Value::Int(event.ts_ms),
-                event.server_name.as_str().into(),
-                event.server_version.as_str().into(),
-                event.tool.as_str().into(),
-                text(&event.user_id),
-                text(&event.session_id),
-                text(&event.client_name),
-                text(&event.client_version),
-                text(&event.protocol_version),
-                event.transport.as_str().into(),
-                text(&event.request_id),
-                duration(event.duration_us),
-                event.status.as_str().into(),
-                text(&event.error_type),
-                text(&event.error_message),
-                text(&event.params),
-                text(&event.result),
-                text(&event.user_email),
-                text(&event.user_name),
-            ],
-        ));
+        rows.push(vec![
+            event.id.as_str().into(),
+            Value::Int(event.ts_ms),
+            event.server_name.as_str().into(),
+            event.server_version.as_str().into(),
+            event.tool.as_str().into(),
+            text(&event.user_id),
+            text(&event.session_id),
+            text(&event.client_name),
+            text(&event.client_version),
+            text(&event.protocol_version),
+            event.transport.as_str().into(),
+            text(&event.request_id),
+            duration(event.duration_us),
+            event.status.as_str().into(),
+            text(&event.error_type),
+            text(&event.error_message),
+            text(&event.params),
+            text(&event.result),
+            text(&event.user_email),
+            text(&event.user_name),
+        ]);
         let hour = hour_of(event.ts_ms);
         let server = event.server_name.as_str();
         let name = unknown.rollup_name(event, &mut |hour, server| {
@@ -291,6 +314,7 @@ fn plan_calls(
         }
         rolled.push((event, name, client));
     }
+    statements.extend(inserts(schema::INSERT_CALL, rows));
     for (hour, server) in admitted_unknown {
         statements.push(abort_if_more(
             unknown::STORED_SQL,
@@ -394,34 +418,31 @@ fn plan_requests(
     statements: &mut Vec<Statement>,
 ) -> Result<usize, D1Error> {
     let fresh = new_events(source, "requests", requests, |request| &request.id)?;
-    let insert = schema::INSERT_REQUEST.replacen("INSERT OR IGNORE", "INSERT", 1);
+    let mut rows = Vec::with_capacity(fresh.len());
     let mut targets = RequestTargets::default();
     let mut admitted: BTreeSet<(i64, &str, Method)> = BTreeSet::new();
     let mut rolled = Vec::with_capacity(fresh.len());
     for request in fresh {
-        statements.push(Statement::new(
-            insert.clone(),
-            vec![
-                request.id.as_str().into(),
-                Value::Int(request.ts_ms),
-                request.server_name.as_str().into(),
-                request.server_version.as_str().into(),
-                request.method.as_str().into(),
-                text(&request.target),
-                text(&request.user_id),
-                text(&request.session_id),
-                text(&request.client_name),
-                text(&request.client_version),
-                text(&request.protocol_version),
-                request.transport.as_str().into(),
-                text(&request.request_id),
-                duration(request.duration_us),
-                request.status.as_str().into(),
-                text(&request.error_type),
-                text(&request.error_message),
-                text(&request.client_capabilities),
-            ],
-        ));
+        rows.push(vec![
+            request.id.as_str().into(),
+            Value::Int(request.ts_ms),
+            request.server_name.as_str().into(),
+            request.server_version.as_str().into(),
+            request.method.as_str().into(),
+            text(&request.target),
+            text(&request.user_id),
+            text(&request.session_id),
+            text(&request.client_name),
+            text(&request.client_version),
+            text(&request.protocol_version),
+            request.transport.as_str().into(),
+            text(&request.request_id),
+            duration(request.duration_us),
+            request.status.as_str().into(),
+            text(&request.error_type),
+            text(&request.error_message),
+            text(&request.client_capabilities),
+        ]);
         let target = targets.rollup_target(request, &mut |hour, server, method| {
             requests::stored(source, hour, server, method)
         })?;
@@ -434,6 +455,7 @@ fn plan_requests(
         }
         rolled.push((request, target));
     }
+    statements.extend(inserts(schema::INSERT_REQUEST, rows));
     for (hour, server, method) in admitted {
         statements.push(abort_if_more(
             requests::STORED_SQL,
