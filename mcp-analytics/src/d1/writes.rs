@@ -331,17 +331,12 @@ fn plan_calls(
     }
 
     for (grain, table) in [(&MINUTE, &BUCKETS[0]), (&QUARTER, &BUCKETS[1])] {
+        let mut merges = Merges::new(table);
         for ((start, server, tool, status), totals) in aggregate::buckets(&rolled, grain) {
             let blobs = vec![totals.latency.encode()];
-            statements.push(merge(
-                source,
-                table,
-                start,
-                &[server, tool, status],
-                counts(&totals),
-                blobs,
-            )?);
+            merges.add(start, &[server, tool, status], counts(&totals), blobs);
         }
+        statements.extend(merges.statements(source)?);
     }
     for ((minute, server, session, tool, fingerprint), calls) in aggregate::loops(&rolled) {
         // The fingerprint's halves, each exact as a JavaScript number, joined in SQL.
@@ -367,10 +362,9 @@ fn plan_calls(
         ));
     }
     let hourly = Pending::of(&rolled);
+    let mut merges = Merges::new(&HOURS);
     for ((hour, server, tool, status, error_type), totals) in hourly.hours {
-        statements.push(merge(
-            source,
-            &HOURS,
+        merges.add(
             hour,
             &[&server, &tool, status, &error_type],
             counts(&totals.totals),
@@ -379,18 +373,19 @@ fn plan_calls(
                 totals.users.encode(),
                 totals.sessions.encode(),
             ],
-        )?);
+        );
     }
+    statements.extend(merges.statements(source)?);
+    let mut merges = Merges::new(&CLIENTS);
     for ((hour, server, tool, name, version, protocol, status), client) in hourly.clients {
-        statements.push(merge(
-            source,
-            &CLIENTS,
+        merges.add(
             hour,
             &[&server, &tool, &name, &version, &protocol, status],
             counts(&client.totals),
             vec![client.totals.latency.encode(), client.sessions.encode()],
-        )?);
+        );
     }
+    statements.extend(merges.statements(source)?);
     for ((hour, user), (calls, errors)) in hourly.users {
         statements.push(Statement::new(
             schema::UPSERT_USER,
@@ -468,26 +463,26 @@ fn plan_requests(
             TARGETS_PER_HOUR,
         ));
     }
+    let mut merges = Merges::new(&REQUEST_MINUTES);
     for ((minute, server, method, target, status), totals) in requests::minutes(&rolled) {
-        statements.push(merge(
-            source,
-            &REQUEST_MINUTES,
+        merges.add(
             minute,
             &[server, method.as_str(), target, status],
             counts(&totals),
             vec![totals.latency.encode()],
-        )?);
+        );
     }
+    statements.extend(merges.statements(source)?);
+    let mut merges = Merges::new(&REQUEST_HOURS);
     for ((hour, server, method, target, status), totals, sessions) in requests::hours(&rolled) {
-        statements.push(merge(
-            source,
-            &REQUEST_HOURS,
+        merges.add(
             hour,
             &[server, method.as_str(), target, status],
             counts(&totals),
             vec![totals.latency.encode(), sessions.encode()],
-        )?);
+        );
     }
+    statements.extend(merges.statements(source)?);
     Ok(rolled.len())
 }
 
@@ -588,80 +583,118 @@ fn counts(totals: &aggregate::Totals) -> [Value; 3] {
     ]
 }
 
-/// The statement adding a batch's row (`time`, `texts`; `counts`; `blobs`) to `table`: the
-/// counters added in SQL, the BLOBs merged here with the stored row's (read through `source`)
-/// and set only if the row's histogram is still the one read — else NULL, which fails the
-/// batch. A row absent when read is compared with NULL, so one created meanwhile fails too.
-fn merge(
-    source: &Replay,
-    table: &Table,
-    time: i64,
-    texts: &[&str],
-    counts: [Value; 3],
-    blobs: Vec<Vec<u8>>,
-) -> Result<Statement, D1Error> {
-    let keys: Vec<&str> = std::iter::once(table.time)
-        .chain(table.texts.iter().copied())
-        .collect();
-    let blob_names: Vec<&str> = table.blobs.iter().map(|(name, _)| *name).collect();
-    let condition = keys
-        .iter()
-        .enumerate()
-        .map(|(index, key)| format!("{key} = ?{}", index + 1))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let mut params = vec![Param::Int(time)];
-    params.extend(texts.iter().map(|text| Param::Text(Some(text))));
-    let stored: Vec<Vec<Vec<u8>>> = source.rows(
-        &format!(
-            "SELECT {} FROM {} WHERE {condition}",
-            blob_names.join(", "),
-            table.name
-        ),
-        &params,
-        |row| {
-            (0..blob_names.len())
-                .map(|index| Ok(row.blob(index)?.to_vec()))
-                .collect()
-        },
-    )?;
-    let (expected, blobs) = match stored.into_iter().next() {
-        Some(stored) => {
-            let merged = table
-                .blobs
-                .iter()
-                .zip(stored.iter().zip(&blobs))
-                .map(|((_, merge), (stored, batch))| merge(stored, batch))
-                .collect();
-            (Value::Blob(stored[0].clone()), merged)
+/// A batch's rows to add to one rollup table: the counters are added in SQL, the BLOBs merged
+/// here with the stored row's and set only if the row's histogram is still the one read —
+/// else NULL, which fails the batch. A row absent when read is compared with NULL, so one
+/// created meanwhile fails too.
+struct Merges<'t> {
+    table: &'t Table,
+    /// `(time, texts)` and `(counts, blobs)`.
+    rows: Vec<((i64, Vec<String>), ([Value; 3], Vec<Vec<u8>>))>,
+}
+
+impl<'t> Merges<'t> {
+    fn new(table: &'t Table) -> Self {
+        Self {
+            table,
+            rows: Vec::new(),
         }
-        None => (Value::Null, blobs),
-    };
-    let columns = keys.len() + 3 + blob_names.len();
-    let placeholders = (1..=columns)
-        .map(|index| format!("?{index}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let expected_at = columns + 1;
-    let sets = blob_names
-        .iter()
-        .map(|blob| {
-            format!("{blob} = CASE WHEN latency_hist = ?{expected_at} THEN excluded.{blob} END")
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "INSERT INTO {name} ({keys}, calls, duration_us_sum, duration_us_max, {blob_list}) VALUES ({placeholders}) ON CONFLICT ({keys}) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), {sets}",
-        name = table.name,
-        keys = keys.join(", "),
-        blob_list = blob_names.join(", "),
-    );
-    let mut values = vec![Value::Int(time)];
-    values.extend(texts.iter().map(|text| Value::from(*text)));
-    values.extend(counts);
-    values.extend(blobs.into_iter().map(Value::Blob));
-    values.push(expected);
-    Ok(Statement::new(sql, values))
+    }
+
+    fn add(&mut self, time: i64, texts: &[&str], counts: [Value; 3], blobs: Vec<Vec<u8>>) {
+        let texts = texts.iter().map(|text| (*text).to_owned()).collect();
+        self.rows.push(((time, texts), (counts, blobs)));
+    }
+
+    /// The upserts, after reading the stored rows (as many keys per statement as D1's
+    /// parameters allow, in key order so that every pass asks the same statements).
+    fn statements(mut self, source: &Replay) -> Result<Vec<Statement>, D1Error> {
+        let table = self.table;
+        self.rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let keys: Vec<&str> = std::iter::once(table.time)
+            .chain(table.texts.iter().copied())
+            .collect();
+        let blob_names: Vec<&str> = table.blobs.iter().map(|(name, _)| *name).collect();
+        let mut stored: HashMap<(i64, Vec<String>), Vec<Vec<u8>>> = HashMap::new();
+        for chunk in self.rows.chunks(PARAMETERS / keys.len()) {
+            let condition = (0..chunk.len())
+                .map(|row| {
+                    let matches = keys
+                        .iter()
+                        .enumerate()
+                        .map(|(index, key)| format!("{key} = ?{}", row * keys.len() + index + 1))
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
+                    format!("({matches})")
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let mut params = Vec::with_capacity(chunk.len() * keys.len());
+            for ((time, texts), _) in chunk {
+                params.push(Param::Int(*time));
+                params.extend(texts.iter().map(|text| Param::Text(Some(text))));
+            }
+            let sql = format!(
+                "SELECT {}, {} FROM {} WHERE {condition}",
+                keys.join(", "),
+                blob_names.join(", "),
+                table.name
+            );
+            source.each(&sql, &params, &mut |row| {
+                let texts = (1..keys.len())
+                    .map(|index| row.string(index))
+                    .collect::<Result<_, _>>()?;
+                let blobs = (0..blob_names.len())
+                    .map(|index| Ok(row.blob(keys.len() + index)?.to_vec()))
+                    .collect::<Result<_, D1Error>>()?;
+                stored.insert((row.int(0)?, texts), blobs);
+                Ok(())
+            })?;
+        }
+        let columns = keys.len() + 3 + blob_names.len();
+        let placeholders = (1..=columns)
+            .map(|index| format!("?{index}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let expected_at = columns + 1;
+        let sets = blob_names
+            .iter()
+            .map(|blob| {
+                format!("{blob} = CASE WHEN latency_hist = ?{expected_at} THEN excluded.{blob} END")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO {name} ({keys}, calls, duration_us_sum, duration_us_max, {blob_list}) VALUES ({placeholders}) ON CONFLICT ({keys}) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), {sets}",
+            name = table.name,
+            keys = keys.join(", "),
+            blob_list = blob_names.join(", "),
+        );
+        Ok(self
+            .rows
+            .into_iter()
+            .map(|((time, texts), (counts, blobs))| {
+                let (expected, blobs) = match stored.get(&(time, texts.clone())) {
+                    Some(stored) => {
+                        let merged = table
+                            .blobs
+                            .iter()
+                            .zip(stored.iter().zip(&blobs))
+                            .map(|((_, merge), (stored, batch))| merge(stored, batch))
+                            .collect();
+                        (Value::Blob(stored[0].clone()), merged)
+                    }
+                    None => (Value::Null, blobs),
+                };
+                let mut values = vec![Value::Int(time)];
+                values.extend(texts.into_iter().map(Value::Text));
+                values.extend(counts);
+                values.extend(blobs.into_iter().map(Value::Blob));
+                values.push(expected);
+                Statement::new(sql.clone(), values)
+            })
+            .collect())
+    }
 }
 
 /// `session_keys` as read, and as the batch's calls leave it (simulating the native upsert).
