@@ -589,9 +589,14 @@ fn counts(totals: &aggregate::Totals) -> [Value; 3] {
 /// created meanwhile fails too.
 struct Merges<'t> {
     table: &'t Table,
-    /// `(time, texts)` and `(counts, blobs)`.
-    rows: Vec<((i64, Vec<String>), ([Value; 3], Vec<Vec<u8>>))>,
+    rows: Vec<(RowKey, Added)>,
 }
+
+/// A rollup row's `(time, texts)`.
+type RowKey = (i64, Vec<String>);
+
+/// What a batch adds to a rollup row: `(calls, duration sum, longest)` and its BLOBs.
+type Added = ([Value; 3], Vec<Vec<u8>>);
 
 impl<'t> Merges<'t> {
     fn new(table: &'t Table) -> Self {
@@ -615,7 +620,7 @@ impl<'t> Merges<'t> {
             .chain(table.texts.iter().copied())
             .collect();
         let blob_names: Vec<&str> = table.blobs.iter().map(|(name, _)| *name).collect();
-        let mut stored: HashMap<(i64, Vec<String>), Vec<Vec<u8>>> = HashMap::new();
+        let mut stored: HashMap<RowKey, Vec<Vec<u8>>> = HashMap::new();
         for chunk in self.rows.chunks(PARAMETERS / keys.len()) {
             let condition = (0..chunk.len())
                 .map(|row| {
