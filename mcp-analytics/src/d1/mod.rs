@@ -10,6 +10,10 @@
 //! - `read` runs a synchronous reader over a replay cache (see `replay`); [`report`],
 //!   [`overview`], [`recent_errors`], [`recent_sessions`] and [`session`] are the dashboard's.
 //! - [`migration`] is the schema to apply with `wrangler d1 migrations apply`.
+//!
+//! Nothing here reads a clock or needs threads. (The store's readers still do: `rollup` asks
+//! `SystemTime::now()` whether a range is longer than a day, which traps on wasm32 until the
+//! readers take "now" from their caller.)
 
 mod reads;
 mod replay;
