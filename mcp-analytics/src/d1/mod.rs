@@ -2,14 +2,16 @@
 //! interactive transactions, written by many isolates at once): the same rows and rollups as
 //! [`SqliteStore`](crate::store::SqliteStore) stores for the same events, and the same readers.
 //!
-//! - [`write`] stores a request's calls and requests in two round trips: one [`Executor::batch`]
+//! - [`write()`] stores a request's calls and requests in two round trips: one [`Executor::batch`]
 //!   reading what the batch depends on (stored ids, session keys, the hours' admitted names,
 //!   the rollup rows it adds to), one writing everything atomically. The write validates every
 //!   read it used (optimistic concurrency), so a batch that raced another isolate fails as a
-//!   whole and is planned again (see `writes`).
-//! - [`read`] runs a synchronous reader over a replay cache (see `replay`); [`report`],
+//!   whole and is planned again (see `writes`). [`write_catalog`] stores a tool catalogue.
+//! - `read` runs a synchronous reader over a replay cache (see `replay`); [`report`],
 //!   [`overview`], [`recent_errors`], [`recent_sessions`] and [`session`] are the dashboard's.
 //! - [`migration`] is the schema to apply with `wrangler d1 migrations apply`.
+//!
+//! Nothing here needs threads, and time comes from `crate::clock` (JavaScript's on wasm32).
 
 mod reads;
 mod replay;
@@ -23,14 +25,15 @@ mod writes;
 pub(crate) use reads::read;
 pub use reads::{overview, recent_errors, recent_sessions, report, session};
 pub use schema::migration;
-pub use writes::{Written, write};
+pub use writes::{Written, write, write_catalog};
 
 /// A value bound to or read from D1.
 ///
 /// D1 binds JavaScript values: an integer travels as an `f64`, exact only within
-/// ±(2^53 − 1) ([`MAX_SAFE_INT`]). Every integer this module binds is within it (timestamps and
-/// durations in ms and µs are; larger durations are stored as [`MAX_SAFE_INT`]; 64-bit
-/// fingerprints are bound in two halves and joined in SQL). An executor reading a whole
+/// ±(2^53 − 1) ([`MAX_SAFE_INT`]). Every integer the writes bind is within it (timestamps and
+/// durations in ms and µs are; larger durations and sums are stored as [`MAX_SAFE_INT`];
+/// 64-bit fingerprints are bound in two halves and joined in SQL). The readers bind
+/// `i64::MAX` as an open upper bound, which stays one as a float. An executor reading a whole
 /// number back as a float may answer [`Value::Real`]: readers accept it as an integer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {

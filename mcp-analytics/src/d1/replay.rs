@@ -11,7 +11,7 @@ use super::{D1Error, Executor, Statement, Value};
 use crate::store::source::{Param, Row, Source, Visit};
 
 /// How many passes [`run`] makes at most (each fetches what the previous one missed; the
-/// readers need 2–4).
+/// dashboard's readers fetch once, a write's plan once, twice when an hour's allowance fills).
 const PASSES: usize = 8;
 
 /// A parameter as a cache key (floats by their bits).

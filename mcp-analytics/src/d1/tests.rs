@@ -22,8 +22,8 @@ use crate::{
     },
 };
 
-/// A D1 database: SQLite without `hist_merge`/`hll_merge`, integers beyond 2^53 travelling as
-/// floats as JavaScript numbers do.
+/// A D1 database: SQLite without `hist_merge`/`hll_merge`, at most 100 parameters per
+/// statement, integers beyond 2^53 travelling as floats as JavaScript numbers do.
 struct SqliteD1 {
     connection: Connection,
     /// The message of every batch that failed, in order.
@@ -47,6 +47,8 @@ impl SqliteD1 {
         let transaction = self.connection.unchecked_transaction()?;
         let mut outcomes = Vec::with_capacity(statements.len());
         for statement in statements {
+            // D1 binds at most 100 parameters per statement.
+            assert!(statement.params.len() <= 100, "{}", statement.sql);
             let mut prepared = transaction.prepare(&statement.sql)?;
             for (index, value) in statement.params.iter().enumerate() {
                 let bound = match value {
@@ -81,10 +83,12 @@ impl SqliteD1 {
                 );
             }
             drop(raw);
-            outcomes.push(Outcome {
-                rows,
-                changes: transaction.changes(),
-            });
+            let changes = if columns == 0 {
+                transaction.changes()
+            } else {
+                0
+            };
+            outcomes.push(Outcome { rows, changes });
         }
         transaction.commit()?;
         Ok(outcomes)
@@ -557,5 +561,111 @@ fn the_committed_d1_migration_is_the_schema() {
     assert!(
         committed == migration(),
         "{path} differs from the schema's migrations: regenerate it with MCP_ANALYTICS_BLESS=1 cargo test -p mcp-analytics --lib d1::tests::the_committed_d1_migration"
+    );
+}
+
+#[test]
+fn past_an_hour_s_allowances_unknown_tools_clients_and_targets_roll_up_as_other_as_natively() {
+    let d1 = SqliteD1::new();
+    let (_dir, mut native) = native();
+    let hour = now_ms() - now_ms().rem_euclid(3_600_000) - 3_600_000;
+    let calls: Vec<ToolCallEvent> = (0..230)
+        .map(|n| {
+            let mut event = call(&format!("c{n}"), hour + n as i64 * 1_000, "mcp-session-1");
+            event.status = Status::UnknownTool;
+            event.tool = format!("invented_{n}");
+            event.client_name = Some(format!("client-{}", n % 115));
+            event
+        })
+        .collect();
+    let requests: Vec<RequestEvent> = (0..230)
+        .map(|n| {
+            request(
+                &format!("r{n}"),
+                hour + n as i64 * 1_000,
+                Method::ResourcesRead,
+                Some(&format!("file:///{n}")),
+                "mcp-session-1",
+                RequestStatus::Ok,
+            )
+        })
+        .collect();
+    for (calls, requests) in [
+        (&calls[..120], &requests[..120]),
+        (&calls[120..], &requests[120..]),
+    ] {
+        let (written, expected) = store_both(&d1, &mut native, calls, requests);
+        assert_eq!(written, expected);
+    }
+    assert_same_tables(&d1, &native);
+    let others: i64 = d1
+        .connection
+        .query_row(
+            "SELECT sum(calls) FROM tool_calls_1h WHERE tool = '(other unknown tools)'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(others, 130);
+}
+
+#[test]
+fn a_writer_whose_caller_key_another_writer_moved_on_meanwhile_places_its_calls_again() {
+    let d1 = SqliteD1::new();
+    let (_dir, mut native) = native();
+    let t = now_ms() - 600_000;
+    let opening = [call("a", t, KEYS[0])];
+    block(write(&d1, &opening, &[], IDLE)).unwrap();
+    native.append(&opening).unwrap();
+    // A late call from before the key's last one leaves its row as it was; meanwhile another
+    // writer stores a call after the idle gap, which starts a new session for the key.
+    let late = [call("late", t - 10, KEYS[0])];
+    let mut after_gap = call("after", t + 70_000, KEYS[0]);
+    after_gap.server_name = "elsewhere".into();
+    let after_gap = [after_gap];
+    let stepped = Stepped(&d1);
+    let mut one = std::pin::pin!(write(&stepped, &late, &[], IDLE));
+    let mut two = std::pin::pin!(write(&stepped, &after_gap, &[], IDLE));
+    let mut context = Context::from_waker(futures::task::noop_waker_ref());
+    for _ in 0..2 {
+        assert!(one.as_mut().poll(&mut context).is_pending());
+        assert!(two.as_mut().poll(&mut context).is_pending());
+    }
+    assert!(two.as_mut().poll(&mut context).is_ready());
+    while one.as_mut().poll(&mut context).is_pending() {}
+    assert_eq!(d1.failures.borrow().len(), 1, "{:?}", d1.failures.borrow());
+    native.append(&after_gap).unwrap();
+    native.append(&late).unwrap();
+    assert_same_tables(&d1, &native);
+}
+
+#[test]
+fn a_tool_catalogue_shows_in_the_report_as_natively() {
+    use crate::catalog::{ToolCatalog, ToolCost};
+    let d1 = SqliteD1::new();
+    let (_dir, mut native) = native();
+    let catalog = ToolCatalog {
+        server_name: "server".into(),
+        server_version: "1.0.0".into(),
+        recorded_ms: now_ms(),
+        list_bytes: 2_048,
+        list_tokens: 512,
+        tools: vec![ToolCost {
+            tool: "search".into(),
+            bytes: 2_000,
+            tokens: 500,
+        }],
+    };
+    block(write_catalog(&d1, &catalog)).unwrap();
+    native.write_catalog(&catalog).unwrap();
+    let calls = [call("a", now_ms(), "mcp-session-1")];
+    store_both(&d1, &mut native, &calls, &[]);
+    let since = now_ms() - 3_600_000;
+    let report = block(report(&d1, since, None, None)).unwrap();
+    assert_eq!(report.context_cost, [catalog]);
+    assert_eq!(report, native.report(since, None).unwrap());
+    assert_eq!(
+        rows(&d1.connection, "tool_catalog"),
+        rows(native.connection(), "tool_catalog")
     );
 }

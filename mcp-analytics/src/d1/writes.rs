@@ -16,15 +16,21 @@
 //!    meanwhile breaks the `UNIQUE` id); a rollup row is upserted with its counts added in SQL
 //!    and its BLOBs set only if its latency histogram is the one read (`CASE … END` gives NULL
 //!    into a NOT NULL column otherwise — a histogram only grows, so it identifies the row's
-//!    state); a `session_keys` row likewise; and an hour that admitted a new name checks that
-//!    it holds no more names than its allowance. A failed check rolls the batch back and the
-//!    batch is planned again from a fresh read, up to [`ATTEMPTS`] times.
+//!    state); every `session_keys` row read is set (or checked) only if it is as read; and an
+//!    hour that admitted a new name checks that it holds no more names than its allowance.
+//!    A failed check rolls the batch back and the batch is planned again from a fresh read,
+//!    up to `ATTEMPTS` (8) times. (Any constraint failure counts as such a conflict: a
+//!    statement failing for another reason shows up, after the retries, as the last
+//!    conflict's message.)
 //!
-//! So the stored result is the one of a single writer storing the batches in their commit
-//! order: counts are exact and caps hold under races. What differs from a native writer:
-//! `session_keys` is pruned with every batch (natively every ten minutes; only rows older
-//! than a day go), and a row pruned by another isolate between the read and the write is
-//! written back by this one.
+//! So the stored result is the one of a single native writer storing the batches in their
+//! commit order: counts are exact, the per-hour caps (100 unknown tools, clients, targets)
+//! hold, and sessions continue across isolates. What differs from a native writer:
+//! `session_keys` is pruned with every batch that has sessionless calls (natively every ten
+//! minutes; only rows a day older than the batch's newest call go), a `session_keys` row
+//! pruned by another isolate between the read and the write is written back by this one,
+//! and a writer never leaves hourly aggregates for `rollup_dirty` (it writes them with
+//! every batch, as the PostgreSQL store does). Each retry costs two more round trips.
 
 use std::{
     borrow::Cow,
@@ -38,6 +44,7 @@ use super::{
 };
 use crate::{
     RequestEvent, Status, ToolCallEvent,
+    catalog::ToolCatalog,
     event::Method,
     schema,
     store::{
@@ -45,6 +52,7 @@ use crate::{
         aggregate::{self, HOUR_MS, Pending},
         allowance::hour_of,
         client_names::{self, CLIENTS_PER_HOUR, ClientNames, OTHER_CLIENTS},
+        context_cost,
         requests::{self, OTHER_TARGETS, RequestTargets, TARGETS_PER_HOUR},
         rollup::{MINUTE, QUARTER},
         sessions::{self, SessionTable, Sessioned},
@@ -54,12 +62,12 @@ use crate::{
 };
 
 /// How many times a batch is planned and written before giving up on races.
-pub(crate) const ATTEMPTS: usize = 8;
+const ATTEMPTS: usize = 8;
 
 /// D1 binds at most 100 parameters per statement.
-const IDS_PER_STATEMENT: usize = 100;
+const PARAMETERS: usize = 100;
 
-/// How many events a [`write`] stored (the others were stored before).
+/// How many events a [`write()`] stored (the others were stored before).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Written {
     /// New tool calls.
@@ -74,7 +82,7 @@ pub struct Written {
 /// ([`Config::DEFAULT_SESSION_IDLE`](crate::Config::DEFAULT_SESSION_IDLE) natively).
 ///
 /// Two round trips when nothing races (see the module's documentation); a batch that keeps
-/// losing races fails after [`ATTEMPTS`] tries with the last conflict's message.
+/// losing races fails after `ATTEMPTS` (8) tries with the last conflict's message.
 pub async fn write<X: Executor>(
     executor: &X,
     calls: &[ToolCallEvent],
@@ -106,6 +114,27 @@ pub async fn write<X: Executor>(
     )))
 }
 
+/// Stores a server version's tool catalogue (replacing the one of an earlier start), as
+/// `SqliteStore::write_catalog` does: one round trip.
+pub async fn write_catalog<X: Executor>(
+    executor: &X,
+    catalog: &ToolCatalog,
+) -> Result<(), D1Error> {
+    let row = context_cost::Upsert::of(catalog);
+    let statement = Statement::new(
+        context_cost::UPSERT,
+        vec![
+            row.server_name.into(),
+            row.server_version.into(),
+            Value::Int(row.recorded_ms),
+            safe(row.list_bytes),
+            safe(row.list_tokens),
+            Value::Text(row.tools),
+        ],
+    );
+    executor.batch(&[statement]).await.map(drop)
+}
+
 /// The write batch of one attempt.
 struct Plan {
     statements: Vec<Statement>,
@@ -128,54 +157,33 @@ fn plan(
     };
     statements.extend(table.writes());
     if matches!(calls, Cow::Owned(_)) || matches!(requests, Cow::Owned(_)) {
-        let placed: Vec<i64> = calls
+        let newest = calls
             .iter()
             .map(Sessioned::ts_ms)
             .chain(requests.iter().map(Sessioned::ts_ms))
-            .collect();
+            .max()
+            .unwrap_or(0);
         statements.push(Statement::new(
             "DELETE FROM session_keys WHERE last_ms < ?1",
-            vec![Value::Int(prune_before(idle, &placed))],
+            vec![Value::Int(sessions::prune_before(idle, newest))],
         ));
     }
-    // The checks that admitted names stayed within their allowances come last.
-    let guards: Vec<Statement> = statements
-        .iter()
-        .filter(|statement| statement.sql.starts_with(ABORT_IF))
-        .cloned()
-        .collect();
-    statements.retain(|statement| !statement.sql.starts_with(ABORT_IF));
-    statements.extend(guards);
+    // The checks (allowances within their limits, session keys still absent) come last,
+    // after every write they look at.
+    let (checks, mut statements): (Vec<_>, Vec<_>) = statements
+        .into_iter()
+        .partition(|statement| statement.sql.starts_with(ABORT_IF));
+    statements.extend(checks);
     Ok(Plan {
         statements,
         written,
     })
 }
 
-/// [`sessions::prune_before`] of timestamps.
-fn prune_before(idle: Duration, ts_ms: &[i64]) -> i64 {
-    #[derive(Clone)]
-    struct At(i64);
-    impl Sessioned for At {
-        fn ts_ms(&self) -> i64 {
-            self.0
-        }
-        fn session_id(&self) -> Option<&str> {
-            None
-        }
-        fn set_session_id(&mut self, _: String) {}
-        fn traceparent(&self) -> Option<&str> {
-            None
-        }
-    }
-    let at: Vec<At> = ts_ms.iter().copied().map(At).collect();
-    sessions::prune_before(idle, &at)
-}
-
 /// The ids of `ids` already stored in `table`.
 fn stored_ids(source: &Replay, table: &str, ids: &[&str]) -> Result<HashSet<String>, D1Error> {
     let mut stored = HashSet::new();
-    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+    for chunk in ids.chunks(PARAMETERS) {
         let list = (1..=chunk.len())
             .map(|index| format!("?{index}"))
             .collect::<Vec<_>>()
@@ -210,6 +218,32 @@ fn new_events<'e, E>(
         .collect())
 }
 
+/// Plain `INSERT`s of `rows` with the columns of `insert_or_ignore` (the native statement),
+/// as many rows per statement as D1's 100 parameters allow: a row stored meanwhile by another
+/// writer fails the batch.
+fn inserts(insert_or_ignore: &str, rows: Vec<Vec<Value>>) -> Vec<Statement> {
+    let head = insert_or_ignore.replacen("INSERT OR IGNORE", "INSERT", 1);
+    let head = &head[..head.find(" VALUES").expect("an INSERT … VALUES")];
+    let Some(columns) = rows.first().map(Vec::len) else {
+        return Vec::new();
+    };
+    rows.chunks(PARAMETERS / columns)
+        .map(|chunk| {
+            let values = (0..chunk.len())
+                .map(|row| {
+                    let places = (1..=columns)
+                        .map(|column| format!("?{}", row * columns + column))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!("({places})")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            Statement::new(format!("{head} VALUES {values}"), chunk.concat())
+        })
+        .collect()
+}
+
 /// A duration or sum as D1 can bind it.
 fn safe(value: i64) -> Value {
     Value::Int(value.clamp(-MAX_SAFE_INT, MAX_SAFE_INT))
@@ -230,38 +264,35 @@ fn plan_calls(
     statements: &mut Vec<Statement>,
 ) -> Result<usize, D1Error> {
     let fresh = new_events(source, "tool_calls", calls, |call| &call.id)?;
-    let insert = schema::INSERT_CALL.replacen("INSERT OR IGNORE", "INSERT", 1);
+    let mut rows = Vec::with_capacity(fresh.len());
     let mut unknown = UnknownTools::default();
     let mut clients = ClientNames::default();
     let mut admitted_unknown = BTreeSet::new();
     let mut admitted_clients = BTreeSet::new();
     let mut rolled = Vec::with_capacity(fresh.len());
     for event in fresh {
-        statements.push(Statement::new(
-            insert.clone(),
-            vec![
-                event.id.as_str().into(),
-                Value::Int(event.ts_ms),
-                event.server_name.as_str().into(),
-                event.server_version.as_str().into(),
-                event.tool.as_str().into(),
-                text(&event.user_id),
-                text(&event.session_id),
-                text(&event.client_name),
-                text(&event.client_version),
-                text(&event.protocol_version),
-                event.transport.as_str().into(),
-                text(&event.request_id),
-                duration(event.duration_us),
-                event.status.as_str().into(),
-                text(&event.error_type),
-                text(&event.error_message),
-                text(&event.params),
-                text(&event.result),
-                text(&event.user_email),
-                text(&event.user_name),
-            ],
-        ));
+        rows.push(vec![
+            event.id.as_str().into(),
+            Value::Int(event.ts_ms),
+            event.server_name.as_str().into(),
+            event.server_version.as_str().into(),
+            event.tool.as_str().into(),
+            text(&event.user_id),
+            text(&event.session_id),
+            text(&event.client_name),
+            text(&event.client_version),
+            text(&event.protocol_version),
+            event.transport.as_str().into(),
+            text(&event.request_id),
+            duration(event.duration_us),
+            event.status.as_str().into(),
+            text(&event.error_type),
+            text(&event.error_message),
+            text(&event.params),
+            text(&event.result),
+            text(&event.user_email),
+            text(&event.user_name),
+        ]);
         let hour = hour_of(event.ts_ms);
         let server = event.server_name.as_str();
         let name = unknown.rollup_name(event, &mut |hour, server| {
@@ -283,6 +314,7 @@ fn plan_calls(
         }
         rolled.push((event, name, client));
     }
+    statements.extend(inserts(schema::INSERT_CALL, rows));
     for (hour, server) in admitted_unknown {
         statements.push(abort_if_more(
             unknown::STORED_SQL,
@@ -299,17 +331,12 @@ fn plan_calls(
     }
 
     for (grain, table) in [(&MINUTE, &BUCKETS[0]), (&QUARTER, &BUCKETS[1])] {
+        let mut merges = Merges::new(table);
         for ((start, server, tool, status), totals) in aggregate::buckets(&rolled, grain) {
             let blobs = vec![totals.latency.encode()];
-            statements.push(merge(
-                source,
-                table,
-                start,
-                &[server, tool, status],
-                counts(&totals),
-                blobs,
-            )?);
+            merges.add(start, &[server, tool, status], counts(&totals), blobs);
         }
+        statements.extend(merges.statements(source)?);
     }
     for ((minute, server, session, tool, fingerprint), calls) in aggregate::loops(&rolled) {
         // The fingerprint's halves, each exact as a JavaScript number, joined in SQL.
@@ -335,10 +362,9 @@ fn plan_calls(
         ));
     }
     let hourly = Pending::of(&rolled);
+    let mut merges = Merges::new(&HOURS);
     for ((hour, server, tool, status, error_type), totals) in hourly.hours {
-        statements.push(merge(
-            source,
-            &HOURS,
+        merges.add(
             hour,
             &[&server, &tool, status, &error_type],
             counts(&totals.totals),
@@ -347,18 +373,19 @@ fn plan_calls(
                 totals.users.encode(),
                 totals.sessions.encode(),
             ],
-        )?);
+        );
     }
+    statements.extend(merges.statements(source)?);
+    let mut merges = Merges::new(&CLIENTS);
     for ((hour, server, tool, name, version, protocol, status), client) in hourly.clients {
-        statements.push(merge(
-            source,
-            &CLIENTS,
+        merges.add(
             hour,
             &[&server, &tool, &name, &version, &protocol, status],
             counts(&client.totals),
             vec![client.totals.latency.encode(), client.sessions.encode()],
-        )?);
+        );
     }
+    statements.extend(merges.statements(source)?);
     for ((hour, user), (calls, errors)) in hourly.users {
         statements.push(Statement::new(
             schema::UPSERT_USER,
@@ -386,34 +413,31 @@ fn plan_requests(
     statements: &mut Vec<Statement>,
 ) -> Result<usize, D1Error> {
     let fresh = new_events(source, "requests", requests, |request| &request.id)?;
-    let insert = schema::INSERT_REQUEST.replacen("INSERT OR IGNORE", "INSERT", 1);
+    let mut rows = Vec::with_capacity(fresh.len());
     let mut targets = RequestTargets::default();
     let mut admitted: BTreeSet<(i64, &str, Method)> = BTreeSet::new();
     let mut rolled = Vec::with_capacity(fresh.len());
     for request in fresh {
-        statements.push(Statement::new(
-            insert.clone(),
-            vec![
-                request.id.as_str().into(),
-                Value::Int(request.ts_ms),
-                request.server_name.as_str().into(),
-                request.server_version.as_str().into(),
-                request.method.as_str().into(),
-                text(&request.target),
-                text(&request.user_id),
-                text(&request.session_id),
-                text(&request.client_name),
-                text(&request.client_version),
-                text(&request.protocol_version),
-                request.transport.as_str().into(),
-                text(&request.request_id),
-                duration(request.duration_us),
-                request.status.as_str().into(),
-                text(&request.error_type),
-                text(&request.error_message),
-                text(&request.client_capabilities),
-            ],
-        ));
+        rows.push(vec![
+            request.id.as_str().into(),
+            Value::Int(request.ts_ms),
+            request.server_name.as_str().into(),
+            request.server_version.as_str().into(),
+            request.method.as_str().into(),
+            text(&request.target),
+            text(&request.user_id),
+            text(&request.session_id),
+            text(&request.client_name),
+            text(&request.client_version),
+            text(&request.protocol_version),
+            request.transport.as_str().into(),
+            text(&request.request_id),
+            duration(request.duration_us),
+            request.status.as_str().into(),
+            text(&request.error_type),
+            text(&request.error_message),
+            text(&request.client_capabilities),
+        ]);
         let target = targets.rollup_target(request, &mut |hour, server, method| {
             requests::stored(source, hour, server, method)
         })?;
@@ -426,6 +450,7 @@ fn plan_requests(
         }
         rolled.push((request, target));
     }
+    statements.extend(inserts(schema::INSERT_REQUEST, rows));
     for (hour, server, method) in admitted {
         statements.push(abort_if_more(
             requests::STORED_SQL,
@@ -438,26 +463,26 @@ fn plan_requests(
             TARGETS_PER_HOUR,
         ));
     }
+    let mut merges = Merges::new(&REQUEST_MINUTES);
     for ((minute, server, method, target, status), totals) in requests::minutes(&rolled) {
-        statements.push(merge(
-            source,
-            &REQUEST_MINUTES,
+        merges.add(
             minute,
             &[server, method.as_str(), target, status],
             counts(&totals),
             vec![totals.latency.encode()],
-        )?);
+        );
     }
+    statements.extend(merges.statements(source)?);
+    let mut merges = Merges::new(&REQUEST_HOURS);
     for ((hour, server, method, target, status), totals, sessions) in requests::hours(&rolled) {
-        statements.push(merge(
-            source,
-            &REQUEST_HOURS,
+        merges.add(
             hour,
             &[server, method.as_str(), target, status],
             counts(&totals),
             vec![totals.latency.encode(), sessions.encode()],
-        )?);
+        );
     }
+    statements.extend(merges.statements(source)?);
     Ok(rolled.len())
 }
 
@@ -489,30 +514,18 @@ struct Table {
 /// Merges a stored BLOB with a batch's.
 type Merge = fn(&[u8], &[u8]) -> Vec<u8>;
 
-fn merge_histograms(stored: &[u8], batch: &[u8]) -> Vec<u8> {
-    let mut merged = LatencyHistogram::decode(stored).unwrap_or_default();
-    merged.merge_encoded(batch);
-    merged.encode()
-}
-
-fn merge_sketches(stored: &[u8], batch: &[u8]) -> Vec<u8> {
-    let mut merged = DistinctSketch::decode(stored).unwrap_or_default();
-    merged.merge_encoded(batch);
-    merged.encode()
-}
-
 const BUCKETS: [Table; 2] = [
     Table {
         name: MINUTE.table,
         time: MINUTE.time,
         texts: &["server_name", "tool", "status"],
-        blobs: &[("latency_hist", merge_histograms)],
+        blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
     },
     Table {
         name: QUARTER.table,
         time: QUARTER.time,
         texts: &["server_name", "tool", "status"],
-        blobs: &[("latency_hist", merge_histograms)],
+        blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
     },
 ];
 
@@ -521,9 +534,9 @@ const HOURS: Table = Table {
     time: "hour_ms",
     texts: &["server_name", "tool", "status", "error_type"],
     blobs: &[
-        ("latency_hist", merge_histograms),
-        ("users_hll", merge_sketches),
-        ("sessions_hll", merge_sketches),
+        ("latency_hist", LatencyHistogram::merge_blobs),
+        ("users_hll", DistinctSketch::merge_blobs),
+        ("sessions_hll", DistinctSketch::merge_blobs),
     ],
 };
 
@@ -539,8 +552,8 @@ const CLIENTS: Table = Table {
         "status",
     ],
     blobs: &[
-        ("latency_hist", merge_histograms),
-        ("sessions_hll", merge_sketches),
+        ("latency_hist", LatencyHistogram::merge_blobs),
+        ("sessions_hll", DistinctSketch::merge_blobs),
     ],
 };
 
@@ -548,7 +561,7 @@ const REQUEST_MINUTES: Table = Table {
     name: "requests_1m",
     time: "minute_ms",
     texts: &["server_name", "method", "target", "status"],
-    blobs: &[("latency_hist", merge_histograms)],
+    blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
 };
 
 const REQUEST_HOURS: Table = Table {
@@ -556,8 +569,8 @@ const REQUEST_HOURS: Table = Table {
     time: "hour_ms",
     texts: &["server_name", "method", "target", "status"],
     blobs: &[
-        ("latency_hist", merge_histograms),
-        ("sessions_hll", merge_sketches),
+        ("latency_hist", LatencyHistogram::merge_blobs),
+        ("sessions_hll", DistinctSketch::merge_blobs),
     ],
 };
 
@@ -570,80 +583,123 @@ fn counts(totals: &aggregate::Totals) -> [Value; 3] {
     ]
 }
 
-/// The statement adding a batch's row (`time`, `texts`; `counts`; `blobs`) to `table`: the
-/// counters added in SQL, the BLOBs merged here with the stored row's (read through `source`)
-/// and set only if the row's histogram is still the one read — else NULL, which fails the
-/// batch. A row absent when read is compared with NULL, so one created meanwhile fails too.
-fn merge(
-    source: &Replay,
-    table: &Table,
-    time: i64,
-    texts: &[&str],
-    counts: [Value; 3],
-    blobs: Vec<Vec<u8>>,
-) -> Result<Statement, D1Error> {
-    let keys: Vec<&str> = std::iter::once(table.time)
-        .chain(table.texts.iter().copied())
-        .collect();
-    let blob_names: Vec<&str> = table.blobs.iter().map(|(name, _)| *name).collect();
-    let condition = keys
-        .iter()
-        .enumerate()
-        .map(|(index, key)| format!("{key} = ?{}", index + 1))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let mut params = vec![Param::Int(time)];
-    params.extend(texts.iter().map(|text| Param::Text(Some(text))));
-    let stored: Vec<Vec<Vec<u8>>> = source.rows(
-        &format!(
-            "SELECT {} FROM {} WHERE {condition}",
-            blob_names.join(", "),
-            table.name
-        ),
-        &params,
-        |row| {
-            (0..blob_names.len())
-                .map(|index| Ok(row.blob(index)?.to_vec()))
-                .collect()
-        },
-    )?;
-    let (expected, blobs) = match stored.into_iter().next() {
-        Some(stored) => {
-            let merged = table
-                .blobs
-                .iter()
-                .zip(stored.iter().zip(&blobs))
-                .map(|((_, merge), (stored, batch))| merge(stored, batch))
-                .collect();
-            (Value::Blob(stored[0].clone()), merged)
+/// A batch's rows to add to one rollup table: the counters are added in SQL, the BLOBs merged
+/// here with the stored row's and set only if the row's histogram is still the one read —
+/// else NULL, which fails the batch. A row absent when read is compared with NULL, so one
+/// created meanwhile fails too.
+struct Merges<'t> {
+    table: &'t Table,
+    rows: Vec<(RowKey, Added)>,
+}
+
+/// A rollup row's `(time, texts)`.
+type RowKey = (i64, Vec<String>);
+
+/// What a batch adds to a rollup row: `(calls, duration sum, longest)` and its BLOBs.
+type Added = ([Value; 3], Vec<Vec<u8>>);
+
+impl<'t> Merges<'t> {
+    fn new(table: &'t Table) -> Self {
+        Self {
+            table,
+            rows: Vec::new(),
         }
-        None => (Value::Null, blobs),
-    };
-    let columns = keys.len() + 3 + blob_names.len();
-    let placeholders = (1..=columns)
-        .map(|index| format!("?{index}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let expected_at = columns + 1;
-    let sets = blob_names
-        .iter()
-        .map(|blob| {
-            format!("{blob} = CASE WHEN latency_hist = ?{expected_at} THEN excluded.{blob} END")
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "INSERT INTO {name} ({keys}, calls, duration_us_sum, duration_us_max, {blob_list}) VALUES ({placeholders}) ON CONFLICT ({keys}) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), {sets}",
-        name = table.name,
-        keys = keys.join(", "),
-        blob_list = blob_names.join(", "),
-    );
-    let mut values = vec![Value::Int(time)];
-    values.extend(texts.iter().map(|text| Value::from(*text)));
-    values.extend(counts);
-    values.extend(blobs.into_iter().map(Value::Blob));
-    values.push(expected);
-    Ok(Statement::new(sql, values))
+    }
+
+    fn add(&mut self, time: i64, texts: &[&str], counts: [Value; 3], blobs: Vec<Vec<u8>>) {
+        let texts = texts.iter().map(|text| (*text).to_owned()).collect();
+        self.rows.push(((time, texts), (counts, blobs)));
+    }
+
+    /// The upserts, after reading the stored rows (as many keys per statement as D1's
+    /// parameters allow, in key order so that every pass asks the same statements).
+    fn statements(mut self, source: &Replay) -> Result<Vec<Statement>, D1Error> {
+        let table = self.table;
+        self.rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let keys: Vec<&str> = std::iter::once(table.time)
+            .chain(table.texts.iter().copied())
+            .collect();
+        let blob_names: Vec<&str> = table.blobs.iter().map(|(name, _)| *name).collect();
+        let mut stored: HashMap<RowKey, Vec<Vec<u8>>> = HashMap::new();
+        for chunk in self.rows.chunks(PARAMETERS / keys.len()) {
+            let condition = (0..chunk.len())
+                .map(|row| {
+                    let matches = keys
+                        .iter()
+                        .enumerate()
+                        .map(|(index, key)| format!("{key} = ?{}", row * keys.len() + index + 1))
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
+                    format!("({matches})")
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let mut params = Vec::with_capacity(chunk.len() * keys.len());
+            for ((time, texts), _) in chunk {
+                params.push(Param::Int(*time));
+                params.extend(texts.iter().map(|text| Param::Text(Some(text))));
+            }
+            let sql = format!(
+                "SELECT {}, {} FROM {} WHERE {condition}",
+                keys.join(", "),
+                blob_names.join(", "),
+                table.name
+            );
+            source.each(&sql, &params, &mut |row| {
+                let texts = (1..keys.len())
+                    .map(|index| row.string(index))
+                    .collect::<Result<_, _>>()?;
+                let blobs = (0..blob_names.len())
+                    .map(|index| Ok(row.blob(keys.len() + index)?.to_vec()))
+                    .collect::<Result<_, D1Error>>()?;
+                stored.insert((row.int(0)?, texts), blobs);
+                Ok(())
+            })?;
+        }
+        let columns = keys.len() + 3 + blob_names.len();
+        let placeholders = (1..=columns)
+            .map(|index| format!("?{index}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let expected_at = columns + 1;
+        let sets = blob_names
+            .iter()
+            .map(|blob| {
+                format!("{blob} = CASE WHEN latency_hist = ?{expected_at} THEN excluded.{blob} END")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO {name} ({keys}, calls, duration_us_sum, duration_us_max, {blob_list}) VALUES ({placeholders}) ON CONFLICT ({keys}) DO UPDATE SET calls = calls + excluded.calls, duration_us_sum = duration_us_sum + excluded.duration_us_sum, duration_us_max = max(duration_us_max, excluded.duration_us_max), {sets}",
+            name = table.name,
+            keys = keys.join(", "),
+            blob_list = blob_names.join(", "),
+        );
+        Ok(self
+            .rows
+            .into_iter()
+            .map(|((time, texts), (counts, blobs))| {
+                let (expected, blobs) = match stored.get(&(time, texts.clone())) {
+                    Some(stored) => {
+                        let merged = table
+                            .blobs
+                            .iter()
+                            .zip(stored.iter().zip(&blobs))
+                            .map(|((_, merge), (stored, batch))| merge(stored, batch))
+                            .collect();
+                        (Value::Blob(stored[0].clone()), merged)
+                    }
+                    None => (Value::Null, blobs),
+                };
+                let mut values = vec![Value::Int(time)];
+                values.extend(texts.into_iter().map(Value::Text));
+                values.extend(counts);
+                values.extend(blobs.into_iter().map(Value::Blob));
+                values.push(expected);
+                Statement::new(sql.clone(), values)
+            })
+            .collect())
+    }
 }
 
 /// `session_keys` as read, and as the batch's calls leave it (simulating the native upsert).
@@ -682,31 +738,34 @@ impl<'s> SessionRows<'s> {
         Ok(row)
     }
 
-    /// The rows changed, each set only if it is still as read (else the batch fails).
+    /// Every row read, set to its new state only if it is still as read (else the batch
+    /// fails): a row left unchanged is checked too, as the sessions placed depend on it.
     fn writes(&self) -> Vec<Statement> {
         let mut keys: Vec<&String> = self.now.keys().collect();
         keys.sort();
         keys.into_iter()
-            .filter_map(|key| {
-                let now = self.now[key].as_ref()?;
-                let read = &self.read[key];
-                if read.as_ref() == Some(now) {
-                    return None;
-                }
-                let (expected_session, expected_last) = match read {
+            .map(|key| {
+                let (expected_session, expected_last) = match &self.read[key] {
                     Some((session, last)) => (session.as_str().into(), Value::Int(*last)),
                     None => (Value::Null, Value::Null),
                 };
-                Some(Statement::new(
-                    "INSERT INTO session_keys (key, session_id, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET session_id = CASE WHEN session_id = ?4 AND last_ms = ?5 THEN excluded.session_id END, last_ms = excluded.last_ms",
-                    vec![
-                        key.as_str().into(),
-                        now.0.as_str().into(),
-                        Value::Int(now.1),
-                        expected_session,
-                        expected_last,
-                    ],
-                ))
+                match &self.now[key] {
+                    Some((session, last)) => Statement::new(
+                        "INSERT INTO session_keys (key, session_id, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET session_id = CASE WHEN session_id = ?4 AND last_ms = ?5 THEN excluded.session_id END, last_ms = excluded.last_ms",
+                        vec![
+                            key.as_str().into(),
+                            session.as_str().into(),
+                            Value::Int(*last),
+                            expected_session,
+                            expected_last,
+                        ],
+                    ),
+                    // Read as absent and left so.
+                    None => Statement::new(
+                        format!("{ABORT_IF}EXISTS (SELECT 1 FROM session_keys WHERE key = ?1)"),
+                        vec![key.as_str().into()],
+                    ),
+                }
             })
             .collect()
     }

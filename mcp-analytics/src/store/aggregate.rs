@@ -48,10 +48,10 @@ impl Hasher for Fnv {
     }
 }
 
-pub(crate) const MINUTE_MS: i64 = 60_000;
+pub(super) const MINUTE_MS: i64 = 60_000;
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 /// How long hourly aggregates may wait in memory.
-pub(crate) const HOURLY_DELAY: Duration = Duration::from_millis(500);
+pub(super) const HOURLY_DELAY: Duration = Duration::from_millis(500);
 
 /// Calls, summed and longest duration, and latencies of one rollup row.
 #[derive(Default)]
@@ -68,7 +68,7 @@ impl Totals {
     }
 
     /// Counts one call that took `duration_us`.
-    pub(crate) fn record(&mut self, duration_us: u64) {
+    pub(super) fn record(&mut self, duration_us: u64) {
         let duration = i64::try_from(duration_us).unwrap_or(i64::MAX);
         self.calls += 1;
         self.sum_us = self.sum_us.saturating_add(duration);
@@ -77,7 +77,7 @@ impl Totals {
     }
 
     /// Adds `other` into these totals.
-    pub(crate) fn merge(&mut self, other: &Totals) {
+    pub(super) fn merge(&mut self, other: &Totals) {
         self.calls += other.calls;
         self.sum_us = self.sum_us.saturating_add(other.sum_us);
         self.max_us = self.max_us.max(other.max_us);
@@ -205,7 +205,7 @@ fn args_fingerprint(params: Option<&str>) -> i64 {
 
 /// Adds `events` to the per-minute and quarter-hour rollups, and to `tool_loops_1m`.
 #[cfg(feature = "sqlite")]
-pub(crate) fn write_buckets(
+pub(super) fn write_buckets(
     transaction: &Transaction<'_>,
     events: &[Rolled<'_>],
 ) -> rusqlite::Result<()> {
@@ -255,7 +255,7 @@ fn remember(
 
 impl Pending {
     /// Gathers `events` into the hourly aggregates.
-    pub(crate) fn add(&mut self, events: &[Rolled<'_>]) {
+    pub(super) fn add(&mut self, events: &[Rolled<'_>]) {
         if events.is_empty() {
             return;
         }
@@ -360,14 +360,14 @@ impl Pending {
     }
 
     /// Whether the aggregates have waited long enough to be written.
-    pub(crate) fn is_due(&self) -> bool {
+    pub(super) fn is_due(&self) -> bool {
         self.oldest
             .is_some_and(|oldest| oldest.elapsed() >= HOURLY_DELAY)
     }
 
     /// Lists the hours with aggregates in memory in `rollup_dirty` (in the rows' transaction).
     #[cfg(feature = "sqlite")]
-    pub(crate) fn note_dirty(&mut self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    pub(super) fn note_dirty(&mut self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
         for (hour, noted) in &mut self.dirty {
             if !*noted {
                 transaction
@@ -393,7 +393,7 @@ impl Pending {
 
     /// Writes (and forgets) everything gathered.
     #[cfg(feature = "sqlite")]
-    pub(crate) fn write(&mut self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
+    pub(super) fn write(&mut self, transaction: &Transaction<'_>) -> rusqlite::Result<()> {
         let dirty: Vec<(i64, bool)> = self.dirty.drain().collect();
         let hourly = self.take();
         let mut upsert = transaction.prepare_cached(schema::UPSERT_HOURLY)?;
@@ -458,7 +458,7 @@ impl Pending {
 /// rollups', nothing is touched.
 /// Reads the hour's rows through the `ts_ms` index, 4,096 at a time.
 #[cfg(feature = "sqlite")]
-pub(crate) fn rebuild(
+pub(super) fn rebuild(
     transaction: &Transaction<'_>,
     hour: i64,
     unknown: &mut super::unknown::UnknownTools,

@@ -25,7 +25,7 @@ pub(crate) struct Allowance {
 
 impl Allowance {
     /// At most `limit` names per hour, server and kind.
-    pub(crate) fn new(limit: usize) -> Self {
+    pub(super) fn new(limit: usize) -> Self {
         Self {
             limit,
             admitted: HashMap::new(),
@@ -34,7 +34,7 @@ impl Allowance {
 
     /// Whether `name` keeps its own rollup rows in the `kind` names of `server`'s `hour`.
     /// `stored` reads the names the rollup already has, when the hour is not in memory.
-    pub(crate) fn admits<E>(
+    pub(super) fn admits<E>(
         &mut self,
         hour: i64,
         server: &str,
@@ -67,7 +67,7 @@ impl Allowance {
     }
 
     /// Replaces what is known of `server`'s `kind` names in `hour` by `names`.
-    pub(crate) fn insert(
+    pub(super) fn insert(
         &mut self,
         hour: i64,
         server: &str,
@@ -86,7 +86,7 @@ impl Allowance {
     }
 
     /// Forgets what is in memory (after a transaction that admitted names was rolled back).
-    pub(crate) fn forget(&mut self) {
+    pub(super) fn forget(&mut self) {
         self.admitted.clear();
     }
 }

@@ -94,14 +94,14 @@ impl ClientNames {
     /// Replaces what is known of `server`'s `hour` by `clients` (read again by a writer that
     /// shares the database with others).
     #[cfg(feature = "postgres")]
-    pub(crate) fn reload(&mut self, hour: i64, server: &str, clients: HashSet<String>) {
+    pub(super) fn reload(&mut self, hour: i64, server: &str, clients: HashSet<String>) {
         self.last = None;
         self.allowance.insert(hour, server, KIND, clients);
     }
 
     /// Forgets what is in memory (after a transaction that admitted clients was rolled back).
     #[cfg(feature = "postgres")]
-    pub(crate) fn forget(&mut self) {
+    pub(super) fn forget(&mut self) {
         self.last = None;
         self.allowance.forget();
     }
@@ -115,7 +115,7 @@ pub(crate) fn key((name, version, protocol): RolledClient<'_>) -> String {
 
 /// The `(hour, server)` whose allowance a call uses.
 #[cfg(feature = "postgres")]
-pub(crate) fn allowance_of(event: &ToolCallEvent) -> (i64, &str) {
+pub(super) fn allowance_of(event: &ToolCallEvent) -> (i64, &str) {
     (hour_of(event.ts_ms), event.server_name.as_str())
 }
 

@@ -6,10 +6,10 @@ use crate::catalog::ToolCatalog;
 
 /// Inserts or replaces a catalogue (`?1` server, `?2` version, `?3` recorded, `?4` list bytes,
 /// `?5` list tokens, `?6` tools as JSON).
-pub(super) const UPSERT: &str = "INSERT INTO tool_catalog (server_name, server_version, recorded_ms, list_bytes, list_tokens, tools) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (server_name, server_version) DO UPDATE SET recorded_ms = excluded.recorded_ms, list_bytes = excluded.list_bytes, list_tokens = excluded.list_tokens, tools = excluded.tools";
+pub(crate) const UPSERT: &str = "INSERT INTO tool_catalog (server_name, server_version, recorded_ms, list_bytes, list_tokens, tools) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (server_name, server_version) DO UPDATE SET recorded_ms = excluded.recorded_ms, list_bytes = excluded.list_bytes, list_tokens = excluded.list_tokens, tools = excluded.tools";
 
 /// The values of [`UPSERT`].
-pub(super) struct Upsert<'c> {
+pub(crate) struct Upsert<'c> {
     pub server_name: &'c str,
     pub server_version: &'c str,
     pub recorded_ms: i64,
@@ -19,7 +19,7 @@ pub(super) struct Upsert<'c> {
 }
 
 impl<'c> Upsert<'c> {
-    pub(super) fn of(catalog: &'c ToolCatalog) -> Self {
+    pub(crate) fn of(catalog: &'c ToolCatalog) -> Self {
         let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         Self {
             server_name: &catalog.server_name,

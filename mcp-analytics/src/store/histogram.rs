@@ -48,6 +48,14 @@ impl LatencyHistogram {
         true
     }
 
+    /// The BLOB of `stored` (a BLOB) with `batch` (another) added: how the rollups merge
+    /// histograms, in SQL natively and in Rust on PostgreSQL and D1.
+    pub(crate) fn merge_blobs(stored: &[u8], batch: &[u8]) -> Vec<u8> {
+        let mut merged = Self::decode(stored).unwrap_or_default();
+        merged.merge_encoded(batch);
+        merged.encode()
+    }
+
     /// How many durations were counted.
     pub fn count(&self) -> u64 {
         self.counts.iter().sum()

@@ -17,7 +17,7 @@ pub(crate) mod client_names;
 #[cfg(all(test, feature = "sqlite"))]
 mod client_tests;
 mod clients;
-mod context_cost;
+pub(crate) mod context_cost;
 mod histogram;
 pub(crate) mod overview;
 #[cfg(feature = "postgres")]

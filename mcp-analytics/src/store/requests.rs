@@ -68,7 +68,7 @@ impl RequestTargets {
 
     /// Replaces what is known of `server`'s `method` targets in `hour` by `targets`.
     #[cfg(feature = "postgres")]
-    pub(crate) fn reload(
+    pub(super) fn reload(
         &mut self,
         hour: i64,
         server: &str,
@@ -79,7 +79,7 @@ impl RequestTargets {
     }
 
     /// Forgets what is in memory (after a transaction that admitted targets was rolled back).
-    pub(crate) fn forget(&mut self) {
+    pub(super) fn forget(&mut self) {
         self.0.forget();
     }
 }
@@ -151,7 +151,7 @@ fn key<'e>(request: &'e RequestEvent, target: &'e str, unit: i64) -> Key<'e> {
 /// Stores `requests` (skipping ids already stored) and adds the new ones to both rollups, in
 /// `transaction`; returns how many were new.
 #[cfg(feature = "sqlite")]
-pub(crate) fn append(
+pub(super) fn append(
     transaction: &Transaction<'_>,
     targets: &mut RequestTargets,
     requests: &[RequestEvent],

@@ -78,7 +78,7 @@ pub(crate) trait SessionTable {
 }
 
 /// Assigns sessions to a store's sessionless rows.
-pub(crate) struct Sessions {
+pub(super) struct Sessions {
     idle: Duration,
     pruned: Option<Stopwatch>,
 }
@@ -93,13 +93,13 @@ impl Default for Sessions {
 }
 
 impl Sessions {
-    pub(crate) fn set_idle(&mut self, idle: Duration) {
+    pub(super) fn set_idle(&mut self, idle: Duration) {
         self.idle = idle;
     }
 
     /// `events` with each sessionless row's key replaced by its session (borrowed when there
     /// is none).
-    pub(crate) fn assign<'e, E: Sessioned, T: SessionTable>(
+    pub(super) fn assign<'e, E: Sessioned, T: SessionTable>(
         &mut self,
         table: &mut T,
         events: &'e [E],
@@ -108,19 +108,19 @@ impl Sessions {
         if matches!(assigned, Cow::Owned(_))
             && self.pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY)
         {
-            table.prune(prune_before(self.idle, &assigned))?;
+            let newest = assigned.iter().map(Sessioned::ts_ms).max().unwrap_or(0);
+            table.prune(prune_before(self.idle, newest))?;
             self.pruned = Some(Stopwatch::start());
         }
         Ok(assigned)
     }
 }
 
-/// The `last_ms` before which `session_keys` rows are no longer needed after storing `events`:
-/// a day (or the idle gap, if longer) before the newest of them.
-pub(crate) fn prune_before<E: Sessioned>(idle: Duration, events: &[E]) -> i64 {
-    let newest = events.iter().map(Sessioned::ts_ms).max().unwrap_or(0);
+/// The `last_ms` before which `session_keys` rows are no longer needed once calls up to
+/// `newest_ms` are stored: a day (or the idle gap, if longer) before it.
+pub(crate) fn prune_before(idle: Duration, newest_ms: i64) -> i64 {
     let kept = i64::try_from(idle.max(REMEMBERED).as_millis()).unwrap_or(FOREVER_MS);
-    newest.saturating_sub(kept)
+    newest_ms.saturating_sub(kept)
 }
 
 /// `events` with each sessionless row's key replaced by its session (borrowed when there is
@@ -130,71 +130,69 @@ pub(crate) fn place<'e, E: Sessioned, T: SessionTable>(
     table: &mut T,
     events: &'e [E],
 ) -> Result<Cow<'e, [E]>, T::Error> {
+    if !events
+        .iter()
+        .any(|event| event.session_id().is_some_and(is_derived_key))
     {
-        if !events
-            .iter()
-            .any(|event| event.session_id().is_some_and(is_derived_key))
-        {
-            return Ok(Cow::Borrowed(events));
-        }
-        let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(FOREVER_MS);
-        let mut assigned = events.to_vec();
-        // The keys this batch touched: their session and latest call, and the latest call
-        // stored. An untraced call within the gap of its key's latest one in the batch needs
-        // no statement; each key's latest call is stored before the key is read again and at
-        // the end.
-        let mut touched: HashMap<String, Touched> = HashMap::new();
-        for event in &mut assigned {
-            let Some(key) = event
-                .session_id()
-                .filter(|id| is_derived_key(id))
-                .map(str::to_owned)
-            else {
-                continue;
-            };
-            let ts_ms = event.ts_ms();
-            let trace = event
-                .traceparent()
-                .and_then(trace_id)
-                .map(|id| format!("t-{id}"));
-            if trace.is_none()
-                && let Some(known) = touched.get_mut(&key)
-                && ts_ms - known.last_ms <= idle_ms
-            {
-                known.last_ms = known.last_ms.max(ts_ms);
-                event.set_session_id(known.session.clone());
-                continue;
-            }
-            if let Some(known) = touched.get(&key) {
-                known.store(table, &key, idle_ms)?;
-            }
-            let traced = match &trace {
-                Some(trace) => table.session_of(trace)?,
-                None => None,
-            };
-            let candidate = traced
-                .clone()
-                .unwrap_or_else(|| format!("{key}-{:x}", ts_ms.max(0)));
-            let mut session = table.upsert(&key, &candidate, ts_ms, traced.is_some(), idle_ms)?;
-            if let Some(trace) = &trace {
-                // Another writer may have given the trace a session meanwhile: it wins.
-                session = table.upsert(trace, &session, ts_ms, false, FOREVER_MS)?;
-            }
-            event.set_session_id(session.clone());
-            touched.insert(
-                key,
-                Touched {
-                    session,
-                    last_ms: ts_ms,
-                    stored_ms: ts_ms,
-                },
-            );
-        }
-        for (key, known) in &touched {
-            known.store(table, key, idle_ms)?;
-        }
-        Ok(Cow::Owned(assigned))
+        return Ok(Cow::Borrowed(events));
     }
+    let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(FOREVER_MS);
+    let mut assigned = events.to_vec();
+    // The keys this batch touched: their session and latest call, and the latest call
+    // stored. An untraced call within the gap of its key's latest one in the batch needs
+    // no statement; each key's latest call is stored before the key is read again and at
+    // the end.
+    let mut touched: HashMap<String, Touched> = HashMap::new();
+    for event in &mut assigned {
+        let Some(key) = event
+            .session_id()
+            .filter(|id| is_derived_key(id))
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let ts_ms = event.ts_ms();
+        let trace = event
+            .traceparent()
+            .and_then(trace_id)
+            .map(|id| format!("t-{id}"));
+        if trace.is_none()
+            && let Some(known) = touched.get_mut(&key)
+            && ts_ms - known.last_ms <= idle_ms
+        {
+            known.last_ms = known.last_ms.max(ts_ms);
+            event.set_session_id(known.session.clone());
+            continue;
+        }
+        if let Some(known) = touched.get(&key) {
+            known.store(table, &key, idle_ms)?;
+        }
+        let traced = match &trace {
+            Some(trace) => table.session_of(trace)?,
+            None => None,
+        };
+        let candidate = traced
+            .clone()
+            .unwrap_or_else(|| format!("{key}-{:x}", ts_ms.max(0)));
+        let mut session = table.upsert(&key, &candidate, ts_ms, traced.is_some(), idle_ms)?;
+        if let Some(trace) = &trace {
+            // Another writer may have given the trace a session meanwhile: it wins.
+            session = table.upsert(trace, &session, ts_ms, false, FOREVER_MS)?;
+        }
+        event.set_session_id(session.clone());
+        touched.insert(
+            key,
+            Touched {
+                session,
+                last_ms: ts_ms,
+                stored_ms: ts_ms,
+            },
+        );
+    }
+    for (key, known) in &touched {
+        known.store(table, key, idle_ms)?;
+    }
+    Ok(Cow::Owned(assigned))
 }
 
 /// A key a batch touched.
@@ -259,10 +257,10 @@ fn trace_id(traceparent: &str) -> Option<&str> {
 
 /// `session_keys` of a SQLite connection (in the batch's write transaction).
 #[cfg(feature = "sqlite")]
-pub(crate) struct SqliteSessions<'c>(pub &'c rusqlite::Connection);
+pub(super) struct SqliteSessions<'c>(pub &'c rusqlite::Connection);
 
 /// Upserts a row (see [`SessionTable::upsert`]): `?4` take, `?5` the idle gap.
-pub(crate) const UPSERT_SQLITE: &str = "INSERT INTO session_keys (key, session_id, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET session_id = CASE WHEN ?4 OR last_ms < excluded.last_ms - ?5 THEN excluded.session_id ELSE session_id END, last_ms = CASE WHEN ?4 AND session_id <> excluded.session_id THEN excluded.last_ms ELSE max(last_ms, excluded.last_ms) END RETURNING session_id";
+const UPSERT_SQLITE: &str = "INSERT INTO session_keys (key, session_id, last_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET session_id = CASE WHEN ?4 OR last_ms < excluded.last_ms - ?5 THEN excluded.session_id ELSE session_id END, last_ms = CASE WHEN ?4 AND session_id <> excluded.session_id THEN excluded.last_ms ELSE max(last_ms, excluded.last_ms) END RETURNING session_id";
 
 #[cfg(feature = "sqlite")]
 impl SessionTable for SqliteSessions<'_> {

@@ -83,6 +83,14 @@ impl DistinctSketch {
             registers: bytes.to_vec(),
         })
     }
+
+    /// The BLOB of `stored` (a BLOB) merged with `batch` (another): how the rollups merge
+    /// sketches, in SQL natively and in Rust on PostgreSQL and D1.
+    pub(crate) fn merge_blobs(stored: &[u8], batch: &[u8]) -> Vec<u8> {
+        let mut merged = Self::decode(stored).unwrap_or_default();
+        merged.merge_encoded(batch);
+        merged.encode()
+    }
 }
 
 /// FNV-1a, then the SplitMix64 finaliser to spread the bits.

@@ -91,16 +91,8 @@ impl SqliteStore {
         connection.pragma_update(None, "cache_size", -65_536)?;
         connection.pragma_update(None, "temp_store", "MEMORY")?;
         connection.pragma_update(None, "wal_autocheckpoint", 4096)?;
-        register_merge(&connection, "hist_merge", |first, second| {
-            let mut merged = LatencyHistogram::decode(first).unwrap_or_default();
-            merged.merge_encoded(second);
-            merged.encode()
-        })?;
-        register_merge(&connection, "hll_merge", |first, second| {
-            let mut merged = DistinctSketch::decode(first).unwrap_or_default();
-            merged.merge_encoded(second);
-            merged.encode()
-        })?;
+        register_merge(&connection, "hist_merge", LatencyHistogram::merge_blobs)?;
+        register_merge(&connection, "hll_merge", DistinctSketch::merge_blobs)?;
         schema::migrate(&connection)?;
         Ok(Self::with_connection(connection))
     }

@@ -63,19 +63,19 @@ impl UnknownTools {
     /// Replaces what is known of `server`'s `hour` by `names` (read again by a writer that
     /// shares the database with others).
     #[cfg(feature = "postgres")]
-    pub(crate) fn reload(&mut self, hour: i64, server: &str, names: HashSet<String>) {
+    pub(super) fn reload(&mut self, hour: i64, server: &str, names: HashSet<String>) {
         self.0.insert(hour, server, KIND, names);
     }
 
     /// Forgets what is in memory (after a transaction that admitted names was rolled back).
-    pub(crate) fn forget(&mut self) {
+    pub(super) fn forget(&mut self) {
         self.0.forget();
     }
 }
 
 /// The `(hour, server)` whose allowance an unknown tool's call uses, if it is one.
 #[cfg(feature = "postgres")]
-pub(crate) fn allowance_of(event: &ToolCallEvent) -> Option<(i64, &str)> {
+pub(super) fn allowance_of(event: &ToolCallEvent) -> Option<(i64, &str)> {
     (event.status == Status::UnknownTool && event.tool != OTHER_UNKNOWN_TOOLS)
         .then(|| (hour_of(event.ts_ms), event.server_name.as_str()))
 }

@@ -19,6 +19,7 @@ use std::collections::HashSet;
 use tokio_postgres::{Transaction, types::ToSql};
 
 use crate::store::{
+    DistinctSketch, LatencyHistogram,
     aggregate::{self, BucketKey, ClientKey, ClientTotals, HourKey, HourTotals},
     rollup::{self, Grain},
 };
@@ -105,7 +106,7 @@ const fn bucketed(grain: &Grain) -> Table {
         name: grain.table,
         time: grain.time,
         texts: &["server_name", "tool", "status"],
-        blobs: &[("latency_hist", merge_histograms)],
+        blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
     }
 }
 
@@ -115,9 +116,9 @@ pub(super) const HOURS: Table = Table {
     time: "hour_ms",
     texts: &["server_name", "tool", "status", "error_type"],
     blobs: &[
-        ("latency_hist", merge_histograms),
-        ("users_hll", merge_sketches),
-        ("sessions_hll", merge_sketches),
+        ("latency_hist", LatencyHistogram::merge_blobs),
+        ("users_hll", DistinctSketch::merge_blobs),
+        ("sessions_hll", DistinctSketch::merge_blobs),
     ],
 };
 
@@ -134,8 +135,8 @@ pub(super) const CLIENTS: Table = Table {
         "status",
     ],
     blobs: &[
-        ("latency_hist", merge_histograms),
-        ("sessions_hll", merge_sketches),
+        ("latency_hist", LatencyHistogram::merge_blobs),
+        ("sessions_hll", DistinctSketch::merge_blobs),
     ],
 };
 
@@ -144,7 +145,7 @@ pub(super) const REQUEST_MINUTES: Table = Table {
     name: "requests_1m",
     time: "minute_ms",
     texts: &["server_name", "method", "target", "status"],
-    blobs: &[("latency_hist", merge_histograms)],
+    blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
 };
 
 /// The `requests_1h` rollup.
@@ -153,22 +154,10 @@ pub(super) const REQUEST_HOURS: Table = Table {
     time: "hour_ms",
     texts: &["server_name", "method", "target", "status"],
     blobs: &[
-        ("latency_hist", merge_histograms),
-        ("sessions_hll", merge_sketches),
+        ("latency_hist", LatencyHistogram::merge_blobs),
+        ("sessions_hll", DistinctSketch::merge_blobs),
     ],
 };
-
-fn merge_histograms(stored: &[u8], batch: &[u8]) -> Vec<u8> {
-    let mut merged = crate::store::LatencyHistogram::decode(stored).unwrap_or_default();
-    merged.merge_encoded(batch);
-    merged.encode()
-}
-
-fn merge_sketches(stored: &[u8], batch: &[u8]) -> Vec<u8> {
-    let mut merged = crate::store::DistinctSketch::decode(stored).unwrap_or_default();
-    merged.merge_encoded(batch);
-    merged.encode()
-}
 
 /// The `unnest(…) WITH ORDINALITY AS alias(…)` of `table`'s key columns (parameters from 1),
 /// plus, with `values`, the counters and BLOBs.
