@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Builds the example Worker for wasm32 and serves it with `wrangler dev` (local D1) on
 # 127.0.0.1:PORT, printing a line with READY once /mcp answers. Installs what is missing into a
-# cache folder first (see toolchain.sh). Stops with Ctrl-C; `--build-only` stops after building.
+# cache folder first (see toolchain.sh). Stops with Ctrl-C; `--build-only` stops after building;
+# other arguments go to `wrangler dev` (e.g. `--var MCP_ANALYTICS_ENABLED:false`).
 #
 #   examples/workers/run-local.sh 8787
 #
 # MCP_ANALYTICS_API_KEY (default: a fresh random key, printed) guards /analytics/api/….
 set -euo pipefail
 
-port="${1:?usage: run-local.sh PORT [--build-only]}"
+port="${1:?usage: run-local.sh PORT [--build-only | wrangler dev arguments…]}"
+shift
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 say() { echo "[run-local] $*" >&2; }
@@ -36,14 +38,14 @@ export default {
 };
 JS
 say "wasm: $(stat -c %s "$build/index_bg.wasm") bytes after wasm-opt, $(gzip -9c "$build/index_bg.wasm" | wc -c) gzipped"
-[[ "${2:-}" == "--build-only" ]] && exit 0
+[[ "${1:-}" == "--build-only" ]] && exit 0
 
 export WRANGLER_SEND_METRICS=false CI="${CI:-1}"
 cd "$here"
 "$WRANGLER" d1 migrations apply MCP_ANALYTICS_DB --local >&2 <<<"y"
 key="${MCP_ANALYTICS_API_KEY:-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')}"
 [[ -n "${MCP_ANALYTICS_API_KEY:-}" ]] || say "MCP_ANALYTICS_API_KEY for /analytics/api: $key"
-"$WRANGLER" dev --ip 127.0.0.1 --port "$port" --var "MCP_ANALYTICS_API_KEY:$key" >&2 &
+"$WRANGLER" dev --ip 127.0.0.1 --port "$port" --var "MCP_ANALYTICS_API_KEY:$key" "$@" >&2 &
 wrangler_pid=$!
 trap 'kill "$wrangler_pid" 2>/dev/null; wait "$wrangler_pid" 2>/dev/null' EXIT INT TERM
 ping='{"jsonrpc":"2.0","id":0,"method":"ping"}'

@@ -62,6 +62,8 @@ answer="$(call '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"
 grep -q "Connected to stripe with 2 credential fields" <<<"$answer" || fail "connect_service: $answer"
 call '{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"process_document","arguments":{"document":"a private letter"}}}' \
   | grep -q "Processed 16 characters" || fail "process_document"
+call '{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"wait","arguments":{"ms":40}}}' \
+  | grep -q "Waited 40 ms" || fail "wait (a tool awaiting a JavaScript timer)"
 paid="$(call '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"generate_image","arguments":{"prompt":"a cat"}}}')"
 grep -q '"isError":true' <<<"$paid" || fail "an unpaid generate_image must not run: $paid"
 say "generate_image refused unpaid: $(grep -o '"text":"[^"]*' <<<"$paid" | head -1 | cut -c9-120)"
@@ -80,12 +82,14 @@ for _ in $(seq 1 60); do
   [[ "$(grep -o '"tool":' <<<"$calls" | wc -l)" -ge 6 ]] && break
   sleep 0.5
 done
-for tool in add divide connect_service process_document generate_image; do
+for tool in add divide connect_service process_document wait generate_image; do
   grep -q "\"tool\": *\"$tool\"" <<<"$calls" || fail "no stored call of $tool in D1: $calls"
 done
 grep -q "$secret" <<<"$calls" && fail "the credential reached D1 unredacted: $calls"
 grep -q "Processed 16" <<<"$calls" && fail "process_document's result was stored (track_results = false)"
 grep -q "Connected to stripe" <<<"$calls" || fail "connect_service's result was not stored: $calls"
+waited="$(d1 "SELECT duration_us FROM tool_calls WHERE tool = 'wait'" | grep -o '"duration_us": *[0-9]*' | grep -o '[0-9]*$')"
+[[ "${waited:-0}" -ge 40000 ]] || fail "wait's duration should be measured by the JavaScript clock (>= 40 ms), was ${waited:-none} µs"
 say "D1 holds every call; the secret and the untracked result are not in it"
 overview="$(api 'overview?range=1h')" || fail "analytics API overview"
 for tool in add divide connect_service process_document generate_image; do

@@ -1,8 +1,10 @@
 // Times N sequential `tools/call add` requests against a running Worker (after one
-// `tools/list`, whose time is `first_ms`). Prints JSON: { first_ms, n, p50_ms, p95_ms, mean_ms }.
-//   node bench/calls.mjs http://127.0.0.1:8787/mcp 500
-const [url, count = "500"] = process.argv.slice(2);
+// `tools/list`, whose time is `first_ms`), GAP ms apart (default 0: back to back). Prints JSON:
+// { first_ms, n, p50_ms, p95_ms, mean_ms }.
+//   node bench/calls.mjs http://127.0.0.1:8787/mcp 500 [GAP]
+const [url, count = "500", gap = "0"] = process.argv.slice(2);
 const n = Number(count);
+const gapMs = Number(gap);
 const headers = {
   "content-type": "application/json",
   accept: "application/json, text/event-stream",
@@ -24,6 +26,7 @@ const first = await call("tools/list", {});
 const times = [];
 for (let i = 0; i < n; i++) {
   times.push(await call("tools/call", { name: "add", arguments: { a: i, b: 1 } }));
+  if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
 }
 times.sort((a, b) => a - b);
 const at = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];

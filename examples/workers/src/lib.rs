@@ -1,11 +1,13 @@
 //! The article's two servers in one Cloudflare Worker: the calculator (`add`, `divide`), a
 //! document tool whose results are never stored, a tool taking credentials (redacted before
-//! storage) and a paid image generator. Every call is recorded into the D1 database bound as
+//! storage) and a paid image generator, plus a tool awaiting a JavaScript timer. Every call is recorded into the D1 database bound as
 //! `MCP_ANALYTICS_DB`; `/analytics/api/…` serves the figures behind `MCP_ANALYTICS_API_KEY`.
 //!
 //! ```text
 //! examples/workers/run-local.sh 8787     # wrangler dev on 127.0.0.1:8787, local D1
 //! ```
+
+use std::time::Duration;
 
 use mcp_analytics::{mcp_server, paid, serde_json, tool};
 use schemars::JsonSchema;
@@ -43,6 +45,12 @@ struct ConnectArgs {
 }
 
 #[derive(Deserialize, JsonSchema)]
+struct WaitArgs {
+    /// How long to wait, in milliseconds (at most 5,000).
+    ms: u64,
+}
+
+#[derive(Deserialize, JsonSchema)]
 struct Prompt {
     /// What to draw.
     prompt: String,
@@ -53,6 +61,15 @@ struct Tools;
 
 #[mcp_server(name = "My MCP on Workers", version = "1.0.0")]
 impl Tools {
+    /// Wait on a JavaScript timer (a tool awaiting the Worker's I/O)
+    #[tool]
+    async fn wait(&self, args: WaitArgs) -> String {
+        // JavaScript futures are not `Send`; a Worker has one thread, so `SendFuture` is sound.
+        let delay = worker::Delay::from(Duration::from_millis(args.ms.min(5_000)));
+        worker::send::SendFuture::new(delay).await;
+        format!("Waited {} ms", args.ms)
+    }
+
     /// Add two numbers
     #[tool]
     async fn add(&self, args: AddArgs) -> String {
