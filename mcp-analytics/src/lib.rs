@@ -106,6 +106,7 @@
 #![doc = include_str!("../docs/configuration.md")]
 #![doc = include_str!("../docs/redaction.md")]
 #![doc = include_str!("../docs/otlp.md")]
+#![doc = include_str!("../docs/workers.md")]
 #![doc = include_str!("../docs/performance.md")]
 #![doc = include_str!("../docs/limitations.md")]
 
