@@ -11,7 +11,10 @@ use crate::{Analytics, Config, clock::now_ms, d1};
 /// isolate).
 pub(super) fn store_after_response(analytics: &Analytics, env: &Env, ctx: &Context) {
     let drained = analytics.drain();
-    if drained.batch.calls.is_empty() && drained.batch.requests.is_empty() {
+    if drained.batch.calls.is_empty()
+        && drained.batch.requests.is_empty()
+        && drained.catalogs.is_empty()
+    {
         return;
     }
     let database = match env.d1(D1_BINDING) {
@@ -27,6 +30,11 @@ pub(super) fn store_after_response(analytics: &Analytics, env: &Env, ctx: &Conte
         }
     };
     ctx.wait_until(async move {
+        for catalog in &drained.catalogs {
+            if let Err(error) = d1::write_catalog(&database, catalog).await {
+                worker::console_error!("mcp-analytics: the tool catalogue was not stored: {error}");
+            }
+        }
         let written = d1::write(
             &database,
             &drained.batch.calls,
