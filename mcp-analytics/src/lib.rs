@@ -121,8 +121,8 @@ mod context;
 /// Analytics on Cloudflare D1 (feature `workers`).
 #[cfg(any(feature = "workers", all(test, feature = "sqlite")))]
 pub mod d1;
-#[cfg(feature = "dashboard")]
-#[doc = include_str!("../docs/dashboard.md")]
+#[cfg(any(feature = "dashboard", feature = "workers"))]
+#[cfg_attr(feature = "dashboard", doc = include_str!("../docs/dashboard.md"))]
 pub mod dashboard;
 mod database;
 mod env;
@@ -136,6 +136,8 @@ mod fanin;
 mod guard;
 mod identity;
 mod listen;
+#[cfg(any(feature = "http", feature = "workers"))]
+mod origin;
 mod outcome;
 #[doc = include_str!("../docs/payments.md")]
 pub mod payments;
