@@ -121,7 +121,10 @@ mod context;
 /// Analytics on Cloudflare D1 (feature `workers`).
 #[cfg(any(feature = "workers", all(test, feature = "sqlite")))]
 pub mod d1;
-#[cfg(any(feature = "dashboard", feature = "workers"))]
+#[cfg(any(
+    feature = "dashboard",
+    all(feature = "workers", target_arch = "wasm32")
+))]
 #[cfg_attr(feature = "dashboard", doc = include_str!("../docs/dashboard.md"))]
 pub mod dashboard;
 mod database;
@@ -136,7 +139,7 @@ mod fanin;
 mod guard;
 mod identity;
 mod listen;
-#[cfg(any(feature = "http", feature = "workers"))]
+#[cfg(any(feature = "http", all(feature = "workers", target_arch = "wasm32")))]
 mod origin;
 mod outcome;
 #[doc = include_str!("../docs/payments.md")]
