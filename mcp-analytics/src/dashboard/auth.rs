@@ -1,11 +1,23 @@
 //! Access to the dashboard: an optional key, given as `Authorization: Bearer <key>` or through
 //! the login form, which sets an HttpOnly cookie derived from the key. Keys are compared in
-//! constant time (as SHA-256 digests, so lengths do not leak either).
+//! constant time (as SHA-256 digests, so lengths do not leak either). No server framework: the
+//! axum router and the Worker both check requests with it.
 
 use http::{HeaderMap, header};
 use sha2::{Digest, Sha256};
 
 const COOKIE: &str = "mcp_analytics_session";
+
+/// What a sign-in form post (`key=…`) gets.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SignIn {
+    /// The key is right: set this cookie (a `Set-Cookie` value) and show the page.
+    Accepted { set_cookie: String },
+    /// No key protects the dashboard: show the page.
+    Open,
+    /// The key is wrong: the form again, with [`WRONG_KEY`].
+    Refused,
+}
 
 pub(crate) struct Auth {
     /// SHA-256 of the key, when one is required.
@@ -37,20 +49,7 @@ impl Auth {
                 name == COOKIE && constant_time_eq(&digest(value), &cookie_digest(key))
             })
     }
-}
 
-/// What a sign-in form post (`key=…`) gets.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum SignIn {
-    /// The key is right: set this cookie (a `Set-Cookie` value) and show the page.
-    Accepted { set_cookie: String },
-    /// No key protects the dashboard: show the page.
-    Open,
-    /// The key is wrong: the form again, with [`WRONG_KEY`].
-    Refused,
-}
-
-impl Auth {
     /// Checks a sign-in form's body (`application/x-www-form-urlencoded`, field `key`).
     pub(crate) fn sign_in(&self, body: &[u8]) -> SignIn {
         let Some(key) = &self.key else {
