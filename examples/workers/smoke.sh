@@ -5,7 +5,9 @@
 # - the MCP Inspector calling tools (a sum, a tool error, a credentials call);
 # - a paid tool refused without payment;
 # - the analytics API and D1 holding every call, secrets redacted, results of
-#   `track_results = false` tools absent.
+#   `track_results = false` tools absent;
+# - the dashboard at /analytics: the sign-in form, the page signed in, and every API path the
+#   page's script reads answering JSON.
 # Needs .ci/node-tools.sh's .tools/ (the suite and the Inspector). PORT defaults to 8787.
 set -euo pipefail
 
@@ -97,4 +99,30 @@ for tool in add divide connect_service process_document generate_image; do
 done
 grep -q "$secret" <<<"$(api 'errors?range=1h')" && fail "the errors API shows the secret"
 say "analytics API: every tool shown"
+
+# The dashboard: the native page behind the same key, by its sign-in form's cookie.
+page="http://127.0.0.1:$port/analytics"
+form="$(curl -s -w '\n%{http_code}' "$page")"
+[[ "$(tail -n1 <<<"$form")" == 401 ]] && grep -q 'name="key"' <<<"$form" \
+  || fail "/analytics without the key must answer the sign-in form (401): $form"
+[[ "$(curl -s -o /dev/null -w '%{http_code}' --data-urlencode "key=wrong" "$page")" == 401 ]] \
+  || fail "a wrong key must be refused"
+[[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'origin: https://evil.example' \
+  --data-urlencode "key=$MCP_ANALYTICS_API_KEY" "$page")" == 403 ]] || fail "a cross-origin sign-in must be refused"
+jar="$work/cookies"
+signed="$(curl -s -o /dev/null -c "$jar" -w '%{http_code} %{redirect_url}' --data-urlencode "key=$MCP_ANALYTICS_API_KEY" "$page")"
+[[ "$signed" == "303 $page" ]] || fail "signing in must redirect to the page: $signed"
+grep -q mcp_analytics_session "$jar" || fail "signing in must set the session cookie"
+dashboard="$(curl -fsS -b "$jar" "$page")" || fail "/analytics with the cookie"
+grep -q 'id="alerts-panel"' <<<"$dashboard" || fail "/analytics with the cookie must serve the dashboard's page"
+say "dashboard: sign-in form, wrong key refused, cross-origin sign-in refused, the page served signed in"
+# Every API path the page's script reads answers 200 signed in, as JSON.
+paths="$(grep -o 'get("api/[a-z]*' "$repo/mcp-analytics/src/dashboard/assets/app.js" | cut -c6- | sort -u)"
+[[ -n "$paths" ]] || fail "no api path found in app.js"
+for path in $paths; do
+  body="$(curl -fsS -b "$jar" "$page/$path?range=24h&id=none&server=")" || fail "$path with the cookie"
+  node -e 'JSON.parse(require("fs").readFileSync(0, "utf8"))' <<<"$body" || fail "$path is not JSON: $body"
+  api "${path#api/}?range=24h&id=none" >/dev/null || fail "$path with the bearer key"
+done
+say "dashboard API: $(tr '\n' ' ' <<<"$paths")answer JSON with the cookie and the bearer key"
 say "all checks passed"

@@ -7,7 +7,8 @@
 //! mcp-analytics mcp --db ./mcp-analytics.db [--http 127.0.0.1:8788 [--allowed-host NAME]]   # for agents
 //! ```
 //!
-//! `--db` takes a SQLite file or a `postgres://…` URL (the server's `MCP_ANALYTICS_DB`).
+//! `--db` takes a SQLite file or a `postgres://…` URL (the server's `MCP_ANALYTICS_DB`);
+//! `report --db` also takes a `.sql` dump, such as `wrangler d1 export`'s of a Worker's D1 database.
 
 mod agent;
 mod since;
@@ -36,9 +37,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Usage, errors, latency, users and sessions over a time range.
+    ///
+    /// On Cloudflare Workers, export the D1 database first and report from the file:
+    /// `wrangler d1 export MCP_ANALYTICS_DB --remote --output d1.sql`, then
+    /// `mcp-analytics report --db d1.sql`.
     Report {
-        /// The database the server writes (its MCP_ANALYTICS_DB): a SQLite file or a
-        /// postgres:// URL.
+        /// The database the server writes (its MCP_ANALYTICS_DB): a SQLite file, a
+        /// postgres:// URL, or a `.sql` dump (`wrangler d1 export`'s of a Worker's D1 database).
         #[arg(long, default_value = "./mcp-analytics.db")]
         db: String,
         /// How far back to look: `30m`, `24h`, `7d`, or `all`.
@@ -177,7 +182,12 @@ fn read_report(
                     path.display()
                 );
             }
-            let store = SqliteStore::open(path)?;
+            // `wrangler d1 export`'s file (or any SQL dump): loaded into memory.
+            let store = if path.extension().is_some_and(|extension| extension == "sql") {
+                SqliteStore::open_sql_dump(path)?
+            } else {
+                SqliteStore::open(path)?
+            };
             let report = store.report(since_ms, tool).context("reading the report")?;
             let payments = PaymentsSummary::read(store.connection(), since_ms)
                 .context("reading the payment events")?;

@@ -545,3 +545,68 @@ fn an_unreachable_postgres_url_is_a_clear_error_without_its_password() {
         "{stderr}"
     );
 }
+
+/// What `wrangler d1 export MCP_ANALYTICS_DB --local` wrote after the Worker example
+/// (`examples/workers`) answered an `initialize`, `add` twice, `divide` by zero,
+/// `connect_service` with a credential, `process_document`, an unpaid `generate_image`, a
+/// `tools/list` and a call of the unknown tool `nope` (D1's migration, so no schema version).
+const D1_EXPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/d1-export.sql");
+
+#[test]
+fn a_d1_export_is_reported_like_the_database_it_came_from() {
+    let before = std::fs::read(D1_EXPORT).unwrap();
+    let output = report(&["--db", D1_EXPORT, "--since", "all", "--json"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (json["calls"].as_u64(), json["errors"].as_u64()),
+        (Some(7), Some(3))
+    );
+    let tool = |name: &str| {
+        json["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|tool| tool["tool"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {}", json["tools"]))
+            .clone()
+    };
+    assert_eq!(
+        (
+            tool("add")["calls"].as_u64(),
+            tool("add")["errors"].as_u64()
+        ),
+        (Some(2), Some(0))
+    );
+    assert_eq!(tool("divide")["errors"].as_u64(), Some(1));
+    assert_eq!(json["missing_tools"][0]["tool"], "nope");
+    let methods: Vec<&str> = json["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|request| request["method"].as_str().unwrap())
+        .collect();
+    assert!(
+        methods.contains(&"initialize") && methods.contains(&"tools/list"),
+        "{methods:?}"
+    );
+    let table = report(&["--db", D1_EXPORT, "--since", "all"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("divide"));
+    // The export is read into memory, never written.
+    assert_eq!(std::fs::read(D1_EXPORT).unwrap(), before);
+}
+
+#[test]
+fn a_sql_file_that_is_not_a_dump_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.sql");
+    std::fs::write(&path, "this is not SQL").unwrap();
+    let output = report(&["--db", path.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("loading the SQL dump"), "{error}");
+}

@@ -3,12 +3,14 @@
 //! no key protects (the dashboard, the collector, the test checkout pages), and same-origin
 //! checks for state-changing forms (sign-in, test payments).
 
-use std::{net::IpAddr, sync::Arc};
+use std::sync::Arc;
+
+use crate::origin::{Authority, Origin, is_cross_origin, normalize_host};
 
 use axum::{
     Router,
     extract::{Request, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
@@ -99,29 +101,6 @@ async fn same_origin_writes(request: Request, next: Next) -> Response {
     (StatusCode::FORBIDDEN, "Forbidden: cross-origin request").into_response()
 }
 
-/// Whether a request comes from another site's page: the browser's `Sec-Fetch-Site` when sent,
-/// else an `Origin` (or, without one, a `Referer`) naming another host than `Host`. A request
-/// with none of these (not from a browser) is not cross-origin.
-pub(crate) fn is_cross_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        return !matches!(site.as_bytes(), b"same-origin" | b"none");
-    }
-    let Some(source) = headers
-        .get(header::ORIGIN)
-        .or_else(|| headers.get(header::REFERER))
-    else {
-        return false;
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|host| Authority::parse(host.to_str().ok()?));
-    let origin = source.to_str().ok().and_then(Origin::parse);
-    match (origin, host) {
-        (Some(origin), Some(host)) => !origin.is_at(&host),
-        _ => true,
-    }
-}
-
 /// The `Origin` check on `/mcp` (MCP streamable HTTP: servers must validate `Origin`): a
 /// request with an `Origin` that is neither listed nor, on a loopback listener, a loopback
 /// origin gets `403` with a JSON-RPC error; requests without one (non-browser clients) pass.
@@ -209,90 +188,10 @@ pub(crate) fn split_list(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// A host and optional port, normalized (lowercase, IPv6 without brackets).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Authority {
-    host: String,
-    port: Option<u16>,
-}
-
-impl Authority {
-    fn parse(text: &str) -> Option<Self> {
-        let authority = http::uri::Authority::try_from(text.trim()).ok()?;
-        if authority.as_str().contains('@') {
-            return None;
-        }
-        Some(Self {
-            host: normalize_host(authority.host()),
-            port: authority.port_u16(),
-        })
-    }
-}
-
-fn normalize_host(host: &str) -> String {
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase()
-}
-
-fn is_loopback_host(host: &str) -> bool {
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// A web origin: scheme, host and port (the scheme's default when the serialization omits it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Origin {
-    scheme: String,
-    host: String,
-    port: Option<u16>,
-}
-
-impl Origin {
-    /// An `Origin` header value, or the origin of a `Referer` URL.
-    fn parse(text: &str) -> Option<Self> {
-        let uri = http::Uri::try_from(text.trim()).ok()?;
-        let scheme = uri.scheme_str()?.to_ascii_lowercase();
-        let authority = uri.authority()?;
-        if authority.as_str().contains('@') {
-            return None;
-        }
-        let port = authority.port_u16().or(match scheme.as_str() {
-            "http" => Some(80),
-            "https" => Some(443),
-            _ => None,
-        });
-        Some(Self {
-            scheme,
-            host: normalize_host(authority.host()),
-            port,
-        })
-    }
-
-    fn is_loopback(&self) -> bool {
-        matches!(self.scheme.as_str(), "http" | "https") && is_loopback_host(&self.host)
-    }
-
-    /// Whether this origin is the site `host` names (a `Host` without a port means the
-    /// scheme's default port).
-    fn is_at(&self, host: &Authority) -> bool {
-        self.host == host.host
-            && match host.port {
-                Some(port) => self.port == Some(port),
-                None => self.port == Origin::default_port(&self.scheme),
-            }
-    }
-
-    fn default_port(scheme: &str) -> Option<u16> {
-        match scheme {
-            "http" => Some(80),
-            "https" => Some(443),
-            _ => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderMap;
+
     use super::*;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

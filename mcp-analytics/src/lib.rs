@@ -122,8 +122,11 @@ mod context;
 /// Analytics on Cloudflare D1 (feature `workers`).
 #[cfg(any(feature = "workers", all(test, feature = "sqlite")))]
 pub mod d1;
-#[cfg(feature = "dashboard")]
-#[doc = include_str!("../docs/dashboard.md")]
+#[cfg(any(
+    feature = "dashboard",
+    all(feature = "workers", target_arch = "wasm32")
+))]
+#[cfg_attr(feature = "dashboard", doc = include_str!("../docs/dashboard.md"))]
 pub mod dashboard;
 mod database;
 mod env;
@@ -137,6 +140,8 @@ mod fanin;
 mod guard;
 mod identity;
 mod listen;
+#[cfg(any(feature = "http", all(feature = "workers", target_arch = "wasm32")))]
+mod origin;
 mod outcome;
 #[doc = include_str!("../docs/payments.md")]
 pub mod payments;

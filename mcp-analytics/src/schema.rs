@@ -392,8 +392,14 @@ pub(crate) fn migrate(connection: &rusqlite::Connection) -> rusqlite::Result<()>
             connection,
             rusqlite::TransactionBehavior::Immediate,
         )?;
-        let version: i64 =
+        let mut version: i64 =
             transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if version == 0 && has_table(&transaction, "tool_calls")? {
+            // Tables without a version: a database imported from Cloudflare D1, which refuses
+            // `PRAGMA user_version` (see `d1::migration`).
+            version = unversioned(&transaction)?;
+            transaction.pragma_update(None, "user_version", version)?;
+        }
         let Some(migration) = usize::try_from(version)
             .ok()
             .and_then(|applied| MIGRATIONS.get(applied))
@@ -407,6 +413,57 @@ pub(crate) fn migrate(connection: &rusqlite::Connection) -> rusqlite::Result<()>
         transaction.pragma_update(None, "user_version", version + 1)?;
         transaction.commit()?;
     }
+}
+
+#[cfg(feature = "sqlite")]
+fn has_table(connection: &rusqlite::Connection, name: &str) -> rusqlite::Result<bool> {
+    connection.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |row| row.get(0),
+    )
+}
+
+/// The tables, indexes and columns of a database, by name, leaving out those SQLite, D1 and
+/// wrangler keep (`sqlite_*`, `_cf_*`, `d1_migrations`).
+#[cfg(feature = "sqlite")]
+fn shape(connection: &rusqlite::Connection) -> rusqlite::Result<Vec<(String, String, String)>> {
+    connection
+        .prepare(
+            "SELECT m.type, m.name, coalesce(group_concat(c.name || ' ' || c.type || ' ' || c.\"notnull\" || ' ' || c.pk, ', '), '') \
+             FROM sqlite_master AS m LEFT JOIN pragma_table_info(m.name) AS c ON m.type = 'table' \
+             WHERE m.type IN ('table', 'index') AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+               AND m.name NOT LIKE '\\_cf\\_%' ESCAPE '\\' AND m.name <> 'd1_migrations' \
+             GROUP BY m.type, m.name ORDER BY m.type, m.name",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect()
+}
+
+/// How many migrations made the tables of a database that records no version: the count whose
+/// schema has exactly its tables, indexes and columns. A database matching none is refused
+/// rather than migrated over tables of unknown shape.
+#[cfg(feature = "sqlite")]
+fn unversioned(connection: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    let found = shape(connection)?;
+    let reference = rusqlite::Connection::open_in_memory()?;
+    let mut matched = None;
+    for (index, migration) in MIGRATIONS.iter().enumerate() {
+        reference.execute_batch(migration)?;
+        if shape(&reference)? == found {
+            matched = Some(index + 1);
+        }
+    }
+    matched.map(|count| count as i64).ok_or_else(|| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(
+                "the database has analytics tables but no schema version, and they match no \
+                 version of this mcp-analytics's schema"
+                    .into(),
+            ),
+        )
+    })
 }
 
 /// The migration that creates the payment tables.

@@ -20,7 +20,7 @@ mod schema;
 mod tests;
 mod writes;
 
-// For the Worker's dashboard, which runs readers beyond the ones below.
+// For the Worker's dashboard (payments, alerts), which runs readers beyond the ones below.
 #[allow(unused_imports)]
 pub(crate) use reads::read;
 pub use reads::{overview, recent_errors, recent_sessions, report, session};

@@ -1,33 +1,32 @@
-//! The JSON API the page reads: `api/overview`, `api/errors`, `api/alerts` and `api/session`,
-//! all for a `range` of `1h`, `24h`, `7d` or `30d`.
+//! The JSON API the page reads (`api/overview`, `api/errors`, `api/payments`, `api/alerts` and
+//! `api/session`, all for a `range` of `1h`, `24h`, `7d` or `30d`, and `server` to narrow them
+//! to one server): the query parameters and the answers' shapes, shared by the axum router and
+//! the Worker.
 
-use std::{collections::HashMap, sync::Arc};
+use std::collections::HashMap;
 
-use axum::{
-    Json,
-    extract::{Query, State as Extract},
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
 use serde::Serialize;
 
-use super::{QueryError, State};
-use crate::store::{Report, SeriesPoint, SessionTimeline};
+use crate::{
+    clock::now_ms,
+    store::{Overview, Report, SeriesPoint},
+};
 
 /// Rows returned by the drill-down views at most.
-const ROW_LIMIT: usize = 200;
+pub(crate) const ROW_LIMIT: usize = 200;
 
-/// The cards, charts and tables of the page.
-#[derive(Serialize)]
-struct Overview {
-    range: &'static str,
-    since_ms: i64,
-    until_ms: i64,
-    report: Report,
-    series: Vec<SeriesPoint>,
-    p95_ms: Option<f64>,
-    users: u64,
-    servers: Vec<String>,
+/// The answer to `api/session` without `?id=`.
+pub(crate) const SESSION_ID_EXPECTED: &str = "expected ?id=<session id>";
+
+/// A range the page offers, resolved against the clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Range {
+    /// `1h`, `24h`, `7d` or `30d`.
+    pub(crate) name: &'static str,
+    /// Its start (unix ms).
+    pub(crate) since_ms: i64,
+    /// The width of its chart's buckets.
+    pub(crate) bucket_ms: i64,
 }
 
 /// `(name, length, chart bucket)` of the ranges the page offers.
@@ -38,20 +37,52 @@ const RANGES: [(&str, i64, i64); 4] = [
     ("30d", 2_592_000_000, 21_600_000),
 ];
 
-/// `?server=NAME` narrows the views to one server (a collector stores many).
-fn server(query: &HashMap<String, String>) -> Option<String> {
-    query.get("server").filter(|name| !name.is_empty()).cloned()
-}
-
-use crate::clock::now_ms;
-
-fn range(query: &HashMap<String, String>) -> (&'static str, i64, i64) {
+/// `?range=` (default and anything unknown: `24h`), ending now.
+pub(crate) fn range(query: &HashMap<String, String>) -> Range {
     let wanted = query.get("range").map_or("24h", String::as_str);
-    let (name, length, bucket) = RANGES
+    let (name, length, bucket_ms) = RANGES
         .into_iter()
         .find(|(name, ..)| *name == wanted)
         .unwrap_or(RANGES[1]);
-    (name, now_ms() - length, bucket)
+    Range {
+        name,
+        since_ms: now_ms() - length,
+        bucket_ms,
+    }
+}
+
+/// `?server=NAME` narrows the views to one server (a collector stores many).
+pub(crate) fn server(query: &HashMap<String, String>) -> Option<String> {
+    query.get("server").filter(|name| !name.is_empty()).cloned()
+}
+
+/// `api/overview`: the cards, charts and tables of the page.
+#[derive(Serialize)]
+pub(crate) struct OverviewView {
+    range: &'static str,
+    since_ms: i64,
+    until_ms: i64,
+    report: Report,
+    series: Vec<SeriesPoint>,
+    p95_ms: Option<f64>,
+    users: u64,
+    servers: Vec<String>,
+}
+
+impl OverviewView {
+    /// The store's `overview` of `range` as the page reads it, its chart filled up to `until_ms`.
+    pub(crate) fn new(overview: Overview, range: Range, until_ms: i64) -> Self {
+        Self {
+            range: range.name,
+            since_ms: range.since_ms,
+            until_ms,
+            series: fill(overview.series, range.since_ms, until_ms, range.bucket_ms),
+            report: overview.report,
+            p95_ms: overview.p95_ms,
+            users: overview.users,
+            servers: overview.servers,
+        }
+    }
 }
 
 /// Every bucket from `since_ms` to `until_ms`, empty ones as zero calls, so charts show gaps.
@@ -79,97 +110,4 @@ fn fill(
         ts_ms += bucket_ms;
     }
     out
-}
-
-pub(super) async fn overview(
-    Extract(state): Extract<Arc<State>>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let (name, since_ms, bucket_ms) = range(&query);
-    let server = server(&query);
-    let until_ms = now_ms();
-    let result = state
-        .query(move |store| {
-            let overview = store.overview(since_ms, bucket_ms, server.as_deref())?;
-            Ok(Overview {
-                range: name,
-                since_ms,
-                until_ms,
-                series: fill(overview.series, since_ms, until_ms, bucket_ms),
-                report: overview.report,
-                p95_ms: overview.p95_ms,
-                users: overview.users,
-                servers: overview.servers,
-            })
-        })
-        .await;
-    respond(result)
-}
-
-pub(super) async fn errors(
-    Extract(state): Extract<Arc<State>>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let (_, since_ms, _) = range(&query);
-    let server = server(&query);
-    respond(
-        state
-            .query(move |store| store.recent_errors(since_ms, ROW_LIMIT, server.as_deref()))
-            .await,
-    )
-}
-
-/// Revenue by tool and user, conversion, active subscriptions and failures.
-pub(super) async fn payments(
-    Extract(state): Extract<Arc<State>>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let (_, since_ms, _) = range(&query);
-    respond(state.query(move |store| store.payments(since_ms)).await)
-}
-
-/// The alerts firing, then those resolved within the range.
-pub(super) async fn alerts(
-    Extract(state): Extract<Arc<State>>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let (_, since_ms, _) = range(&query);
-    respond(state.query(move |store| store.alerts(since_ms)).await)
-}
-
-pub(super) async fn session(
-    Extract(state): Extract<Arc<State>>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let Some(id) = query.get("id").cloned() else {
-        return (StatusCode::BAD_REQUEST, "expected ?id=<session id>").into_response();
-    };
-    let result: Result<SessionTimeline, QueryError> = state
-        .query(move |store| store.session(&id, ROW_LIMIT))
-        .await;
-    respond(result)
-}
-
-fn respond<T: Serialize>(result: Result<T, QueryError>) -> Response {
-    match result {
-        Ok(value) => Json(value).into_response(),
-        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
-    }
-}
-
-/// Middleware for every API route: without the key, 401.
-pub(super) async fn require_key(
-    Extract(state): Extract<Arc<State>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if state.auth.allows(request.headers()) {
-        next.run(request).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            "sign in: send `Authorization: Bearer <MCP_ANALYTICS_API_KEY>`",
-        )
-            .into_response()
-    }
 }

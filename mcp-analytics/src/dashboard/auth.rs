@@ -1,20 +1,23 @@
 //! Access to the dashboard: an optional key, given as `Authorization: Bearer <key>` or through
 //! the login form, which sets an HttpOnly cookie derived from the key. Keys are compared in
-//! constant time (as SHA-256 digests, so lengths do not leak either).
+//! constant time (as SHA-256 digests, so lengths do not leak either). No server framework: the
+//! axum router and the Worker both check requests with it.
 
-use std::sync::Arc;
-
-use axum::{
-    body::Bytes,
-    extract::State as Extract,
-    http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Response},
-};
+use http::{HeaderMap, header};
 use sha2::{Digest, Sha256};
 
-use super::State;
-
 const COOKIE: &str = "mcp_analytics_session";
+
+/// What a sign-in form post (`key=…`) gets.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SignIn {
+    /// The key is right: set this cookie (a `Set-Cookie` value) and show the page.
+    Accepted { set_cookie: String },
+    /// No key protects the dashboard: show the page.
+    Open,
+    /// The key is wrong: the form again, with [`WRONG_KEY`].
+    Refused,
+}
 
 pub(crate) struct Auth {
     /// SHA-256 of the key, when one is required.
@@ -39,7 +42,7 @@ impl Auth {
     }
 
     /// Whether the request carries the key, as a bearer token or the sign-in cookie.
-    pub(super) fn allows(&self, headers: &HeaderMap) -> bool {
+    pub(crate) fn allows(&self, headers: &HeaderMap) -> bool {
         let Some(key) = &self.key else { return true };
         self.allows_bearer(headers)
             || cookies(headers).any(|(name, value)| {
@@ -47,53 +50,43 @@ impl Auth {
             })
     }
 
-    fn cookie_value(&self) -> Option<String> {
-        self.key.map(|key| hex(&cookie_token(&key)))
-    }
-}
-
-/// `GET /`: the page, or the login form.
-pub(super) async fn page(Extract(state): Extract<Arc<State>>, headers: HeaderMap) -> Response {
-    if state.auth.allows(&headers) {
-        Html(super::page_html()).into_response()
-    } else {
-        login_form(StatusCode::UNAUTHORIZED, "")
-    }
-}
-
-/// `POST /` with `key=...`: sets the session cookie and shows the page.
-pub(super) async fn login(Extract(state): Extract<Arc<State>>, body: Bytes) -> Response {
-    let given = form_value(&body, "key").unwrap_or_default();
-    let valid = state
-        .auth
-        .key
-        .as_ref()
-        .is_some_and(|key| constant_time_eq(&digest(&given), key));
-    match state.auth.cookie_value() {
-        Some(cookie) if valid => (
-            StatusCode::SEE_OTHER,
-            [
-                (
-                    header::SET_COOKIE,
-                    format!("{COOKIE}={cookie}; HttpOnly; SameSite=Strict; Path=/"),
+    /// Checks a sign-in form's body (`application/x-www-form-urlencoded`, field `key`).
+    pub(crate) fn sign_in(&self, body: &[u8]) -> SignIn {
+        let Some(key) = &self.key else {
+            return SignIn::Open;
+        };
+        let given = form_value(body, "key").unwrap_or_default();
+        if constant_time_eq(&digest(&given), key) {
+            SignIn::Accepted {
+                set_cookie: format!(
+                    "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
+                    hex(&cookie_token(key))
                 ),
-                (header::LOCATION, ".".to_owned()),
-            ],
-        )
-            .into_response(),
-        None => (StatusCode::SEE_OTHER, [(header::LOCATION, ".")]).into_response(),
-        Some(_) => login_form(StatusCode::UNAUTHORIZED, "That key is not right."),
+            }
+        } else {
+            SignIn::Refused
+        }
     }
 }
 
-fn login_form(status: StatusCode, message: &str) -> Response {
-    let page = format!(
+/// What an API request without the key is told (with `401`).
+pub(crate) const SIGN_IN_HINT: &str =
+    "sign in: send `Authorization: Bearer <MCP_ANALYTICS_API_KEY>`";
+
+/// The sign-in form's message after a wrong key.
+pub(crate) const WRONG_KEY: &str = "That key is not right.";
+
+/// The sign-in form's message before any attempt.
+pub(crate) const NO_MESSAGE: &str = "";
+
+/// The sign-in form (it posts `key` to the page's own address), with `message` under it.
+pub(crate) fn sign_in_form(message: &str) -> String {
+    format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>MCP analytics: sign in</title>
 <style>body{{font:15px system-ui,sans-serif;display:grid;place-items:center;height:90vh}}form{{display:grid;gap:10px;width:320px}}p{{color:#c0392b}}</style></head>
 <body><form method="post"><h1>MCP analytics</h1><label>API key (<code>MCP_ANALYTICS_API_KEY</code>)<br><input type="password" name="key" autofocus style="width:100%"></label>
 <button>Sign in</button><p>{message}</p></form></body></html>"#
-    );
-    (status, Html(page)).into_response()
+    )
 }
 
 fn digest(text: &str) -> [u8; 32] {
@@ -178,10 +171,18 @@ mod tests {
         headers.insert(header::AUTHORIZATION, "Bearer wrong".parse().unwrap());
         assert!(!auth.allows(&headers));
         let mut with_cookie = HeaderMap::new();
-        let cookie = format!("other=1; {COOKIE}={}", auth.cookie_value().unwrap());
-        with_cookie.insert(header::COOKIE, cookie.parse().unwrap());
+        let SignIn::Accepted { set_cookie } = auth.sign_in(b"key=s3cret") else {
+            panic!("the right key is refused");
+        };
+        let cookie = set_cookie.split(';').next().unwrap();
+        with_cookie.insert(
+            header::COOKIE,
+            format!("other=1; {cookie}").parse().unwrap(),
+        );
         assert!(auth.allows(&with_cookie));
         assert!(Auth::new(None).allows(&HeaderMap::new()));
+        assert_eq!(auth.sign_in(b"key=wrong"), SignIn::Refused);
+        assert_eq!(Auth::new(None).sign_in(b""), SignIn::Open);
     }
 
     #[test]

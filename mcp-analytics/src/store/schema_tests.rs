@@ -273,3 +273,74 @@ fn a_read_only_store_reads_but_never_writes_and_refuses_an_outdated_schema() {
         "{error}"
     );
 }
+
+/// Tables without a schema version, as an imported D1 database has them: the first `count`
+/// migrations applied, `PRAGMA user_version` left at 0.
+fn unversioned_database_at(path: &std::path::Path, count: usize) {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    for migration in &crate::schema::MIGRATIONS[..count] {
+        connection.execute_batch(migration).unwrap();
+    }
+    connection
+        .execute_batch(
+            "CREATE TABLE d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL); \
+             INSERT INTO tool_calls (id, ts_ms, server_name, server_version, tool, transport, duration_us, status) VALUES ('d1-call', 1000, 's', '1', 't', 'http', 5, 'ok');",
+        )
+        .unwrap();
+}
+
+fn raw_calls(store: &super::SqliteStore) -> i64 {
+    store
+        .connection()
+        .query_row("SELECT count(*) FROM tool_calls", [], |row| row.get(0))
+        .unwrap()
+}
+
+fn user_version(path: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_database_made_by_the_d1_migration_opens_as_this_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d1.db");
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection.execute_batch(&crate::d1::migration()).unwrap();
+    connection
+        .execute_batch("INSERT INTO tool_calls (id, ts_ms, server_name, server_version, tool, transport, duration_us, status) VALUES ('d1-call', 1000, 's', '1', 't', 'http', 5, 'ok')")
+        .unwrap();
+    drop(connection);
+    let store = super::SqliteStore::open(&path).unwrap();
+    assert_eq!(raw_calls(&store), 1);
+    assert_eq!(user_version(&path), crate::schema::MIGRATIONS.len() as i64);
+}
+
+#[test]
+fn unversioned_tables_of_an_older_schema_are_migrated_from_where_they_stand() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("older.db");
+    unversioned_database_at(&path, 6);
+    let mut store = super::SqliteStore::open(&path).unwrap();
+    store
+        .append(&[event("after", 2000, "u", None, None)])
+        .unwrap();
+    assert_eq!(raw_calls(&store), 2);
+    assert_eq!(user_version(&path), crate::schema::MIGRATIONS.len() as i64);
+}
+
+#[test]
+fn unversioned_tables_of_no_known_shape_are_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.db");
+    unversioned_database_at(&path, crate::schema::MIGRATIONS.len());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("ALTER TABLE tool_calls ADD COLUMN extra TEXT")
+        .unwrap();
+    let error = super::SqliteStore::open(&path).err().unwrap().to_string();
+    assert!(error.contains("no schema version"), "{error}");
+    assert_eq!(user_version(&path), 0);
+}

@@ -49,6 +49,27 @@ impl SqliteStore {
         Self::prepare(connection).map_err(error)
     }
 
+    /// Loads a SQL dump into a database in memory and opens that: the file `wrangler d1 export`
+    /// writes of the Worker's D1 database (`CREATE TABLE …` and `INSERT INTO …` statements), or
+    /// `sqlite3 FILE .dump`'s. Tables made by the D1 migration, which records no schema version,
+    /// are recognised as this version's.
+    pub fn open_sql_dump(path: impl AsRef<Path>) -> Result<Self, crate::Error> {
+        let path = path.as_ref();
+        let error = |reason: String| crate::Error::Database {
+            database: crate::Database::Sqlite(path.to_owned()),
+            reason,
+        };
+        let dump = std::fs::read_to_string(path)
+            .map_err(|cause| error(format!("reading the SQL dump: {cause}")))?;
+        let loaded = Connection::open_in_memory().and_then(|connection| {
+            connection.execute_batch(&dump)?;
+            Ok(connection)
+        });
+        let connection = loaded.map_err(|cause| error(format!("loading the SQL dump: {cause}")))?;
+        Self::prepare(connection)
+            .map_err(|cause| error(format!("reading the dump's tables: {cause}")))
+    }
+
     /// Opens an existing database for reading only: nothing done through this store writes to
     /// the file (its writes fail). The schema must be at least this version's (a server of this
     /// version has opened the file).

@@ -16,9 +16,10 @@
 //!   with `202`. `GET` and `DELETE` answer `405`: a Worker keeps no stream open and no session
 //!   (that would take a Durable Object), so servers cannot send requests to clients here
 //!   (elicitation and sampling answer an error).
-//! - `GET /analytics/api/{overview,errors,sessions,session}`: the dashboard's JSON, read from
-//!   D1, behind `Authorization: Bearer <MCP_ANALYTICS_API_KEY>` (a Worker secret; without it the
-//!   API answers `401`).
+//! - `/analytics`: the native dashboard's page, its sign-in form and its JSON API
+//!   (`/analytics/api/{overview,errors,payments,alerts,session}`, plus `sessions` and `report`),
+//!   read from D1, behind `MCP_ANALYTICS_API_KEY` (a Worker secret) given as a bearer token or
+//!   through the sign-in form's cookie; without the secret `/analytics` answers `401`.
 //!
 //! Every call is recorded as natively (timed, classified, sanitized) and written to the D1
 //! database bound as [`D1_BINDING`] after the response has gone (`ctx.wait_until`), so the
@@ -64,8 +65,8 @@ where
         (Method::Post, "/mcp") => mcp::answer(server, request).await,
         (Method::Options, "/mcp") => Response::empty().map(|response| response.with_status(204)),
         (_, "/mcp") => mcp::method_not_allowed(),
-        (Method::Get, path) if path == "/analytics" || path.starts_with("/analytics/") => {
-            analytics::answer(&request, &env, &path["/analytics".len()..]).await
+        (_, path) if path == "/analytics" || path.starts_with("/analytics/") => {
+            analytics::answer(request, &env, &path["/analytics".len()..]).await
         }
         _ => Response::error("not found", 404),
     };
