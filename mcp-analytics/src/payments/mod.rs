@@ -18,6 +18,7 @@
 #![cfg_attr(not(all(feature = "stripe", feature = "http")), allow(dead_code))]
 // A build without a payment database (neither `sqlite` nor `postgres`) has no `PaymentDb`
 // value: building payments fails, and the code past each match on the database is unreachable.
+// With D1 only (a Worker), what D1 does not store yet leaves arguments unused.
 #![cfg_attr(
     not(any(feature = "sqlite", feature = "postgres")),
     allow(unused_variables, unreachable_code)
@@ -30,6 +31,7 @@ mod domain;
 mod gate;
 mod ledger;
 mod meter;
+pub(crate) mod pages;
 pub mod pricing;
 mod provider;
 #[cfg(all(test, feature = "postgres", feature = "http", feature = "stripe"))]
@@ -53,6 +55,8 @@ pub use builder::PaymentsBuilder;
 pub(crate) use gate::{Admission, Payer};
 pub use meter::{MeterDurability, UnknownMeterDurability};
 pub use store::PaymentEventKind;
+#[cfg(all(feature = "workers", target_arch = "wasm32"))]
+pub(crate) use store::d1::{BatchFuture, D1Payments, SharedExecutor};
 
 use self::{
     checkouts::Checkouts,
@@ -104,7 +108,7 @@ struct Parts {
 static GLOBAL: OnceLock<Payments> = OnceLock::new();
 
 /// Why a paid tool refuses to run when payments were not set up (recorded with the call).
-const NOT_CONFIGURED: &str = if cfg!(any(feature = "sqlite", feature = "postgres")) {
+const NOT_CONFIGURED: &str = if cfg!(any(feature = "sqlite", feature = "postgres", feature = "workers")) {
     "payments are not configured on this server"
 } else {
     "no payment database is available in this build (mcp-analytics was built without the `sqlite` and `postgres` features)"
@@ -187,6 +191,12 @@ impl Payments {
         Ok(GLOBAL.get_or_init(|| payments))
     }
 
+    /// Makes `payments` the process-wide handle (once; later calls return the first).
+    #[cfg(all(feature = "workers", target_arch = "wasm32"))]
+    pub(crate) fn set_global(payments: Payments) -> &'static Payments {
+        GLOBAL.get_or_init(|| payments)
+    }
+
     /// What takes the payments, for startup messages.
     pub fn description(&self) -> String {
         match &self.core {
@@ -250,13 +260,26 @@ impl Payments {
         Err(PaymentsError::TestPaymentsOffLoopback { addr }.into())
     }
 
+    /// Whether a Worker reached at `host` may take test payments: as [`Payments::check_listener`]
+    /// natively, only on a loopback name unless `ENVIRONMENT=development` was set explicitly.
+    #[cfg(all(feature = "workers", target_arch = "wasm32"))]
+    pub(crate) fn test_payments_allowed_at(&self, host: &str) -> bool {
+        let Some(core) = &self.core else {
+            return true;
+        };
+        !core.provider.is_local()
+            || core.environment_chosen
+            || matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
+    }
+
     /// Tells the local test provider where this server is reachable (checkout links).
     pub fn set_public_url(&self, url: &str) {
         self.local_base_url(url, false);
     }
 
-    /// The address the server bound, used unless a public URL was configured.
-    #[cfg(feature = "http")]
+    /// The address the server bound (natively; a Worker's the request's origin), used unless
+    /// a public URL was configured.
+    #[cfg(any(feature = "http", all(feature = "workers", target_arch = "wasm32")))]
     pub(crate) fn default_public_url(&self, url: &str) {
         self.local_base_url(url, true);
     }
@@ -474,7 +497,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, not(any(feature = "sqlite", feature = "postgres"))))]
+#[cfg(all(test, not(any(feature = "sqlite", feature = "postgres", feature = "workers"))))]
 mod no_database_tests {
     use super::{
         pricing::{Grant, LineItem, PaidKind, Price, Pricing},
