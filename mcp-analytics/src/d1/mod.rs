@@ -15,7 +15,7 @@ mod reads;
 mod replay;
 mod schema;
 #[cfg(all(test, feature = "sqlite"))]
-mod tests;
+pub(crate) mod tests;
 mod writes;
 
 // For the Worker's dashboard, which runs readers beyond the ones below.
