@@ -108,7 +108,11 @@ struct Parts {
 static GLOBAL: OnceLock<Payments> = OnceLock::new();
 
 /// Why a paid tool refuses to run when payments were not set up (recorded with the call).
-const NOT_CONFIGURED: &str = if cfg!(any(feature = "sqlite", feature = "postgres", feature = "workers")) {
+const NOT_CONFIGURED: &str = if cfg!(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "workers"
+)) {
     "payments are not configured on this server"
 } else {
     "no payment database is available in this build (mcp-analytics was built without the `sqlite` and `postgres` features)"
@@ -497,7 +501,10 @@ mod tests {
     }
 }
 
-#[cfg(all(test, not(any(feature = "sqlite", feature = "postgres", feature = "workers"))))]
+#[cfg(all(
+    test,
+    not(any(feature = "sqlite", feature = "postgres", feature = "workers"))
+))]
 mod no_database_tests {
     use super::{
         pricing::{Grant, LineItem, PaidKind, Price, Pricing},

@@ -1,7 +1,9 @@
 //! The local test provider's checkout page, `GET` (shown) and `POST` (paid) `/pay/{id}`:
 //! answered the same way by `serve::http` (`routes`) and by a Worker (`workers::serve`).
 
-use super::{Payments, domain::CheckoutStatus, ledger::SubscriptionChange, now_ms, provider::local};
+use super::{
+    Payments, domain::CheckoutStatus, ledger::SubscriptionChange, now_ms, provider::local,
+};
 
 /// A page's answer.
 pub(crate) struct Page {

@@ -72,7 +72,9 @@ where
         (Method::Post, "/mcp") => mcp::answer(server, request).await,
         (Method::Options, "/mcp") => Response::empty().map(|response| response.with_status(204)),
         (_, "/mcp") => mcp::method_not_allowed(),
-        (_, path) if path.starts_with("/pay/") => payments::answer(&request, &path["/pay/".len()..]).await,
+        (_, path) if path.starts_with("/pay/") => {
+            payments::answer(&request, &path["/pay/".len()..]).await
+        }
         (Method::Get, path) if path == "/analytics" || path.starts_with("/analytics/") => {
             analytics::answer(&request, &env, &path["/analytics".len()..]).await
         }

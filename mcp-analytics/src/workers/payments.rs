@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use worker::{Env, Request, Response, send::SendWrapper};
 
-use super::{D1_BINDING, d1::{D1, SharedD1}, variable};
-use crate::payments::{
-    D1Payments, Payments, PaymentsBuilder,
-    pages::PageBody,
+use super::{
+    D1_BINDING,
+    d1::{D1, SharedD1},
+    variable,
 };
+use crate::payments::{D1Payments, Payments, PaymentsBuilder, pages::PageBody};
 
 /// Sets up [`Payments::global`] once per instance: the provider from the Worker's variables
 /// (`STRIPE_SECRET_KEY`, `ENVIRONMENT`, `MCP_PUBLIC_URL`, prices read with `env(...)`), the

@@ -1,7 +1,11 @@
 //! The D1 ledger on real SQLite (the D1 tests' executor: no custom functions, JavaScript
 //! numbers), several isolates' ledgers sharing one database.
 
-use std::{collections::HashMap, sync::{Arc, Mutex}, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures::future::join_all;
 
@@ -38,7 +42,10 @@ fn database() -> D1Payments {
 
 /// An isolate's ledger over `db`.
 fn isolate(db: &D1Payments) -> Ledger {
-    Ledger::new(Arc::new(D1Ledger::new(db.clone())), Duration::from_secs(3600))
+    Ledger::new(
+        Arc::new(D1Ledger::new(db.clone())),
+        Duration::from_secs(3600),
+    )
 }
 
 const KEY: &str = "price_image";
@@ -74,7 +81,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn scalar(db: &D1Payments, sql: &str) -> i64 {
-    let rows = db.rows(Statement::new(sql, Vec::new())).await.expect("read");
+    let rows = db
+        .rows(Statement::new(sql, Vec::new()))
+        .await
+        .expect("read");
     match rows.first().and_then(|row| row.first()) {
         Some(Value::Int(value)) => *value,
         other => panic!("{sql}: {other:?}"),
@@ -125,20 +135,25 @@ fn a_purchase_applied_by_two_isolates_grants_once() {
         let both = join_all([first.fulfil(&session), second.fulfil(&session)]).await;
         let mut outcomes: Vec<Fulfilment> = both.into_iter().map(|f| f.expect("fulfil")).collect();
         outcomes.sort_by_key(|outcome| *outcome == Fulfilment::AlreadyGranted);
-        assert_eq!(
-            outcomes,
-            [Fulfilment::Granted, Fulfilment::AlreadyGranted]
-        );
+        assert_eq!(outcomes, [Fulfilment::Granted, Fulfilment::AlreadyGranted]);
         assert_eq!(
             scalar(&db, "SELECT credits FROM payment_entitlements").await,
             1
         );
         assert_eq!(
-            scalar(&db, "SELECT count(*) FROM payment_events WHERE kind = 'checkout_completed'").await,
+            scalar(
+                &db,
+                "SELECT count(*) FROM payment_events WHERE kind = 'checkout_completed'"
+            )
+            .await,
             1
         );
         assert_eq!(
-            scalar(&db, "SELECT count(*) FROM payment_customers WHERE customer_id = 'cus_local_1'").await,
+            scalar(
+                &db,
+                "SELECT count(*) FROM payment_customers WHERE customer_id = 'cus_local_1'"
+            )
+            .await,
             1
         );
     });
@@ -153,14 +168,28 @@ fn a_reservation_is_given_back_once_and_one_never_taken_gives_nothing() {
         let key = EntitlementKey::from_stored(KEY);
         let credits = || scalar(&db, "SELECT credits FROM payment_entitlements");
         let taken = ReservationId::new();
-        assert!(store.reserve_credit("u", &key, taken).await.expect("reserve"));
         assert!(
-            !store.reserve_credit("u", &key, ReservationId::new()).await.expect("reserve"),
+            store
+                .reserve_credit("u", &key, taken)
+                .await
+                .expect("reserve")
+        );
+        assert!(
+            !store
+                .reserve_credit("u", &key, ReservationId::new())
+                .await
+                .expect("reserve"),
             "one credit, reserved"
         );
         assert_eq!(credits().await, 0);
-        store.release_credit("u", &key, taken).await.expect("release");
-        store.release_credit("u", &key, taken).await.expect("release again");
+        store
+            .release_credit("u", &key, taken)
+            .await
+            .expect("release");
+        store
+            .release_credit("u", &key, taken)
+            .await
+            .expect("release again");
         store
             .release_credit("u", &key, ReservationId::new())
             .await

@@ -45,7 +45,10 @@ impl D1Payments {
     /// The rows of one statement.
     pub(crate) async fn rows(&self, statement: Statement) -> Result<Vec<Vec<Value>>, StoreError> {
         let mut outcomes = self.batch(std::slice::from_ref(&statement)).await?;
-        Ok(outcomes.pop().map(|outcome| outcome.rows).unwrap_or_default())
+        Ok(outcomes
+            .pop()
+            .map(|outcome| outcome.rows)
+            .unwrap_or_default())
     }
 
     /// How many rows one statement changed.
@@ -209,7 +212,11 @@ impl D1Payments {
             .unwrap_or_else(|| customer.to_owned()))
     }
 
-    pub(crate) async fn forget_customer(&self, user: &str, customer: &str) -> Result<(), StoreError> {
+    pub(crate) async fn forget_customer(
+        &self,
+        user: &str,
+        customer: &str,
+    ) -> Result<(), StoreError> {
         self.execute(Statement::new(
             "DELETE FROM payment_customers WHERE user_id = ?1 AND customer_id = ?2",
             vec![user.into(), customer.into()],
@@ -279,7 +286,13 @@ impl D1Payments {
     ) -> Result<(), StoreError> {
         self.batch(&[
             insert_checkout(session, user, tool, key, now_ms, UPDATE_CHECKOUT),
-            record_event(now_ms, PaymentEventKind::CheckoutCreated, event, "1", Vec::new()),
+            record_event(
+                now_ms,
+                PaymentEventKind::CheckoutCreated,
+                event,
+                "1",
+                Vec::new(),
+            ),
         ])
         .await?;
         Ok(())
