@@ -174,7 +174,7 @@ impl PaymentsBuilder {
     }
 
     /// Keeps the payment tables in a Worker's D1 database.
-    #[cfg(all(feature = "workers", target_arch = "wasm32"))]
+    #[cfg(all(feature = "workers", any(test, target_arch = "wasm32")))]
     pub(crate) fn d1(mut self, db: super::store::d1::D1Payments) -> Self {
         self.d1 = Some(db);
         self

@@ -463,6 +463,75 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "workers")]
+    #[tokio::test]
+    async fn a_paid_call_on_d1_gets_a_checkout_and_runs_once_the_test_checkout_is_paid() {
+        use crate::d1::{Statement, Value};
+        let db = store::d1::D1Payments::on_sqlite();
+        let payments = Payments::builder()
+            .environment(Environment::Development)
+            .d1(db.clone())
+            .build()
+            .unwrap();
+        payments.set_public_url("http://127.0.0.1:8790");
+        let payer = || Payer {
+            user_id: Some("u".into()),
+            email: None,
+            session: None,
+            url_elicitation: false,
+            legacy_peer: None,
+        };
+        let column = |sql: &'static str| {
+            let db = db.clone();
+            async move {
+                let rows = db.rows(Statement::new(sql, Vec::new())).await.unwrap();
+                rows.into_iter().flatten().collect::<Vec<Value>>()
+            }
+        };
+        let Admission::Refuse(refused) = payments
+            .admit(tool("generate_image", &CREDITS), payer())
+            .await
+        else {
+            panic!("an unpaid call ran");
+        };
+        assert_eq!(refused.status, crate::Status::PaymentRequired);
+        let [Value::Text(id)] = &column("SELECT session_id FROM payment_checkouts").await[..]
+        else {
+            panic!("one checkout stored in D1");
+        };
+        let page = payments.pay_test_checkout(id).await;
+        assert!(
+            matches!(&page.body, pages::PageBody::Html(html) if html.contains("Test payment complete")),
+            "status {}",
+            page.status
+        );
+        let Admission::Run(ticket) = payments
+            .admit(tool("generate_image", &CREDITS), payer())
+            .await
+        else {
+            panic!("a paid call was refused");
+        };
+        ticket.settle_with(true).await;
+        assert_eq!(
+            column("SELECT credits FROM payment_entitlements").await,
+            [Value::Int(0)]
+        );
+        assert_eq!(
+            column("SELECT kind FROM payment_events ORDER BY id").await,
+            [
+                Value::Text("checkout_created".into()),
+                Value::Text("checkout_completed".into())
+            ]
+        );
+        let Admission::Refuse(again) = payments
+            .admit(tool("generate_image", &CREDITS), payer())
+            .await
+        else {
+            panic!("a used credit ran a second call");
+        };
+        assert_eq!(again.status, crate::Status::PaymentRequired);
+    }
+
     #[tokio::test]
     async fn tools_with_the_same_prices_but_different_grants_are_refused_at_startup() {
         let dir = tempfile::tempdir().unwrap();

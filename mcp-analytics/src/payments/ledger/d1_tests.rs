@@ -1,44 +1,20 @@
 //! The D1 ledger on real SQLite (the D1 tests' executor: no custom functions, JavaScript
 //! numbers), several isolates' ledgers sharing one database.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::future::join_all;
 
 use super::{Access, Decision, Fulfilment, Ledger, LedgerStore, ReservationId, d1::D1Ledger};
 use crate::{
-    d1::{D1Error, Statement, Value, tests::SqliteD1},
+    d1::{Statement, Value},
     payments::{
         domain::{CheckoutStatus, EntitlementKey, Granted, PaymentStatus},
         pricing::CheckoutMode,
         provider::CheckoutInfo,
-        store::d1::{BatchFuture, D1Payments, SharedExecutor},
+        store::d1::D1Payments,
     },
 };
-
-/// One D1 database shared by isolates; each batch first lets the others run, as D1's round
-/// trips do.
-struct SharedSqlite(Mutex<SqliteD1>);
-
-impl SharedExecutor for SharedSqlite {
-    fn batch<'a>(&'a self, statements: &'a [Statement]) -> BatchFuture<'a> {
-        Box::pin(async move {
-            tokio::task::yield_now().await;
-            let database = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            database
-                .run(statements)
-                .map_err(|error| D1Error::new(error.to_string()))
-        })
-    }
-}
-
-fn database() -> D1Payments {
-    D1Payments::new(Arc::new(SharedSqlite(Mutex::new(SqliteD1::new()))))
-}
 
 /// An isolate's ledger over `db`.
 fn isolate(db: &D1Payments) -> Ledger {
@@ -94,7 +70,7 @@ async fn scalar(db: &D1Payments, sql: &str) -> i64 {
 #[test]
 fn calls_in_many_isolates_never_use_more_credits_than_were_bought() {
     runtime().block_on(async {
-        let db = database();
+        let db = D1Payments::on_sqlite();
         let isolates: Vec<Ledger> = (0..5).map(|_| isolate(&db)).collect();
         let key = EntitlementKey::from_stored(KEY);
         assert_eq!(
@@ -129,7 +105,7 @@ fn calls_in_many_isolates_never_use_more_credits_than_were_bought() {
 #[test]
 fn a_purchase_applied_by_two_isolates_grants_once() {
     runtime().block_on(async {
-        let db = database();
+        let db = D1Payments::on_sqlite();
         let (first, second) = (isolate(&db), isolate(&db));
         let session = paid("cs_1", 1);
         let both = join_all([first.fulfil(&session), second.fulfil(&session)]).await;
@@ -162,7 +138,7 @@ fn a_purchase_applied_by_two_isolates_grants_once() {
 #[test]
 fn a_reservation_is_given_back_once_and_one_never_taken_gives_nothing() {
     runtime().block_on(async {
-        let db = database();
+        let db = D1Payments::on_sqlite();
         let store = D1Ledger::new(db.clone());
         isolate(&db).fulfil(&paid("cs_1", 1)).await.expect("fulfil");
         let key = EntitlementKey::from_stored(KEY);

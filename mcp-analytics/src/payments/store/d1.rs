@@ -58,6 +58,29 @@ impl D1Payments {
     }
 }
 
+#[cfg(all(test, feature = "sqlite"))]
+impl D1Payments {
+    /// A fresh D1 database on real SQLite (the D1 tests' executor), shared by whoever clones
+    /// it; each batch first lets other tasks run, as D1's round trips do.
+    pub(crate) fn on_sqlite() -> Self {
+        struct Shared(std::sync::Mutex<crate::d1::tests::SqliteD1>);
+        impl SharedExecutor for Shared {
+            fn batch<'a>(&'a self, statements: &'a [Statement]) -> BatchFuture<'a> {
+                Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    let database = self.0.lock().unwrap_or_else(|e| e.into_inner());
+                    database
+                        .run(statements)
+                        .map_err(|error| D1Error::new(error.to_string()))
+                })
+            }
+        }
+        Self::new(Arc::new(Shared(std::sync::Mutex::new(
+            crate::d1::tests::SqliteD1::new(),
+        ))))
+    }
+}
+
 /// A cell read as text.
 pub(crate) fn text(value: &Value) -> Option<String> {
     match value {
