@@ -12,7 +12,8 @@
 //! `store::PaymentDb`: a SQLite file serving one process, or a PostgreSQL database shared by
 //! replicas — credits are then reserved in the database, every replica's memory hears the
 //! others' changes (`LISTEN`/`NOTIFY`), and checkouts, customers and webhook events are
-//! created or applied once whichever replica sees them.
+//! created or applied once whichever replica sees them. On a Cloudflare Worker the tables are
+//! in D1 (`store::d1`, `ledger::d1`): each step one statement or one conditional batch.
 
 // Builds without Stripe or HTTP reach only part of this module (no webhooks, no test pages).
 #![cfg_attr(not(all(feature = "stripe", feature = "http")), allow(dead_code))]
