@@ -3,7 +3,8 @@
 # 127.0.0.1, then checks it with real MCP clients and its own analytics API:
 # - the official conformance suite's server-initialize, ping and tools-list scenarios;
 # - the MCP Inspector calling tools (a sum, a tool error, a credentials call);
-# - a paid tool refused without payment;
+# - a paid tool answering payment_required with a checkout on this Worker, the local test
+#   checkout paid through its page, the tool then running, D1's payment_events showing it;
 # - the analytics API and D1 holding every call, secrets redacted, results of
 #   `track_results = false` tools absent;
 # - the dashboard at /analytics: the sign-in form, the page signed in, and every API path the
@@ -66,9 +67,27 @@ call '{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"process_do
   | grep -q "Processed 16 characters" || fail "process_document"
 call '{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"wait","arguments":{"ms":40}}}' \
   | grep -q "Waited 40 ms" || fail "wait (a tool awaiting a JavaScript timer)"
-paid="$(call '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"generate_image","arguments":{"prompt":"a cat"}}}')"
-grep -q '"isError":true' <<<"$paid" || fail "an unpaid generate_image must not run: $paid"
-say "generate_image refused unpaid: $(grep -o '"text":"[^"]*' <<<"$paid" | head -1 | cut -c9-120)"
+# The paid tool: refused with a checkout link on this Worker, paid as a user does (the page, then
+# its form), then run; D1 records the checkout and the purchase.
+image='{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"generate_image","arguments":{"prompt":"a cat"}}}'
+unpaid="$(call "$image")"
+structured() { node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")).result; const s = r.structuredContent || {}; console.log(process.argv[1] === "status" ? s.status : s.checkout_url)' "$1"; }
+[[ "$(structured status <<<"$unpaid")" == payment_required ]] || fail "an unpaid generate_image must answer payment_required: $unpaid"
+checkout="$(structured checkout_url <<<"$unpaid")"
+[[ "$checkout" == "http://127.0.0.1:$port/pay/"* ]] || fail "the checkout link must be on this Worker: $checkout"
+say "generate_image unpaid: payment_required, checkout $checkout"
+page="$(curl -fsS "$checkout")" || fail "GET the checkout page"
+grep -q 'TEST PAYMENT' <<<"$page" && grep -q 'High-quality AI image generation' <<<"$page" \
+  && grep -q '<form method="post">' <<<"$page" || fail "the checkout page: $page"
+# The form posts to the page's own URL, from the page (same origin).
+done_page="$(curl -fsS -X POST -H "origin: http://127.0.0.1:$port" -H 'content-type: application/x-www-form-urlencoded' --data '' "$checkout")" \
+  || fail "POST the checkout form"
+grep -q 'Test payment complete' <<<"$done_page" || fail "the test payment did not complete: $done_page"
+say "test checkout completed"
+paid="$(call "$image")"
+grep -q 'Generated image for: a cat' <<<"$paid" || fail "generate_image must run once paid: $paid"
+grep -q '"isError":true' <<<"$paid" && fail "generate_image failed once paid: $paid"
+say "generate_image paid: ran"
 
 # Analytics are written after each response (wait_until): poll until every call is in.
 api() { curl -fsS -H "authorization: Bearer $MCP_ANALYTICS_API_KEY" "http://127.0.0.1:$port/analytics/api/$1"; }
@@ -93,6 +112,15 @@ grep -q "Connected to stripe" <<<"$calls" || fail "connect_service's result was 
 waited="$(d1 "SELECT duration_us FROM tool_calls WHERE tool = 'wait'" | grep -o '"duration_us": *[0-9]*' | grep -o '[0-9]*$')"
 [[ "${waited:-0}" -ge 40000 ]] || fail "wait's duration should be measured by the JavaScript clock (>= 40 ms), was ${waited:-none} µs"
 say "D1 holds every call; the secret and the untracked result are not in it"
+events="$(d1 "SELECT kind, tool, reference FROM payment_events ORDER BY id")"
+session_id="${checkout##*/}"
+for kind in checkout_created checkout_completed; do
+  grep -q "\"kind\": *\"$kind\"" <<<"$events" || fail "no $kind in payment_events: $events"
+done
+grep -q "$session_id" <<<"$events" || fail "payment_events do not name the checkout $session_id: $events"
+grep -q '"credits": *0' <<<"$(d1 "SELECT credits FROM payment_entitlements")" \
+  || fail "the credit bought was not used: $(d1 "SELECT * FROM payment_entitlements")"
+say "D1 payment_events: checkout_created and checkout_completed of $session_id; the credit used"
 overview="$(api 'overview?range=1h')" || fail "analytics API overview"
 for tool in add divide connect_service process_document generate_image; do
   grep -q "\"$tool\"" <<<"$overview" || fail "the analytics API does not show $tool: $overview"

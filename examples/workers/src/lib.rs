@@ -2,6 +2,8 @@
 //! document tool whose results are never stored, a tool taking credentials (redacted before
 //! storage) and a paid image generator, plus a tool awaiting a JavaScript timer. Every call is recorded into the D1 database bound as
 //! `MCP_ANALYTICS_DB`; `/analytics/api/…` serves the figures behind `MCP_ANALYTICS_API_KEY`.
+//! `generate_image` is paid with the local test provider: its checkout page is served by the
+//! Worker at `/pay/{id}`, and what users bought is kept in the same D1 database.
 //!
 //! ```text
 //! examples/workers/run-local.sh 8787     # wrangler dev on 127.0.0.1:8787, local D1

@@ -17,7 +17,7 @@ mod reads;
 mod replay;
 mod schema;
 #[cfg(all(test, feature = "sqlite"))]
-mod tests;
+pub(crate) mod tests;
 mod writes;
 
 // For the Worker's dashboard (payments, alerts), which runs readers beyond the ones below.

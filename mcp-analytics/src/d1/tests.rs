@@ -24,7 +24,7 @@ use crate::{
 
 /// A D1 database: SQLite without `hist_merge`/`hll_merge`, at most 100 parameters per
 /// statement, integers beyond 2^53 travelling as floats as JavaScript numbers do.
-struct SqliteD1 {
+pub(crate) struct SqliteD1 {
     connection: Connection,
     /// The message of every batch that failed, in order.
     failures: RefCell<Vec<String>>,
@@ -33,7 +33,7 @@ struct SqliteD1 {
 }
 
 impl SqliteD1 {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let connection = Connection::open_in_memory().unwrap();
         connection.execute_batch(&migration()).unwrap();
         Self {
@@ -43,7 +43,7 @@ impl SqliteD1 {
         }
     }
 
-    fn run(&self, statements: &[Statement]) -> rusqlite::Result<Vec<Outcome>> {
+    pub(crate) fn run(&self, statements: &[Statement]) -> rusqlite::Result<Vec<Outcome>> {
         let transaction = self.connection.unchecked_transaction()?;
         let mut outcomes = Vec::with_capacity(statements.len());
         for statement in statements {

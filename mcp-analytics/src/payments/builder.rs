@@ -3,8 +3,9 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use super::store::PaymentDb;
 #[cfg(feature = "sqlite")]
-use super::store::{PaymentDb, PaymentStore, SharedStore};
+use super::store::{PaymentStore, SharedStore};
 use super::{
     MeterDurability, Parts, Payments, PaymentsError,
     pricing::EnvLookup,
@@ -38,6 +39,9 @@ pub struct PaymentsBuilder {
     local_prices: HashMap<String, (i64, String)>,
     meter_durability: MeterDurability,
     lookup: EnvLookup,
+    /// The payment tables in a Worker's D1 database (over `database`).
+    #[cfg(feature = "workers")]
+    d1: Option<super::store::d1::D1Payments>,
 }
 
 impl Default for PaymentsBuilder {
@@ -55,6 +59,8 @@ impl Default for PaymentsBuilder {
             local_prices: HashMap::new(),
             meter_durability: MeterDurability::default(),
             lookup: Arc::new(|_| None),
+            #[cfg(feature = "workers")]
+            d1: None,
         }
     }
 }
@@ -62,7 +68,13 @@ impl Default for PaymentsBuilder {
 impl PaymentsBuilder {
     /// Settings from the environment (see the table above).
     pub fn from_env() -> Result<Self, Error> {
-        let lookup = crate::env::lookup()?;
+        Self::from_lookup(crate::env::lookup()?)
+    }
+
+    /// Settings from `lookup` (the environment's names; a Worker's variables).
+    pub(crate) fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Result<Self, Error> {
         let config = crate::Config::from_lookup(&lookup)?;
         let non_empty = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let meter_durability = match non_empty("MCP_ANALYTICS_METER_DURABILITY") {
@@ -161,6 +173,13 @@ impl PaymentsBuilder {
         self
     }
 
+    /// Keeps the payment tables in a Worker's D1 database.
+    #[cfg(all(feature = "workers", any(test, target_arch = "wasm32")))]
+    pub(crate) fn d1(mut self, db: super::store::d1::D1Payments) -> Self {
+        self.d1 = Some(db);
+        self
+    }
+
     /// Opens the payment tables, chooses the provider and starts the meter-event sender.
     pub fn build(self) -> Result<Payments, Error> {
         // Development lets anonymous callers pay (per session): not with real money.
@@ -178,11 +197,16 @@ impl PaymentsBuilder {
             Some(key) => stripe_provider(key, self.base_url.as_deref(), self.timeout)?,
             None => Provider::Local(LocalProvider::default()),
         };
-        let db = match &self.database {
+        #[cfg(feature = "workers")]
+        let d1 = self.d1.clone().map(PaymentDb::D1);
+        #[cfg(not(feature = "workers"))]
+        let d1: Option<PaymentDb> = None;
+        let db = match (d1, &self.database) {
+            (Some(db), _) => db,
             #[cfg(not(feature = "sqlite"))]
-            Database::Sqlite(_) => return Err(PaymentsError::NoDatabase.into()),
+            (None, Database::Sqlite(_)) => return Err(PaymentsError::NoDatabase.into()),
             #[cfg(feature = "sqlite")]
-            Database::Sqlite(path) => {
+            (None, Database::Sqlite(path)) => {
                 let store = PaymentStore::open(path).map_err(|cause| PaymentsError::Store {
                     path: path.clone(),
                     cause,
@@ -190,11 +214,11 @@ impl PaymentsBuilder {
                 PaymentDb::Sqlite(SharedStore::new(store))
             }
             #[cfg(feature = "postgres")]
-            Database::Postgres(url) => {
+            (None, Database::Postgres(url)) => {
                 PaymentDb::Postgres(super::store::pg::PgPayments::open(url)?)
             }
             #[cfg(not(feature = "postgres"))]
-            Database::Postgres(_) => {
+            (None, Database::Postgres(_)) => {
                 return Err(Error::Database {
                     database: self.database.clone(),
                     reason: "built without the `postgres` feature".into(),
@@ -212,7 +236,7 @@ impl PaymentsBuilder {
                 #[cfg(feature = "postgres")]
                 let local = match &db {
                     PaymentDb::Postgres(pg) => local.shared_in(pg.clone()),
-                    PaymentDb::Sqlite(_) => local,
+                    _ => local,
                 };
                 if let Some(url) = &self.public_url {
                     local.set_base_url(url, false);

@@ -112,7 +112,7 @@ impl Checkouts {
         replacing: Option<&str>,
     ) -> Result<String, ProviderError> {
         match &self.db {
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
             absent => absent.absent(),
             #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => {
@@ -120,6 +120,17 @@ impl Checkouts {
             }
             #[cfg(feature = "postgres")]
             PaymentDb::Postgres(pg) => self.create_customer_once(pg, user, email, replacing).await,
+            #[cfg(feature = "workers")]
+            PaymentDb::D1(d1) => {
+                // Another isolate may have stored one first: that one stays.
+                let customer = self
+                    .provider
+                    .create_customer(user, email, replacing)
+                    .await?;
+                d1.keep_customer(user, &customer, now_ms())
+                    .await
+                    .map_err(store_unavailable)
+            }
         }
     }
 

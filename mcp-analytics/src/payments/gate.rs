@@ -97,9 +97,13 @@ impl Gate {
                 Ok(grant) => Ok(grant),
                 Err(Refusal::Final(outcome)) => Err(*outcome),
                 Err(Refusal::Checkout(session)) => {
+                    // A Worker cannot wait for the purchase: it has no timers, and no stream
+                    // to send the client a request on.
                     match payer.legacy_peer.as_ref().filter(|peer| {
-                        peer.supported_elicitation_modes()
-                            .contains(&rmcp::service::ElicitationMode::Url)
+                        !cfg!(target_arch = "wasm32")
+                            && peer
+                                .supported_elicitation_modes()
+                                .contains(&rmcp::service::ElicitationMode::Url)
                     }) {
                         Some(peer) => self.elicit_and_wait(peer, &user, &resolved, &session).await,
                         None => Err(payment_required(&resolved, &session, payer.url_elicitation)),

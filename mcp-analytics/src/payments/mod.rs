@@ -12,12 +12,14 @@
 //! `store::PaymentDb`: a SQLite file serving one process, or a PostgreSQL database shared by
 //! replicas — credits are then reserved in the database, every replica's memory hears the
 //! others' changes (`LISTEN`/`NOTIFY`), and checkouts, customers and webhook events are
-//! created or applied once whichever replica sees them.
+//! created or applied once whichever replica sees them. On a Cloudflare Worker the tables are
+//! in D1 (`store::d1`, `ledger::d1`): each step one statement or one conditional batch.
 
 // Builds without Stripe or HTTP reach only part of this module (no webhooks, no test pages).
 #![cfg_attr(not(all(feature = "stripe", feature = "http")), allow(dead_code))]
 // A build without a payment database (neither `sqlite` nor `postgres`) has no `PaymentDb`
 // value: building payments fails, and the code past each match on the database is unreachable.
+// With D1 only (a Worker), what D1 does not store yet leaves arguments unused.
 #![cfg_attr(
     not(any(feature = "sqlite", feature = "postgres")),
     allow(unused_variables, unreachable_code)
@@ -30,6 +32,7 @@ mod domain;
 mod gate;
 mod ledger;
 mod meter;
+pub(crate) mod pages;
 pub mod pricing;
 mod provider;
 #[cfg(all(test, feature = "postgres", feature = "http", feature = "stripe"))]
@@ -53,6 +56,8 @@ pub use builder::PaymentsBuilder;
 pub(crate) use gate::{Admission, Payer};
 pub use meter::{MeterDurability, UnknownMeterDurability};
 pub use store::PaymentEventKind;
+#[cfg(all(feature = "workers", target_arch = "wasm32"))]
+pub(crate) use store::d1::{BatchFuture, D1Payments, SharedExecutor};
 
 use self::{
     checkouts::Checkouts,
@@ -104,7 +109,11 @@ struct Parts {
 static GLOBAL: OnceLock<Payments> = OnceLock::new();
 
 /// Why a paid tool refuses to run when payments were not set up (recorded with the call).
-const NOT_CONFIGURED: &str = if cfg!(any(feature = "sqlite", feature = "postgres")) {
+const NOT_CONFIGURED: &str = if cfg!(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "workers"
+)) {
     "payments are not configured on this server"
 } else {
     "no payment database is available in this build (mcp-analytics was built without the `sqlite` and `postgres` features)"
@@ -187,6 +196,12 @@ impl Payments {
         Ok(GLOBAL.get_or_init(|| payments))
     }
 
+    /// Makes `payments` the process-wide handle (once; later calls return the first).
+    #[cfg(all(feature = "workers", target_arch = "wasm32"))]
+    pub(crate) fn set_global(payments: Payments) -> &'static Payments {
+        GLOBAL.get_or_init(|| payments)
+    }
+
     /// What takes the payments, for startup messages.
     pub fn description(&self) -> String {
         match &self.core {
@@ -250,13 +265,26 @@ impl Payments {
         Err(PaymentsError::TestPaymentsOffLoopback { addr }.into())
     }
 
+    /// Whether a Worker reached at `host` may take test payments: as [`Payments::check_listener`]
+    /// natively, only on a loopback name unless `ENVIRONMENT=development` was set explicitly.
+    #[cfg(all(feature = "workers", target_arch = "wasm32"))]
+    pub(crate) fn test_payments_allowed_at(&self, host: &str) -> bool {
+        let Some(core) = &self.core else {
+            return true;
+        };
+        !core.provider.is_local()
+            || core.environment_chosen
+            || matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
+    }
+
     /// Tells the local test provider where this server is reachable (checkout links).
     pub fn set_public_url(&self, url: &str) {
         self.local_base_url(url, false);
     }
 
-    /// The address the server bound, used unless a public URL was configured.
-    #[cfg(feature = "http")]
+    /// The address the server bound (natively; a Worker's the request's origin), used unless
+    /// a public URL was configured.
+    #[cfg(any(feature = "http", all(feature = "workers", target_arch = "wasm32")))]
     pub(crate) fn default_public_url(&self, url: &str) {
         self.local_base_url(url, true);
     }
@@ -436,6 +464,75 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "workers")]
+    #[tokio::test]
+    async fn a_paid_call_on_d1_gets_a_checkout_and_runs_once_the_test_checkout_is_paid() {
+        use crate::d1::{Statement, Value};
+        let db = store::d1::D1Payments::on_sqlite();
+        let payments = Payments::builder()
+            .environment(Environment::Development)
+            .d1(db.clone())
+            .build()
+            .unwrap();
+        payments.set_public_url("http://127.0.0.1:8790");
+        let payer = || Payer {
+            user_id: Some("u".into()),
+            email: None,
+            session: None,
+            url_elicitation: false,
+            legacy_peer: None,
+        };
+        let column = |sql: &'static str| {
+            let db = db.clone();
+            async move {
+                let rows = db.rows(Statement::new(sql, Vec::new())).await.unwrap();
+                rows.into_iter().flatten().collect::<Vec<Value>>()
+            }
+        };
+        let Admission::Refuse(refused) = payments
+            .admit(tool("generate_image", &CREDITS), payer())
+            .await
+        else {
+            panic!("an unpaid call ran");
+        };
+        assert_eq!(refused.status, crate::Status::PaymentRequired);
+        let [Value::Text(id)] = &column("SELECT session_id FROM payment_checkouts").await[..]
+        else {
+            panic!("one checkout stored in D1");
+        };
+        let page = payments.pay_test_checkout(id).await;
+        assert!(
+            matches!(&page.body, pages::PageBody::Html(html) if html.contains("Test payment complete")),
+            "status {}",
+            page.status
+        );
+        let Admission::Run(ticket) = payments
+            .admit(tool("generate_image", &CREDITS), payer())
+            .await
+        else {
+            panic!("a paid call was refused");
+        };
+        ticket.settle_with(true).await;
+        assert_eq!(
+            column("SELECT credits FROM payment_entitlements").await,
+            [Value::Int(0)]
+        );
+        assert_eq!(
+            column("SELECT kind FROM payment_events ORDER BY id").await,
+            [
+                Value::Text("checkout_created".into()),
+                Value::Text("checkout_completed".into())
+            ]
+        );
+        let Admission::Refuse(again) = payments
+            .admit(tool("generate_image", &CREDITS), payer())
+            .await
+        else {
+            panic!("a used credit ran a second call");
+        };
+        assert_eq!(again.status, crate::Status::PaymentRequired);
+    }
+
     #[tokio::test]
     async fn tools_with_the_same_prices_but_different_grants_are_refused_at_startup() {
         let dir = tempfile::tempdir().unwrap();
@@ -474,7 +571,10 @@ mod tests {
     }
 }
 
-#[cfg(all(test, not(any(feature = "sqlite", feature = "postgres"))))]
+#[cfg(all(
+    test,
+    not(any(feature = "sqlite", feature = "postgres", feature = "workers"))
+))]
 mod no_database_tests {
     use super::{
         pricing::{Grant, LineItem, PaidKind, Price, Pricing},

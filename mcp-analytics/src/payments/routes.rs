@@ -10,7 +10,8 @@ use axum::{
 };
 
 use super::{
-    Payments, domain::CheckoutStatus, ledger::SubscriptionChange, now_ms, provider::local,
+    Payments,
+    pages::{Page, PageBody},
 };
 
 /// The payments router (mounted at the root by `serve::http`): the checkout pages, which no
@@ -53,74 +54,17 @@ async fn webhook() -> Response {
 }
 
 async fn pay_page(State(payments): State<Payments>, Path(id): Path<String>) -> Response {
-    render(&payments, &id, None).await
+    answer(payments.checkout_page(&id).await)
 }
 
 async fn pay(State(payments): State<Payments>, Path(id): Path<String>) -> Response {
-    let Some(core) = payments.core() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let Some(provider) = core.provider.as_local() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let (session, subscription) = match provider.complete(&id, now_ms() / 1000).await {
-        Ok(Some(completed)) => completed,
-        Ok(None) => return (StatusCode::NOT_FOUND, "no such checkout").into_response(),
-        Err(error) => {
-            tracing::error!("cannot complete the test payment: {error}");
-            return (StatusCode::SERVICE_UNAVAILABLE, "cannot record the payment").into_response();
-        }
-    };
-    let mut result = core.ledger.fulfil(&session).await.map(drop);
-    if let (Ok(()), Some(sub)) = (&result, &subscription) {
-        result = core
-            .ledger
-            .apply_subscription(sub, SubscriptionChange::Created)
-            .await;
-    }
-    match result {
-        Ok(()) if session.status == CheckoutStatus::Complete => {
-            render(
-                &payments,
-                &id,
-                Some("Test payment complete. Go back to your MCP client and call the tool again."),
-            )
-            .await
-        }
-        Ok(()) => render(&payments, &id, None).await,
-        Err(error) => {
-            tracing::error!("cannot record the test payment: {error}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "cannot record the payment",
-            )
-                .into_response()
-        }
-    }
+    answer(payments.pay_test_checkout(&id).await)
 }
 
-async fn render(payments: &Payments, id: &str, message: Option<&str>) -> Response {
-    let Some(core) = payments.core() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let Some(provider) = core.provider.as_local() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let session = match provider.retrieve_checkout(id).await {
-        Ok(session) => session,
-        Err(super::ProviderError::Missing(_)) => {
-            return (StatusCode::NOT_FOUND, "no such checkout").into_response();
-        }
-        Err(error) => {
-            tracing::error!("cannot show the test checkout: {error}");
-            return (StatusCode::SERVICE_UNAVAILABLE, "payments are unavailable").into_response();
-        }
-    };
-    let reason = session
-        .metadata
-        .get("mcp_tool")
-        .and_then(|tool| core.pricing.get(tool))
-        .map(|pricing| pricing.reason.clone())
-        .unwrap_or_default();
-    Html(local::page(&session, &reason, message)).into_response()
+fn answer(page: Page) -> Response {
+    let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match page.body {
+        PageBody::Html(html) => (status, Html(html)).into_response(),
+        PageBody::Text(text) => (status, text).into_response(),
+    }
 }

@@ -179,7 +179,7 @@ impl Webhooks {
         object: &EventObject,
     ) -> Result<bool, StoreError> {
         match &self.db {
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
             absent => absent.absent(),
             #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => {
@@ -195,6 +195,8 @@ impl Webhooks {
             }
             #[cfg(feature = "postgres")]
             PaymentDb::Postgres(pg) => self.apply_across_replicas(pg, claim, object).await,
+            #[cfg(feature = "workers")]
+            PaymentDb::D1(_) => Err(StoreError::NotOnD1("Stripe's webhook events")),
         }
     }
 

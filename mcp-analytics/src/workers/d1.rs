@@ -13,7 +13,10 @@ use worker::{
     worker_sys,
 };
 
-use crate::d1::{D1Error, Executor, MAX_SAFE_INT, Outcome, Statement, Value};
+use crate::{
+    d1::{D1Error, Executor, MAX_SAFE_INT, Outcome, Statement, Value},
+    payments::{BatchFuture, SharedExecutor},
+};
 
 /// A D1 database as an [`Executor`].
 pub(super) struct D1(pub(super) D1Database);
@@ -150,4 +153,16 @@ fn error(value: JsValue) -> D1Error {
         None => value.as_string().unwrap_or_else(|| format!("{value:?}")),
     };
     D1Error::new(message)
+}
+
+/// A D1 binding the payment components keep between requests. A Worker instance runs on one
+/// thread, so the binding (a JavaScript object) is never reached from another.
+pub(super) struct SharedD1(pub(super) worker::send::SendWrapper<D1>);
+
+impl SharedExecutor for SharedD1 {
+    fn batch<'a>(&'a self, statements: &'a [Statement]) -> BatchFuture<'a> {
+        Box::pin(worker::send::SendFuture::new(Executor::batch(
+            &*self.0, statements,
+        )))
+    }
 }

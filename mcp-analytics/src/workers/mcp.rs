@@ -173,7 +173,7 @@ pub(super) fn parts(request: &Request) -> worker::Result<http::request::Parts> {
 }
 
 /// A browser page of another site may not call the server (`Origin` names another host).
-fn cross_origin(request: &Request) -> worker::Result<Option<Response>> {
+pub(super) fn cross_origin(request: &Request) -> worker::Result<Option<Response>> {
     let Some(origin) = request.headers().get("origin")? else {
         return Ok(None);
     };

@@ -16,6 +16,9 @@
 //!   with `202`. `GET` and `DELETE` answer `405`: a Worker keeps no stream open and no session
 //!   (that would take a Durable Object), so servers cannot send requests to clients here
 //!   (elicitation and sampling answer an error).
+//! - `GET`/`POST /pay/{id}`: the local test provider's checkout page (development, no
+//!   `STRIPE_SECRET_KEY`): `#[paid]` tools keep what users bought in the same D1 database
+//!   (see `payments`).
 //! - `/analytics`: the native dashboard's page, its sign-in form and its JSON API
 //!   (`/analytics/api/{overview,errors,payments,alerts,session}`, plus `sessions` and `report`),
 //!   read from D1, behind `MCP_ANALYTICS_API_KEY` (a Worker secret) given as a bearer token or
@@ -30,6 +33,7 @@
 mod analytics;
 mod d1;
 mod mcp;
+mod payments;
 mod runtime;
 
 use rmcp::ServerHandler;
@@ -59,12 +63,19 @@ where
     if S::GLOBAL_ANALYTICS {
         install_analytics(&env);
     }
+    if S::GLOBAL_PAYMENTS {
+        payments::install(&env, &request);
+        payments::note_origin(&request);
+    }
     let path = request.path();
     let analytics_handle = server.analytics().clone();
     let response = match (request.method(), path.as_str()) {
         (Method::Post, "/mcp") => mcp::answer(server, request).await,
         (Method::Options, "/mcp") => Response::empty().map(|response| response.with_status(204)),
         (_, "/mcp") => mcp::method_not_allowed(),
+        (_, path) if path.starts_with("/pay/") => {
+            payments::answer(&request, &path["/pay/".len()..]).await
+        }
         (_, path) if path == "/analytics" || path.starts_with("/analytics/") => {
             analytics::answer(request, &env, &path["/analytics".len()..]).await
         }

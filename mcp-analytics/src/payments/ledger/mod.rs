@@ -12,6 +12,10 @@
 //! store's announcements (`listen`).
 
 mod cache;
+#[cfg(feature = "workers")]
+mod d1;
+#[cfg(all(test, feature = "workers", feature = "sqlite"))]
+mod d1_tests;
 #[cfg(feature = "postgres")]
 mod listen;
 #[cfg(all(test, feature = "sqlite"))]
@@ -82,7 +86,7 @@ impl Ledger {
         subscription_ttl: Duration,
     ) -> Result<Arc<Self>, crate::Error> {
         match db {
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
             absent => absent.absent(),
             #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(Arc::new(Self::new(
@@ -97,6 +101,11 @@ impl Ledger {
                 listen::start(Arc::downgrade(&ledger), store, pg.url.clone())?;
                 Ok(ledger)
             }
+            #[cfg(feature = "workers")]
+            PaymentDb::D1(d1) => Ok(Arc::new(Self::new(
+                Arc::new(d1::D1Ledger::new(d1.clone())),
+                subscription_ttl,
+            ))),
         }
     }
 

@@ -107,11 +107,15 @@ pub(crate) enum MeterStore {
     Sqlite(SharedStore),
     #[cfg(feature = "postgres")]
     Postgres(postgres::PgMeter),
+    /// A Worker's D1 tables: written by the call, delivered by no one yet (a Worker has no
+    /// thread; delivering to Stripe through `fetch` is to come).
+    #[cfg(feature = "workers")]
+    D1(crate::payments::store::d1::D1Payments),
 }
 
 impl MeterStore {
     /// A build without a payment database has no outbox (see [`PaymentDb::absent`]).
-    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+    #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
     fn absent(&self) -> ! {
         match *self {}
     }
@@ -170,6 +174,8 @@ impl Meter {
                 pg.pool,
                 provider.request_timeout(),
             )),
+            #[cfg(feature = "workers")]
+            PaymentDb::D1(d1) => MeterStore::D1(d1),
         };
         Self::start_on(store, provider, durability)
     }
@@ -196,7 +202,7 @@ impl Meter {
         let thread = std::thread::Builder::new().name("mcp-analytics-meter".into());
         let shared = state.clone();
         let spawned: std::io::Result<JoinHandle<()>> = match &state.store {
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
             absent => absent.absent(),
             #[cfg(feature = "sqlite")]
             MeterStore::Sqlite(store) => {
@@ -213,6 +219,16 @@ impl Meter {
                     let _ended = ended_when_dropped;
                     sender.run(&shared, &flushes);
                 })
+            }
+            // No threads on a Worker: calls write the outbox themselves.
+            #[cfg(feature = "workers")]
+            MeterStore::D1(_) => {
+                drop((thread, shared, flushes, ended_when_dropped, ended));
+                return Ok(Arc::new(Meter {
+                    state,
+                    flush,
+                    sender: std::sync::Mutex::new(None),
+                }));
             }
         };
         let handle = spawned.map_err(Error::Writer)?;
@@ -234,9 +250,17 @@ impl Meter {
             ts_s: now_ms() / 1000,
         };
         let state = &self.state;
+        #[cfg(feature = "workers")]
+        #[allow(irrefutable_let_patterns)] // D1 is the only store of a Worker's build.
+        if let MeterStore::D1(d1) = &state.store {
+            if let Err(error) = d1_enqueue(d1, &event).await {
+                tracing::error!("cannot write a meter event to the outbox: {error}");
+            }
+            return;
+        }
         if state.durability == MeterDurability::Committed {
             let written: Result<(), (String, Vec<Queued>)> = match &state.store {
-                #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+                #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
                 absent => absent.absent(),
                 #[cfg(feature = "sqlite")]
                 MeterStore::Sqlite(store) => {
@@ -244,6 +268,8 @@ impl Meter {
                 }
                 #[cfg(feature = "postgres")]
                 MeterStore::Postgres(pg) => pg.enqueue_committed(vec![event]).await,
+                #[cfg(feature = "workers")]
+                MeterStore::D1(_) => unreachable!("written above"),
             };
             if let Err((error, back)) = written {
                 tracing::error!("cannot write a meter event to the outbox, queued: {error}");
@@ -267,7 +293,7 @@ impl Meter {
     /// last round).
     pub(crate) fn pending(&self) -> u64 {
         match &self.state.store {
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
             absent => absent.absent(),
             #[cfg(feature = "sqlite")]
             MeterStore::Sqlite(store) => store
@@ -279,6 +305,9 @@ impl Meter {
                 .unsigned_abs(),
             #[cfg(feature = "postgres")]
             MeterStore::Postgres(_) => self.state.pending.load(Ordering::Relaxed),
+            // Not counted on a Worker (counting would take a D1 round trip).
+            #[cfg(feature = "workers")]
+            MeterStore::D1(_) => 0,
         }
     }
 
@@ -483,6 +512,34 @@ fn enqueue(store: &SharedStore, queued: Vec<Queued>) -> Result<(), (StoreError, 
         store.outbox().enqueue(&rows, now_ms())
     });
     written.map_err(|error| (error.into(), queued))
+}
+
+/// Writes one metered call to a D1 outbox, with the user's customer (one statement; none
+/// written for a user without a customer, whose usage is not billable).
+#[cfg(feature = "workers")]
+async fn d1_enqueue(
+    d1: &crate::payments::store::d1::D1Payments,
+    event: &Queued,
+) -> Result<(), super::store::StoreError> {
+    use crate::d1::{Statement, Value};
+    let written = d1
+        .execute(Statement::new(
+            "INSERT OR IGNORE INTO meter_outbox (identifier, event_name, customer_id, user_id, tool, value, ts_s, state, next_attempt_ms)
+             SELECT ?1, ?2, customer_id, ?3, ?4, 1, ?5, 'pending', ?6 FROM payment_customers WHERE user_id = ?3",
+            vec![
+                event.identifier.as_str().into(),
+                event.event_name.as_str().into(),
+                event.user.as_str().into(),
+                event.tool.as_str().into(),
+                Value::Int(event.ts_s),
+                Value::Int(now_ms()),
+            ],
+        ))
+        .await?;
+    if written == 0 {
+        tracing::error!(user = %event.user, "metered call by a user without a customer; usage not billable");
+    }
+    Ok(())
 }
 
 fn drain(queue: &SegQueue<Queued>) -> Vec<Queued> {

@@ -14,7 +14,7 @@ impl PaymentDb {
     /// The user's provider customer.
     pub(crate) async fn customer_of(&self, user: &str) -> Result<Option<String>, StoreError> {
         match self {
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
             absent => absent.absent(),
             #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(store.lock().customers().of_user(user)?),
@@ -26,6 +26,8 @@ impl PaymentDb {
                 tx.commit().await?;
                 Ok(customer)
             }
+            #[cfg(feature = "workers")]
+            PaymentDb::D1(d1) => d1.customer_of(user).await,
         }
     }
 
@@ -36,7 +38,7 @@ impl PaymentDb {
         customer: &str,
     ) -> Result<(), StoreError> {
         match self {
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
             absent => absent.absent(),
             #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(store.lock().customers().forget(user, customer)?),
@@ -48,6 +50,8 @@ impl PaymentDb {
                 tx.commit().await?;
                 Ok(())
             }
+            #[cfg(feature = "workers")]
+            PaymentDb::D1(d1) => d1.forget_customer(user, customer).await,
         }
     }
 
@@ -60,7 +64,7 @@ impl PaymentDb {
         now_ms: i64,
     ) -> Result<Option<CheckoutRow>, StoreError> {
         match self {
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
             absent => absent.absent(),
             #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => {
@@ -76,6 +80,8 @@ impl PaymentDb {
                 tx.commit().await?;
                 Ok(pending)
             }
+            #[cfg(feature = "workers")]
+            PaymentDb::D1(d1) => d1.pending_checkout(user, key, now_ms).await,
         }
     }
 
@@ -86,7 +92,7 @@ impl PaymentDb {
         key: &EntitlementKey,
     ) -> Result<i64, StoreError> {
         match self {
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
             absent => absent.absent(),
             #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(store.lock().checkouts().count(user, key)?),
@@ -98,6 +104,8 @@ impl PaymentDb {
                 tx.commit().await?;
                 Ok(count)
             }
+            #[cfg(feature = "workers")]
+            PaymentDb::D1(d1) => d1.checkouts_offered(user, key).await,
         }
     }
 
@@ -119,7 +127,7 @@ impl PaymentDb {
             ..EventRow::default()
         };
         match self {
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
             absent => absent.absent(),
             #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(store.lock().transaction(|store| {
@@ -138,6 +146,11 @@ impl PaymentDb {
                 tx.commit().await?;
                 Ok(())
             }
+            #[cfg(feature = "workers")]
+            PaymentDb::D1(d1) => {
+                d1.checkout_created(session, user, tool, key, &event, now_ms)
+                    .await
+            }
         }
     }
 
@@ -148,7 +161,7 @@ impl PaymentDb {
         status: &CheckoutStatus,
     ) -> Result<(), StoreError> {
         match self {
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
             absent => absent.absent(),
             #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(store
@@ -163,6 +176,8 @@ impl PaymentDb {
                 tx.commit().await?;
                 Ok(())
             }
+            #[cfg(feature = "workers")]
+            PaymentDb::D1(d1) => d1.set_checkout_status(session_id, status).await,
         }
     }
 
@@ -178,7 +193,7 @@ impl PaymentDb {
     ) -> Result<bool, StoreError> {
         let expired = CheckoutStatus::Expired;
         match self {
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
             absent => absent.absent(),
             #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(once(store, claim, now_ms, |store| {
@@ -200,6 +215,8 @@ impl PaymentDb {
                 tx.commit().await?;
                 Ok(true)
             }
+            #[cfg(feature = "workers")]
+            PaymentDb::D1(_) => Err(StoreError::NotOnD1("a checkout expired by Stripe")),
         }
     }
 
@@ -216,7 +233,7 @@ impl PaymentDb {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         match self {
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
             absent => absent.absent(),
             #[cfg(feature = "sqlite")]
             PaymentDb::Sqlite(store) => Ok(once(store, claim, now_ms, |store| {
@@ -270,6 +287,8 @@ impl PaymentDb {
                 tx.commit().await?;
                 Ok(true)
             }
+            #[cfg(feature = "workers")]
+            PaymentDb::D1(_) => Err(StoreError::NotOnD1("an invoice from Stripe")),
         }
     }
 }

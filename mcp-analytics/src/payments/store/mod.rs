@@ -5,6 +5,8 @@
 
 mod checkouts;
 mod customers;
+#[cfg(feature = "workers")]
+pub(crate) mod d1;
 mod db;
 mod entitlements;
 mod events;
@@ -51,6 +53,15 @@ pub(crate) enum StoreError {
     #[cfg(feature = "postgres")]
     #[error("payment store: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
+    /// D1 failed (or could not be reached).
+    #[cfg(feature = "workers")]
+    #[error("payment store: {0}")]
+    D1(#[from] crate::d1::D1Error),
+    /// What this step needs is not stored on D1 yet (Stripe's webhooks: refunds, disputes,
+    /// invoices, delayed payments).
+    #[cfg(feature = "workers")]
+    #[error("payment store: {0} is not available on D1 yet")]
+    NotOnD1(&'static str),
 }
 
 /// Where the payment components keep their state: one SQLite connection shared in this
@@ -65,6 +76,9 @@ pub(crate) enum PaymentDb {
     /// The PostgreSQL database's payment tables (many replicas).
     #[cfg(feature = "postgres")]
     Postgres(pg::PgPayments),
+    /// A Cloudflare D1 database's payment tables (many Worker isolates).
+    #[cfg(feature = "workers")]
+    D1(d1::D1Payments),
 }
 
 impl PaymentDb {
@@ -76,12 +90,14 @@ impl PaymentDb {
             PaymentDb::Sqlite(store) => Some(store),
             #[cfg(feature = "postgres")]
             PaymentDb::Postgres(_) => None,
+            #[cfg(feature = "workers")]
+            PaymentDb::D1(_) => None,
         }
     }
 
     /// A build without a payment database has no value of this type (building payments fails
     /// first): the arm every match needs there.
-    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+    #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "workers")))]
     pub(crate) fn absent(&self) -> ! {
         match *self {}
     }
