@@ -16,6 +16,9 @@
 //!   with `202`. `GET` and `DELETE` answer `405`: a Worker keeps no stream open and no session
 //!   (that would take a Durable Object), so servers cannot send requests to clients here
 //!   (elicitation and sampling answer an error).
+//! - With `MCP_OAUTH_ISSUER` set, `/mcp` needs a bearer JWT from that issuer and records its
+//!   subject as the user; `/.well-known/oauth-protected-resource` describes it (see
+//!   `identity.rs`).
 //! - `GET /analytics/api/{overview,errors,sessions,session}`: the dashboard's JSON, read from
 //!   D1, behind `Authorization: Bearer <MCP_ANALYTICS_API_KEY>` (a Worker secret; without it the
 //!   API answers `401`).
@@ -28,6 +31,7 @@
 
 mod analytics;
 mod d1;
+mod identity;
 mod mcp;
 mod runtime;
 
@@ -61,11 +65,18 @@ where
     let path = request.path();
     let analytics_handle = server.analytics().clone();
     let response = match (request.method(), path.as_str()) {
-        (Method::Post, "/mcp") => mcp::answer(server, request).await,
+        (Method::Post, "/mcp") => match identity::admit(&request, &env).await {
+            Ok(caller) => mcp::answer(server, request, caller).await,
+            Err(refusal) => Ok(refusal),
+        },
         (Method::Options, "/mcp") => Response::empty().map(|response| response.with_status(204)),
         (_, "/mcp") => mcp::method_not_allowed(),
         (Method::Get, path) if path == "/analytics" || path.starts_with("/analytics/") => {
             analytics::answer(&request, &env, &path["/analytics".len()..]).await
+        }
+        (Method::Get, path) if path.starts_with("/.well-known/oauth-protected-resource") => {
+            identity::metadata(&request, &env, path)
+                .unwrap_or_else(|| Response::error("not found", 404))
         }
         _ => Response::error("not found", 404),
     };
