@@ -7,16 +7,21 @@
 # - a valid token → the call answered, and D1's tool_calls.user_id is the token's `sub`;
 # - an expired token, or one for another audience → 401 `invalid_token`.
 #
-#   examples/workers/smoke-oauth.sh PORT    (PORT + 1 serves the JWKS)
+#   examples/workers/smoke-oauth.sh PORT    (JWKS_PORT, default PORT + 100, serves the JWKS)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 port="${1:-8787}"
-jwks_port=$((port + 1))
+jwks_port="${JWKS_PORT:-$((port + 100))}"
 url="http://127.0.0.1:$port/mcp"
 work="$(mktemp -d)"
 say() { echo "[workers smoke-oauth] $*" >&2; }
-fail() { say "FAILED: $*"; exit 1; }
+fail() {
+  say "FAILED: $*"
+  sleep 1 # wrangler's log of the last request
+  [[ -f "$work/run-local.err" ]] && grep -v '^    at ' "$work/run-local.err" | tail -30 >&2
+  exit 1
+}
 
 export WORKERS_CACHE="${WORKERS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mcp-analytics-workers}"
 python=python3
@@ -114,7 +119,7 @@ say "metadata: $document"
 subject="user-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 status="$(call "$(token "$issuer" "$url" "$subject" 300)")"
 [[ "$status" == 200 ]] || fail "a valid token: status $status, $(cat "$work/body")"
-grep -q '"text":"5"' "$work/body" || fail "a valid token: $(cat "$work/body")"
+grep -q '"text":"Result: 5"' "$work/body" || fail "a valid token: $(cat "$work/body")"
 say "a valid token: 200, add answered 5"
 
 refused() { # WHAT AUDIENCE EXPIRES_IN WHY

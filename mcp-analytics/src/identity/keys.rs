@@ -85,6 +85,10 @@ pub(super) fn verify(
                     .registered
                     .check(rules, now_s)
                     .map_err(Failure::Invalid)?;
+                // `sub` is required of a JWT (introspection answers may use `username`).
+                if data.claims.claims.sub.is_none() {
+                    return Err(Failure::Invalid("the access token lacks a required claim"));
+                }
                 return data
                     .claims
                     .claims

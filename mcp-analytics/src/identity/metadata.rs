@@ -194,6 +194,18 @@ mod tests {
     }
 
     #[test]
+    fn the_metadata_is_published_at_the_well_known_path_and_below_it_for_mcp() {
+        assert!(is_metadata_path("/.well-known/oauth-protected-resource"));
+        assert!(is_metadata_path(
+            "/.well-known/oauth-protected-resource/mcp"
+        ));
+        assert!(!is_metadata_path(
+            "/.well-known/oauth-protected-resource/other"
+        ));
+        assert!(!is_metadata_path("/.well-known/oauth-protected-resourcex"));
+    }
+
+    #[test]
     fn discovery_urls_follow_rfc_8414_then_oidc() {
         assert_eq!(
             discovery_urls("https://idp.example.com/"),

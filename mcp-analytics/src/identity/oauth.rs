@@ -1,5 +1,6 @@
-//! The OAuth 2.1 resource server for `/mcp` natively: the axum middleware that accepts a request only with a valid `Authorization: Bearer` token and
-//! puts the caller's [`Identity`](crate::Identity) into its extensions.
+//! The OAuth 2.1 resource server for `/mcp` natively: the axum middleware that accepts a
+//! request only with a valid `Authorization: Bearer` token and puts the caller's
+//! [`Identity`](crate::Identity) into its extensions.
 
 use std::sync::Arc;
 

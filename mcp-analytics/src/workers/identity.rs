@@ -109,7 +109,7 @@ async fn get(url: String) -> Result<Vec<u8>, String> {
     let mut init = RequestInit::new();
     init.with_method(Method::Get)
         .with_headers(headers)
-        .with_redirect(RequestRedirect::Error);
+        .with_redirect(RequestRedirect::Manual);
     let request = Request::new_with_init(&url, &init).map_err(|error| error.to_string())?;
     let mut response = Fetch::Request(request)
         .send()
