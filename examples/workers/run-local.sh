@@ -6,7 +6,9 @@
 #
 #   examples/workers/run-local.sh 8787
 #
-# MCP_ANALYTICS_API_KEY (default: a fresh random key, printed) guards /analytics/api/….
+# MCP_ANALYTICS_API_KEY (default: a fresh random key, printed) guards /analytics; local D1 lives
+# in WORKERS_STATE_DIR (default examples/workers/.wrangler/state).
+# MCP_OAUTH_* variables set in the environment are passed to the Worker (OAuth on /mcp).
 set -euo pipefail
 
 port="${1:?usage: run-local.sh PORT [--build-only | wrangler dev arguments…]}"
@@ -42,16 +44,24 @@ say "wasm: $(stat -c %s "$build/index_bg.wasm") bytes after wasm-opt, $(gzip -9c
 
 export WRANGLER_SEND_METRICS=false CI="${CI:-1}"
 cd "$here"
-"$WRANGLER" d1 migrations apply MCP_ANALYTICS_DB --local >&2 <<<"y"
+# Local D1 and the rest of wrangler's state; the smoke tests start from an empty one.
+state="${WORKERS_STATE_DIR:-$here/.wrangler/state}"
+"$WRANGLER" d1 migrations apply MCP_ANALYTICS_DB --local --persist-to "$state" >&2 <<<"y"
 key="${MCP_ANALYTICS_API_KEY:-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')}"
 [[ -n "${MCP_ANALYTICS_API_KEY:-}" ]] || say "MCP_ANALYTICS_API_KEY for /analytics/api: $key"
-"$WRANGLER" dev --ip 127.0.0.1 --port "$port" --var "MCP_ANALYTICS_API_KEY:$key" "$@" >&2 &
+vars=(--var "MCP_ANALYTICS_API_KEY:$key")
+while IFS='=' read -r name value; do
+  vars+=(--var "$name:$value")
+done < <(env | grep '^MCP_OAUTH_' || true)
+"$WRANGLER" dev --ip 127.0.0.1 --port "$port" --persist-to "$state" "${vars[@]}" "$@" >&2 &
 wrangler_pid=$!
 trap 'kill "$wrangler_pid" 2>/dev/null; wait "$wrangler_pid" 2>/dev/null' EXIT INT TERM
 ping='{"jsonrpc":"2.0","id":0,"method":"ping"}'
 for _ in $(seq 1 240); do
-  if curl -fsS -m 2 -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
-    -d "$ping" "http://127.0.0.1:$port/mcp" >/dev/null 2>&1; then
+  # 200, or 401 when OAuth guards /mcp.
+  status="$(curl -sS -m 2 -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
+    -H 'accept: application/json, text/event-stream' -d "$ping" "http://127.0.0.1:$port/mcp" 2>/dev/null || true)"
+  if [[ "$status" == 200 || "$status" == 401 ]]; then
     echo "READY: MCP at http://127.0.0.1:$port/mcp, analytics API at http://127.0.0.1:$port/analytics/api/overview"
     wait "$wrangler_pid"
     exit $?

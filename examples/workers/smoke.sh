@@ -25,6 +25,7 @@ export PATH="$node_bin:$PATH"
 mcp_bin="$repo/.tools/mcp/node_modules/.bin"
 
 export MCP_ANALYTICS_API_KEY="smoke-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export WORKERS_STATE_DIR="$work/state"
 "$here/run-local.sh" "$port" >"$work/run-local.out" 2>"$work/run-local.err" &
 server=$!
 cleanup() {
@@ -94,7 +95,7 @@ api() { curl -fsS -H "authorization: Bearer $MCP_ANALYTICS_API_KEY" "http://127.
 curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/analytics/api/overview" | grep -q 401 \
   || fail "the analytics API must refuse a request without the key"
 d1() {
-  (cd "$here" && WRANGLER_SEND_METRICS=false "$WRANGLER" d1 execute MCP_ANALYTICS_DB --local --json --command "$1")
+  (cd "$here" && WRANGLER_SEND_METRICS=false "$WRANGLER" d1 execute MCP_ANALYTICS_DB --local --persist-to "$WORKERS_STATE_DIR" --json --command "$1")
 }
 export WORKERS_CACHE="${WORKERS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mcp-analytics-workers}"
 WRANGLER="$WORKERS_CACHE/node/node_modules/.bin/wrangler"

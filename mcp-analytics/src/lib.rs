@@ -204,7 +204,7 @@ pub use event::{Method, RequestEvent, RequestStatus, Status, ToolCallEvent, Tran
 #[cfg(feature = "dashboard")]
 #[doc = include_str!("../docs/collector.md")]
 pub use fanin::collector;
-#[cfg(feature = "oauth")]
+#[cfg(feature = "jwt")]
 pub use identity::OAuthConfig;
 pub use identity::{Identity, IdentityResolver, UserDetails};
 pub use mcp_analytics_macros::{complete, mcp_server, paid, prompt, resource, tool};

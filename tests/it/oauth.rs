@@ -308,6 +308,11 @@ async fn jwt_access_tokens_identify_users_and_bad_ones_are_refused() {
     let mut no_audience = claims(&issuer, &audience, "mallory");
     no_audience.as_object_mut().unwrap().remove("aud");
     assert_invalid(&server, &rsa.sign(&no_audience), "no audience").await;
+    // A JWT names its user in `sub`; `username` (an introspection field) does not stand in.
+    let mut no_subject = claims(&issuer, &audience, "mallory");
+    no_subject.as_object_mut().unwrap().remove("sub");
+    no_subject["username"] = json!("mallory");
+    assert_invalid(&server, &rsa.sign(&no_subject), "no sub, a username").await;
     // Tampered payload, original signature.
     let parts: Vec<&str> = valid.split('.').collect();
     let tampered = format!(

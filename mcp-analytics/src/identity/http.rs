@@ -1,14 +1,11 @@
 //! The bounded fetch helpers every outgoing OAuth request uses (discovery, JWKS, introspection):
-//! which URLs may be fetched ([`secure_url`]) and reading a JSON answer of bounded size
-//! ([`fetch_json`]).
+//! which URLs may be fetched ([`secure_url`]) and, natively, reading a JSON answer of bounded
+//! size (`fetch_json`).
 
-use http::{Uri, header};
-use serde::de::DeserializeOwned;
-
-use super::claims::Failure;
+use http::Uri;
 
 /// The largest metadata, JWKS or introspection response read.
-const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+pub(super) const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
 /// Why a URL may not be fetched: keys and token answers must not cross the network unprotected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -46,13 +43,15 @@ pub(super) fn secure_url(url: &str) -> Result<(), InsecureUrl> {
 }
 
 /// Sends `request` and parses a JSON answer of at most [`MAX_RESPONSE_BYTES`].
-pub(super) async fn fetch_json<T: DeserializeOwned>(
+#[cfg(feature = "oauth")]
+pub(super) async fn fetch_json<T: serde::de::DeserializeOwned>(
     request: reqwest::RequestBuilder,
     url: &str,
-) -> Result<T, Failure> {
+) -> Result<T, super::claims::Failure> {
+    use super::claims::Failure;
     let unavailable = |why: String| Failure::Unavailable(format!("{url}: {why}"));
     let mut response = request
-        .header(header::ACCEPT, "application/json")
+        .header(http::header::ACCEPT, "application/json")
         .send()
         .await
         .map_err(|error| unavailable(error.to_string()))?;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{
-    claims::{Claims, Failure},
+    claims::{Audience, Claims, Failure},
     http,
 };
 use crate::Identity;
@@ -59,22 +59,6 @@ struct Response {
     aud: Option<Audience>,
     #[serde(flatten)]
     claims: Claims,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audience {
-    fn contains(&self, audience: &str) -> bool {
-        match self {
-            Audience::One(one) => one == audience,
-            Audience::Many(many) => many.iter().any(|one| one == audience),
-        }
-    }
 }
 
 /// What [`Introspector::new`] needs.

@@ -2,16 +2,17 @@
 //! clients find where to sign in), and the RFC 8414 / OpenID discovery documents it reads to
 //! find the issuer's JWKS.
 
+#[cfg(feature = "oauth")]
 use std::sync::Arc;
 
+#[cfg(feature = "oauth")]
 use axum::{Json, Router, extract::State, routing::get};
 use http::{HeaderMap, Uri, header};
 use serde_json::{Value, json};
 
-use super::{
-    claims::Failure,
-    http::{fetch_json, secure_url},
-};
+#[cfg(feature = "oauth")]
+use super::claims::Failure;
+use super::{OAuthConfig, http::secure_url};
 
 /// The RFC 9728 well-known path prefix.
 pub(super) const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -28,6 +29,15 @@ pub(super) struct ResourceMetadata {
 }
 
 impl ResourceMetadata {
+    /// The metadata `config` publishes.
+    pub(super) fn of(config: &OAuthConfig) -> Self {
+        Self {
+            resource: config.resource.clone(),
+            issuer: config.issuer.clone(),
+            scopes_supported: config.scopes_supported.clone(),
+        }
+    }
+
     /// This resource's URL as seen by a request: the configured one, else from its `Host`.
     pub(super) fn resource(&self, headers: &HeaderMap) -> String {
         self.resource
@@ -36,7 +46,7 @@ impl ResourceMetadata {
     }
 
     /// The RFC 9728 document for the resource as seen by this request.
-    fn document(&self, headers: &HeaderMap) -> Value {
+    pub(super) fn document(&self, headers: &HeaderMap) -> Value {
         let mut document = json!({
             "resource": self.resource(headers),
             "authorization_servers": [self.issuer],
@@ -49,7 +59,15 @@ impl ResourceMetadata {
     }
 }
 
+/// Whether `path` is where the protected-resource metadata of `/mcp` is published.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(super) fn is_metadata_path(path: &str) -> bool {
+    path.strip_prefix(PRM_PATH)
+        .is_some_and(|rest| rest.is_empty() || rest == "/mcp")
+}
+
 /// Unauthenticated routes serving the protected-resource metadata of `/mcp`.
+#[cfg(feature = "oauth")]
 pub(super) fn router(metadata: Arc<ResourceMetadata>) -> Router {
     Router::new()
         .route(PRM_PATH, get(document))
@@ -57,6 +75,7 @@ pub(super) fn router(metadata: Arc<ResourceMetadata>) -> Router {
         .with_state(metadata)
 }
 
+#[cfg(feature = "oauth")]
 async fn document(
     State(metadata): State<Arc<ResourceMetadata>>,
     headers: HeaderMap,
@@ -120,35 +139,39 @@ pub(super) fn discovery_urls(issuer: &str) -> Vec<String> {
     urls
 }
 
+/// The `jwks_uri` of `document`, the discovery document fetched from `url`, once it is
+/// checked to be the issuer's.
+pub(super) fn jwks_uri_in(document: &Value, issuer: &str, url: &str) -> Result<String, String> {
+    let stated = document.get("issuer").and_then(Value::as_str).unwrap_or("");
+    if stated.trim_end_matches('/') != issuer.trim_end_matches('/') {
+        return Err(format!(
+            "{url} names issuer {stated:?}, not {issuer:?} (MCP_OAUTH_ISSUER)"
+        ));
+    }
+    match document.get("jwks_uri").and_then(Value::as_str) {
+        Some(jwks) => secure_url(jwks)
+            .map(|()| jwks.to_owned())
+            .map_err(|why| format!("{url}: jwks_uri {why}")),
+        None => Err(format!("{url} has no jwks_uri (set MCP_OAUTH_JWKS_URL)")),
+    }
+}
+
 /// Finds the issuer's `jwks_uri` in its authorization-server (or OpenID) metadata, checking
 /// that the document is really the issuer's.
+#[cfg(feature = "oauth")]
 pub(super) async fn discover_jwks_uri(
     client: &reqwest::Client,
     issuer: &str,
 ) -> Result<String, Failure> {
     let mut problems = Vec::new();
     for url in discovery_urls(issuer) {
-        let document: Value = match fetch_json(client.get(&url), &url).await {
-            Ok(document) => document,
-            Err(failure) => {
-                problems.push(failure.to_string());
-                continue;
-            }
+        let found = match super::http::fetch_json::<Value>(client.get(&url), &url).await {
+            Ok(document) => jwks_uri_in(&document, issuer, &url),
+            Err(failure) => Err(failure.to_string()),
         };
-        let stated = document.get("issuer").and_then(Value::as_str).unwrap_or("");
-        if stated.trim_end_matches('/') != issuer.trim_end_matches('/') {
-            problems.push(format!(
-                "{url} names issuer {stated:?}, not {issuer:?} (MCP_OAUTH_ISSUER)"
-            ));
-            continue;
-        }
-        match document.get("jwks_uri").and_then(Value::as_str) {
-            Some(jwks) => {
-                return secure_url(jwks)
-                    .map(|()| jwks.to_owned())
-                    .map_err(|why| Failure::Unavailable(format!("{url}: jwks_uri {why}")));
-            }
-            None => problems.push(format!("{url} has no jwks_uri (set MCP_OAUTH_JWKS_URL)")),
+        match found {
+            Ok(jwks) => return Ok(jwks),
+            Err(problem) => problems.push(problem),
         }
     }
     Err(Failure::Unavailable(problems.join("; ")))
@@ -168,6 +191,18 @@ mod tests {
             metadata_url("https://mcp.example.com"),
             "https://mcp.example.com/.well-known/oauth-protected-resource"
         );
+    }
+
+    #[test]
+    fn the_metadata_is_published_at_the_well_known_path_and_below_it_for_mcp() {
+        assert!(is_metadata_path("/.well-known/oauth-protected-resource"));
+        assert!(is_metadata_path(
+            "/.well-known/oauth-protected-resource/mcp"
+        ));
+        assert!(!is_metadata_path(
+            "/.well-known/oauth-protected-resource/other"
+        ));
+        assert!(!is_metadata_path("/.well-known/oauth-protected-resourcex"));
     }
 
     #[test]

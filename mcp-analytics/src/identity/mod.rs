@@ -1,27 +1,40 @@
 //! Who is calling: the [`Identity`] that authentication middleware puts into the request
 //! extensions, [`IdentityResolver`] to compute it from an HTTP request, how much of it analytics
 //! stores ([`UserDetails`]) and, with the `oauth` feature, an OAuth 2.1 resource server
-//! ([`OAuthConfig`]) that validates bearer tokens on `/mcp`.
+//! ([`OAuthConfig`]) that validates bearer tokens on `/mcp`. The token checks themselves
+//! (feature `jwt`: the claims, the JWKS and its cache policy, the refusals) are shared with
+//! the Cloudflare Worker, which uses them through [`Gate`] (feature `workers`).
 
-#[cfg(feature = "oauth")]
+#[cfg(feature = "jwt")]
+mod challenge;
+#[cfg(feature = "jwt")]
 mod claims;
+#[cfg(feature = "jwt")]
+mod config;
 mod details;
-#[cfg(feature = "oauth")]
+#[cfg(feature = "workers")]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod gate;
+#[cfg(feature = "jwt")]
 mod http;
 #[cfg(feature = "oauth")]
 mod introspection;
 #[cfg(feature = "oauth")]
 mod jwks;
-#[cfg(feature = "oauth")]
+#[cfg(feature = "jwt")]
+mod keys;
+#[cfg(feature = "jwt")]
 mod metadata;
 #[cfg(feature = "oauth")]
 mod oauth;
 #[cfg(feature = "http")]
 mod sessions;
 
+#[cfg(feature = "jwt")]
+pub use config::OAuthConfig;
 pub use details::UserDetails;
-#[cfg(feature = "oauth")]
-pub use oauth::OAuthConfig;
+#[cfg(all(feature = "workers", target_arch = "wasm32"))]
+pub(crate) use gate::{Gate, Rejection};
 #[cfg(feature = "oauth")]
 pub(crate) use oauth::{OAuth, require_bearer};
 #[cfg(feature = "http")]

@@ -14,14 +14,17 @@ use rmcp::{
 use worker::{Request, Response};
 
 use super::runtime;
+use crate::Identity;
 
 /// The largest request body taken (rmcp's HTTP server's limit).
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// Answers one `POST /mcp`.
+/// `caller` is the OAuth identity, which capture records as the user.
 pub(super) async fn answer<S: ServerHandler>(
     server: S,
     mut request: Request,
+    caller: Option<Identity>,
 ) -> worker::Result<Response> {
     if let Some(refusal) = cross_origin(&request)? {
         return Ok(refusal);
@@ -56,7 +59,10 @@ pub(super) async fn answer<S: ServerHandler>(
         // without a session.
         return Response::empty().map(|response| response.with_status(202));
     };
-    let parts = parts(&request)?;
+    let mut parts = parts(&request)?;
+    if let Some(caller) = caller {
+        parts.extensions.insert(caller);
+    }
     let peer = peer_info(&call, &parts.headers);
     let requested = match &call.request {
         ClientRequest::InitializeRequest(initialize) => {

@@ -19,6 +19,9 @@
 //! - `GET`/`POST /pay/{id}`: the local test provider's checkout page (development, no
 //!   `STRIPE_SECRET_KEY`): `#[paid]` tools keep what users bought in the same D1 database
 //!   (see `payments`).
+//! - With `MCP_OAUTH_ISSUER` set, `/mcp` needs a bearer JWT from that issuer and records its
+//!   subject as the user; `/.well-known/oauth-protected-resource` describes it (see
+//!   `identity.rs`).
 //! - `/analytics`: the native dashboard's page, its sign-in form and its JSON API
 //!   (`/analytics/api/{overview,errors,payments,alerts,session}`, plus `sessions` and `report`),
 //!   read from D1, behind `MCP_ANALYTICS_API_KEY` (a Worker secret) given as a bearer token or
@@ -32,6 +35,7 @@
 
 mod analytics;
 mod d1;
+mod identity;
 mod mcp;
 mod payments;
 mod runtime;
@@ -70,7 +74,10 @@ where
     let path = request.path();
     let analytics_handle = server.analytics().clone();
     let response = match (request.method(), path.as_str()) {
-        (Method::Post, "/mcp") => mcp::answer(server, request).await,
+        (Method::Post, "/mcp") => match identity::admit(&request, &env).await {
+            Ok(caller) => mcp::answer(server, request, caller).await,
+            Err(refusal) => Ok(refusal),
+        },
         (Method::Options, "/mcp") => Response::empty().map(|response| response.with_status(204)),
         (_, "/mcp") => mcp::method_not_allowed(),
         (_, path) if path.starts_with("/pay/") => {
@@ -78,6 +85,10 @@ where
         }
         (_, path) if path == "/analytics" || path.starts_with("/analytics/") => {
             analytics::answer(request, &env, &path["/analytics".len()..]).await
+        }
+        (Method::Get, path) if path.starts_with("/.well-known/oauth-protected-resource") => {
+            identity::metadata(&request, &env, path)
+                .unwrap_or_else(|| Response::error("not found", 404))
         }
         _ => Response::error("not found", 404),
     };
