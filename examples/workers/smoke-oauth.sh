@@ -135,6 +135,7 @@ refused "another audience's" "https://other.example.com/mcp" 300 "not for this r
 
 # The valid call is written to D1 after its response (wait_until): poll for it.
 WRANGLER="$WORKERS_CACHE/node/node_modules/.bin/wrangler"
+export PATH="$WORKERS_CACHE/node/node_modules/node/bin:$PATH"   # wrangler needs Node 22
 for _ in $(seq 1 60); do
   stored="$(cd "$here" && WRANGLER_SEND_METRICS=false "$WRANGLER" d1 execute MCP_ANALYTICS_DB --local --persist-to "$WORKERS_STATE_DIR" --json \
     --command "SELECT tool, user_id FROM tool_calls WHERE user_id = '$subject'" 2>/dev/null || true)"
