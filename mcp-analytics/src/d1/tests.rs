@@ -669,3 +669,26 @@ fn a_tool_catalogue_shows_in_the_report_as_natively() {
         rows(native.connection(), "tool_catalog")
     );
 }
+
+#[test]
+fn a_database_made_by_the_d1_migration_opens_as_this_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d1.db");
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection.execute_batch(&super::migration()).unwrap();
+    connection
+        .execute_batch("INSERT INTO tool_calls (id, ts_ms, server_name, server_version, tool, transport, duration_us, status) VALUES ('d1-call', 1000, 's', '1', 't', 'http', 5, 'ok')")
+        .unwrap();
+    drop(connection);
+    let store = SqliteStore::open(&path).unwrap();
+    let calls: i64 = store
+        .connection()
+        .query_row("SELECT count(*) FROM tool_calls", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(calls, 1);
+    let version: i64 = store
+        .connection()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, crate::schema::MIGRATIONS.len() as i64);
+}

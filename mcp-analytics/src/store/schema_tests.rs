@@ -304,21 +304,6 @@ fn user_version(path: &std::path::Path) -> i64 {
 }
 
 #[test]
-fn a_database_made_by_the_d1_migration_opens_as_this_schema_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("d1.db");
-    let connection = rusqlite::Connection::open(&path).unwrap();
-    connection.execute_batch(&crate::d1::migration()).unwrap();
-    connection
-        .execute_batch("INSERT INTO tool_calls (id, ts_ms, server_name, server_version, tool, transport, duration_us, status) VALUES ('d1-call', 1000, 's', '1', 't', 'http', 5, 'ok')")
-        .unwrap();
-    drop(connection);
-    let store = super::SqliteStore::open(&path).unwrap();
-    assert_eq!(raw_calls(&store), 1);
-    assert_eq!(user_version(&path), crate::schema::MIGRATIONS.len() as i64);
-}
-
-#[test]
 fn unversioned_tables_of_an_older_schema_are_migrated_from_where_they_stand() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("older.db");
