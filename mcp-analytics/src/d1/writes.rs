@@ -48,13 +48,13 @@ use crate::{
     event::Method,
     schema,
     store::{
-        DistinctSketch, LOOPS_KEPT_MS, LatencyHistogram,
+        LOOPS_KEPT_MS,
         aggregate::{self, HOUR_MS, Pending},
         allowance::hour_of,
         client_names::{self, CLIENTS_PER_HOUR, ClientNames, OTHER_CLIENTS},
         context_cost,
         requests::{self, OTHER_TARGETS, RequestTargets, TARGETS_PER_HOUR},
-        rollup::{MINUTE, QUARTER},
+        rollup::tables::{BUCKETED, CLIENTS, HOURS, REQUEST_HOURS, REQUEST_MINUTES, Table},
         sessions::{self, SessionTable, Sessioned},
         source::{Param, Source},
         unknown::{self, OTHER_UNKNOWN_TOOLS, UNKNOWN_TOOLS_PER_HOUR, UnknownTools},
@@ -330,7 +330,7 @@ fn plan_calls(
         ));
     }
 
-    for (grain, table) in [(&MINUTE, &BUCKETS[0]), (&QUARTER, &BUCKETS[1])] {
+    for (grain, table) in &BUCKETED {
         let mut merges = Merges::new(table);
         for ((start, server, tool, status), totals) in aggregate::buckets(&rolled, grain) {
             let blobs = vec![totals.latency.encode()];
@@ -502,77 +502,6 @@ fn abort_if_more(distinct: &str, params: Vec<Value>, limit: usize) -> Statement 
         params,
     )
 }
-
-/// A rollup table with counters and BLOBs (the first one the latency histogram).
-struct Table {
-    name: &'static str,
-    time: &'static str,
-    texts: &'static [&'static str],
-    blobs: &'static [(&'static str, Merge)],
-}
-
-/// Merges a stored BLOB with a batch's.
-type Merge = fn(&[u8], &[u8]) -> Vec<u8>;
-
-const BUCKETS: [Table; 2] = [
-    Table {
-        name: MINUTE.table,
-        time: MINUTE.time,
-        texts: &["server_name", "tool", "status"],
-        blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
-    },
-    Table {
-        name: QUARTER.table,
-        time: QUARTER.time,
-        texts: &["server_name", "tool", "status"],
-        blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
-    },
-];
-
-const HOURS: Table = Table {
-    name: "tool_calls_1h",
-    time: "hour_ms",
-    texts: &["server_name", "tool", "status", "error_type"],
-    blobs: &[
-        ("latency_hist", LatencyHistogram::merge_blobs),
-        ("users_hll", DistinctSketch::merge_blobs),
-        ("sessions_hll", DistinctSketch::merge_blobs),
-    ],
-};
-
-const CLIENTS: Table = Table {
-    name: "client_calls_1h",
-    time: "hour_ms",
-    texts: &[
-        "server_name",
-        "unknown_tool",
-        "client_name",
-        "client_version",
-        "protocol_version",
-        "status",
-    ],
-    blobs: &[
-        ("latency_hist", LatencyHistogram::merge_blobs),
-        ("sessions_hll", DistinctSketch::merge_blobs),
-    ],
-};
-
-const REQUEST_MINUTES: Table = Table {
-    name: "requests_1m",
-    time: "minute_ms",
-    texts: &["server_name", "method", "target", "status"],
-    blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
-};
-
-const REQUEST_HOURS: Table = Table {
-    name: "requests_1h",
-    time: "hour_ms",
-    texts: &["server_name", "method", "target", "status"],
-    blobs: &[
-        ("latency_hist", LatencyHistogram::merge_blobs),
-        ("sessions_hll", DistinctSketch::merge_blobs),
-    ],
-};
 
 /// `(calls, duration sum, longest duration)` to add.
 fn counts(totals: &aggregate::Totals) -> [Value; 3] {

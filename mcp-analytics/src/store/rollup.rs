@@ -62,6 +62,92 @@ pub(crate) const QUARTER: Grain = Grain {
     time: "quarter_ms",
 };
 
+/// The rollup tables writers add rows to, for the stores that merge BLOBs in Rust.
+#[cfg(any(
+    feature = "postgres",
+    feature = "workers",
+    all(test, feature = "sqlite")
+))]
+pub(crate) mod tables {
+    use super::{Grain, MINUTE, QUARTER};
+    use crate::store::{DistinctSketch, LatencyHistogram};
+
+    /// A rollup table whose rows writers add to: its time column, text key columns and BLOBs (the
+    /// first the latency histogram), which merge in Rust where the database has no merge function
+    /// (PostgreSQL, D1).
+    pub(crate) struct Table {
+        pub name: &'static str,
+        pub time: &'static str,
+        pub texts: &'static [&'static str],
+        pub blobs: &'static [(&'static str, Merge)],
+    }
+
+    /// Merges a stored BLOB with a batch's.
+    pub(crate) type Merge = fn(&[u8], &[u8]) -> Vec<u8>;
+
+    /// The rollups per time bucket, server, tool and status (`tool_calls_1m`, `tool_calls_15m`).
+    pub(crate) const BUCKETED: [(&Grain, Table); 2] =
+        [(&MINUTE, bucketed(&MINUTE)), (&QUARTER, bucketed(&QUARTER))];
+
+    const fn bucketed(grain: &Grain) -> Table {
+        Table {
+            name: grain.table,
+            time: grain.time,
+            texts: &["server_name", "tool", "status"],
+            blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
+        }
+    }
+
+    /// The `tool_calls_1h` rollup.
+    pub(crate) const HOURS: Table = Table {
+        name: "tool_calls_1h",
+        time: "hour_ms",
+        texts: &["server_name", "tool", "status", "error_type"],
+        blobs: &[
+            ("latency_hist", LatencyHistogram::merge_blobs),
+            ("users_hll", DistinctSketch::merge_blobs),
+            ("sessions_hll", DistinctSketch::merge_blobs),
+        ],
+    };
+
+    /// The `client_calls_1h` rollup.
+    pub(crate) const CLIENTS: Table = Table {
+        name: "client_calls_1h",
+        time: "hour_ms",
+        texts: &[
+            "server_name",
+            "unknown_tool",
+            "client_name",
+            "client_version",
+            "protocol_version",
+            "status",
+        ],
+        blobs: &[
+            ("latency_hist", LatencyHistogram::merge_blobs),
+            ("sessions_hll", DistinctSketch::merge_blobs),
+        ],
+    };
+
+    /// The `requests_1m` rollup.
+    pub(crate) const REQUEST_MINUTES: Table = Table {
+        name: "requests_1m",
+        time: "minute_ms",
+        texts: &["server_name", "method", "target", "status"],
+        blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
+    };
+
+    /// The `requests_1h` rollup.
+    pub(crate) const REQUEST_HOURS: Table = Table {
+        name: "requests_1h",
+        time: "hour_ms",
+        texts: &["server_name", "method", "target", "status"],
+        blobs: &[
+            ("latency_hist", LatencyHistogram::merge_blobs),
+            ("sessions_hll", DistinctSketch::merge_blobs),
+        ],
+    };
+}
+
 const HOUR_MS: i64 = 3_600_000;
 
 /// Ranges longer than this read the hourly rollup instead of the finer ones.

@@ -18,22 +18,10 @@ use std::collections::HashSet;
 
 use tokio_postgres::{Transaction, types::ToSql};
 
-use crate::store::{
-    DistinctSketch, LatencyHistogram,
-    aggregate::{self, BucketKey, ClientKey, ClientTotals, HourKey, HourTotals},
-    rollup::{self, Grain},
+use crate::store::aggregate::{self, BucketKey, ClientKey, ClientTotals, HourKey, HourTotals};
+pub(super) use crate::store::rollup::tables::{
+    BUCKETED, CLIENTS, HOURS, REQUEST_HOURS, REQUEST_MINUTES, Table,
 };
-
-/// A rollup table: one time key, text keys, the added counters and the merged BLOBs.
-pub(super) struct Table {
-    pub name: &'static str,
-    pub time: &'static str,
-    pub texts: &'static [&'static str],
-    pub blobs: &'static [(&'static str, Merge)],
-}
-
-/// Merges a stored BLOB with a batch's.
-pub(super) type Merge = fn(&[u8], &[u8]) -> Vec<u8>;
 
 /// One row to add.
 pub(super) struct Row {
@@ -94,70 +82,6 @@ impl Row {
         }
     }
 }
-
-/// The rollups per time bucket, server, tool and status (`tool_calls_1m`, `tool_calls_15m`).
-pub(super) const BUCKETED: [(&Grain, Table); 2] = [
-    (&rollup::MINUTE, bucketed(&rollup::MINUTE)),
-    (&rollup::QUARTER, bucketed(&rollup::QUARTER)),
-];
-
-const fn bucketed(grain: &Grain) -> Table {
-    Table {
-        name: grain.table,
-        time: grain.time,
-        texts: &["server_name", "tool", "status"],
-        blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
-    }
-}
-
-/// The `tool_calls_1h` rollup.
-pub(super) const HOURS: Table = Table {
-    name: "tool_calls_1h",
-    time: "hour_ms",
-    texts: &["server_name", "tool", "status", "error_type"],
-    blobs: &[
-        ("latency_hist", LatencyHistogram::merge_blobs),
-        ("users_hll", DistinctSketch::merge_blobs),
-        ("sessions_hll", DistinctSketch::merge_blobs),
-    ],
-};
-
-/// The `client_calls_1h` rollup.
-pub(super) const CLIENTS: Table = Table {
-    name: "client_calls_1h",
-    time: "hour_ms",
-    texts: &[
-        "server_name",
-        "unknown_tool",
-        "client_name",
-        "client_version",
-        "protocol_version",
-        "status",
-    ],
-    blobs: &[
-        ("latency_hist", LatencyHistogram::merge_blobs),
-        ("sessions_hll", DistinctSketch::merge_blobs),
-    ],
-};
-
-/// The `requests_1m` rollup.
-pub(super) const REQUEST_MINUTES: Table = Table {
-    name: "requests_1m",
-    time: "minute_ms",
-    texts: &["server_name", "method", "target", "status"],
-    blobs: &[("latency_hist", LatencyHistogram::merge_blobs)],
-};
-
-/// The `requests_1h` rollup.
-pub(super) const REQUEST_HOURS: Table = Table {
-    name: "requests_1h",
-    time: "hour_ms",
-    texts: &["server_name", "method", "target", "status"],
-    blobs: &[
-        ("latency_hist", LatencyHistogram::merge_blobs),
-        ("sessions_hll", DistinctSketch::merge_blobs),
-    ],
-};
 
 /// The `unnest(…) WITH ORDINALITY AS alias(…)` of `table`'s key columns (parameters from 1),
 /// plus, with `values`, the counters and BLOBs.
